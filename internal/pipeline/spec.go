@@ -42,7 +42,8 @@ type Condition struct {
 	Expr string
 }
 
-// TimeLimit is an execution_time_limit, normalised to minutes.
+// TimeLimit is an execution_time_limit, normalised to minutes. Pos points at
+// the hours or minutes value.
 type TimeLimit struct {
 	Pos
 	Minutes int
@@ -134,7 +135,8 @@ type Task struct {
 }
 
 // Commands is a `commands` list or a `commands_file`. After Load resolves
-// files, Commands holds the lines of the file and File keeps its path.
+// files, Commands holds the lines of the file and File keeps its path. Pos
+// points at the commands list or the commands_file value.
 type Commands struct {
 	Pos
 	Commands []string

@@ -1,0 +1,590 @@
+package agent_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/batonci/baton/internal/agent"
+	"github.com/batonci/baton/internal/agentapi"
+	"github.com/batonci/baton/internal/ci"
+	"github.com/batonci/baton/internal/executor/shell"
+	"github.com/batonci/baton/internal/gitrepo/gittest"
+	"github.com/batonci/baton/internal/runner"
+	"github.com/google/go-cmp/cmp"
+)
+
+func TestMain(m *testing.M) {
+	restore := gittest.Hermetic()
+	code := m.Run()
+	restore()
+	os.Exit(code)
+}
+
+// wait is how long tests wait for things that take milliseconds.
+const wait = 30 * time.Second
+
+// testAgent is an agent running in the background.
+type testAgent struct {
+	cfg    agent.Config
+	cancel context.CancelFunc
+	stop   chan struct{}
+	done   chan error
+}
+
+// baseConfig is an agent configuration for tests against url.
+func baseConfig(t *testing.T, url string) agent.Config {
+	t.Helper()
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return agent.Config{
+		ServerURL: url,
+		Token:     testToken,
+		Name:      "test-agent",
+		Type:      "e1-standard-2",
+		Slots:     1,
+		DataDir:   t.TempDir(),
+		BatonPath: self,
+		Env: []string{
+			"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"),
+			"BATON_AGENT_TOKEN=do-not-leak", "AGENT_VAR=inherited",
+		},
+		Executor:      shell.New(shell.Options{GracePeriod: time.Second}),
+		Version:       "test-1.0",
+		Logger:        slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelDebug})),
+		ChunkSize:     1024,
+		ChunkInterval: 20 * time.Millisecond,
+		RetryMin:      5 * time.Millisecond,
+		RetryMax:      50 * time.Millisecond,
+	}
+}
+
+// start runs an agent until the test ends.
+func start(t *testing.T, cfg agent.Config) *testAgent {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	ta := &testAgent{cfg: cfg, cancel: cancel, stop: make(chan struct{}), done: make(chan error, 1)}
+	ta.cfg.Stop = ta.stop
+	go func() { ta.done <- agent.Run(ctx, ta.cfg) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case <-ta.stop:
+		default:
+			close(ta.stop)
+		}
+		select {
+		case <-ta.done:
+		case <-time.After(wait):
+			t.Error("the agent did not stop")
+		}
+	})
+	return ta
+}
+
+// wait waits for Run to return and returns its error.
+func (ta *testAgent) wait(t *testing.T) error {
+	t.Helper()
+	select {
+	case err := <-ta.done:
+		ta.done <- err // for the cleanup
+		return err
+	case <-time.After(wait):
+		t.Fatal("Run did not return")
+		return nil
+	}
+}
+
+func serve(t *testing.T, fs *fakeServer) string {
+	srv := httptest.NewServer(fs.Handler())
+	t.Cleanup(srv.Close)
+	return srv.URL
+}
+
+func assignment(id string, commands ...string) agentapi.Assignment {
+	return agentapi.Assignment{JobID: id, Job: runner.Job{
+		Name:     "job " + id,
+		Commands: commands,
+		Env: []runner.EnvVar{
+			{Name: "SEMAPHORE_PROJECT_ID", Value: "proj-1"},
+			{Name: "SEMAPHORE_WORKFLOW_ID", Value: "wf-1"},
+		},
+	}}
+}
+
+func TestJobLogArrivesComplete(t *testing.T) {
+	t.Parallel()
+	fs := newFakeServer(t)
+	cfg := baseConfig(t, serve(t, fs))
+	start(t, cfg)
+
+	cmds := []string{
+		"echo hello",
+		"printf 'no newline'",
+		"seq 1 3000",
+		"printf 'héllo wörld %.0s' $(seq 1 300)",
+		`echo "home=$BATON_JOB_HOME token=$BATON_AGENT_TOKEN var=$AGENT_VAR"`,
+		`echo "cache=$BATON_CACHE_DIR artifacts=$BATON_ARTIFACT_DIR context=$BATON_CONTEXT_DIR"`,
+		`echo "path=$PATH"`,
+		"pwd",
+		`echo "home=$HOME"; cat ~/.config/key`,
+		"echo the secret is s3cr3t-value",
+	}
+	as := assignment("job-1", cmds...)
+	as.Job.Secrets = []string{"s3cr3t-value"}
+	as.Job.Files = []runner.File{{Path: ".config/key", Content: []byte("key-content\n"), Mode: 0o600}}
+	j := fs.enqueue(as)
+	fin, events := fs.result(t, j, wait)
+
+	if fin.Result != ci.ResultPassed {
+		t.Errorf("result = %s %s, want passed", fin.Result, fin.Reason)
+	}
+	_, out := outputs(events)
+	home := filepath.Join(cfg.DataDir, "jobs", "job-1")
+	want := map[string]string{
+		"echo hello":                  "hello\n",
+		"printf 'no newline'":         "no newline",
+		"seq 1 3000":                  seq(1, 3000),
+		cmds[3]:                       strings.Repeat("héllo wörld ", 300),
+		cmds[4]:                       "home=" + home + " token= var=inherited\n",
+		cmds[5]:                       "cache=" + filepath.Join(cfg.DataDir, "cache", "proj-1") + " artifacts=" + filepath.Join(cfg.DataDir, "artifacts") + " context=" + filepath.Join(cfg.DataDir, "context", "wf-1") + "\n",
+		"pwd":                         home + "\n",
+		cmds[8]:                       "home=" + home + "\nkey-content\n",
+		"echo the secret is [MASKED]": "the secret is [MASKED]\n", // the runner masks directives too
+	}
+	for cmd, w := range want {
+		if got := out[cmd]; got != w {
+			t.Errorf("output of %q:\n got %q\nwant %q", cmd, trunc(got), trunc(w))
+		}
+	}
+	for _, e := range events {
+		if strings.Contains(e.Output+e.Directive, "s3cr3t-value") {
+			t.Errorf("the secret leaked: %+v", e)
+		}
+	}
+	if got := out[cmds[6]]; !strings.HasPrefix(got, "path="+filepath.Join(cfg.DataDir, "bin")+":") {
+		t.Errorf("PATH = %q, want the toolbox first", got)
+	}
+
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	if fin.Chunks != len(j.chunks) || fin.Chunks < 10 {
+		t.Errorf("finish says %d chunks, server has %d; want the same, and many", fin.Chunks, len(j.chunks))
+	}
+	for _, c := range j.chunks {
+		b, _ := json.Marshal(c)
+		if len(b) > cfg.ChunkSize+cfg.ChunkSize/2 {
+			t.Errorf("chunk %d is %d bytes, above the %d cap", c.Seq, len(b), cfg.ChunkSize)
+		}
+	}
+	if !fs.versions["test-1.0"] {
+		t.Errorf("agent versions seen = %v, want test-1.0", fs.versions)
+	}
+	if len(fs.registrations) != 1 || fs.registrations[0].Name != "test-agent" || fs.registrations[0].Type != "e1-standard-2" || fs.registrations[0].Slots != 1 {
+		t.Errorf("registrations = %+v", fs.registrations)
+	}
+	if _, err := os.Stat(home); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the job directory is still there: %v", err)
+	}
+}
+
+func TestTwoJobsInParallel(t *testing.T) {
+	t.Parallel()
+	fs := newFakeServer(t)
+	cfg := baseConfig(t, serve(t, fs))
+	cfg.Slots = 2
+	start(t, cfg)
+
+	// Each job waits for the other to have started: they pass only if
+	// they run at the same time.
+	d := t.TempDir()
+	meet := func(me, other string) string {
+		return "touch " + d + "/" + me + "; for i in $(seq 1 200); do [ -e " + d + "/" + other + " ] && break; sleep 0.05; done; [ -e " + d + "/" + other + " ]"
+	}
+	a := fs.enqueue(assignment("a", meet("a", "b"), "echo a done"))
+	b := fs.enqueue(assignment("b", meet("b", "a"), "echo b done"))
+	for _, j := range []*fakeJob{a, b} {
+		fin, events := fs.result(t, j, wait)
+		if fin.Result != ci.ResultPassed {
+			t.Errorf("job %s: result = %s, want passed", j.as.JobID, fin.Result)
+		}
+		if _, out := outputs(events); out["echo "+j.as.JobID+" done"] != j.as.JobID+" done\n" {
+			t.Errorf("job %s: output = %q", j.as.JobID, out)
+		}
+	}
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	if slices.ContainsFunc(fs.polls, func(p agentapi.PollRequest) bool { return p.FreeSlots > 2 || p.FreeSlots < 0 }) {
+		t.Errorf("polls announced impossible free slots")
+	}
+}
+
+func TestCancelStopsTheJob(t *testing.T) {
+	t.Parallel()
+	fs := newFakeServer(t)
+	cfg := baseConfig(t, serve(t, fs))
+	start(t, cfg)
+
+	d := t.TempDir()
+	pidFile := filepath.Join(d, "pid")
+	j := fs.enqueue(assignment("long", "sleep 300 & echo $! > "+pidFile+".tmp; mv "+pidFile+".tmp "+pidFile+"; wait", "echo never"))
+	pid := waitPID(t, pidFile)
+	fs.cancel("long", ci.ReasonUser)
+	fin, events := fs.result(t, j, wait)
+	if fin.Result != ci.ResultStopped || fin.Reason != ci.ReasonUser {
+		t.Errorf("result = %s/%s, want stopped/user", fin.Result, fin.Reason)
+	}
+	if dirs, _ := outputs(events); slices.Contains(dirs, "echo never") {
+		t.Errorf("a command ran after the stop: %q", dirs)
+	}
+	waitGone(t, pid)
+}
+
+// waitPID waits for a file holding a process ID.
+func waitPID(t *testing.T, path string) int {
+	t.Helper()
+	deadline := time.Now().Add(wait)
+	for time.Now().Before(deadline) {
+		if b, err := os.ReadFile(path); err == nil {
+			pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			return pid
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatalf("no pid in %s", path)
+	return 0
+}
+
+// waitFile waits until a file exists.
+func waitFile(t *testing.T, path string) {
+	t.Helper()
+	deadline := time.Now().Add(wait)
+	for time.Now().Before(deadline) {
+		if _, err := os.Stat(path); err == nil {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatalf("%s did not appear", path)
+}
+
+// waitGone waits until process pid has exited.
+func waitGone(t *testing.T, pid int) {
+	t.Helper()
+	deadline := time.Now().Add(wait)
+	for time.Now().Before(deadline) {
+		if err := syscall.Kill(pid, 0); errors.Is(err, syscall.ESRCH) {
+			return
+		}
+		// A zombie (exited, not yet reaped by init) counts as gone.
+		if b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat"); err == nil {
+			if f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:])); len(f) > 0 && f[0] == "Z" {
+				return
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Errorf("process %d still runs", pid)
+}
+
+func TestFlakyServer(t *testing.T) {
+	t.Parallel()
+	fs := newFakeServer(t)
+	fl := newFlaky(fs.Handler(), 0.3, 42)
+	srv := httptest.NewServer(fl)
+	t.Cleanup(srv.Close)
+	cfg := baseConfig(t, srv.URL)
+	cfg.ChunkSize = 512
+	start(t, cfg)
+
+	cmds := []string{"seq 1 1500", "echo middle", "seq 1500 3000", "seq 1 2 | while read i; do echo slow $i; sleep 0.1; done"}
+	j := fs.enqueue(assignment("flaky", cmds...))
+	fin, events := fs.result(t, j, wait)
+	if fin.Result != ci.ResultPassed {
+		t.Errorf("result = %s, want passed", fin.Result)
+	}
+	dirs, out := outputs(events)
+	want := map[string]string{cmds[0]: seq(1, 1500), cmds[1]: "middle\n", cmds[2]: seq(1500, 3000), cmds[3]: "slow 1\nslow 2\n"}
+	for cmd, w := range want {
+		if out[cmd] != w {
+			t.Errorf("output of %q:\n got %q\nwant %q", cmd, trunc(out[cmd]), trunc(w))
+		}
+	}
+	// Every command appears once: no chunk was stored twice.
+	var cmdDirs []string
+	for _, d := range dirs {
+		if slices.Contains(cmds, d) {
+			cmdDirs = append(cmdDirs, d)
+		}
+	}
+	if diff := cmp.Diff(cmds, cmdDirs); diff != "" {
+		t.Errorf("commands in the log (-want +got):\n%s", diff)
+	}
+	fl.mu.Lock()
+	defer fl.mu.Unlock()
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	t.Logf("failures: %v; duplicates resent: %d; chunks: %d", fl.failures, fs.duplicates, len(j.chunks))
+	if fl.failures["drop after"] == 0 || fl.failures["5xx"] == 0 {
+		t.Errorf("the server was not flaky enough: %v", fl.failures)
+	}
+}
+
+func TestGapsAreFilled(t *testing.T) {
+	t.Parallel()
+	fs := newFakeServer(t)
+	lostLog, lostFinish := false, false
+	fs.onLog = func(j *fakeJob, c agentapi.LogChunk) {
+		// When chunk 6 comes, forget chunks 3 to 5, which were
+		// acknowledged: the agent must send them again.
+		if c.Seq == 6 && !lostLog && len(j.chunks) == 6 {
+			lostLog = true
+			j.chunks = j.chunks[:3]
+		}
+	}
+	fs.onFinish = func(j *fakeJob, f agentapi.FinishRequest) {
+		if !lostFinish {
+			lostFinish = true
+			j.chunks = j.chunks[:len(j.chunks)-2]
+		}
+	}
+	cfg := baseConfig(t, serve(t, fs))
+	cfg.ChunkSize = 256
+	start(t, cfg)
+	j := fs.enqueue(assignment("gappy", "seq 1 1000", "echo end"))
+	fin, events := fs.result(t, j, wait)
+	if !lostLog || !lostFinish {
+		t.Fatalf("no gap was made (log %v, finish %v)", lostLog, lostFinish)
+	}
+	if fin.Result != ci.ResultPassed {
+		t.Errorf("result = %s, want passed", fin.Result)
+	}
+	if _, out := outputs(events); out["seq 1 1000"] != seq(1, 1000) || out["echo end"] != "end\n" {
+		t.Errorf("log incomplete after gaps: %q / %q", trunc(out["seq 1 1000"]), out["echo end"])
+	}
+}
+
+func TestDrainWaitsForRunningJob(t *testing.T) {
+	t.Parallel()
+	fs := newFakeServer(t)
+	fs.pollTimeout = time.Minute // the drain must not wait for a poll to time out
+	cfg := baseConfig(t, serve(t, fs))
+	ta := start(t, cfg)
+
+	d := t.TempDir()
+	first := fs.enqueue(assignment("first", "touch "+d+"/started; sleep 1", "echo finished"))
+	waitFile(t, d+"/started")
+	ta.cancel()
+	second := fs.enqueue(assignment("second", "echo should not run"))
+
+	if err := ta.wait(t); err != nil {
+		t.Fatalf("Run() = %v, want nil after a drain", err)
+	}
+	select {
+	case <-first.done:
+	default:
+		t.Fatal("Run returned before the running job was finished")
+	}
+	fin, events := fs.result(t, first, wait)
+	if _, out := outputs(events); fin.Result != ci.ResultPassed || out["echo finished"] != "finished\n" {
+		t.Errorf("drained job: result %s, output %q", fin.Result, out)
+	}
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	if second.assigned != 0 {
+		t.Errorf("a job was assigned during the drain")
+	}
+	if !slices.ContainsFunc(fs.polls, func(p agentapi.PollRequest) bool { return p.Draining && p.FreeSlots == 0 }) {
+		t.Errorf("no poll said the agent was draining")
+	}
+	if len(fs.disconnects) != 1 {
+		t.Errorf("disconnects = %v, want one", fs.disconnects)
+	}
+}
+
+func TestHardStopStopsJobs(t *testing.T) {
+	t.Parallel()
+	fs := newFakeServer(t)
+	cfg := baseConfig(t, serve(t, fs))
+	ta := start(t, cfg)
+	d := t.TempDir()
+	j := fs.enqueue(assignment("stuck", "sleep 300 & echo $! > "+d+"/pid.tmp; mv "+d+"/pid.tmp "+d+"/pid; wait"))
+	pid := waitPID(t, d+"/pid")
+
+	ta.cancel()
+	time.Sleep(50 * time.Millisecond) // draining: the job keeps running
+	if err := syscall.Kill(pid, 0); err != nil {
+		t.Fatalf("the job stopped on a drain: %v", err)
+	}
+	close(ta.stop)
+	if err := ta.wait(t); err != nil {
+		t.Fatalf("Run() = %v", err)
+	}
+	fin, _ := fs.result(t, j, wait)
+	if fin.Result != ci.ResultStopped || fin.Reason != ci.ReasonAgentLost {
+		t.Errorf("result = %s/%s, want stopped/agent_lost", fin.Result, fin.Reason)
+	}
+	waitGone(t, pid)
+}
+
+func TestRestartReusesAgentID(t *testing.T) {
+	t.Parallel()
+	fs := newFakeServer(t)
+	url := serve(t, fs)
+	cfg := baseConfig(t, url)
+
+	first := start(t, cfg)
+	fs.waitFor(t, "the first poll", wait, func() bool { return len(fs.polls) > 0 })
+
+	// Another agent on the same data directory is refused.
+	if err := agent.Run(t.Context(), cfg); err == nil || !strings.Contains(err.Error(), "another agent") {
+		t.Errorf("a second agent on the data directory: Run() = %v, want an error", err)
+	}
+
+	first.cancel()
+	if err := first.wait(t); err != nil {
+		t.Fatal(err)
+	}
+	start(t, cfg)
+	fs.waitFor(t, "the second registration", wait, func() bool { return len(fs.registrations) == 2 && fs.agents["agent-1"] != nil })
+
+	// The server forgets the agent: it registers again, with its ID.
+	fs.mu.Lock()
+	delete(fs.agents, "agent-1")
+	fs.broadcast()
+	fs.mu.Unlock()
+	fs.waitFor(t, "the third registration", wait, func() bool { return len(fs.registrations) == 3 })
+
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	var ids []string
+	for _, r := range fs.registrations {
+		ids = append(ids, r.AgentID)
+	}
+	if diff := cmp.Diff([]string{"", "agent-1", "agent-1"}, ids); diff != "" {
+		t.Errorf("registered agent IDs (-want +got):\n%s", diff)
+	}
+}
+
+func TestRefusedToken(t *testing.T) {
+	t.Parallel()
+	fs := newFakeServer(t)
+	cfg := baseConfig(t, serve(t, fs))
+	cfg.Token = "wrong"
+	err := agent.Run(t.Context(), cfg)
+	if err == nil || !strings.Contains(err.Error(), "bad agent token") {
+		t.Errorf("Run() = %v, want the server's refusal", err)
+	}
+}
+
+func TestCheckout(t *testing.T) {
+	t.Parallel()
+	repo := gittest.Init(t)
+	first := gittest.Commit(t, repo, "first", map[string]string{"file.txt": "one\n"})
+	gittest.Commit(t, repo, "second", map[string]string{"file.txt": "two\n"})
+
+	fs := newFakeServer(t)
+	cfg := baseConfig(t, serve(t, fs))
+	start(t, cfg)
+
+	as := assignment("co",
+		`cd "$BATON_WORKSPACE"`, "git rev-parse HEAD", "git rev-parse --abbrev-ref HEAD", "cat file.txt",
+		`echo "${PWD#$BATON_JOB_HOME/}"`, "git status --porcelain", "git remote get-url origin")
+	as.Checkout = &agentapi.Checkout{URL: "file://" + repo, SHA: first, Ref: "refs/heads/main", RepoName: "myrepo"}
+	j := fs.enqueue(as)
+	fin, events := fs.result(t, j, wait)
+	if fin.Result != ci.ResultPassed {
+		t.Fatalf("result = %s; events %+v", fin.Result, events)
+	}
+	_, out := outputs(events)
+	want := map[string]string{
+		"git rev-parse HEAD":              first + "\n",
+		"git rev-parse --abbrev-ref HEAD": "main\n",
+		"cat file.txt":                    "one\n",
+		`echo "${PWD#$BATON_JOB_HOME/}"`:  "myrepo\n",
+		"git status --porcelain":          "",
+		"git remote get-url origin":       "file://" + repo + "\n",
+	}
+	for cmd, w := range want {
+		if out[cmd] != w {
+			t.Errorf("output of %q = %q, want %q", cmd, out[cmd], w)
+		}
+	}
+
+	// A commit the repository lacks fails the job, saying why.
+	bad := assignment("bad-sha", "echo never")
+	bad.Checkout = &agentapi.Checkout{URL: "file://" + repo, SHA: strings.Repeat("0", 40), RepoName: "myrepo"}
+	jb := fs.enqueue(bad)
+	fin, events = fs.result(t, jb, wait)
+	dirs, out := outputs(events)
+	if fin.Result != ci.ResultFailed || !slices.Equal(dirs, []string{"Preparing the job"}) || !strings.Contains(out["Preparing the job"], "unknown revision") {
+		t.Errorf("bad sha: result %s, commands %q, output %q", fin.Result, dirs, out)
+	}
+}
+
+func TestValidate(t *testing.T) {
+	t.Parallel()
+	ok := agent.Config{ServerURL: "https://ci.example.com", Token: "t", DataDir: "/d", BatonPath: "/b"}
+	tests := []struct {
+		name   string
+		mod    func(*agent.Config)
+		errSub string
+	}{
+		{"ok", func(*agent.Config) {}, ""},
+		{"no URL", func(c *agent.Config) { c.ServerURL = "" }, "server URL"},
+		{"bad URL", func(c *agent.Config) { c.ServerURL = "ci.example.com" }, "bad server URL"},
+		{"no token", func(c *agent.Config) { c.Token = "" }, "token"},
+		{"negative slots", func(c *agent.Config) { c.Slots = -1 }, "slots"},
+		{"no data dir", func(c *agent.Config) { c.DataDir = "" }, "data directory"},
+		{"no baton", func(c *agent.Config) { c.BatonPath = "" }, "baton binary"},
+		{"negative chunk", func(c *agent.Config) { c.ChunkSize = -1 }, "negative"},
+		{"retry order", func(c *agent.Config) { c.RetryMin, c.RetryMax = time.Second, time.Millisecond }, "minimum retry"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := ok
+			tt.mod(&c)
+			err := c.Validate()
+			if tt.errSub == "" {
+				if err != nil {
+					t.Errorf("Validate() = %v", err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tt.errSub) {
+				t.Errorf("Validate() = %v, want an error about %q", err, tt.errSub)
+			}
+		})
+	}
+}
+
+func seq(from, to int) string {
+	var b strings.Builder
+	for i := from; i <= to; i++ {
+		b.WriteString(strconv.Itoa(i))
+		b.WriteByte('\n')
+	}
+	return b.String()
+}
+
+func trunc(s string) string {
+	if len(s) > 200 {
+		return s[:100] + "..." + s[len(s)-100:]
+	}
+	return s
+}

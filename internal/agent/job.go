@@ -1,0 +1,203 @@
+package agent
+
+import (
+	"cmp"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+
+	"github.com/batonci/baton/internal/agentapi"
+	"github.com/batonci/baton/internal/ci"
+	"github.com/batonci/baton/internal/gitrepo"
+	"github.com/batonci/baton/internal/redact"
+	"github.com/batonci/baton/internal/runner"
+	"github.com/batonci/baton/internal/toolbox"
+)
+
+// job is a job the agent holds, from its assignment until the server has
+// accepted its result. Its fields are guarded by agent.mu.
+type job struct {
+	id     string
+	cancel context.CancelCauseFunc
+	// stopRequested is set once the server asked to stop the job.
+	stopRequested bool
+}
+
+// runJob runs one job and delivers its log and result. It owns the job's
+// uploader goroutine.
+func (a *agent) runJob(ctx context.Context, j *job, as agentapi.Assignment) {
+	log := a.log.With(logJob, j.id)
+	up := newUploader(a, j.id, log)
+	var upWG sync.WaitGroup
+	upWG.Go(func() { up.run(a.life) })
+
+	log.Info("job started", "name", as.Job.Name)
+	result, reason := a.execute(ctx, as, up.emit)
+	j.cancel(nil)
+	log.Info("job ended", "result", result, "reason", reason)
+
+	a.mu.Lock()
+	a.busy--
+	a.mu.Unlock()
+	a.notify()
+
+	up.close(result, reason)
+	upWG.Wait()
+
+	a.mu.Lock()
+	delete(a.jobs, j.id)
+	a.mu.Unlock()
+	a.notify()
+}
+
+// execute prepares the job's directory, workspace and environment, runs
+// it, and removes the directory.
+func (a *agent) execute(ctx context.Context, as agentapi.Assignment, emit func(ci.Event)) (ci.Result, ci.Reason) {
+	job := as.Job
+	home := filepath.Join(a.jobsDir, safeName(as.JobID))
+	defer func() {
+		if err := removeAll(home); err != nil {
+			a.log.Warn("remove the job directory", logJob, as.JobID, logErr, err)
+		}
+	}()
+	env, err := a.prepare(ctx, as, home)
+	if err != nil {
+		result, reason := ci.ResultFailed, ci.ReasonInternal
+		if ctx.Err() != nil {
+			result, reason = ci.ResultStopped, stopReason(ctx)
+		}
+		msg := redact.New(job.Secrets).String(err.Error())
+		failPrepare(emit, ci.Timestamp(a.cfg.Now()), msg, result, reason)
+		return result, reason
+	}
+	job.Dir = home
+	job.BaseEnv = env
+	job.Init = toolbox.ShellInit()
+	r := &runner.Runner{Executor: a.cfg.Executor, Now: a.cfg.Now, Log: a.log.With(logJob, as.JobID)}
+	return r.Run(ctx, job, emit)
+}
+
+// prepare makes the job's home directory and workspace, and returns its
+// base environment.
+func (a *agent) prepare(ctx context.Context, as agentapi.Assignment, home string) ([]string, error) {
+	if err := removeAll(home); err != nil {
+		return nil, fmt.Errorf("prepare the job directory: %w", err)
+	}
+	if err := os.MkdirAll(home, 0o755); err != nil {
+		return nil, fmt.Errorf("prepare the job directory: %w", err)
+	}
+	// The job's home is its HOME too, as on Semaphore, where every job
+	// starts in a fresh home directory: secret files (written relative
+	// to $HOME) and whatever a job leaves in ~ never reach another job.
+	env := append([]string(nil), a.baseEnv...)
+	env = append(env, "HOME="+home, "BATON_JOB_HOME="+home)
+
+	if co := as.Checkout; co != nil {
+		name := cmp.Or(co.RepoName, jobVar(as.Job, "SEMAPHORE_GIT_REPO_NAME"), path.Base(gitrepo.SlugFromURL(co.URL)))
+		name = safeName(name)
+		ws := filepath.Join(home, name)
+		if err := a.cache.Materialize(ctx, co.URL, co.SHA, branchOf(co.Ref), ws); err != nil {
+			return nil, fmt.Errorf("prepare the workspace: %w", err)
+		}
+		env = append(env, "BATON_WORKSPACE="+ws)
+	}
+
+	// The toolbox's stores: a cache per project, one artifact store
+	// (it keeps jobs/, workflows/ and projects/ apart itself), and a
+	// sem-context store per workflow.
+	project := safeName(jobVar(as.Job, "SEMAPHORE_PROJECT_ID"))
+	workflow := safeName(jobVar(as.Job, "SEMAPHORE_WORKFLOW_ID"))
+	dirs := []struct{ name, path string }{
+		{"BATON_CACHE_DIR", filepath.Join(a.cfg.DataDir, "cache", project)},
+		{"BATON_ARTIFACT_DIR", filepath.Join(a.cfg.DataDir, "artifacts")},
+		{"BATON_CONTEXT_DIR", filepath.Join(a.cfg.DataDir, "context", workflow)},
+	}
+	for _, d := range dirs {
+		if err := os.MkdirAll(d.path, 0o755); err != nil {
+			return nil, fmt.Errorf("prepare %s: %w", d.name, err)
+		}
+		env = append(env, d.name+"="+d.path)
+	}
+	return env, nil
+}
+
+// branchOf returns the branch a ref names ("refs/heads/B" → "B"), or ""
+// for tags and other refs, whose working copy has a detached HEAD.
+func branchOf(ref string) string {
+	b, _ := strings.CutPrefix(ref, "refs/heads/")
+	if b == ref {
+		return ""
+	}
+	return b
+}
+
+// jobVar returns the value of the job's variable name, or "".
+func jobVar(j runner.Job, name string) string {
+	v := ""
+	for _, e := range j.Env {
+		if e.Name == name {
+			v = e.Value
+		}
+	}
+	return v
+}
+
+// stopReason is the reason of a job whose context was cancelled.
+func stopReason(ctx context.Context) ci.Reason {
+	var sc ci.StopCause
+	if errors.As(context.Cause(ctx), &sc) {
+		return sc.Reason
+	}
+	return ci.ReasonInternal
+}
+
+// failPrepare reports a job that could not be prepared as a job whose log
+// says why, as internal/localrun does.
+func failPrepare(emit func(ci.Event), ts ci.Timestamp, msg string, result ci.Result, reason ci.Reason) {
+	const directive = "Preparing the job"
+	code := 1
+	emit(ci.Event{Kind: ci.EventJobStarted, Timestamp: ts})
+	emit(ci.Event{Kind: ci.EventCmdStarted, Timestamp: ts, Directive: directive})
+	emit(ci.Event{Kind: ci.EventCmdOutput, Timestamp: ts, Output: msg + "\n"})
+	emit(ci.Event{Kind: ci.EventCmdFinished, Timestamp: ts, Directive: directive, ExitCode: &code, StartedAt: &ts, FinishedAt: &ts})
+	emit(ci.Event{Kind: ci.EventJobFinished, Timestamp: ts, Result: result, Reason: reason})
+}
+
+var safeChars = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$`)
+
+// safeName turns an ID from the server into a directory name: itself if
+// it is a plain name, else a hash of it.
+func safeName(s string) string {
+	if s == "" {
+		return "default"
+	}
+	if safeChars.MatchString(s) {
+		return s
+	}
+	sum := sha256.Sum256([]byte(s))
+	return "x-" + hex.EncodeToString(sum[:12])
+}
+
+// removeAll removes path and everything under it, including directories a
+// job made read-only (as Go's module cache is).
+func removeAll(path string) error {
+	if err := os.RemoveAll(path); err == nil {
+		return nil
+	}
+	filepath.WalkDir(path, func(p string, d fs.DirEntry, err error) error {
+		if err == nil && d.IsDir() {
+			os.Chmod(p, 0o700)
+		}
+		return nil
+	})
+	return os.RemoveAll(path)
+}

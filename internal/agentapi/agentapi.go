@@ -1,0 +1,140 @@
+// Package agentapi is the versioned protocol between agents and the server:
+// JSON over HTTP under /agent/v1, authenticated with an agent token
+// (`Authorization: Token ...`). It holds the message types shared by both
+// sides and the client agents use.
+//
+// The protocol:
+//   - POST /agent/v1/register: an agent announces itself and gets its ID.
+//   - POST /agent/v1/poll: a long poll that is also the heartbeat. The agent
+//     says how many slots are free and which jobs it runs; the server answers
+//     as soon as it has something (a job, a cancellation, a drain) or after
+//     PollTimeout with nothing. Dispatch is event-driven: a queued job wakes
+//     waiting polls at once.
+//   - POST /agent/v1/jobs/{id}/logs: one sequenced log chunk, gzip-encoded
+//     JSON; retried until acknowledged; idempotent per sequence number.
+//   - POST /agent/v1/jobs/{id}/finish: the job's result, accepted only once
+//     every chunk is stored (409 with the next expected sequence otherwise),
+//     so a job is reported finished only when its log is durable.
+//   - POST /agent/v1/disconnect: a clean goodbye.
+//
+// A later interactive debug session uses the same channel: a poll response
+// can carry a Stream, and the agent dials /agent/v1/streams/{id} (an HTTP
+// upgrade the server splices to the user's connection), so agents behind NAT
+// never open a port.
+package agentapi
+
+import (
+	"time"
+
+	"github.com/batonci/baton/internal/ci"
+	"github.com/batonci/baton/internal/runner"
+)
+
+// Version is the protocol version; it is part of every path.
+const Version = "v1"
+
+// Prefix is the path prefix of every protocol endpoint.
+const Prefix = "/agent/" + Version
+
+// RegisterRequest announces an agent.
+type RegisterRequest struct {
+	// AgentID is set when an agent restarts and wants its old identity (and
+	// to clean up after jobs it was running when it died).
+	AgentID   string   `json:"agent_id,omitempty"`
+	Name      string   `json:"name"`
+	Type      string   `json:"type"`
+	Slots     int      `json:"slots"`
+	Version   string   `json:"version"`
+	Hostname  string   `json:"hostname"`
+	OS        string   `json:"os"`
+	Arch      string   `json:"arch"`
+	Executors []string `json:"executors"`
+}
+
+// RegisterResponse confirms a registration.
+type RegisterResponse struct {
+	AgentID string `json:"agent_id"`
+	// PollTimeout is how long the server may hold a poll open.
+	PollTimeout Duration `json:"poll_timeout"`
+	// LostAfter is how long the server waits for a poll before it declares
+	// the agent lost; agents must poll more often than that.
+	LostAfter Duration `json:"lost_after"`
+}
+
+// PollRequest is the long poll, and the agent's heartbeat.
+type PollRequest struct {
+	AgentID   string   `json:"agent_id"`
+	FreeSlots int      `json:"free_slots"`
+	Running   []string `json:"running"`
+	// Draining asks for no new jobs (graceful shutdown).
+	Draining bool `json:"draining,omitempty"`
+}
+
+// PollResponse carries the server's instructions.
+type PollResponse struct {
+	Assign []Assignment `json:"assign,omitempty"`
+	Cancel []Cancel     `json:"cancel,omitempty"`
+	// Reregister tells an agent the server does not know it (for example
+	// after its registration was dropped); it must register again.
+	Reregister bool `json:"reregister,omitempty"`
+}
+
+// Assignment is a job for the agent to run.
+type Assignment struct {
+	JobID string `json:"job_id"`
+	// Job is what to run, secret values included (sent only over this
+	// authenticated channel, only to the agent that runs the job).
+	Job runner.Job `json:"job"`
+	// Checkout says which commit the job's workspace holds.
+	Checkout *Checkout `json:"checkout,omitempty"`
+}
+
+// Checkout is the repository and commit a job builds.
+type Checkout struct {
+	URL      string `json:"url"`
+	SHA      string `json:"sha"`
+	Ref      string `json:"ref,omitempty"`
+	RepoName string `json:"repo_name"`
+}
+
+// Cancel asks the agent to stop a running job.
+type Cancel struct {
+	JobID  string    `json:"job_id"`
+	Reason ci.Reason `json:"reason"`
+}
+
+// LogChunk is one sequenced batch of a job's log events.
+type LogChunk struct {
+	Seq    int        `json:"seq"`
+	Events []ci.Event `json:"events"`
+}
+
+// LogAck acknowledges chunks: Next is the sequence number the server
+// expects next (all before it are stored).
+type LogAck struct {
+	Next int `json:"next"`
+}
+
+// FinishRequest reports a job's end.
+type FinishRequest struct {
+	Result ci.Result `json:"result"`
+	Reason ci.Reason `json:"result_reason,omitempty"`
+	// Chunks is the number of log chunks the job produced.
+	Chunks int `json:"chunks"`
+}
+
+// Error is the body of every error response.
+type Error struct {
+	Message string `json:"message"`
+	// Next is set on 409 responses to log and finish requests.
+	Next *int `json:"next,omitempty"`
+}
+
+// Duration is a time.Duration carried as milliseconds.
+type Duration int64
+
+// D returns d as a time.Duration.
+func (d Duration) D() time.Duration { return time.Duration(d) * time.Millisecond }
+
+// Ms converts a time.Duration.
+func Ms(d time.Duration) Duration { return Duration(d / time.Millisecond) }

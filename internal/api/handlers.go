@@ -1,0 +1,469 @@
+package api
+
+import (
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/batonci/baton/internal/auth"
+	"github.com/batonci/baton/internal/ci"
+	"github.com/batonci/baton/internal/engine"
+	"github.com/batonci/baton/internal/ids"
+	"github.com/batonci/baton/internal/store"
+)
+
+func (a *API) me(w http.ResponseWriter, r *http.Request, c *caller) {
+	writeJSON(w, http.StatusOK, c.user)
+}
+
+func (a *API) listProjects(w http.ResponseWriter, r *http.Request, c *caller) {
+	all, err := a.cfg.Store.ListProjects(r.Context())
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	out := []*ci.Project{}
+	for _, p := range all {
+		if c.canRead(p) {
+			out = append(out, p)
+		}
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// ProjectRequest creates or updates a project.
+type ProjectRequest struct {
+	Name          *string `json:"name"`
+	RepoURL       *string `json:"repo_url"`
+	DefaultBranch *string `json:"default_branch"`
+	PipelineFile  *string `json:"pipeline_file"`
+	Public        *bool   `json:"public"`
+	// PollInterval is a Go duration ("30s"); "0" disables polling.
+	PollInterval *string `json:"poll_interval"`
+	// WebhookSecret signs push webhooks; write-only.
+	WebhookSecret *string `json:"webhook_secret"`
+}
+
+func (req *ProjectRequest) apply(p *ci.Project) error {
+	if req.Name != nil {
+		p.Name = strings.TrimSpace(*req.Name)
+	}
+	if req.RepoURL != nil {
+		p.RepoURL = strings.TrimSpace(*req.RepoURL)
+	}
+	if req.DefaultBranch != nil {
+		p.DefaultBranch = *req.DefaultBranch
+	}
+	if req.PipelineFile != nil {
+		p.PipelineFile = *req.PipelineFile
+	}
+	if req.Public != nil {
+		p.Public = *req.Public
+	}
+	if req.WebhookSecret != nil {
+		p.WebhookSecret = *req.WebhookSecret
+	}
+	if req.PollInterval != nil {
+		d, err := time.ParseDuration(*req.PollInterval)
+		if err != nil || d < 0 {
+			return fmt.Errorf("%w: poll_interval %q is not a duration like 30s", errBadRequest, *req.PollInterval)
+		}
+		if d > 0 && d < time.Second {
+			return fmt.Errorf("%w: poll_interval must be at least 1s", errBadRequest)
+		}
+		p.PollInterval = d
+	}
+	switch {
+	case p.Name == "":
+		return fmt.Errorf("%w: name is required", errBadRequest)
+	case strings.ContainsAny(p.Name, "/ \t\n?#%"):
+		return fmt.Errorf("%w: name %q may not contain spaces, '/', '?', '#' or '%%'", errBadRequest, p.Name)
+	case p.RepoURL == "":
+		return fmt.Errorf("%w: repo_url is required", errBadRequest)
+	}
+	if p.DefaultBranch == "" {
+		p.DefaultBranch = "main"
+	}
+	if p.PipelineFile == "" {
+		p.PipelineFile = ".semaphore/semaphore.yml"
+	}
+	return nil
+}
+
+func (a *API) createProject(w http.ResponseWriter, r *http.Request, c *caller) {
+	var req ProjectRequest
+	if err := decode(r, &req); err != nil {
+		writeError(w, err)
+		return
+	}
+	p := &ci.Project{}
+	if err := req.apply(p); err != nil {
+		writeError(w, err)
+		return
+	}
+	if err := a.cfg.Store.Tx(r.Context(), func(tx *store.Tx) error { return tx.CreateProject(p) }); err != nil {
+		writeError(w, err)
+		return
+	}
+	a.cfg.Wake()
+	writeJSON(w, http.StatusCreated, p)
+}
+
+func (a *API) getProject(w http.ResponseWriter, r *http.Request, c *caller) {
+	p, err := a.project(r, c, r.PathValue("project"))
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, p)
+}
+
+func (a *API) updateProject(w http.ResponseWriter, r *http.Request, c *caller) {
+	p, err := a.project(r, c, r.PathValue("project"))
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	var req ProjectRequest
+	if err := decode(r, &req); err != nil {
+		writeError(w, err)
+		return
+	}
+	if err := req.apply(p); err != nil {
+		writeError(w, err)
+		return
+	}
+	if err := a.cfg.Store.Tx(r.Context(), func(tx *store.Tx) error { return tx.UpdateProject(p) }); err != nil {
+		writeError(w, err)
+		return
+	}
+	a.cfg.Wake()
+	writeJSON(w, http.StatusOK, p)
+}
+
+func (a *API) listWorkflows(w http.ResponseWriter, r *http.Request, c *caller) {
+	p, err := a.project(r, c, r.PathValue("project"))
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	f := store.WorkflowFilter{Branch: r.URL.Query().Get("branch"), Limit: 50}
+	if s := r.URL.Query().Get("limit"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 || n > 500 {
+			writeError(w, fmt.Errorf("%w: limit must be 1..500", errBadRequest))
+			return
+		}
+		f.Limit = n
+	}
+	wfs, err := a.cfg.Store.ListWorkflows(r.Context(), p.ID, f)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	if wfs == nil {
+		wfs = []*ci.Workflow{}
+	}
+	writeJSON(w, http.StatusOK, wfs)
+}
+
+// RunRequest starts a workflow by hand.
+type RunRequest struct {
+	Branch       string            `json:"branch"`
+	Tag          string            `json:"tag"`
+	SHA          string            `json:"sha"`
+	PipelineFile string            `json:"pipeline_file"`
+	Params       map[string]string `json:"parameters"`
+}
+
+func (a *API) runWorkflow(w http.ResponseWriter, r *http.Request, c *caller) {
+	p, err := a.project(r, c, r.PathValue("project"))
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	var req RunRequest
+	if err := decode(r, &req); err != nil {
+		writeError(w, err)
+		return
+	}
+	tr := engine.TriggerRequest{
+		Project: p, Trigger: ci.TriggerManual, SHA: req.SHA,
+		PipelineFile: req.PipelineFile, Params: req.Params, TriggeredBy: c.user.Login,
+	}
+	switch {
+	case req.Tag != "" && req.Branch != "":
+		writeError(w, fmt.Errorf("%w: give branch or tag, not both", errBadRequest))
+		return
+	case req.Tag != "":
+		tr.RefType, tr.Tag = "tag", req.Tag
+	default:
+		tr.RefType, tr.Branch = "branch", req.Branch
+		if tr.Branch == "" {
+			tr.Branch = p.DefaultBranch
+		}
+	}
+	wf, err := a.cfg.Engine.Trigger(r.Context(), tr)
+	if err != nil {
+		writeError(w, triggerError(err))
+		return
+	}
+	writeJSON(w, http.StatusCreated, wf)
+}
+
+// triggerError turns a failure to reach the repository or resolve the ref
+// into a client error: it is the request that names something wrong.
+func triggerError(err error) error {
+	if strings.Contains(err.Error(), "resolve") || strings.Contains(err.Error(), "fetch") {
+		return fmt.Errorf("%w: %v", errBadRequest, err)
+	}
+	return err
+}
+
+// WorkflowView is a workflow with its pipelines, their blocks and jobs.
+type WorkflowView struct {
+	*ci.Workflow
+	Project   string         `json:"project"`
+	Pipelines []*ci.Pipeline `json:"pipelines"`
+}
+
+// readable loads what a path ID points at and checks the caller may read
+// its project.
+func (a *API) readableProject(r *http.Request, c *caller, projectID string) (*ci.Project, error) {
+	p, err := a.cfg.Store.GetProject(r.Context(), projectID)
+	if err != nil || !c.canRead(p) {
+		return nil, errNotFound
+	}
+	return p, nil
+}
+
+func (a *API) workflow(r *http.Request, c *caller) (*ci.Workflow, *ci.Project, error) {
+	wf, err := a.cfg.Store.GetWorkflow(r.Context(), r.PathValue("id"))
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w: workflow %q", errNotFound, r.PathValue("id"))
+	}
+	p, err := a.readableProject(r, c, wf.ProjectID)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w: workflow %q", errNotFound, r.PathValue("id"))
+	}
+	return wf, p, nil
+}
+
+func (a *API) getWorkflow(w http.ResponseWriter, r *http.Request, c *caller) {
+	wf, p, err := a.workflow(r, c)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	pls, err := a.cfg.Store.ListPipelines(r.Context(), wf.ID)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	view := WorkflowView{Workflow: wf, Project: p.Name, Pipelines: []*ci.Pipeline{}}
+	for _, pl := range pls {
+		tree, err := a.cfg.Store.GetPipelineTree(r.Context(), pl.ID)
+		if err != nil {
+			writeError(w, err)
+			return
+		}
+		view.Pipelines = append(view.Pipelines, tree)
+	}
+	writeJSON(w, http.StatusOK, view)
+}
+
+func (a *API) stopWorkflow(w http.ResponseWriter, r *http.Request, c *caller) {
+	wf, _, err := a.workflow(r, c)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	if err := a.cfg.Engine.StopWorkflow(r.Context(), wf.ID); err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusAccepted, map[string]string{"message": "stopping"})
+}
+
+func (a *API) rebuildWorkflow(w http.ResponseWriter, r *http.Request, c *caller) {
+	wf, _, err := a.workflow(r, c)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	nw, err := a.cfg.Engine.Rebuild(r.Context(), wf.ID, c.user.Login)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, nw)
+}
+
+func (a *API) pipeline(r *http.Request, c *caller) (*ci.Pipeline, error) {
+	pl, err := a.cfg.Store.GetPipelineTree(r.Context(), r.PathValue("id"))
+	if err != nil {
+		return nil, fmt.Errorf("%w: pipeline %q", errNotFound, r.PathValue("id"))
+	}
+	if _, err := a.readableProject(r, c, pl.ProjectID); err != nil {
+		return nil, fmt.Errorf("%w: pipeline %q", errNotFound, r.PathValue("id"))
+	}
+	return pl, nil
+}
+
+func (a *API) getPipeline(w http.ResponseWriter, r *http.Request, c *caller) {
+	pl, err := a.pipeline(r, c)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, pl)
+}
+
+func (a *API) stopPipeline(w http.ResponseWriter, r *http.Request, c *caller) {
+	pl, err := a.pipeline(r, c)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	if err := a.cfg.Engine.StopPipeline(r.Context(), pl.ID); err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusAccepted, map[string]string{"message": "stopping"})
+}
+
+func (a *API) rerunFailed(w http.ResponseWriter, r *http.Request, c *caller) {
+	pl, err := a.pipeline(r, c)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	np, err := a.cfg.Engine.RerunFailed(r.Context(), pl.ID, c.user.Login)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, np)
+}
+
+// JobView is a job with the answer to "why is it not running?".
+type JobView struct {
+	*ci.Job
+	Block    string `json:"block"`
+	Workflow string `json:"workflow_id"`
+}
+
+func (a *API) job(r *http.Request, c *caller) (*ci.Job, error) {
+	j, err := a.cfg.Store.GetJob(r.Context(), r.PathValue("id"))
+	if err != nil {
+		return nil, fmt.Errorf("%w: job %q", errNotFound, r.PathValue("id"))
+	}
+	if _, err := a.readableProject(r, c, j.ProjectID); err != nil {
+		return nil, fmt.Errorf("%w: job %q", errNotFound, r.PathValue("id"))
+	}
+	return j, nil
+}
+
+func (a *API) getJob(w http.ResponseWriter, r *http.Request, c *caller) {
+	j, err := a.job(r, c)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	view := JobView{Job: j}
+	if pl, err := a.cfg.Store.GetPipeline(r.Context(), j.PipelineID); err == nil {
+		view.Workflow = pl.WorkflowID
+	}
+	if blocks, err := a.cfg.Store.ListBlocks(r.Context(), j.PipelineID); err == nil {
+		for _, b := range blocks {
+			if b.ID == j.BlockID {
+				view.Block = b.Name
+			}
+		}
+	}
+	if j.State != ci.StateDone && j.State != ci.StateRunning {
+		agents, _ := a.cfg.Store.ListAgents(r.Context())
+		view.WaitReason = a.cfg.Engine.WhyPending(r.Context(), j, agents)
+	}
+	writeJSON(w, http.StatusOK, view)
+}
+
+func (a *API) stopJob(w http.ResponseWriter, r *http.Request, c *caller) {
+	j, err := a.job(r, c)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	if err := a.cfg.Engine.StopJob(r.Context(), j.ID); err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusAccepted, map[string]string{"message": "stopping"})
+}
+
+func (a *API) listAgents(w http.ResponseWriter, r *http.Request, c *caller) {
+	agents, err := a.cfg.Store.ListAgents(r.Context())
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	if agents == nil {
+		agents = []*ci.Agent{}
+	}
+	writeJSON(w, http.StatusOK, agents)
+}
+
+// QueuedJob is a job waiting to run, with the reason.
+type QueuedJob struct {
+	*ci.Job
+	WaitingFor time.Duration `json:"waiting_for"`
+}
+
+func (a *API) queue(w http.ResponseWriter, r *http.Request, c *caller) {
+	jobs, err := a.cfg.Store.QueuedJobs(r.Context(), 500)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	agents, _ := a.cfg.Store.ListAgents(r.Context())
+	out := []QueuedJob{}
+	now := a.cfg.Now()
+	for _, j := range jobs {
+		j.WaitReason = a.cfg.Engine.WhyPending(r.Context(), j, agents)
+		out = append(out, QueuedJob{Job: j, WaitingFor: now.Sub(j.QueuedAt)})
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// AgentTokenRequest creates an agent token.
+type AgentTokenRequest struct {
+	Name string `json:"name"`
+	// Type limits the token to agents of this type; empty allows any.
+	Type string `json:"type"`
+}
+
+// createAgentToken makes a token agents register with; admins only. The
+// token is returned once and stored hashed.
+func (a *API) createAgentToken(w http.ResponseWriter, r *http.Request, c *caller) {
+	if !c.user.Admin {
+		writeError(w, fmt.Errorf("%w: only admins create agent tokens", errForbidden))
+		return
+	}
+	var req AgentTokenRequest
+	if err := decode(r, &req); err != nil {
+		writeError(w, err)
+		return
+	}
+	if req.Name == "" {
+		req.Name = "agent token"
+	}
+	tok, hash := auth.NewToken("bag_")
+	t := &store.Token{ID: ids.New(), UserID: c.user.ID, Name: req.Name, Hash: hash, Kind: "agent", AgentType: req.Type, CreatedAt: a.cfg.Now()}
+	if err := a.cfg.Store.Tx(r.Context(), func(tx *store.Tx) error { return tx.CreateToken(t) }); err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, map[string]string{"id": t.ID, "token": tok, "type": req.Type})
+}

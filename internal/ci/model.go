@@ -1,0 +1,187 @@
+package ci
+
+import (
+	"encoding/json"
+	"time"
+)
+
+// The objects of the CI service (spec §0): an organisation has projects; a
+// project has workflows, one per git event or manual run; a workflow has
+// pipelines (the initial one, then promotions); a pipeline has blocks; a
+// block has jobs. IDs are UUID strings.
+
+// Project is a repository Baton builds.
+type Project struct {
+	ID      string `json:"id"`
+	Name    string `json:"name"`
+	RepoURL string `json:"repo_url"`
+	// DefaultBranch is the trunk (change_in's default, badges).
+	DefaultBranch string `json:"default_branch"`
+	// PipelineFile is the initial pipeline, default .semaphore/semaphore.yml.
+	PipelineFile string `json:"pipeline_file"`
+	Public       bool   `json:"public"`
+	// PollInterval is how often the repository is polled; 0 disables it.
+	PollInterval time.Duration `json:"poll_interval"`
+	// WebhookSecret signs push webhooks (HMAC-SHA256); never serialised.
+	WebhookSecret string    `json:"-"`
+	CreatedAt     time.Time `json:"created_at"`
+}
+
+// Trigger says what created a workflow.
+type Trigger string
+
+// The triggers.
+const (
+	TriggerPush    Trigger = "push" // branch or tag push seen by a webhook or polling
+	TriggerPR      Trigger = "pull_request"
+	TriggerManual  Trigger = "manual"  // CLI, API or UI "Run"
+	TriggerRebuild Trigger = "rebuild" // a rebuild of another workflow
+)
+
+// Workflow is one git event (or manual run) on one commit.
+type Workflow struct {
+	ID        string `json:"id"`
+	ProjectID string `json:"project_id"`
+	// Number counts the project's workflows from 1.
+	Number  int     `json:"number"`
+	Trigger Trigger `json:"trigger"`
+	// RefType is "branch", "tag" or "pull-request"; exactly one of Branch,
+	// Tag and PR is the event's label (Branch is the base branch of a PR).
+	RefType     string    `json:"ref_type"`
+	Branch      string    `json:"branch,omitempty"`
+	Tag         string    `json:"tag,omitempty"`
+	PR          string    `json:"pr,omitempty"`
+	PRBranch    string    `json:"pr_branch,omitempty"`
+	SHA         string    `json:"sha"`
+	CommitRange string    `json:"commit_range,omitempty"`
+	Message     string    `json:"commit_message,omitempty"`
+	Author      string    `json:"commit_author,omitempty"`
+	TriggeredBy string    `json:"triggered_by,omitempty"`
+	RerunOf     string    `json:"rerun_of,omitempty"`
+	CreatedAt   time.Time `json:"created_at"`
+	// State and Result summarise the workflow's pipelines (derived).
+	State  State  `json:"state"`
+	Result Result `json:"result,omitempty"`
+}
+
+// Pipeline is one pipeline file evaluated for one workflow.
+type Pipeline struct {
+	ID         string `json:"id"`
+	WorkflowID string `json:"workflow_id"`
+	ProjectID  string `json:"project_id"`
+	Name       string `json:"name"`
+	File       string `json:"file"`
+	State      State  `json:"state"`
+	Result     Result `json:"result,omitempty"`
+	Reason     Reason `json:"result_reason,omitempty"`
+	// Queue is the queue's name; QueueScope "project" or "organization";
+	// Parallel true when processing is parallel (no queueing).
+	Queue      string `json:"queue"`
+	QueueScope string `json:"queue_scope"`
+	Parallel   bool   `json:"queue_parallel,omitempty"`
+	// AutoCancel and FailFast are "stop", "cancel" or "" (spec §1.10).
+	AutoCancel string `json:"auto_cancel,omitempty"`
+	FailFast   string `json:"fail_fast,omitempty"`
+	// TimeLimit bounds the pipeline's running time.
+	TimeLimit time.Duration `json:"execution_time_limit"`
+	// Graph is the compiled plan (plan.Graph as JSON); empty when invalid.
+	Graph json.RawMessage `json:"-"`
+	// Diagnostics holds the positioned errors of an invalid pipeline file,
+	// one "file:line:col: message" per line.
+	Diagnostics string `json:"diagnostics,omitempty"`
+	// PromotionOf is the pipeline this one was promoted from.
+	PromotionOf  string    `json:"promotion_of,omitempty"`
+	PromotedBy   string    `json:"promoted_by,omitempty"`
+	PartialRerun string    `json:"partial_rerun_of,omitempty"`
+	CreatedAt    time.Time `json:"created_at"`
+	StartedAt    time.Time `json:"started_at,omitzero"`
+	DoneAt       time.Time `json:"done_at,omitzero"`
+	// Blocks are filled when a pipeline is read with its blocks.
+	Blocks []*Block `json:"blocks,omitempty"`
+}
+
+// Block is one block of a pipeline.
+type Block struct {
+	ID           string        `json:"id"`
+	PipelineID   string        `json:"pipeline_id"`
+	Index        int           `json:"index"`
+	Name         string        `json:"name"`
+	Dependencies []string      `json:"dependencies"`
+	State        State         `json:"state"`
+	Result       Result        `json:"result,omitempty"`
+	Reason       Reason        `json:"result_reason,omitempty"`
+	Skipped      bool          `json:"skipped,omitempty"`
+	TimeLimit    time.Duration `json:"execution_time_limit,omitempty"`
+	FailFast     string        `json:"fail_fast,omitempty"`
+	StartedAt    time.Time     `json:"started_at,omitzero"`
+	DoneAt       time.Time     `json:"done_at,omitzero"`
+	// AfterPipeline marks the after_pipeline pseudo-block.
+	AfterPipeline bool   `json:"after_pipeline,omitempty"`
+	Jobs          []*Job `json:"jobs,omitempty"`
+}
+
+// Job is one job of a block.
+type Job struct {
+	ID         string `json:"id"`
+	PipelineID string `json:"pipeline_id"`
+	BlockID    string `json:"block_id"`
+	ProjectID  string `json:"project_id"`
+	Index      int    `json:"index"`
+	Name       string `json:"name"`
+	State      State  `json:"state"`
+	Result     Result `json:"result,omitempty"`
+	Reason     Reason `json:"result_reason,omitempty"`
+	// MachineType selects the agents that may run the job.
+	MachineType string `json:"machine_type"`
+	Priority    int    `json:"priority"`
+	// Spec is the job to run (runner.Job as JSON, without secret values).
+	Spec json.RawMessage `json:"-"`
+	// AgentID is the agent running or that ran the job.
+	AgentID string `json:"agent_id,omitempty"`
+	// WaitReason says why a pending or queued job is not running.
+	WaitReason string `json:"wait_reason,omitempty"`
+	// StopRequested is set when a user or a strategy asked it to stop.
+	StopRequested bool          `json:"stop_requested,omitempty"`
+	StopReason    Reason        `json:"-"`
+	TimeLimit     time.Duration `json:"execution_time_limit,omitempty"`
+	CreatedAt     time.Time     `json:"created_at"`
+	QueuedAt      time.Time     `json:"queued_at,omitzero"`
+	StartedAt     time.Time     `json:"started_at,omitzero"`
+	DoneAt        time.Time     `json:"done_at,omitzero"`
+}
+
+// AgentState says whether an agent is usable.
+type AgentState string
+
+// The agent states.
+const (
+	AgentConnected AgentState = "connected"
+	AgentDraining  AgentState = "draining" // finishing its jobs, takes no new ones
+	AgentLost      AgentState = "lost"     // stopped heartbeating
+	AgentGone      AgentState = "disconnected"
+)
+
+// Agent is a worker that runs jobs.
+type Agent struct {
+	ID       string     `json:"id"`
+	Name     string     `json:"name"`
+	Type     string     `json:"type"`
+	Slots    int        `json:"slots"`
+	Version  string     `json:"version,omitempty"`
+	Hostname string     `json:"hostname,omitempty"`
+	State    AgentState `json:"state"`
+	// Executors lists what the agent can run jobs with ("shell", "docker").
+	Executors []string  `json:"executors,omitempty"`
+	LastSeen  time.Time `json:"last_seen"`
+	CreatedAt time.Time `json:"created_at"`
+	// Running lists the IDs of the jobs it runs (filled on reads).
+	Running []string `json:"running_jobs,omitempty"`
+}
+
+// User is a person or the admin of a single-machine install.
+type User struct {
+	ID        string    `json:"id"`
+	Login     string    `json:"login"`
+	Admin     bool      `json:"admin"`
+	CreatedAt time.Time `json:"created_at"`
+}

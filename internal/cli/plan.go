@@ -1,0 +1,168 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/batonci/baton/internal/gitrepo"
+	"github.com/batonci/baton/internal/pipeline"
+	"github.com/batonci/baton/internal/plan"
+	"github.com/batonci/baton/internal/workspace"
+)
+
+func planCommand() *command {
+	c := &command{
+		name:    "plan",
+		summary: "show the job graph a pipeline compiles to, without running it",
+		usage:   "[--branch B | --tag T | --pr N] [--set K=V] [--json] [FILE]",
+		help: `Compiles a pipeline (default .semaphore/semaphore.yml) for a git event and
+prints its job graph: blocks in order with their dependencies, skip decisions,
+and every expanded job (matrix, parallelism) with its commands and variables.
+change_in is evaluated against the local git history, including uncommitted
+changes. Nothing runs.
+
+Exit status: 0 on success, 2 for invalid input.`,
+	}
+	c.run = func(ctx context.Context, o *IO, args []string) int {
+		var ev eventFlags
+		fs := c.flags(o)
+		ev.register(fs)
+		asJSON := fs.Bool("json", false, "print the graph as JSON")
+		files, code, stop := parse(fs, args)
+		if stop {
+			return code
+		}
+		fail := func(format string, args ...any) int {
+			fmt.Fprintf(o.Err, "baton plan: "+format+"\n", args...)
+			return ExitUsage
+		}
+		if len(files) > 1 {
+			return fail("at most one pipeline file")
+		}
+		file := ""
+		if len(files) == 1 {
+			file = files[0]
+		}
+		repo, err := gitrepo.Open(ctx, o.Dir)
+		if err != nil {
+			return fail("%v (baton plan needs a git working tree)", err)
+		}
+		pf, err := locate(ctx, o, file)
+		if err != nil {
+			return fail("%v", err)
+		}
+		if _, err := os.Stat(filepath.Join(pf.Root, filepath.FromSlash(pf.Rel))); err != nil {
+			return fail("%s: no such pipeline file", displayPath(o, pf))
+		}
+		p, diags := load(pf)
+		if len(diags) > 0 {
+			fmt.Fprint(o.Err, diags.Format(o.color(o.Err)))
+			return fail("%s is invalid: %d problem(s)", pf.Rel, len(diags))
+		}
+		params, err := ev.params()
+		if err != nil {
+			return fail("%v", err)
+		}
+		tmp, err := os.MkdirTemp("", "baton-plan-")
+		if err != nil {
+			return fail("%v", err)
+		}
+		defer os.RemoveAll(tmp)
+		snap, err := workspace.Take(ctx, repo, tmp)
+		if err != nil {
+			return fail("snapshot of the working tree: %v", err)
+		}
+		defer snap.Cleanup()
+		le, err := buildEvent(ctx, repo, snap, &ev)
+		if err != nil {
+			return fail("%v", err)
+		}
+		g, err := plan.Compile(p, plan.Input{
+			Event: le.event, PipelineFile: pf.Rel, Params: params,
+			ChangedFiles: func(rng string) ([]string, error) { return snap.ChangedFiles(ctx, rng) },
+		})
+		if err != nil {
+			if ds, ok := err.(pipeline.Diagnostics); ok {
+				fmt.Fprint(o.Err, ds.Format(o.color(o.Err)))
+			}
+			return fail("cannot plan %s: %v", pf.Rel, err)
+		}
+		if *asJSON {
+			enc := json.NewEncoder(o.Out)
+			enc.SetIndent("", "  ")
+			enc.Encode(struct {
+				Event plan.Event  `json:"event"`
+				Graph *plan.Graph `json:"pipeline"`
+			}{le.event, g})
+			return ExitOK
+		}
+		printPlan(o, le.event, g)
+		return ExitOK
+	}
+	return c
+}
+
+func printPlan(o *IO, ev plan.Event, g *plan.Graph) {
+	w := o.Out
+	label := ev.RefType + " " + ev.Label()
+	fmt.Fprintf(w, "Pipeline %q (%s) for %s at %s\n", g.Name, g.File, label, short(ev.SHA))
+	fmt.Fprintf(w, "  queue %s (%s, %s); time limit %s", g.Queue.Name, g.Queue.Scope, g.Queue.Processing, g.TimeLimit.D())
+	if g.FailFast != "" {
+		fmt.Fprintf(w, "; fail_fast %s", g.FailFast)
+	}
+	if g.AutoCancel != "" {
+		fmt.Fprintf(w, "; auto_cancel %s", g.AutoCancel)
+	}
+	fmt.Fprintln(w)
+	blocks := g.Blocks
+	if g.AfterPipeline != nil {
+		blocks = append(append([]*plan.Block{}, blocks...), g.AfterPipeline)
+	}
+	for _, b := range blocks {
+		deps := "no dependencies"
+		if len(b.Dependencies) > 0 {
+			deps = "after " + strings.Join(b.Dependencies, ", ")
+		}
+		fmt.Fprintf(w, "\nBlock %q (%s)", b.Name, deps)
+		if b.Skipped {
+			fmt.Fprintf(w, ": SKIPPED, %s", b.SkipReason)
+		}
+		fmt.Fprintln(w)
+		for _, j := range b.Jobs {
+			fmt.Fprintf(w, "  Job %q on %s", j.Name, j.Agent.MachineType)
+			if len(j.Agent.Containers) > 0 {
+				fmt.Fprintf(w, " in %s", j.Agent.Containers[0].Image)
+			}
+			fmt.Fprintln(w)
+			for _, v := range j.Env {
+				fmt.Fprintf(w, "    env %s=%s\n", v.Name, v.Value)
+			}
+			for _, s := range j.Secrets {
+				fmt.Fprintf(w, "    secret %s\n", s)
+			}
+			for _, cmd := range j.Commands {
+				fmt.Fprintf(w, "    $ %s\n", firstLine(cmd))
+			}
+		}
+	}
+	for _, p := range g.Promotions {
+		how := "manual"
+		if p.Condition != "" {
+			how = "auto when " + p.Condition
+		} else if len(p.Legacy) > 0 {
+			how = "auto (auto_promote_on)"
+		}
+		fmt.Fprintf(w, "\nPromotion %q -> %s (%s)\n", p.Name, p.PipelineFile, how)
+	}
+}
+
+func short(sha string) string {
+	if len(sha) > 12 {
+		return sha[:12]
+	}
+	return sha
+}

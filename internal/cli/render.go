@@ -1,0 +1,366 @@
+package cli
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/batonci/baton/internal/ci"
+	"github.com/batonci/baton/internal/localrun"
+)
+
+// ANSI styles used on terminals.
+const (
+	ansiReset = "\x1b[0m"
+	ansiBold  = "\x1b[1m"
+	ansiDim   = "\x1b[2m"
+	ansiRed   = "\x1b[31m"
+	ansiGreen = "\x1b[32m"
+	ansiYell  = "\x1b[33m"
+)
+
+var jobColors = []string{"\x1b[36m", "\x1b[35m", "\x1b[34m", "\x1b[33m", "\x1b[32m", "\x1b[96m", "\x1b[95m", "\x1b[94m"}
+
+// pseudoCommands are the runner's own steps (exporting variables, writing
+// files); the terminal view leaves them out, --json keeps them.
+var pseudoCommands = map[string]bool{
+	"Exporting environment variables": true,
+	"Injecting Files":                 true,
+}
+
+// jsonRenderer writes every event as one JSON object per line.
+type jsonRenderer struct {
+	w   *bufio.Writer
+	enc *json.Encoder
+}
+
+func newJSONRenderer(w io.Writer) *jsonRenderer {
+	bw := bufio.NewWriterSize(w, 64<<10)
+	return &jsonRenderer{w: bw, enc: json.NewEncoder(bw)}
+}
+
+func (r *jsonRenderer) event(ev ci.Event) {
+	r.enc.Encode(ev)
+	if ev.Kind != ci.EventCmdOutput {
+		r.w.Flush()
+	}
+}
+
+func (r *jsonRenderer) flush() { r.w.Flush() }
+
+// textRenderer writes a readable, live view of a run: every output line
+// prefixed with its job, each command with its duration and exit code.
+type textRenderer struct {
+	w       *bufio.Writer
+	color   bool
+	prefix  map[string]string // "block\x00job" -> rendered prefix
+	partial map[string][]byte // unfinished output line per job
+	hide    map[string]bool   // job is inside a pseudo-command
+	unique  map[string]int    // job name -> number of blocks using it
+	started map[string]time.Time
+	n       int
+	// single drops the job prefix: the output of one job.
+	single bool
+}
+
+func newTextRenderer(w io.Writer, color bool, jobNames map[string]int) *textRenderer {
+	return &textRenderer{
+		w: bufio.NewWriterSize(w, 64<<10), color: color,
+		prefix: map[string]string{}, partial: map[string][]byte{}, hide: map[string]bool{},
+		unique: jobNames, started: map[string]time.Time{},
+	}
+}
+
+func (r *textRenderer) style(s, text string) string {
+	if !r.color {
+		return text
+	}
+	return s + text + ansiReset
+}
+
+func (r *textRenderer) prefixOf(ev ci.Event) string {
+	if r.single {
+		return ""
+	}
+	key := ev.Block + "\x00" + ev.Job
+	if p, ok := r.prefix[key]; ok {
+		return p
+	}
+	name := ev.Job
+	if r.unique[ev.Job] > 1 {
+		name = ev.Block + " › " + ev.Job
+	}
+	p := "[" + name + "] "
+	if r.color {
+		p = jobColors[r.n%len(jobColors)] + p + ansiReset
+	}
+	r.n++
+	r.prefix[key] = p
+	return p
+}
+
+func (r *textRenderer) event(ev ci.Event) {
+	key := ev.Block + "\x00" + ev.Job
+	switch ev.Kind {
+	case ci.EventJobStarted:
+		r.started[key] = ev.Timestamp.Time()
+		fmt.Fprintf(r.w, "%s%s\n", r.prefixOf(ev), r.style(ansiDim, "started in block "+ev.Block))
+	case ci.EventCmdStarted:
+		r.hide[key] = pseudoCommands[ev.Directive]
+		if !r.hide[key] {
+			fmt.Fprintf(r.w, "%s%s\n", r.prefixOf(ev), r.style(ansiBold, "$ "+firstLine(ev.Directive)))
+		}
+	case ci.EventCmdOutput:
+		if r.hide[key] {
+			return
+		}
+		r.output(key, ev)
+	case ci.EventCmdFinished:
+		r.flushPartial(key, ev)
+		if pseudoCommands[ev.Directive] {
+			return
+		}
+		code := 0
+		if ev.ExitCode != nil {
+			code = *ev.ExitCode
+		}
+		dur := formatDuration(ev.FinishedAt.Time().Sub(ev.StartedAt.Time()))
+		mark, st, what := "✔", ansiGreen, firstLine(ev.Directive)
+		if code != 0 {
+			mark, st = "✘", ansiRed
+			what += fmt.Sprintf(" (exit %d)", code)
+		}
+		fmt.Fprintf(r.w, "%s%s %s %s\n", r.prefixOf(ev), r.style(st, mark), what, r.style(ansiDim, dur))
+	case ci.EventJobFinished:
+		r.flushPartial(key, ev)
+		dur := ev.Timestamp.Time().Sub(r.started[key])
+		fmt.Fprintf(r.w, "%sjob %s in %s\n", r.prefixOf(ev), r.resultText(ev.Result), formatDuration(dur))
+	case ci.EventBlockFinished:
+		switch ev.Result {
+		case ci.ResultCanceled:
+			fmt.Fprintf(r.w, "%s\n", r.style(ansiYell, fmt.Sprintf("block %q canceled (%s)", ev.Block, reasonText(ev.Reason))))
+		case ci.ResultPassed:
+			if ev.Reason == ci.ReasonSkipped {
+				fmt.Fprintf(r.w, "%s\n", r.style(ansiDim, fmt.Sprintf("block %q skipped", ev.Block)))
+			}
+		}
+	}
+	if ev.Kind != ci.EventCmdOutput {
+		r.w.Flush()
+	}
+}
+
+// output prints the complete lines of a chunk, keeping a trailing partial
+// line until the rest arrives.
+func (r *textRenderer) output(key string, ev ci.Event) {
+	data := ev.Output
+	prefix := r.prefixOf(ev)
+	if p := r.partial[key]; len(p) > 0 {
+		i := strings.IndexByte(data, '\n')
+		if i < 0 {
+			r.partial[key] = append(p, data...)
+			return
+		}
+		r.w.WriteString(prefix)
+		r.w.Write(p)
+		r.w.WriteString(data[:i+1])
+		r.partial[key] = p[:0]
+		data = data[i+1:]
+	}
+	for len(data) > 0 {
+		i := strings.IndexByte(data, '\n')
+		if i < 0 {
+			r.partial[key] = append(r.partial[key][:0], data...)
+			break
+		}
+		r.w.WriteString(prefix)
+		r.w.WriteString(data[:i+1])
+		data = data[i+1:]
+	}
+	if r.w.Buffered() > 32<<10 {
+		r.w.Flush()
+	}
+}
+
+func (r *textRenderer) flushPartial(key string, ev ci.Event) {
+	if p := r.partial[key]; len(p) > 0 {
+		r.w.WriteString(r.prefixOf(ev))
+		r.w.Write(bytes.TrimRight(p, "\r"))
+		r.w.WriteString("\n")
+		r.partial[key] = p[:0]
+	}
+}
+
+func (r *textRenderer) flush() { r.w.Flush() }
+
+func (r *textRenderer) resultText(res ci.Result) string {
+	switch res {
+	case ci.ResultPassed:
+		return r.style(ansiGreen, string(res))
+	case ci.ResultFailed:
+		return r.style(ansiRed, string(res))
+	default:
+		return r.style(ansiYell, string(res))
+	}
+}
+
+// summary prints the table of blocks and jobs with their results and
+// durations, marking the critical path.
+func (r *textRenderer) summary(rep *localrun.Report) {
+	critical, total := criticalPath(rep.Blocks)
+	onPath := map[string]bool{}
+	for _, b := range critical {
+		onPath[b] = true
+	}
+	rows := [][]string{{"BLOCK", "JOB", "RESULT", "DURATION", ""}}
+	add := func(b *localrun.BlockReport) {
+		for _, j := range b.Jobs {
+			mark := ""
+			if onPath[b.Name] {
+				mark = "*"
+			}
+			res := string(j.Result)
+			if j.Reason != "" && j.Reason != ci.ReasonTest {
+				res += " (" + reasonText(j.Reason) + ")"
+			}
+			rows = append(rows, []string{b.Name, j.Name, res, jobDuration(j), mark})
+		}
+		if len(b.Jobs) == 0 {
+			rows = append(rows, []string{b.Name, "", string(b.Result), "", ""})
+		}
+	}
+	for _, b := range rep.Blocks {
+		add(b)
+	}
+	if rep.AfterPipeline != nil {
+		add(rep.AfterPipeline)
+	}
+	widths := make([]int, len(rows[0]))
+	for _, row := range rows {
+		for i, cell := range row {
+			widths[i] = max(widths[i], len([]rune(cell)))
+		}
+	}
+	fmt.Fprintln(r.w)
+	for i, row := range rows {
+		var line strings.Builder
+		for c, cell := range row {
+			pad := widths[c] - len([]rune(cell))
+			if c == 2 && i > 0 {
+				cell = r.resultCell(cell)
+			}
+			line.WriteString(cell)
+			if c < len(row)-1 {
+				line.WriteString(strings.Repeat(" ", pad+2))
+			}
+		}
+		text := strings.TrimRight(line.String(), " ")
+		if i == 0 {
+			text = r.style(ansiBold, text)
+		}
+		fmt.Fprintln(r.w, text)
+	}
+	fmt.Fprintf(r.w, "\nPipeline %s in %s", r.resultText(rep.Result), formatDuration(rep.Done.Sub(rep.Started)))
+	if rep.Reason != "" && rep.Reason != ci.ReasonTest {
+		fmt.Fprintf(r.w, " (%s)", reasonText(rep.Reason))
+	}
+	fmt.Fprintln(r.w)
+	if len(critical) > 0 {
+		fmt.Fprintf(r.w, "Critical path (*): %s, %s\n", strings.Join(critical, " → "), formatDuration(total))
+	}
+	r.w.Flush()
+}
+
+func (r *textRenderer) resultCell(cell string) string {
+	switch {
+	case strings.HasPrefix(cell, "passed"):
+		return r.style(ansiGreen, cell)
+	case strings.HasPrefix(cell, "failed"):
+		return r.style(ansiRed, cell)
+	}
+	return r.style(ansiYell, cell)
+}
+
+// criticalPath returns the chain of blocks that decided the pipeline's
+// duration: from the block that finished last, back through the dependency
+// that finished last, and the time from the first block's start to the end.
+func criticalPath(blocks []*localrun.BlockReport) ([]string, time.Duration) {
+	byName := map[string]*localrun.BlockReport{}
+	var last *localrun.BlockReport
+	for _, b := range blocks {
+		byName[b.Name] = b
+		if b.Started.IsZero() {
+			continue
+		}
+		if last == nil || b.Done.After(last.Done) {
+			last = b
+		}
+	}
+	if last == nil {
+		return nil, 0
+	}
+	path := []string{last.Name}
+	first := last
+	for cur := last; ; {
+		var next *localrun.BlockReport
+		for _, d := range cur.Dependencies {
+			if b := byName[d]; b != nil && !b.Started.IsZero() && (next == nil || b.Done.After(next.Done)) {
+				next = b
+			}
+		}
+		if next == nil {
+			break
+		}
+		path = append([]string{next.Name}, path...)
+		first, cur = next, next
+	}
+	return path, last.Done.Sub(first.Started)
+}
+
+func jobDuration(j *localrun.JobReport) string {
+	if j.Started.IsZero() || j.Done.IsZero() {
+		return "-"
+	}
+	return formatDuration(j.Done.Sub(j.Started))
+}
+
+func formatDuration(d time.Duration) string {
+	switch {
+	case d < time.Second:
+		return fmt.Sprintf("%dms", d.Milliseconds())
+	case d < time.Minute:
+		return fmt.Sprintf("%.2fs", d.Seconds())
+	default:
+		return d.Round(time.Second).String()
+	}
+}
+
+func reasonText(r ci.Reason) string {
+	switch r {
+	case ci.ReasonDependency:
+		return "a dependency did not pass"
+	case ci.ReasonFastFailing:
+		return "fail_fast"
+	case ci.ReasonTimeout:
+		return "execution_time_limit reached"
+	case ci.ReasonUser:
+		return "stopped by user"
+	case ci.ReasonSkipped:
+		return "skipped"
+	case ci.ReasonMalformed:
+		return "could not start"
+	}
+	return string(r)
+}
+
+func firstLine(s string) string {
+	s = strings.TrimSpace(s)
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		return s[:i] + " …"
+	}
+	return s
+}

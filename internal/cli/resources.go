@@ -1,0 +1,513 @@
+package cli
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/url"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/batonci/baton/internal/ci"
+)
+
+// apiCommand is a command that talks to a server: it gets --server and,
+// when read is set, --json.
+type apiCommand struct {
+	*command
+	read bool
+	do   func(ctx context.Context, o *IO, c *client, args []string, asJSON bool) int
+}
+
+func (ac apiCommand) build(setup func(fsFlags *flagSet)) *command {
+	cmd := ac.command
+	cmd.run = func(ctx context.Context, o *IO, args []string) int {
+		fs := cmd.flags(o)
+		server := fs.String("server", "", "server `URL` (default: from 'baton login' or BATON_SERVER)")
+		var asJSON *bool
+		if ac.read {
+			asJSON = fs.Bool("json", false, "print JSON")
+		}
+		if setup != nil {
+			setup(&flagSet{fs})
+		}
+		rest, code, stop := parse(fs, args)
+		if stop {
+			return code
+		}
+		c, err := newClient(o, *server)
+		if err != nil {
+			fmt.Fprintf(o.Err, "baton %s: %v\n", cmd.name, err)
+			return ExitUsage
+		}
+		return ac.do(ctx, o, c, rest, asJSON != nil && *asJSON)
+	}
+	return cmd
+}
+
+// fail prints an API error and returns the exit code.
+func failAPI(o *IO, name string, err error) int {
+	fmt.Fprintf(o.Err, "baton %s: %v\n", name, err)
+	var ae *apiError
+	if errors.As(err, &ae) && (ae.Status == 400 || ae.Status == 422) {
+		return ExitUsage
+	}
+	return ExitFailure
+}
+
+func printJSON(w io.Writer, v any) {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.Encode(v)
+}
+
+func loginCommand() *command {
+	c := &command{
+		name:    "login",
+		summary: "point this CLI at a Baton server",
+		usage:   "URL --token TOKEN",
+		help:    "Checks the token against the server and saves both in ~/.config/baton/config.json (mode 0600).\nBATON_SERVER and BATON_TOKEN override the saved values.",
+	}
+	c.run = func(ctx context.Context, o *IO, args []string) int {
+		fs := c.flags(o)
+		token := fs.String("token", "", "API `token`")
+		rest, code, stop := parse(fs, args)
+		if stop {
+			return code
+		}
+		if len(rest) != 1 || *token == "" {
+			fmt.Fprintln(o.Err, "baton login: usage: baton login URL --token TOKEN")
+			return ExitUsage
+		}
+		cl := &client{base: strings.TrimRight(rest[0], "/"), token: *token, hc: defaultHTTP()}
+		var me ci.User
+		if err := cl.do(ctx, "GET", "/api/v1/me", nil, &me); err != nil {
+			return failAPI(o, "login", err)
+		}
+		if err := saveClientConfig(o, clientConfig{Server: cl.base, Token: *token}); err != nil {
+			fmt.Fprintf(o.Err, "baton login: %v\n", err)
+			return ExitFailure
+		}
+		fmt.Fprintf(o.Out, "Logged in to %s as %s\n", cl.base, me.Login)
+		return ExitOK
+	}
+	return c
+}
+
+func projectCreateCommand() *command {
+	var repo, branch, file, poll, secret string
+	var public bool
+	return apiCommand{
+		command: &command{name: "project create", summary: "add a repository to build", usage: "NAME --repo URL [--public] [--branch main] [--file F] [--poll 30s] [--webhook-secret S]",
+			help: "Creates a project. The repository URL is anything git can clone (file://, https://, ssh, git://).\n--poll makes the server poll it for new commits; --webhook-secret enables the push webhook at /hooks/NAME."},
+		do: func(ctx context.Context, o *IO, c *client, args []string, _ bool) int {
+			if len(args) != 1 || repo == "" {
+				fmt.Fprintln(o.Err, "baton project create: usage: baton project create NAME --repo URL")
+				return ExitUsage
+			}
+			body := map[string]any{"name": args[0], "repo_url": repo, "public": public}
+			if branch != "" {
+				body["default_branch"] = branch
+			}
+			if file != "" {
+				body["pipeline_file"] = file
+			}
+			if poll != "" {
+				body["poll_interval"] = poll
+			}
+			if secret != "" {
+				body["webhook_secret"] = secret
+			}
+			var p ci.Project
+			if err := c.do(ctx, "POST", "/api/v1/projects", body, &p); err != nil {
+				return failAPI(o, "project create", err)
+			}
+			fmt.Fprintf(o.Out, "Created project %s (%s)\n", p.Name, p.ID)
+			if secret != "" {
+				fmt.Fprintf(o.Out, "Push webhook: %s/hooks/%s (content type application/json, secret as given)\n", c.base, p.Name)
+			}
+			return ExitOK
+		},
+	}.build(func(fs *flagSet) {
+		fs.StringVar(&repo, "repo", "", "repository `URL`")
+		fs.BoolVar(&public, "public", false, "anyone may read its workflows and logs")
+		fs.StringVar(&branch, "branch", "", "default `branch` (default main)")
+		fs.StringVar(&file, "file", "", "pipeline `file` (default .semaphore/semaphore.yml)")
+		fs.StringVar(&poll, "poll", "", "poll the repository every `DURATION` (e.g. 30s)")
+		fs.StringVar(&secret, "webhook-secret", "", "`secret` that signs push webhooks")
+	})
+}
+
+func projectListCommand() *command {
+	return apiCommand{
+		read:    true,
+		command: &command{name: "project list", summary: "list projects", usage: "[--json]", help: "Lists the projects you can see."},
+		do: func(ctx context.Context, o *IO, c *client, args []string, asJSON bool) int {
+			var ps []ci.Project
+			if err := c.do(ctx, "GET", "/api/v1/projects", nil, &ps); err != nil {
+				return failAPI(o, "project list", err)
+			}
+			if asJSON {
+				printJSON(o.Out, ps)
+				return ExitOK
+			}
+			tw := tabwriter.NewWriter(o.Out, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "NAME\tVISIBILITY\tREPOSITORY\tBRANCH\tPOLL")
+			for _, p := range ps {
+				vis := "private"
+				if p.Public {
+					vis = "public"
+				}
+				poll := "off"
+				if p.PollInterval > 0 {
+					poll = p.PollInterval.String()
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", p.Name, vis, p.RepoURL, p.DefaultBranch, poll)
+			}
+			tw.Flush()
+			return ExitOK
+		},
+	}.build(nil)
+}
+
+// workflowView mirrors the API's workflow with its pipelines.
+type workflowView struct {
+	ci.Workflow
+	Project   string         `json:"project"`
+	Pipelines []*ci.Pipeline `json:"pipelines"`
+}
+
+func workflowRunCommand() *command {
+	var branch, tag, file string
+	var waitFlag bool
+	return apiCommand{
+		command: &command{name: "workflow run", summary: "start a workflow by hand", usage: "PROJECT [--branch B | --tag T] [--file F] [--wait]",
+			help: "Starts a workflow on the head of a branch (default: the project's default branch) or a tag.\nWith --wait, follows it and exits 0 when it passes, 1 otherwise."},
+		do: func(ctx context.Context, o *IO, c *client, args []string, _ bool) int {
+			if len(args) != 1 {
+				fmt.Fprintln(o.Err, "baton workflow run: usage: baton workflow run PROJECT [--branch B]")
+				return ExitUsage
+			}
+			var wf ci.Workflow
+			body := map[string]any{"branch": branch, "tag": tag, "pipeline_file": file}
+			if err := c.do(ctx, "POST", "/api/v1/projects/"+url.PathEscape(args[0])+"/workflows", body, &wf); err != nil {
+				return failAPI(o, "workflow run", err)
+			}
+			fmt.Fprintf(o.Out, "Workflow %s (#%d) started on %s at %s\n", wf.ID, wf.Number, label(&wf), short(wf.SHA))
+			if !waitFlag {
+				return ExitOK
+			}
+			return waitWorkflow(ctx, o, c, wf.ID)
+		},
+	}.build(func(fs *flagSet) {
+		fs.StringVar(&branch, "branch", "", "`branch` to build")
+		fs.StringVar(&tag, "tag", "", "`tag` to build")
+		fs.StringVar(&file, "file", "", "pipeline `file` (default: the project's)")
+		fs.BoolVar(&waitFlag, "wait", false, "wait for the result; exit 0 when it passed")
+	})
+}
+
+// waitWorkflow polls a workflow until it is done, printing block results
+// as they finish.
+func waitWorkflow(ctx context.Context, o *IO, c *client, id string) int {
+	reported := map[string]bool{}
+	var final workflowView
+	err := wait(ctx, 100*time.Millisecond, func() (bool, error) {
+		var v workflowView
+		if err := c.do(ctx, "GET", "/api/v1/workflows/"+id, nil, &v); err != nil {
+			return false, err
+		}
+		for _, p := range v.Pipelines {
+			for _, b := range p.Blocks {
+				if b.State == ci.StateDone && !reported[b.ID] {
+					reported[b.ID] = true
+					fmt.Fprintf(o.Out, "  block %-30s %s\n", b.Name, resultWithReason(b.Result, b.Reason))
+				}
+			}
+			if p.Diagnostics != "" && !reported[p.ID] {
+				reported[p.ID] = true
+				fmt.Fprintf(o.Out, "%s\n", p.Diagnostics)
+			}
+		}
+		final = v
+		return v.State == ci.StateDone, nil
+	})
+	if err != nil {
+		fmt.Fprintf(o.Err, "baton workflow run: %v\n", err)
+		return ExitFailure
+	}
+	fmt.Fprintf(o.Out, "Workflow %s\n", final.Result)
+	if final.Result == ci.ResultPassed {
+		return ExitOK
+	}
+	return ExitFailure
+}
+
+func resultWithReason(r ci.Result, reason ci.Reason) string {
+	if reason != "" && reason != ci.ReasonTest {
+		return fmt.Sprintf("%s (%s)", r, reason)
+	}
+	return string(r)
+}
+
+func label(w *ci.Workflow) string {
+	switch w.RefType {
+	case "tag":
+		return "tag " + w.Tag
+	case "pull-request":
+		return "PR #" + w.PR
+	}
+	return "branch " + w.Branch
+}
+
+func workflowListCommand() *command {
+	var branch string
+	var limit int
+	return apiCommand{
+		read:    true,
+		command: &command{name: "workflow list", summary: "list a project's workflows", usage: "PROJECT [--branch B] [--limit N] [--json]", help: "Lists workflows, newest first."},
+		do: func(ctx context.Context, o *IO, c *client, args []string, asJSON bool) int {
+			if len(args) != 1 {
+				fmt.Fprintln(o.Err, "baton workflow list: usage: baton workflow list PROJECT")
+				return ExitUsage
+			}
+			q := url.Values{}
+			if branch != "" {
+				q.Set("branch", branch)
+			}
+			q.Set("limit", fmt.Sprint(limit))
+			var wfs []ci.Workflow
+			if err := c.do(ctx, "GET", "/api/v1/projects/"+url.PathEscape(args[0])+"/workflows?"+q.Encode(), nil, &wfs); err != nil {
+				return failAPI(o, "workflow list", err)
+			}
+			if asJSON {
+				printJSON(o.Out, wfs)
+				return ExitOK
+			}
+			tw := tabwriter.NewWriter(o.Out, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "#\tID\tREF\tCOMMIT\tTRIGGER\tSTATE\tRESULT\tCREATED")
+			for _, w := range wfs {
+				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", w.Number, w.ID, label(&w), short(w.SHA), w.Trigger, w.State, w.Result, w.CreatedAt.Local().Format(time.DateTime))
+			}
+			tw.Flush()
+			return ExitOK
+		},
+	}.build(func(fs *flagSet) {
+		fs.StringVar(&branch, "branch", "", "only this `branch`")
+		fs.IntVar(&limit, "limit", 20, "at most `N` workflows")
+	})
+}
+
+func workflowShowCommand() *command {
+	return apiCommand{
+		read:    true,
+		command: &command{name: "workflow show", summary: "show a workflow with its pipelines, blocks and jobs", usage: "ID [--json]", help: "Shows a workflow; --json nests its pipelines, their blocks and their jobs."},
+		do: func(ctx context.Context, o *IO, c *client, args []string, asJSON bool) int {
+			if len(args) != 1 {
+				fmt.Fprintln(o.Err, "baton workflow show: usage: baton workflow show ID")
+				return ExitUsage
+			}
+			var v workflowView
+			if err := c.do(ctx, "GET", "/api/v1/workflows/"+url.PathEscape(args[0]), nil, &v); err != nil {
+				return failAPI(o, "workflow show", err)
+			}
+			if asJSON {
+				printJSON(o.Out, v)
+				return ExitOK
+			}
+			fmt.Fprintf(o.Out, "Workflow #%d %s of %s: %s %s\n", v.Number, v.ID, v.Project, v.State, v.Result)
+			fmt.Fprintf(o.Out, "  %s at %s, %s by %s\n", label(&v.Workflow), short(v.SHA), v.Trigger, orDash(v.TriggeredBy))
+			if v.Message != "" {
+				fmt.Fprintf(o.Out, "  %q\n", firstLine(v.Message))
+			}
+			for _, p := range v.Pipelines {
+				fmt.Fprintf(o.Out, "\nPipeline %q (%s) %s: %s %s\n", p.Name, p.File, p.ID, p.State, resultWithReason(p.Result, p.Reason))
+				if p.Diagnostics != "" {
+					fmt.Fprintln(o.Out, indent(p.Diagnostics, "  "))
+				}
+				tw := tabwriter.NewWriter(o.Out, 0, 4, 2, ' ', 0)
+				fmt.Fprintln(tw, "  BLOCK\tJOB\tID\tSTATE\tRESULT\tDURATION")
+				for _, b := range p.Blocks {
+					for _, j := range b.Jobs {
+						fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\n", b.Name, j.Name, j.ID, j.State, resultWithReason(j.Result, j.Reason), span(j.StartedAt, j.DoneAt))
+					}
+					if len(b.Jobs) == 0 {
+						fmt.Fprintf(tw, "  %s\t\t\t%s\t%s\t\n", b.Name, b.State, resultWithReason(b.Result, b.Reason))
+					}
+				}
+				tw.Flush()
+			}
+			return ExitOK
+		},
+	}.build(nil)
+}
+
+func span(a, b time.Time) string {
+	if a.IsZero() {
+		return "-"
+	}
+	if b.IsZero() {
+		b = time.Now()
+	}
+	return formatDuration(b.Sub(a))
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func indent(s, pre string) string {
+	return pre + strings.ReplaceAll(strings.TrimRight(s, "\n"), "\n", "\n"+pre)
+}
+
+// postCommand builds a command that POSTs to a resource path.
+func postCommand(name, summary, usage, help, path, done string) *command {
+	return apiCommand{
+		command: &command{name: name, summary: summary, usage: usage, help: help},
+		do: func(ctx context.Context, o *IO, c *client, args []string, _ bool) int {
+			if len(args) != 1 {
+				fmt.Fprintf(o.Err, "baton %s: usage: baton %s %s\n", name, name, usage)
+				return ExitUsage
+			}
+			var out map[string]any
+			if err := c.do(ctx, "POST", fmt.Sprintf(path, url.PathEscape(args[0])), struct{}{}, &out); err != nil {
+				return failAPI(o, name, err)
+			}
+			if id, ok := out["id"].(string); ok {
+				fmt.Fprintf(o.Out, "%s: %s\n", done, id)
+			} else {
+				fmt.Fprintf(o.Out, "%s\n", done)
+			}
+			return ExitOK
+		},
+	}.build(nil)
+}
+
+func jobShowCommand() *command {
+	return apiCommand{
+		read:    true,
+		command: &command{name: "job show", summary: "show a job and why it is waiting", usage: "ID [--json]", help: "Shows a job's state and result; for a job that waits, the reason."},
+		do: func(ctx context.Context, o *IO, c *client, args []string, asJSON bool) int {
+			if len(args) != 1 {
+				fmt.Fprintln(o.Err, "baton job show: usage: baton job show ID")
+				return ExitUsage
+			}
+			var j map[string]any
+			if err := c.do(ctx, "GET", "/api/v1/jobs/"+url.PathEscape(args[0]), nil, &j); err != nil {
+				return failAPI(o, "job show", err)
+			}
+			if asJSON {
+				printJSON(o.Out, j)
+				return ExitOK
+			}
+			fmt.Fprintf(o.Out, "Job %v (%v) in block %v: %v %v\n", j["name"], j["id"], j["block"], j["state"], j["result"])
+			if r, _ := j["wait_reason"].(string); r != "" {
+				fmt.Fprintf(o.Out, "Waiting: %s\n", r)
+			}
+			return ExitOK
+		},
+	}.build(nil)
+}
+
+func jobLogsCommand() *command {
+	var follow bool
+	return apiCommand{
+		read: true,
+		command: &command{name: "job logs", summary: "print a job's log", usage: "ID [--follow] [--json]",
+			help: "Prints the log as plain text, each command with its exit code and duration.\n--follow keeps printing until the job ends; --json prints the raw events."},
+		do: func(ctx context.Context, o *IO, c *client, args []string, asJSON bool) int {
+			if len(args) != 1 {
+				fmt.Fprintln(o.Err, "baton job logs: usage: baton job logs ID [--follow]")
+				return ExitUsage
+			}
+			id := url.PathEscape(args[0])
+			path := "/api/v1/jobs/" + id + "/log?format=events"
+			if follow {
+				path = "/api/v1/jobs/" + id + "/log?follow=1"
+			}
+			resp, err := c.stream(ctx, path)
+			if err != nil {
+				return failAPI(o, "job logs", err)
+			}
+			defer resp.Body.Close()
+			r := newTextRenderer(o.Out, o.color(o.Out), nil)
+			r.single = true
+			sc := bufio.NewScanner(resp.Body)
+			sc.Buffer(make([]byte, 1<<20), 64<<20)
+			for sc.Scan() {
+				line := sc.Text()
+				if follow {
+					data, ok := strings.CutPrefix(line, "data: ")
+					if !ok || data == "{}" {
+						continue
+					}
+					line = data
+				}
+				if asJSON {
+					fmt.Fprintln(o.Out, line)
+					continue
+				}
+				var ev ci.Event
+				if json.Unmarshal([]byte(line), &ev) == nil && ev.Kind != "" {
+					r.event(ev)
+				}
+			}
+			r.flush()
+			return ExitOK
+		},
+	}.build(func(fs *flagSet) {
+		fs.BoolVar(&follow, "follow", false, "follow the log until the job ends")
+	})
+}
+
+func agentListCommand() *command {
+	return apiCommand{
+		read:    true,
+		command: &command{name: "agent list", summary: "list the agents the server knows", usage: "[--json]", help: "Lists agents with their type, slots, state and running jobs."},
+		do: func(ctx context.Context, o *IO, c *client, args []string, asJSON bool) int {
+			var agents []ci.Agent
+			if err := c.do(ctx, "GET", "/api/v1/agents", nil, &agents); err != nil {
+				return failAPI(o, "agent list", err)
+			}
+			if asJSON {
+				printJSON(o.Out, agents)
+				return ExitOK
+			}
+			tw := tabwriter.NewWriter(o.Out, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "NAME\tTYPE\tSLOTS\tSTATE\tRUNNING\tLAST SEEN")
+			for _, a := range agents {
+				fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%d\t%s ago\n", a.Name, a.Type, a.Slots, a.State, len(a.Running), time.Since(a.LastSeen).Round(time.Second))
+			}
+			tw.Flush()
+			return ExitOK
+		},
+	}.build(nil)
+}
+
+func agentTokenCreateCommand() *command {
+	var typ, name string
+	return apiCommand{
+		command: &command{name: "agent token create", summary: "create a token agents register with (admins)", usage: "[--type TYPE] [--name NAME]",
+			help: "Creates an agent token, printed once. With --type, only agents of that type may use it."},
+		do: func(ctx context.Context, o *IO, c *client, args []string, _ bool) int {
+			var out struct {
+				Token string `json:"token"`
+			}
+			if err := c.do(ctx, "POST", "/api/v1/agent-tokens", map[string]string{"type": typ, "name": name}, &out); err != nil {
+				return failAPI(o, "agent token create", err)
+			}
+			fmt.Fprintln(o.Out, out.Token)
+			return ExitOK
+		},
+	}.build(func(fs *flagSet) {
+		fs.StringVar(&typ, "type", "", "only agents of this `type`")
+		fs.StringVar(&name, "name", "", "a `name` to recognise the token by")
+	})
+}

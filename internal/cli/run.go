@@ -1,0 +1,482 @@
+package cli
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"time"
+
+	"github.com/batonci/baton/internal/ci"
+	"github.com/batonci/baton/internal/executor/shell"
+	"github.com/batonci/baton/internal/gitrepo"
+	"github.com/batonci/baton/internal/ids"
+	"github.com/batonci/baton/internal/jobenv"
+	"github.com/batonci/baton/internal/localrun"
+	"github.com/batonci/baton/internal/pipeline"
+	"github.com/batonci/baton/internal/plan"
+	"github.com/batonci/baton/internal/redact"
+	"github.com/batonci/baton/internal/runner"
+	"github.com/batonci/baton/internal/toolbox"
+	"github.com/batonci/baton/internal/workspace"
+)
+
+// eventFlags are the flags that choose the git event a pipeline is run or
+// planned for.
+type eventFlags struct {
+	branch string
+	tag    string
+	pr     string
+	set    multiFlag
+}
+
+func (f *eventFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&f.branch, "branch", "", "run as a push to this branch (default: the current branch)")
+	fs.StringVar(&f.tag, "tag", "", "run as a push of this tag")
+	fs.StringVar(&f.pr, "pr", "", "run as pull request `NUMBER` from the current branch into --branch (default: the default branch)")
+	fs.Var(&f.set, "set", "set parameter `KEY=VALUE` (exported in every job, usable as ${{parameters.KEY}}); repeatable")
+}
+
+// params parses the --set flags.
+func (f *eventFlags) params() (map[string]string, error) {
+	out := map[string]string{}
+	for _, kv := range f.set {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok || !jobenv.Valid(k) {
+			return nil, fmt.Errorf("--set %q: want KEY=VALUE with a valid variable name", kv)
+		}
+		out[k] = v
+	}
+	return out, nil
+}
+
+// upstreamRange is the local equivalent of a push's commit range: from the
+// branch's upstream to the snapshot, empty when there is no upstream.
+func upstreamRange(ctx context.Context, repo *gitrepo.Repo, snap *workspace.Snapshot) string {
+	up, err := gitrepo.Run(ctx, repo.Root(), nil, "rev-parse", "--verify", "--quiet", "@{upstream}")
+	if err != nil || up == "" || up == snap.SHA() {
+		return ""
+	}
+	return up + "..." + snap.SHA()
+}
+
+// localEvent is the event and git facts of a local run.
+type localEvent struct {
+	event plan.Event
+	git   jobenv.Git
+}
+
+// buildEvent derives the event from the repository and the flags.
+func buildEvent(ctx context.Context, repo *gitrepo.Repo, snap *workspace.Snapshot, f *eventFlags) (localEvent, error) {
+	if f.tag != "" && (f.branch != "" || f.pr != "") {
+		return localEvent{}, fmt.Errorf("--tag cannot be combined with --branch or --pr")
+	}
+	current := snap.Branch()
+	def, err := repo.DefaultBranch(ctx)
+	if err != nil || def == "" {
+		def = current
+	}
+	g := jobenv.Git{
+		Provider: "git",
+		URL:      repo.RemoteURL(),
+		RepoName: repo.RepoName(),
+		Slug:     repo.Slug(),
+		SHA:      snap.SHA(),
+	}
+	if snap.BaseSHA() != "" {
+		if c, err := repo.Commit(ctx, snap.BaseSHA()); err == nil {
+			g.CommitAuthor, g.Committer = c.AuthorName, c.CommitterName
+		}
+	}
+	ev := plan.Event{SHA: snap.SHA(), DefaultBranch: def}
+	switch {
+	case f.tag != "":
+		ev.RefType, ev.Tag = "tag", f.tag
+	case f.pr != "":
+		base := f.branch
+		if base == "" {
+			base = def
+		}
+		head := current
+		if head == "" {
+			head = "HEAD"
+		}
+		ev.RefType, ev.Branch = "pull-request", base
+		ev.PR = &plan.PullRequest{Number: f.pr, Name: "Local pull request " + f.pr, HeadBranch: head, HeadSHA: snap.SHA(), HeadSlug: g.Slug}
+		g.PRNumber, g.PRName, g.PRBranch, g.PRSHA, g.PRSlug = f.pr, ev.PR.Name, head, snap.SHA(), g.Slug
+	default:
+		b := f.branch
+		if b == "" {
+			b = current
+		}
+		if b == "" {
+			b = def
+		}
+		ev.RefType, ev.Branch = "branch", b
+		ev.CommitRange = upstreamRange(ctx, repo, snap)
+	}
+	g.RefType, g.Branch, g.Tag, g.CommitRange = ev.RefType, ev.Branch, ev.Tag, ev.CommitRange
+	return localEvent{event: ev, git: g}, nil
+}
+
+type runOptions struct {
+	events      eventFlags
+	secrets     multiFlag
+	secretsFile multiFlag
+	parallel    int
+	json        bool
+	keep        bool
+}
+
+func runCommand() *command {
+	c := &command{
+		name:    "run",
+		summary: "run a pipeline on this machine",
+		usage:   "[flags] [FILE]",
+		help: `Runs a pipeline (default .semaphore/semaphore.yml) from the current git working
+tree, with no server. Every job gets a private copy of the working tree as it
+stands, uncommitted changes included, and runs in its own bash session;
+independent blocks and the jobs of a block run in parallel.
+
+The SEMAPHORE_* variables are filled from the local repository. --branch,
+--tag and --pr run the pipeline as another event would (skip/run conditions,
+change_in and queues follow). Secrets the pipeline names are given with
+--secret SECRET:VAR=VALUE (VAR=VALUE for every job) or --secrets-file FILE
+(Semaphore secret YAML, or a map of secret name to variables); their values
+are masked in the output.
+
+Output: a live view of every job with each command's duration and exit code,
+then a summary with the critical path; --json prints one event per line.
+
+Exit status: 0 when the pipeline passed, 1 when it failed or was stopped,
+2 for invalid input.`,
+	}
+	c.run = func(ctx context.Context, o *IO, args []string) int {
+		var opts runOptions
+		fs := c.flags(o)
+		opts.events.register(fs)
+		fs.Var(&opts.secrets, "secret", "provide a secret value: `SECRET:VAR=VALUE`, or VAR=VALUE for every job; repeatable")
+		fs.Var(&opts.secretsFile, "secrets-file", "read secrets from `FILE` (YAML); repeatable")
+		fs.IntVar(&opts.parallel, "parallel", defaultParallel(), "run at most `N` jobs at once")
+		fs.BoolVar(&opts.json, "json", false, "print events as JSON lines instead of the live view")
+		fs.BoolVar(&opts.keep, "keep", false, "keep the jobs' workspaces after the run (their path is printed)")
+		files, code, stop := parse(fs, args)
+		if stop {
+			return code
+		}
+		if len(files) > 1 {
+			fmt.Fprintln(o.Err, "baton run: at most one pipeline file")
+			return ExitUsage
+		}
+		file := ""
+		if len(files) == 1 {
+			file = files[0]
+		}
+		return runPipeline(ctx, o, file, &opts)
+	}
+	return c
+}
+
+func defaultParallel() int { return max(4, 2*runtime.NumCPU()) }
+
+func runPipeline(ctx context.Context, o *IO, file string, opts *runOptions) int {
+	fail := func(format string, args ...any) int {
+		fmt.Fprintf(o.Err, "baton run: "+format+"\n", args...)
+		return ExitUsage
+	}
+	repo, err := gitrepo.Open(ctx, o.Dir)
+	if err != nil {
+		return fail("%v (baton run runs the pipeline of a git working tree)", err)
+	}
+	pf, err := locate(ctx, o, file)
+	if err != nil {
+		return fail("%v", err)
+	}
+	if _, err := os.Stat(filepath.Join(pf.Root, filepath.FromSlash(pf.Rel))); err != nil {
+		return fail("%s: no such pipeline file", displayPath(o, pf))
+	}
+	p, diags := load(pf)
+	if len(diags) > 0 {
+		fmt.Fprint(o.Err, diags.Format(o.color(o.Err)))
+		return fail("%s is invalid: %d problem(s)", pf.Rel, len(diags))
+	}
+	params, err := opts.events.params()
+	if err != nil {
+		return fail("%v", err)
+	}
+	secrets := newLocalSecrets()
+	for _, f := range opts.secretsFile {
+		if err := secrets.addFile(f); err != nil {
+			return fail("%v", err)
+		}
+	}
+	for _, s := range opts.secrets {
+		if err := secrets.addFlag(s); err != nil {
+			return fail("%v", err)
+		}
+	}
+
+	runDir, err := os.MkdirTemp("", "baton-run-")
+	if err != nil {
+		return fail("%v", err)
+	}
+	if opts.keep {
+		fmt.Fprintf(o.Err, "baton run: keeping workspaces in %s\n", runDir)
+	} else {
+		defer os.RemoveAll(runDir)
+	}
+	snap, err := workspace.Take(ctx, repo, runDir)
+	if err != nil {
+		return fail("snapshot of the working tree: %v", err)
+	}
+	defer snap.Cleanup()
+	le, err := buildEvent(ctx, repo, snap, &opts.events)
+	if err != nil {
+		return fail("%v", err)
+	}
+	g, err := plan.Compile(p, plan.Input{
+		Event:        le.event,
+		PipelineFile: pf.Rel,
+		Params:       params,
+		ChangedFiles: func(rng string) ([]string, error) { return snap.ChangedFiles(ctx, rng) },
+	})
+	if err != nil {
+		if ds, ok := err.(pipeline.Diagnostics); ok {
+			fmt.Fprint(o.Err, ds.Format(o.color(o.Err)))
+		}
+		return fail("cannot plan %s: %v", pf.Rel, err)
+	}
+
+	lr, err := newLocalRunner(o, repo, snap, runDir, g, le, secrets)
+	if err != nil {
+		return fail("%v", err)
+	}
+	lr.keep = opts.keep
+	for _, w := range lr.warnings {
+		fmt.Fprintf(o.Err, "baton run: warning: %s\n", w)
+	}
+
+	var emit func(ci.Event)
+	var text *textRenderer
+	var js *jsonRenderer
+	if opts.json {
+		js = newJSONRenderer(o.Out)
+		emit = js.event
+	} else {
+		text = newTextRenderer(o.Out, o.color(o.Out), jobNameCounts(g))
+		emit = text.event
+	}
+	rep := localrun.Run(ctx, g, localrun.Options{
+		Runner:   &runner.Runner{Executor: shell.New(shell.Options{})},
+		Parallel: opts.parallel,
+		Prepare:  lr.prepare,
+		Emit:     emit,
+	})
+	if js != nil {
+		js.flush()
+	} else {
+		text.summary(rep)
+	}
+	if rep.Result.Passed() {
+		return ExitOK
+	}
+	return ExitFailure
+}
+
+// jobNameCounts counts how many blocks use each job name, so the live view
+// can prefix ambiguous names with their block.
+func jobNameCounts(g *plan.Graph) map[string]int {
+	out := map[string]int{}
+	blocks := g.Blocks
+	if g.AfterPipeline != nil {
+		blocks = append(append([]*plan.Block{}, blocks...), g.AfterPipeline)
+	}
+	for _, b := range blocks {
+		seen := map[string]bool{}
+		for _, j := range b.Jobs {
+			if !seen[j.Name] {
+				out[j.Name]++
+				seen[j.Name] = true
+			}
+		}
+	}
+	return out
+}
+
+// localRunner prepares the jobs of one `baton run`.
+type localRunner struct {
+	repo     *gitrepo.Repo
+	snap     *workspace.Snapshot
+	runDir   string
+	binDir   string
+	graph    *plan.Graph
+	event    localEvent
+	secrets  *localSecrets
+	baseEnv  []string
+	ctx      jobenv.Context
+	masks    []string
+	warnings []string
+	cacheDir string
+	keep     bool
+}
+
+func newLocalRunner(o *IO, repo *gitrepo.Repo, snap *workspace.Snapshot, runDir string, g *plan.Graph, le localEvent, secrets *localSecrets) (*localRunner, error) {
+	self, err := os.Executable()
+	if err != nil {
+		return nil, fmt.Errorf("find the baton binary: %w", err)
+	}
+	binDir := filepath.Join(runDir, "bin")
+	if err := os.MkdirAll(binDir, 0o755); err != nil {
+		return nil, err
+	}
+	if err := toolbox.Install(binDir, self); err != nil {
+		return nil, fmt.Errorf("install the toolbox: %w", err)
+	}
+	userCache, err := os.UserCacheDir()
+	if err != nil {
+		userCache = filepath.Join(runDir, "cache")
+	}
+	projectDir := filepath.Join(userCache, "baton", "projects", safeName(le.git.Slug))
+	lr := &localRunner{
+		repo: repo, snap: snap, runDir: runDir, binDir: binDir, graph: g, event: le, secrets: secrets,
+		cacheDir: filepath.Join(projectDir, "cache"),
+	}
+	lr.masks = secrets.values()
+	for _, name := range secrets.order {
+		for _, f := range secrets.byName[name].Files {
+			lr.masks = append(lr.masks, string(f.Content))
+		}
+	}
+	for _, name := range secrets.order {
+		for _, v := range secrets.byName[name].Env {
+			if len(v.Value) < redact.MinLength {
+				lr.warnings = append(lr.warnings, fmt.Sprintf("the value of %s:%s is shorter than %d characters and will not be masked in the output", name, v.Name, redact.MinLength))
+			}
+		}
+	}
+	for _, v := range secrets.unnamed {
+		if len(v.Value) < redact.MinLength {
+			lr.warnings = append(lr.warnings, fmt.Sprintf("the value of %s is shorter than %d characters and will not be masked in the output", v.Name, redact.MinLength))
+		}
+	}
+	env := os.Environ()
+	env = append(env,
+		"PATH="+binDir+string(os.PathListSeparator)+o.Getenv("PATH"),
+		"BATON_CACHE_DIR="+lr.cacheDir,
+		"BATON_ARTIFACT_DIR="+filepath.Join(projectDir, "artifacts"),
+		"BATON_CONTEXT_DIR="+filepath.Join(runDir, "context"),
+	)
+	lr.baseEnv = env
+	lr.ctx = jobenv.Context{
+		ProjectName:     le.git.RepoName,
+		ProjectID:       safeName(le.git.Slug),
+		OrganizationURL: "local",
+		WorkflowID:      ids.New(),
+		WorkflowNumber:  1,
+		Trigger:         "manual",
+		TriggeredBy:     o.Getenv("USER"),
+		PipelineID:      ids.New(),
+		PipelineName:    g.Name,
+		MachineType:     "local",
+		Git:             le.git,
+	}
+	return lr, nil
+}
+
+// safeName turns a repository slug into a directory name.
+func safeName(s string) string {
+	if s == "" {
+		return "default"
+	}
+	return strings.NewReplacer("/", "__", "\\", "__", ":", "_", " ", "_").Replace(s)
+}
+
+// prepare makes a job runnable: its home directory with a private copy of
+// the working tree, its environment and its secrets.
+func (lr *localRunner) prepare(ctx context.Context, s localrun.Spec) (runner.Job, func(), error) {
+	home := filepath.Join(lr.runDir, "jobs", fmt.Sprint(s.Number))
+	ws := filepath.Join(home, lr.event.git.RepoName)
+	cleanup := func() {
+		if !lr.keep {
+			os.RemoveAll(home)
+		}
+	}
+	if err := os.MkdirAll(home, 0o755); err != nil {
+		return runner.Job{}, cleanup, err
+	}
+	if err := lr.snap.Materialize(ctx, ws); err != nil {
+		return runner.Job{}, cleanup, fmt.Errorf("prepare the workspace: %w", err)
+	}
+	jc := lr.ctx
+	jc.BlockName, jc.JobName, jc.JobID, jc.JobCreated = s.Block.Name, s.Job.Name, ids.New(), time.Now()
+	jc.MachineType, jc.OSImage = orLocal(s.Job.Agent.MachineType), s.Job.Agent.OSImage
+
+	var secretEnv []jobenv.Var
+	var files []runner.File
+	var missing []string
+	secretEnv = append(secretEnv, lr.secrets.unnamed...)
+	for _, name := range s.Job.Secrets {
+		sec, ok := lr.secrets.byName[name]
+		if !ok {
+			missing = append(missing, name)
+			continue
+		}
+		secretEnv = append(secretEnv, sec.Env...)
+		for _, f := range sec.Files {
+			files = append(files, runner.File{Path: f.Path, Content: f.Content, Mode: 0o644})
+		}
+	}
+	if len(missing) > 0 {
+		return runner.Job{}, cleanup, fmt.Errorf("secret %s not found: provide it with --secret %s:VAR=VALUE or --secrets-file FILE",
+			quoteList(missing), missing[0])
+	}
+	yamlEnv := make([]jobenv.Var, 0, len(s.Job.Env)+len(s.Extra))
+	for _, v := range s.Job.Env {
+		yamlEnv = append(yamlEnv, jobenv.Var{Name: v.Name, Value: v.Value})
+	}
+	for _, v := range s.Extra {
+		yamlEnv = append(yamlEnv, jobenv.Var{Name: v.Name, Value: v.Value})
+	}
+	all := jobenv.Merge(jobenv.System(jc), secretEnv, yamlEnv)
+	env := make([]runner.EnvVar, len(all))
+	for i, v := range all {
+		env[i] = runner.EnvVar{Name: v.Name, Value: v.Value}
+	}
+	base := append(append([]string{}, lr.baseEnv...),
+		"BATON_JOB_HOME="+home,
+		"BATON_WORKSPACE="+ws,
+	)
+	job := runner.Job{
+		Name:           s.Job.Name,
+		Commands:       s.Job.Commands,
+		EpilogueAlways: s.Job.Epilogue.Always,
+		EpilogueOnPass: s.Job.Epilogue.OnPass,
+		EpilogueOnFail: s.Job.Epilogue.OnFail,
+		Env:            env,
+		Files:          files,
+		Secrets:        lr.masks,
+		TimeLimit:      s.Job.TimeLimit.D(),
+		Dir:            home,
+		BaseEnv:        base,
+		Init:           toolbox.ShellInit(),
+	}
+	return job, cleanup, nil
+}
+
+func orLocal(s string) string {
+	if s == "" {
+		return "local"
+	}
+	return s
+}
+
+func quoteList(names []string) string {
+	q := make([]string, len(names))
+	for i, n := range names {
+		q[i] = fmt.Sprintf("%q", n)
+	}
+	return strings.Join(q, ", ")
+}

@@ -1,0 +1,228 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+
+	"github.com/batonci/baton/internal/agent"
+	"github.com/batonci/baton/internal/server"
+)
+
+// logger returns the service's application logger: text on stderr, at
+// warning level unless BATON_LOG_LEVEL says otherwise.
+func logger(o *IO) *slog.Logger {
+	level := slog.LevelWarn
+	switch o.Getenv("BATON_LOG_LEVEL") {
+	case "debug":
+		level = slog.LevelDebug
+	case "info":
+		level = slog.LevelInfo
+	case "error":
+		level = slog.LevelError
+	}
+	return slog.New(slog.NewTextHandler(o.Err, &slog.HandlerOptions{Level: level}))
+}
+
+func upCommand() *command {
+	c := &command{
+		name:    "up",
+		summary: "start Baton on this machine: server, web UI and a built-in agent",
+		usage:   "[--data DIR] [--addr HOST:PORT] [--slots N]",
+		help: `Starts the whole CI service in one process, with everything stored under the
+data directory (embedded SQLite, logs, repository cache). The first start
+creates the admin user and an API token, written to DIR/admin-token
+(mode 0600), and points this CLI at the server. Restarting with the same
+directory keeps everything.
+
+The built-in agent runs jobs with the shell executor; its type is
+the one pipelines name in agent.machine.type, by default "e1-standard-2"
+and every other type can be served by separate agents ('baton agent').`,
+	}
+	c.run = func(ctx context.Context, o *IO, args []string) int {
+		fs := c.flags(o)
+		data := fs.String("data", "./baton-data", "data `DIR`")
+		addr := fs.String("addr", "127.0.0.1:8080", "listen `address`")
+		slots := fs.Int("slots", 2, "jobs the built-in agent runs at once")
+		agentType := fs.String("agent-type", "e1-standard-2", "machine `type` the built-in agent serves")
+		if _, code, stop := parse(fs, args); stop {
+			return code
+		}
+		dir, err := filepath.Abs(*data)
+		if err != nil {
+			fmt.Fprintf(o.Err, "baton up: %v\n", err)
+			return ExitUsage
+		}
+		log := logger(o)
+		srv, err := server.New(ctx, server.Config{DataDir: dir, Addr: *addr, Logger: log})
+		if err != nil {
+			fmt.Fprintf(o.Err, "baton up: %v\n", err)
+			return ExitFailure
+		}
+		creds, err := srv.Bootstrap(ctx)
+		if err != nil {
+			fmt.Fprintf(o.Err, "baton up: %v\n", err)
+			return ExitFailure
+		}
+		fmt.Fprintf(o.Out, "Baton is running at %s\n", srv.URL())
+		if creds.First {
+			fmt.Fprintf(o.Out, "Sign in as %q with password %s (shown once).\n", creds.Login, creds.Password)
+			fmt.Fprintf(o.Out, "API token written to %s\n", filepath.Join(dir, "admin-token"))
+			if cfg := loadClientConfig(o); cfg.Server == "" {
+				if err := saveClientConfig(o, clientConfig{Server: srv.URL(), Token: creds.APIToken}); err == nil {
+					fmt.Fprintf(o.Out, "This CLI now talks to it: try 'baton project create NAME --repo URL'.\n")
+				}
+			}
+		} else {
+			fmt.Fprintf(o.Out, "Data in %s; the API token is in %s\n", dir, filepath.Join(dir, "admin-token"))
+		}
+		return runServerAndAgent(ctx, o, srv, agent.Config{
+			ServerURL: srv.URL(), Token: creds.AgentToken, Name: "built-in", Type: *agentType,
+			Slots: *slots, DataDir: filepath.Join(dir, "agent"), Logger: log,
+		})
+	}
+	return c
+}
+
+// runServerAndAgent runs a server and, if cfg names one, an agent beside
+// it, until ctx ends.
+func runServerAndAgent(ctx context.Context, o *IO, srv *server.Server, cfg agent.Config) int {
+	srvCtx, stopSrv := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopSrv()
+	var wg sync.WaitGroup
+	var srvErr error
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		srvErr = srv.Run(srvCtx)
+	}()
+	code := ExitOK
+	if cfg.ServerURL != "" {
+		self, err := os.Executable()
+		if err != nil {
+			fmt.Fprintf(o.Err, "baton: %v\n", err)
+			return ExitFailure
+		}
+		cfg.BatonPath = self
+		cfg.Env = os.Environ()
+		if err := agent.Run(ctx, cfg); err != nil && !errors.Is(err, context.Canceled) {
+			fmt.Fprintf(o.Err, "baton: agent: %v\n", err)
+			code = ExitFailure
+		}
+	} else {
+		<-ctx.Done()
+	}
+	// The agent has drained; now stop the server.
+	stopSrv()
+	wg.Wait()
+	if srvErr != nil {
+		fmt.Fprintf(o.Err, "baton: server: %v\n", srvErr)
+		return ExitFailure
+	}
+	return code
+}
+
+func serverCommand() *command {
+	c := &command{
+		name:    "server",
+		summary: "run the CI server (no agent)",
+		usage:   "[--db sqlite:PATH|postgres://...] [--data DIR] [--addr HOST:PORT] [--url URL]",
+		help: `Runs the server: API, web UI, triggers and the agent endpoint. Several servers
+can share one PostgreSQL database (and a data directory on shared storage for
+logs): jobs are never dispatched twice. The first server to start on an empty
+database creates the admin user and prints its credentials and an agent
+token; agents connect with 'baton agent --server URL --token TOKEN'.`,
+	}
+	c.run = func(ctx context.Context, o *IO, args []string) int {
+		fs := c.flags(o)
+		db := fs.String("db", "", "database: sqlite:PATH (default under --data) or a postgres:// URL")
+		data := fs.String("data", "./baton-data", "data `DIR` for logs and the repository cache")
+		addr := fs.String("addr", "127.0.0.1:8080", "listen `address`")
+		url := fs.String("url", "", "public `URL` of this server, if not http://ADDR")
+		if _, code, stop := parse(fs, args); stop {
+			return code
+		}
+		dir, err := filepath.Abs(*data)
+		if err != nil {
+			fmt.Fprintf(o.Err, "baton server: %v\n", err)
+			return ExitUsage
+		}
+		dsn := *db
+		if dsn == "" {
+			dsn = o.Getenv("BATON_DB")
+		}
+		srv, err := server.New(ctx, server.Config{DataDir: dir, DB: dsn, Addr: *addr, BaseURL: *url, Logger: logger(o)})
+		if err != nil {
+			fmt.Fprintf(o.Err, "baton server: %v\n", err)
+			return ExitFailure
+		}
+		creds, err := srv.Bootstrap(ctx)
+		if err != nil {
+			fmt.Fprintf(o.Err, "baton server: %v\n", err)
+			return ExitFailure
+		}
+		fmt.Fprintf(o.Out, "Baton server listening at %s\n", srv.URL())
+		if creds.First {
+			fmt.Fprintf(o.Out, "Admin %q, password %s (shown once); API token in %s\n", creds.Login, creds.Password, filepath.Join(dir, "admin-token"))
+		}
+		fmt.Fprintf(o.Out, "Agents connect with: baton agent --server %s --token %s\n", srv.URL(), creds.AgentToken)
+		return runServerAndAgent(ctx, o, srv, agent.Config{})
+	}
+	return c
+}
+
+func agentRunCommand() *command {
+	c := &command{
+		name:    "agent",
+		summary: "run an agent that takes jobs from a server",
+		usage:   "--server URL --token TOKEN [--type NAME] [--slots N] [--name NAME] [--data DIR]",
+		help: `Connects to a Baton server and runs the jobs whose agent.machine.type is this
+agent's type, with the shell executor, up to --slots at once. The agent only
+makes outgoing connections, so it works behind NAT.
+
+SIGINT or SIGTERM drains: no new jobs, running ones finish, then it exits.
+A second signal stops the running jobs.
+
+'baton agent list' lists the agents connected to the server.`,
+	}
+	c.run = func(ctx context.Context, o *IO, args []string) int {
+		fs := c.flags(o)
+		srvURL := fs.String("server", o.Getenv("BATON_AGENT_SERVER"), "server `URL` (env BATON_AGENT_SERVER)")
+		token := fs.String("token", o.Getenv("BATON_AGENT_TOKEN"), "agent `token` (env BATON_AGENT_TOKEN)")
+		typ := fs.String("type", "e1-standard-2", "machine `type` this agent serves")
+		slots := fs.Int("slots", 1, "jobs run at once")
+		host, _ := os.Hostname()
+		name := fs.String("name", host, "agent `name`")
+		data := fs.String("data", "./baton-agent", "working `DIR` (repository cache, job workspaces)")
+		rest, code, stop := parse(fs, args)
+		if stop {
+			return code
+		}
+		if len(rest) > 0 {
+			fmt.Fprintf(o.Err, "baton agent: unexpected argument %q (did you mean 'baton agent list'?)\n", rest[0])
+			return ExitUsage
+		}
+		dir, _ := filepath.Abs(*data)
+		self, err := os.Executable()
+		if err != nil {
+			fmt.Fprintf(o.Err, "baton agent: %v\n", err)
+			return ExitFailure
+		}
+		cfg := agent.Config{ServerURL: *srvURL, Token: *token, Name: *name, Type: *typ, Slots: *slots, DataDir: dir, BatonPath: self, Env: os.Environ(), Logger: logger(o)}
+		if err := cfg.Validate(); err != nil {
+			fmt.Fprintf(o.Err, "baton agent: %v\n", err)
+			return ExitUsage
+		}
+		fmt.Fprintf(o.Err, "agent %q (type %s, %d slot(s)) connecting to %s\n", *name, *typ, *slots, *srvURL)
+		if err := agent.Run(ctx, cfg); err != nil && !errors.Is(err, context.Canceled) {
+			fmt.Fprintf(o.Err, "baton agent: %v\n", err)
+			return ExitFailure
+		}
+		return ExitOK
+	}
+	return c
+}

@@ -1,0 +1,361 @@
+// Package dispatch is the server side of the agent protocol
+// (internal/agentapi): it registers agents, answers their long polls with
+// job assignments and cancellations, stores their log chunks and accepts
+// their results, and declares agents lost when they stop polling.
+//
+// Dispatch is event-driven. A poll first looks for work (a stop to
+// deliver, a queued job of the agent's type to claim); if there is none it
+// waits for a notification: the engine sends "jobs" with a machine type
+// when jobs are queued and "cancel" with an agent ID when a running job
+// must stop. Run listens for them (across servers on PostgreSQL) and wakes
+// exactly the polls concerned, which look again. There is no polling
+// interval: a job queued while a poll waits is handed out at once. A poll
+// registers its interest before it looks, so a notification that arrives
+// in between is not lost.
+//
+// Jobs are claimed with store.Tx.ClaimJob, which never gives one job to two
+// agents even when several servers share the database.
+package dispatch
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/batonci/baton/internal/ci"
+	"github.com/batonci/baton/internal/engine"
+	"github.com/batonci/baton/internal/logstore"
+	"github.com/batonci/baton/internal/store"
+)
+
+// Defaults of Config.
+const (
+	DefaultPollTimeout  = 25 * time.Second
+	DefaultLostAfter    = 15 * time.Second
+	DefaultMissingGrace = 5 * time.Second
+	DefaultCancelResend = 10 * time.Second
+)
+
+// Metrics are optional hooks for instrumentation; nil fields are skipped.
+type Metrics struct {
+	// JobAssigned is called for every job handed to an agent, with how
+	// long it was queued.
+	JobAssigned func(machineType string, queued time.Duration)
+	// AgentLost is called when an agent is declared lost.
+	AgentLost func(agentID string)
+	// PollWoken is called when a notification wakes a waiting poll.
+	PollWoken func()
+}
+
+// Config configures a Dispatcher.
+type Config struct {
+	Store  *store.DB
+	Engine *engine.Engine
+	Logs   *logstore.Store
+	// PollTimeout is how long a poll is held open without news (default
+	// 25s).
+	PollTimeout time.Duration
+	// LostAfter is how long an agent may go without polling before it is
+	// declared lost and its jobs fail (default 15s). A poll held open
+	// counts as contact.
+	LostAfter time.Duration
+	// MissingGrace is how long after its assignment a job must be listed
+	// by its agent's polls; a job missing from two consecutive polls after
+	// that fails as agent_lost (default 5s).
+	MissingGrace time.Duration
+	// CancelResend is how long after a stop request was delivered it is
+	// delivered again if the job still runs (default 10s).
+	CancelResend time.Duration
+	// Now is the clock; nil means time.Now.
+	Now     func() time.Time
+	Logger  *slog.Logger
+	Metrics Metrics
+}
+
+// Dispatcher serves the agent protocol.
+type Dispatcher struct {
+	cfg Config
+	db  *store.DB
+	eng *engine.Engine
+	log *slog.Logger
+
+	// stopping is closed when Run ends; waiting polls then return.
+	stopping chan struct{}
+	stopOnce sync.Once
+
+	mu sync.Mutex
+	// byType and byAgent index the waiting polls.
+	byType  map[string]map[*waiter]struct{}
+	byAgent map[string]map[*waiter]struct{}
+	// misses counts, per job, the consecutive polls of its agent that did
+	// not list it.
+	misses map[string]int
+	// cancelSent records when a stop request was last delivered, per job.
+	cancelSent map[string]time.Time
+}
+
+// waiter is one poll waiting for news.
+type waiter struct {
+	agentID, machineType string
+	ch                   chan struct{} // buffered 1: a wake-up is never lost
+}
+
+func (w *waiter) wake() {
+	select {
+	case w.ch <- struct{}{}:
+	default:
+	}
+}
+
+// New returns a dispatcher.
+func New(cfg Config) *Dispatcher {
+	if cfg.PollTimeout <= 0 {
+		cfg.PollTimeout = DefaultPollTimeout
+	}
+	if cfg.LostAfter <= 0 {
+		cfg.LostAfter = DefaultLostAfter
+	}
+	if cfg.MissingGrace <= 0 {
+		cfg.MissingGrace = DefaultMissingGrace
+	}
+	if cfg.CancelResend <= 0 {
+		cfg.CancelResend = DefaultCancelResend
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &Dispatcher{
+		cfg:        cfg,
+		db:         cfg.Store,
+		eng:        cfg.Engine,
+		log:        cfg.Logger,
+		stopping:   make(chan struct{}),
+		byType:     map[string]map[*waiter]struct{}{},
+		byAgent:    map[string]map[*waiter]struct{}{},
+		misses:     map[string]int{},
+		cancelSent: map[string]time.Time{},
+	}
+}
+
+func (d *Dispatcher) now() time.Time { return d.cfg.Now() }
+
+// subscribe registers a waiting poll.
+func (d *Dispatcher) subscribe(agentID, machineType string) *waiter {
+	w := &waiter{agentID: agentID, machineType: machineType, ch: make(chan struct{}, 1)}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	add := func(m map[string]map[*waiter]struct{}, k string) {
+		if m[k] == nil {
+			m[k] = map[*waiter]struct{}{}
+		}
+		m[k][w] = struct{}{}
+	}
+	add(d.byType, machineType)
+	add(d.byAgent, agentID)
+	return w
+}
+
+func (d *Dispatcher) unsubscribe(w *waiter) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	del := func(m map[string]map[*waiter]struct{}, k string) {
+		delete(m[k], w)
+		if len(m[k]) == 0 {
+			delete(m, k)
+		}
+	}
+	del(d.byType, w.machineType)
+	del(d.byAgent, w.agentID)
+}
+
+// wake wakes the polls of a machine type (from "jobs") or an agent (from
+// "cancel"); an empty key wakes every poll.
+func (d *Dispatcher) wake(m map[string]map[*waiter]struct{}, key string) {
+	d.mu.Lock()
+	var ws []*waiter
+	if key == "" {
+		for _, set := range d.byAgent {
+			for w := range set {
+				ws = append(ws, w)
+			}
+		}
+	} else {
+		for w := range m[key] {
+			ws = append(ws, w)
+		}
+	}
+	d.mu.Unlock()
+	for _, w := range ws {
+		w.wake()
+		if f := d.cfg.Metrics.PollWoken; f != nil {
+			f()
+		}
+	}
+}
+
+// Run listens for the engine's notifications and wakes the polls they
+// concern, and declares agents lost when they stop polling, until ctx
+// ends; then the polls it holds return.
+func (d *Dispatcher) Run(ctx context.Context) error {
+	defer d.stopOnce.Do(func() { close(d.stopping) })
+	jobs, err := d.db.Listen(ctx, engine.ChannelJobs)
+	if err != nil {
+		return err
+	}
+	cancels, err := d.db.Listen(ctx, engine.ChannelCancel)
+	if err != nil {
+		return err
+	}
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		d.watchAgents(ctx)
+	}()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case mt, ok := <-jobs:
+			if !ok {
+				return ctx.Err()
+			}
+			d.wake(d.byType, mt)
+		case id, ok := <-cancels:
+			if !ok {
+				return ctx.Err()
+			}
+			d.wake(d.byAgent, id)
+		}
+	}
+}
+
+// watchAgents declares agents lost once they have not been seen for
+// LostAfter. It sleeps until the earliest moment an agent can expire.
+func (d *Dispatcher) watchAgents(ctx context.Context) {
+	timer := time.NewTimer(d.cfg.LostAfter)
+	defer timer.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-timer.C:
+		}
+		next, err := d.CheckLost(ctx)
+		if err != nil && ctx.Err() == nil {
+			d.log.Error("check lost agents", "err", err)
+		}
+		wait := d.cfg.LostAfter
+		if !next.IsZero() {
+			wait = min(wait, next.Sub(d.now()))
+		}
+		timer.Reset(max(wait, 10*time.Millisecond))
+	}
+}
+
+// CheckLost declares lost the agents not seen for LostAfter and fails
+// their jobs (agent_lost). It returns when the next agent may expire, zero
+// if no agent is connected. Run calls it; tests may call it directly.
+func (d *Dispatcher) CheckLost(ctx context.Context) (time.Time, error) {
+	now := d.now()
+	stale, err := d.db.StaleAgents(ctx, now.Add(-d.cfg.LostAfter))
+	if err != nil {
+		return time.Time{}, err
+	}
+	for _, a := range stale {
+		lost := false
+		err := d.db.Tx(ctx, func(tx *store.Tx) error {
+			// Re-read under the transaction: a poll may have touched it.
+			cur, err := tx.GetAgent(a.ID)
+			if err != nil {
+				return err
+			}
+			if cur.State != ci.AgentConnected && cur.State != ci.AgentDraining {
+				return nil
+			}
+			if !cur.LastSeen.IsZero() && cur.LastSeen.After(now.Add(-d.cfg.LostAfter)) {
+				return nil
+			}
+			lost = true
+			return tx.SetAgentState(a.ID, ci.AgentLost)
+		})
+		if err != nil {
+			return time.Time{}, err
+		}
+		if !lost {
+			continue
+		}
+		d.log.Warn("agent lost", "agent", a.ID, "name", a.Name, "last_seen", a.LastSeen)
+		if f := d.cfg.Metrics.AgentLost; f != nil {
+			f(a.ID)
+		}
+		d.failAgentJobs(ctx, a.ID, "the agent stopped answering")
+	}
+	agents, err := d.db.ListAgents(ctx)
+	if err != nil {
+		return time.Time{}, err
+	}
+	var next time.Time
+	for _, a := range agents {
+		if a.State != ci.AgentConnected && a.State != ci.AgentDraining {
+			continue
+		}
+		t := a.LastSeen.Add(d.cfg.LostAfter)
+		if next.IsZero() || t.Before(next) {
+			next = t
+		}
+	}
+	return next, nil
+}
+
+// failAgentJobs fails every job an agent runs, as agent_lost.
+func (d *Dispatcher) failAgentJobs(ctx context.Context, agentID, why string) {
+	jobs, err := d.db.AgentJobs(ctx, agentID)
+	if err != nil {
+		d.log.Error("list agent jobs", "agent", agentID, "err", err)
+		return
+	}
+	for _, j := range jobs {
+		d.loseJob(ctx, j.ID, why)
+	}
+}
+
+// loseJob fails a job whose agent is gone: a last log line says why, the
+// log is sealed, and the engine records failed/agent_lost.
+func (d *Dispatcher) loseJob(ctx context.Context, jobID, why string) {
+	if logs := d.cfg.Logs; logs != nil {
+		if next, err := logs.Next(jobID); err == nil {
+			ts := ci.Timestamp(d.now())
+			logs.Append(ctx, jobID, logstore.Chunk{Seq: next, Events: []ci.Event{
+				{Kind: ci.EventCmdOutput, Timestamp: ts, Output: "\nBaton: " + why + "; the job is marked failed (agent lost).\n"},
+				{Kind: ci.EventJobFinished, Timestamp: ts, Result: ci.ResultFailed, Reason: ci.ReasonAgentLost},
+			}})
+		}
+		if err := logs.Seal(jobID); err != nil {
+			d.log.Warn("seal the log of a lost job", "job", jobID, "err", err)
+		}
+	}
+	if err := d.eng.JobFinished(ctx, jobID, ci.ResultFailed, ci.ReasonAgentLost); err != nil {
+		d.log.Error("fail lost job", "job", jobID, "err", err)
+	}
+	d.forget(jobID)
+}
+
+// forget drops the per-job bookkeeping of a job that ended.
+func (d *Dispatcher) forget(jobID string) {
+	d.mu.Lock()
+	delete(d.misses, jobID)
+	delete(d.cancelSent, jobID)
+	d.mu.Unlock()
+}
+
+// Handler serves the agent protocol under agentapi.Prefix.
+func (d *Dispatcher) Handler() http.Handler {
+	return d.handler()
+}

@@ -1,0 +1,734 @@
+package dispatch_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/batonci/baton/internal/agentapi"
+	"github.com/batonci/baton/internal/ci"
+	"github.com/batonci/baton/internal/dispatch"
+	"github.com/batonci/baton/internal/engine"
+	"github.com/batonci/baton/internal/engine/enginetest"
+	"github.com/batonci/baton/internal/gitrepo/gittest"
+	"github.com/batonci/baton/internal/logstore"
+	"github.com/batonci/baton/internal/repocache"
+	"github.com/batonci/baton/internal/store"
+)
+
+func TestMain(m *testing.M) {
+	restore := gittest.Hermetic()
+	code := m.Run()
+	restore()
+	os.Exit(code)
+}
+
+const twoBlocksYAML = `version: v1.0
+name: Demo
+agent:
+  machine:
+    type: s1-test
+blocks:
+  - name: A
+    task:
+      jobs:
+        - name: a
+          commands: [echo a]
+  - name: B
+    task:
+      jobs:
+        - name: b
+          commands: [echo b]
+`
+
+// server is one Baton server: an engine and a dispatcher on a store,
+// serving the agent protocol over HTTP.
+type server struct {
+	db   *store.DB
+	eng  *engine.Engine
+	disp *dispatch.Dispatcher
+	srv  *httptest.Server
+}
+
+// env is a project, a log store and one or more servers sharing a
+// database.
+type env struct {
+	t       *testing.T
+	dsn     string
+	logs    *logstore.Store
+	repo    *enginetest.Repo
+	proj    *ci.Project
+	token   string
+	servers []*server
+}
+
+type options struct {
+	yaml         string
+	servers      int
+	pollTimeout  time.Duration
+	lostAfter    time.Duration
+	missingGrace time.Duration
+}
+
+func newEnv(t *testing.T, dialect string, o options) *env {
+	t.Helper()
+	if o.yaml == "" {
+		o.yaml = twoBlocksYAML
+	}
+	if o.servers == 0 {
+		o.servers = 1
+	}
+	if o.pollTimeout == 0 {
+		o.pollTimeout = 5 * time.Second
+	}
+	e := &env{t: t, dsn: enginetest.NewDSN(t, dialect)}
+	logs, err := logstore.Open(filepath.Join(t.TempDir(), "logs"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { logs.Close() })
+	e.logs = logs
+	e.repo = enginetest.NewRepo(t, map[string]string{".semaphore/semaphore.yml": o.yaml})
+	repos := repocache.New(filepath.Join(t.TempDir(), "repos"))
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	t.Cleanup(func() {
+		cancel()
+		wg.Wait()
+	})
+	for i := range o.servers {
+		db := enginetest.Open(t, e.dsn)
+		if i == 0 {
+			e.proj = enginetest.CreateProject(t, db, "demo", e.repo.Dir)
+			e.token = enginetest.AgentToken(t, db, "")
+		}
+		log := testLogger(t, fmt.Sprintf("server%d", i))
+		eng := engine.New(engine.Config{Store: db, Repos: repos, Logs: logs, BaseURL: "http://ci", Logger: log})
+		d := dispatch.New(dispatch.Config{
+			Store: db, Engine: eng, Logs: logs,
+			PollTimeout: o.pollTimeout, LostAfter: o.lostAfter, MissingGrace: o.missingGrace,
+			Logger: log,
+		})
+		srv := httptest.NewServer(d.Handler())
+		// Close the test server after Run's polls have returned.
+		t.Cleanup(srv.Close)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := d.Run(ctx); err != nil && ctx.Err() == nil {
+				t.Errorf("dispatcher Run: %v", err)
+			}
+		}()
+		e.servers = append(e.servers, &server{db: db, eng: eng, disp: d, srv: srv})
+	}
+	// Let Run subscribe before anything is queued.
+	time.Sleep(50 * time.Millisecond)
+	return e
+}
+
+func (e *env) db() *store.DB       { return e.servers[0].db }
+func (e *env) eng() *engine.Engine { return e.servers[0].eng }
+func (e *env) client(i int) *agentapi.Client {
+	return agentapi.NewClient(e.servers[i%len(e.servers)].srv.URL, e.token, nil)
+}
+
+// push triggers a workflow and returns its pipeline.
+func (e *env) push() *ci.Pipeline {
+	e.t.Helper()
+	wf, err := e.eng().Trigger(e.t.Context(), engine.TriggerRequest{Project: e.proj, Trigger: ci.TriggerPush, Branch: "main"})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	ps, err := e.db().ListPipelines(e.t.Context(), wf.ID)
+	if err != nil || len(ps) != 1 {
+		e.t.Fatalf("pipelines: %v", err)
+	}
+	return ps[0]
+}
+
+func (e *env) job(id string) *ci.Job {
+	e.t.Helper()
+	j, err := e.db().GetJob(e.t.Context(), id)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return j
+}
+
+func (e *env) jobNamed(p *ci.Pipeline, name string) *ci.Job {
+	e.t.Helper()
+	js, err := e.db().ListJobs(e.t.Context(), p.ID)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	for _, j := range js {
+		if j.Name == name {
+			return j
+		}
+	}
+	e.t.Fatalf("no job %s", name)
+	return nil
+}
+
+func register(t *testing.T, c *agentapi.Client, name string, slots int) string {
+	t.Helper()
+	resp, err := c.Register(t.Context(), agentapi.RegisterRequest{Name: name, Type: "s1-test", Slots: slots, Version: "test", Hostname: name})
+	if err != nil {
+		t.Fatalf("Register: %v", err)
+	}
+	if resp.AgentID == "" || resp.PollTimeout == 0 || resp.LostAfter == 0 {
+		t.Fatalf("register response %+v", resp)
+	}
+	return resp.AgentID
+}
+
+// eventually waits up to 10s for cond.
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func testLogger(t *testing.T, name string) *slog.Logger {
+	return slog.New(slog.NewTextHandler(tlogWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn})).With("server", name)
+}
+
+type tlogWriter struct{ t *testing.T }
+
+func (w tlogWriter) Write(b []byte) (int, error) {
+	w.t.Log(strings.TrimRight(string(b), "\n"))
+	return len(b), nil
+}
+
+func chunk(seq int, out string) agentapi.LogChunk {
+	ts := ci.Timestamp(time.Now())
+	return agentapi.LogChunk{Seq: seq, Events: []ci.Event{
+		{Kind: ci.EventCmdStarted, Timestamp: ts, Directive: "echo"},
+		{Kind: ci.EventCmdOutput, Timestamp: ts, Output: out},
+	}}
+}
+
+func TestRegisterPollLogFinish(t *testing.T) {
+	enginetest.ForEachDialect(t, func(t *testing.T, dialect string) {
+		e := newEnv(t, dialect, options{})
+		p := e.push()
+		c := e.client(0)
+		id := register(t, c, "agent-1", 2)
+		resp, err := c.Poll(t.Context(), agentapi.PollRequest{AgentID: id, FreeSlots: 2})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(resp.Assign) != 1 {
+			t.Fatalf("poll = %+v, want one assignment (job a)", resp)
+		}
+		as := resp.Assign[0]
+		if as.Job.Name != "a" || len(as.Job.Commands) != 1 || as.Checkout == nil || as.Checkout.URL != e.proj.RepoURL {
+			t.Errorf("assignment = %+v", as)
+		}
+		j := e.job(as.JobID)
+		if j.State != ci.StateRunning || j.AgentID != id {
+			t.Errorf("job after claim: %+v", j)
+		}
+
+		// Logs: in order, idempotent, gaps refused.
+		if ack, err := c.SendLog(t.Context(), as.JobID, chunk(0, "hello\n")); err != nil || ack.Next != 1 {
+			t.Fatalf("SendLog 0 = %+v, %v", ack, err)
+		}
+		if ack, err := c.SendLog(t.Context(), as.JobID, chunk(0, "hello\n")); err != nil || ack.Next != 1 {
+			t.Fatalf("SendLog 0 again = %+v, %v", ack, err)
+		}
+		var gap *agentapi.GapError
+		if _, err := c.SendLog(t.Context(), as.JobID, chunk(2, "later\n")); !errors.As(err, &gap) || gap.Next != 1 {
+			t.Fatalf("SendLog 2 = %v, want a gap error with next 1", err)
+		}
+		// Finish is refused until every chunk is stored.
+		if err := c.Finish(t.Context(), as.JobID, agentapi.FinishRequest{Result: ci.ResultPassed, Chunks: 2}); !errors.As(err, &gap) || gap.Next != 1 {
+			t.Fatalf("Finish with a missing chunk = %v, want a gap error with next 1", err)
+		}
+		if _, err := c.SendLog(t.Context(), as.JobID, chunk(1, "world\n")); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Finish(t.Context(), as.JobID, agentapi.FinishRequest{Result: ci.ResultPassed, Chunks: 2}); err != nil {
+			t.Fatalf("Finish: %v", err)
+		}
+		if err := c.Finish(t.Context(), as.JobID, agentapi.FinishRequest{Result: ci.ResultPassed, Chunks: 2}); err != nil {
+			t.Errorf("Finish again: %v", err)
+		}
+		if j := e.job(as.JobID); j.State != ci.StateDone || j.Result != ci.ResultPassed {
+			t.Errorf("job after finish: %s/%s", j.State, j.Result)
+		}
+		info, err := e.logs.Info(as.JobID)
+		if err != nil || !info.Sealed || info.Chunks != 2 {
+			t.Errorf("log info = %+v, %v", info, err)
+		}
+		var he *agentapi.HTTPError
+		if _, err := c.SendLog(t.Context(), as.JobID, chunk(2, "late\n")); !errors.As(err, &he) || he.Status != http.StatusGone {
+			t.Errorf("SendLog after finish = %v, want 410", err)
+		}
+
+		// Block B's job is next.
+		resp, err = c.Poll(t.Context(), agentapi.PollRequest{AgentID: id, FreeSlots: 2})
+		if err != nil || len(resp.Assign) != 1 || resp.Assign[0].Job.Name != "b" {
+			t.Fatalf("second poll = %+v, %v", resp, err)
+		}
+		b := resp.Assign[0].JobID
+		if err := c.Finish(t.Context(), b, agentapi.FinishRequest{Result: ci.ResultFailed, Chunks: 0}); err != nil {
+			t.Fatal(err)
+		}
+		got, err := e.db().GetPipeline(t.Context(), p.ID)
+		if err != nil || got.State != ci.StateDone || got.Result != ci.ResultFailed {
+			t.Errorf("pipeline = %+v, %v", got, err)
+		}
+		a, err := e.db().GetAgent(t.Context(), id)
+		if err != nil || a.State != ci.AgentConnected || a.Name != "agent-1" || a.Slots != 2 {
+			t.Errorf("agent = %+v, %v", a, err)
+		}
+	})
+}
+
+func TestAuthAndErrors(t *testing.T) {
+	e := newEnv(t, store.SQLite, options{})
+	url := e.servers[0].srv.URL + agentapi.Prefix
+	post := func(path, token, body string) (int, agentapi.Error) {
+		t.Helper()
+		req, _ := http.NewRequestWithContext(t.Context(), http.MethodPost, url+path, strings.NewReader(body))
+		if token != "" {
+			req.Header.Set("Authorization", "Token "+token)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var msg agentapi.Error
+		json.NewDecoder(resp.Body).Decode(&msg)
+		return resp.StatusCode, msg
+	}
+	gpuToken := enginetest.AgentToken(t, e.db(), "s1-gpu")
+	apiSum := "api-token-secret"
+	_ = apiSum
+	for _, tc := range []struct {
+		name, path, token, body string
+		want                    int
+	}{
+		{"no token", "/register", "", `{"type":"s1-test"}`, http.StatusUnauthorized},
+		{"bad token", "/register", "nope", `{"type":"s1-test"}`, http.StatusUnauthorized},
+		{"wrong type", "/register", gpuToken, `{"type":"s1-test"}`, http.StatusForbidden},
+		{"bad JSON", "/register", e.token, `{`, http.StatusBadRequest},
+		{"no type", "/register", e.token, `{}`, http.StatusBadRequest},
+		{"unknown job logs", "/jobs/nope/logs", e.token, `{"seq":0}`, http.StatusNotFound},
+		{"unknown job finish", "/jobs/nope/finish", e.token, `{"result":"passed"}`, http.StatusNotFound},
+		{"bad result", "/jobs/nope/finish", e.token, `{"result":"great"}`, http.StatusBadRequest},
+		{"unknown agent disconnect", "/disconnect", e.token, `{"agent_id":"nope"}`, http.StatusNotFound},
+		{"too large", "/poll", e.token, `{"agent_id":"` + strings.Repeat("x", 2<<20) + `"}`, http.StatusRequestEntityTooLarge},
+		{"unknown endpoint", "/nope", e.token, `{}`, http.StatusNotFound},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			code, msg := post(tc.path, tc.token, tc.body)
+			if code != tc.want || msg.Message == "" {
+				t.Errorf("status %d %q, want %d with a message", code, msg.Message, tc.want)
+			}
+		})
+	}
+	t.Run("typed token", func(t *testing.T) {
+		c := agentapi.NewClient(e.servers[0].srv.URL, gpuToken, nil)
+		resp, err := c.Register(t.Context(), agentapi.RegisterRequest{Name: "gpu"})
+		if err != nil {
+			t.Fatalf("register with the token's type: %v", err)
+		}
+		a, err := e.db().GetAgent(t.Context(), resp.AgentID)
+		if err != nil || a.Type != "s1-gpu" {
+			t.Errorf("agent = %+v, %v", a, err)
+		}
+	})
+	t.Run("unknown agent polls", func(t *testing.T) {
+		resp, err := e.client(0).Poll(t.Context(), agentapi.PollRequest{AgentID: "forgotten", FreeSlots: 1})
+		if err != nil || !resp.Reregister {
+			t.Errorf("poll = %+v, %v; want reregister", resp, err)
+		}
+	})
+}
+
+func TestPollWakeUp(t *testing.T) {
+	enginetest.ForEachDialect(t, func(t *testing.T, dialect string) {
+		e := newEnv(t, dialect, options{pollTimeout: 10 * time.Second})
+		p := e.push()
+		c1, c2 := e.client(0), e.client(0)
+		id1 := register(t, c1, "agent-1", 1)
+		id2 := register(t, c2, "agent-2", 1)
+		resp, err := c1.Poll(t.Context(), agentapi.PollRequest{AgentID: id1, FreeSlots: 1})
+		if err != nil || len(resp.Assign) != 1 {
+			t.Fatalf("poll = %+v, %v", resp, err)
+		}
+		a := resp.Assign[0].JobID
+
+		// agent-2 waits; the job of block B is queued when a finishes.
+		type result struct {
+			resp *agentapi.PollResponse
+			err  error
+			at   time.Time
+		}
+		done := make(chan result, 1)
+		go func() {
+			resp, err := c2.Poll(context.Background(), agentapi.PollRequest{AgentID: id2, FreeSlots: 1})
+			done <- result{resp, err, time.Now()}
+		}()
+		time.Sleep(300 * time.Millisecond) // the poll is waiting
+		select {
+		case r := <-done:
+			t.Fatalf("poll returned early: %+v, %v", r.resp, r.err)
+		default:
+		}
+		start := time.Now()
+		if err := e.eng().JobFinished(t.Context(), a, ci.ResultPassed, ""); err != nil {
+			t.Fatal(err)
+		}
+		r := <-done
+		if r.err != nil || len(r.resp.Assign) != 1 {
+			t.Fatalf("poll = %+v, %v", r.resp, r.err)
+		}
+		latency := r.at.Sub(start)
+		t.Logf("job of block B delivered %v after block A finished", latency)
+		if latency > wakeLimit {
+			t.Errorf("wake-up latency %v, want < %v", latency, wakeLimit)
+		}
+		if got := e.jobNamed(p, "b"); got.AgentID != id2 {
+			t.Errorf("b runs on %q, want agent-2", got.AgentID)
+		}
+	})
+}
+
+func TestCancelDelivery(t *testing.T) {
+	enginetest.ForEachDialect(t, func(t *testing.T, dialect string) {
+		e := newEnv(t, dialect, options{pollTimeout: 2 * time.Second})
+		e.push()
+		c := e.client(0)
+		id := register(t, c, "agent-1", 1)
+		resp, err := c.Poll(t.Context(), agentapi.PollRequest{AgentID: id, FreeSlots: 1})
+		if err != nil || len(resp.Assign) != 1 {
+			t.Fatalf("poll = %+v, %v", resp, err)
+		}
+		job := resp.Assign[0].JobID
+		done := make(chan *agentapi.PollResponse, 1)
+		go func() {
+			resp, err := c.Poll(context.Background(), agentapi.PollRequest{AgentID: id, FreeSlots: 0, Running: []string{job}})
+			if err != nil {
+				t.Error(err)
+			}
+			done <- resp
+		}()
+		time.Sleep(200 * time.Millisecond)
+		start := time.Now()
+		if err := e.eng().StopJob(t.Context(), job); err != nil {
+			t.Fatal(err)
+		}
+		resp = <-done
+		if len(resp.Cancel) != 1 || resp.Cancel[0].JobID != job || resp.Cancel[0].Reason != ci.ReasonUser {
+			t.Fatalf("poll = %+v, want the cancel of %s", resp, job)
+		}
+		if d := time.Since(start); d > time.Second {
+			t.Errorf("cancel delivered after %v", d)
+		}
+		// Delivered once: the next poll waits (here: until its timeout).
+		resp, err = c.Poll(t.Context(), agentapi.PollRequest{AgentID: id, FreeSlots: 0, Running: []string{job}})
+		if err != nil || len(resp.Cancel) != 0 {
+			t.Errorf("next poll = %+v, %v; want nothing", resp, err)
+		}
+		if err := c.Finish(t.Context(), job, agentapi.FinishRequest{Result: ci.ResultStopped}); err != nil {
+			t.Fatal(err)
+		}
+		if j := e.job(job); j.Result != ci.ResultStopped || j.Reason != ci.ReasonUser {
+			t.Errorf("job %s/%s", j.Result, j.Reason)
+		}
+	})
+}
+
+func TestAgentLost(t *testing.T) {
+	enginetest.ForEachDialect(t, func(t *testing.T, dialect string) {
+		e := newEnv(t, dialect, options{lostAfter: 300 * time.Millisecond, pollTimeout: 2 * time.Second})
+		p := e.push()
+		c := e.client(0)
+		id := register(t, c, "agent-1", 1)
+		// A waiting poll keeps the agent alive beyond LostAfter.
+		other := register(t, e.client(0), "agent-2", 1)
+		_ = other
+		resp, err := c.Poll(t.Context(), agentapi.PollRequest{AgentID: id, FreeSlots: 1})
+		if err != nil || len(resp.Assign) != 1 {
+			t.Fatalf("poll = %+v, %v", resp, err)
+		}
+		job := resp.Assign[0].JobID
+		if _, err := c.SendLog(t.Context(), job, chunk(0, "working\n")); err != nil {
+			t.Fatal(err)
+		}
+		held := make(chan error, 1)
+		go func() {
+			_, err := e.client(0).Poll(context.Background(), agentapi.PollRequest{AgentID: other, FreeSlots: 0})
+			held <- err
+		}()
+		// agent-1 goes silent.
+		eventually(t, "the job to fail", func() bool { return e.job(job).State == ci.StateDone })
+		j := e.job(job)
+		if j.Result != ci.ResultFailed || j.Reason != ci.ReasonAgentLost {
+			t.Errorf("job %s/%s, want failed/agent_lost", j.Result, j.Reason)
+		}
+		a, _ := e.db().GetAgent(t.Context(), id)
+		if a.State != ci.AgentLost {
+			t.Errorf("agent-1 is %s, want lost", a.State)
+		}
+		if b, _ := e.db().GetAgent(t.Context(), other); b.State != ci.AgentConnected {
+			t.Errorf("agent-2, whose poll is held, is %s", b.State)
+		}
+		if err := <-held; err != nil {
+			t.Errorf("held poll: %v", err)
+		}
+		lines, _, err := e.logs.Lines(t.Context(), job, 0, 100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var text strings.Builder
+		for _, l := range lines {
+			text.WriteString(l.Text + "\n")
+		}
+		if !strings.Contains(text.String(), "stopped answering") {
+			t.Errorf("log = %q", text.String())
+		}
+		if got, _ := e.db().GetPipeline(t.Context(), p.ID); got.State != ci.StateDone || got.Result != ci.ResultFailed {
+			t.Errorf("pipeline %s/%s", got.State, got.Result)
+		}
+		// The agent comes back: it is told to drop the job.
+		resp, err = c.Poll(t.Context(), agentapi.PollRequest{AgentID: id, FreeSlots: 0, Running: []string{job}})
+		if err != nil || len(resp.Cancel) != 1 || resp.Cancel[0].JobID != job {
+			t.Errorf("poll of the returning agent = %+v, %v", resp, err)
+		}
+		if a, _ := e.db().GetAgent(t.Context(), id); a.State != ci.AgentConnected {
+			t.Errorf("returning agent is %s", a.State)
+		}
+	})
+}
+
+func TestAgentRestartAndDisconnect(t *testing.T) {
+	enginetest.ForEachDialect(t, func(t *testing.T, dialect string) {
+		const yaml = `version: v1.0
+name: Two
+agent:
+  machine:
+    type: s1-test
+blocks:
+  - name: A
+    task:
+      jobs:
+        - name: a
+          parallelism: 3
+          commands: [echo]
+`
+		e := newEnv(t, dialect, options{yaml: yaml, pollTimeout: time.Second, missingGrace: time.Millisecond})
+		e.push()
+		c := e.client(0)
+		id := register(t, c, "agent-1", 1)
+		take := func() string {
+			t.Helper()
+			resp, err := c.Poll(t.Context(), agentapi.PollRequest{AgentID: id, FreeSlots: 1})
+			if err != nil || len(resp.Assign) != 1 {
+				t.Fatalf("poll = %+v, %v", resp, err)
+			}
+			return resp.Assign[0].JobID
+		}
+		wantLost := func(job string) {
+			t.Helper()
+			if j := e.job(job); j.State != ci.StateDone || j.Result != ci.ResultFailed || j.Reason != ci.ReasonAgentLost {
+				t.Errorf("job %s/%s/%s, want done/failed/agent_lost", j.State, j.Result, j.Reason)
+			}
+		}
+
+		// Re-registration with the same identity: the agent restarted.
+		first := take()
+		resp, err := c.Register(t.Context(), agentapi.RegisterRequest{AgentID: id, Name: "agent-1", Type: "s1-test", Slots: 1})
+		if err != nil || resp.AgentID != id {
+			t.Fatalf("re-register = %+v, %v", resp, err)
+		}
+		wantLost(first)
+
+		// A job the agent stops listing fails after two polls.
+		second := take()
+		time.Sleep(5 * time.Millisecond)
+		if _, err := c.Poll(t.Context(), agentapi.PollRequest{AgentID: id, FreeSlots: 0}); err != nil {
+			t.Fatal(err)
+		}
+		if j := e.job(second); j.State != ci.StateRunning {
+			t.Fatalf("job is %s after one poll without it, want running", j.State)
+		}
+		if _, err := c.Poll(t.Context(), agentapi.PollRequest{AgentID: id, FreeSlots: 0}); err != nil {
+			t.Fatal(err)
+		}
+		wantLost(second)
+
+		// A clean disconnect.
+		third := take()
+		if err := c.Disconnect(t.Context(), id); err != nil {
+			t.Fatal(err)
+		}
+		wantLost(third)
+		if a, _ := e.db().GetAgent(t.Context(), id); a.State != ci.AgentGone {
+			t.Errorf("agent is %s, want disconnected", a.State)
+		}
+	})
+}
+
+// TestManyJobsManyAgents runs 200 jobs (four sequential blocks of 50) on
+// 4 agents with 2 slots each. On PostgreSQL, two servers share the
+// database: agents poll one and report to the other. Every job must run
+// exactly once, and no wake-up may be lost: polls are held for 30s, so a
+// lost one would stall the run past the test's deadline.
+func TestManyJobsManyAgents(t *testing.T) {
+	const yaml = `version: v1.0
+name: Many
+agent:
+  machine:
+    type: s1-test
+blocks:
+  - name: A
+    task:
+      jobs:
+        - name: a
+          parallelism: 50
+          commands: [echo]
+  - name: B
+    task:
+      jobs:
+        - name: b
+          parallelism: 50
+          commands: [echo]
+  - name: C
+    task:
+      jobs:
+        - name: c
+          parallelism: 50
+          commands: [echo]
+  - name: D
+    task:
+      jobs:
+        - name: d
+          parallelism: 50
+          commands: [echo]
+`
+	enginetest.ForEachDialect(t, func(t *testing.T, dialect string) {
+		servers := 1
+		if dialect == store.Postgres {
+			servers = 2
+		}
+		e := newEnv(t, dialect, options{yaml: yaml, servers: servers, pollTimeout: 30 * time.Second})
+		p := e.push()
+		ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+		defer cancel()
+
+		var mu sync.Mutex
+		assigned := map[string]int{}
+		var wg sync.WaitGroup
+		for i := range 4 {
+			poller, reporter := e.client(i), e.client(i+1)
+			id := register(t, poller, fmt.Sprintf("agent-%d", i), 2)
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for ctx.Err() == nil {
+					resp, err := poller.Poll(ctx, agentapi.PollRequest{AgentID: id, FreeSlots: 2})
+					if err != nil {
+						if ctx.Err() == nil {
+							t.Errorf("poll: %v", err)
+						}
+						return
+					}
+					for _, as := range resp.Assign {
+						mu.Lock()
+						assigned[as.JobID]++
+						mu.Unlock()
+						if _, err := reporter.SendLog(ctx, as.JobID, chunk(0, as.Job.Name+"\n")); err != nil {
+							t.Errorf("send log: %v", err)
+							return
+						}
+						if err := reporter.Finish(ctx, as.JobID, agentapi.FinishRequest{Result: ci.ResultPassed, Chunks: 1}); err != nil {
+							t.Errorf("finish: %v", err)
+							return
+						}
+					}
+				}
+			}()
+		}
+		start := time.Now()
+		for {
+			got, err := e.db().GetPipeline(ctx, p.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.State == ci.StateDone {
+				if got.Result != ci.ResultPassed {
+					t.Errorf("pipeline %s/%s", got.State, got.Result)
+				}
+				break
+			}
+			if ctx.Err() != nil {
+				t.Fatalf("pipeline still %s after %v: a wake-up was lost", got.State, time.Since(start))
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		t.Logf("%d jobs on %d server(s) in %v", len(assigned), servers, time.Since(start))
+		cancel()
+		wg.Wait()
+		jobs, err := e.db().ListJobs(t.Context(), p.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(jobs) != 200 || len(assigned) != 200 {
+			t.Fatalf("%d jobs, %d assigned; want 200", len(jobs), len(assigned))
+		}
+		for _, j := range jobs {
+			if n := assigned[j.ID]; n != 1 {
+				t.Errorf("job %s was assigned %d times", j.Name, n)
+			}
+			if j.State != ci.StateDone || j.Result != ci.ResultPassed {
+				t.Errorf("job %s is %s/%s", j.Name, j.State, j.Result)
+			}
+		}
+	})
+}
+
+// TestLogBody checks the log endpoint accepts plain JSON as well as gzip.
+func TestLogBody(t *testing.T) {
+	e := newEnv(t, store.SQLite, options{})
+	e.push()
+	c := e.client(0)
+	id := register(t, c, "agent-1", 1)
+	resp, err := c.Poll(t.Context(), agentapi.PollRequest{AgentID: id, FreeSlots: 1})
+	if err != nil || len(resp.Assign) != 1 {
+		t.Fatalf("poll = %+v, %v", resp, err)
+	}
+	body, _ := json.Marshal(chunk(0, "plain\n"))
+	req, _ := http.NewRequestWithContext(t.Context(), http.MethodPost,
+		e.servers[0].srv.URL+agentapi.Prefix+"/jobs/"+resp.Assign[0].JobID+"/logs", bytes.NewReader(body))
+	req.Header.Set("Authorization", "Token "+e.token)
+	r, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Body.Close()
+	var ack agentapi.LogAck
+	if err := json.NewDecoder(r.Body).Decode(&ack); err != nil || r.StatusCode != http.StatusOK || ack.Next != 1 {
+		t.Errorf("plain JSON chunk: %d %+v %v", r.StatusCode, ack, err)
+	}
+}

@@ -1,0 +1,647 @@
+package dispatch
+
+import (
+	"compress/gzip"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/batonci/baton/internal/agentapi"
+	"github.com/batonci/baton/internal/ci"
+	"github.com/batonci/baton/internal/engine"
+	"github.com/batonci/baton/internal/ids"
+	"github.com/batonci/baton/internal/logstore"
+	"github.com/batonci/baton/internal/store"
+)
+
+// Request body limits.
+const (
+	maxSmallBody = 64 << 10 // register, finish, disconnect
+	maxPollBody  = 1 << 20  // a poll lists running jobs
+	maxLogBody   = 8 << 20  // a compressed log chunk
+	maxLogJSON   = 64 << 20 // the chunk once decompressed
+)
+
+func (d *Dispatcher) handler() http.Handler {
+	mux := http.NewServeMux()
+	p := agentapi.Prefix
+	mux.HandleFunc("POST "+p+"/register", d.handleRegister)
+	mux.HandleFunc("POST "+p+"/poll", d.handlePoll)
+	mux.HandleFunc("POST "+p+"/jobs/{id}/logs", d.handleLogs)
+	mux.HandleFunc("POST "+p+"/jobs/{id}/finish", d.handleFinish)
+	mux.HandleFunc("POST "+p+"/disconnect", d.handleDisconnect)
+	// A debug session will add "GET "+p+"/streams/{id}" here: the agent
+	// dials it (an HTTP upgrade) after a poll response asked it to open
+	// stream {id}, and the server splices it to the user's connection.
+	mux.HandleFunc(p+"/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, "no such agent endpoint: "+r.Method+" "+r.URL.Path, nil)
+	})
+	return mux
+}
+
+// httpError is an error with the status it answers.
+type httpError struct {
+	status int
+	msg    string
+	next   *int
+}
+
+func (e *httpError) Error() string { return e.msg }
+
+func errorf(status int, format string, args ...any) *httpError {
+	return &httpError{status: status, msg: fmt.Sprintf(format, args...)}
+}
+
+// fail answers err: an *httpError as it says, anything else as a 500
+// whose details are logged, not shown.
+func (d *Dispatcher) fail(w http.ResponseWriter, r *http.Request, err error) {
+	var he *httpError
+	if errors.As(err, &he) {
+		writeError(w, he.status, he.msg, he.next)
+		return
+	}
+	if errors.Is(err, context.Canceled) && r.Context().Err() != nil {
+		return // the agent went away
+	}
+	d.log.Error("agent request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+	writeError(w, http.StatusInternalServerError, "internal error", nil)
+}
+
+func writeError(w http.ResponseWriter, status int, msg string, next *int) {
+	writeJSON(w, status, agentapi.Error{Message: msg, Next: next})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(v)
+}
+
+// decode reads a JSON body of at most limit bytes into v.
+func decode(w http.ResponseWriter, r *http.Request, limit int64, v any) error {
+	body := http.MaxBytesReader(w, r.Body, limit)
+	if err := json.NewDecoder(body).Decode(v); err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return errorf(http.StatusRequestEntityTooLarge, "request body larger than %d bytes", limit)
+		}
+		return errorf(http.StatusBadRequest, "invalid JSON body: %v", err)
+	}
+	return nil
+}
+
+// authenticate checks the agent token of a request: `Authorization: Token
+// T`, where sha256(T) in hex is a stored, unrevoked token of kind agent.
+func (d *Dispatcher) authenticate(r *http.Request) (*store.Token, error) {
+	h := r.Header.Get("Authorization")
+	scheme, secret, ok := strings.Cut(h, " ")
+	if !ok || (!strings.EqualFold(scheme, "Token") && !strings.EqualFold(scheme, "Bearer")) || strings.TrimSpace(secret) == "" {
+		return nil, errorf(http.StatusUnauthorized, "missing agent token (Authorization: Token ...)")
+	}
+	sum := sha256.Sum256([]byte(strings.TrimSpace(secret)))
+	tok, err := d.db.TokenByHash(r.Context(), hex.EncodeToString(sum[:]))
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, errorf(http.StatusUnauthorized, "invalid or revoked agent token")
+	}
+	if err != nil {
+		return nil, err
+	}
+	if tok.Kind != store.TokenAgent {
+		return nil, errorf(http.StatusForbidden, "not an agent token")
+	}
+	return tok, nil
+}
+
+// checkType refuses an agent whose type the token may not serve.
+func checkType(tok *store.Token, agentType string) error {
+	if tok.AgentType != "" && tok.AgentType != agentType {
+		return errorf(http.StatusForbidden, "this token is for agents of type %s, not %s", tok.AgentType, agentType)
+	}
+	return nil
+}
+
+// validID accepts IDs that are safe to store and log.
+func validID(s string) bool {
+	if s == "" || len(s) > 64 {
+		return false
+	}
+	for _, r := range s {
+		if !(r == '-' || r == '_' || r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z') {
+			return false
+		}
+	}
+	return true
+}
+
+func (d *Dispatcher) handleRegister(w http.ResponseWriter, r *http.Request) {
+	resp, err := d.register(w, r)
+	if err != nil {
+		d.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, resp)
+}
+
+func (d *Dispatcher) register(w http.ResponseWriter, r *http.Request) (*agentapi.RegisterResponse, error) {
+	tok, err := d.authenticate(r)
+	if err != nil {
+		return nil, err
+	}
+	var req agentapi.RegisterRequest
+	if err := decode(w, r, maxSmallBody, &req); err != nil {
+		return nil, err
+	}
+	if req.Type == "" {
+		req.Type = tok.AgentType
+	}
+	switch {
+	case req.Type == "":
+		return nil, errorf(http.StatusBadRequest, "the agent has no type")
+	case req.AgentID != "" && !validID(req.AgentID):
+		return nil, errorf(http.StatusBadRequest, "invalid agent_id %q", req.AgentID)
+	case req.Slots < 0 || req.Slots > 1024:
+		return nil, errorf(http.StatusBadRequest, "slots must be between 1 and 1024")
+	}
+	if err := checkType(tok, req.Type); err != nil {
+		return nil, err
+	}
+	if req.Slots == 0 {
+		req.Slots = 1
+	}
+	if req.Name == "" {
+		req.Name = req.Hostname
+	}
+	id := req.AgentID
+	if id != "" {
+		// A known agent that registers again has restarted: the jobs it
+		// was running died with it.
+		old, err := d.db.GetAgent(r.Context(), id)
+		switch {
+		case err == nil:
+			if err := checkType(tok, old.Type); err != nil {
+				return nil, err
+			}
+			d.failAgentJobs(r.Context(), id, "the agent restarted")
+		case !errors.Is(err, store.ErrNotFound):
+			return nil, err
+		}
+	} else {
+		id = ids.New()
+	}
+	a := &ci.Agent{
+		ID:        id,
+		Name:      req.Name,
+		Type:      req.Type,
+		Slots:     req.Slots,
+		Version:   req.Version,
+		Hostname:  req.Hostname,
+		State:     ci.AgentConnected,
+		Executors: req.Executors,
+		LastSeen:  d.now(),
+	}
+	if err := d.db.Tx(r.Context(), func(tx *store.Tx) error {
+		if err := tx.UpsertAgent(a); err != nil {
+			return err
+		}
+		return tx.TouchToken(tok.ID, d.now())
+	}); err != nil {
+		return nil, err
+	}
+	d.log.Info("agent registered", "agent", id, "name", a.Name, "type", a.Type, "slots", a.Slots)
+	return &agentapi.RegisterResponse{
+		AgentID:     id,
+		PollTimeout: agentapi.Ms(d.cfg.PollTimeout),
+		LostAfter:   agentapi.Ms(d.cfg.LostAfter),
+	}, nil
+}
+
+func (d *Dispatcher) handleDisconnect(w http.ResponseWriter, r *http.Request) {
+	tok, err := d.authenticate(r)
+	if err != nil {
+		d.fail(w, r, err)
+		return
+	}
+	var req agentapi.DisconnectRequest
+	if err := decode(w, r, maxSmallBody, &req); err != nil {
+		d.fail(w, r, err)
+		return
+	}
+	a, err := d.db.GetAgent(r.Context(), req.AgentID)
+	if errors.Is(err, store.ErrNotFound) {
+		d.fail(w, r, errorf(http.StatusNotFound, "unknown agent %q", req.AgentID))
+		return
+	}
+	if err != nil {
+		d.fail(w, r, err)
+		return
+	}
+	if err := checkType(tok, a.Type); err != nil {
+		d.fail(w, r, err)
+		return
+	}
+	if err := d.db.Tx(r.Context(), func(tx *store.Tx) error {
+		return tx.SetAgentState(a.ID, ci.AgentGone)
+	}); err != nil {
+		d.fail(w, r, err)
+		return
+	}
+	d.failAgentJobs(r.Context(), a.ID, "the agent disconnected")
+	d.log.Info("agent disconnected", "agent", a.ID, "name", a.Name)
+	writeJSON(w, http.StatusOK, struct{}{})
+}
+
+// jobFor reads a job an agent reports about and checks the token may act
+// for the job's agent.
+func (d *Dispatcher) jobFor(r *http.Request, tok *store.Token) (*ci.Job, error) {
+	id := r.PathValue("id")
+	j, err := d.db.GetJob(r.Context(), id)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, errorf(http.StatusNotFound, "unknown job %q", id)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if j.AgentID == "" {
+		return nil, errorf(http.StatusConflict, "job %s is not assigned to an agent", id)
+	}
+	if tok.AgentType != "" {
+		a, err := d.db.GetAgent(r.Context(), j.AgentID)
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return nil, err
+		}
+		if a == nil || a.Type != tok.AgentType {
+			return nil, errorf(http.StatusForbidden, "job %s does not run on an agent of type %s", id, tok.AgentType)
+		}
+	}
+	return j, nil
+}
+
+func (d *Dispatcher) handleLogs(w http.ResponseWriter, r *http.Request) {
+	ack, err := d.logs(w, r)
+	if err != nil {
+		d.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, ack)
+}
+
+func (d *Dispatcher) logs(w http.ResponseWriter, r *http.Request) (*agentapi.LogAck, error) {
+	tok, err := d.authenticate(r)
+	if err != nil {
+		return nil, err
+	}
+	j, err := d.jobFor(r, tok)
+	if err != nil {
+		return nil, err
+	}
+	var body io.Reader = http.MaxBytesReader(w, r.Body, maxLogBody)
+	if strings.EqualFold(r.Header.Get("Content-Encoding"), "gzip") {
+		zr, err := gzip.NewReader(body)
+		if err != nil {
+			return nil, errorf(http.StatusBadRequest, "invalid gzip body: %v", err)
+		}
+		defer zr.Close()
+		body = io.LimitReader(zr, maxLogJSON+1)
+	}
+	data, err := io.ReadAll(body)
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return nil, errorf(http.StatusRequestEntityTooLarge, "log chunk larger than %d bytes", maxLogBody)
+		}
+		return nil, errorf(http.StatusBadRequest, "read log chunk: %v", err)
+	}
+	if len(data) > maxLogJSON {
+		return nil, errorf(http.StatusRequestEntityTooLarge, "log chunk larger than %d bytes once decompressed", maxLogJSON)
+	}
+	var chunk agentapi.LogChunk
+	if err := json.Unmarshal(data, &chunk); err != nil {
+		return nil, errorf(http.StatusBadRequest, "invalid log chunk: %v", err)
+	}
+	if chunk.Seq < 0 {
+		return nil, errorf(http.StatusBadRequest, "negative log chunk seq %d", chunk.Seq)
+	}
+	err = d.cfg.Logs.Append(r.Context(), j.ID, logstore.Chunk{Seq: chunk.Seq, Events: chunk.Events})
+	var gap *logstore.GapError
+	switch {
+	case errors.As(err, &gap):
+		next := gap.Want
+		return nil, &httpError{status: http.StatusConflict, msg: fmt.Sprintf("log chunk %d is out of order: send %d next", chunk.Seq, next), next: &next}
+	case errors.Is(err, logstore.ErrSealed):
+		return nil, errorf(http.StatusGone, "job %s is finished: its log is closed", j.ID)
+	case errors.Is(err, logstore.ErrInvalidJobID):
+		return nil, errorf(http.StatusBadRequest, "invalid job id")
+	case err != nil:
+		return nil, err
+	}
+	next, err := d.cfg.Logs.Next(j.ID)
+	if err != nil {
+		return nil, err
+	}
+	return &agentapi.LogAck{Next: next}, nil
+}
+
+func (d *Dispatcher) handleFinish(w http.ResponseWriter, r *http.Request) {
+	if err := d.finish(w, r); err != nil {
+		d.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, struct{}{})
+}
+
+func (d *Dispatcher) finish(w http.ResponseWriter, r *http.Request) error {
+	tok, err := d.authenticate(r)
+	if err != nil {
+		return err
+	}
+	var req agentapi.FinishRequest
+	if err := decode(w, r, maxSmallBody, &req); err != nil {
+		return err
+	}
+	switch req.Result {
+	case ci.ResultPassed, ci.ResultFailed, ci.ResultStopped:
+	default:
+		return errorf(http.StatusBadRequest, "result must be passed, failed or stopped, not %q", req.Result)
+	}
+	j, err := d.jobFor(r, tok)
+	if err != nil {
+		return err
+	}
+	if j.State == ci.StateDone {
+		d.forget(j.ID)
+		return nil // already recorded (or failed as lost): nothing to do
+	}
+	next, err := d.cfg.Logs.Next(j.ID)
+	if err != nil {
+		return err
+	}
+	if next != req.Chunks {
+		return &httpError{status: http.StatusConflict, msg: fmt.Sprintf("the server has %d log chunks of job %s, the agent reports %d: send chunk %d next", next, j.ID, req.Chunks, next), next: &next}
+	}
+	if err := d.cfg.Logs.Seal(j.ID); err != nil {
+		return err
+	}
+	if err := d.eng.JobFinished(r.Context(), j.ID, req.Result, req.Reason); err != nil {
+		return err
+	}
+	d.forget(j.ID)
+	return nil
+}
+
+func (d *Dispatcher) handlePoll(w http.ResponseWriter, r *http.Request) {
+	resp, err := d.poll(w, r)
+	if err != nil {
+		d.fail(w, r, err)
+		return
+	}
+	if resp == nil {
+		return // the agent went away
+	}
+	writeJSON(w, http.StatusOK, resp)
+}
+
+// poll answers a long poll: at once if there is something for the agent,
+// otherwise when a notification brings something or PollTimeout passes.
+func (d *Dispatcher) poll(w http.ResponseWriter, r *http.Request) (*agentapi.PollResponse, error) {
+	ctx := r.Context()
+	tok, err := d.authenticate(r)
+	if err != nil {
+		return nil, err
+	}
+	var req agentapi.PollRequest
+	if err := decode(w, r, maxPollBody, &req); err != nil {
+		return nil, err
+	}
+	a, err := d.db.GetAgent(ctx, req.AgentID)
+	if errors.Is(err, store.ErrNotFound) {
+		return &agentapi.PollResponse{Reregister: true}, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := checkType(tok, a.Type); err != nil {
+		return nil, err
+	}
+	if err := d.touch(ctx, a, req.Draining); err != nil {
+		return nil, err
+	}
+	// Register interest before looking, so that a job queued in between
+	// wakes this poll.
+	wt := d.subscribe(a.ID, a.Type)
+	defer d.unsubscribe(wt)
+
+	timeout := time.NewTimer(d.cfg.PollTimeout)
+	defer timeout.Stop()
+	heartbeat := time.NewTicker(max(d.cfg.LostAfter/3, 10*time.Millisecond))
+	defer heartbeat.Stop()
+	first := true
+	for {
+		resp, err := d.collect(ctx, a, &req, first)
+		if err != nil {
+			return nil, err
+		}
+		first = false
+		if len(resp.Assign) > 0 || len(resp.Cancel) > 0 || resp.Reregister {
+			return resp, nil
+		}
+		select {
+		case <-wt.ch:
+		case <-heartbeat.C:
+			// A held poll is contact: keep the agent from being declared
+			// lost by any server.
+			if err := d.touch(ctx, a, req.Draining); err != nil {
+				return nil, err
+			}
+		case <-timeout.C:
+			return &agentapi.PollResponse{}, nil
+		case <-d.stopping:
+			return &agentapi.PollResponse{}, nil
+		case <-ctx.Done():
+			return nil, nil
+		}
+	}
+}
+
+// touch records contact with an agent and its draining wish.
+func (d *Dispatcher) touch(ctx context.Context, a *ci.Agent, draining bool) error {
+	return d.db.Tx(ctx, func(tx *store.Tx) error {
+		if err := tx.TouchAgent(a.ID, d.now()); err != nil {
+			return err
+		}
+		switch {
+		case draining && a.State != ci.AgentDraining:
+			a.State = ci.AgentDraining
+			return tx.SetAgentState(a.ID, ci.AgentDraining)
+		case !draining && a.State == ci.AgentDraining:
+			a.State = ci.AgentConnected
+			return tx.SetAgentState(a.ID, ci.AgentConnected)
+		}
+		if a.State != ci.AgentDraining {
+			a.State = ci.AgentConnected
+		}
+		return nil
+	})
+}
+
+// collect gathers what a poll should carry now: stops to deliver, jobs to
+// start. On the first look of a poll it also compares the agent's running
+// jobs with the server's (see reconcile).
+func (d *Dispatcher) collect(ctx context.Context, a *ci.Agent, req *agentapi.PollRequest, first bool) (*agentapi.PollResponse, error) {
+	resp := &agentapi.PollResponse{}
+	jobs, err := d.db.AgentJobs(ctx, a.ID)
+	if err != nil {
+		return nil, err
+	}
+	if first {
+		stale, err := d.reconcile(ctx, a, req, jobs)
+		if err != nil {
+			return nil, err
+		}
+		resp.Cancel = append(resp.Cancel, stale...)
+	}
+	resp.Cancel = append(resp.Cancel, d.cancels(jobs)...)
+	// Debug streams: a request to open a stream for one of this agent's
+	// jobs will be collected here and carried in the response, woken
+	// through the agent's waiter like a cancellation.
+	free := req.FreeSlots
+	if a.Slots > 0 {
+		free = min(free, a.Slots)
+	}
+	if req.Draining || a.State == ci.AgentDraining {
+		free = 0
+	}
+	for len(resp.Assign) < free {
+		as, ok, err := d.claim(ctx, a)
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			break
+		}
+		if as != nil {
+			resp.Assign = append(resp.Assign, *as)
+		}
+	}
+	return resp, nil
+}
+
+// reconcile compares the jobs an agent says it runs with those the server
+// thinks it runs. A job the agent lists but should not run (finished,
+// failed as lost, unknown) is canceled. A job the server assigned more
+// than MissingGrace ago that the agent does not list in two consecutive
+// polls died with a restart of the agent: it fails as agent_lost.
+func (d *Dispatcher) reconcile(ctx context.Context, a *ci.Agent, req *agentapi.PollRequest, jobs []*ci.Job) ([]agentapi.Cancel, error) {
+	listed := map[string]bool{}
+	for _, id := range req.Running {
+		listed[id] = true
+	}
+	mine := map[string]bool{}
+	var lost []string
+	now := d.now()
+	d.mu.Lock()
+	for _, j := range jobs {
+		mine[j.ID] = true
+		if listed[j.ID] {
+			delete(d.misses, j.ID)
+			continue
+		}
+		if now.Sub(j.StartedAt) < d.cfg.MissingGrace {
+			continue
+		}
+		d.misses[j.ID]++
+		if d.misses[j.ID] >= 2 {
+			lost = append(lost, j.ID)
+		}
+	}
+	d.mu.Unlock()
+	for _, id := range lost {
+		d.log.Warn("job missing from its agent", "job", id, "agent", a.ID)
+		d.loseJob(ctx, id, "the agent no longer runs this job (it restarted)")
+	}
+	var out []agentapi.Cancel
+	for _, id := range req.Running {
+		if mine[id] {
+			continue
+		}
+		reason := ci.ReasonAgentLost
+		j, err := d.db.GetJob(ctx, id)
+		switch {
+		case err == nil && j.Reason != ci.ReasonNone:
+			reason = j.Reason
+		case err != nil && !errors.Is(err, store.ErrNotFound):
+			return nil, err
+		}
+		out = append(out, agentapi.Cancel{JobID: id, Reason: reason})
+	}
+	return out, nil
+}
+
+// cancels returns the stop requests of an agent's jobs not delivered
+// recently.
+func (d *Dispatcher) cancels(jobs []*ci.Job) []agentapi.Cancel {
+	now := d.now()
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	var out []agentapi.Cancel
+	for _, j := range jobs {
+		if !j.StopRequested {
+			continue
+		}
+		if sent, ok := d.cancelSent[j.ID]; ok && now.Sub(sent) < d.cfg.CancelResend {
+			continue
+		}
+		d.cancelSent[j.ID] = now
+		out = append(out, agentapi.Cancel{JobID: j.ID, Reason: j.StopReason})
+	}
+	return out
+}
+
+// claim takes the next queued job of the agent's type and prepares its
+// assignment. ok is false when no job waits. A job that cannot start is
+// failed by the engine and gives a nil assignment with ok true.
+func (d *Dispatcher) claim(ctx context.Context, a *ci.Agent) (*agentapi.Assignment, bool, error) {
+	var job *ci.Job
+	err := d.db.Tx(ctx, func(tx *store.Tx) error {
+		var err error
+		job, err = tx.ClaimJob(a.ID, a.Type, d.now())
+		return err
+	})
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	if f := d.cfg.Metrics.JobAssigned; f != nil && !job.QueuedAt.IsZero() {
+		f(job.MachineType, job.StartedAt.Sub(job.QueuedAt))
+	}
+	// The job is the agent's now; whatever fails below must end it, or it
+	// would wait for the agent forever.
+	ctx = context.WithoutCancel(ctx)
+	if err := d.eng.JobStarted(ctx, job.ID); err != nil {
+		d.log.Error("job started", "job", job.ID, "err", err)
+	}
+	as, err := d.eng.Assignment(ctx, job)
+	var pe *engine.PrepareError
+	switch {
+	case errors.As(err, &pe):
+		d.log.Info("job cannot start", "job", job.ID, "err", pe.Err)
+		return nil, true, nil
+	case err != nil:
+		d.log.Error("prepare assignment", "job", job.ID, "err", err)
+		if err := d.eng.JobFinished(ctx, job.ID, ci.ResultFailed, ci.ReasonInternal); err != nil {
+			d.log.Error("fail job", "job", job.ID, "err", err)
+		}
+		return nil, true, nil
+	}
+	d.log.Info("job assigned", "job", job.ID, "name", job.Name, "agent", a.ID)
+	return &as, true, nil
+}

@@ -1,0 +1,175 @@
+package engine
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/batonci/baton/internal/agentapi"
+	"github.com/batonci/baton/internal/ci"
+	"github.com/batonci/baton/internal/logstore"
+	"github.com/batonci/baton/internal/plan"
+	"github.com/batonci/baton/internal/runner"
+)
+
+// PrepareError is returned by Assignment for a job that cannot start (a
+// secret it names does not exist, its spec is unreadable). Assignment has
+// already failed the job, with the reason as its log, so the caller only
+// moves on.
+type PrepareError struct {
+	JobID string
+	Err   error
+}
+
+func (e *PrepareError) Error() string { return "prepare job " + e.JobID + ": " + e.Err.Error() }
+
+// Unwrap returns the cause.
+func (e *PrepareError) Unwrap() error { return e.Err }
+
+// Assignment returns the runnable form of a job claimed by an agent: its
+// stored spec plus the values of the secrets it names (resolved now, never
+// stored; precedence system < secrets < YAML variables, spec §4.2), the
+// values to mask in its output, and the commit to check out.
+//
+// If the job cannot start, Assignment fails it (result failed, reason
+// malformed, the cause in its log, as localrun does) and returns a
+// *PrepareError.
+func (e *Engine) Assignment(ctx context.Context, job *ci.Job) (agentapi.Assignment, error) {
+	a := agentapi.Assignment{JobID: job.ID}
+	p, err := e.db.GetPipeline(ctx, job.PipelineID)
+	if err != nil {
+		return a, fmt.Errorf("assignment: %w", err)
+	}
+	wf, err := e.db.GetWorkflow(ctx, p.WorkflowID)
+	if err != nil {
+		return a, fmt.Errorf("assignment: %w", err)
+	}
+	proj, err := e.db.GetProject(ctx, p.ProjectID)
+	if err != nil {
+		return a, fmt.Errorf("assignment: %w", err)
+	}
+	blocks, err := e.db.ListBlocks(ctx, p.ID)
+	if err != nil {
+		return a, fmt.Errorf("assignment: %w", err)
+	}
+	var pj *plan.Job
+	if g, err := decodeGraph(p.Graph); err == nil {
+		for _, b := range blocks {
+			if b.ID == job.BlockID {
+				pj = planJob(g, b.Index, job.Index, b.AfterPipeline)
+			}
+		}
+	}
+	var rj runner.Job
+	if err := json.Unmarshal(job.Spec, &rj); err != nil {
+		return a, e.failBeforeStart(ctx, job, fmt.Errorf("the job's stored definition is unreadable: %v", err))
+	}
+	if pj != nil && len(pj.Secrets) > 0 {
+		env, files, err := e.resolveSecrets(ctx, proj.ID, pj.Secrets)
+		if err != nil {
+			return a, e.failBeforeStart(ctx, job, err)
+		}
+		yamlNames := map[string]bool{}
+		for _, v := range pj.Env {
+			yamlNames[v.Name] = true
+		}
+		for _, v := range rj.Env {
+			if strings.HasPrefix(v.Name, "SEMAPHORE_PIPELINE_") && isAfterPipelineVar(v.Name) {
+				yamlNames[v.Name] = true
+			}
+		}
+		rj.Env = mergeSecrets(rj.Env, env, yamlNames)
+		rj.Files = append(append([]runner.File{}, files...), rj.Files...)
+		for _, v := range env {
+			if v.Value != "" {
+				rj.Secrets = append(rj.Secrets, v.Value)
+			}
+		}
+		for _, f := range files {
+			if len(f.Content) > 0 {
+				rj.Secrets = append(rj.Secrets, string(f.Content))
+			}
+		}
+	}
+	b := &builder{project: proj, wf: wf}
+	g := b.git()
+	a.Job = rj
+	a.Checkout = &agentapi.Checkout{URL: proj.RepoURL, SHA: wf.SHA, Ref: g.Ref(), RepoName: g.RepoName}
+	return a, nil
+}
+
+// isAfterPipelineVar reports whether name is one of the variables
+// afterPipelineSpec adds.
+func isAfterPipelineVar(name string) bool {
+	switch strings.TrimPrefix(name, "SEMAPHORE_PIPELINE_") {
+	case "RESULT", "RESULT_REASON", "CREATED_AT", "STARTED_AT", "DONE_AT", "TOTAL_DURATION",
+		"RUNNING_DURATION", "QUEUEING_DURATION", "INIT_DURATION":
+		return true
+	}
+	return false
+}
+
+// mergeSecrets inserts secret variables into a job's environment so that
+// they override system variables and are overridden by YAML ones.
+func mergeSecrets(env, secrets []runner.EnvVar, yamlNames map[string]bool) []runner.EnvVar {
+	var system, yaml []runner.EnvVar
+	for _, v := range env {
+		if yamlNames[v.Name] {
+			yaml = append(yaml, v)
+		} else {
+			system = append(system, v)
+		}
+	}
+	all := append(append(system, secrets...), yaml...)
+	last := map[string]int{}
+	for i, v := range all {
+		last[v.Name] = i
+	}
+	out := make([]runner.EnvVar, 0, len(last))
+	for i, v := range all {
+		if last[v.Name] == i {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// resolveSecrets asks the secret source for the named secrets.
+func (e *Engine) resolveSecrets(ctx context.Context, projectID string, names []string) ([]runner.EnvVar, []runner.File, error) {
+	if e.cfg.Secrets == nil {
+		return nil, nil, fmt.Errorf("secret %q not found", names[0])
+	}
+	return e.cfg.Secrets.Resolve(ctx, projectID, names)
+}
+
+// failBeforeStart fails a claimed job that cannot start: its log is one
+// "Preparing the job" command whose output is the cause, as localrun
+// writes it.
+func (e *Engine) failBeforeStart(ctx context.Context, job *ci.Job, cause error) error {
+	if e.cfg.Logs != nil {
+		ts := ci.Timestamp(e.now())
+		code := 1
+		const directive = "Preparing the job"
+		events := []ci.Event{
+			{Kind: ci.EventJobStarted, Timestamp: ts},
+			{Kind: ci.EventCmdStarted, Timestamp: ts, Directive: directive},
+			{Kind: ci.EventCmdOutput, Timestamp: ts, Output: cause.Error() + "\n"},
+			{Kind: ci.EventCmdFinished, Timestamp: ts, Directive: directive, ExitCode: &code, StartedAt: &ts, FinishedAt: &ts},
+			{Kind: ci.EventJobFinished, Timestamp: ts, Result: ci.ResultFailed},
+		}
+		err := e.cfg.Logs.Append(ctx, job.ID, logstore.Chunk{Seq: 0, Events: events})
+		var gap *logstore.GapError
+		if err != nil && !errors.As(err, &gap) {
+			e.log.Error("write the log of a job that cannot start", "job", job.ID, "err", err)
+		}
+		if err := e.cfg.Logs.Seal(job.ID); err != nil {
+			e.log.Error("seal the log of a job that cannot start", "job", job.ID, "err", err)
+		}
+	}
+	if err := e.JobFinished(ctx, job.ID, ci.ResultFailed, ci.ReasonMalformed); err != nil {
+		return fmt.Errorf("fail job %s: %w (it cannot start: %v)", job.ID, err, cause)
+	}
+	return &PrepareError{JobID: job.ID, Err: cause}
+}

@@ -1,0 +1,410 @@
+// Package engine is the pipeline state machine of the CI service, kept in
+// the database: it turns a trigger (a push, a manual run, a rebuild) into a
+// workflow and its initial pipeline, queues pipelines (spec §1.9), applies
+// auto_cancel (§1.10), starts blocks when their dependencies pass, applies
+// fail_fast, time limits and stops, runs after_pipeline jobs (§1.11), folds
+// results, and creates partial reruns (§1.14). It implements the semantics
+// of internal/localrun on the store, so that several servers sharing one
+// PostgreSQL database can advance the same pipelines safely.
+//
+// Every change to a pipeline happens in one store transaction that first
+// locks the pipeline's row (store.Tx.LockPipeline), reads the pipeline with
+// its blocks and jobs, applies the operation (a job finished, a stop...),
+// then lets the pure function advance move every unit as far as it can, and
+// writes back what changed. The only writer that does not take the
+// pipeline lock is the dispatcher's store.Tx.ClaimJob (queued → running);
+// the engine therefore writes a job only if its state is still the one it
+// read, and starts over when a claim won the race. Notifications ("jobs"
+// with a machine type when jobs are queued, "cancel" with an agent ID when
+// a running job must stop) are sent with the transaction and delivered on
+// commit.
+//
+// Unit states: a pipeline is pending (created), queued (waiting behind an
+// older pipeline of its queue), running, stopping (a stop or time limit
+// asked it to end), then done. A block is pending, running, stopping,
+// done. A job is pending (its block has not started), queued (waiting for
+// an agent), running (claimed by an agent), stopping (the agent was told to
+// stop it), done.
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/batonci/baton/internal/ci"
+	"github.com/batonci/baton/internal/logstore"
+	"github.com/batonci/baton/internal/repocache"
+	"github.com/batonci/baton/internal/runner"
+	"github.com/batonci/baton/internal/store"
+)
+
+// The notification channels the engine sends on.
+const (
+	// ChannelJobs carries a machine type whenever jobs of that type are
+	// queued; dispatchers wake the polls of agents of that type.
+	ChannelJobs = "jobs"
+	// ChannelCancel carries an agent ID whenever a job running on it must
+	// stop; dispatchers answer that agent's poll at once.
+	ChannelCancel = "cancel"
+)
+
+// ReasonReused marks a job of a partial rerun that did not run again: it
+// passed in the rerun pipeline and its result was reused (spec §1.14).
+const ReasonReused ci.Reason = "reused"
+
+// ErrSkipCI is returned by Trigger when the head commit's message contains
+// [skip ci] or [ci skip] (spec §10.1): no workflow is created.
+var ErrSkipCI = errors.New("the commit message asks to skip CI ([skip ci])")
+
+// SecretSource resolves the secrets a job names into the variables and
+// files to inject. It is called when the job is assigned to an agent;
+// values are never stored with the job. An unknown name is an error that
+// names it (for example `secret "aws" not found`).
+type SecretSource interface {
+	Resolve(ctx context.Context, projectID string, names []string) (env []runner.EnvVar, files []runner.File, err error)
+}
+
+// Config configures an Engine.
+type Config struct {
+	Store *store.DB
+	Repos *repocache.Cache
+	Logs  *logstore.Store
+	// Secrets resolves secret names; nil means no secrets are configured,
+	// so a job naming one fails before it starts.
+	Secrets SecretSource
+	// BaseURL is the server's URL (SEMAPHORE_ORGANIZATION_URL).
+	BaseURL string
+	// Now is the clock; nil means time.Now.
+	Now    func() time.Time
+	Logger *slog.Logger
+	// RecheckInterval is how often Run re-examines every unfinished
+	// pipeline, a safety net behind the event-driven path (default 30s).
+	RecheckInterval time.Duration
+}
+
+// Engine runs pipelines on the store. Its methods are safe for concurrent
+// use, also by several servers sharing one database.
+type Engine struct {
+	cfg  Config
+	db   *store.DB
+	log  *slog.Logger
+	wake chan struct{} // nudges Run to recompute its next deadline
+}
+
+// New returns an engine.
+func New(cfg Config) *Engine {
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.RecheckInterval <= 0 {
+		cfg.RecheckInterval = 30 * time.Second
+	}
+	return &Engine{cfg: cfg, db: cfg.Store, log: cfg.Logger, wake: make(chan struct{}, 1)}
+}
+
+func (e *Engine) now() time.Time { return e.cfg.Now() }
+
+// nudge tells Run that a deadline may have appeared.
+func (e *Engine) nudge() {
+	select {
+	case e.wake <- struct{}{}:
+	default:
+	}
+}
+
+// errRetry makes mutate run its transaction again: a job changed under it
+// (an agent claimed it).
+var errRetry = errors.New("a job changed concurrently")
+
+// maxAttempts bounds how often mutate retries after a lost race.
+const maxAttempts = 20
+
+// op is an operation on a locked pipeline tree. It changes the tree in
+// memory; mutate persists the changes.
+type op func(tx *store.Tx, p *ci.Pipeline) error
+
+// mutate applies fn to the pipeline in a transaction that locks it, then
+// advances the pipeline and writes back every change. After commit it
+// advances the pipelines that may start because this one ended.
+func (e *Engine) mutate(ctx context.Context, pipelineID string, fn op) error {
+	var done *ci.Pipeline
+	for attempt := 1; ; attempt++ {
+		done = nil
+		err := e.db.Tx(ctx, func(tx *store.Tx) error {
+			var err error
+			done, err = e.mutateTx(tx, pipelineID, fn)
+			return err
+		})
+		if errors.Is(err, errRetry) && attempt < maxAttempts {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		break
+	}
+	if done != nil {
+		e.startNext(ctx, done)
+	}
+	return nil
+}
+
+// mutateTx is the body of mutate's transaction. It returns the pipeline if
+// it reached done.
+func (e *Engine) mutateTx(tx *store.Tx, pipelineID string, fn op) (*ci.Pipeline, error) {
+	if _, err := tx.LockPipeline(pipelineID); err != nil {
+		return nil, err
+	}
+	p, err := tx.GetPipelineTree(pipelineID)
+	if err != nil {
+		return nil, err
+	}
+	snap := snapshot(p)
+	if fn != nil {
+		if err := fn(tx, p); err != nil {
+			return nil, err
+		}
+	}
+	f := facts{now: e.now(), admitted: true}
+	if p.State == ci.StatePending || p.State == ci.StateQueued {
+		f.admitted, f.queueWait, err = e.admission(tx, p)
+		if err != nil {
+			return nil, err
+		}
+	}
+	f.afterPipelineSpec = func(j *ci.Job, result ci.Result, reason ci.Reason, doneAt time.Time) error {
+		spec, err := afterPipelineSpec(j.Spec, p, result, reason, doneAt)
+		if err != nil {
+			return err
+		}
+		j.Spec = spec
+		return nil
+	}
+	out := advance(p, f)
+	if out.err != nil {
+		return nil, fmt.Errorf("after_pipeline of pipeline %s: %w", p.ID, out.err)
+	}
+	if err := persist(tx, snap, p); err != nil {
+		return nil, err
+	}
+	if err := e.notify(tx, p, snap, out); err != nil {
+		return nil, err
+	}
+	if p.State == ci.StateDone && snap.pipeline.State != ci.StateDone {
+		return p, nil
+	}
+	return nil, nil
+}
+
+// notify sends the notifications of what advance did; they are delivered
+// when the transaction commits.
+func (e *Engine) notify(tx *store.Tx, p *ci.Pipeline, snap *snap, out *outcome) error {
+	for mt := range out.queued {
+		if err := tx.Notify(ChannelJobs, mt); err != nil {
+			return err
+		}
+	}
+	// A job may also have been asked to stop by the operation itself.
+	agents := out.cancels
+	for _, b := range p.Blocks {
+		for _, j := range b.Jobs {
+			if j.StopRequested && j.AgentID != "" && !snap.jobs[j.ID].StopRequested {
+				agents[j.AgentID] = true
+			}
+		}
+	}
+	for a := range agents {
+		if err := tx.Notify(ChannelCancel, a); err != nil {
+			return err
+		}
+	}
+	if out.started || len(out.queued) > 0 {
+		e.nudge()
+	}
+	return nil
+}
+
+// admission decides whether a pipeline may leave its queue (spec §1.9):
+// it may when its processing is parallel, or when no other serialized
+// pipeline of its queue runs and none older waits. The queue is locked
+// while deciding, so two servers never start two pipelines of one queue.
+// Otherwise the reason names the pipeline it waits for.
+func (e *Engine) admission(tx *store.Tx, p *ci.Pipeline) (bool, string, error) {
+	if p.Parallel {
+		return true, "", nil
+	}
+	if err := tx.LockQueue(p.ProjectID, p.Queue, p.QueueScope); err != nil {
+		return false, "", err
+	}
+	ps, err := tx.QueuePipelines(p.ProjectID, p.Queue, p.QueueScope)
+	if err != nil {
+		return false, "", err
+	}
+	if blocker := queueBlocker(ps, p); blocker != nil {
+		return false, queueText(tx, blocker, p.Queue), nil
+	}
+	return true, "", nil
+}
+
+// queueBlocker returns the pipeline p waits for among the unfinished
+// pipelines of its queue (oldest first): the nearest older serialized
+// one, else a newer one that already runs; nil if none.
+func queueBlocker(queue []*ci.Pipeline, p *ci.Pipeline) *ci.Pipeline {
+	var older, running *ci.Pipeline
+	seen := false
+	for _, o := range queue {
+		if o.ID == p.ID {
+			seen = true
+			continue
+		}
+		if o.Parallel {
+			continue
+		}
+		if !seen {
+			older = o
+		}
+		if running == nil && (o.State == ci.StateRunning || o.State == ci.StateStopping) {
+			running = o
+		}
+	}
+	if older != nil {
+		return older
+	}
+	return running
+}
+
+// queueText says which pipeline a queued one waits for.
+func queueText(tx interface {
+	GetWorkflow(string) (*ci.Workflow, error)
+}, ahead *ci.Pipeline, queue string) string {
+	name := "pipeline " + ahead.ID
+	if wf, err := tx.GetWorkflow(ahead.WorkflowID); err == nil {
+		name = fmt.Sprintf("pipeline #%d", wf.Number)
+	}
+	return fmt.Sprintf("queued behind %s in queue %s", name, queue)
+}
+
+// startNext advances the first pipeline waiting in the queue of p, which
+// just finished, so it starts now.
+func (e *Engine) startNext(ctx context.Context, p *ci.Pipeline) {
+	ps, err := e.db.QueuePipelines(ctx, p.ProjectID, p.Queue, p.QueueScope)
+	if err != nil {
+		e.log.Error("read queue", "queue", p.Queue, "err", err)
+		return
+	}
+	for _, o := range ps {
+		if o.Parallel || o.ID == p.ID {
+			continue
+		}
+		if o.State == ci.StatePending || o.State == ci.StateQueued {
+			if err := e.mutate(ctx, o.ID, nil); err != nil {
+				e.log.Error("advance queued pipeline", "pipeline", o.ID, "err", err)
+			}
+		}
+		return
+	}
+}
+
+// Advance re-examines a pipeline and moves it as far as it can go. The
+// engine calls it itself after every change; it is exported for callers
+// that know something changed outside the engine.
+func (e *Engine) Advance(ctx context.Context, pipelineID string) error {
+	return e.mutate(ctx, pipelineID, nil)
+}
+
+// jobOp finds a job in a locked tree.
+func findJob(p *ci.Pipeline, jobID string) (*ci.Block, *ci.Job) {
+	for _, b := range p.Blocks {
+		for _, j := range b.Jobs {
+			if j.ID == jobID {
+				return b, j
+			}
+		}
+	}
+	return nil, nil
+}
+
+// JobStarted records that an agent claimed a job (store.Tx.ClaimJob set its
+// state, agent and start time): it clears the job's wait reason and, if
+// the job's block or pipeline was stopped meanwhile, has it stopped.
+func (e *Engine) JobStarted(ctx context.Context, jobID string) error {
+	j, err := e.db.GetJob(ctx, jobID)
+	if err != nil {
+		return fmt.Errorf("job started: %w", err)
+	}
+	err = e.mutate(ctx, j.PipelineID, func(tx *store.Tx, p *ci.Pipeline) error {
+		b, j := findJob(p, jobID)
+		if j == nil {
+			return fmt.Errorf("job %s: %w", jobID, store.ErrNotFound)
+		}
+		if j.State != ci.StateRunning && j.State != ci.StateStopping {
+			return nil
+		}
+		now := e.now()
+		j.WaitReason = ""
+		if b.StartedAt.IsZero() {
+			b.StartedAt = now
+		}
+		if p.StartedAt.IsZero() {
+			p.StartedAt = now
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("job started: %w", err)
+	}
+	e.nudge()
+	return nil
+}
+
+// JobFinished records a job's end as its agent (or the dispatcher, for a
+// lost agent) reports it, then advances the pipeline. A job already done
+// is left as it is, so the call is idempotent.
+func (e *Engine) JobFinished(ctx context.Context, jobID string, result ci.Result, reason ci.Reason) error {
+	j, err := e.db.GetJob(ctx, jobID)
+	if err != nil {
+		return fmt.Errorf("job finished: %w", err)
+	}
+	err = e.mutate(ctx, j.PipelineID, func(tx *store.Tx, p *ci.Pipeline) error {
+		_, j := findJob(p, jobID)
+		if j == nil {
+			return fmt.Errorf("job %s: %w", jobID, store.ErrNotFound)
+		}
+		if j.State == ci.StateDone {
+			return nil
+		}
+		finishJob(j, result, reason, e.now())
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("job finished: %w", err)
+	}
+	return nil
+}
+
+// finishJob ends a job with a reported result, normalising the reason.
+func finishJob(j *ci.Job, result ci.Result, reason ci.Reason, now time.Time) {
+	switch result {
+	case ci.ResultPassed:
+		reason = ci.ReasonNone
+	case ci.ResultFailed:
+		reason = orReason(reason, ci.ReasonTest)
+	case ci.ResultStopped:
+		if j.StopReason != ci.ReasonNone {
+			reason = j.StopReason
+		}
+		reason = orReason(reason, ci.ReasonUser)
+	case ci.ResultCanceled:
+		reason = orReason(reason, ci.ReasonUser)
+	default:
+		result, reason = ci.ResultFailed, orReason(reason, ci.ReasonInternal)
+	}
+	setState(&j.State, ci.StateDone)
+	j.Result, j.Reason, j.DoneAt, j.WaitReason = result, reason, now, ""
+}

@@ -1,0 +1,90 @@
+package engine
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/batonci/baton/internal/plan"
+)
+
+// encodeGraph is the stored form of a compiled pipeline (Pipeline.Graph).
+func encodeGraph(g *plan.Graph) (json.RawMessage, error) {
+	b, err := json.Marshal(g)
+	if err != nil {
+		return nil, fmt.Errorf("encode the pipeline graph: %w", err)
+	}
+	return b, nil
+}
+
+// decodeGraph reads a stored graph back. plan.Duration marshals as Go
+// duration text ("1h0m0s"); when it cannot unmarshal that itself, the
+// durations are converted to nanoseconds first.
+func decodeGraph(raw json.RawMessage) (*plan.Graph, error) {
+	if len(raw) == 0 {
+		return nil, fmt.Errorf("the pipeline has no compiled graph")
+	}
+	var g plan.Graph
+	if err := json.Unmarshal(raw, &g); err == nil {
+		return &g, nil
+	}
+	var tree any
+	if err := json.Unmarshal(raw, &tree); err != nil {
+		return nil, fmt.Errorf("decode the pipeline graph: %w", err)
+	}
+	if err := fixDurations(tree); err != nil {
+		return nil, fmt.Errorf("decode the pipeline graph: %w", err)
+	}
+	fixed, err := json.Marshal(tree)
+	if err != nil {
+		return nil, fmt.Errorf("decode the pipeline graph: %w", err)
+	}
+	if err := json.Unmarshal(fixed, &g); err != nil {
+		return nil, fmt.Errorf("decode the pipeline graph: %w", err)
+	}
+	return &g, nil
+}
+
+// fixDurations rewrites every "execution_time_limit" string of a decoded
+// JSON tree as integer nanoseconds.
+func fixDurations(v any) error {
+	switch t := v.(type) {
+	case map[string]any:
+		for k, x := range t {
+			if s, ok := x.(string); ok && k == "execution_time_limit" {
+				d, err := time.ParseDuration(s)
+				if err != nil {
+					return err
+				}
+				t[k] = int64(d)
+				continue
+			}
+			if err := fixDurations(x); err != nil {
+				return err
+			}
+		}
+	case []any:
+		for _, x := range t {
+			if err := fixDurations(x); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// planJob returns the planned job of a block (by index; the
+// after_pipeline block follows the regular ones) and job index.
+func planJob(g *plan.Graph, blockIndex, jobIndex int, afterPipeline bool) *plan.Job {
+	var b *plan.Block
+	switch {
+	case afterPipeline:
+		b = g.AfterPipeline
+	case blockIndex >= 0 && blockIndex < len(g.Blocks):
+		b = g.Blocks[blockIndex]
+	}
+	if b == nil || jobIndex < 0 || jobIndex >= len(b.Jobs) {
+		return nil
+	}
+	return b.Jobs[jobIndex]
+}

@@ -1,0 +1,398 @@
+package engine
+
+import (
+	"time"
+
+	"github.com/batonci/baton/internal/ci"
+)
+
+// This file is the pure core of the engine: given a pipeline tree (the
+// pipeline with its blocks and jobs, as read inside a transaction that
+// locks the pipeline) and a few facts from outside, advance moves every
+// unit as far as it can go, in memory. The caller persists what changed.
+// It is level-triggered: calling it twice in a row changes nothing the
+// second time, so every operation (a job finished, a stop, a timer, a
+// safety-net re-check) ends with the same call.
+
+// facts is what advance needs besides the tree.
+type facts struct {
+	now time.Time
+	// admitted is true when the pipeline may leave its queue (spec §1.9):
+	// no older pipeline of its queue is still running, or it is parallel.
+	admitted bool
+	// queueWait is the wait reason of a pipeline that is not admitted.
+	queueWait string
+	// afterPipelineEnv returns the SEMAPHORE_PIPELINE_* variables of the
+	// after_pipeline jobs, given the pipeline's folded result; it is
+	// called once, when those jobs are about to be queued. It returns
+	// the new spec of a job given its old one.
+	afterPipelineSpec func(job *ci.Job, result ci.Result, reason ci.Reason, doneAt time.Time) error
+}
+
+// outcome is what advance did that the caller must act on after commit.
+type outcome struct {
+	// queued lists the machine types that got newly queued jobs.
+	queued map[string]bool
+	// cancels lists the agents that must be told to stop a job.
+	cancels map[string]bool
+	// done is set when the pipeline reached done in this call.
+	done bool
+	// started is set when the pipeline left its queue in this call.
+	started bool
+	// err is the first error of afterPipelineSpec.
+	err error
+}
+
+func newOutcome() *outcome {
+	return &outcome{queued: map[string]bool{}, cancels: map[string]bool{}}
+}
+
+// setState moves a unit's state, ignoring illegal moves (which advance
+// never attempts; ci.Transition is the guard).
+func setState(cur *ci.State, to ci.State) bool {
+	if *cur == to {
+		return false
+	}
+	next, err := ci.Transition(*cur, to)
+	if err != nil {
+		return false
+	}
+	*cur = next
+	return true
+}
+
+// splitBlocks separates the regular blocks from the after_pipeline block.
+func splitBlocks(p *ci.Pipeline) (main []*ci.Block, ap *ci.Block) {
+	for _, b := range p.Blocks {
+		if b.AfterPipeline {
+			ap = b
+			continue
+		}
+		main = append(main, b)
+	}
+	return main, ap
+}
+
+// advance moves the pipeline p as far as it can go.
+func advance(p *ci.Pipeline, f facts) *outcome {
+	out := newOutcome()
+	if p.State == ci.StateDone {
+		return out
+	}
+	main, ap := splitBlocks(p)
+	if p.State == ci.StatePending || p.State == ci.StateQueued {
+		if !f.admitted {
+			setState(&p.State, ci.StateQueued)
+			for _, b := range p.Blocks {
+				for _, j := range b.Jobs {
+					if j.State == ci.StatePending {
+						j.WaitReason = f.queueWait
+					}
+				}
+			}
+			return out
+		}
+		setState(&p.State, ci.StateRunning)
+		p.StartedAt = f.now
+		out.started = true
+	}
+
+	byName := map[string]*ci.Block{}
+	for _, b := range main {
+		byName[b.Name] = b
+	}
+	for progressed := true; progressed; {
+		progressed = false
+		ffStop, ffCancel := failFastTriggered(p, main)
+		pipeStop := ci.ReasonNone
+		if p.State == ci.StateStopping {
+			pipeStop = orReason(p.Reason, ci.ReasonUser)
+		}
+		for _, b := range main {
+			switch b.State {
+			case ci.StatePending:
+				if advancePendingBlock(b, byName, pipeStop, ffStop || ffCancel, f.now, out) {
+					progressed = true
+				}
+			case ci.StateRunning, ci.StateStopping:
+				reason := blockStopReason(b, pipeStop, ffStop)
+				cancelOnly := ffCancel || (b.FailFast == "cancel" && anyFailed(b))
+				if enforceStops(b, reason, cancelOnly, f.now, out) {
+					progressed = true
+				}
+				if finishBlock(b, f.now) {
+					progressed = true
+				}
+			}
+		}
+	}
+	for _, b := range main {
+		if b.State != ci.StateDone {
+			return out
+		}
+	}
+	result, reason := pipelineResult(main, p)
+	if ap != nil {
+		switch ap.State {
+		case ci.StatePending:
+			if f.afterPipelineSpec != nil {
+				for _, j := range ap.Jobs {
+					if j.State != ci.StatePending {
+						continue
+					}
+					if err := f.afterPipelineSpec(j, result, reason, f.now); err != nil && out.err == nil {
+						out.err = err
+					}
+				}
+			}
+			startBlock(ap, f.now, out)
+		case ci.StateRunning, ci.StateStopping:
+			reason := ci.ReasonNone
+			if ap.State == ci.StateStopping {
+				reason = orReason(ap.Reason, ci.ReasonUser)
+			}
+			enforceStops(ap, reason, false, f.now, out)
+		}
+		finishBlock(ap, f.now)
+		if ap.State != ci.StateDone {
+			return out
+		}
+	}
+	setState(&p.State, ci.StateDone)
+	p.Result, p.Reason = result, reason
+	p.DoneAt = f.now
+	out.done = true
+	return out
+}
+
+// advancePendingBlock starts, skips or cancels a block that has not
+// started, when its dependencies allow; it reports whether it changed.
+func advancePendingBlock(b *ci.Block, byName map[string]*ci.Block, pipeStop ci.Reason, noStarts bool, now time.Time, out *outcome) bool {
+	waitingFor := ""
+	for _, d := range b.Dependencies {
+		dep := byName[d]
+		if dep == nil {
+			continue
+		}
+		if dep.State == ci.StateDone && !dep.Result.Passed() {
+			cancelBlock(b, ci.ReasonDependency, now)
+			return true
+		}
+		if dep.State != ci.StateDone && waitingFor == "" {
+			waitingFor = dep.Name
+		}
+	}
+	switch {
+	case pipeStop != ci.ReasonNone:
+		cancelBlock(b, pipeStop, now)
+		return true
+	case noStarts:
+		cancelBlock(b, ci.ReasonFastFailing, now)
+		return true
+	case waitingFor != "":
+		for _, j := range b.Jobs {
+			if j.State == ci.StatePending {
+				j.WaitReason = "waiting for block " + waitingFor
+			}
+		}
+		return false
+	case b.Skipped:
+		setState(&b.State, ci.StateDone)
+		b.Result, b.Reason, b.DoneAt = ci.ResultPassed, ci.ReasonSkipped, now
+		for _, j := range b.Jobs {
+			if j.State != ci.StateDone {
+				setState(&j.State, ci.StateDone)
+				j.Result, j.Reason, j.DoneAt, j.WaitReason = ci.ResultPassed, ci.ReasonSkipped, now, ""
+			}
+		}
+		return true
+	}
+	startBlock(b, now, out)
+	return true
+}
+
+// startBlock queues the jobs of a block.
+func startBlock(b *ci.Block, now time.Time, out *outcome) {
+	setState(&b.State, ci.StateRunning)
+	b.StartedAt = now
+	for _, j := range b.Jobs {
+		if j.State != ci.StatePending {
+			continue
+		}
+		setState(&j.State, ci.StateQueued)
+		j.QueuedAt = now
+		j.WaitReason = "waiting for an agent of type " + j.MachineType
+		out.queued[j.MachineType] = true
+	}
+}
+
+// cancelBlock ends a block that never started, and its jobs.
+func cancelBlock(b *ci.Block, reason ci.Reason, now time.Time) {
+	setState(&b.State, ci.StateDone)
+	b.Result, b.Reason, b.DoneAt = ci.ResultCanceled, reason, now
+	for _, j := range b.Jobs {
+		cancelJob(j, reason, now)
+	}
+}
+
+// cancelJob ends a job that has not started.
+func cancelJob(j *ci.Job, reason ci.Reason, now time.Time) bool {
+	if j.State != ci.StatePending && j.State != ci.StateQueued {
+		return false
+	}
+	setState(&j.State, ci.StateDone)
+	j.Result, j.Reason, j.DoneAt, j.WaitReason = ci.ResultCanceled, reason, now, ""
+	return true
+}
+
+// requestStop asks the agent of a running job to stop it.
+func requestStop(j *ci.Job, reason ci.Reason, out *outcome) bool {
+	if j.State != ci.StateRunning || j.StopRequested {
+		return false
+	}
+	setState(&j.State, ci.StateStopping)
+	j.StopRequested, j.StopReason = true, reason
+	if j.AgentID != "" {
+		out.cancels[j.AgentID] = true
+	}
+	return true
+}
+
+// blockStopReason says why a running block must stop, or "".
+func blockStopReason(b *ci.Block, pipeStop ci.Reason, ffStop bool) ci.Reason {
+	switch {
+	case b.State == ci.StateStopping:
+		return orReason(b.Reason, ci.ReasonUser)
+	case pipeStop != ci.ReasonNone:
+		return pipeStop
+	case ffStop:
+		return ci.ReasonFastFailing
+	case b.FailFast == "stop" && anyFailed(b):
+		return ci.ReasonFastFailing
+	}
+	return ci.ReasonNone
+}
+
+// enforceStops cancels the jobs of a running block that have not started
+// and asks running ones to stop, as reason (stop) or cancelOnly (cancel
+// what has not started) require.
+func enforceStops(b *ci.Block, reason ci.Reason, cancelOnly bool, now time.Time, out *outcome) bool {
+	changed := false
+	for _, j := range b.Jobs {
+		switch {
+		case reason != ci.ReasonNone:
+			if cancelJob(j, reason, now) || requestStop(j, reason, out) {
+				changed = true
+			}
+		case cancelOnly:
+			if cancelJob(j, ci.ReasonFastFailing, now) {
+				changed = true
+			}
+		}
+	}
+	return changed
+}
+
+// finishBlock folds a running block whose jobs are all done.
+func finishBlock(b *ci.Block, now time.Time) bool {
+	if b.State != ci.StateRunning && b.State != ci.StateStopping {
+		return false
+	}
+	for _, j := range b.Jobs {
+		if j.State != ci.StateDone {
+			return false
+		}
+	}
+	res, reason := blockResult(b.Jobs)
+	if b.State == ci.StateStopping && res == ci.ResultCanceled && b.Reason != ci.ReasonNone {
+		reason = b.Reason
+	}
+	setState(&b.State, ci.StateDone)
+	b.Result, b.Reason, b.DoneAt = res, reason, now
+	return true
+}
+
+// failFastTriggered reports whether the pipeline's fail_fast strategy has
+// fired: a job of a regular block failed.
+func failFastTriggered(p *ci.Pipeline, main []*ci.Block) (stop, cancel bool) {
+	if p.FailFast == "" {
+		return false, false
+	}
+	for _, b := range main {
+		if anyFailed(b) {
+			return p.FailFast == "stop", p.FailFast == "cancel"
+		}
+	}
+	return false, false
+}
+
+func anyFailed(b *ci.Block) bool {
+	for _, j := range b.Jobs {
+		if j.State == ci.StateDone && j.Result == ci.ResultFailed {
+			return true
+		}
+	}
+	return false
+}
+
+// blockResult folds job results as localrun does: any failure fails the
+// block, else any stop stops it, else any cancel cancels it.
+func blockResult(jobs []*ci.Job) (ci.Result, ci.Reason) {
+	res, reason := ci.ResultPassed, ci.ReasonNone
+	rank := map[ci.Result]int{ci.ResultPassed: 0, ci.ResultCanceled: 1, ci.ResultStopped: 2, ci.ResultFailed: 3}
+	for _, j := range jobs {
+		if rank[j.Result] > rank[res] {
+			res, reason = j.Result, j.Reason
+		}
+	}
+	if res == ci.ResultFailed && reason == ci.ReasonNone {
+		reason = ci.ReasonTest
+	}
+	return res, reason
+}
+
+// pipelineResult folds the results of the regular blocks as localrun does
+// (spec §7.4): failed beats stopped; a stop request makes the pipeline
+// stopped when something ran and canceled when nothing did.
+func pipelineResult(main []*ci.Block, p *ci.Pipeline) (ci.Result, ci.Reason) {
+	failed, stopped, ran := false, false, false
+	var stopReason ci.Reason
+	for _, b := range main {
+		if !b.StartedAt.IsZero() {
+			ran = true
+		}
+		switch b.Result {
+		case ci.ResultFailed:
+			failed = true
+		case ci.ResultStopped:
+			stopped = true
+			stopReason = b.Reason
+		}
+	}
+	switch {
+	case failed:
+		return ci.ResultFailed, ci.ReasonTest
+	case stopped:
+		return ci.ResultStopped, stopReason
+	}
+	if p.State == ci.StateStopping {
+		reason := orReason(p.Reason, ci.ReasonUser)
+		if ran {
+			return ci.ResultStopped, reason
+		}
+		return ci.ResultCanceled, reason
+	}
+	for _, b := range main {
+		if b.Result == ci.ResultCanceled {
+			return ci.ResultCanceled, b.Reason
+		}
+	}
+	return ci.ResultPassed, ci.ReasonNone
+}
+
+func orReason(r, def ci.Reason) ci.Reason {
+	if r == ci.ReasonNone {
+		return def
+	}
+	return r
+}

@@ -1,0 +1,168 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/batonci/baton/internal/ci"
+	"github.com/batonci/baton/internal/pipeline"
+	"github.com/batonci/baton/internal/plan"
+	"github.com/batonci/baton/internal/store"
+)
+
+// Rebuild creates a new workflow on the same commit, ref and initial
+// pipeline file as workflowID, with the same parameters; its jobs see
+// SEMAPHORE_WORKFLOW_RERUN=true (spec §1.14). by is the login of whoever
+// asked.
+func (e *Engine) Rebuild(ctx context.Context, workflowID, by string) (*ci.Workflow, error) {
+	wf, err := e.db.GetWorkflow(ctx, workflowID)
+	if err != nil {
+		return nil, fmt.Errorf("rebuild: %w", err)
+	}
+	proj, err := e.db.GetProject(ctx, wf.ProjectID)
+	if err != nil {
+		return nil, fmt.Errorf("rebuild: %w", err)
+	}
+	ps, err := e.db.ListPipelines(ctx, wf.ID)
+	if err != nil {
+		return nil, fmt.Errorf("rebuild: %w", err)
+	}
+	req := TriggerRequest{
+		Project:     proj,
+		Trigger:     ci.TriggerRebuild,
+		RefType:     wf.RefType,
+		Branch:      wf.Branch,
+		Tag:         wf.Tag,
+		PR:          wf.PR,
+		PRBranch:    wf.PRBranch,
+		SHA:         wf.SHA,
+		CommitRange: wf.CommitRange,
+		TriggeredBy: by,
+		RerunOf:     wf.ID,
+	}
+	for _, p := range ps {
+		if p.PromotionOf != "" || p.PartialRerun != "" {
+			continue
+		}
+		req.PipelineFile = p.File
+		if g, err := decodeGraph(p.Graph); err == nil {
+			req.Params = g.Params
+		}
+		break
+	}
+	return e.Trigger(ctx, req)
+}
+
+// RerunFailed creates a partial rerun of a finished pipeline that did not
+// pass (spec §1.14): a new pipeline of the same workflow and definition in
+// which the blocks that did not pass, and the blocks that depend on them,
+// run again. With partial_rerun "jobs" (the default) the jobs that passed
+// inside those blocks are reused (done, passed, reason ReasonReused);
+// with "block" the whole block runs again. Re-executed jobs see
+// SEMAPHORE_JOB_RERUN=true and SEMAPHORE_JOB_ORIGINAL_ID, and every job
+// SEMAPHORE_PIPELINE_RERUN=true. A pipeline that is not done, passed or
+// was malformed gives an error wrapping store.ErrConflict.
+func (e *Engine) RerunFailed(ctx context.Context, pipelineID, by string) (*ci.Pipeline, error) {
+	orig, err := e.db.GetPipelineTree(ctx, pipelineID)
+	if err != nil {
+		return nil, fmt.Errorf("rerun failed: %w", err)
+	}
+	switch {
+	case orig.State != ci.StateDone:
+		return nil, fmt.Errorf("rerun failed: %w: the pipeline is not done", store.ErrConflict)
+	case orig.Result == ci.ResultPassed:
+		return nil, fmt.Errorf("rerun failed: %w: the pipeline passed, nothing to rerun", store.ErrConflict)
+	case len(orig.Graph) == 0:
+		return nil, fmt.Errorf("rerun failed: %w: the pipeline definition is invalid; rebuild the workflow instead", store.ErrConflict)
+	}
+	g, err := decodeGraph(orig.Graph)
+	if err != nil {
+		return nil, fmt.Errorf("rerun failed: %w", err)
+	}
+	wf, err := e.db.GetWorkflow(ctx, orig.WorkflowID)
+	if err != nil {
+		return nil, fmt.Errorf("rerun failed: %w", err)
+	}
+	proj, err := e.db.GetProject(ctx, orig.ProjectID)
+	if err != nil {
+		return nil, fmt.Errorf("rerun failed: %w", err)
+	}
+	modes := e.partialRerunModes(ctx, proj, wf, orig.File)
+	rp := &rerunPlan{
+		orig:  orig,
+		rerun: rerunBlocks(orig, g),
+		partialJobs: func(block string) bool {
+			m := modes[block]
+			if m == "" {
+				m = modes[""]
+			}
+			return m != "block"
+		},
+	}
+	committer := wf.Author
+	if info, err := e.cfg.Repos.Commit(ctx, proj.RepoURL, wf.SHA); err == nil {
+		committer = info.CommitterName
+	}
+	envTrigger := jobenvTrigger(wf.Trigger)
+	if wf.RerunOf != "" {
+		if o, err := e.db.GetWorkflow(ctx, wf.RerunOf); err == nil && o.Trigger != ci.TriggerRebuild {
+			envTrigger = jobenvTrigger(o.Trigger)
+		}
+	}
+	b := &builder{project: proj, wf: wf, committer: committer, trigger: envTrigger, baseURL: e.cfg.BaseURL, now: e.now()}
+	c := &compiled{file: orig.File, name: orig.Name, graph: g}
+	var p *ci.Pipeline
+	err = e.db.Tx(ctx, func(tx *store.Tx) error {
+		var err error
+		p, err = b.create(tx, c, orig.PromotedBy, rp)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("rerun failed: %w", err)
+	}
+	_ = by // the pipeline records no author of its own; the workflow keeps TriggeredBy
+	e.afterCreate(ctx, p, false)
+	if got, err := e.db.GetPipeline(ctx, p.ID); err == nil {
+		p = got
+	}
+	return p, nil
+}
+
+// rerunBlocks returns the names of the regular blocks that did not pass,
+// and of every block that depends on one of them, directly or not.
+func rerunBlocks(orig *ci.Pipeline, g *plan.Graph) map[string]bool {
+	rerun := map[string]bool{}
+	for _, b := range orig.Blocks {
+		if !b.AfterPipeline && b.Result != ci.ResultPassed {
+			rerun[b.Name] = true
+		}
+	}
+	for changed := true; changed; {
+		changed = false
+		for _, b := range g.Blocks {
+			if rerun[b.Name] {
+				continue
+			}
+			for _, d := range b.Dependencies {
+				if rerun[d] {
+					rerun[b.Name] = true
+					changed = true
+					break
+				}
+			}
+		}
+	}
+	return rerun
+}
+
+// partialRerunModes reads the partial_rerun settings of a pipeline file at
+// the workflow's commit (the compiled graph does not keep them). When the
+// file cannot be read, every block reruns per job, the default.
+func (e *Engine) partialRerunModes(ctx context.Context, proj *ci.Project, wf *ci.Workflow, file string) map[string]string {
+	fsys := &commitFS{ctx: ctx, repos: e.cfg.Repos, url: proj.RepoURL, sha: wf.SHA}
+	pl, diags := pipeline.LoadWith(fsys, file, plan.LoadOptions())
+	if len(diags) > 0 || pl == nil {
+		return map[string]string{}
+	}
+	return partialRerunModes(pl)
+}

@@ -1,0 +1,280 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/batonci/baton/internal/ci"
+	"github.com/batonci/baton/internal/store"
+)
+
+// WhyPending explains in words why a job that has not started is not
+// running: "queued behind pipeline #N in queue Q", "waiting for block X",
+// "no agent of type T is connected", "all 2 agents of type T are busy",
+// "stop requested"... agents is the current list of agents (with Running
+// filled). It returns "" for a running or finished job.
+func (e *Engine) WhyPending(ctx context.Context, job *ci.Job, agents []*ci.Agent) string {
+	if job.StopRequested || job.State == ci.StateStopping {
+		return "stop requested"
+	}
+	switch job.State {
+	case ci.StateDone, ci.StateRunning:
+		return ""
+	case ci.StateQueued:
+		return agentWait(job.MachineType, agents)
+	}
+	p, err := e.db.GetPipeline(ctx, job.PipelineID)
+	if err != nil {
+		return job.WaitReason
+	}
+	switch p.State {
+	case ci.StatePending, ci.StateQueued:
+		if p.Parallel {
+			return "starting"
+		}
+		ps, err := e.db.QueuePipelines(ctx, p.ProjectID, p.Queue, p.QueueScope)
+		if err != nil {
+			return job.WaitReason
+		}
+		blocker := queueBlocker(ps, p)
+		if blocker == nil {
+			return "starting"
+		}
+		return queueText(dbReader{ctx, e.db}, blocker, p.Queue)
+	case ci.StateStopping:
+		return "stop requested"
+	}
+	blocks, err := e.db.ListBlocks(ctx, p.ID)
+	if err != nil {
+		return job.WaitReason
+	}
+	byName := map[string]*ci.Block{}
+	var own *ci.Block
+	for _, b := range blocks {
+		if !b.AfterPipeline {
+			byName[b.Name] = b
+		}
+		if b.ID == job.BlockID {
+			own = b
+		}
+	}
+	if own == nil {
+		return job.WaitReason
+	}
+	if own.AfterPipeline {
+		return "waiting for the pipeline to finish"
+	}
+	var waiting []string
+	for _, d := range own.Dependencies {
+		if b := byName[d]; b != nil && b.State != ci.StateDone {
+			waiting = append(waiting, d)
+		}
+	}
+	switch len(waiting) {
+	case 0:
+		return "starting"
+	case 1:
+		return "waiting for block " + waiting[0]
+	}
+	return "waiting for blocks " + joinNames(waiting)
+}
+
+func joinNames(names []string) string {
+	s := ""
+	for i, n := range names {
+		switch {
+		case i == 0:
+		case i == len(names)-1:
+			s += " and "
+		default:
+			s += ", "
+		}
+		s += n
+	}
+	return s
+}
+
+// agentWait says why a queued job waits for an agent.
+func agentWait(machineType string, agents []*ci.Agent) string {
+	connected, free := 0, 0
+	for _, a := range agents {
+		if a.Type != machineType || a.State != ci.AgentConnected {
+			continue
+		}
+		connected++
+		free += max(a.Slots-len(a.Running), 0)
+	}
+	switch {
+	case connected == 0:
+		return fmt.Sprintf("no agent of type %s is connected", machineType)
+	case free > 0:
+		return fmt.Sprintf("waiting for an agent of type %s", machineType)
+	case connected == 1:
+		return fmt.Sprintf("the only agent of type %s is busy", machineType)
+	}
+	return fmt.Sprintf("all %d agents of type %s are busy", connected, machineType)
+}
+
+// dbReader adapts the DB's context-taking reads to queueText.
+type dbReader struct {
+	ctx context.Context
+	db  *store.DB
+}
+
+func (r dbReader) GetWorkflow(id string) (*ci.Workflow, error) { return r.db.GetWorkflow(r.ctx, id) }
+
+// Run enforces time limits and re-examines unfinished pipelines until ctx
+// ends. Everything else is event-driven; Run sleeps until the next
+// deadline (job, block or pipeline execution_time_limit) or the next
+// safety-net re-check (Config.RecheckInterval), whichever is first, and
+// wakes early when a pipeline or job starts.
+func (e *Engine) Run(ctx context.Context) error {
+	lastRecheck := time.Time{}
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-timer.C:
+		case <-e.wake:
+		}
+		now := e.now()
+		if now.Sub(lastRecheck) >= e.cfg.RecheckInterval {
+			e.recheck(ctx)
+			lastRecheck = e.now()
+		}
+		next, err := e.CheckTimeLimits(ctx)
+		if err != nil && ctx.Err() == nil {
+			e.log.Error("check time limits", "err", err)
+		}
+		wait := lastRecheck.Add(e.cfg.RecheckInterval).Sub(e.now())
+		if !next.IsZero() {
+			wait = min(wait, next.Sub(e.now()))
+		}
+		if !timer.Stop() {
+			select {
+			case <-timer.C:
+			default:
+			}
+		}
+		timer.Reset(max(wait, 10*time.Millisecond))
+	}
+}
+
+// recheck advances every unfinished pipeline: a safety net for a
+// notification or a follow-up step lost to a crash.
+func (e *Engine) recheck(ctx context.Context) {
+	ps, err := e.db.ActivePipelines(ctx)
+	if err != nil {
+		if ctx.Err() == nil {
+			e.log.Error("recheck pipelines", "err", err)
+		}
+		return
+	}
+	for _, p := range ps {
+		if ctx.Err() != nil {
+			return
+		}
+		if err := e.mutate(ctx, p.ID, nil); err != nil && ctx.Err() == nil {
+			e.log.Error("recheck pipeline", "pipeline", p.ID, "err", err)
+		}
+	}
+}
+
+// CheckTimeLimits stops what has run past its execution_time_limit (spec
+// §7.2): a pipeline's regular blocks, a block, or a job, each with reason
+// timeout. It returns the next deadline of what still runs, zero if none.
+// Run calls it; tests with a fake clock may call it directly.
+func (e *Engine) CheckTimeLimits(ctx context.Context) (time.Time, error) {
+	ps, err := e.db.ActivePipelines(ctx)
+	if err != nil {
+		return time.Time{}, err
+	}
+	var next time.Time
+	soonest := func(t time.Time) {
+		if next.IsZero() || t.Before(next) {
+			next = t
+		}
+	}
+	for _, p := range ps {
+		if p.State != ci.StateRunning && p.State != ci.StateStopping {
+			continue
+		}
+		tree, err := e.db.GetPipelineTree(ctx, p.ID)
+		if err != nil {
+			return next, err
+		}
+		expired := false
+		for _, d := range deadlines(tree) {
+			if e.now().Before(d) {
+				soonest(d)
+			} else {
+				expired = true
+			}
+		}
+		if !expired {
+			continue
+		}
+		err = e.mutate(ctx, p.ID, func(tx *store.Tx, p *ci.Pipeline) error {
+			expire(p, e.now())
+			return nil
+		})
+		if err != nil {
+			return next, err
+		}
+	}
+	return next, nil
+}
+
+// deadlines lists the time limits of the units of p that still run.
+func deadlines(p *ci.Pipeline) []time.Time {
+	var out []time.Time
+	main, _ := splitBlocks(p)
+	if p.State == ci.StateRunning && p.TimeLimit > 0 && !p.StartedAt.IsZero() && !allDone(main) {
+		out = append(out, p.StartedAt.Add(p.TimeLimit))
+	}
+	for _, b := range p.Blocks {
+		if b.State == ci.StateRunning && b.TimeLimit > 0 && !b.StartedAt.IsZero() {
+			out = append(out, b.StartedAt.Add(b.TimeLimit))
+		}
+		for _, j := range b.Jobs {
+			if j.State == ci.StateRunning && j.TimeLimit > 0 && !j.StartedAt.IsZero() {
+				out = append(out, j.StartedAt.Add(j.TimeLimit))
+			}
+		}
+	}
+	return out
+}
+
+func allDone(bs []*ci.Block) bool {
+	for _, b := range bs {
+		if b.State != ci.StateDone {
+			return false
+		}
+	}
+	return true
+}
+
+// expire applies the time limits that have passed at now.
+func expire(p *ci.Pipeline, now time.Time) {
+	main, _ := splitBlocks(p)
+	if p.State == ci.StateRunning && p.TimeLimit > 0 && !p.StartedAt.IsZero() &&
+		!now.Before(p.StartedAt.Add(p.TimeLimit)) && !allDone(main) {
+		stopPipeline(p, ci.ReasonTimeout)
+	}
+	for _, b := range p.Blocks {
+		if b.State == ci.StateRunning && b.TimeLimit > 0 && !b.StartedAt.IsZero() &&
+			!now.Before(b.StartedAt.Add(b.TimeLimit)) {
+			setState(&b.State, ci.StateStopping)
+			b.Reason = ci.ReasonTimeout
+		}
+		for _, j := range b.Jobs {
+			if j.State == ci.StateRunning && j.TimeLimit > 0 && !j.StartedAt.IsZero() &&
+				!now.Before(j.StartedAt.Add(j.TimeLimit)) {
+				requestStop(j, ci.ReasonTimeout, newOutcome())
+			}
+		}
+	}
+}

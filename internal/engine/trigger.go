@@ -1,0 +1,630 @@
+package engine
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"strings"
+	"time"
+
+	"github.com/batonci/baton/internal/ci"
+	"github.com/batonci/baton/internal/gitrepo"
+	"github.com/batonci/baton/internal/ids"
+	"github.com/batonci/baton/internal/jobenv"
+	"github.com/batonci/baton/internal/pipeline"
+	"github.com/batonci/baton/internal/plan"
+	"github.com/batonci/baton/internal/repocache"
+	"github.com/batonci/baton/internal/runner"
+	"github.com/batonci/baton/internal/store"
+)
+
+// DefaultPipelineFile is the initial pipeline of a project that names none.
+const DefaultPipelineFile = ".semaphore/semaphore.yml"
+
+// TriggerRequest asks for a new workflow.
+type TriggerRequest struct {
+	Project *ci.Project
+	Trigger ci.Trigger
+	// RefType is "branch", "tag" or "pull-request"; Branch, Tag, PR and
+	// PRBranch are as in ci.Workflow (Branch is a pull request's base).
+	RefType, Branch, Tag, PR, PRBranch string
+	// SHA is the commit to build; when empty it is resolved from the ref.
+	SHA string
+	// CommitRange is the pushed range "<first>...<last>", if known.
+	CommitRange string
+	// TriggeredBy is the login of whoever asked.
+	TriggeredBy string
+	// PipelineFile is the initial pipeline; "" means the project's.
+	PipelineFile string
+	// Params are parameter values exported in every job.
+	Params map[string]string
+	// RerunOf is the workflow this one rebuilds.
+	RerunOf string
+}
+
+// ref is the git ref a request names.
+func (r *TriggerRequest) ref() string {
+	switch r.RefType {
+	case "tag":
+		return "refs/tags/" + r.Tag
+	case "pull-request":
+		return "refs/pull/" + r.PR + "/head"
+	}
+	return "refs/heads/" + r.Branch
+}
+
+// Trigger creates a workflow and its initial pipeline for a git event or a
+// manual run. It reads the pipeline file at the commit and compiles it; an
+// invalid file gives a pipeline that is done and failed (malformed) with
+// its diagnostics, and no jobs. A head commit whose message asks to skip CI
+// gives ErrSkipCI and no workflow (not for tags, manual runs and
+// rebuilds). Errors reaching the repository wrap "resolve" or "fetch".
+func (e *Engine) Trigger(ctx context.Context, req TriggerRequest) (*ci.Workflow, error) {
+	proj := req.Project
+	if proj == nil {
+		return nil, errors.New("trigger: no project")
+	}
+	if req.RefType == "" {
+		req.RefType = "branch"
+	}
+	if req.RefType == "branch" && req.Branch == "" {
+		req.Branch = proj.DefaultBranch
+	}
+	if req.SHA == "" {
+		sha, err := e.cfg.Repos.Resolve(ctx, proj.RepoURL, req.ref())
+		if err != nil {
+			return nil, fmt.Errorf("trigger: resolve %s: %w", req.ref(), err)
+		}
+		req.SHA = sha
+	}
+	info, err := e.cfg.Repos.Commit(ctx, proj.RepoURL, req.SHA)
+	if err != nil {
+		return nil, fmt.Errorf("trigger: fetch commit %s: %w", req.SHA, err)
+	}
+	hook := req.Trigger == ci.TriggerPush || req.Trigger == ci.TriggerPR
+	if hook && req.RefType != "tag" && skipCI(info.Message) {
+		return nil, ErrSkipCI
+	}
+	file := req.PipelineFile
+	if file == "" {
+		file = proj.PipelineFile
+	}
+	if file == "" {
+		file = DefaultPipelineFile
+	}
+	wf := &ci.Workflow{
+		ID:          ids.New(),
+		ProjectID:   proj.ID,
+		Trigger:     req.Trigger,
+		RefType:     req.RefType,
+		Branch:      req.Branch,
+		Tag:         req.Tag,
+		PR:          req.PR,
+		PRBranch:    req.PRBranch,
+		SHA:         req.SHA,
+		CommitRange: req.CommitRange,
+		Message:     info.Message,
+		Author:      info.AuthorName,
+		TriggeredBy: req.TriggeredBy,
+		RerunOf:     req.RerunOf,
+		CreatedAt:   e.now(),
+	}
+	envTrigger := jobenvTrigger(wf.Trigger)
+	if req.RerunOf != "" {
+		if orig, err := e.db.GetWorkflow(ctx, req.RerunOf); err == nil && orig.Trigger != ci.TriggerRebuild {
+			envTrigger = jobenvTrigger(orig.Trigger)
+		}
+	}
+	c := e.compile(ctx, proj, wf, file, req.Params)
+	b := &builder{
+		project:   proj,
+		wf:        wf,
+		committer: info.CommitterName,
+		trigger:   envTrigger,
+		baseURL:   e.cfg.BaseURL,
+		now:       e.now(),
+	}
+	var p *ci.Pipeline
+	err = e.db.Tx(ctx, func(tx *store.Tx) error {
+		w := *wf
+		if err := tx.CreateWorkflow(&w); err != nil {
+			return err
+		}
+		b.wf = &w
+		b.now = e.now() // queue order follows creation order as closely as possible
+		var err error
+		p, err = b.create(tx, c, "", nil)
+		if err != nil {
+			return err
+		}
+		*wf = w
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("trigger: %w", err)
+	}
+	e.afterCreate(ctx, p, true)
+	if got, err := e.db.GetWorkflow(ctx, wf.ID); err == nil {
+		wf = got
+	}
+	return wf, nil
+}
+
+// afterCreate applies a new pipeline's auto_cancel strategy to the older
+// pipelines of its queue, then advances it.
+func (e *Engine) afterCreate(ctx context.Context, p *ci.Pipeline, autoCancel bool) {
+	if p.State == ci.StateDone {
+		return
+	}
+	if autoCancel && p.AutoCancel != "" {
+		e.autoCancel(ctx, p)
+	}
+	if err := e.mutate(ctx, p.ID, nil); err != nil {
+		e.log.Error("advance new pipeline", "pipeline", p.ID, "err", err)
+	}
+}
+
+// autoCancel ends the older unfinished pipelines of p's queue as p's
+// strategy says (spec §1.10): "stop" stops them even if they run;
+// "cancel" cancels those that have not started.
+func (e *Engine) autoCancel(ctx context.Context, p *ci.Pipeline) {
+	ps, err := e.db.QueuePipelines(ctx, p.ProjectID, p.Queue, p.QueueScope)
+	if err != nil {
+		e.log.Error("read queue", "queue", p.Queue, "err", err)
+		return
+	}
+	for _, o := range ps {
+		if o.ID == p.ID {
+			break
+		}
+		err := e.mutate(ctx, o.ID, func(tx *store.Tx, o *ci.Pipeline) error {
+			switch o.State {
+			case ci.StatePending, ci.StateQueued:
+				cancelPipeline(o, ci.ReasonStrategy, e.now())
+			case ci.StateRunning:
+				if p.AutoCancel == "stop" {
+					stopPipeline(o, ci.ReasonStrategy)
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			e.log.Error("auto-cancel", "pipeline", o.ID, "by", p.ID, "err", err)
+		}
+	}
+}
+
+// skipCI reports whether a commit message asks not to build (spec §10.1).
+func skipCI(msg string) bool {
+	return strings.Contains(msg, "[skip ci]") || strings.Contains(msg, "[ci skip]")
+}
+
+// jobenvTrigger maps a workflow's trigger to jobenv's vocabulary.
+func jobenvTrigger(t ci.Trigger) string {
+	if t == ci.TriggerManual {
+		return "manual"
+	}
+	return "hook"
+}
+
+// compiled is a pipeline file read and compiled for an event, or the
+// diagnostics that make it malformed.
+type compiled struct {
+	file  string
+	name  string
+	graph *plan.Graph
+	diags string
+}
+
+// compile reads and compiles a pipeline file at the workflow's commit.
+func (e *Engine) compile(ctx context.Context, proj *ci.Project, wf *ci.Workflow, file string, params map[string]string) *compiled {
+	c := &compiled{file: file, name: file}
+	fsys := &commitFS{ctx: ctx, repos: e.cfg.Repos, url: proj.RepoURL, sha: wf.SHA}
+	pl, diags := pipeline.LoadWith(fsys, file, plan.LoadOptions())
+	if len(diags) > 0 {
+		c.diags = diags.Error()
+		return c
+	}
+	c.name = pl.Name
+	g, err := plan.Compile(pl, plan.Input{
+		Event:        planEvent(proj, wf),
+		PipelineFile: file,
+		Params:       params,
+		ChangedFiles: func(rng string) ([]string, error) {
+			return e.cfg.Repos.ChangedFiles(ctx, proj.RepoURL, rng)
+		},
+	})
+	if err != nil {
+		c.diags = err.Error()
+		return c
+	}
+	c.graph = g
+	c.name = g.Name
+	return c
+}
+
+// partialRerunModes collects the partial_rerun settings of a pipeline
+// (spec §1.14) by block name; "" holds the pipeline's own.
+func partialRerunModes(pl *pipeline.Pipeline) map[string]string {
+	m := map[string]string{"": pl.PartialRerun}
+	for _, b := range pl.Blocks {
+		m[b.Name] = b.PartialRerun
+	}
+	return m
+}
+
+// planEvent is the git event of a workflow, as plan needs it.
+func planEvent(proj *ci.Project, wf *ci.Workflow) plan.Event {
+	ev := plan.Event{
+		RefType:       wf.RefType,
+		Branch:        wf.Branch,
+		Tag:           wf.Tag,
+		SHA:           wf.SHA,
+		CommitRange:   wf.CommitRange,
+		DefaultBranch: proj.DefaultBranch,
+	}
+	if wf.RefType == "pull-request" {
+		ev.PR = &plan.PullRequest{Number: wf.PR, HeadBranch: wf.PRBranch, HeadSHA: wf.SHA}
+	}
+	return ev
+}
+
+// commitFS is the file tree of one commit, read through the repository
+// cache, for pipeline.LoadWith. It lives for one compile call, which is
+// why it holds a context.
+type commitFS struct {
+	ctx   context.Context
+	repos *repocache.Cache
+	url   string
+	sha   string
+}
+
+// ReadFile implements fs.ReadFileFS.
+func (f *commitFS) ReadFile(name string) ([]byte, error) {
+	if !fs.ValidPath(name) {
+		return nil, &fs.PathError{Op: "read", Path: name, Err: fs.ErrInvalid}
+	}
+	b, err := f.repos.ReadFile(f.ctx, f.url, f.sha, name)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, &fs.PathError{Op: "read", Path: name, Err: fs.ErrNotExist}
+		}
+		return nil, &fs.PathError{Op: "read", Path: name, Err: err}
+	}
+	return b, nil
+}
+
+// Open implements fs.FS for regular files.
+func (f *commitFS) Open(name string) (fs.File, error) {
+	b, err := f.ReadFile(name)
+	if err != nil {
+		return nil, err
+	}
+	return &memFile{name: name, r: bytes.NewReader(b), size: int64(len(b))}, nil
+}
+
+type memFile struct {
+	name string
+	r    *bytes.Reader
+	size int64
+}
+
+func (m *memFile) Read(p []byte) (int, error) { return m.r.Read(p) }
+func (m *memFile) Close() error               { return nil }
+func (m *memFile) Stat() (fs.FileInfo, error) { return memInfo{m}, nil }
+
+type memInfo struct{ f *memFile }
+
+func (i memInfo) Name() string       { return i.f.name[strings.LastIndexByte(i.f.name, '/')+1:] }
+func (i memInfo) Size() int64        { return i.f.size }
+func (i memInfo) Mode() fs.FileMode  { return 0o444 }
+func (i memInfo) ModTime() time.Time { return time.Time{} }
+func (i memInfo) IsDir() bool        { return false }
+func (i memInfo) Sys() any           { return nil }
+
+var _ io.Reader = (*memFile)(nil)
+
+// builder creates the rows of a pipeline from a compiled graph.
+type builder struct {
+	project   *ci.Project
+	wf        *ci.Workflow
+	committer string
+	trigger   string // jobenv trigger
+	baseURL   string
+	now       time.Time
+}
+
+// rerunPlan says, for a partial rerun, what to reuse of the original.
+type rerunPlan struct {
+	orig *ci.Pipeline
+	// rerun holds the names of the blocks that run again.
+	rerun map[string]bool
+	// partialJobs is true when passed jobs of a rerun block are reused.
+	partialJobs func(block string) bool
+}
+
+// create stores a pipeline of the workflow with its blocks and jobs. For a
+// partial rerun, rp says which blocks and jobs are reused.
+func (b *builder) create(tx *store.Tx, c *compiled, promotedBy string, rp *rerunPlan) (*ci.Pipeline, error) {
+	p := &ci.Pipeline{
+		ID:         ids.New(),
+		WorkflowID: b.wf.ID,
+		ProjectID:  b.project.ID,
+		Name:       c.name,
+		File:       c.file,
+		State:      ci.StatePending,
+		PromotedBy: promotedBy,
+		CreatedAt:  b.now,
+	}
+	if rp != nil {
+		p.PartialRerun = rp.orig.ID
+		p.PromotionOf, p.PromotedBy = rp.orig.PromotionOf, rp.orig.PromotedBy
+	}
+	if c.graph == nil {
+		p.State, p.Result, p.Reason = ci.StateDone, ci.ResultFailed, ci.ReasonMalformed
+		p.Diagnostics = c.diags
+		p.DoneAt = b.now
+		if err := tx.CreatePipeline(p); err != nil {
+			return nil, err
+		}
+		return p, nil
+	}
+	g := c.graph
+	raw, err := encodeGraph(g)
+	if err != nil {
+		return nil, err
+	}
+	p.Graph = raw
+	p.Queue, p.QueueScope = g.Queue.Name, g.Queue.Scope
+	p.Parallel = g.Queue.Processing == "parallel"
+	p.AutoCancel, p.FailFast = g.AutoCancel, g.FailFast
+	p.TimeLimit = g.TimeLimit.D()
+	if err := tx.CreatePipeline(p); err != nil {
+		return nil, err
+	}
+	origBlocks := map[string]*ci.Block{}
+	if rp != nil {
+		for _, ob := range rp.orig.Blocks {
+			if !ob.AfterPipeline {
+				origBlocks[ob.Name] = ob
+			}
+		}
+	}
+	for i, pb := range g.Blocks {
+		blk := &ci.Block{
+			ID:           ids.New(),
+			PipelineID:   p.ID,
+			Index:        i,
+			Name:         pb.Name,
+			Dependencies: pb.Dependencies,
+			State:        ci.StatePending,
+			Skipped:      pb.Skipped,
+			TimeLimit:    pb.TimeLimit.D(),
+			FailFast:     pb.FailFast,
+		}
+		ob := origBlocks[pb.Name]
+		if rp != nil && ob != nil && !rp.rerun[pb.Name] {
+			// Not rerun: the block keeps its original outcome.
+			blk.State, blk.Result, blk.Reason = ci.StateDone, ob.Result, ob.Reason
+			blk.StartedAt, blk.DoneAt = ob.StartedAt, ob.DoneAt
+		}
+		if err := tx.CreateBlock(blk); err != nil {
+			return nil, err
+		}
+		for k, pj := range pb.Jobs {
+			var oj *ci.Job
+			if ob != nil && k < len(ob.Jobs) && ob.Jobs[k].Name == pj.Name {
+				oj = ob.Jobs[k]
+			}
+			reuse := false
+			if rp != nil && oj != nil && oj.Result == ci.ResultPassed {
+				reuse = !rp.rerun[pb.Name] || rp.partialJobs(pb.Name)
+			}
+			j, err := b.job(p, g, blk, pb, pj, k, oj, reuse)
+			if err != nil {
+				return nil, err
+			}
+			if err := tx.CreateJob(j); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if ap := g.AfterPipeline; ap != nil {
+		blk := &ci.Block{
+			ID:            ids.New(),
+			PipelineID:    p.ID,
+			Index:         len(g.Blocks),
+			Name:          ap.Name,
+			Dependencies:  []string{},
+			State:         ci.StatePending,
+			AfterPipeline: true,
+		}
+		if err := tx.CreateBlock(blk); err != nil {
+			return nil, err
+		}
+		for k, pj := range ap.Jobs {
+			j, err := b.job(p, g, blk, ap, pj, k, nil, false)
+			if err != nil {
+				return nil, err
+			}
+			if err := tx.CreateJob(j); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return p, nil
+}
+
+// job makes the row of one planned job. orig is the job it reruns, if
+// any; reuse keeps orig's passed result instead of running it again.
+func (b *builder) job(p *ci.Pipeline, g *plan.Graph, blk *ci.Block, pb *plan.Block, pj *plan.Job, index int, orig *ci.Job, reuse bool) (*ci.Job, error) {
+	j := &ci.Job{
+		ID:          ids.New(),
+		PipelineID:  p.ID,
+		BlockID:     blk.ID,
+		ProjectID:   p.ProjectID,
+		Index:       index,
+		Name:        pj.Name,
+		State:       ci.StatePending,
+		MachineType: pj.Agent.MachineType,
+		Priority:    pj.Priority,
+		TimeLimit:   jobTimeLimit(g, pb, pj),
+		CreatedAt:   b.now,
+	}
+	if reuse {
+		j.State, j.Result, j.Reason = ci.StateDone, ci.ResultPassed, ReasonReused
+		if orig.Reason == ci.ReasonSkipped {
+			j.Reason = ci.ReasonSkipped
+		}
+		j.AgentID, j.StartedAt, j.DoneAt = orig.AgentID, orig.StartedAt, orig.DoneAt
+		j.Spec = orig.Spec
+		return j, nil
+	}
+	var extra []jobenv.Var
+	if orig != nil {
+		extra = []jobenv.Var{{Name: "SEMAPHORE_JOB_RERUN", Value: "true"}, {Name: "SEMAPHORE_JOB_ORIGINAL_ID", Value: orig.ID}}
+	}
+	spec, err := b.spec(p, blk, pj, j, extra)
+	if err != nil {
+		return nil, err
+	}
+	j.Spec = spec
+	return j, nil
+}
+
+// jobTimeLimit is a job's effective limit: its own, else its block's,
+// else the pipeline's (spec §1.12).
+func jobTimeLimit(g *plan.Graph, pb *plan.Block, pj *plan.Job) time.Duration {
+	switch {
+	case pj.TimeLimit > 0:
+		return pj.TimeLimit.D()
+	case pb.TimeLimit > 0:
+		return pb.TimeLimit.D()
+	}
+	return g.TimeLimit.D()
+}
+
+// git describes the workflow's commit for jobenv.
+func (b *builder) git() jobenv.Git {
+	url := b.project.RepoURL
+	slug := gitrepo.SlugFromURL(url)
+	if slug == "" {
+		slug = b.project.Name
+	}
+	g := jobenv.Git{
+		Provider:     "git",
+		URL:          url,
+		RepoName:     slug[strings.LastIndexByte(slug, '/')+1:],
+		Slug:         slug,
+		SHA:          b.wf.SHA,
+		RefType:      b.wf.RefType,
+		Branch:       b.wf.Branch,
+		Tag:          b.wf.Tag,
+		CommitRange:  b.wf.CommitRange,
+		CommitAuthor: b.wf.Author,
+		Committer:    b.committer,
+	}
+	if b.wf.RefType == "pull-request" {
+		g.PRNumber, g.PRBranch, g.PRSHA, g.PRSlug = b.wf.PR, b.wf.PRBranch, b.wf.SHA, slug
+		g.PRName = "Pull request " + b.wf.PR
+	}
+	return g
+}
+
+// spec builds the runnable job stored with a job row: commands,
+// epilogues, the system variables and the YAML variables. Secret values
+// are added only when the job is assigned (Engine.Assignment).
+func (b *builder) spec(p *ci.Pipeline, blk *ci.Block, pj *plan.Job, j *ci.Job, extra []jobenv.Var) (json.RawMessage, error) {
+	jc := jobenv.Context{
+		ProjectName:     b.project.Name,
+		ProjectID:       b.project.ID,
+		OrganizationURL: b.baseURL,
+		WorkflowID:      b.wf.ID,
+		WorkflowNumber:  b.wf.Number,
+		Trigger:         b.trigger,
+		TriggeredBy:     b.wf.TriggeredBy,
+		Rerun:           b.wf.RerunOf != "",
+		PipelineID:      p.ID,
+		PipelineName:    p.Name,
+		PromotedBy:      p.PromotedBy,
+		PipelineRerun:   p.PartialRerun != "",
+		BlockName:       blk.Name,
+		JobID:           j.ID,
+		JobName:         j.Name,
+		JobCreated:      j.CreatedAt,
+		MachineType:     pj.Agent.MachineType,
+		OSImage:         pj.Agent.OSImage,
+		Container:       len(pj.Agent.Containers) > 0,
+		Git:             b.git(),
+	}
+	yaml := make([]jobenv.Var, 0, len(pj.Env))
+	for _, v := range pj.Env {
+		yaml = append(yaml, jobenv.Var{Name: v.Name, Value: v.Value})
+	}
+	all := jobenv.Merge(append(jobenv.System(jc), extra...), yaml)
+	env := make([]runner.EnvVar, len(all))
+	for i, v := range all {
+		env[i] = runner.EnvVar{Name: v.Name, Value: v.Value}
+	}
+	rj := runner.Job{
+		Name:           pj.Name,
+		Commands:       pj.Commands,
+		EpilogueAlways: pj.Epilogue.Always,
+		EpilogueOnPass: pj.Epilogue.OnPass,
+		EpilogueOnFail: pj.Epilogue.OnFail,
+		Env:            env,
+		TimeLimit:      j.TimeLimit,
+	}
+	raw, err := json.Marshal(rj)
+	if err != nil {
+		return nil, fmt.Errorf("encode job %s: %w", j.Name, err)
+	}
+	return raw, nil
+}
+
+// afterPipelineSpec adds the SEMAPHORE_PIPELINE_* variables of spec §1.11
+// to an after_pipeline job's stored spec, now that the pipeline's result
+// is known. They are appended after the YAML variables, as localrun does.
+func afterPipelineSpec(spec json.RawMessage, p *ci.Pipeline, result ci.Result, reason ci.Reason, doneAt time.Time) (json.RawMessage, error) {
+	var rj runner.Job
+	if err := json.Unmarshal(spec, &rj); err != nil {
+		return nil, fmt.Errorf("decode job spec: %w", err)
+	}
+	started := p.StartedAt
+	if started.IsZero() {
+		started = doneAt
+	}
+	secs := func(d time.Duration) string { return fmt.Sprint(int64(max(d, 0).Seconds())) }
+	unix := func(t time.Time) string { return fmt.Sprint(t.Unix()) }
+	vars := []runner.EnvVar{
+		{Name: "SEMAPHORE_PIPELINE_RESULT", Value: string(result)},
+		{Name: "SEMAPHORE_PIPELINE_RESULT_REASON", Value: string(reason)},
+		{Name: "SEMAPHORE_PIPELINE_CREATED_AT", Value: unix(p.CreatedAt)},
+		{Name: "SEMAPHORE_PIPELINE_STARTED_AT", Value: unix(started)},
+		{Name: "SEMAPHORE_PIPELINE_DONE_AT", Value: unix(doneAt)},
+		{Name: "SEMAPHORE_PIPELINE_TOTAL_DURATION", Value: secs(doneAt.Sub(p.CreatedAt))},
+		{Name: "SEMAPHORE_PIPELINE_RUNNING_DURATION", Value: secs(doneAt.Sub(started))},
+		{Name: "SEMAPHORE_PIPELINE_QUEUEING_DURATION", Value: secs(started.Sub(p.CreatedAt))},
+		{Name: "SEMAPHORE_PIPELINE_INIT_DURATION", Value: "0"},
+	}
+	names := map[string]bool{}
+	for _, v := range vars {
+		names[v.Name] = true
+	}
+	env := rj.Env[:0:0]
+	for _, v := range rj.Env {
+		if !names[v.Name] {
+			env = append(env, v)
+		}
+	}
+	rj.Env = append(env, vars...)
+	raw, err := json.Marshal(rj)
+	if err != nil {
+		return nil, fmt.Errorf("encode job spec: %w", err)
+	}
+	return raw, nil
+}

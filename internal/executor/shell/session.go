@@ -1,0 +1,462 @@
+package shell
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/base32"
+	"io"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/batonci/baton/internal/executor"
+)
+
+// driver returns the bash program a session runs, given the path of its
+// command file. For each command Go rewrites the file and writes two lines
+// to fd 3 (moved to fd 19, out of the way of user redirections): an empty
+// line that starts the command, and a fresh nonce. The nonce is read only
+// after the command has run, and fd 19 is closed while it runs, so a
+// command cannot learn the nonce of its own end marker.
+//
+// The end marker is "\x1f" NONCE ";" STATUS ";" XTRACE "\n", where XTRACE is
+// "x" when the command left `set -x` on. The driver turns xtrace off for its
+// own bookkeeping (whose trace goes to /dev/null) and Go turns it back on
+// with a `set -x;` prefix on the next command's first line, so a user's
+// `set -x` traces their commands and nothing of the driver.
+//
+// Every builtin is called through `builtin`, so that user functions named
+// read, printf or set cannot break the loop; user aliases cannot either,
+// as the loop was parsed before any command ran.
+func driver(commandFile string) string {
+	return `exec 19<&3 3<&-
+shopt -s expand_aliases
+__baton_f=` + shellQuote(commandFile) + `
+while IFS= builtin read -r -u 19 __baton_t; do
+builtin . "$__baton_f" </dev/null 19<&-
+{ __baton_s=$? __baton_x=${-//[^x]/}; builtin set +x; } 2>/dev/null
+IFS= builtin read -r -u 19 __baton_n
+builtin printf '\037%s;%d;%s\n' "$__baton_n" "$__baton_s" "$__baton_x"
+done
+`
+}
+
+// shellQuote quotes s for bash.
+func shellQuote(s string) string {
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+const (
+	// readBuffers × readBufferSize bounds the output a session holds in
+	// memory; a producer faster than the consumer blocks in write(2).
+	readBuffers    = 2
+	readBufferSize = 64 << 10
+	// drainQuiet is how long Run keeps reading after the shell exited
+	// while other processes still hold its output open, and drainMax how
+	// long at most (a leftover `yes &` is never quiet).
+	drainQuiet = 100 * time.Millisecond
+	drainMax   = time.Second
+	// maxKeptBuffer is the largest command buffer a session reuses.
+	maxKeptBuffer = 64 << 10
+	// killWait bounds the wait for the process group to vanish after
+	// SIGKILL.
+	killWait = 2 * time.Second
+)
+
+// session is one running shell. Run calls are serialised.
+type session struct {
+	grace   time.Duration
+	cmd     *exec.Cmd
+	pgid    int
+	out     *os.File // pty master or pipe read end
+	outRC   syscall.RawConn
+	ctl     *os.File // write end of the driver's command pipe
+	dir     string
+	cmdPath string
+
+	stopWatch func() bool // stops the Start context's AfterFunc
+
+	runMu   sync.Mutex // held by Run, and by Close while it tears down
+	ended   bool       // Run saw the shell exit, or Close ran
+	pending []byte     // output read after the last end marker
+	xtrace  bool       // the last command left `set -x` on
+	src     []byte     // command file contents, reused
+	ctlMsg  []byte     // message to the driver, reused
+	scan    markerScanner
+
+	// Owned by the reader goroutine: the state of readSome, which is a
+	// method value made once so that reads do not allocate.
+	rdBuf    []byte
+	rdN      int
+	rdErr    error
+	readSome func(fd uintptr) bool
+
+	// The reader goroutine hands filled buffers over data and gets them
+	// back over free.
+	data     chan []byte
+	free     chan []byte
+	readDone chan struct{} // closed when the reader goroutine returns
+	closing  chan struct{} // closed by Close
+
+	exited   chan struct{} // closed once the shell has been reaped
+	exitCode int           // the shell's exit status, set before exited closes
+
+	termOnce  sync.Once
+	closeOnce sync.Once
+}
+
+var _ executor.Session = (*session)(nil)
+
+// Run implements executor.Session.
+func (s *session) Run(ctx context.Context, command string, out io.Writer) (int, error) {
+	s.runMu.Lock()
+	defer s.runMu.Unlock()
+	if s.ended {
+		return s.exitCode, executor.ErrSessionEnded
+	}
+	sc := &s.scan
+	sc.reset(out)
+	if len(s.pending) > 0 {
+		// Written by background processes after the previous command.
+		sc.write(s.pending)
+		s.pending = s.pending[:0]
+	}
+	if ctx.Err() != nil {
+		s.terminate()
+		code, _ := s.finish(sc)
+		return code, ctx.Err()
+	}
+
+	src := s.src[:0]
+	if s.xtrace {
+		src = append(src, "set -x;"...)
+	}
+	src = append(src, command...)
+	if len(command) == 0 || command[len(command)-1] != '\n' {
+		src = append(src, '\n')
+	}
+	if cap(src) <= maxKeptBuffer {
+		s.src = src[:0]
+	} else {
+		s.src = nil // don't keep a huge command's buffer for the session's life
+	}
+	if err := os.WriteFile(s.cmdPath, src, 0o600); err != nil {
+		return -1, err
+	}
+	msg := append(s.ctlMsg[:0], '\n')
+	msg = appendNonce(msg)
+	sc.prefix = append(append(append(sc.prefix[:0], 0x1f), msg[1:]...), ';')
+	msg = append(msg, '\n')
+	s.ctlMsg = msg[:0]
+	if _, err := s.ctl.Write(msg); err != nil {
+		// The shell is gone (EPIPE); make sure, and report how it ended.
+		s.terminate()
+		return s.finish(sc)
+	}
+	for {
+		select {
+		case buf := <-s.data:
+			done := sc.feed(buf)
+			s.free <- buf
+			if done {
+				s.xtrace = sc.xtrace
+				s.pending = append(s.pending, sc.rest...)
+				code, err := sc.status, sc.err
+				sc.reset(nil)
+				return code, err
+			}
+		case <-s.exited:
+			code, err := s.finish(sc)
+			if ctx.Err() != nil && err != nil {
+				// Killed because ctx is done (also the Start context).
+				return code, ctx.Err()
+			}
+			return code, err
+		case <-ctx.Done():
+			s.terminate()
+			code, _ := s.finish(sc)
+			return code, ctx.Err()
+		}
+	}
+}
+
+// finish is called once the shell has exited or is being killed: it waits
+// for the shell, delivers the output still in flight, and marks the session
+// ended. If the command's end marker turns up after all, the command
+// finished before the shell did and its status is returned without error.
+func (s *session) finish(sc *markerScanner) (int, error) {
+	<-s.exited
+	s.ended = true
+	quiet := time.NewTimer(drainQuiet)
+	defer quiet.Stop()
+	limit := time.NewTimer(drainMax)
+	defer limit.Stop()
+drain:
+	for !sc.done {
+		select {
+		case buf := <-s.data:
+			sc.feed(buf)
+			s.free <- buf
+			quiet.Reset(drainQuiet)
+		case <-s.readDone:
+			break drain
+		case <-quiet.C:
+			break drain
+		case <-limit.C:
+			break drain
+		}
+	}
+	if sc.done {
+		return sc.status, sc.err
+	}
+	sc.flush()
+	if sc.err != nil {
+		return s.exitCode, sc.err
+	}
+	return s.exitCode, executor.ErrSessionEnded
+}
+
+// Close implements executor.Session.
+func (s *session) Close() error {
+	s.closeOnce.Do(func() {
+		s.stopWatch()
+		s.terminate()
+		// An active Run returns promptly now that the shell is gone.
+		s.runMu.Lock()
+		defer s.runMu.Unlock()
+		s.ended = true
+		close(s.closing)
+		_ = s.out.Close() // unblocks the reader if a stray process holds the output
+		<-s.readDone
+		_ = s.ctl.Close()
+		_ = os.RemoveAll(s.dir)
+	})
+	return nil
+}
+
+// terminate stops the session's process group: SIGTERM, then SIGKILL once
+// the grace period is over, and waits for the shell to be reaped and (for a
+// bounded time) for the rest of the group to exit. Only the first call does
+// the work; concurrent calls wait for it.
+func (s *session) terminate() {
+	s.termOnce.Do(func() {
+		_ = syscall.Kill(-s.pgid, syscall.SIGTERM)
+		grace := time.NewTimer(s.grace)
+		defer grace.Stop()
+		select {
+		case <-s.exited:
+			if s.waitGroupGone(grace.C) {
+				return
+			}
+		case <-grace.C:
+		}
+		_ = syscall.Kill(-s.pgid, syscall.SIGKILL)
+		<-s.exited
+		deadline := time.NewTimer(killWait)
+		defer deadline.Stop()
+		s.waitGroupGone(deadline.C)
+	})
+}
+
+// waitGroupGone polls until no live process is left in the session's
+// process group, or until stop fires. It reports whether the group is gone.
+func (s *session) waitGroupGone(stop <-chan time.Time) bool {
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		if !groupAlive(s.pgid) {
+			return true
+		}
+		select {
+		case <-tick.C:
+		case <-stop:
+			return false
+		}
+	}
+}
+
+// wait reaps the shell and records its exit status.
+func (s *session) wait() {
+	_ = s.cmd.Wait()
+	st := s.cmd.ProcessState
+	code := st.ExitCode()
+	if ws, ok := st.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+		code = 128 + int(ws.Signal())
+	}
+	s.exitCode = code
+	close(s.exited)
+}
+
+// readLoop reads the shell's output into the free buffers and hands them to
+// Run, until EOF (every writer is gone) or Close.
+func (s *session) readLoop() {
+	defer close(s.readDone)
+	for {
+		var buf []byte
+		select {
+		case buf = <-s.free:
+		case <-s.closing:
+			return
+		}
+		n, err := s.read(buf[:cap(buf)])
+		if n > 0 {
+			select {
+			case s.data <- buf[:n]:
+			case <-s.closing:
+				return
+			}
+		} else {
+			s.free <- buf
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
+// read waits for output and then reads all that is available, up to
+// len(buf), so chunks are as large as the producer allows without waiting
+// for more.
+func (s *session) read(buf []byte) (int, error) {
+	s.rdBuf, s.rdN, s.rdErr = buf, 0, nil
+	if err := s.outRC.Read(s.readSome); s.rdErr == nil {
+		s.rdErr = err
+	}
+	s.rdBuf = nil
+	return s.rdN, s.rdErr
+}
+
+// readAvailable is the function behind readSome: it reads until the buffer
+// is full or nothing more is available, and asks the poller to wait only if
+// it got nothing.
+func (s *session) readAvailable(fd uintptr) bool {
+	for s.rdN < len(s.rdBuf) {
+		m, e := syscall.Read(int(fd), s.rdBuf[s.rdN:])
+		switch {
+		case e == syscall.EINTR:
+			continue
+		case e == syscall.EAGAIN:
+			return s.rdN > 0
+		case e != nil: // EIO: the pty's last writer is gone
+			s.rdErr = e
+			return true
+		case m == 0:
+			s.rdErr = io.EOF
+			return true
+		}
+		s.rdN += m
+	}
+	return true
+}
+
+// nonceEncoding spells nonces with characters that never need quoting.
+var nonceEncoding = base32.StdEncoding.WithPadding(base32.NoPadding)
+
+// appendNonce appends an unguessable 80-bit nonce to b.
+func appendNonce(b []byte) []byte {
+	var raw [10]byte
+	_, _ = rand.Read(raw[:]) // never fails (crypto/rand panics instead)
+	return nonceEncoding.AppendEncode(b, raw[:])
+}
+
+// markerScanner splits a command's output from its end marker. It holds
+// back a tail of the output only while the tail could be the start of the
+// marker.
+type markerScanner struct {
+	out    io.Writer
+	prefix []byte // "\x1f" nonce ";"
+	hold   []byte
+	err    error // the first error writing to out
+
+	done   bool
+	status int
+	xtrace bool
+	rest   []byte // output after the marker
+}
+
+// feed scans the next chunk and reports whether the marker has been found.
+func (m *markerScanner) feed(p []byte) bool {
+	data := p
+	if len(m.hold) > 0 {
+		m.hold = append(m.hold, p...)
+		data = m.hold
+	}
+	if len(m.prefix) == 0 {
+		m.write(data)
+		m.hold = m.hold[:0]
+		return false
+	}
+	if i := bytes.Index(data, m.prefix); i >= 0 {
+		tail := data[i+len(m.prefix):]
+		j := bytes.IndexByte(tail, '\n')
+		if j < 0 {
+			m.write(data[:i])
+			m.keep(data[i:])
+			return false
+		}
+		fields := tail[:j]
+		status, x, _ := bytes.Cut(fields, []byte(";"))
+		m.status, _ = strconv.Atoi(string(status))
+		m.xtrace = len(x) > 0
+		m.write(data[:i])
+		m.rest = append(m.rest[:0], tail[j+1:]...)
+		m.hold = m.hold[:0]
+		m.done = true
+		return true
+	}
+	// Hold back the longest tail that is a proper prefix of the marker.
+	// The marker has one 0x1f, at its start, so only the last 0x1f in the
+	// final len(prefix)-1 bytes can begin such a tail.
+	k := 0
+	from := max(0, len(data)-(len(m.prefix)-1))
+	if i := bytes.LastIndexByte(data[from:], 0x1f); i >= 0 {
+		if t := data[from+i:]; bytes.HasPrefix(m.prefix, t) {
+			k = len(t)
+		}
+	}
+	m.write(data[:len(data)-k])
+	m.keep(data[len(data)-k:])
+	return false
+}
+
+// reset prepares m for a command whose output goes to out.
+func (m *markerScanner) reset(out io.Writer) {
+	m.out = out
+	m.prefix = m.prefix[:0]
+	m.hold = m.hold[:0]
+	m.err = nil
+	m.done = false
+	m.status = 0
+	m.xtrace = false
+	m.rest = m.rest[:0]
+}
+
+// keep makes t (a tail of p or of m.hold) the held-back bytes.
+func (m *markerScanner) keep(t []byte) {
+	n := copy(m.hold[:cap(m.hold)], t) // may overlap: copy is memmove
+	if n < len(t) {
+		m.hold = append(m.hold[:n], t[n:]...)
+		return
+	}
+	m.hold = m.hold[:n]
+}
+
+// flush writes held-back bytes: the output ended without a marker.
+func (m *markerScanner) flush() {
+	m.write(m.hold)
+	m.hold = m.hold[:0]
+}
+
+func (m *markerScanner) write(p []byte) {
+	if len(p) == 0 || m.err != nil {
+		return
+	}
+	if _, err := m.out.Write(p); err != nil {
+		m.err = err
+	}
+}

@@ -1,0 +1,241 @@
+// Package shell is the executor that runs job sessions as a persistent bash
+// process on this machine.
+//
+// Each session is one `bash --noprofile --norc` in its own process group
+// (its own session, in PTY mode). Bash runs a small driver loop: it reads
+// the path of a command file from a private pipe, sources the file with
+// standard input from /dev/null, and then prints an end marker, made of a
+// random per-command nonce and the exit status, to its output. Because
+// commands are sourced in the one shell, the working directory, exported
+// variables, functions, aliases, shell options and background processes of
+// one command are there for the next, and `return N` ends a command with
+// status N, as in Semaphore.
+//
+// The shell's standard output and error are one pipe, so their interleaving
+// is preserved. Options.PTY makes them a pseudo-terminal instead (with echo
+// and output post-processing turned off, so bytes pass through unchanged),
+// as on Semaphore: tools that check isatty then print colours and flush line
+// by line. It is not the default because a pty is several times slower than
+// a pipe for large output (see BenchmarkMillionLines).
+//
+// Stopping a session sends SIGTERM to its process group, waits up to a grace
+// period for the group to exit, then sends SIGKILL.
+package shell
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/batonci/baton/internal/executor"
+	"github.com/creack/pty"
+)
+
+// DefaultGracePeriod is how long a stopped session's processes get between
+// SIGTERM and SIGKILL when Options.GracePeriod is zero.
+const DefaultGracePeriod = 10 * time.Second
+
+// Options configures an Executor. The zero value is ready to use.
+type Options struct {
+	// Bash is the bash binary: a path, or a name looked up in PATH.
+	// Empty means "bash".
+	Bash string
+	// GracePeriod is how long Close, and Run on a cancelled context, wait
+	// after SIGTERM before they SIGKILL the session's process group. Zero
+	// means DefaultGracePeriod.
+	GracePeriod time.Duration
+	// PTY connects the shell's stdout and stderr to a pseudo-terminal
+	// instead of a pipe, so that commands see a terminal, as on Semaphore.
+	// It costs throughput: the kernel's tty layer moves output in 4 KiB
+	// steps, and stdio line-buffers output to a terminal.
+	PTY bool
+	// TempDir is where each session keeps its command file, in a private
+	// directory removed by Close. Empty means os.TempDir().
+	TempDir string
+}
+
+// Validate reports whether o is usable.
+func (o Options) Validate() error {
+	if o.GracePeriod < 0 {
+		return fmt.Errorf("shell executor: negative grace period %v", o.GracePeriod)
+	}
+	return nil
+}
+
+// Executor starts shell sessions on this machine. It is safe for concurrent
+// use; sessions are independent.
+type Executor struct {
+	opts Options
+}
+
+var _ executor.Executor = (*Executor)(nil)
+
+// New returns an Executor with the given options.
+func New(opts Options) *Executor {
+	if opts.Bash == "" {
+		opts.Bash = "bash"
+	}
+	if opts.GracePeriod <= 0 {
+		opts.GracePeriod = DefaultGracePeriod
+	}
+	return &Executor{opts: opts}
+}
+
+// Start starts a bash session in cfg.Dir with environment cfg.Env (the
+// environment of this process when cfg.Env is nil) and sources cfg.Init in
+// it. The session's processes are stopped when ctx is done or the session is
+// closed; the caller must always call Close.
+func (e *Executor) Start(ctx context.Context, cfg executor.SessionConfig) (executor.Session, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	s, err := e.start(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("start shell: %w", err)
+	}
+	s.stopWatch = context.AfterFunc(ctx, s.terminate)
+	if cfg.Init != "" {
+		out := &limitedBuffer{max: 4 << 10}
+		code, err := s.Run(ctx, cfg.Init, out)
+		if err == nil && code != 0 {
+			err = fmt.Errorf("exit status %d", code)
+		}
+		if err != nil {
+			_ = s.Close()
+			if msg := out.String(); msg != "" {
+				return nil, fmt.Errorf("shell init: %w: %q", err, msg)
+			}
+			return nil, fmt.Errorf("shell init: %w", err)
+		}
+	}
+	return s, nil
+}
+
+func (e *Executor) start(cfg executor.SessionConfig) (_ *session, err error) {
+	dir, err := os.MkdirTemp(e.opts.TempDir, "baton-shell-")
+	if err != nil {
+		return nil, err
+	}
+	var toClose []io.Closer // closed on failure
+	defer func() {
+		if err != nil {
+			for _, c := range toClose {
+				_ = c.Close()
+			}
+			_ = os.RemoveAll(dir)
+		}
+	}()
+	ctlR, ctlW, err := os.Pipe()
+	if err != nil {
+		return nil, err
+	}
+	toClose = append(toClose, ctlR, ctlW)
+
+	cmdPath := filepath.Join(dir, "command")
+	cmd := exec.Command(e.opts.Bash, "--noprofile", "--norc", "-c", driver(cmdPath))
+	cmd.Dir = cfg.Dir
+	cmd.Env = cfg.Env
+	cmd.ExtraFiles = []*os.File{ctlR} // fd 3; the driver moves it to fd 19
+	var out, childOut *os.File
+	if !e.opts.PTY {
+		out, childOut, err = os.Pipe()
+		if err != nil {
+			return nil, err
+		}
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	} else {
+		out, childOut, err = openPTY()
+		if err != nil {
+			return nil, fmt.Errorf("open pty: %w", err)
+		}
+		if err := rawOutput(childOut); err != nil {
+			_ = out.Close()
+			_ = childOut.Close()
+			return nil, fmt.Errorf("configure pty: %w", err)
+		}
+		// A new session whose controlling terminal is the pty (child fd 1).
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 1}
+	}
+	toClose = append(toClose, out, childOut)
+	cmd.Stdout = childOut
+	cmd.Stderr = childOut
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	// The child has its copies; keeping ours would hide EOF.
+	_ = childOut.Close()
+	_ = ctlR.Close()
+
+	rc, err := out.SyscallConn()
+	if err != nil {
+		// Not reachable for pipes and ptys; the shell must not leak.
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		_ = cmd.Wait()
+		return nil, err
+	}
+	s := &session{
+		grace:    e.opts.GracePeriod,
+		cmd:      cmd,
+		pgid:     cmd.Process.Pid,
+		out:      out,
+		outRC:    rc,
+		ctl:      ctlW,
+		dir:      dir,
+		cmdPath:  cmdPath,
+		data:     make(chan []byte),
+		free:     make(chan []byte, readBuffers),
+		readDone: make(chan struct{}),
+		closing:  make(chan struct{}),
+		exited:   make(chan struct{}),
+	}
+	for range readBuffers {
+		s.free <- make([]byte, readBufferSize)
+	}
+	s.readSome = s.readAvailable
+	go s.wait()
+	go s.readLoop()
+	return s, nil
+}
+
+// limitedBuffer keeps the first max bytes written to it.
+type limitedBuffer struct {
+	buf []byte
+	max int
+}
+
+func (b *limitedBuffer) Write(p []byte) (int, error) {
+	if room := b.max - len(b.buf); room > 0 {
+		b.buf = append(b.buf, p[:min(room, len(p))]...)
+	}
+	return len(p), nil
+}
+
+func (b *limitedBuffer) String() string { return string(b.buf) }
+
+// openPTY opens a pseudo-terminal. Unlike pty.Open's, the returned master
+// is in non-blocking mode, so that reads on it go through the runtime
+// poller: chunks can be read "as much as is available", and Close
+// interrupts a blocked read.
+func openPTY() (master, tty *os.File, err error) {
+	m, tty, err := pty.Open()
+	if err != nil {
+		return nil, nil, err
+	}
+	defer m.Close()
+	fd, _, e := syscall.Syscall(syscall.SYS_FCNTL, m.Fd(), syscall.F_DUPFD_CLOEXEC, 0)
+	if e != 0 {
+		_ = tty.Close()
+		return nil, nil, e
+	}
+	if err := syscall.SetNonblock(int(fd), true); err != nil {
+		_ = syscall.Close(int(fd))
+		_ = tty.Close()
+		return nil, nil, err
+	}
+	return os.NewFile(fd, m.Name()), tty, nil
+}

@@ -1,0 +1,228 @@
+package shell_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/batonci/baton/internal/executor"
+	"github.com/batonci/baton/internal/executor/executortest"
+	"github.com/batonci/baton/internal/executor/shell"
+)
+
+// modes are the two output modes every test runs in.
+var modes = []struct {
+	name string
+	pty  bool
+}{{"pipe", false}, {"pty", true}}
+
+func newExec(pty bool) *shell.Executor {
+	return shell.New(shell.Options{PTY: pty, GracePeriod: 500 * time.Millisecond})
+}
+
+func TestContract(t *testing.T) {
+	for _, m := range modes {
+		t.Run(m.name, func(t *testing.T) {
+			executortest.Run(t, func(t *testing.T) executor.Executor { return newExec(m.pty) })
+		})
+	}
+}
+
+func start(t *testing.T, e *shell.Executor) executor.Session {
+	t.Helper()
+	s, err := e.Start(t.Context(), executor.SessionConfig{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	return s
+}
+
+func run(t *testing.T, s executor.Session, command string) string {
+	t.Helper()
+	var out bytes.Buffer
+	code, err := s.Run(t.Context(), command, &out)
+	if err != nil || code != 0 {
+		t.Fatalf("Run(%q) = %d, %v (output %q)", command, code, err, out.String())
+	}
+	return out.String()
+}
+
+// alive reports whether pid is a live (not zombie) process.
+func alive(pid int) bool {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return false
+	}
+	i := bytes.LastIndexByte(b, ')')
+	return i >= 0 && len(b) > i+2 && b[i+2] != 'Z'
+}
+
+func TestTerminal(t *testing.T) {
+	for _, m := range modes {
+		t.Run(m.name, func(t *testing.T) {
+			s := start(t, newExec(m.pty))
+			want := "not a tty\n"
+			if m.pty {
+				want = "tty\n"
+			}
+			if got := run(t, s, "if [ -t 1 ] && [ -t 2 ]; then echo tty; else echo not a tty; fi"); got != want {
+				t.Errorf("got %q, want %q", got, want)
+			}
+			if got := run(t, s, "[ -t 0 ] && echo stdin is a tty || echo stdin is not a tty"); got != "stdin is not a tty\n" {
+				t.Errorf("got %q", got)
+			}
+		})
+	}
+}
+
+func TestBackgroundOutputGoesToNextCommand(t *testing.T) {
+	for _, m := range modes {
+		t.Run(m.name, func(t *testing.T) {
+			s := start(t, newExec(m.pty))
+			if got := run(t, s, "(sleep 0.3; echo late) &"); got != "" {
+				t.Errorf("first command output = %q", got)
+			}
+			time.Sleep(600 * time.Millisecond)
+			if got := run(t, s, "echo now"); got != "late\nnow\n" {
+				t.Errorf("second command output = %q, want %q", got, "late\nnow\n")
+			}
+		})
+	}
+}
+
+func TestPreviousNonceDoesNotConfuse(t *testing.T) {
+	s := start(t, newExec(true))
+	run(t, s, "true")
+	out := run(t, s, `printf '\037%s;0;\n' "$__baton_n"; echo after`)
+	if !strings.HasSuffix(out, ";0;\nafter\n") {
+		t.Errorf("output = %q", out)
+	}
+}
+
+func TestStopIgnoringSIGTERM(t *testing.T) {
+	for _, m := range modes {
+		t.Run(m.name, func(t *testing.T) {
+			t.Parallel()
+			s := start(t, newExec(m.pty))
+			pids := strings.Fields(run(t, s, "trap '' TERM HUP; sleep 1000 & echo $$ $!"))
+			ctx, cancel := context.WithTimeout(t.Context(), 200*time.Millisecond)
+			defer cancel()
+			startAt := time.Now()
+			code, err := s.Run(ctx, "sleep 1000", &bytes.Buffer{})
+			d := time.Since(startAt)
+			if !errors.Is(err, context.DeadlineExceeded) {
+				t.Errorf("error = %v, want context.DeadlineExceeded", err)
+			}
+			if code != 128+9 {
+				t.Errorf("status = %d, want %d (SIGKILL)", code, 128+9)
+			}
+			if d < 600*time.Millisecond || d > 3*time.Second {
+				t.Errorf("stopping took %v, want about 200ms + the 500ms grace period", d)
+			}
+			for _, p := range pids {
+				pid, _ := strconv.Atoi(p)
+				if alive(pid) {
+					t.Errorf("process %d survived", pid)
+				}
+			}
+		})
+	}
+}
+
+func TestProcessesGoneAfterClose(t *testing.T) {
+	for _, m := range modes {
+		t.Run(m.name, func(t *testing.T) {
+			s := start(t, newExec(m.pty))
+			pids := strings.Fields(run(t, s, "sleep 1000 & (sleep 1000 & echo $!; wait) & echo $$ $!"))
+			time.Sleep(100 * time.Millisecond)
+			var all []int
+			for _, p := range pids {
+				pid, _ := strconv.Atoi(p)
+				all = append(all, pid)
+			}
+			if err := s.Close(); err != nil {
+				t.Fatal(err)
+			}
+			for _, pid := range all {
+				if alive(pid) {
+					t.Errorf("process %d survived Close", pid)
+				}
+			}
+		})
+	}
+}
+
+func TestNoGoroutineLeak(t *testing.T) {
+	before := runtime.NumGoroutine()
+	for _, m := range modes {
+		e := newExec(m.pty)
+		for _, cmd := range []string{"echo hi", "exit 3", "sleep 1000 & echo bg"} {
+			s, err := e.Start(t.Context(), executor.SessionConfig{Dir: t.TempDir()})
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, _ = s.Run(t.Context(), cmd, &bytes.Buffer{})
+			_ = s.Close()
+		}
+		ctx, cancel := context.WithCancel(t.Context())
+		s, err := e.Start(ctx, executor.SessionConfig{Dir: t.TempDir()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		time.AfterFunc(100*time.Millisecond, cancel)
+		_, _ = s.Run(ctx, "sleep 1000", &bytes.Buffer{})
+		_ = s.Close()
+	}
+	deadline := time.Now().Add(2 * time.Second)
+	for runtime.NumGoroutine() > before && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := runtime.NumGoroutine(); n > before {
+		buf := make([]byte, 1<<16)
+		t.Errorf("%d goroutines before, %d after:\n%s", before, n, buf[:runtime.Stack(buf, true)])
+	}
+}
+
+func TestCommandFileRemovedOnClose(t *testing.T) {
+	tmp := t.TempDir()
+	e := shell.New(shell.Options{TempDir: tmp, GracePeriod: time.Second})
+	s, err := e.Start(t.Context(), executor.SessionConfig{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	run(t, s, "true")
+	_ = s.Close()
+	if entries, _ := os.ReadDir(tmp); len(entries) != 0 {
+		t.Errorf("TempDir not cleaned: %v", entries)
+	}
+}
+
+func TestOptionsValidate(t *testing.T) {
+	if err := (shell.Options{}).Validate(); err != nil {
+		t.Errorf("zero Options: %v", err)
+	}
+	if err := (shell.Options{GracePeriod: -1}).Validate(); err == nil {
+		t.Errorf("negative grace period: no error")
+	}
+}
+
+func TestExitLeavesChattyBackgroundProcess(t *testing.T) {
+	// `yes` keeps writing after the shell exits; Run must still return.
+	s := start(t, newExec(false))
+	startAt := time.Now()
+	var out bytes.Buffer
+	code, err := s.Run(t.Context(), "yes >&2 & sleep 0.1; exit 5", &out)
+	if !errors.Is(err, executor.ErrSessionEnded) || code != 5 {
+		t.Errorf("Run = %d, %v; want 5, ErrSessionEnded", code, err)
+	}
+	if d := time.Since(startAt); d > 5*time.Second {
+		t.Errorf("Run took %v", d)
+	}
+}

@@ -1,0 +1,169 @@
+package pipeline
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"path"
+	"slices"
+	"strings"
+)
+
+// Load reads file (a slash path relative to the root of fsys, e.g.
+// ".semaphore/semaphore.yml"), parses it, then resolves task_file (parsed as
+// a Task, with positions and diagnostics in that file) and commands_file
+// (one command per non-empty line) relative to the directory of the
+// pipeline file (a leading "/" means the root of fsys), and re-runs the
+// checks that depend on them. A missing referenced file is a diagnostic at
+// the reference.
+func Load(fsys fs.FS, file string) (*Pipeline, Diagnostics) {
+	return LoadWith(fsys, file, Options{})
+}
+
+// LoadWith is Load with options.
+func LoadWith(fsys fs.FS, file string, opts Options) (*Pipeline, Diagnostics) {
+	s := newSession(opts)
+	src, err := fs.ReadFile(fsys, file)
+	if err != nil {
+		s.report(Pos{File: file, Line: 1, Col: 1}, "cannot read the pipeline file: "+readError(err))
+		return nil, s.result()
+	}
+	p := s.parsePipeline(file, src)
+	if p == nil {
+		return nil, s.result()
+	}
+	r := &resolver{s: s, fsys: fsys, dir: path.Dir(file), files: map[string]fileContent{}}
+	for _, b := range p.Blocks {
+		if b.Task == nil && b.TaskFile != "" {
+			b.Task = r.task(b.TaskFile, s.taskFiles[b])
+		}
+	}
+	if a := p.AfterPipeline; a != nil && a.Task == nil && a.TaskFile != "" {
+		a.Task = r.task(a.TaskFile, s.afterTaskFile)
+	}
+	for _, c := range pipelineCommands(p) {
+		if c.File != "" {
+			c.Commands = r.commands(c)
+		}
+	}
+	s.validate(p)
+	return p, s.result()
+}
+
+// resolver reads the files a pipeline refers to.
+type resolver struct {
+	s     *session
+	fsys  fs.FS
+	dir   string                 // directory of the pipeline file
+	files map[string]fileContent // commands files already read
+}
+
+type fileContent struct {
+	lines []string
+	err   error
+}
+
+// path resolves a reference against the pipeline's directory; a leading
+// "/" means the root of the file system.
+func (r *resolver) path(ref string) (string, bool) {
+	var p string
+	if strings.HasPrefix(ref, "/") {
+		p = path.Clean(strings.TrimLeft(ref, "/"))
+	} else {
+		p = path.Join(r.dir, ref)
+	}
+	return p, p != "." && fs.ValidPath(p)
+}
+
+// task reads and parses a task file; at is the position of the reference.
+func (r *resolver) task(ref string, at Pos) *Task {
+	p, ok := r.path(ref)
+	if !ok {
+		r.s.report(at, fmt.Sprintf("task_file %q points outside the repository", ref))
+		return nil
+	}
+	src, err := fs.ReadFile(r.fsys, p)
+	if err != nil {
+		r.s.report(at, fmt.Sprintf("cannot read task_file %q (%s): %s", ref, p, readError(err)))
+		return nil
+	}
+	return r.s.parseTask(p, src)
+}
+
+// commands reads a commands file: one command per non-blank line.
+func (r *resolver) commands(c *Commands) []string {
+	p, ok := r.path(c.File)
+	if !ok {
+		r.s.report(c.Pos, fmt.Sprintf("commands_file %q points outside the repository", c.File))
+		return nil
+	}
+	fc, seen := r.files[p]
+	if !seen {
+		src, err := fs.ReadFile(r.fsys, p)
+		fc = fileContent{err: err}
+		if err == nil {
+			for _, l := range strings.Split(string(src), "\n") {
+				l = strings.TrimSuffix(l, "\r")
+				if strings.TrimSpace(l) != "" {
+					fc.lines = append(fc.lines, l)
+				}
+			}
+		}
+		r.files[p] = fc
+	}
+	if fc.err != nil {
+		r.s.report(c.Pos, fmt.Sprintf("cannot read commands_file %q (%s): %s", c.File, p, readError(fc.err)))
+		return nil
+	}
+	return slices.Clone(fc.lines)
+}
+
+// readError describes a file read error without repeating the path.
+func readError(err error) string {
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return "file not found"
+	case errors.Is(err, fs.ErrPermission):
+		return "permission denied"
+	}
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err.Error()
+	}
+	return err.Error()
+}
+
+// pipelineCommands lists every Commands value of p, in source order.
+func pipelineCommands(p *Pipeline) []*Commands {
+	var out []*Commands
+	if g := p.GlobalJobConfig; g != nil {
+		out = append(out, g.Prologue)
+		out = append(out, epilogueCommands(g.Epilogue)...)
+	}
+	for _, b := range p.Blocks {
+		out = append(out, taskCommands(b.Task)...)
+	}
+	if p.AfterPipeline != nil {
+		out = append(out, taskCommands(p.AfterPipeline.Task)...)
+	}
+	return slices.DeleteFunc(out, func(c *Commands) bool { return c == nil })
+}
+
+func taskCommands(t *Task) []*Commands {
+	if t == nil {
+		return nil
+	}
+	out := []*Commands{t.Prologue}
+	out = append(out, epilogueCommands(t.Epilogue)...)
+	for _, j := range t.Jobs {
+		out = append(out, j.Commands)
+	}
+	return out
+}
+
+func epilogueCommands(e *Epilogue) []*Commands {
+	if e == nil {
+		return nil
+	}
+	return []*Commands{e.Always, e.OnPass, e.OnFail}
+}

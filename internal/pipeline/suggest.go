@@ -1,0 +1,89 @@
+package pipeline
+
+import (
+	"fmt"
+	"math"
+	"strings"
+)
+
+// Help for unknown keys and values: typo suggestions and hints for keys
+// placed at the wrong level.
+
+// misplacedKeyHint explains keys that belong elsewhere. standsFor lists
+// the keys the misplaced one was meant to be, whose absence then needs no
+// second message.
+func misplacedKeyHint(kind, key string) (hint string, standsFor []string) {
+	switch kind {
+	case "block":
+		switch key {
+		case "jobs", "agent", "prologue", "epilogue", "env_vars", "secrets", "boosters":
+			return fmt.Sprintf("%s belongs under \"task\"", key), nil
+		case "when":
+			return "use \"run: {when: ...}\" or \"skip: {when: ...}\"", nil
+		}
+	case "task":
+		switch key {
+		case "commands", "commands_file":
+			return fmt.Sprintf("%s belongs to a job under \"jobs\"", key), nil
+		case "name", "dependencies", "skip", "run", "execution_time_limit":
+			return fmt.Sprintf("%s belongs to the block, not its task", key), nil
+		}
+	case "job":
+		switch key {
+		case "agent", "prologue", "epilogue", "secrets":
+			return fmt.Sprintf("%s belongs to the task, not a job", key), nil
+		}
+	case "prologue":
+		if key == "always" || key == "on_pass" || key == "on_fail" {
+			return "a prologue takes \"commands\" or \"commands_file\" directly; always/on_pass/on_fail exist only in an epilogue",
+				[]string{"commands", "commands_file"}
+		}
+	case "pipeline":
+		if key == "jobs" || key == "task" {
+			return fmt.Sprintf("%s belongs in a block under \"blocks\"", key), nil
+		}
+	}
+	return "", nil
+}
+
+// suggest returns the candidate closest to name, ignoring case, if it is
+// close enough to be a typo.
+func suggest(name string, candidates []string) string {
+	best, bestDist := "", math.MaxInt
+	for _, c := range candidates {
+		if dist := editDistance(strings.ToLower(name), strings.ToLower(c)); dist < bestDist {
+			best, bestDist = c, dist
+		}
+	}
+	if bestDist <= max(1, min(3, len(best)/3)) {
+		return best
+	}
+	return ""
+}
+
+// editDistance is the optimal string alignment distance between a and b in
+// bytes: insertions, deletions, substitutions and transpositions of
+// adjacent bytes each cost one.
+func editDistance(a, b string) int {
+	d := make([][]int, len(a)+1)
+	for i := range d {
+		d[i] = make([]int, len(b)+1)
+		d[i][0] = i
+	}
+	for j := range d[0] {
+		d[0][j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			d[i][j] = min(d[i-1][j]+1, d[i][j-1]+1, d[i-1][j-1]+cost)
+			if i > 1 && j > 1 && a[i-1] == b[j-2] && a[i-2] == b[j-1] {
+				d[i][j] = min(d[i][j], d[i-2][j-2]+1)
+			}
+		}
+	}
+	return d[len(a)][len(b)]
+}

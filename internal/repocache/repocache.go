@@ -1,0 +1,667 @@
+// Package repocache keeps git repositories cached on a machine: one bare
+// mirror per repository URL in a directory, fetched on demand. The server
+// uses it to poll repositories, read pipeline files and commit data at a
+// commit and compute change_in; agents use it to give every job a working
+// copy of the commit it builds without cloning over the network each time.
+//
+// It runs the git binary (os/exec) with the environment hygiene of
+// internal/gitrepo: no variable that points git at another repository,
+// LC_ALL=C, and GIT_TERMINAL_PROMPT=0 so that a repository asking for
+// credentials fails instead of hanging. Any URL git can clone works:
+// https, ssh, git://, file:// and plain paths (relative paths are made
+// absolute).
+//
+// A mirror is created with `git clone --mirror` on first use and updated
+// with `git fetch --prune`. Fetches of one URL are serialised: inside a
+// process, callers that arrive while a fetch runs share the next one (so
+// every caller sees a fetch that started after it called), and across
+// processes a lock file (flock) guards each mirror. Reads never take the
+// lock: git updates refs atomically and a new mirror appears with a
+// rename.
+//
+// Working copies made by Materialize borrow the mirror's objects through
+// alternates (`git clone --shared`), so nothing is copied. Git's automatic
+// garbage collection in the mirror only deletes objects that have been
+// unreachable for two weeks (gc.pruneExpire), which a working copy of a
+// running job does not outlive in practice.
+package repocache
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/url"
+	"os"
+	"os/exec"
+	"path"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/batonci/baton/internal/gitrepo"
+)
+
+// ErrNotExist is wrapped by ReadFile's error when the commit has no file at
+// the path. It is fs.ErrNotExist, so errors.Is(err, fs.ErrNotExist) works
+// too.
+var ErrNotExist = fs.ErrNotExist
+
+// ErrUnknownRevision is wrapped by the errors of methods given a commit,
+// ref or range the repository does not have, even after a fetch. It is
+// gitrepo.ErrUnknownRevision, so callers branch on one sentinel whether
+// the repository is a local working tree or a cached mirror.
+var ErrUnknownRevision = gitrepo.ErrUnknownRevision
+
+// CommitInfo describes one commit: its hash, parents, author, committer,
+// times and message.
+type CommitInfo = gitrepo.Commit
+
+// Cache is a directory of bare mirrors, one per repository URL. Its methods
+// are safe for concurrent use, and several processes may share a
+// directory.
+type Cache struct {
+	dir string
+
+	mu    sync.Mutex
+	repos map[string]*repo // by key
+
+	// afterFetch, when set by tests, runs after every git fetch or clone.
+	afterFetch func(url string)
+}
+
+// repo serialises the fetches of one URL in this process.
+type repo struct {
+	turn chan struct{} // holds a token while a fetch runs
+
+	mu   sync.Mutex
+	next *fetchCall // the fetch the next caller joins; nil if none waits
+}
+
+// fetchCall is one fetch shared by the callers that joined it.
+type fetchCall struct {
+	done    chan struct{}
+	waiters int   // callers that joined, for tests
+	err     error // valid once done is closed
+	// abandoned is set when the caller that ran the fetch gave up (its
+	// context ended); the others must not take its error as theirs.
+	abandoned bool
+}
+
+// New returns a cache of mirrors kept in dir, which is created when first
+// needed.
+func New(dir string) *Cache {
+	return &Cache{dir: dir, repos: map[string]*repo{}}
+}
+
+// Dir is the directory that holds the mirrors.
+func (c *Cache) Dir() string { return c.dir }
+
+// Fetch brings the mirror of url up to date: `git clone --mirror` the
+// first time, `git fetch --prune` after. Callers that arrive while a fetch
+// of the same URL runs wait for it to end and then share one new fetch.
+func (c *Cache) Fetch(ctx context.Context, url string) error {
+	u, err := normalizeURL(url)
+	if err != nil {
+		return err
+	}
+	return c.fetch(ctx, u)
+}
+
+func (c *Cache) fetch(ctx context.Context, u string) error {
+	r := c.repo(u)
+	for {
+		r.mu.Lock()
+		call := r.next
+		if call == nil {
+			call = &fetchCall{done: make(chan struct{})}
+			r.next = call
+		}
+		call.waiters++
+		r.mu.Unlock()
+
+		select {
+		case <-call.done:
+		case r.turn <- struct{}{}:
+			select {
+			case <-call.done: // another caller ran it before we got the turn
+			default:
+				r.mu.Lock()
+				if r.next == call {
+					r.next = nil // later callers start a new call
+				}
+				r.mu.Unlock()
+				call.err = c.update(ctx, u)
+				call.abandoned = ctx.Err() != nil
+				close(call.done)
+			}
+			<-r.turn
+		case <-ctx.Done():
+			return fmt.Errorf("fetch %s: %w", redactURL(u), context.Cause(ctx))
+		}
+		if call.abandoned && ctx.Err() == nil {
+			continue // its runner gave up; run a fetch of our own
+		}
+		return call.err
+	}
+}
+
+func (c *Cache) repo(u string) *repo {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	k := key(u)
+	r := c.repos[k]
+	if r == nil {
+		r = &repo{turn: make(chan struct{}, 1)}
+		c.repos[k] = r
+	}
+	return r
+}
+
+// update clones or fetches the mirror of u under the cross-process lock.
+func (c *Cache) update(ctx context.Context, u string) error {
+	if err := os.MkdirAll(c.dir, 0o755); err != nil {
+		return fmt.Errorf("fetch %s: %w", redactURL(u), err)
+	}
+	base := filepath.Join(c.dir, key(u))
+	unlock, err := lockFile(ctx, base+".lock")
+	if err != nil {
+		return fmt.Errorf("fetch %s: lock the mirror: %w", redactURL(u), err)
+	}
+	defer unlock()
+	if c.afterFetch != nil {
+		defer c.afterFetch(u)
+	}
+
+	mirror := base + ".git"
+	if _, err := os.Stat(mirror); err == nil {
+		if _, err := c.git(ctx, mirror, "fetch", "--prune", "--quiet", "origin"); err != nil {
+			return fmt.Errorf("fetch %s: %w", redactURL(u), err)
+		}
+		return nil
+	}
+	// Clone next to the mirror and rename, so that readers never see a
+	// half-made mirror. We hold the lock, so the temporary name is ours.
+	tmp := base + ".tmp"
+	if err := os.RemoveAll(tmp); err != nil {
+		return fmt.Errorf("clone %s: %w", redactURL(u), err)
+	}
+	if _, err := c.git(ctx, c.dir, "clone", "--mirror", "--quiet", "--", u, tmp); err != nil {
+		os.RemoveAll(tmp)
+		return fmt.Errorf("clone %s: %w", redactURL(u), err)
+	}
+	if err := os.Rename(tmp, mirror); err != nil {
+		os.RemoveAll(tmp)
+		return fmt.Errorf("clone %s: %w", redactURL(u), err)
+	}
+	return nil
+}
+
+// mirror returns the mirror directory of u, cloning it first if needed.
+func (c *Cache) mirror(ctx context.Context, u string) (string, error) {
+	m := filepath.Join(c.dir, key(u)+".git")
+	if _, err := os.Stat(m); err == nil {
+		return m, nil
+	}
+	if err := c.fetch(ctx, u); err != nil {
+		return "", err
+	}
+	return m, nil
+}
+
+// commit returns the mirror of u once it holds the commit rev names,
+// fetching if it does not.
+func (c *Cache) commit(ctx context.Context, u, rev string) (string, error) {
+	if rev == "" || strings.HasPrefix(rev, "-") {
+		return "", fmt.Errorf("commit %q of %s: %w", rev, redactURL(u), ErrUnknownRevision)
+	}
+	m, err := c.mirror(ctx, u)
+	if err != nil {
+		return "", err
+	}
+	if c.hasCommit(ctx, m, rev) {
+		return m, nil
+	}
+	if err := c.fetch(ctx, u); err != nil {
+		return "", err
+	}
+	if c.hasCommit(ctx, m, rev) {
+		return m, nil
+	}
+	return "", fmt.Errorf("commit %q of %s: %w: the repository has no such commit", rev, redactURL(u), ErrUnknownRevision)
+}
+
+func (c *Cache) hasCommit(ctx context.Context, m, rev string) bool {
+	_, err := c.git(ctx, m, "rev-parse", "-q", "--verify", "--end-of-options", rev+"^{commit}")
+	return err == nil
+}
+
+// ListRefs returns the refs of the repository at url as `git ls-remote`
+// reports them, without the cache: "refs/heads/main" and "refs/tags/v1"
+// map to commit hashes (an annotated tag to the commit it tags). HEAD is
+// left out. It is cheap enough to poll.
+func (c *Cache) ListRefs(ctx context.Context, url string) (map[string]string, error) {
+	u, err := normalizeURL(url)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(c.dir, 0o755); err != nil {
+		return nil, fmt.Errorf("list refs of %s: %w", redactURL(u), err)
+	}
+	out, err := c.git(ctx, c.dir, "ls-remote", "--", u)
+	if err != nil {
+		return nil, fmt.Errorf("list refs of %s: %w", redactURL(u), err)
+	}
+	refs := map[string]string{}
+	peeled := map[string]string{}
+	for line := range strings.SplitSeq(string(out), "\n") {
+		sha, ref, ok := strings.Cut(line, "\t")
+		if !ok || !strings.HasPrefix(ref, "refs/") {
+			continue
+		}
+		if base, ok := strings.CutSuffix(ref, "^{}"); ok {
+			peeled[base] = sha
+			continue
+		}
+		refs[ref] = sha
+	}
+	for ref, sha := range peeled {
+		refs[ref] = sha
+	}
+	return refs, nil
+}
+
+// ReadFile returns the content of the file at path (slash-separated,
+// relative to the repository's top level) in commit sha, fetching first if
+// the mirror lacks the commit. A symbolic link inside the repository is
+// followed. If the commit has no such file, the error wraps ErrNotExist.
+func (c *Cache) ReadFile(ctx context.Context, url, sha, path string) ([]byte, error) {
+	u, err := normalizeURL(url)
+	if err != nil {
+		return nil, err
+	}
+	m, err := c.commit(ctx, u, sha)
+	if err != nil {
+		return nil, err
+	}
+	p := cleanPath(path)
+	for range 10 { // symbolic link hops
+		mode, typ, id, err := c.lsTree(ctx, m, sha, p)
+		if err != nil {
+			return nil, fmt.Errorf("read %s at %s of %s: %w", path, sha, redactURL(u), err)
+		}
+		switch {
+		case id == "":
+			return nil, fmt.Errorf("read %s at %s of %s: %w", path, sha, redactURL(u), ErrNotExist)
+		case typ == "tree":
+			return nil, fmt.Errorf("read %s at %s of %s: is a directory", path, sha, redactURL(u))
+		case typ != "blob":
+			return nil, fmt.Errorf("read %s at %s of %s: is a submodule", path, sha, redactURL(u))
+		}
+		data, err := c.git(ctx, m, "cat-file", "blob", id)
+		if err != nil {
+			return nil, fmt.Errorf("read %s at %s of %s: %w", path, sha, redactURL(u), err)
+		}
+		if mode != "120000" {
+			return data, nil
+		}
+		target := string(data)
+		if strings.HasPrefix(target, "/") {
+			return nil, fmt.Errorf("read %s at %s of %s: symbolic link to %s outside the repository", path, sha, redactURL(u), target)
+		}
+		p = cleanPath(p[:strings.LastIndexByte(p, '/')+1] + target)
+		if p == ".." || strings.HasPrefix(p, "../") {
+			return nil, fmt.Errorf("read %s at %s of %s: symbolic link to %s outside the repository", path, sha, redactURL(u), target)
+		}
+	}
+	return nil, fmt.Errorf("read %s at %s of %s: too many levels of symbolic links", path, sha, redactURL(u))
+}
+
+// lsTree describes the entry at p in commit rev; id is "" if there is none.
+func (c *Cache) lsTree(ctx context.Context, m, rev, p string) (mode, typ, id string, err error) {
+	if p == "" || p == "." {
+		return "040000", "tree", "root", nil
+	}
+	out, err := c.git(ctx, m, "--literal-pathspecs", "ls-tree", "-z", "--full-tree", "--end-of-options", rev+"^{commit}", "--", p)
+	if err != nil {
+		return "", "", "", err
+	}
+	for entry := range strings.SplitSeq(string(out), "\x00") {
+		meta, name, ok := strings.Cut(entry, "\t")
+		if !ok || name != p {
+			continue
+		}
+		f := strings.Fields(meta)
+		if len(f) != 3 {
+			return "", "", "", fmt.Errorf("unexpected output of git ls-tree: %q", entry)
+		}
+		return f[0], f[1], f[2], nil
+	}
+	return "", "", "", nil
+}
+
+func cleanPath(p string) string {
+	p = path.Clean("/" + strings.ReplaceAll(p, "\\", "/"))
+	return strings.TrimPrefix(p, "/")
+}
+
+// Commit describes commit sha, fetching first if the mirror lacks it.
+func (c *Cache) Commit(ctx context.Context, url, sha string) (CommitInfo, error) {
+	u, err := normalizeURL(url)
+	if err != nil {
+		return CommitInfo{}, err
+	}
+	m, err := c.commit(ctx, u, sha)
+	if err != nil {
+		return CommitInfo{}, err
+	}
+	const format = "%H%x00%P%x00%an%x00%ae%x00%aI%x00%cn%x00%ce%x00%cI%x00%s%x00%B"
+	out, err := c.git(ctx, m, "-c", "log.showSignature=false", "show", "-s", "--no-color",
+		"--format="+format, "--end-of-options", sha+"^{commit}", "--")
+	if err != nil {
+		return CommitInfo{}, fmt.Errorf("commit %s of %s: %w", sha, redactURL(u), err)
+	}
+	f := strings.SplitN(strings.TrimRight(string(out), "\n"), "\x00", 10)
+	if len(f) != 10 {
+		return CommitInfo{}, fmt.Errorf("commit %s of %s: unexpected output of git show: %q", sha, redactURL(u), out)
+	}
+	at, err1 := time.Parse(time.RFC3339, f[4])
+	ct, err2 := time.Parse(time.RFC3339, f[7])
+	if err := errors.Join(err1, err2); err != nil {
+		return CommitInfo{}, fmt.Errorf("commit %s of %s: %w", sha, redactURL(u), err)
+	}
+	return CommitInfo{
+		SHA:            f[0],
+		Parents:        strings.Fields(f[1]),
+		AuthorName:     f[2],
+		AuthorEmail:    f[3],
+		AuthorTime:     at,
+		CommitterName:  f[5],
+		CommitterEmail: f[6],
+		CommitTime:     ct,
+		Subject:        f[8],
+		Message:        strings.TrimRight(f[9], "\n"),
+	}, nil
+}
+
+var fullHash = regexp.MustCompile(`^([0-9a-f]{40}|[0-9a-f]{64})$`)
+
+// Resolve returns the hash of the commit ref names: a branch ("main" or
+// "refs/heads/main"), a tag (an annotated tag resolves to the commit it
+// tags), or a commit hash, abbreviated or not. A full hash the mirror
+// already has is answered without the network; anything else is resolved
+// after a fetch, so a branch resolves to its newest commit.
+func (c *Cache) Resolve(ctx context.Context, url, ref string) (string, error) {
+	u, err := normalizeURL(url)
+	if err != nil {
+		return "", err
+	}
+	if ref == "" || strings.HasPrefix(ref, "-") {
+		return "", fmt.Errorf("resolve %q in %s: %w", ref, redactURL(u), ErrUnknownRevision)
+	}
+	m := filepath.Join(c.dir, key(u)+".git")
+	if fullHash.MatchString(ref) && c.hasCommit(ctx, m, ref) {
+		return ref, nil
+	}
+	if err := c.fetch(ctx, u); err != nil {
+		return "", err
+	}
+	out, err := c.git(ctx, m, "rev-parse", "-q", "--verify", "--end-of-options", ref+"^{commit}")
+	if err != nil {
+		return "", fmt.Errorf("resolve %q in %s: %w: no such branch, tag or commit", ref, redactURL(u), ErrUnknownRevision)
+	}
+	return strings.TrimSpace(string(out)), nil
+}
+
+// ChangedFiles returns the paths (slash-separated, relative to the top
+// level) that `git diff --name-only rng` lists, as change_in computes them:
+// "a...b" compares b with the merge base of a and b, "a..b" and "a b"
+// compare a with b. A mirror has no working tree, so a range must name two
+// revisions. Renamed files are listed under their new name. A revision the
+// mirror lacks triggers one fetch; if it is still missing the error wraps
+// ErrUnknownRevision and names it.
+func (c *Cache) ChangedFiles(ctx context.Context, url, rng string) ([]string, error) {
+	u, err := normalizeURL(url)
+	if err != nil {
+		return nil, err
+	}
+	revs, err := rangeRevisions(rng)
+	if err != nil {
+		return nil, fmt.Errorf("changed files in %q: %w", rng, err)
+	}
+	m, err := c.mirror(ctx, u)
+	if err != nil {
+		return nil, err
+	}
+	missing := func() string {
+		for _, r := range revs {
+			if !c.hasCommit(ctx, m, r) {
+				return r
+			}
+		}
+		return ""
+	}
+	if missing() != "" {
+		if err := c.fetch(ctx, u); err != nil {
+			return nil, err
+		}
+		if r := missing(); r != "" {
+			return nil, fmt.Errorf("changed files in %q of %s: %w %q: the repository has no such commit", rng, redactURL(u), ErrUnknownRevision, r)
+		}
+	}
+	args := []string{"-c", "diff.renames=true", "-c", "diff.relative=false",
+		"diff", "--name-only", "-z", "--no-ext-diff", "--no-textconv", "--end-of-options"}
+	args = append(args, strings.Fields(rng)...)
+	args = append(args, "--")
+	out, err := c.git(ctx, m, args...)
+	if err != nil {
+		return nil, fmt.Errorf("changed files in %q of %s: %w", rng, redactURL(u), err)
+	}
+	var files []string
+	for f := range strings.SplitSeq(string(out), "\x00") {
+		if f != "" {
+			files = append(files, f)
+		}
+	}
+	return files, nil
+}
+
+// rangeRevisions splits a range ("a...b", "a..b", "a b") into its
+// revisions; it refuses ranges that do not name two.
+func rangeRevisions(rng string) ([]string, error) {
+	fields := strings.Fields(rng)
+	var revs []string
+	switch {
+	case len(fields) == 1 && strings.Contains(fields[0], "..."):
+		revs = strings.SplitN(fields[0], "...", 2)
+	case len(fields) == 1 && strings.Contains(fields[0], ".."):
+		revs = strings.SplitN(fields[0], "..", 2)
+	case len(fields) == 2:
+		revs = fields
+	}
+	if len(revs) != 2 || revs[0] == "" || revs[1] == "" {
+		return nil, fmt.Errorf("a range must name two revisions (A...B, A..B or \"A B\")")
+	}
+	for _, r := range revs {
+		if strings.HasPrefix(r, "-") || strings.HasPrefix(r, "^") {
+			return nil, fmt.Errorf("bad revision %q", r)
+		}
+	}
+	return revs, nil
+}
+
+// Materialize makes dst (which must not exist, or be empty) a working copy
+// of commit sha of url: a git repository cloned from the mirror with
+// `--shared` (its objects are the mirror's, through alternates), whose
+// origin is url, with HEAD on a local branch named branch at sha, or
+// detached at sha if branch is "". The branch tracks origin's branch of
+// the same name when origin has one. The mirror is fetched first if it
+// lacks the commit.
+func (c *Cache) Materialize(ctx context.Context, url, sha, branch, dst string) error {
+	u, err := normalizeURL(url)
+	if err != nil {
+		return err
+	}
+	m, err := c.commit(ctx, u, sha)
+	if err != nil {
+		return err
+	}
+	fail := func(err error) error {
+		return fmt.Errorf("check out %s of %s in %s: %w", sha, redactURL(u), dst, err)
+	}
+	if branch != "" {
+		if _, err := c.git(ctx, m, "check-ref-format", "--branch", branch); err != nil {
+			return fail(fmt.Errorf("bad branch name %q", branch))
+		}
+	}
+	if ents, err := os.ReadDir(dst); err == nil && len(ents) > 0 {
+		return fail(errors.New("the directory is not empty"))
+	} else if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fail(err)
+	}
+	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+		return fail(err)
+	}
+	if _, err := c.git(ctx, filepath.Dir(dst), "clone", "--quiet", "--shared", "--no-checkout", "--", m, dst); err != nil {
+		return fail(err)
+	}
+	if _, err := c.git(ctx, dst, "remote", "set-url", "origin", u); err != nil {
+		return fail(err)
+	}
+	if branch == "" {
+		_, err = c.git(ctx, dst, "checkout", "--quiet", "--force", "--detach", sha+"^{commit}", "--")
+	} else {
+		_, err = c.git(ctx, dst, "checkout", "--quiet", "--force", "--no-track", "-B", branch, sha+"^{commit}", "--")
+		if err == nil && c.hasCommit(ctx, dst, "refs/remotes/origin/"+branch) {
+			_, err = c.git(ctx, dst, "branch", "--quiet", "--set-upstream-to=origin/"+branch, branch)
+		}
+	}
+	if err != nil {
+		return fail(err)
+	}
+	return nil
+}
+
+// gitError is a failed git command; its message is git's, without the
+// command line (which may hold credentials).
+type gitError struct {
+	stderr string
+	err    error
+}
+
+func (e *gitError) Error() string {
+	msg := strings.TrimSpace(e.stderr)
+	if msg == "" {
+		return e.err.Error()
+	}
+	// git prefixes its messages with "fatal: " or "error: "; keep the
+	// first few lines, which say what went wrong.
+	var lines []string
+	for l := range strings.SplitSeq(msg, "\n") {
+		if l = strings.TrimSpace(l); l != "" {
+			lines = append(lines, l)
+		}
+	}
+	if len(lines) > 4 {
+		lines = lines[:4]
+	}
+	return redactText(strings.Join(lines, "; "))
+}
+
+func (e *gitError) Unwrap() error { return e.err }
+
+// git runs git in dir and returns its standard output.
+func (c *Cache) git(ctx context.Context, dir string, args ...string) ([]byte, error) {
+	cmd := gitrepo.Command(ctx, dir, []string{"GIT_ASKPASS=", "SSH_ASKPASS=", "GCM_INTERACTIVE=never"}, args...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout = &stdout
+	cmd.Stderr = &stderr
+	if err := cmd.Run(); err != nil {
+		if ctx.Err() != nil {
+			return nil, context.Cause(ctx)
+		}
+		var xerr *exec.ExitError
+		if !errors.As(err, &xerr) {
+			return nil, fmt.Errorf("run git: %w", err)
+		}
+		return stdout.Bytes(), &gitError{stderr: stderr.String(), err: err}
+	}
+	return stdout.Bytes(), nil
+}
+
+// normalizeURL makes a plain path absolute; other URLs are kept as given.
+func normalizeURL(raw string) (string, error) {
+	s := strings.TrimSpace(raw)
+	if s == "" {
+		return "", errors.New("repository URL is empty")
+	}
+	if strings.HasPrefix(s, "-") {
+		return "", fmt.Errorf("bad repository URL %q", s)
+	}
+	if strings.Contains(s, "://") || isSCPLike(s) {
+		return s, nil
+	}
+	abs, err := filepath.Abs(s)
+	if err != nil {
+		return "", fmt.Errorf("repository path %s: %w", s, err)
+	}
+	return abs, nil
+}
+
+// isSCPLike reports whether u is git's "[user@]host:path": a colon before
+// any slash.
+func isSCPLike(u string) bool {
+	colon := strings.IndexByte(u, ':')
+	slash := strings.IndexByte(u, '/')
+	return colon > 0 && (slash < 0 || colon < slash)
+}
+
+var unsafeChars = regexp.MustCompile(`[^A-Za-z0-9._-]+`)
+
+// key names the mirror of URL u: the repository's name for people, and a
+// hash of the URL for uniqueness.
+func key(u string) string {
+	sum := sha256.Sum256([]byte(u))
+	name := gitrepo.SlugFromURL(u)
+	name = unsafeChars.ReplaceAllString(name[strings.LastIndexByte(name, '/')+1:], "_")
+	name = strings.Trim(name, "._-")
+	if len(name) > 40 {
+		name = name[:40]
+	}
+	if name == "" {
+		name = "repo"
+	}
+	return name + "-" + hex.EncodeToString(sum[:12])
+}
+
+// redactURL hides the password (or token) of a URL's user information.
+func redactURL(u string) string {
+	p, err := url.Parse(u)
+	if err != nil || p.User == nil {
+		return u
+	}
+	if _, ok := p.User.Password(); ok {
+		p.User = url.UserPassword(p.User.Username(), "xxxxx")
+	} else if strings.Contains(u, "://") && p.Scheme != "ssh" {
+		p.User = url.User("xxxxx") // a token used as the user name
+	}
+	return p.String()
+}
+
+var userinfo = regexp.MustCompile(`(\w+://)[^/@\s]+@`)
+
+// redactText hides the user information of URLs in git's messages.
+func redactText(s string) string {
+	return userinfo.ReplaceAllStringFunc(s, func(m string) string {
+		scheme, _, _ := strings.Cut(m, "://")
+		if scheme == "ssh" || scheme == "git+ssh" || scheme == "ssh+git" {
+			return m
+		}
+		return scheme + "://xxxxx@"
+	})
+}

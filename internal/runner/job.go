@@ -1,0 +1,53 @@
+package runner
+
+import (
+	"os"
+	"time"
+)
+
+// EnvVar is an environment variable a job exports.
+type EnvVar struct {
+	Name  string `json:"name"`
+	Value string `json:"value"`
+}
+
+// File is a file a job writes before its commands run (secret files).
+type File struct {
+	// Path is where the file goes. A relative path is relative to $HOME;
+	// a leading ~/ means $HOME too. Parent directories are created.
+	Path string `json:"path"`
+	// Content is written byte for byte.
+	Content []byte `json:"content"`
+	// Mode is the file's permission bits; 0 means 0644.
+	Mode os.FileMode `json:"mode,omitempty"`
+}
+
+// Job is everything needed to run one job. It is plain data, so that the
+// server can send it to an agent as JSON.
+type Job struct {
+	// Name names the job in application logs.
+	Name string `json:"name"`
+	// Commands are the prologue and the job's commands, in order.
+	Commands []string `json:"commands,omitempty"`
+	// The epilogue lists: Always runs first, then OnPass or OnFail.
+	EpilogueAlways []string `json:"epilogue_always,omitempty"`
+	EpilogueOnPass []string `json:"epilogue_on_pass,omitempty"`
+	EpilogueOnFail []string `json:"epilogue_on_fail,omitempty"`
+	// Env is exported in order before the commands; a later entry of
+	// the same name wins.
+	Env []EnvVar `json:"env,omitempty"`
+	// Files are written after Env is exported, before the commands.
+	Files []File `json:"files,omitempty"`
+	// Secrets are values masked in all output.
+	Secrets []string `json:"secrets,omitempty"`
+	// TimeLimit stops the job when it runs longer; 0 means no limit.
+	TimeLimit time.Duration `json:"time_limit,omitempty"`
+	// Dir is the shell's starting working directory.
+	Dir string `json:"dir,omitempty"`
+	// BaseEnv is the shell process's environment (executor
+	// SessionConfig.Env).
+	BaseEnv []string `json:"base_env,omitempty"`
+	// Init is bash source evaluated when the shell starts, without output
+	// (executor SessionConfig.Init).
+	Init string `json:"init,omitempty"`
+}

@@ -1,0 +1,166 @@
+// Package server is the composition root of the CI service: it opens the
+// store, the log store and the repository cache, builds the engine, the
+// agent dispatcher, the triggers, the API and the web pages, and serves
+// them on one HTTP listener.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/batonci/baton/internal/api"
+	"github.com/batonci/baton/internal/dispatch"
+	"github.com/batonci/baton/internal/engine"
+	"github.com/batonci/baton/internal/logstore"
+	"github.com/batonci/baton/internal/repocache"
+	"github.com/batonci/baton/internal/store"
+	"github.com/batonci/baton/internal/trigger"
+	"github.com/batonci/baton/internal/web"
+)
+
+// Config configures a server.
+type Config struct {
+	// DataDir holds logs, the repository cache and, by default, the SQLite
+	// database.
+	DataDir string
+	// DB is "sqlite:PATH" or a postgres:// URL; default sqlite under DataDir.
+	DB string
+	// Addr is the listen address, e.g. "127.0.0.1:8080" or ":0".
+	Addr string
+	// BaseURL is the URL users and agents reach the server at; default
+	// derived from the listener.
+	BaseURL string
+	// PollTimeout and LostAfter tune the agent protocol (defaults 25 s and
+	// 15 s).
+	PollTimeout time.Duration
+	LostAfter   time.Duration
+	Logger      *slog.Logger
+}
+
+// Validate checks the configuration.
+func (c *Config) Validate() error {
+	if c.DataDir == "" {
+		return errors.New("server: a data directory is required")
+	}
+	if c.Addr == "" {
+		c.Addr = "127.0.0.1:8080"
+	}
+	if c.DB == "" {
+		c.DB = "sqlite:" + filepath.Join(c.DataDir, "baton.db")
+	}
+	if !strings.HasPrefix(c.DB, "sqlite:") && !strings.HasPrefix(c.DB, "postgres://") && !strings.HasPrefix(c.DB, "postgresql://") {
+		return fmt.Errorf("server: --db must be sqlite:PATH or postgres://..., got %q", c.DB)
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	return nil
+}
+
+// Server is a running CI service.
+type Server struct {
+	cfg      Config
+	Store    *store.DB
+	Logs     *logstore.Store
+	Repos    *repocache.Cache
+	Engine   *engine.Engine
+	Dispatch *dispatch.Dispatcher
+	Trigger  *trigger.Trigger
+	listener net.Listener
+	http     *http.Server
+	url      string
+}
+
+// New opens everything and binds the listener; Run serves.
+func New(ctx context.Context, cfg Config) (*Server, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("create data dir: %w", err)
+	}
+	db, err := store.Open(ctx, cfg.DB)
+	if err != nil {
+		return nil, fmt.Errorf("open store: %w", err)
+	}
+	logs, err := logstore.Open(filepath.Join(cfg.DataDir, "logs"))
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open log store: %w", err)
+	}
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("listen on %s: %w", cfg.Addr, err)
+	}
+	url := cfg.BaseURL
+	if url == "" {
+		url = "http://" + ln.Addr().String()
+	}
+	s := &Server{cfg: cfg, Store: db, Logs: logs, listener: ln, url: url}
+	s.Repos = repocache.New(filepath.Join(cfg.DataDir, "repos"))
+	s.Engine = engine.New(engine.Config{Store: db, Repos: s.Repos, Logs: logs, BaseURL: url, Logger: cfg.Logger})
+	s.Dispatch = dispatch.New(dispatch.Config{Store: db, Engine: s.Engine, Logs: logs, PollTimeout: cfg.PollTimeout, LostAfter: cfg.LostAfter, Logger: cfg.Logger})
+	s.Trigger = trigger.New(trigger.Config{Store: db, Engine: s.Engine, Repos: s.Repos, Logger: cfg.Logger})
+	a := api.New(api.Config{Store: db, Engine: s.Engine, Logs: logs, Logger: cfg.Logger, Wake: s.Trigger.Wake})
+
+	mux := http.NewServeMux()
+	mux.Handle("/api/", a)
+	mux.Handle("/agent/", s.Dispatch.Handler())
+	mux.HandleFunc("POST /hooks/{project}", s.Trigger.Webhook)
+	mux.HandleFunc("GET /metrics", s.metrics)
+	mux.Handle("/", web.New(web.Config{Store: db}))
+	s.http = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	return s, nil
+}
+
+// URL is where the server can be reached.
+func (s *Server) URL() string { return s.url }
+
+// Run serves until ctx ends, then shuts down gracefully: open requests
+// (including agents' long polls) get a moment to finish.
+func (s *Server) Run(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	errc := make(chan error, 4)
+	for _, run := range []func(context.Context) error{s.Engine.Run, s.Dispatch.Run, s.Trigger.Run} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := run(ctx); err != nil && ctx.Err() == nil {
+				errc <- err
+				cancel()
+			}
+		}()
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		if err := s.http.Serve(s.listener); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			errc <- err
+			cancel()
+		}
+	}()
+	<-ctx.Done()
+	shutdown, stop := context.WithTimeout(context.Background(), 5*time.Second)
+	defer stop()
+	s.http.Shutdown(shutdown)
+	wg.Wait()
+	s.Store.Close()
+	select {
+	case err := <-errc:
+		return err
+	default:
+		return nil
+	}
+}

@@ -1,0 +1,159 @@
+package store
+
+import (
+	"context"
+	"time"
+
+	"github.com/batonci/baton/internal/ci"
+	"github.com/batonci/baton/internal/ids"
+)
+
+const agentCols = `id, name, type, slots, version, hostname, state, executors, last_seen,
+	created_at`
+
+func scanAgent(s scanner) (*ci.Agent, error) {
+	a := &ci.Agent{}
+	err := s.Scan(&a.ID, &a.Name, &a.Type, &a.Slots, &a.Version, &a.Hostname, &a.State,
+		listCol{&a.Executors}, timeCol{&a.LastSeen}, timeCol{&a.CreatedAt})
+	return a, err
+}
+
+// UpsertAgent stores an agent by ID: it creates it (with a new ID if it has
+// none, a CreatedAt of now if zero and a State of connected if empty), or
+// overwrites every field of
+// the stored agent but CreatedAt, which it sets in a to the stored value.
+// Running is not stored: it is derived from the jobs.
+func (tx *Tx) UpsertAgent(a *ci.Agent) error {
+	if a.ID == "" {
+		a.ID = ids.New()
+	}
+	if a.CreatedAt.IsZero() {
+		a.CreatedAt = time.Now()
+	}
+	if a.State == "" {
+		a.State = ci.AgentConnected
+	}
+	normTime(&a.LastSeen)
+	normTime(&a.CreatedAt)
+	err := tx.queryRow(`INSERT INTO agents (`+agentCols+`)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+		ON CONFLICT (id) DO UPDATE SET name = excluded.name, type = excluded.type,
+			slots = excluded.slots, version = excluded.version, hostname = excluded.hostname,
+			state = excluded.state, executors = excluded.executors,
+			last_seen = excluded.last_seen
+		RETURNING created_at`,
+		a.ID, a.Name, a.Type, a.Slots, a.Version, a.Hostname, a.State, listArg(a.Executors),
+		tx.ts(a.LastSeen), tx.ts(a.CreatedAt)).Scan(timeCol{&a.CreatedAt})
+	return wrap("upsert agent "+a.ID, err)
+}
+
+// GetAgent returns an agent, with Running filled.
+func (tx *Tx) GetAgent(id string) (*ci.Agent, error) {
+	a, err := scanAgent(tx.queryRow(`SELECT `+agentCols+` FROM agents WHERE id = $1`, id))
+	if err != nil {
+		return nil, wrap("get agent "+id, err)
+	}
+	if err := tx.fillRunning([]*ci.Agent{a}); err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
+// GetAgent returns an agent, with Running filled.
+func (db *DB) GetAgent(ctx context.Context, id string) (a *ci.Agent, err error) {
+	err = db.view(ctx, func(tx *Tx) error {
+		a, err = tx.GetAgent(id)
+		return err
+	})
+	return a, err
+}
+
+// ListAgents returns every agent, by name, with Running filled.
+func (tx *Tx) ListAgents() ([]*ci.Agent, error) {
+	return tx.listAgents("list agents", `SELECT `+agentCols+` FROM agents ORDER BY name, id`)
+}
+
+// ListAgents returns every agent, by name, with Running filled.
+func (db *DB) ListAgents(ctx context.Context) (as []*ci.Agent, err error) {
+	err = db.view(ctx, func(tx *Tx) error {
+		as, err = tx.ListAgents()
+		return err
+	})
+	return as, err
+}
+
+// StaleAgents returns the connected and draining agents last seen before
+// that time (or never), with Running filled.
+func (tx *Tx) StaleAgents(before time.Time) ([]*ci.Agent, error) {
+	return tx.listAgents("stale agents", `SELECT `+agentCols+` FROM agents
+		WHERE state IN ('connected', 'draining') AND (last_seen IS NULL OR last_seen < $1)
+		ORDER BY name, id`, tx.ts(before))
+}
+
+// StaleAgents returns the connected and draining agents last seen before
+// that time (or never), with Running filled.
+func (db *DB) StaleAgents(ctx context.Context, before time.Time) (as []*ci.Agent, err error) {
+	err = db.view(ctx, func(tx *Tx) error {
+		as, err = tx.StaleAgents(before)
+		return err
+	})
+	return as, err
+}
+
+func (tx *Tx) listAgents(op, query string, args ...any) ([]*ci.Agent, error) {
+	as, err := collect(tx, scanAgent, query, args...)
+	if err != nil {
+		return nil, wrap(op, err)
+	}
+	if err := tx.fillRunning(as); err != nil {
+		return nil, err
+	}
+	return as, nil
+}
+
+// fillRunning sets the Running of each agent to the IDs of its running and
+// stopping jobs, oldest start first.
+func (tx *Tx) fillRunning(as []*ci.Agent) error {
+	if len(as) == 0 {
+		return nil
+	}
+	byID := make(map[string]*ci.Agent, len(as))
+	for _, a := range as {
+		a.Running = nil
+		byID[a.ID] = a
+	}
+	query := `SELECT agent_id, id FROM jobs WHERE state IN ('running', 'stopping')`
+	var args []any
+	if len(as) == 1 {
+		query += ` AND agent_id = $1`
+		args = append(args, as[0].ID)
+	}
+	query += ` ORDER BY started_at, id`
+	type pair struct{ agent, job string }
+	pairs, err := collect(tx, func(s scanner) (p pair, err error) {
+		err = s.Scan(&p.agent, &p.job)
+		return p, err
+	}, query, args...)
+	if err != nil {
+		return wrap("agent running jobs", err)
+	}
+	for _, p := range pairs {
+		if a := byID[p.agent]; a != nil {
+			a.Running = append(a.Running, p.job)
+		}
+	}
+	return nil
+}
+
+// TouchAgent records that an agent was seen at now, and marks it connected
+// unless it is draining.
+func (tx *Tx) TouchAgent(id string, now time.Time) error {
+	return tx.execOne("touch agent "+id, `UPDATE agents SET last_seen = $2,
+		state = CASE WHEN state = 'draining' THEN state ELSE 'connected' END
+		WHERE id = $1`, id, tx.ts(now))
+}
+
+// SetAgentState sets an agent's state.
+func (tx *Tx) SetAgentState(id string, s ci.AgentState) error {
+	return tx.execOne("set agent state "+id, `UPDATE agents SET state = $2 WHERE id = $1`, id, s)
+}

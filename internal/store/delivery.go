@@ -1,0 +1,87 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/batonci/baton/internal/ids"
+)
+
+// Delivery records a webhook request received, for the project's
+// "recent deliveries" page.
+type Delivery struct {
+	ID string
+	// ProjectID is the project the webhook was for; "" when none matched.
+	ProjectID string
+	// Event is the forge's event name ("push", "pull_request"...).
+	Event string
+	// Status says what Baton made of it ("triggered", "ignored",
+	// "rejected"...).
+	Status string
+	// HTTPStatus is the status Baton answered with.
+	HTTPStatus int
+	Message    string
+	// Payload is the request body.
+	Payload   []byte
+	CreatedAt time.Time
+}
+
+const deliveryCols = `id, project_id, event, status, http_status, message, payload, created_at`
+
+func scanDelivery(s scanner) (*Delivery, error) {
+	d := &Delivery{}
+	err := s.Scan(&d.ID, strCol{&d.ProjectID}, &d.Event, &d.Status, &d.HTTPStatus, &d.Message,
+		&d.Payload, timeCol{&d.CreatedAt})
+	if len(d.Payload) == 0 {
+		d.Payload = nil
+	}
+	return d, err
+}
+
+// RecordDelivery stores a webhook delivery, giving it an ID if it has none
+// and a CreatedAt if it is zero. An empty Payload reads back as nil.
+func (tx *Tx) RecordDelivery(d *Delivery) error {
+	if d.ID == "" {
+		d.ID = ids.New()
+	}
+	if d.CreatedAt.IsZero() {
+		d.CreatedAt = time.Now()
+	}
+	normTime(&d.CreatedAt)
+	var payload any
+	if len(d.Payload) > 0 {
+		payload = d.Payload
+	}
+	_, err := tx.exec(`INSERT INTO deliveries (`+deliveryCols+`)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+		d.ID, nullStr(d.ProjectID), d.Event, d.Status, d.HTTPStatus, d.Message, payload,
+		tx.ts(d.CreatedAt))
+	return wrap("record delivery", err)
+}
+
+// ListDeliveries returns a project's deliveries (every delivery when
+// projectID is ""), newest first, at most limit of them (all when limit
+// is 0).
+func (tx *Tx) ListDeliveries(projectID string, limit int) ([]*Delivery, error) {
+	q := `SELECT ` + deliveryCols + ` FROM deliveries`
+	var args []any
+	if projectID != "" {
+		args = append(args, projectID)
+		q += ` WHERE project_id = $1`
+	}
+	q += ` ORDER BY created_at DESC, id`
+	if limit > 0 {
+		args = append(args, limit)
+		q += fmt.Sprintf(` LIMIT $%d`, len(args))
+	}
+	ds, err := collect(tx, scanDelivery, q, args...)
+	return ds, wrap("list deliveries", err)
+}
+
+// ListDeliveries returns a project's deliveries (every delivery when
+// projectID is ""), newest first, at most limit of them (all when limit
+// is 0).
+func (db *DB) ListDeliveries(ctx context.Context, projectID string, limit int) ([]*Delivery, error) {
+	return db.reader(ctx).ListDeliveries(projectID, limit)
+}

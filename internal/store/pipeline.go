@@ -1,0 +1,157 @@
+package store
+
+import (
+	"context"
+	"time"
+
+	"github.com/batonci/baton/internal/ci"
+	"github.com/batonci/baton/internal/ids"
+)
+
+const pipelineCols = `id, workflow_id, project_id, name, file, state, result, reason, queue,
+	queue_scope, parallel, auto_cancel, fail_fast, time_limit_ms, graph, diagnostics,
+	promotion_of, promoted_by, partial_rerun, created_at, started_at, done_at`
+
+func scanPipeline(s scanner) (*ci.Pipeline, error) {
+	p := &ci.Pipeline{}
+	err := s.Scan(&p.ID, &p.WorkflowID, &p.ProjectID, &p.Name, &p.File, &p.State, &p.Result,
+		&p.Reason, &p.Queue, &p.QueueScope, &p.Parallel, &p.AutoCancel, &p.FailFast,
+		durCol{&p.TimeLimit}, jsonCol{&p.Graph}, &p.Diagnostics, &p.PromotionOf, &p.PromotedBy,
+		&p.PartialRerun, timeCol{&p.CreatedAt}, timeCol{&p.StartedAt}, timeCol{&p.DoneAt})
+	return p, err
+}
+
+func normPipeline(p *ci.Pipeline) {
+	normDur(&p.TimeLimit)
+	normTime(&p.CreatedAt)
+	normTime(&p.StartedAt)
+	normTime(&p.DoneAt)
+}
+
+// CreatePipeline stores a new pipeline (not its Blocks), giving it an ID
+// if it has none and a CreatedAt if it is zero. A workflow or project that
+// does not exist is ErrNotFound.
+func (tx *Tx) CreatePipeline(p *ci.Pipeline) error {
+	if p.ID == "" {
+		p.ID = ids.New()
+	}
+	if p.CreatedAt.IsZero() {
+		p.CreatedAt = time.Now()
+	}
+	normPipeline(p)
+	_, err := tx.exec(`INSERT INTO pipelines (`+pipelineCols+`)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17,
+			$18, $19, $20, $21, $22)`,
+		p.ID, p.WorkflowID, p.ProjectID, p.Name, p.File, p.State, p.Result, p.Reason, p.Queue,
+		p.QueueScope, p.Parallel, p.AutoCancel, p.FailFast, ms(p.TimeLimit), jsonArg(p.Graph),
+		p.Diagnostics, p.PromotionOf, p.PromotedBy, p.PartialRerun, tx.ts(p.CreatedAt),
+		tx.ts(p.StartedAt), tx.ts(p.DoneAt))
+	return wrap("create pipeline", err)
+}
+
+// GetPipeline returns a pipeline without its blocks.
+func (tx *Tx) GetPipeline(id string) (*ci.Pipeline, error) {
+	return tx.getPipeline(id, "")
+}
+
+// GetPipeline returns a pipeline without its blocks.
+func (db *DB) GetPipeline(ctx context.Context, id string) (*ci.Pipeline, error) {
+	return db.reader(ctx).GetPipeline(id)
+}
+
+// LockPipeline returns a pipeline, without its blocks, locking its row
+// until the transaction ends, so that one server at a time advances it.
+// (On SQLite the write transaction already excludes every other writer.)
+func (tx *Tx) LockPipeline(id string) (*ci.Pipeline, error) {
+	return tx.getPipeline(id, tx.forUpdate())
+}
+
+func (tx *Tx) getPipeline(id, lock string) (*ci.Pipeline, error) {
+	p, err := scanPipeline(tx.queryRow(`SELECT `+pipelineCols+` FROM pipelines WHERE id = $1`+lock, id))
+	if err != nil {
+		return nil, wrap("get pipeline "+id, err)
+	}
+	return p, nil
+}
+
+// GetPipelineTree returns a pipeline with its Blocks, ordered by Index,
+// each with its Jobs, ordered by Index.
+func (tx *Tx) GetPipelineTree(id string) (*ci.Pipeline, error) {
+	p, err := tx.GetPipeline(id)
+	if err != nil {
+		return nil, err
+	}
+	if p.Blocks, err = tx.ListBlocks(id); err != nil {
+		return nil, err
+	}
+	jobs, err := tx.ListJobs(id)
+	if err != nil {
+		return nil, err
+	}
+	byID := make(map[string]*ci.Block, len(p.Blocks))
+	for _, b := range p.Blocks {
+		byID[b.ID] = b
+	}
+	for _, j := range jobs {
+		if b := byID[j.BlockID]; b != nil {
+			b.Jobs = append(b.Jobs, j)
+		}
+	}
+	return p, nil
+}
+
+// GetPipelineTree returns a pipeline with its Blocks, ordered by Index,
+// each with its Jobs, ordered by Index, as of one moment.
+func (db *DB) GetPipelineTree(ctx context.Context, id string) (p *ci.Pipeline, err error) {
+	err = db.view(ctx, func(tx *Tx) error {
+		p, err = tx.GetPipelineTree(id)
+		return err
+	})
+	return p, err
+}
+
+// UpdatePipeline stores every field of p but its IDs (own, workflow,
+// project), CreatedAt and Blocks.
+func (tx *Tx) UpdatePipeline(p *ci.Pipeline) error {
+	normPipeline(p)
+	return tx.execOne("update pipeline "+p.ID, `UPDATE pipelines SET name = $2, file = $3,
+		state = $4, result = $5, reason = $6, queue = $7, queue_scope = $8, parallel = $9,
+		auto_cancel = $10, fail_fast = $11, time_limit_ms = $12, graph = $13, diagnostics = $14,
+		promotion_of = $15, promoted_by = $16, partial_rerun = $17, started_at = $18, done_at = $19
+		WHERE id = $1`,
+		p.ID, p.Name, p.File, p.State, p.Result, p.Reason, p.Queue, p.QueueScope, p.Parallel,
+		p.AutoCancel, p.FailFast, ms(p.TimeLimit), jsonArg(p.Graph), p.Diagnostics,
+		p.PromotionOf, p.PromotedBy, p.PartialRerun, tx.ts(p.StartedAt), tx.ts(p.DoneAt))
+}
+
+// ListPipelines returns a workflow's pipelines, without blocks, oldest
+// first.
+func (tx *Tx) ListPipelines(workflowID string) ([]*ci.Pipeline, error) {
+	ps, err := collect(tx, scanPipeline, `SELECT `+pipelineCols+` FROM pipelines
+		WHERE workflow_id = $1 ORDER BY created_at, id`, workflowID)
+	return ps, wrap("list pipelines", err)
+}
+
+// ListPipelines returns a workflow's pipelines, without blocks, oldest
+// first.
+func (db *DB) ListPipelines(ctx context.Context, workflowID string) ([]*ci.Pipeline, error) {
+	return db.reader(ctx).ListPipelines(workflowID)
+}
+
+// QueuePipelines returns the pipelines of a queue that are not done,
+// without blocks, oldest first. A queue is named by its name and scope:
+// with scope "organization" it spans every project and projectID is
+// ignored; with any other scope it is the project's own.
+func (tx *Tx) QueuePipelines(projectID, queue, scope string) ([]*ci.Pipeline, error) {
+	ps, err := collect(tx, scanPipeline, `SELECT `+pipelineCols+` FROM pipelines
+		WHERE queue = $2 AND queue_scope = $3 AND state <> 'done'
+		AND ($3 = 'organization' OR project_id = $1)
+		ORDER BY created_at, id`, projectID, queue, scope)
+	return ps, wrap("queue pipelines", err)
+}
+
+// QueuePipelines returns the pipelines of a queue that are not done,
+// without blocks, oldest first; see [Tx.QueuePipelines].
+func (db *DB) QueuePipelines(ctx context.Context, projectID, queue, scope string) ([]*ci.Pipeline, error) {
+	return db.reader(ctx).QueuePipelines(projectID, queue, scope)
+}

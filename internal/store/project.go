@@ -1,0 +1,85 @@
+package store
+
+import (
+	"context"
+	"time"
+
+	"github.com/batonci/baton/internal/ci"
+	"github.com/batonci/baton/internal/ids"
+)
+
+const projectCols = `id, name, repo_url, default_branch, pipeline_file, public,
+	poll_interval_ms, webhook_secret, created_at`
+
+func scanProject(s scanner) (*ci.Project, error) {
+	p := &ci.Project{}
+	err := s.Scan(&p.ID, &p.Name, &p.RepoURL, &p.DefaultBranch, &p.PipelineFile, &p.Public,
+		durCol{&p.PollInterval}, &p.WebhookSecret, timeCol{&p.CreatedAt})
+	return p, err
+}
+
+func normProject(p *ci.Project) {
+	normDur(&p.PollInterval)
+	normTime(&p.CreatedAt)
+}
+
+// CreateProject stores a new project, giving it an ID if it has none and a
+// CreatedAt if it is zero. A name already taken is ErrConflict.
+func (tx *Tx) CreateProject(p *ci.Project) error {
+	if p.ID == "" {
+		p.ID = ids.New()
+	}
+	if p.CreatedAt.IsZero() {
+		p.CreatedAt = time.Now()
+	}
+	normProject(p)
+	_, err := tx.exec(`INSERT INTO projects (`+projectCols+`)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+		p.ID, p.Name, p.RepoURL, p.DefaultBranch, p.PipelineFile, p.Public,
+		ms(p.PollInterval), p.WebhookSecret, tx.ts(p.CreatedAt))
+	return wrap("create project", err)
+}
+
+// GetProject returns the project with that ID or, failing that, that name.
+func (tx *Tx) GetProject(idOrName string) (*ci.Project, error) {
+	p, err := scanProject(tx.queryRow(`SELECT `+projectCols+` FROM projects
+		WHERE id = $1 OR name = $1
+		ORDER BY CASE WHEN id = $1 THEN 0 ELSE 1 END LIMIT 1`, idOrName))
+	if err != nil {
+		return nil, wrap("get project "+idOrName, err)
+	}
+	return p, nil
+}
+
+// GetProject returns the project with that ID or, failing that, that name.
+func (db *DB) GetProject(ctx context.Context, idOrName string) (*ci.Project, error) {
+	return db.reader(ctx).GetProject(idOrName)
+}
+
+// ListProjects returns every project, by name.
+func (tx *Tx) ListProjects() ([]*ci.Project, error) {
+	ps, err := collect(tx, scanProject, `SELECT `+projectCols+` FROM projects ORDER BY name`)
+	return ps, wrap("list projects", err)
+}
+
+// ListProjects returns every project, by name.
+func (db *DB) ListProjects(ctx context.Context) ([]*ci.Project, error) {
+	return db.reader(ctx).ListProjects()
+}
+
+// UpdateProject stores every field of p but its ID and CreatedAt.
+func (tx *Tx) UpdateProject(p *ci.Project) error {
+	normProject(p)
+	return tx.execOne("update project "+p.ID, `UPDATE projects SET name = $2, repo_url = $3,
+		default_branch = $4, pipeline_file = $5, public = $6, poll_interval_ms = $7,
+		webhook_secret = $8
+		WHERE id = $1`,
+		p.ID, p.Name, p.RepoURL, p.DefaultBranch, p.PipelineFile, p.Public,
+		ms(p.PollInterval), p.WebhookSecret)
+}
+
+// DeleteProject deletes a project with its workflows, pipelines, blocks,
+// jobs, poll state and webhook deliveries.
+func (tx *Tx) DeleteProject(id string) error {
+	return tx.execOne("delete project "+id, `DELETE FROM projects WHERE id = $1`, id)
+}

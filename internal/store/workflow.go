@@ -1,0 +1,158 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/batonci/baton/internal/ci"
+	"github.com/batonci/baton/internal/ids"
+)
+
+// WorkflowFilter narrows ListWorkflows. Zero fields do not filter.
+type WorkflowFilter struct {
+	// Branch keeps the workflows of that branch (for pull requests, the
+	// base branch).
+	Branch string
+	// Limit caps how many workflows are returned; 0 returns all.
+	Limit int
+	// Before keeps the workflows created strictly before it, to page
+	// through older workflows.
+	Before time.Time
+}
+
+// A workflow's State and Result are not stored: they are derived from its
+// pipelines whenever it is read, by this rule:
+//
+//   - no pipeline: pending, no result;
+//   - any pipeline not done: running, no result;
+//   - all done: done, and the result is the first of failed, stopped,
+//     canceled that some pipeline has, else passed.
+//
+// The SQL below computes the rank of the "worst" pipeline; workflowSummary
+// turns it into a state and result.
+const workflowCols = `w.id, w.project_id, w.number, w.trigger, w.ref_type, w.branch, w.tag,
+	w.pr, w.pr_branch, w.sha, w.commit_range, w.message, w.author, w.triggered_by,
+	w.rerun_of, w.created_at,
+	(SELECT MIN(CASE
+		WHEN p.state <> 'done' THEN 0
+		WHEN p.result = 'failed' THEN 1
+		WHEN p.result = 'stopped' THEN 2
+		WHEN p.result = 'canceled' THEN 3
+		ELSE 4 END)
+	 FROM pipelines p WHERE p.workflow_id = w.id)`
+
+// workflowSummary maps the rank computed by workflowCols to the
+// workflow's state and result.
+func workflowSummary(rank sql.NullInt64) (ci.State, ci.Result) {
+	if !rank.Valid {
+		return ci.StatePending, ci.ResultNone
+	}
+	switch rank.Int64 {
+	case 0:
+		return ci.StateRunning, ci.ResultNone
+	case 1:
+		return ci.StateDone, ci.ResultFailed
+	case 2:
+		return ci.StateDone, ci.ResultStopped
+	case 3:
+		return ci.StateDone, ci.ResultCanceled
+	default:
+		return ci.StateDone, ci.ResultPassed
+	}
+}
+
+func scanWorkflow(s scanner) (*ci.Workflow, error) {
+	w := &ci.Workflow{}
+	var rank sql.NullInt64
+	err := s.Scan(&w.ID, &w.ProjectID, &w.Number, &w.Trigger, &w.RefType, &w.Branch, &w.Tag,
+		&w.PR, &w.PRBranch, &w.SHA, &w.CommitRange, &w.Message, &w.Author, &w.TriggeredBy,
+		&w.RerunOf, timeCol{&w.CreatedAt}, &rank)
+	w.State, w.Result = workflowSummary(rank)
+	return w, err
+}
+
+// CreateWorkflow stores a new workflow, giving it an ID if it has none, a
+// CreatedAt if it is zero, and the project's next Number (1, 2, ...;
+// numbers are never reused). Its State and Result are set as derived (a new
+// workflow has no pipeline: pending).
+func (tx *Tx) CreateWorkflow(w *ci.Workflow) error {
+	if w.ID == "" {
+		w.ID = ids.New()
+	}
+	if w.CreatedAt.IsZero() {
+		w.CreatedAt = time.Now()
+	}
+	normTime(&w.CreatedAt)
+	// The counter's row lock serialises concurrent creations on PostgreSQL;
+	// on SQLite the write transaction already does.
+	var n int
+	err := tx.queryRow(`UPDATE projects SET workflow_seq = workflow_seq + 1 WHERE id = $1
+		RETURNING workflow_seq`, w.ProjectID).Scan(&n)
+	if err != nil {
+		return wrap("create workflow: project "+w.ProjectID, err)
+	}
+	_, err = tx.exec(`INSERT INTO workflows (id, project_id, number, trigger, ref_type, branch,
+		tag, pr, pr_branch, sha, commit_range, message, author, triggered_by, rerun_of, created_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)`,
+		w.ID, w.ProjectID, n, w.Trigger, w.RefType, w.Branch, w.Tag, w.PR, w.PRBranch, w.SHA,
+		w.CommitRange, w.Message, w.Author, w.TriggeredBy, w.RerunOf, tx.ts(w.CreatedAt))
+	if err != nil {
+		return wrap("create workflow", err)
+	}
+	w.Number = n
+	w.State, w.Result = ci.StatePending, ci.ResultNone
+	return nil
+}
+
+// GetWorkflow returns a workflow, with its derived State and Result.
+func (tx *Tx) GetWorkflow(id string) (*ci.Workflow, error) {
+	w, err := scanWorkflow(tx.queryRow(`SELECT `+workflowCols+` FROM workflows w WHERE w.id = $1`, id))
+	if err != nil {
+		return nil, wrap("get workflow "+id, err)
+	}
+	return w, nil
+}
+
+// GetWorkflow returns a workflow, with its derived State and Result.
+func (db *DB) GetWorkflow(ctx context.Context, id string) (*ci.Workflow, error) {
+	return db.reader(ctx).GetWorkflow(id)
+}
+
+// ListWorkflows returns a project's workflows (every project's when
+// projectID is ""), newest first.
+func (tx *Tx) ListWorkflows(projectID string, f WorkflowFilter) ([]*ci.Workflow, error) {
+	var where []string
+	var args []any
+	arg := func(v any) string {
+		args = append(args, v)
+		return fmt.Sprintf("$%d", len(args))
+	}
+	if projectID != "" {
+		where = append(where, "w.project_id = "+arg(projectID))
+	}
+	if f.Branch != "" {
+		where = append(where, "w.branch = "+arg(f.Branch))
+	}
+	if !f.Before.IsZero() {
+		where = append(where, "w.created_at < "+arg(tx.ts(f.Before)))
+	}
+	q := `SELECT ` + workflowCols + ` FROM workflows w`
+	if len(where) > 0 {
+		q += " WHERE " + strings.Join(where, " AND ")
+	}
+	q += " ORDER BY w.created_at DESC, w.number DESC, w.id"
+	if f.Limit > 0 {
+		q += " LIMIT " + arg(f.Limit)
+	}
+	ws, err := collect(tx, scanWorkflow, q, args...)
+	return ws, wrap("list workflows", err)
+}
+
+// ListWorkflows returns a project's workflows (every project's when
+// projectID is ""), newest first.
+func (db *DB) ListWorkflows(ctx context.Context, projectID string, f WorkflowFilter) ([]*ci.Workflow, error) {
+	return db.reader(ctx).ListWorkflows(projectID, f)
+}

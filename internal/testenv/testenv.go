@@ -1,0 +1,299 @@
+// Package testenv runs the whole Baton system in-process for tests: a
+// server on a loopback port with a temporary data directory (SQLite, or
+// PostgreSQL when asked), agents, real local git repositories, and a small
+// API client. Environments are independent, so scenarios run in parallel.
+package testenv
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/batonci/baton/internal/agent"
+	"github.com/batonci/baton/internal/ci"
+	"github.com/batonci/baton/internal/server"
+	"github.com/batonci/baton/internal/toolbox"
+)
+
+// Options tune an environment.
+type Options struct {
+	// DB is the database DSN; empty means SQLite in the data directory.
+	DB string
+	// LostAfter is how long before a silent agent is lost (default 2 s).
+	LostAfter time.Duration
+	// DataDir reuses a data directory (server restarts).
+	DataDir string
+}
+
+// Env is a running server.
+type Env struct {
+	Server     *server.Server
+	URL        string
+	Token      string // admin API token
+	AgentToken string
+	DataDir    string
+	t          testing.TB
+	cancel     context.CancelFunc
+	done       chan struct{}
+}
+
+// Start starts a server; it stops at the end of the test.
+func Start(t testing.TB, opts Options) *Env {
+	t.Helper()
+	dir := opts.DataDir
+	if dir == "" {
+		dir = t.TempDir()
+	}
+	if opts.LostAfter == 0 {
+		opts.LostAfter = 2 * time.Second
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	srv, err := server.New(ctx, server.Config{DataDir: dir, DB: opts.DB, Addr: "127.0.0.1:0", LostAfter: opts.LostAfter, PollTimeout: 5 * time.Second})
+	if err != nil {
+		cancel()
+		t.Fatalf("start server: %v", err)
+	}
+	creds, err := srv.Bootstrap(ctx)
+	if err != nil {
+		cancel()
+		t.Fatalf("bootstrap: %v", err)
+	}
+	tok := creds.APIToken
+	if tok == "" {
+		b, err := os.ReadFile(filepath.Join(dir, "admin-token"))
+		if err != nil {
+			t.Fatalf("read admin token: %v", err)
+		}
+		tok = strings.TrimSpace(string(b))
+	}
+	e := &Env{Server: srv, URL: srv.URL(), Token: tok, AgentToken: creds.AgentToken, DataDir: dir, t: t, cancel: cancel, done: make(chan struct{})}
+	go func() {
+		defer close(e.done)
+		srv.Run(ctx)
+	}()
+	t.Cleanup(e.Stop)
+	return e
+}
+
+// Stop stops the server and waits for it.
+func (e *Env) Stop() {
+	e.cancel()
+	<-e.done
+}
+
+// Agent is an in-process agent.
+type Agent struct {
+	cancel context.CancelFunc
+	done   chan struct{}
+	Err    error
+}
+
+// StartAgent runs an in-process agent of the given type with slots; it
+// drains and stops at the end of the test, or when Stop is called.
+func (e *Env) StartAgent(t testing.TB, name, typ string, slots int) *Agent {
+	t.Helper()
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	a := &Agent{cancel: cancel, done: make(chan struct{})}
+	cfg := agent.Config{
+		ServerURL: e.URL, Token: e.AgentToken, Name: name, Type: typ, Slots: slots,
+		DataDir: t.TempDir(), BatonPath: self, Env: os.Environ(),
+	}
+	go func() {
+		defer close(a.done)
+		a.Err = agent.Run(ctx, cfg)
+	}()
+	t.Cleanup(a.Stop)
+	return a
+}
+
+// Stop drains the agent and waits for it.
+func (a *Agent) Stop() {
+	a.cancel()
+	<-a.done
+}
+
+// Do calls the API with the admin token and decodes the answer into out;
+// it fails the test on an error status unless want names it.
+func (e *Env) Do(method, path string, body, out any, want ...int) int {
+	e.t.Helper()
+	return e.DoAs(e.Token, method, path, body, out, want...)
+}
+
+// DoAs calls the API with a token ("" for anonymous).
+func (e *Env) DoAs(token, method, path string, body, out any, want ...int) int {
+	e.t.Helper()
+	var rd io.Reader
+	if body != nil {
+		b, _ := json.Marshal(body)
+		rd = bytes.NewReader(b)
+	}
+	req, _ := http.NewRequest(method, e.URL+path, rd)
+	if token != "" {
+		req.Header.Set("Authorization", "Token "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		e.t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(resp.Body)
+	ok := resp.StatusCode < 300
+	if len(want) > 0 {
+		ok = false
+		for _, w := range want {
+			ok = ok || w == resp.StatusCode
+		}
+	}
+	if !ok {
+		e.t.Fatalf("%s %s: status %d: %s", method, path, resp.StatusCode, data)
+	}
+	if out != nil && resp.StatusCode < 300 {
+		if err := json.Unmarshal(data, out); err != nil {
+			e.t.Fatalf("%s %s: decode %T: %v\n%s", method, path, out, err, data)
+		}
+	}
+	return resp.StatusCode
+}
+
+// Workflow is the API's workflow view.
+type Workflow struct {
+	ci.Workflow
+	Project   string         `json:"project"`
+	Pipelines []*ci.Pipeline `json:"pipelines"`
+}
+
+// WaitWorkflow waits until a workflow is done (or timeout) and returns it.
+func (e *Env) WaitWorkflow(id string, timeout time.Duration) *Workflow {
+	e.t.Helper()
+	var w Workflow
+	e.Eventually(timeout, func() bool {
+		e.Do("GET", "/api/v1/workflows/"+id, nil, &w)
+		return w.State == ci.StateDone
+	}, "workflow %s done", id)
+	return &w
+}
+
+// Eventually polls cond every 10 ms until it holds or timeout passes.
+func (e *Env) Eventually(timeout time.Duration, cond func() bool, format string, args ...any) {
+	e.t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			e.t.Fatalf("timed out after %s waiting for: %s", timeout, fmt.Sprintf(format, args...))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// Jobs lists every job of a workflow view by "block/job" name.
+func (w *Workflow) Jobs() map[string]*ci.Job {
+	out := map[string]*ci.Job{}
+	for _, p := range w.Pipelines {
+		for _, b := range p.Blocks {
+			for _, j := range b.Jobs {
+				out[b.Name+"/"+j.Name] = j
+			}
+		}
+	}
+	return out
+}
+
+// Log returns a job's whole log as plain text.
+func (e *Env) Log(jobID string) string {
+	e.t.Helper()
+	req, _ := http.NewRequest("GET", e.URL+"/api/v1/jobs/"+jobID+"/log?format=text", nil)
+	req.Header.Set("Authorization", "Token "+e.Token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return string(b)
+}
+
+// Repo is a real git repository in a temporary directory.
+type Repo struct {
+	Dir string
+	t   testing.TB
+	mu  sync.Mutex
+}
+
+// NewRepo creates a repository on branch main with the given files
+// committed.
+func NewRepo(t testing.TB, files map[string]string) *Repo {
+	t.Helper()
+	r := &Repo{Dir: t.TempDir(), t: t}
+	r.Git("init", "-q", "-b", "main")
+	if len(files) > 0 {
+		r.Commit("initial commit", files)
+	}
+	return r
+}
+
+// URL is the repository's clone URL.
+func (r *Repo) URL() string { return "file://" + r.Dir }
+
+// Git runs a git command in the repository and returns its trimmed output.
+func (r *Repo) Git(args ...string) string {
+	r.t.Helper()
+	cmd := exec.Command("git", args...)
+	cmd.Dir = r.Dir
+	cmd.Env = append(os.Environ(), "GIT_CONFIG_NOSYSTEM=1", "GIT_AUTHOR_NAME=Ada", "GIT_AUTHOR_EMAIL=ada@example.com", "GIT_COMMITTER_NAME=Ada", "GIT_COMMITTER_EMAIL=ada@example.com")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		r.t.Fatalf("git %v: %v\n%s", args, err, out)
+	}
+	return strings.TrimSpace(string(out))
+}
+
+// Commit writes files (path → content; "" content deletes) and commits
+// them with message; it returns the new commit's sha.
+func (r *Repo) Commit(message string, files map[string]string) string {
+	r.t.Helper()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for name, content := range files {
+		p := filepath.Join(r.Dir, name)
+		if content == "" {
+			os.Remove(p)
+			continue
+		}
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			r.t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+			r.t.Fatal(err)
+		}
+	}
+	r.Git("add", "-A")
+	r.Git("commit", "-q", "--allow-empty", "-m", message)
+	return r.Git("rev-parse", "HEAD")
+}
+
+// Main is the TestMain of packages whose tests run agents: jobs call
+// toolbox commands, which agents install as links to the running binary
+// (the test binary here), so when this binary is started under a toolbox
+// name it must act as that command instead of running the tests again.
+func Main(m interface{ Run() int }) int {
+	name := filepath.Base(os.Args[0])
+	if slices.Contains(toolbox.Names(), name) {
+		return toolbox.Main(context.Background(), name, os.Args[1:], os.Environ(), os.Stdin, os.Stdout, os.Stderr)
+	}
+	return m.Run()
+}
