@@ -4,6 +4,12 @@
 // streams the job's log to the server as ordered, size-capped chunks, and
 // reports the result once the server has the whole log.
 //
+// Each job runs in DataDir/jobs/<id>, which is also its HOME and is
+// removed when the job ends. A job with a Checkout gets a working copy of
+// its commit (internal/repocache: a clone that borrows the objects of a
+// cached mirror) in <home>/<repository name>, named by BATON_WORKSPACE,
+// which the toolbox's checkout moves to SEMAPHORE_GIT_DIR.
+//
 // The agent survives a server that restarts or misbehaves: polls, log
 // chunks and finish reports are retried with jittered exponential backoff
 // for as long as it takes, while running jobs carry on and their output is
@@ -24,11 +30,11 @@
 //
 // What the agent expects from the server, beyond the protocol's types:
 // log sequence numbers start at 0, so FinishRequest.Chunks is the number
-// of chunks and the next sequence number; an assignment that a later poll
-// does not list in Running was lost in transit and must be handed out
-// again; and a Cancel should be repeated in every poll response while the
-// job is still listed in Running (an agent may abandon a poll whose answer
-// is in flight).
+// of chunks and the next sequence number; a job an earlier poll assigned
+// that a later poll does not list in Running never reached the agent (the
+// agent may abandon a poll whose answer is in flight, to say at once that
+// it drains or that a slot came free); and a Cancel is repeated while the
+// job is still listed in Running, since its answer may be lost too.
 package agent
 
 import (
@@ -216,6 +222,7 @@ type agent struct {
 	// Set by register, read by the poll loop (the same goroutine).
 	id          string
 	pollTimeout time.Duration
+	lostAfter   time.Duration
 
 	// hard is cancelled when cfg.Stop is closed: it parents the jobs.
 	hard context.Context
@@ -292,10 +299,11 @@ func Run(ctx context.Context, cfg Config) error {
 	rctx, cancelRegister := context.WithCancel(ctx)
 	stopRegister := context.AfterFunc(hard, cancelRegister)
 	err = a.register(rctx)
+	stopped := rctx.Err() != nil
 	stopRegister()
 	cancelRegister()
 	if err != nil {
-		if rctx.Err() != nil {
+		if stopped {
 			return nil // stopped before it started
 		}
 		return err
@@ -398,6 +406,7 @@ func (a *agent) register(ctx context.Context) error {
 			} else {
 				a.id = resp.AgentID
 				a.pollTimeout = resp.PollTimeout.D()
+				a.lostAfter = resp.LostAfter.D()
 				return a.saveState()
 			}
 		}
@@ -537,6 +546,9 @@ func (a *agent) loop(ctx context.Context) error {
 				}
 			}
 			d := b.next()
+			if a.lostAfter > 0 {
+				d = min(d, a.lostAfter/3) // poll often enough not to be declared lost
+			}
 			a.log.Warn("poll failed; retrying", logAgent, a.id, logErr, res.err, "retry_in", d)
 			if !pause(d) {
 				return nil

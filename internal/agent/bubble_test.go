@@ -193,25 +193,15 @@ func TestDrainWithServerDownInBubble(t *testing.T) {
 		// The server goes away while a job runs and comes back later:
 		// the job carries on, and its log and result are delivered.
 		fs := newFakeServer(t)
-		down := make(chan bool, 1)
-		down <- false
-		h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			d := <-down
-			down <- d
-			if d {
-				panic(http.ErrAbortHandler)
-			}
-			fs.Handler().ServeHTTP(w, r)
-		})
-		cfg := bubbleConfig(t, h)
+		sw := newSwitchable(fs.Handler(), false)
+		cfg := bubbleConfig(t, sw)
 		ctx, cancel := context.WithCancel(t.Context())
 		done := make(chan error, 1)
 		go func() { done <- agent.Run(ctx, cfg) }()
 
 		j := fs.enqueue(assignment("j", "echo before", "sleep 10s", "lines 500"))
 		fs.waitFor(t, "the job to start", time.Hour, func() bool { return len(j.chunks) > 0 })
-		<-down
-		down <- true
+		sw.set(true)
 		cancel() // drain while the server is down
 		time.Sleep(time.Minute)
 		select {
@@ -219,8 +209,7 @@ func TestDrainWithServerDownInBubble(t *testing.T) {
 			t.Fatalf("Run returned while its job's result was undelivered: %v", err)
 		default:
 		}
-		<-down
-		down <- false
+		sw.set(false)
 		fin, events := fs.result(t, j, time.Hour)
 		if fin.Result != ci.ResultPassed {
 			t.Errorf("result = %s", fin.Result)
@@ -230,6 +219,107 @@ func TestDrainWithServerDownInBubble(t *testing.T) {
 		}
 		if err := <-done; err != nil {
 			t.Errorf("Run() = %v", err)
+		}
+	})
+}
+
+// switchable is a handler that can be taken down: requests then fail as
+// dropped connections.
+type switchable struct {
+	h    http.Handler
+	down chan bool // holds the state
+}
+
+func newSwitchable(h http.Handler, down bool) *switchable {
+	s := &switchable{h: h, down: make(chan bool, 1)}
+	s.down <- down
+	return s
+}
+
+func (s *switchable) set(down bool) {
+	<-s.down
+	s.down <- down
+}
+
+func (s *switchable) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	d := <-s.down
+	s.down <- d
+	if d {
+		panic(http.ErrAbortHandler)
+	}
+	s.h.ServeHTTP(w, r)
+}
+
+func TestServerLateInBubble(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		fs := newFakeServer(t)
+		sw := newSwitchable(fs.Handler(), true)
+		cfg := bubbleConfig(t, sw)
+		ctx, cancel := context.WithCancel(t.Context())
+		done := make(chan error, 1)
+		go func() { done <- agent.Run(ctx, cfg) }()
+
+		// The agent keeps trying to register until the server is up.
+		time.Sleep(time.Minute)
+		sw.set(false)
+		j := fs.enqueue(assignment("j", "echo hi"))
+		if fin, _ := fs.result(t, j, time.Hour); fin.Result != ci.ResultPassed {
+			t.Errorf("result = %s", fin.Result)
+		}
+
+		// Stopping while the server is down and no job runs is quick.
+		sw.set(true)
+		start := time.Now()
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run() = %v", err)
+		}
+		if d := time.Since(start); d > time.Second {
+			t.Errorf("Run took %v to return", d)
+		}
+
+		// Nor does an agent that never reached the server wait.
+		cfg.DataDir = t.TempDir()
+		ctx, cancel = context.WithCancel(t.Context())
+		go func() { done <- agent.Run(ctx, cfg) }()
+		time.Sleep(time.Minute)
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run() = %v", err)
+		}
+	})
+}
+
+func TestHardStopGivesUpInBubble(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		fs := newFakeServer(t)
+		sw := newSwitchable(fs.Handler(), false)
+		cfg := bubbleConfig(t, sw)
+		stop := make(chan struct{})
+		cfg.Stop = stop
+		ctx, cancel := context.WithCancel(t.Context())
+		done := make(chan error, 1)
+		go func() { done <- agent.Run(ctx, cfg) }()
+
+		j := fs.enqueue(assignment("j", "echo started", "sleep 1h"))
+		fs.waitFor(t, "the job to start", time.Hour, func() bool { return len(j.chunks) > 0 })
+		sw.set(true)
+		cancel()
+		time.Sleep(time.Minute) // draining: the job runs on
+		start := time.Now()
+		close(stop)
+		if err := <-done; err != nil {
+			t.Errorf("Run() = %v", err)
+		}
+		// The job stopped at once; its result could not be delivered,
+		// and the agent gave up after FlushTimeout.
+		if d := time.Since(start); d != agent.DefaultFlushTimeout {
+			t.Errorf("Run returned %v after the stop, want %v", d, agent.DefaultFlushTimeout)
+		}
+		select {
+		case <-j.done:
+			t.Error("the job finished on a server that was down")
+		default:
 		}
 	})
 }

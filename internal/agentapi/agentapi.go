@@ -123,6 +123,12 @@ type FinishRequest struct {
 	Chunks int `json:"chunks"`
 }
 
+// DisconnectRequest is the body of POST /agent/v1/disconnect: the agent
+// saying goodbye.
+type DisconnectRequest struct {
+	AgentID string `json:"agent_id"`
+}
+
 // Error is the body of every error response.
 type Error struct {
 	Message string `json:"message"`

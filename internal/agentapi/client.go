@@ -13,16 +13,9 @@ import (
 	"strings"
 )
 
-// DisconnectRequest is the body of a disconnect: the agent saying goodbye.
-type DisconnectRequest struct {
-	AgentID string `json:"agent_id"`
-}
-
-// The headers every request carries.
-const (
-	// HeaderAgentVersion carries the agent's build version.
-	HeaderAgentVersion = "X-Baton-Agent-Version"
-)
+// HeaderAgentVersion is the request header that carries the agent's build
+// version. Every request also carries `Authorization: Token <token>`.
+const HeaderAgentVersion = "X-Baton-Agent-Version"
 
 // maxResponse bounds the responses the client reads (a poll response
 // carries jobs, files included).
@@ -33,7 +26,7 @@ const maxResponse = 256 << 20
 // server): bound them with their context.
 type Client struct {
 	// AgentVersion is sent as X-Baton-Agent-Version with every request;
-	// NewClient sets it to "unknown".
+	// NewClient sets it to "unknown". Set it before the first request.
 	AgentVersion string
 
 	base  string // server URL without a trailing slash

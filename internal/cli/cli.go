@@ -36,6 +36,9 @@ type IO struct {
 	Getenv func(string) string
 	// Dir is the working directory.
 	Dir string
+	// Stop is closed on a second interrupt: an agent then stops its
+	// running jobs instead of waiting for them. May be nil.
+	Stop <-chan struct{}
 }
 
 // isTerminal reports whether w is an interactive terminal.

@@ -109,6 +109,7 @@ func runServerAndAgent(ctx context.Context, o *IO, srv *server.Server, cfg agent
 		}
 		cfg.BatonPath = self
 		cfg.Env = os.Environ()
+		cfg.Stop = o.Stop
 		if err := agent.Run(ctx, cfg); err != nil && !errors.Is(err, context.Canceled) {
 			fmt.Fprintf(o.Err, "baton: agent: %v\n", err)
 			code = ExitFailure
@@ -212,7 +213,7 @@ A second signal stops the running jobs.
 			fmt.Fprintf(o.Err, "baton agent: %v\n", err)
 			return ExitFailure
 		}
-		cfg := agent.Config{ServerURL: *srvURL, Token: *token, Name: *name, Type: *typ, Slots: *slots, DataDir: dir, BatonPath: self, Env: os.Environ(), Logger: logger(o)}
+		cfg := agent.Config{ServerURL: *srvURL, Token: *token, Name: *name, Type: *typ, Slots: *slots, DataDir: dir, BatonPath: self, Env: os.Environ(), Logger: logger(o), Stop: o.Stop}
 		if err := cfg.Validate(); err != nil {
 			fmt.Fprintf(o.Err, "baton agent: %v\n", err)
 			return ExitUsage

@@ -41,9 +41,25 @@ func (d *Dispatcher) handler() http.Handler {
 	// dials it (an HTTP upgrade) after a poll response asked it to open
 	// stream {id}, and the server splices it to the user's connection.
 	mux.HandleFunc(p+"/", func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, http.StatusNotFound, "no such agent endpoint: "+r.Method+" "+r.URL.Path, nil)
+		if knownEndpoint(strings.TrimPrefix(r.URL.Path, p)) {
+			w.Header().Set("Allow", http.MethodPost)
+			writeError(w, http.StatusMethodNotAllowed, r.Method+" is not allowed here: use POST", nil)
+			return
+		}
+		writeError(w, http.StatusNotFound, "no such agent endpoint: "+r.URL.Path, nil)
 	})
 	return mux
+}
+
+// knownEndpoint reports whether path (below the prefix) is an endpoint,
+// whatever the method.
+func knownEndpoint(path string) bool {
+	switch path {
+	case "/register", "/poll", "/disconnect":
+		return true
+	}
+	parts := strings.Split(strings.TrimPrefix(path, "/"), "/")
+	return len(parts) == 3 && parts[0] == "jobs" && parts[1] != "" && (parts[2] == "logs" || parts[2] == "finish")
 }
 
 // httpError is an error with the status it answers.

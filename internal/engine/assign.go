@@ -55,7 +55,7 @@ func (e *Engine) Assignment(ctx context.Context, job *ci.Job) (agentapi.Assignme
 		return a, fmt.Errorf("assignment: %w", err)
 	}
 	var pj *plan.Job
-	if g, err := decodeGraph(p.Graph); err == nil {
+	if g, err := e.graphs.get(p.ID, p.Graph); err == nil {
 		for _, b := range blocks {
 			if b.ID == job.BlockID {
 				pj = planJob(g, b.Index, job.Index, b.AfterPipeline)

@@ -88,10 +88,11 @@ type Config struct {
 // Engine runs pipelines on the store. Its methods are safe for concurrent
 // use, also by several servers sharing one database.
 type Engine struct {
-	cfg  Config
-	db   *store.DB
-	log  *slog.Logger
-	wake chan struct{} // nudges Run to recompute its next deadline
+	cfg    Config
+	db     *store.DB
+	log    *slog.Logger
+	wake   chan struct{} // nudges Run to recompute its next deadline
+	graphs graphCache    // decoded graphs, for assignments
 }
 
 // New returns an engine.
@@ -150,7 +151,9 @@ func (e *Engine) mutate(ctx context.Context, pipelineID string, fn op) error {
 		break
 	}
 	if done != nil {
-		e.startNext(ctx, done)
+		// The change is committed: what follows from it must happen even
+		// if the caller gives up now.
+		e.startNext(context.WithoutCancel(ctx), done)
 	}
 	return nil
 }
@@ -161,7 +164,9 @@ func (e *Engine) mutateTx(tx *store.Tx, pipelineID string, fn op) (*ci.Pipeline,
 	if _, err := tx.LockPipeline(pipelineID); err != nil {
 		return nil, err
 	}
-	p, err := tx.GetPipelineTree(pipelineID)
+	// The jobs' specs are not read (they are large and rarely change);
+	// persist leaves a nil spec alone.
+	p, err := tx.GetPipelineTreeLite(pipelineID)
 	if err != nil {
 		return nil, err
 	}
@@ -179,7 +184,11 @@ func (e *Engine) mutateTx(tx *store.Tx, pipelineID string, fn op) (*ci.Pipeline,
 		}
 	}
 	f.afterPipelineSpec = func(j *ci.Job, result ci.Result, reason ci.Reason, doneAt time.Time) error {
-		spec, err := afterPipelineSpec(j.Spec, p, result, reason, doneAt)
+		full, err := tx.GetJob(j.ID)
+		if err != nil {
+			return err
+		}
+		spec, err := afterPipelineSpec(full.Spec, p, result, reason, doneAt)
 		if err != nil {
 			return err
 		}

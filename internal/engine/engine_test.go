@@ -12,6 +12,7 @@ import (
 	"github.com/batonci/baton/internal/ci"
 	"github.com/batonci/baton/internal/engine"
 	"github.com/batonci/baton/internal/engine/enginetest"
+	"github.com/batonci/baton/internal/repocache"
 	"github.com/batonci/baton/internal/runner"
 	"github.com/batonci/baton/internal/store"
 )
@@ -1197,5 +1198,77 @@ func waitFor(t *testing.T, ch <-chan string, want string) {
 		case <-timeout:
 			t.Fatalf("no notification %q", want)
 		}
+	}
+}
+
+// TestRun checks the background loop: the safety net starts a pipeline
+// whose follow-up step was lost, and time limits fire on time without a
+// fixed tick.
+func TestRun(t *testing.T) {
+	enginetest.ForEachDialect(t, func(t *testing.T, dialect string) {
+		e := newEnv(t, dialect, sequentialYAML)
+		first := e.pipeline(e.push("main"))
+		e.clock.Advance(time.Second)
+		e.repo.Commit("second", map[string]string{"x": "2"})
+		second := e.pipeline(e.push("main"))
+		if second.State != ci.StateQueued {
+			t.Fatalf("second pipeline is %s, want queued", second.State)
+		}
+		// The first ends behind the engine's back, as if its server died
+		// between committing and starting the next pipeline.
+		first.State, first.Result = ci.StateDone, ci.ResultPassed
+		if err := e.db.Tx(t.Context(), func(tx *store.Tx) error { return tx.UpdatePipeline(first) }); err != nil {
+			t.Fatal(err)
+		}
+
+		eng := engine.New(engine.Config{
+			Store:           e.db,
+			Repos:           repocache.New(t.TempDir()),
+			Logs:            e.logs,
+			RecheckInterval: 100 * time.Millisecond,
+			Logger:          testLogger(t),
+		})
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- eng.Run(ctx) }()
+		defer func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("Run: %v", err)
+			}
+		}()
+		eventually(t, "the safety net to start the second pipeline", func() bool {
+			return e.tree(second.ID).State == ci.StateRunning
+		})
+
+		// A job with a 300ms limit (set directly: YAML limits are minutes).
+		j := e.job(second, "a1")
+		started := time.Now()
+		j.State, j.AgentID, j.StartedAt, j.TimeLimit = ci.StateRunning, "agent-1", started, 300*time.Millisecond
+		if err := e.db.Tx(t.Context(), func(tx *store.Tx) error { return tx.UpdateJobIf(j, ci.StateQueued) }); err != nil {
+			t.Fatal(err)
+		}
+		if err := eng.JobStarted(t.Context(), j.ID); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, "the time limit", func() bool { return e.job(second, "a1").StopRequested })
+		if d := time.Since(started); d < 250*time.Millisecond {
+			t.Errorf("stopped after %v, before its limit", d)
+		}
+		if got := e.job(second, "a1").StopReason; got != ci.ReasonTimeout {
+			t.Errorf("stop reason %q, want timeout", got)
+		}
+	})
+}
+
+// eventually waits up to 10s for cond.
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }

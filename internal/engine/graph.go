@@ -3,6 +3,7 @@ package engine
 import (
 	"encoding/json"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/batonci/baton/internal/plan"
@@ -87,4 +88,45 @@ func planJob(g *plan.Graph, blockIndex, jobIndex int, afterPipeline bool) *plan.
 		return nil
 	}
 	return b.Jobs[jobIndex]
+}
+
+// graphCache keeps the decoded graphs of the pipelines whose jobs are
+// being assigned: a stored graph never changes, and decoding a large one
+// for each of its jobs would cost more than the rest of an assignment.
+type graphCache struct {
+	mu    sync.Mutex
+	m     map[string]*plan.Graph
+	order []string // insertion order, for eviction
+}
+
+// graphCacheSize bounds the cache.
+const graphCacheSize = 64
+
+// get returns the decoded graph of pipeline id, stored as raw. The graph
+// is shared: callers must not change it.
+func (c *graphCache) get(id string, raw json.RawMessage) (*plan.Graph, error) {
+	c.mu.Lock()
+	g, ok := c.m[id]
+	c.mu.Unlock()
+	if ok {
+		return g, nil
+	}
+	g, err := decodeGraph(raw)
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil {
+		c.m = map[string]*plan.Graph{}
+	}
+	if _, ok := c.m[id]; !ok {
+		if len(c.order) >= graphCacheSize {
+			delete(c.m, c.order[0])
+			c.order = c.order[1:]
+		}
+		c.m[id] = g
+		c.order = append(c.order, id)
+	}
+	return g, nil
 }

@@ -95,6 +95,13 @@ func advance(p *ci.Pipeline, f facts) *outcome {
 		setState(&p.State, ci.StateRunning)
 		p.StartedAt = f.now
 		out.started = true
+		if ap != nil {
+			for _, j := range ap.Jobs {
+				if j.State == ci.StatePending {
+					j.WaitReason = "waiting for the pipeline to finish"
+				}
+			}
+		}
 	}
 
 	byName := map[string]*ci.Block{}

@@ -121,7 +121,7 @@ func (e *Engine) RerunFailed(ctx context.Context, pipelineID, by string) (*ci.Pi
 		return nil, fmt.Errorf("rerun failed: %w", err)
 	}
 	_ = by // the pipeline records no author of its own; the workflow keeps TriggeredBy
-	e.afterCreate(ctx, p, false)
+	e.afterCreate(context.WithoutCancel(ctx), p, false)
 	if got, err := e.db.GetPipeline(ctx, p.ID); err == nil {
 		p = got
 	}

@@ -180,7 +180,10 @@ func (c *Cache) update(ctx context.Context, u string) error {
 
 	mirror := base + ".git"
 	if _, err := os.Stat(mirror); err == nil {
-		if _, err := c.git(ctx, mirror, "fetch", "--prune", "--quiet", "origin"); err != nil {
+		// Automatic garbage collection runs in the foreground, under the
+		// lock, rather than as a detached process that outlives us.
+		if _, err := c.git(ctx, mirror, "-c", "gc.autoDetach=false", "-c", "maintenance.autoDetach=false",
+			"fetch", "--prune", "--quiet", "origin"); err != nil {
 			return fmt.Errorf("fetch %s: %w", redactURL(u), err)
 		}
 		return nil
@@ -511,7 +514,11 @@ func (c *Cache) Materialize(ctx context.Context, url, sha, branch, dst string) e
 	if err != nil {
 		return err
 	}
+	made := false // whether dst is ours to remove on failure
 	fail := func(err error) error {
+		if made {
+			os.RemoveAll(dst)
+		}
 		return fmt.Errorf("check out %s of %s in %s: %w", sha, redactURL(u), dst, err)
 	}
 	if branch != "" {
@@ -527,6 +534,7 @@ func (c *Cache) Materialize(ctx context.Context, url, sha, branch, dst string) e
 	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
 		return fail(err)
 	}
+	made = true
 	if _, err := c.git(ctx, filepath.Dir(dst), "clone", "--quiet", "--shared", "--no-checkout", "--", m, dst); err != nil {
 		return fail(err)
 	}

@@ -29,9 +29,11 @@ type Job struct {
 	Name string `json:"name"`
 	// Commands are the prologue and the job's commands, in order.
 	Commands []string `json:"commands,omitempty"`
-	// The epilogue lists: Always runs first, then OnPass or OnFail.
+	// EpilogueAlways runs after the commands unless the job was stopped.
 	EpilogueAlways []string `json:"epilogue_always,omitempty"`
+	// EpilogueOnPass runs after EpilogueAlways when the job passed.
 	EpilogueOnPass []string `json:"epilogue_on_pass,omitempty"`
+	// EpilogueOnFail runs after EpilogueAlways when the job failed.
 	EpilogueOnFail []string `json:"epilogue_on_fail,omitempty"`
 	// Env is exported in order before the commands; a later entry of
 	// the same name wins.

@@ -259,6 +259,20 @@ func TestRun(t *testing.T) {
 				[]ev{finished(ci.ResultPassed, "")}),
 		},
 		{
+			name: "set -x traces user commands, not the runner's exports",
+			job: func(j *runner.Job) {
+				j.Commands = []string{"set -x", "true"}
+				j.EpilogueAlways = []string{"echo a1"}
+			},
+			wantResult: ci.ResultPassed,
+			want: join([]ev{started()}, exportEvents(),
+				command("set -x", "", 0),
+				command("true", "++ true\n", 0),
+				exportEvents(runner.JobResultVar),
+				command("echo a1", "++ echo a1\na1\n", 0),
+				[]ev{finished(ci.ResultPassed, "")}),
+		},
+		{
 			name: "return 130 with result passed",
 			job: func(j *runner.Job) {
 				j.Commands = []string{"export SEMAPHORE_JOB_RESULT=passed; return 130", "echo never"}

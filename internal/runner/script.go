@@ -46,10 +46,17 @@ func exportScript(vars []EnvVar) (output, script string) {
 		fmt.Fprintf(&out, "Exporting %s\n", v.Name)
 		fmt.Fprintf(&src, "export %s=%s\n", v.Name, shellQuote(v.Value))
 	}
-	if bad {
-		src.WriteString("return 1\n")
+	if src.Len() == 0 && !bad {
+		return out.String(), ""
 	}
-	return out.String(), src.String()
+	// Keep a user's `set -x` from tracing the exports (and so printing
+	// values) while leaving it on for the commands that follow.
+	script = "{ __baton_xt=${-//[^x]/}; builtin set +x; } 2>/dev/null\n" + src.String() +
+		"if [ -n \"$__baton_xt\" ]; then builtin unset __baton_xt; builtin set -x; else builtin unset __baton_xt; fi\n"
+	if bad {
+		script += "return 1\n"
+	}
+	return out.String(), script
 }
 
 // fileMode is the mode a File is written with.

@@ -2,6 +2,8 @@ package store
 
 import (
 	"context"
+	"fmt"
+	"strings"
 
 	"github.com/batonci/baton/internal/ci"
 )
@@ -14,9 +16,62 @@ import (
 // a job under its pipeline's lock, but ClaimJob moves queued jobs to
 // running without that lock; this compare-and-set keeps the engine from
 // overwriting a claim (on PostgreSQL, an UPDATE that waited for a
-// concurrent claim re-checks the condition on the claimed row).
+// concurrent claim re-checks the condition on the claimed row). A nil
+// Spec leaves the stored spec alone (see GetPipelineTreeLite).
 func (tx *Tx) UpdateJobIf(j *ci.Job, from ci.State) error {
-	return tx.updateJob(j, from)
+	normJob(j)
+	spec := ""
+	args := []any{j.ID, j.Index, j.Name, j.State, j.Result, j.Reason, j.MachineType, j.Priority,
+		j.AgentID, j.WaitReason, j.StopRequested, j.StopReason, ms(j.TimeLimit),
+		tx.ts(j.QueuedAt), tx.ts(j.StartedAt), tx.ts(j.DoneAt), from}
+	if j.Spec != nil {
+		spec = ", spec = $18"
+		args = append(args, jsonArg(j.Spec))
+	}
+	res, err := tx.exec(`UPDATE jobs SET idx = $2, name = $3, state = $4,
+		result = $5, reason = $6, machine_type = $7, priority = $8, agent_id = $9,
+		wait_reason = $10, stop_requested = $11, stop_reason = $12, time_limit_ms = $13,
+		queued_at = $14, started_at = $15, done_at = $16`+spec+`
+		WHERE id = $1 AND state = $17`, args...)
+	if err != nil {
+		return wrap("update job "+j.ID, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return wrap("update job "+j.ID, err)
+	}
+	if n == 0 {
+		return fmt.Errorf("update job %s: state is no longer %s: %w", j.ID, from, ErrConflict)
+	}
+	return nil
+}
+
+// GetPipelineTreeLite is GetPipelineTree without the jobs' Spec (nil),
+// the bulk of a job row: what the engine reads on every state change.
+func (tx *Tx) GetPipelineTreeLite(id string) (*ci.Pipeline, error) {
+	p, err := tx.GetPipeline(id)
+	if err != nil {
+		return nil, err
+	}
+	if p.Blocks, err = tx.ListBlocks(id); err != nil {
+		return nil, err
+	}
+	cols := strings.Replace(jobCols, " spec,", " NULL,", 1)
+	jobs, err := collect(tx, scanJob, `SELECT `+cols+` FROM jobs WHERE pipeline_id = $1
+		ORDER BY idx, id`, id)
+	if err != nil {
+		return nil, wrap("list jobs", err)
+	}
+	byID := make(map[string]*ci.Block, len(p.Blocks))
+	for _, b := range p.Blocks {
+		byID[b.ID] = b
+	}
+	for _, j := range jobs {
+		if b := byID[j.BlockID]; b != nil {
+			b.Jobs = append(b.Jobs, j)
+		}
+	}
+	return p, nil
 }
 
 // ActivePipelines returns the pipelines that are not done, without

@@ -26,7 +26,11 @@
 //
 // and Semaphore's SEMAPHORE_JOB_ID, SEMAPHORE_WORKFLOW_ID,
 // SEMAPHORE_PROJECT_ID, SEMAPHORE_PIPELINE_<n>_ARTEFACT_ID,
-// SEMAPHORE_GIT_BRANCH and SEMAPHORE_GIT_REPO_NAME.
+// SEMAPHORE_GIT_BRANCH (and SEMAPHORE_GIT_PR_BRANCH for pull requests) and
+// SEMAPHORE_GIT_REPO_NAME. Users may set SEMAPHORE_GIT_DIR, CACHE_SIZE (the
+// cache's limit in KiB; default 9 GiB) and CACHE_FAIL_ON_ERROR, as on
+// Semaphore. cache store and restore without arguments cache ~/.nvm,
+// ~/.cache/yarn and ~/go/pkg/mod under the job's HOME.
 package toolbox
 
 import (

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -186,6 +187,8 @@ func TestUncommittedChanges(t *testing.T) {
 		"becomes-exe.sh": "#!/bin/sh\n",
 	})
 	head := gittest.Git(t, dir, "rev-parse", "HEAD")
+	gittest.Git(t, dir, "config", "user.name", "Repo User")
+	gittest.Git(t, dir, "config", "user.email", "repo@example.com")
 
 	gittest.Write(t, dir, map[string]string{
 		"modified.txt":         "new\n",
@@ -227,6 +230,9 @@ func TestUncommittedChanges(t *testing.T) {
 	}
 	if got := gittest.Git(t, dst, "rev-parse", "HEAD^"); got != head {
 		t.Errorf("snapshot parent = %s, want %s", got, head)
+	}
+	if got := gittest.Git(t, dst, "log", "-1", "--format=%an <%ae>"); got != "Repo User <repo@example.com>" {
+		t.Errorf("snapshot author = %q, want the user's identity", got)
 	}
 	if got := gittest.Git(t, dst, "diff", "--name-status", "HEAD^", "HEAD"); !strings.Contains(got, "D\tdeleted.txt") {
 		t.Errorf("snapshot does not record the deletion:\n%s", got)
@@ -304,6 +310,14 @@ func TestNoCommitsYet(t *testing.T) {
 	assertCleanCopy(t, dst)
 	if got := gittest.Git(t, dst, "rev-list", "--count", "HEAD"); got != "1" {
 		t.Errorf("copy has %s commits, want 1", got)
+	}
+	// Without an identity git accepts, the snapshot is Baton's.
+	probe := exec.Command("git", "var", "GIT_COMMITTER_IDENT")
+	probe.Dir = dir
+	if probe.Run() != nil {
+		if got := gittest.Git(t, dst, "log", "-1", "--format=%an <%ae>"); got != "Baton <baton@localhost>" {
+			t.Errorf("snapshot author = %q, want Baton's", got)
+		}
 	}
 
 	empty := take(t, gittest.Init(t))

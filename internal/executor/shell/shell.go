@@ -130,13 +130,18 @@ func (e *Executor) start(cfg executor.SessionConfig) (_ *session, err error) {
 			_ = os.RemoveAll(dir)
 		}
 	}()
+	cmdPath := filepath.Join(dir, "command")
+	cmdFile, err := os.OpenFile(cmdPath, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	toClose = append(toClose, cmdFile)
 	ctlR, ctlW, err := os.Pipe()
 	if err != nil {
 		return nil, err
 	}
 	toClose = append(toClose, ctlR, ctlW)
 
-	cmdPath := filepath.Join(dir, "command")
 	cmd := exec.Command(e.opts.Bash, "--noprofile", "--norc", "-c", driver(cmdPath))
 	cmd.Dir = cfg.Dir
 	cmd.Env = cfg.Env
@@ -186,7 +191,7 @@ func (e *Executor) start(cfg executor.SessionConfig) (_ *session, err error) {
 		outRC:    rc,
 		ctl:      ctlW,
 		dir:      dir,
-		cmdPath:  cmdPath,
+		cmdFile:  cmdFile,
 		data:     make(chan []byte),
 		free:     make(chan []byte, readBuffers),
 		readDone: make(chan struct{}),

@@ -215,14 +215,18 @@ func TestOptionsValidate(t *testing.T) {
 
 func TestExitLeavesChattyBackgroundProcess(t *testing.T) {
 	// `yes` keeps writing after the shell exits; Run must still return.
-	s := start(t, newExec(false))
-	startAt := time.Now()
-	var out bytes.Buffer
-	code, err := s.Run(t.Context(), "yes >&2 & sleep 0.1; exit 5", &out)
-	if !errors.Is(err, executor.ErrSessionEnded) || code != 5 {
-		t.Errorf("Run = %d, %v; want 5, ErrSessionEnded", code, err)
-	}
-	if d := time.Since(startAt); d > 5*time.Second {
-		t.Errorf("Run took %v", d)
+	for _, m := range modes {
+		t.Run(m.name, func(t *testing.T) {
+			s := start(t, newExec(m.pty))
+			startAt := time.Now()
+			var out bytes.Buffer
+			code, err := s.Run(t.Context(), "trap '' HUP; yes >&2 & sleep 0.1; exit 5", &out)
+			if !errors.Is(err, executor.ErrSessionEnded) || code != 5 {
+				t.Errorf("Run = %d, %v; want 5, ErrSessionEnded", code, err)
+			}
+			if d := time.Since(startAt); d > 5*time.Second {
+				t.Errorf("Run took %v", d)
+			}
+		})
 	}
 }
