@@ -1,8 +1,8 @@
 package cli_test
 
 import (
-	"context"
 	"os"
+	"time"
 	"testing"
 
 	"github.com/rogpeppe/go-internal/testscript"
@@ -16,8 +16,9 @@ import (
 // scripts.
 func TestMain(m *testing.M) {
 	main := func() {
+		ctx, stop := cli.SignalContext()
 		dir, _ := os.Getwd()
-		os.Exit(cli.Main(context.Background(), os.Args, &cli.IO{In: os.Stdin, Out: os.Stdout, Err: os.Stderr, Getenv: os.Getenv, Dir: dir}))
+		os.Exit(cli.Main(ctx, os.Args, &cli.IO{In: os.Stdin, Out: os.Stdout, Err: os.Stderr, Getenv: os.Getenv, Dir: dir, Stop: stop}))
 	}
 	cmds := map[string]func(){"baton": main}
 	for _, name := range toolbox.Names() {
@@ -30,6 +31,23 @@ func TestMain(m *testing.M) {
 func TestScripts(t *testing.T) {
 	testscript.Run(t, testscript.Params{
 		Dir: "testdata/script",
+		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
+			// waitfile FILE... waits up to 30 s for files to exist.
+			"waitfile": func(ts *testscript.TestScript, neg bool, args []string) {
+				deadline := time.Now().Add(30 * time.Second)
+				for _, f := range args {
+					for {
+						if _, err := os.Stat(ts.MkAbs(f)); err == nil {
+							break
+						}
+						if time.Now().After(deadline) {
+							ts.Fatalf("timed out waiting for %s", f)
+						}
+						time.Sleep(20 * time.Millisecond)
+					}
+				}
+			},
+		},
 		Setup: func(env *testscript.Env) error {
 			env.Setenv("GIT_CONFIG_NOSYSTEM", "1")
 			env.Setenv("GIT_AUTHOR_NAME", "Ada Tester")

@@ -105,9 +105,14 @@ func newEnv(t *testing.T, dialect string, o options) *env {
 	repos := repocache.New(filepath.Join(t.TempDir(), "repos"))
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
+	// Stop the dispatchers first (their held polls return), then the
+	// HTTP servers.
 	t.Cleanup(func() {
 		cancel()
 		wg.Wait()
+		for _, s := range e.servers {
+			s.srv.Close()
+		}
 	})
 	for i := range o.servers {
 		db := enginetest.Open(t, e.dsn)
@@ -123,8 +128,6 @@ func newEnv(t *testing.T, dialect string, o options) *env {
 			Logger: log,
 		})
 		srv := httptest.NewServer(d.Handler())
-		// Close the test server after Run's polls have returned.
-		t.Cleanup(srv.Close)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
