@@ -2,8 +2,8 @@ package cli_test
 
 import (
 	"os"
-	"time"
 	"testing"
+	"time"
 
 	"github.com/rogpeppe/go-internal/testscript"
 
