@@ -145,6 +145,7 @@ var (
 	errUnauthorized = errors.New("authentication required: send Authorization: Token <token>")
 	errNotFound     = errors.New("not found")
 	errForbidden    = errors.New("forbidden")
+	errConflict     = errors.New("conflict")
 	errBadRequest   = errors.New("bad request")
 )
 
@@ -213,8 +214,10 @@ func writeError(w http.ResponseWriter, err error) {
 		code, msg = http.StatusNotFound, err.Error()
 	case errors.Is(err, errBadRequest):
 		code, msg = http.StatusBadRequest, strings.TrimPrefix(err.Error(), "bad request: ")
+	case errors.Is(err, errConflict):
+		code, msg = http.StatusConflict, strings.TrimPrefix(err.Error(), "conflict: ")
 	case errors.Is(err, store.ErrConflict):
-		code, msg = http.StatusConflict, err.Error()
+		code, msg = http.StatusConflict, "conflict with the current state; try again"
 	case errors.Is(err, engine.ErrSkipCI):
 		code, msg = http.StatusUnprocessableEntity, err.Error()
 	case errors.Is(err, context.Canceled):

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -104,6 +105,9 @@ func (a *API) createProject(w http.ResponseWriter, r *http.Request, c *caller) {
 		return
 	}
 	if err := a.cfg.Store.Tx(r.Context(), func(tx *store.Tx) error { return tx.CreateProject(p) }); err != nil {
+		if errors.Is(err, store.ErrConflict) {
+			err = fmt.Errorf("%w: a project named %q already exists", errConflict, p.Name)
+		}
 		writeError(w, err)
 		return
 	}

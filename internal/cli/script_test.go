@@ -1,13 +1,16 @@
 package cli_test
 
 import (
+	"fmt"
 	"os"
+	"regexp"
 	"testing"
 	"time"
 
 	"github.com/rogpeppe/go-internal/testscript"
 
 	"github.com/batonci/baton/internal/cli"
+	"github.com/batonci/baton/internal/testenv"
 	"github.com/batonci/baton/internal/toolbox"
 )
 
@@ -27,11 +30,47 @@ func TestMain(m *testing.M) {
 	testscript.Main(m, cmds)
 }
 
+// startServer is the script command "server [--no-agent]".
+func startServer(ts *testscript.TestScript, neg bool, args []string) {
+	e := testenv.Start(scriptTB{ts}, testenv.Options{DataDir: ts.MkAbs("baton-data")})
+	ts.Setenv("BATON_SERVER", e.URL)
+	ts.Setenv("BATON_TOKEN", e.Token)
+	ts.Setenv("AGENT_TOKEN", e.AgentToken)
+	if len(args) == 0 || args[0] != "--no-agent" {
+		e.StartAgent(scriptTB{ts}, "script-agent", "e1-standard-2", 2)
+	}
+}
+
+// scriptTB adapts a test script to the testing.TB that testenv wants.
+type scriptTB struct{ ts *testscript.TestScript }
+
+func (s scriptTB) Helper()                        {}
+func (s scriptTB) Fatalf(format string, a ...any) { s.ts.Fatalf(format, a...) }
+func (s scriptTB) Fatal(a ...any)                 { s.ts.Fatalf("%s", fmt.Sprint(a...)) }
+func (s scriptTB) Cleanup(f func())               { s.ts.Defer(f) }
+func (s scriptTB) TempDir() string                { d, _ := os.MkdirTemp(s.ts.Getenv("WORK"), "tmp"); return d }
+
 // TestScripts runs the CLI behaviour specifications in testdata/script.
 func TestScripts(t *testing.T) {
 	testscript.Run(t, testscript.Params{
 		Dir: "testdata/script",
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
+			// server starts a Baton server in this process, with an agent
+			// of type e1-standard-2, and points BATON_SERVER and
+			// BATON_TOKEN at it.
+			"server": startServer,
+			// capture VAR REGEXP sets VAR to the first submatch of REGEXP
+			// in the last command's stdout.
+			"capture": func(ts *testscript.TestScript, neg bool, args []string) {
+				if len(args) != 2 {
+					ts.Fatalf("usage: capture VAR REGEXP")
+				}
+				m := regexp.MustCompile(args[1]).FindStringSubmatch(ts.ReadFile("stdout"))
+				if len(m) < 2 {
+					ts.Fatalf("capture: no match for %s in stdout", args[1])
+				}
+				ts.Setenv(args[0], m[1])
+			},
 			// waitfile FILE... waits up to 30 s for files to exist.
 			"waitfile": func(ts *testscript.TestScript, neg bool, args []string) {
 				deadline := time.Now().Add(30 * time.Second)

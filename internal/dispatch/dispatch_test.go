@@ -104,16 +104,8 @@ func newEnv(t *testing.T, dialect string, o options) *env {
 	e.repo = enginetest.NewRepo(t, map[string]string{".semaphore/semaphore.yml": o.yaml})
 	repos := repocache.New(filepath.Join(t.TempDir(), "repos"))
 	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel) // in case the setup fails half-way
 	var wg sync.WaitGroup
-	// Stop the dispatchers first (their held polls return), then the
-	// HTTP servers.
-	t.Cleanup(func() {
-		cancel()
-		wg.Wait()
-		for _, s := range e.servers {
-			s.srv.Close()
-		}
-	})
 	for i := range o.servers {
 		db := enginetest.Open(t, e.dsn)
 		if i == 0 {
@@ -137,6 +129,16 @@ func newEnv(t *testing.T, dialect string, o options) *env {
 		}()
 		e.servers = append(e.servers, &server{db: db, eng: eng, disp: d, srv: srv})
 	}
+	// Registered after the stores were opened, so it runs before they are
+	// closed: stop the dispatchers first (their held polls return), then
+	// the HTTP servers.
+	t.Cleanup(func() {
+		cancel()
+		wg.Wait()
+		for _, s := range e.servers {
+			s.srv.Close()
+		}
+	})
 	// Let Run subscribe before anything is queued.
 	time.Sleep(50 * time.Millisecond)
 	return e

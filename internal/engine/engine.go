@@ -327,7 +327,7 @@ func (e *Engine) Advance(ctx context.Context, pipelineID string) error {
 	return e.mutate(ctx, pipelineID, nil)
 }
 
-// jobOp finds a job in a locked tree.
+// findJob finds a job and its block in a tree.
 func findJob(p *ci.Pipeline, jobID string) (*ci.Block, *ci.Job) {
 	for _, b := range p.Blocks {
 		for _, j := range b.Jobs {

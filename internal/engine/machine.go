@@ -22,10 +22,10 @@ type facts struct {
 	admitted bool
 	// queueWait is the wait reason of a pipeline that is not admitted.
 	queueWait string
-	// afterPipelineEnv returns the SEMAPHORE_PIPELINE_* variables of the
-	// after_pipeline jobs, given the pipeline's folded result; it is
-	// called once, when those jobs are about to be queued. It returns
-	// the new spec of a job given its old one.
+	// afterPipelineSpec gives an after_pipeline job the
+	// SEMAPHORE_PIPELINE_* variables of the pipeline's folded result, by
+	// rewriting its Spec; it is called for each of those jobs just
+	// before they are queued.
 	afterPipelineSpec func(job *ci.Job, result ci.Result, reason ci.Reason, doneAt time.Time) error
 }
 

@@ -120,7 +120,8 @@ func (e *Engine) RerunFailed(ctx context.Context, pipelineID, by string) (*ci.Pi
 	if err != nil {
 		return nil, fmt.Errorf("rerun failed: %w", err)
 	}
-	_ = by // the pipeline records no author of its own; the workflow keeps TriggeredBy
+	// A pipeline records no author of its own: the log keeps who asked.
+	e.log.Info("partial rerun", "pipeline", p.ID, "of", orig.ID, "by", by)
 	e.afterCreate(context.WithoutCancel(ctx), p, false)
 	if got, err := e.db.GetPipeline(ctx, p.ID); err == nil {
 		p = got

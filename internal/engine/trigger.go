@@ -147,6 +147,7 @@ func (e *Engine) Trigger(ctx context.Context, req TriggerRequest) (*ci.Workflow,
 	if err != nil {
 		return nil, fmt.Errorf("trigger: %w", err)
 	}
+	e.log.Info("workflow created", "workflow", wf.ID, "number", wf.Number, "project", proj.Name, "pipeline", p.ID, "state", p.State)
 	e.afterCreate(context.WithoutCancel(ctx), p, true)
 	if got, err := e.db.GetWorkflow(ctx, wf.ID); err == nil {
 		wf = got

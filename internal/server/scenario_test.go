@@ -111,17 +111,34 @@ func TestInvalidPipelineGivesPositionedDiagnostics(t *testing.T) {
 	}
 }
 
-func TestSkipCICreatesNoWorkflow(t *testing.T) {
+func TestSkipCICreatesNoWorkflowButAManualRunBuilds(t *testing.T) {
 	t.Parallel()
 	e := testenv.Start(t, testenv.Options{})
 	repo := testenv.NewRepo(t, map[string]string{".semaphore/semaphore.yml": okPipeline})
-	createProject(t, e, "app", repo, nil)
-	repo.Commit("docs only [skip ci]", map[string]string{"README": "x"})
-	e.Do("POST", "/api/v1/projects/app/workflows", map[string]any{"branch": "main"}, nil, http.StatusUnprocessableEntity)
+	createProject(t, e, "app", repo, map[string]any{"webhook_secret": "k3y-for-hooks"})
+	sha := repo.Commit("docs only [skip ci]", map[string]string{"README": "x"})
+	body := []byte(fmt.Sprintf(`{"ref":"refs/heads/main","before":"0000000000000000000000000000000000000000","after":%q}`, sha))
+	req, _ := http.NewRequest("POST", e.URL+"/hooks/app", strings.NewReader(string(body)))
+	req.Header.Set("X-GitHub-Event", "push")
+	req.Header.Set("X-Hub-Signature-256", sign("k3y-for-hooks", body))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("push of a [skip ci] commit: status %d, want 200", resp.StatusCode)
+	}
 	var wfs []ci.Workflow
 	e.Do("GET", "/api/v1/projects/app/workflows", nil, &wfs)
 	if len(wfs) != 0 {
-		t.Errorf("workflows = %d, want 0", len(wfs))
+		t.Fatalf("workflows = %d, want 0 for a [skip ci] push", len(wfs))
+	}
+	// Asking for a run by hand is explicit: it builds.
+	run(t, e, "app", "main")
+	e.Do("GET", "/api/v1/projects/app/workflows", nil, &wfs)
+	if len(wfs) != 1 {
+		t.Errorf("workflows = %d after a manual run, want 1", len(wfs))
 	}
 }
 

@@ -17,7 +17,6 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"testing"
 	"time"
 
 	"github.com/batonci/baton/internal/agent"
@@ -25,6 +24,16 @@ import (
 	"github.com/batonci/baton/internal/server"
 	"github.com/batonci/baton/internal/toolbox"
 )
+
+// TB is the part of testing.TB that environments use, so test scripts can
+// drive them too.
+type TB interface {
+	Helper()
+	Fatal(args ...any)
+	Fatalf(format string, args ...any)
+	Cleanup(func())
+	TempDir() string
+}
 
 // Options tune an environment.
 type Options struct {
@@ -34,6 +43,8 @@ type Options struct {
 	LostAfter time.Duration
 	// DataDir reuses a data directory (server restarts).
 	DataDir string
+	// Addr is the listen address; default a free loopback port.
+	Addr string
 }
 
 // Env is a running server.
@@ -43,13 +54,13 @@ type Env struct {
 	Token      string // admin API token
 	AgentToken string
 	DataDir    string
-	t          testing.TB
+	t          TB
 	cancel     context.CancelFunc
 	done       chan struct{}
 }
 
 // Start starts a server; it stops at the end of the test.
-func Start(t testing.TB, opts Options) *Env {
+func Start(t TB, opts Options) *Env {
 	t.Helper()
 	dir := opts.DataDir
 	if dir == "" {
@@ -58,8 +69,11 @@ func Start(t testing.TB, opts Options) *Env {
 	if opts.LostAfter == 0 {
 		opts.LostAfter = 2 * time.Second
 	}
+	if opts.Addr == "" {
+		opts.Addr = "127.0.0.1:0"
+	}
 	ctx, cancel := context.WithCancel(context.Background())
-	srv, err := server.New(ctx, server.Config{DataDir: dir, DB: opts.DB, Addr: "127.0.0.1:0", LostAfter: opts.LostAfter, PollTimeout: 5 * time.Second})
+	srv, err := server.New(ctx, server.Config{DataDir: dir, DB: opts.DB, Addr: opts.Addr, LostAfter: opts.LostAfter, PollTimeout: 5 * time.Second})
 	if err != nil {
 		cancel()
 		t.Fatalf("start server: %v", err)
@@ -101,7 +115,7 @@ type Agent struct {
 
 // StartAgent runs an in-process agent of the given type with slots; it
 // drains and stops at the end of the test, or when Stop is called.
-func (e *Env) StartAgent(t testing.TB, name, typ string, slots int) *Agent {
+func (e *Env) StartAgent(t TB, name, typ string, slots int) *Agent {
 	t.Helper()
 	self, err := os.Executable()
 	if err != nil {
@@ -230,13 +244,13 @@ func (e *Env) Log(jobID string) string {
 // Repo is a real git repository in a temporary directory.
 type Repo struct {
 	Dir string
-	t   testing.TB
+	t   TB
 	mu  sync.Mutex
 }
 
 // NewRepo creates a repository on branch main with the given files
 // committed.
-func NewRepo(t testing.TB, files map[string]string) *Repo {
+func NewRepo(t TB, files map[string]string) *Repo {
 	t.Helper()
 	r := &Repo{Dir: t.TempDir(), t: t}
 	r.Git("init", "-q", "-b", "main")
