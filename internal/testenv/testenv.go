@@ -21,6 +21,7 @@ import (
 
 	"github.com/batonci/baton/internal/agent"
 	"github.com/batonci/baton/internal/ci"
+	"github.com/batonci/baton/internal/cli"
 	"github.com/batonci/baton/internal/server"
 	"github.com/batonci/baton/internal/toolbox"
 )
@@ -109,6 +110,8 @@ func (e *Env) Stop() {
 // Agent is an in-process agent.
 type Agent struct {
 	cancel context.CancelFunc
+	stop   chan struct{}
+	once   sync.Once
 	done   chan struct{}
 	Err    error
 }
@@ -122,21 +125,28 @@ func (e *Env) StartAgent(t TB, name, typ string, slots int) *Agent {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	a := &Agent{cancel: cancel, done: make(chan struct{})}
+	a := &Agent{cancel: cancel, stop: make(chan struct{}), done: make(chan struct{})}
 	cfg := agent.Config{
 		ServerURL: e.URL, Token: e.AgentToken, Name: name, Type: typ, Slots: slots,
-		DataDir: t.TempDir(), BatonPath: self, Env: os.Environ(),
+		DataDir: t.TempDir(), BatonPath: self, Env: os.Environ(), Stop: a.stop,
 	}
 	go func() {
 		defer close(a.done)
 		a.Err = agent.Run(ctx, cfg)
 	}()
-	t.Cleanup(a.Stop)
+	t.Cleanup(a.Kill)
 	return a
 }
 
-// Stop drains the agent and waits for it.
+// Stop drains the agent (running jobs finish) and waits for it.
 func (a *Agent) Stop() {
+	a.cancel()
+	<-a.done
+}
+
+// Kill stops the agent and its running jobs and waits for it.
+func (a *Agent) Kill() {
+	a.once.Do(func() { close(a.stop) })
 	a.cancel()
 	<-a.done
 }
@@ -304,10 +314,33 @@ func (r *Repo) Commit(message string, files map[string]string) string {
 // toolbox commands, which agents install as links to the running binary
 // (the test binary here), so when this binary is started under a toolbox
 // name it must act as that command instead of running the tests again.
+//
+// Under the name "baton" the binary is the baton command itself, so tests
+// can run real agent and server processes (see BatonBinary).
 func Main(m interface{ Run() int }) int {
 	name := filepath.Base(os.Args[0])
 	if slices.Contains(toolbox.Names(), name) {
 		return toolbox.Main(context.Background(), name, os.Args[1:], os.Environ(), os.Stdin, os.Stdout, os.Stderr)
 	}
+	if name == "baton" {
+		ctx, stop := cli.SignalContext()
+		dir, _ := os.Getwd()
+		return cli.Main(ctx, os.Args, &cli.IO{In: os.Stdin, Out: os.Stdout, Err: os.Stderr, Getenv: os.Getenv, Dir: dir, Stop: stop})
+	}
 	return m.Run()
+}
+
+// BatonBinary returns the path of a "baton" link to the running test
+// binary, which Main turns into the baton command.
+func BatonBinary(t TB) string {
+	t.Helper()
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(t.TempDir(), "baton")
+	if err := os.Symlink(self, p); err != nil {
+		t.Fatal(err)
+	}
+	return p
 }

@@ -31,7 +31,7 @@ import (
 // makeTree writes n files totalling about size bytes (sizes vary from 10%
 // to 190% of the mean), 100 to a directory, two directory levels deep,
 // commits them, and modifies a few so the snapshot is dirty.
-func makeTree(b *testing.B, n, size int) string {
+func makeTree(b testing.TB, n, size int) string {
 	b.Helper()
 	dir := gittest.Init(b)
 	rng := rand.New(rand.NewPCG(1, 2))
@@ -64,7 +64,7 @@ type benchTree struct {
 	reference string // a materialized copy: the source of the baselines
 }
 
-func setup(b *testing.B, n, size int) *benchTree {
+func setup(b testing.TB, n, size int) *benchTree {
 	b.Helper()
 	dir := makeTree(b, n, size)
 	repo, err := gitrepo.Open(context.Background(), dir)
@@ -127,6 +127,7 @@ func BenchmarkMaterializeLargeParallel(b *testing.B) {
 	const jobs = 4
 	b.SetBytes(jobs * 100 << 20)
 	seq := 0
+	b.ResetTimer()
 	for range b.N {
 		seq++
 		errs := make(chan error, jobs)
