@@ -1,0 +1,298 @@
+package bench
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/batonci/baton/internal/ci"
+	"github.com/batonci/baton/internal/testenv"
+)
+
+func TestMain(m *testing.M) { os.Exit(testenv.Main(m)) }
+
+// serviceEnv starts a server with agents and a project on a repository
+// holding pipeline.
+func serviceEnv(b *testing.B, agents, slots int, pipeline string) *testenv.Env {
+	b.Helper()
+	e := testenv.Start(b, testenv.Options{})
+	for i := 0; i < agents; i++ {
+		e.StartAgent(b, fmt.Sprintf("bench-%d", i), "e1-standard-2", slots)
+	}
+	repo := testenv.NewRepo(b, map[string]string{".semaphore/semaphore.yml": pipeline})
+	e.Do("POST", "/api/v1/projects", map[string]any{"name": "bench", "repo_url": repo.URL(), "default_branch": "main"}, nil, http.StatusCreated)
+	e.Eventually(10*time.Second, func() bool {
+		var as []ci.Agent
+		e.Do("GET", "/api/v1/agents", nil, &as)
+		return len(as) == agents
+	}, "%d agents connected", agents)
+	return e
+}
+
+func trigger(e *testenv.Env) string {
+	var wf ci.Workflow
+	e.Do("POST", "/api/v1/projects/bench/workflows", map[string]any{"branch": "main"}, &wf, http.StatusCreated)
+	return wf.ID
+}
+
+// firstCommandStart returns when a job's first user command started.
+func firstCommandStart(b *testing.B, e *testenv.Env, jobID string) time.Time {
+	b.Helper()
+	req, _ := http.NewRequest("GET", e.URL+"/api/v1/jobs/"+jobID+"/log?format=events", nil)
+	req.Header.Set("Authorization", "Token "+e.Token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer resp.Body.Close()
+	dec := json.NewDecoder(resp.Body)
+	for {
+		var ev ci.Event
+		if err := dec.Decode(&ev); err != nil {
+			b.Fatalf("no user command in the log of %s: %v", jobID, err)
+		}
+		if ev.Kind == ci.EventCmdStarted && !strings.HasPrefix(ev.Directive, "Exporting") && !strings.HasPrefix(ev.Directive, "Injecting") {
+			return ev.Timestamp.Time()
+		}
+	}
+}
+
+func percentile(ds []time.Duration, p float64) time.Duration {
+	s := append([]time.Duration(nil), ds...)
+	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
+	return s[min(len(s)-1, int(float64(len(s))*p))]
+}
+
+// BenchmarkTriggerToFirstCommand: from the API call that starts a workflow
+// to its job's first command running on an agent (shell executor), over
+// 200 runs; the baseline is starting `bash -c true`.
+func BenchmarkTriggerToFirstCommand(b *testing.B) {
+	e := serviceEnv(b, 1, 1, "version: v1.0\nagent:\n  machine:\n    type: e1-standard-2\nblocks:\n  - task:\n      jobs:\n        - name: Run\n          commands:\n            - \"true\"\n")
+	const runs = 200
+	for b.Loop() {
+		var lat []time.Duration
+		for i := 0; i < runs; i++ {
+			start := time.Now()
+			id := trigger(e)
+			wf := e.WaitWorkflow(id, 30*time.Second)
+			lat = append(lat, firstCommandStart(b, e, wf.Jobs()["Nameless block 1/Run"].ID).Sub(start))
+		}
+		var bash []time.Duration
+		for i := 0; i < 50; i++ {
+			start := time.Now()
+			exec.Command("bash", "-c", "true").Run()
+			bash = append(bash, time.Since(start))
+		}
+		b.ReportMetric(float64(percentile(lat, 0.5).Microseconds())/1000, "p50-ms")
+		b.ReportMetric(float64(percentile(lat, 0.99).Microseconds())/1000, "p99-ms")
+		b.ReportMetric(float64(percentile(bash, 0.5).Microseconds())/1000, "bash-start-p50-ms")
+	}
+}
+
+// BenchmarkTriggerToPassed3Jobs: from the API call to a 3-job pipeline of
+// trivial commands being done and passed, with one agent of 3 slots.
+func BenchmarkTriggerToPassed3Jobs(b *testing.B) {
+	e := serviceEnv(b, 1, 3, "version: v1.0\nagent:\n  machine:\n    type: e1-standard-2\nblocks:\n  - task:\n      jobs:\n        - commands: [\"true\"]\n        - commands: [\"true\"]\n        - commands: [\"true\"]\n")
+	var total time.Duration
+	n := 0
+	var all []time.Duration
+	for b.Loop() {
+		for i := 0; i < 20; i++ {
+			start := time.Now()
+			id := trigger(e)
+			var wf testenv.Workflow
+			for {
+				e.Do("GET", "/api/v1/workflows/"+id, nil, &wf)
+				if wf.State == ci.StateDone {
+					break
+				}
+				time.Sleep(2 * time.Millisecond)
+			}
+			if wf.Result != ci.ResultPassed {
+				b.Fatalf("result %s", wf.Result)
+			}
+			d := wf.Pipelines[0].DoneAt.Sub(start)
+			all = append(all, d)
+			total += d
+			n++
+		}
+	}
+	b.ReportMetric(float64(total.Microseconds())/float64(n)/1000, "mean-ms")
+	b.ReportMetric(float64(percentile(all, 0.5).Microseconds())/1000, "p50-ms")
+}
+
+// BenchmarkMillionLinesThroughServer: a job printing 1,000,000 lines runs
+// on an agent, its log streamed to the server; wall time against bare
+// bash, stored size against raw size, fetching the whole log and the last
+// 1,000 lines, and the server's heap growth while serving them.
+func BenchmarkMillionLinesThroughServer(b *testing.B) {
+	e := serviceEnv(b, 1, 1, "version: v1.0\nagent:\n  machine:\n    type: e1-standard-2\nblocks:\n  - task:\n      jobs:\n        - name: Print\n          commands:\n            - seq 1000000\n")
+	for b.Loop() {
+		start := time.Now()
+		id := trigger(e)
+		wf := e.WaitWorkflow(id, 120*time.Second)
+		wall := wf.Pipelines[0].DoneAt.Sub(start)
+		job := wf.Jobs()["Nameless block 1/Print"]
+
+		bashStart := time.Now()
+		cmd := exec.Command("bash", "-c", "seq 1000000")
+		out, _ := cmd.StdoutPipe()
+		cmd.Start()
+		raw, _ := io.Copy(io.Discard, out)
+		cmd.Wait()
+		bash := time.Since(bashStart)
+
+		info, err := e.Server.Logs.Info(job.ID)
+		if err != nil {
+			b.Fatal(err)
+		}
+		stored := dirSize(filepath.Join(e.DataDir, "logs", job.ID))
+
+		runtime.GC()
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		fetchStart := time.Now()
+		resp := get(b, e, "/api/v1/jobs/"+job.ID+"/log?format=text")
+		whole, _ := io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		fetchWhole := time.Since(fetchStart)
+		tailStart := time.Now()
+		resp = get(b, e, "/api/v1/jobs/"+job.ID+"/log?tail=1000")
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		fetchTail := time.Since(tailStart)
+		runtime.ReadMemStats(&after)
+
+		b.ReportMetric(float64(wall.Milliseconds()), "trigger-to-done-ms")
+		b.ReportMetric(float64(bash.Milliseconds()), "bash-ms")
+		b.ReportMetric(float64(stored)/float64(raw), "stored/raw")
+		b.ReportMetric(float64(info.RawBytes)/float64(raw), "logged/raw")
+		b.ReportMetric(float64(fetchWhole.Milliseconds()), "fetch-whole-ms")
+		b.ReportMetric(float64(whole)/1e6, "whole-MB")
+		b.ReportMetric(float64(fetchTail.Microseconds())/1000, "tail1000-ms")
+		b.ReportMetric(float64(int64(after.HeapInuse)-int64(before.HeapInuse))/1e6, "heap-growth-MB")
+		b.ReportMetric(float64(after.TotalAlloc-before.TotalAlloc)/1e6, "allocated-while-serving-MB")
+	}
+}
+
+func get(b *testing.B, e *testenv.Env, path string) *http.Response {
+	b.Helper()
+	req, _ := http.NewRequest("GET", e.URL+path, nil)
+	req.Header.Set("Authorization", "Token "+e.Token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return resp
+}
+
+func dirSize(dir string) int64 {
+	var n int64
+	filepath.Walk(dir, func(_ string, fi os.FileInfo, err error) error {
+		if err == nil && !fi.IsDir() {
+			n += fi.Size()
+		}
+		return nil
+	})
+	return n
+}
+
+// BenchmarkDrain5000Jobs: 5,000 queued trivial jobs (100 independent
+// blocks of 50) drained by 20 agents; every job must run exactly once and
+// every log must be complete.
+func BenchmarkDrain5000Jobs(b *testing.B) {
+	var y strings.Builder
+	y.WriteString("version: v1.0\nagent:\n  machine:\n    type: e1-standard-2\nblocks:\n")
+	for blk := 0; blk < 100; blk++ {
+		fmt.Fprintf(&y, "  - name: B%d\n    dependencies: []\n    task:\n      jobs:\n", blk)
+		for j := 0; j < 50; j++ {
+			fmt.Fprintf(&y, "        - name: J%d\n          commands:\n            - echo ran B%d/J%d\n", j, blk, j)
+		}
+	}
+	e := serviceEnv(b, 20, 1, y.String())
+	for b.Loop() {
+		start := time.Now()
+		id := trigger(e)
+		wf := e.WaitWorkflow(id, 20*time.Minute)
+		elapsed := time.Since(start)
+		jobs := wf.Jobs()
+		if len(jobs) != 5000 {
+			b.Fatalf("jobs = %d", len(jobs))
+		}
+		agents := map[string]int{}
+		for name, j := range jobs {
+			if j.Result != ci.ResultPassed {
+				b.Fatalf("job %s = %s/%s", name, j.Result, j.Reason)
+			}
+			agents[j.AgentID]++
+			log := e.Log(j.ID)
+			if n := strings.Count(log, "\nran "+name); n != 1 {
+				b.Fatalf("job %s: its line appears %d times in its log", name, n)
+			}
+			if !strings.Contains(log, "Exporting SEMAPHORE_JOB_RESULT") {
+				b.Fatalf("job %s: log incomplete", name)
+			}
+		}
+		b.ReportMetric(5000/elapsed.Seconds(), "jobs/s")
+		b.ReportMetric(float64(len(agents)), "agents-used")
+	}
+}
+
+// BenchmarkIdleMemory: resident memory of an idle `baton server` and an
+// idle `baton agent`, as separate processes.
+func BenchmarkIdleMemory(b *testing.B) {
+	bin := baton(b)
+	for b.Loop() {
+		dir := b.TempDir()
+		srv := exec.Command(bin, "server", "--data", dir, "--addr", "127.0.0.1:0")
+		out, _ := srv.StdoutPipe()
+		srv.Start()
+		buf := make([]byte, 4096)
+		n, _ := out.Read(buf)
+		go io.Copy(io.Discard, out)
+		text := string(buf[:n])
+		for !strings.Contains(text, "--token") {
+			m, err := out.Read(buf)
+			if err != nil {
+				b.Fatalf("server output: %q", text)
+			}
+			text += string(buf[:m])
+		}
+		url := strings.Fields(text[strings.Index(text, "--server ")+9:])[0]
+		token := strings.Fields(text[strings.Index(text, "--token ")+8:])[0]
+		ag := exec.Command(bin, "agent", "--server", url, "--token", token, "--data", b.TempDir())
+		ag.Start()
+		time.Sleep(5 * time.Second)
+		b.ReportMetric(rssMiB(srv.Process.Pid), "server-rss-MiB")
+		b.ReportMetric(rssMiB(ag.Process.Pid), "agent-rss-MiB")
+		ag.Process.Signal(syscall.SIGTERM)
+		ag.Wait()
+		srv.Process.Signal(syscall.SIGTERM)
+		srv.Wait()
+	}
+}
+
+func rssMiB(pid int) float64 {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return -1
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if strings.HasPrefix(line, "VmRSS:") {
+			kb, _ := strconv.Atoi(strings.Fields(line)[1])
+			return float64(kb) / 1024
+		}
+	}
+	return -1
+}
