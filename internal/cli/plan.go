@@ -11,7 +11,6 @@ import (
 	"github.com/batonci/baton/internal/gitrepo"
 	"github.com/batonci/baton/internal/pipeline"
 	"github.com/batonci/baton/internal/plan"
-	"github.com/batonci/baton/internal/workspace"
 )
 
 func planCommand() *command {
@@ -51,7 +50,7 @@ Exit status: 0 on success, 2 for invalid input.`,
 		if err != nil {
 			return fail("%v (baton plan needs a git working tree)", err)
 		}
-		pf, err := locate(ctx, o, file)
+		pf, err := locate(ctx, o, file, repo)
 		if err != nil {
 			return fail("%v", err)
 		}
@@ -72,12 +71,12 @@ Exit status: 0 on success, 2 for invalid input.`,
 			return fail("%v", err)
 		}
 		defer os.RemoveAll(tmp)
-		snap, err := workspace.Take(ctx, repo, tmp)
+		snap, facts, err := takeSnapshot(ctx, repo, tmp)
 		if err != nil {
 			return fail("snapshot of the working tree: %v", err)
 		}
 		defer snap.Cleanup()
-		le, err := buildEvent(ctx, repo, snap, &ev)
+		le, err := buildEvent(repo, snap, facts, &ev)
 		if err != nil {
 			return fail("%v", err)
 		}

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/batonci/baton/internal/ci"
@@ -53,14 +54,39 @@ func (f *eventFlags) params() (map[string]string, error) {
 	return out, nil
 }
 
-// upstreamRange is the local equivalent of a push's commit range: from the
-// branch's upstream to the snapshot, empty when there is no upstream.
-func upstreamRange(ctx context.Context, repo *gitrepo.Repo, snap *workspace.Snapshot) string {
-	up, err := gitrepo.Run(ctx, repo.Root(), nil, "rev-parse", "--verify", "--quiet", "@{upstream}")
-	if err != nil || up == "" || up == snap.SHA() {
-		return ""
-	}
-	return up + "..." + snap.SHA()
+// repoFacts are what a local event needs to know about the repository
+// besides the snapshot.
+type repoFacts struct {
+	defaultBranch string
+	author        string
+	committer     string
+	upstream      string // sha of the branch's upstream, "" when none
+}
+
+// takeSnapshot records the working tree and, at the same time, reads the
+// repository facts the event needs: each is a git process, and running
+// them side by side keeps start-up short.
+func takeSnapshot(ctx context.Context, repo *gitrepo.Repo, dir string) (*workspace.Snapshot, repoFacts, error) {
+	var facts repoFacts
+	var wg sync.WaitGroup
+	wg.Add(3)
+	go func() {
+		defer wg.Done()
+		facts.defaultBranch, _ = repo.DefaultBranch(ctx)
+	}()
+	go func() {
+		defer wg.Done()
+		if c, err := repo.Commit(ctx, "HEAD"); err == nil {
+			facts.author, facts.committer = c.AuthorName, c.CommitterName
+		}
+	}()
+	go func() {
+		defer wg.Done()
+		facts.upstream, _ = gitrepo.Run(ctx, repo.Root(), nil, "rev-parse", "--verify", "--quiet", "@{upstream}")
+	}()
+	snap, err := workspace.Take(ctx, repo, dir)
+	wg.Wait()
+	return snap, facts, err
 }
 
 // localEvent is the event and git facts of a local run.
@@ -70,13 +96,13 @@ type localEvent struct {
 }
 
 // buildEvent derives the event from the repository and the flags.
-func buildEvent(ctx context.Context, repo *gitrepo.Repo, snap *workspace.Snapshot, f *eventFlags) (localEvent, error) {
+func buildEvent(repo *gitrepo.Repo, snap *workspace.Snapshot, facts repoFacts, f *eventFlags) (localEvent, error) {
 	if f.tag != "" && (f.branch != "" || f.pr != "") {
 		return localEvent{}, fmt.Errorf("--tag cannot be combined with --branch or --pr")
 	}
 	current := snap.Branch()
-	def, err := repo.DefaultBranch(ctx)
-	if err != nil || def == "" {
+	def := facts.defaultBranch
+	if def == "" {
 		def = current
 	}
 	g := jobenv.Git{
@@ -85,11 +111,9 @@ func buildEvent(ctx context.Context, repo *gitrepo.Repo, snap *workspace.Snapsho
 		RepoName: repo.RepoName(),
 		Slug:     repo.Slug(),
 		SHA:      snap.SHA(),
-	}
-	if snap.BaseSHA() != "" {
-		if c, err := repo.Commit(ctx, snap.BaseSHA()); err == nil {
-			g.CommitAuthor, g.Committer = c.AuthorName, c.CommitterName
-		}
+
+		CommitAuthor: facts.author,
+		Committer:    facts.committer,
 	}
 	ev := plan.Event{SHA: snap.SHA(), DefaultBranch: def}
 	switch {
@@ -116,7 +140,10 @@ func buildEvent(ctx context.Context, repo *gitrepo.Repo, snap *workspace.Snapsho
 			b = def
 		}
 		ev.RefType, ev.Branch = "branch", b
-		ev.CommitRange = upstreamRange(ctx, repo, snap)
+		if facts.upstream != "" && facts.upstream != snap.SHA() {
+			// The local equivalent of a push's range: upstream to here.
+			ev.CommitRange = facts.upstream + "..." + snap.SHA()
+		}
 	}
 	g.RefType, g.Branch, g.Tag, g.CommitRange = ev.RefType, ev.Branch, ev.Tag, ev.CommitRange
 	return localEvent{event: ev, git: g}, nil
@@ -180,7 +207,9 @@ Exit status: 0 when the pipeline passed, 1 when it failed or was stopped,
 	return c
 }
 
-func defaultParallel() int { return max(4, 2*runtime.NumCPU()) }
+// defaultParallel runs many jobs at once: CI jobs wait on I/O as much as
+// they compute, and Semaphore runs every job of a block at the same time.
+func defaultParallel() int { return max(8, 4*runtime.NumCPU()) }
 
 func runPipeline(ctx context.Context, o *IO, file string, opts *runOptions) int {
 	fail := func(format string, args ...any) int {
@@ -191,7 +220,7 @@ func runPipeline(ctx context.Context, o *IO, file string, opts *runOptions) int 
 	if err != nil {
 		return fail("%v (baton run runs the pipeline of a git working tree)", err)
 	}
-	pf, err := locate(ctx, o, file)
+	pf, err := locate(ctx, o, file, repo)
 	if err != nil {
 		return fail("%v", err)
 	}
@@ -228,12 +257,12 @@ func runPipeline(ctx context.Context, o *IO, file string, opts *runOptions) int 
 	} else {
 		defer os.RemoveAll(runDir)
 	}
-	snap, err := workspace.Take(ctx, repo, runDir)
+	snap, facts, err := takeSnapshot(ctx, repo, runDir)
 	if err != nil {
 		return fail("snapshot of the working tree: %v", err)
 	}
 	defer snap.Cleanup()
-	le, err := buildEvent(ctx, repo, snap, &opts.events)
+	le, err := buildEvent(repo, snap, facts, &opts.events)
 	if err != nil {
 		return fail("%v", err)
 	}

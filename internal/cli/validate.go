@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/batonci/baton/internal/gitrepo"
 	"github.com/batonci/baton/internal/pipeline"
@@ -23,11 +24,15 @@ type pipelineFile struct {
 	Rel  string
 }
 
-func locate(ctx context.Context, o *IO, arg string) (pipelineFile, error) {
+// repo, when not nil, is the repository of the working directory, already
+// opened by the caller.
+func locate(ctx context.Context, o *IO, arg string, repo *gitrepo.Repo) (pipelineFile, error) {
 	if arg == "" {
 		root := o.Dir
-		if repo, err := gitrepo.Open(ctx, o.Dir); err == nil {
+		if repo != nil {
 			root = repo.Root()
+		} else if r, err := gitrepo.Open(ctx, o.Dir); err == nil {
+			root = r.Root()
 		}
 		return pipelineFile{Root: root, Rel: DefaultPipelineFile}, nil
 	}
@@ -41,8 +46,10 @@ func locate(ctx context.Context, o *IO, arg string) (pipelineFile, error) {
 	}
 	dir := filepath.Dir(abs)
 	root := dir
-	if repo, err := gitrepo.Open(ctx, dir); err == nil {
+	if repo != nil && isWithin(abs, repo.Root()) {
 		root = repo.Root()
+	} else if r, err := gitrepo.Open(ctx, dir); err == nil {
+		root = r.Root()
 	} else if filepath.Base(dir) == ".semaphore" {
 		root = filepath.Dir(dir)
 	}
@@ -59,6 +66,12 @@ func locate(ctx context.Context, o *IO, arg string) (pipelineFile, error) {
 		return pipelineFile{}, err
 	}
 	return pipelineFile{Root: root, Rel: filepath.ToSlash(rel)}, nil
+}
+
+// isWithin reports whether path p is inside directory dir.
+func isWithin(p, dir string) bool {
+	rel, err := filepath.Rel(dir, p)
+	return err == nil && rel != ".." && !strings.HasPrefix(rel, "../")
 }
 
 // load reads and validates a pipeline file.
@@ -98,7 +111,7 @@ Exit status: 0 when every file is valid, 1 when problems were found,
 		all := []jsonDiag{}
 		exit := ExitOK
 		for _, f := range files {
-			pf, err := locate(ctx, o, f)
+			pf, err := locate(ctx, o, f, nil)
 			if err != nil {
 				fmt.Fprintf(o.Err, "baton validate: %v\n", err)
 				return ExitUsage
