@@ -65,6 +65,8 @@ type textRenderer struct {
 	n       int
 	// single drops the job prefix: the output of one job.
 	single bool
+	// scratch is reused to assemble prefixed output lines.
+	scratch []byte
 }
 
 func newTextRenderer(w io.Writer, color bool, jobNames map[string]int) *textRenderer {
@@ -171,16 +173,21 @@ func (r *textRenderer) output(key string, ev ci.Event) {
 		r.partial[key] = p[:0]
 		data = data[i+1:]
 	}
+	// Build the prefixed lines in one buffer and write it once: a million
+	// short lines would otherwise be two million small writes.
+	buf := r.scratch[:0]
 	for len(data) > 0 {
 		i := strings.IndexByte(data, '\n')
 		if i < 0 {
 			r.partial[key] = append(r.partial[key][:0], data...)
 			break
 		}
-		r.w.WriteString(prefix)
-		r.w.WriteString(data[:i+1])
+		buf = append(buf, prefix...)
+		buf = append(buf, data[:i+1]...)
 		data = data[i+1:]
 	}
+	r.w.Write(buf)
+	r.scratch = buf
 	if r.w.Buffered() > 32<<10 {
 		r.w.Flush()
 	}
