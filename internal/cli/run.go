@@ -255,7 +255,7 @@ func runPipeline(ctx context.Context, o *IO, file string, opts *runOptions) int 
 	if opts.keep {
 		fmt.Fprintf(o.Err, "baton run: keeping workspaces in %s\n", runDir)
 	} else {
-		defer os.RemoveAll(runDir)
+		defer workspace.RemoveAll(runDir)
 	}
 	snap, facts, err := takeSnapshot(ctx, repo, runDir)
 	if err != nil {
@@ -430,7 +430,7 @@ func (lr *localRunner) prepare(ctx context.Context, s localrun.Spec) (runner.Job
 	ws := filepath.Join(home, lr.event.git.RepoName)
 	cleanup := func() {
 		if !lr.keep {
-			os.RemoveAll(home)
+			workspace.RemoveAll(home)
 		}
 	}
 	if err := os.MkdirAll(home, 0o755); err != nil {

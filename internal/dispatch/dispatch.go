@@ -47,6 +47,9 @@ type Metrics struct {
 	AgentLost func(agentID string)
 	// PollWoken is called when a notification wakes a waiting poll.
 	PollWoken func()
+	// LogBytes is called for every log chunk stored, with its size as
+	// received (decompressed JSON).
+	LogBytes func(n int)
 }
 
 // Config configures a Dispatcher.

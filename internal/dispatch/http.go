@@ -358,6 +358,9 @@ func (d *Dispatcher) logs(w http.ResponseWriter, r *http.Request) (*agentapi.Log
 	case err != nil:
 		return nil, err
 	}
+	if d.cfg.Metrics.LogBytes != nil {
+		d.cfg.Metrics.LogBytes(len(data))
+	}
 	next, err := d.cfg.Logs.Next(j.ID)
 	if err != nil {
 		return nil, err

@@ -43,4 +43,9 @@ func (s *Server) metrics(w http.ResponseWriter, r *http.Request) {
 		}
 		gauge("baton_agents_connected", "Agents connected now.", connected, "")
 	}
+	c := &s.counters
+	fmt.Fprintf(w, "# HELP baton_dispatch_latency_seconds Time jobs waited in the queue before an agent of this server received them.\n# TYPE baton_dispatch_latency_seconds summary\n")
+	fmt.Fprintf(w, "baton_dispatch_latency_seconds_sum %f\nbaton_dispatch_latency_seconds_count %d\n", float64(c.dispatchNanos.Load())/1e9, c.dispatched.Load())
+	fmt.Fprintf(w, "# HELP baton_agents_lost_total Agents this server declared lost.\n# TYPE baton_agents_lost_total counter\nbaton_agents_lost_total %d\n", c.agentsLost.Load())
+	fmt.Fprintf(w, "# HELP baton_log_bytes_total Log bytes this server received from agents.\n# TYPE baton_log_bytes_total counter\nbaton_log_bytes_total %d\n", c.logBytes.Load())
 }

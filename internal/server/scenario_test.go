@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"strings"
@@ -283,4 +284,33 @@ func TestJobWaitsWithAReasonWhenNoAgentOfItsType(t *testing.T) {
 
 func TestMain(m *testing.M) {
 	os.Exit(testenv.Main(m))
+}
+
+func TestMetricsCountJobsAgentsAndLogBytes(t *testing.T) {
+	t.Parallel()
+	e := testenv.Start(t, testenv.Options{})
+	e.StartAgent(t, "a1", "e1-standard-2", 2)
+	repo := testenv.NewRepo(t, map[string]string{".semaphore/semaphore.yml": okPipeline, "hello.txt": "x\n"})
+	createProject(t, e, "app", repo, nil)
+	e.WaitWorkflow(run(t, e, "app", "main"), 30*time.Second)
+	resp, err := http.Get(e.URL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	text := string(b)
+	for _, want := range []string{
+		`baton_jobs_finished_total{result="passed"} 3`,
+		"baton_agents_connected 1",
+		"baton_queue_length 0",
+		"baton_dispatch_latency_seconds_count 3",
+	} {
+		if !strings.Contains(text, want) {
+			t.Errorf("metrics lack %q:\n%s", want, text)
+		}
+	}
+	if strings.Contains(text, "baton_log_bytes_total 0\n") {
+		t.Errorf("no log bytes counted:\n%s", text)
+	}
 }

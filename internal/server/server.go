@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/batonci/baton/internal/api"
@@ -78,6 +79,15 @@ type Server struct {
 	listener net.Listener
 	http     *http.Server
 	url      string
+	counters counters
+}
+
+// counters are this server's own event counts, for /metrics.
+type counters struct {
+	dispatched    atomic.Int64
+	dispatchNanos atomic.Int64
+	agentsLost    atomic.Int64
+	logBytes      atomic.Int64
 }
 
 // New opens everything and binds the listener; Run serves.
@@ -109,7 +119,17 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	s := &Server{cfg: cfg, Store: db, Logs: logs, listener: ln, url: url}
 	s.Repos = repocache.New(filepath.Join(cfg.DataDir, "repos"))
 	s.Engine = engine.New(engine.Config{Store: db, Repos: s.Repos, Logs: logs, BaseURL: url, Logger: cfg.Logger})
-	s.Dispatch = dispatch.New(dispatch.Config{Store: db, Engine: s.Engine, Logs: logs, PollTimeout: cfg.PollTimeout, LostAfter: cfg.LostAfter, Logger: cfg.Logger})
+	s.Dispatch = dispatch.New(dispatch.Config{
+		Store: db, Engine: s.Engine, Logs: logs, PollTimeout: cfg.PollTimeout, LostAfter: cfg.LostAfter, Logger: cfg.Logger,
+		Metrics: dispatch.Metrics{
+			JobAssigned: func(_ string, queued time.Duration) {
+				s.counters.dispatched.Add(1)
+				s.counters.dispatchNanos.Add(int64(queued))
+			},
+			AgentLost: func(string) { s.counters.agentsLost.Add(1) },
+			LogBytes:  func(n int) { s.counters.logBytes.Add(int64(n)) },
+		},
+	})
 	s.Trigger = trigger.New(trigger.Config{Store: db, Engine: s.Engine, Repos: s.Repos, Logger: cfg.Logger})
 	a := api.New(api.Config{Store: db, Engine: s.Engine, Logs: logs, Logger: cfg.Logger, Wake: s.Trigger.Wake})
 

@@ -402,8 +402,10 @@ func processUmask() fs.FileMode {
 	return 0o777
 }
 
-// removeAll removes dir and everything in it, including read-only
+// RemoveAll removes dir and everything in it, including read-only
 // directories (which jobs create, for example Go's module cache).
+func RemoveAll(dir string) error { return removeAll(dir) }
+
 func removeAll(dir string) error {
 	err := os.RemoveAll(dir)
 	if err == nil || !errors.Is(err, fs.ErrPermission) {

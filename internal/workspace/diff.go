@@ -15,12 +15,15 @@ func (s *Snapshot) ChangedFiles(ctx context.Context, rng string) ([]string, erro
 		"GIT_OBJECT_DIRECTORY=" + s.objects,
 		"GIT_ALTERNATE_OBJECT_DIRECTORIES=" + s.repo.ObjectsDir(),
 	}
-	out, err := gitrepo.Run(ctx, s.repo.Root(), env, append(safeConfig[:len(safeConfig):len(safeConfig)], "diff", "--name-only", "--no-renames", rng, "--")...)
+	// -z: paths as they are, not C-quoted (core.quotePath) when they
+	// have unusual characters.
+	out, err := gitrepo.Run(ctx, s.repo.Root(), env, append(safeConfig[:len(safeConfig):len(safeConfig)],
+		"diff", "--name-only", "-z", "--find-renames", "--no-ext-diff", "--no-textconv", rng, "--")...)
 	if err != nil {
 		return nil, err
 	}
 	var files []string
-	for _, f := range strings.Split(out, "\n") {
+	for _, f := range strings.Split(out, "\x00") {
 		if f != "" {
 			files = append(files, f)
 		}

@@ -548,3 +548,23 @@ func must(t testing.TB, err error) {
 		t.Fatal(err)
 	}
 }
+
+func TestSnapshotChangedFiles(t *testing.T) {
+	t.Parallel()
+	dir := gittest.Init(t)
+	base := gittest.Commit(t, dir, "first", map[string]string{"a.txt": "a", "old.txt": "moving content\n"})
+	gittest.Write(t, dir, map[string]string{"a.txt": "changed", "dir/ünï cödé.txt": "new"})
+	gittest.Git(t, dir, "mv", "old.txt", "new.txt")
+
+	s := take(t, dir)
+	got, err := s.ChangedFiles(t.Context(), base+"..."+s.SHA())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A rename is listed under its new name only, as Semaphore's
+	// change_in sees it (git's rename detection).
+	want := []string{"a.txt", "dir/ünï cödé.txt", "new.txt"}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("ChangedFiles (-want +got):\n%s", diff)
+	}
+}
