@@ -6,6 +6,7 @@ package executor
 
 import (
 	"context"
+	"errors"
 	"io"
 )
 
@@ -28,6 +29,95 @@ type SessionConfig struct {
 	// any command, without output capture (for example shell functions such
 	// as `checkout`). It must not print.
 	Init string
+
+	// Containers, when not empty, asks for a container session: the
+	// first container is the main one, where the bash session runs; the
+	// others are services on a private network, reachable by name. The
+	// shell executor refuses such configs (ErrContainersUnsupported). Dir
+	// and Mounts are bind-mounted at the same paths in the main container.
+	Containers []Container
+	// Mounts are host paths to make available in the main container.
+	Mounts []Mount
+	// PullPolicy says when images are pulled: PullIfNotPresent (the
+	// default, "") or PullAlways.
+	PullPolicy string
+	// Credentials log in to registries before pulling.
+	Credentials []RegistryCredential
+	// JobID labels what a container session creates, so that it can be
+	// found and removed after a crash. Empty means a random id.
+	JobID string
+	// Log receives the session's setup progress (one line per image:
+	// cached or pulled, and how long; service start failures with the
+	// service's last log lines). Nil discards it.
+	Log io.Writer
+}
+
+// Pull policies.
+const (
+	PullIfNotPresent = "if-not-present"
+	PullAlways       = "always"
+)
+
+// Container is one container of a container session.
+type Container struct {
+	// Name is the container's host name on the job's network.
+	Name string `json:"name"`
+	// Image is the image reference.
+	Image string `json:"image"`
+	// Command replaces the image's command (split like a shell would,
+	// without expansions). Ignored for the main container.
+	Command string `json:"command,omitempty"`
+	// Entrypoint replaces the image's entrypoint. Ignored for the main
+	// container, whose process is the session's bash.
+	Entrypoint string `json:"entrypoint,omitempty"`
+	// User runs the container's processes as this user.
+	User string `json:"user,omitempty"`
+	// Env is the container's environment, "KEY=VALUE".
+	Env []string `json:"env,omitempty"`
+}
+
+// Mount is a host path bind-mounted in a container at the same path.
+type Mount struct {
+	// Path is the host path, also the path in the container.
+	Path string `json:"path"`
+	// ReadOnly mounts it read-only.
+	ReadOnly bool `json:"read_only,omitempty"`
+}
+
+// RegistryCredential is a login to a container registry.
+type RegistryCredential struct {
+	// Registry is the registry host ("" or "docker.io" for Docker Hub).
+	Registry string `json:"registry,omitempty"`
+	// Username and Password log in.
+	Username string `json:"username"`
+	Password string `json:"password"`
+}
+
+// ErrContainersUnsupported is returned by an executor that cannot run
+// container sessions.
+var ErrContainersUnsupported = errors.New("this executor cannot run jobs in containers (agent.containers); the docker executor does")
+
+// Switch is an Executor that sends container sessions to Containers and
+// the others to Host. When Containers is nil, container sessions fail with
+// ContainersErr (or ErrContainersUnsupported).
+type Switch struct {
+	Host          Executor
+	Containers    Executor
+	ContainersErr error
+}
+
+// Start implements Executor.
+func (s Switch) Start(ctx context.Context, cfg SessionConfig) (Session, error) {
+	if len(cfg.Containers) == 0 {
+		return s.Host.Start(ctx, cfg)
+	}
+	if s.Containers == nil {
+		if s.ContainersErr != nil {
+			return nil, s.ContainersErr
+		}
+		return nil, ErrContainersUnsupported
+	}
+	return s.Containers.Start(ctx, cfg)
 }
 
 // Session is one persistent bash process: working directory, exported

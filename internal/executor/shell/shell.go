@@ -33,6 +33,7 @@ import (
 	"time"
 
 	"github.com/batonci/baton/internal/executor"
+	"github.com/batonci/baton/internal/executor/internal/bashproc"
 	"github.com/creack/pty"
 )
 
@@ -89,34 +90,30 @@ func New(opts Options) *Executor {
 // Start starts a bash session in cfg.Dir with environment cfg.Env (the
 // environment of this process when cfg.Env is nil) and sources cfg.Init in
 // it. The session's processes are stopped when ctx is done or the session is
-// closed; the caller must always call Close.
+// closed; the caller must always call Close. A config that asks for
+// containers is refused: the docker executor runs those.
 func (e *Executor) Start(ctx context.Context, cfg executor.SessionConfig) (executor.Session, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
+	}
+	if len(cfg.Containers) > 0 {
+		return nil, fmt.Errorf("start shell: %w", executor.ErrContainersUnsupported)
 	}
 	s, err := e.start(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("start shell: %w", err)
 	}
-	s.stopWatch = context.AfterFunc(ctx, s.terminate)
+	s.Watch(ctx)
 	if cfg.Init != "" {
-		out := &limitedBuffer{max: 4 << 10}
-		code, err := s.Run(ctx, cfg.Init, out)
-		if err == nil && code != 0 {
-			err = fmt.Errorf("exit status %d", code)
-		}
-		if err != nil {
+		if err := s.Init(ctx, cfg.Init); err != nil {
 			_ = s.Close()
-			if msg := out.String(); msg != "" {
-				return nil, fmt.Errorf("shell init: %w: %q", err, msg)
-			}
 			return nil, fmt.Errorf("shell init: %w", err)
 		}
 	}
 	return s, nil
 }
 
-func (e *Executor) start(cfg executor.SessionConfig) (_ *session, err error) {
+func (e *Executor) start(cfg executor.SessionConfig) (_ *bashproc.Session, err error) {
 	dir, err := os.MkdirTemp(e.opts.TempDir, "baton-shell-")
 	if err != nil {
 		return nil, err
@@ -142,7 +139,7 @@ func (e *Executor) start(cfg executor.SessionConfig) (_ *session, err error) {
 	}
 	toClose = append(toClose, ctlR, ctlW)
 
-	cmd := exec.Command(e.opts.Bash, "--noprofile", "--norc", "-c", driver(cmdPath))
+	cmd := exec.Command(e.opts.Bash, "--noprofile", "--norc", "-c", bashproc.Driver(cmdPath, bashproc.ShellPrelude))
 	cmd.Dir = cfg.Dir
 	cmd.Env = cfg.Env
 	cmd.ExtraFiles = []*os.File{ctlR} // fd 3; the driver moves it to fd 19
@@ -176,51 +173,18 @@ func (e *Executor) start(cfg executor.SessionConfig) (_ *session, err error) {
 	_ = childOut.Close()
 	_ = ctlR.Close()
 
-	rc, err := out.SyscallConn()
+	s, err := bashproc.New(bashproc.Parts{
+		Grace: e.opts.GracePeriod, Cmd: cmd, Pgid: cmd.Process.Pid,
+		Out: out, Ctl: ctlW, Dir: dir, CmdFile: cmdFile,
+	})
 	if err != nil {
 		// Not reachable for pipes and ptys; the shell must not leak.
 		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 		_ = cmd.Wait()
 		return nil, err
 	}
-	s := &session{
-		grace:    e.opts.GracePeriod,
-		cmd:      cmd,
-		pgid:     cmd.Process.Pid,
-		out:      out,
-		outRC:    rc,
-		ctl:      ctlW,
-		dir:      dir,
-		cmdFile:  cmdFile,
-		data:     make(chan []byte),
-		free:     make(chan []byte, readBuffers),
-		readDone: make(chan struct{}),
-		closing:  make(chan struct{}),
-		exited:   make(chan struct{}),
-	}
-	for range readBuffers {
-		s.free <- make([]byte, readBufferSize)
-	}
-	s.readSome = s.readAvailable
-	go s.wait()
-	go s.readLoop()
 	return s, nil
 }
-
-// limitedBuffer keeps the first max bytes written to it.
-type limitedBuffer struct {
-	buf []byte
-	max int
-}
-
-func (b *limitedBuffer) Write(p []byte) (int, error) {
-	if room := b.max - len(b.buf); room > 0 {
-		b.buf = append(b.buf, p[:min(room, len(p))]...)
-	}
-	return len(p), nil
-}
-
-func (b *limitedBuffer) String() string { return string(b.buf) }
 
 // openPTY opens a pseudo-terminal. Unlike pty.Open's, the returned master
 // is in non-blocking mode, so that reads on it go through the runtime

@@ -1,4 +1,4 @@
-package shell
+package bashproc
 
 import (
 	"bytes"

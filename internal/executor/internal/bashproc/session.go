@@ -1,4 +1,9 @@
-package shell
+// Package bashproc is the persistent bash session shared by the shell and
+// docker executors: a driver loop in bash that sources one command file per
+// command and prints an end marker, and the Go side that feeds it commands,
+// splits output from markers and stops it. The executors differ only in how
+// the bash process is launched (here, or in a container) and stopped.
+package bashproc
 
 import (
 	"bytes"
@@ -18,9 +23,10 @@ import (
 	"github.com/batonci/baton/internal/executor"
 )
 
-// driver returns the bash program a session runs, given the path of its
-// command file. For each command Go rewrites the file and writes two lines
-// to fd 3 (moved to fd 19, out of the way of user redirections): an empty
+// Driver returns the bash program a session runs, given the path of its
+// command file and the bash source that moves the control channel to fd
+// 19 (ShellPrelude or StdinPrelude). For each command Go rewrites the file
+// and writes two lines to the control channel (moved to fd 19, out of the way of user redirections): an empty
 // line that starts the command, and a fresh nonce. The nonce is read only
 // after the command has run, and fd 19 is closed while it runs, so a
 // command cannot learn the nonce of its own end marker.
@@ -34,8 +40,8 @@ import (
 // Every builtin is called through `builtin`, so that user functions named
 // read, printf or set cannot break the loop; user aliases cannot either,
 // as the loop was parsed before any command ran.
-func driver(commandFile string) string {
-	return `exec 19<&3 3<&-
+func Driver(commandFile, prelude string) string {
+	return prelude + `
 shopt -s expand_aliases
 __baton_f=` + shellQuote(commandFile) + `
 while IFS= builtin read -r -u 19 __baton_t; do
@@ -46,6 +52,14 @@ builtin printf '\037%s;%d;%s\n' "$__baton_n" "$__baton_s" "$__baton_x"
 done
 `
 }
+
+// ShellPrelude takes the control channel from fd 3 (exec.Cmd.ExtraFiles).
+const ShellPrelude = "exec 19<&3 3<&-"
+
+// StdinPrelude takes the control channel from standard input, which is then
+// /dev/null, and sends standard error to standard output, so that the two
+// stay in order when only one stream can be carried (docker attach).
+const StdinPrelude = "exec 19<&0 0</dev/null 2>&1"
 
 // shellQuote quotes s for bash.
 func shellQuote(s string) string {
@@ -69,8 +83,102 @@ const (
 	killWait = 2 * time.Second
 )
 
-// session is one running shell. Run calls are serialised.
-type session struct {
+// Parts are the pieces of a started bash driver that New takes over.
+type Parts struct {
+	// Grace is the time between SIGTERM and SIGKILL.
+	Grace time.Duration
+	// Cmd is the started process running Driver.
+	Cmd *exec.Cmd
+	// Pgid is its process group.
+	Pgid int
+	// Out is the read end of its output (a pipe, or a non-blocking pty
+	// master).
+	Out *os.File
+	// Ctl is the write end of the control channel.
+	Ctl *os.File
+	// Dir is a private directory removed by Close.
+	Dir string
+	// CmdFile is the open command file the driver sources.
+	CmdFile *os.File
+	// Stop, when not nil, replaces signalling the process group: it must
+	// stop every process of the session (SIGTERM, grace period, SIGKILL)
+	// and return when they are gone. The process group is still killed
+	// afterwards, should Cmd outlive them.
+	Stop func()
+}
+
+// New takes over a started driver process. The caller must call Close.
+func New(p Parts) (*Session, error) {
+	rc, err := p.Out.SyscallConn()
+	if err != nil {
+		return nil, err
+	}
+	s := &Session{
+		grace:    p.Grace,
+		cmd:      p.Cmd,
+		pgid:     p.Pgid,
+		out:      p.Out,
+		outRC:    rc,
+		ctl:      p.Ctl,
+		dir:      p.Dir,
+		cmdFile:  p.CmdFile,
+		stop:     p.Stop,
+		data:     make(chan []byte),
+		free:     make(chan []byte, readBuffers),
+		readDone: make(chan struct{}),
+		closing:  make(chan struct{}),
+		exited:   make(chan struct{}),
+	}
+	for range readBuffers {
+		s.free <- make([]byte, readBufferSize)
+	}
+	s.readSome = s.readAvailable
+	s.stopWatch = func() bool { return false }
+	go s.wait()
+	go s.readLoop()
+	return s, nil
+}
+
+// Watch stops the session when ctx is done. Call it at most once, before
+// the session is shared.
+func (s *Session) Watch(ctx context.Context) {
+	s.stopWatch = context.AfterFunc(ctx, s.terminate)
+}
+
+// Init runs init (bash source that must not print) once, and reports its
+// failure with what it printed.
+func (s *Session) Init(ctx context.Context, init string) error {
+	out := &limitedBuffer{max: 4 << 10}
+	code, err := s.Run(ctx, init, out)
+	if err == nil && code != 0 {
+		err = fmt.Errorf("exit status %d", code)
+	}
+	if err != nil {
+		if msg := out.String(); msg != "" {
+			return fmt.Errorf("%w: %q", err, msg)
+		}
+		return err
+	}
+	return nil
+}
+
+// limitedBuffer keeps the first max bytes written to it.
+type limitedBuffer struct {
+	buf []byte
+	max int
+}
+
+func (b *limitedBuffer) Write(p []byte) (int, error) {
+	if room := b.max - len(b.buf); room > 0 {
+		b.buf = append(b.buf, p[:min(room, len(p))]...)
+	}
+	return len(p), nil
+}
+
+func (b *limitedBuffer) String() string { return string(b.buf) }
+
+// Session is one running shell. Run calls are serialised.
+type Session struct {
 	grace   time.Duration
 	cmd     *exec.Cmd
 	pgid    int
@@ -79,6 +187,7 @@ type session struct {
 	ctl     *os.File // write end of the driver's command pipe
 	dir     string
 	cmdFile *os.File // the file the driver sources, rewritten per command
+	stop    func()   // Parts.Stop
 
 	stopWatch func() bool // stops the Start context's AfterFunc
 
@@ -111,10 +220,10 @@ type session struct {
 	closeOnce sync.Once
 }
 
-var _ executor.Session = (*session)(nil)
+var _ executor.Session = (*Session)(nil)
 
 // Run implements executor.Session.
-func (s *session) Run(ctx context.Context, command string, out io.Writer) (int, error) {
+func (s *Session) Run(ctx context.Context, command string, out io.Writer) (int, error) {
 	s.runMu.Lock()
 	defer s.runMu.Unlock()
 	if s.ended {
@@ -192,7 +301,7 @@ func (s *session) Run(ctx context.Context, command string, out io.Writer) (int, 
 // writeCommand replaces the command file's contents with src. The file
 // stays open: on ext4, reopening it with O_TRUNC costs a flush on every
 // command (auto_da_alloc), a hundred times more than this.
-func (s *session) writeCommand(src []byte) error {
+func (s *Session) writeCommand(src []byte) error {
 	if _, err := s.cmdFile.WriteAt(src, 0); err != nil {
 		return err
 	}
@@ -203,7 +312,7 @@ func (s *session) writeCommand(src []byte) error {
 // for the shell, delivers the output still in flight, and marks the session
 // ended. If the command's end marker turns up after all, the command
 // finished before the shell did and its status is returned without error.
-func (s *session) finish(sc *markerScanner) (int, error) {
+func (s *Session) finish(sc *markerScanner) (int, error) {
 	<-s.exited
 	s.ended = true
 	quiet := time.NewTimer(drainQuiet)
@@ -236,7 +345,7 @@ drain:
 }
 
 // Close implements executor.Session.
-func (s *session) Close() error {
+func (s *Session) Close() error {
 	s.closeOnce.Do(func() {
 		s.stopWatch()
 		s.terminate()
@@ -258,8 +367,20 @@ func (s *session) Close() error {
 // the grace period is over, and waits for the shell to be reaped and (for a
 // bounded time) for the rest of the group to exit. Only the first call does
 // the work; concurrent calls wait for it.
-func (s *session) terminate() {
+func (s *Session) terminate() {
 	s.termOnce.Do(func() {
+		if s.stop != nil {
+			s.stop()
+			deadline := time.NewTimer(killWait)
+			defer deadline.Stop()
+			select {
+			case <-s.exited:
+			case <-deadline.C:
+			}
+			_ = syscall.Kill(-s.pgid, syscall.SIGKILL)
+			<-s.exited
+			return
+		}
 		_ = syscall.Kill(-s.pgid, syscall.SIGTERM)
 		grace := time.NewTimer(s.grace)
 		defer grace.Stop()
@@ -280,7 +401,7 @@ func (s *session) terminate() {
 
 // waitGroupGone polls until no live process is left in the session's
 // process group, or until stop fires. It reports whether the group is gone.
-func (s *session) waitGroupGone(stop <-chan time.Time) bool {
+func (s *Session) waitGroupGone(stop <-chan time.Time) bool {
 	tick := time.NewTicker(10 * time.Millisecond)
 	defer tick.Stop()
 	for {
@@ -296,7 +417,7 @@ func (s *session) waitGroupGone(stop <-chan time.Time) bool {
 }
 
 // wait reaps the shell and records its exit status.
-func (s *session) wait() {
+func (s *Session) wait() {
 	_ = s.cmd.Wait()
 	st := s.cmd.ProcessState
 	code := st.ExitCode()
@@ -309,7 +430,7 @@ func (s *session) wait() {
 
 // readLoop reads the shell's output into the free buffers and hands them to
 // Run, until EOF (every writer is gone) or Close.
-func (s *session) readLoop() {
+func (s *Session) readLoop() {
 	defer close(s.readDone)
 	for {
 		var buf []byte
@@ -337,7 +458,7 @@ func (s *session) readLoop() {
 // read waits for output and then reads all that is available, up to
 // len(buf), so chunks are as large as the producer allows without waiting
 // for more.
-func (s *session) read(buf []byte) (int, error) {
+func (s *Session) read(buf []byte) (int, error) {
 	s.rdBuf, s.rdN, s.rdErr = buf, 0, nil
 	if err := s.outRC.Read(s.readSome); s.rdErr == nil {
 		s.rdErr = err
@@ -349,7 +470,7 @@ func (s *session) read(buf []byte) (int, error) {
 // readAvailable is the function behind readSome: it reads until the buffer
 // is full or nothing more is available, and asks the poller to wait only if
 // it got nothing.
-func (s *session) readAvailable(fd uintptr) bool {
+func (s *Session) readAvailable(fd uintptr) bool {
 	for s.rdN < len(s.rdBuf) {
 		m, e := syscall.Read(int(fd), s.rdBuf[s.rdN:])
 		switch {
