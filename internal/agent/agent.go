@@ -66,7 +66,7 @@ import (
 
 // The defaults of Config's tunables.
 const (
-	DefaultChunkSize     = 64 << 10
+	DefaultChunkSize     = 1 << 20
 	DefaultChunkInterval = 200 * time.Millisecond
 	DefaultRetryMin      = 100 * time.Millisecond
 	DefaultRetryMax      = 5 * time.Second
@@ -119,7 +119,7 @@ type Config struct {
 	// cancelled, or instead of it). Nil means jobs are always drained.
 	Stop <-chan struct{}
 
-	// ChunkSize caps the size of a log chunk (default 64 KiB); a chunk is
+	// ChunkSize caps the size of a log chunk (default 1 MiB); a chunk is
 	// sent when it is full or ChunkInterval (default 200 ms) after its
 	// first event.
 	ChunkSize     int

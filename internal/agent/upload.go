@@ -268,7 +268,7 @@ func (s *sealed) compress() {
 		return
 	}
 	var buf bytes.Buffer
-	zw := gzip.NewWriter(&buf)
+	zw, _ := gzip.NewWriterLevel(&buf, gzip.BestSpeed) // a valid level: no error
 	if err := json.NewEncoder(zw).Encode(s.chunk); err != nil {
 		return // keep it as it is
 	}

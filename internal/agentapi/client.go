@@ -100,8 +100,10 @@ func (c *Client) do(ctx context.Context, op, path string, body any, gz bool, out
 	}
 	if gz {
 		var buf bytes.Buffer
-		zw := gzip.NewWriter(&buf)
-		zw.Write(payload) // writes to a bytes.Buffer do not fail
+		// BestSpeed: logs compress well even so, and compression must
+		// keep up with a job printing as fast as it can.
+		zw, _ := gzip.NewWriterLevel(&buf, gzip.BestSpeed) // a valid level: no error
+		zw.Write(payload)                                  // writes to a bytes.Buffer do not fail
 		zw.Close()
 		payload = buf.Bytes()
 	}
