@@ -42,6 +42,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/batonci/baton/internal/gitrepo"
@@ -78,6 +79,9 @@ type Cache struct {
 // repo serialises the fetches of one URL in this process.
 type repo struct {
 	turn chan struct{} // holds a token while a fetch runs
+	// fetches counts this process's fetches of the mirror; only every
+	// maintenanceEvery-th one lets git run its automatic maintenance.
+	fetches atomic.Int64
 
 	mu   sync.Mutex
 	next *fetchCall // the fetch the next caller joins; nil if none waits
@@ -163,6 +167,10 @@ func (c *Cache) repo(u string) *repo {
 	return r
 }
 
+// maintenanceEvery is how often a fetch lets git's automatic maintenance
+// (gc) run.
+const maintenanceEvery = 50
+
 // update clones or fetches the mirror of u under the cross-process lock.
 func (c *Cache) update(ctx context.Context, u string) error {
 	if err := os.MkdirAll(c.dir, 0o755); err != nil {
@@ -181,9 +189,15 @@ func (c *Cache) update(ctx context.Context, u string) error {
 	mirror := base + ".git"
 	if _, err := os.Stat(mirror); err == nil {
 		// Automatic garbage collection runs in the foreground, under the
-		// lock, rather than as a detached process that outlives us.
+		// lock, rather than as a detached process that outlives us; and
+		// only on some fetches, since even deciding that there is nothing
+		// to do is a process on the path from a push to its first job.
+		auto := "false"
+		if c.repo(u).fetches.Add(1)%maintenanceEvery == 0 {
+			auto = "true"
+		}
 		if _, err := c.git(ctx, mirror, "-c", "gc.autoDetach=false", "-c", "maintenance.autoDetach=false",
-			"fetch", "--prune", "--quiet", "origin"); err != nil {
+			"-c", "maintenance.auto="+auto, "fetch", "--prune", "--quiet", "origin"); err != nil {
 			return fmt.Errorf("fetch %s: %w", redactURL(u), err)
 		}
 		return nil
