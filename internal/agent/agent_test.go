@@ -502,8 +502,10 @@ func TestCheckout(t *testing.T) {
 	cfg := baseConfig(t, serve(t, fs))
 	start(t, cfg)
 
+	// The copy is prepared in the background; the toolbox's checkout
+	// waits for the ready file, as this first command does.
 	as := assignment("co",
-		`cd "$BATON_WORKSPACE"`, "git rev-parse HEAD", "git rev-parse --abbrev-ref HEAD", "cat file.txt",
+		`until [ -e "$BATON_WORKSPACE_READY" ]; do sleep 0.01; done; test ! -s "$BATON_WORKSPACE_READY" && cd "$BATON_WORKSPACE"`, "git rev-parse HEAD", "git rev-parse --abbrev-ref HEAD", "cat file.txt",
 		`echo "${PWD#$BATON_JOB_HOME/}"`, "git status --porcelain", "git remote get-url origin")
 	as.Checkout = &agentapi.Checkout{URL: "file://" + repo, SHA: first, Ref: "refs/heads/main", RepoName: "myrepo"}
 	j := fs.enqueue(as)
@@ -526,14 +528,17 @@ func TestCheckout(t *testing.T) {
 		}
 	}
 
-	// A commit the repository lacks fails the job, saying why.
-	bad := assignment("bad-sha", "echo never")
+	// A commit the repository lacks: the ready file says why, so checkout
+	// fails with that reason (a job that never checks out is not
+	// affected, as on Semaphore, where checkout clones).
+	const waitReady = `until [ -e "$BATON_WORKSPACE_READY" ]; do sleep 0.01; done; cat "$BATON_WORKSPACE_READY"; test ! -s "$BATON_WORKSPACE_READY"`
+	bad := assignment("bad-sha", waitReady, "echo never")
 	bad.Checkout = &agentapi.Checkout{URL: "file://" + repo, SHA: strings.Repeat("0", 40), RepoName: "myrepo"}
 	jb := fs.enqueue(bad)
 	fin, events = fs.result(t, jb, wait)
-	dirs, out := outputs(events)
-	if fin.Result != ci.ResultFailed || !slices.Equal(dirs, []string{"Preparing the job"}) || !strings.Contains(out["Preparing the job"], "unknown revision") {
-		t.Errorf("bad sha: result %s, commands %q, output %q", fin.Result, dirs, out)
+	_, out = outputs(events)
+	if fin.Result != ci.ResultFailed || !strings.Contains(out[waitReady], "unknown revision") || out["echo never"] != "" {
+		t.Errorf("bad sha: result %s, output %q", fin.Result, out)
 	}
 }
 

@@ -64,12 +64,14 @@ func (a *agent) runJob(ctx context.Context, j *job, as agentapi.Assignment) {
 func (a *agent) execute(ctx context.Context, as agentapi.Assignment, emit func(ci.Event)) (ci.Result, ci.Reason) {
 	job := as.Job
 	home := filepath.Join(a.jobsDir, safeName(as.JobID))
+	var background sync.WaitGroup // the workspace being prepared, if it is
 	defer func() {
+		background.Wait()
 		if err := removeAll(home); err != nil {
 			a.log.Warn("remove the job directory", logJob, as.JobID, logErr, err)
 		}
 	}()
-	env, err := a.prepare(ctx, as, home)
+	env, err := a.prepare(ctx, as, home, &background)
 	if err != nil {
 		result, reason := ci.ResultFailed, ci.ReasonInternal
 		if ctx.Err() != nil {
@@ -88,7 +90,13 @@ func (a *agent) execute(ctx context.Context, as agentapi.Assignment, emit func(c
 
 // prepare makes the job's home directory and workspace, and returns its
 // base environment.
-func (a *agent) prepare(ctx context.Context, as agentapi.Assignment, home string) ([]string, error) {
+//
+// A job that runs on this machine starts without waiting for its working
+// copy: the copy is made in the background (tracked by background) and
+// the toolbox's checkout waits for it, so a job's first command does not
+// pay for git. Jobs in containers need the copy before the containers
+// start, so for them it is made first.
+func (a *agent) prepare(ctx context.Context, as agentapi.Assignment, home string, background *sync.WaitGroup) ([]string, error) {
 	if err := removeAll(home); err != nil {
 		return nil, fmt.Errorf("prepare the job directory: %w", err)
 	}
@@ -105,8 +113,25 @@ func (a *agent) prepare(ctx context.Context, as agentapi.Assignment, home string
 		name := cmp.Or(co.RepoName, jobVar(as.Job, "SEMAPHORE_GIT_REPO_NAME"), path.Base(gitrepo.SlugFromURL(co.URL)))
 		name = safeName(name)
 		ws := filepath.Join(home, name)
-		if err := a.cache.Materialize(ctx, co.URL, co.SHA, branchOf(co.Ref), ws); err != nil {
-			return nil, fmt.Errorf("prepare the workspace: %w", err)
+		if len(as.Job.Containers) > 0 {
+			if err := a.cache.Materialize(ctx, co.URL, co.SHA, branchOf(co.Ref), ws); err != nil {
+				return nil, fmt.Errorf("prepare the workspace: %w", err)
+			}
+		} else {
+			ready := filepath.Join(home, ".baton-workspace-ready")
+			background.Add(1)
+			go func() {
+				defer background.Done()
+				msg := ""
+				if err := a.cache.Materialize(ctx, co.URL, co.SHA, branchOf(co.Ref), ws); err != nil {
+					msg = redact.New(as.Job.Secrets).String(err.Error())
+				}
+				// Written whole, then renamed: checkout never reads half.
+				if err := os.WriteFile(ready+".tmp", []byte(msg), 0o644); err == nil {
+					os.Rename(ready+".tmp", ready)
+				}
+			}()
+			env = append(env, "BATON_WORKSPACE_READY="+ready)
 		}
 		env = append(env, "BATON_WORKSPACE="+ws)
 	}

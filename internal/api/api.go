@@ -1,26 +1,30 @@
-// Package api serves Baton's REST JSON API under /api/v1. Requests are
-// authenticated with `Authorization: Token <token>`; anonymous requests may
+// Package api serves Baton's REST JSON API under /api/v1 and owns who may
+// do what: requests are authenticated with `Authorization: Token <token>`
+// or a browser session cookie (see SignIn), and every route has exactly one
+// access rule in the authorisation table (authz.go); anonymous requests may
 // only read public projects. Every error is JSON {"message": ...} with the
 // right status, translated from domain errors in one place (writeError).
 package api
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
+	"sync"
 	"time"
 
+	"github.com/batonci/baton/internal/auth"
 	"github.com/batonci/baton/internal/ci"
 	"github.com/batonci/baton/internal/engine"
 	"github.com/batonci/baton/internal/logstore"
 	"github.com/batonci/baton/internal/store"
+	"github.com/batonci/baton/internal/vault"
 )
 
 // Config wires the API to the rest of the server.
@@ -33,12 +37,23 @@ type Config struct {
 	// Wake is called after a project is created or changed, so the poller
 	// picks it up at once.
 	Wake func()
+	// Limiter slows down password guessing (default: 5 failures per login
+	// and per client address, then an exponential wait).
+	Limiter *auth.Limiter
+	// SessionTTL is how long a browser session lasts (default 7 days).
+	SessionTTL time.Duration
+	// Secrets stores organisation and project secrets; nil disables the
+	// secrets endpoints.
+	Secrets *vault.Vault
 }
 
 // API is the HTTP handler of /api/v1.
 type API struct {
 	cfg Config
-	mux *http.ServeMux
+	mux *patternMux
+	// dummyHash is checked against when a login does not exist, so that
+	// a failed sign-in takes as long either way.
+	dummyHash func() string
 }
 
 // New builds the API.
@@ -52,7 +67,16 @@ func New(cfg Config) *API {
 	if cfg.Wake == nil {
 		cfg.Wake = func() {}
 	}
-	a := &API{cfg: cfg, mux: http.NewServeMux()}
+	if cfg.Limiter == nil {
+		cfg.Limiter = auth.NewLimiter(auth.LimiterConfig{Now: cfg.Now})
+	}
+	if cfg.SessionTTL <= 0 {
+		cfg.SessionTTL = 7 * 24 * time.Hour
+	}
+	a := &API{cfg: cfg, mux: &patternMux{ServeMux: http.NewServeMux()}, dummyHash: sync.OnceValue(func() string {
+		h, _ := auth.HashPassword(auth.NewPassword())
+		return h
+	})}
 	a.routes()
 	return a
 }
@@ -60,125 +84,50 @@ func New(cfg Config) *API {
 // ServeHTTP serves the API.
 func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) { a.mux.ServeHTTP(w, r) }
 
-// access says who may call a route.
-type access int
-
-const (
-	// public routes are readable anonymously when the project is public;
-	// private projects still need a signed-in user.
-	public access = iota
-	// signedIn routes need a valid API token.
-	signedIn
-)
-
-// route is one entry of the API's route table: the single place that says
-// who may call what.
-type route struct {
-	pattern string
-	access  access
-	handler func(w http.ResponseWriter, r *http.Request, c *caller)
-}
-
-// Routes lists every route of the API with its access rule; tests iterate
-// it to check that nothing is open by accident.
-func (a *API) Routes() []string {
-	var out []string
-	for _, rt := range a.table() {
-		out = append(out, rt.pattern)
-	}
-	return out
-}
-
 func (a *API) table() []route {
 	return []route{
 		{"GET /api/v1/me", signedIn, a.me},
-		{"GET /api/v1/projects", public, a.listProjects},
+		{"GET /api/v1/projects", anyone, a.listProjects},
 		{"POST /api/v1/projects", signedIn, a.createProject},
-		{"GET /api/v1/projects/{project}", public, a.getProject},
-		{"PATCH /api/v1/projects/{project}", signedIn, a.updateProject},
-		{"GET /api/v1/projects/{project}/workflows", public, a.listWorkflows},
-		{"POST /api/v1/projects/{project}/workflows", signedIn, a.runWorkflow},
-		{"GET /api/v1/workflows/{id}", public, a.getWorkflow},
-		{"POST /api/v1/workflows/{id}/stop", signedIn, a.stopWorkflow},
-		{"POST /api/v1/workflows/{id}/rebuild", signedIn, a.rebuildWorkflow},
-		{"GET /api/v1/pipelines/{id}", public, a.getPipeline},
-		{"POST /api/v1/pipelines/{id}/stop", signedIn, a.stopPipeline},
-		{"POST /api/v1/pipelines/{id}/rerun-failed", signedIn, a.rerunFailed},
-		{"GET /api/v1/jobs/{id}", public, a.getJob},
-		{"POST /api/v1/jobs/{id}/stop", signedIn, a.stopJob},
-		{"GET /api/v1/jobs/{id}/log", public, a.jobLog},
-		{"GET /api/v1/jobs/{id}/commands", public, a.jobCommands},
+		{"GET /api/v1/projects/{project}", projectRead, a.getProject},
+		{"PATCH /api/v1/projects/{project}", projectAdmin, a.updateProject},
+		{"GET /api/v1/projects/{project}/workflows", projectRead, a.listWorkflows},
+		{"POST /api/v1/projects/{project}/workflows", projectWrite, a.runWorkflow},
+		{"GET /api/v1/projects/{project}/members", projectAdmin, a.listMembers},
+		{"PUT /api/v1/projects/{project}/members/{login}", projectAdmin, a.setMember},
+		{"DELETE /api/v1/projects/{project}/members/{login}", projectAdmin, a.removeMember},
+		{"GET /api/v1/workflows/{id}", projectRead, a.getWorkflow},
+		{"POST /api/v1/workflows/{id}/stop", projectWrite, a.stopWorkflow},
+		{"POST /api/v1/workflows/{id}/rebuild", projectWrite, a.rebuildWorkflow},
+		{"GET /api/v1/pipelines/{id}", projectRead, a.getPipeline},
+		{"POST /api/v1/pipelines/{id}/stop", projectWrite, a.stopPipeline},
+		{"POST /api/v1/pipelines/{id}/rerun-failed", projectWrite, a.rerunFailed},
+		{"GET /api/v1/jobs/{id}", projectRead, a.getJob},
+		{"POST /api/v1/jobs/{id}/stop", projectWrite, a.stopJob},
+		{"GET /api/v1/jobs/{id}/log", projectRead, a.jobLog},
+		{"GET /api/v1/jobs/{id}/commands", projectRead, a.jobCommands},
 		{"GET /api/v1/agents", signedIn, a.listAgents},
 		{"GET /api/v1/queue", signedIn, a.queue},
-		{"POST /api/v1/agent-tokens", signedIn, a.createAgentToken},
+		{"POST /api/v1/agent-tokens", orgAdmin, a.createAgentToken},
+		{"GET /api/v1/users", orgAdmin, a.listUsers},
+		{"POST /api/v1/users", orgAdmin, a.addUser},
+		{"DELETE /api/v1/users/{login}", orgAdmin, a.removeUser},
+		{"GET /api/v1/tokens", self, a.listTokens},
+		{"POST /api/v1/tokens", self, a.createToken},
+		{"DELETE /api/v1/tokens/{id}", self, a.revokeToken},
+		{"GET /api/v1/audit", orgAdmin, a.listAudit},
+		{"GET /api/v1/secrets", orgAdmin, a.listSecrets},
+		{"POST /api/v1/secrets", orgAdmin, a.createSecret},
+		{"GET /api/v1/secrets/{name}", orgAdmin, a.getSecret},
+		{"PUT /api/v1/secrets/{name}", orgAdmin, a.updateSecret},
+		{"DELETE /api/v1/secrets/{name}", orgAdmin, a.deleteSecret},
+		{"GET /api/v1/projects/{project}/secrets", projectWrite, a.listSecrets},
+		{"POST /api/v1/projects/{project}/secrets", projectAdmin, a.createSecret},
+		{"GET /api/v1/projects/{project}/secrets/{name}", projectWrite, a.getSecret},
+		{"PUT /api/v1/projects/{project}/secrets/{name}", projectAdmin, a.updateSecret},
+		{"DELETE /api/v1/projects/{project}/secrets/{name}", projectAdmin, a.deleteSecret},
 	}
 }
-
-func (a *API) routes() {
-	for _, rt := range a.table() {
-		rt := rt
-		a.mux.HandleFunc(rt.pattern, func(w http.ResponseWriter, r *http.Request) {
-			c, err := a.authenticate(r)
-			if err != nil {
-				writeError(w, err)
-				return
-			}
-			if rt.access == signedIn && c.user == nil {
-				writeError(w, errUnauthorized)
-				return
-			}
-			rt.handler(w, r, c)
-		})
-	}
-	a.mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, fmt.Errorf("%w: no such endpoint %s %s", errNotFound, r.Method, r.URL.Path))
-	})
-}
-
-// caller is the authenticated user of a request; user is nil for anonymous
-// requests.
-type caller struct {
-	user *ci.User
-}
-
-var (
-	errUnauthorized = errors.New("authentication required: send Authorization: Token <token>")
-	errNotFound     = errors.New("not found")
-	errForbidden    = errors.New("forbidden")
-	errConflict     = errors.New("conflict")
-	errBadRequest   = errors.New("bad request")
-)
-
-// authenticate resolves the request's token. A request with no token is
-// anonymous; a request with a bad token is refused.
-func (a *API) authenticate(r *http.Request) (*caller, error) {
-	h := r.Header.Get("Authorization")
-	if h == "" {
-		return &caller{}, nil
-	}
-	tok, ok := strings.CutPrefix(h, "Token ")
-	if !ok {
-		tok, ok = strings.CutPrefix(h, "Bearer ")
-	}
-	if !ok || tok == "" {
-		return nil, errUnauthorized
-	}
-	sum := sha256.Sum256([]byte(tok))
-	t, err := a.cfg.Store.TokenByHash(r.Context(), hex.EncodeToString(sum[:]))
-	if err != nil || t.Kind != "api" {
-		return nil, fmt.Errorf("%w (invalid or revoked token)", errUnauthorized)
-	}
-	_ = a.cfg.Store.Tx(r.Context(), func(tx *store.Tx) error { return tx.TouchToken(t.ID, a.cfg.Now()) })
-	u, err := a.cfg.Store.GetUserByID(r.Context(), t.UserID)
-	if err != nil {
-		return nil, fmt.Errorf("%w (the token's user no longer exists)", errUnauthorized)
-	}
-	return &caller{user: u}, nil
-}
-
-// canRead reports whether c may read p: public projects are readable by
-// anyone, private ones by signed-in users.
-func (c *caller) canRead(p *ci.Project) bool { return p.Public || c.user != nil }
 
 // project loads the project named in the path and checks read access; an
 // unreadable project is "not found", never "forbidden", so its existence
@@ -205,9 +154,13 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 func writeError(w http.ResponseWriter, err error) {
 	code := http.StatusInternalServerError
 	msg := "internal error"
+	var retry *auth.RetryError
 	switch {
 	case errors.Is(err, errUnauthorized):
 		code, msg = http.StatusUnauthorized, err.Error()
+	case errors.As(err, &retry):
+		w.Header().Set("Retry-After", strconv.Itoa(retry.Seconds()))
+		code, msg = http.StatusTooManyRequests, err.Error()
 	case errors.Is(err, errForbidden):
 		code, msg = http.StatusForbidden, err.Error()
 	case errors.Is(err, errNotFound), errors.Is(err, store.ErrNotFound):

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/batonci/baton/internal/audit"
 	"github.com/batonci/baton/internal/auth"
 	"github.com/batonci/baton/internal/ci"
 	"github.com/batonci/baton/internal/engine"
@@ -16,7 +17,11 @@ import (
 )
 
 func (a *API) me(w http.ResponseWriter, r *http.Request, c *caller) {
-	writeJSON(w, http.StatusOK, c.user)
+	v := MeView{User: c.user}
+	if c.session != nil {
+		v.CSRFToken = c.session.CSRFToken
+	}
+	writeJSON(w, http.StatusOK, v)
 }
 
 func (a *API) listProjects(w http.ResponseWriter, r *http.Request, c *caller) {
@@ -104,7 +109,18 @@ func (a *API) createProject(w http.ResponseWriter, r *http.Request, c *caller) {
 		writeError(w, err)
 		return
 	}
-	if err := a.cfg.Store.Tx(r.Context(), func(tx *store.Tx) error { return tx.CreateProject(p) }); err != nil {
+	// The creator administers the project.
+	ctx := r.Context()
+	err := a.cfg.Store.Tx(ctx, func(tx *store.Tx) error {
+		if err := tx.CreateProject(p); err != nil {
+			return err
+		}
+		if err := tx.SetMember(&store.Member{ProjectID: p.ID, UserID: c.user.ID, Role: auth.Admin.String(), CreatedAt: a.cfg.Now()}); err != nil {
+			return err
+		}
+		return audit.Record(ctx, tx, audit.Event{Action: audit.ProjectCreated, Target: p.Name, ProjectID: p.ID, Detail: fmt.Sprintf("public=%t", p.Public), At: a.cfg.Now()})
+	})
+	if err != nil {
 		if errors.Is(err, store.ErrConflict) {
 			err = fmt.Errorf("%w: a project named %q already exists", errConflict, p.Name)
 		}
@@ -139,7 +155,14 @@ func (a *API) updateProject(w http.ResponseWriter, r *http.Request, c *caller) {
 		writeError(w, err)
 		return
 	}
-	if err := a.cfg.Store.Tx(r.Context(), func(tx *store.Tx) error { return tx.UpdateProject(p) }); err != nil {
+	ctx := r.Context()
+	err = a.cfg.Store.Tx(ctx, func(tx *store.Tx) error {
+		if err := tx.UpdateProject(p); err != nil {
+			return err
+		}
+		return audit.Record(ctx, tx, audit.Event{Action: audit.ProjectChanged, Target: p.Name, ProjectID: p.ID, Detail: fmt.Sprintf("public=%t", p.Public), At: a.cfg.Now()})
+	})
+	if err != nil {
 		writeError(w, err)
 		return
 	}
@@ -432,9 +455,21 @@ func (a *API) queue(w http.ResponseWriter, r *http.Request, c *caller) {
 		return
 	}
 	agents, _ := a.cfg.Store.ListAgents(r.Context())
+	projects, err := a.cfg.Store.ListProjects(r.Context())
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	readable := map[string]bool{}
+	for _, p := range projects {
+		readable[p.ID] = c.canRead(p)
+	}
 	out := []QueuedJob{}
 	now := a.cfg.Now()
 	for _, j := range jobs {
+		if !readable[j.ProjectID] {
+			continue
+		}
 		j.WaitReason = a.cfg.Engine.WhyPending(r.Context(), j, agents)
 		out = append(out, QueuedJob{Job: j, WaitingFor: now.Sub(j.QueuedAt)})
 	}
@@ -448,13 +483,9 @@ type AgentTokenRequest struct {
 	Type string `json:"type"`
 }
 
-// createAgentToken makes a token agents register with; admins only. The
-// token is returned once and stored hashed.
+// createAgentToken makes a token agents register with. The token is
+// returned once and stored hashed.
 func (a *API) createAgentToken(w http.ResponseWriter, r *http.Request, c *caller) {
-	if !c.user.Admin {
-		writeError(w, fmt.Errorf("%w: only admins create agent tokens", errForbidden))
-		return
-	}
 	var req AgentTokenRequest
 	if err := decode(r, &req); err != nil {
 		writeError(w, err)
@@ -465,7 +496,14 @@ func (a *API) createAgentToken(w http.ResponseWriter, r *http.Request, c *caller
 	}
 	tok, hash := auth.NewToken("bag_")
 	t := &store.Token{ID: ids.New(), UserID: c.user.ID, Name: req.Name, Hash: hash, Kind: "agent", AgentType: req.Type, CreatedAt: a.cfg.Now()}
-	if err := a.cfg.Store.Tx(r.Context(), func(tx *store.Tx) error { return tx.CreateToken(t) }); err != nil {
+	ctx := r.Context()
+	err := a.cfg.Store.Tx(ctx, func(tx *store.Tx) error {
+		if err := tx.CreateToken(t); err != nil {
+			return err
+		}
+		return audit.Record(ctx, tx, audit.Event{Action: audit.AgentTokenCreated, Target: t.ID, Detail: "type=" + req.Type, At: a.cfg.Now()})
+	})
+	if err != nil {
 		writeError(w, err)
 		return
 	}

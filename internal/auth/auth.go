@@ -1,6 +1,7 @@
 // Package auth holds Baton's credentials: passwords stored with a slow
-// salted hash (PBKDF2-SHA256), and random API and agent tokens of which
-// only a SHA-256 hash is stored.
+// salted hash (PBKDF2-SHA256), random API and agent tokens of which only a
+// SHA-256 hash is stored, the project roles (read, write, admin) and the
+// Limiter that slows down password guessing.
 package auth
 
 import (

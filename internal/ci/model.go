@@ -47,11 +47,15 @@ type Workflow struct {
 	Trigger Trigger `json:"trigger"`
 	// RefType is "branch", "tag" or "pull-request"; exactly one of Branch,
 	// Tag and PR is the event's label (Branch is the base branch of a PR).
-	RefType     string    `json:"ref_type"`
-	Branch      string    `json:"branch,omitempty"`
-	Tag         string    `json:"tag,omitempty"`
-	PR          string    `json:"pr,omitempty"`
-	PRBranch    string    `json:"pr_branch,omitempty"`
+	RefType  string `json:"ref_type"`
+	Branch   string `json:"branch,omitempty"`
+	Tag      string `json:"tag,omitempty"`
+	PR       string `json:"pr,omitempty"`
+	PRBranch string `json:"pr_branch,omitempty"`
+	// PRFork marks a pull request whose head is in another repository (a
+	// fork): its jobs get only the secrets that allow forks, and no cache
+	// writes (spec §4.4).
+	PRFork      bool      `json:"pr_fork,omitempty"`
 	SHA         string    `json:"sha"`
 	CommitRange string    `json:"commit_range,omitempty"`
 	Message     string    `json:"commit_message,omitempty"`

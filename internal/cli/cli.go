@@ -66,7 +66,7 @@ type command struct {
 }
 
 func commands() []*command {
-	return []*command{
+	return append([]*command{
 		runCommand(),
 		validateCommand(),
 		planCommand(),
@@ -88,7 +88,13 @@ func commands() []*command {
 		jobLogsCommand(),
 		agentListCommand(),
 		agentTokenCreateCommand(),
-	}
+		secretCreateCommand(),
+		secretListCommand(),
+		secretShowCommand(),
+		secretUpdateCommand(),
+		secretDeleteCommand(),
+		secretRotateKeyCommand(),
+	}, peopleCommands()...)
 }
 
 // Version is the version of this build.

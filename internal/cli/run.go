@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/batonci/baton/internal/ci"
-	"github.com/batonci/baton/internal/executor/shell"
 	"github.com/batonci/baton/internal/gitrepo"
 	"github.com/batonci/baton/internal/ids"
 	"github.com/batonci/baton/internal/jobenv"
@@ -299,7 +298,7 @@ func runPipeline(ctx context.Context, o *IO, file string, opts *runOptions) int 
 		emit = text.event
 	}
 	rep := localrun.Run(ctx, g, localrun.Options{
-		Runner:   &runner.Runner{Executor: shell.New(shell.Options{})},
+		Runner:   &runner.Runner{Executor: localExecutor(ctx, g)},
 		Parallel: opts.parallel,
 		Prepare:  lr.prepare,
 		Emit:     emit,
@@ -491,6 +490,10 @@ func (lr *localRunner) prepare(ctx context.Context, s localrun.Spec) (runner.Job
 		Dir:            home,
 		BaseEnv:        base,
 		Init:           toolbox.ShellInit(),
+		ID:             jc.JobID,
+	}
+	if err := lr.containerJob(&job, s.Job.Agent); err != nil {
+		return runner.Job{}, cleanup, err
 	}
 	return job, cleanup, nil
 }

@@ -58,7 +58,7 @@ and every other type can be served by separate agents ('baton agent').`,
 			return ExitUsage
 		}
 		log := logger(o)
-		srv, err := server.New(ctx, server.Config{DataDir: dir, Addr: *addr, Logger: log})
+		srv, err := server.New(ctx, server.Config{DataDir: dir, Addr: *addr, Logger: log, SecretKey: o.Getenv("BATON_SECRET_KEY")})
 		if err != nil {
 			fmt.Fprintf(o.Err, "baton up: %v\n", err)
 			return ExitFailure
@@ -156,7 +156,7 @@ token; agents connect with 'baton agent --server URL --token TOKEN'.`,
 		if dsn == "" {
 			dsn = o.Getenv("BATON_DB")
 		}
-		srv, err := server.New(ctx, server.Config{DataDir: dir, DB: dsn, Addr: *addr, BaseURL: *url, Logger: logger(o)})
+		srv, err := server.New(ctx, server.Config{DataDir: dir, DB: dsn, Addr: *addr, BaseURL: *url, Logger: logger(o), SecretKey: o.Getenv("BATON_SECRET_KEY")})
 		if err != nil {
 			fmt.Fprintf(o.Err, "baton server: %v\n", err)
 			return ExitFailure
@@ -199,6 +199,7 @@ A second signal stops the running jobs.
 		host, _ := os.Hostname()
 		name := fs.String("name", host, "agent `name`")
 		data := fs.String("data", "./baton-agent", "working `DIR` (repository cache, job workspaces)")
+		execMode := fs.String("executor", "auto", "`shell`, docker or auto: run jobs that declare containers with Docker (auto: when the daemon answers)")
 		rest, code, stop := parse(fs, args)
 		if stop {
 			return code
@@ -214,6 +215,10 @@ A second signal stops the running jobs.
 			return ExitFailure
 		}
 		cfg := agent.Config{ServerURL: *srvURL, Token: *token, Name: *name, Type: *typ, Slots: *slots, DataDir: dir, BatonPath: self, Env: os.Environ(), Logger: logger(o), Stop: o.Stop}
+		if cfg.Executor, cfg.Executors, err = agentExecutor(ctx, *execMode, *name); err != nil {
+			fmt.Fprintf(o.Err, "baton agent: %v\n", err)
+			return ExitUsage
+		}
 		if err := cfg.Validate(); err != nil {
 			fmt.Fprintf(o.Err, "baton agent: %v\n", err)
 			return ExitUsage

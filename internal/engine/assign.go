@@ -66,8 +66,20 @@ func (e *Engine) Assignment(ctx context.Context, job *ci.Job) (agentapi.Assignme
 	if err := json.Unmarshal(job.Spec, &rj); err != nil {
 		return a, e.failBeforeStart(ctx, job, fmt.Errorf("the job's stored definition is unreadable: %v", err))
 	}
-	if pj != nil && len(pj.Secrets) > 0 {
-		env, files, err := e.resolveSecrets(ctx, proj.ID, pj.Secrets)
+	var names []string
+	if pj != nil {
+		names = pj.Secrets
+	}
+	if wf.PRFork && len(names) > 0 {
+		kept, notices, err := e.forkSecrets(ctx, proj.ID, names)
+		if err != nil {
+			return a, e.failBeforeStart(ctx, job, err)
+		}
+		names = kept
+		rj.Notices = append(rj.Notices, notices...)
+	}
+	if len(names) > 0 {
+		env, files, err := e.resolveSecrets(ctx, proj.ID, names)
 		if err != nil {
 			return a, e.failBeforeStart(ctx, job, err)
 		}
@@ -92,6 +104,10 @@ func (e *Engine) Assignment(ctx context.Context, job *ci.Job) (agentapi.Assignme
 				rj.Secrets = append(rj.Secrets, string(f.Content))
 			}
 		}
+	}
+	if wf.PRFork {
+		// Last, so that no YAML variable can unset it.
+		rj.Env = append(rj.Env, runner.EnvVar{Name: CacheReadOnlyVar, Value: "1"})
 	}
 	b := &builder{project: proj, wf: wf}
 	g := b.git()
@@ -142,6 +158,27 @@ func (e *Engine) resolveSecrets(ctx context.Context, projectID string, names []s
 		return nil, nil, fmt.Errorf("secret %q not found", names[0])
 	}
 	return e.cfg.Secrets.Resolve(ctx, projectID, names)
+}
+
+// forkSecrets splits the secrets a job of a pull request from a fork names
+// into those it receives (they allow forks) and a notice for each of the
+// others, which are withheld (spec §4.4; Semaphore drops them silently,
+// Baton says so in the job's log).
+func (e *Engine) forkSecrets(ctx context.Context, projectID string, names []string) (kept, notices []string, err error) {
+	allowed := map[string]bool{}
+	if fp, ok := e.cfg.Secrets.(ForkPolicy); ok {
+		if allowed, err = fp.ForkAllowed(ctx, projectID, names); err != nil {
+			return nil, nil, err
+		}
+	}
+	for _, n := range names {
+		if allowed[n] {
+			kept = append(kept, n)
+		} else {
+			notices = append(notices, fmt.Sprintf("secret %q withheld: this pull request comes from a fork", n))
+		}
+	}
+	return kept, notices, nil
 }
 
 // failBeforeStart fails a claimed job that cannot start: its log is one

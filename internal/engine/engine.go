@@ -67,6 +67,19 @@ type SecretSource interface {
 	Resolve(ctx context.Context, projectID string, names []string) (env []runner.EnvVar, files []runner.File, err error)
 }
 
+// ForkPolicy is implemented by a SecretSource that knows which secrets a
+// workflow of a pull request from a fork may receive. ForkAllowed reports,
+// for each name, whether its secret allows forks; an unknown name is an
+// error as in Resolve. With a source that does not implement it, such
+// workflows get no secrets.
+type ForkPolicy interface {
+	ForkAllowed(ctx context.Context, projectID string, names []string) (map[string]bool, error)
+}
+
+// CacheReadOnlyVar is set to "1" in the jobs of pull requests from forks:
+// the toolbox's cache then refuses to store or delete entries.
+const CacheReadOnlyVar = "BATON_CACHE_READONLY"
+
 // Config configures an Engine.
 type Config struct {
 	Store *store.DB

@@ -39,6 +39,7 @@ func (e *Engine) Rebuild(ctx context.Context, workflowID, by string) (*ci.Workfl
 		CommitRange: wf.CommitRange,
 		TriggeredBy: by,
 		RerunOf:     wf.ID,
+		PRFromFork:  wf.PRFork,
 	}
 	for _, p := range ps {
 		if p.PromotionOf != "" || p.PartialRerun != "" {

@@ -44,6 +44,10 @@ type TriggerRequest struct {
 	Params map[string]string
 	// RerunOf is the workflow this one rebuilds.
 	RerunOf string
+	// PRFromFork says the pull request's head is in another repository (a
+	// fork): its jobs get only the secrets that allow forks (the others
+	// are withheld, which their logs say) and cannot write to the cache.
+	PRFromFork bool
 }
 
 // ref is the git ref a request names.
@@ -112,6 +116,7 @@ func (e *Engine) Trigger(ctx context.Context, req TriggerRequest) (*ci.Workflow,
 		TriggeredBy: req.TriggeredBy,
 		RerunOf:     req.RerunOf,
 		CreatedAt:   e.now(),
+		PRFork:      req.PRFromFork && req.RefType == "pull-request",
 	}
 	envTrigger := jobenvTrigger(wf.Trigger)
 	if req.RerunOf != "" {

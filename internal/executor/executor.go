@@ -101,8 +101,11 @@ var ErrContainersUnsupported = errors.New("this executor cannot run jobs in cont
 // the others to Host. When Containers is nil, container sessions fail with
 // ContainersErr (or ErrContainersUnsupported).
 type Switch struct {
-	Host          Executor
-	Containers    Executor
+	// Host runs sessions without containers.
+	Host Executor
+	// Containers runs container sessions; nil when none can run here.
+	Containers Executor
+	// ContainersErr says why container sessions cannot run here.
 	ContainersErr error
 }
 

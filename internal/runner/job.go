@@ -3,6 +3,8 @@ package runner
 import (
 	"os"
 	"time"
+
+	"github.com/batonci/baton/internal/executor"
 )
 
 // EnvVar is an environment variable a job exports.
@@ -42,6 +44,10 @@ type Job struct {
 	Files []File `json:"files,omitempty"`
 	// Secrets are values masked in all output.
 	Secrets []string `json:"secrets,omitempty"`
+	// Notices are lines shown at the start of the job's log, in its
+	// "Exporting environment variables" step (for example that a secret
+	// was withheld from a pull request from a fork).
+	Notices []string `json:"notices,omitempty"`
 	// TimeLimit stops the job when it runs longer; 0 means no limit.
 	TimeLimit time.Duration `json:"time_limit,omitempty"`
 	// Dir is the shell's starting working directory.
@@ -52,4 +58,19 @@ type Job struct {
 	// Init is bash source evaluated when the shell starts, without output
 	// (executor SessionConfig.Init).
 	Init string `json:"init,omitempty"`
+
+	// Containers, when not empty, run the job in containers
+	// (agent.containers): the first is the main one, the others are
+	// services. An executor.Switch sends such jobs to the docker executor.
+	Containers []executor.Container `json:"containers,omitempty"`
+	// Mounts are host paths the main container needs (the job's home,
+	// the toolbox, caches), bind-mounted at the same paths.
+	Mounts []executor.Mount `json:"mounts,omitempty"`
+	// PullPolicy is the image pull policy ("" means the executor's).
+	PullPolicy string `json:"pull_policy,omitempty"`
+	// PullCredentials log in to registries before images are pulled
+	// (image_pull_secrets).
+	PullCredentials []executor.RegistryCredential `json:"pull_credentials,omitempty"`
+	// ID labels the containers of the job; empty means a random one.
+	ID string `json:"id,omitempty"`
 }

@@ -129,7 +129,7 @@ func (j *jobRun) run(ctx context.Context) (ci.Result, ci.Reason) {
 		j.log.Error("cannot start the job's shell", "err", err)
 		return ci.ResultFailed, ci.ReasonInternal
 	}
-	o := j.exportEnv(ctx, j.job.Env)
+	o := j.exportEnv(ctx, j.job.Env, j.job.Notices...)
 	if o == outPassed && len(j.job.Files) > 0 {
 		o = j.command(ctx, DirectiveInjectFiles, "", injectScript(j.job.Files))
 	}
@@ -218,9 +218,13 @@ func (j *jobRun) epilogues(ctx context.Context, result ci.Result) (stopped bool)
 	return ctx.Err() != nil
 }
 
-// exportEnv runs the "Exporting environment variables" pseudo-command.
-func (j *jobRun) exportEnv(ctx context.Context, vars []EnvVar) outcome {
+// exportEnv runs the "Exporting environment variables" pseudo-command;
+// notices are shown first, one per line.
+func (j *jobRun) exportEnv(ctx context.Context, vars []EnvVar, notices ...string) outcome {
 	lines, script := exportScript(vars)
+	if len(notices) > 0 {
+		lines = strings.Join(notices, "\n") + "\n" + lines
+	}
 	return j.command(ctx, DirectiveExportEnv, lines, script)
 }
 
@@ -304,8 +308,42 @@ func (j *jobRun) shellJobResult(ctx context.Context) ci.Result {
 	return ci.ResultStopped
 }
 
+// DirectiveContainers is the pseudo-command that shows a container job's
+// image pulls and service starts.
+const DirectiveContainers = "Pulling images and starting containers"
+
 func (j *jobRun) startSession(ctx context.Context) error {
-	s, err := j.exec.Start(ctx, executor.SessionConfig{Dir: j.job.Dir, Env: j.job.BaseEnv, Init: j.job.Init})
+	cfg := executor.SessionConfig{
+		Dir: j.job.Dir, Env: j.job.BaseEnv, Init: j.job.Init,
+		Containers: j.job.Containers, Mounts: j.job.Mounts, PullPolicy: j.job.PullPolicy,
+		Credentials: j.job.PullCredentials, JobID: j.job.ID,
+	}
+	if len(cfg.Containers) == 0 {
+		s, err := j.exec.Start(ctx, cfg)
+		if err != nil {
+			return err
+		}
+		j.sess = s
+		return nil
+	}
+	// Container jobs show their set-up as a pseudo-command, so that pulls
+	// and failures (a missing image, a service that exited) are in the log.
+	startedAt := ci.Timestamp(j.now())
+	j.emit(ci.Event{Kind: ci.EventCmdStarted, Timestamp: startedAt, Directive: DirectiveContainers})
+	w := j.red.Writer(j)
+	cfg.Log = w
+	s, err := j.exec.Start(ctx, cfg)
+	code := 0
+	if err != nil {
+		code = 1
+		if ctx.Err() == nil {
+			_, _ = fmt.Fprintf(w, "%v\n", err)
+		}
+	}
+	_ = w.Flush()
+	finishedAt := ci.Timestamp(j.now())
+	j.emit(ci.Event{Kind: ci.EventCmdFinished, Timestamp: finishedAt, Directive: DirectiveContainers,
+		ExitCode: &code, StartedAt: &startedAt, FinishedAt: &finishedAt})
 	if err != nil {
 		return err
 	}

@@ -45,6 +45,10 @@ type Config struct {
 	PollTimeout time.Duration
 	LostAfter   time.Duration
 	Logger      *slog.Logger
+	// SecretKey is the key secrets are encrypted with (base64 of 32
+	// bytes, BATON_SECRET_KEY); empty means DataDir/secret.key, created
+	// on first start.
+	SecretKey string
 }
 
 // Validate checks the configuration.
@@ -80,6 +84,9 @@ type Server struct {
 	http     *http.Server
 	url      string
 	counters counters
+	// patterns are every route the server answers (see Routes).
+	patterns []string
+	api      *api.API
 }
 
 // counters are this server's own event counts, for /metrics.
@@ -118,7 +125,13 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	s := &Server{cfg: cfg, Store: db, Logs: logs, listener: ln, url: url}
 	s.Repos = repocache.New(filepath.Join(cfg.DataDir, "repos"))
-	s.Engine = engine.New(engine.Config{Store: db, Repos: s.Repos, Logs: logs, BaseURL: url, Logger: cfg.Logger})
+	secrets, err := openVault(ctx, cfg, db)
+	if err != nil {
+		ln.Close()
+		db.Close()
+		return nil, fmt.Errorf("open secrets: %w", err)
+	}
+	s.Engine = engine.New(engine.Config{Store: db, Repos: s.Repos, Logs: logs, BaseURL: url, Logger: cfg.Logger, Secrets: secrets})
 	s.Dispatch = dispatch.New(dispatch.Config{
 		Store: db, Engine: s.Engine, Logs: logs, PollTimeout: cfg.PollTimeout, LostAfter: cfg.LostAfter, Logger: cfg.Logger,
 		Metrics: dispatch.Metrics{
@@ -131,15 +144,9 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		},
 	})
 	s.Trigger = trigger.New(trigger.Config{Store: db, Engine: s.Engine, Repos: s.Repos, Logger: cfg.Logger})
-	a := api.New(api.Config{Store: db, Engine: s.Engine, Logs: logs, Logger: cfg.Logger, Wake: s.Trigger.Wake})
+	a := api.New(api.Config{Store: db, Engine: s.Engine, Logs: logs, Logger: cfg.Logger, Wake: s.Trigger.Wake, Secrets: secrets})
 
-	mux := http.NewServeMux()
-	mux.Handle("/api/", a)
-	mux.Handle("/agent/", s.Dispatch.Handler())
-	mux.HandleFunc("POST /hooks/{project}", s.Trigger.Webhook)
-	mux.HandleFunc("GET /metrics", s.metrics)
-	mux.Handle("/", web.New(web.Config{Store: db}))
-	s.http = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	s.http = &http.Server{Handler: s.routes(a, web.New(web.Config{Store: db, Sessions: a})), ReadHeaderTimeout: 10 * time.Second}
 	return s, nil
 }
 

@@ -50,12 +50,14 @@ func storeTests() []storeTest {
 		{"ActivePipelines", testActivePipelines},
 		{"Agents", testAgents},
 		{"UsersAndTokens", testUsersAndTokens},
+		{"People", testPeople},
 		{"Settings", testSettings},
 		{"Refs", testRefs},
 		{"Deliveries", testDeliveries},
 		{"NotifyListen", testNotifyListen},
 		{"NotifyAcrossServers", testNotifyAcrossServers},
 		{"ListenReconnect", testListenReconnect},
+		{"Secrets", testSecrets},
 	}
 }
 

@@ -28,6 +28,7 @@ func testWorkflows(t *testing.T, e *testEnv) {
 		Tag:         "v1.0.0",
 		PR:          "42",
 		PRBranch:    "feature",
+		PRFork:      true,
 		SHA:         "0123456789abcdef0123456789abcdef01234567",
 		CommitRange: "aaa...bbb",
 		Message:     "Add a thing\n\nwith a body",

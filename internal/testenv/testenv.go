@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"os"
 	"os/exec"
@@ -46,6 +47,8 @@ type Options struct {
 	DataDir string
 	// Addr is the listen address; default a free loopback port.
 	Addr string
+	// Logger receives the server's application logs; nil discards them.
+	Logger *slog.Logger
 }
 
 // Env is a running server.
@@ -74,7 +77,7 @@ func Start(t TB, opts Options) *Env {
 		opts.Addr = "127.0.0.1:0"
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	srv, err := server.New(ctx, server.Config{DataDir: dir, DB: opts.DB, Addr: opts.Addr, LostAfter: opts.LostAfter, PollTimeout: 5 * time.Second})
+	srv, err := server.New(ctx, server.Config{DataDir: dir, DB: opts.DB, Addr: opts.Addr, LostAfter: opts.LostAfter, PollTimeout: 5 * time.Second, Logger: opts.Logger})
 	if err != nil {
 		cancel()
 		t.Fatalf("start server: %v", err)

@@ -29,6 +29,11 @@ const cacheUsage = `cache store [KEY PATH] [--cleanup-by STORE_TIME|ACCESS_TIME|
        cache is_not_empty
        cache checksum FILE`
 
+// cacheReadOnlyVar, set to "1" (the server sets it in jobs of pull requests
+// from forks, engine.CacheReadOnlyVar), makes store, delete and clear
+// refuse politely; restore and the questions still work.
+const cacheReadOnlyVar = "BATON_CACHE_READONLY"
+
 // defaultCacheSize is the cache's size limit unless CACHE_SIZE (in KiB)
 // says otherwise: that of Semaphore's hosted cache.
 const defaultCacheSize = 9 << 30
@@ -89,6 +94,12 @@ func runCache(c *call, args []string) int {
 		if question {
 			return 1
 		}
+		return 0
+	}
+	if c.getenv(cacheReadOnlyVar) == "1" && (sub == "store" || sub == "delete" || sub == "clear") {
+		// Not an error: a pipeline that stores its cache still passes
+		// on a pull request from a fork.
+		c.infof("The cache is read-only for this job (pull requests from forks cannot change it); %s does nothing.", sub)
 		return 0
 	}
 	st, err := openCacheStore(dir, c.getenv("CACHE_SIZE"))

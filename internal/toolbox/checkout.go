@@ -1,6 +1,7 @@
 package toolbox
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -9,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/batonci/baton/internal/gitrepo"
 )
@@ -50,6 +52,12 @@ func runCheckout(c *call, args []string) int {
 		return 1
 	}
 	ws = filepath.Clean(ws)
+	if ready := c.getenv("BATON_WORKSPACE_READY"); ready != "" {
+		if err := waitReady(c.ctx, ready); err != nil {
+			c.errorf("%v", err)
+			return 1
+		}
+	}
 	home := c.home()
 	gitDir := c.getenv("SEMAPHORE_GIT_DIR")
 	if gitDir == "" {
@@ -213,4 +221,27 @@ func removeAll(p string) error {
 		return nil
 	})
 	return os.RemoveAll(p)
+}
+
+// waitReady waits for the agent to finish preparing the job's working copy
+// in the background: it writes the file ready names, empty on success or
+// holding the error. Jobs start at once and only checkout waits.
+func waitReady(ctx context.Context, ready string) error {
+	for {
+		data, err := os.ReadFile(ready)
+		if err == nil {
+			if msg := strings.TrimSpace(string(data)); msg != "" {
+				return fmt.Errorf("the job's working copy could not be prepared: %s", msg)
+			}
+			return nil
+		}
+		if !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("wait for the job's working copy: %w", err)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
 }

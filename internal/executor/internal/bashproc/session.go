@@ -596,3 +596,14 @@ func (m *markerScanner) write(p []byte) {
 		m.err = err
 	}
 }
+
+// ExitCode returns the shell's exit status once it has exited, and -1
+// before.
+func (s *Session) ExitCode() int {
+	select {
+	case <-s.exited:
+		return s.exitCode
+	default:
+		return -1
+	}
+}

@@ -1,0 +1,239 @@
+package api
+
+import (
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+
+	"github.com/batonci/baton/internal/audit"
+	"github.com/batonci/baton/internal/ci"
+	"github.com/batonci/baton/internal/secret"
+	"github.com/batonci/baton/internal/store"
+	"github.com/batonci/baton/internal/vault"
+)
+
+// Secrets are write-only: requests carry values in, responses carry only
+// metadata (names, description, variable names, file paths, who changed
+// them and when). Organisation secrets live under /api/v1/secrets,
+// project secrets under /api/v1/projects/{project}/secrets; a project
+// secret overrides an organisation secret of the same name in that
+// project's jobs.
+
+// SecretRequest creates (POST) or changes (PUT) a secret. On PUT every
+// field is optional: env_vars and files add or replace by name or path,
+// remove_env and remove_files remove.
+type SecretRequest struct {
+	// Name names a new secret (POST only).
+	Name        string  `json:"name"`
+	Description *string `json:"description"`
+	// AllowForks lets jobs of pull requests from forks receive it.
+	AllowForks *bool          `json:"allow_forks"`
+	EnvVars    []SecretEnvVar `json:"env_vars"`
+	Files      []SecretFile   `json:"files"`
+	// RemoveEnv and RemoveFiles name variables and files to remove.
+	RemoveEnv   []string `json:"remove_env"`
+	RemoveFiles []string `json:"remove_files"`
+}
+
+// SecretEnvVar is an environment variable of a secret request.
+type SecretEnvVar struct {
+	Name  string       `json:"name"`
+	Value secret.Value `json:"value"`
+}
+
+// SecretFile is a file of a secret request; Content is base64, as in
+// Semaphore's secret YAML.
+type SecretFile struct {
+	Path    string       `json:"path"`
+	Content secret.Value `json:"content"`
+}
+
+// SecretView is what the API shows of a secret: never a value.
+type SecretView struct {
+	*vault.Meta
+	// Scope is "organization" or "project".
+	Scope string `json:"scope"`
+	// Project is the project's name for a project secret.
+	Project string `json:"project,omitempty"`
+	// Warnings are set on writes, for example for values too short to be
+	// masked in job logs.
+	Warnings []string `json:"warnings,omitempty"`
+}
+
+// secretScope returns the project of a project-secret route (nil for the
+// organisation's routes).
+func (a *API) secretScope(r *http.Request, c *caller) (*ci.Project, error) {
+	if a.cfg.Secrets == nil {
+		return nil, fmt.Errorf("%w: secrets are not enabled on this server", errNotFound)
+	}
+	name := r.PathValue("project")
+	if name == "" {
+		return nil, nil
+	}
+	return a.project(r, c, name)
+}
+
+func scopeOf(p *ci.Project) (id, label string) {
+	if p == nil {
+		return "", "organisation"
+	}
+	return p.ID, "project " + p.Name
+}
+
+func view(m *vault.Meta, p *ci.Project) *SecretView {
+	v := &SecretView{Meta: m, Scope: "organization"}
+	if p != nil {
+		v.Scope, v.Project = "project", p.Name
+	}
+	return v
+}
+
+// secretError turns vault and store errors into API errors.
+func secretError(err error, name string, p *ci.Project) error {
+	_, label := scopeOf(p)
+	switch {
+	case errors.Is(err, vault.ErrInvalid):
+		return fmt.Errorf("%w: %s", errBadRequest, strings.TrimPrefix(err.Error(), vault.ErrInvalid.Error()+": "))
+	case errors.Is(err, store.ErrConflict):
+		return fmt.Errorf("%w: the %s already has a secret named %q", errConflict, label, name)
+	case errors.Is(err, store.ErrNotFound):
+		return fmt.Errorf("%w: the %s has no secret named %q", errNotFound, label, name)
+	}
+	return err
+}
+
+// change turns a request into a vault change, decoding file contents.
+func (req *SecretRequest) change() (vault.Change, error) {
+	ch := vault.Change{Description: req.Description, AllowForks: req.AllowForks, RemoveEnv: req.RemoveEnv, RemoveFiles: req.RemoveFiles}
+	for _, e := range req.EnvVars {
+		ch.Env = append(ch.Env, vault.EnvVar{Name: e.Name, Value: e.Value})
+	}
+	for _, f := range req.Files {
+		b, err := base64.StdEncoding.DecodeString(f.Content.Reveal())
+		if err != nil {
+			return ch, fmt.Errorf("%w: the content of file %s is not base64", errBadRequest, f.Path)
+		}
+		ch.Files = append(ch.Files, vault.File{Path: f.Path, Content: secret.NewValue(string(b))})
+	}
+	return ch, nil
+}
+
+// auditSecret records a secret's change in the audit log, in the change's
+// transaction; the detail lists names, never values.
+func (a *API) auditSecret(r *http.Request, action audit.Action, what string) vault.Hook {
+	return func(tx *store.Tx, m *vault.Meta) error {
+		detail := fmt.Sprintf("%s; env=%s; files=%s; allow_forks=%t", what, strings.Join(m.EnvVars, ","), strings.Join(m.Files, ","), m.AllowForks)
+		return audit.Record(r.Context(), tx, audit.Event{Action: action, Target: m.Name, ProjectID: m.ProjectID, Detail: detail, At: a.cfg.Now()})
+	}
+}
+
+func (a *API) listSecrets(w http.ResponseWriter, r *http.Request, c *caller) {
+	p, err := a.secretScope(r, c)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	id, _ := scopeOf(p)
+	ms, err := a.cfg.Secrets.List(r.Context(), id)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	out := []*SecretView{}
+	for _, m := range ms {
+		out = append(out, view(m, p))
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (a *API) getSecret(w http.ResponseWriter, r *http.Request, c *caller) {
+	p, err := a.secretScope(r, c)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	id, _ := scopeOf(p)
+	name := r.PathValue("name")
+	m, err := a.cfg.Secrets.Get(r.Context(), id, name)
+	if err != nil {
+		writeError(w, secretError(err, name, p))
+		return
+	}
+	writeJSON(w, http.StatusOK, view(m, p))
+}
+
+func (a *API) createSecret(w http.ResponseWriter, r *http.Request, c *caller) {
+	p, err := a.secretScope(r, c)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	var req SecretRequest
+	if err := decode(r, &req); err != nil {
+		writeError(w, err)
+		return
+	}
+	ch, err := req.change()
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	id, _ := scopeOf(p)
+	m, err := a.cfg.Secrets.Create(r.Context(), id, req.Name, ch, c.user.Login, a.auditSecret(r, audit.SecretChanged, "created"))
+	if err != nil {
+		writeError(w, secretError(err, req.Name, p))
+		return
+	}
+	v := view(m, p)
+	v.Warnings = vault.ShortValues(ch)
+	writeJSON(w, http.StatusCreated, v)
+}
+
+func (a *API) updateSecret(w http.ResponseWriter, r *http.Request, c *caller) {
+	p, err := a.secretScope(r, c)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	var req SecretRequest
+	if err := decode(r, &req); err != nil {
+		writeError(w, err)
+		return
+	}
+	name := r.PathValue("name")
+	if req.Name != "" && req.Name != name {
+		writeError(w, fmt.Errorf("%w: secrets cannot be renamed; create a new one and delete this one", errBadRequest))
+		return
+	}
+	ch, err := req.change()
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	id, _ := scopeOf(p)
+	m, err := a.cfg.Secrets.Update(r.Context(), id, name, ch, c.user.Login, a.auditSecret(r, audit.SecretChanged, "updated"))
+	if err != nil {
+		writeError(w, secretError(err, name, p))
+		return
+	}
+	v := view(m, p)
+	v.Warnings = vault.ShortValues(ch)
+	writeJSON(w, http.StatusOK, v)
+}
+
+func (a *API) deleteSecret(w http.ResponseWriter, r *http.Request, c *caller) {
+	p, err := a.secretScope(r, c)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	id, _ := scopeOf(p)
+	name := r.PathValue("name")
+	if err := a.cfg.Secrets.Delete(r.Context(), id, name, a.auditSecret(r, audit.SecretDeleted, "deleted")); err != nil {
+		writeError(w, secretError(err, name, p))
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"message": "deleted"})
+}

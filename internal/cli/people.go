@@ -1,0 +1,302 @@
+package cli
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"net/url"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/batonci/baton/internal/ci"
+)
+
+// peopleCommands are the commands for users, API tokens, project members
+// and the audit log.
+func peopleCommands() []*command {
+	return []*command{
+		userAddCommand(), userListCommand(), userRemoveCommand(),
+		tokenCreateCommand(), tokenListCommand(), tokenRevokeCommand(),
+		memberAddCommand(), memberRemoveCommand(), memberListCommand(),
+		auditListCommand(),
+	}
+}
+
+// ago formats how long ago t was, "never" for the zero time.
+func ago(t *time.Time) string {
+	if t == nil || t.IsZero() {
+		return "never"
+	}
+	return time.Since(*t).Round(time.Second).String() + " ago"
+}
+
+func userAddCommand() *command {
+	var admin, passwordStdin bool
+	return apiCommand{
+		command: &command{name: "user add", summary: "add a user (admins)", usage: "LOGIN [--admin] [--password-stdin]",
+			help: "Adds a user who signs in to the web UI with a password. Without --password-stdin a password is\ngenerated and printed once. --admin makes them an organisation admin."},
+		do: func(ctx context.Context, o *IO, c *client, args []string, _ bool) int {
+			if len(args) != 1 {
+				fmt.Fprintln(o.Err, "baton user add: usage: baton user add LOGIN [--admin] [--password-stdin]")
+				return ExitUsage
+			}
+			body := map[string]any{"login": args[0], "admin": admin}
+			if passwordStdin {
+				line, err := bufio.NewReader(o.In).ReadString('\n')
+				line = strings.TrimRight(line, "\r\n")
+				if line == "" {
+					fmt.Fprintf(o.Err, "baton user add: no password on standard input (%v)\n", err)
+					return ExitUsage
+				}
+				body["password"] = line
+			}
+			var out struct {
+				ci.User
+				Password string `json:"password"`
+			}
+			if err := c.do(ctx, "POST", "/api/v1/users", body, &out); err != nil {
+				return failAPI(o, "user add", err)
+			}
+			fmt.Fprintf(o.Out, "Added user %s\n", out.Login)
+			if out.Password != "" {
+				fmt.Fprintf(o.Out, "Password (shown once): %s\n", out.Password)
+			}
+			return ExitOK
+		},
+	}.build(func(fs *flagSet) {
+		fs.BoolVar(&admin, "admin", false, "make the user an organisation admin")
+		fs.BoolVar(&passwordStdin, "password-stdin", false, "read the password from the first line of standard input")
+	})
+}
+
+func userListCommand() *command {
+	return apiCommand{
+		read:    true,
+		command: &command{name: "user list", summary: "list users (admins)", usage: "[--json]", help: "Lists the users, by login."},
+		do: func(ctx context.Context, o *IO, c *client, args []string, asJSON bool) int {
+			var us []ci.User
+			if err := c.do(ctx, "GET", "/api/v1/users", nil, &us); err != nil {
+				return failAPI(o, "user list", err)
+			}
+			if asJSON {
+				printJSON(o.Out, us)
+				return ExitOK
+			}
+			tw := tabwriter.NewWriter(o.Out, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "LOGIN\tADMIN\tCREATED")
+			for _, u := range us {
+				fmt.Fprintf(tw, "%s\t%t\t%s\n", u.Login, u.Admin, u.CreatedAt.Format(time.DateTime))
+			}
+			tw.Flush()
+			return ExitOK
+		},
+	}.build(nil)
+}
+
+// simpleCommand is an API command that sends one request built from its
+// positional arguments and prints the answer's message.
+func simpleCommand(name, summary, usage, help string, nargs int, req func(args []string) (method, path string, body any)) *command {
+	return apiCommand{
+		command: &command{name: name, summary: summary, usage: usage, help: help},
+		do: func(ctx context.Context, o *IO, c *client, args []string, _ bool) int {
+			if len(args) != nargs {
+				fmt.Fprintf(o.Err, "baton %s: usage: baton %s %s\n", name, name, usage)
+				return ExitUsage
+			}
+			method, path, body := req(args)
+			var out struct {
+				Message string `json:"message"`
+			}
+			if err := c.do(ctx, method, path, body, &out); err != nil {
+				return failAPI(o, name, err)
+			}
+			if out.Message != "" {
+				fmt.Fprintln(o.Out, strings.ToUpper(out.Message[:1])+out.Message[1:])
+			}
+			return ExitOK
+		},
+	}.build(nil)
+}
+
+func userRemoveCommand() *command {
+	return simpleCommand("user remove", "remove a user (admins)", "LOGIN",
+		"Removes a user with their API tokens, sessions and project roles. Agent tokens they created keep working.", 1,
+		func(args []string) (string, string, any) {
+			return "DELETE", "/api/v1/users/" + url.PathEscape(args[0]), nil
+		})
+}
+
+func tokenCreateCommand() *command {
+	var name string
+	return apiCommand{
+		command: &command{name: "token create", summary: "create a personal API token", usage: "[--name NAME]",
+			help: "Creates an API token that acts as you, printed once: store it now. 'baton token revoke' ends it."},
+		do: func(ctx context.Context, o *IO, c *client, args []string, _ bool) int {
+			if len(args) != 0 {
+				fmt.Fprintln(o.Err, "baton token create: usage: baton token create [--name NAME]")
+				return ExitUsage
+			}
+			var out struct {
+				ID    string `json:"id"`
+				Token string `json:"token"`
+			}
+			if err := c.do(ctx, "POST", "/api/v1/tokens", map[string]string{"name": name}, &out); err != nil {
+				return failAPI(o, "token create", err)
+			}
+			fmt.Fprintln(o.Out, out.Token)
+			fmt.Fprintf(o.Err, "Token %s created; it is shown only this once.\n", out.ID)
+			return ExitOK
+		},
+	}.build(func(fs *flagSet) {
+		fs.StringVar(&name, "name", "", "a `name` to recognise the token by")
+	})
+}
+
+// tokenView is a token as GET /api/v1/tokens lists it.
+type tokenView struct {
+	ID        string     `json:"id"`
+	Name      string     `json:"name"`
+	CreatedAt time.Time  `json:"created_at"`
+	LastUsed  *time.Time `json:"last_used,omitempty"`
+	Revoked   bool       `json:"revoked"`
+}
+
+func tokenListCommand() *command {
+	return apiCommand{
+		read:    true,
+		command: &command{name: "token list", summary: "list your API tokens", usage: "[--json]", help: "Lists your API tokens (never their secrets) with when each was last used."},
+		do: func(ctx context.Context, o *IO, c *client, args []string, asJSON bool) int {
+			var ts []tokenView
+			if err := c.do(ctx, "GET", "/api/v1/tokens", nil, &ts); err != nil {
+				return failAPI(o, "token list", err)
+			}
+			if asJSON {
+				printJSON(o.Out, ts)
+				return ExitOK
+			}
+			tw := tabwriter.NewWriter(o.Out, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "ID\tNAME\tSTATE\tCREATED\tLAST USED")
+			for _, t := range ts {
+				state := "active"
+				if t.Revoked {
+					state = "revoked"
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", t.ID, t.Name, state, t.CreatedAt.Format(time.DateTime), ago(t.LastUsed))
+			}
+			tw.Flush()
+			return ExitOK
+		},
+	}.build(nil)
+}
+
+func tokenRevokeCommand() *command {
+	return simpleCommand("token revoke", "revoke an API token", "ID",
+		"Revokes one of your API tokens (admins: anyone's). It stops working at once.", 1,
+		func(args []string) (string, string, any) {
+			return "DELETE", "/api/v1/tokens/" + url.PathEscape(args[0]), nil
+		})
+}
+
+func memberAddCommand() *command {
+	var role string
+	return apiCommand{
+		command: &command{name: "project member add", summary: "give a user a role in a project", usage: "PROJECT LOGIN --role read|write|admin",
+			help: "Gives a user a role in a project (project admins), replacing any role they had.\nread sees the project; write also runs, stops and rebuilds; admin also changes settings, members and secrets."},
+		do: func(ctx context.Context, o *IO, c *client, args []string, _ bool) int {
+			if len(args) != 2 || role == "" {
+				fmt.Fprintln(o.Err, "baton project member add: usage: baton project member add PROJECT LOGIN --role read|write|admin")
+				return ExitUsage
+			}
+			path := "/api/v1/projects/" + url.PathEscape(args[0]) + "/members/" + url.PathEscape(args[1])
+			if err := c.do(ctx, "PUT", path, map[string]string{"role": role}, nil); err != nil {
+				return failAPI(o, "project member add", err)
+			}
+			fmt.Fprintf(o.Out, "%s has the %s role in %s\n", args[1], role, args[0])
+			return ExitOK
+		},
+	}.build(func(fs *flagSet) {
+		fs.StringVar(&role, "role", "", "the `role`: read, write or admin")
+	})
+}
+
+func memberRemoveCommand() *command {
+	return simpleCommand("project member remove", "take a user's role in a project away", "PROJECT LOGIN",
+		"Takes a user's role in a project away (project admins).", 2,
+		func(args []string) (string, string, any) {
+			return "DELETE", "/api/v1/projects/" + url.PathEscape(args[0]) + "/members/" + url.PathEscape(args[1]), nil
+		})
+}
+
+func memberListCommand() *command {
+	return apiCommand{
+		read:    true,
+		command: &command{name: "project member list", summary: "list a project's members", usage: "PROJECT [--json]", help: "Lists the users with a role in a project (project admins)."},
+		do: func(ctx context.Context, o *IO, c *client, args []string, asJSON bool) int {
+			if len(args) != 1 {
+				fmt.Fprintln(o.Err, "baton project member list: usage: baton project member list PROJECT [--json]")
+				return ExitUsage
+			}
+			var ms []struct {
+				Login     string    `json:"login"`
+				Role      string    `json:"role"`
+				CreatedAt time.Time `json:"created_at"`
+			}
+			if err := c.do(ctx, "GET", "/api/v1/projects/"+url.PathEscape(args[0])+"/members", nil, &ms); err != nil {
+				return failAPI(o, "project member list", err)
+			}
+			if asJSON {
+				printJSON(o.Out, ms)
+				return ExitOK
+			}
+			tw := tabwriter.NewWriter(o.Out, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "LOGIN\tROLE\tSINCE")
+			for _, m := range ms {
+				fmt.Fprintf(tw, "%s\t%s\t%s\n", m.Login, m.Role, m.CreatedAt.Format(time.DateTime))
+			}
+			tw.Flush()
+			return ExitOK
+		},
+	}.build(nil)
+}
+
+func auditListCommand() *command {
+	var limit int
+	return apiCommand{
+		read: true,
+		command: &command{name: "audit list", summary: "show the audit log (admins)", usage: "[--limit N] [--json]",
+			help: "Shows the last security-relevant actions, newest first: sign-ins, tokens, users, members, secrets..."},
+		do: func(ctx context.Context, o *IO, c *client, args []string, asJSON bool) int {
+			var evs []struct {
+				Seq       int64     `json:"seq"`
+				At        time.Time `json:"at"`
+				Action    string    `json:"action"`
+				Actor     string    `json:"actor"`
+				Target    string    `json:"target"`
+				ProjectID string    `json:"project_id,omitempty"`
+				IP        string    `json:"ip,omitempty"`
+				Detail    string    `json:"detail,omitempty"`
+			}
+			if err := c.do(ctx, "GET", fmt.Sprintf("/api/v1/audit?limit=%d", limit), nil, &evs); err != nil {
+				return failAPI(o, "audit list", err)
+			}
+			if asJSON {
+				printJSON(o.Out, evs)
+				return ExitOK
+			}
+			tw := tabwriter.NewWriter(o.Out, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "TIME\tACTION\tACTOR\tTARGET\tFROM\tDETAIL")
+			for _, e := range evs {
+				actor := e.Actor
+				if actor == "" {
+					actor = "-"
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", e.At.Local().Format(time.DateTime), e.Action, actor, e.Target, e.IP, e.Detail)
+			}
+			tw.Flush()
+			return ExitOK
+		},
+	}.build(func(fs *flagSet) {
+		fs.IntVar(&limit, "limit", 50, "show the last `N` events (1-1000)")
+	})
+}

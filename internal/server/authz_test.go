@@ -1,0 +1,349 @@
+package server_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/batonci/baton/internal/auth"
+	"github.com/batonci/baton/internal/ci"
+	"github.com/batonci/baton/internal/ids"
+	"github.com/batonci/baton/internal/store"
+	"github.com/batonci/baton/internal/testenv"
+)
+
+// The kinds of caller the authorisation table is checked with.
+const (
+	anonymous    = "anonymous"
+	noRole       = "no-role"
+	reader       = "read"
+	writer       = "write"
+	projectAdmin = "project-admin"
+	orgAdmin     = "org-admin"
+)
+
+var callers = []string{anonymous, noRole, reader, writer, projectAdmin, orgAdmin}
+
+// authzFixture is a server with a public and a private project, each with
+// a workflow, and a user of each kind.
+type authzFixture struct {
+	e        *testenv.Env
+	repo     *testenv.Repo
+	tokens   map[string]string // caller → API token
+	users    map[string]*ci.User
+	projects map[bool]*projectFixture // public → project
+	n        int
+}
+
+type projectFixture struct {
+	name, workflow, pipeline, job string
+}
+
+func newAuthzFixture(t *testing.T) *authzFixture {
+	e := testenv.Start(t, testenv.Options{})
+	f := &authzFixture{e: e, tokens: map[string]string{orgAdmin: e.Token}, users: map[string]*ci.User{}, projects: map[bool]*projectFixture{}}
+	f.repo = testenv.NewRepo(t, map[string]string{".semaphore/semaphore.yml": okPipeline})
+	db := e.Server.Store
+	for _, public := range []bool{true, false} {
+		name := map[bool]string{true: "pub", false: "priv"}[public]
+		createProject(t, e, name, f.repo, map[string]any{"public": public, "webhook_secret": "s3cret"})
+		pf := &projectFixture{name: name, workflow: run(t, e, name, "main")}
+		e.Eventually(30*time.Second, func() bool {
+			var w testenv.Workflow
+			e.Do("GET", "/api/v1/workflows/"+pf.workflow, nil, &w)
+			if len(w.Pipelines) == 0 || len(w.Pipelines[0].Blocks) == 0 || len(w.Pipelines[0].Blocks[0].Jobs) == 0 {
+				return false
+			}
+			pf.pipeline, pf.job = w.Pipelines[0].ID, w.Pipelines[0].Blocks[0].Jobs[0].ID
+			return true
+		}, "jobs of %s", name)
+		f.projects[public] = pf
+	}
+	err := db.Tx(t.Context(), func(tx *store.Tx) error {
+		for _, who := range []string{noRole, reader, writer, projectAdmin, "spare"} {
+			u := &ci.User{ID: ids.New(), Login: who}
+			if err := tx.CreateUser(u, ""); err != nil {
+				return err
+			}
+			f.users[who] = u
+			tok, hash := auth.NewToken("bat_")
+			if err := tx.CreateToken(&store.Token{UserID: u.ID, Name: "test", Hash: hash, Kind: store.TokenAPI}); err != nil {
+				return err
+			}
+			f.tokens[who] = tok
+		}
+		for _, pf := range f.projects {
+			p, err := tx.GetProject(pf.name)
+			if err != nil {
+				return err
+			}
+			for who, role := range map[string]string{reader: "read", writer: "write", projectAdmin: "admin"} {
+				if err := tx.SetMember(&store.Member{ProjectID: p.ID, UserID: f.users[who].ID, Role: role}); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+// request is one call of a route.
+type request struct {
+	method, path string
+	body         any
+}
+
+// unique returns a new name for things a request creates.
+func (f *authzFixture) unique(prefix string) string {
+	f.n++
+	return fmt.Sprintf("%s%d", prefix, f.n)
+}
+
+// request builds a call of the route pattern by who on project pf (nil for
+// routes outside projects), preparing what it acts on so that an allowed
+// call succeeds (or fails for a reason other than access).
+func (f *authzFixture) request(t *testing.T, pattern, who string, pf *projectFixture) request {
+	t.Helper()
+	method, path, ok := strings.Cut(pattern, " ")
+	if !ok {
+		method, path = "GET", pattern
+	}
+	path = strings.TrimSuffix(path, "{$}")
+	if pf == nil {
+		pf = f.projects[true]
+	}
+	// Path parameters name the fixture's things.
+	for _, kv := range [][2]string{
+		{"/workflows/{id}", "/workflows/" + pf.workflow},
+		{"/pipelines/{id}", "/pipelines/" + pf.pipeline},
+		{"/jobs/{id}", "/jobs/" + pf.job},
+		{"{project}", pf.name},
+		{"{login}", "spare"},
+		{"{name}", "S"},
+	} {
+		path = strings.ReplaceAll(path, kv[0], kv[1])
+	}
+	req := request{method: method, path: path}
+	switch pattern {
+	case "POST /api/v1/projects":
+		req.body = map[string]any{"name": f.unique("new"), "repo_url": f.repo.URL()}
+	case "PATCH /api/v1/projects/{project}", "POST /api/v1/projects/{project}/workflows",
+		"POST /api/v1/agent-tokens", "POST /api/v1/tokens":
+		req.body = map[string]any{}
+	case "PUT /api/v1/projects/{project}/members/{login}":
+		req.body = map[string]any{"role": "read"}
+	case "POST /api/v1/users":
+		req.body = map[string]any{"login": f.unique("user"), "password": "a password"}
+	case "DELETE /api/v1/users/{login}":
+		victim := f.unique("victim")
+		f.write(t, func(tx *store.Tx) error { return tx.CreateUser(&ci.User{Login: victim}, "") })
+		req.path = "/api/v1/users/" + victim
+	case "DELETE /api/v1/tokens/{id}":
+		id := "no-such-token"
+		if u := f.users[who]; u != nil {
+			tok := &store.Token{UserID: u.ID, Name: "to revoke", Hash: f.unique("hash"), Kind: store.TokenAPI}
+			f.write(t, func(tx *store.Tx) error { return tx.CreateToken(tok) })
+			id = tok.ID
+		}
+		req.path = "/api/v1/tokens/" + id
+	case "POST /login":
+		// Not a sign-in attempt (400): the rate limiter stays out of it.
+		req.body = "login=&password="
+	case "POST /hooks/{project}":
+		req.body = map[string]any{"ref": "refs/heads/main"}
+	}
+	if strings.HasSuffix(pattern, "/secrets") && method == "POST" {
+		req.body = map[string]any{"name": f.unique("S"), "env_vars": []map[string]string{{"name": "A", "value": "x"}}}
+	}
+	if strings.Contains(pattern, "/secrets/{name}") {
+		// The secret exists: an allowed call must not get 404.
+		coll := strings.TrimSuffix(path, "/S")
+		f.e.Do("POST", coll, map[string]any{"name": "S", "env_vars": []map[string]string{{"name": "A", "value": "x"}}}, nil, http.StatusCreated, http.StatusConflict)
+		if method == "PUT" {
+			req.body = map[string]any{"description": "changed"}
+		}
+	}
+	return req
+}
+
+func (f *authzFixture) write(t *testing.T, fn func(tx *store.Tx) error) {
+	t.Helper()
+	if err := f.e.Server.Store.Tx(t.Context(), fn); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// do makes the request as who and returns the status and body.
+func (f *authzFixture) do(t *testing.T, req request, who string) (int, string) {
+	t.Helper()
+	var body io.Reader
+	ctype := "application/json"
+	switch b := req.body.(type) {
+	case nil:
+	case string:
+		body, ctype = strings.NewReader(b), "application/x-www-form-urlencoded"
+	default:
+		data, _ := json.Marshal(b)
+		body = bytes.NewReader(data)
+	}
+	r, _ := http.NewRequest(req.method, f.e.URL+req.path, body)
+	if body != nil {
+		r.Header.Set("Content-Type", ctype)
+	}
+	if tok := f.tokens[who]; tok != "" {
+		r.Header.Set("Authorization", "Token "+tok)
+	}
+	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := client.Do(r)
+	if err != nil {
+		t.Fatalf("%s %s: %v", req.method, req.path, err)
+	}
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+	return resp.StatusCode, string(data)
+}
+
+// roleOf is who's role in a project, as the table defines it.
+func roleOf(who string, public bool) auth.Role {
+	r := map[string]auth.Role{reader: auth.Read, writer: auth.Write, projectAdmin: auth.Admin, orgAdmin: auth.Admin}[who]
+	if public && r < auth.Read {
+		r = auth.Read
+	}
+	return r
+}
+
+// allowed means any status but a denial; denied statuses are exact.
+const allowed = 0
+
+// expect returns the status rule gives who: allowed, or the denial.
+func expect(rule, who string, public bool) int {
+	signedIn := who != anonymous
+	switch rule {
+	case "anyone":
+		return allowed
+	case "signed-in", "self":
+		if !signedIn {
+			return http.StatusUnauthorized
+		}
+		return allowed
+	case "org-admin":
+		switch {
+		case !signedIn:
+			return http.StatusUnauthorized
+		case who != orgAdmin:
+			return http.StatusForbidden
+		}
+		return allowed
+	case "hook-signature":
+		// User credentials do not open it: an unsigned delivery is 401
+		// (a private project's hook is no secret: its signature is).
+		return http.StatusUnauthorized
+	case "project-read", "project-write", "project-admin":
+		need := map[string]auth.Role{"project-read": auth.Read, "project-write": auth.Write, "project-admin": auth.Admin}[rule]
+		role := roleOf(who, public)
+		switch {
+		case role.Allows(need):
+			return allowed
+		case !role.Allows(auth.Read):
+			return http.StatusNotFound
+		case !signedIn:
+			return http.StatusUnauthorized
+		}
+		return http.StatusForbidden
+	}
+	return -1
+}
+
+// TestAuthorizationTable checks the one authorisation table: every route
+// the server answers has a rule, and every route, called by every kind of
+// caller on a public and on a private project, is allowed or denied as its
+// rule says: 404 for a private project the caller cannot see, 401 for an
+// anonymous caller without the right, 403 for a signed-in one.
+//
+// The agent protocol (/agent/) is authenticated by agent tokens in
+// internal/dispatch, which has its own tests; here it is only checked
+// that users' API tokens do not open it.
+func TestAuthorizationTable(t *testing.T) {
+	t.Parallel()
+	f := newAuthzFixture(t)
+	rules := f.e.Server.Rules()
+	byPattern := map[string]string{}
+	for _, r := range rules {
+		if _, dup := byPattern[r.Pattern]; dup {
+			t.Errorf("route %q is in the table twice", r.Pattern)
+		}
+		byPattern[r.Pattern] = r.Access
+		if r.Access == "" {
+			t.Errorf("route %q has no access rule", r.Pattern)
+		}
+		scoped := strings.Contains(r.Pattern, "{project}") || strings.Contains(r.Pattern, "/workflows/{id}") ||
+			strings.Contains(r.Pattern, "/pipelines/{id}") || strings.Contains(r.Pattern, "/jobs/{id}")
+		if r.API && scoped && !strings.HasPrefix(r.Access, "project-") {
+			t.Errorf("route %q acts in a project but its rule is %q, not a project rule", r.Pattern, r.Access)
+		}
+	}
+	routes := f.e.Server.Routes()
+	for _, p := range routes {
+		if _, ok := byPattern[p]; !ok {
+			t.Errorf("the server answers %q, which the authorisation table does not list: add it with a rule (internal/api)", p)
+		}
+	}
+	for p := range byPattern {
+		if !slices.Contains(routes, p) {
+			t.Errorf("the authorisation table lists %q, which the server does not answer", p)
+		}
+	}
+
+	for _, r := range rules {
+		if r.Access == "agent-token" {
+			continue
+		}
+		scoped := strings.HasPrefix(r.Access, "project-")
+		for _, public := range []bool{true, false} {
+			if !scoped && !public {
+				continue // the project does not matter
+			}
+			var pf *projectFixture
+			if scoped || strings.Contains(r.Pattern, "{project}") {
+				pf = f.projects[public]
+			}
+			for _, who := range callers {
+				name := fmt.Sprintf("%s/%s", r.Pattern, who)
+				if scoped || pf != nil {
+					name += "/" + pf.name
+				}
+				req := f.request(t, r.Pattern, who, pf)
+				got, body := f.do(t, req, who)
+				want := expect(r.Access, who, public)
+				denials := []int{http.StatusUnauthorized, http.StatusForbidden}
+				if scoped {
+					denials = append(denials, http.StatusNotFound)
+				}
+				switch {
+				case want == allowed && slices.Contains(denials, got):
+					t.Errorf("%s (%s %s, rule %s): status %d, want allowed: %s", name, req.method, req.path, r.Access, got, body)
+				case want != allowed && got != want:
+					t.Errorf("%s (%s %s, rule %s): status %d, want %d: %s", name, req.method, req.path, r.Access, got, want, body)
+				}
+			}
+		}
+	}
+
+	// Users' API tokens do not open the agent protocol.
+	for _, who := range callers {
+		got, _ := f.do(t, request{method: "POST", path: "/agent/v1/register", body: map[string]any{"name": "x"}}, who)
+		if got != http.StatusUnauthorized && got != http.StatusForbidden {
+			t.Errorf("POST /agent/v1/register as %s: status %d, want 401 or 403", who, got)
+		}
+	}
+}

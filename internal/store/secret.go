@@ -1,0 +1,195 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/batonci/baton/internal/ids"
+)
+
+// Secret is a stored secret: metadata in plaintext, every value a
+// ciphertext. The store never sees a plaintext value: sealing and opening
+// are the caller's (internal/vault).
+type Secret struct {
+	ID string
+	// ProjectID is the project of a project secret; "" for an
+	// organisation secret.
+	ProjectID   string
+	Name        string
+	Description string
+	// AllowForks lets workflows of pull requests from forks receive it.
+	AllowForks bool
+	Env        []SealedEnv
+	Files      []SealedFile
+	CreatedAt  time.Time
+	CreatedBy  string
+	UpdatedAt  time.Time
+	UpdatedBy  string
+}
+
+// SealedEnv is an environment variable of a secret; Value is a ciphertext.
+type SealedEnv struct {
+	Name  string `json:"name"`
+	Value string `json:"value"`
+}
+
+// SealedFile is a file of a secret; Content is a ciphertext.
+type SealedFile struct {
+	Path    string `json:"path"`
+	Content string `json:"content"`
+}
+
+const secretCols = `id, project_id, name, description, allow_forks, env, files,
+	created_at, created_by, updated_at, updated_by`
+
+func scanSecret(s scanner) (*Secret, error) {
+	x := &Secret{}
+	var env, files json.RawMessage
+	err := s.Scan(&x.ID, strCol{&x.ProjectID}, &x.Name, &x.Description, &x.AllowForks,
+		jsonCol{&env}, jsonCol{&files},
+		timeCol{&x.CreatedAt}, &x.CreatedBy, timeCol{&x.UpdatedAt}, &x.UpdatedBy)
+	if err != nil {
+		return nil, err
+	}
+	if err := json.Unmarshal(env, &x.Env); err != nil {
+		return nil, fmt.Errorf("scan secret env: %w", err)
+	}
+	if err := json.Unmarshal(files, &x.Files); err != nil {
+		return nil, fmt.Errorf("scan secret files: %w", err)
+	}
+	if len(x.Env) == 0 {
+		x.Env = nil
+	}
+	if len(x.Files) == 0 {
+		x.Files = nil
+	}
+	return x, nil
+}
+
+// secretArgs returns the JSON arguments of a secret's env and files.
+func secretArgs(s *Secret) (env, files string) {
+	e, _ := json.Marshal(s.Env)
+	f, _ := json.Marshal(s.Files)
+	if s.Env == nil {
+		e = []byte("[]")
+	}
+	if s.Files == nil {
+		f = []byte("[]")
+	}
+	return string(e), string(f)
+}
+
+func normSecret(s *Secret) {
+	normTime(&s.CreatedAt)
+	normTime(&s.UpdatedAt)
+}
+
+// CreateSecret stores a new secret, giving it an ID if it has none and
+// CreatedAt/UpdatedAt if they are zero. A name already taken in its scope
+// is ErrConflict; an unknown project is ErrNotFound.
+func (tx *Tx) CreateSecret(s *Secret) error {
+	if s.ID == "" {
+		s.ID = ids.New()
+	}
+	now := time.Now()
+	if s.CreatedAt.IsZero() {
+		s.CreatedAt = now
+	}
+	if s.UpdatedAt.IsZero() {
+		s.UpdatedAt = s.CreatedAt
+	}
+	normSecret(s)
+	env, files := secretArgs(s)
+	_, err := tx.exec(`INSERT INTO secrets (`+secretCols+`)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
+		s.ID, nullStr(s.ProjectID), s.Name, s.Description, s.AllowForks, env, files,
+		tx.ts(s.CreatedAt), s.CreatedBy, tx.ts(s.UpdatedAt), s.UpdatedBy)
+	return wrap("create secret "+s.Name, err)
+}
+
+// secretScope is the WHERE clause that selects the scope of projectID
+// ("" = organisation) as parameter $1.
+const secretScope = `(($1 = '' AND project_id IS NULL) OR project_id = $1)`
+
+// GetSecret returns the secret of that name in the scope of projectID ("" =
+// the organisation's); ErrNotFound if there is none. It does not fall back
+// from a project to the organisation: see LookupSecrets.
+func (tx *Tx) GetSecret(projectID, name string) (*Secret, error) {
+	s, err := scanSecret(tx.queryRow(`SELECT `+secretCols+` FROM secrets
+		WHERE `+secretScope+` AND name = $2`, projectID, name))
+	if err != nil {
+		return nil, wrap(fmt.Sprintf("get secret %q", name), err)
+	}
+	return s, nil
+}
+
+// GetSecret returns the secret of that name in the scope of projectID ("" =
+// the organisation's).
+func (db *DB) GetSecret(ctx context.Context, projectID, name string) (*Secret, error) {
+	return db.reader(ctx).GetSecret(projectID, name)
+}
+
+// ListSecrets returns the secrets of one scope (projectID "" = the
+// organisation's), by name.
+func (tx *Tx) ListSecrets(projectID string) ([]*Secret, error) {
+	ss, err := collect(tx, scanSecret, `SELECT `+secretCols+` FROM secrets
+		WHERE `+secretScope+` ORDER BY name`, projectID)
+	return ss, wrap("list secrets", err)
+}
+
+// ListSecrets returns the secrets of one scope, by name.
+func (db *DB) ListSecrets(ctx context.Context, projectID string) ([]*Secret, error) {
+	return db.reader(ctx).ListSecrets(projectID)
+}
+
+// AllSecrets returns every secret of every scope, locked for update on
+// PostgreSQL (key rotation re-seals them all in one transaction).
+func (tx *Tx) AllSecrets() ([]*Secret, error) {
+	ss, err := collect(tx, scanSecret, `SELECT `+secretCols+` FROM secrets ORDER BY id`+tx.forUpdate())
+	return ss, wrap("list all secrets", err)
+}
+
+// LookupSecrets returns the secrets a job of projectID can use under the
+// given names: the project's secret of a name if it has one, else the
+// organisation's. Names without either are absent from the map.
+func (db *DB) LookupSecrets(ctx context.Context, projectID string, names []string) (map[string]*Secret, error) {
+	out := map[string]*Secret{}
+	err := db.view(ctx, func(tx *Tx) error {
+		for _, n := range names {
+			if _, ok := out[n]; ok {
+				continue
+			}
+			ss, err := collect(tx, scanSecret, `SELECT `+secretCols+` FROM secrets
+				WHERE name = $2 AND (project_id IS NULL OR project_id = $1)
+				ORDER BY CASE WHEN project_id IS NULL THEN 1 ELSE 0 END LIMIT 1`, projectID, n)
+			if err != nil {
+				return wrap(fmt.Sprintf("look up secret %q", n), err)
+			}
+			if len(ss) == 1 {
+				out[n] = ss[0]
+			}
+		}
+		return nil
+	})
+	return out, err
+}
+
+// UpdateSecret stores every field of s but its ID, ProjectID, Name and
+// creation, by ID.
+func (tx *Tx) UpdateSecret(s *Secret) error {
+	normSecret(s)
+	env, files := secretArgs(s)
+	return tx.execOne("update secret "+s.Name, `UPDATE secrets SET description = $2,
+		allow_forks = $3, env = $4, files = $5, updated_at = $6, updated_by = $7
+		WHERE id = $1`,
+		s.ID, s.Description, s.AllowForks, env, files, tx.ts(s.UpdatedAt), s.UpdatedBy)
+}
+
+// DeleteSecret deletes the secret of that name in the scope of projectID
+// ("" = the organisation's); ErrNotFound if there is none.
+func (tx *Tx) DeleteSecret(projectID, name string) error {
+	return tx.execOne(fmt.Sprintf("delete secret %q", name),
+		`DELETE FROM secrets WHERE `+secretScope+` AND name = $2`, projectID, name)
+}

@@ -1,0 +1,129 @@
+package store
+
+import (
+	"testing"
+)
+
+func testSecrets(t *testing.T, e *testEnv) {
+	db := e.open(t)
+	ctx := t.Context()
+	a, b := newSeed(t, db, "a"), newSeed(t, db, "b")
+	org := &Secret{
+		Name:        "aws",
+		Description: "deploys",
+		AllowForks:  true,
+		Env:         []SealedEnv{{Name: "AWS_KEY", Value: "bs1.c1"}, {Name: "AWS_REGION", Value: "bs1.c2"}},
+		Files:       []SealedFile{{Path: "~/.aws/config", Content: "bs1.c3"}},
+		CreatedAt:   at(9, 0, 0),
+		CreatedBy:   "ada",
+		UpdatedAt:   at(9, 30, 0),
+		UpdatedBy:   "grace",
+	}
+	proj := &Secret{ProjectID: a.project.ID, Name: "aws", Env: []SealedEnv{{Name: "AWS_KEY", Value: "bs1.p1"}}, CreatedBy: "ada", UpdatedBy: "ada"}
+	orgOnly := &Secret{Name: "npm", Files: []SealedFile{{Path: ".npmrc", Content: "bs1.n"}}, CreatedAt: at(8, 0, 0), CreatedBy: "ada", UpdatedBy: "ada"}
+	write(t, db, func(tx *Tx) error {
+		for _, s := range []*Secret{org, proj, orgOnly} {
+			if err := tx.CreateSecret(s); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	allSet(t, org, "ProjectID")
+	allSet(t, proj, "Description", "AllowForks", "Files")
+	if proj.ID == "" || proj.CreatedAt.IsZero() || !proj.UpdatedAt.Equal(proj.CreatedAt) {
+		t.Errorf("CreateSecret did not fill ID and times: %+v", proj)
+	}
+	created := at(8, 0, 0)
+	normTime(&created)
+	if orgOnly.Env != nil || orgOnly.UpdatedAt != created {
+		t.Errorf("orgOnly = %+v", orgOnly)
+	}
+
+	got, err := db.GetSecret(ctx, "", "aws")
+	if err != nil {
+		t.Fatal(err)
+	}
+	diff(t, "GetSecret org", got, org)
+	got, err = db.GetSecret(ctx, a.project.ID, "aws")
+	if err != nil {
+		t.Fatal(err)
+	}
+	diff(t, "GetSecret project", got, proj)
+	_, err = db.GetSecret(ctx, a.project.ID, "npm")
+	wantErr(t, "GetSecret does not fall back to the organisation", err, ErrNotFound)
+	_, err = db.GetSecret(ctx, b.project.ID, "aws")
+	wantErr(t, "GetSecret of another project", err, ErrNotFound)
+
+	list, err := db.ListSecrets(ctx, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	diff(t, "ListSecrets org", list, []*Secret{org, orgOnly})
+	list, err = db.ListSecrets(ctx, a.project.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	diff(t, "ListSecrets project", list, []*Secret{proj})
+
+	for _, tc := range []struct {
+		name    string
+		project string
+		want    map[string]*Secret
+	}{
+		{"project overrides org", a.project.ID, map[string]*Secret{"aws": proj, "npm": orgOnly}},
+		{"org only", b.project.ID, map[string]*Secret{"aws": org, "npm": orgOnly}},
+	} {
+		got, err := db.LookupSecrets(ctx, tc.project, []string{"aws", "npm", "missing", "aws"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		diff(t, "LookupSecrets "+tc.name, got, tc.want)
+	}
+
+	wantErr(t, "CreateSecret duplicate org name", db.Tx(ctx, func(tx *Tx) error {
+		return tx.CreateSecret(&Secret{Name: "aws"})
+	}), ErrConflict)
+	wantErr(t, "CreateSecret duplicate project name", db.Tx(ctx, func(tx *Tx) error {
+		return tx.CreateSecret(&Secret{ProjectID: a.project.ID, Name: "aws"})
+	}), ErrConflict)
+	wantErr(t, "CreateSecret unknown project", db.Tx(ctx, func(tx *Tx) error {
+		return tx.CreateSecret(&Secret{ProjectID: "nope", Name: "x"})
+	}), ErrNotFound)
+
+	org.Description, org.AllowForks = "changed", false
+	org.Env = []SealedEnv{{Name: "AWS_KEY", Value: "bs1.new"}}
+	org.Files = nil
+	org.UpdatedAt, org.UpdatedBy = at(10, 0, 0), "linus"
+	write(t, db, func(tx *Tx) error { return tx.UpdateSecret(org) })
+	got, _ = db.GetSecret(ctx, "", "aws")
+	diff(t, "after UpdateSecret", got, org)
+	wantErr(t, "UpdateSecret unknown", db.Tx(ctx, func(tx *Tx) error {
+		return tx.UpdateSecret(&Secret{ID: "nope"})
+	}), ErrNotFound)
+
+	var all []*Secret
+	write(t, db, func(tx *Tx) error {
+		var err error
+		all, err = tx.AllSecrets()
+		return err
+	})
+	if len(all) != 3 {
+		t.Errorf("AllSecrets = %d secrets, want 3", len(all))
+	}
+
+	write(t, db, func(tx *Tx) error { return tx.DeleteSecret(a.project.ID, "aws") })
+	got, err = db.GetSecret(ctx, "", "aws")
+	if err != nil || got.ID != org.ID {
+		t.Errorf("deleting the project secret touched the org one: %v", err)
+	}
+	wantErr(t, "DeleteSecret twice", db.Tx(ctx, func(tx *Tx) error { return tx.DeleteSecret(a.project.ID, "aws") }), ErrNotFound)
+	// Deleting a project deletes its secrets.
+	write(t, db, func(tx *Tx) error {
+		return tx.CreateSecret(&Secret{ProjectID: b.project.ID, Name: "gone"})
+	})
+	write(t, db, func(tx *Tx) error { return tx.DeleteProject(b.project.ID) })
+	if ss, err := db.ListSecrets(ctx, b.project.ID); err != nil || len(ss) != 0 {
+		t.Errorf("secrets of a deleted project = %v, %v", ss, err)
+	}
+}

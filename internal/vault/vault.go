@@ -1,0 +1,516 @@
+// Package vault keeps organisation and project secrets in the store, every
+// value sealed under the server's secret key (internal/secret), and hands
+// them out in exactly two ways: as metadata (names, description, variable
+// names, file paths, who changed them and when; never a value) to the API,
+// and as plaintext to the engine, for the job that names them, when it is
+// assigned to an agent. It is the engine's SecretSource and ForkPolicy.
+//
+// Each value is sealed on its own, with associated data naming the secret
+// (ID, scope and name) and the variable or file it belongs to, so that a
+// ciphertext moved elsewhere in the database does not open. Each
+// ciphertext carries the ID of the key that sealed it, and the store's
+// settings record the ID of the key every secret is sealed with, so that
+// starting with the wrong key is refused at once, and key rotation (one
+// transaction) can never leave a mixture.
+package vault
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+	"unicode"
+
+	"github.com/batonci/baton/internal/engine"
+	"github.com/batonci/baton/internal/ids"
+	"github.com/batonci/baton/internal/redact"
+	"github.com/batonci/baton/internal/runner"
+	"github.com/batonci/baton/internal/secret"
+	"github.com/batonci/baton/internal/store"
+)
+
+// KeyIDSetting is the store setting that holds the ID of the key the
+// secrets are sealed with.
+const KeyIDSetting = "secret_key_id"
+
+// Limits on what a secret holds.
+const (
+	maxNameLen   = 128
+	maxPathLen   = 4096
+	maxEnvVars   = 100
+	maxFiles     = 100
+	maxValueSize = 512 << 10
+)
+
+// ErrInvalid wraps the errors of a request that cannot be stored (a bad
+// name, an empty secret...); its message says what to change.
+var ErrInvalid = errors.New("invalid secret")
+
+// EnvVar is an environment variable of a secret, in plaintext.
+type EnvVar struct {
+	Name  string
+	Value secret.Value
+}
+
+// File is a file of a secret, in plaintext.
+type File struct {
+	Path    string
+	Content secret.Value
+}
+
+// Change creates or changes a secret. Nil fields are left as they are;
+// Env and Files add variables and files or replace those of the same name
+// or path; RemoveEnv and RemoveFiles remove them.
+type Change struct {
+	Description *string
+	AllowForks  *bool
+	Env         []EnvVar
+	Files       []File
+	RemoveEnv   []string
+	RemoveFiles []string
+}
+
+// Meta is what may be shown of a secret: everything but its values.
+type Meta struct {
+	ID string `json:"id"`
+	// ProjectID is "" for an organisation secret.
+	ProjectID   string    `json:"project_id,omitempty"`
+	Name        string    `json:"name"`
+	Description string    `json:"description"`
+	AllowForks  bool      `json:"allow_forks"`
+	EnvVars     []string  `json:"env_vars"`
+	Files       []string  `json:"files"`
+	CreatedAt   time.Time `json:"created_at"`
+	CreatedBy   string    `json:"created_by"`
+	UpdatedAt   time.Time `json:"updated_at"`
+	UpdatedBy   string    `json:"updated_by"`
+}
+
+// Config configures a Vault.
+type Config struct {
+	Store *store.DB
+	Key   *secret.Key
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// Vault reads and writes secrets. It is safe for concurrent use.
+type Vault struct {
+	db  *store.DB
+	key *secret.Key
+	now func() time.Time
+}
+
+var (
+	_ engine.SecretSource = (*Vault)(nil)
+	_ engine.ForkPolicy   = (*Vault)(nil)
+)
+
+// New returns a vault. It checks that the key is the one the store's
+// secrets are sealed with (recording its ID on first use): a server
+// started with another key fails here, not at the first job.
+func New(ctx context.Context, cfg Config) (*Vault, error) {
+	if cfg.Store == nil || cfg.Key == nil {
+		return nil, errors.New("vault: a store and a key are required")
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if err := CheckKey(ctx, cfg.Store, cfg.Key); err != nil {
+		return nil, err
+	}
+	return &Vault{db: cfg.Store, key: cfg.Key, now: cfg.Now}, nil
+}
+
+// CheckKey verifies that key is the key the store's secrets are sealed
+// with, and records its ID if none is recorded yet. When the recorded key
+// differs but no secret exists, key becomes the recorded one.
+func CheckKey(ctx context.Context, db *store.DB, key *secret.Key) error {
+	return db.Tx(ctx, func(tx *store.Tx) error {
+		id, err := tx.GetSetting(KeyIDSetting)
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+			return tx.SetSetting(KeyIDSetting, key.ID())
+		case err != nil:
+			return err
+		case id == key.ID():
+			return nil
+		}
+		all, err := tx.AllSecrets()
+		if err != nil {
+			return err
+		}
+		if len(all) == 0 {
+			return tx.SetSetting(KeyIDSetting, key.ID())
+		}
+		return fmt.Errorf("the secret key (id %s) is not the one the %d stored secret(s) are encrypted with (id %s): "+
+			"start with the right key (the data directory's secret.key or BATON_SECRET_KEY)", key.ID(), len(all), id)
+	})
+}
+
+// ad is the associated data of one value of a secret.
+func ad(s *store.Secret, kind, name string) string {
+	return secret.AD("baton secret", s.ID, s.ProjectID, s.Name, kind, name)
+}
+
+// meta returns what may be shown of s.
+func meta(s *store.Secret) *Meta {
+	m := &Meta{
+		ID: s.ID, ProjectID: s.ProjectID, Name: s.Name, Description: s.Description, AllowForks: s.AllowForks,
+		EnvVars: []string{}, Files: []string{},
+		CreatedAt: s.CreatedAt, CreatedBy: s.CreatedBy, UpdatedAt: s.UpdatedAt, UpdatedBy: s.UpdatedBy,
+	}
+	for _, e := range s.Env {
+		m.EnvVars = append(m.EnvVars, e.Name)
+	}
+	for _, f := range s.Files {
+		m.Files = append(m.Files, f.Path)
+	}
+	return m
+}
+
+// List returns the secrets of a scope (projectID "" = the organisation's).
+func (v *Vault) List(ctx context.Context, projectID string) ([]*Meta, error) {
+	ss, err := v.db.ListSecrets(ctx, projectID)
+	if err != nil {
+		return nil, err
+	}
+	out := []*Meta{}
+	for _, s := range ss {
+		out = append(out, meta(s))
+	}
+	return out, nil
+}
+
+// Get returns one secret of a scope; store.ErrNotFound if there is none.
+func (v *Vault) Get(ctx context.Context, projectID, name string) (*Meta, error) {
+	s, err := v.db.GetSecret(ctx, projectID, name)
+	if err != nil {
+		return nil, err
+	}
+	return meta(s), nil
+}
+
+// Create stores a new secret in a scope; store.ErrConflict if the name is
+// taken there.
+func (v *Vault) Create(ctx context.Context, projectID, name string, ch Change, by string, hooks ...Hook) (*Meta, error) {
+	name = strings.TrimSpace(name)
+	if err := checkName(name); err != nil {
+		return nil, err
+	}
+	now := v.now()
+	s := &store.Secret{ProjectID: projectID, Name: name, CreatedAt: now, CreatedBy: by, UpdatedAt: now, UpdatedBy: by}
+	// The ID is part of every value's associated data: set it first.
+	s.ID = ids.New()
+	if err := v.apply(s, ch); err != nil {
+		return nil, err
+	}
+	err := v.db.Tx(ctx, func(tx *store.Tx) error {
+		if err := tx.CreateSecret(s); err != nil {
+			return err
+		}
+		return runHooks(tx, meta(s), hooks)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return meta(s), nil
+}
+
+// Update changes a secret of a scope; store.ErrNotFound if there is none.
+func (v *Vault) Update(ctx context.Context, projectID, name string, ch Change, by string, hooks ...Hook) (*Meta, error) {
+	var s *store.Secret
+	err := v.db.Tx(ctx, func(tx *store.Tx) error {
+		var err error
+		if s, err = tx.GetSecret(projectID, name); err != nil {
+			return err
+		}
+		if err := v.apply(s, ch); err != nil {
+			return err
+		}
+		s.UpdatedAt, s.UpdatedBy = v.now(), by
+		if err := tx.UpdateSecret(s); err != nil {
+			return err
+		}
+		return runHooks(tx, meta(s), hooks)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return meta(s), nil
+}
+
+// Delete deletes a secret of a scope; store.ErrNotFound if there is none.
+func (v *Vault) Delete(ctx context.Context, projectID, name string, hooks ...Hook) error {
+	return v.db.Tx(ctx, func(tx *store.Tx) error {
+		s, err := tx.GetSecret(projectID, name)
+		if err != nil {
+			return err
+		}
+		if err := tx.DeleteSecret(projectID, name); err != nil {
+			return err
+		}
+		return runHooks(tx, meta(s), hooks)
+	})
+}
+
+// Hook runs in the transaction of a change, after it, with the secret's
+// new metadata (for example to record an audit entry that commits with
+// the change).
+type Hook func(tx *store.Tx, m *Meta) error
+
+func runHooks(tx *store.Tx, m *Meta, hooks []Hook) error {
+	for _, h := range hooks {
+		if err := h(tx, m); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// apply validates ch and applies it to s, sealing new values.
+func (v *Vault) apply(s *store.Secret, ch Change) error {
+	if ch.Description != nil {
+		if len(*ch.Description) > 1000 {
+			return fmt.Errorf("%w: the description is longer than 1000 characters", ErrInvalid)
+		}
+		s.Description = *ch.Description
+	}
+	if ch.AllowForks != nil {
+		s.AllowForks = *ch.AllowForks
+	}
+	for _, n := range ch.RemoveEnv {
+		i := slices.IndexFunc(s.Env, func(e store.SealedEnv) bool { return e.Name == n })
+		if i < 0 {
+			return fmt.Errorf("%w: secret %q has no variable %s to remove", ErrInvalid, s.Name, n)
+		}
+		s.Env = slices.Delete(s.Env, i, i+1)
+	}
+	for _, p := range ch.RemoveFiles {
+		i := slices.IndexFunc(s.Files, func(f store.SealedFile) bool { return f.Path == p })
+		if i < 0 {
+			return fmt.Errorf("%w: secret %q has no file %s to remove", ErrInvalid, s.Name, p)
+		}
+		s.Files = slices.Delete(s.Files, i, i+1)
+	}
+	seen := map[string]bool{}
+	for _, e := range ch.Env {
+		if err := checkEnvName(e.Name); err != nil {
+			return err
+		}
+		if seen[e.Name] {
+			return fmt.Errorf("%w: variable %s is given twice", ErrInvalid, e.Name)
+		}
+		seen[e.Name] = true
+		if e.Value.Len() > maxValueSize {
+			return fmt.Errorf("%w: the value of %s is larger than %d KiB", ErrInvalid, e.Name, maxValueSize>>10)
+		}
+		ct, err := v.key.Seal([]byte(e.Value.Reveal()), ad(s, "env", e.Name))
+		if err != nil {
+			return err
+		}
+		sealed := store.SealedEnv{Name: e.Name, Value: ct}
+		if i := slices.IndexFunc(s.Env, func(x store.SealedEnv) bool { return x.Name == e.Name }); i >= 0 {
+			s.Env[i] = sealed
+		} else {
+			s.Env = append(s.Env, sealed)
+		}
+	}
+	seen = map[string]bool{}
+	for _, f := range ch.Files {
+		if err := checkPath(f.Path); err != nil {
+			return err
+		}
+		if seen[f.Path] {
+			return fmt.Errorf("%w: file %s is given twice", ErrInvalid, f.Path)
+		}
+		seen[f.Path] = true
+		if f.Content.Len() > maxValueSize {
+			return fmt.Errorf("%w: file %s is larger than %d KiB", ErrInvalid, f.Path, maxValueSize>>10)
+		}
+		ct, err := v.key.Seal([]byte(f.Content.Reveal()), ad(s, "file", f.Path))
+		if err != nil {
+			return err
+		}
+		sealed := store.SealedFile{Path: f.Path, Content: ct}
+		if i := slices.IndexFunc(s.Files, func(x store.SealedFile) bool { return x.Path == f.Path }); i >= 0 {
+			s.Files[i] = sealed
+		} else {
+			s.Files = append(s.Files, sealed)
+		}
+	}
+	switch {
+	case len(s.Env) == 0 && len(s.Files) == 0:
+		return fmt.Errorf("%w: a secret needs at least one environment variable or file", ErrInvalid)
+	case len(s.Env) > maxEnvVars:
+		return fmt.Errorf("%w: more than %d environment variables", ErrInvalid, maxEnvVars)
+	case len(s.Files) > maxFiles:
+		return fmt.Errorf("%w: more than %d files", ErrInvalid, maxFiles)
+	}
+	return nil
+}
+
+// ShortValues lists the variables and files of ch whose values are too
+// short to be masked in job logs (redact.MinLength), as warnings.
+func ShortValues(ch Change) []string {
+	var out []string
+	for _, e := range ch.Env {
+		if n := e.Value.Len(); n > 0 && n < redact.MinLength {
+			out = append(out, fmt.Sprintf("the value of %s is shorter than %d characters: it will not be masked in job logs", e.Name, redact.MinLength))
+		}
+	}
+	for _, f := range ch.Files {
+		if n := f.Content.Len(); n > 0 && n < redact.MinLength {
+			out = append(out, fmt.Sprintf("the content of %s is shorter than %d characters: it will not be masked in job logs", f.Path, redact.MinLength))
+		}
+	}
+	return out
+}
+
+// Resolve returns the variables and files of the named secrets, in order,
+// for a job of projectID: a project secret overrides an organisation
+// secret of the same name. It implements engine.SecretSource.
+func (v *Vault) Resolve(ctx context.Context, projectID string, names []string) ([]runner.EnvVar, []runner.File, error) {
+	found, err := v.db.LookupSecrets(ctx, projectID, names)
+	if err != nil {
+		return nil, nil, fmt.Errorf("resolve secrets: %w", err)
+	}
+	var env []runner.EnvVar
+	var files []runner.File
+	for _, n := range names {
+		s, ok := found[n]
+		if !ok {
+			return nil, nil, fmt.Errorf("secret %q not found", n)
+		}
+		for _, e := range s.Env {
+			plain, err := v.key.Open(e.Value, ad(s, "env", e.Name))
+			if err != nil {
+				return nil, nil, fmt.Errorf("secret %q: variable %s cannot be decrypted: %w", n, e.Name, err)
+			}
+			env = append(env, runner.EnvVar{Name: e.Name, Value: string(plain)})
+		}
+		for _, f := range s.Files {
+			plain, err := v.key.Open(f.Content, ad(s, "file", f.Path))
+			if err != nil {
+				return nil, nil, fmt.Errorf("secret %q: file %s cannot be decrypted: %w", n, f.Path, err)
+			}
+			files = append(files, runner.File{Path: f.Path, Content: plain})
+		}
+	}
+	return env, files, nil
+}
+
+// ForkAllowed reports which of the named secrets allow pull requests from
+// forks. It implements engine.ForkPolicy.
+func (v *Vault) ForkAllowed(ctx context.Context, projectID string, names []string) (map[string]bool, error) {
+	found, err := v.db.LookupSecrets(ctx, projectID, names)
+	if err != nil {
+		return nil, fmt.Errorf("resolve secrets: %w", err)
+	}
+	out := map[string]bool{}
+	for _, n := range names {
+		s, ok := found[n]
+		if !ok {
+			return nil, fmt.Errorf("secret %q not found", n)
+		}
+		out[n] = s.AllowForks
+	}
+	return out, nil
+}
+
+// Rotate re-seals every value of every secret from oldKey to newKey in one
+// transaction, and records newKey's ID: either every secret is under the
+// new key or, if anything fails, every secret stays under the old one. It
+// returns the number of secrets re-sealed. Servers must be stopped first:
+// one still running with the old key cannot open the new ciphertexts
+// (its jobs fail with "sealed under another key").
+func Rotate(ctx context.Context, db *store.DB, oldKey, newKey *secret.Key) (int, error) {
+	n := 0
+	err := db.Tx(ctx, func(tx *store.Tx) error {
+		n = 0
+		id, err := tx.GetSetting(KeyIDSetting)
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return err
+		}
+		if err == nil && id != oldKey.ID() && id != newKey.ID() {
+			return fmt.Errorf("the current key (id %s) is not the one the secrets are encrypted with (id %s)", oldKey.ID(), id)
+		}
+		all, err := tx.AllSecrets()
+		if err != nil {
+			return err
+		}
+		reseal := func(s *store.Secret, ct, kind, name string) (string, error) {
+			plain, err := oldKey.Open(ct, ad(s, kind, name))
+			if errors.Is(err, secret.ErrWrongKey) {
+				// Already under the new key (a rotation to the same
+				// key, run again).
+				plain, err = newKey.Open(ct, ad(s, kind, name))
+			}
+			if err != nil {
+				return "", fmt.Errorf("secret %q: %s %s: %w", s.Name, kind, name, err)
+			}
+			return newKey.Seal(plain, ad(s, kind, name))
+		}
+		for _, s := range all {
+			for i, e := range s.Env {
+				if s.Env[i].Value, err = reseal(s, e.Value, "env", e.Name); err != nil {
+					return err
+				}
+			}
+			for i, f := range s.Files {
+				if s.Files[i].Content, err = reseal(s, f.Content, "file", f.Path); err != nil {
+					return err
+				}
+			}
+			if err := tx.UpdateSecret(s); err != nil {
+				return err
+			}
+			n++
+		}
+		return tx.SetSetting(KeyIDSetting, newKey.ID())
+	})
+	if err != nil {
+		return 0, fmt.Errorf("rotate the secret key: %w", err)
+	}
+	return n, nil
+}
+
+var envName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+
+func checkName(name string) error {
+	switch {
+	case name == "":
+		return fmt.Errorf("%w: a name is required", ErrInvalid)
+	case len(name) > maxNameLen:
+		return fmt.Errorf("%w: the name is longer than %d characters", ErrInvalid, maxNameLen)
+	case strings.ContainsAny(name, "/?#%"):
+		return fmt.Errorf("%w: name %q may not contain '/', '?', '#' or '%%'", ErrInvalid, name)
+	case strings.ContainsFunc(name, unicode.IsControl):
+		return fmt.Errorf("%w: name %q contains a control character", ErrInvalid, name)
+	}
+	return nil
+}
+
+func checkEnvName(name string) error {
+	if !envName.MatchString(name) {
+		return fmt.Errorf("%w: %q is not a valid environment variable name (letters, digits and _, not starting with a digit)", ErrInvalid, name)
+	}
+	return nil
+}
+
+func checkPath(p string) error {
+	switch {
+	case strings.TrimSpace(p) == "":
+		return fmt.Errorf("%w: a file needs a path", ErrInvalid)
+	case len(p) > maxPathLen:
+		return fmt.Errorf("%w: file path is longer than %d characters", ErrInvalid, maxPathLen)
+	case strings.ContainsFunc(p, unicode.IsControl):
+		return fmt.Errorf("%w: file path %q contains a control character", ErrInvalid, p)
+	case strings.HasSuffix(p, "/"):
+		return fmt.Errorf("%w: file path %q names a directory", ErrInvalid, p)
+	}
+	return nil
+}
