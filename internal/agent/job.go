@@ -41,16 +41,20 @@ func (a *agent) runJob(ctx context.Context, j *job, as agentapi.Assignment) {
 	upWG.Go(func() { up.run(a.life) })
 
 	log.Info("job started", "name", as.Job.Name)
-	result, reason := a.execute(ctx, as, up.emit)
+	result, reason, cleanup := a.execute(ctx, as, up.emit)
 	j.cancel(nil)
 	log.Info("job ended", "result", result, "reason", reason)
+
+	// Report the result first: removing the job's directory is not on
+	// the path from a job's last command to its pipeline going on.
+	up.close(result, reason)
+	cleanup()
 
 	a.mu.Lock()
 	a.busy--
 	a.mu.Unlock()
 	a.notify()
 
-	up.close(result, reason)
 	upWG.Wait()
 
 	a.mu.Lock()
@@ -59,19 +63,28 @@ func (a *agent) runJob(ctx context.Context, j *job, as agentapi.Assignment) {
 	a.notify()
 }
 
-// execute prepares the job's directory, workspace and environment, runs
-// it, and removes the directory.
-func (a *agent) execute(ctx context.Context, as agentapi.Assignment, emit func(ci.Event)) (ci.Result, ci.Reason) {
-	job := as.Job
+// execute prepares the job's directory, workspace and environment and runs
+// it; the returned cleanup removes the directory (after stopping a
+// workspace still being prepared).
+func (a *agent) execute(ctx context.Context, as agentapi.Assignment, emit func(ci.Event)) (ci.Result, ci.Reason, func()) {
 	home := filepath.Join(a.jobsDir, safeName(as.JobID))
+	bgCtx, cancelBg := context.WithCancel(ctx)
 	var background sync.WaitGroup // the workspace being prepared, if it is
-	defer func() {
+	cleanup := func() {
+		cancelBg()
 		background.Wait()
 		if err := removeAll(home); err != nil {
 			a.log.Warn("remove the job directory", logJob, as.JobID, logErr, err)
 		}
-	}()
-	env, err := a.prepare(ctx, as, home, &background)
+	}
+	result, reason := a.executeIn(ctx, bgCtx, as, home, &background, emit)
+	return result, reason, cleanup
+}
+
+// executeIn prepares and runs the job in home.
+func (a *agent) executeIn(ctx, bgCtx context.Context, as agentapi.Assignment, home string, background *sync.WaitGroup, emit func(ci.Event)) (ci.Result, ci.Reason) {
+	job := as.Job
+	env, err := a.prepare(ctx, bgCtx, as, home, background)
 	if err != nil {
 		result, reason := ci.ResultFailed, ci.ReasonInternal
 		if ctx.Err() != nil {
@@ -96,7 +109,7 @@ func (a *agent) execute(ctx context.Context, as agentapi.Assignment, emit func(c
 // the toolbox's checkout waits for it, so a job's first command does not
 // pay for git. Jobs in containers need the copy before the containers
 // start, so for them it is made first.
-func (a *agent) prepare(ctx context.Context, as agentapi.Assignment, home string, background *sync.WaitGroup) ([]string, error) {
+func (a *agent) prepare(ctx, bgCtx context.Context, as agentapi.Assignment, home string, background *sync.WaitGroup) ([]string, error) {
 	if err := removeAll(home); err != nil {
 		return nil, fmt.Errorf("prepare the job directory: %w", err)
 	}
@@ -123,7 +136,7 @@ func (a *agent) prepare(ctx context.Context, as agentapi.Assignment, home string
 			go func() {
 				defer background.Done()
 				msg := ""
-				if err := a.cache.Materialize(ctx, co.URL, co.SHA, branchOf(co.Ref), ws); err != nil {
+				if err := a.cache.Materialize(bgCtx, co.URL, co.SHA, branchOf(co.Ref), ws); err != nil {
 					msg = redact.New(as.Job.Secrets).String(err.Error())
 				}
 				// Written whole, then renamed: checkout never reads half.
