@@ -208,43 +208,76 @@ func dirSize(dir string) int64 {
 	return n
 }
 
-// BenchmarkDrain5000Jobs: 5,000 queued trivial jobs (100 independent
-// blocks of 50) drained by 20 agents; every job must run exactly once and
-// every log must be complete.
+// BenchmarkDrain5000Jobs: 5,000 queued trivial jobs (100 workflows on
+// 100 branches, 50 jobs each) drained by 20 agents of one slot; every job
+// must run exactly once and every log must be complete.
 func BenchmarkDrain5000Jobs(b *testing.B) {
 	var y strings.Builder
-	y.WriteString("version: v1.0\nagent:\n  machine:\n    type: e1-standard-2\nblocks:\n")
-	for blk := 0; blk < 100; blk++ {
-		fmt.Fprintf(&y, "  - name: B%d\n    dependencies: []\n    task:\n      jobs:\n", blk)
-		for j := 0; j < 50; j++ {
-			fmt.Fprintf(&y, "        - name: J%d\n          commands:\n            - echo ran B%d/J%d\n", j, blk, j)
-		}
+	y.WriteString("version: v1.0\nagent:\n  machine:\n    type: e1-standard-2\nblocks:\n  - name: B\n    task:\n      jobs:\n")
+	for j := 0; j < 50; j++ {
+		fmt.Fprintf(&y, "        - name: J%d\n          commands:\n            - echo ran J%d of $SEMAPHORE_GIT_BRANCH\n", j, j)
 	}
-	e := serviceEnv(b, 20, 1, y.String())
+	e := testenv.Start(b, testenv.Options{})
+	repo := testenv.NewRepo(b, map[string]string{".semaphore/semaphore.yml": y.String()})
+	for i := 0; i < 100; i++ {
+		repo.Git("branch", fmt.Sprintf("b%03d", i), "main")
+	}
+	e.Do("POST", "/api/v1/projects", map[string]any{"name": "bench", "repo_url": repo.URL(), "default_branch": "main"}, nil, http.StatusCreated)
 	for b.Loop() {
-		start := time.Now()
-		id := trigger(e)
-		wf := e.WaitWorkflow(id, 20*time.Minute)
-		elapsed := time.Since(start)
-		jobs := wf.Jobs()
-		if len(jobs) != 5000 {
-			b.Fatalf("jobs = %d", len(jobs))
+		// Queue everything first, with no agent connected.
+		var ids []string
+		for i := 0; i < 100; i++ {
+			var wf ci.Workflow
+			e.Do("POST", "/api/v1/projects/bench/workflows", map[string]any{"branch": fmt.Sprintf("b%03d", i)}, &wf, http.StatusCreated)
+			ids = append(ids, wf.ID)
 		}
+		e.Eventually(5*time.Minute, func() bool {
+			var q []map[string]any
+			e.Do("GET", "/api/v1/queue", nil, &q)
+			return len(q) >= 500 // the queue view is capped at 500
+		}, "jobs queued")
+		start := time.Now()
+		for i := 0; i < 20; i++ {
+			e.StartAgent(b, fmt.Sprintf("drain-%d", i), "e1-standard-2", 1)
+		}
+		var done time.Time
+		jobs := 0
 		agents := map[string]int{}
-		for name, j := range jobs {
-			if j.Result != ci.ResultPassed {
-				b.Fatalf("job %s = %s/%s", name, j.Result, j.Reason)
+		for _, id := range ids {
+			wf := e.WaitWorkflow(id, 30*time.Minute)
+			if wf.Result != ci.ResultPassed {
+				b.Fatalf("workflow %s = %s", id, wf.Result)
 			}
-			agents[j.AgentID]++
-			log := e.Log(j.ID)
-			if n := strings.Count(log, "\nran "+name); n != 1 {
-				b.Fatalf("job %s: its line appears %d times in its log", name, n)
+			for name, j := range wf.Jobs() {
+				jobs++
+				agents[j.AgentID]++
+				if j.DoneAt.After(done) {
+					done = j.DoneAt
+				}
+				_ = name
 			}
-			if !strings.Contains(log, "Exporting SEMAPHORE_JOB_RESULT") {
-				b.Fatalf("job %s: log incomplete", name)
+		}
+		elapsed := done.Sub(start)
+		if jobs != 5000 {
+			b.Fatalf("jobs = %d, want 5000", jobs)
+		}
+		// Every log complete and every job's line exactly once.
+		for _, id := range ids {
+			var w testenv.Workflow
+			e.Do("GET", "/api/v1/workflows/"+id, nil, &w)
+			for name, j := range w.Jobs() {
+				log := e.Log(j.ID)
+				want := "\nran " + strings.TrimPrefix(name, "B/") + " of " + w.Branch + "\n"
+				if n := strings.Count(log, want); n != 1 {
+					b.Fatalf("job %s of %s: its line appears %d times", name, w.Branch, n)
+				}
+				if !strings.Contains(log, "Exporting SEMAPHORE_JOB_RESULT") {
+					b.Fatalf("job %s: log incomplete", name)
+				}
 			}
 		}
 		b.ReportMetric(5000/elapsed.Seconds(), "jobs/s")
+		b.ReportMetric(elapsed.Seconds(), "drain-s")
 		b.ReportMetric(float64(len(agents)), "agents-used")
 	}
 }
