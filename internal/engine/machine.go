@@ -342,59 +342,27 @@ func anyFailed(b *ci.Block) bool {
 	return false
 }
 
-// blockResult folds job results as localrun does: any failure fails the
-// block, else any stop stops it, else any cancel cancels it.
+// blockResult folds a block's job results (ci.FoldBlock).
 func blockResult(jobs []*ci.Job) (ci.Result, ci.Reason) {
-	res, reason := ci.ResultPassed, ci.ReasonNone
-	rank := map[ci.Result]int{ci.ResultPassed: 0, ci.ResultCanceled: 1, ci.ResultStopped: 2, ci.ResultFailed: 3}
-	for _, j := range jobs {
-		if rank[j.Result] > rank[res] {
-			res, reason = j.Result, j.Reason
-		}
+	out := make([]ci.Outcome, len(jobs))
+	for i, j := range jobs {
+		out[i] = ci.Outcome{Result: j.Result, Reason: j.Reason, Ran: !j.StartedAt.IsZero()}
 	}
-	if res == ci.ResultFailed && reason == ci.ReasonNone {
-		reason = ci.ReasonTest
-	}
-	return res, reason
+	return ci.FoldBlock(out)
 }
 
-// pipelineResult folds the results of the regular blocks as localrun does
-// (spec §7.4): failed beats stopped; a stop request makes the pipeline
-// stopped when something ran and canceled when nothing did.
+// pipelineResult folds the results of the regular blocks (ci.FoldPipeline);
+// a pipeline being stopped counts as a stop request.
 func pipelineResult(main []*ci.Block, p *ci.Pipeline) (ci.Result, ci.Reason) {
-	failed, stopped, ran := false, false, false
-	var stopReason ci.Reason
-	for _, b := range main {
-		if !b.StartedAt.IsZero() {
-			ran = true
-		}
-		switch b.Result {
-		case ci.ResultFailed:
-			failed = true
-		case ci.ResultStopped:
-			stopped = true
-			stopReason = b.Reason
-		}
+	out := make([]ci.Outcome, len(main))
+	for i, b := range main {
+		out[i] = ci.Outcome{Result: b.Result, Reason: b.Reason, Ran: !b.StartedAt.IsZero()}
 	}
-	switch {
-	case failed:
-		return ci.ResultFailed, ci.ReasonTest
-	case stopped:
-		return ci.ResultStopped, stopReason
-	}
+	stop := ci.ReasonNone
 	if p.State == ci.StateStopping {
-		reason := orReason(p.Reason, ci.ReasonUser)
-		if ran {
-			return ci.ResultStopped, reason
-		}
-		return ci.ResultCanceled, reason
+		stop = orReason(p.Reason, ci.ReasonUser)
 	}
-	for _, b := range main {
-		if b.Result == ci.ResultCanceled {
-			return ci.ResultCanceled, b.Reason
-		}
-	}
-	return ci.ResultPassed, ci.ReasonNone
+	return ci.FoldPipeline(out, stop)
 }
 
 func orReason(r, def ci.Reason) ci.Reason {

@@ -336,56 +336,27 @@ func (r *run) afterPipeline(ctx context.Context, ap *plan.Block, rep *Report) *B
 	return br
 }
 
-// blockResult folds job results: any failure fails the block, else any
-// stop stops it, else any cancel cancels it.
+// blockResult folds job results (ci.FoldBlock).
 func blockResult(jobs []*JobReport) (ci.Result, ci.Reason) {
-	res, reason := ci.ResultPassed, ci.ReasonNone
-	rank := map[ci.Result]int{ci.ResultPassed: 0, ci.ResultCanceled: 1, ci.ResultStopped: 2, ci.ResultFailed: 3}
-	for _, j := range jobs {
-		if rank[j.Result] > rank[res] {
-			res, reason = j.Result, j.Reason
-		}
+	out := make([]ci.Outcome, len(jobs))
+	for i, j := range jobs {
+		out[i] = ci.Outcome{Result: j.Result, Reason: j.Reason, Ran: !j.Started.IsZero()}
 	}
-	return res, reason
+	return ci.FoldBlock(out)
 }
 
-// pipelineResult folds block results (spec §7.4): failed beats stopped;
-// stopped when something ran and was terminated; canceled when terminated
-// before anything ran.
+// pipelineResult folds block results (ci.FoldPipeline); a cancelled run
+// context is a stop request.
 func pipelineResult(blocks []*BlockReport, cause error) (ci.Result, ci.Reason) {
-	failed, stopped, ran := false, false, false
-	var stopReasonSeen ci.Reason
-	for _, b := range blocks {
-		if !b.Started.IsZero() {
-			ran = true
-		}
-		switch b.Result {
-		case ci.ResultFailed:
-			failed = true
-		case ci.ResultStopped:
-			stopped = true
-			stopReasonSeen = b.Reason
-		}
+	out := make([]ci.Outcome, len(blocks))
+	for i, b := range blocks {
+		out[i] = ci.Outcome{Result: b.Result, Reason: b.Reason, Ran: !b.Started.IsZero()}
 	}
-	switch {
-	case failed:
-		return ci.ResultFailed, ci.ReasonTest
-	case stopped:
-		return ci.ResultStopped, stopReasonSeen
-	}
+	stop := ci.ReasonNone
 	if cause != nil {
-		reason := stopReason(cause, ci.ReasonUser)
-		if ran {
-			return ci.ResultStopped, reason
-		}
-		return ci.ResultCanceled, reason
+		stop = stopReason(cause, ci.ReasonUser)
 	}
-	for _, b := range blocks {
-		if b.Result == ci.ResultCanceled {
-			return ci.ResultCanceled, b.Reason
-		}
-	}
-	return ci.ResultPassed, ci.ReasonNone
+	return ci.FoldPipeline(out, stop)
 }
 
 // stopReason extracts the reason of a stop from a context cause.
