@@ -5,11 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
 
-	"github.com/batonci/baton/internal/gitrepo"
-	"github.com/batonci/baton/internal/pipeline"
 	"github.com/batonci/baton/internal/plan"
 )
 
@@ -46,50 +43,17 @@ Exit status: 0 on success, 2 for invalid input.`,
 		if len(files) == 1 {
 			file = files[0]
 		}
-		repo, err := gitrepo.Open(ctx, o.Dir)
-		if err != nil {
-			return fail("%v (baton plan needs a git working tree)", err)
-		}
-		pf, err := locate(ctx, o, file, repo)
-		if err != nil {
-			return fail("%v", err)
-		}
-		if _, err := os.Stat(filepath.Join(pf.Root, filepath.FromSlash(pf.Rel))); err != nil {
-			return fail("%s: no such pipeline file", displayPath(o, pf))
-		}
-		p, diags := load(pf)
-		if len(diags) > 0 {
-			fmt.Fprint(o.Err, diags.Format(o.color(o.Err)))
-			return fail("%s is invalid: %d problem(s)", pf.Rel, len(diags))
-		}
-		params, err := ev.params()
-		if err != nil {
-			return fail("%v", err)
-		}
 		tmp, err := os.MkdirTemp("", "baton-plan-")
 		if err != nil {
 			return fail("%v", err)
 		}
 		defer os.RemoveAll(tmp)
-		snap, facts, err := takeSnapshot(ctx, repo, tmp)
-		if err != nil {
-			return fail("snapshot of the working tree: %v", err)
+		lp, code := compileLocal(ctx, o, "plan", file, &ev, tmp)
+		if lp == nil {
+			return code
 		}
-		defer snap.Cleanup()
-		le, err := buildEvent(repo, snap, facts, &ev)
-		if err != nil {
-			return fail("%v", err)
-		}
-		g, err := plan.Compile(p, plan.Input{
-			Event: le.event, PipelineFile: pf.Rel, Params: params,
-			ChangedFiles: func(rng string) ([]string, error) { return snap.ChangedFiles(ctx, rng) },
-		})
-		if err != nil {
-			if ds, ok := err.(pipeline.Diagnostics); ok {
-				fmt.Fprint(o.Err, ds.Format(o.color(o.Err)))
-			}
-			return fail("cannot plan %s: %v", pf.Rel, err)
-		}
+		defer lp.snap.Cleanup()
+		le, g := lp.event, lp.graph
 		if *asJSON {
 			enc := json.NewEncoder(o.Out)
 			enc.SetIndent("", "  ")

@@ -16,7 +16,6 @@ import (
 	"github.com/batonci/baton/internal/ids"
 	"github.com/batonci/baton/internal/jobenv"
 	"github.com/batonci/baton/internal/localrun"
-	"github.com/batonci/baton/internal/pipeline"
 	"github.com/batonci/baton/internal/plan"
 	"github.com/batonci/baton/internal/redact"
 	"github.com/batonci/baton/internal/runner"
@@ -215,26 +214,6 @@ func runPipeline(ctx context.Context, o *IO, file string, opts *runOptions) int 
 		fmt.Fprintf(o.Err, "baton run: "+format+"\n", args...)
 		return ExitUsage
 	}
-	repo, err := gitrepo.Open(ctx, o.Dir)
-	if err != nil {
-		return fail("%v (baton run runs the pipeline of a git working tree)", err)
-	}
-	pf, err := locate(ctx, o, file, repo)
-	if err != nil {
-		return fail("%v", err)
-	}
-	if _, err := os.Stat(filepath.Join(pf.Root, filepath.FromSlash(pf.Rel))); err != nil {
-		return fail("%s: no such pipeline file", displayPath(o, pf))
-	}
-	p, diags := load(pf)
-	if len(diags) > 0 {
-		fmt.Fprint(o.Err, diags.Format(o.color(o.Err)))
-		return fail("%s is invalid: %d problem(s)", pf.Rel, len(diags))
-	}
-	params, err := opts.events.params()
-	if err != nil {
-		return fail("%v", err)
-	}
 	secrets := newLocalSecrets()
 	for _, f := range opts.secretsFile {
 		if err := secrets.addFile(f); err != nil {
@@ -256,27 +235,12 @@ func runPipeline(ctx context.Context, o *IO, file string, opts *runOptions) int 
 	} else {
 		defer workspace.RemoveAll(runDir)
 	}
-	snap, facts, err := takeSnapshot(ctx, repo, runDir)
-	if err != nil {
-		return fail("snapshot of the working tree: %v", err)
+	lp, code := compileLocal(ctx, o, "run", file, &opts.events, runDir)
+	if lp == nil {
+		return code
 	}
-	defer snap.Cleanup()
-	le, err := buildEvent(repo, snap, facts, &opts.events)
-	if err != nil {
-		return fail("%v", err)
-	}
-	g, err := plan.Compile(p, plan.Input{
-		Event:        le.event,
-		PipelineFile: pf.Rel,
-		Params:       params,
-		ChangedFiles: func(rng string) ([]string, error) { return snap.ChangedFiles(ctx, rng) },
-	})
-	if err != nil {
-		if ds, ok := err.(pipeline.Diagnostics); ok {
-			fmt.Fprint(o.Err, ds.Format(o.color(o.Err)))
-		}
-		return fail("cannot plan %s: %v", pf.Rel, err)
-	}
+	defer lp.snap.Cleanup()
+	repo, snap, le, g := lp.repo, lp.snap, lp.event, lp.graph
 
 	lr, err := newLocalRunner(o, repo, snap, runDir, g, le, secrets)
 	if err != nil {
