@@ -258,26 +258,19 @@ type Commit struct {
 	Message string
 }
 
-// Commit returns the commit that rev (a hash, a ref, or any revision git
-// understands) names. An annotated tag names the commit it tags.
-func (r *Repo) Commit(ctx context.Context, rev string) (*Commit, error) {
-	const format = "%H%x00%P%x00%an%x00%ae%x00%aI%x00%cn%x00%ce%x00%cI%x00%s%x00%B"
-	out, err := Run(ctx, r.root, nil, "-c", "log.showSignature=false", "show", "-s",
-		"--no-color", "--format="+format, "--end-of-options", rev+"^{commit}", "--")
-	if err != nil {
-		if isUnknownRevision(err) {
-			return nil, fmt.Errorf("commit %q: %w", rev, ErrUnknownRevision)
-		}
-		return nil, fmt.Errorf("commit %q: %w", rev, err)
-	}
-	f := strings.SplitN(out, "\x00", 10)
+// CommitFormat is the `git show --format` that ParseCommit reads.
+const CommitFormat = "%H%x00%P%x00%an%x00%ae%x00%aI%x00%cn%x00%ce%x00%cI%x00%s%x00%B"
+
+// ParseCommit reads the output of `git show -s --format=CommitFormat`.
+func ParseCommit(out string) (*Commit, error) {
+	f := strings.SplitN(strings.TrimRight(out, "\n"), "\x00", 10)
 	if len(f) != 10 {
-		return nil, fmt.Errorf("commit %q: unexpected output of git show: %q", rev, out)
+		return nil, fmt.Errorf("unexpected output of git show: %q", out)
 	}
 	at, err1 := time.Parse(time.RFC3339, f[4])
 	ct, err2 := time.Parse(time.RFC3339, f[7])
 	if err := errors.Join(err1, err2); err != nil {
-		return nil, fmt.Errorf("commit %q: %w", rev, err)
+		return nil, err
 	}
 	return &Commit{
 		SHA:            f[0],
@@ -291,6 +284,24 @@ func (r *Repo) Commit(ctx context.Context, rev string) (*Commit, error) {
 		Subject:        f[8],
 		Message:        strings.TrimRight(f[9], "\n"),
 	}, nil
+}
+
+// Commit returns the commit that rev (a hash, a ref, or any revision git
+// understands) names. An annotated tag names the commit it tags.
+func (r *Repo) Commit(ctx context.Context, rev string) (*Commit, error) {
+	out, err := Run(ctx, r.root, nil, "-c", "log.showSignature=false", "show", "-s",
+		"--no-color", "--format="+CommitFormat, "--end-of-options", rev+"^{commit}", "--")
+	if err != nil {
+		if isUnknownRevision(err) {
+			return nil, fmt.Errorf("commit %q: %w", rev, ErrUnknownRevision)
+		}
+		return nil, fmt.Errorf("commit %q: %w", rev, err)
+	}
+	c, err := ParseCommit(out)
+	if err != nil {
+		return nil, fmt.Errorf("commit %q: %w", rev, err)
+	}
+	return c, nil
 }
 
 // ChangedFiles returns the paths (relative to the top level, with forward

@@ -43,7 +43,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"github.com/batonci/baton/internal/gitrepo"
 )
@@ -377,33 +376,16 @@ func (c *Cache) Commit(ctx context.Context, url, sha string) (CommitInfo, error)
 	if err != nil {
 		return CommitInfo{}, err
 	}
-	const format = "%H%x00%P%x00%an%x00%ae%x00%aI%x00%cn%x00%ce%x00%cI%x00%s%x00%B"
 	out, err := c.git(ctx, m, "-c", "log.showSignature=false", "show", "-s", "--no-color",
-		"--format="+format, "--end-of-options", sha+"^{commit}", "--")
+		"--format="+gitrepo.CommitFormat, "--end-of-options", sha+"^{commit}", "--")
 	if err != nil {
 		return CommitInfo{}, fmt.Errorf("commit %s of %s: %w", sha, redactURL(u), err)
 	}
-	f := strings.SplitN(strings.TrimRight(string(out), "\n"), "\x00", 10)
-	if len(f) != 10 {
-		return CommitInfo{}, fmt.Errorf("commit %s of %s: unexpected output of git show: %q", sha, redactURL(u), out)
-	}
-	at, err1 := time.Parse(time.RFC3339, f[4])
-	ct, err2 := time.Parse(time.RFC3339, f[7])
-	if err := errors.Join(err1, err2); err != nil {
+	ci, err := gitrepo.ParseCommit(string(out))
+	if err != nil {
 		return CommitInfo{}, fmt.Errorf("commit %s of %s: %w", sha, redactURL(u), err)
 	}
-	return CommitInfo{
-		SHA:            f[0],
-		Parents:        strings.Fields(f[1]),
-		AuthorName:     f[2],
-		AuthorEmail:    f[3],
-		AuthorTime:     at,
-		CommitterName:  f[5],
-		CommitterEmail: f[6],
-		CommitTime:     ct,
-		Subject:        f[8],
-		Message:        strings.TrimRight(f[9], "\n"),
-	}, nil
+	return *ci, nil
 }
 
 var fullHash = regexp.MustCompile(`^([0-9a-f]{40}|[0-9a-f]{64})$`)
