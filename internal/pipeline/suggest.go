@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"math"
 	"strings"
+
+	"github.com/batonci/baton/internal/editdist"
 )
 
 // Help for unknown keys and values: typo suggestions and hints for keys
@@ -51,7 +53,7 @@ func misplacedKeyHint(kind, key string) (hint string, standsFor []string) {
 func suggest(name string, candidates []string) string {
 	best, bestDist := "", math.MaxInt
 	for _, c := range candidates {
-		if dist := editDistance(strings.ToLower(name), strings.ToLower(c)); dist < bestDist {
+		if dist := editdist.Distance(strings.ToLower(name), strings.ToLower(c)); dist < bestDist {
 			best, bestDist = c, dist
 		}
 	}
@@ -59,31 +61,4 @@ func suggest(name string, candidates []string) string {
 		return best
 	}
 	return ""
-}
-
-// editDistance is the optimal string alignment distance between a and b in
-// bytes: insertions, deletions, substitutions and transpositions of
-// adjacent bytes each cost one.
-func editDistance(a, b string) int {
-	d := make([][]int, len(a)+1)
-	for i := range d {
-		d[i] = make([]int, len(b)+1)
-		d[i][0] = i
-	}
-	for j := range d[0] {
-		d[0][j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			d[i][j] = min(d[i-1][j]+1, d[i][j-1]+1, d[i-1][j-1]+cost)
-			if i > 1 && j > 1 && a[i-1] == b[j-2] && a[i-2] == b[j-1] {
-				d[i][j] = min(d[i][j], d[i-2][j-2]+1)
-			}
-		}
-	}
-	return d[len(a)][len(b)]
 }

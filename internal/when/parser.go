@@ -8,6 +8,8 @@ import (
 	"strings"
 
 	"github.com/dlclark/regexp2/v2"
+
+	"github.com/batonci/baton/internal/editdist"
 )
 
 // Expr is a parsed condition. It is immutable and safe for concurrent use.
@@ -658,37 +660,10 @@ func suggest(w string, candidates []string) string {
 		if lw == c {
 			return c
 		}
-		d := editDistance(lw, c)
+		d := editdist.Distance(lw, c)
 		if d < bestD && d <= len(c)/2 {
 			best, bestD = c, d
 		}
 	}
 	return best
-}
-
-// editDistance is the optimal string alignment distance between a and b,
-// in bytes: insertions, deletions, substitutions and transpositions of
-// neighbours ("adn" is one edit from "and") each cost one.
-func editDistance(a, b string) int {
-	d := make([][]int, len(a)+1)
-	for i := range d {
-		d[i] = make([]int, len(b)+1)
-		d[i][0] = i
-	}
-	for j := range d[0] {
-		d[0][j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			d[i][j] = min(d[i-1][j]+1, d[i][j-1]+1, d[i-1][j-1]+cost)
-			if i > 1 && j > 1 && a[i-1] == b[j-2] && a[i-2] == b[j-1] {
-				d[i][j] = min(d[i][j], d[i-2][j-2]+1)
-			}
-		}
-	}
-	return d[len(a)][len(b)]
 }
