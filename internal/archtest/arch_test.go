@@ -1,0 +1,85 @@
+package archtest
+
+import (
+	"encoding/json"
+	"io"
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+const module = "github.com/batonci/baton"
+
+type pkg struct {
+	ImportPath string
+	Doc        string
+	Deps       []string
+	Name       string
+}
+
+// listPackages runs `go list -deps -json` over the module.
+func listPackages(t *testing.T) map[string]pkg {
+	t.Helper()
+	out, err := exec.Command("go", "list", "-json", module+"/...").Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	dec := json.NewDecoder(strings.NewReader(string(out)))
+	pkgs := map[string]pkg{}
+	for {
+		var p pkg
+		if err := dec.Decode(&p); err == io.EOF {
+			break
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		pkgs[p.ImportPath] = p
+	}
+	return pkgs
+}
+
+// TestDependencyDirection checks the rules of ../shared/STYLE.md.
+func TestDependencyDirection(t *testing.T) {
+	pkgs := listPackages(t)
+	rules := []struct {
+		pkgs      []string
+		forbidden []string
+		why       string
+	}{
+		{
+			pkgs:      []string{"internal/ci", "internal/pipeline", "internal/when", "internal/plan", "internal/jobenv", "internal/editdist"},
+			forbidden: []string{"net/http", "database/sql", "os/exec"},
+			why:       "the pure core takes values and returns values",
+		},
+		{
+			pkgs:      []string{"internal/agent", "internal/executor", "internal/executor/shell", "internal/executor/docker", "internal/runner", "internal/redact"},
+			forbidden: []string{module + "/internal/store", module + "/internal/api", module + "/internal/engine", module + "/internal/dispatch", "database/sql", "github.com/jackc/pgx/v5", "modernc.org/sqlite"},
+			why:       "agents and executors never reach the server's state",
+		},
+	}
+	for _, r := range rules {
+		for _, name := range r.pkgs {
+			p, ok := pkgs[module+"/"+name]
+			if !ok {
+				t.Errorf("package %s not found", name)
+				continue
+			}
+			for _, d := range p.Deps {
+				for _, f := range r.forbidden {
+					if d == f || strings.HasPrefix(d, f+"/") {
+						t.Errorf("%s depends on %s: %s", name, d, r.why)
+					}
+				}
+			}
+		}
+	}
+}
+
+// TestEveryPackageIsDocumented checks that each package has a doc comment.
+func TestEveryPackageIsDocumented(t *testing.T) {
+	for path, p := range listPackages(t) {
+		if strings.TrimSpace(p.Doc) == "" {
+			t.Errorf("package %s has no doc comment", path)
+		}
+	}
+}
