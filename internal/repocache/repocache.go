@@ -73,6 +73,8 @@ type Cache struct {
 
 	// afterFetch, when set by tests, runs after every git fetch or clone.
 	afterFetch func(url string)
+
+	objects readers // one `git cat-file --batch` per mirror
 }
 
 // repo serialises the fetches of one URL in this process.
@@ -240,13 +242,13 @@ func (c *Cache) commit(ctx context.Context, u, rev string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if c.hasCommit(ctx, m, rev) {
+	if c.mirrorHasCommit(ctx, m, rev) {
 		return m, nil
 	}
 	if err := c.fetch(ctx, u); err != nil {
 		return "", err
 	}
-	if c.hasCommit(ctx, m, rev) {
+	if c.mirrorHasCommit(ctx, m, rev) {
 		return m, nil
 	}
 	return "", fmt.Errorf("commit %q of %s: %w: the repository has no such commit", rev, redactURL(u), ErrUnknownRevision)
@@ -255,6 +257,18 @@ func (c *Cache) commit(ctx context.Context, u, rev string) (string, error) {
 func (c *Cache) hasCommit(ctx context.Context, m, rev string) bool {
 	_, err := c.git(ctx, m, "rev-parse", "-q", "--verify", "--end-of-options", rev+"^{commit}")
 	return err == nil
+}
+
+// mirrorHasCommit is hasCommit for a mirror, asked of its object reader.
+func (c *Cache) mirrorHasCommit(ctx context.Context, m, rev string) bool {
+	if strings.HasPrefix(rev, "-") {
+		return false
+	}
+	_, typ, _, err := c.object(m, rev+"^{commit}")
+	if err == nil || errors.Is(err, errMissing) {
+		return err == nil && typ == "commit"
+	}
+	return c.hasCommit(ctx, m, rev) // the reader failed: ask git the slow way
 }
 
 // ListRefs returns the refs of the repository at url as `git ls-remote`
@@ -307,7 +321,7 @@ func (c *Cache) ReadFile(ctx context.Context, url, sha, path string) ([]byte, er
 	}
 	p := cleanPath(path)
 	for range 10 { // symbolic link hops
-		mode, typ, id, err := c.lsTree(ctx, m, sha, p)
+		mode, typ, id, err := c.entry(ctx, m, sha, p)
 		if err != nil {
 			return nil, fmt.Errorf("read %s at %s of %s: %w", path, sha, redactURL(u), err)
 		}
@@ -319,7 +333,7 @@ func (c *Cache) ReadFile(ctx context.Context, url, sha, path string) ([]byte, er
 		case typ != "blob":
 			return nil, fmt.Errorf("read %s at %s of %s: is a submodule", path, sha, redactURL(u))
 		}
-		data, err := c.git(ctx, m, "cat-file", "blob", id)
+		data, err := c.blob(ctx, m, id)
 		if err != nil {
 			return nil, fmt.Errorf("read %s at %s of %s: %w", path, sha, redactURL(u), err)
 		}
@@ -336,6 +350,50 @@ func (c *Cache) ReadFile(ctx context.Context, url, sha, path string) ([]byte, er
 		}
 	}
 	return nil, fmt.Errorf("read %s at %s of %s: too many levels of symbolic links", path, sha, redactURL(u))
+}
+
+// entry describes the entry at p in commit rev, as lsTree does, asking the
+// mirror's object reader (lsTree when it cannot answer).
+func (c *Cache) entry(ctx context.Context, m, rev, p string) (mode, typ, id string, err error) {
+	if p == "" || p == "." {
+		return "040000", "tree", "root", nil
+	}
+	dir, name := ".", p
+	if i := strings.LastIndexByte(p, '/'); i >= 0 {
+		dir, name = p[:i], p[i+1:]
+	}
+	treeName := rev + "^{commit}:" + dir
+	if dir == "." {
+		treeName = rev + "^{tree}"
+	}
+	treeID, ttyp, tree, err := c.object(m, treeName)
+	switch {
+	case errors.Is(err, errMissing):
+		return "", "", "", nil // no such directory: no such file
+	case err != nil:
+		return c.lsTree(ctx, m, rev, p)
+	case ttyp != "tree":
+		return "", "", "", nil
+	}
+	mode, id, ok := treeEntry(tree, name, len(treeID)/2)
+	if !ok {
+		return "", "", "", nil
+	}
+	switch mode {
+	case "40000":
+		return "040000", "tree", id, nil
+	case "160000":
+		return mode, "commit", id, nil
+	}
+	return mode, "blob", id, nil
+}
+
+// blob reads a blob by id, through the object reader when it can.
+func (c *Cache) blob(ctx context.Context, m, id string) ([]byte, error) {
+	if _, typ, data, err := c.object(m, id); err == nil && typ == "blob" {
+		return data, nil
+	}
+	return c.git(ctx, m, "cat-file", "blob", id)
 }
 
 // lsTree describes the entry at p in commit rev; id is "" if there is none.
@@ -376,6 +434,12 @@ func (c *Cache) Commit(ctx context.Context, url, sha string) (CommitInfo, error)
 	if err != nil {
 		return CommitInfo{}, err
 	}
+	if id, typ, data, err := c.object(m, sha+"^{commit}"); err == nil && typ == "commit" {
+		if info, err := parseCommitObject(id, data); err == nil {
+			return info, nil
+		}
+	}
+	// The object reader could not answer: ask git show.
 	out, err := c.git(ctx, m, "-c", "log.showSignature=false", "show", "-s", "--no-color",
 		"--format="+gitrepo.CommitFormat, "--end-of-options", sha+"^{commit}", "--")
 	if err != nil {
