@@ -17,6 +17,9 @@ import (
 	"time"
 
 	"github.com/batonci/baton/internal/ci"
+	"github.com/batonci/baton/internal/executor"
+	"github.com/batonci/baton/internal/executor/docker"
+	"github.com/batonci/baton/internal/executor/shell"
 	"github.com/batonci/baton/internal/testenv"
 )
 
@@ -62,7 +65,7 @@ func firstCommandStart(b *testing.B, e *testenv.Env, jobID string) time.Time {
 		if err := dec.Decode(&ev); err != nil {
 			b.Fatalf("no user command in the log of %s: %v", jobID, err)
 		}
-		if ev.Kind == ci.EventCmdStarted && !strings.HasPrefix(ev.Directive, "Exporting") && !strings.HasPrefix(ev.Directive, "Injecting") {
+		if ev.Kind == ci.EventCmdStarted && !strings.HasPrefix(ev.Directive, "Exporting") && !strings.HasPrefix(ev.Directive, "Injecting") && !strings.HasPrefix(ev.Directive, "Pulling images") {
 			return ev.Timestamp.Time()
 		}
 	}
@@ -328,4 +331,40 @@ func rssMiB(pid int) float64 {
 		}
 	}
 	return -1
+}
+
+// BenchmarkTriggerToFirstCommandInContainer: trigger → first command
+// running in a job's container (image cached) on an agent with Docker,
+// against a raw `docker run --rm IMAGE true` in the same run.
+func BenchmarkTriggerToFirstCommandInContainer(b *testing.B) {
+	if err := exec.Command("docker", "image", "inspect", "baton-test/debian").Run(); err != nil {
+		b.Skipf("no docker or no test image (scripts/docker-setup.sh): %v", err)
+	}
+	e := testenv.Start(b, testenv.Options{})
+	d := docker.New(docker.Options{AgentID: fmt.Sprintf("bench-%d", time.Now().UnixNano())})
+	sw := executor.Switch{Host: shell.New(shell.Options{}), Containers: d}
+	e.StartAgentWith(b, "docker-bench", "e1-standard-2", 1, testenv.AgentOptions{Executor: sw, Executors: []string{"shell", "docker"}})
+	repo := testenv.NewRepo(b, map[string]string{".semaphore/semaphore.yml": "version: v1.0\nagent:\n  machine:\n    type: e1-standard-2\n  containers:\n    - name: main\n      image: baton-test/debian\nblocks:\n  - task:\n      jobs:\n        - name: Run\n          commands:\n            - \"true\"\n"})
+	e.Do("POST", "/api/v1/projects", map[string]any{"name": "bench", "repo_url": repo.URL(), "default_branch": "main"}, nil, http.StatusCreated)
+	const runs = 10
+	for b.Loop() {
+		var lat, raw []time.Duration
+		for i := 0; i < runs; i++ {
+			start := time.Now()
+			id := trigger(e)
+			wf := e.WaitWorkflow(id, 2*time.Minute)
+			if wf.Result != ci.ResultPassed {
+				b.Fatalf("result %s", wf.Result)
+			}
+			lat = append(lat, firstCommandStart(b, e, wf.Jobs()["Nameless block 1/Run"].ID).Sub(start))
+			start = time.Now()
+			if out, err := exec.Command("docker", "run", "--rm", "baton-test/debian", "true").CombinedOutput(); err != nil {
+				b.Fatalf("docker run: %v\n%s", err, out)
+			}
+			raw = append(raw, time.Since(start))
+		}
+		b.ReportMetric(float64(percentile(lat, 0.5).Milliseconds()), "baton-p50-ms")
+		b.ReportMetric(float64(percentile(raw, 0.5).Milliseconds()), "docker-run-p50-ms")
+		b.ReportMetric(float64(percentile(lat, 0.5))/float64(percentile(raw, 0.5)), "ratio")
+	}
 }

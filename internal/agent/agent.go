@@ -105,6 +105,10 @@ type Config struct {
 	// Executors lists what the agent reports it runs jobs with; default
 	// ["shell"].
 	Executors []string
+	// Images, when not nil, returns the container images the agent
+	// holds; every poll reports them (the server prefers an agent that
+	// holds a job's images).
+	Images func() []string
 	// Version is the agent's build version, sent to the server; default
 	// "unknown".
 	Version string
@@ -503,6 +507,9 @@ func (a *agent) loop(ctx context.Context) error {
 			free = 0
 		}
 		req := agentapi.PollRequest{AgentID: a.id, FreeSlots: free, Running: running, Draining: draining}
+		if a.cfg.Images != nil {
+			req.Images = a.cfg.Images()
+		}
 		pctx, cancel := context.WithTimeout(a.life, a.pollDeadline())
 		results := make(chan pollResult, 1)
 		go func() { // owned: the loop below always receives its result

@@ -17,6 +17,7 @@ import (
 
 	"github.com/batonci/baton/internal/agentapi"
 	"github.com/batonci/baton/internal/ci"
+	"github.com/batonci/baton/internal/executor"
 	"github.com/batonci/baton/internal/gitrepo"
 	"github.com/batonci/baton/internal/redact"
 	"github.com/batonci/baton/internal/runner"
@@ -97,6 +98,9 @@ func (a *agent) executeIn(ctx, bgCtx context.Context, as agentapi.Assignment, ho
 	job.Dir = home
 	job.BaseEnv = env
 	job.Init = toolbox.ShellInit()
+	if len(job.Containers) > 0 {
+		a.containerJob(&job, as)
+	}
 	r := &runner.Runner{Executor: a.cfg.Executor, Now: a.cfg.Now, Log: a.log.With(logJob, as.JobID)}
 	return r.Run(ctx, job, emit)
 }
@@ -166,6 +170,43 @@ func (a *agent) prepare(ctx, bgCtx context.Context, as agentapi.Assignment, home
 		env = append(env, d.name+"="+d.path)
 	}
 	return env, nil
+}
+
+// containerJob adapts a job that runs in containers: the host paths its
+// main container needs are mounted (the toolbox and the baton binary it
+// links to, the toolbox's stores, the repository cache the workspace
+// borrows objects from), the host's environment is left out but for
+// Baton's own variables, and the toolbox goes in front of the image's
+// PATH.
+func (a *agent) containerJob(job *runner.Job, as agentapi.Assignment) {
+	ro := func(p string) executor.Mount { return executor.Mount{Path: p, ReadOnly: true} }
+	mounts := []executor.Mount{ro(a.binDir)}
+	if _, err := os.Stat(a.cache.Dir()); err == nil {
+		mounts = append(mounts, ro(a.cache.Dir()))
+	}
+	if self, err := filepath.Abs(a.cfg.BatonPath); err == nil {
+		mounts = append(mounts, ro(self))
+		if real, err := filepath.EvalSymlinks(self); err == nil && real != self {
+			mounts = append(mounts, ro(real))
+		}
+	}
+	var base []string
+	for _, kv := range job.BaseEnv {
+		k, v, _ := strings.Cut(kv, "=")
+		switch k {
+		case "BATON_CACHE_DIR", "BATON_ARTIFACT_DIR", "BATON_CONTEXT_DIR":
+			mounts = append(mounts, executor.Mount{Path: v})
+		}
+		if strings.HasPrefix(k, "BATON_") || k == "HOME" {
+			base = append(base, kv)
+		}
+	}
+	job.Mounts = append(mounts, job.Mounts...)
+	job.BaseEnv = base
+	job.Init = "export PATH='" + strings.ReplaceAll(a.binDir, "'", `'\''`) + "':\"$PATH\"\n" + job.Init
+	if job.ID == "" {
+		job.ID = as.JobID
+	}
 }
 
 // branchOf returns the branch a ref names ("refs/heads/B" → "B"), or ""

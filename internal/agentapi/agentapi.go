@@ -68,6 +68,10 @@ type PollRequest struct {
 	Running   []string `json:"running"`
 	// Draining asks for no new jobs (graceful shutdown).
 	Draining bool `json:"draining,omitempty"`
+	// Images lists the container images the agent holds ("name:tag");
+	// absent means no change (or no Docker). The list is reset when the
+	// agent registers.
+	Images []string `json:"images,omitempty"`
 }
 
 // PollResponse carries the server's instructions.

@@ -45,6 +45,8 @@ type Config struct {
 	// Secrets stores organisation and project secrets; nil disables the
 	// secrets endpoints.
 	Secrets *vault.Vault
+	// Hooks redelivers webhook deliveries; nil disables redelivery.
+	Hooks Hooks
 }
 
 // API is the HTTP handler of /api/v1.
@@ -126,6 +128,8 @@ func (a *API) table() []route {
 		{"GET /api/v1/projects/{project}/secrets/{name}", projectWrite, a.getSecret},
 		{"PUT /api/v1/projects/{project}/secrets/{name}", projectAdmin, a.updateSecret},
 		{"DELETE /api/v1/projects/{project}/secrets/{name}", projectAdmin, a.deleteSecret},
+		{"GET /api/v1/projects/{project}/deliveries", projectAdmin, a.listDeliveries},
+		{"POST /api/v1/projects/{project}/deliveries/{id}/redeliver", projectAdmin, a.redeliver},
 	}
 }
 

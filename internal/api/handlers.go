@@ -50,6 +50,14 @@ type ProjectRequest struct {
 	PollInterval *string `json:"poll_interval"`
 	// WebhookSecret signs push webhooks; write-only.
 	WebhookSecret *string `json:"webhook_secret"`
+	// Forge is github, gitlab, gitea, or "" (or "git") for plain git;
+	// ForgeURL a self-hosted forge's web URL; ForgeRepo the repository
+	// there (owner/name), for commit statuses.
+	Forge     *string `json:"forge"`
+	ForgeURL  *string `json:"forge_url"`
+	ForgeRepo *string `json:"forge_repo"`
+	// ForgeToken is the forge API token, stored encrypted; write-only.
+	ForgeToken *string `json:"forge_token"`
 }
 
 func (req *ProjectRequest) apply(p *ci.Project) error {
@@ -109,6 +117,10 @@ func (a *API) createProject(w http.ResponseWriter, r *http.Request, c *caller) {
 		writeError(w, err)
 		return
 	}
+	if err := a.applyForge(p, &req); err != nil {
+		writeError(w, err)
+		return
+	}
 	// The creator administers the project.
 	ctx := r.Context()
 	err := a.cfg.Store.Tx(ctx, func(tx *store.Tx) error {
@@ -152,6 +164,10 @@ func (a *API) updateProject(w http.ResponseWriter, r *http.Request, c *caller) {
 		return
 	}
 	if err := req.apply(p); err != nil {
+		writeError(w, err)
+		return
+	}
+	if err := a.applyForge(p, &req); err != nil {
 		writeError(w, err)
 		return
 	}

@@ -47,15 +47,23 @@ func TestDependencyDirection(t *testing.T) {
 		why       string
 	}{
 		{
-			pkgs:      []string{"internal/ci", "internal/pipeline", "internal/when", "internal/plan", "internal/jobenv", "internal/editdist"},
+			pkgs:      []string{"internal/ci", "internal/pipeline", "internal/when", "internal/plan", "internal/jobenv", "internal/editdist", "internal/containerjob", "internal/scheduler"},
 			forbidden: []string{"net/http", "database/sql", "os/exec"},
 			why:       "the pure core takes values and returns values",
 		},
 		{
-			pkgs:      []string{"internal/agent", "internal/executor", "internal/executor/shell", "internal/executor/docker", "internal/runner", "internal/redact"},
+			pkgs:      []string{"internal/agent", "internal/executor", "internal/executor/shell", "internal/executor/docker", "internal/runner", "internal/redact", "internal/imagecache"},
 			forbidden: []string{module + "/internal/store", module + "/internal/api", module + "/internal/engine", module + "/internal/dispatch", "database/sql", "github.com/jackc/pgx/v5", "modernc.org/sqlite"},
 			why:       "agents and executors never reach the server's state",
 		},
+		{
+			pkgs:      []string{"internal/forge", "internal/forge/github", "internal/forge/gitlab", "internal/forge/gitea"},
+			forbidden: []string{module + "/internal/store", module + "/internal/engine", module + "/internal/api", "database/sql"},
+			why:       "forge adapters speak HTTP to a forge and nothing else",
+		},
+		{pkgs: []string{"internal/forge/github"}, forbidden: []string{module + "/internal/forge/gitlab", module + "/internal/forge/gitea"}, why: "adapters never import their siblings"},
+		{pkgs: []string{"internal/forge/gitlab"}, forbidden: []string{module + "/internal/forge/github", module + "/internal/forge/gitea"}, why: "adapters never import their siblings"},
+		{pkgs: []string{"internal/forge/gitea"}, forbidden: []string{module + "/internal/forge/github", module + "/internal/forge/gitlab"}, why: "adapters never import their siblings"},
 	}
 	for _, r := range rules {
 		for _, name := range r.pkgs {

@@ -23,8 +23,19 @@ type Project struct {
 	// PollInterval is how often the repository is polled; 0 disables it.
 	PollInterval time.Duration `json:"poll_interval"`
 	// WebhookSecret signs push webhooks (HMAC-SHA256); never serialised.
-	WebhookSecret string    `json:"-"`
-	CreatedAt     time.Time `json:"created_at"`
+	WebhookSecret string `json:"-"`
+	// Forge is the git host: "github", "gitlab", "gitea", or "" for a
+	// plain git repository (webhooks then use GitHub's push format).
+	Forge string `json:"forge,omitempty"`
+	// ForgeURL is the forge's API base URL ("" for the SaaS default).
+	ForgeURL string `json:"forge_url,omitempty"`
+	// ForgeRepo is the repository on the forge ("owner/name", or a GitLab
+	// project path or ID), for commit statuses.
+	ForgeRepo string `json:"forge_repo,omitempty"`
+	// ForgeToken is the forge API token, sealed (internal/secret) by the
+	// vault; never serialised.
+	ForgeToken string    `json:"-"`
+	CreatedAt  time.Time `json:"created_at"`
 }
 
 // Trigger says what created a workflow.
@@ -52,6 +63,11 @@ type Workflow struct {
 	Tag      string `json:"tag,omitempty"`
 	PR       string `json:"pr,omitempty"`
 	PRBranch string `json:"pr_branch,omitempty"`
+	// PRSHA is a pull request's head commit (SHA is the merge commit),
+	// PRName its title and PRSlug its head repository (owner/name).
+	PRSHA  string `json:"pr_sha,omitempty"`
+	PRName string `json:"pr_name,omitempty"`
+	PRSlug string `json:"pr_slug,omitempty"`
 	// PRFork marks a pull request whose head is in another repository (a
 	// fork): its jobs get only the secrets that allow forks, and no cache
 	// writes (spec §4.4).
@@ -140,6 +156,9 @@ type Job struct {
 	Priority    int    `json:"priority"`
 	// Spec is the job to run (runner.Job as JSON, without secret values).
 	Spec json.RawMessage `json:"-"`
+	// NeedsDocker is set for a job that runs in containers
+	// (agent.containers): only agents with the docker executor take it.
+	NeedsDocker bool `json:"needs_docker,omitempty"`
 	// AgentID is the agent running or that ran the job.
 	AgentID string `json:"agent_id,omitempty"`
 	// WaitReason says why a pending or queued job is not running.
@@ -175,7 +194,10 @@ type Agent struct {
 	Hostname string     `json:"hostname,omitempty"`
 	State    AgentState `json:"state"`
 	// Executors lists what the agent can run jobs with ("shell", "docker").
-	Executors []string  `json:"executors,omitempty"`
+	Executors []string `json:"executors,omitempty"`
+	// Images lists the container images the agent holds (reported by
+	// Docker agents in their polls).
+	Images    []string  `json:"images,omitempty"`
 	LastSeen  time.Time `json:"last_seen"`
 	CreatedAt time.Time `json:"created_at"`
 	// Running lists the IDs of the jobs it runs (filled on reads).

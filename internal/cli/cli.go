@@ -77,6 +77,8 @@ func commands() []*command {
 		loginCommand(),
 		projectCreateCommand(),
 		projectListCommand(),
+		projectDeliveriesCommand(),
+		projectRedeliverCommand(),
 		workflowRunCommand(),
 		workflowListCommand(),
 		workflowShowCommand(),

@@ -2,11 +2,13 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 
+	"github.com/batonci/baton/internal/containerjob"
 	"github.com/batonci/baton/internal/executor"
 	"github.com/batonci/baton/internal/executor/docker"
 	"github.com/batonci/baton/internal/executor/shell"
@@ -56,33 +58,25 @@ func (lr *localRunner) containerJob(job *runner.Job, a plan.Agent) error {
 	if len(a.Containers) == 0 {
 		return nil
 	}
-	for _, c := range a.Containers {
-		ec := executor.Container{Name: c.Name, Image: c.Image, Command: c.Command, Entrypoint: c.Entrypoint, User: c.User}
-		for _, name := range c.Secrets {
-			sec, ok := lr.secrets.byName[name]
-			if !ok {
-				return fmt.Errorf("secret %q of container %q not found: provide it with --secret %s:VAR=VALUE or --secrets-file FILE", name, c.Name, name)
-			}
-			for _, v := range sec.Env {
-				ec.Env = append(ec.Env, v.Name+"="+v.Value)
-			}
-		}
-		for _, v := range c.Env {
-			ec.Env = append(ec.Env, v.Name+"="+v.Value)
-		}
-		job.Containers = append(job.Containers, ec)
-	}
-	for _, name := range a.ImagePullSecrets {
+	lookup := func(name string) ([]jobenv.Var, bool, error) {
 		sec, ok := lr.secrets.byName[name]
 		if !ok {
-			return fmt.Errorf("image pull secret %q not found: provide it with --secret or --secrets-file", name)
+			return nil, false, nil
 		}
-		cred, err := pullCredential(name, sec.Env)
-		if err != nil {
-			return err
-		}
-		job.PullCredentials = append(job.PullCredentials, cred)
+		return sec.Env, true, nil
 	}
+	cs, creds, err := containerjob.Build(a, lookup)
+	var nf *containerjob.NotFoundError
+	if errors.As(err, &nf) {
+		if nf.Container == "" {
+			return fmt.Errorf("%v: provide it with --secret or --secrets-file", nf)
+		}
+		return fmt.Errorf("%v: provide it with --secret %s:VAR=VALUE or --secrets-file FILE", nf, nf.Secret)
+	}
+	if err != nil {
+		return err
+	}
+	job.Containers, job.PullCredentials = cs, creds
 	self, _ := os.Executable()
 	job.Mounts = []executor.Mount{{Path: lr.runDir}, {Path: filepath.Dir(lr.cacheDir)}}
 	if self != "" {
@@ -99,26 +93,6 @@ func (lr *localRunner) containerJob(job *runner.Job, a plan.Agent) error {
 	job.BaseEnv = append(base, "HOME="+job.Dir)
 	job.Init = "export PATH=" + shellWord(lr.binDir) + ":\"$PATH\"\n" + job.Init
 	return nil
-}
-
-// pullCredential reads a Semaphore image pull secret (spec §1.3).
-func pullCredential(name string, env []jobenv.Var) (executor.RegistryCredential, error) {
-	get := func(k string) string {
-		for _, v := range env {
-			if v.Name == k {
-				return v.Value
-			}
-		}
-		return ""
-	}
-	switch t := get("DOCKER_CREDENTIAL_TYPE"); t {
-	case "DockerHub":
-		return executor.RegistryCredential{Username: get("DOCKERHUB_USERNAME"), Password: get("DOCKERHUB_PASSWORD")}, nil
-	case "GenericDocker":
-		return executor.RegistryCredential{Registry: get("DOCKER_URL"), Username: get("DOCKER_USERNAME"), Password: get("DOCKER_PASSWORD")}, nil
-	default:
-		return executor.RegistryCredential{}, fmt.Errorf("image pull secret %q: DOCKER_CREDENTIAL_TYPE %q is not supported (DockerHub or GenericDocker)", name, t)
-	}
 }
 
 // shellWord quotes s for bash.

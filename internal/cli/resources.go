@@ -99,17 +99,25 @@ func loginCommand() *command {
 }
 
 func projectCreateCommand() *command {
-	var repo, branch, file, poll, secret string
-	var public bool
+	var repo, branch, file, poll, secret, forgeKind, forgeURL, cloneURL string
+	var public, tokenStdin bool
 	return apiCommand{
-		command: &command{name: "project create", summary: "add a repository to build", usage: "NAME --repo URL [--public] [--branch main] [--file F] [--poll 30s] [--webhook-secret S]",
-			help: "Creates a project. The repository URL is anything git can clone (file://, https://, ssh, git://).\n--poll makes the server poll it for new commits; --webhook-secret enables the push webhook at /hooks/NAME."},
+		command: &command{name: "project create", summary: "add a repository to build",
+			usage: "NAME --repo URL [--public] [--branch main] [--file F] [--poll 30s] [--webhook-secret S]\n       NAME --forge github|gitlab|gitea --repo OWNER/NAME [--forge-url URL] [--token-stdin] [--clone-url URL] ...",
+			help: "Creates a project. The repository URL is anything git can clone (file://, https://, ssh, git://).\n--poll makes the server poll it for new commits; --webhook-secret enables the push webhook at /hooks/NAME.\n" +
+				"With --forge, --repo is the repository on the forge (--forge-url for a self-hosted GitLab or Gitea, or\nGitHub Enterprise): the clone URL is derived from it, --token-stdin reads an API token (stored encrypted)\n" +
+				"for commit statuses, and the webhook URL and secret (generated when not given) are printed to paste."},
 		do: func(ctx context.Context, o *IO, c *client, args []string, _ bool) int {
 			if len(args) != 1 || repo == "" {
 				fmt.Fprintln(o.Err, "baton project create: usage: baton project create NAME --repo URL")
 				return ExitUsage
 			}
 			body := map[string]any{"name": args[0], "repo_url": repo, "public": public}
+			var err error
+			if secret, err = forgeSetup(o, body, forgeKind, forgeURL, repo, cloneURL, tokenStdin, secret); err != nil {
+				fmt.Fprintf(o.Err, "baton project create: %v\n", err)
+				return ExitUsage
+			}
 			if branch != "" {
 				body["default_branch"] = branch
 			}
@@ -119,15 +127,16 @@ func projectCreateCommand() *command {
 			if poll != "" {
 				body["poll_interval"] = poll
 			}
-			if secret != "" {
-				body["webhook_secret"] = secret
-			}
 			var p ci.Project
 			if err := c.do(ctx, "POST", "/api/v1/projects", body, &p); err != nil {
 				return failAPI(o, "project create", err)
 			}
 			fmt.Fprintf(o.Out, "Created project %s (%s)\n", p.Name, p.ID)
-			if secret != "" {
+			switch {
+			case p.Forge != "":
+				fmt.Fprintf(o.Out, "Clone URL: %s\n", p.RepoURL)
+				printWebhookSetup(o, c.base, p.Name, p.Forge, secret)
+			case secret != "":
 				fmt.Fprintf(o.Out, "Push webhook: %s/hooks/%s (content type application/json, secret as given)\n", c.base, p.Name)
 			}
 			return ExitOK
@@ -138,7 +147,11 @@ func projectCreateCommand() *command {
 		fs.StringVar(&branch, "branch", "", "default `branch` (default main)")
 		fs.StringVar(&file, "file", "", "pipeline `file` (default .semaphore/semaphore.yml)")
 		fs.StringVar(&poll, "poll", "", "poll the repository every `DURATION` (e.g. 30s)")
-		fs.StringVar(&secret, "webhook-secret", "", "`secret` that signs push webhooks")
+		fs.StringVar(&secret, "webhook-secret", "", "`secret` that signs webhooks (generated with --forge)")
+		fs.StringVar(&forgeKind, "forge", "", "git host: github, gitlab, gitea (default: plain git)")
+		fs.StringVar(&forgeURL, "forge-url", "", "a self-hosted forge's `URL`")
+		fs.StringVar(&cloneURL, "clone-url", "", "clone `URL`, when not the forge's HTTPS one")
+		fs.BoolVar(&tokenStdin, "token-stdin", false, "read the forge's API token from standard input")
 	})
 }
 

@@ -1,7 +1,10 @@
 package cli_test
 
 import (
+	"bytes"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"regexp"
 	"testing"
@@ -10,6 +13,7 @@ import (
 	"github.com/rogpeppe/go-internal/testscript"
 
 	"github.com/batonci/baton/internal/cli"
+	"github.com/batonci/baton/internal/forge/github"
 	"github.com/batonci/baton/internal/testenv"
 	"github.com/batonci/baton/internal/toolbox"
 )
@@ -70,6 +74,26 @@ func TestScripts(t *testing.T) {
 					ts.Fatalf("capture: no match for %s in stdout", args[1])
 				}
 				ts.Setenv(args[0], m[1])
+			},
+			// hook PROJECT SECRET EVENT FILE posts FILE to the server's
+			// webhook endpoint as a GitHub delivery of EVENT signed with
+			// SECRET, and prints the answer's status and message.
+			"hook": func(ts *testscript.TestScript, neg bool, args []string) {
+				if len(args) != 4 {
+					ts.Fatalf("usage: hook PROJECT SECRET EVENT FILE")
+				}
+				body := []byte(ts.ReadFile(args[3]))
+				req, _ := http.NewRequest("POST", ts.Getenv("BATON_SERVER")+"/hooks/"+args[0], bytes.NewReader(body))
+				req.Header.Set("X-GitHub-Event", args[2])
+				req.Header.Set("X-Hub-Signature-256", github.Sign(args[1], body))
+				resp, err := http.DefaultClient.Do(req)
+				ts.Check(err)
+				defer resp.Body.Close()
+				msg, _ := io.ReadAll(resp.Body)
+				fmt.Fprintf(ts.Stdout(), "%d %s", resp.StatusCode, msg)
+				if (resp.StatusCode >= 300) != neg {
+					ts.Fatalf("hook: status %d", resp.StatusCode)
+				}
 			},
 			// waitfile FILE... waits up to 30 s for files to exist.
 			"waitfile": func(ts *testscript.TestScript, neg bool, args []string) {

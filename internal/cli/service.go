@@ -182,8 +182,12 @@ func agentRunCommand() *command {
 		summary: "run an agent that takes jobs from a server",
 		usage:   "--server URL --token TOKEN [--type NAME] [--slots N] [--name NAME] [--data DIR]",
 		help: `Connects to a Baton server and runs the jobs whose agent.machine.type is this
-agent's type, with the shell executor, up to --slots at once. The agent only
-makes outgoing connections, so it works behind NAT.
+agent's type, up to --slots at once: in a bash session on this machine, or in
+containers with Docker for jobs that declare agent.containers (--executor). A
+Docker agent keeps the images its jobs used within --image-budget, pulls
+Docker Hub images through --registry-mirror when set, and reports the images
+it holds to the server. The agent only makes outgoing connections, so it works
+behind NAT.
 
 SIGINT or SIGTERM drains: no new jobs, running ones finish, then it exits.
 A second signal stops the running jobs.
@@ -200,6 +204,8 @@ A second signal stops the running jobs.
 		name := fs.String("name", host, "agent `name`")
 		data := fs.String("data", "./baton-agent", "working `DIR` (repository cache, job workspaces)")
 		execMode := fs.String("executor", "auto", "`shell`, docker or auto: run jobs that declare containers with Docker (auto: when the daemon answers)")
+		budget := fs.String("image-budget", "", "keep the images this agent's jobs used within `SIZE` (such as 10GB), removing the least recently used; default no limit")
+		mirror := fs.String("registry-mirror", "", "pull Docker Hub images through this registry `URL` (a pull-through cache)")
 		rest, code, stop := parse(fs, args)
 		if stop {
 			return code
@@ -215,9 +221,16 @@ A second signal stops the running jobs.
 			return ExitFailure
 		}
 		cfg := agent.Config{ServerURL: *srvURL, Token: *token, Name: *name, Type: *typ, Slots: *slots, DataDir: dir, BatonPath: self, Env: os.Environ(), Logger: logger(o), Stop: o.Stop}
-		if cfg.Executor, cfg.Executors, err = agentExecutor(ctx, *execMode, *name); err != nil {
+		ex, err := agentExecutor(ctx, agentExecOptions{mode: *execMode, agentName: *name, dataDir: dir, mirror: *mirror, budget: *budget, logger: cfg.Logger})
+		if err != nil {
 			fmt.Fprintf(o.Err, "baton agent: %v\n", err)
 			return ExitUsage
+		}
+		cfg.Executor, cfg.Executors = ex.executor, ex.executors
+		if ex.images != nil {
+			cfg.Images = ex.images.Images
+			ex.images.EnforceLater(ctx)
+			defer ex.images.Wait()
 		}
 		if err := cfg.Validate(); err != nil {
 			fmt.Fprintf(o.Err, "baton agent: %v\n", err)

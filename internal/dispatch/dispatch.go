@@ -36,6 +36,8 @@ const (
 	DefaultLostAfter    = 15 * time.Second
 	DefaultMissingGrace = 5 * time.Second
 	DefaultCancelResend = 10 * time.Second
+	// DefaultImageAffinity is Config.ImageAffinity's default.
+	DefaultImageAffinity = 3 * time.Second
 )
 
 // Metrics are optional hooks for instrumentation; nil fields are skipped.
@@ -71,6 +73,10 @@ type Config struct {
 	// CancelResend is how long after a stop request was delivered it is
 	// delivered again if the job still runs (default 10s).
 	CancelResend time.Duration
+	// ImageAffinity is how long after a container job is queued an agent
+	// that lacks its images leaves it to a connected idle agent that holds
+	// them (internal/scheduler); default 3s, negative disables it.
+	ImageAffinity time.Duration
 	// Now is the clock; nil means time.Now.
 	Now     func() time.Time
 	Logger  *slog.Logger
@@ -125,6 +131,9 @@ func New(cfg Config) *Dispatcher {
 	}
 	if cfg.CancelResend <= 0 {
 		cfg.CancelResend = DefaultCancelResend
+	}
+	if cfg.ImageAffinity == 0 {
+		cfg.ImageAffinity = DefaultImageAffinity
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now

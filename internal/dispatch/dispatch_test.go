@@ -2,6 +2,7 @@ package dispatch_test
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -81,6 +82,8 @@ type options struct {
 	pollTimeout  time.Duration
 	lostAfter    time.Duration
 	missingGrace time.Duration
+	// imageAffinity is Config.ImageAffinity (0: disabled in tests).
+	imageAffinity time.Duration
 }
 
 func newEnv(t *testing.T, dialect string, o options) *env {
@@ -117,7 +120,8 @@ func newEnv(t *testing.T, dialect string, o options) *env {
 		d := dispatch.New(dispatch.Config{
 			Store: db, Engine: eng, Logs: logs,
 			PollTimeout: o.pollTimeout, LostAfter: o.lostAfter, MissingGrace: o.missingGrace,
-			Logger: log,
+			ImageAffinity: cmp.Or(o.imageAffinity, -1),
+			Logger:        log,
 		})
 		srv := httptest.NewServer(d.Handler())
 		wg.Add(1)

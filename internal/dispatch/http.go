@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -18,6 +19,8 @@ import (
 	"github.com/batonci/baton/internal/engine"
 	"github.com/batonci/baton/internal/ids"
 	"github.com/batonci/baton/internal/logstore"
+	"github.com/batonci/baton/internal/runner"
+	"github.com/batonci/baton/internal/scheduler"
 	"github.com/batonci/baton/internal/store"
 )
 
@@ -452,6 +455,12 @@ func (d *Dispatcher) poll(w http.ResponseWriter, r *http.Request) (*agentapi.Pol
 	if err := d.touch(ctx, a, req.Draining); err != nil {
 		return nil, err
 	}
+	if len(req.Images) > 0 && !slices.Equal(req.Images, a.Images) {
+		if err := d.db.Tx(ctx, func(tx *store.Tx) error { return tx.SetAgentImages(a.ID, req.Images) }); err != nil {
+			return nil, err
+		}
+		a.Images = req.Images
+	}
 	// Register interest before looking, so that a job queued in between
 	// wakes this poll.
 	wt := d.subscribe(a.ID, a.Type)
@@ -462,8 +471,10 @@ func (d *Dispatcher) poll(w http.ResponseWriter, r *http.Request) (*agentapi.Pol
 	heartbeat := time.NewTicker(max(d.cfg.LostAfter/3, 10*time.Millisecond))
 	defer heartbeat.Stop()
 	first := true
+	recheck := time.NewTimer(time.Hour)
+	defer recheck.Stop()
 	for {
-		resp, err := d.collect(ctx, a, &req, first)
+		resp, deferred, err := d.collect(ctx, a, &req, first)
 		if err != nil {
 			return nil, err
 		}
@@ -471,7 +482,14 @@ func (d *Dispatcher) poll(w http.ResponseWriter, r *http.Request) (*agentapi.Pol
 		if len(resp.Assign) > 0 || len(resp.Cancel) > 0 || resp.Reregister {
 			return resp, nil
 		}
+		// A job left to an agent holding its images is looked at again
+		// when the grace window ends.
+		recheck.Reset(time.Hour)
+		if !deferred.IsZero() {
+			recheck.Reset(max(deferred.Sub(d.now()), time.Millisecond))
+		}
 		select {
+		case <-recheck.C:
 		case <-wt.ch:
 		case <-heartbeat.C:
 			// A held poll is contact: keep the agent from being declared
@@ -513,16 +531,18 @@ func (d *Dispatcher) touch(ctx context.Context, a *ci.Agent, draining bool) erro
 // collect gathers what a poll should carry now: stops to deliver, jobs to
 // start. On the first look of a poll it also compares the agent's running
 // jobs with the server's (see reconcile).
-func (d *Dispatcher) collect(ctx context.Context, a *ci.Agent, req *agentapi.PollRequest, first bool) (*agentapi.PollResponse, error) {
+// It also returns when a job the agent left to another (image affinity)
+// may be taken by anyone, zero if none.
+func (d *Dispatcher) collect(ctx context.Context, a *ci.Agent, req *agentapi.PollRequest, first bool) (*agentapi.PollResponse, time.Time, error) {
 	resp := &agentapi.PollResponse{}
 	jobs, err := d.db.AgentJobs(ctx, a.ID)
 	if err != nil {
-		return nil, err
+		return nil, time.Time{}, err
 	}
 	if first {
 		stale, err := d.reconcile(ctx, a, req, jobs)
 		if err != nil {
-			return nil, err
+			return nil, time.Time{}, err
 		}
 		resp.Cancel = append(resp.Cancel, stale...)
 	}
@@ -537,10 +557,17 @@ func (d *Dispatcher) collect(ctx context.Context, a *ci.Agent, req *agentapi.Pol
 	if req.Draining || a.State == ci.AgentDraining {
 		free = 0
 	}
+	var skip []string
+	var until time.Time
+	if free > 0 {
+		if skip, until, err = d.affinity(ctx, a); err != nil {
+			return nil, time.Time{}, err
+		}
+	}
 	for len(resp.Assign) < free {
-		as, ok, err := d.claim(ctx, a)
+		as, ok, err := d.claim(ctx, a, skip)
 		if err != nil {
-			return nil, err
+			return nil, time.Time{}, err
 		}
 		if !ok {
 			break
@@ -549,7 +576,59 @@ func (d *Dispatcher) collect(ctx context.Context, a *ci.Agent, req *agentapi.Pol
 			resp.Assign = append(resp.Assign, *as)
 		}
 	}
-	return resp, nil
+	return resp, until, nil
+}
+
+// affinityScan bounds how many queued jobs the image affinity looks at.
+const affinityScan = 100
+
+// affinity returns the queued container jobs a Docker agent should leave,
+// for now, to an idle agent that holds their images (scheduler.Defer),
+// and when that stops.
+func (d *Dispatcher) affinity(ctx context.Context, a *ci.Agent) ([]string, time.Time, error) {
+	if d.cfg.ImageAffinity < 0 || !slices.Contains(a.Executors, "docker") {
+		return nil, time.Time{}, nil
+	}
+	now := d.now()
+	queued, err := d.db.QueuedJobs(ctx, affinityScan)
+	if err != nil {
+		return nil, time.Time{}, err
+	}
+	var jobs []scheduler.Job
+	for _, j := range queued {
+		if !j.NeedsDocker || j.MachineType != a.Type || now.Sub(j.QueuedAt) >= d.cfg.ImageAffinity {
+			continue
+		}
+		var rj runner.Job
+		if json.Unmarshal(j.Spec, &rj) != nil {
+			continue
+		}
+		var images []string
+		for _, c := range rj.Containers {
+			images = append(images, c.Image)
+		}
+		jobs = append(jobs, scheduler.Job{ID: j.ID, Images: scheduler.Images(images), QueuedAt: j.QueuedAt})
+	}
+	if len(jobs) == 0 {
+		return nil, time.Time{}, nil
+	}
+	agents, err := d.db.ListAgents(ctx)
+	if err != nil {
+		return nil, time.Time{}, err
+	}
+	var others []scheduler.Agent
+	for _, o := range agents {
+		if o.ID == a.ID || o.Type != a.Type || o.State != ci.AgentConnected || !slices.Contains(o.Executors, "docker") {
+			continue
+		}
+		idle := len(o.Running) < o.Slots && now.Sub(o.LastSeen) < d.cfg.LostAfter
+		others = append(others, scheduler.Agent{ID: o.ID, Images: o.Images, Idle: idle})
+	}
+	skip, until := scheduler.Defer(scheduler.Agent{ID: a.ID, Images: a.Images}, others, jobs, now, d.cfg.ImageAffinity)
+	if len(skip) > 0 {
+		d.log.Debug("jobs left to agents that hold their images", "agent", a.ID, "jobs", skip)
+	}
+	return skip, until, nil
 }
 
 // reconcile compares the jobs an agent says it runs with those the server
@@ -623,14 +702,15 @@ func (d *Dispatcher) cancels(jobs []*ci.Job) []agentapi.Cancel {
 	return out
 }
 
-// claim takes the next queued job of the agent's type and prepares its
-// assignment. ok is false when no job waits. A job that cannot start is
+// claim takes the next queued job of the agent's type that it can run (a
+// job in containers needs an agent with the docker executor) and
+// prepares its assignment. ok is false when no job waits. A job that cannot start is
 // failed by the engine and gives a nil assignment with ok true.
-func (d *Dispatcher) claim(ctx context.Context, a *ci.Agent) (*agentapi.Assignment, bool, error) {
+func (d *Dispatcher) claim(ctx context.Context, a *ci.Agent, skip []string) (*agentapi.Assignment, bool, error) {
 	var job *ci.Job
 	err := d.db.Tx(ctx, func(tx *store.Tx) error {
 		var err error
-		job, err = tx.ClaimJob(a.ID, a.Type, d.now())
+		job, err = tx.ClaimJobFor(a.ID, store.Claim{MachineType: a.Type, Docker: slices.Contains(a.Executors, "docker"), Skip: skip}, d.now())
 		return err
 	})
 	if errors.Is(err, store.ErrNotFound) {

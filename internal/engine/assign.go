@@ -5,10 +5,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/batonci/baton/internal/agentapi"
 	"github.com/batonci/baton/internal/ci"
+	"github.com/batonci/baton/internal/containerjob"
+	"github.com/batonci/baton/internal/jobenv"
 	"github.com/batonci/baton/internal/logstore"
 	"github.com/batonci/baton/internal/plan"
 	"github.com/batonci/baton/internal/runner"
@@ -105,6 +108,11 @@ func (e *Engine) Assignment(ctx context.Context, job *ci.Job) (agentapi.Assignme
 			}
 		}
 	}
+	if pj != nil && containerjob.Needs(pj.Agent) {
+		if err := e.containers(ctx, &rj, pj.Agent, proj.ID, wf.PRFork); err != nil {
+			return a, e.failBeforeStart(ctx, job, err)
+		}
+	}
 	if wf.PRFork {
 		// Last, so that no YAML variable can unset it.
 		rj.Env = append(rj.Env, runner.EnvVar{Name: CacheReadOnlyVar, Value: "1"})
@@ -114,6 +122,55 @@ func (e *Engine) Assignment(ctx context.Context, job *ci.Job) (agentapi.Assignme
 	a.Job = rj
 	a.Checkout = &agentapi.Checkout{URL: proj.RepoURL, SHA: wf.SHA, Ref: g.Ref(), RepoName: g.RepoName}
 	return a, nil
+}
+
+// containers gives a job its containers with their secrets' variables
+// (env only, as on Semaphore) and its registry logins from
+// image_pull_secrets, resolved now like the job's own secrets; their
+// values are masked in its output. For a pull request from a fork, a
+// secret that does not allow forks is withheld, with a notice.
+func (e *Engine) containers(ctx context.Context, rj *runner.Job, a plan.Agent, projectID string, fork bool) error {
+	names := containerjob.SecretNames(a)
+	withheld := map[string]bool{}
+	if fork && len(names) > 0 {
+		kept, notices, err := e.forkSecrets(ctx, projectID, names)
+		if err != nil {
+			return err
+		}
+		for _, n := range names {
+			withheld[n] = !slices.Contains(kept, n)
+		}
+		rj.Notices = append(rj.Notices, notices...)
+		a.ImagePullSecrets = slices.DeleteFunc(slices.Clone(a.ImagePullSecrets), func(n string) bool { return withheld[n] })
+	}
+	resolved := map[string][]jobenv.Var{}
+	lookup := func(name string) ([]jobenv.Var, bool, error) {
+		if withheld[name] {
+			return nil, true, nil
+		}
+		if env, ok := resolved[name]; ok {
+			return env, true, nil
+		}
+		env, _, err := e.resolveSecrets(ctx, projectID, []string{name})
+		if err != nil {
+			return nil, false, err
+		}
+		vs := make([]jobenv.Var, len(env))
+		for i, v := range env {
+			vs[i] = jobenv.Var{Name: v.Name, Value: v.Value}
+			if v.Value != "" {
+				rj.Secrets = append(rj.Secrets, v.Value)
+			}
+		}
+		resolved[name] = vs
+		return vs, true, nil
+	}
+	cs, creds, err := containerjob.Build(a, lookup)
+	if err != nil {
+		return err
+	}
+	rj.Containers, rj.PullCredentials = cs, creds
+	return nil
 }
 
 // isAfterPipelineVar reports whether name is one of the variables

@@ -96,6 +96,9 @@ type Config struct {
 	// RecheckInterval is how often Run re-examines every unfinished
 	// pipeline, a safety net behind the event-driven path (default 30s).
 	RecheckInterval time.Duration
+	// Observer, if set, hears of every committed change of a pipeline's
+	// state or result (see observe.go).
+	Observer Observer
 }
 
 // Engine runs pipelines on the store. Its methods are safe for concurrent
@@ -147,12 +150,12 @@ type op func(tx *store.Tx, p *ci.Pipeline) error
 // advances the pipeline and writes back every change. After commit it
 // advances the pipelines that may start because this one ended.
 func (e *Engine) mutate(ctx context.Context, pipelineID string, fn op) error {
-	var done *ci.Pipeline
+	var done, changed *ci.Pipeline
 	for attempt := 1; ; attempt++ {
-		done = nil
+		done, changed = nil, nil
 		err := e.db.Tx(ctx, func(tx *store.Tx) error {
 			var err error
-			done, err = e.mutateTx(tx, pipelineID, fn)
+			done, changed, err = e.mutateTx(tx, pipelineID, fn)
 			return err
 		})
 		if errors.Is(err, errRetry) && attempt < maxAttempts {
@@ -163,6 +166,9 @@ func (e *Engine) mutate(ctx context.Context, pipelineID string, fn op) error {
 		}
 		break
 	}
+	if changed != nil {
+		e.observe(context.WithoutCancel(ctx), changed)
+	}
 	if done != nil {
 		// The change is committed: what follows from it must happen even
 		// if the caller gives up now.
@@ -172,28 +178,28 @@ func (e *Engine) mutate(ctx context.Context, pipelineID string, fn op) error {
 }
 
 // mutateTx is the body of mutate's transaction. It returns the pipeline if
-// it reached done.
-func (e *Engine) mutateTx(tx *store.Tx, pipelineID string, fn op) (*ci.Pipeline, error) {
+// it reached done, and (changed) if its state or result changed.
+func (e *Engine) mutateTx(tx *store.Tx, pipelineID string, fn op) (done, changed *ci.Pipeline, err error) {
 	if _, err := tx.LockPipeline(pipelineID); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	// The jobs' specs are not read (they are large and rarely change);
 	// persist leaves a nil spec alone.
 	p, err := tx.GetPipelineTreeLite(pipelineID)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	snap := snapshot(p)
 	if fn != nil {
 		if err := fn(tx, p); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
 	f := facts{now: e.now(), admitted: true}
 	if p.State == ci.StatePending || p.State == ci.StateQueued {
 		f.admitted, f.queueWait, err = e.admission(tx, p)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
 	f.afterPipelineSpec = func(j *ci.Job, result ci.Result, reason ci.Reason, doneAt time.Time) error {
@@ -210,18 +216,21 @@ func (e *Engine) mutateTx(tx *store.Tx, pipelineID string, fn op) (*ci.Pipeline,
 	}
 	out := advance(p, f)
 	if out.err != nil {
-		return nil, fmt.Errorf("after_pipeline of pipeline %s: %w", p.ID, out.err)
+		return nil, nil, fmt.Errorf("after_pipeline of pipeline %s: %w", p.ID, out.err)
 	}
 	if err := persist(tx, snap, p); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if err := e.notify(tx, p, snap, out); err != nil {
-		return nil, err
+		return nil, nil, err
+	}
+	if p.State != snap.pipeline.State || p.Result != snap.pipeline.Result {
+		changed = p
 	}
 	if p.State == ci.StateDone && snap.pipeline.State != ci.StateDone {
-		return p, nil
+		return p, changed, nil
 	}
-	return nil, nil
+	return nil, changed, nil
 }
 
 // notify sends the notifications of what advance did; they are delivered

@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/batonci/baton/internal/ci"
@@ -22,7 +23,7 @@ func (e *Engine) WhyPending(ctx context.Context, job *ci.Job, agents []*ci.Agent
 	case ci.StateDone, ci.StateRunning:
 		return ""
 	case ci.StateQueued:
-		return agentWait(job.MachineType, agents)
+		return agentWait(job.MachineType, job.NeedsDocker, agents)
 	}
 	p, err := e.db.GetPipeline(ctx, job.PipelineID)
 	if err != nil {
@@ -95,17 +96,24 @@ func joinNames(names []string) string {
 	return s
 }
 
-// agentWait says why a queued job waits for an agent.
-func agentWait(machineType string, agents []*ci.Agent) string {
-	connected, free := 0, 0
+// agentWait says why a queued job waits for an agent; a job that needs
+// Docker waits for an agent with the docker executor.
+func agentWait(machineType string, needsDocker bool, agents []*ci.Agent) string {
+	connected, free, noDocker := 0, 0, 0
 	for _, a := range agents {
 		if a.Type != machineType || a.State != ci.AgentConnected {
+			continue
+		}
+		if needsDocker && !slices.Contains(a.Executors, "docker") {
+			noDocker++
 			continue
 		}
 		connected++
 		free += max(a.Slots-len(a.Running), 0)
 	}
 	switch {
+	case connected == 0 && noDocker > 0:
+		return fmt.Sprintf("no connected agent of type %s can run Docker jobs", machineType)
 	case connected == 0:
 		return fmt.Sprintf("no agent of type %s is connected", machineType)
 	case free > 0:

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/batonci/baton/internal/ci"
+	"github.com/batonci/baton/internal/containerjob"
 	"github.com/batonci/baton/internal/gitrepo"
 	"github.com/batonci/baton/internal/ids"
 	"github.com/batonci/baton/internal/jobenv"
@@ -33,7 +35,9 @@ type TriggerRequest struct {
 	// PRBranch are as in ci.Workflow (Branch is a pull request's base).
 	RefType, Branch, Tag, PR, PRBranch string
 	// SHA is the commit to build; when empty it is resolved from the ref.
-	SHA string
+	// For a pull request it is the merge commit, PRSHA the head, PRName
+	// the title and PRSlug the head repository (owner/name).
+	SHA, PRSHA, PRName, PRSlug string
 	// CommitRange is the pushed range "<first>...<last>", if known.
 	CommitRange string
 	// TriggeredBy is the login of whoever asked.
@@ -109,6 +113,9 @@ func (e *Engine) Trigger(ctx context.Context, req TriggerRequest) (*ci.Workflow,
 		Tag:         req.Tag,
 		PR:          req.PR,
 		PRBranch:    req.PRBranch,
+		PRSHA:       req.PRSHA,
+		PRName:      req.PRName,
+		PRSlug:      req.PRSlug,
 		SHA:         req.SHA,
 		CommitRange: req.CommitRange,
 		Message:     info.Message,
@@ -164,6 +171,7 @@ func (e *Engine) Trigger(ctx context.Context, req TriggerRequest) (*ci.Workflow,
 // pipelines of its queue, then advances it.
 func (e *Engine) afterCreate(ctx context.Context, p *ci.Pipeline, autoCancel bool) {
 	if p.State == ci.StateDone {
+		e.observe(ctx, p) // created done: a malformed pipeline file
 		return
 	}
 	if autoCancel && p.AutoCancel != "" {
@@ -274,7 +282,8 @@ func planEvent(proj *ci.Project, wf *ci.Workflow) plan.Event {
 		DefaultBranch: proj.DefaultBranch,
 	}
 	if wf.RefType == "pull-request" {
-		ev.PR = &plan.PullRequest{Number: wf.PR, HeadBranch: wf.PRBranch, HeadSHA: wf.SHA}
+		ev.PR = &plan.PullRequest{Number: wf.PR, Name: wf.PRName, HeadBranch: wf.PRBranch,
+			HeadSHA: cmp.Or(wf.PRSHA, wf.SHA), HeadSlug: wf.PRSlug, FromFork: wf.PRFork}
 	}
 	return ev
 }
@@ -480,6 +489,7 @@ func (b *builder) job(p *ci.Pipeline, g *plan.Graph, blk *ci.Block, pb *plan.Blo
 		Priority:    pj.Priority,
 		TimeLimit:   jobTimeLimit(g, pb, pj),
 		CreatedAt:   b.now,
+		NeedsDocker: containerjob.Needs(pj.Agent),
 	}
 	if reuse {
 		j.State, j.Result, j.Reason = ci.StateDone, ci.ResultPassed, ReasonReused
@@ -522,7 +532,7 @@ func (b *builder) git() jobenv.Git {
 		slug = b.project.Name
 	}
 	g := jobenv.Git{
-		Provider:     "git",
+		Provider:     gitProvider(b.project.Forge),
 		URL:          url,
 		RepoName:     slug[strings.LastIndexByte(slug, '/')+1:],
 		Slug:         slug,
@@ -535,8 +545,8 @@ func (b *builder) git() jobenv.Git {
 		Committer:    b.committer,
 	}
 	if b.wf.RefType == "pull-request" {
-		g.PRNumber, g.PRBranch, g.PRSHA, g.PRSlug = b.wf.PR, b.wf.PRBranch, b.wf.SHA, slug
-		g.PRName = "Pull request " + b.wf.PR
+		g.PRNumber, g.PRBranch, g.PRSHA, g.PRSlug = b.wf.PR, b.wf.PRBranch, cmp.Or(b.wf.PRSHA, b.wf.SHA), cmp.Or(b.wf.PRSlug, slug)
+		g.PRName = cmp.Or(b.wf.PRName, "Pull request "+b.wf.PR)
 	}
 	return g
 }
@@ -585,6 +595,9 @@ func (b *builder) spec(p *ci.Pipeline, blk *ci.Block, pj *plan.Job, j *ci.Job, e
 		Env:            env,
 		TimeLimit:      j.TimeLimit,
 	}
+	// The containers without their secrets' values, which Assignment
+	// adds.
+	rj.Containers, _, _ = containerjob.Build(pj.Agent, nil)
 	raw, err := json.Marshal(rj)
 	if err != nil {
 		return nil, fmt.Errorf("encode job %s: %w", j.Name, err)

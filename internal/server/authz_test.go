@@ -144,6 +144,15 @@ func (f *authzFixture) request(t *testing.T, pattern, who string, pf *projectFix
 		req.body = map[string]any{"role": "read"}
 	case "POST /api/v1/users":
 		req.body = map[string]any{"login": f.unique("user"), "password": "a password"}
+	case "POST /api/v1/projects/{project}/deliveries/{id}/redeliver":
+		proj, err := f.e.Server.Store.GetProject(t.Context(), pf.name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d := &store.Delivery{ProjectID: proj.ID, Event: "ping", Payload: []byte(`{"zen":"hi"}`),
+			Headers: map[string]string{"X-GitHub-Event": "ping"}}
+		f.write(t, func(tx *store.Tx) error { return tx.RecordDelivery(d) })
+		req.path = strings.ReplaceAll(req.path, "{id}", d.ID)
 	case "DELETE /api/v1/users/{login}":
 		victim := f.unique("victim")
 		f.write(t, func(tx *store.Tx) error { return tx.CreateUser(&ci.User{Login: victim}, "") })

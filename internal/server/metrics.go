@@ -48,4 +48,7 @@ func (s *Server) metrics(w http.ResponseWriter, r *http.Request) {
 	fmt.Fprintf(w, "baton_dispatch_latency_seconds_sum %f\nbaton_dispatch_latency_seconds_count %d\n", float64(c.dispatchNanos.Load())/1e9, c.dispatched.Load())
 	fmt.Fprintf(w, "# HELP baton_agents_lost_total Agents this server declared lost.\n# TYPE baton_agents_lost_total counter\nbaton_agents_lost_total %d\n", c.agentsLost.Load())
 	fmt.Fprintf(w, "# HELP baton_log_bytes_total Log bytes this server received from agents.\n# TYPE baton_log_bytes_total counter\nbaton_log_bytes_total %d\n", c.logBytes.Load())
+	sent, failed := s.Statuses.Counts()
+	fmt.Fprintf(w, "# HELP baton_forge_statuses_total Commit statuses this server reported to forges, by outcome (failed: given up after retries).\n# TYPE baton_forge_statuses_total counter\n")
+	fmt.Fprintf(w, "baton_forge_statuses_total{outcome=\"sent\"} %d\nbaton_forge_statuses_total{outcome=\"failed\"} %d\n", sent, failed)
 }

@@ -19,8 +19,12 @@ import (
 	"time"
 
 	"github.com/batonci/baton/internal/api"
+	"github.com/batonci/baton/internal/ci"
 	"github.com/batonci/baton/internal/dispatch"
 	"github.com/batonci/baton/internal/engine"
+	"github.com/batonci/baton/internal/forge"
+	"github.com/batonci/baton/internal/forge/hosts"
+	"github.com/batonci/baton/internal/forge/status"
 	"github.com/batonci/baton/internal/logstore"
 	"github.com/batonci/baton/internal/repocache"
 	"github.com/batonci/baton/internal/store"
@@ -80,6 +84,8 @@ type Server struct {
 	Engine   *engine.Engine
 	Dispatch *dispatch.Dispatcher
 	Trigger  *trigger.Trigger
+	// Statuses reports pipelines to forges as commit statuses.
+	Statuses *status.Reporter
 	listener net.Listener
 	http     *http.Server
 	url      string
@@ -131,7 +137,15 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		db.Close()
 		return nil, fmt.Errorf("open secrets: %w", err)
 	}
-	s.Engine = engine.New(engine.Config{Store: db, Repos: s.Repos, Logs: logs, BaseURL: url, Logger: cfg.Logger, Secrets: secrets})
+	s.Statuses = status.New(status.Config{BaseURL: url, Logger: cfg.Logger,
+		Open: func(ctx context.Context, p *ci.Project) (forge.Forge, error) {
+			token, err := secrets.ForgeToken(p)
+			if err != nil {
+				return nil, fmt.Errorf("open the forge token: %w", err)
+			}
+			return hosts.New(p.Forge, p.ForgeURL, token.Reveal(), nil)
+		}})
+	s.Engine = engine.New(engine.Config{Store: db, Repos: s.Repos, Logs: logs, BaseURL: url, Logger: cfg.Logger, Secrets: secrets, Observer: s.Statuses})
 	s.Dispatch = dispatch.New(dispatch.Config{
 		Store: db, Engine: s.Engine, Logs: logs, PollTimeout: cfg.PollTimeout, LostAfter: cfg.LostAfter, Logger: cfg.Logger,
 		Metrics: dispatch.Metrics{
@@ -143,8 +157,8 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 			LogBytes:  func(n int) { s.counters.logBytes.Add(int64(n)) },
 		},
 	})
-	s.Trigger = trigger.New(trigger.Config{Store: db, Engine: s.Engine, Repos: s.Repos, Logger: cfg.Logger})
-	a := api.New(api.Config{Store: db, Engine: s.Engine, Logs: logs, Logger: cfg.Logger, Wake: s.Trigger.Wake, Secrets: secrets})
+	s.Trigger = trigger.New(trigger.Config{Store: db, Engine: s.Engine, Repos: s.Repos, Merger: s.Repos, Logger: cfg.Logger})
+	a := api.New(api.Config{Store: db, Engine: s.Engine, Logs: logs, Logger: cfg.Logger, Wake: s.Trigger.Wake, Secrets: secrets, Hooks: s.Trigger})
 
 	s.http = &http.Server{Handler: s.routes(a, web.New(web.Config{Store: db, Sessions: a})), ReadHeaderTimeout: 10 * time.Second}
 	return s, nil
@@ -159,8 +173,8 @@ func (s *Server) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
-	errc := make(chan error, 4)
-	for _, run := range []func(context.Context) error{s.Engine.Run, s.Dispatch.Run, s.Trigger.Run} {
+	errc := make(chan error, 5)
+	for _, run := range []func(context.Context) error{s.Engine.Run, s.Dispatch.Run, s.Trigger.Run, s.Statuses.Run} {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -191,3 +205,5 @@ func (s *Server) Run(ctx context.Context) error {
 		return nil
 	}
 }
+
+var _ engine.Observer = (*status.Reporter)(nil)

@@ -9,12 +9,12 @@ import (
 )
 
 const agentCols = `id, name, type, slots, version, hostname, state, executors, last_seen,
-	created_at`
+	created_at, images`
 
 func scanAgent(s scanner) (*ci.Agent, error) {
 	a := &ci.Agent{}
 	err := s.Scan(&a.ID, &a.Name, &a.Type, &a.Slots, &a.Version, &a.Hostname, &a.State,
-		listCol{&a.Executors}, timeCol{&a.LastSeen}, timeCol{&a.CreatedAt})
+		listCol{&a.Executors}, timeCol{&a.LastSeen}, timeCol{&a.CreatedAt}, listCol{&a.Images})
 	return a, err
 }
 
@@ -36,14 +36,14 @@ func (tx *Tx) UpsertAgent(a *ci.Agent) error {
 	normTime(&a.LastSeen)
 	normTime(&a.CreatedAt)
 	err := tx.queryRow(`INSERT INTO agents (`+agentCols+`)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
 		ON CONFLICT (id) DO UPDATE SET name = excluded.name, type = excluded.type,
 			slots = excluded.slots, version = excluded.version, hostname = excluded.hostname,
 			state = excluded.state, executors = excluded.executors,
-			last_seen = excluded.last_seen
+			last_seen = excluded.last_seen, images = excluded.images
 		RETURNING created_at`,
 		a.ID, a.Name, a.Type, a.Slots, a.Version, a.Hostname, a.State, listArg(a.Executors),
-		tx.ts(a.LastSeen), tx.ts(a.CreatedAt)).Scan(timeCol{&a.CreatedAt})
+		tx.ts(a.LastSeen), tx.ts(a.CreatedAt), listArg(a.Images)).Scan(timeCol{&a.CreatedAt})
 	return wrap("upsert agent "+a.ID, err)
 }
 
@@ -156,4 +156,9 @@ func (tx *Tx) TouchAgent(id string, now time.Time) error {
 // SetAgentState sets an agent's state.
 func (tx *Tx) SetAgentState(id string, s ci.AgentState) error {
 	return tx.execOne("set agent state "+id, `UPDATE agents SET state = $2 WHERE id = $1`, id, s)
+}
+
+// SetAgentImages records the container images an agent holds.
+func (tx *Tx) SetAgentImages(id string, images []string) error {
+	return tx.execOne("set agent images "+id, `UPDATE agents SET images = $2 WHERE id = $1`, id, listArg(images))
 }

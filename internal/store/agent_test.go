@@ -19,6 +19,7 @@ func testAgents(t *testing.T, e *testEnv) {
 		Hostname:  "build-1.example.com",
 		State:     ci.AgentDraining,
 		Executors: []string{"shell", "docker"},
+		Images:    []string{"debian:12"},
 		LastSeen:  at(10, 0, 0),
 		CreatedAt: at(9, 0, 0),
 		Running:   []string{"ignored: derived from jobs"},

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"time"
 
@@ -25,16 +26,28 @@ type Delivery struct {
 	// Payload is the request body.
 	Payload   []byte
 	CreatedAt time.Time
+	// Headers are the request headers a redelivery needs (the forge's
+	// event and delivery headers; never the signature).
+	Headers map[string]string
+	// RedeliveryOf is the delivery this one repeats, if any.
+	RedeliveryOf string
 }
 
-const deliveryCols = `id, project_id, event, status, http_status, message, payload, created_at`
+const deliveryCols = `id, project_id, event, status, http_status, message, payload, created_at, headers, redelivery_of`
 
 func scanDelivery(s scanner) (*Delivery, error) {
 	d := &Delivery{}
+	var headers string
 	err := s.Scan(&d.ID, strCol{&d.ProjectID}, &d.Event, &d.Status, &d.HTTPStatus, &d.Message,
-		&d.Payload, timeCol{&d.CreatedAt})
+		&d.Payload, timeCol{&d.CreatedAt}, &headers, &d.RedeliveryOf)
 	if len(d.Payload) == 0 {
 		d.Payload = nil
+	}
+	if err == nil && headers != "" {
+		err = json.Unmarshal([]byte(headers), &d.Headers)
+	}
+	if len(d.Headers) == 0 {
+		d.Headers = nil
 	}
 	return d, err
 }
@@ -53,10 +66,17 @@ func (tx *Tx) RecordDelivery(d *Delivery) error {
 	if len(d.Payload) > 0 {
 		payload = d.Payload
 	}
-	_, err := tx.exec(`INSERT INTO deliveries (`+deliveryCols+`)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+	headers, err := json.Marshal(d.Headers)
+	if err != nil {
+		return wrap("record delivery", err)
+	}
+	if d.Headers == nil {
+		headers = []byte("{}")
+	}
+	_, err = tx.exec(`INSERT INTO deliveries (`+deliveryCols+`)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
 		d.ID, nullStr(d.ProjectID), d.Event, d.Status, d.HTTPStatus, d.Message, payload,
-		tx.ts(d.CreatedAt))
+		tx.ts(d.CreatedAt), string(headers), d.RedeliveryOf)
 	return wrap("record delivery", err)
 }
 
@@ -84,4 +104,19 @@ func (tx *Tx) ListDeliveries(projectID string, limit int) ([]*Delivery, error) {
 // is 0).
 func (db *DB) ListDeliveries(ctx context.Context, projectID string, limit int) ([]*Delivery, error) {
 	return db.reader(ctx).ListDeliveries(projectID, limit)
+}
+
+// GetDelivery returns one delivery of a project.
+func (tx *Tx) GetDelivery(projectID, id string) (*Delivery, error) {
+	d, err := scanDelivery(tx.queryRow(`SELECT `+deliveryCols+` FROM deliveries
+		WHERE project_id = $1 AND id = $2`, projectID, id))
+	if err != nil {
+		return nil, wrap("get delivery "+id, err)
+	}
+	return d, nil
+}
+
+// GetDelivery returns one delivery of a project.
+func (db *DB) GetDelivery(ctx context.Context, projectID, id string) (*Delivery, error) {
+	return db.reader(ctx).GetDelivery(projectID, id)
 }

@@ -11,7 +11,7 @@ import (
 
 const jobCols = `id, pipeline_id, block_id, project_id, idx, name, state, result, reason,
 	machine_type, priority, spec, agent_id, wait_reason, stop_requested, stop_reason,
-	time_limit_ms, created_at, queued_at, started_at, done_at`
+	time_limit_ms, created_at, queued_at, started_at, done_at, needs_docker`
 
 // claimOrder is the order in which queued jobs are dispatched: highest
 // priority first, then the longest queued (a job queued without QueuedAt
@@ -24,7 +24,7 @@ func scanJob(s scanner) (*ci.Job, error) {
 	err := s.Scan(&j.ID, &j.PipelineID, &j.BlockID, &j.ProjectID, &j.Index, &j.Name, &j.State,
 		&j.Result, &j.Reason, &j.MachineType, &j.Priority, jsonCol{&j.Spec}, &j.AgentID,
 		&j.WaitReason, &j.StopRequested, &j.StopReason, durCol{&j.TimeLimit},
-		timeCol{&j.CreatedAt}, timeCol{&j.QueuedAt}, timeCol{&j.StartedAt}, timeCol{&j.DoneAt})
+		timeCol{&j.CreatedAt}, timeCol{&j.QueuedAt}, timeCol{&j.StartedAt}, timeCol{&j.DoneAt}, &j.NeedsDocker)
 	return j, err
 }
 
@@ -49,11 +49,11 @@ func (tx *Tx) CreateJob(j *ci.Job) error {
 	normJob(j)
 	_, err := tx.exec(`INSERT INTO jobs (`+jobCols+`)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17,
-			$18, $19, $20, $21)`,
+			$18, $19, $20, $21, $22)`,
 		j.ID, j.PipelineID, j.BlockID, j.ProjectID, j.Index, j.Name, j.State, j.Result, j.Reason,
 		j.MachineType, j.Priority, jsonArg(j.Spec), j.AgentID, j.WaitReason, j.StopRequested,
 		j.StopReason, ms(j.TimeLimit), tx.ts(j.CreatedAt), tx.ts(j.QueuedAt),
-		tx.ts(j.StartedAt), tx.ts(j.DoneAt))
+		tx.ts(j.StartedAt), tx.ts(j.DoneAt), j.NeedsDocker)
 	return wrap("create job", err)
 }
 
@@ -84,11 +84,11 @@ func (tx *Tx) updateJob(j *ci.Job, from ci.State) error {
 	res, err := tx.exec(`UPDATE jobs SET idx = $2, name = $3, state = $4,
 		result = $5, reason = $6, machine_type = $7, priority = $8, spec = $9, agent_id = $10,
 		wait_reason = $11, stop_requested = $12, stop_reason = $13, time_limit_ms = $14,
-		queued_at = $15, started_at = $16, done_at = $17
+		queued_at = $15, started_at = $16, done_at = $17, needs_docker = $19
 		WHERE id = $1 AND ($18 = '' OR state = $18)`,
 		j.ID, j.Index, j.Name, j.State, j.Result, j.Reason, j.MachineType, j.Priority,
 		jsonArg(j.Spec), j.AgentID, j.WaitReason, j.StopRequested, j.StopReason,
-		ms(j.TimeLimit), tx.ts(j.QueuedAt), tx.ts(j.StartedAt), tx.ts(j.DoneAt), from)
+		ms(j.TimeLimit), tx.ts(j.QueuedAt), tx.ts(j.StartedAt), tx.ts(j.DoneAt), from, j.NeedsDocker)
 	if err != nil {
 		return wrap(op, err)
 	}
@@ -132,7 +132,25 @@ func (db *DB) ListBlockJobs(ctx context.Context, blockID string) ([]*ci.Job, err
 	return db.reader(ctx).ListBlockJobs(blockID)
 }
 
-// ClaimJob assigns agentID the next queued job of machineType: the one
+// ClaimJob assigns agentID the next queued job of machineType, whether
+// it needs Docker or not: ClaimJobFor with Docker set.
+func (tx *Tx) ClaimJob(agentID string, machineType string, now time.Time) (*ci.Job, error) {
+	return tx.ClaimJobFor(agentID, Claim{MachineType: machineType, Docker: true}, now)
+}
+
+// Claim says which queued jobs an agent may take.
+type Claim struct {
+	// MachineType is the agent's type.
+	MachineType string
+	// Docker is set when the agent runs jobs in containers; without it,
+	// jobs that need Docker (Job.NeedsDocker) are left to other agents.
+	Docker bool
+	// Skip lists queued jobs the agent leaves for others (the scheduler
+	// keeps them for an agent that holds their images).
+	Skip []string
+}
+
+// ClaimJobFor assigns agentID the next queued job c allows: the one
 // with the highest Priority, then the oldest QueuedAt. The job becomes
 // running, with AgentID, StartedAt = now and no WaitReason. It returns
 // ErrNotFound when no job waits.
@@ -140,18 +158,34 @@ func (db *DB) ListBlockJobs(ctx context.Context, blockID string) ([]*ci.Job, err
 // Claims never collide: on PostgreSQL the job's row is taken with FOR
 // UPDATE SKIP LOCKED, so concurrent claims from any number of servers skip
 // each other's jobs instead of waiting or taking them twice; on SQLite the
-// write transaction excludes every other writer.
-func (tx *Tx) ClaimJob(agentID string, machineType string, now time.Time) (*ci.Job, error) {
+// write transaction excludes every other writer. The filter is part of
+// the same statement, so a job that needs Docker is never claimed by an
+// agent without it.
+func (tx *Tx) ClaimJobFor(agentID string, c Claim, now time.Time) (*ci.Job, error) {
 	lock := ""
 	if tx.db.dialect == Postgres {
 		lock = " FOR UPDATE SKIP LOCKED"
 	}
+	args := []any{agentID, c.MachineType, tx.ts(now), c.Docker}
+	skip := ""
+	if len(c.Skip) > 0 {
+		skip = " AND id NOT IN ("
+		for i, id := range c.Skip {
+			if i > 0 {
+				skip += ", "
+			}
+			args = append(args, id)
+			skip += fmt.Sprintf("$%d", len(args))
+		}
+		skip += ")"
+	}
 	j, err := scanJob(tx.queryRow(`UPDATE jobs SET state = 'running', agent_id = $1,
 		started_at = $3, wait_reason = ''
 		WHERE id = (SELECT id FROM jobs WHERE state = 'queued' AND machine_type = $2
+			AND (needs_docker = FALSE OR $4 = TRUE)`+skip+`
 			ORDER BY `+claimOrder+` LIMIT 1`+lock+`)
 		AND state = 'queued'
-		RETURNING `+jobCols, agentID, machineType, tx.ts(now)))
+		RETURNING `+jobCols, args...))
 	if err != nil {
 		return nil, wrap("claim job", err)
 	}

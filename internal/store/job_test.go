@@ -50,6 +50,7 @@ func testBlocksAndJobs(t *testing.T, e *testEnv) {
 		QueuedAt:      at(9, 0, 1),
 		StartedAt:     at(9, 0, 2),
 		DoneAt:        at(9, 5, 0),
+		NeedsDocker:   true,
 	}
 	write(t, db, func(tx *Tx) error {
 		if err := tx.CreateBlock(b); err != nil {
@@ -179,6 +180,56 @@ func testClaimJob(t *testing.T, e *testEnv) {
 	write(t, db, func(tx *Tx) (err error) { got, err = tx.ClaimJob("agent-2", "mac", now); return err })
 	if got.ID != mac.ID {
 		t.Errorf("ClaimJob(mac) = %s, want %s", got.Name, mac.Name)
+	}
+}
+
+// testClaimJobDocker checks that an agent without Docker never claims a
+// job that needs it, and that skipped jobs are left for others.
+func testClaimJobDocker(t *testing.T, e *testEnv) {
+	db := e.open(t)
+	s := newSeed(t, db, "p")
+	box := s.job("box", "linux", 10, at(9, 0, 0))
+	box.NeedsDocker = true
+	host := s.job("host", "linux", 0, at(10, 0, 0))
+	other := s.job("other", "linux", 0, at(11, 0, 0))
+	write(t, db, func(tx *Tx) error {
+		for _, j := range []*ci.Job{box, host, other} {
+			if err := tx.CreateJob(j); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	now := at(12, 0, 0)
+	claim := func(agent string, c Claim) *ci.Job {
+		t.Helper()
+		var got *ci.Job
+		err := db.Tx(t.Context(), func(tx *Tx) (err error) { got, err = tx.ClaimJobFor(agent, c, now); return err })
+		if errors.Is(err, ErrNotFound) {
+			return nil
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
+	name := func(j *ci.Job) string {
+		if j == nil {
+			return "none"
+		}
+		return j.Name
+	}
+	if got := claim("shell-1", Claim{MachineType: "linux", Skip: []string{host.ID}}); name(got) != "other" {
+		t.Errorf("shell agent skipping host claimed %s, want other", name(got))
+	}
+	if got := claim("shell-1", Claim{MachineType: "linux"}); name(got) != "host" {
+		t.Errorf("shell agent claimed %s, want host", name(got))
+	}
+	if got := claim("shell-1", Claim{MachineType: "linux"}); got != nil {
+		t.Errorf("shell agent claimed %s, want none (box needs Docker)", name(got))
+	}
+	if got := claim("docker-1", Claim{MachineType: "linux", Docker: true}); name(got) != "box" || !got.NeedsDocker {
+		t.Errorf("docker agent claimed %s, want box (needs Docker)", name(got))
 	}
 }
 

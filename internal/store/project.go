@@ -9,12 +9,13 @@ import (
 )
 
 const projectCols = `id, name, repo_url, default_branch, pipeline_file, public,
-	poll_interval_ms, webhook_secret, created_at`
+	poll_interval_ms, webhook_secret, created_at, forge, forge_url, forge_repo, forge_token`
 
 func scanProject(s scanner) (*ci.Project, error) {
 	p := &ci.Project{}
 	err := s.Scan(&p.ID, &p.Name, &p.RepoURL, &p.DefaultBranch, &p.PipelineFile, &p.Public,
-		durCol{&p.PollInterval}, &p.WebhookSecret, timeCol{&p.CreatedAt})
+		durCol{&p.PollInterval}, &p.WebhookSecret, timeCol{&p.CreatedAt},
+		&p.Forge, &p.ForgeURL, &p.ForgeRepo, &p.ForgeToken)
 	return p, err
 }
 
@@ -34,9 +35,10 @@ func (tx *Tx) CreateProject(p *ci.Project) error {
 	}
 	normProject(p)
 	_, err := tx.exec(`INSERT INTO projects (`+projectCols+`)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
 		p.ID, p.Name, p.RepoURL, p.DefaultBranch, p.PipelineFile, p.Public,
-		ms(p.PollInterval), p.WebhookSecret, tx.ts(p.CreatedAt))
+		ms(p.PollInterval), p.WebhookSecret, tx.ts(p.CreatedAt),
+		p.Forge, p.ForgeURL, p.ForgeRepo, p.ForgeToken)
 	return wrap("create project", err)
 }
 
@@ -72,10 +74,10 @@ func (tx *Tx) UpdateProject(p *ci.Project) error {
 	normProject(p)
 	return tx.execOne("update project "+p.ID, `UPDATE projects SET name = $2, repo_url = $3,
 		default_branch = $4, pipeline_file = $5, public = $6, poll_interval_ms = $7,
-		webhook_secret = $8
+		webhook_secret = $8, forge = $9, forge_url = $10, forge_repo = $11, forge_token = $12
 		WHERE id = $1`,
 		p.ID, p.Name, p.RepoURL, p.DefaultBranch, p.PipelineFile, p.Public,
-		ms(p.PollInterval), p.WebhookSecret)
+		ms(p.PollInterval), p.WebhookSecret, p.Forge, p.ForgeURL, p.ForgeRepo, p.ForgeToken)
 }
 
 // DeleteProject deletes a project with its workflows, pipelines, blocks,

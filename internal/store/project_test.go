@@ -18,6 +18,10 @@ func testProjects(t *testing.T, e *testEnv) {
 		Public:        true,
 		PollInterval:  90*time.Second + 1500*time.Microsecond, // stored as 90.001s
 		WebhookSecret: "s3cret",
+		Forge:         "gitea",
+		ForgeURL:      "https://gitea.example.com",
+		ForgeRepo:     "ada/baton",
+		ForgeToken:    "sealed-token",
 		CreatedAt:     at(10, 0, 0),
 	}
 	write(t, db, func(tx *Tx) error { return tx.CreateProject(p) })

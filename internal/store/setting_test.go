@@ -63,13 +63,15 @@ func testDeliveries(t *testing.T, e *testEnv) {
 	ctx := t.Context()
 	a, b := newSeed(t, db, "a"), newSeed(t, db, "b")
 	d := &Delivery{
-		ProjectID:  a.project.ID,
-		Event:      "push",
-		Status:     "triggered",
-		HTTPStatus: 202,
-		Message:    "workflow #3",
-		Payload:    []byte("{\"ref\": \"refs/heads/main\"}\x00\xff"),
-		CreatedAt:  at(10, 0, 0),
+		ProjectID:    a.project.ID,
+		Event:        "push",
+		Status:       "triggered",
+		HTTPStatus:   202,
+		Message:      "workflow #3",
+		Payload:      []byte("{\"ref\": \"refs/heads/main\"}\x00\xff"),
+		CreatedAt:    at(10, 0, 0),
+		Headers:      map[string]string{"X-GitHub-Event": "push"},
+		RedeliveryOf: "d-1",
 	}
 	older := &Delivery{ProjectID: a.project.ID, Event: "ping", CreatedAt: at(9, 0, 0)}
 	other := &Delivery{ProjectID: b.project.ID, Event: "push", CreatedAt: at(11, 0, 0)}

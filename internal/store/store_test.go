@@ -45,6 +45,7 @@ func storeTests() []storeTest {
 		{"BlocksAndJobs", testBlocksAndJobs},
 		{"ClaimJob", testClaimJob},
 		{"ClaimJobConcurrent", testClaimJobConcurrent},
+		{"ClaimJobDocker", testClaimJobDocker},
 		{"JobQueries", testJobQueries},
 		{"UpdateJobIf", testUpdateJobIf},
 		{"ActivePipelines", testActivePipelines},

@@ -23,6 +23,7 @@ import (
 	"github.com/batonci/baton/internal/agent"
 	"github.com/batonci/baton/internal/ci"
 	"github.com/batonci/baton/internal/cli"
+	"github.com/batonci/baton/internal/executor"
 	"github.com/batonci/baton/internal/server"
 	"github.com/batonci/baton/internal/toolbox"
 )
@@ -119,9 +120,27 @@ type Agent struct {
 	Err    error
 }
 
+// AgentOptions tune an agent started with StartAgentWith.
+type AgentOptions struct {
+	// Executor runs the agent's jobs; nil means the shell executor.
+	Executor executor.Executor
+	// Executors is what the agent reports it runs jobs with; nil means
+	// ["shell"].
+	Executors []string
+	// Images, when not nil, is what the agent reports it holds.
+	Images func() []string
+}
+
 // StartAgent runs an in-process agent of the given type with slots; it
 // drains and stops at the end of the test, or when Stop is called.
 func (e *Env) StartAgent(t TB, name, typ string, slots int) *Agent {
+	t.Helper()
+	return e.StartAgentWith(t, name, typ, slots, AgentOptions{})
+}
+
+// StartAgentWith is StartAgent with an executor of the test's choosing
+// (the docker executor, for example).
+func (e *Env) StartAgentWith(t TB, name, typ string, slots int, o AgentOptions) *Agent {
 	t.Helper()
 	self, err := os.Executable()
 	if err != nil {
@@ -132,6 +151,7 @@ func (e *Env) StartAgent(t TB, name, typ string, slots int) *Agent {
 	cfg := agent.Config{
 		ServerURL: e.URL, Token: e.AgentToken, Name: name, Type: typ, Slots: slots,
 		DataDir: t.TempDir(), BatonPath: self, Env: os.Environ(), Stop: a.stop,
+		Executor: o.Executor, Executors: o.Executors, Images: o.Images,
 	}
 	go func() {
 		defer close(a.done)

@@ -1,8 +1,10 @@
 // Package trigger turns git events into workflows: it polls repositories
-// for new commits on branches and tags, and receives push webhooks signed
-// with GitHub's X-Hub-Signature-256 scheme. Both record the last commit
-// seen per ref with a compare-and-set in the store, so a push seen by a
-// webhook and by polling, or by two servers polling, creates one workflow.
+// for new commits on branches and tags, and receives the webhooks of
+// GitHub, GitLab and Gitea (internal/forge): pushes, and pull requests,
+// built as the merge of their head into their base. Both record the last
+// commit seen per ref with a compare-and-set in the store, so a push seen
+// by a webhook and by polling, or by two servers polling, creates one
+// workflow.
 package trigger
 
 import (
@@ -22,11 +24,20 @@ type Repos interface {
 	ListRefs(ctx context.Context, url string) (map[string]string, error)
 }
 
+// Merger creates the merge commit of a pull request;
+// *repocache.Cache implements it.
+type Merger interface {
+	MergeCommit(ctx context.Context, url, baseSHA, headURL, headSHA string) (string, error)
+}
+
 // Config wires the poller and the webhook handler.
 type Config struct {
 	Store  *store.DB
 	Engine *engine.Engine
 	Repos  Repos
+	// Merger builds pull requests' merge commits; nil refuses pull
+	// request events.
+	Merger Merger
 	Logger *slog.Logger
 	Now    func() time.Time
 }
@@ -123,6 +134,9 @@ func (t *Trigger) Poll(ctx context.Context, p *ci.Project) error {
 		t.push(ctx, p, ref, old, sha, "")
 	}
 	for ref := range seen {
+		if !strings.HasPrefix(ref, "refs/heads/") && !strings.HasPrefix(ref, "refs/tags/") {
+			continue // pull requests' heads, recorded by webhooks
+		}
 		if _, ok := refs[ref]; !ok {
 			t.cfg.Store.CompareAndSetRef(ctx, p.ID, ref, seen[ref], "")
 		}

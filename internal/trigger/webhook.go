@@ -1,71 +1,103 @@
 package trigger
 
 import (
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/hex"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 
 	"github.com/batonci/baton/internal/ci"
 	"github.com/batonci/baton/internal/engine"
+	"github.com/batonci/baton/internal/forge"
+	"github.com/batonci/baton/internal/forge/hosts"
 	"github.com/batonci/baton/internal/ids"
+	"github.com/batonci/baton/internal/repocache"
 	"github.com/batonci/baton/internal/store"
 )
 
 // maxWebhookBody bounds a webhook delivery; GitHub caps payloads at 25 MB,
-// push payloads are far smaller.
-const maxWebhookBody = 5 << 20
+// push and pull request payloads are far smaller.
+const maxWebhookBody = forge.MaxBody
 
-// pushPayload holds the fields Baton uses of GitHub's push event.
-type pushPayload struct {
-	Ref     string `json:"ref"`
-	Before  string `json:"before"`
-	After   string `json:"after"`
-	Deleted bool   `json:"deleted"`
-	Pusher  struct {
-		Name string `json:"name"`
-	} `json:"pusher"`
+// keptHeaders are the request headers a delivery keeps to be redelivered:
+// the forges' event and delivery names, never a signature or token.
+var keptHeaders = []string{
+	"X-GitHub-Event", "X-GitHub-Delivery",
+	"X-Gitlab-Event", "X-Gitlab-Event-UUID", "X-Gitlab-Webhook-UUID",
+	"X-Gitea-Event", "X-Gitea-Delivery",
 }
 
-// Webhook is the push webhook endpoint: POST /hooks/{project}. The body is
-// GitHub's push event; X-Hub-Signature-256 must be the HMAC-SHA256 of the
-// body with the project's webhook secret. Every delivery is recorded.
+// Webhook is the webhook endpoint: POST /hooks/{project}. The delivery is
+// verified with the scheme of the project's forge (GitHub's
+// X-Hub-Signature-256 for a plain git project), then pushes start
+// workflows, pull requests opened, updated or reopened start pull
+// request workflows on the merge commit, and closed ones stop theirs.
+// Every delivery to a known project is recorded (the payload only once
+// verified); deliveries to unknown projects are not.
 func (t *Trigger) Webhook(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("project")
 	p, err := t.cfg.Store.GetProject(r.Context(), name)
 	if err != nil {
+		// Not recorded: anyone can post to any name.
 		hookError(w, http.StatusNotFound, "unknown project")
 		return
 	}
-	d := &store.Delivery{ID: r.Header.Get("X-GitHub-Delivery"), ProjectID: p.ID, Event: r.Header.Get("X-GitHub-Event"), CreatedAt: t.cfg.Now()}
-	if d.ID == "" {
-		d.ID = ids.New()
+	f, err := hosts.New(p.Forge, p.ForgeURL, "", nil)
+	if err != nil {
+		hookError(w, http.StatusInternalServerError, "the project's forge is misconfigured")
+		return
 	}
-	code, msg := t.handleHook(r, p, d)
-	d.HTTPStatus, d.Message = code, msg
-	if code < 300 {
-		d.Status = "ok"
-	} else {
-		d.Status = "rejected"
+	id, event := f.Delivery(r.Header)
+	d := &store.Delivery{ID: id, ProjectID: p.ID, Event: event, CreatedAt: t.cfg.Now(), Headers: map[string]string{}}
+	for _, h := range keptHeaders {
+		if v := r.Header.Get(h); v != "" {
+			d.Headers[h] = v
+		}
 	}
-	if err := t.cfg.Store.Tx(r.Context(), func(tx *store.Tx) error { return tx.RecordDelivery(d) }); err != nil {
-		t.cfg.Logger.Error("record webhook delivery", "err", err)
-	}
+	code, msg := t.receive(r, p, f, d)
+	t.record(r.Context(), d, code, msg)
 	if code >= 300 {
 		hookError(w, code, msg)
 		return
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(code)
-	json.NewEncoder(w).Encode(map[string]string{"message": msg})
+	json.NewEncoder(w).Encode(map[string]string{"message": msg, "delivery": d.ID})
 }
 
-func (t *Trigger) handleHook(r *http.Request, p *ci.Project, d *store.Delivery) (int, string) {
+// record stores a delivery with its outcome. A delivery ID already taken
+// (a forge's own redelivery) is recorded under a new ID, as a redelivery.
+func (t *Trigger) record(ctx context.Context, d *store.Delivery, code int, msg string) {
+	d.HTTPStatus, d.Message = code, msg
+	switch {
+	case code >= 300:
+		d.Status = "rejected"
+	case strings.HasPrefix(msg, "workflow "):
+		d.Status = "triggered"
+	default:
+		d.Status = "ok"
+	}
+	if d.ID == "" {
+		d.ID = ids.New()
+	}
+	err := t.cfg.Store.Tx(ctx, func(tx *store.Tx) error { return tx.RecordDelivery(d) })
+	if errors.Is(err, store.ErrConflict) {
+		if d.RedeliveryOf == "" {
+			d.RedeliveryOf = d.ID
+		}
+		d.ID = ids.New()
+		err = t.cfg.Store.Tx(ctx, func(tx *store.Tx) error { return tx.RecordDelivery(d) })
+	}
+	if err != nil {
+		t.cfg.Logger.Error("record webhook delivery", "err", err)
+	}
+}
+
+func (t *Trigger) receive(r *http.Request, p *ci.Project, f forge.Forge, d *store.Delivery) (int, string) {
 	body, err := io.ReadAll(io.LimitReader(r.Body, maxWebhookBody+1))
 	if err != nil {
 		return http.StatusBadRequest, "cannot read body"
@@ -73,66 +105,204 @@ func (t *Trigger) handleHook(r *http.Request, p *ci.Project, d *store.Delivery) 
 	if len(body) > maxWebhookBody {
 		return http.StatusRequestEntityTooLarge, fmt.Sprintf("body larger than %d bytes", maxWebhookBody)
 	}
-	d.Payload = body
 	if p.WebhookSecret == "" {
 		return http.StatusForbidden, "webhooks are not enabled for this project (no webhook secret set)"
 	}
-	if !validSignature(p.WebhookSecret, body, r.Header.Get("X-Hub-Signature-256")) {
-		return http.StatusUnauthorized, "missing or invalid X-Hub-Signature-256"
+	if !f.Verify(p.WebhookSecret, r.Header, body) {
+		return http.StatusUnauthorized, "missing or invalid " + map[string]string{
+			"github": "X-Hub-Signature-256", "gitlab": "X-Gitlab-Token", "gitea": "X-Gitea-Signature"}[f.Name()]
 	}
-	switch d.Event {
-	case "ping":
+	// Only an authentic delivery's payload is kept (and can be
+	// redelivered): a rejected one is recorded without it.
+	d.Payload = body
+	return t.handle(r.Context(), p, f, r.Header, body, false)
+}
+
+// handle acts on a verified delivery. force (a redelivery) builds even
+// what was built already.
+func (t *Trigger) handle(ctx context.Context, p *ci.Project, f forge.Forge, h http.Header, body []byte, force bool) (int, string) {
+	ev, err := f.ParseHook(h, body)
+	if err != nil {
+		return http.StatusBadRequest, err.Error()
+	}
+	switch ev.Kind {
+	case forge.Ping:
 		return http.StatusOK, "pong"
-	case "push":
-	default:
-		return http.StatusAccepted, fmt.Sprintf("event %q ignored", d.Event)
+	case forge.Push:
+		return t.pushEvent(ctx, p, ev, force)
+	case forge.PullRequest:
+		switch ev.PRAction {
+		case forge.PROpened, forge.PRUpdated, forge.PRReopened:
+			return t.pullRequest(ctx, p, ev, force)
+		case forge.PRClosed:
+			return t.closePR(ctx, p, ev.PR)
+		}
+		return http.StatusAccepted, "pull request event ignored"
 	}
-	var push pushPayload
-	if err := json.Unmarshal(body, &push); err != nil {
-		return http.StatusBadRequest, "malformed push payload: " + err.Error()
+	return http.StatusAccepted, fmt.Sprintf("event %q ignored", ev.Name)
+}
+
+func (t *Trigger) pushEvent(ctx context.Context, p *ci.Project, ev *forge.Event, force bool) (int, string) {
+	if !strings.HasPrefix(ev.Ref, "refs/heads/") && !strings.HasPrefix(ev.Ref, "refs/tags/") {
+		return http.StatusBadRequest, fmt.Sprintf("push payload: ref %q is not a branch or tag", ev.Ref)
 	}
-	if !strings.HasPrefix(push.Ref, "refs/heads/") && !strings.HasPrefix(push.Ref, "refs/tags/") {
-		return http.StatusBadRequest, fmt.Sprintf("push payload: ref %q is not a branch or tag", push.Ref)
-	}
-	if push.Deleted || zeroSHA(push.After) {
-		t.cfg.Store.CompareAndSetRef(r.Context(), p.ID, push.Ref, push.Before, "")
+	if ev.Deleted || zeroSHA(ev.After) {
+		t.cfg.Store.CompareAndSetRef(ctx, p.ID, ev.Ref, ev.Before, "")
 		return http.StatusOK, "ref deleted: nothing to build"
 	}
-	if len(push.After) < 7 {
+	if len(ev.After) < 7 {
 		return http.StatusBadRequest, "push payload: missing after"
 	}
 	// Record the ref so polling does not build the same push again; if
 	// polling won the race, it already created the workflow.
-	seen, _ := t.cfg.Store.GetRefs(r.Context(), p.ID)
-	if seen[push.Ref] == push.After {
-		return http.StatusOK, "already built"
+	seen, _ := t.cfg.Store.GetRefs(ctx, p.ID)
+	old := seen[ev.Ref]
+	if !force {
+		if old == ev.After {
+			return http.StatusOK, "already built"
+		}
+		if won, err := t.cfg.Store.CompareAndSetRef(ctx, p.ID, ev.Ref, old, ev.After); err == nil && !won {
+			return http.StatusOK, "already built"
+		}
 	}
-	if won, err := t.cfg.Store.CompareAndSetRef(r.Context(), p.ID, push.Ref, seen[push.Ref], push.After); err == nil && !won {
-		return http.StatusOK, "already built"
-	}
-	wf, err := t.push(r.Context(), p, push.Ref, push.Before, push.After, push.Pusher.Name)
+	wf, err := t.push(ctx, p, ev.Ref, ev.Before, ev.After, ev.Sender)
 	switch {
 	case errors.Is(err, engine.ErrSkipCI):
 		return http.StatusOK, "skipped: the commit message asks to skip CI"
 	case err != nil:
+		if !force {
+			// Let a redelivery or the next poll try again.
+			t.cfg.Store.CompareAndSetRef(ctx, p.ID, ev.Ref, ev.After, old)
+		}
 		return http.StatusUnprocessableEntity, "cannot start a workflow: " + err.Error()
 	}
 	return http.StatusCreated, "workflow " + wf.ID
 }
 
-// validSignature checks GitHub's "sha256=<hex hmac>" header in constant time.
-func validSignature(secret string, body []byte, header string) bool {
-	sig, ok := strings.CutPrefix(header, "sha256=")
-	if !ok {
-		return false
+// prRef is the key of a pull request's last built head in the refs table.
+func prRef(n int) string { return "refs/pull/" + strconv.Itoa(n) + "/head" }
+
+// pullRequest starts the workflow of a pull request: it builds the merge
+// of the head into the base, as Semaphore does.
+func (t *Trigger) pullRequest(ctx context.Context, p *ci.Project, ev *forge.Event, force bool) (int, string) {
+	pr := ev.PR
+	if t.cfg.Merger == nil {
+		return http.StatusNotImplemented, "this server cannot merge pull requests"
 	}
-	got, err := hex.DecodeString(sig)
+	ref := prRef(pr.Number)
+	seen, _ := t.cfg.Store.GetRefs(ctx, p.ID)
+	old := seen[ref]
+	if !force {
+		if old == pr.HeadSHA {
+			return http.StatusOK, "already built"
+		}
+		if won, err := t.cfg.Store.CompareAndSetRef(ctx, p.ID, ref, old, pr.HeadSHA); err == nil && !won {
+			return http.StatusOK, "already built"
+		}
+	}
+	undo := func() {
+		if !force {
+			t.cfg.Store.CompareAndSetRef(ctx, p.ID, ref, pr.HeadSHA, old)
+		}
+	}
+	base := pr.BaseSHA
+	if base == "" {
+		// GitLab's merge request hooks name no base commit.
+		refs, err := t.cfg.Repos.ListRefs(ctx, p.RepoURL)
+		if base = refs["refs/heads/"+pr.BaseBranch]; err != nil || base == "" {
+			undo()
+			return http.StatusUnprocessableEntity, fmt.Sprintf("cannot find the base branch %q", pr.BaseBranch)
+		}
+	}
+	headURL := ""
+	if pr.FromFork() {
+		headURL = pr.HeadCloneURL
+	}
+	merge, err := t.cfg.Merger.MergeCommit(ctx, p.RepoURL, base, headURL, pr.HeadSHA)
 	if err != nil {
-		return false
+		undo()
+		if errors.Is(err, repocache.ErrMergeConflict) {
+			return http.StatusUnprocessableEntity, fmt.Sprintf("pull request %d does not merge cleanly into %s: nothing to build", pr.Number, pr.BaseBranch)
+		}
+		t.cfg.Logger.Error("merge pull request", "project", p.Name, "pr", pr.Number, "err", err)
+		return http.StatusUnprocessableEntity, "cannot merge the pull request: " + err.Error()
 	}
-	mac := hmac.New(sha256.New, []byte(secret))
-	mac.Write(body)
-	return hmac.Equal(got, mac.Sum(nil))
+	slug := pr.HeadRepo
+	if slug == "" {
+		slug = pr.BaseRepo
+	}
+	wf, err := t.cfg.Engine.Trigger(ctx, engine.TriggerRequest{
+		Project: p, Trigger: ci.TriggerPR, RefType: "pull-request",
+		Branch: pr.BaseBranch, PR: strconv.Itoa(pr.Number), PRBranch: pr.HeadBranch,
+		SHA: merge, PRSHA: pr.HeadSHA, PRName: pr.Title, PRSlug: slug,
+		PRFromFork: pr.FromFork(), TriggeredBy: ev.Sender,
+	})
+	switch {
+	case errors.Is(err, engine.ErrSkipCI):
+		return http.StatusOK, "skipped: the commit message asks to skip CI"
+	case err != nil:
+		undo()
+		return http.StatusUnprocessableEntity, "cannot start a workflow: " + err.Error()
+	}
+	t.cfg.Logger.Info("pull request workflow created", "project", p.Name, "pr", pr.Number, "merge", merge, "fork", pr.FromFork(), "workflow", wf.ID)
+	return http.StatusCreated, "workflow " + wf.ID
+}
+
+// closePR stops the unfinished workflows of a closed (or merged) pull
+// request.
+func (t *Trigger) closePR(ctx context.Context, p *ci.Project, pr *forge.PR) (int, string) {
+	ref := prRef(pr.Number)
+	if seen, err := t.cfg.Store.GetRefs(ctx, p.ID); err == nil && seen[ref] != "" {
+		t.cfg.Store.CompareAndSetRef(ctx, p.ID, ref, seen[ref], "")
+	}
+	wfs, err := t.cfg.Store.ListWorkflows(ctx, p.ID, store.WorkflowFilter{Branch: pr.BaseBranch, Limit: 500})
+	if err != nil {
+		return http.StatusInternalServerError, "cannot list workflows"
+	}
+	n := strconv.Itoa(pr.Number)
+	stopped := 0
+	for _, wf := range wfs {
+		if wf.RefType != "pull-request" || wf.PR != n || wf.State == ci.StateDone {
+			continue
+		}
+		if err := t.cfg.Engine.StopWorkflow(ctx, wf.ID); err != nil {
+			t.cfg.Logger.Warn("stop workflow of a closed pull request", "workflow", wf.ID, "err", err)
+			continue
+		}
+		stopped++
+	}
+	return http.StatusOK, fmt.Sprintf("pull request %d closed: %d workflow(s) stopped", pr.Number, stopped)
+}
+
+// ErrNoDelivery is Redeliver's error for a delivery that does not exist
+// or has no payload.
+var ErrNoDelivery = errors.New("no such delivery")
+
+// Redeliver processes a recorded delivery of a project again, as if the
+// forge had sent it now (its signature is not checked again: the caller
+// is a project admin), and records the outcome as a new delivery. A push
+// or pull request already built is built again.
+func (t *Trigger) Redeliver(ctx context.Context, p *ci.Project, id string) (*store.Delivery, error) {
+	orig, err := t.cfg.Store.GetDelivery(ctx, p.ID, id)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && len(orig.Payload) == 0) {
+		return nil, fmt.Errorf("%w: %q", ErrNoDelivery, id)
+	}
+	if err != nil {
+		return nil, err
+	}
+	f, err := hosts.New(p.Forge, p.ForgeURL, "", nil)
+	if err != nil {
+		return nil, err
+	}
+	h := http.Header{}
+	for k, v := range orig.Headers {
+		h.Set(k, v)
+	}
+	d := &store.Delivery{ID: ids.New(), ProjectID: p.ID, Event: orig.Event, CreatedAt: t.cfg.Now(),
+		Headers: orig.Headers, Payload: orig.Payload, RedeliveryOf: orig.ID}
+	code, msg := t.handle(ctx, p, f, h, orig.Payload, true)
+	t.record(ctx, d, code, msg)
+	return d, nil
 }
 
 func hookError(w http.ResponseWriter, code int, msg string) {
@@ -140,5 +310,3 @@ func hookError(w http.ResponseWriter, code int, msg string) {
 	w.WriteHeader(code)
 	json.NewEncoder(w).Encode(map[string]string{"message": msg})
 }
-
-var _ = errors.New

@@ -143,8 +143,22 @@ func CheckKey(ctx context.Context, db *store.DB, key *secret.Key) error {
 		if err != nil {
 			return err
 		}
-		if len(all) == 0 {
+		projects, err := tx.ListProjects()
+		if err != nil {
+			return err
+		}
+		tokens := 0
+		for _, p := range projects {
+			if p.ForgeToken != "" {
+				tokens++
+			}
+		}
+		if len(all) == 0 && tokens == 0 {
 			return tx.SetSetting(KeyIDSetting, key.ID())
+		}
+		if len(all) == 0 {
+			return fmt.Errorf("the secret key (id %s) is not the one the %d stored forge token(s) are encrypted with (id %s): "+
+				"start with the right key (the data directory's secret.key or BATON_SECRET_KEY)", key.ID(), tokens, id)
 		}
 		return fmt.Errorf("the secret key (id %s) is not the one the %d stored secret(s) are encrypted with (id %s): "+
 			"start with the right key (the data directory's secret.key or BATON_SECRET_KEY)", key.ID(), len(all), id)
@@ -469,6 +483,29 @@ func Rotate(ctx context.Context, db *store.DB, oldKey, newKey *secret.Key) (int,
 				return err
 			}
 			n++
+		}
+		// Projects' forge tokens are sealed with the same key.
+		projects, err := tx.ListProjects()
+		if err != nil {
+			return err
+		}
+		for _, p := range projects {
+			if p.ForgeToken == "" {
+				continue
+			}
+			plain, err := oldKey.Open(p.ForgeToken, forgeTokenAD(p.ID))
+			if errors.Is(err, secret.ErrWrongKey) {
+				plain, err = newKey.Open(p.ForgeToken, forgeTokenAD(p.ID))
+			}
+			if err != nil {
+				return fmt.Errorf("forge token of project %q: %w", p.Name, err)
+			}
+			if p.ForgeToken, err = newKey.Seal(plain, forgeTokenAD(p.ID)); err != nil {
+				return err
+			}
+			if err := tx.UpdateProject(p); err != nil {
+				return err
+			}
 		}
 		return tx.SetSetting(KeyIDSetting, newKey.ID())
 	})

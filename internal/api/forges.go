@@ -1,0 +1,128 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/batonci/baton/internal/ci"
+	"github.com/batonci/baton/internal/forge/hosts"
+	"github.com/batonci/baton/internal/ids"
+	"github.com/batonci/baton/internal/store"
+	"github.com/batonci/baton/internal/trigger"
+)
+
+// Hooks redelivers recorded webhook deliveries; *trigger.Trigger
+// implements it.
+type Hooks interface {
+	Redeliver(ctx context.Context, p *ci.Project, id string) (*store.Delivery, error)
+}
+
+// applyForge applies a request's forge fields: the kind is checked, and
+// the token sealed by the vault (which needs the project's ID, so a new
+// project gets it here).
+func (a *API) applyForge(p *ci.Project, req *ProjectRequest) error {
+	if req.Forge != nil {
+		p.Forge = strings.TrimSpace(*req.Forge)
+		if p.Forge == "git" {
+			p.Forge = ""
+		}
+	}
+	if req.ForgeURL != nil {
+		p.ForgeURL = strings.TrimRight(strings.TrimSpace(*req.ForgeURL), "/")
+	}
+	if req.ForgeRepo != nil {
+		p.ForgeRepo = strings.Trim(strings.TrimSpace(*req.ForgeRepo), "/")
+	}
+	if _, err := hosts.New(p.Forge, p.ForgeURL, "", nil); err != nil {
+		return fmt.Errorf("%w: %v", errBadRequest, err)
+	}
+	if req.ForgeToken != nil {
+		if *req.ForgeToken == "" {
+			p.ForgeToken = ""
+			return nil
+		}
+		if a.cfg.Secrets == nil {
+			return fmt.Errorf("%w: this server has no secret key to encrypt the forge token with", errBadRequest)
+		}
+		if p.ID == "" {
+			p.ID = ids.New()
+		}
+		sealed, err := a.cfg.Secrets.SealForgeToken(p.ID, *req.ForgeToken)
+		if err != nil {
+			return err
+		}
+		p.ForgeToken = sealed
+	}
+	return nil
+}
+
+// DeliveryView is a recorded webhook delivery as the API shows it.
+type DeliveryView struct {
+	ID           string    `json:"id"`
+	Event        string    `json:"event"`
+	Status       string    `json:"status"`
+	HTTPStatus   int       `json:"http_status"`
+	Message      string    `json:"message"`
+	PayloadBytes int       `json:"payload_bytes"`
+	RedeliveryOf string    `json:"redelivery_of,omitempty"`
+	CreatedAt    time.Time `json:"created_at"`
+}
+
+func deliveryView(d *store.Delivery) DeliveryView {
+	return DeliveryView{ID: d.ID, Event: d.Event, Status: d.Status, HTTPStatus: d.HTTPStatus, Message: d.Message,
+		PayloadBytes: len(d.Payload), RedeliveryOf: d.RedeliveryOf, CreatedAt: d.CreatedAt}
+}
+
+// listDeliveries answers the project's recent webhook deliveries, newest
+// first (?limit=N, default 50).
+func (a *API) listDeliveries(w http.ResponseWriter, r *http.Request, c *caller) {
+	p, err := a.project(r, c, r.PathValue("project"))
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	limit := 50
+	if s := r.URL.Query().Get("limit"); s != "" {
+		if limit, err = strconv.Atoi(s); err != nil || limit < 1 {
+			writeError(w, fmt.Errorf("%w: limit must be a positive number", errBadRequest))
+			return
+		}
+	}
+	ds, err := a.cfg.Store.ListDeliveries(r.Context(), p.ID, limit)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	out := make([]DeliveryView, 0, len(ds))
+	for _, d := range ds {
+		out = append(out, deliveryView(d))
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// redeliver processes a recorded delivery again.
+func (a *API) redeliver(w http.ResponseWriter, r *http.Request, c *caller) {
+	p, err := a.project(r, c, r.PathValue("project"))
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	if a.cfg.Hooks == nil {
+		writeError(w, fmt.Errorf("%w: webhooks are not served here", errNotFound))
+		return
+	}
+	d, err := a.cfg.Hooks.Redeliver(r.Context(), p, r.PathValue("id"))
+	if errors.Is(err, trigger.ErrNoDelivery) {
+		err = fmt.Errorf("%w: %v", errNotFound, err)
+	}
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, deliveryView(d))
+}

@@ -1,0 +1,171 @@
+package imagecache
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// needDocker skips a test when no Docker daemon answers or the test
+// images are missing, except in CI (CI=true), where it fails.
+func needDocker(tb testing.TB) {
+	tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	err := exec.CommandContext(ctx, "docker", "image", "inspect", "baton-test/busybox").Run()
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			tb.Fatalf("docker and the test images are required in CI: %v", err)
+		}
+		tb.Skipf("no docker or no test images (scripts/docker-setup.sh): %v", err)
+	}
+}
+
+func newID() string {
+	var b [4]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// buildImage builds a small image of its own (busybox plus size random
+// bytes) under name, removed at the end of the test.
+func buildImage(tb testing.TB, name string, size int) int64 {
+	tb.Helper()
+	dir := tb.TempDir()
+	blob := make([]byte, size)
+	rand.Read(blob)
+	if err := os.WriteFile(filepath.Join(dir, "blob"), blob, 0o644); err != nil {
+		tb.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte("FROM baton-test/busybox\nCOPY blob /blob\n"), 0o644); err != nil {
+		tb.Fatal(err)
+	}
+	if out, err := exec.Command("docker", "build", "-q", "-t", name, dir).CombinedOutput(); err != nil {
+		tb.Fatalf("docker build: %v\n%s", err, out)
+	}
+	tb.Cleanup(func() { exec.Command("docker", "rmi", "-f", name).Run() })
+	out, err := exec.Command("docker", "image", "inspect", "--format", "{{.Size}}", name).Output()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	n, err := strconv.ParseInt(strings.TrimSpace(string(out)), 10, 64)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return n
+}
+
+func present(image string) bool {
+	return exec.Command("docker", "image", "inspect", image).Run() == nil
+}
+
+func TestEnforceEvictsLeastRecentlyUsed(t *testing.T) {
+	needDocker(t)
+	t.Parallel()
+	prefix := "baton-imagecache-test-" + newID()
+	a, b, c := prefix+"/a:1", prefix+"/b:1", prefix+"/c:1"
+	sizeA := buildImage(t, a, 256<<10)
+	sizeB := buildImage(t, b, 256<<10)
+	sizeC := buildImage(t, c, 256<<10)
+	_ = sizeA
+
+	now := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+	state := filepath.Join(t.TempDir(), "images.json")
+	cache, err := New(Options{Budget: sizeB + sizeC, StateFile: state, Now: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, im := range []string{a, b, c} {
+		cache.Used(im)
+		now = now.Add(time.Minute)
+	}
+	removed, err := cache.Enforce(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{a}; !slices.Equal(removed, want) {
+		t.Fatalf("removed %q, want %q (the least recently used)", removed, want)
+	}
+	if present(a) || !present(b) || !present(c) {
+		t.Errorf("present: a %v b %v c %v, want only b and c", present(a), present(b), present(c))
+	}
+	if imgs := cache.Images(); !slices.Contains(imgs, b) || slices.Contains(imgs, a) {
+		t.Errorf("Images() = %q, want b and not a", imgs)
+	}
+
+	// A restart keeps the last uses; a held image is kept, the next
+	// least recently used goes.
+	cache, err = New(Options{Budget: sizeC, StateFile: state, Now: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cache.Used(b) // b is now the most recent; c the least
+	release := cache.Hold([]string{c})
+	removed, err = cache.Enforce(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{b}; !slices.Equal(removed, want) {
+		t.Fatalf("removed %q, want %q (c is held)", removed, want)
+	}
+	release()
+	if !present(c) {
+		t.Errorf("held image c was removed")
+	}
+}
+
+func TestEnforceKeepsImagesContainersUse(t *testing.T) {
+	needDocker(t)
+	t.Parallel()
+	im := "baton-imagecache-test-" + newID() + "/busy:1"
+	buildImage(t, im, 1024)
+	name := "baton-imagecache-test-" + newID()
+	if out, err := exec.Command("docker", "create", "--name", name, im, "true").CombinedOutput(); err != nil {
+		t.Fatalf("docker create: %v\n%s", err, out)
+	}
+	t.Cleanup(func() { exec.Command("docker", "rm", "-f", name).Run() })
+	cache, err := New(Options{Budget: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cache.Used(im)
+	removed, err := cache.Enforce(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(removed) != 0 || !present(im) {
+		t.Errorf("removed %q, present %v: an image a container uses must stay", removed, present(im))
+	}
+}
+
+func TestParseSize(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want int64
+		err  bool
+	}{
+		{"10GB", 10e9, false},
+		{"512MiB", 512 << 20, false},
+		{"1.5G", 3 << 29, false},
+		{"1000", 1000, false},
+		{"2 tb", 2e12, false},
+		{"", 0, true},
+		{"10XB", 0, true},
+		{"-1GB", 0, true},
+	} {
+		t.Run(tc.in, func(t *testing.T) {
+			got, err := ParseSize(tc.in)
+			if (err != nil) != tc.err || got != tc.want {
+				t.Errorf("ParseSize(%q) = %d, %v; want %d, error %v", tc.in, got, err, tc.want, tc.err)
+			}
+		})
+	}
+}
