@@ -131,6 +131,9 @@ func (a *agent) prepare(ctx, bgCtx context.Context, as agentapi.Assignment, home
 		name = safeName(name)
 		ws := filepath.Join(home, name)
 		if len(as.Job.Containers) > 0 {
+			if err := a.mergeCommit(ctx, co); err != nil {
+				return nil, fmt.Errorf("prepare the workspace: %w", err)
+			}
 			if err := a.cache.Materialize(ctx, co.URL, co.SHA, branchOf(co.Ref), ws); err != nil {
 				return nil, fmt.Errorf("prepare the workspace: %w", err)
 			}
@@ -140,7 +143,9 @@ func (a *agent) prepare(ctx, bgCtx context.Context, as agentapi.Assignment, home
 			go func() {
 				defer background.Done()
 				msg := ""
-				if err := a.cache.Materialize(bgCtx, co.URL, co.SHA, branchOf(co.Ref), ws); err != nil {
+				if err := a.mergeCommit(bgCtx, co); err != nil {
+					msg = redact.New(as.Job.Secrets).String(err.Error())
+				} else if err := a.cache.Materialize(bgCtx, co.URL, co.SHA, branchOf(co.Ref), ws); err != nil {
 					msg = redact.New(as.Job.Secrets).String(err.Error())
 				}
 				// Written whole, then renamed: checkout never reads half.
@@ -279,4 +284,21 @@ func removeAll(path string) error {
 		return nil
 	})
 	return os.RemoveAll(path)
+}
+
+// mergeCommit makes a pull request's merge commit in the agent's mirror
+// when the checkout asks for one, and checks it is the commit the server
+// built (the merge is deterministic).
+func (a *agent) mergeCommit(ctx context.Context, co *agentapi.Checkout) error {
+	if co.Merge == nil {
+		return nil
+	}
+	sha, err := a.cache.MergeCommit(ctx, co.URL, co.Merge.BaseSHA, co.Merge.HeadURL, co.Merge.HeadSHA)
+	if err != nil {
+		return fmt.Errorf("merge the pull request: %w", err)
+	}
+	if sha != co.SHA {
+		return fmt.Errorf("merge the pull request: made %s, but the server built %s", sha, co.SHA)
+	}
+	return nil
 }

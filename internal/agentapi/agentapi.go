@@ -99,6 +99,19 @@ type Checkout struct {
 	SHA      string `json:"sha"`
 	Ref      string `json:"ref,omitempty"`
 	RepoName string `json:"repo_name"`
+	// Merge is set for a pull request: SHA is the merge of the head into
+	// the base, which the agent makes itself (the server made the same,
+	// deterministic commit in its own mirror).
+	Merge *Merge `json:"merge,omitempty"`
+}
+
+// Merge says how to make a pull request's merge commit.
+type Merge struct {
+	BaseSHA string `json:"base_sha"`
+	// HeadURL is where the head is fetched from; "" means the URL of the
+	// checkout (a pull request from the same repository).
+	HeadURL string `json:"head_url,omitempty"`
+	HeadSHA string `json:"head_sha"`
 }
 
 // Cancel asks the agent to stop a running job.

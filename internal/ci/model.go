@@ -68,6 +68,9 @@ type Workflow struct {
 	PRSHA  string `json:"pr_sha,omitempty"`
 	PRName string `json:"pr_name,omitempty"`
 	PRSlug string `json:"pr_slug,omitempty"`
+	// PRHeadURL is where a fork's head commit is fetched from; "" when
+	// the head is in the project's repository.
+	PRHeadURL string `json:"pr_head_url,omitempty"`
 	// PRFork marks a pull request whose head is in another repository (a
 	// fork): its jobs get only the secrets that allow forks, and no cache
 	// writes (spec §4.4).

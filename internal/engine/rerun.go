@@ -39,6 +39,7 @@ func (e *Engine) Rebuild(ctx context.Context, workflowID, by string) (*ci.Workfl
 		PRSHA:       wf.PRSHA,
 		PRName:      wf.PRName,
 		PRSlug:      wf.PRSlug,
+		PRHeadURL:   wf.PRHeadURL,
 		CommitRange: wf.CommitRange,
 		TriggeredBy: by,
 		RerunOf:     wf.ID,

@@ -38,6 +38,9 @@ type TriggerRequest struct {
 	// For a pull request it is the merge commit, PRSHA the head, PRName
 	// the title and PRSlug the head repository (owner/name).
 	SHA, PRSHA, PRName, PRSlug string
+	// PRHeadURL is where a fork's head is fetched from ("" when the head
+	// is in the project's repository); agents make the merge commit too.
+	PRHeadURL string
 	// CommitRange is the pushed range "<first>...<last>", if known.
 	CommitRange string
 	// TriggeredBy is the login of whoever asked.
@@ -116,6 +119,7 @@ func (e *Engine) Trigger(ctx context.Context, req TriggerRequest) (*ci.Workflow,
 		PRSHA:       req.PRSHA,
 		PRName:      req.PRName,
 		PRSlug:      req.PRSlug,
+		PRHeadURL:   req.PRHeadURL,
 		SHA:         req.SHA,
 		CommitRange: req.CommitRange,
 		Message:     info.Message,

@@ -35,6 +35,9 @@ blocks:
             - echo "prsha=$SEMAPHORE_GIT_PR_SHA slug=$SEMAPHORE_GIT_PR_SLUG reftype=$SEMAPHORE_GIT_REF_TYPE provider=$SEMAPHORE_GIT_PROVIDER"
             - echo "ref=$SEMAPHORE_GIT_REF sha=$SEMAPHORE_GIT_SHA"
             - if [ -n "$DEPLOY_KEY" ]; then echo key-present; else echo key-absent; fi
+            - checkout
+            - echo "checked-out=$(git rev-parse HEAD)"
+            - cat feature.txt blue.txt 2>/dev/null; true
   - name: OnlyPR7
     dependencies: []
     run:
@@ -133,6 +136,10 @@ func TestGitHubPullRequests(t *testing.T) {
 		"prsha=" + head + " slug=acme/app reftype=pull-request provider=github",
 		"ref=refs/semaphoreci/" + wf.SHA + " sha=" + wf.SHA,
 		"\nkey-present",
+		// checkout on the agent gives the same merge commit, with the
+		// head's change.
+		"checked-out=" + wf.SHA,
+		"\nfeature\n",
 	} {
 		if !strings.Contains(log, want) {
 			t.Errorf("job log lacks %q:\n%s", want, log)
@@ -194,7 +201,7 @@ func TestGitHubPullRequests(t *testing.T) {
 		t.Fatalf("fork workflow = %+v", wf.Workflow)
 	}
 	log = e.Log(wf.Jobs()["Info/Vars"].ID)
-	for _, want := range []string{"withheld", "\nkey-absent", "slug=forker/app", "prsha=" + forkHead} {
+	for _, want := range []string{"withheld", "\nkey-absent", "slug=forker/app", "prsha=" + forkHead, "checked-out=" + wf.SHA, "\nblue\n"} {
 		if !strings.Contains(log, want) {
 			t.Errorf("fork job log lacks %q:\n%s", want, log)
 		}

@@ -32,6 +32,7 @@ func testWorkflows(t *testing.T, e *testEnv) {
 		PRSHA:       "89abcdef0123456789abcdef0123456789abcdef",
 		PRName:      "Add a thing",
 		PRSlug:      "forker/baton",
+		PRHeadURL:   "https://git.example.com/forker/baton.git",
 		SHA:         "0123456789abcdef0123456789abcdef01234567",
 		CommitRange: "aaa...bbb",
 		Message:     "Add a thing\n\nwith a body",

@@ -12,6 +12,9 @@ ALTER TABLE projects ADD COLUMN forge_token TEXT NOT NULL DEFAULT '';
 ALTER TABLE workflows ADD COLUMN pr_sha TEXT NOT NULL DEFAULT '';
 ALTER TABLE workflows ADD COLUMN pr_name TEXT NOT NULL DEFAULT '';
 ALTER TABLE workflows ADD COLUMN pr_slug TEXT NOT NULL DEFAULT '';
+-- Where a fork's head commit can be fetched ('' for the base repository),
+-- so agents can make the same merge commit.
+ALTER TABLE workflows ADD COLUMN pr_head_url TEXT NOT NULL DEFAULT '';
 
 -- A delivery keeps the request headers it needs to be redelivered (a JSON
 -- object), and names the delivery it repeats.
