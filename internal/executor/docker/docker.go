@@ -288,6 +288,14 @@ func (e *Executor) Start(ctx context.Context, cfg executor.SessionConfig) (execu
 		}
 		return nil, fmt.Errorf("container session init: %w", err)
 	}
+	if len(containers) > 1 {
+		if err := s.checkServices(ctx, containers[1:], log); err != nil {
+			return nil, err
+		}
+		for _, c := range containers[1:] {
+			fmt.Fprintf(log, "Service %s (%s) started\n", c.Name, c.Image)
+		}
+	}
 	ok = true
 	return s, nil
 }
@@ -373,6 +381,18 @@ func (s *session) startServices(ctx context.Context, services []executor.Contain
 	if err := errors.Join(errs...); err != nil {
 		return err
 	}
+	return s.checkServices(ctx, services, log)
+}
+
+// checkServices fails when a service container has exited, with its last
+// log lines in the job's log. Start checks right after starting the
+// services and again once the main container's shell runs, so a service
+// that dies in its first moments is caught even on a busy machine.
+func (s *session) checkServices(ctx context.Context, services []executor.Container, log io.Writer) error {
+	names := s.services
+	if len(names) == 0 {
+		return nil
+	}
 	// One inspect for all: "name running exitcode".
 	out, err := s.e.docker(ctx, nil, append([]string{"inspect", "--format", "{{.Name}} {{.State.Running}} {{.State.ExitCode}}"}, names...)...)
 	if err != nil {
@@ -388,9 +408,6 @@ func (s *session) startServices(ctx context.Context, services []executor.Contain
 			}
 			return fmt.Errorf("service %q (%s) exited immediately with status %s", services[i].Name, services[i].Image, f[2])
 		}
-	}
-	for _, c := range services {
-		fmt.Fprintf(log, "Service %s (%s) started\n", c.Name, c.Image)
 	}
 	return nil
 }
