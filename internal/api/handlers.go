@@ -12,7 +12,6 @@ import (
 	"github.com/batonci/baton/internal/auth"
 	"github.com/batonci/baton/internal/ci"
 	"github.com/batonci/baton/internal/engine"
-	"github.com/batonci/baton/internal/ids"
 	"github.com/batonci/baton/internal/store"
 )
 
@@ -510,15 +509,8 @@ func (a *API) createAgentToken(w http.ResponseWriter, r *http.Request, c *caller
 	if req.Name == "" {
 		req.Name = "agent token"
 	}
-	tok, hash := auth.NewToken("bag_")
-	t := &store.Token{ID: ids.New(), UserID: c.user.ID, Name: req.Name, Hash: hash, Kind: "agent", AgentType: req.Type, CreatedAt: a.cfg.Now()}
-	ctx := r.Context()
-	err := a.cfg.Store.Tx(ctx, func(tx *store.Tx) error {
-		if err := tx.CreateToken(t); err != nil {
-			return err
-		}
-		return audit.Record(ctx, tx, audit.Event{Action: audit.AgentTokenCreated, Target: t.ID, Detail: "type=" + req.Type, At: a.cfg.Now()})
-	})
+	t := &store.Token{UserID: c.user.ID, Name: req.Name, Kind: store.TokenAgent, AgentType: req.Type}
+	tok, err := a.issueToken(r.Context(), t, "bag_", audit.Event{Action: audit.AgentTokenCreated, Detail: "type=" + req.Type})
 	if err != nil {
 		writeError(w, err)
 		return

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -175,15 +176,8 @@ func (a *API) createToken(w http.ResponseWriter, r *http.Request, c *caller) {
 	if req.Name == "" {
 		req.Name = "API token"
 	}
-	tok, hash := auth.NewToken("bat_")
-	t := &store.Token{ID: ids.New(), UserID: c.user.ID, Name: req.Name, Hash: hash, Kind: store.TokenAPI, CreatedAt: a.cfg.Now()}
-	ctx := r.Context()
-	err := a.cfg.Store.Tx(ctx, func(tx *store.Tx) error {
-		if err := tx.CreateToken(t); err != nil {
-			return err
-		}
-		return audit.Record(ctx, tx, audit.Event{Action: audit.TokenCreated, Target: t.ID, Detail: req.Name, At: a.cfg.Now()})
-	})
+	t := &store.Token{UserID: c.user.ID, Name: req.Name, Kind: store.TokenAPI}
+	tok, err := a.issueToken(r.Context(), t, "bat_", audit.Event{Action: audit.TokenCreated, Detail: req.Name})
 	if err != nil {
 		writeError(w, err)
 		return
@@ -323,4 +317,20 @@ func (a *API) listAudit(w http.ResponseWriter, r *http.Request, c *caller) {
 		evs = []*store.AuditEvent{}
 	}
 	writeJSON(w, http.StatusOK, evs)
+}
+
+// issueToken makes a new token for t (API or agent), stores its hash and
+// records ev in the audit log, in one transaction; the token itself is
+// returned, to be shown once.
+func (a *API) issueToken(ctx context.Context, t *store.Token, prefix string, ev audit.Event) (string, error) {
+	tok, hash := auth.NewToken(prefix)
+	t.ID, t.Hash, t.CreatedAt = ids.New(), hash, a.cfg.Now()
+	ev.Target, ev.At = t.ID, t.CreatedAt
+	err := a.cfg.Store.Tx(ctx, func(tx *store.Tx) error {
+		if err := tx.CreateToken(t); err != nil {
+			return err
+		}
+		return audit.Record(ctx, tx, ev)
+	})
+	return tok, err
 }
