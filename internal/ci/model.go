@@ -119,6 +119,12 @@ type Pipeline struct {
 	CreatedAt    time.Time `json:"created_at"`
 	StartedAt    time.Time `json:"started_at,omitzero"`
 	DoneAt       time.Time `json:"done_at,omitzero"`
+
+	// Promotion is the name of the promotion that created this pipeline
+	// and DeploymentTarget the target it deploys to, if any.
+	Promotion        string `json:"promotion,omitempty"`
+	DeploymentTarget string `json:"deployment_target,omitempty"`
+
 	// Blocks are filled when a pipeline is read with its blocks.
 	Blocks []*Block `json:"blocks,omitempty"`
 }

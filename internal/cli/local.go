@@ -20,6 +20,8 @@ type localPlan struct {
 	snap  *workspace.Snapshot // Cleanup when done
 	event localEvent
 	graph *plan.Graph
+	// input is what graph was compiled with.
+	input plan.Input
 }
 
 // compileLocal locates, loads and compiles the pipeline file (default
@@ -61,12 +63,13 @@ func compileLocal(ctx context.Context, o *IO, name, file string, ev *eventFlags,
 		snap.Cleanup()
 		return nil, fail("%v", err)
 	}
-	g, err := plan.Compile(p, plan.Input{
+	in := plan.Input{
 		Event:        le.event,
 		PipelineFile: pf.Rel,
 		Params:       params,
 		ChangedFiles: func(rng string) ([]string, error) { return snap.ChangedFiles(ctx, rng) },
-	})
+	}
+	g, err := plan.Compile(p, in)
 	if err != nil {
 		snap.Cleanup()
 		if ds, ok := err.(pipeline.Diagnostics); ok {
@@ -74,5 +77,30 @@ func compileLocal(ctx context.Context, o *IO, name, file string, ev *eventFlags,
 		}
 		return nil, fail("cannot plan %s: %v", pf.Rel, err)
 	}
-	return &localPlan{repo: repo, file: pf, snap: snap, event: le, graph: g}, ExitOK
+	return &localPlan{repo: repo, file: pf, snap: snap, event: le, graph: g, input: in}, ExitOK
+}
+
+// compileFile loads and compiles another pipeline file of the same working
+// tree (a promotion's pipeline_file, repository-relative) for the same
+// event with params. Problems are printed and reported as an error.
+func (lp *localPlan) compileFile(o *IO, rel string, params map[string]string) (*plan.Graph, plan.Input, error) {
+	pf := pipelineFile{Root: lp.file.Root, Rel: rel}
+	in := lp.input
+	in.PipelineFile, in.Params = rel, params
+	if _, err := os.Stat(filepath.Join(pf.Root, filepath.FromSlash(pf.Rel))); err != nil {
+		return nil, in, fmt.Errorf("%s: no such pipeline file", rel)
+	}
+	p, diags := load(pf)
+	if len(diags) > 0 {
+		fmt.Fprint(o.Err, diags.Format(o.color(o.Err)))
+		return nil, in, fmt.Errorf("%s is invalid: %d problem(s)", rel, len(diags))
+	}
+	g, err := plan.Compile(p, in)
+	if err != nil {
+		if ds, ok := err.(pipeline.Diagnostics); ok {
+			fmt.Fprint(o.Err, ds.Format(o.color(o.Err)))
+		}
+		return nil, in, fmt.Errorf("cannot plan %s: %w", rel, err)
+	}
+	return g, in, nil
 }

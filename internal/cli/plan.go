@@ -112,14 +112,37 @@ func printPlan(o *IO, ev plan.Event, g *plan.Graph) {
 			}
 		}
 	}
-	for _, p := range g.Promotions {
+	for _, pr := range g.Promotions {
 		how := "manual"
-		if p.Condition != "" {
-			how = "auto when " + p.Condition
-		} else if len(p.Legacy) > 0 {
-			how = "auto (auto_promote_on)"
+		if pr.Condition != "" {
+			how = "auto when " + pr.Condition
+		} else if len(pr.Legacy) > 0 {
+			how = "auto, " + legacyRulesText(pr.Legacy)
 		}
-		fmt.Fprintf(w, "\nPromotion %q -> %s (%s)\n", p.Name, p.PipelineFile, how)
+		fmt.Fprintf(w, "\nPromotion %q -> %s (%s)\n", pr.Name, pr.PipelineFile, how)
+		if pr.DeploymentTarget != "" {
+			fmt.Fprintf(w, "  deployment target %s\n", pr.DeploymentTarget)
+		}
+		for _, d := range pr.Parameters {
+			var about []string
+			if d.Required {
+				about = append(about, "required")
+			}
+			if len(d.Options) > 0 {
+				about = append(about, "one of "+strings.Join(d.Options, ", "))
+			}
+			if d.DefaultValue != "" {
+				about = append(about, fmt.Sprintf("default %q", d.DefaultValue))
+			}
+			line := "  parameter " + d.Name
+			if len(about) > 0 {
+				line += " (" + strings.Join(about, "; ") + ")"
+			}
+			if d.Description != "" {
+				line += ": " + d.Description
+			}
+			fmt.Fprintln(w, line)
+		}
 	}
 }
 

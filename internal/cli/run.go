@@ -154,6 +154,9 @@ type runOptions struct {
 	parallel    int
 	json        bool
 	keep        bool
+	promote     multiFlag
+	params      multiFlag
+	promoteOnly bool
 }
 
 func runCommand() *command {
@@ -174,10 +177,25 @@ change_in and queues follow). Secrets the pipeline names are given with
 are masked in the output.
 
 Output: a live view of every job with each command's duration and exit code,
-then a summary with the critical path; --json prints one event per line.
+then a summary with the critical path and the pipeline's promotions: which
+would start automatically on the server for this event and result, and which
+are manual. --json prints one event per line, and a "promotions" line after
+each pipeline.
 
-Exit status: 0 when the pipeline passed, 1 when it failed or was stopped,
-2 for invalid input.`,
+--promote NAME runs the promotion NAME once the pipeline has passed: its
+pipeline_file, read from the same working tree, for the same event, with the
+promotion's parameters given by --param NAME=VALUE (checked against required,
+options and default_value; exported in every job and substituted into
+${{parameters.NAME}}). Repeat --promote to follow a chain: the second name is
+a promotion of the first promotion's pipeline, and so on. A --param goes to
+every promotion of the chain that declares it. --promote-only runs the
+promotion(s) without the initial pipeline. --set gives parameters to the
+initial pipeline instead. Deployment targets' access rules and secrets exist
+only on the server: locally a promotion gets the --secret values given.
+
+Exit status: 0 when every pipeline run passed, 1 when one failed or was
+stopped (a promotion is not run after a failed pipeline), 2 for invalid input
+(unknown promotion, missing required or disallowed parameter value).`,
 	}
 	c.run = func(ctx context.Context, o *IO, args []string) int {
 		var opts runOptions
@@ -188,6 +206,9 @@ Exit status: 0 when the pipeline passed, 1 when it failed or was stopped,
 		fs.IntVar(&opts.parallel, "parallel", defaultParallel(), "run at most `N` jobs at once")
 		fs.BoolVar(&opts.json, "json", false, "print events as JSON lines instead of the live view")
 		fs.BoolVar(&opts.keep, "keep", false, "keep the jobs' workspaces after the run (their path is printed)")
+		fs.Var(&opts.promote, "promote", "after the pipeline passes, run its promotion `NAME`; repeat to promote the promoted pipeline")
+		fs.Var(&opts.params, "param", "give promotion parameter `NAME=VALUE` (for --promote); repeatable")
+		fs.BoolVar(&opts.promoteOnly, "promote-only", false, "run the --promote chain without running the pipeline first")
 		files, code, stop := parse(fs, args)
 		if stop {
 			return code
@@ -225,6 +246,13 @@ func runPipeline(ctx context.Context, o *IO, file string, opts *runOptions) int 
 			return fail("%v", err)
 		}
 	}
+	if opts.promoteOnly && len(opts.promote) == 0 {
+		return fail("--promote-only needs --promote NAME")
+	}
+	given, err := runParamFlags(opts.params)
+	if err != nil {
+		return fail("%v", err)
+	}
 
 	runDir, err := os.MkdirTemp("", "baton-run-")
 	if err != nil {
@@ -241,6 +269,10 @@ func runPipeline(ctx context.Context, o *IO, file string, opts *runOptions) int 
 	}
 	defer lp.snap.Cleanup()
 	repo, snap, le, g := lp.repo, lp.snap, lp.event, lp.graph
+	stages, err := planPromotionChain(o, lp, opts.promote, given)
+	if err != nil {
+		return fail("%v", err)
+	}
 
 	lr, err := newLocalRunner(o, repo, snap, runDir, g, le, secrets)
 	if err != nil {
@@ -250,12 +282,43 @@ func runPipeline(ctx context.Context, o *IO, file string, opts *runOptions) int 
 	for _, w := range lr.warnings {
 		fmt.Fprintf(o.Err, "baton run: warning: %s\n", w)
 	}
-
-	var emit func(ci.Event)
-	var text *textRenderer
 	var js *jsonRenderer
 	if opts.json {
 		js = newJSONRenderer(o.Out)
+	}
+	var prev *localrun.Report
+	for i, st := range stages {
+		if i == 0 && opts.promoteOnly {
+			fmt.Fprintf(o.Err, "baton run: --promote-only: not running pipeline %q (%s)\n", st.graph.Name, st.graph.File)
+			continue
+		}
+		if i > 0 {
+			if ctx.Err() != nil {
+				return ExitFailure
+			}
+			if prev != nil && !prev.Result.Passed() {
+				fmt.Fprintf(o.Err, "baton run: not promoting %q: pipeline %q %s; a promotion runs only after a passing pipeline (--promote-only runs it without the pipeline)\n",
+					st.promotion.Name, stages[i-1].graph.Name, prev.Result)
+				return ExitFailure
+			}
+			lr = lr.promoted(o, i, st)
+			announcePromotion(o, js, st)
+		}
+		prev = runStageOnce(ctx, o, lr, st, js, opts.parallel)
+	}
+	if prev == nil || prev.Result.Passed() {
+		return ExitOK
+	}
+	return ExitFailure
+}
+
+// runStageOnce runs one pipeline of the run with its live view or JSON
+// lines, then says what its promotions would do.
+func runStageOnce(ctx context.Context, o *IO, lr *localRunner, st *runStage, js *jsonRenderer, parallel int) *localrun.Report {
+	g := st.graph
+	var emit func(ci.Event)
+	var text *textRenderer
+	if js != nil {
 		emit = js.event
 	} else {
 		text = newTextRenderer(o.Out, o.color(o.Out), jobNameCounts(g))
@@ -263,19 +326,41 @@ func runPipeline(ctx context.Context, o *IO, file string, opts *runOptions) int 
 	}
 	rep := localrun.Run(ctx, g, localrun.Options{
 		Runner:   &runner.Runner{Executor: localExecutor(ctx, g)},
-		Parallel: opts.parallel,
+		Parallel: parallel,
 		Prepare:  lr.prepare,
 		Emit:     emit,
 	})
+	facts := localPromotionFacts(st, rep.Result, rep.Reason)
 	if js != nil {
 		js.flush()
+		if len(facts) > 0 {
+			js.write(localPromotionsEvent{Kind: "promotions", Timestamp: ci.Timestamp(time.Now()), Pipeline: g.Name, PipelineFile: g.File,
+				Result: rep.Result, Reason: rep.Reason, Promotions: facts})
+		}
 	} else {
 		text.summary(rep)
+		printLocalPromotions(o.Out, facts)
 	}
-	if rep.Result.Passed() {
-		return ExitOK
+	return rep
+}
+
+// announcePromotion marks the start of a promoted pipeline.
+func announcePromotion(o *IO, js *jsonRenderer, st *runStage) {
+	p := st.promotion
+	if p.DeploymentTarget != "" {
+		fmt.Fprintf(o.Err, "baton run: note: promotion %q deploys to target %q; targets' access rules and secrets apply only on the server, here it runs with the --secret values given\n",
+			p.Name, p.DeploymentTarget)
 	}
-	return ExitFailure
+	if js != nil {
+		js.write(localPromotionStartedEvent{Kind: "promotion_started", Timestamp: ci.Timestamp(time.Now()), Promotion: p.Name,
+			PipelineFile: p.PipelineFile, Pipeline: st.graph.Name, DeploymentTarget: p.DeploymentTarget, Parameters: st.params})
+		return
+	}
+	line := fmt.Sprintf("Promoting %q → %s", p.Name, p.PipelineFile)
+	if len(st.params) > 0 {
+		line += " with " + runParamText(st.params)
+	}
+	fmt.Fprintf(o.Out, "\n%s\n\n", line)
 }
 
 // jobNameCounts counts how many blocks use each job name, so the live view
@@ -313,6 +398,11 @@ type localRunner struct {
 	warnings []string
 	cacheDir string
 	keep     bool
+	// jobsDir holds the jobs' home directories.
+	jobsDir string
+	// artefacts are the SEMAPHORE_PIPELINE_<n>_ARTEFACT_ID variables of a
+	// promoted pipeline.
+	artefacts []jobenv.Var
 }
 
 func newLocalRunner(o *IO, repo *gitrepo.Repo, snap *workspace.Snapshot, runDir string, g *plan.Graph, le localEvent, secrets *localSecrets) (*localRunner, error) {
@@ -335,6 +425,7 @@ func newLocalRunner(o *IO, repo *gitrepo.Repo, snap *workspace.Snapshot, runDir 
 	lr := &localRunner{
 		repo: repo, snap: snap, runDir: runDir, binDir: binDir, graph: g, event: le, secrets: secrets,
 		cacheDir: filepath.Join(projectDir, "cache"),
+		jobsDir:  filepath.Join(runDir, "jobs"),
 	}
 	lr.masks = secrets.values()
 	for _, name := range secrets.order {
@@ -378,6 +469,26 @@ func newLocalRunner(o *IO, repo *gitrepo.Repo, snap *workspace.Snapshot, runDir 
 	return lr, nil
 }
 
+// promoted returns the runner of the i-th pipeline of a promotion chain:
+// the same workflow, a new pipeline promoted by the local user, its jobs
+// in their own directory.
+func (lr *localRunner) promoted(o *IO, i int, st *runStage) *localRunner {
+	next := *lr
+	next.graph = st.graph
+	next.jobsDir = filepath.Join(lr.runDir, "promotions", fmt.Sprint(i), "jobs")
+	next.ctx.PipelineID, next.ctx.PipelineName = ids.New(), st.graph.Name
+	next.ctx.PromotedBy = o.Getenv("USER")
+	if next.ctx.PromotedBy == "" {
+		next.ctx.PromotedBy = "local"
+	}
+	if len(lr.artefacts) == 0 {
+		next.artefacts = []jobenv.Var{{Name: "SEMAPHORE_PIPELINE_0_ARTEFACT_ID", Value: lr.ctx.PipelineID}}
+	}
+	next.artefacts = append(append([]jobenv.Var{}, next.artefacts...),
+		jobenv.Var{Name: fmt.Sprintf("SEMAPHORE_PIPELINE_%d_ARTEFACT_ID", i), Value: next.ctx.PipelineID})
+	return &next
+}
+
 // safeName turns a repository slug into a directory name.
 func safeName(s string) string {
 	if s == "" {
@@ -389,7 +500,7 @@ func safeName(s string) string {
 // prepare makes a job runnable: its home directory with a private copy of
 // the working tree, its environment and its secrets.
 func (lr *localRunner) prepare(ctx context.Context, s localrun.Spec) (runner.Job, func(), error) {
-	home := filepath.Join(lr.runDir, "jobs", fmt.Sprint(s.Number))
+	home := filepath.Join(lr.jobsDir, fmt.Sprint(s.Number))
 	ws := filepath.Join(home, lr.event.git.RepoName)
 	cleanup := func() {
 		if !lr.keep {
@@ -432,7 +543,7 @@ func (lr *localRunner) prepare(ctx context.Context, s localrun.Spec) (runner.Job
 	for _, v := range s.Extra {
 		yamlEnv = append(yamlEnv, jobenv.Var{Name: v.Name, Value: v.Value})
 	}
-	all := jobenv.Merge(jobenv.System(jc), secretEnv, yamlEnv)
+	all := jobenv.Merge(append(jobenv.System(jc), lr.artefacts...), secretEnv, yamlEnv)
 	env := make([]runner.EnvVar, len(all))
 	for i, v := range all {
 		env[i] = runner.EnvVar{Name: v.Name, Value: v.Value}

@@ -108,6 +108,11 @@ func (e *Engine) Assignment(ctx context.Context, job *ci.Job) (agentapi.Assignme
 			}
 		}
 	}
+	if p.DeploymentTarget != "" {
+		if err := e.targetSecrets(ctx, &rj, p, wf, pj); err != nil {
+			return a, e.failBeforeStart(ctx, job, err)
+		}
+	}
 	if pj != nil && containerjob.Needs(pj.Agent) {
 		if err := e.containers(ctx, &rj, pj.Agent, proj.ID, wf.PRFork); err != nil {
 			return a, e.failBeforeStart(ctx, job, err)

@@ -173,6 +173,7 @@ func (e *Engine) mutate(ctx context.Context, pipelineID string, fn op) error {
 		// The change is committed: what follows from it must happen even
 		// if the caller gives up now.
 		e.startNext(context.WithoutCancel(ctx), done)
+		e.autoPromote(context.WithoutCancel(ctx), done)
 	}
 	return nil
 }

@@ -285,6 +285,10 @@ func (c *compiler) promotion(pr *pipeline.Promotion) *Promotion {
 	for _, r := range pr.AutoPromoteOn {
 		out.Legacy = append(out.Legacy, LegacyRule{Result: r.Result, ResultReason: r.ResultReason, Branch: r.Branch})
 	}
+	for _, pa := range pr.Parameters {
+		out.Parameters = append(out.Parameters, Parameter{Name: pa.Name, Description: pa.Description,
+			Required: pa.Required, Options: pa.Options, DefaultValue: pa.DefaultValue})
+	}
 	return out
 }
 

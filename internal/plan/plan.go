@@ -159,6 +159,19 @@ type Promotion struct {
 	Condition string `json:"auto_promote_when,omitempty"`
 	// Legacy holds auto_promote_on rules.
 	Legacy []LegacyRule `json:"auto_promote_on,omitempty"`
+	// Parameters are the promotion's declared parameters (spec §3.2).
+	Parameters []Parameter `json:"parameters,omitempty"`
+}
+
+// Parameter is a declared promotion parameter (spec §3.2).
+type Parameter struct {
+	Name        string `json:"name"`
+	Description string `json:"description,omitempty"`
+	Required    bool   `json:"required,omitempty"`
+	// Options, when not empty, are the only values allowed.
+	Options []string `json:"options,omitempty"`
+	// DefaultValue is used when no value is given.
+	DefaultValue string `json:"default_value,omitempty"`
 }
 
 // LegacyRule is one auto_promote_on rule.

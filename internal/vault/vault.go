@@ -153,6 +153,16 @@ func CheckKey(ctx context.Context, db *store.DB, key *secret.Key) error {
 				tokens++
 			}
 		}
+		targets, err := tx.AllTargets()
+		if err != nil {
+			return err
+		}
+		for _, t := range targets {
+			if len(t.Env) > 0 || len(t.Files) > 0 {
+				return fmt.Errorf("the secret key (id %s) is not the one deployment target %q's secret is encrypted with (id %s): "+
+					"start with the right key (the data directory's secret.key or BATON_SECRET_KEY)", key.ID(), t.Name, id)
+			}
+		}
 		if len(all) == 0 && tokens == 0 {
 			return tx.SetSetting(KeyIDSetting, key.ID())
 		}
@@ -506,6 +516,17 @@ func Rotate(ctx context.Context, db *store.DB, oldKey, newKey *secret.Key) (int,
 			if err := tx.UpdateProject(p); err != nil {
 				return err
 			}
+		}
+		// So are deployment targets' secrets.
+		open := func(ct, ad string) ([]byte, error) {
+			plain, err := oldKey.Open(ct, ad)
+			if errors.Is(err, secret.ErrWrongKey) {
+				plain, err = newKey.Open(ct, ad)
+			}
+			return plain, err
+		}
+		if err := rotateTargets(tx, open, newKey.Seal); err != nil {
+			return err
 		}
 		return tx.SetSetting(KeyIDSetting, newKey.ID())
 	})
