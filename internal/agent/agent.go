@@ -62,6 +62,7 @@ import (
 	"github.com/batonci/baton/internal/executor/shell"
 	"github.com/batonci/baton/internal/repocache"
 	"github.com/batonci/baton/internal/toolbox"
+	"golang.org/x/crypto/ssh"
 )
 
 // The defaults of Config's tunables.
@@ -222,6 +223,7 @@ type agent struct {
 
 	binDir, jobsDir string
 	baseEnv         []string // cfg.Env without BATON_* and with the toolbox on PATH
+	hostKey         ssh.Signer
 
 	// Set by register, read by the poll loop (the same goroutine).
 	id          string
@@ -355,6 +357,9 @@ func (a *agent) setUp() (unlock func(), err error) {
 		return fail(fmt.Errorf("install the toolbox: %w", err))
 	}
 	a.baseEnv = baseEnv(a.cfg.Env, a.binDir)
+	if a.hostKey, err = loadHostKey(a.cfg.DataDir); err != nil {
+		return fail(err)
+	}
 	if b, err := os.ReadFile(filepath.Join(a.cfg.DataDir, stateFile)); err == nil {
 		var st state
 		if err := json.Unmarshal(b, &st); err != nil {
@@ -400,6 +405,9 @@ func (a *agent) register(ctx context.Context) error {
 		OS:        runtime.GOOS,
 		Arch:      runtime.GOARCH,
 		Executors: a.cfg.Executors,
+	}
+	if a.hostKey != nil {
+		req.SSHHostKey = strings.TrimSpace(string(ssh.MarshalAuthorizedKey(a.hostKey.PublicKey())))
 	}
 	b := a.backoff()
 	for {
@@ -632,10 +640,13 @@ func (a *agent) handle(resp *agentapi.PollResponse) {
 			a.log.Warn("the server assigned more jobs than free slots", logJob, as.JobID)
 		}
 		jctx, cancel := context.WithCancelCause(a.hard)
-		j := &job{id: as.JobID, cancel: cancel}
+		j := &job{id: as.JobID, cancel: cancel, ctx: jctx, debug: debugState{idle: make(chan struct{}, 1)}}
 		a.jobs[as.JobID] = j
 		a.busy++
 		a.wg.Go(func() { a.runJob(jctx, j, as) })
+	}
+	for _, st := range resp.Streams {
+		a.wg.Go(func() { a.serveStream(st) })
 	}
 }
 

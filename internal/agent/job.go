@@ -31,6 +31,10 @@ type job struct {
 	cancel context.CancelCauseFunc
 	// stopRequested is set once the server asked to stop the job.
 	stopRequested bool
+	// ctx is the job's context: debug sessions end with it.
+	ctx context.Context
+	// debug is the job's side of debug sessions (sshd.go).
+	debug debugState
 }
 
 // runJob runs one job and delivers its log and result. It owns the job's
@@ -42,7 +46,7 @@ func (a *agent) runJob(ctx context.Context, j *job, as agentapi.Assignment) {
 	upWG.Go(func() { up.run(a.life) })
 
 	log.Info("job started", "name", as.Job.Name)
-	result, reason, cleanup := a.execute(ctx, as, up.emit)
+	result, reason, cleanup := a.execute(ctx, j, as, up.emit)
 	j.cancel(nil)
 	log.Info("job ended", "result", result, "reason", reason)
 
@@ -67,7 +71,7 @@ func (a *agent) runJob(ctx context.Context, j *job, as agentapi.Assignment) {
 // execute prepares the job's directory, workspace and environment and runs
 // it; the returned cleanup removes the directory (after stopping a
 // workspace still being prepared).
-func (a *agent) execute(ctx context.Context, as agentapi.Assignment, emit func(ci.Event)) (ci.Result, ci.Reason, func()) {
+func (a *agent) execute(ctx context.Context, j *job, as agentapi.Assignment, emit func(ci.Event)) (ci.Result, ci.Reason, func()) {
 	home := filepath.Join(a.jobsDir, safeName(as.JobID))
 	bgCtx, cancelBg := context.WithCancel(ctx)
 	var background sync.WaitGroup // the workspace being prepared, if it is
@@ -78,12 +82,12 @@ func (a *agent) execute(ctx context.Context, as agentapi.Assignment, emit func(c
 			a.log.Warn("remove the job directory", logJob, as.JobID, logErr, err)
 		}
 	}
-	result, reason := a.executeIn(ctx, bgCtx, as, home, &background, emit)
+	result, reason := a.executeIn(ctx, bgCtx, j, as, home, &background, emit)
 	return result, reason, cleanup
 }
 
 // executeIn prepares and runs the job in home.
-func (a *agent) executeIn(ctx, bgCtx context.Context, as agentapi.Assignment, home string, background *sync.WaitGroup, emit func(ci.Event)) (ci.Result, ci.Reason) {
+func (a *agent) executeIn(ctx, bgCtx context.Context, j *job, as agentapi.Assignment, home string, background *sync.WaitGroup, emit func(ci.Event)) (ci.Result, ci.Reason) {
 	job := as.Job
 	env, err := a.prepare(ctx, bgCtx, as, home, background)
 	if err != nil {
@@ -101,7 +105,15 @@ func (a *agent) executeIn(ctx, bgCtx context.Context, as agentapi.Assignment, ho
 	if len(job.Containers) > 0 {
 		a.containerJob(&job, as)
 	}
-	r := &runner.Runner{Executor: a.cfg.Executor, Now: a.cfg.Now, Log: a.log.With(logJob, as.JobID)}
+	a.mu.Lock()
+	j.debug.job = job
+	a.mu.Unlock()
+	exec := recorder{Executor: a.cfg.Executor, set: func(s executor.Session) {
+		a.mu.Lock()
+		j.debug.sess = s
+		a.mu.Unlock()
+	}}
+	r := &runner.Runner{Executor: exec, Now: a.cfg.Now, Log: a.log.With(logJob, as.JobID), Hold: a.holdFor(j)}
 	return r.Run(ctx, job, emit)
 }
 

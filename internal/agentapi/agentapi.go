@@ -17,10 +17,25 @@
 //     so a job is reported finished only when its log is durable.
 //   - POST /agent/v1/disconnect: a clean goodbye.
 //
-// A later interactive debug session uses the same channel: a poll response
-// can carry a Stream, and the agent dials /agent/v1/streams/{id} (an HTTP
-// upgrade the server splices to the user's connection), so agents behind NAT
-// never open a port.
+// Debug sessions (baton attach, baton debug) use the same channel, so
+// agents behind NAT never open a port:
+//   - At registration an agent reports its SSH host key (SSHHostKey), which
+//     the CLI pins (the user's ssh checks it).
+//   - When a user asks for a shell in a job, the server records a pending
+//     stream and wakes the poll of the job's agent, whose response carries
+//     a Stream: its ID, the job, and the public keys of the user (the only
+//     keys the agent's SSH server accepts on it).
+//   - The agent dials GET /agent/v1/streams/{id} with `Connection:
+//     Upgrade`, `Upgrade: baton-stream` and its token; the server answers
+//     101 Switching Protocols and splices the connection to the user's
+//     (GET /api/v1/jobs/{id}/ssh/connect, also an upgrade). The bytes are
+//     an SSH connection: the agent runs an in-process SSH server on it.
+//
+// The server that holds the user's end of a stream must be the one the
+// agent dials: with several servers behind a load balancer, route
+// /agent/v1/streams/ and /api/v1/jobs/{id}/ssh/connect to the same server
+// (sticky by job), or a dial that reaches another server is refused (404)
+// and the session fails.
 package agentapi
 
 import (
@@ -49,6 +64,9 @@ type RegisterRequest struct {
 	OS        string   `json:"os"`
 	Arch      string   `json:"arch"`
 	Executors []string `json:"executors"`
+	// SSHHostKey is the agent's SSH host public key (authorized_keys
+	// format), for debug sessions; "" if it has none.
+	SSHHostKey string `json:"ssh_host_key,omitempty"`
 }
 
 // RegisterResponse confirms a registration.
@@ -81,6 +99,25 @@ type PollResponse struct {
 	// Reregister tells an agent the server does not know it (for example
 	// after its registration was dropped); it must register again.
 	Reregister bool `json:"reregister,omitempty"`
+	// Streams ask the agent to dial debug session streams.
+	Streams []Stream `json:"streams,omitempty"`
+}
+
+// StreamUpgrade is the Upgrade protocol of stream connections.
+const StreamUpgrade = "baton-stream"
+
+// Stream asks the agent to dial /agent/v1/streams/{ID} and serve SSH on
+// it for a shell in one of its jobs.
+type Stream struct {
+	ID    string `json:"id"`
+	JobID string `json:"job_id"`
+	// Kind is "attach" or "debug".
+	Kind string `json:"kind"`
+	// User is the login of who connects.
+	User string `json:"user"`
+	// AuthorizedKeys are the public keys (authorized_keys lines) the
+	// SSH server accepts on this stream: the user's registered keys.
+	AuthorizedKeys []string `json:"authorized_keys"`
 }
 
 // Assignment is a job for the agent to run.

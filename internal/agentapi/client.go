@@ -17,6 +17,9 @@ import (
 // version. Every request also carries `Authorization: Token <token>`.
 const HeaderAgentVersion = "X-Baton-Agent-Version"
 
+// HeaderAgentID names the agent that dials a debug session stream.
+const HeaderAgentID = "X-Baton-Agent-ID"
+
 // maxResponse bounds the responses the client reads (a poll response
 // carries jobs, files included).
 const maxResponse = 256 << 20
@@ -89,6 +92,40 @@ func (c *Client) Finish(ctx context.Context, jobID string, req FinishRequest) er
 // Disconnect tells the server the agent is leaving cleanly.
 func (c *Client) Disconnect(ctx context.Context, agentID string) error {
 	return c.do(ctx, "disconnect", "/disconnect", DisconnectRequest{AgentID: agentID}, false, nil)
+}
+
+// DialStream dials a debug session stream the server asked for (an HTTP
+// upgrade) and returns the connection, spliced to the user's.
+func (c *Client) DialStream(ctx context.Context, agentID, streamID string) (io.ReadWriteCloser, error) {
+	const op = "dial stream"
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base+Prefix+"/streams/"+url.PathEscape(streamID), nil)
+	if err != nil {
+		return nil, &requestError{op: op, err: err}
+	}
+	req.Header.Set("Connection", "Upgrade")
+	req.Header.Set("Upgrade", StreamUpgrade)
+	req.Header.Set(HeaderAgentID, agentID)
+	req.Header.Set("Authorization", "Token "+c.token)
+	req.Header.Set(HeaderAgentVersion, c.AgentVersion)
+	req.Header.Set("User-Agent", "baton-agent/"+c.AgentVersion)
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, &canceledError{op: op, err: context.Cause(ctx)}
+		}
+		return nil, fmt.Errorf("%s: %w", op, err)
+	}
+	if resp.StatusCode != http.StatusSwitchingProtocols {
+		defer resp.Body.Close()
+		data, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+		return nil, responseError(op, resp, data)
+	}
+	rwc, ok := resp.Body.(io.ReadWriteCloser)
+	if !ok {
+		resp.Body.Close()
+		return nil, fmt.Errorf("%s: the upgraded connection is not writable", op)
+	}
+	return rwc, nil
 }
 
 // do POSTs body as JSON (gzip-compressed if gz) to the endpoint and decodes

@@ -42,7 +42,12 @@ const (
 	SecretChanged     Action = "secret.changed"
 	SecretDeleted     Action = "secret.deleted"
 	Promotion         Action = "promotion"
+	PromotionRefused  Action = "promotion.refused"
+	TargetChanged     Action = "deployment_target.changed"
+	TargetDeleted     Action = "deployment_target.deleted"
 	DebugSession      Action = "debug_session"
+	SSHKeyAdded       Action = "ssh_key.added"
+	SSHKeyRemoved     Action = "ssh_key.removed"
 )
 
 // Event is an action to record.

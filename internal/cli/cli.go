@@ -62,6 +62,7 @@ type command struct {
 	summary string
 	usage   string // arguments after the name
 	help    string // longer description
+	hidden  bool   // plumbing, not listed by 'baton help'
 	run     func(ctx context.Context, o *IO, args []string) int
 }
 
@@ -83,7 +84,7 @@ func commands() []*command {
 		workflowListCommand(),
 		workflowShowCommand(),
 		postCommand("workflow stop", "stop a workflow", "ID", "Stops every pipeline of the workflow: running jobs are stopped, waiting ones canceled.", "/api/v1/workflows/%s/stop", "Stopping"),
-		postCommand("workflow rebuild", "run a workflow again on the same commit", "ID", "Creates a new workflow on the same commit and pipeline file.", "/api/v1/workflows/%s/rebuild", "New workflow"),
+		workflowRebuildCommand(),
 		postCommand("pipeline rerun-failed", "rerun the blocks of a pipeline that did not pass", "ID", "Creates a new pipeline in the same workflow that reruns the blocks that did not pass and their dependents; passed jobs are reused.", "/api/v1/pipelines/%s/rerun-failed", "New pipeline"),
 		postCommand("job stop", "stop a job", "ID", "Stops a running job (its process group is killed) or cancels a waiting one.", "/api/v1/jobs/%s/stop", "Stopping"),
 		jobShowCommand(),
@@ -96,7 +97,7 @@ func commands() []*command {
 		secretUpdateCommand(),
 		secretDeleteCommand(),
 		secretRotateKeyCommand(),
-	}, peopleCommands()...)
+	}, append(append(peopleCommands(), targetCommands()...), debugCommands()...)...)
 }
 
 // Version is the version of this build.
@@ -166,6 +167,9 @@ Commands:
 	cmds := commands()
 	sort.Slice(cmds, func(i, j int) bool { return cmds[i].name < cmds[j].name })
 	for _, c := range cmds {
+		if c.hidden {
+			continue
+		}
 		fmt.Fprintf(w, "  %-18s %s\n", c.name, c.summary)
 	}
 	fmt.Fprint(w, `

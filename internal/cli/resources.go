@@ -195,10 +195,10 @@ type workflowView struct {
 }
 
 func workflowRunCommand() *command {
-	var branch, tag, file string
+	var branch, tag, file, keep string
 	var waitFlag bool
 	return apiCommand{
-		command: &command{name: "workflow run", summary: "start a workflow by hand", usage: "PROJECT [--branch B | --tag T] [--file F] [--wait]",
+		command: &command{name: "workflow run", summary: "start a workflow by hand", usage: "PROJECT [--branch B | --tag T] [--file F] [--keep-on-failure 30m] [--wait]",
 			help: "Starts a workflow on the head of a branch (default: the project's default branch) or a tag.\nWith --wait, follows it and exits 0 when it passes, 1 otherwise."},
 		do: func(ctx context.Context, o *IO, c *client, args []string, _ bool) int {
 			if len(args) != 1 {
@@ -206,7 +206,7 @@ func workflowRunCommand() *command {
 				return ExitUsage
 			}
 			var wf ci.Workflow
-			body := map[string]any{"branch": branch, "tag": tag, "pipeline_file": file}
+			body := map[string]any{"branch": branch, "tag": tag, "pipeline_file": file, "keep_on_failure": keep}
 			if err := c.do(ctx, "POST", "/api/v1/projects/"+url.PathEscape(args[0])+"/workflows", body, &wf); err != nil {
 				return failAPI(o, "workflow run", err)
 			}
@@ -221,6 +221,7 @@ func workflowRunCommand() *command {
 		fs.StringVar(&tag, "tag", "", "`tag` to build")
 		fs.StringVar(&file, "file", "", "pipeline `file` (default: the project's)")
 		fs.BoolVar(&waitFlag, "wait", false, "wait for the result; exit 0 when it passed")
+		fs.StringVar(&keep, "keep-on-failure", "", "keep failed jobs alive this `long` (30m) for 'baton attach'")
 	})
 }
 
@@ -339,6 +340,7 @@ func workflowShowCommand() *command {
 			}
 			for _, p := range v.Pipelines {
 				fmt.Fprintf(o.Out, "\nPipeline %q (%s) %s: %s %s\n", p.Name, p.File, p.ID, p.State, resultWithReason(p.Result, p.Reason))
+				printPromotedFrom(o, p)
 				if p.Diagnostics != "" {
 					fmt.Fprintln(o.Out, indent(p.Diagnostics, "  "))
 				}
@@ -353,6 +355,10 @@ func workflowShowCommand() *command {
 					}
 				}
 				tw.Flush()
+				var prs []promotionView
+				if err := c.do(ctx, "GET", "/api/v1/pipelines/"+url.PathEscape(p.ID)+"/promotions", nil, &prs); err == nil && len(prs) > 0 {
+					printPromotions(o, prs, "  ")
+				}
 			}
 			return ExitOK
 		},

@@ -15,6 +15,12 @@
 //
 // Jobs are claimed with store.Tx.ClaimJob, which never gives one job to two
 // agents even when several servers share the database.
+//
+// Debug sessions (streams.go): OpenStream records a pending session and
+// wakes the agent's poll the same way ("cancel" with the agent's ID); the
+// poll carries the stream request with the user's keys, the agent dials
+// GET /agent/v1/streams/{id}, and its connection is handed to the waiting
+// OpenStream, which the API splices to the user's.
 package dispatch
 
 import (
@@ -77,6 +83,9 @@ type Config struct {
 	// that lacks its images leaves it to a connected idle agent that holds
 	// them (internal/scheduler); default 3s, negative disables it.
 	ImageAffinity time.Duration
+	// StreamTimeout is how long OpenStream waits for an agent to dial a
+	// debug session stream (default DefaultStreamTimeout).
+	StreamTimeout time.Duration
 	// Now is the clock; nil means time.Now.
 	Now     func() time.Time
 	Logger  *slog.Logger
@@ -103,6 +112,11 @@ type Dispatcher struct {
 	misses map[string]int
 	// cancelSent records when a stop request was last delivered, per job.
 	cancelSent map[string]time.Time
+	// streams are the debug session streams this server holds the user's
+	// end of, by ID, until their agent dials them; streamSent records
+	// when each was last delivered in a poll.
+	streams    map[string]*pendingStream
+	streamSent map[string]time.Time
 }
 
 // waiter is one poll waiting for news.
@@ -135,6 +149,9 @@ func New(cfg Config) *Dispatcher {
 	if cfg.ImageAffinity == 0 {
 		cfg.ImageAffinity = DefaultImageAffinity
 	}
+	if cfg.StreamTimeout <= 0 {
+		cfg.StreamTimeout = DefaultStreamTimeout
+	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
@@ -151,6 +168,8 @@ func New(cfg Config) *Dispatcher {
 		byAgent:    map[string]map[*waiter]struct{}{},
 		misses:     map[string]int{},
 		cancelSent: map[string]time.Time{},
+		streams:    map[string]*pendingStream{},
+		streamSent: map[string]time.Time{},
 	}
 }
 

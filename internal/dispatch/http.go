@@ -40,9 +40,9 @@ func (d *Dispatcher) handler() http.Handler {
 	mux.HandleFunc("POST "+p+"/jobs/{id}/logs", d.handleLogs)
 	mux.HandleFunc("POST "+p+"/jobs/{id}/finish", d.handleFinish)
 	mux.HandleFunc("POST "+p+"/disconnect", d.handleDisconnect)
-	// A debug session will add "GET "+p+"/streams/{id}" here: the agent
-	// dials it (an HTTP upgrade) after a poll response asked it to open
-	// stream {id}, and the server splices it to the user's connection.
+	// Debug sessions: the agent dials a stream (an HTTP upgrade) after a
+	// poll response asked it to (streams.go).
+	mux.HandleFunc("GET "+p+"/streams/{id}", d.handleStream)
 	mux.HandleFunc(p+"/", func(w http.ResponseWriter, r *http.Request) {
 		if knownEndpoint(strings.TrimPrefix(r.URL.Path, p)) {
 			w.Header().Set("Allow", http.MethodPost)
@@ -228,6 +228,9 @@ func (d *Dispatcher) register(w http.ResponseWriter, r *http.Request) (*agentapi
 	}
 	if err := d.db.Tx(r.Context(), func(tx *store.Tx) error {
 		if err := tx.UpsertAgent(a); err != nil {
+			return err
+		}
+		if err := tx.SetAgentHostKey(a.ID, req.SSHHostKey); err != nil {
 			return err
 		}
 		return tx.TouchToken(tok.ID, d.now())
@@ -479,7 +482,7 @@ func (d *Dispatcher) poll(w http.ResponseWriter, r *http.Request) (*agentapi.Pol
 			return nil, err
 		}
 		first = false
-		if len(resp.Assign) > 0 || len(resp.Cancel) > 0 || resp.Reregister {
+		if len(resp.Assign) > 0 || len(resp.Cancel) > 0 || len(resp.Streams) > 0 || resp.Reregister {
 			return resp, nil
 		}
 		// A job left to an agent holding its images is looked at again
@@ -547,9 +550,11 @@ func (d *Dispatcher) collect(ctx context.Context, a *ci.Agent, req *agentapi.Pol
 		resp.Cancel = append(resp.Cancel, stale...)
 	}
 	resp.Cancel = append(resp.Cancel, d.cancels(jobs)...)
-	// Debug streams: a request to open a stream for one of this agent's
-	// jobs will be collected here and carried in the response, woken
-	// through the agent's waiter like a cancellation.
+	// Debug session streams asked of this agent, woken through its
+	// waiter like a cancellation.
+	if resp.Streams, err = d.pendingStreams(ctx, a.ID); err != nil {
+		return nil, time.Time{}, err
+	}
 	free := req.FreeSlots
 	if a.Slots > 0 {
 		free = min(free, a.Slots)

@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/batonci/baton/internal/ci"
 	"github.com/batonci/baton/internal/pipeline"
@@ -15,6 +16,15 @@ import (
 // SEMAPHORE_WORKFLOW_RERUN=true (spec §1.14). by is the login of whoever
 // asked.
 func (e *Engine) Rebuild(ctx context.Context, workflowID, by string) (*ci.Workflow, error) {
+	return e.RebuildKeeping(ctx, workflowID, by, 0)
+}
+
+// RebuildKeeping is Rebuild whose failed jobs are kept alive for keep
+// (TriggerRequest.KeepOnFailure).
+func (e *Engine) RebuildKeeping(ctx context.Context, workflowID, by string, keep time.Duration) (*ci.Workflow, error) {
+	if keep > MaxDebugDuration {
+		return nil, &DebugLimitError{Asked: keep, Max: MaxDebugDuration}
+	}
 	wf, err := e.db.GetWorkflow(ctx, workflowID)
 	if err != nil {
 		return nil, fmt.Errorf("rebuild: %w", err)
@@ -44,6 +54,8 @@ func (e *Engine) Rebuild(ctx context.Context, workflowID, by string) (*ci.Workfl
 		TriggeredBy: by,
 		RerunOf:     wf.ID,
 		PRFromFork:  wf.PRFork,
+
+		KeepOnFailure: keep,
 	}
 	for _, p := range ps {
 		if p.PromotionOf != "" || p.PartialRerun != "" {

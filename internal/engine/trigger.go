@@ -55,6 +55,9 @@ type TriggerRequest struct {
 	// fork): its jobs get only the secrets that allow forks (the others
 	// are withheld, which their logs say) and cannot write to the cache.
 	PRFromFork bool
+	// KeepOnFailure keeps the jobs that fail alive this long, so that a
+	// user can attach (debug.go); 0 means not at all.
+	KeepOnFailure time.Duration
 }
 
 // ref is the git ref a request names.
@@ -143,6 +146,7 @@ func (e *Engine) Trigger(ctx context.Context, req TriggerRequest) (*ci.Workflow,
 		trigger:   envTrigger,
 		baseURL:   e.cfg.BaseURL,
 		now:       e.now(),
+		keep:      req.KeepOnFailure,
 	}
 	var p *ci.Pipeline
 	err = e.db.Tx(ctx, func(tx *store.Tx) error {
@@ -355,6 +359,10 @@ type builder struct {
 	trigger   string // jobenv trigger
 	baseURL   string
 	now       time.Time
+	// promo, when set, makes the pipeline a promoted one (promote.go).
+	promo *promotedInfo
+	// keep is the jobs' runner.Job.KeepOnFailure.
+	keep time.Duration
 }
 
 // rerunPlan says, for a partial rerun, what to reuse of the original.
@@ -382,7 +390,9 @@ func (b *builder) create(tx *store.Tx, c *compiled, promotedBy string, rp *rerun
 	if rp != nil {
 		p.PartialRerun = rp.orig.ID
 		p.PromotionOf, p.PromotedBy = rp.orig.PromotionOf, rp.orig.PromotedBy
+		p.Promotion, p.DeploymentTarget = rp.orig.Promotion, rp.orig.DeploymentTarget
 	}
+	b.promo.apply(p)
 	if c.graph == nil {
 		p.State, p.Result, p.Reason = ci.StateDone, ci.ResultFailed, ci.ReasonMalformed
 		p.Diagnostics = c.diags
@@ -400,6 +410,7 @@ func (b *builder) create(tx *store.Tx, c *compiled, promotedBy string, rp *rerun
 	p.Graph = raw
 	p.Queue, p.QueueScope = g.Queue.Name, g.Queue.Scope
 	p.Parallel = g.Queue.Processing == "parallel"
+	targetQueue(p)
 	p.AutoCancel, p.FailFast = g.AutoCancel, g.FailFast
 	p.TimeLimit = g.TimeLimit.D()
 	if err := tx.CreatePipeline(p); err != nil {
@@ -598,6 +609,7 @@ func (b *builder) spec(p *ci.Pipeline, blk *ci.Block, pj *plan.Job, j *ci.Job, e
 		EpilogueOnFail: pj.Epilogue.OnFail,
 		Env:            env,
 		TimeLimit:      j.TimeLimit,
+		KeepOnFailure:  b.keep,
 	}
 	// The containers without their secrets' values, which Assignment
 	// adds.

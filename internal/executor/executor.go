@@ -152,3 +152,42 @@ var ErrSessionEnded = errSessionEnded{}
 type errSessionEnded struct{}
 
 func (errSessionEnded) Error() string { return "shell session ended" }
+
+// Shell is an optional interface of a Session: it starts an interactive
+// process beside the session's shell, in the session's environment (the
+// same machine or main container, base environment and mounts). Debug
+// sessions (baton attach, baton debug) use it. Both executors implement
+// it; executortest.RunShell is its contract suite.
+type Shell interface {
+	// StartShell starts cfg's process. It ends by itself, when ctx is
+	// done, or when the session is closed.
+	StartShell(ctx context.Context, cfg ShellConfig) (Process, error)
+}
+
+// ShellConfig describes an interactive process.
+type ShellConfig struct {
+	// Init is bash source evaluated first, silently, in the new shell:
+	// the job's variables and functions, and a cd.
+	Init string
+	// Command is bash source to run; empty means an interactive shell.
+	Command string
+	// TTY gives the process a terminal of Rows x Cols; TERM is Term.
+	TTY        bool
+	Term       string
+	Rows, Cols int
+	// Stdin, Stdout and Stderr are the process's streams; with TTY,
+	// Stderr is unused (the terminal carries both outputs).
+	Stdin          io.Reader
+	Stdout, Stderr io.Writer
+}
+
+// Process is a running interactive process.
+type Process interface {
+	// Resize changes the terminal's size (without TTY it does nothing).
+	Resize(rows, cols int) error
+	// Wait waits for the process and returns its exit status, after its
+	// output was copied to Stdout and Stderr.
+	Wait() (int, error)
+	// Close kills the process (and its process group) and waits for it.
+	Close() error
+}

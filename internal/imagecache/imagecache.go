@@ -341,6 +341,16 @@ func (s *cachingSession) Close() error {
 	return err
 }
 
+// StartShell implements executor.Shell (debug sessions) when the wrapped
+// session does.
+func (s *cachingSession) StartShell(ctx context.Context, cfg executor.ShellConfig) (executor.Process, error) {
+	sh, ok := s.Session.(executor.Shell)
+	if !ok {
+		return nil, errors.New("start shell: this executor cannot open shells in jobs")
+	}
+	return sh.StartShell(ctx, cfg)
+}
+
 // ParseSize reads a size such as "10GB", "512MiB", "1.5G" or "1000000"
 // (bytes). KB, MB, GB and TB are powers of 1000; KiB, MiB, GiB and TiB
 // (and K, M, G, T) powers of 1024.

@@ -73,4 +73,14 @@ type Job struct {
 	PullCredentials []executor.RegistryCredential `json:"pull_credentials,omitempty"`
 	// ID labels the containers of the job; empty means a random one.
 	ID string `json:"id,omitempty"`
+
+	// Debug makes a debug job (baton debug): after the set-up (variables,
+	// files), its commands are not run but written to ~/commands.sh, one
+	// per line, and the job is held (Runner.Hold) until the debug session
+	// ends or TimeLimit passes.
+	Debug bool `json:"debug,omitempty"`
+	// KeepOnFailure, when positive, holds a failed job's session that
+	// long after its epilogues (Runner.Hold), so that a user can attach;
+	// the job's result is reported when the hold ends.
+	KeepOnFailure time.Duration `json:"keep_on_failure,omitempty"`
 }

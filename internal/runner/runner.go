@@ -41,6 +41,12 @@ type Runner struct {
 	Now func() time.Time
 	// Log receives application logs (not build output); nil discards.
 	Log *slog.Logger
+	// Hold, when not nil, waits while a job is held with its session
+	// alive (a debug job, Job.Debug; a failed job, Job.KeepOnFailure),
+	// until ctx is done (the hold's deadline, or the job stopped) or the
+	// caller ends the hold (the last debug session exited). Nil holds
+	// until the deadline.
+	Hold func(ctx context.Context, h Hold)
 }
 
 // Run runs job, calling emit for each event in order (from one goroutine at
@@ -54,6 +60,7 @@ type Runner struct {
 // Events carry no Block or Job name: a caller that mixes several jobs into
 // one stream sets them in emit.
 func (r *Runner) Run(ctx context.Context, job Job, emit func(ci.Event)) (ci.Result, ci.Reason) {
+	outer := ctx // a failed job is kept beyond its time limit
 	if job.TimeLimit > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeoutCause(ctx, job.TimeLimit, ci.StopCause{Reason: ci.ReasonTimeout})
@@ -74,12 +81,16 @@ func (r *Runner) Run(ctx context.Context, job Job, emit func(ci.Event)) (ci.Resu
 		now:  now,
 		log:  log.With("job", job.Name),
 		red:  redact.New(job.Secrets),
+		wait: r.Hold,
 	}
 	if n := len(j.red.ShortSecrets()); n > 0 {
 		j.log.Warn("secret values too short to be masked in the log", "count", n, "min_length", redact.MinLength)
 	}
 	j.event(ci.Event{Kind: ci.EventJobStarted})
 	result, reason := j.run(ctx)
+	if result == ci.ResultFailed && job.KeepOnFailure > 0 && !job.Debug && outer.Err() == nil {
+		j.keep(outer)
+	}
 	j.closeSession()
 	j.event(ci.Event{Kind: ci.EventJobFinished, Result: result, Reason: reason})
 	return result, reason
@@ -106,6 +117,7 @@ type jobRun struct {
 	log  *slog.Logger
 	red  *redact.Redactor
 	sess executor.Session // nil when there is no live session
+	wait func(ctx context.Context, h Hold)
 }
 
 func (j *jobRun) event(e ci.Event) {
@@ -130,8 +142,15 @@ func (j *jobRun) run(ctx context.Context) (ci.Result, ci.Reason) {
 		return ci.ResultFailed, ci.ReasonInternal
 	}
 	o := j.exportEnv(ctx, j.job.Env, j.job.Notices...)
-	if o == outPassed && len(j.job.Files) > 0 {
-		o = j.command(ctx, DirectiveInjectFiles, "", injectScript(j.job.Files))
+	files := j.job.Files
+	if j.job.Debug {
+		files = append(slices.Clone(files), File{Path: CommandsFile, Content: []byte(CommandsScript(j.job)), Mode: 0o755})
+	}
+	if o == outPassed && len(files) > 0 {
+		o = j.command(ctx, DirectiveInjectFiles, "", injectScript(files))
+	}
+	if j.job.Debug {
+		return j.debug(ctx, o)
 	}
 	for _, c := range j.job.Commands {
 		if o != outPassed {
@@ -373,4 +392,39 @@ func stopReason(ctx context.Context) ci.Reason {
 		return psc.Reason
 	}
 	return ci.ReasonUser
+}
+
+// debug holds a debug job once it is set up: passed when its session
+// ended, stopped when it was stopped or reached its time limit.
+func (j *jobRun) debug(ctx context.Context, setup outcome) (ci.Result, ci.Reason) {
+	switch setup {
+	case outPassed:
+	case outStopped:
+		return ci.ResultStopped, stopReason(ctx)
+	default:
+		return ci.ResultFailed, ci.ReasonTest
+	}
+	until := j.now().Add(24 * time.Hour)
+	if d, ok := ctx.Deadline(); ok {
+		until = d
+	}
+	if j.hold(ctx, Hold{Kind: HoldDebug, Until: until}) == outStopped {
+		return ci.ResultStopped, stopReason(ctx)
+	}
+	return ci.ResultPassed, ci.ReasonNone
+}
+
+// keep holds a failed job's session (Job.KeepOnFailure), starting a new
+// one with the job's variables if its shell ended.
+func (j *jobRun) keep(ctx context.Context) {
+	if j.sess == nil {
+		if err := j.startSession(ctx); err != nil {
+			j.log.Warn("cannot keep the failed job's shell", "err", err)
+			return
+		}
+		if j.exportEnv(ctx, j.job.Env) != outPassed {
+			return
+		}
+	}
+	j.hold(ctx, Hold{Kind: HoldFailure, Until: j.now().Add(j.job.KeepOnFailure)})
 }

@@ -59,6 +59,9 @@ func storeTests() []storeTest {
 		{"NotifyAcrossServers", testNotifyAcrossServers},
 		{"ListenReconnect", testListenReconnect},
 		{"Secrets", testSecrets},
+		{"PromotionsAndTargets", testPromotionsAndTargets},
+		{"Overview", testOverview},
+		{"Debug", testDebug},
 	}
 }
 

@@ -309,6 +309,10 @@ type session struct {
 	services []string
 	dir      string // private directory, holds the command file
 	proc     *bashproc.Session
+	// main, user and workdir are the main container's name, user and
+	// working directory (for interactive shells).
+	main, user, workdir string
+	shells              shells
 
 	closeOnce sync.Once
 }
@@ -322,6 +326,7 @@ func (s *session) Run(ctx context.Context, command string, out io.Writer) (int, 
 // removes the session's containers and network.
 func (s *session) Close() error {
 	s.closeOnce.Do(func() {
+		s.shells.closeAll()
 		if s.proc != nil {
 			_ = s.proc.Close()
 		}
@@ -506,6 +511,7 @@ func (s *session) startMain(ctx context.Context, cfg executor.SessionConfig, c e
 		return err
 	}
 	s.proc = p
+	s.main, s.user, s.workdir = main, c.User, cfg.Dir
 	return nil
 }
 

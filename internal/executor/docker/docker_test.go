@@ -48,6 +48,13 @@ func TestContract(t *testing.T) {
 	})
 }
 
+func TestShellContract(t *testing.T) {
+	needDocker(t)
+	executortest.RunShell(t, func(t *testing.T) executor.Executor {
+		return New(Options{GracePeriod: time.Second, DefaultImage: debianImage, AgentID: "test-shell"})
+	})
+}
+
 // listLabelled returns the containers and networks labelled with the
 // agent id.
 func listLabelled(t *testing.T, agent string) string {

@@ -110,7 +110,7 @@ func (e *Executor) Start(ctx context.Context, cfg executor.SessionConfig) (execu
 			return nil, fmt.Errorf("shell init: %w", err)
 		}
 	}
-	return s, nil
+	return &session{Session: s, e: e, cfg: cfg, pid: s.Pid()}, nil
 }
 
 func (e *Executor) start(cfg executor.SessionConfig) (_ *bashproc.Session, err error) {

@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"os"
+	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
@@ -228,5 +230,30 @@ func TestExitLeavesChattyBackgroundProcess(t *testing.T) {
 				t.Errorf("Run took %v", d)
 			}
 		})
+	}
+}
+
+func TestShellContract(t *testing.T) {
+	executortest.RunShell(t, func(t *testing.T) executor.Executor { return newExec(false) })
+}
+
+// A debug shell starts where the job's shell is now.
+func TestShellStartsInSessionDirectory(t *testing.T) {
+	dir := t.TempDir()
+	s, err := newExec(false).Start(t.Context(), executor.SessionConfig{Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if code, err := s.Run(t.Context(), "mkdir sub && cd sub", io.Discard); code != 0 || err != nil {
+		t.Fatalf("cd: %d, %v", code, err)
+	}
+	var out strings.Builder
+	p, err := s.(executor.Shell).StartShell(t.Context(), executor.ShellConfig{Command: "pwd", Stdout: &out})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code, err := p.Wait(); code != 0 || err != nil || out.String() != filepath.Join(dir, "sub")+"\n" {
+		t.Errorf("pwd = %d, %v, %q; want %s/sub", code, err, out.String(), dir)
 	}
 }

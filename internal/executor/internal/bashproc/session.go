@@ -607,3 +607,7 @@ func (s *Session) ExitCode() int {
 		return -1
 	}
 }
+
+// Pid is the process ID of the driver process (the shell, or the client
+// that runs it in a container); it leads the session's process group.
+func (s *Session) Pid() int { return s.pgid }

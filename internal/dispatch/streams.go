@@ -1,0 +1,212 @@
+package dispatch
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/batonci/baton/internal/agentapi"
+	"github.com/batonci/baton/internal/engine"
+	"github.com/batonci/baton/internal/store"
+)
+
+// Debug session streams (see agentapi): OpenStream records a pending
+// session and wakes the agent's poll, whose response carries the stream;
+// the agent dials it and handleStream hands its connection to the waiting
+// OpenStream. The waiting end lives in this server's memory.
+
+// DefaultStreamTimeout is how long OpenStream waits for the agent to dial.
+const DefaultStreamTimeout = 30 * time.Second
+
+// streamResend is how long after a stream was delivered in a poll it is
+// delivered again while the agent has not dialled it.
+const streamResend = 5 * time.Second
+
+// ErrAgentUnreachable is returned by OpenStream when the job's agent did
+// not dial the stream in time.
+var ErrAgentUnreachable = errors.New("the job's agent did not answer")
+
+// pendingStream is a stream waiting for its agent.
+type pendingStream struct {
+	agentID string
+	conn    chan io.ReadWriteCloser // buffered 1
+}
+
+// OpenStream asks the agent of the session's job for a stream, waits for
+// it to dial it (at most DefaultStreamTimeout) and returns the agent's
+// connection; the session is recorded pending, then open. The agent's SSH
+// server accepts the session's user's registered keys.
+func (d *Dispatcher) OpenStream(ctx context.Context, sess *store.DebugSession) (io.ReadWriteCloser, error) {
+	ps := &pendingStream{agentID: sess.AgentID, conn: make(chan io.ReadWriteCloser, 1)}
+	sess.CreatedAt = d.now()
+	err := d.db.Tx(ctx, func(tx *store.Tx) error {
+		if err := tx.CreateDebugSession(sess); err != nil {
+			return err
+		}
+		// The poll of the agent, on whichever server, looks again.
+		return tx.Notify(engine.ChannelCancel, sess.AgentID)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("open stream: %w", err)
+	}
+	d.mu.Lock()
+	d.streams[sess.ID] = ps
+	d.mu.Unlock()
+	defer func() {
+		d.mu.Lock()
+		delete(d.streams, sess.ID)
+		delete(d.streamSent, sess.ID)
+		d.mu.Unlock()
+	}()
+	d.wake(d.byAgent, sess.AgentID)
+	t := time.NewTimer(d.cfg.StreamTimeout)
+	defer t.Stop()
+	fail := func(err error) (io.ReadWriteCloser, error) {
+		_ = d.db.Tx(context.WithoutCancel(ctx), func(tx *store.Tx) error { return tx.CloseDebugSession(sess.ID, d.now()) })
+		return nil, err
+	}
+	select {
+	case c := <-ps.conn:
+		return c, nil
+	case <-t.C:
+		return fail(fmt.Errorf("open stream: %w within %v", ErrAgentUnreachable, d.cfg.StreamTimeout))
+	case <-ctx.Done():
+		return fail(ctx.Err())
+	case <-d.stopping:
+		return fail(errors.New("open stream: the server is stopping"))
+	}
+}
+
+// pendingStreams returns the pending streams of an agent not delivered
+// recently, whichever server holds their user's end, with the keys of
+// their users.
+func (d *Dispatcher) pendingStreams(ctx context.Context, agentID string) ([]agentapi.Stream, error) {
+	pending, err := d.db.PendingDebugSessions(ctx, agentID)
+	if err != nil || len(pending) == 0 {
+		return nil, err
+	}
+	now := d.now()
+	var out []agentapi.Stream
+	for _, s := range pending {
+		if now.Sub(s.CreatedAt) > d.cfg.StreamTimeout {
+			continue // abandoned
+		}
+		d.mu.Lock()
+		sent, ok := d.streamSent[s.ID]
+		d.mu.Unlock()
+		if ok && now.Sub(sent) < streamResend {
+			continue
+		}
+		keys, err := d.db.SSHKeys(ctx, s.UserID)
+		if err != nil {
+			return nil, err
+		}
+		st := agentapi.Stream{ID: s.ID, JobID: s.JobID, Kind: s.Kind, User: s.Login}
+		for _, k := range keys {
+			st.AuthorizedKeys = append(st.AuthorizedKeys, k.PublicKey)
+		}
+		if len(st.AuthorizedKeys) == 0 {
+			continue // nobody could sign in
+		}
+		d.mu.Lock()
+		d.streamSent[s.ID] = now
+		d.mu.Unlock()
+		out = append(out, st)
+	}
+	return out, nil
+}
+
+// handleStream takes an agent's dial of a stream: it checks the stream
+// was asked of that agent, answers 101 and hands the connection over.
+func (d *Dispatcher) handleStream(w http.ResponseWriter, r *http.Request) {
+	tok, err := d.authenticate(r)
+	if err != nil {
+		d.fail(w, r, err)
+		return
+	}
+	if !strings.EqualFold(r.Header.Get("Upgrade"), agentapi.StreamUpgrade) {
+		d.fail(w, r, errorf(http.StatusBadRequest, "a stream is an upgrade to %s", agentapi.StreamUpgrade))
+		return
+	}
+	id := r.PathValue("id")
+	agentID := r.Header.Get(agentapi.HeaderAgentID)
+	a, err := d.db.GetAgent(r.Context(), agentID)
+	if err != nil {
+		d.fail(w, r, errorf(http.StatusForbidden, "unknown agent %q", agentID))
+		return
+	}
+	if err := checkType(tok, a.Type); err != nil {
+		d.fail(w, r, err)
+		return
+	}
+	d.mu.Lock()
+	ps := d.streams[id]
+	if ps != nil && ps.agentID == agentID {
+		delete(d.streams, id) // one dial only
+	}
+	d.mu.Unlock()
+	if ps == nil {
+		d.fail(w, r, errorf(http.StatusNotFound, "no stream %s waits on this server", id))
+		return
+	}
+	if ps.agentID != agentID {
+		d.fail(w, r, errorf(http.StatusForbidden, "stream %s is not for this agent", id))
+		return
+	}
+	if err := d.db.Tx(r.Context(), func(tx *store.Tx) error { return tx.OpenDebugSession(id, d.now()) }); err != nil {
+		d.fail(w, r, err)
+		return
+	}
+	conn, err := Upgrade(w, agentapi.StreamUpgrade)
+	if err != nil {
+		d.log.Error("upgrade stream", "stream", id, "err", err)
+		return
+	}
+	ps.conn <- conn
+}
+
+// Upgrade answers 101 Switching Protocols to protocol and takes the
+// connection over; what the client sent after its request is read first.
+func Upgrade(w http.ResponseWriter, protocol string) (io.ReadWriteCloser, error) {
+	hj, ok := w.(http.Hijacker)
+	if !ok {
+		http.Error(w, "this connection cannot be upgraded", http.StatusInternalServerError)
+		return nil, errors.New("upgrade: the response writer cannot hijack")
+	}
+	conn, brw, err := hj.Hijack()
+	if err != nil {
+		return nil, fmt.Errorf("upgrade: %w", err)
+	}
+	_ = conn.SetDeadline(time.Time{})
+	if _, err := brw.WriteString("HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: " + protocol + "\r\n\r\n"); err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("upgrade: %w", err)
+	}
+	if err := brw.Flush(); err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("upgrade: %w", err)
+	}
+	return &hijacked{Conn: conn, r: brw.Reader}, nil
+}
+
+// hijacked is a taken-over connection whose buffered input is read first.
+type hijacked struct {
+	net.Conn
+	r *bufio.Reader
+}
+
+func (h *hijacked) Read(p []byte) (int, error) { return h.r.Read(p) }
+
+// CloseWrite half-closes the connection, when it is TCP.
+func (h *hijacked) CloseWrite() error {
+	if cw, ok := h.Conn.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return h.Conn.Close()
+}

@@ -1,0 +1,132 @@
+package docker
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"sync"
+
+	"github.com/batonci/baton/internal/executor"
+	"github.com/batonci/baton/internal/executor/internal/interactive"
+)
+
+var _ executor.Shell = (*session)(nil)
+
+// StartShell implements executor.Shell: `docker exec` of a bash in the
+// main container (with -t under a terminal the client resizes), as the
+// container's user, in its working directory, which sources cfg.Init
+// (written to the session's private directory, mounted read-only in the
+// container at the same path).
+func (s *session) StartShell(ctx context.Context, cfg executor.ShellConfig) (executor.Process, error) {
+	if s.main == "" {
+		return nil, fmt.Errorf("start shell: %w", executor.ErrSessionEnded)
+	}
+	rc, err := os.CreateTemp(s.dir, "shell-rc-")
+	if err != nil {
+		return nil, fmt.Errorf("start shell: %w", err)
+	}
+	init := cfg.Init + "\n"
+	if cfg.TTY && cfg.Rows > 0 && cfg.Cols > 0 {
+		// docker exec sizes the terminal only after the process started,
+		// so a command run at once would see 0x0: size it first.
+		init = fmt.Sprintf("stty rows %d cols %d 2>/dev/null\n", cfg.Rows, cfg.Cols) + init
+	}
+	_, err = rc.WriteString(init)
+	if cerr := rc.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Chmod(rc.Name(), 0o644) // the container's user may not be root
+	}
+	if err != nil {
+		os.Remove(rc.Name())
+		return nil, fmt.Errorf("start shell: %w", err)
+	}
+	args := []string{"exec", "-i"}
+	if cfg.TTY {
+		args = append(args, "-t", "-e", "TERM="+cfg.Term)
+	}
+	if s.user != "" {
+		args = append(args, "-u", s.user)
+	}
+	if s.workdir != "" {
+		args = append(args, "-w", s.workdir)
+	}
+	args = append(args, s.main, "bash")
+	if cfg.Command == "" {
+		args = append(args, "--noprofile", "--rcfile", rc.Name(), "-i")
+	} else {
+		args = append(args, "--noprofile", "--norc", "-c", ". '"+rc.Name()+"'\n"+cfg.Command)
+	}
+	cmd := exec.Command(s.e.opts.Docker, args...)
+	p, err := interactive.Start(cmd, cfg)
+	if err != nil {
+		os.Remove(rc.Name())
+		return nil, fmt.Errorf("start shell: %w", err)
+	}
+	return s.shells.track(ctx, p, func() { os.Remove(rc.Name()) }), nil
+}
+
+// shells are a session's running interactive processes.
+type shells struct {
+	mu     sync.Mutex
+	closed bool
+	set    map[*tracked]struct{}
+}
+
+func (sh *shells) track(ctx context.Context, p executor.Process, cleanup func()) executor.Process {
+	t := &tracked{Process: p}
+	sh.mu.Lock()
+	if sh.set == nil {
+		sh.set = map[*tracked]struct{}{}
+	}
+	sh.set[t] = struct{}{}
+	closed := sh.closed
+	sh.mu.Unlock()
+	stopped := make(chan func() bool, 1)
+	t.done = func() {
+		(<-stopped)()
+		cleanup()
+		sh.mu.Lock()
+		delete(sh.set, t)
+		sh.mu.Unlock()
+	}
+	stopped <- context.AfterFunc(ctx, func() { t.Close() })
+	if closed {
+		t.Close()
+	}
+	return t
+}
+
+func (sh *shells) closeAll() {
+	sh.mu.Lock()
+	sh.closed = true
+	var ps []*tracked
+	for t := range sh.set {
+		ps = append(ps, t)
+	}
+	sh.mu.Unlock()
+	for _, t := range ps {
+		t.Close()
+	}
+}
+
+// tracked is a process its session ends with it.
+type tracked struct {
+	executor.Process
+	once sync.Once
+	done func()
+}
+
+func (t *tracked) Wait() (int, error) {
+	code, err := t.Process.Wait()
+	t.once.Do(t.done)
+	return code, err
+}
+
+func (t *tracked) Close() error {
+	err := t.Process.Close()
+	t.once.Do(t.done)
+	return err
+}
