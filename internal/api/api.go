@@ -47,6 +47,10 @@ type Config struct {
 	Secrets *vault.Vault
 	// Hooks redelivers webhook deliveries; nil disables redelivery.
 	Hooks Hooks
+	// Streams and Upgrade carry debug sessions to agents (debug.go); nil
+	// disables them.
+	Streams Streams
+	Upgrade Upgrader
 }
 
 // API is the HTTP handler of /api/v1.
@@ -94,6 +98,9 @@ func (a *API) table() []route {
 		{"GET /api/v1/projects/{project}", projectRead, a.getProject},
 		{"PATCH /api/v1/projects/{project}", projectAdmin, a.updateProject},
 		{"GET /api/v1/projects/{project}/workflows", projectRead, a.listWorkflows},
+		{"GET /api/v1/projects/{project}/refs", projectRead, a.projectRefs},
+		{"GET /api/v1/projects/{project}/history", projectRead, a.projectHistory},
+		{"GET /api/v1/projects/{project}/access", projectRead, a.projectAccess},
 		{"POST /api/v1/projects/{project}/workflows", projectWrite, a.runWorkflow},
 		{"GET /api/v1/projects/{project}/members", projectAdmin, a.listMembers},
 		{"PUT /api/v1/projects/{project}/members/{login}", projectAdmin, a.setMember},
@@ -104,10 +111,25 @@ func (a *API) table() []route {
 		{"GET /api/v1/pipelines/{id}", projectRead, a.getPipeline},
 		{"POST /api/v1/pipelines/{id}/stop", projectWrite, a.stopPipeline},
 		{"POST /api/v1/pipelines/{id}/rerun-failed", projectWrite, a.rerunFailed},
+		{"GET /api/v1/pipelines/{id}/promotions", projectRead, a.listPromotions},
+		{"POST /api/v1/pipelines/{id}/promote", projectWrite, a.promote},
+		{"GET /api/v1/projects/{project}/targets", projectWrite, a.listTargets},
+		{"POST /api/v1/projects/{project}/targets", projectAdmin, a.createTarget},
+		{"GET /api/v1/projects/{project}/targets/{name}", projectWrite, a.getTarget},
+		{"PATCH /api/v1/projects/{project}/targets/{name}", projectAdmin, a.updateTarget},
+		{"DELETE /api/v1/projects/{project}/targets/{name}", projectAdmin, a.deleteTarget},
+		{"GET /api/v1/projects/{project}/targets/{name}/history", projectWrite, a.targetHistory},
 		{"GET /api/v1/jobs/{id}", projectRead, a.getJob},
 		{"POST /api/v1/jobs/{id}/stop", projectWrite, a.stopJob},
 		{"GET /api/v1/jobs/{id}/log", projectRead, a.jobLog},
 		{"GET /api/v1/jobs/{id}/commands", projectRead, a.jobCommands},
+		{"GET /api/v1/jobs/{id}/ssh", projectWrite, a.sshInfo},
+		{"GET /api/v1/jobs/{id}/ssh/connect", projectWrite, a.sshConnect},
+		{"POST /api/v1/jobs/{id}/debug", projectWrite, a.debugJob},
+		{"GET /api/v1/jobs/{id}/sessions", projectRead, a.jobSessions},
+		{"GET /api/v1/keys", self, a.listKeys},
+		{"POST /api/v1/keys", self, a.addKey},
+		{"DELETE /api/v1/keys/{id}", self, a.removeKey},
 		{"GET /api/v1/agents", signedIn, a.listAgents},
 		{"GET /api/v1/queue", signedIn, a.queue},
 		{"POST /api/v1/agent-tokens", orgAdmin, a.createAgentToken},

@@ -218,6 +218,9 @@ type RunRequest struct {
 	SHA          string            `json:"sha"`
 	PipelineFile string            `json:"pipeline_file"`
 	Params       map[string]string `json:"parameters"`
+	// KeepOnFailure keeps failed jobs alive this long ("30m") so that a
+	// user can attach (debug.go).
+	KeepOnFailure string `json:"keep_on_failure"`
 }
 
 func (a *API) runWorkflow(w http.ResponseWriter, r *http.Request, c *caller) {
@@ -234,6 +237,10 @@ func (a *API) runWorkflow(w http.ResponseWriter, r *http.Request, c *caller) {
 	tr := engine.TriggerRequest{
 		Project: p, Trigger: ci.TriggerManual, SHA: req.SHA,
 		PipelineFile: req.PipelineFile, Params: req.Params, TriggeredBy: c.user.Login,
+	}
+	if tr.KeepOnFailure, err = keepOnFailure(req.KeepOnFailure); err != nil {
+		writeError(w, err)
+		return
 	}
 	switch {
 	case req.Tag != "" && req.Branch != "":
@@ -313,6 +320,7 @@ func (a *API) getWorkflow(w http.ResponseWriter, r *http.Request, c *caller) {
 		}
 		view.Pipelines = append(view.Pipelines, tree)
 	}
+	hideTargets(c, p, view.Pipelines...)
 	writeJSON(w, http.StatusOK, view)
 }
 
@@ -335,7 +343,19 @@ func (a *API) rebuildWorkflow(w http.ResponseWriter, r *http.Request, c *caller)
 		writeError(w, err)
 		return
 	}
-	nw, err := a.cfg.Engine.Rebuild(r.Context(), wf.ID, c.user.Login)
+	var req RebuildRequest // the body is optional
+	if r.Body != nil {
+		if err := decode(r, &req); err != nil {
+			writeError(w, err)
+			return
+		}
+	}
+	keep, err := keepOnFailure(req.KeepOnFailure)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	nw, err := a.cfg.Engine.RebuildKeeping(r.Context(), wf.ID, c.user.Login, keep)
 	if err != nil {
 		writeError(w, err)
 		return
@@ -360,6 +380,9 @@ func (a *API) getPipeline(w http.ResponseWriter, r *http.Request, c *caller) {
 		writeError(w, err)
 		return
 	}
+	if proj, err := a.cfg.Store.GetProject(r.Context(), pl.ProjectID); err == nil {
+		hideTargets(c, proj, pl)
+	}
 	writeJSON(w, http.StatusOK, pl)
 }
 
@@ -379,6 +402,10 @@ func (a *API) stopPipeline(w http.ResponseWriter, r *http.Request, c *caller) {
 func (a *API) rerunFailed(w http.ResponseWriter, r *http.Request, c *caller) {
 	pl, err := a.pipeline(r, c)
 	if err != nil {
+		writeError(w, err)
+		return
+	}
+	if err := a.checkRedeploy(r, c, pl); err != nil {
 		writeError(w, err)
 		return
 	}

@@ -2,10 +2,14 @@ package api
 
 import (
 	"bufio"
+	"bytes"
+	"compress/gzip"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"strconv"
+	"strings"
 
 	"github.com/batonci/baton/internal/logstore"
 )
@@ -19,13 +23,56 @@ type LogView struct {
 	Sealed bool `json:"complete"`
 }
 
+// LogLines is the compact form of a range of a job's log (?format=lines),
+// for viewers that page through large logs: the lines' text and times,
+// without per-line keys. Which command a line belongs to follows from the
+// commands' line ranges (GET /api/v1/jobs/{id}/commands).
+type LogLines struct {
+	From     int  `json:"from"`     // the number of Text[0]
+	Total    int  `json:"total"`    // lines in the log so far
+	Complete bool `json:"complete"` // the log is sealed
+	// T0 is when line From was logged, in Unix milliseconds; At[i] is the
+	// milliseconds from line From+i-1 (T0 for i = 0) to line From+i.
+	T0   int64    `json:"t0"`
+	Text []string `json:"text"`
+	At   []int64  `json:"at"`
+}
+
+// LogMatches is one page of a search in a job's log (?q=text).
+type LogMatches struct {
+	Query   string `json:"q"`
+	Matches []int  `json:"matches"` // line numbers, ascending
+	// Next is the line the search continues from (?from=Next), or -1
+	// when the whole log so far was searched.
+	Next  int `json:"next"`
+	Total int `json:"total"`
+}
+
+const (
+	// searchBudget bounds the lines one search request scans, so a
+	// search of a huge log is a series of short requests.
+	searchBudget = 250_000
+	// searchPage is how many lines a search renders at a time.
+	searchPage = 25_000
+	// maxRange bounds a ?from&to or ?tail request.
+	maxRange = 100_000
+)
+
 // jobLog serves a job's log:
 //   - ?tail=N: the last N lines (default 1000) as JSON;
 //   - ?from=A&to=B: lines [A, B) as JSON;
+//   - ?format=lines with tail or from/to: the same range as LogLines;
+//   - ?q=text[&from=A][&limit=N]: line numbers of lines containing text
+//     (case-insensitive, ANSI escapes ignored), as LogMatches, paged;
 //   - ?format=text: the whole log as plain text (a download);
 //   - ?format=events: the raw events as JSON lines;
-//   - ?follow=1: Server-Sent Events, one "event" message per log event
-//     from ?seq=N on, ending when the log is complete.
+//   - ?follow=1: Server-Sent Events, one "log" message per log event
+//     from ?seq=N on, ending with an "end" message when the log is
+//     complete; with &format=lines&from=A instead "lines" messages (a
+//     LogLines from line A on; the last line may be sent again as it
+//     grows) and "commands" messages (the commands, when they change).
+//
+// Responses but the event streams are gzipped for clients that accept it.
 func (a *API) jobLog(w http.ResponseWriter, r *http.Request, c *caller) {
 	j, err := a.job(r, c)
 	if err != nil {
@@ -36,13 +83,21 @@ func (a *API) jobLog(w http.ResponseWriter, r *http.Request, c *caller) {
 	ctx := r.Context()
 	logs := a.cfg.Logs
 	switch {
+	case q.Get("follow") != "" && q.Get("format") == "lines":
+		a.followLines(w, r, j.ID)
+		return
 	case q.Get("follow") != "":
 		a.followLog(w, r, j.ID)
+		return
+	case q.Has("q"):
+		a.searchLog(w, r, j.ID)
 		return
 	case q.Get("format") == "text":
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		w.Header().Set("Content-Disposition", fmt.Sprintf("inline; filename=%q", "job-"+j.ID+".log"))
-		bw := bufio.NewWriterSize(w, 64<<10)
+		out, done := compress(w, r)
+		defer done()
+		bw := bufio.NewWriterSize(out, 64<<10)
 		// Big pages: each page decompresses the chunks it spans once.
 		const page = 100000
 		for from := 0; ; from += page {
@@ -67,7 +122,9 @@ func (a *API) jobLog(w http.ResponseWriter, r *http.Request, c *caller) {
 			writeJSON(w, http.StatusOK, []any{})
 			return
 		}
-		enc := json.NewEncoder(w)
+		out, done := compress(w, r)
+		defer done()
+		enc := json.NewEncoder(out)
 		for seq := 0; seq < info.Chunks; seq += 16 {
 			evs, err := logs.Events(ctx, j.ID, seq, min(seq+16, info.Chunks))
 			if err != nil {
@@ -87,9 +144,12 @@ func (a *API) jobLog(w http.ResponseWriter, r *http.Request, c *caller) {
 		if err == nil && q.Has("to") {
 			to, err = strconv.Atoi(q.Get("to"))
 		}
-		if err != nil || from < 0 {
+		if err != nil || from < 0 || to < -1 {
 			writeError(w, fmt.Errorf("%w: from and to must be line numbers", errBadRequest))
 			return
+		}
+		if to == -1 || to-from > maxRange {
+			to = from + maxRange
 		}
 		lines, total, err = logs.Lines(ctx, j.ID, from, to)
 	} else {
@@ -101,19 +161,129 @@ func (a *API) jobLog(w http.ResponseWriter, r *http.Request, c *caller) {
 				return
 			}
 		}
-		lines, total, err = logs.Tail(ctx, j.ID, n)
+		lines, total, err = logs.Tail(ctx, j.ID, min(n, maxRange))
 		from = total - len(lines)
 	}
 	if err != nil {
 		// No log yet: the job has not started.
-		writeJSON(w, http.StatusOK, LogView{Lines: []logstore.Line{}})
-		return
+		lines, total, from = nil, 0, 0
 	}
 	info, _ := logs.Info(j.ID)
+	if q.Get("format") == "lines" {
+		writeCompact(w, r, compactLines(lines, from, total, info.Sealed))
+		return
+	}
 	if lines == nil {
 		lines = []logstore.Line{}
 	}
 	writeJSON(w, http.StatusOK, LogView{Lines: lines, Total: total, From: from, Sealed: info.Sealed})
+}
+
+// compactLines turns lines (numbered from from) into a LogLines.
+func compactLines(lines []logstore.Line, from, total int, complete bool) LogLines {
+	v := LogLines{From: from, Total: total, Complete: complete, Text: make([]string, len(lines)), At: make([]int64, len(lines))}
+	var prev int64
+	for i, l := range lines {
+		ms := l.At.Time().UnixMilli()
+		if i == 0 {
+			v.T0, prev = ms, ms
+		}
+		v.Text[i], v.At[i] = l.Text, ms-prev
+		prev = ms
+	}
+	return v
+}
+
+// searchLog answers ?q=text: the numbers of the lines from ?from on that
+// contain text, at most ?limit (default 1000) of them, scanning at most
+// searchBudget lines per request.
+func (a *API) searchLog(w http.ResponseWriter, r *http.Request, jobID string) {
+	q := r.URL.Query()
+	needle := strings.ToLower(q.Get("q"))
+	from, limit := 0, 1000
+	var err error
+	if q.Has("from") {
+		if from, err = strconv.Atoi(q.Get("from")); err != nil || from < 0 {
+			writeError(w, fmt.Errorf("%w: from must be a line number", errBadRequest))
+			return
+		}
+	}
+	if q.Has("limit") {
+		if limit, err = strconv.Atoi(q.Get("limit")); err != nil || limit < 1 || limit > 10000 {
+			writeError(w, fmt.Errorf("%w: limit must be a number from 1 to 10000", errBadRequest))
+			return
+		}
+	}
+	res := LogMatches{Query: q.Get("q"), Matches: []int{}, Next: -1}
+	if needle == "" {
+		writeCompact(w, r, res)
+		return
+	}
+	var buf []byte
+	for scanned := 0; ; {
+		lines, total, err := a.cfg.Logs.Lines(r.Context(), jobID, from, from+searchPage)
+		if err != nil {
+			break // no log yet, or the request ended
+		}
+		res.Total = total
+		for _, l := range lines {
+			buf = plainLower(buf[:0], l.Text)
+			if bytes.Contains(buf, []byte(needle)) {
+				res.Matches = append(res.Matches, l.N)
+				if len(res.Matches) == limit {
+					if l.N+1 < total {
+						res.Next = l.N + 1
+					}
+					writeCompact(w, r, res)
+					return
+				}
+			}
+		}
+		from += len(lines)
+		scanned += len(lines)
+		if len(lines) == 0 || from >= total {
+			break
+		}
+		if scanned >= searchBudget {
+			res.Next = from
+			break
+		}
+	}
+	writeCompact(w, r, res)
+}
+
+// plainLower appends s to buf without ANSI escape sequences (CSI and OSC)
+// and with ASCII letters lowered.
+func plainLower(buf []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		ch := s[i]
+		if ch == 0x1b && i+1 < len(s) {
+			switch s[i+1] {
+			case '[': // CSI: parameters, then a final byte in 0x40–0x7e
+				j := i + 2
+				for j < len(s) && (s[j] < 0x40 || s[j] > 0x7e) {
+					j++
+				}
+				i = j
+				continue
+			case ']': // OSC: up to BEL or ESC \
+				j := i + 2
+				for j < len(s) && s[j] != 0x07 && !(s[j] == 0x1b && j+1 < len(s) && s[j+1] == '\\') {
+					j++
+				}
+				if j < len(s) && s[j] == 0x1b {
+					j++
+				}
+				i = j
+				continue
+			}
+		}
+		if 'A' <= ch && ch <= 'Z' {
+			ch += 'a' - 'A'
+		}
+		buf = append(buf, ch)
+	}
+	return buf
 }
 
 // followLog streams events as Server-Sent Events.
@@ -133,13 +303,7 @@ func (a *API) followLog(w http.ResponseWriter, r *http.Request, jobID string) {
 		return
 	}
 	flusher, _ := w.(http.Flusher)
-	w.Header().Set("Content-Type", "text/event-stream")
-	w.Header().Set("Cache-Control", "no-cache")
-	w.Header().Set("X-Accel-Buffering", "no")
-	w.WriteHeader(http.StatusOK)
-	if flusher != nil {
-		flusher.Flush()
-	}
+	startEvents(w, flusher)
 	for chunk := range ch {
 		for _, ev := range chunk.Events {
 			b, _ := json.Marshal(ev)
@@ -150,6 +314,114 @@ func (a *API) followLog(w http.ResponseWriter, r *http.Request, jobID string) {
 		}
 	}
 	fmt.Fprint(w, "event: end\ndata: {}\n\n")
+	if flusher != nil {
+		flusher.Flush()
+	}
+}
+
+// followLines streams the rendered lines of a log from ?from on (or the
+// Last-Event-ID a reconnecting EventSource sends) as they are appended.
+// Each "lines" message is a LogLines from the first line that may have
+// changed; its id is that line, so a reconnect resumes there. A
+// "commands" message carries the commands whenever they change, and
+// "end" closes the stream once the log is complete.
+func (a *API) followLines(w http.ResponseWriter, r *http.Request, jobID string) {
+	from := 0
+	s := r.Header.Get("Last-Event-ID")
+	if s == "" {
+		s = r.URL.Query().Get("from")
+	}
+	if s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 0 {
+			writeError(w, fmt.Errorf("%w: from must be a line number", errBadRequest))
+			return
+		}
+		from = n
+	}
+	logs := a.cfg.Logs
+	ctx := r.Context()
+	// Follow only chunks appended from now on: the lines already stored
+	// are read once below, not replayed chunk by chunk.
+	seq := 0
+	if info, err := logs.Info(jobID); err == nil {
+		seq = info.Chunks
+	}
+	ch, err := logs.Follow(ctx, jobID, seq)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	flusher, _ := w.(http.Flusher)
+	startEvents(w, flusher)
+	var lastCmds []byte
+	send := func() {
+		lines, total, err := logs.Lines(ctx, jobID, from, from+maxRange)
+		if err != nil {
+			return // no log yet
+		}
+		if len(lines) > 0 {
+			info, _ := logs.Info(jobID)
+			b, _ := json.Marshal(compactLines(lines, from, total, info.Sealed))
+			fmt.Fprintf(w, "id: %d\nevent: lines\ndata: %s\n\n", from, b)
+			// The last line may still grow: send it again next time.
+			from = lines[len(lines)-1].N
+			if from+1 < total {
+				from++ // more than maxRange new lines: continue after
+			}
+		}
+		if cmds, err := logs.Commands(ctx, jobID); err == nil {
+			if b, _ := json.Marshal(cmds); !bytes.Equal(b, lastCmds) {
+				fmt.Fprintf(w, "event: commands\ndata: %s\n\n", b)
+				lastCmds = b
+			}
+		}
+		if flusher != nil {
+			flusher.Flush()
+		}
+	}
+	send()
+	for {
+		_, ok := <-ch
+		// Take the chunks that are already there, then render once.
+	drain:
+		for ok {
+			select {
+			case _, ok = <-ch:
+			default:
+				break drain
+			}
+		}
+		send()
+		if !ok {
+			break
+		}
+	}
+	if ctx.Err() != nil {
+		return
+	}
+	if info, err := logs.Info(jobID); err == nil && info.Sealed {
+		// Lines beyond maxRange behind the last message, if any.
+		for total := info.Lines; from+1 < total; {
+			prev := from
+			send()
+			if from == prev {
+				break
+			}
+		}
+	}
+	fmt.Fprint(w, "event: end\ndata: {}\n\n")
+	if flusher != nil {
+		flusher.Flush()
+	}
+}
+
+// startEvents writes the headers of a Server-Sent Events stream.
+func startEvents(w http.ResponseWriter, flusher http.Flusher) {
+	w.Header().Set("Content-Type", "text/event-stream")
+	w.Header().Set("Cache-Control", "no-cache")
+	w.Header().Set("X-Accel-Buffering", "no")
+	w.WriteHeader(http.StatusOK)
 	if flusher != nil {
 		flusher.Flush()
 	}
@@ -166,4 +438,47 @@ func (a *API) jobCommands(w http.ResponseWriter, r *http.Request, c *caller) {
 		cmds = []logstore.Command{}
 	}
 	writeJSON(w, http.StatusOK, cmds)
+}
+
+// acceptsGzip reports whether the client takes gzip-encoded responses.
+func acceptsGzip(r *http.Request) bool {
+	for _, part := range strings.Split(r.Header.Get("Accept-Encoding"), ",") {
+		coding, params, _ := strings.Cut(strings.TrimSpace(part), ";")
+		if strings.EqualFold(strings.TrimSpace(coding), "gzip") && strings.ReplaceAll(params, " ", "") != "q=0" {
+			return true
+		}
+	}
+	return false
+}
+
+// compress returns the writer of a response body, gzipped when the client
+// accepts it; done finishes the body.
+func compress(w http.ResponseWriter, r *http.Request) (out io.Writer, done func()) {
+	w.Header().Add("Vary", "Accept-Encoding")
+	if !acceptsGzip(r) {
+		return w, func() {}
+	}
+	w.Header().Set("Content-Encoding", "gzip")
+	w.Header().Del("Content-Length")
+	gz, _ := gzip.NewWriterLevel(w, gzip.BestSpeed)
+	return gz, func() { gz.Close() }
+}
+
+// writeCompact writes v as unindented JSON, gzipped for clients that
+// accept it when it is worth it.
+func writeCompact(w http.ResponseWriter, r *http.Request, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		writeError(w, fmt.Errorf("encode log: %w", err))
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	if len(b) < 1024 {
+		w.Write(b)
+		return
+	}
+	out, done := compress(w, r)
+	defer done()
+	out.Write(b)
 }

@@ -50,7 +50,7 @@ func newEnv(t *testing.T) *env {
 	a := api.New(api.Config{Store: db, Now: clk.Now})
 	mux := http.NewServeMux()
 	mux.Handle("/api/", a)
-	mux.Handle("/", web.New(web.Config{Store: db, Sessions: a}))
+	mux.Handle("/", web.New(web.Config{API: a, Sessions: a}))
 	srv := httptest.NewServer(http.NewCrossOriginProtection().Handler(mux))
 	t.Cleanup(srv.Close)
 	return &env{db: db, srv: srv, clock: clk}

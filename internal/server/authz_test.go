@@ -174,6 +174,13 @@ func (f *authzFixture) request(t *testing.T, pattern, who string, pf *projectFix
 	if strings.HasSuffix(pattern, "/secrets") && method == "POST" {
 		req.body = map[string]any{"name": f.unique("S"), "env_vars": []map[string]string{{"name": "A", "value": "x"}}}
 	}
+	if strings.Contains(pattern, "/targets/{name}") {
+		// The deployment target exists: an allowed call must not get 404.
+		f.e.Do("POST", "/api/v1/projects/"+pf.name+"/targets", map[string]any{"name": "S"}, nil, http.StatusCreated, http.StatusConflict)
+		if method == "PATCH" {
+			req.body = map[string]any{"description": "changed"}
+		}
+	}
 	if strings.Contains(pattern, "/secrets/{name}") {
 		// The secret exists: an allowed call must not get 404.
 		coll := strings.TrimSuffix(path, "/S")

@@ -158,9 +158,10 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		},
 	})
 	s.Trigger = trigger.New(trigger.Config{Store: db, Engine: s.Engine, Repos: s.Repos, Merger: s.Repos, Logger: cfg.Logger})
-	a := api.New(api.Config{Store: db, Engine: s.Engine, Logs: logs, Logger: cfg.Logger, Wake: s.Trigger.Wake, Secrets: secrets, Hooks: s.Trigger})
+	a := api.New(api.Config{Store: db, Engine: s.Engine, Logs: logs, Logger: cfg.Logger, Wake: s.Trigger.Wake, Secrets: secrets, Hooks: s.Trigger,
+		Streams: s.Dispatch, Upgrade: dispatch.Upgrade})
 
-	s.http = &http.Server{Handler: s.routes(a, web.New(web.Config{Store: db, Sessions: a})), ReadHeaderTimeout: 10 * time.Second}
+	s.http = &http.Server{Handler: s.routes(a, web.New(web.Config{API: a, Sessions: a})), ReadHeaderTimeout: 10 * time.Second}
 	return s, nil
 }
 

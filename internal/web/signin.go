@@ -21,9 +21,11 @@ type Sessions interface {
 
 // loginPage is what the sign-in template shows.
 type loginPage struct {
-	Error string
-	Login string
-	Next  string
+	// Notice explains why the form is shown (a page needs a sign-in).
+	Notice string
+	Error  string
+	Login  string
+	Next   string
 }
 
 // localPath returns next if it is a path on this site, else "/": the
@@ -35,16 +37,13 @@ func localPath(next string) string {
 	return next
 }
 
-func (w *Web) renderLogin(rw http.ResponseWriter, code int, page loginPage) {
-	rw.Header().Set("Content-Type", "text/html; charset=utf-8")
-	rw.Header().Set("Cache-Control", "no-store")
-	rw.WriteHeader(code)
-	w.tmpl.ExecuteTemplate(rw, "login.html", page)
+func (w *Web) renderLogin(rw http.ResponseWriter, r *http.Request, code int, page loginPage) {
+	w.render(rw, r, code, "login.html", page)
 }
 
 // loginForm shows the sign-in page.
 func (w *Web) loginForm(rw http.ResponseWriter, r *http.Request) {
-	w.renderLogin(rw, http.StatusOK, loginPage{Next: localPath(r.URL.Query().Get("next"))})
+	w.renderLogin(rw, r, http.StatusOK, loginPage{Next: localPath(r.URL.Query().Get("next"))})
 }
 
 // login signs in with the form's login and password; on success it sets
@@ -52,14 +51,14 @@ func (w *Web) loginForm(rw http.ResponseWriter, r *http.Request) {
 func (w *Web) login(rw http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(rw, r.Body, 64<<10)
 	if err := r.ParseForm(); err != nil {
-		w.renderLogin(rw, http.StatusBadRequest, loginPage{Error: "The form could not be read.", Next: "/"})
+		w.renderLogin(rw, r, http.StatusBadRequest, loginPage{Error: "The form could not be read.", Next: "/"})
 		return
 	}
 	page := loginPage{Login: r.PostForm.Get("login"), Next: localPath(r.PostForm.Get("next"))}
 	password := r.PostForm.Get("password")
 	if page.Login == "" || password == "" {
 		page.Error = "Enter your login and password."
-		w.renderLogin(rw, http.StatusBadRequest, page)
+		w.renderLogin(rw, r, http.StatusBadRequest, page)
 		return
 	}
 	if w.cfg.Sessions == nil {
@@ -75,13 +74,13 @@ func (w *Web) login(rw http.ResponseWriter, r *http.Request) {
 	case errors.As(err, &retry):
 		rw.Header().Set("Retry-After", strconv.Itoa(retry.Seconds()))
 		page.Error = "Too many failed sign-ins. Try again in " + strconv.Itoa(retry.Seconds()) + " seconds."
-		w.renderLogin(rw, http.StatusTooManyRequests, page)
+		w.renderLogin(rw, r, http.StatusTooManyRequests, page)
 	case errors.Is(err, auth.ErrBadCredentials):
 		page.Error = "Wrong login or password."
-		w.renderLogin(rw, http.StatusUnauthorized, page)
+		w.renderLogin(rw, r, http.StatusUnauthorized, page)
 	default:
 		page.Error = "Signing in failed; try again later."
-		w.renderLogin(rw, http.StatusInternalServerError, page)
+		w.renderLogin(rw, r, http.StatusInternalServerError, page)
 	}
 }
 

@@ -1,45 +1,81 @@
 // Package web serves Baton's web pages: server-rendered html/template from
-// an embedded file system. For now a landing page listing the projects a
-// visitor may see and the sign-in page (POST /login starts a session,
-// POST /logout ends it); the full UI builds on the same API data.
+// an embedded file system, with a little vanilla JavaScript and one
+// stylesheet under /static/.
+//
+// The pages read and write only through the REST API, in-process (apiGet,
+// apiDo): a page is the same API data the CLI sees, authorised by the same
+// table, so there is no second source of truth. A 404 from the API is the
+// page's 404 (private projects do not leak), a 401 shows the sign-in form.
+//
+// Templates: templates/layout.html defines "layout" (the document, header,
+// navigation and <main id="main">); every other template file is a page
+// that defines "title" and "content" (and may define "head"). Each page is
+// parsed with the layout into its own set, so pages may reuse block names.
+// Handlers call render with the page's file name and its data, which the
+// templates see as Page.Data.
+//
+// Forms work without JavaScript: each carries the session's CSRF token in
+// a hidden "csrf" field (checkForm), and the handler forwards the action to
+// the API with the X-CSRF-Token header.
 package web
 
 import (
+	"crypto/sha256"
 	"embed"
+	"encoding/hex"
+	"fmt"
 	"html/template"
+	"io/fs"
 	"net/http"
+	"path"
 	"slices"
-
-	"github.com/batonci/baton/internal/ci"
-	"github.com/batonci/baton/internal/store"
+	"strings"
 )
 
 //go:embed templates/*.html
 var templates embed.FS
 
-// Config wires the pages to the store.
+//go:embed static
+var static embed.FS
+
+// Config wires the pages to the API.
 type Config struct {
-	Store *store.DB
+	// API serves /api/v1; the pages call it in-process.
+	API http.Handler
 	// Sessions signs browsers in and out (POST /login, POST /logout).
 	Sessions Sessions
 }
 
 // Web serves the pages.
 type Web struct {
-	cfg  Config
-	tmpl *template.Template
-	mux  *http.ServeMux
+	cfg Config
+	// pages maps a page's file name ("project.html") to its template set
+	// (the layout and the page).
+	pages map[string]*template.Template
+	// version is a hash of the static files, the ?v= of their URLs.
+	version string
+	mux     *http.ServeMux
 	// patterns are the routes registered on mux.
 	patterns []string
 }
 
 // New parses the templates and returns the handler.
 func New(cfg Config) *Web {
-	w := &Web{cfg: cfg, tmpl: template.Must(template.ParseFS(templates, "templates/*.html")), mux: http.NewServeMux()}
-	w.handle("GET /{$}", w.home)
-	w.handle("GET /login", w.loginForm)
-	w.handle("POST /login", w.login)
-	w.handle("POST /logout", w.logout)
+	w := &Web{cfg: cfg, pages: map[string]*template.Template{}, mux: http.NewServeMux()}
+	w.version = staticVersion()
+	funcs := w.funcs()
+	names, err := fs.Glob(templates, "templates/*.html")
+	if err != nil {
+		panic(err)
+	}
+	for _, name := range names {
+		base := path.Base(name)
+		if base == "layout.html" {
+			continue
+		}
+		w.pages[base] = template.Must(template.New(base).Funcs(funcs).ParseFS(templates, "templates/layout.html", name))
+	}
+	w.routes()
 	return w
 }
 
@@ -53,21 +89,71 @@ func (w *Web) handle(pattern string, h http.HandlerFunc) {
 func (w *Web) Patterns() []string { return slices.Clone(w.patterns) }
 
 // ServeHTTP serves a page.
-func (w *Web) ServeHTTP(rw http.ResponseWriter, r *http.Request) { w.mux.ServeHTTP(rw, r) }
+func (w *Web) ServeHTTP(rw http.ResponseWriter, r *http.Request) { withMe(w.mux).ServeHTTP(rw, r) }
 
-// home lists the public projects (the landing page is anonymous).
-func (w *Web) home(rw http.ResponseWriter, r *http.Request) {
-	all, err := w.cfg.Store.ListProjects(r.Context())
-	if err != nil {
-		http.Error(rw, "store unavailable", http.StatusServiceUnavailable)
+// staticVersion hashes every static file, so that their URLs change when
+// they do and can be cached for long.
+func staticVersion() string {
+	h := sha256.New()
+	fs.WalkDir(static, "static", func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		data, err := static.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(h, "%s %d\n", p, len(data))
+		h.Write(data)
+		return nil
+	})
+	return hex.EncodeToString(h.Sum(nil))[:12]
+}
+
+// staticURL is the URL of a static file, with the version query.
+func (w *Web) staticURL(name string) string {
+	return "/static/" + strings.TrimPrefix(name, "/") + "?v=" + w.version
+}
+
+// serveStatic serves the embedded assets: cached for a year when asked
+// for by their current version (staticURL), else revalidated.
+func (w *Web) serveStatic(rw http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("file")
+	data, err := static.ReadFile("static/" + name)
+	if err != nil || name == "" || strings.Contains(name, "..") {
+		http.NotFound(rw, r)
 		return
 	}
-	var public []*ci.Project
-	for _, p := range all {
-		if p.Public {
-			public = append(public, p)
-		}
+	if r.URL.Query().Get("v") == w.version {
+		rw.Header().Set("Cache-Control", "public, max-age=31536000, immutable")
+	} else {
+		rw.Header().Set("Cache-Control", "no-cache")
 	}
-	rw.Header().Set("Content-Type", "text/html; charset=utf-8")
-	w.tmpl.ExecuteTemplate(rw, "home.html", map[string]any{"Projects": public})
+	rw.Header().Set("ETag", `"`+w.version+`"`)
+	if ctype := contentType(path.Ext(name)); ctype != "" {
+		rw.Header().Set("Content-Type", ctype)
+	}
+	rw.Header().Set("X-Content-Type-Options", "nosniff")
+	if match := r.Header.Get("If-None-Match"); match == `"`+w.version+`"` {
+		rw.WriteHeader(http.StatusNotModified)
+		return
+	}
+	rw.Write(data)
+}
+
+// contentType is the media type of a static file by its extension.
+func contentType(ext string) string {
+	switch ext {
+	case ".css":
+		return "text/css; charset=utf-8"
+	case ".js":
+		return "text/javascript; charset=utf-8"
+	case ".svg":
+		return "image/svg+xml"
+	case ".png":
+		return "image/png"
+	case ".txt":
+		return "text/plain; charset=utf-8"
+	}
+	return ""
 }

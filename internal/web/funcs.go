@@ -1,0 +1,153 @@
+package web
+
+import (
+	"fmt"
+	"html/template"
+	"strings"
+	"time"
+
+	"github.com/batonci/baton/internal/ci"
+)
+
+// funcs are the helpers every template may call.
+func (w *Web) funcs() template.FuncMap {
+	return template.FuncMap{
+		// static is a static file's URL with its version: {{static "style.css"}}.
+		"static": w.staticURL,
+		// duration is a human duration: 1m 23s.
+		"duration": humanDuration,
+		// span is the human duration from a to b (b zero: until now).
+		"span": func(a, b time.Time) string {
+			if a.IsZero() {
+				return ""
+			}
+			if b.IsZero() {
+				b = time.Now()
+			}
+			return humanDuration(b.Sub(a))
+		},
+		// ago is a <time datetime> element with relative text.
+		"ago": func(t time.Time) template.HTML { return timeElement(t, time.Now()) },
+		// status is the pill of a state and result: "running", "passed".
+		"status":    status,
+		"pill":      pill,
+		"short":     shortSHA,
+		"firstLine": firstLine,
+		"flash":     flash,
+		// ms is a human duration from milliseconds.
+		"ms": func(ms int64) string { return humanDuration(time.Duration(ms) * time.Millisecond) },
+		// ref names a workflow's ref: "main", "tag v1", "PR #7".
+		"ref": refName,
+		// dict builds a map from key, value pairs, for sub-templates.
+		"dict": func(kv ...any) (map[string]any, error) {
+			if len(kv)%2 != 0 {
+				return nil, fmt.Errorf("dict: odd number of arguments")
+			}
+			m := map[string]any{}
+			for i := 0; i < len(kv); i += 2 {
+				k, ok := kv[i].(string)
+				if !ok {
+					return nil, fmt.Errorf("dict: key %v is not a string", kv[i])
+				}
+				m[k] = kv[i+1]
+			}
+			return m, nil
+		},
+	}
+}
+
+// humanDuration writes d as people read it: 850ms, 12s, 1m 23s, 2h 5m.
+func humanDuration(d time.Duration) string {
+	switch {
+	case d < 0:
+		return "0s"
+	case d < time.Second:
+		return fmt.Sprintf("%dms", d.Milliseconds())
+	case d < time.Minute:
+		return fmt.Sprintf("%ds", int(d.Seconds()))
+	case d < time.Hour:
+		return fmt.Sprintf("%dm %ds", int(d.Minutes()), int(d.Seconds())%60)
+	}
+	return fmt.Sprintf("%dh %dm", int(d.Hours()), int(d.Minutes())%60)
+}
+
+// relative writes how long ago t was, from now: "just now", "5 min ago",
+// "3 h ago", "2 days ago", or the date.
+func relative(t, now time.Time) string {
+	d := now.Sub(t)
+	switch {
+	case d < 0:
+		return "just now"
+	case d < 45*time.Second:
+		return "just now"
+	case d < time.Hour:
+		return fmt.Sprintf("%d min ago", max(1, int(d.Round(time.Minute).Minutes())))
+	case d < 24*time.Hour:
+		return fmt.Sprintf("%d h ago", int(d.Hours()))
+	case d < 30*24*time.Hour:
+		n := int(d.Hours() / 24)
+		if n == 1 {
+			return "yesterday"
+		}
+		return fmt.Sprintf("%d days ago", n)
+	}
+	return t.Format("2 Jan 2006")
+}
+
+// timeElement is <time datetime="RFC 3339" title="UTC">relative</time>.
+func timeElement(t, now time.Time) template.HTML {
+	if t.IsZero() {
+		return ""
+	}
+	utc := t.UTC()
+	return template.HTML(fmt.Sprintf(`<time datetime="%s" title="%s">%s</time>`,
+		utc.Format(time.RFC3339), utc.Format("2006-01-02 15:04:05 UTC"), template.HTMLEscapeString(relative(t, now))))
+}
+
+// status is the word for a state and result: the result once done, else
+// the state.
+func status(state ci.State, result ci.Result) string {
+	if state == ci.StateDone {
+		if result == ci.ResultNone {
+			return "done"
+		}
+		return string(result)
+	}
+	if state == "" {
+		return "unknown"
+	}
+	return string(state)
+}
+
+// pill is a coloured label with its text (never colour alone).
+func pill(state ci.State, result ci.Result) template.HTML {
+	s := status(state, result)
+	return template.HTML(fmt.Sprintf(`<span class="pill pill-%s">%s</span>`, s, s))
+}
+
+func shortSHA(sha string) string {
+	if len(sha) > 7 {
+		return sha[:7]
+	}
+	return sha
+}
+
+func firstLine(s string) string {
+	s, _, _ = strings.Cut(strings.TrimSpace(s), "\n")
+	return s
+}
+
+// refName names a workflow's ref: "main", "tag v1", "PR #7 (feature)".
+func refName(w *ci.Workflow) string {
+	switch w.RefType {
+	case "tag":
+		return "tag " + w.Tag
+	case "pull-request":
+		s := "PR #" + w.PR
+		if w.PRBranch != "" {
+			s += " (" + w.PRBranch + ")"
+		}
+		return s
+	}
+	return w.Branch
+}

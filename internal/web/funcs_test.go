@@ -1,0 +1,115 @@
+package web
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/batonci/baton/internal/api"
+	"github.com/batonci/baton/internal/ci"
+)
+
+func TestHumanDuration(t *testing.T) {
+	for d, want := range map[time.Duration]string{
+		-time.Second: "0s", 850 * time.Millisecond: "850ms", 12 * time.Second: "12s",
+		83 * time.Second: "1m 23s", 2*time.Hour + 5*time.Minute + 9*time.Second: "2h 5m",
+	} {
+		if got := humanDuration(d); got != want {
+			t.Errorf("humanDuration(%v) = %q, want %q", d, got, want)
+		}
+	}
+}
+
+func TestTimeElement(t *testing.T) {
+	now := time.Date(2026, 3, 10, 12, 0, 0, 0, time.UTC)
+	for ago, want := range map[time.Duration]string{
+		10 * time.Second: "just now", 5 * time.Minute: "5 min ago", 3 * time.Hour: "3 h ago",
+		30 * time.Hour: "yesterday", 4 * 24 * time.Hour: "4 days ago", 90 * 24 * time.Hour: "10 Dec 2025",
+	} {
+		got := string(timeElement(now.Add(-ago), now))
+		if !strings.Contains(got, ">"+want+"</time>") || !strings.Contains(got, `datetime="`+now.Add(-ago).Format(time.RFC3339)+`"`) {
+			t.Errorf("%v ago: %s, want %q", ago, got, want)
+		}
+	}
+	if timeElement(time.Time{}, now) != "" {
+		t.Error("a zero time is not empty")
+	}
+}
+
+func TestColumnsByDependencyDepth(t *testing.T) {
+	b := func(name string, deps ...string) *ci.Block { return &ci.Block{Name: name, Dependencies: deps} }
+	blocks := []*ci.Block{b("A"), b("B", "A"), b("C", "A"), b("D", "B", "C"), b("E", "A", "D"), b("X", "ghost"),
+		b("L1", "L2"), b("L2", "L1"), {Name: "after", AfterPipeline: true}}
+	cols, after := columns(blocks)
+	got := [][]string{}
+	for _, col := range cols {
+		var names []string
+		for _, b := range col {
+			names = append(names, b.Name)
+		}
+		got = append(got, names)
+	}
+	// A cycle (which the parser refuses) is cut where it is found.
+	want := "[[A X] [B C L2] [D L1] [E]]"
+	if s := strings.Join(strings.Fields(strings.ReplaceAll(fmtNames(got), ",", " ")), " "); s != want {
+		t.Errorf("columns = %s, want %s", s, want)
+	}
+	if len(after) != 1 || after[0].Name != "after" {
+		t.Errorf("after = %v", after)
+	}
+}
+
+func fmtNames(cols [][]string) string {
+	var parts []string
+	for _, c := range cols {
+		parts = append(parts, "["+strings.Join(c, " ")+"]")
+	}
+	return "[" + strings.Join(parts, " ") + "]"
+}
+
+func TestParseDiagnostics(t *testing.T) {
+	got := parseDiagnostics(".semaphore/semaphore.yml:7:5: block \"A\" has no jobs\nC:/x.yml:1:2: drive letters\nno position here\n")
+	if len(got) != 3 {
+		t.Fatalf("%d diagnostics", len(got))
+	}
+	if d := got[0]; d.File != ".semaphore/semaphore.yml" || d.Line != 7 || d.Col != 5 || d.Message != `block "A" has no jobs` {
+		t.Errorf("first = %+v", d)
+	}
+	if d := got[1]; d.File != "C:/x.yml" || d.Line != 1 || d.Col != 2 {
+		t.Errorf("second = %+v", d)
+	}
+	if d := got[2]; d.Line != 0 || d.Message != "no position here" {
+		t.Errorf("third = %+v", d)
+	}
+}
+
+func TestBadgeSVG(t *testing.T) {
+	for _, tc := range []struct {
+		w    *api.WorkflowSummary
+		want string
+	}{
+		{nil, "unknown"},
+		{&api.WorkflowSummary{Workflow: &ci.Workflow{State: ci.StateRunning}}, "running"},
+		{&api.WorkflowSummary{Workflow: &ci.Workflow{State: ci.StatePending}}, "running"},
+		{&api.WorkflowSummary{Workflow: &ci.Workflow{State: ci.StateDone, Result: ci.ResultPassed}}, "passed"},
+		{&api.WorkflowSummary{Workflow: &ci.Workflow{State: ci.StateDone, Result: ci.ResultFailed}}, "failed"},
+		{&api.WorkflowSummary{Workflow: &ci.Workflow{State: ci.StateDone, Result: ci.ResultStopped}}, "stopped"},
+	} {
+		if got := badgeStatus(tc.w); got != tc.want {
+			t.Errorf("badgeStatus = %q, want %q", got, tc.want)
+		}
+	}
+	svg := badgeSVG(`a<b&"c`, "passed")
+	if strings.Contains(svg, `a<b`) || !strings.Contains(svg, "a&lt;b&amp;&#34;c") {
+		t.Errorf("the label is not escaped: %s", svg)
+	}
+	if textWidth("mmmm") <= textWidth("iiii") {
+		t.Error("wide letters are not wider")
+	}
+}
+
+func TestFlashTextsAreFixed(t *testing.T) {
+	if flash("<script>") != "" || flash("created") == "" {
+		t.Error("flash accepts arbitrary text or lacks a known code")
+	}
+}

@@ -1,0 +1,144 @@
+package web
+
+import (
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/batonci/baton/internal/api"
+)
+
+// tokensPage is the data of tokens.html.
+type tokensPage struct {
+	Tokens []api.TokenView
+	// New is the token just created, shown once.
+	New  *api.TokenView
+	Done string
+}
+
+// signedIn answers 401 with the sign-in form unless the caller is signed
+// in.
+func (w *Web) signedIn(rw http.ResponseWriter, r *http.Request) bool {
+	me, err := w.me(r)
+	if err != nil {
+		w.fail(rw, r, err)
+		return false
+	}
+	if me == nil {
+		w.fail(rw, r, &APIError{Status: http.StatusUnauthorized})
+		return false
+	}
+	return true
+}
+
+func (w *Web) renderTokens(rw http.ResponseWriter, r *http.Request, code int, page tokensPage) {
+	if _, err := w.apiGet(r, "/api/v1/tokens", &page.Tokens); err != nil {
+		w.fail(rw, r, err)
+		return
+	}
+	w.render(rw, r, code, "tokens.html", page)
+}
+
+// tokens lists the caller's API tokens.
+func (w *Web) tokens(rw http.ResponseWriter, r *http.Request) {
+	w.renderTokens(rw, r, http.StatusOK, tokensPage{Done: r.URL.Query().Get("done")})
+}
+
+// createToken creates an API token and shows its secret once: the answer
+// is the page itself (no redirect), so the secret is in no URL or history.
+func (w *Web) createToken(rw http.ResponseWriter, r *http.Request) {
+	if !w.checkForm(rw, r) {
+		return
+	}
+	var tok api.TokenView
+	if _, err := w.apiDo(r, http.MethodPost, "/api/v1/tokens", api.TokenRequest{Name: strings.TrimSpace(r.PostForm.Get("name"))}, &tok); err != nil {
+		w.fail(rw, r, err)
+		return
+	}
+	w.renderTokens(rw, r, http.StatusCreated, tokensPage{New: &tok})
+}
+
+// revokeToken revokes one of the caller's tokens.
+func (w *Web) revokeToken(rw http.ResponseWriter, r *http.Request) {
+	if !w.checkForm(rw, r) {
+		return
+	}
+	if _, err := w.apiDo(r, http.MethodDelete, "/api/v1/tokens/"+url.PathEscape(r.PathValue("id")), nil, nil); err != nil {
+		w.fail(rw, r, err)
+		return
+	}
+	seeOther(rw, r, "/settings/tokens", "token-revoked")
+}
+
+// sshKey is a key as GET /api/v1/keys lists it.
+type sshKey struct {
+	ID          string    `json:"id"`
+	Name        string    `json:"name"`
+	Fingerprint string    `json:"fingerprint"`
+	CreatedAt   time.Time `json:"created_at"`
+}
+
+// keysPage is the data of keys.html.
+type keysPage struct {
+	// Unavailable is set when the server has no SSH keys API.
+	Unavailable bool
+	Keys        []sshKey
+	Name, Key   string
+	Error       string
+	Done        string
+}
+
+func (w *Web) renderKeys(rw http.ResponseWriter, r *http.Request, code int, page keysPage) {
+	status, err := w.apiGet(r, "/api/v1/keys", &page.Keys)
+	switch {
+	case status == http.StatusNotFound:
+		page.Unavailable = true
+	case err != nil:
+		w.fail(rw, r, err)
+		return
+	}
+	w.render(rw, r, code, "keys.html", page)
+}
+
+// keys lists the caller's SSH public keys (for debug sessions), with a
+// form to add one.
+func (w *Web) keys(rw http.ResponseWriter, r *http.Request) {
+	if !w.signedIn(rw, r) {
+		return
+	}
+	w.renderKeys(rw, r, http.StatusOK, keysPage{Done: r.URL.Query().Get("done")})
+}
+
+// addKey adds an SSH public key; a refusal shows the form again with the
+// API's reason.
+func (w *Web) addKey(rw http.ResponseWriter, r *http.Request) {
+	if !w.checkForm(rw, r) || !w.signedIn(rw, r) {
+		return
+	}
+	page := keysPage{Name: strings.TrimSpace(r.PostForm.Get("name")), Key: strings.TrimSpace(r.PostForm.Get("public_key"))}
+	status, err := w.apiDo(r, http.MethodPost, "/api/v1/keys", map[string]string{"name": page.Name, "public_key": page.Key}, nil)
+	switch {
+	case err == nil:
+		seeOther(rw, r, "/settings/keys", "key-added")
+	case status == http.StatusBadRequest || status == http.StatusConflict:
+		page.Error = err.(*APIError).Message
+		w.renderKeys(rw, r, status, page)
+	case status == http.StatusNotFound:
+		w.renderKeys(rw, r, http.StatusNotFound, page)
+	default:
+		w.fail(rw, r, err)
+	}
+}
+
+// removeKey removes one of the caller's SSH keys.
+func (w *Web) removeKey(rw http.ResponseWriter, r *http.Request) {
+	if !w.checkForm(rw, r) || !w.signedIn(rw, r) {
+		return
+	}
+	if _, err := w.apiDo(r, http.MethodDelete, "/api/v1/keys/"+url.PathEscape(r.PathValue("id")), nil, nil); err != nil {
+		w.fail(rw, r, err)
+		return
+	}
+	seeOther(rw, r, "/settings/keys", "key-removed")
+}

@@ -1,0 +1,320 @@
+package web
+
+import (
+	"net/http"
+	"net/url"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/batonci/baton/internal/api"
+	"github.com/batonci/baton/internal/ci"
+)
+
+// promotion is one promotion of a pipeline as GET
+// /api/v1/pipelines/{id}/promotions gives it.
+type promotion struct {
+	Name             string               `json:"name"`
+	PipelineFile     string               `json:"pipeline_file"`
+	DeploymentTarget string               `json:"deployment_target"`
+	Auto             bool                 `json:"auto"`
+	Parameters       []promotionParameter `json:"parameters"`
+	Runs             []promotionRun       `json:"runs"`
+}
+
+type promotionParameter struct {
+	Name         string   `json:"name"`
+	Description  string   `json:"description"`
+	Required     bool     `json:"required"`
+	DefaultValue string   `json:"default_value"`
+	Options      []string `json:"options"`
+}
+
+type promotionRun struct {
+	PipelineID string    `json:"pipeline_id"`
+	PromotedBy string    `json:"promoted_by"`
+	Trigger    string    `json:"trigger"`
+	CreatedAt  time.Time `json:"created_at"`
+	State      ci.State  `json:"state"`
+	Result     ci.Result `json:"result"`
+	// Refused says why an auto-promotion did not run.
+	Refused string `json:"refused"`
+}
+
+// diagnostic is one positioned error of an invalid pipeline file.
+type diagnostic struct {
+	File      string
+	Line, Col int
+	Message   string
+}
+
+// diagnosticLine is "file:line:col: message".
+var diagnosticLine = regexp.MustCompile(`^(.*?):(\d+):(\d+): (.*)$`)
+
+// parseDiagnostics splits a pipeline's diagnostics into positioned
+// errors; a line without a position keeps only its message.
+func parseDiagnostics(s string) []diagnostic {
+	var out []diagnostic
+	for _, line := range strings.Split(strings.TrimSpace(s), "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" {
+			continue
+		}
+		m := diagnosticLine.FindStringSubmatch(line)
+		if m == nil {
+			out = append(out, diagnostic{Message: line})
+			continue
+		}
+		l, _ := strconv.Atoi(m[2])
+		c, _ := strconv.Atoi(m[3])
+		out = append(out, diagnostic{File: m[1], Line: l, Col: c, Message: m[4]})
+	}
+	return out
+}
+
+// pipelineView is a pipeline laid out as a graph: its blocks in columns by
+// dependency depth, the after_pipeline block apart.
+type pipelineView struct {
+	*ci.Pipeline
+	Columns     [][]*ci.Block
+	After       []*ci.Block
+	Diagnostics []diagnostic
+	// Promotions are nil when the promotions API is not available.
+	Promotions []promotion
+	// PromotedFrom is the name of the pipeline this one was promoted
+	// from; Depth how many promotions it is from the workflow's first.
+	PromotedFrom string
+	Depth        int
+	// PromoteError is the API's refusal of the last promotion.
+	PromoteError string
+}
+
+// columns groups blocks by dependency depth: a block without
+// dependencies is in column 0, any other one column after its deepest
+// dependency. Unknown dependencies are ignored and cycles cut.
+func columns(blocks []*ci.Block) (cols [][]*ci.Block, after []*ci.Block) {
+	byName := map[string]*ci.Block{}
+	for _, b := range blocks {
+		if !b.AfterPipeline {
+			byName[b.Name] = b
+		}
+	}
+	depth := map[string]int{}
+	var visit func(b *ci.Block, seen map[string]bool) int
+	visit = func(b *ci.Block, seen map[string]bool) int {
+		if d, ok := depth[b.Name]; ok {
+			return d
+		}
+		if seen[b.Name] {
+			return 0
+		}
+		seen[b.Name] = true
+		d := 0
+		for _, dep := range b.Dependencies {
+			if db := byName[dep]; db != nil {
+				d = max(d, visit(db, seen)+1)
+			}
+		}
+		depth[b.Name] = d
+		return d
+	}
+	for _, b := range blocks {
+		if b.AfterPipeline {
+			after = append(after, b)
+			continue
+		}
+		d := visit(b, map[string]bool{})
+		for len(cols) <= d {
+			cols = append(cols, nil)
+		}
+		cols[d] = append(cols[d], b)
+	}
+	return cols, after
+}
+
+// workflowPage is the data of workflow.html.
+type workflowPage struct {
+	Workflow  api.WorkflowView
+	Access    api.AccessView
+	Pipelines []*pipelineView
+	// Live is set while the workflow runs: the page follows it.
+	Live bool
+	Done string
+}
+
+// PageTitle is the workflow's title.
+func (p workflowPage) PageTitle() string {
+	return p.Workflow.Project + " #" + strconv.Itoa(p.Workflow.Number)
+}
+
+// loadWorkflow reads a workflow with its pipelines, the caller's access
+// and each pipeline's promotions.
+func (w *Web) loadWorkflow(r *http.Request, id string) (*workflowPage, error) {
+	page := &workflowPage{}
+	if _, err := w.apiGet(r, "/api/v1/workflows/"+url.PathEscape(id), &page.Workflow); err != nil {
+		return nil, err
+	}
+	if _, err := w.apiGet(r, "/api/v1/projects/"+url.PathEscape(page.Workflow.Project)+"/access", &page.Access); err != nil {
+		return nil, err
+	}
+	page.Live = page.Workflow.State != ci.StateDone
+	byID := map[string]*pipelineView{}
+	for _, pl := range page.Workflow.Pipelines {
+		v := &pipelineView{Pipeline: pl, Diagnostics: parseDiagnostics(pl.Diagnostics)}
+		v.Columns, v.After = columns(pl.Blocks)
+		var proms []promotion
+		if status, err := w.apiGet(r, "/api/v1/pipelines/"+url.PathEscape(pl.ID)+"/promotions", &proms); err == nil {
+			if proms == nil {
+				proms = []promotion{}
+			}
+			v.Promotions = proms
+		} else if status != http.StatusNotFound {
+			return nil, err
+		}
+		byID[pl.ID] = v
+	}
+	// Each pipeline is followed by the ones promoted from it.
+	var place func(v *pipelineView, depth int)
+	placed := map[string]bool{}
+	place = func(v *pipelineView, depth int) {
+		if placed[v.ID] {
+			return
+		}
+		placed[v.ID] = true
+		v.Depth = depth
+		page.Pipelines = append(page.Pipelines, v)
+		for _, pl := range page.Workflow.Pipelines {
+			if pl.PromotionOf == v.ID {
+				byID[pl.ID].PromotedFrom = v.Name
+				place(byID[pl.ID], depth+1)
+			}
+		}
+	}
+	for _, pl := range page.Workflow.Pipelines {
+		if byID[pl.PromotionOf] == nil {
+			place(byID[pl.ID], 0)
+		}
+	}
+	for _, pl := range page.Workflow.Pipelines {
+		place(byID[pl.ID], 0)
+	}
+	return page, nil
+}
+
+// workflow shows a workflow: each pipeline as a graph of blocks and jobs,
+// live while it runs. With ?fragment=graph it answers only the pipelines'
+// markup, which the page's script swaps in when the API says something
+// changed.
+func (w *Web) workflow(rw http.ResponseWriter, r *http.Request) {
+	page, err := w.loadWorkflow(r, r.PathValue("id"))
+	if err != nil {
+		w.fail(rw, r, err)
+		return
+	}
+	page.Done = r.URL.Query().Get("done")
+	if r.URL.Query().Get("fragment") == "graph" {
+		w.renderFragment(rw, r, "workflow.html", "pipelines", *page)
+		return
+	}
+	w.render(rw, r, http.StatusOK, "workflow.html", *page)
+}
+
+// workflowAction forwards a stop or rebuild of a workflow, or a stop or
+// rerun-failed of a pipeline, to the API and goes back to the workflow
+// (the new one for a rebuild).
+func (w *Web) workflowAction(kind, action string) http.HandlerFunc {
+	return func(rw http.ResponseWriter, r *http.Request) {
+		if !w.checkForm(rw, r) {
+			return
+		}
+		id := r.PathValue("id")
+		workflowID := id
+		project := ""
+		if kind == "pipelines" {
+			var pl ci.Pipeline
+			if _, err := w.apiGet(r, "/api/v1/pipelines/"+url.PathEscape(id), &pl); err != nil {
+				w.fail(rw, r, err)
+				return
+			}
+			workflowID, project = pl.WorkflowID, pl.ProjectID
+		} else {
+			var wf ci.Workflow
+			if _, err := w.apiGet(r, "/api/v1/workflows/"+url.PathEscape(id), &wf); err != nil {
+				w.fail(rw, r, err)
+				return
+			}
+			project = wf.ProjectID
+		}
+		if !w.requireWrite(rw, r, project) {
+			return
+		}
+		var created struct {
+			ID         string `json:"id"`
+			WorkflowID string `json:"workflow_id"`
+		}
+		if _, err := w.apiDo(r, http.MethodPost, "/api/v1/"+kind+"/"+url.PathEscape(id)+"/"+action, nil, &created); err != nil {
+			w.fail(rw, r, err)
+			return
+		}
+		switch {
+		case action == "rebuild" && created.ID != "":
+			workflowID = created.ID
+		case created.WorkflowID != "":
+			workflowID = created.WorkflowID
+		}
+		seeOther(rw, r, "/workflows/"+url.PathEscape(workflowID), action)
+	}
+}
+
+// promote runs a promotion of a pipeline with the form's parameters
+// (fields "param.NAME"); a refusal shows the workflow again with the API's
+// reason beside the pipeline.
+func (w *Web) promote(rw http.ResponseWriter, r *http.Request) {
+	if !w.checkForm(rw, r) {
+		return
+	}
+	id := r.PathValue("id")
+	var pl ci.Pipeline
+	if _, err := w.apiGet(r, "/api/v1/pipelines/"+url.PathEscape(id), &pl); err != nil {
+		w.fail(rw, r, err)
+		return
+	}
+	if !w.requireWrite(rw, r, pl.ProjectID) {
+		return
+	}
+	req := struct {
+		Name       string            `json:"name"`
+		Parameters map[string]string `json:"parameters"`
+	}{Name: r.PostForm.Get("name"), Parameters: map[string]string{}}
+	for k, v := range r.PostForm {
+		if name, ok := strings.CutPrefix(k, "param."); ok && len(v) > 0 && v[0] != "" {
+			req.Parameters[name] = v[0]
+		}
+	}
+	status, err := w.apiDo(r, http.MethodPost, "/api/v1/pipelines/"+url.PathEscape(id)+"/promote", req, nil)
+	if err == nil {
+		seeOther(rw, r, "/workflows/"+url.PathEscape(pl.WorkflowID), "promoted")
+		return
+	}
+	ae, ok := err.(*APIError)
+	if !ok || (status != http.StatusBadRequest && status != http.StatusForbidden && status != http.StatusNotFound && status != http.StatusConflict) {
+		w.fail(rw, r, err)
+		return
+	}
+	if status == http.StatusNotFound {
+		// The pipeline exists: what is missing is the promotion.
+		status, ae = http.StatusBadRequest, &APIError{Status: http.StatusBadRequest, Message: "There is no promotion " + strconv.Quote(req.Name) + " to run."}
+	}
+	page, err := w.loadWorkflow(r, pl.WorkflowID)
+	if err != nil {
+		w.fail(rw, r, err)
+		return
+	}
+	for _, v := range page.Pipelines {
+		if v.ID == id {
+			v.PromoteError = ae.Message
+		}
+	}
+	w.render(rw, r, status, "workflow.html", *page)
+}
