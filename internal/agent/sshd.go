@@ -147,7 +147,7 @@ func (a *agent) serveStream(st agentapi.Stream) {
 		}
 	}
 	ctx, cancel := context.WithTimeout(j.ctx, 30*time.Second)
-	rwc, err := a.client.DialStream(ctx, a.id, st.ID)
+	rwc, err := a.client.DialStream(ctx, st, a.id)
 	cancel()
 	if err != nil {
 		log.Warn("dial debug session stream", logErr, err)

@@ -32,10 +32,10 @@
 //     an SSH connection: the agent runs an in-process SSH server on it.
 //
 // The server that holds the user's end of a stream must be the one the
-// agent dials: with several servers behind a load balancer, route
-// /agent/v1/streams/ and /api/v1/jobs/{id}/ssh/connect to the same server
-// (sticky by job), or a dial that reaches another server is refused (404)
-// and the session fails.
+// agent dials: the Stream carries that server's URL (its configured base
+// URL), so with several servers sharing one database each must be
+// reachable by agents at its own URL; a dial that reaches another server
+// is refused (404).
 package agentapi
 
 import (
@@ -115,6 +115,9 @@ type Stream struct {
 	Kind string `json:"kind"`
 	// User is the login of who connects.
 	User string `json:"user"`
+	// URL is the server to dial the stream at (the one holding the
+	// user's end); empty means the server the agent polls.
+	URL string `json:"url,omitempty"`
 	// AuthorizedKeys are the public keys (authorized_keys lines) the
 	// SSH server accepts on this stream: the user's registered keys.
 	AuthorizedKeys []string `json:"authorized_keys"`

@@ -95,10 +95,16 @@ func (c *Client) Disconnect(ctx context.Context, agentID string) error {
 }
 
 // DialStream dials a debug session stream the server asked for (an HTTP
-// upgrade) and returns the connection, spliced to the user's.
-func (c *Client) DialStream(ctx context.Context, agentID, streamID string) (io.ReadWriteCloser, error) {
+// upgrade, at st.URL when set, else at the server it polls) and returns
+// the connection, spliced to the user's.
+func (c *Client) DialStream(ctx context.Context, st Stream, agentID string) (io.ReadWriteCloser, error) {
 	const op = "dial stream"
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base+Prefix+"/streams/"+url.PathEscape(streamID), nil)
+	base := c.base
+	if st.URL != "" {
+		base = strings.TrimRight(st.URL, "/")
+	}
+	streamID := st.ID
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+Prefix+"/streams/"+url.PathEscape(streamID), nil)
 	if err != nil {
 		return nil, &requestError{op: op, err: err}
 	}

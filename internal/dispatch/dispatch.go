@@ -83,6 +83,10 @@ type Config struct {
 	// that lacks its images leaves it to a connected idle agent that holds
 	// them (internal/scheduler); default 3s, negative disables it.
 	ImageAffinity time.Duration
+	// URL is where agents reach this server; debug session streams ask
+	// agents to dial it, so that a stream meets its user's connection on
+	// the server that holds it.
+	URL string
 	// StreamTimeout is how long OpenStream waits for an agent to dial a
 	// debug session stream (default DefaultStreamTimeout).
 	StreamTimeout time.Duration

@@ -45,6 +45,7 @@ type pendingStream struct {
 func (d *Dispatcher) OpenStream(ctx context.Context, sess *store.DebugSession) (io.ReadWriteCloser, error) {
 	ps := &pendingStream{agentID: sess.AgentID, conn: make(chan io.ReadWriteCloser, 1)}
 	sess.CreatedAt = d.now()
+	sess.ServerURL = d.cfg.URL
 	err := d.db.Tx(ctx, func(tx *store.Tx) error {
 		if err := tx.CreateDebugSession(sess); err != nil {
 			return err
@@ -107,7 +108,7 @@ func (d *Dispatcher) pendingStreams(ctx context.Context, agentID string) ([]agen
 		if err != nil {
 			return nil, err
 		}
-		st := agentapi.Stream{ID: s.ID, JobID: s.JobID, Kind: s.Kind, User: s.Login}
+		st := agentapi.Stream{ID: s.ID, JobID: s.JobID, Kind: s.Kind, User: s.Login, URL: s.ServerURL}
 		for _, k := range keys {
 			st.AuthorizedKeys = append(st.AuthorizedKeys, k.PublicKey)
 		}

@@ -57,6 +57,8 @@ type debugEnv struct {
 	baton string // the baton binary (ssh's ProxyCommand)
 	dir   string
 	job   string // a running job
+	// via is the server users connect through (default e).
+	via *testenv.Env
 }
 
 // sshUser is a user of the server with an API token and an SSH key pair.
@@ -68,6 +70,12 @@ func newDebugEnv(t *testing.T, pipeline string) *debugEnv {
 	t.Helper()
 	e := testenv.Start(t, testenv.Options{})
 	e.StartAgent(t, "a1", "e1-standard-2", 2)
+	return setUpDebugEnv(t, e, pipeline)
+}
+
+// setUpDebugEnv creates the project on e, whose agents run its jobs.
+func setUpDebugEnv(t *testing.T, e *testenv.Env, pipeline string) *debugEnv {
+	t.Helper()
 	repo := testenv.NewRepo(t, map[string]string{".semaphore/semaphore.yml": pipeline, "hello.txt": "hello\n"})
 	createProject(t, e, "app", repo, nil)
 	e.Do("POST", "/api/v1/projects/app/secrets", map[string]any{
@@ -172,7 +180,11 @@ func (d *debugEnv) sshCmd(t *testing.T, u *sshUser, key, job string, args ...str
 		Host    string `json:"host"`
 		HostKey string `json:"host_key"`
 	}
-	d.e.Do("GET", "/api/v1/jobs/"+job+"/ssh", nil, &info)
+	via := d.e
+	if d.via != nil {
+		via = d.via
+	}
+	via.Do("GET", "/api/v1/jobs/"+job+"/ssh", nil, &info)
 	kh := filepath.Join(t.TempDir(), "known_hosts")
 	if err := os.WriteFile(kh, []byte(info.Host+" "+info.HostKey+"\n"), 0o600); err != nil {
 		t.Fatal(err)
@@ -180,7 +192,7 @@ func (d *debugEnv) sshCmd(t *testing.T, u *sshUser, key, job string, args ...str
 	home := t.TempDir()
 	full := append([]string{
 		"-F", "/dev/null",
-		"-o", "ProxyCommand=" + d.baton + " ssh-proxy --server " + d.e.URL + " " + job,
+		"-o", "ProxyCommand=" + d.baton + " ssh-proxy --server " + via.URL + " " + job,
 		"-o", "UserKnownHostsFile=" + kh, "-o", "GlobalKnownHostsFile=/dev/null",
 		"-o", "StrictHostKeyChecking=yes", "-o", "BatchMode=yes", "-o", "LogLevel=ERROR",
 		"-i", key, "-o", "IdentitiesOnly=yes",
@@ -607,5 +619,25 @@ func TestKeepOnFailureAttach(t *testing.T) {
 	}, "the kept job to end")
 	if j.Result != ci.ResultFailed {
 		t.Errorf("kept job ended %s/%s, want failed", j.Result, j.Reason)
+	}
+}
+
+// TestAttachThroughAnotherServer: with two servers sharing PostgreSQL, a
+// user connected to one reaches a job whose agent polls the other: the
+// stream request names the user's server, and the agent dials it there.
+func TestAttachThroughAnotherServer(t *testing.T) {
+	t.Parallel()
+	dsn := postgresDSN(t)
+	shared := t.TempDir()
+	e1 := testenv.Start(t, testenv.Options{DB: dsn, DataDir: shared})
+	e2 := testenv.Start(t, testenv.Options{DB: dsn, DataDir: shared})
+	e1.StartAgent(t, "a1", "e1-standard-2", 1)
+	d := setUpDebugEnv(t, e1, sleepPipeline)
+	d.via = e2
+	job := d.runningJob(t)
+	dev := d.user(t, "dev", "write", true)
+	out, code := d.ssh(t, dev, "", job, "", "baton@job-"+job, `echo "id=$SEMAPHORE_JOB_ID"`)
+	if code != 0 || !strings.Contains(out, "id="+job) {
+		t.Fatalf("ssh through the other server = %d, output:\n%s", code, out)
 	}
 }

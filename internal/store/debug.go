@@ -86,13 +86,16 @@ func (db *DB) AgentHostKey(ctx context.Context, agentID string) (string, error) 
 // DebugSession is a connection of a user into a job (baton attach, baton
 // debug), recorded for the audit.
 type DebugSession struct {
-	ID        string    `json:"id"`
-	JobID     string    `json:"job_id"`
-	ProjectID string    `json:"project_id"`
-	AgentID   string    `json:"agent_id"`
-	UserID    string    `json:"-"`
-	Login     string    `json:"login"`
-	Kind      string    `json:"kind"`
+	ID        string `json:"id"`
+	JobID     string `json:"job_id"`
+	ProjectID string `json:"project_id"`
+	AgentID   string `json:"agent_id"`
+	UserID    string `json:"-"`
+	Login     string `json:"login"`
+	Kind      string `json:"kind"`
+	// ServerURL is where the server holding the user's end of the
+	// session is reached: the agent dials it.
+	ServerURL string    `json:"-"`
 	State     string    `json:"state"`
 	CreatedAt time.Time `json:"created_at"`
 	OpenedAt  time.Time `json:"opened_at,omitzero"`
@@ -106,11 +109,11 @@ const (
 	SessionClosed  = "closed"
 )
 
-const debugSessionCols = `id, job_id, project_id, agent_id, user_id, login, kind, state, created_at, opened_at, closed_at`
+const debugSessionCols = `id, job_id, project_id, agent_id, user_id, login, kind, server_url, state, created_at, opened_at, closed_at`
 
 func scanDebugSession(s scanner) (*DebugSession, error) {
 	d := &DebugSession{}
-	err := s.Scan(&d.ID, &d.JobID, &d.ProjectID, &d.AgentID, &d.UserID, &d.Login, &d.Kind, &d.State,
+	err := s.Scan(&d.ID, &d.JobID, &d.ProjectID, &d.AgentID, &d.UserID, &d.Login, &d.Kind, &d.ServerURL, &d.State,
 		timeCol{&d.CreatedAt}, timeCol{&d.OpenedAt}, timeCol{&d.ClosedAt})
 	return d, err
 }
@@ -128,8 +131,8 @@ func (tx *Tx) CreateDebugSession(d *DebugSession) error {
 	}
 	normTime(&d.CreatedAt)
 	_, err := tx.exec(`INSERT INTO debug_sessions (`+debugSessionCols+`)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
-		d.ID, d.JobID, d.ProjectID, d.AgentID, d.UserID, d.Login, d.Kind, d.State,
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
+		d.ID, d.JobID, d.ProjectID, d.AgentID, d.UserID, d.Login, d.Kind, d.ServerURL, d.State,
 		tx.ts(d.CreatedAt), tx.ts(d.OpenedAt), tx.ts(d.ClosedAt))
 	return wrap("create debug session", err)
 }

@@ -25,6 +25,9 @@ CREATE TABLE debug_sessions (
 	login      TEXT NOT NULL,
 	-- kind is attach or debug.
 	kind       TEXT NOT NULL,
+	-- server_url is the server holding the user's end, which the agent
+	-- dials (several servers may share the database).
+	server_url TEXT NOT NULL DEFAULT '',
 	-- state is pending (asked of the agent), open, or closed.
 	state      TEXT NOT NULL,
 	created_at TEXT NOT NULL,
