@@ -166,11 +166,17 @@ Commands:
 `)
 	cmds := commands()
 	sort.Slice(cmds, func(i, j int) bool { return cmds[i].name < cmds[j].name })
+	width := 0
+	for _, c := range cmds {
+		if !c.hidden {
+			width = max(width, len(c.name))
+		}
+	}
 	for _, c := range cmds {
 		if c.hidden {
 			continue
 		}
-		fmt.Fprintf(w, "  %-18s %s\n", c.name, c.summary)
+		fmt.Fprintf(w, "  %-*s  %s\n", width, c.name, c.summary)
 	}
 	fmt.Fprint(w, `
 Run 'baton help <command>' or 'baton <command> --help' for details.

@@ -437,8 +437,12 @@ func TestDebugJob(t *testing.T) {
 
 func TestDebugJobTimeLimit(t *testing.T) {
 	t.Parallel()
-	d := newDebugEnv(t, failPipeline)
+	// Debugging a job that passed leaves its workflow passed.
+	d := newDebugEnv(t, strings.Replace(failPipeline, `            - "false"`+"\n", "", 1))
 	wf := d.e.WaitWorkflow(run(t, d.e, "app", "main"), 30*time.Second)
+	if wf.Result != ci.ResultPassed {
+		t.Fatalf("workflow = %s, want passed", wf.Result)
+	}
 	orig := wf.Jobs()["Test/Unit"]
 	var dj struct {
 		JobID string `json:"job_id"`
@@ -455,6 +459,11 @@ func TestDebugJobTimeLimit(t *testing.T) {
 	}
 	if log := d.e.Log(dj.JobID); !strings.Contains(log, "commands.sh") {
 		t.Errorf("the debug job's log does not say where the commands are:\n%s", log)
+	}
+	var after testenv.Workflow
+	d.e.Do("GET", "/api/v1/workflows/"+wf.ID, nil, &after)
+	if after.State != ci.StateDone || after.Result != ci.ResultPassed {
+		t.Errorf("after a debug job stopped at its limit the workflow is %s/%s, want done/passed", after.State, after.Result)
 	}
 }
 

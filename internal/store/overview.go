@@ -51,7 +51,8 @@ func (tx *Tx) WorkflowSpans(ids []string) (map[string]Span, error) {
 	}
 	rows, err := tx.query(`SELECT workflow_id, MIN(started_at), MAX(done_at),
 		SUM(CASE WHEN state <> 'done' THEN 1 ELSE 0 END)
-		FROM pipelines WHERE workflow_id IN (`+strings.Join(marks, ", ")+`) GROUP BY workflow_id`, args...)
+		FROM pipelines p WHERE workflow_id IN (`+strings.Join(marks, ", ")+`) AND `+notDebugPipeline+`
+		GROUP BY workflow_id`, args...)
 	if err != nil {
 		return nil, wrap("workflow spans", err)
 	}

@@ -31,6 +31,9 @@ type WorkflowFilter struct {
 //   - all done: done, and the result is the first of failed, stopped,
 //     canceled that some pipeline has, else passed.
 //
+// Debug pipelines (baton debug) do not count: debugging a job never
+// changes its workflow's state, result or duration.
+//
 // The SQL below computes the rank of the "worst" pipeline; workflowSummary
 // turns it into a state and result.
 const workflowCols = `w.id, w.project_id, w.number, w.trigger, w.ref_type, w.branch, w.tag,
@@ -42,7 +45,11 @@ const workflowCols = `w.id, w.project_id, w.number, w.trigger, w.ref_type, w.bra
 		WHEN p.result = 'stopped' THEN 2
 		WHEN p.result = 'canceled' THEN 3
 		ELSE 4 END)
-	 FROM pipelines p WHERE p.workflow_id = w.id)`
+	 FROM pipelines p WHERE p.workflow_id = w.id AND `+notDebugPipeline+`)`
+
+// notDebugPipeline is an SQL condition on pipelines p: p is not the
+// pipeline of a debug job.
+const notDebugPipeline = `NOT EXISTS (SELECT 1 FROM jobs dj JOIN debug_jobs d ON d.job_id = dj.id WHERE dj.pipeline_id = p.id)`
 
 // workflowSummary maps the rank computed by workflowCols to the
 // workflow's state and result.

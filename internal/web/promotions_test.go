@@ -112,7 +112,7 @@ func testPromotions(t *testing.T, s *site) {
 	if first < 0 || second < first || !strings.Contains(page.body, `class="pipeline depth-1"`) || !strings.Contains(page.body, "Promoted from Build") {
 		t.Error("the promoted pipeline is not shown after the one it came from")
 	}
-	if !strings.Contains(page.body, `href="#pipeline-`+promoted.ID+`">manual by writer`) {
+	if !strings.Contains(page.body, `href="#pipeline-`+promoted.ID+`">promoted by writer`) {
 		t.Error("the promotion's run is not listed with who promoted")
 	}
 }
