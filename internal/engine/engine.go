@@ -229,6 +229,13 @@ func (e *Engine) mutateTx(tx *store.Tx, pipelineID string, fn op) (done, changed
 		changed = p
 	}
 	if p.State == ci.StateDone && snap.pipeline.State != ci.StateDone {
+		if g, err := e.graphs.get(p.ID, p.Graph); err == nil && len(g.Promotions) > 0 {
+			// Committed with the end, so that a crash before autoPromote
+			// runs leaves them to recheck.
+			if err := tx.SetPromotionsDue(p.ID, true); err != nil {
+				return nil, nil, err
+			}
+		}
 		return p, changed, nil
 	}
 	return nil, changed, nil

@@ -191,7 +191,11 @@ func (e *Engine) promote(ctx context.Context, proj *ci.Project, wf *ci.Workflow,
 // autoPromote runs the promotions of a pipeline that just ended whose
 // auto_promote condition holds (spec §3.1). An auto-promotion that its
 // target's rules forbid is recorded as refused, with the reason, and
-// audited. Each fires at most once (run 0 of its record is unique).
+// audited. Each fires at most once (run 0 of its record is unique), so
+// running it again for the same pipeline is harmless: recheck does, for
+// pipelines still marked promotions_due (a server stopped in between, or
+// the database failed). The mark is cleared once every promotion was
+// decided.
 func (e *Engine) autoPromote(ctx context.Context, p *ci.Pipeline) {
 	if len(p.Graph) == 0 {
 		return
@@ -200,23 +204,32 @@ func (e *Engine) autoPromote(ctx context.Context, p *ci.Pipeline) {
 	if err != nil || len(g.Promotions) == 0 {
 		return
 	}
+	if err := e.autoPromotions(ctx, p, g); err != nil {
+		e.log.Error("auto-promote; will try again", "pipeline", p.ID, "err", err)
+		return
+	}
+	if err := e.db.Tx(ctx, func(tx *store.Tx) error { return tx.SetPromotionsDue(p.ID, false) }); err != nil {
+		e.log.Error("auto-promote: clear the mark", "pipeline", p.ID, "err", err)
+	}
+}
+
+// autoPromotions decides each auto-promotion of p; an error (of the
+// database, or reading the repository) leaves the rest for a later try.
+func (e *Engine) autoPromotions(ctx context.Context, p *ci.Pipeline, g *plan.Graph) error {
 	wf, err := e.db.GetWorkflow(ctx, p.WorkflowID)
 	if err != nil {
-		e.log.Error("auto-promote", "pipeline", p.ID, "err", err)
-		return
+		return err
 	}
 	proj, err := e.db.GetProject(ctx, p.ProjectID)
 	if err != nil {
-		e.log.Error("auto-promote", "pipeline", p.ID, "err", err)
-		return
+		return err
 	}
 	fire, err := plan.AutoPromotions(g, plan.Input{
 		Event: planEvent(proj, wf), PipelineFile: p.File, Params: g.Params,
 		ChangedFiles: func(rng string) ([]string, error) { return e.cfg.Repos.ChangedFiles(ctx, proj.RepoURL, rng) },
 	}, p.Result, p.Reason)
 	if err != nil {
-		e.log.Error("auto-promote: evaluate conditions", "pipeline", p.ID, "err", err)
-		return
+		return fmt.Errorf("evaluate conditions: %w", err)
 	}
 	for _, pr := range fire {
 		run := &store.PromotionRun{PipelineID: p.ID, ProjectID: proj.ID, Name: pr.Name, Auto: true,
@@ -233,27 +246,26 @@ func (e *Engine) autoPromote(ctx context.Context, p *ci.Pipeline) {
 			case errors.Is(err, store.ErrNotFound):
 				refusal = fmt.Sprintf("deployment target %q does not exist in project %s", pr.DeploymentTarget, proj.Name)
 			case err != nil:
-				e.log.Error("auto-promote", "pipeline", p.ID, "err", err)
-				continue
+				return err
 			default:
 				refusal = TargetRefusal(t, wf, AutoTrigger, "", true)
 			}
 		}
 		if refusal != "" {
-			e.refuseAuto(ctx, p, pr, run, refusal)
+			if err := e.refuseAuto(ctx, p, pr, run, refusal); err != nil {
+				return err
+			}
 			continue
 		}
-		if _, err := e.promote(ctx, proj, wf, p, pr, run, AutoPromoter); err != nil {
-			if errors.Is(err, store.ErrConflict) {
-				continue // another server promoted it first
-			}
-			e.log.Error("auto-promote", "pipeline", p.ID, "promotion", pr.Name, "err", err)
+		if _, err := e.promote(ctx, proj, wf, p, pr, run, AutoPromoter); err != nil && !errors.Is(err, store.ErrConflict) {
+			return fmt.Errorf("promotion %q: %w", pr.Name, err) // a conflict: it was promoted already
 		}
 	}
+	return nil
 }
 
 // refuseAuto records an auto-promotion that did not run, and why.
-func (e *Engine) refuseAuto(ctx context.Context, p *ci.Pipeline, pr *plan.Promotion, run *store.PromotionRun, reason string) {
+func (e *Engine) refuseAuto(ctx context.Context, p *ci.Pipeline, pr *plan.Promotion, run *store.PromotionRun, reason string) error {
 	run.Refused, run.CreatedAt = reason, e.now()
 	err := e.db.Tx(ctx, func(tx *store.Tx) error {
 		if err := tx.CreatePromotion(run); err != nil {
@@ -263,10 +275,10 @@ func (e *Engine) refuseAuto(ctx context.Context, p *ci.Pipeline, pr *plan.Promot
 			ProjectID: p.ProjectID, Detail: fmt.Sprintf("pipeline %s to %s: %s", p.ID, pr.DeploymentTarget, reason)})
 	})
 	if err != nil && !errors.Is(err, store.ErrConflict) {
-		e.log.Error("record a refused auto-promotion", "pipeline", p.ID, "promotion", pr.Name, "err", err)
-		return
+		return fmt.Errorf("record refused auto-promotion %q: %w", pr.Name, err)
 	}
 	e.log.Info("auto-promotion refused", "pipeline", p.ID, "promotion", pr.Name, "reason", reason)
+	return nil
 }
 
 // Promotions returns the promotions a pipeline declares (nil for a

@@ -1,11 +1,13 @@
 package engine_test
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 
 	"github.com/batonci/baton/internal/ci"
 	"github.com/batonci/baton/internal/engine"
+	"github.com/batonci/baton/internal/engine/enginetest"
 	"github.com/batonci/baton/internal/store"
 )
 
@@ -52,4 +54,65 @@ func TestTargetRefusal(t *testing.T) {
 			}
 		})
 	}
+}
+
+func TestAutoPromotionIsMarkedDueUntilDecided(t *testing.T) {
+	enginetest.ForEachDialect(t, func(t *testing.T, dialect string) {
+		job := "    task:\n      jobs:\n        - name: j\n          commands: [echo hi]\n"
+		head := "version: v1.0\nname: %s\nagent:\n  machine:\n    type: s1-test\nblocks:\n  - name: b\n"
+		e := newEnvWith(t, dialect, map[string]string{
+			pipelineFile: fmt.Sprintf(head, "CI") + job +
+				"promotions:\n  - name: Deploy\n    pipeline_file: deploy.yml\n    auto_promote:\n      when: \"result = 'passed'\"\n",
+			".semaphore/deploy.yml": fmt.Sprintf(head, "Deploy") + job,
+		}, nil)
+		ctx := t.Context()
+		wf := e.push("main")
+		e.runAll("s1-test")
+		pipelines := func() []*ci.Pipeline {
+			ps, err := e.db.ListPipelines(ctx, wf.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return ps
+		}
+		due := func() []*ci.Pipeline {
+			ps, err := e.db.PromotionsDue(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return ps
+		}
+		var ci0 *ci.Pipeline // the CI pipeline (both have the fake clock's time)
+		promoted := 0
+		for _, p := range pipelines() {
+			switch p.Promotion {
+			case "":
+				ci0 = p
+			case "Deploy":
+				promoted++
+			}
+		}
+		if ci0 == nil || promoted != 1 {
+			t.Fatalf("pipelines = %v, want CI and its auto-promotion", pipelines())
+		}
+		if d := due(); len(d) != 0 {
+			t.Fatalf("promotions still due after they ran: %v", d)
+		}
+
+		// As after a crash between the pipeline's end and its
+		// auto-promotions: recheck decides them again, once.
+		if err := e.db.Tx(ctx, func(tx *store.Tx) error { return tx.SetPromotionsDue(ci0.ID, true) }); err != nil {
+			t.Fatal(err)
+		}
+		if d := due(); len(d) != 1 || d[0].ID != ci0.ID {
+			t.Fatalf("due = %v, want the CI pipeline", d)
+		}
+		e.eng.Recheck(ctx)
+		if ps := pipelines(); len(ps) != 2 {
+			t.Errorf("recheck promoted again: %d pipelines", len(ps))
+		}
+		if d := due(); len(d) != 0 {
+			t.Errorf("recheck left promotions due: %v", d)
+		}
+	})
 }

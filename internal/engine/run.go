@@ -171,8 +171,9 @@ func (e *Engine) Run(ctx context.Context) error {
 	}
 }
 
-// recheck advances every unfinished pipeline: a safety net for a
-// notification or a follow-up step lost to a crash.
+// recheck advances every unfinished pipeline and runs the auto-promotions
+// still due: a safety net for a notification or a follow-up step lost to
+// a crash.
 func (e *Engine) recheck(ctx context.Context) {
 	ps, err := e.db.ActivePipelines(ctx)
 	if err != nil {
@@ -189,7 +190,24 @@ func (e *Engine) recheck(ctx context.Context) {
 			e.log.Error("recheck pipeline", "pipeline", p.ID, "err", err)
 		}
 	}
+	due, err := e.db.PromotionsDue(ctx)
+	if err != nil {
+		if ctx.Err() == nil {
+			e.log.Error("recheck auto-promotions", "err", err)
+		}
+		return
+	}
+	for _, p := range due {
+		if ctx.Err() != nil {
+			return
+		}
+		e.autoPromote(ctx, p)
+	}
 }
+
+// Recheck does once what Run does every RecheckInterval: it advances
+// every unfinished pipeline and runs the auto-promotions still due.
+func (e *Engine) Recheck(ctx context.Context) { e.recheck(ctx) }
 
 // CheckTimeLimits stops what has run past its execution_time_limit (spec
 // §7.2): a pipeline's regular blocks, a block, or a job, each with reason

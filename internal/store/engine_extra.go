@@ -82,6 +82,20 @@ func (tx *Tx) ActivePipelines() ([]*ci.Pipeline, error) {
 	return ps, wrap("active pipelines", err)
 }
 
+// SetPromotionsDue marks (or unmarks) a pipeline whose auto-promotions
+// are still to be evaluated.
+func (tx *Tx) SetPromotionsDue(id string, due bool) error {
+	return tx.execOne("set promotions due of pipeline "+id, `UPDATE pipelines SET promotions_due = $1 WHERE id = $2`, due, id)
+}
+
+// PromotionsDue returns the pipelines whose auto-promotions are still to
+// be evaluated, without blocks, oldest first.
+func (db *DB) PromotionsDue(ctx context.Context) ([]*ci.Pipeline, error) {
+	ps, err := collect(db.reader(ctx), scanPipeline, `SELECT `+pipelineCols+` FROM pipelines
+		WHERE promotions_due ORDER BY created_at, id`)
+	return ps, wrap("pipelines with promotions due", err)
+}
+
 // ActivePipelines returns the pipelines that are not done, without
 // blocks, oldest first.
 func (db *DB) ActivePipelines(ctx context.Context) ([]*ci.Pipeline, error) {

@@ -45,7 +45,7 @@ const workflowCols = `w.id, w.project_id, w.number, w.trigger, w.ref_type, w.bra
 		WHEN p.result = 'stopped' THEN 2
 		WHEN p.result = 'canceled' THEN 3
 		ELSE 4 END)
-	 FROM pipelines p WHERE p.workflow_id = w.id AND `+notDebugPipeline+`)`
+	 FROM pipelines p WHERE p.workflow_id = w.id AND ` + notDebugPipeline + `)`
 
 // notDebugPipeline is an SQL condition on pipelines p: p is not the
 // pipeline of a debug job.

@@ -4,6 +4,11 @@
 -- deploys to ("" for neither).
 ALTER TABLE pipelines ADD COLUMN promotion TEXT NOT NULL DEFAULT '';
 ALTER TABLE pipelines ADD COLUMN deployment_target TEXT NOT NULL DEFAULT '';
+-- promotions_due marks a pipeline that ended with auto-promotions not yet
+-- evaluated: set when it ends, cleared once they ran (or were refused),
+-- so that a server that crashed in between does not lose them.
+ALTER TABLE pipelines ADD COLUMN promotions_due BOOLEAN NOT NULL DEFAULT FALSE;
+CREATE INDEX pipelines_promotions_due ON pipelines (promotions_due) WHERE promotions_due;
 
 -- Deployment targets, per project. users, roles, branches and tags are
 -- JSON arrays of strings (a branch or tag is exact, or /regex/); env and
