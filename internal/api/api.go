@@ -126,7 +126,7 @@ func (a *API) table() []route {
 		{"GET /api/v1/jobs/{id}/ssh", projectWrite, a.sshInfo},
 		{"GET /api/v1/jobs/{id}/ssh/connect", projectWrite, a.sshConnect},
 		{"POST /api/v1/jobs/{id}/debug", projectWrite, a.debugJob},
-		{"GET /api/v1/jobs/{id}/sessions", projectRead, a.jobSessions},
+		{"GET /api/v1/jobs/{id}/sessions", projectWrite, a.jobSessions},
 		{"GET /api/v1/keys", self, a.listKeys},
 		{"POST /api/v1/keys", self, a.addKey},
 		{"DELETE /api/v1/keys/{id}", self, a.removeKey},
