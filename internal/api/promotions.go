@@ -57,6 +57,9 @@ type PromotionRunView struct {
 type PromoteRequest struct {
 	Name       string            `json:"name"`
 	Parameters map[string]string `json:"parameters"`
+	// Override promotes a pipeline that is still running or did not
+	// pass (otherwise 409).
+	Override bool `json:"override"`
 }
 
 // refusal is a promotion that a deployment target's rules forbid: 403
@@ -72,6 +75,8 @@ func promoteError(err error) error {
 	switch {
 	case errors.As(err, &ref):
 		return refusal{ref.Reason}
+	case errors.Is(err, engine.ErrNotPassed):
+		return fmt.Errorf("%w: %s", errConflict, strings.TrimPrefix(err.Error(), engine.ErrNotPassed.Error()+": "))
 	case errors.Is(err, engine.ErrBadPromotion):
 		return fmt.Errorf("%w: %s", errBadRequest, strings.TrimPrefix(err.Error(), engine.ErrBadPromotion.Error()+": "))
 	}
@@ -170,6 +175,7 @@ func (a *API) promote(w http.ResponseWriter, r *http.Request, c *caller) {
 	}
 	np, err := a.cfg.Engine.Promote(r.Context(), engine.PromoteRequest{
 		PipelineID: pl.ID, Name: req.Name, Params: req.Parameters, By: c.user.Login, Role: c.role(proj).String(),
+		Override: req.Override,
 	})
 	if err != nil {
 		writeError(w, promoteError(err))

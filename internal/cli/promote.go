@@ -43,17 +43,19 @@ type promotionView struct {
 
 func promoteCommand() *command {
 	var params multiFlag
-	var waitDone bool
+	var waitDone, override bool
 	return apiCommand{
 		read: true,
 		command: &command{name: "promote", summary: "promote a pipeline (run one of its promotions)",
-			usage: "PIPELINE_ID NAME [--param K=V]... [--wait] [--json]",
+			usage: "PIPELINE_ID NAME [--param K=V]... [--override] [--wait] [--json]",
 			help: `Runs the promotion NAME of a pipeline: a new pipeline in the same workflow,
 from the promotion's pipeline_file at the same commit. --param gives the
 promotion's parameters (required ones, options and defaults are checked by
 the server). A promotion to a deployment target must pass the target's rules
 (who, which branch or tag, pull requests); a refusal says why and exits 1.
 A pipeline can be promoted again: each promotion creates a new pipeline.
+Only a pipeline that passed is promoted, unless --override (one that is
+still running or failed is refused with exit 1).
 With --wait, waits for the promoted pipeline and exits 0 if it passed, 1 if
 not.`},
 		do: func(ctx context.Context, o *IO, c *client, args []string, asJSON bool) int {
@@ -71,7 +73,7 @@ not.`},
 				ps[k] = v
 			}
 			var p ci.Pipeline
-			body := map[string]any{"name": args[1], "parameters": ps}
+			body := map[string]any{"name": args[1], "parameters": ps, "override": override}
 			if err := c.do(ctx, "POST", "/api/v1/pipelines/"+url.PathEscape(args[0])+"/promote", body, &p); err != nil {
 				return failAPI(o, "promote", err)
 			}
@@ -106,6 +108,7 @@ not.`},
 	}.build(func(fs *flagSet) {
 		fs.Var(&params, "param", "parameter `NAME=VALUE`; repeatable")
 		fs.BoolVar(&waitDone, "wait", false, "wait for the promoted pipeline to finish")
+		fs.BoolVar(&override, "override", false, "promote even if the pipeline is still running or did not pass")
 	})
 }
 

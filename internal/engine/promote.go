@@ -37,6 +37,11 @@ const AutoTrigger = "auto"
 // run as asked: an unknown promotion, bad parameters, a missing target.
 var ErrBadPromotion = errors.New("invalid promotion")
 
+// ErrNotPassed is returned by Promote for a pipeline that is still running
+// or did not pass, unless the request overrides it (as Semaphore's
+// override=true).
+var ErrNotPassed = errors.New("the pipeline has not passed")
+
 // RefusedError is returned when a deployment target's rules forbid a
 // promotion; Reason says why.
 type RefusedError struct {
@@ -90,11 +95,15 @@ type PromoteRequest struct {
 	// ("admin" or "write"), which the target's rules check.
 	By   string
 	Role string
+	// Override promotes a pipeline that is still running or did not pass.
+	Override bool
 }
 
-// Promote runs a promotion of a pipeline by hand (any time, even while the
-// pipeline runs; a pipeline can be promoted again, each time creating a
-// new pipeline). It validates the parameters (ErrBadPromotion), checks the
+// Promote runs a promotion of a pipeline by hand: of a pipeline that
+// passed, or, with Override, any time (even while it runs); a pipeline can
+// be promoted again, each time creating a new pipeline. It refuses a
+// pipeline that has not passed (ErrNotPassed), validates the parameters
+// (ErrBadPromotion), checks the
 // deployment target's rules (*RefusedError, also audited), records the
 // run (audited) and returns the new pipeline.
 func (e *Engine) Promote(ctx context.Context, req PromoteRequest) (*ci.Pipeline, error) {
@@ -109,6 +118,13 @@ func (e *Engine) Promote(ctx context.Context, req PromoteRequest) (*ci.Pipeline,
 	params, err := promotionParams(pr, req.Params, false)
 	if err != nil {
 		return nil, err
+	}
+	if !req.Override && (src.State != ci.StateDone || src.Result != ci.ResultPassed) {
+		now := string(src.State)
+		if src.State == ci.StateDone {
+			now = string(src.Result)
+		}
+		return nil, fmt.Errorf("%w: pipeline %s is %s; promote it anyway with override", ErrNotPassed, src.ID, now)
 	}
 	wf, err := e.db.GetWorkflow(ctx, src.WorkflowID)
 	if err != nil {

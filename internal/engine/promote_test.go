@@ -1,6 +1,7 @@
 package engine_test
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -113,6 +114,32 @@ func TestAutoPromotionIsMarkedDueUntilDecided(t *testing.T) {
 		}
 		if d := due(); len(d) != 0 {
 			t.Errorf("recheck left promotions due: %v", d)
+		}
+	})
+}
+
+func TestPromoteNeedsOverrideUnlessPassed(t *testing.T) {
+	enginetest.ForEachDialect(t, func(t *testing.T, dialect string) {
+		job := "    task:\n      jobs:\n        - name: j\n          commands: [echo hi]\n"
+		head := "version: v1.0\nname: %s\nagent:\n  machine:\n    type: s1-test\nblocks:\n  - name: b\n"
+		e := newEnvWith(t, dialect, map[string]string{
+			pipelineFile:            fmt.Sprintf(head, "CI") + job + "promotions:\n  - name: Deploy\n    pipeline_file: deploy.yml\n",
+			".semaphore/deploy.yml": fmt.Sprintf(head, "Deploy") + job,
+		}, nil)
+		wf := e.push("main")
+		src := e.pipeline(wf)
+		req := engine.PromoteRequest{PipelineID: src.ID, Name: "Deploy", By: "ada", Role: "admin"}
+		if _, err := e.eng.Promote(t.Context(), req); !errors.Is(err, engine.ErrNotPassed) || !strings.Contains(err.Error(), "is running") {
+			t.Fatalf("Promote of a running pipeline = %v, want ErrNotPassed saying it runs", err)
+		}
+		e.runAll("s1-test", "j")
+		if _, err := e.eng.Promote(t.Context(), req); !errors.Is(err, engine.ErrNotPassed) || !strings.Contains(err.Error(), "is failed") {
+			t.Fatalf("Promote of a failed pipeline = %v, want ErrNotPassed saying it failed", err)
+		}
+		req.Override = true
+		p, err := e.eng.Promote(t.Context(), req)
+		if err != nil || p.Promotion != "Deploy" || p.PromotionOf != src.ID {
+			t.Fatalf("Promote with override = %+v, %v", p, err)
 		}
 	})
 }

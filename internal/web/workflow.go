@@ -90,6 +90,11 @@ type pipelineView struct {
 	PromoteError string
 }
 
+// Done reports whether the pipeline ended; Passed whether it ended and
+// passed: only a pipeline that passed is promoted without override.
+func (v pipelineView) Done() bool   { return v.State == ci.StateDone }
+func (v pipelineView) Passed() bool { return v.Done() && v.Result == ci.ResultPassed }
+
 // columns groups blocks by dependency depth: a block without
 // dependencies is in column 0, any other one column after its deepest
 // dependency. Unknown dependencies are ignored and cycles cut.
@@ -286,7 +291,8 @@ func (w *Web) promote(rw http.ResponseWriter, r *http.Request) {
 	req := struct {
 		Name       string            `json:"name"`
 		Parameters map[string]string `json:"parameters"`
-	}{Name: r.PostForm.Get("name"), Parameters: map[string]string{}}
+		Override   bool              `json:"override"`
+	}{Name: r.PostForm.Get("name"), Parameters: map[string]string{}, Override: r.PostForm.Get("override") == "1"}
 	for k, v := range r.PostForm {
 		if name, ok := strings.CutPrefix(k, "param."); ok && len(v) > 0 && v[0] != "" {
 			req.Parameters[name] = v[0]
