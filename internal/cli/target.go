@@ -255,13 +255,13 @@ func targetShowCommand() *command {
 			if len(v.Branches) > 0 || len(v.Tags) > 0 {
 				refs = "branches " + joinOr(v.Branches, "none") + "; tags " + joinOr(v.Tags, "none")
 			}
-			fmt.Fprintf(o.Out, "Who:          %s\n", who)
-			fmt.Fprintf(o.Out, "Refs:         %s\n", refs)
+			fmt.Fprintf(o.Out, "Who:           %s\n", who)
+			fmt.Fprintf(o.Out, "Refs:          %s\n", refs)
 			fmt.Fprintf(o.Out, "Pull requests: %t\n", v.AllowPRs)
-			fmt.Fprintf(o.Out, "Variables:    %s\n", orDash(strings.Join(v.EnvVars, ", ")))
-			fmt.Fprintf(o.Out, "Files:        %s\n", orDash(strings.Join(v.Files, ", ")))
-			fmt.Fprintf(o.Out, "Created:      %s by %s\n", v.CreatedAt.Local().Format(time.RFC3339), orDash(v.CreatedBy))
-			fmt.Fprintf(o.Out, "Updated:      %s by %s\n", v.UpdatedAt.Local().Format(time.RFC3339), orDash(v.UpdatedBy))
+			fmt.Fprintf(o.Out, "Variables:     %s\n", orDash(strings.Join(v.EnvVars, ", ")))
+			fmt.Fprintf(o.Out, "Files:         %s\n", orDash(strings.Join(v.Files, ", ")))
+			fmt.Fprintf(o.Out, "Created:       %s by %s\n", v.CreatedAt.Local().Format(time.RFC3339), orDash(v.CreatedBy))
+			fmt.Fprintf(o.Out, "Updated:       %s by %s\n", v.UpdatedAt.Local().Format(time.RFC3339), orDash(v.UpdatedBy))
 			return ExitOK
 		},
 	}.build(func(fs *flagSet) {
@@ -306,8 +306,12 @@ func targetHistoryCommand() *command {
 				if v.Refused != "" {
 					res = "refused: " + v.Refused
 				}
-				fmt.Fprintf(tw, "%s\t%s\t#%d\t%s\t%s\t%s (%s)\t%s\t%s\n", v.CreatedAt.Local().Format("2006-01-02 15:04:05"), v.Promotion,
-					v.WorkflowNumber, orDash(ref), short(v.SHA), v.PromotedBy, v.Trigger, orDash(v.PipelineID), strings.TrimSpace(res)+paramText(v.Parameters))
+				by := v.PromotedBy
+				if v.Trigger == "auto" {
+					by = "auto-promotion"
+				}
+				fmt.Fprintf(tw, "%s\t%s\t#%d\t%s\t%s\t%s\t%s\t%s\n", v.CreatedAt.Local().Format("2006-01-02 15:04:05"), v.Promotion,
+					v.WorkflowNumber, orDash(ref), short(v.SHA), by, orDash(v.PipelineID), strings.TrimSpace(res)+paramText(v.Parameters))
 			}
 			tw.Flush()
 			return ExitOK
