@@ -11,6 +11,7 @@ import (
 
 	"github.com/batonci/baton/internal/ci"
 	"github.com/batonci/baton/internal/localrun"
+	"github.com/batonci/baton/internal/runner"
 )
 
 // ANSI styles used on terminals.
@@ -24,13 +25,6 @@ const (
 )
 
 var jobColors = []string{"\x1b[36m", "\x1b[35m", "\x1b[34m", "\x1b[33m", "\x1b[32m", "\x1b[96m", "\x1b[95m", "\x1b[94m"}
-
-// pseudoCommands are the runner's own steps (exporting variables, writing
-// files); the terminal view leaves them out, --json keeps them.
-var pseudoCommands = map[string]bool{
-	"Exporting environment variables": true,
-	"Injecting Files":                 true,
-}
 
 // jsonRenderer writes every event as one JSON object per line.
 type jsonRenderer struct {
@@ -112,7 +106,7 @@ func (r *textRenderer) event(ev ci.Event) {
 		r.started[key] = ev.Timestamp.Time()
 		fmt.Fprintf(r.w, "%s%s\n", r.prefixOf(ev), r.style(ansiDim, "started in block "+ev.Block))
 	case ci.EventCmdStarted:
-		r.hide[key] = pseudoCommands[ev.Directive]
+		r.hide[key] = runner.Pseudo(ev.Directive)
 		if !r.hide[key] {
 			fmt.Fprintf(r.w, "%s%s\n", r.prefixOf(ev), r.style(ansiBold, "$ "+firstLine(ev.Directive)))
 		}
@@ -123,7 +117,7 @@ func (r *textRenderer) event(ev ci.Event) {
 		r.output(key, ev)
 	case ci.EventCmdFinished:
 		r.flushPartial(key, ev)
-		if pseudoCommands[ev.Directive] {
+		if runner.Pseudo(ev.Directive) {
 			return
 		}
 		code := 0

@@ -27,6 +27,12 @@ const (
 	DirectiveInjectFiles = "Injecting Files"
 )
 
+// Pseudo reports whether directive is one of the runner's own steps
+// rather than a command of the user's.
+func Pseudo(directive string) bool {
+	return directive == DirectiveExportEnv || directive == DirectiveInjectFiles
+}
+
 // JobResultVar is the variable that holds the job's result in epilogues,
 // and that a command may set before `return 130` to stop the job with that
 // result.

@@ -316,7 +316,7 @@ func testPermissions(t *testing.T, s *site) {
 		{"anonymous", "/projects/nope", 404, nil, nil},
 		{"anonymous", pubWF, 200, []string{"Compile", "/jobs/"}, []string{"Rebuild", "rerun-failed", "/promote"}},
 		{"anonymous", privWF, 404, nil, []string{"Compile"}},
-		{"anonymous", pubWF + "/timing", 200, []string{"Waterfall", "Slowest commands"}, nil},
+		{"anonymous", pubWF + "/timing", 200, []string{"Waterfall", "Slowest commands"}, []string{"Exporting environment variables"}},
 		{"anonymous", privWF + "/timing", 404, nil, nil},
 		{"anonymous", "/agents", 401, []string{`action="/login"`, `name="next" value="/agents"`}, []string{"worker-1"}},
 		{"anonymous", "/settings/tokens", 401, []string{`action="/login"`}, nil},

@@ -12,6 +12,7 @@ import (
 
 	"github.com/batonci/baton/internal/api"
 	"github.com/batonci/baton/internal/ci"
+	"github.com/batonci/baton/internal/runner"
 )
 
 // timingRow is a bar of the waterfall: a block or a job, waiting (queued)
@@ -137,8 +138,8 @@ func (w *Web) timing(rw http.ResponseWriter, r *http.Request) {
 					continue // a job without a readable log has no commands to rank
 				}
 				for _, c := range cmds {
-					if c.FinishedAt == 0 || c.StartedAt == 0 {
-						continue
+					if c.FinishedAt == 0 || c.StartedAt == 0 || runner.Pseudo(c.Directive) {
+						continue // unfinished, or the runner's own step
 					}
 					took := time.Duration((c.FinishedAt - c.StartedAt) * float64(time.Second))
 					page.Slowest = append(page.Slowest, slowCommand{JobID: j.ID, Job: j.Name, Index: c.Index, Directive: firstLine(c.Directive), Took: took, ExitCode: c.ExitCode})
