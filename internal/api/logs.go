@@ -95,7 +95,7 @@ func (a *API) jobLog(w http.ResponseWriter, r *http.Request, c *caller) {
 	case q.Get("format") == "text":
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		w.Header().Set("Content-Disposition", fmt.Sprintf("inline; filename=%q", "job-"+j.ID+".log"))
-		out, done := compress(w, r)
+		out, done := Compress(w, r)
 		defer done()
 		bw := bufio.NewWriterSize(out, 64<<10)
 		// Big pages: each page decompresses the chunks it spans once.
@@ -122,7 +122,7 @@ func (a *API) jobLog(w http.ResponseWriter, r *http.Request, c *caller) {
 			writeJSON(w, http.StatusOK, []any{})
 			return
 		}
-		out, done := compress(w, r)
+		out, done := Compress(w, r)
 		defer done()
 		enc := json.NewEncoder(out)
 		for seq := 0; seq < info.Chunks; seq += 16 {
@@ -451,9 +451,9 @@ func acceptsGzip(r *http.Request) bool {
 	return false
 }
 
-// compress returns the writer of a response body, gzipped when the client
+// Compress returns the writer of a response body, gzipped when the client
 // accepts it; done finishes the body.
-func compress(w http.ResponseWriter, r *http.Request) (out io.Writer, done func()) {
+func Compress(w http.ResponseWriter, r *http.Request) (out io.Writer, done func()) {
 	w.Header().Add("Vary", "Accept-Encoding")
 	if !acceptsGzip(r) {
 		return w, func() {}
@@ -478,7 +478,7 @@ func writeCompact(w http.ResponseWriter, r *http.Request, v any) {
 		w.Write(b)
 		return
 	}
-	out, done := compress(w, r)
+	out, done := Compress(w, r)
 	defer done()
 	out.Write(b)
 }

@@ -1,6 +1,7 @@
 package web_test
 
 import (
+	"compress/gzip"
 	"encoding/json"
 	"encoding/xml"
 	"fmt"
@@ -716,6 +717,20 @@ func testStatic(t *testing.T, s *site) {
 	p := s.get(t, "anonymous", m[1])
 	if p.status != 200 || !strings.HasPrefix(p.header.Get("Content-Type"), "text/css") || !strings.Contains(p.header.Get("Cache-Control"), "max-age=31536000") {
 		t.Errorf("stylesheet: status %d, %q, %q", p.status, p.header.Get("Content-Type"), p.header.Get("Cache-Control"))
+	}
+	// Pages and assets are gzipped for clients that accept it.
+	for _, path := range []string{"/", m[1]} {
+		req, _ := http.NewRequest("GET", s.e.URL+path, nil)
+		req.Header.Set("Accept-Encoding", "gzip")
+		p := s.send(t, "anonymous", req)
+		zr, err := gzip.NewReader(strings.NewReader(p.body))
+		if p.header.Get("Content-Encoding") != "gzip" || err != nil {
+			t.Errorf("%s with Accept-Encoding gzip: Content-Encoding %q, %v", path, p.header.Get("Content-Encoding"), err)
+			continue
+		}
+		if plain, err := io.ReadAll(zr); err != nil || len(plain) <= len(p.body) {
+			t.Errorf("%s: gzip body of %d bytes unpacks to %d (%v)", path, len(p.body), len(plain), err)
+		}
 	}
 	if p := s.get(t, "anonymous", "/static/style.css"); p.header.Get("Cache-Control") != "no-cache" {
 		t.Errorf("unversioned stylesheet: Cache-Control %q", p.header.Get("Cache-Control"))

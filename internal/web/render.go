@@ -62,8 +62,10 @@ func (w *Web) render(rw http.ResponseWriter, r *http.Request, code int, page str
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Referrer-Policy", "same-origin")
 	h.Set("X-Frame-Options", "DENY")
+	out, done := api.Compress(rw, r)
 	rw.WriteHeader(code)
-	rw.Write(buf.Bytes())
+	out.Write(buf.Bytes())
+	done()
 }
 
 // errorPage is the data of error.html.

@@ -30,6 +30,8 @@ import (
 	"path"
 	"slices"
 	"strings"
+
+	"github.com/batonci/baton/internal/api"
 )
 
 //go:embed templates/*.html
@@ -138,7 +140,9 @@ func (w *Web) serveStatic(rw http.ResponseWriter, r *http.Request) {
 		rw.WriteHeader(http.StatusNotModified)
 		return
 	}
-	rw.Write(data)
+	out, done := api.Compress(rw, r)
+	out.Write(data)
+	done()
 }
 
 // contentType is the media type of a static file by its extension.
