@@ -46,6 +46,7 @@ blocks:
         - name: Sleep
           commands:
             - checkout
+            - export STEP_VAR=exported-by-a-command
             - echo started
             - sleep 600
 `
@@ -212,11 +213,12 @@ func TestAttachShellExecutor(t *testing.T) {
 	job := d.runningJob(t)
 	dev := d.user(t, "dev", "write", true)
 
-	// The job's environment: system and YAML variables, secrets (env and
-	// files), the checkout in the working directory.
+	// The job's environment as it is now: system and YAML variables,
+	// secrets (env and files), what its commands exported, the checkout
+	// in the working directory.
 	out, code := d.ssh(t, dev, "", job, "", "baton@job-"+job,
-		`echo "id=$SEMAPHORE_JOB_ID yaml=$FROM_YAML key=$API_KEY"; cat ~/.creds/token; echo; pwd; cat hello.txt`)
-	want := fmt.Sprintf("id=%s yaml=yaml-value key=s3cr3t-api-key-value\nfile-token-value\n", job)
+		`echo "id=$SEMAPHORE_JOB_ID yaml=$FROM_YAML key=$API_KEY step=$STEP_VAR"; cat ~/.creds/token; echo; pwd; cat hello.txt`)
+	want := fmt.Sprintf("id=%s yaml=yaml-value key=s3cr3t-api-key-value step=exported-by-a-command\nfile-token-value\n", job)
 	if code != 0 || !strings.HasPrefix(out, want) || !strings.Contains(out, "/"+"app-") && !strings.Contains(out, "hello\n") {
 		t.Errorf("ssh = %d, output:\n%s\nwant it to start with:\n%s", code, out, want)
 	}

@@ -317,6 +317,12 @@ type session struct {
 	closeOnce sync.Once
 }
 
+// stateFile is where the main container's shell keeps the session's state
+// for interactive shells (bashproc.Driver): inside the container, as the
+// session's directory is mounted read-only there, in memory (Docker gives
+// every container a /dev/shm), as it is rewritten after every command.
+func (s *session) stateFile() string { return "/dev/shm/.baton-state-" + s.sid }
+
 // Run implements executor.Session.
 func (s *session) Run(ctx context.Context, command string, out io.Writer) (int, error) {
 	return s.proc.Run(ctx, command, out)
@@ -481,7 +487,7 @@ func (s *session) startMain(ctx context.Context, cfg executor.SessionConfig, c e
 		args = append(args, "--user", c.User)
 	}
 	args = append(args, "-w", cfg.Dir, "--entrypoint", "bash", c.Image,
-		"--noprofile", "--norc", "-c", bashproc.Driver(cmdPath, bashproc.StdinPrelude))
+		"--noprofile", "--norc", "-c", bashproc.Driver(cmdPath, bashproc.StdinPrelude, s.stateFile()))
 
 	cmd := exec.Command(s.e.opts.Docker, args...)
 	cmd.Env = env

@@ -8,6 +8,7 @@ import (
 	"sync"
 
 	"github.com/batonci/baton/internal/executor"
+	"github.com/batonci/baton/internal/executor/internal/bashproc"
 	"github.com/batonci/baton/internal/executor/internal/interactive"
 )
 
@@ -26,7 +27,7 @@ func (s *session) StartShell(ctx context.Context, cfg executor.ShellConfig) (exe
 	if err != nil {
 		return nil, fmt.Errorf("start shell: %w", err)
 	}
-	init := cfg.Init + "\n"
+	init := cfg.Init + "\n" + bashproc.SourceState(s.stateFile()) + "\n"
 	if cfg.TTY && cfg.Rows > 0 && cfg.Cols > 0 {
 		// docker exec sizes the terminal only after the process started,
 		// so a command run at once would see 0x0: size it first.

@@ -22,6 +22,7 @@ func RunShell(t *testing.T, newExec func(t *testing.T) executor.Executor) {
 		fn   func(t *testing.T, e executor.Executor)
 	}{
 		{"CommandSeesEnvAndInit", testShellCommand},
+		{"SeesTheSessionAsItIsNow", testShellSessionState},
 		{"ExitStatus", testShellExit},
 		{"TerminalResize", testShellResize},
 		{"CloseSessionEndsShell", testShellSessionClose},
@@ -62,6 +63,31 @@ func testShellCommand(t *testing.T, e executor.Executor) {
 	}
 	// The session is untouched.
 	expect(t, s, `echo "${JOB_VAR-unset}"`, "unset\n", 0)
+}
+
+// testShellSessionState: a shell started beside a session sees what the
+// session's commands exported and where they went, over what its Init
+// says, also after a command failed.
+func testShellSessionState(t *testing.T, e executor.Executor) {
+	dir := t.TempDir()
+	s := start(t, e, executor.SessionConfig{Dir: dir})
+	mustRun(t, s, "export LATER='set by a command'; mkdir -p sub && cd sub")
+	if code, err := s.Run(t.Context(), "false", io.Discard); err != nil || code != 1 {
+		t.Fatalf("a failing command = %d, %v", code, err)
+	}
+	var out syncBuffer
+	p, err := shellOf(t, s).StartShell(t.Context(), executor.ShellConfig{
+		Init:    "export LATER=from-init",
+		Command: `echo "$LATER"; pwd`,
+		Stdout:  &out, Stderr: &out,
+	})
+	if err != nil {
+		t.Fatalf("StartShell: %v", err)
+	}
+	code, err := p.Wait()
+	if got := out.String(); code != 0 || err != nil || !strings.HasPrefix(got, "set by a command\n") || !strings.HasSuffix(got, "/sub\n") {
+		t.Errorf("shell = %d, %v, output %q; want the session's variable and directory", code, err, got)
+	}
 }
 
 func testShellExit(t *testing.T, e executor.Executor) {

@@ -20,6 +20,8 @@ type session struct {
 	e   *Executor
 	cfg executor.SessionConfig
 	pid int
+	// state is the session's state file (bashproc.Driver).
+	state string
 
 	mu     sync.Mutex
 	closed bool
@@ -30,13 +32,14 @@ var _ executor.Shell = (*session)(nil)
 
 // StartShell implements executor.Shell: a bash with the session's base
 // environment, in the working directory the session's shell is in now,
-// that sources cfg.Init first.
+// that sources cfg.Init, then the session's state after its last command
+// (exported variables, working directory).
 func (s *session) StartShell(ctx context.Context, cfg executor.ShellConfig) (executor.Process, error) {
 	rc, err := os.CreateTemp(s.e.opts.TempDir, "baton-shell-rc-")
 	if err != nil {
 		return nil, fmt.Errorf("start shell: %w", err)
 	}
-	_, err = rc.WriteString(cfg.Init + "\n")
+	_, err = rc.WriteString(cfg.Init + "\n" + bashproc.SourceState(s.state) + "\n")
 	if cerr := rc.Close(); err == nil {
 		err = cerr
 	}
@@ -96,7 +99,9 @@ func (s *session) Close() error {
 	for _, p := range shells {
 		p.Close()
 	}
-	return s.Session.Close()
+	err := s.Session.Close()
+	_ = os.Remove(s.state)
+	return err
 }
 
 // BashArgs are bash's arguments for an interactive process whose rc file

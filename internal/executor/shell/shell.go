@@ -99,7 +99,7 @@ func (e *Executor) Start(ctx context.Context, cfg executor.SessionConfig) (execu
 	if len(cfg.Containers) > 0 {
 		return nil, fmt.Errorf("start shell: %w", executor.ErrContainersUnsupported)
 	}
-	s, err := e.start(cfg)
+	s, state, err := e.start(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("start shell: %w", err)
 	}
@@ -107,39 +107,47 @@ func (e *Executor) Start(ctx context.Context, cfg executor.SessionConfig) (execu
 	if cfg.Init != "" {
 		if err := s.Init(ctx, cfg.Init); err != nil {
 			_ = s.Close()
+			_ = os.Remove(state)
 			return nil, fmt.Errorf("shell init: %w", err)
 		}
 	}
-	return &session{Session: s, e: e, cfg: cfg, pid: s.Pid()}, nil
+	return &session{Session: s, e: e, cfg: cfg, pid: s.Pid(), state: state}, nil
 }
 
-func (e *Executor) start(cfg executor.SessionConfig) (_ *bashproc.Session, err error) {
+func (e *Executor) start(cfg executor.SessionConfig) (_ *bashproc.Session, _ string, err error) {
 	dir, err := os.MkdirTemp(e.opts.TempDir, "baton-shell-")
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	var toClose []io.Closer // closed on failure
+	var statePath string    // removed on failure
 	defer func() {
 		if err != nil {
 			for _, c := range toClose {
 				_ = c.Close()
 			}
 			_ = os.RemoveAll(dir)
+			if statePath != "" {
+				_ = os.Remove(statePath)
+			}
 		}
 	}()
 	cmdPath := filepath.Join(dir, "command")
 	cmdFile, err := os.OpenFile(cmdPath, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	toClose = append(toClose, cmdFile)
 	ctlR, ctlW, err := os.Pipe()
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	toClose = append(toClose, ctlR, ctlW)
 
-	cmd := exec.Command(e.opts.Bash, "--noprofile", "--norc", "-c", bashproc.Driver(cmdPath, bashproc.ShellPrelude))
+	if statePath, err = newStateFile(dir); err != nil {
+		return nil, "", err
+	}
+	cmd := exec.Command(e.opts.Bash, "--noprofile", "--norc", "-c", bashproc.Driver(cmdPath, bashproc.ShellPrelude, statePath))
 	cmd.Dir = cfg.Dir
 	cmd.Env = cfg.Env
 	cmd.ExtraFiles = []*os.File{ctlR} // fd 3; the driver moves it to fd 19
@@ -147,18 +155,18 @@ func (e *Executor) start(cfg executor.SessionConfig) (_ *bashproc.Session, err e
 	if !e.opts.PTY {
 		out, childOut, err = os.Pipe()
 		if err != nil {
-			return nil, err
+			return nil, "", err
 		}
 		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	} else {
 		out, childOut, err = openPTY()
 		if err != nil {
-			return nil, fmt.Errorf("open pty: %w", err)
+			return nil, "", fmt.Errorf("open pty: %w", err)
 		}
 		if err := rawOutput(childOut); err != nil {
 			_ = out.Close()
 			_ = childOut.Close()
-			return nil, fmt.Errorf("configure pty: %w", err)
+			return nil, "", fmt.Errorf("configure pty: %w", err)
 		}
 		// A new session whose controlling terminal is the pty (child fd 1).
 		cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 1}
@@ -167,7 +175,7 @@ func (e *Executor) start(cfg executor.SessionConfig) (_ *bashproc.Session, err e
 	cmd.Stdout = childOut
 	cmd.Stderr = childOut
 	if err := cmd.Start(); err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	// The child has its copies; keeping ours would hide EOF.
 	_ = childOut.Close()
@@ -181,9 +189,22 @@ func (e *Executor) start(cfg executor.SessionConfig) (_ *bashproc.Session, err e
 		// Not reachable for pipes and ptys; the shell must not leak.
 		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 		_ = cmd.Wait()
-		return nil, err
+		return nil, "", err
 	}
-	return s, nil
+	return s, statePath, nil
+}
+
+// newStateFile creates the file where the session's shell keeps its state
+// for interactive shells (bashproc.Driver), readable by this user only: in
+// /dev/shm when there is one, as rewriting a file after every command
+// costs about 50 µs in memory but 200 µs on a disk file system; else in
+// the session's private directory.
+func newStateFile(dir string) (string, error) {
+	if f, err := os.CreateTemp("/dev/shm", "baton-state-"); err == nil {
+		return f.Name(), f.Close()
+	}
+	path := filepath.Join(dir, "state")
+	return path, os.WriteFile(path, nil, 0o600)
 }
 
 // openPTY opens a pseudo-terminal. Unlike pty.Open's, the returned master

@@ -40,17 +40,35 @@ import (
 // Every builtin is called through `builtin`, so that user functions named
 // read, printf or set cannot break the loop; user aliases cannot either,
 // as the loop was parsed before any command ran.
-func Driver(commandFile, prelude string) string {
+//
+// With a stateFile, after each command the driver writes there the
+// session's exported variables and working directory as bash source
+// (SourceState reads it back), so that a shell started beside the session
+// (executor.Shell) sees the job as it is now, not as it began. A failure to
+// write it is ignored, even under `set -e`.
+func Driver(commandFile, prelude, stateFile string) string {
+	state := ""
+	if stateFile != "" {
+		state = `{ builtin export -p; builtin printf 'builtin cd -- %q\n' "$PWD"; } 2>/dev/null >` + shellQuote(stateFile) + " || builtin :\n"
+	}
 	return prelude + `
 shopt -s expand_aliases
 __baton_f=` + shellQuote(commandFile) + `
 while IFS= builtin read -r -u 19 __baton_t; do
 builtin . "$__baton_f" </dev/null 19<&-
 { __baton_s=$? __baton_x=${-//[^x]/}; builtin set +x; } 2>/dev/null
-IFS= builtin read -r -u 19 __baton_n
+` + state + `IFS= builtin read -r -u 19 __baton_n
 builtin printf '\037%s;%d;%s\n' "$__baton_n" "$__baton_s" "$__baton_x"
 done
 `
+}
+
+// SourceState is bash source that applies a session's state file (see
+// Driver), if the session wrote one: its exported variables and working
+// directory.
+func SourceState(stateFile string) string {
+	q := shellQuote(stateFile)
+	return "[ -r " + q + " ] && builtin . " + q + " 2>/dev/null"
 }
 
 // ShellPrelude takes the control channel from fd 3 (exec.Cmd.ExtraFiles).
