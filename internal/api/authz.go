@@ -101,29 +101,30 @@ func outsideRoutes() []route {
 		{"GET /static/{file...}", anyone, nil}, // web: stylesheet and scripts
 		// The pages below read and write through the API in-process, which
 		// enforces the same rules; write forms check the role first.
-		{"POST /projects", signedIn, nil},                        // web: the "New project" form
-		{"GET /projects/{project}", projectRead, nil},            // web: project page
-		{"POST /projects/{project}/run", projectWrite, nil},      // web: the Run button
-		{"GET /workflows/{id}", projectRead, nil},                // web: workflow graph
-		{"GET /workflows/{id}/timing", projectRead, nil},         // web: waterfall, slowest commands
-		{"POST /workflows/{id}/stop", projectWrite, nil},         // web: stop button
-		{"POST /workflows/{id}/rebuild", projectWrite, nil},      // web: rebuild button
-		{"POST /pipelines/{id}/stop", projectWrite, nil},         // web: stop a pipeline
-		{"POST /pipelines/{id}/rerun-failed", projectWrite, nil}, // web: rerun failed jobs
-		{"POST /pipelines/{id}/promote", projectWrite, nil},      // web: promote form
-		{"GET /agents", signedIn, nil},                           // web: agents and queue
-		{"GET /settings/tokens", self, nil},                      // web: own API tokens
-		{"POST /settings/tokens", self, nil},                     // web: create a token
-		{"POST /settings/tokens/{id}/revoke", self, nil},         // web: revoke a token
-		{"GET /settings/keys", self, nil},                        // web: own SSH keys
-		{"POST /settings/keys", self, nil},                       // web: add a key
-		{"POST /settings/keys/{id}/remove", self, nil},           // web: remove a key
-		{"GET /badges/{file}", anyone, nil},                      // web: PROJECT.svg; 404 for unreadable projects
-		{"GET /jobs/{id}", projectRead, nil},                     // web: the job page and its log
-		{"POST /jobs/{id}/stop", projectWrite, nil},              // web: the job's stop button
-		{"GET /metrics", anyone, nil},                            // server: counts only, no names
-		{"POST /hooks/{project}", hookSignature, nil},            // trigger: signed deliveries
-		{"/agent/", agentToken, nil},                             // dispatch: the agent protocol
+		{"POST /projects", signedIn, nil},             // web: the "New project" form
+		{"GET /projects/{project}", projectRead, nil}, // web: project page
+		{"POST /projects/{project}/run", projectWrite, nil},
+		{"GET /projects/{project}/deployments", projectWrite, nil}, // web: deployment targets and history      // web: the Run button
+		{"GET /workflows/{id}", projectRead, nil},                  // web: workflow graph
+		{"GET /workflows/{id}/timing", projectRead, nil},           // web: waterfall, slowest commands
+		{"POST /workflows/{id}/stop", projectWrite, nil},           // web: stop button
+		{"POST /workflows/{id}/rebuild", projectWrite, nil},        // web: rebuild button
+		{"POST /pipelines/{id}/stop", projectWrite, nil},           // web: stop a pipeline
+		{"POST /pipelines/{id}/rerun-failed", projectWrite, nil},   // web: rerun failed jobs
+		{"POST /pipelines/{id}/promote", projectWrite, nil},        // web: promote form
+		{"GET /agents", signedIn, nil},                             // web: agents and queue
+		{"GET /settings/tokens", self, nil},                        // web: own API tokens
+		{"POST /settings/tokens", self, nil},                       // web: create a token
+		{"POST /settings/tokens/{id}/revoke", self, nil},           // web: revoke a token
+		{"GET /settings/keys", self, nil},                          // web: own SSH keys
+		{"POST /settings/keys", self, nil},                         // web: add a key
+		{"POST /settings/keys/{id}/remove", self, nil},             // web: remove a key
+		{"GET /badges/{file}", anyone, nil},                        // web: PROJECT.svg; 404 for unreadable projects
+		{"GET /jobs/{id}", projectRead, nil},                       // web: the job page and its log
+		{"POST /jobs/{id}/stop", projectWrite, nil},                // web: the job's stop button
+		{"GET /metrics", anyone, nil},                              // server: counts only, no names
+		{"POST /hooks/{project}", hookSignature, nil},              // trigger: signed deliveries
+		{"/agent/", agentToken, nil},                               // dispatch: the agent protocol
 	}
 }
 

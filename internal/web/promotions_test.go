@@ -116,3 +116,49 @@ func testPromotions(t *testing.T, s *site) {
 		t.Error("the promotion's run is not listed with who promoted")
 	}
 }
+
+// testDeployments: writers see a project's deployment targets, their rules
+// and latest deployments (without the secret's variable names, which are
+// for admins); visitors and outsiders do not.
+func testDeployments(t *testing.T, s *site) {
+	pipeline := promotingPipeline[:strings.Index(promotingPipeline, "promotions:")] +
+		"promotions:\n  - name: Deploy\n    pipeline_file: deploy.yml\n    deployment_target: staging\n    auto_promote:\n      when: \"result = 'passed'\"\n"
+	repo := testenv.NewRepo(t, map[string]string{".semaphore/semaphore.yml": pipeline, ".semaphore/deploy.yml": deployPipeline})
+	s.e.Do("POST", "/api/v1/projects", map[string]any{"name": "deploys", "repo_url": repo.URL(), "default_branch": "main", "public": true}, nil, http.StatusCreated)
+	s.e.Do("PUT", "/api/v1/projects/deploys/members/writer", map[string]any{"role": "write"}, nil)
+	s.e.Do("POST", "/api/v1/projects/deploys/targets", map[string]any{"name": "staging", "description": "The staging cluster",
+		"branches": []string{"main"}, "env_vars": []map[string]string{{"name": "DEPLOY_TOKEN", "value": "t0k3n-value"}}}, nil, http.StatusCreated)
+	var wf ci.Workflow
+	s.e.Do("POST", "/api/v1/projects/deploys/workflows", map[string]any{"branch": "main"}, &wf, http.StatusCreated)
+	s.e.Eventually(30*time.Second, func() bool {
+		var w testenv.Workflow
+		s.e.Do("GET", "/api/v1/workflows/"+wf.ID, nil, &w)
+		return len(w.Pipelines) == 2 && w.Pipelines[1].State == ci.StateDone
+	}, "the auto-promotion to staging to finish")
+
+	page := s.get(t, "writer", "/projects/deploys/deployments")
+	if page.status != http.StatusOK {
+		t.Fatalf("writer: status %d", page.status)
+	}
+	for _, want := range []string{"<h2 id=\"target-staging\">staging</h2>", "The staging cluster", "<code>main</code>", "may not deploy", "Latest deployments", "<th scope=\"row\">Deploy</th>", "auto-promotion", "/workflows/" + wf.ID} {
+		if !strings.Contains(page.body, want) {
+			t.Errorf("the deployments page lacks %q", want)
+		}
+	}
+	if strings.Contains(page.body, "DEPLOY_TOKEN") || strings.Contains(page.body, "t0k3n") {
+		t.Error("a writer sees the target secret's variables")
+	}
+	wellFormed(t, "deployments", page.body)
+	if p := s.get(t, "writer", "/projects/deploys"); !strings.Contains(p.body, `href="/projects/deploys/deployments"`) {
+		t.Error("the project page does not link to its deployments for writers")
+	}
+	for who, want := range map[string]int{"anonymous": http.StatusUnauthorized, "outsider": http.StatusForbidden} {
+		p := s.get(t, who, "/projects/deploys/deployments")
+		if p.status != want || strings.Contains(p.body, "staging cluster") {
+			t.Errorf("%s: status %d, want %d and no targets", who, p.status, want)
+		}
+		if p := s.get(t, who, "/projects/deploys"); strings.Contains(p.body, "/deployments") {
+			t.Errorf("%s: the project page links to deployments", who)
+		}
+	}
+}

@@ -15,6 +15,7 @@ func (w *Web) routes() {
 	w.handle("POST /projects", w.createProject)
 	w.handle("GET /projects/{project}", w.project)
 	w.handle("POST /projects/{project}/run", w.runWorkflow)
+	w.handle("GET /projects/{project}/deployments", w.deployments)
 	w.handle("GET /workflows/{id}", w.workflow)
 	w.handle("GET /workflows/{id}/timing", w.timing)
 	w.handle("POST /workflows/{id}/stop", w.workflowAction("workflows", "stop"))

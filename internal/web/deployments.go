@@ -1,0 +1,55 @@
+package web
+
+import (
+	"net/http"
+	"net/url"
+	"strconv"
+
+	"github.com/batonci/baton/internal/api"
+	"github.com/batonci/baton/internal/ci"
+	"github.com/batonci/baton/internal/vault"
+)
+
+// deploymentsPage is the data of deployments.html.
+type deploymentsPage struct {
+	Project *ci.Project
+	Targets []deploymentTarget
+}
+
+// deploymentTarget is a deployment target with its latest deployments.
+type deploymentTarget struct {
+	*vault.TargetMeta
+	History []api.DeploymentView
+}
+
+// deploymentsShown is how many deployments of each target the page lists.
+const deploymentsShown = 10
+
+// deployments shows a project's deployment targets, their rules and their
+// latest deployments. Targets are visible to writers only (the API's
+// rule), so readers get the API's answer.
+func (w *Web) deployments(rw http.ResponseWriter, r *http.Request) {
+	base := "/api/v1/projects/" + url.PathEscape(r.PathValue("project"))
+	page := deploymentsPage{Project: &ci.Project{}}
+	if _, err := w.apiGet(r, base, page.Project); err != nil {
+		w.fail(rw, r, err)
+		return
+	}
+	var targets []*vault.TargetMeta
+	if _, err := w.apiGet(r, base+"/targets", &targets); err != nil {
+		w.fail(rw, r, err)
+		return
+	}
+	for _, t := range targets {
+		dt := deploymentTarget{TargetMeta: t}
+		if _, err := w.apiGet(r, base+"/targets/"+url.PathEscape(t.Name)+"/history?limit="+strconv.Itoa(deploymentsShown), &dt.History); err != nil {
+			w.fail(rw, r, err)
+			return
+		}
+		page.Targets = append(page.Targets, dt)
+	}
+	w.render(rw, r, http.StatusOK, "deployments.html", page)
+}
+
+// PageTitle names the page.
+func (p deploymentsPage) PageTitle() string { return "Deployments · " + p.Project.Name }
