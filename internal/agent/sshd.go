@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -398,16 +399,32 @@ func (a *agent) serveSession(ctx context.Context, j *job, ch ssh.Channel, reqs <
 
 // forward connects a direct-tcpip channel (ssh -L) to host:port as seen
 // from the job: from the job's shell, so that in a container job the
-// services' names resolve on the job's network (bash's /dev/tcp).
+// services' names resolve on the job's network (bash's /dev/tcp). In a
+// container job, "localhost" means the first of the main container and
+// its services that listens on port (`baton debug JOB --port 5432`
+// reaches the database service).
 func (a *agent) forward(ctx context.Context, j *job, ch ssh.Channel, host string, port uint32) {
 	defer ch.Close()
 	sh, _, err := a.shellOf(ctx, j)
 	if err != nil || !validHost(host) {
 		return
 	}
+	hosts := []string{host}
+	if host == "localhost" {
+		a.mu.Lock()
+		if cs := j.debug.job.Containers; len(cs) > 1 {
+			for _, c := range cs[1:] {
+				if validHost(c.Name) {
+					hosts = append(hosts, c.Name)
+				}
+			}
+		}
+		a.mu.Unlock()
+	}
 	p, err := sh.StartShell(ctx, executor.ShellConfig{
-		Command: "exec 3<>/dev/tcp/" + host + "/" + strconv.FormatUint(uint64(port), 10) + " || exit 1\ncat <&3 &\ncat >&3\nwait",
-		Stdin:   ch, Stdout: ch, Stderr: io.Discard,
+		Command: "for h in " + strings.Join(hosts, " ") + "; do exec 3<>/dev/tcp/$h/" + strconv.FormatUint(uint64(port), 10) + " && break; done 2>/dev/null\n" +
+			"{ : >&3; } 2>/dev/null || exit 1\ncat <&3 &\ncat >&3\nwait",
+		Stdin: ch, Stdout: ch, Stderr: io.Discard,
 	})
 	if err != nil {
 		return

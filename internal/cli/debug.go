@@ -139,7 +139,7 @@ type sshOptions struct {
 }
 
 func (so *sshOptions) flags(fs *flagSet) {
-	fs.Var(&so.ports, "port", "forward a local port to the job: `[LOCAL:]HOST:PORT` or PORT (repeatable), as ssh -L")
+	fs.Var(&so.ports, "port", "forward a local port to the job: `[LOCAL:]HOST:PORT` (HOST as the job sees it, e.g. a service's name), or PORT alone: the job's own port, else the first of its services listening on it (repeatable)")
 	fs.StringVar(&so.identity, "i", "", "the SSH private key `file` to use (default: ssh's)")
 }
 

@@ -594,6 +594,11 @@ func TestAttachDockerWithPortForward(t *testing.T) {
 	if got := d.forwardAndRead(t, dev, job, "svc:1234"); got != "hello from the service" {
 		t.Errorf("through the forwarded port: %q", got)
 	}
+	// By port alone (baton debug --port 1234): the service that listens
+	// on it, as nothing does in the main container.
+	if got := d.forwardAndRead(t, dev, job, "localhost:1234"); got != "hello from the service" {
+		t.Errorf("through the port forwarded to localhost: %q", got)
+	}
 }
 
 func TestKeepOnFailureAttach(t *testing.T) {
