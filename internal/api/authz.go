@@ -240,7 +240,7 @@ func (a *API) authorize(r *http.Request, c *caller, rt route) error {
 		case role.Allows(need):
 			return nil
 		case !role.Allows(auth.Read):
-			return fmt.Errorf("%w: %s", errNotFound, r.URL.Path)
+			return routeNotFound(r, rt.pattern)
 		case c.user == nil:
 			return errUnauthorized
 		default:
@@ -254,7 +254,7 @@ func (a *API) authorize(r *http.Request, c *caller, rt route) error {
 func (a *API) routeProject(r *http.Request, pattern string) (*ci.Project, error) {
 	ctx := r.Context()
 	id := r.PathValue("id")
-	notFound := fmt.Errorf("%w: %s", errNotFound, r.URL.Path)
+	notFound := routeNotFound(r, pattern)
 	var projectID string
 	switch {
 	case strings.Contains(pattern, "/projects/{project}"):
@@ -285,6 +285,18 @@ func (a *API) routeProject(r *http.Request, pattern string) (*ci.Project, error)
 		return nil, notFound
 	}
 	return p, nil
+}
+
+// routeNotFound is the answer for a route whose project the caller may
+// not read, or whose object does not exist: the same either way, naming
+// what the path names (`not found: job "ID"`).
+func routeNotFound(r *http.Request, pattern string) error {
+	for _, what := range []string{"workflow", "pipeline", "job"} {
+		if strings.Contains(pattern, "/"+what+"s/{id}") {
+			return fmt.Errorf("%w: %s %q", errNotFound, what, r.PathValue("id"))
+		}
+	}
+	return fmt.Errorf("%w: project %q", errNotFound, r.PathValue("project"))
 }
 
 // caller is who makes a request; user is nil for anonymous requests.
