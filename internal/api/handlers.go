@@ -442,7 +442,8 @@ func (a *API) getJob(w http.ResponseWriter, r *http.Request, c *caller) {
 		return
 	}
 	view := JobView{Job: j}
-	if pl, err := a.cfg.Store.GetPipeline(r.Context(), j.PipelineID); err == nil {
+	pl, err := a.cfg.Store.GetPipeline(r.Context(), j.PipelineID)
+	if err == nil {
 		view.Workflow = pl.WorkflowID
 	}
 	if blocks, err := a.cfg.Store.ListBlocks(r.Context(), j.PipelineID); err == nil {
@@ -455,6 +456,13 @@ func (a *API) getJob(w http.ResponseWriter, r *http.Request, c *caller) {
 	if j.State != ci.StateDone && j.State != ci.StateRunning {
 		agents, _ := a.cfg.Store.ListAgents(r.Context())
 		view.WaitReason = a.cfg.Engine.WhyPending(r.Context(), j, agents)
+		if pl != nil && pl.DeploymentTarget != "" {
+			// The reason may name the target's queue: not for readers.
+			if proj, err := a.cfg.Store.GetProject(r.Context(), j.ProjectID); err == nil {
+				pl.Blocks = []*ci.Block{{Jobs: []*ci.Job{view.Job}}}
+				hideTargets(c, proj, pl)
+			}
+		}
 	}
 	writeJSON(w, http.StatusOK, view)
 }
