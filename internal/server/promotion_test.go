@@ -409,6 +409,25 @@ func TestPromotionsAndDeploymentTargets(t *testing.T) {
 	// with their parameters as variables and in templates.
 	p1, _ := promote(admin, masterCI.ID, "Production", map[string]string{"REGION": "us", "NOTE": "first"}, http.StatusCreated)
 	p2, _ := promote(admin, masterCI.ID, "Production", map[string]string{"NOTE": "second"}, http.StatusCreated)
+	// While the second waits behind the first (which sleeps), its job says
+	// why, naming the target's queue to writers only.
+	var waiting ci.Pipeline
+	e.Do("GET", "/api/v1/pipelines/"+p2.ID, nil, &waiting)
+	if len(waiting.Blocks) == 0 || len(waiting.Blocks[0].Jobs) == 0 {
+		t.Fatalf("second deployment has no job: %+v", waiting)
+	}
+	var asAdmin, asAnon struct {
+		WaitReason string `json:"wait_reason"`
+	}
+	jobPath := "/api/v1/jobs/" + waiting.Blocks[0].Jobs[0].ID
+	e.Do("GET", jobPath, nil, &asAdmin)
+	e.DoAs("", "GET", jobPath, nil, &asAnon)
+	if !strings.Contains(asAdmin.WaitReason, "deployment target production") {
+		t.Errorf("the admin's wait reason = %q, want the target's queue", asAdmin.WaitReason)
+	}
+	if strings.Contains(asAnon.WaitReason, "production") || asAnon.WaitReason == "" {
+		t.Errorf("the anonymous wait reason = %q, want one that does not name the target", asAnon.WaitReason)
+	}
 	prod = waitPromoted(t, e, masterCI.ID, "Production", 3)
 	var d1, d2 ci.Pipeline
 	e.Do("GET", "/api/v1/pipelines/"+p1.ID, nil, &d1)
