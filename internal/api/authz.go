@@ -119,12 +119,13 @@ func outsideRoutes() []route {
 		{"GET /settings/keys", self, nil},                          // web: own SSH keys
 		{"POST /settings/keys", self, nil},                         // web: add a key
 		{"POST /settings/keys/{id}/remove", self, nil},             // web: remove a key
-		{"GET /badges/{file}", anyone, nil},                        // web: PROJECT.svg; 404 for unreadable projects
-		{"GET /jobs/{id}", projectRead, nil},                       // web: the job page and its log
-		{"POST /jobs/{id}/stop", projectWrite, nil},                // web: the job's stop button
-		{"GET /metrics", anyone, nil},                              // server: counts only, no names
-		{"POST /hooks/{project}", hookSignature, nil},              // trigger: signed deliveries
-		{"/agent/", agentToken, nil},                               // dispatch: the agent protocol
+		{"GET /badges/{file}", anyone, nil},
+		{"GET /badges/{project}/branches/{file...}", anyone, nil}, // web: Semaphore's form of a branch's badge                        // web: PROJECT.svg; 404 for unreadable projects
+		{"GET /jobs/{id}", projectRead, nil},                      // web: the job page and its log
+		{"POST /jobs/{id}/stop", projectWrite, nil},               // web: the job's stop button
+		{"GET /metrics", anyone, nil},                             // server: counts only, no names
+		{"POST /hooks/{project}", hookSignature, nil},             // trigger: signed deliveries
+		{"/agent/", agentToken, nil},                              // dispatch: the agent protocol
 	}
 }
 

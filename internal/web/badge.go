@@ -81,9 +81,16 @@ func badgeSVG(label, status string) string {
 // workflow of the branch (default: the project's default branch). It is
 // revalidated on every view (no-cache with an ETag). A project the caller
 // may not read is 404, like one that does not exist.
+//
+// Semaphore's form /badges/PROJECT/branches/BRANCH.svg (the branch may
+// contain '/') is served too, so badges of moved projects only change host.
 func (w *Web) badge(rw http.ResponseWriter, r *http.Request) {
-	name, ok := strings.CutSuffix(r.PathValue("file"), ".svg")
-	if !ok || name == "" {
+	file, ok := strings.CutSuffix(r.PathValue("file"), ".svg")
+	name, branch := file, r.URL.Query().Get("branch")
+	if project := r.PathValue("project"); project != "" {
+		name, branch = project, file
+	}
+	if !ok || name == "" || file == "" {
 		http.NotFound(rw, r)
 		return
 	}
@@ -96,7 +103,6 @@ func (w *Web) badge(rw http.ResponseWriter, r *http.Request) {
 		http.Error(rw, "no such badge", http.StatusNotFound)
 		return
 	}
-	branch := r.URL.Query().Get("branch")
 	if branch == "" {
 		branch = p.DefaultBranch
 	}

@@ -423,6 +423,17 @@ func testBadges(t *testing.T, s *site) {
 	if p := s.get(t, "reader", "/badges/priv.svg"); p.status != 200 || !strings.Contains(p.body, "passed") {
 		t.Errorf("a member's private badge: status %d", p.status)
 	}
+	// Semaphore's path form names the branch in the path.
+	for path, want := range map[string]string{"/badges/pub/branches/bad.svg": "failed", "/badges/pub/branches/main.svg": "passed", "/badges/pub/branches/no/such.svg": "unknown"} {
+		if p := s.get(t, "anonymous", path); p.status != 200 || !strings.Contains(p.body, ">"+want+"</text>") {
+			t.Errorf("%s: status %d, want %s", path, p.status, want)
+		}
+	}
+	for _, path := range []string{"/badges/priv/branches/main.svg", "/badges/pub/branches/main"} {
+		if p := s.get(t, "anonymous", path); p.status != http.StatusNotFound {
+			t.Errorf("%s: status %d, want 404", path, p.status)
+		}
+	}
 }
 
 // testForms: a no-JavaScript form post works with the session's token,

@@ -33,5 +33,6 @@ func (w *Web) routes() {
 	w.handle("POST /settings/keys", w.addKey)
 	w.handle("POST /settings/keys/{id}/remove", w.removeKey)
 	w.handle("GET /badges/{file}", w.badge)
+	w.handle("GET /badges/{project}/branches/{file...}", w.badge)
 	w.mux.Handle("/", http.HandlerFunc(w.notFound))
 }
