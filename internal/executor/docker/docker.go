@@ -50,6 +50,7 @@ import (
 
 	"github.com/batonci/baton/internal/executor"
 	"github.com/batonci/baton/internal/executor/internal/bashproc"
+	"github.com/batonci/baton/internal/executor/internal/interactive"
 )
 
 // Labels put on everything a session creates.
@@ -312,7 +313,7 @@ type session struct {
 	// main, user and workdir are the main container's name, user and
 	// working directory (for interactive shells).
 	main, user, workdir string
-	shells              shells
+	shells              interactive.Set
 
 	closeOnce sync.Once
 }
@@ -332,7 +333,7 @@ func (s *session) Run(ctx context.Context, command string, out io.Writer) (int, 
 // removes the session's containers and network.
 func (s *session) Close() error {
 	s.closeOnce.Do(func() {
-		s.shells.closeAll()
+		s.shells.CloseAll()
 		if s.proc != nil {
 			_ = s.proc.Close()
 		}

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"sync"
 
 	"github.com/batonci/baton/internal/executor"
 	"github.com/batonci/baton/internal/executor/internal/bashproc"
@@ -54,80 +53,12 @@ func (s *session) StartShell(ctx context.Context, cfg executor.ShellConfig) (exe
 	if s.workdir != "" {
 		args = append(args, "-w", s.workdir)
 	}
-	args = append(args, s.main, "bash")
-	if cfg.Command == "" {
-		args = append(args, "--noprofile", "--rcfile", rc.Name(), "-i")
-	} else {
-		args = append(args, "--noprofile", "--norc", "-c", ". '"+rc.Name()+"'\n"+cfg.Command)
-	}
+	args = append(append(args, s.main, "bash"), interactive.BashArgs(rc.Name(), cfg)...)
 	cmd := exec.Command(s.e.opts.Docker, args...)
 	p, err := interactive.Start(cmd, cfg)
 	if err != nil {
 		os.Remove(rc.Name())
 		return nil, fmt.Errorf("start shell: %w", err)
 	}
-	return s.shells.track(ctx, p, func() { os.Remove(rc.Name()) }), nil
-}
-
-// shells are a session's running interactive processes.
-type shells struct {
-	mu     sync.Mutex
-	closed bool
-	set    map[*tracked]struct{}
-}
-
-func (sh *shells) track(ctx context.Context, p executor.Process, cleanup func()) executor.Process {
-	t := &tracked{Process: p}
-	sh.mu.Lock()
-	if sh.set == nil {
-		sh.set = map[*tracked]struct{}{}
-	}
-	sh.set[t] = struct{}{}
-	closed := sh.closed
-	sh.mu.Unlock()
-	stopped := make(chan func() bool, 1)
-	t.done = func() {
-		(<-stopped)()
-		cleanup()
-		sh.mu.Lock()
-		delete(sh.set, t)
-		sh.mu.Unlock()
-	}
-	stopped <- context.AfterFunc(ctx, func() { t.Close() })
-	if closed {
-		t.Close()
-	}
-	return t
-}
-
-func (sh *shells) closeAll() {
-	sh.mu.Lock()
-	sh.closed = true
-	var ps []*tracked
-	for t := range sh.set {
-		ps = append(ps, t)
-	}
-	sh.mu.Unlock()
-	for _, t := range ps {
-		t.Close()
-	}
-}
-
-// tracked is a process its session ends with it.
-type tracked struct {
-	executor.Process
-	once sync.Once
-	done func()
-}
-
-func (t *tracked) Wait() (int, error) {
-	code, err := t.Process.Wait()
-	t.once.Do(t.done)
-	return code, err
-}
-
-func (t *tracked) Close() error {
-	err := t.Process.Close()
-	t.once.Do(t.done)
-	return err
+	return s.shells.Track(ctx, p, func() { os.Remove(rc.Name()) }), nil
 }

@@ -6,7 +6,6 @@ import (
 	"os"
 	"os/exec"
 	"strconv"
-	"sync"
 
 	"github.com/batonci/baton/internal/executor"
 	"github.com/batonci/baton/internal/executor/internal/bashproc"
@@ -21,11 +20,8 @@ type session struct {
 	cfg executor.SessionConfig
 	pid int
 	// state is the session's state file (bashproc.Driver).
-	state string
-
-	mu     sync.Mutex
-	closed bool
-	shells map[executor.Process]struct{}
+	state  string
+	shells interactive.Set
 }
 
 var _ executor.Shell = (*session)(nil)
@@ -47,7 +43,7 @@ func (s *session) StartShell(ctx context.Context, cfg executor.ShellConfig) (exe
 		os.Remove(rc.Name())
 		return nil, fmt.Errorf("start shell: %w", err)
 	}
-	cmd := exec.Command(s.e.opts.Bash, BashArgs(rc.Name(), cfg)...)
+	cmd := exec.Command(s.e.opts.Bash, interactive.BashArgs(rc.Name(), cfg)...)
 	cmd.Env = s.cfg.Env
 	if cmd.Env == nil {
 		cmd.Env = os.Environ()
@@ -59,9 +55,7 @@ func (s *session) StartShell(ctx context.Context, cfg executor.ShellConfig) (exe
 	if cwd, err := os.Readlink("/proc/" + strconv.Itoa(s.pid) + "/cwd"); err == nil {
 		cmd.Dir = cwd
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed {
+	if s.shells.Closed() {
 		os.Remove(rc.Name())
 		return nil, fmt.Errorf("start shell: %w", executor.ErrSessionEnded)
 	}
@@ -70,76 +64,13 @@ func (s *session) StartShell(ctx context.Context, cfg executor.ShellConfig) (exe
 		os.Remove(rc.Name())
 		return nil, fmt.Errorf("start shell: %w", err)
 	}
-	t := &tracked{Process: p}
-	if s.shells == nil {
-		s.shells = map[executor.Process]struct{}{}
-	}
-	s.shells[t] = struct{}{}
-	stopped := make(chan func() bool, 1)
-	t.done = func() {
-		(<-stopped)()
-		os.Remove(rc.Name())
-		s.mu.Lock()
-		delete(s.shells, t)
-		s.mu.Unlock()
-	}
-	stopped <- context.AfterFunc(ctx, func() { t.Close() })
-	return t, nil
+	return s.shells.Track(ctx, p, func() { os.Remove(rc.Name()) }), nil
 }
 
 // Close ends the interactive shells, then the session.
 func (s *session) Close() error {
-	s.mu.Lock()
-	s.closed = true
-	shells := make([]executor.Process, 0, len(s.shells))
-	for p := range s.shells {
-		shells = append(shells, p)
-	}
-	s.mu.Unlock()
-	for _, p := range shells {
-		p.Close()
-	}
+	s.shells.CloseAll()
 	err := s.Session.Close()
 	_ = os.Remove(s.state)
-	return err
-}
-
-// BashArgs are bash's arguments for an interactive process whose rc file
-// is rc: an interactive shell that reads it, or a command run after it.
-func BashArgs(rc string, cfg executor.ShellConfig) []string {
-	if cfg.Command == "" {
-		return []string{"--noprofile", "--rcfile", rc, "-i"}
-	}
-	return []string{"--noprofile", "--norc", "-c", ". " + quote(rc) + "\n" + cfg.Command}
-}
-
-func quote(s string) string {
-	out := "'"
-	for _, r := range s {
-		if r == '\'' {
-			out += `'\''`
-		} else {
-			out += string(r)
-		}
-	}
-	return out + "'"
-}
-
-// tracked is a process its session knows of, to end it with the session.
-type tracked struct {
-	executor.Process
-	once sync.Once
-	done func()
-}
-
-func (t *tracked) Wait() (int, error) {
-	code, err := t.Process.Wait()
-	t.once.Do(t.done)
-	return code, err
-}
-
-func (t *tracked) Close() error {
-	err := t.Process.Close()
-	t.once.Do(t.done)
 	return err
 }
