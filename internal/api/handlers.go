@@ -458,9 +458,8 @@ func (a *API) getJob(w http.ResponseWriter, r *http.Request, c *caller) {
 		view.WaitReason = a.cfg.Engine.WhyPending(r.Context(), j, agents)
 		if pl != nil && pl.DeploymentTarget != "" {
 			// The reason may name the target's queue: not for readers.
-			if proj, err := a.cfg.Store.GetProject(r.Context(), j.ProjectID); err == nil {
-				pl.Blocks = []*ci.Block{{Jobs: []*ci.Job{view.Job}}}
-				hideTargets(c, proj, pl)
+			if proj, err := a.cfg.Store.GetProject(r.Context(), j.ProjectID); err != nil || !c.role(proj).Allows(auth.Write) {
+				view.WaitReason = hideQueue(view.WaitReason, pl.Queue)
 			}
 		}
 	}

@@ -194,16 +194,21 @@ func hideTargets(c *caller, p *ci.Project, pls ...*ci.Pipeline) {
 		if pl.DeploymentTarget == "" {
 			continue
 		}
-		queue := pl.Queue
-		pl.DeploymentTarget, pl.Queue = "", ""
 		for _, b := range pl.Blocks {
 			for _, j := range b.Jobs {
-				if strings.Contains(j.WaitReason, queue) {
-					j.WaitReason = "waiting for an earlier deployment"
-				}
+				j.WaitReason = hideQueue(j.WaitReason, pl.Queue)
 			}
 		}
+		pl.DeploymentTarget, pl.Queue = "", ""
 	}
+}
+
+// hideQueue replaces a wait reason that names a deployment target's queue.
+func hideQueue(reason, queue string) string {
+	if queue != "" && strings.Contains(reason, queue) {
+		return "waiting for an earlier deployment"
+	}
+	return reason
 }
 
 // checkRedeploy applies a deployment target's rules to a rerun of a
