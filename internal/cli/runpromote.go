@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"maps"
-	"math"
 	"slices"
 	"sort"
 	"strings"
@@ -87,7 +86,7 @@ func planPromotionChain(o *IO, lp *localPlan, names []string, given map[string]s
 			return nil, fmt.Errorf("--param %s: parameters belong to a promotion; name it with --promote NAME", unknown[0])
 		}
 		msg := fmt.Sprintf("--param %s: no promotion in %s declares this parameter", unknown[0], quoteList(names))
-		if s := nearestName(unknown[0], slices.Sorted(maps.Keys(declared))); s != "" {
+		if s := editdist.Nearest(unknown[0], slices.Sorted(maps.Keys(declared))); s != "" {
 			msg += fmt.Sprintf("; did you mean %q?", s)
 		}
 		return nil, fmt.Errorf("%s", msg)
@@ -110,7 +109,7 @@ func findLocalPromotion(g *plan.Graph, name string) (*plan.Promotion, error) {
 		return nil, fmt.Errorf("%s has no promotions, so it cannot promote %q", where, name)
 	}
 	msg := fmt.Sprintf("%s has no promotion %q", where, name)
-	if s := nearestName(name, names); s != "" {
+	if s := editdist.Nearest(name, names); s != "" {
 		msg += fmt.Sprintf("; did you mean %q?", s)
 	}
 	return nil, fmt.Errorf("%s (its promotions: %s)", msg, strings.Join(names, ", "))
@@ -275,19 +274,6 @@ func runParamText(params map[string]string) string {
 		names[i] = k + "=" + params[k]
 	}
 	return strings.Join(names, " ")
-}
-
-func nearestName(name string, candidates []string) string {
-	best, bestDist := "", math.MaxInt
-	for _, c := range candidates {
-		if d := editdist.Distance(strings.ToLower(name), strings.ToLower(c)); d < bestDist {
-			best, bestDist = c, d
-		}
-	}
-	if bestDist <= max(1, min(3, len(best)/3)) {
-		return best
-	}
-	return ""
 }
 
 // promoArg quotes s for a shell command line when it needs it.

@@ -2,6 +2,8 @@
 // mean" hints in error messages. Pure; standard library only.
 package editdist
 
+import "strings"
+
 // Distance is the optimal string alignment distance between a and b, in
 // bytes: insertions, deletions, substitutions and transpositions of
 // neighbours ("adn" is one edit from "and") each cost one.
@@ -27,4 +29,20 @@ func Distance(a, b string) int {
 		}
 	}
 	return d[len(a)][len(b)]
+}
+
+// Nearest returns the candidate closest to name, ignoring case, when it is
+// close enough to be a typo of it (at most a third of its length, between
+// 1 and 3 edits), or "".
+func Nearest(name string, candidates []string) string {
+	best, bestDist := "", -1
+	for _, c := range candidates {
+		if d := Distance(strings.ToLower(name), strings.ToLower(c)); bestDist < 0 || d < bestDist {
+			best, bestDist = c, d
+		}
+	}
+	if bestDist >= 0 && bestDist <= max(1, min(3, len(best)/3)) {
+		return best
+	}
+	return ""
 }

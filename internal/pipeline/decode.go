@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"fmt"
+	"github.com/batonci/baton/internal/editdist"
 	"slices"
 	"strconv"
 	"strings"
@@ -158,8 +159,8 @@ func (o *object) unknown(k *yaml.Node, name, kind string, known []string) {
 		for _, k := range standsFor {
 			o.suggested[k] = true
 		}
-	case suggest(name, known) != "":
-		s := suggest(name, known)
+	case editdist.Nearest(name, known) != "":
+		s := editdist.Nearest(name, known)
 		o.suggested[s] = true
 		msg += fmt.Sprintf(" (did you mean %q?)", s)
 	default:

@@ -1,15 +1,9 @@
 package pipeline
 
-import (
-	"fmt"
-	"math"
-	"strings"
+import "fmt"
 
-	"github.com/batonci/baton/internal/editdist"
-)
-
-// Help for unknown keys and values: typo suggestions and hints for keys
-// placed at the wrong level.
+// Help for keys placed at the wrong level (typo suggestions are
+// editdist.Nearest).
 
 // misplacedKeyHint explains keys that belong elsewhere. standsFor lists
 // the keys the misplaced one was meant to be, whose absence then needs no
@@ -46,19 +40,4 @@ func misplacedKeyHint(kind, key string) (hint string, standsFor []string) {
 		}
 	}
 	return "", nil
-}
-
-// suggest returns the candidate closest to name, ignoring case, if it is
-// close enough to be a typo.
-func suggest(name string, candidates []string) string {
-	best, bestDist := "", math.MaxInt
-	for _, c := range candidates {
-		if dist := editdist.Distance(strings.ToLower(name), strings.ToLower(c)); dist < bestDist {
-			best, bestDist = c, dist
-		}
-	}
-	if bestDist <= max(1, min(3, len(best)/3)) {
-		return best
-	}
-	return ""
 }

@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"fmt"
+	"github.com/batonci/baton/internal/editdist"
 	"strconv"
 	"strings"
 )
@@ -147,7 +148,7 @@ func (s *session) checkDependencies(blocks []*Block) {
 				s.report(dep.Pos, fmt.Sprintf("block %q is listed twice in the dependencies of block %q", dep.Name, b.Name))
 			case !known:
 				msg := fmt.Sprintf("block %q depends on unknown block %q", b.Name, dep.Name)
-				if sug := suggest(dep.Name, names); sug != "" {
+				if sug := editdist.Nearest(dep.Name, names); sug != "" {
 					msg += fmt.Sprintf(" (did you mean %q?)", sug)
 				}
 				s.report(dep.Pos, msg)

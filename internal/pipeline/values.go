@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"fmt"
+	"github.com/batonci/baton/internal/editdist"
 	"math"
 	"slices"
 	"strconv"
@@ -90,7 +91,7 @@ func (d *decoder) enum(n *yaml.Node, what string, allowed ...string) (string, bo
 	}
 	if !slices.Contains(allowed, s) {
 		msg := fmt.Sprintf("%s must be %s, not %q", what, orList(allowed), s)
-		if sug := suggest(s, allowed); sug != "" {
+		if sug := editdist.Nearest(s, allowed); sug != "" {
 			msg += fmt.Sprintf(" (did you mean %q?)", sug)
 		}
 		d.errorf(n, "%s", msg)
