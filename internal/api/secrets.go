@@ -107,17 +107,27 @@ func secretError(err error, name string, p *ci.Project) error {
 // change turns a request into a vault change, decoding file contents.
 func (req *SecretRequest) change() (vault.Change, error) {
 	ch := vault.Change{Description: req.Description, AllowForks: req.AllowForks, RemoveEnv: req.RemoveEnv, RemoveFiles: req.RemoveFiles}
-	for _, e := range req.EnvVars {
-		ch.Env = append(ch.Env, vault.EnvVar{Name: e.Name, Value: e.Value})
+	var err error
+	ch.Env, ch.Files, err = secretValues(req.EnvVars, req.Files)
+	return ch, err
+}
+
+// secretValues turns a request's variables and files (contents in
+// base64) into the vault's, for secrets and deployment targets alike.
+func secretValues(envVars []SecretEnvVar, files []SecretFile) ([]vault.EnvVar, []vault.File, error) {
+	var env []vault.EnvVar
+	for _, e := range envVars {
+		env = append(env, vault.EnvVar{Name: e.Name, Value: e.Value})
 	}
-	for _, f := range req.Files {
+	var out []vault.File
+	for _, f := range files {
 		b, err := base64.StdEncoding.DecodeString(f.Content.Reveal())
 		if err != nil {
-			return ch, fmt.Errorf("%w: the content of file %s is not base64", errBadRequest, f.Path)
+			return nil, nil, fmt.Errorf("%w: the content of file %s is not base64", errBadRequest, f.Path)
 		}
-		ch.Files = append(ch.Files, vault.File{Path: f.Path, Content: secret.NewValue(string(b))})
+		out = append(out, vault.File{Path: f.Path, Content: secret.NewValue(string(b))})
 	}
-	return ch, nil
+	return env, out, nil
 }
 
 // auditSecret records a secret's change in the audit log, in the change's

@@ -1,7 +1,6 @@
 package api
 
 import (
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"net/http"
@@ -12,7 +11,6 @@ import (
 	"github.com/batonci/baton/internal/audit"
 	"github.com/batonci/baton/internal/auth"
 	"github.com/batonci/baton/internal/ci"
-	"github.com/batonci/baton/internal/secret"
 	"github.com/batonci/baton/internal/store"
 	"github.com/batonci/baton/internal/vault"
 )
@@ -84,17 +82,9 @@ func targetError(err error, name string, p *ci.Project) error {
 func (req *TargetRequest) change() (vault.TargetChange, error) {
 	ch := vault.TargetChange{Description: req.Description, Users: req.Users, Roles: req.Roles, Branches: req.Branches,
 		Tags: req.Tags, AllowPRs: req.AllowPRs, RemoveEnv: req.RemoveEnv, RemoveFiles: req.RemoveFiles}
-	for _, e := range req.EnvVars {
-		ch.Env = append(ch.Env, vault.EnvVar{Name: e.Name, Value: e.Value})
-	}
-	for _, f := range req.Files {
-		b, err := base64.StdEncoding.DecodeString(f.Content.Reveal())
-		if err != nil {
-			return ch, fmt.Errorf("%w: the content of file %s is not base64", errBadRequest, f.Path)
-		}
-		ch.Files = append(ch.Files, vault.File{Path: f.Path, Content: secret.NewValue(string(b))})
-	}
-	return ch, nil
+	var err error
+	ch.Env, ch.Files, err = secretValues(req.EnvVars, req.Files)
+	return ch, err
 }
 
 // targetView hides the secret's names from non-admins.
