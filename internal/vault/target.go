@@ -254,7 +254,7 @@ func (v *Vault) applyTarget(t *store.DeploymentTarget, ch TargetChange) error {
 	seal := func(kind, name string, plain []byte) (string, error) {
 		return v.key.Seal(plain, targetAD(t, kind, name))
 	}
-	if err := applyValues(s, Change{Env: ch.Env, Files: ch.Files, RemoveEnv: ch.RemoveEnv, RemoveFiles: ch.RemoveFiles}, seal); err != nil {
+	if err := applyValues("deployment target", s, Change{Env: ch.Env, Files: ch.Files, RemoveEnv: ch.RemoveEnv, RemoveFiles: ch.RemoveFiles}, seal); err != nil {
 		return err
 	}
 	t.Env, t.Files = s.Env, s.Files
@@ -268,19 +268,20 @@ func (v *Vault) applyTarget(t *store.DeploymentTarget, ch TargetChange) error {
 }
 
 // applyValues removes, validates and seals the variables and files of ch
-// into s, with seal.
-func applyValues(s *store.Secret, ch Change, seal func(kind, name string, plain []byte) (string, error)) error {
+// into s, with seal: the rules of secrets and deployment targets alike
+// (what names the kind in errors).
+func applyValues(what string, s *store.Secret, ch Change, seal func(kind, name string, plain []byte) (string, error)) error {
 	for _, n := range ch.RemoveEnv {
 		i := slices.IndexFunc(s.Env, func(e store.SealedEnv) bool { return e.Name == n })
 		if i < 0 {
-			return fmt.Errorf("%w: %q has no variable %s to remove", ErrInvalid, s.Name, n)
+			return fmt.Errorf("%w: %s %q has no variable %s to remove", ErrInvalid, what, s.Name, n)
 		}
 		s.Env = slices.Delete(s.Env, i, i+1)
 	}
 	for _, p := range ch.RemoveFiles {
 		i := slices.IndexFunc(s.Files, func(f store.SealedFile) bool { return f.Path == p })
 		if i < 0 {
-			return fmt.Errorf("%w: %q has no file %s to remove", ErrInvalid, s.Name, p)
+			return fmt.Errorf("%w: %s %q has no file %s to remove", ErrInvalid, what, s.Name, p)
 		}
 		s.Files = slices.Delete(s.Files, i, i+1)
 	}

@@ -19,7 +19,6 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
-	"slices"
 	"strings"
 	"time"
 	"unicode"
@@ -306,65 +305,11 @@ func (v *Vault) apply(s *store.Secret, ch Change) error {
 	if ch.AllowForks != nil {
 		s.AllowForks = *ch.AllowForks
 	}
-	for _, n := range ch.RemoveEnv {
-		i := slices.IndexFunc(s.Env, func(e store.SealedEnv) bool { return e.Name == n })
-		if i < 0 {
-			return fmt.Errorf("%w: secret %q has no variable %s to remove", ErrInvalid, s.Name, n)
-		}
-		s.Env = slices.Delete(s.Env, i, i+1)
+	seal := func(kind, name string, plain []byte) (string, error) {
+		return v.key.Seal(plain, ad(s, kind, name))
 	}
-	for _, p := range ch.RemoveFiles {
-		i := slices.IndexFunc(s.Files, func(f store.SealedFile) bool { return f.Path == p })
-		if i < 0 {
-			return fmt.Errorf("%w: secret %q has no file %s to remove", ErrInvalid, s.Name, p)
-		}
-		s.Files = slices.Delete(s.Files, i, i+1)
-	}
-	seen := map[string]bool{}
-	for _, e := range ch.Env {
-		if err := checkEnvName(e.Name); err != nil {
-			return err
-		}
-		if seen[e.Name] {
-			return fmt.Errorf("%w: variable %s is given twice", ErrInvalid, e.Name)
-		}
-		seen[e.Name] = true
-		if e.Value.Len() > maxValueSize {
-			return fmt.Errorf("%w: the value of %s is larger than %d KiB", ErrInvalid, e.Name, maxValueSize>>10)
-		}
-		ct, err := v.key.Seal([]byte(e.Value.Reveal()), ad(s, "env", e.Name))
-		if err != nil {
-			return err
-		}
-		sealed := store.SealedEnv{Name: e.Name, Value: ct}
-		if i := slices.IndexFunc(s.Env, func(x store.SealedEnv) bool { return x.Name == e.Name }); i >= 0 {
-			s.Env[i] = sealed
-		} else {
-			s.Env = append(s.Env, sealed)
-		}
-	}
-	seen = map[string]bool{}
-	for _, f := range ch.Files {
-		if err := checkPath(f.Path); err != nil {
-			return err
-		}
-		if seen[f.Path] {
-			return fmt.Errorf("%w: file %s is given twice", ErrInvalid, f.Path)
-		}
-		seen[f.Path] = true
-		if f.Content.Len() > maxValueSize {
-			return fmt.Errorf("%w: file %s is larger than %d KiB", ErrInvalid, f.Path, maxValueSize>>10)
-		}
-		ct, err := v.key.Seal([]byte(f.Content.Reveal()), ad(s, "file", f.Path))
-		if err != nil {
-			return err
-		}
-		sealed := store.SealedFile{Path: f.Path, Content: ct}
-		if i := slices.IndexFunc(s.Files, func(x store.SealedFile) bool { return x.Path == f.Path }); i >= 0 {
-			s.Files[i] = sealed
-		} else {
-			s.Files = append(s.Files, sealed)
-		}
+	if err := applyValues("secret", s, ch, seal); err != nil {
+		return err
 	}
 	switch {
 	case len(s.Env) == 0 && len(s.Files) == 0:
