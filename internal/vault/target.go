@@ -345,28 +345,16 @@ func (v *Vault) TargetSecrets(ctx context.Context, projectID, name string) ([]ru
 	if err != nil {
 		return nil, nil, fmt.Errorf("deployment target %q: %w", name, err)
 	}
-	var env []runner.EnvVar
-	var files []runner.File
-	for _, e := range t.Env {
-		plain, err := v.key.Open(e.Value, targetAD(t, "env", e.Name))
-		if err != nil {
-			return nil, nil, fmt.Errorf("deployment target %q: variable %s cannot be decrypted: %w", name, e.Name, err)
-		}
-		env = append(env, runner.EnvVar{Name: e.Name, Value: string(plain)})
-	}
-	for _, f := range t.Files {
-		plain, err := v.key.Open(f.Content, targetAD(t, "file", f.Path))
-		if err != nil {
-			return nil, nil, fmt.Errorf("deployment target %q: file %s cannot be decrypted: %w", name, f.Path, err)
-		}
-		files = append(files, runner.File{Path: f.Path, Content: plain})
+	env, files, err := v.openValues(t.Env, t.Files, func(kind, name string) string { return targetAD(t, kind, name) })
+	if err != nil {
+		return nil, nil, fmt.Errorf("deployment target %q: %w", name, err)
 	}
 	return env, files, nil
 }
 
-// rotateTargets re-seals every deployment target's values from oldKey to
-// newKey in tx (part of Rotate).
-func rotateTargets(tx *store.Tx, open func(ct, ad string) ([]byte, error), seal func(plain []byte, ad string) (string, error)) error {
+// rotateTargets re-seals every deployment target's values with reseal
+// in tx (part of Rotate).
+func rotateTargets(tx *store.Tx, reseal func(ct, ad string) (string, error)) error {
 	all, err := tx.AllTargets()
 	if err != nil {
 		return err
@@ -375,23 +363,8 @@ func rotateTargets(tx *store.Tx, open func(ct, ad string) ([]byte, error), seal 
 		if len(t.Env) == 0 && len(t.Files) == 0 {
 			continue
 		}
-		for i, e := range t.Env {
-			plain, err := open(e.Value, targetAD(t, "env", e.Name))
-			if err != nil {
-				return fmt.Errorf("deployment target %q: env %s: %w", t.Name, e.Name, err)
-			}
-			if t.Env[i].Value, err = seal(plain, targetAD(t, "env", e.Name)); err != nil {
-				return err
-			}
-		}
-		for i, f := range t.Files {
-			plain, err := open(f.Content, targetAD(t, "file", f.Path))
-			if err != nil {
-				return fmt.Errorf("deployment target %q: file %s: %w", t.Name, f.Path, err)
-			}
-			if t.Files[i].Content, err = seal(plain, targetAD(t, "file", f.Path)); err != nil {
-				return err
-			}
+		if err := resealValues(t.Env, t.Files, func(kind, name string) string { return targetAD(t, kind, name) }, reseal); err != nil {
+			return fmt.Errorf("deployment target %q: %w", t.Name, err)
 		}
 		if err := tx.UpdateTarget(t); err != nil {
 			return err

@@ -354,20 +354,50 @@ func (v *Vault) Resolve(ctx context.Context, projectID string, names []string) (
 		if !ok {
 			return nil, nil, fmt.Errorf("secret %q not found", n)
 		}
-		for _, e := range s.Env {
-			plain, err := v.key.Open(e.Value, ad(s, "env", e.Name))
-			if err != nil {
-				return nil, nil, fmt.Errorf("secret %q: variable %s cannot be decrypted: %w", n, e.Name, err)
-			}
-			env = append(env, runner.EnvVar{Name: e.Name, Value: string(plain)})
+		e, f, err := v.openValues(s.Env, s.Files, func(kind, name string) string { return ad(s, kind, name) })
+		if err != nil {
+			return nil, nil, fmt.Errorf("secret %q: %w", n, err)
 		}
-		for _, f := range s.Files {
-			plain, err := v.key.Open(f.Content, ad(s, "file", f.Path))
-			if err != nil {
-				return nil, nil, fmt.Errorf("secret %q: file %s cannot be decrypted: %w", n, f.Path, err)
-			}
-			files = append(files, runner.File{Path: f.Path, Content: plain})
+		env, files = append(env, e...), append(files, f...)
+	}
+	return env, files, nil
+}
+
+// resealValues re-seals variables and files in place with reseal, whose
+// associated data adOf gives.
+func resealValues(env []store.SealedEnv, files []store.SealedFile, adOf func(kind, name string) string, reseal func(ct, ad string) (string, error)) error {
+	var err error
+	for i, e := range env {
+		if env[i].Value, err = reseal(e.Value, adOf("env", e.Name)); err != nil {
+			return fmt.Errorf("env %s: %w", e.Name, err)
 		}
+	}
+	for i, f := range files {
+		if files[i].Content, err = reseal(f.Content, adOf("file", f.Path)); err != nil {
+			return fmt.Errorf("file %s: %w", f.Path, err)
+		}
+	}
+	return nil
+}
+
+// openValues decrypts sealed variables and files, whose associated data
+// adOf gives (secrets and deployment targets alike).
+func (v *Vault) openValues(sealedEnv []store.SealedEnv, sealedFiles []store.SealedFile, adOf func(kind, name string) string) ([]runner.EnvVar, []runner.File, error) {
+	var env []runner.EnvVar
+	var files []runner.File
+	for _, e := range sealedEnv {
+		plain, err := v.key.Open(e.Value, adOf("env", e.Name))
+		if err != nil {
+			return nil, nil, fmt.Errorf("variable %s cannot be decrypted: %w", e.Name, err)
+		}
+		env = append(env, runner.EnvVar{Name: e.Name, Value: string(plain)})
+	}
+	for _, f := range sealedFiles {
+		plain, err := v.key.Open(f.Content, adOf("file", f.Path))
+		if err != nil {
+			return nil, nil, fmt.Errorf("file %s cannot be decrypted: %w", f.Path, err)
+		}
+		files = append(files, runner.File{Path: f.Path, Content: plain})
 	}
 	return env, files, nil
 }
@@ -411,28 +441,21 @@ func Rotate(ctx context.Context, db *store.DB, oldKey, newKey *secret.Key) (int,
 		if err != nil {
 			return err
 		}
-		reseal := func(s *store.Secret, ct, kind, name string) (string, error) {
-			plain, err := oldKey.Open(ct, ad(s, kind, name))
+		// reseal opens ct under the old key (or the new one: a rotation to
+		// the same key, run again) and seals it under the new key.
+		reseal := func(ct, ad string) (string, error) {
+			plain, err := oldKey.Open(ct, ad)
 			if errors.Is(err, secret.ErrWrongKey) {
-				// Already under the new key (a rotation to the same
-				// key, run again).
-				plain, err = newKey.Open(ct, ad(s, kind, name))
+				plain, err = newKey.Open(ct, ad)
 			}
 			if err != nil {
-				return "", fmt.Errorf("secret %q: %s %s: %w", s.Name, kind, name, err)
+				return "", err
 			}
-			return newKey.Seal(plain, ad(s, kind, name))
+			return newKey.Seal(plain, ad)
 		}
 		for _, s := range all {
-			for i, e := range s.Env {
-				if s.Env[i].Value, err = reseal(s, e.Value, "env", e.Name); err != nil {
-					return err
-				}
-			}
-			for i, f := range s.Files {
-				if s.Files[i].Content, err = reseal(s, f.Content, "file", f.Path); err != nil {
-					return err
-				}
+			if err := resealValues(s.Env, s.Files, func(kind, name string) string { return ad(s, kind, name) }, reseal); err != nil {
+				return fmt.Errorf("secret %q: %w", s.Name, err)
 			}
 			if err := tx.UpdateSecret(s); err != nil {
 				return err
@@ -448,29 +471,15 @@ func Rotate(ctx context.Context, db *store.DB, oldKey, newKey *secret.Key) (int,
 			if p.ForgeToken == "" {
 				continue
 			}
-			plain, err := oldKey.Open(p.ForgeToken, forgeTokenAD(p.ID))
-			if errors.Is(err, secret.ErrWrongKey) {
-				plain, err = newKey.Open(p.ForgeToken, forgeTokenAD(p.ID))
-			}
-			if err != nil {
+			if p.ForgeToken, err = reseal(p.ForgeToken, forgeTokenAD(p.ID)); err != nil {
 				return fmt.Errorf("forge token of project %q: %w", p.Name, err)
-			}
-			if p.ForgeToken, err = newKey.Seal(plain, forgeTokenAD(p.ID)); err != nil {
-				return err
 			}
 			if err := tx.UpdateProject(p); err != nil {
 				return err
 			}
 		}
 		// So are deployment targets' secrets.
-		open := func(ct, ad string) ([]byte, error) {
-			plain, err := oldKey.Open(ct, ad)
-			if errors.Is(err, secret.ErrWrongKey) {
-				plain, err = newKey.Open(ct, ad)
-			}
-			return plain, err
-		}
-		if err := rotateTargets(tx, open, newKey.Seal); err != nil {
+		if err := rotateTargets(tx, reseal); err != nil {
 			return err
 		}
 		return tx.SetSetting(KeyIDSetting, newKey.ID())
