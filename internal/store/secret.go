@@ -53,19 +53,28 @@ func scanSecret(s scanner) (*Secret, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := json.Unmarshal(env, &x.Env); err != nil {
-		return nil, fmt.Errorf("scan secret env: %w", err)
-	}
-	if err := json.Unmarshal(files, &x.Files); err != nil {
-		return nil, fmt.Errorf("scan secret files: %w", err)
-	}
-	if len(x.Env) == 0 {
-		x.Env = nil
-	}
-	if len(x.Files) == 0 {
-		x.Files = nil
+	if x.Env, x.Files, err = sealedValues(env, files); err != nil {
+		return nil, fmt.Errorf("scan secret: %w", err)
 	}
 	return x, nil
+}
+
+// sealedValues decodes the env and files columns of a secret or a
+// deployment target (nil when empty).
+func sealedValues(envCol, filesCol json.RawMessage) (env []SealedEnv, files []SealedFile, err error) {
+	if err := json.Unmarshal(envCol, &env); err != nil {
+		return nil, nil, fmt.Errorf("env: %w", err)
+	}
+	if err := json.Unmarshal(filesCol, &files); err != nil {
+		return nil, nil, fmt.Errorf("files: %w", err)
+	}
+	if len(env) == 0 {
+		env = nil
+	}
+	if len(files) == 0 {
+		files = nil
+	}
+	return env, files, nil
 }
 
 // secretArgs returns the JSON arguments of a secret's env and files.

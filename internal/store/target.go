@@ -47,17 +47,8 @@ func scanTarget(s scanner) (*DeploymentTarget, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := json.Unmarshal(env, &t.Env); err != nil {
-		return nil, fmt.Errorf("scan target env: %w", err)
-	}
-	if err := json.Unmarshal(files, &t.Files); err != nil {
-		return nil, fmt.Errorf("scan target files: %w", err)
-	}
-	if len(t.Env) == 0 {
-		t.Env = nil
-	}
-	if len(t.Files) == 0 {
-		t.Files = nil
+	if t.Env, t.Files, err = sealedValues(env, files); err != nil {
+		return nil, fmt.Errorf("scan target: %w", err)
 	}
 	return t, nil
 }
