@@ -440,7 +440,7 @@ func (a *agent) saveState() error {
 	b, _ := json.Marshal(state{AgentID: a.id})
 	path := filepath.Join(a.cfg.DataDir, stateFile)
 	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, b, 0o644); err != nil {
+	if err := os.WriteFile(tmp, b, 0o600); err != nil {
 		return fmt.Errorf("save the agent state: %w", err)
 	}
 	if err := os.Rename(tmp, path); err != nil {

@@ -13,7 +13,7 @@ import (
 // two agents never share a data directory. The kernel releases it if the
 // process dies.
 func lockDir(path string) (unlock func(), err error) {
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o644)
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o600)
 	if err != nil {
 		return nil, err
 	}

@@ -29,6 +29,11 @@ type SessionConfig struct {
 	// any command, without output capture (for example shell functions such
 	// as `checkout`). It must not print.
 	Init string
+	// User, when not nil, runs the session's processes (and the shells
+	// started beside it) as this unprivileged user, with HOME set to
+	// User.Home. Dir must be reachable by the user. The docker executor
+	// ignores it: containers run as their image's user.
+	User *User
 
 	// Containers, when not empty, asks for a container session: the
 	// first container is the main one, where the bash session runs; the
@@ -50,6 +55,15 @@ type SessionConfig struct {
 	// cached or pulled, and how long; service start failures with the
 	// service's last log lines). Nil discards it.
 	Log io.Writer
+}
+
+// User is a Unix user a session runs as.
+type User struct {
+	// UID and GID are the user's ids; the session gets no supplementary
+	// groups.
+	UID, GID int
+	// Home is the session's HOME.
+	Home string
 }
 
 // Pull policies.

@@ -264,7 +264,7 @@ func (w *writer) close() {
 // data file against writers in other processes.
 func openWriter(storeDir, dir string) (_ *writer, err error) {
 	created := false
-	if err := os.Mkdir(dir, 0o755); err == nil {
+	if err := os.Mkdir(dir, 0o700); err == nil {
 		created = true
 	} else if !errors.Is(err, fs.ErrExist) {
 		return nil, err
@@ -276,7 +276,7 @@ func openWriter(storeDir, dir string) (_ *writer, err error) {
 		}
 	}()
 	open := func(name string) (*os.File, error) {
-		return os.OpenFile(filepath.Join(dir, name), os.O_RDWR|os.O_CREATE, 0o644)
+		return os.OpenFile(filepath.Join(dir, name), os.O_RDWR|os.O_CREATE, 0o600)
 	}
 	if w.data, err = open(dataName); err != nil {
 		return nil, err

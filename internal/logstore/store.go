@@ -149,7 +149,7 @@ type job struct {
 
 // Open returns a store keeping logs under dir, creating it if needed.
 func Open(dir string) (*Store, error) {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("open log store: %w", err)
 	}
 	return &Store{dir: dir, jobs: map[string]*job{}}, nil

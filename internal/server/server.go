@@ -26,6 +26,7 @@ import (
 	"github.com/batonci/baton/internal/forge/hosts"
 	"github.com/batonci/baton/internal/forge/status"
 	"github.com/batonci/baton/internal/logstore"
+	"github.com/batonci/baton/internal/privdir"
 	"github.com/batonci/baton/internal/repocache"
 	"github.com/batonci/baton/internal/store"
 	"github.com/batonci/baton/internal/trigger"
@@ -114,6 +115,14 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	db, err := store.Open(ctx, cfg.DB)
 	if err != nil {
 		return nil, fmt.Errorf("open store: %w", err)
+	}
+	// Only Baton's user may read the data directory: the database (and
+	// its -wal and -shm, which SQLite makes with the database's mode),
+	// secret.key, the tokens, logs and caches. Existing directories made
+	// before that rule are fixed here.
+	if err := privdir.Restrict(cfg.DataDir); err != nil {
+		db.Close()
+		return nil, err
 	}
 	logs, err := logstore.Open(filepath.Join(cfg.DataDir, "logs"))
 	if err != nil {

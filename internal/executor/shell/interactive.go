@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"strconv"
+	"syscall"
 
 	"github.com/batonci/baton/internal/executor"
 	"github.com/batonci/baton/internal/executor/internal/bashproc"
@@ -43,8 +44,14 @@ func (s *session) StartShell(ctx context.Context, cfg executor.ShellConfig) (exe
 		os.Remove(rc.Name())
 		return nil, fmt.Errorf("start shell: %w", err)
 	}
+	if u := s.cfg.User; u != nil {
+		if err := os.Chown(rc.Name(), u.UID, u.GID); err != nil {
+			os.Remove(rc.Name())
+			return nil, fmt.Errorf("start shell: %w", err)
+		}
+	}
 	cmd := exec.Command(s.e.opts.Bash, interactive.BashArgs(rc.Name(), cfg)...)
-	cmd.Env = s.cfg.Env
+	cmd.Env = sessionEnv(s.cfg)
 	if cmd.Env == nil {
 		cmd.Env = os.Environ()
 	}
@@ -59,6 +66,7 @@ func (s *session) StartShell(ctx context.Context, cfg executor.ShellConfig) (exe
 		os.Remove(rc.Name())
 		return nil, fmt.Errorf("start shell: %w", executor.ErrSessionEnded)
 	}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: credential(s.cfg.User)}
 	p, err := interactive.Start(cmd, cfg)
 	if err != nil {
 		os.Remove(rc.Name())

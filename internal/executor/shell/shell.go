@@ -29,6 +29,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -147,9 +148,18 @@ func (e *Executor) start(cfg executor.SessionConfig) (_ *bashproc.Session, _ str
 	if statePath, err = newStateFile(dir); err != nil {
 		return nil, "", err
 	}
+	if u := cfg.User; u != nil {
+		// The user's shell reads the command file and writes the state
+		// file; the directory stays closed to everyone else.
+		for _, p := range []string{dir, cmdPath, statePath} {
+			if err := os.Chown(p, u.UID, u.GID); err != nil {
+				return nil, "", err
+			}
+		}
+	}
 	cmd := exec.Command(e.opts.Bash, "--noprofile", "--norc", "-c", bashproc.Driver(cmdPath, bashproc.ShellPrelude, statePath))
 	cmd.Dir = cfg.Dir
-	cmd.Env = cfg.Env
+	cmd.Env = sessionEnv(cfg)
 	cmd.ExtraFiles = []*os.File{ctlR} // fd 3; the driver moves it to fd 19
 	var out, childOut *os.File
 	if !e.opts.PTY {
@@ -172,6 +182,7 @@ func (e *Executor) start(cfg executor.SessionConfig) (_ *bashproc.Session, _ str
 		cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 1}
 	}
 	toClose = append(toClose, out, childOut)
+	cmd.SysProcAttr.Credential = credential(cfg.User)
 	cmd.Stdout = childOut
 	cmd.Stderr = childOut
 	if err := cmd.Start(); err != nil {
@@ -192,6 +203,36 @@ func (e *Executor) start(cfg executor.SessionConfig) (_ *bashproc.Session, _ str
 		return nil, "", err
 	}
 	return s, statePath, nil
+}
+
+// credential is the credential of a session's processes: nil (this
+// process's) without a user, else the user's ids and no supplementary
+// groups.
+func credential(u *executor.User) *syscall.Credential {
+	if u == nil {
+		return nil
+	}
+	return &syscall.Credential{Uid: uint32(u.UID), Gid: uint32(u.GID), Groups: []uint32{}}
+}
+
+// sessionEnv is the environment of a session's processes: cfg.Env (this
+// process's when nil), with HOME set to the user's home when there is a
+// user.
+func sessionEnv(cfg executor.SessionConfig) []string {
+	if cfg.User == nil || cfg.User.Home == "" {
+		return cfg.Env
+	}
+	env := cfg.Env
+	if env == nil {
+		env = os.Environ()
+	}
+	out := make([]string, 0, len(env)+1)
+	for _, kv := range env {
+		if !strings.HasPrefix(kv, "HOME=") {
+			out = append(out, kv)
+		}
+	}
+	return append(out, "HOME="+cfg.User.Home)
 }
 
 // newStateFile creates the file where the session's shell keeps its state

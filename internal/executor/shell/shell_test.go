@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -255,5 +256,82 @@ func TestShellStartsInSessionDirectory(t *testing.T) {
 	}
 	if code, err := p.Wait(); code != 0 || err != nil || out.String() != filepath.Join(dir, "sub")+"\n" {
 		t.Errorf("pwd = %d, %v, %q; want %s/sub", code, err, out.String(), dir)
+	}
+}
+
+// userDir makes a directory owned by uid, in a parent everyone may
+// traverse, removed at the end of the test.
+func userDir(t *testing.T, uid, gid int) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("/tmp", "baton-user-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	if err := os.Chown(dir, uid, gid); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// requireRoot skips a test that needs root, except in CI, where not
+// running as root is a failure.
+func requireRoot(t *testing.T) {
+	t.Helper()
+	if os.Geteuid() == 0 {
+		return
+	}
+	if os.Getenv("CI") != "" {
+		t.Fatal("this test needs root (CI runs as root)")
+	}
+	t.Skip("needs root")
+}
+
+// TestSessionRunsAsUser checks that a session with a User runs as that
+// user, with its HOME, and can neither read this process's files and
+// /proc entries nor signal it; so do the shells started beside it.
+func TestSessionRunsAsUser(t *testing.T) {
+	requireRoot(t)
+	const uid, gid = 65534, 65534
+	secret := filepath.Join(t.TempDir(), "secret.key")
+	if err := os.WriteFile(secret, []byte("top secret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range modes {
+		t.Run(m.name, func(t *testing.T) {
+			home := userDir(t, uid, gid)
+			s, err := newExec(m.pty).Start(t.Context(), executor.SessionConfig{
+				Dir:  home,
+				Env:  []string{"PATH=/usr/bin:/bin", "HOME=/root"},
+				User: &executor.User{UID: uid, GID: gid, Home: home},
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { s.Close() })
+			if got := run(t, s, "id -u; id -g; id -G; echo $HOME; pwd"); got != fmt.Sprintf("%d\n%d\n%d\n%s\n%s\n", uid, gid, gid, home, home) {
+				t.Errorf("identity = %q", got)
+			}
+			self := strconv.Itoa(os.Getpid())
+			probe := `cat ` + secret + ` 2>/dev/null && echo READ; ` +
+				`cat /proc/` + self + `/environ 2>/dev/null && echo ENVIRON; ` +
+				`kill -0 ` + self + ` 2>/dev/null && echo SIGNAL; ` +
+				`touch /root/baton-test 2>/dev/null && echo WROTE; echo done`
+			if got := run(t, s, probe); got != "done\n" {
+				t.Errorf("the session reached this process: %q", got)
+			}
+
+			var out bytes.Buffer
+			p, err := s.(executor.Shell).StartShell(t.Context(), executor.ShellConfig{Command: "id -u; echo $HOME; " + probe, Stdout: &out, Stderr: io.Discard})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if code, err := p.Wait(); code != 0 || err != nil {
+				t.Fatalf("shell = %d, %v", code, err)
+			}
+			if got, want := out.String(), fmt.Sprintf("%d\n%s\ndone\n", uid, home); got != want {
+				t.Errorf("interactive shell printed %q, want %q", got, want)
+			}
+		})
 	}
 }

@@ -56,7 +56,10 @@ func Start(cmd *exec.Cmd, cfg executor.ShellConfig) (executor.Process, error) {
 	if stderr == nil {
 		stderr = io.Discard
 	}
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if cmd.SysProcAttr == nil { // it may hold a Credential
+		cmd.SysProcAttr = &syscall.SysProcAttr{}
+	}
+	cmd.SysProcAttr.Setpgid = true
 	in, err := cmd.StdinPipe()
 	if err != nil {
 		return nil, err

@@ -1,0 +1,213 @@
+package jobuser_test
+
+import (
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/batonci/baton/internal/jobuser"
+)
+
+// requireRoot skips a test that needs root, except in CI, where not
+// running as root is a failure.
+func requireRoot(t *testing.T) {
+	t.Helper()
+	if os.Geteuid() == 0 {
+		return
+	}
+	if os.Getenv("CI") != "" {
+		t.Fatal("this test needs root (CI runs as root)")
+	}
+	t.Skip("needs root")
+}
+
+// testPool opens a pool of generated users with names of this test's
+// own, removed at the end.
+func testPool(t *testing.T, opts jobuser.Options) *jobuser.Pool {
+	t.Helper()
+	requireRoot(t)
+	prefix := "bt" + strconv.Itoa(os.Getpid()%100000) + strings.ToLower(t.Name()[4:8]) + "-"
+	if opts.Name == "" {
+		opts.Prefix = prefix
+	}
+	opts.Group = "baton-jobtest"
+	opts.LockDir = t.TempDir()
+	opts.HomeDir = t.TempDir()
+	t.Cleanup(func() {
+		for i := 1; i <= 8; i++ {
+			name := prefix + strconv.Itoa(i)
+			jobuser.KillAll(uidOf(name))
+			exec.Command("userdel", name).Run()
+		}
+	})
+	p, err := jobuser.Open(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func uidOf(name string) int {
+	u, err := jobuser.Lookup(name)
+	if err != nil {
+		return -1
+	}
+	return u.UID
+}
+
+func TestLookupRefusesRoot(t *testing.T) {
+	_, err := jobuser.Lookup("root")
+	if err == nil || !strings.Contains(err.Error(), "uid 0") {
+		t.Fatalf("Lookup(root) = %v, want a refusal naming uid 0", err)
+	}
+	requireRoot(t)
+	_, err = jobuser.Open(jobuser.Options{Name: "root", LockDir: t.TempDir()})
+	if err == nil || !strings.Contains(err.Error(), "must not run as root") {
+		t.Fatalf("Open(--job-user root) = %v, want a refusal", err)
+	}
+}
+
+func TestOpenCreatesAUserPerSlot(t *testing.T) {
+	p := testPool(t, jobuser.Options{Slots: 2})
+	users := p.Users()
+	if len(users) != 2 {
+		t.Fatalf("users = %+v, want 2", users)
+	}
+	for _, u := range users {
+		if u.UID == 0 || u.GID == 0 {
+			t.Errorf("user %+v is privileged", u)
+		}
+		if fi, err := os.Stat(u.Home); err != nil || !fi.IsDir() || fi.Sys().(*syscall.Stat_t).Uid != uint32(u.UID) {
+			t.Errorf("home of %s: %v", u.Name, err)
+		}
+	}
+	if users[0].UID == users[1].UID {
+		t.Errorf("slots share uid %d", users[0].UID)
+	}
+}
+
+func TestLeasesAreExclusive(t *testing.T) {
+	p := testPool(t, jobuser.Options{Slots: 2})
+	a, err := p.Lease()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := p.Lease()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := p.Lease() // more jobs than slots: one more user
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.UID == b.UID || b.UID == c.UID || a.UID == c.UID {
+		t.Fatalf("leases share a user: %s %s %s", a.Name, b.Name, c.Name)
+	}
+	b.Release()
+	d, err := p.Lease()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.UID != b.UID {
+		t.Errorf("lease after release = %s, want the free %s", d.Name, b.Name)
+	}
+	a.Release()
+	c.Release()
+	d.Release()
+	d.Release() // twice is fine
+}
+
+// startAs starts a long-lived process as u, the way a job's leftover
+// daemon would be.
+func startAs(t *testing.T, u jobuser.User) *exec.Cmd {
+	t.Helper()
+	cmd := exec.Command("sleep", "1000")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Credential: &syscall.Credential{Uid: uint32(u.UID), Gid: uint32(u.GID), Groups: []uint32{}}}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	return cmd
+}
+
+func alive(pid int) bool {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return false
+	}
+	i := strings.LastIndexByte(string(b), ')')
+	return i >= 0 && len(b) > i+2 && b[i+2] != 'Z'
+}
+
+func waitDead(t *testing.T, pid int) {
+	t.Helper()
+	deadline := time.Now().Add(3 * time.Second)
+	for alive(pid) {
+		if time.Now().After(deadline) {
+			t.Fatalf("process %d still runs", pid)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func TestLeaseKillsLeftovers(t *testing.T) {
+	p := testPool(t, jobuser.Options{Slots: 1})
+	u := p.Users()[0]
+	leftover := startAs(t, u)
+	mine := startAs(t, jobuser.User{UID: 65534, GID: 65534}) // someone else's
+	l, err := p.Lease()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Release()
+	if l.UID != u.UID {
+		t.Fatalf("leased %s, want %s", l.Name, u.Name)
+	}
+	waitDead(t, leftover.Process.Pid)
+	if !alive(mine.Process.Pid) {
+		t.Error("the lease killed another user's process")
+	}
+}
+
+func TestNamedUserIsSharedAndKilledOnlyWhenFree(t *testing.T) {
+	gen := testPool(t, jobuser.Options{Slots: 1})
+	name := gen.Users()[0].Name
+	p, err := jobuser.Open(jobuser.Options{Name: name, Slots: 2, LockDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := p.Lease()
+	if err != nil {
+		t.Fatal(err)
+	}
+	running := startAs(t, a.User) // the first job's process
+	b, err := p.Lease()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b.UID != a.UID {
+		t.Fatalf("named leases = %s and %s", a.Name, b.Name)
+	}
+	time.Sleep(50 * time.Millisecond)
+	if !alive(running.Process.Pid) {
+		t.Fatal("a second lease of a shared user killed the first job's process")
+	}
+	a.Release()
+	b.Release()
+	c, err := p.Lease()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Release()
+	waitDead(t, running.Process.Pid)
+}
+
+func TestKillAllRefusesRoot(t *testing.T) {
+	if err := jobuser.KillAll(0); err == nil {
+		t.Fatal("KillAll(0) did not refuse")
+	}
+}
