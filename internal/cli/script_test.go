@@ -49,6 +49,7 @@ func startServer(ts *testscript.TestScript, neg bool, args []string) {
 type scriptTB struct{ ts *testscript.TestScript }
 
 func (s scriptTB) Helper()                        {}
+func (s scriptTB) Skip(a ...any)                  { s.ts.Fatalf("%s", fmt.Sprint(a...)) }
 func (s scriptTB) Fatalf(format string, a ...any) { s.ts.Fatalf(format, a...) }
 func (s scriptTB) Fatal(a ...any)                 { s.ts.Fatalf("%s", fmt.Sprint(a...)) }
 func (s scriptTB) Cleanup(f func())               { s.ts.Defer(f) }
@@ -63,6 +64,16 @@ func TestScripts(t *testing.T) {
 			// of type e1-standard-2, and points BATON_SERVER and
 			// BATON_TOKEN at it.
 			"server": startServer,
+			// s3server starts an S3-compatible server with a bucket and
+			// sets S3_ENDPOINT, S3_BUCKET, AWS_ACCESS_KEY_ID and
+			// AWS_SECRET_ACCESS_KEY.
+			"s3server": func(ts *testscript.TestScript, neg bool, args []string) {
+				srv := testenv.StartS3(scriptTB{ts})
+				ts.Setenv("S3_ENDPOINT", srv.Endpoint)
+				ts.Setenv("S3_BUCKET", srv.Bucket)
+				ts.Setenv("AWS_ACCESS_KEY_ID", srv.AccessKey)
+				ts.Setenv("AWS_SECRET_ACCESS_KEY", srv.SecretKey)
+			},
 			// capture VAR REGEXP sets VAR to the first submatch of REGEXP
 			// in the last command's stdout.
 			"capture": func(ts *testscript.TestScript, neg bool, args []string) {
@@ -110,6 +121,14 @@ func TestScripts(t *testing.T) {
 					}
 				}
 			},
+		},
+		// [versitygw]: an S3-compatible server can be started (always true
+		// in CI, where a missing one must fail the script).
+		Condition: func(cond string) (bool, error) {
+			if cond == "versitygw" {
+				return testenv.VersitygwPath() != "" || os.Getenv("CI") == "true", nil
+			}
+			return false, fmt.Errorf("unknown condition %q", cond)
 		},
 		Setup: func(env *testscript.Env) error {
 			env.Setenv("GIT_CONFIG_NOSYSTEM", "1")

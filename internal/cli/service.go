@@ -32,7 +32,7 @@ func upCommand() *command {
 	c := &command{
 		name:    "up",
 		summary: "start Baton on this machine: server, web UI and a built-in agent",
-		usage:   "[--data DIR] [--addr HOST:PORT] [--slots N]",
+		usage:   "[--data DIR] [--addr HOST:PORT] [--slots N] [--storage URL [--storage-credentials FILE]]",
 		help: `Starts the whole CI service in one process, with everything stored under the
 data directory (embedded SQLite, logs, repository cache). The first start
 creates the admin user and an API token, written to DIR/admin-token
@@ -49,6 +49,7 @@ and every other type can be served by separate agents ('baton agent').`,
 		addr := fs.String("addr", "127.0.0.1:8080", "listen `address`")
 		slots := fs.Int("slots", 2, "jobs the built-in agent runs at once")
 		agentType := fs.String("agent-type", "e1-standard-2", "machine `type` the built-in agent serves")
+		storage := addStorageFlags(fs, o)
 		if _, code, stop := parse(fs, args); stop {
 			return code
 		}
@@ -57,8 +58,13 @@ and every other type can be served by separate agents ('baton agent').`,
 			fmt.Fprintf(o.Err, "baton up: %v\n", err)
 			return ExitUsage
 		}
+		blobs, err := storage.config(o, dir)
+		if err != nil {
+			fmt.Fprintf(o.Err, "baton up: %v\n", err)
+			return ExitUsage
+		}
 		log := logger(o)
-		srv, err := server.New(ctx, server.Config{DataDir: dir, Addr: *addr, Logger: log, SecretKey: o.Getenv("BATON_SECRET_KEY")})
+		srv, err := server.New(ctx, server.Config{DataDir: dir, Addr: *addr, Logger: log, SecretKey: o.Getenv("BATON_SECRET_KEY"), Storage: blobs})
 		if err != nil {
 			fmt.Fprintf(o.Err, "baton up: %v\n", err)
 			return ExitFailure
@@ -131,10 +137,12 @@ func serverCommand() *command {
 	c := &command{
 		name:    "server",
 		summary: "run the CI server (no agent)",
-		usage:   "[--db sqlite:PATH|postgres://...] [--data DIR] [--addr HOST:PORT] [--url URL]",
+		usage:   "[--db sqlite:PATH|postgres://...] [--data DIR] [--addr HOST:PORT] [--url URL] [--storage URL [--storage-credentials FILE]]",
 		help: `Runs the server: API, web UI, triggers and the agent endpoint. Several servers
 can share one PostgreSQL database (and a data directory on shared storage for
-logs): jobs are never dispatched twice. The first server to start on an empty
+logs): jobs are never dispatched twice. --storage chooses the object storage
+(default DIR/blobs; s3://BUCKET/PREFIX?endpoint=URL for S3-compatible storage),
+checked at start. The first server to start on an empty
 database creates the admin user and prints its credentials and an agent
 token; agents connect with 'baton agent --server URL --token TOKEN'.`,
 	}
@@ -144,6 +152,7 @@ token; agents connect with 'baton agent --server URL --token TOKEN'.`,
 		data := fs.String("data", "./baton-data", "data `DIR` for logs and the repository cache")
 		addr := fs.String("addr", "127.0.0.1:8080", "listen `address`")
 		url := fs.String("url", "", "public `URL` of this server, if not http://ADDR")
+		storage := addStorageFlags(fs, o)
 		if _, code, stop := parse(fs, args); stop {
 			return code
 		}
@@ -152,11 +161,16 @@ token; agents connect with 'baton agent --server URL --token TOKEN'.`,
 			fmt.Fprintf(o.Err, "baton server: %v\n", err)
 			return ExitUsage
 		}
+		blobs, err := storage.config(o, dir)
+		if err != nil {
+			fmt.Fprintf(o.Err, "baton server: %v\n", err)
+			return ExitUsage
+		}
 		dsn := *db
 		if dsn == "" {
 			dsn = o.Getenv("BATON_DB")
 		}
-		srv, err := server.New(ctx, server.Config{DataDir: dir, DB: dsn, Addr: *addr, BaseURL: *url, Logger: logger(o), SecretKey: o.Getenv("BATON_SECRET_KEY")})
+		srv, err := server.New(ctx, server.Config{DataDir: dir, DB: dsn, Addr: *addr, BaseURL: *url, Logger: logger(o), SecretKey: o.Getenv("BATON_SECRET_KEY"), Storage: blobs})
 		if err != nil {
 			fmt.Fprintf(o.Err, "baton server: %v\n", err)
 			return ExitFailure

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/batonci/baton/internal/api"
+	"github.com/batonci/baton/internal/blob"
 	"github.com/batonci/baton/internal/ci"
 	"github.com/batonci/baton/internal/dispatch"
 	"github.com/batonci/baton/internal/engine"
@@ -54,6 +55,9 @@ type Config struct {
 	// bytes, BATON_SECRET_KEY); empty means DataDir/secret.key, created
 	// on first start.
 	SecretKey string
+	// Storage chooses the object storage (see blob.Config); its zero
+	// value is a local directory under DataDir/blobs.
+	Storage blob.Config
 }
 
 // Validate checks the configuration.
@@ -78,9 +82,11 @@ func (c *Config) Validate() error {
 
 // Server is a running CI service.
 type Server struct {
-	cfg      Config
-	Store    *store.DB
-	Logs     *logstore.Store
+	cfg   Config
+	Store *store.DB
+	Logs  *logstore.Store
+	// Blobs is the object storage, opened and checked at start.
+	Blobs    blob.Backend
 	Repos    *repocache.Cache
 	Engine   *engine.Engine
 	Dispatch *dispatch.Dispatcher
@@ -112,8 +118,16 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("create data dir: %w", err)
 	}
+	if cfg.Storage.DataDir == "" {
+		cfg.Storage.DataDir = cfg.DataDir
+	}
+	blobs, err := blob.Open(ctx, cfg.Storage)
+	if err != nil {
+		return nil, err // names the storage URL already
+	}
 	db, err := store.Open(ctx, cfg.DB)
 	if err != nil {
+		blobs.Close()
 		return nil, fmt.Errorf("open store: %w", err)
 	}
 	// Only Baton's user may read the data directory: the database (and
@@ -127,23 +141,26 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	logs, err := logstore.Open(filepath.Join(cfg.DataDir, "logs"))
 	if err != nil {
 		db.Close()
+		blobs.Close()
 		return nil, fmt.Errorf("open log store: %w", err)
 	}
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		db.Close()
+		blobs.Close()
 		return nil, fmt.Errorf("listen on %s: %w", cfg.Addr, err)
 	}
 	url := cfg.BaseURL
 	if url == "" {
 		url = "http://" + ln.Addr().String()
 	}
-	s := &Server{cfg: cfg, Store: db, Logs: logs, listener: ln, url: url}
+	s := &Server{cfg: cfg, Store: db, Logs: logs, Blobs: blobs, listener: ln, url: url}
 	s.Repos = repocache.New(filepath.Join(cfg.DataDir, "repos"))
 	secrets, err := openVault(ctx, cfg, db)
 	if err != nil {
 		ln.Close()
 		db.Close()
+		blobs.Close()
 		return nil, fmt.Errorf("open secrets: %w", err)
 	}
 	s.Statuses = status.New(status.Config{BaseURL: url, Logger: cfg.Logger,
@@ -208,6 +225,7 @@ func (s *Server) Run(ctx context.Context) error {
 	s.http.Shutdown(shutdown)
 	wg.Wait()
 	s.Store.Close()
+	s.Blobs.Close()
 	select {
 	case err := <-errc:
 		return err

@@ -8,7 +8,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
-	"testing"
 	"time"
 
 	"github.com/minio/minio-go/v7"
@@ -49,10 +48,16 @@ func VersitygwPath() string {
 	return ""
 }
 
+// SkipTB is a TB that can skip.
+type SkipTB interface {
+	TB
+	Skip(args ...any)
+}
+
 // StartS3 starts versitygw on a free loopback port, waits until it
 // answers and creates a bucket; it stops at the end of the test. Without
 // the binary the test is skipped, or fails when CI=true.
-func StartS3(t testing.TB) *S3Server {
+func StartS3(t SkipTB) *S3Server {
 	t.Helper()
 	bin := VersitygwPath()
 	if bin == "" {
@@ -84,7 +89,7 @@ func StartS3(t testing.TB) *S3Server {
 
 // Start (re)starts the server on its address and directory and waits
 // until it answers.
-func (s *S3Server) Start(t testing.TB) {
+func (s *S3Server) Start(t TB) {
 	t.Helper()
 	cmd := exec.Command(s.bin, "--access", s.AccessKey, "--secret", s.SecretKey, "--port", s.addr, "--quiet", "posix", s.Dir)
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
@@ -132,7 +137,7 @@ func (s *S3Server) URL(prefix string) string {
 }
 
 // Client is a plain S3 client of the server.
-func (s *S3Server) Client(t testing.TB) *minio.Client {
+func (s *S3Server) Client(t TB) *minio.Client {
 	t.Helper()
 	c, err := minio.New(s.addr, &minio.Options{Creds: credentials.NewStaticV4(s.AccessKey, s.SecretKey, ""), Region: "us-east-1"})
 	if err != nil {
