@@ -1,54 +1,138 @@
 package server
 
 import (
-	"fmt"
+	"context"
 	"net/http"
+	"sync"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/batonci/baton/internal/ci"
 )
 
-// metrics serves Prometheus text-format metrics, computed from the store at
-// scrape time so several servers report the same numbers. They are counts
-// only (no names), so the endpoint needs no authentication.
-func (s *Server) metrics(w http.ResponseWriter, r *http.Request) {
-	w.Header().Set("Content-Type", "text/plain; version=0.0.4")
-	gauge := func(name, help string, v any, labels string) {
-		fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s gauge\n%s%s %v\n", name, help, name, name, labels, v)
+// serverMetrics is this server's Prometheus registry: Go runtime and
+// process collectors plus the server's own event counters. Counts read
+// from the store are gathered per scrape (see metrics).
+type serverMetrics struct {
+	once     sync.Once
+	registry *prometheus.Registry
+}
+
+var (
+	jobsDesc     = prometheus.NewDesc("baton_jobs", "Jobs by state.", []string{"state"}, nil)
+	queueDesc    = prometheus.NewDesc("baton_queue_length", "Jobs waiting for an agent.", nil, nil)
+	finishedDesc = prometheus.NewDesc("baton_jobs_finished_total", "Finished jobs by result.", []string{"result"}, nil)
+	agentsDesc   = prometheus.NewDesc("baton_agents_connected", "Agents connected now.", nil, nil)
+	latencyDesc  = prometheus.NewDesc("baton_dispatch_latency_seconds",
+		"Time jobs waited in the queue before an agent of this server received them.", nil, nil)
+	statusesDesc = prometheus.NewDesc("baton_forge_statuses_total",
+		"Commit statuses this server reported to forges, by outcome (failed: given up after retries).", []string{"outcome"}, nil)
+)
+
+// metricsRegistry builds the server's registry on first use.
+func (s *Server) metricsRegistry() *prometheus.Registry {
+	m := &s.metricsState
+	m.once.Do(func() {
+		reg := prometheus.NewRegistry()
+		c := &s.counters
+		reg.MustRegister(
+			collectors.NewGoCollector(),
+			collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+			prometheus.NewCounterFunc(prometheus.CounterOpts{
+				Name: "baton_agents_lost_total", Help: "Agents this server declared lost.",
+			}, func() float64 { return float64(c.agentsLost.Load()) }),
+			prometheus.NewCounterFunc(prometheus.CounterOpts{
+				Name: "baton_log_bytes_total", Help: "Log bytes this server received from agents.",
+			}, func() float64 { return float64(c.logBytes.Load()) }),
+			serverCounters{s},
+		)
+		m.registry = reg
+	})
+	return m.registry
+}
+
+// serverCounters exports the dispatch latency summary and the forge status
+// counts, which are read together at scrape time.
+type serverCounters struct{ s *Server }
+
+func (serverCounters) Describe(ch chan<- *prometheus.Desc) {
+	ch <- latencyDesc
+	ch <- statusesDesc
+}
+
+func (sc serverCounters) Collect(ch chan<- prometheus.Metric) {
+	c := &sc.s.counters
+	ch <- prometheus.MustNewConstSummary(latencyDesc,
+		uint64(c.dispatched.Load()), float64(c.dispatchNanos.Load())/1e9, nil)
+	sent, failed := sc.s.Statuses.Counts()
+	ch <- prometheus.MustNewConstMetric(statusesDesc, prometheus.CounterValue, float64(sent), "sent")
+	ch <- prometheus.MustNewConstMetric(statusesDesc, prometheus.CounterValue, float64(failed), "failed")
+}
+
+// storeCounts are the counts read from the store for one scrape, so several
+// servers report the same numbers.
+type storeCounts []prometheus.Metric
+
+func (storeCounts) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{jobsDesc, queueDesc, finishedDesc, agentsDesc} {
+		ch <- d
 	}
+}
+
+func (sc storeCounts) Collect(ch chan<- prometheus.Metric) {
+	for _, m := range sc {
+		ch <- m
+	}
+}
+
+// readStoreCounts reads the job and agent counts. Only the job counts by
+// state are required; the others are left out when the store fails them.
+func (s *Server) readStoreCounts(ctx context.Context) (storeCounts, error) {
+	var out storeCounts
 	for _, st := range []ci.State{ci.StatePending, ci.StateQueued, ci.StateRunning} {
-		n, err := s.Store.CountJobs(r.Context(), st)
+		n, err := s.Store.CountJobs(ctx, st)
 		if err != nil {
-			http.Error(w, "store unavailable", http.StatusServiceUnavailable)
-			return
+			return nil, err
 		}
-		gauge("baton_jobs", "Jobs by state.", n, fmt.Sprintf(`{state=%q}`, st))
+		out = append(out, prometheus.MustNewConstMetric(jobsDesc, prometheus.GaugeValue, float64(n), string(st)))
 	}
-	if n, err := s.Store.CountJobs(r.Context(), ci.StateQueued); err == nil {
-		gauge("baton_queue_length", "Jobs waiting for an agent.", n, "")
+	if n, err := s.Store.CountJobs(ctx, ci.StateQueued); err == nil {
+		out = append(out, prometheus.MustNewConstMetric(queueDesc, prometheus.GaugeValue, float64(n)))
 	}
-	results, err := s.Store.CountJobResults(r.Context())
-	if err == nil {
-		fmt.Fprint(w, "# HELP baton_jobs_finished_total Finished jobs by result.\n# TYPE baton_jobs_finished_total counter\n")
+	if results, err := s.Store.CountJobResults(ctx); err == nil {
 		for res, n := range results {
-			fmt.Fprintf(w, "baton_jobs_finished_total{result=%q} %d\n", res, n)
+			out = append(out, prometheus.MustNewConstMetric(finishedDesc, prometheus.CounterValue, float64(n), string(res)))
 		}
 	}
-	agents, err := s.Store.ListAgents(r.Context())
-	if err == nil {
+	if agents, err := s.Store.ListAgents(ctx); err == nil {
 		connected := 0
 		for _, a := range agents {
 			if a.State == ci.AgentConnected || a.State == ci.AgentDraining {
 				connected++
 			}
 		}
-		gauge("baton_agents_connected", "Agents connected now.", connected, "")
+		out = append(out, prometheus.MustNewConstMetric(agentsDesc, prometheus.GaugeValue, float64(connected)))
 	}
-	c := &s.counters
-	fmt.Fprintf(w, "# HELP baton_dispatch_latency_seconds Time jobs waited in the queue before an agent of this server received them.\n# TYPE baton_dispatch_latency_seconds summary\n")
-	fmt.Fprintf(w, "baton_dispatch_latency_seconds_sum %f\nbaton_dispatch_latency_seconds_count %d\n", float64(c.dispatchNanos.Load())/1e9, c.dispatched.Load())
-	fmt.Fprintf(w, "# HELP baton_agents_lost_total Agents this server declared lost.\n# TYPE baton_agents_lost_total counter\nbaton_agents_lost_total %d\n", c.agentsLost.Load())
-	fmt.Fprintf(w, "# HELP baton_log_bytes_total Log bytes this server received from agents.\n# TYPE baton_log_bytes_total counter\nbaton_log_bytes_total %d\n", c.logBytes.Load())
-	sent, failed := s.Statuses.Counts()
-	fmt.Fprintf(w, "# HELP baton_forge_statuses_total Commit statuses this server reported to forges, by outcome (failed: given up after retries).\n# TYPE baton_forge_statuses_total counter\n")
-	fmt.Fprintf(w, "baton_forge_statuses_total{outcome=\"sent\"} %d\nbaton_forge_statuses_total{outcome=\"failed\"} %d\n", sent, failed)
+	return out, nil
+}
+
+// metrics serves Prometheus metrics: the Go runtime and process, this
+// server's own counters, and counts computed from the store at scrape time.
+// They are counts only (no names), so the endpoint needs no authentication.
+func (s *Server) metrics(w http.ResponseWriter, r *http.Request) {
+	counts, err := s.readStoreCounts(r.Context())
+	if err != nil {
+		http.Error(w, "store unavailable", http.StatusServiceUnavailable)
+		return
+	}
+	scrape := prometheus.NewRegistry()
+	if err := scrape.Register(counts); err != nil {
+		http.Error(w, "metrics unavailable", http.StatusInternalServerError)
+		return
+	}
+	promhttp.HandlerFor(prometheus.Gatherers{s.metricsRegistry(), scrape}, promhttp.HandlerOpts{
+		ErrorHandling: promhttp.HTTPErrorOnError,
+	}).ServeHTTP(w, r)
 }

@@ -300,6 +300,7 @@ func TestMetricsCountJobsAgentsAndLogBytes(t *testing.T) {
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	text := string(b)
+	checkMetricFamilies(t, parseMetrics(t, text))
 	for _, want := range []string{
 		`baton_jobs_finished_total{result="passed"} 3`,
 		"baton_agents_connected 1",

@@ -97,6 +97,8 @@ type Server struct {
 	http     *http.Server
 	url      string
 	counters counters
+	// metricsState is the Prometheus registry behind /metrics.
+	metricsState serverMetrics
 	// patterns are every route the server answers (see Routes).
 	patterns []string
 	api      *api.API
