@@ -17,7 +17,7 @@ import (
 	"golang.org/x/crypto/ssh"
 )
 
-// Debug sessions (issue 9): users' SSH keys, and shells in jobs through
+// Debug sessions: users' SSH keys, and shells in jobs through
 // the server (see agentapi for the agent's side).
 
 // Streams opens debug session streams to agents (dispatch.Dispatcher).

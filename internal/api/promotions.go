@@ -13,7 +13,7 @@ import (
 	"github.com/batonci/baton/internal/store"
 )
 
-// Promotions (spec §3): a pipeline lists its promotions with their runs,
+// Promotions (docs/semaphore.md §3): a pipeline lists its promotions with their runs,
 // and project writers promote, within the deployment target's rules.
 
 // PromotionView is a promotion a pipeline declares, with its runs.

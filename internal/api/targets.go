@@ -15,7 +15,7 @@ import (
 	"github.com/batonci/baton/internal/vault"
 )
 
-// Deployment targets (spec §3.3) under /api/v1/projects/{project}/targets:
+// Deployment targets (docs/semaphore.md §3.3) under /api/v1/projects/{project}/targets:
 // project writers read them (without the names of their secret's
 // variables and files, which admins see), project admins change them.
 // The secret's values are write-only.

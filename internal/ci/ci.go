@@ -24,7 +24,7 @@ func (r Result) Passed() bool { return r == ResultPassed }
 // Reason explains a result that is not self-explanatory.
 type Reason string
 
-// The result reasons of Semaphore (spec §2.2, §7.4) plus Baton's own.
+// The result reasons of Semaphore (docs/semaphore.md §2.2, §7.4) plus Baton's own.
 const (
 	ReasonNone        Reason = ""
 	ReasonTest        Reason = "test"         // a command failed

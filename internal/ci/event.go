@@ -5,7 +5,7 @@ import (
 	"time"
 )
 
-// EventKind names a job log event (spec §7.3) or one of Baton's
+// EventKind names a job log event (docs/semaphore.md §7.3) or one of Baton's
 // pipeline-level additions.
 type EventKind string
 

@@ -27,7 +27,7 @@ func FoldBlock(jobs []Outcome) (Result, Reason) {
 	return res, reason
 }
 
-// FoldPipeline is a pipeline's result from its blocks' (spec §7.4):
+// FoldPipeline is a pipeline's result from its blocks' (docs/semaphore.md §7.4):
 // failed beats stopped; when a stop was requested (stopReason not empty)
 // the pipeline is stopped if anything ran and canceled if nothing did; a
 // canceled block cancels it; otherwise it passed.

@@ -5,7 +5,7 @@ import (
 	"time"
 )
 
-// The objects of the CI service (spec §0): an organisation has projects; a
+// The objects of the CI service (docs/semaphore.md §0): an organisation has projects; a
 // project has workflows, one per git event or manual run; a workflow has
 // pipelines (the initial one, then promotions); a pipeline has blocks; a
 // block has jobs. IDs are UUID strings.
@@ -73,7 +73,7 @@ type Workflow struct {
 	PRHeadURL string `json:"pr_head_url,omitempty"`
 	// PRFork marks a pull request whose head is in another repository (a
 	// fork): its jobs get only the secrets that allow forks, and no cache
-	// writes (spec §4.4).
+	// writes (docs/semaphore.md §4.4).
 	PRFork      bool      `json:"pr_fork,omitempty"`
 	SHA         string    `json:"sha"`
 	CommitRange string    `json:"commit_range,omitempty"`
@@ -102,7 +102,7 @@ type Pipeline struct {
 	Queue      string `json:"queue"`
 	QueueScope string `json:"queue_scope"`
 	Parallel   bool   `json:"queue_parallel,omitempty"`
-	// AutoCancel and FailFast are "stop", "cancel" or "" (spec §1.10).
+	// AutoCancel and FailFast are "stop", "cancel" or "" (docs/semaphore.md §1.10).
 	AutoCancel string `json:"auto_cancel,omitempty"`
 	FailFast   string `json:"fail_fast,omitempty"`
 	// TimeLimit bounds the pipeline's running time.

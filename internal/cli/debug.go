@@ -17,7 +17,7 @@ import (
 	"time"
 )
 
-// Debug sessions (issue 9): `baton key ...` registers SSH keys; `baton
+// Debug sessions: `baton key ...` registers SSH keys; `baton
 // attach` and `baton debug` run the real OpenSSH client, whose
 // ProxyCommand is `baton ssh-proxy`: an authenticated HTTP upgrade to the
 // server, which splices it to the job's agent.

@@ -14,7 +14,7 @@ import (
 
 // `baton promote` runs a promotion of a pipeline on the server, and
 // `baton pipeline promotions` lists a pipeline's promotions and their runs
-// (spec §3).
+// (docs/semaphore.md §3).
 
 // promotionView mirrors the API's PromotionView.
 type promotionView struct {

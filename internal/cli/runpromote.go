@@ -15,7 +15,7 @@ import (
 	"github.com/batonci/baton/internal/plan"
 )
 
-// This file is the local side of promotions (spec §1.8, §3): after a
+// This file is the local side of promotions (docs/semaphore.md §1.8, §3): after a
 // pipeline, `baton run` says which promotions would start automatically for
 // the event and which are manual; with --promote it runs a chain of
 // promotions from the same working tree.
@@ -116,7 +116,7 @@ func findLocalPromotion(g *plan.Graph, name string) (*plan.Promotion, error) {
 }
 
 // localPromotionParams checks the values given for a manual promotion
-// against the promotion's declarations (spec §3.2) and returns the values
+// against the promotion's declarations (docs/semaphore.md §3.2) and returns the values
 // its pipeline gets: a parameter without a value (or with an empty one)
 // takes its default_value; a required one without either is an error, an
 // optional one is empty; a value must be one of the options when there are

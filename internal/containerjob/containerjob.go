@@ -1,5 +1,5 @@
 // Package containerjob turns a job's agent.containers and
-// image_pull_secrets (spec §1.3) into what the docker executor runs: the
+// image_pull_secrets (docs/semaphore.md §1.3) into what the docker executor runs: the
 // containers with their environment (secrets first, then env_vars, so that
 // env_vars win) and the registry logins. `baton run` and the server
 // (engine.Assignment) both use it, so a pipeline's containers mean the
@@ -108,7 +108,7 @@ func Build(a plan.Agent, lookup Lookup) ([]executor.Container, []executor.Regist
 	return out, creds, nil
 }
 
-// PullCredential reads a Semaphore image pull secret (spec §1.3): its
+// PullCredential reads a Semaphore image pull secret (docs/semaphore.md §1.3): its
 // DOCKER_CREDENTIAL_TYPE is DockerHub (DOCKERHUB_USERNAME,
 // DOCKERHUB_PASSWORD) or GenericDocker (DOCKER_URL, DOCKER_USERNAME,
 // DOCKER_PASSWORD).

@@ -33,7 +33,7 @@ func (e *PrepareError) Unwrap() error { return e.Err }
 
 // Assignment returns the runnable form of a job claimed by an agent: its
 // stored spec plus the values of the secrets it names (resolved now, never
-// stored; precedence system < secrets < YAML variables, spec §4.2), the
+// stored; precedence system < secrets < YAML variables, docs/semaphore.md §4.2), the
 // values to mask in its output, and the commit to check out.
 //
 // If the job cannot start, Assignment fails it (result failed, reason
@@ -233,7 +233,7 @@ func (e *Engine) resolveSecrets(ctx context.Context, projectID string, names []s
 
 // forkSecrets splits the secrets a job of a pull request from a fork names
 // into those it receives (they allow forks) and a notice for each of the
-// others, which are withheld (spec §4.4; Semaphore drops them silently,
+// others, which are withheld (docs/semaphore.md §4.4; Semaphore drops them silently,
 // Baton says so in the job's log).
 func (e *Engine) forkSecrets(ctx context.Context, projectID string, names []string) (kept, notices []string, err error) {
 	allowed := map[string]bool{}

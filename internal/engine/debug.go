@@ -12,7 +12,7 @@ import (
 	"github.com/batonci/baton/internal/store"
 )
 
-// Debug jobs (baton debug, spec §8).
+// Debug jobs (baton debug, docs/semaphore.md §8).
 const (
 	// DefaultDebugDuration is how long a debug job waits for its user
 	// when the request says nothing.

@@ -1,6 +1,6 @@
 // Package engine is the pipeline state machine of the CI service, kept in
 // the database: it turns a trigger (a push, a manual run, a rebuild) into a
-// workflow and its initial pipeline, queues pipelines (spec §1.9), applies
+// workflow and its initial pipeline, queues pipelines (docs/semaphore.md §1.9), applies
 // auto_cancel (§1.10), starts blocks when their dependencies pass, applies
 // fail_fast, time limits and stops, runs after_pipeline jobs (§1.11), folds
 // results, and creates partial reruns (§1.14). It implements the semantics
@@ -52,11 +52,11 @@ const (
 )
 
 // ReasonReused marks a job of a partial rerun that did not run again: it
-// passed in the rerun pipeline and its result was reused (spec §1.14).
+// passed in the rerun pipeline and its result was reused (docs/semaphore.md §1.14).
 const ReasonReused ci.Reason = "reused"
 
 // ErrSkipCI is returned by Trigger when the head commit's message contains
-// [skip ci] or [ci skip] (spec §10.1): no workflow is created.
+// [skip ci] or [ci skip] (docs/semaphore.md §10.1): no workflow is created.
 var ErrSkipCI = errors.New("the commit message asks to skip CI ([skip ci])")
 
 // SecretSource resolves the secrets a job names into the variables and
@@ -269,7 +269,7 @@ func (e *Engine) notify(tx *store.Tx, p *ci.Pipeline, snap *snap, out *outcome) 
 	return nil
 }
 
-// admission decides whether a pipeline may leave its queue (spec §1.9):
+// admission decides whether a pipeline may leave its queue (docs/semaphore.md §1.9):
 // it may when its processing is parallel, or when no other serialized
 // pipeline of its queue runs and none older waits. The queue is locked
 // while deciding, so two servers never start two pipelines of one queue.

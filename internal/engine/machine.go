@@ -17,7 +17,7 @@ import (
 // facts is what advance needs besides the tree.
 type facts struct {
 	now time.Time
-	// admitted is true when the pipeline may leave its queue (spec §1.9):
+	// admitted is true when the pipeline may leave its queue (docs/semaphore.md §1.9):
 	// no older pipeline of its queue is still running, or it is parallel.
 	admitted bool
 	// queueWait is the wait reason of a pipeline that is not admitted.

@@ -35,7 +35,7 @@ func (e *Engine) observe(ctx context.Context, p *ci.Pipeline) {
 }
 
 // gitProvider is SEMAPHORE_GIT_PROVIDER for a project's forge: github,
-// gitlab, or git for the others (spec §5).
+// gitlab, or git for the others (docs/semaphore.md §5).
 func gitProvider(forge string) string {
 	switch forge {
 	case "github", "gitlab":

@@ -17,7 +17,7 @@ import (
 	"github.com/batonci/baton/internal/store"
 )
 
-// Promotions (spec §1.8, §3): a pipeline's promotions create new
+// Promotions (docs/semaphore.md §1.8, §3): a pipeline's promotions create new
 // pipelines in its workflow, at the same commit, from other files, by hand
 // (Promote) or automatically when the pipeline ends (autoPromote). Each
 // run is recorded (store.PromotionRun). A promotion naming a deployment
@@ -205,7 +205,7 @@ func (e *Engine) promote(ctx context.Context, proj *ci.Project, wf *ci.Workflow,
 }
 
 // autoPromote runs the promotions of a pipeline that just ended whose
-// auto_promote condition holds (spec §3.1). An auto-promotion that its
+// auto_promote condition holds (docs/semaphore.md §3.1). An auto-promotion that its
 // target's rules forbid is recorded as refused, with the reason, and
 // audited. Each fires at most once (run 0 of its record is unique), so
 // running it again for the same pipeline is harmless: recheck does, for
@@ -330,7 +330,7 @@ func findPromotion(p *ci.Pipeline, name string) (*plan.Promotion, error) {
 }
 
 // promotionParams validates the values given for a promotion's
-// parameters (spec §3.2) and returns every declared parameter's value:
+// parameters (docs/semaphore.md §3.2) and returns every declared parameter's value:
 // the given one, else the default, else "". A required parameter needs a
 // value or a default; a parameter with options takes one of them;
 // undeclared names are refused. For an auto-promotion nothing is given.
@@ -449,7 +449,7 @@ func matchAny(patterns []string, name string) bool {
 
 // targetSecrets adds the deployment target's secret to a job of a
 // pipeline promoted to it: its variables override system variables and
-// secrets and are overridden by YAML variables (spec §3.3); its values
+// secrets and are overridden by YAML variables (docs/semaphore.md §3.3); its values
 // are masked. Pull requests from forks never receive it.
 func (e *Engine) targetSecrets(ctx context.Context, rj *runner.Job, p *ci.Pipeline, wf *ci.Workflow, pj *plan.Job) error {
 	if wf.PRFork {

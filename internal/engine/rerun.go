@@ -13,7 +13,7 @@ import (
 
 // Rebuild creates a new workflow on the same commit, ref and initial
 // pipeline file as workflowID, with the same parameters; its jobs see
-// SEMAPHORE_WORKFLOW_RERUN=true (spec §1.14). by is the login of whoever
+// SEMAPHORE_WORKFLOW_RERUN=true (docs/semaphore.md §1.14). by is the login of whoever
 // asked.
 func (e *Engine) Rebuild(ctx context.Context, workflowID, by string) (*ci.Workflow, error) {
 	return e.RebuildKeeping(ctx, workflowID, by, 0)
@@ -71,7 +71,7 @@ func (e *Engine) RebuildKeeping(ctx context.Context, workflowID, by string, keep
 }
 
 // RerunFailed creates a partial rerun of a finished pipeline that did not
-// pass (spec §1.14): a new pipeline of the same workflow and definition in
+// pass (docs/semaphore.md §1.14): a new pipeline of the same workflow and definition in
 // which the blocks that did not pass, and the blocks that depend on them,
 // run again. With partial_rerun "jobs" (the default) the jobs that passed
 // inside those blocks are reused (done, passed, reason ReasonReused);

@@ -10,7 +10,7 @@ import (
 	"github.com/batonci/baton/internal/store"
 )
 
-// StopWorkflow stops every unfinished pipeline of a workflow (spec §10.2).
+// StopWorkflow stops every unfinished pipeline of a workflow (docs/semaphore.md §10.2).
 func (e *Engine) StopWorkflow(ctx context.Context, id string) error {
 	ps, err := e.db.ListPipelines(ctx, id)
 	if err != nil {

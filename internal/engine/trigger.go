@@ -191,7 +191,7 @@ func (e *Engine) afterCreate(ctx context.Context, p *ci.Pipeline, autoCancel boo
 }
 
 // autoCancel ends the older unfinished pipelines of p's queue as p's
-// strategy says (spec §1.10): "stop" stops them even if they run;
+// strategy says (docs/semaphore.md §1.10): "stop" stops them even if they run;
 // "cancel" cancels those that have not started.
 func (e *Engine) autoCancel(ctx context.Context, p *ci.Pipeline) {
 	ps, err := e.db.QueuePipelines(ctx, p.ProjectID, p.Queue, p.QueueScope)
@@ -220,7 +220,7 @@ func (e *Engine) autoCancel(ctx context.Context, p *ci.Pipeline) {
 	}
 }
 
-// skipCI reports whether a commit message asks not to build (spec §10.1).
+// skipCI reports whether a commit message asks not to build (docs/semaphore.md §10.1).
 func skipCI(msg string) bool {
 	return strings.Contains(msg, "[skip ci]") || strings.Contains(msg, "[ci skip]")
 }
@@ -270,7 +270,7 @@ func (e *Engine) compile(ctx context.Context, proj *ci.Project, wf *ci.Workflow,
 }
 
 // partialRerunModes collects the partial_rerun settings of a pipeline
-// (spec §1.14) by block name; "" holds the pipeline's own.
+// (docs/semaphore.md §1.14) by block name; "" holds the pipeline's own.
 func partialRerunModes(pl *pipeline.Pipeline) map[string]string {
 	m := map[string]string{"": pl.PartialRerun}
 	for _, b := range pl.Blocks {
@@ -528,7 +528,7 @@ func (b *builder) job(p *ci.Pipeline, g *plan.Graph, blk *ci.Block, pb *plan.Blo
 }
 
 // jobTimeLimit is a job's effective limit: its own, else its block's,
-// else the pipeline's (spec §1.12).
+// else the pipeline's (docs/semaphore.md §1.12).
 func jobTimeLimit(g *plan.Graph, pb *plan.Block, pj *plan.Job) time.Duration {
 	switch {
 	case pj.TimeLimit > 0:
@@ -621,7 +621,7 @@ func (b *builder) spec(p *ci.Pipeline, blk *ci.Block, pj *plan.Job, j *ci.Job, e
 	return raw, nil
 }
 
-// afterPipelineSpec adds the SEMAPHORE_PIPELINE_* variables of spec §1.11
+// afterPipelineSpec adds the SEMAPHORE_PIPELINE_* variables of docs/semaphore.md §1.11
 // to an after_pipeline job's stored spec, now that the pipeline's result
 // is known. They are appended after the YAML variables, as localrun does.
 func afterPipelineSpec(spec json.RawMessage, p *ci.Pipeline, result ci.Result, reason ci.Reason, doneAt time.Time) (json.RawMessage, error) {

@@ -1,4 +1,4 @@
-// Package jobenv builds the environment every job receives (spec §5): the
+// Package jobenv builds the environment every job receives (docs/semaphore.md §5): the
 // SEMAPHORE_* system and git variables, in Semaphore's precedence order
 // (system < secrets < YAML variables). It is pure, so the local runner and
 // the server build identical environments.
@@ -67,7 +67,7 @@ type Git struct {
 	CommitAuthor, Committer                   string
 }
 
-// Ref returns the git ref of the build (spec §5): refs/heads/B, refs/tags/T
+// Ref returns the git ref of the build (docs/semaphore.md §5): refs/heads/B, refs/tags/T
 // or refs/semaphoreci/<sha> for a pull request's merge commit.
 func (g Git) Ref() string {
 	switch g.RefType {
@@ -148,7 +148,7 @@ func gitVars(g Git) []Var {
 	}
 	switch g.RefType {
 	case "tag":
-		// Semaphore sets the branch variable to the tag's ref (spec §5 ⚠).
+		// Semaphore sets the branch variable to the tag's ref (docs/semaphore.md §5 ⚠).
 		vs = append(vs, Var{"SEMAPHORE_GIT_BRANCH", "refs/tags/" + g.Tag}, Var{"SEMAPHORE_GIT_TAG_NAME", g.Tag})
 	case "pull-request":
 		vs = append(vs,

@@ -1,7 +1,7 @@
 // Package localrun executes a compiled job graph on this machine: blocks
 // start when their dependencies have passed, jobs run in parallel up to a
 // limit, and fail_fast, time limits and stops behave as Semaphore's
-// pipeline engine does (spec §1.4, §1.10, §7.2). How a single job runs is
+// pipeline engine does (docs/semaphore.md §1.4, §1.10, §7.2). How a single job runs is
 // delegated to a JobRunner; how a plan.Job becomes a runner.Job (workspace,
 // environment, secrets) to a Prepare callback.
 package localrun
@@ -297,7 +297,7 @@ func failPrepare(emit func(ci.Event), now time.Time, err error) {
 }
 
 // afterPipeline runs the after_pipeline jobs with the pipeline's result
-// (spec §1.11). They run even when the pipeline was stopped, but not when
+// (docs/semaphore.md §1.11). They run even when the pipeline was stopped, but not when
 // the user interrupted the whole run.
 func (r *run) afterPipeline(ctx context.Context, ap *plan.Block, rep *Report) *BlockReport {
 	br := &BlockReport{Name: ap.Name}

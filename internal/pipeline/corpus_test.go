@@ -88,7 +88,7 @@ func readIndex(tb testing.TB, dir string) []corpusEntry {
 // acceptedInvalid lists corpus files that Semaphore's schema rejects but
 // Baton deliberately accepts, with the reason.
 var acceptedInvalid = map[string]string{
-	// spec §1.2: the top-level `parameters:` list is a known extension;
+	// docs/semaphore.md §1.2: the top-level `parameters:` list is a known extension;
 	// Baton accepts it into Pipeline.Parameters.
 	"superplanehq__superplane__release.yml": "top-level parameters extension",
 }

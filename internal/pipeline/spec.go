@@ -31,7 +31,7 @@ type Pipeline struct {
 	Queue              []*Queue // a single queue map is a one-element list
 	PartialRerun       string   // "jobs", "block" or ""
 	// Parameters is the non-schema top-level `parameters:` list seen in real
-	// files (task parameters); accepted and kept, see spec §1.2.
+	// files (task parameters); accepted and kept, see docs/semaphore.md §1.2.
 	Parameters []*Parameter
 }
 

@@ -7,7 +7,7 @@ import (
 	"strings"
 )
 
-// Semantic rules of spec §1.12: names, dependencies, matrix sizes and time
+// Semantic rules of docs/semaphore.md §1.12: names, dependencies, matrix sizes and time
 // limits. They work on decoded values, so they also cover tasks read from
 // task files.
 

@@ -28,7 +28,7 @@ type Input struct {
 }
 
 // DefaultPipelineTimeLimit bounds a pipeline that sets no
-// execution_time_limit (spec §1.12).
+// execution_time_limit (docs/semaphore.md §1.12).
 const DefaultPipelineTimeLimit = time.Hour
 
 // Compile turns a valid pipeline into a job graph for one event. Problems
@@ -155,7 +155,7 @@ func (c *compiler) queue(qs []*pipeline.Queue) Queue {
 	return def
 }
 
-// skip decides whether a block runs (spec §1.4): skip.when true or run.when
+// skip decides whether a block runs (docs/semaphore.md §1.4): skip.when true or run.when
 // false skips it. Legacy filters are treated as label filters on the
 // event's label.
 func (c *compiler) skip(b *pipeline.Block, blk *Block) {
@@ -217,7 +217,7 @@ func (c *compiler) eval(cd *pipeline.Condition, pipelineFileDefault, result, rea
 }
 
 // input returns the condition keywords for the event: exactly one of
-// branch, tag and pull_request is set (spec §2.2).
+// branch, tag and pull_request is set (docs/semaphore.md §2.2).
 func (c *compiler) input(result, reason string) when.Input {
 	ev := c.in.Event
 	input := when.Input{Result: result, ResultReason: reason}
@@ -293,7 +293,7 @@ func (c *compiler) promotion(pr *pipeline.Promotion) *Promotion {
 }
 
 // resolveFile resolves a file named in a pipeline relative to the pipeline
-// file's directory; a leading "/" means the repository root (spec §1.1).
+// file's directory; a leading "/" means the repository root (docs/semaphore.md §1.1).
 func resolveFile(pipelineFile, name string) string {
 	if strings.HasPrefix(name, "/") {
 		return strings.TrimPrefix(path.Clean(name), "/")

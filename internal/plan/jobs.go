@@ -9,20 +9,20 @@ import (
 	"github.com/batonci/baton/internal/pipeline"
 )
 
-// Default job priorities (spec §3.1).
+// Default job priorities (docs/semaphore.md §3.1).
 const (
 	priorityDefault       = 50
 	priorityDefaultBranch = 60
 )
 
 // jobs expands a task's jobs, merging the global job config (nil for
-// after_pipeline, which does not get it; spec §1.11).
+// after_pipeline, which does not get it; docs/semaphore.md §1.11).
 func (c *compiler) jobs(p *pipeline.Pipeline, t *pipeline.Task, block string, gjc *pipeline.GlobalJobConfig) []*Job {
 	agent := c.agent(p.Agent)
 	if t.Agent != nil {
-		agent = c.agent(t.Agent) // replaces, never merges (spec §1.3)
+		agent = c.agent(t.Agent) // replaces, never merges (docs/semaphore.md §1.3)
 	}
-	// Shared parts, in Semaphore's merge order (spec §1.7).
+	// Shared parts, in Semaphore's merge order (docs/semaphore.md §1.7).
 	var prologue, always, onPass, onFail []string
 	var env []EnvVar
 	var secrets []string
@@ -85,7 +85,7 @@ type combination struct {
 	index, count int
 }
 
-// expand applies matrix or parallelism (spec §1.6): a Cartesian product in
+// expand applies matrix or parallelism (docs/semaphore.md §1.6): a Cartesian product in
 // definition order, first axis outermost, or a one-axis matrix over
 // SEMAPHORE_JOB_INDEX.
 func (c *compiler) expand(j *pipeline.Job) []combination {

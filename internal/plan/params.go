@@ -20,7 +20,7 @@ func (e *ParamError) Error() string {
 	return fmt.Sprintf("parameter %s must be one of %s, got %q", e.Param.Name, strings.Join(e.Param.Options, ", "), e.Value)
 }
 
-// ParamValues applies the rules of promotion parameters (spec §3.2) to
+// ParamValues applies the rules of promotion parameters (docs/semaphore.md §3.2) to
 // the values given for decls and returns every declared parameter's
 // value: the given one, else (also when given empty) the default, else
 // "". A required parameter needs a value or a default; a non-empty value

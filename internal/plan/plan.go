@@ -64,9 +64,9 @@ type Graph struct {
 	AfterPipeline *Block `json:"after_pipeline,omitempty"`
 	// TimeLimit bounds the whole pipeline (default one hour).
 	TimeLimit Duration `json:"execution_time_limit"`
-	// FailFast is "stop", "cancel" or "" (spec §1.10).
+	// FailFast is "stop", "cancel" or "" (docs/semaphore.md §1.10).
 	FailFast string `json:"fail_fast,omitempty"`
-	// AutoCancel is "stop", "cancel" or "" (spec §1.10).
+	// AutoCancel is "stop", "cancel" or "" (docs/semaphore.md §1.10).
 	AutoCancel string       `json:"auto_cancel,omitempty"`
 	Queue      Queue        `json:"queue"`
 	Promotions []*Promotion `json:"promotions,omitempty"`
@@ -80,7 +80,7 @@ type Block struct {
 	// Dependencies are the names of the blocks that must pass first.
 	Dependencies []string `json:"dependencies"`
 	// Skipped is true when a skip/run condition decided the block does not
-	// run; it then counts as passed (spec §1.4).
+	// run; it then counts as passed (docs/semaphore.md §1.4).
 	Skipped    bool     `json:"skipped,omitempty"`
 	SkipReason string   `json:"skip_reason,omitempty"`
 	TimeLimit  Duration `json:"execution_time_limit,omitempty"`
@@ -140,7 +140,7 @@ type Container struct {
 	Secrets    []string `json:"secrets,omitempty"`
 }
 
-// Queue is the queue the pipeline joins (spec §1.9).
+// Queue is the queue the pipeline joins (docs/semaphore.md §1.9).
 type Queue struct {
 	Name       string `json:"name"`
 	Scope      string `json:"scope"`
@@ -159,11 +159,11 @@ type Promotion struct {
 	Condition string `json:"auto_promote_when,omitempty"`
 	// Legacy holds auto_promote_on rules.
 	Legacy []LegacyRule `json:"auto_promote_on,omitempty"`
-	// Parameters are the promotion's declared parameters (spec §3.2).
+	// Parameters are the promotion's declared parameters (docs/semaphore.md §3.2).
 	Parameters []Parameter `json:"parameters,omitempty"`
 }
 
-// Parameter is a declared promotion parameter (spec §3.2).
+// Parameter is a declared promotion parameter (docs/semaphore.md §3.2).
 type Parameter struct {
 	Name        string `json:"name"`
 	Description string `json:"description,omitempty"`

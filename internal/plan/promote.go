@@ -7,7 +7,7 @@ import (
 )
 
 // AutoPromotions returns the promotions of g that fire automatically for a
-// pipeline that ended with result and reason (spec §3.1): auto_promote.when
+// pipeline that ended with result and reason (docs/semaphore.md §3.1): auto_promote.when
 // evaluated with result/result_reason (change_in defaults to ignoring the
 // pipeline file), or any matching legacy auto_promote_on rule.
 func AutoPromotions(g *Graph, in Input, result ci.Result, reason ci.Reason) ([]*Promotion, error) {

@@ -10,7 +10,7 @@ import (
 	"github.com/batonci/baton/internal/pipeline"
 )
 
-// Parameter templates (spec §1.13): ${{parameters.NAME}} is plain
+// Parameter templates (docs/semaphore.md §1.13): ${{parameters.NAME}} is plain
 // substitution; %{{parameters.NAME | fn args | ...}} is a small pipeline of
 // functions whose result is inserted as JSON text (a string as itself).
 var (

@@ -1,7 +1,7 @@
-// Package runner runs one job the way Semaphore's agent does (spec §7.2): in
+// Package runner runs one job the way Semaphore's agent does (docs/semaphore.md §7.2): in
 // one persistent shell session, it exports the job's environment, writes its
 // files, runs its commands until the first failure, then its epilogues, and
-// reports everything as a stream of job log events (spec §7.3), with secret
+// reports everything as a stream of job log events (docs/semaphore.md §7.3), with secret
 // values masked before they leave the package.
 package runner
 

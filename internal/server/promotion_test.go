@@ -18,7 +18,7 @@ import (
 	"github.com/batonci/baton/internal/testenv"
 )
 
-// The seed scenario of issue 8: CI on every push, staging deployed from
+// The promotion scenario: CI on every push, staging deployed from
 // develop and production from master automatically, a manual hotfix that
 // only admins may run from release/*, and pull requests that never deploy.
 

@@ -9,7 +9,7 @@ import (
 	"github.com/batonci/baton/internal/ids"
 )
 
-// DeploymentTarget is a project's deployment target (spec §3.3): who may
+// DeploymentTarget is a project's deployment target (docs/semaphore.md §3.3): who may
 // promote to it, from which refs, and its secret, whose values are
 // ciphertexts sealed by internal/vault.
 type DeploymentTarget struct {

@@ -16,7 +16,7 @@ import (
 	"github.com/batonci/baton/internal/store"
 )
 
-// Deployment targets (spec §3.3) keep their own secret: variables and
+// Deployment targets (docs/semaphore.md §3.3) keep their own secret: variables and
 // files sealed like a secret's, with associated data naming the target,
 // which only the jobs of pipelines promoted to the target receive
 // (engine.TargetSecrets). Their access rules are plain metadata.

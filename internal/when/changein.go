@@ -16,7 +16,7 @@ type ChangeInCall struct {
 	Options ChangeInOptions
 }
 
-// ChangeInOptions are change_in's options (spec §2.3).
+// ChangeInOptions are change_in's options (docs/semaphore.md §2.3).
 type ChangeInOptions struct {
 	DefaultBranch string // name of trunk; default "master"
 	OnTags        bool   // result on tag builds, where nothing is diffed; default true

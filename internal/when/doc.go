@@ -1,8 +1,8 @@
 // Package when implements Semaphore's condition language, the strings in
 // blocks[].skip.when, blocks[].run.when, promotions[].auto_promote.when,
-// auto_cancel, fail_fast, queue and priority (spec §2), with the semantics of
+// auto_cancel, fail_fast, queue and priority (docs/semaphore.md §2), with the semantics of
 // renderedtext/when, plus the pure parts of change_in (semaphoreci/spc) and
-// the deprecated auto_promote_on rules (spec §3.1).
+// the deprecated auto_promote_on rules (docs/semaphore.md §3.1).
 //
 // The package is pure: it takes values and returns values, and does no I/O.
 // Computing a git diff for change_in is the caller's job: Range says which

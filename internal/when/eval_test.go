@@ -44,7 +44,7 @@ func TestEval(t *testing.T) {
 		in   Input
 		want bool
 	}{
-		// Spec §2.5.
+		// See docs/semaphore.md §2.5.
 		{"spec/master", spec25[0], onMaster, true},
 		{"spec/v1-tag", spec25[0], Input{Tag: "v1.0"}, true},
 		{"spec/v2-tag", spec25[0], Input{Tag: "v2.0"}, false},

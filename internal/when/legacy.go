@@ -14,7 +14,7 @@ type AutoPromoteRule struct {
 }
 
 // MatchAutoPromoteOn reports whether any rule matches the finished pipeline
-// (spec §3.1). A rule matches when Result equals in.Result, ResultReason
+// (docs/semaphore.md §3.1). A rule matches when Result equals in.Result, ResultReason
 // (if set) equals in.ResultReason, and (if Branch is set) any Branch regular
 // expression is found, unanchored, in the branch name, or on a tag build in
 // the full ref "refs/tags/<tag>" or the tag name: real files write

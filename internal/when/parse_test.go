@@ -8,7 +8,7 @@ import (
 	"testing"
 )
 
-// spec25 are the examples of spec §2.5, all valid.
+// spec25 are the examples of docs/semaphore.md §2.5, all valid.
 var spec25 = []string{
 	`branch = 'master' OR tag =~ '^v1\.'`,
 	`(branch = 'master' OR tag =~ '.*') AND result = 'passed'`,
@@ -22,7 +22,7 @@ var spec25 = []string{
 var parseCases = []struct {
 	name, src, want string
 }{
-	// Spec §2.5.
+	// See docs/semaphore.md §2.5.
 	{"spec/branch-or-tag", spec25[0], `branch = 'master' or tag =~ '^v1\.'`},
 	{"spec/grouped-and-result", spec25[1], `(branch = 'master' or tag =~ '.*') and result = 'passed'`},
 	{"spec/regex-and-change-in", spec25[2], `branch =~ '^hotfix/' and change_in('/backend/', {default_branch: 'main'})`},

@@ -1,5 +1,5 @@
 // Package docker is the executor that runs job sessions in containers, the
-// way Semaphore's docker-compose executor does (spec §1.3, §7.1): the first
+// way Semaphore's docker-compose executor does (docs/semaphore.md §1.3, §7.1): the first
 // container of a job is its main container, where the commands run in one
 // persistent bash session (the same driver as the shell executor, so the
 // executor contract holds for both); the others are service containers on a

@@ -6,7 +6,7 @@
 //		executortest.Run(t, func(t *testing.T) executor.Executor { return New(...) })
 //	}
 //
-// The suite checks the behaviour the runner relies on (spec §7.2): one
+// The suite checks the behaviour the runner relies on (docs/semaphore.md §7.2): one
 // persistent bash per session, commands sourced in it, exit statuses,
 // output capture, and stopping.
 package executortest

@@ -1,4 +1,4 @@
--- Secrets (issue 6). An organisation secret has no project_id; a project
+-- Secrets. An organisation secret has no project_id; a project
 -- secret of the same name overrides it for that project. env and files are
 -- JSON arrays of {"name"|"path", "value"|"content"} whose values are
 -- ciphertexts (internal/secret: AES-256-GCM, each bound to its secret, its

@@ -1,4 +1,4 @@
--- Forges (issue 7). A project names its git host (github, gitlab, gitea;
+-- Forges. A project names its git host (github, gitlab, gitea;
 -- '' for plain git), the host's API URL, the repository there, and an API
 -- token sealed like a secret's values (internal/secret, bound to the
 -- project), for commit statuses.

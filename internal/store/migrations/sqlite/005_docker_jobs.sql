@@ -1,4 +1,4 @@
--- Jobs in containers (issue 4): only agents with the docker executor claim
+-- Jobs in containers: only agents with the docker executor claim
 -- a job that needs Docker; agents report the images they hold, which the
 -- dispatcher uses to prefer an agent that has a job's images.
 ALTER TABLE jobs ADD COLUMN needs_docker BOOLEAN NOT NULL DEFAULT FALSE;

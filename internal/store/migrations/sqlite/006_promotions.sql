@@ -1,4 +1,4 @@
--- Promotions and deployment targets (issue 8).
+-- Promotions and deployment targets.
 
 -- A promoted pipeline names its promotion and the deployment target it
 -- deploys to ("" for neither).

@@ -1,4 +1,4 @@
--- Debug sessions (issue 9): users' SSH public keys, the agents' SSH host
+-- Debug sessions: users' SSH public keys, the agents' SSH host
 -- keys, the sessions opened into jobs (who, which job, when, how long),
 -- and the debug jobs made from other jobs.
 CREATE TABLE ssh_keys (
