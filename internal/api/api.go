@@ -23,6 +23,7 @@ import (
 	"github.com/batonci/baton/internal/ci"
 	"github.com/batonci/baton/internal/engine"
 	"github.com/batonci/baton/internal/logstore"
+	"github.com/batonci/baton/internal/repourl"
 	"github.com/batonci/baton/internal/store"
 	"github.com/batonci/baton/internal/vault"
 )
@@ -94,7 +95,7 @@ func (a *API) table() []route {
 	return []route{
 		{"GET /api/v1/me", signedIn, a.me},
 		{"GET /api/v1/projects", anyone, a.listProjects},
-		{"POST /api/v1/projects", signedIn, a.createProject},
+		{"POST /api/v1/projects", projectCreator, a.createProject},
 		{"GET /api/v1/projects/{project}", projectRead, a.getProject},
 		{"PATCH /api/v1/projects/{project}", projectAdmin, a.updateProject},
 		{"GET /api/v1/projects/{project}/workflows", projectRead, a.listWorkflows},
@@ -135,6 +136,7 @@ func (a *API) table() []route {
 		{"POST /api/v1/agent-tokens", orgAdmin, a.createAgentToken},
 		{"GET /api/v1/users", orgAdmin, a.listUsers},
 		{"POST /api/v1/users", orgAdmin, a.addUser},
+		{"PATCH /api/v1/users/{login}", orgAdmin, a.updateUser},
 		{"DELETE /api/v1/users/{login}", orgAdmin, a.removeUser},
 		{"GET /api/v1/tokens", self, a.listTokens},
 		{"POST /api/v1/tokens", self, a.createToken},
@@ -203,9 +205,10 @@ func writeError(w http.ResponseWriter, err error) {
 		code, msg = 499, "request canceled"
 	}
 	if code == http.StatusInternalServerError {
-		slog.Default().Error("api", "err", err)
+		slog.Default().Error("api", "err", repourl.Redact(err.Error()))
 	}
-	writeJSON(w, code, map[string]string{"message": msg})
+	// Errors of git quote repository URLs: never with their credentials.
+	writeJSON(w, code, map[string]string{"message": repourl.Redact(msg)})
 }
 
 // decode reads a JSON body of at most 1 MiB into v, refusing unknown fields.

@@ -61,6 +61,9 @@ const (
 	projectAdmin
 	// orgAdmin needs an organisation admin (ci.User.Admin).
 	orgAdmin
+	// projectCreator needs an organisation admin or a user an admin
+	// allowed to create projects (ci.User.CanCreateProjects).
+	projectCreator
 	// hookSignature routes are authenticated by the HMAC signature of the
 	// delivery with the project's webhook secret, not by a user.
 	hookSignature
@@ -72,7 +75,7 @@ const (
 var accessNames = [...]string{
 	unset: "", anyone: "anyone", signedIn: "signed-in", self: "self",
 	projectRead: "project-read", projectWrite: "project-write", projectAdmin: "project-admin",
-	orgAdmin: "org-admin", hookSignature: "hook-signature", agentToken: "agent-token",
+	orgAdmin: "org-admin", projectCreator: "project-creator", hookSignature: "hook-signature", agentToken: "agent-token",
 }
 
 // String is the rule's name in docs and tests.
@@ -101,7 +104,7 @@ func outsideRoutes() []route {
 		{"GET /static/{file...}", anyone, nil}, // web: stylesheet and scripts
 		// The pages below read and write through the API in-process, which
 		// enforces the same rules; write forms check the role first.
-		{"POST /projects", signedIn, nil},             // web: the "New project" form
+		{"POST /projects", projectCreator, nil},       // web: the "New project" form
 		{"GET /projects/{project}", projectRead, nil}, // web: project page
 		{"POST /projects/{project}/run", projectWrite, nil},
 		{"GET /projects/{project}/deployments", projectWrite, nil}, // web: deployment targets and history      // web: the Run button
@@ -134,8 +137,8 @@ type Rule struct {
 	// Pattern is the route's http.ServeMux pattern.
 	Pattern string
 	// Access names the rule: anyone, signed-in, self, project-read,
-	// project-write, project-admin, org-admin, hook-signature or
-	// agent-token; "" when the row has none.
+	// project-write, project-admin, org-admin, project-creator,
+	// hook-signature or agent-token; "" when the row has none.
 	Access string
 	// API reports whether the API serves the route (the others are
 	// served by the web pages, the trigger, the metrics or the dispatcher).
@@ -228,6 +231,14 @@ func (a *API) authorize(r *http.Request, c *caller, rt route) error {
 		}
 		if !c.user.Admin {
 			return fmt.Errorf("%w: only organisation admins may do this", errForbidden)
+		}
+		return nil
+	case projectCreator:
+		if c.user == nil {
+			return errUnauthorized
+		}
+		if !c.user.Admin && !c.user.CanCreateProjects {
+			return errCannotCreateProjects
 		}
 		return nil
 	case projectRead, projectWrite, projectAdmin:
@@ -336,6 +347,10 @@ func (c *caller) role(p *ci.Project) auth.Role {
 
 // canRead reports whether c may see p.
 func (c *caller) canRead(p *ci.Project) bool { return c.role(p).Allows(auth.Read) }
+
+// errCannotCreateProjects refuses a project to a user who may not create
+// one.
+var errCannotCreateProjects = fmt.Errorf("%w: creating projects is for organisation admins and users an admin allowed to (baton user update LOGIN --can-create-projects)", errForbidden)
 
 var (
 	errUnauthorized = errors.New("authentication required: send Authorization: Token <token>")

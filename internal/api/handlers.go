@@ -12,6 +12,7 @@ import (
 	"github.com/batonci/baton/internal/auth"
 	"github.com/batonci/baton/internal/ci"
 	"github.com/batonci/baton/internal/engine"
+	"github.com/batonci/baton/internal/repourl"
 	"github.com/batonci/baton/internal/store"
 )
 
@@ -57,6 +58,19 @@ type ProjectRequest struct {
 	ForgeRepo *string `json:"forge_repo"`
 	// ForgeToken is the forge API token, stored encrypted; write-only.
 	ForgeToken *string `json:"forge_token"`
+}
+
+// checkRepoURL applies repourl's rule to a repository URL c gives a
+// project: local paths and file:// URLs for organisation admins only.
+func checkRepoURL(url string, c *caller) error {
+	err := repourl.Check(url, c.user != nil && c.user.Admin)
+	switch {
+	case errors.Is(err, repourl.ErrLocal):
+		return fmt.Errorf("%w: %w", errForbidden, err)
+	case err != nil:
+		return fmt.Errorf("%w: repo_url: %w", errBadRequest, err)
+	}
+	return nil
 }
 
 func (req *ProjectRequest) apply(p *ci.Project) error {
@@ -116,6 +130,10 @@ func (a *API) createProject(w http.ResponseWriter, r *http.Request, c *caller) {
 		writeError(w, err)
 		return
 	}
+	if err := checkRepoURL(p.RepoURL, c); err != nil {
+		writeError(w, err)
+		return
+	}
 	if err := a.applyForge(p, &req); err != nil {
 		writeError(w, err)
 		return
@@ -162,9 +180,16 @@ func (a *API) updateProject(w http.ResponseWriter, r *http.Request, c *caller) {
 		writeError(w, err)
 		return
 	}
+	oldURL := p.RepoURL
 	if err := req.apply(p); err != nil {
 		writeError(w, err)
 		return
+	}
+	if p.RepoURL != oldURL {
+		if err := checkRepoURL(p.RepoURL, c); err != nil {
+			writeError(w, err)
+			return
+		}
 	}
 	if err := a.applyForge(p, &req); err != nil {
 		writeError(w, err)

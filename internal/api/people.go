@@ -31,6 +31,8 @@ type MeView struct {
 type UserRequest struct {
 	Login string `json:"login"`
 	Admin bool   `json:"admin"`
+	// CanCreateProjects lets a user who is not an admin create projects.
+	CanCreateProjects bool `json:"can_create_projects"`
 	// Password is the user's password; empty generates one, returned once.
 	Password string `json:"password"`
 }
@@ -76,7 +78,7 @@ func (a *API) addUser(w http.ResponseWriter, r *http.Request, c *caller) {
 		writeError(w, err)
 		return
 	}
-	out := UserCreated{User: &ci.User{ID: ids.New(), Login: req.Login, Admin: req.Admin, CreatedAt: a.cfg.Now()}}
+	out := UserCreated{User: &ci.User{ID: ids.New(), Login: req.Login, Admin: req.Admin, CanCreateProjects: req.CanCreateProjects, CreatedAt: a.cfg.Now()}}
 	if req.Password == "" {
 		out.Password = auth.NewPassword()
 		req.Password = out.Password
@@ -91,7 +93,7 @@ func (a *API) addUser(w http.ResponseWriter, r *http.Request, c *caller) {
 		if err := tx.CreateUser(out.User, hash); err != nil {
 			return err
 		}
-		return audit.Record(ctx, tx, audit.Event{Action: audit.UserAdded, Target: req.Login, Detail: fmt.Sprintf("admin=%t", req.Admin), At: a.cfg.Now()})
+		return audit.Record(ctx, tx, audit.Event{Action: audit.UserAdded, Target: req.Login, Detail: fmt.Sprintf("admin=%t can_create_projects=%t", req.Admin, req.CanCreateProjects), At: a.cfg.Now()})
 	})
 	if errors.Is(err, store.ErrConflict) {
 		err = fmt.Errorf("%w: the login %q is taken", errConflict, req.Login)
@@ -101,6 +103,41 @@ func (a *API) addUser(w http.ResponseWriter, r *http.Request, c *caller) {
 		return
 	}
 	writeJSON(w, http.StatusCreated, out)
+}
+
+// UserUpdate changes a user; absent fields stay as they are.
+type UserUpdate struct {
+	CanCreateProjects *bool `json:"can_create_projects"`
+}
+
+func (a *API) updateUser(w http.ResponseWriter, r *http.Request, c *caller) {
+	var req UserUpdate
+	if err := decode(r, &req); err != nil {
+		writeError(w, err)
+		return
+	}
+	login := r.PathValue("login")
+	ctx := r.Context()
+	var u *ci.User
+	err := a.cfg.Store.Tx(ctx, func(tx *store.Tx) error {
+		var err error
+		if u, _, err = tx.GetUserByLogin(login); err != nil {
+			return fmt.Errorf("%w: user %q", errNotFound, login)
+		}
+		if req.CanCreateProjects == nil || *req.CanCreateProjects == u.CanCreateProjects {
+			return nil
+		}
+		u.CanCreateProjects = *req.CanCreateProjects
+		if err := tx.SetCanCreateProjects(u.ID, u.CanCreateProjects); err != nil {
+			return err
+		}
+		return audit.Record(ctx, tx, audit.Event{Action: audit.UserChanged, Target: login, Detail: fmt.Sprintf("can_create_projects=%t", u.CanCreateProjects), At: a.cfg.Now()})
+	})
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, u)
 }
 
 func (a *API) removeUser(w http.ResponseWriter, r *http.Request, c *caller) {

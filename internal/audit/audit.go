@@ -35,6 +35,7 @@ const (
 	AgentTokenCreated Action = "agent_token.created"
 	UserAdded         Action = "user.added"
 	UserRemoved       Action = "user.removed"
+	UserChanged       Action = "user.changed"
 	MemberChanged     Action = "member.changed"
 	MemberRemoved     Action = "member.removed"
 	ProjectCreated    Action = "project.created"

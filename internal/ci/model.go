@@ -3,6 +3,8 @@ package ci
 import (
 	"encoding/json"
 	"time"
+
+	"github.com/batonci/baton/internal/repourl"
 )
 
 // The objects of the CI service (docs/semaphore.md §0): an organisation has projects; a
@@ -36,6 +38,15 @@ type Project struct {
 	// vault; never serialised.
 	ForgeToken string    `json:"-"`
 	CreatedAt  time.Time `json:"created_at"`
+}
+
+// MarshalJSON writes the project with the credentials of its repository
+// URL hidden (https://***@host/...), so that no answer, page or command
+// output that shows a project shows them.
+func (p Project) MarshalJSON() ([]byte, error) {
+	type plain Project
+	p.RepoURL = repourl.Redact(p.RepoURL)
+	return json.Marshal(plain(p))
 }
 
 // Trigger says what created a workflow.
@@ -215,8 +226,11 @@ type Agent struct {
 
 // User is a person or the admin of a single-machine install.
 type User struct {
-	ID        string    `json:"id"`
-	Login     string    `json:"login"`
-	Admin     bool      `json:"admin"`
-	CreatedAt time.Time `json:"created_at"`
+	ID    string `json:"id"`
+	Login string `json:"login"`
+	Admin bool   `json:"admin"`
+	// CanCreateProjects lets a user who is not an organisation admin
+	// create projects (and administer the projects they create).
+	CanCreateProjects bool      `json:"can_create_projects"`
+	CreatedAt         time.Time `json:"created_at"`
 }

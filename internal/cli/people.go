@@ -3,8 +3,10 @@ package cli
 import (
 	"bufio"
 	"context"
+	"flag"
 	"fmt"
 	"net/url"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -16,7 +18,7 @@ import (
 // and the audit log.
 func peopleCommands() []*command {
 	return []*command{
-		userAddCommand(), userListCommand(), userRemoveCommand(),
+		userAddCommand(), userUpdateCommand(), userListCommand(), userShowCommand(), userRemoveCommand(),
 		tokenCreateCommand(), tokenListCommand(), tokenRevokeCommand(),
 		memberAddCommand(), memberRemoveCommand(), memberListCommand(),
 		auditListCommand(),
@@ -32,16 +34,16 @@ func ago(t *time.Time) string {
 }
 
 func userAddCommand() *command {
-	var admin, passwordStdin bool
+	var admin, canCreate, passwordStdin bool
 	return apiCommand{
-		command: &command{name: "user add", summary: "add a user (admins)", usage: "LOGIN [--admin] [--password-stdin]",
-			help: "Adds a user who signs in to the web UI with a password. Without --password-stdin a password is\ngenerated and printed once. --admin makes them an organisation admin."},
+		command: &command{name: "user add", summary: "add a user (admins)", usage: "LOGIN [--admin] [--can-create-projects] [--password-stdin]",
+			help: "Adds a user who signs in to the web UI with a password. Without --password-stdin a password is\ngenerated and printed once. --admin makes them an organisation admin; --can-create-projects lets\nthem create projects (which organisation admins always may)."},
 		do: func(ctx context.Context, o *IO, c *client, args []string, _ bool) int {
 			if len(args) != 1 {
-				fmt.Fprintln(o.Err, "baton user add: usage: baton user add LOGIN [--admin] [--password-stdin]")
+				fmt.Fprintln(o.Err, "baton user add: usage: baton user add LOGIN [--admin] [--can-create-projects] [--password-stdin]")
 				return ExitUsage
 			}
-			body := map[string]any{"login": args[0], "admin": admin}
+			body := map[string]any{"login": args[0], "admin": admin, "can_create_projects": canCreate}
 			if passwordStdin {
 				line, err := bufio.NewReader(o.In).ReadString('\n')
 				line = strings.TrimRight(line, "\r\n")
@@ -66,6 +68,7 @@ func userAddCommand() *command {
 		},
 	}.build(func(fs *flagSet) {
 		fs.BoolVar(&admin, "admin", false, "make the user an organisation admin")
+		fs.BoolVar(&canCreate, "can-create-projects", false, "let the user create projects")
 		fs.BoolVar(&passwordStdin, "password-stdin", false, "read the password from the first line of standard input")
 	})
 }
@@ -84,11 +87,66 @@ func userListCommand() *command {
 				return ExitOK
 			}
 			tw := tabwriter.NewWriter(o.Out, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "LOGIN\tADMIN\tCREATED")
+			fmt.Fprintln(tw, "LOGIN\tADMIN\tCREATE PROJECTS\tCREATED")
 			for _, u := range us {
-				fmt.Fprintf(tw, "%s\t%t\t%s\n", u.Login, u.Admin, u.CreatedAt.Format(time.DateTime))
+				fmt.Fprintf(tw, "%s\t%t\t%t\t%s\n", u.Login, u.Admin, u.Admin || u.CanCreateProjects, u.CreatedAt.Format(time.DateTime))
 			}
 			tw.Flush()
+			return ExitOK
+		},
+	}.build(nil)
+}
+
+func userUpdateCommand() *command {
+	var canCreate bool
+	var fs *flagSet
+	return apiCommand{
+		command: &command{name: "user update", summary: "change a user (admins)", usage: "LOGIN --can-create-projects[=false]",
+			help: "Changes what a user may do: --can-create-projects lets them create projects, --can-create-projects=false\nstops them (the projects they created stay theirs)."},
+		do: func(ctx context.Context, o *IO, c *client, args []string, _ bool) int {
+			if len(args) != 1 || !fs.Changed("can-create-projects") {
+				fmt.Fprintln(o.Err, "baton user update: usage: baton user update LOGIN --can-create-projects[=false]")
+				return ExitUsage
+			}
+			var u ci.User
+			body := map[string]any{"can_create_projects": canCreate}
+			if err := c.do(ctx, "PATCH", "/api/v1/users/"+url.PathEscape(args[0]), body, &u); err != nil {
+				return failAPI(o, "user update", err)
+			}
+			fmt.Fprintf(o.Out, "Updated user %s (may create projects: %t)\n", u.Login, u.Admin || u.CanCreateProjects)
+			return ExitOK
+		},
+	}.build(func(f *flagSet) {
+		fs = f
+		f.BoolVar(&canCreate, "can-create-projects", false, "let the user create projects (=false: no longer)")
+	})
+}
+
+func userShowCommand() *command {
+	return apiCommand{
+		read:    true,
+		command: &command{name: "user show", summary: "show a user (admins)", usage: "LOGIN [--json]", help: "Shows a user: whether they are an organisation admin and may create projects."},
+		do: func(ctx context.Context, o *IO, c *client, args []string, asJSON bool) int {
+			if len(args) != 1 {
+				fmt.Fprintln(o.Err, "baton user show: usage: baton user show LOGIN [--json]")
+				return ExitUsage
+			}
+			var us []ci.User
+			if err := c.do(ctx, "GET", "/api/v1/users", nil, &us); err != nil {
+				return failAPI(o, "user show", err)
+			}
+			i := slices.IndexFunc(us, func(u ci.User) bool { return u.Login == args[0] })
+			if i < 0 {
+				fmt.Fprintf(o.Err, "baton user show: not found: user %q\n", args[0])
+				return ExitFailure
+			}
+			u := us[i]
+			if asJSON {
+				printJSON(o.Out, u)
+				return ExitOK
+			}
+			fmt.Fprintf(o.Out, "Login: %s\nOrganisation admin: %t\nMay create projects: %t\nCreated: %s\n",
+				u.Login, u.Admin, u.Admin || u.CanCreateProjects, u.CreatedAt.Format(time.DateTime))
 			return ExitOK
 		},
 	}.build(nil)
@@ -299,4 +357,11 @@ func auditListCommand() *command {
 	}.build(func(fs *flagSet) {
 		fs.IntVar(&limit, "limit", 50, "show the last `N` events (1-1000)")
 	})
+}
+
+// Changed reports whether the command line set the flag name.
+func (fs *flagSet) Changed(name string) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
 }

@@ -2,11 +2,15 @@ package cli_test
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/cookiejar"
+	"net/url"
 	"os"
 	"regexp"
+	"strings"
 	"testing"
 	"time"
 
@@ -43,6 +47,41 @@ func startServer(ts *testscript.TestScript, neg bool, args []string) {
 	if len(args) == 0 || args[0] != "--no-agent" {
 		e.StartAgent(scriptTB{ts}, "script-agent", "e1-standard-2", 2)
 	}
+}
+
+// signIn signs in as a browser does and creates an API token with the
+// session.
+func signIn(ts *testscript.TestScript, login, password string) string {
+	server := ts.Getenv("BATON_SERVER")
+	jar, _ := cookiejar.New(nil)
+	client := &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := client.PostForm(server+"/login", url.Values{"login": {login}, "password": {password}, "next": {"/"}})
+	ts.Check(err)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusSeeOther {
+		ts.Fatalf("signin: sign-in answered %d", resp.StatusCode)
+	}
+	var me struct {
+		CSRF string `json:"csrf_token"`
+	}
+	resp, err = client.Get(server + "/api/v1/me")
+	ts.Check(err)
+	ts.Check(json.NewDecoder(resp.Body).Decode(&me))
+	resp.Body.Close()
+	req, _ := http.NewRequest("POST", server+"/api/v1/tokens", strings.NewReader(`{"name":"script"}`))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("X-CSRF-Token", me.CSRF)
+	resp, err = client.Do(req)
+	ts.Check(err)
+	defer resp.Body.Close()
+	var tok struct {
+		Token string `json:"token"`
+	}
+	ts.Check(json.NewDecoder(resp.Body).Decode(&tok))
+	if tok.Token == "" {
+		ts.Fatalf("signin: no token (status %d)", resp.StatusCode)
+	}
+	return tok.Token
 }
 
 // scriptTB adapts a test script to the testing.TB that testenv wants.
@@ -105,6 +144,14 @@ func TestScripts(t *testing.T) {
 				if (resp.StatusCode >= 300) != neg {
 					ts.Fatalf("hook: status %d", resp.StatusCode)
 				}
+			},
+			// signin VAR LOGIN PASSWORD signs in as LOGIN through the
+			// sign-in form and sets VAR to a new API token of theirs.
+			"signin": func(ts *testscript.TestScript, neg bool, args []string) {
+				if len(args) != 3 {
+					ts.Fatalf("usage: signin VAR LOGIN PASSWORD")
+				}
+				ts.Setenv(args[0], signIn(ts, args[1], args[2]))
 			},
 			// waitfile FILE... waits up to 30 s for files to exist.
 			"waitfile": func(ts *testscript.TestScript, neg bool, args []string) {

@@ -26,9 +26,11 @@ const (
 	writer       = "write"
 	projectAdmin = "project-admin"
 	orgAdmin     = "org-admin"
+	// creator has no role anywhere but may create projects.
+	creator = "creator"
 )
 
-var callers = []string{anonymous, noRole, reader, writer, projectAdmin, orgAdmin}
+var callers = []string{anonymous, noRole, reader, writer, projectAdmin, orgAdmin, creator}
 
 // authzFixture is a server with a public and a private project, each with
 // a workflow, and a user of each kind.
@@ -66,8 +68,8 @@ func newAuthzFixture(t *testing.T) *authzFixture {
 		f.projects[public] = pf
 	}
 	err := db.Tx(t.Context(), func(tx *store.Tx) error {
-		for _, who := range []string{noRole, reader, writer, projectAdmin, "spare"} {
-			u := &ci.User{ID: ids.New(), Login: who}
+		for _, who := range []string{noRole, reader, writer, projectAdmin, creator, "spare"} {
+			u := &ci.User{ID: ids.New(), Login: who, CanCreateProjects: who == creator}
 			if err := tx.CreateUser(u, ""); err != nil {
 				return err
 			}
@@ -136,7 +138,10 @@ func (f *authzFixture) request(t *testing.T, pattern, who string, pf *projectFix
 	req := request{method: method, path: path}
 	switch pattern {
 	case "POST /api/v1/projects":
-		req.body = map[string]any{"name": f.unique("new"), "repo_url": f.repo.URL()}
+		// A remote URL: a local one is for organisation admins only.
+		req.body = map[string]any{"name": f.unique("new"), "repo_url": "https://git.invalid/team/app.git"}
+	case "PATCH /api/v1/users/{login}":
+		req.body = map[string]any{"can_create_projects": true}
 	case "PATCH /api/v1/projects/{project}", "POST /api/v1/projects/{project}/workflows",
 		"POST /api/v1/agent-tokens", "POST /api/v1/tokens":
 		req.body = map[string]any{}
@@ -260,6 +265,14 @@ func expect(rule, who string, public bool) int {
 			return http.StatusForbidden
 		}
 		return allowed
+	case "project-creator":
+		switch {
+		case !signedIn:
+			return http.StatusUnauthorized
+		case who != orgAdmin && who != creator:
+			return http.StatusForbidden
+		}
+		return allowed
 	case "hook-signature":
 		// User credentials do not open it: an unsigned delivery is 401
 		// (a private project's hook is no secret: its signature is).
@@ -352,6 +365,38 @@ func TestAuthorizationTable(t *testing.T) {
 					t.Errorf("%s (%s %s, rule %s): status %d, want %d: %s", name, req.method, req.path, r.Access, got, want, body)
 				}
 			}
+		}
+	}
+
+	// A repository on the server's disk is for organisation admins only,
+	// when a project is created and when its URL is changed.
+	for _, tc := range []struct {
+		who, method, path, url string
+		want                   int
+	}{
+		{orgAdmin, "POST", "/api/v1/projects", "file://" + f.repo.Dir, http.StatusCreated},
+		{orgAdmin, "POST", "/api/v1/projects", f.repo.Dir, http.StatusCreated},
+		{creator, "POST", "/api/v1/projects", "file://" + f.repo.Dir, http.StatusForbidden},
+		{creator, "POST", "/api/v1/projects", f.repo.Dir, http.StatusForbidden},
+		{creator, "POST", "/api/v1/projects", "ext::sh -c id", http.StatusForbidden},
+		{creator, "POST", "/api/v1/projects", "ftp://git.invalid/app", http.StatusBadRequest},
+		{creator, "POST", "/api/v1/projects", "git@git.invalid:team/app.git", http.StatusCreated},
+		{noRole, "POST", "/api/v1/projects", "https://git.invalid/app.git", http.StatusForbidden},
+		{anonymous, "POST", "/api/v1/projects", "https://git.invalid/app.git", http.StatusUnauthorized},
+		{projectAdmin, "PATCH", "/api/v1/projects/priv", "file:///", http.StatusForbidden},
+		{projectAdmin, "PATCH", "/api/v1/projects/priv", "/etc", http.StatusForbidden},
+		{orgAdmin, "PATCH", "/api/v1/projects/priv", f.repo.URL(), http.StatusOK},
+	} {
+		body := map[string]any{"repo_url": tc.url}
+		if tc.method == "POST" {
+			body["name"] = f.unique("url")
+		}
+		got, msg := f.do(t, request{method: tc.method, path: tc.path, body: body}, tc.who)
+		if got != tc.want {
+			t.Errorf("%s %s with repo_url %q as %s: status %d, want %d: %s", tc.method, tc.path, tc.url, tc.who, got, tc.want, msg)
+		}
+		if got == http.StatusForbidden && tc.who == creator && !strings.Contains(msg, "only be used by organisation admins") {
+			t.Errorf("%s %s with repo_url %q as %s: the refusal does not name the rule: %s", tc.method, tc.path, tc.url, tc.who, msg)
 		}
 	}
 

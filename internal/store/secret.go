@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/batonci/baton/internal/ids"
@@ -21,12 +22,39 @@ type Secret struct {
 	Description string
 	// AllowForks lets workflows of pull requests from forks receive it.
 	AllowForks bool
-	Env        []SealedEnv
-	Files      []SealedFile
-	CreatedAt  time.Time
-	CreatedBy  string
-	UpdatedAt  time.Time
-	UpdatedBy  string
+	// ProjectAccess is an organisation secret's project policy:
+	// AccessAll ("" reads as all), AccessAllowed (the projects in
+	// ProjectIDs) or AccessNone. Project secrets ignore it.
+	ProjectAccess string
+	ProjectIDs    []string
+	Env           []SealedEnv
+	Files         []SealedFile
+	CreatedAt     time.Time
+	CreatedBy     string
+	UpdatedAt     time.Time
+	UpdatedBy     string
+}
+
+// The project policies of an organisation secret.
+const (
+	AccessAll     = "all"
+	AccessAllowed = "allowed"
+	AccessNone    = "none"
+)
+
+// UsableBy reports whether a job of projectID may use s: a project secret
+// only in its project, an organisation secret as its policy says.
+func (s *Secret) UsableBy(projectID string) bool {
+	if s.ProjectID != "" {
+		return s.ProjectID == projectID
+	}
+	switch s.ProjectAccess {
+	case AccessAll, "":
+		return true
+	case AccessAllowed:
+		return slices.Contains(s.ProjectIDs, projectID)
+	}
+	return false
 }
 
 // SealedEnv is an environment variable of a secret; Value is a ciphertext.
@@ -42,21 +70,41 @@ type SealedFile struct {
 }
 
 const secretCols = `id, project_id, name, description, allow_forks, env, files,
-	created_at, created_by, updated_at, updated_by`
+	created_at, created_by, updated_at, updated_by, project_access, project_ids`
 
 func scanSecret(s scanner) (*Secret, error) {
 	x := &Secret{}
-	var env, files json.RawMessage
+	var env, files, projects json.RawMessage
 	err := s.Scan(&x.ID, strCol{&x.ProjectID}, &x.Name, &x.Description, &x.AllowForks,
 		jsonCol{&env}, jsonCol{&files},
-		timeCol{&x.CreatedAt}, &x.CreatedBy, timeCol{&x.UpdatedAt}, &x.UpdatedBy)
+		timeCol{&x.CreatedAt}, &x.CreatedBy, timeCol{&x.UpdatedAt}, &x.UpdatedBy,
+		&x.ProjectAccess, jsonCol{&projects})
 	if err != nil {
 		return nil, err
 	}
 	if x.Env, x.Files, err = sealedValues(env, files); err != nil {
 		return nil, fmt.Errorf("scan secret: %w", err)
 	}
+	if err := json.Unmarshal(projects, &x.ProjectIDs); err != nil {
+		return nil, fmt.Errorf("scan secret: project_ids: %w", err)
+	}
+	if len(x.ProjectIDs) == 0 {
+		x.ProjectIDs = nil
+	}
 	return x, nil
+}
+
+// policyArgs returns the project_access and project_ids arguments of s.
+func policyArgs(s *Secret) (access, projects string) {
+	access = s.ProjectAccess
+	if access == "" {
+		access = AccessAll
+	}
+	p, _ := json.Marshal(s.ProjectIDs)
+	if s.ProjectIDs == nil {
+		p = []byte("[]")
+	}
+	return access, string(p)
 }
 
 // sealedValues decodes the env and files columns of a secret or a
@@ -91,6 +139,9 @@ func secretArgs(s *Secret) (env, files string) {
 }
 
 func normSecret(s *Secret) {
+	if s.ProjectAccess == "" {
+		s.ProjectAccess = AccessAll
+	}
 	normTime(&s.CreatedAt)
 	normTime(&s.UpdatedAt)
 }
@@ -111,10 +162,11 @@ func (tx *Tx) CreateSecret(s *Secret) error {
 	}
 	normSecret(s)
 	env, files := secretArgs(s)
+	access, projects := policyArgs(s)
 	_, err := tx.exec(`INSERT INTO secrets (`+secretCols+`)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
 		s.ID, nullStr(s.ProjectID), s.Name, s.Description, s.AllowForks, env, files,
-		tx.ts(s.CreatedAt), s.CreatedBy, tx.ts(s.UpdatedAt), s.UpdatedBy)
+		tx.ts(s.CreatedAt), s.CreatedBy, tx.ts(s.UpdatedAt), s.UpdatedBy, access, projects)
 	return wrap("create secret "+s.Name, err)
 }
 
@@ -162,7 +214,9 @@ func (tx *Tx) AllSecrets() ([]*Secret, error) {
 
 // LookupSecrets returns the secrets a job of projectID can use under the
 // given names: the project's secret of a name if it has one, else the
-// organisation's. Names without either are absent from the map.
+// organisation's if its project policy lets projectID use it. Names
+// without either are absent from the map: a secret the project may not
+// use looks exactly like one that does not exist.
 func (db *DB) LookupSecrets(ctx context.Context, projectID string, names []string) (map[string]*Secret, error) {
 	out := map[string]*Secret{}
 	err := db.view(ctx, func(tx *Tx) error {
@@ -176,7 +230,7 @@ func (db *DB) LookupSecrets(ctx context.Context, projectID string, names []strin
 			if err != nil {
 				return wrap(fmt.Sprintf("look up secret %q", n), err)
 			}
-			if len(ss) == 1 {
+			if len(ss) == 1 && ss[0].UsableBy(projectID) {
 				out[n] = ss[0]
 			}
 		}
@@ -190,10 +244,12 @@ func (db *DB) LookupSecrets(ctx context.Context, projectID string, names []strin
 func (tx *Tx) UpdateSecret(s *Secret) error {
 	normSecret(s)
 	env, files := secretArgs(s)
+	access, projects := policyArgs(s)
 	return tx.execOne("update secret "+s.Name, `UPDATE secrets SET description = $2,
-		allow_forks = $3, env = $4, files = $5, updated_at = $6, updated_by = $7
+		allow_forks = $3, env = $4, files = $5, updated_at = $6, updated_by = $7,
+		project_access = $8, project_ids = $9
 		WHERE id = $1`,
-		s.ID, s.Description, s.AllowForks, env, files, tx.ts(s.UpdatedAt), s.UpdatedBy)
+		s.ID, s.Description, s.AllowForks, env, files, tx.ts(s.UpdatedAt), s.UpdatedBy, access, projects)
 }
 
 // DeleteSecret deletes the secret of that name in the scope of projectID

@@ -29,8 +29,8 @@ func testSecrets(t *testing.T, e *testEnv) {
 		}
 		return nil
 	})
-	allSet(t, org, "ProjectID")
-	allSet(t, proj, "Description", "AllowForks", "Files")
+	allSet(t, org, "ProjectID", "ProjectIDs")
+	allSet(t, proj, "Description", "AllowForks", "Files", "ProjectIDs")
 	if proj.ID == "" || proj.CreatedAt.IsZero() || !proj.UpdatedAt.Equal(proj.CreatedAt) {
 		t.Errorf("CreateSecret did not fill ID and times: %+v", proj)
 	}
@@ -125,5 +125,74 @@ func testSecrets(t *testing.T, e *testEnv) {
 	write(t, db, func(tx *Tx) error { return tx.DeleteProject(b.project.ID) })
 	if ss, err := db.ListSecrets(ctx, b.project.ID); err != nil || len(ss) != 0 {
 		t.Errorf("secrets of a deleted project = %v, %v", ss, err)
+	}
+}
+
+// testSecretPolicy checks organisation secrets' project policies: a
+// project the policy leaves out finds nothing, exactly as if the secret
+// did not exist, and a project secret of the same name still wins.
+func testSecretPolicy(t *testing.T, e *testEnv) {
+	db := e.open(t)
+	ctx := t.Context()
+	a, b, c := newSeed(t, db, "a"), newSeed(t, db, "b"), newSeed(t, db, "c")
+	listed := &Secret{Name: "listed", ProjectAccess: AccessAllowed, ProjectIDs: []string{a.project.ID, c.project.ID}, CreatedBy: "ada", UpdatedBy: "ada"}
+	none := &Secret{Name: "none", ProjectAccess: AccessNone, CreatedBy: "ada", UpdatedBy: "ada"}
+	all := &Secret{Name: "all", CreatedBy: "ada", UpdatedBy: "ada"}
+	own := &Secret{ProjectID: b.project.ID, Name: "none", CreatedBy: "ada", UpdatedBy: "ada"}
+	write(t, db, func(tx *Tx) error {
+		for _, s := range []*Secret{listed, none, all, own} {
+			if err := tx.CreateSecret(s); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	got, err := db.GetSecret(ctx, "", "listed")
+	if err != nil {
+		t.Fatal(err)
+	}
+	diff(t, "GetSecret with a policy", got, listed)
+	if all.ProjectAccess != AccessAll {
+		t.Errorf("a secret created without a policy has %q, want %q", all.ProjectAccess, AccessAll)
+	}
+	names := []string{"listed", "none", "all"}
+	for _, tc := range []struct {
+		project string
+		want    map[string]*Secret
+	}{
+		{a.project.ID, map[string]*Secret{"listed": listed, "all": all}},
+		{b.project.ID, map[string]*Secret{"none": own, "all": all}},
+		{c.project.ID, map[string]*Secret{"listed": listed, "all": all}},
+	} {
+		got, err := db.LookupSecrets(ctx, tc.project, names)
+		if err != nil {
+			t.Fatal(err)
+		}
+		diff(t, "LookupSecrets of "+tc.project, got, tc.want)
+	}
+
+	// Changing the policy takes effect on the next look-up.
+	listed.ProjectAccess, listed.ProjectIDs = AccessAllowed, []string{b.project.ID}
+	write(t, db, func(tx *Tx) error { return tx.UpdateSecret(listed) })
+	got, _ = db.GetSecret(ctx, "", "listed")
+	diff(t, "after UpdateSecret", got, listed)
+	for project, want := range map[string]bool{a.project.ID: false, b.project.ID: true} {
+		found, err := db.LookupSecrets(ctx, project, []string{"listed"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, ok := found["listed"]; ok != want {
+			t.Errorf("LookupSecrets(listed) of %s after the update: found=%t, want %t", project, ok, want)
+		}
+	}
+	listed.ProjectAccess, listed.ProjectIDs = AccessNone, nil
+	write(t, db, func(tx *Tx) error { return tx.UpdateSecret(listed) })
+	if found, _ := db.LookupSecrets(ctx, b.project.ID, []string{"listed"}); len(found) != 0 {
+		t.Errorf("LookupSecrets after the policy became none = %v", found)
+	}
+	if err := db.Tx(ctx, func(tx *Tx) error {
+		return tx.CreateSecret(&Secret{Name: "bad", ProjectAccess: "some"})
+	}); err == nil {
+		t.Error("CreateSecret with an unknown policy succeeded")
 	}
 }

@@ -59,6 +59,7 @@ func storeTests() []storeTest {
 		{"NotifyAcrossServers", testNotifyAcrossServers},
 		{"ListenReconnect", testListenReconnect},
 		{"Secrets", testSecrets},
+		{"SecretPolicy", testSecretPolicy},
 		{"PromotionsAndTargets", testPromotionsAndTargets},
 		{"Overview", testOverview},
 		{"Debug", testDebug},

@@ -35,11 +35,11 @@ const (
 	TokenAgent = "agent"
 )
 
-const userCols = `id, login, admin, created_at`
+const userCols = `id, login, admin, can_create_projects, created_at`
 
 func scanUser(s scanner) (*ci.User, error) {
 	u := &ci.User{}
-	err := s.Scan(&u.ID, &u.Login, &u.Admin, timeCol{&u.CreatedAt})
+	err := s.Scan(&u.ID, &u.Login, &u.Admin, &u.CanCreateProjects, timeCol{&u.CreatedAt})
 	return u, err
 }
 
@@ -54,17 +54,23 @@ func (tx *Tx) CreateUser(u *ci.User, passwordHash string) error {
 		u.CreatedAt = time.Now()
 	}
 	normTime(&u.CreatedAt)
-	_, err := tx.exec(`INSERT INTO users (id, login, admin, password_hash, created_at)
-		VALUES ($1, $2, $3, $4, $5)`, u.ID, u.Login, u.Admin, passwordHash, tx.ts(u.CreatedAt))
+	_, err := tx.exec(`INSERT INTO users (id, login, admin, can_create_projects, password_hash, created_at)
+		VALUES ($1, $2, $3, $4, $5, $6)`, u.ID, u.Login, u.Admin, u.CanCreateProjects, passwordHash, tx.ts(u.CreatedAt))
 	return wrap("create user", err)
+}
+
+// SetCanCreateProjects sets whether the user of that ID may create
+// projects; ErrNotFound if there is none.
+func (tx *Tx) SetCanCreateProjects(id string, can bool) error {
+	return tx.execOne("update user "+id, `UPDATE users SET can_create_projects = $2 WHERE id = $1`, id, can)
 }
 
 // GetUserByLogin returns a user and the hash of their password.
 func (tx *Tx) GetUserByLogin(login string) (*ci.User, string, error) {
 	u := &ci.User{}
 	var hash string
-	err := tx.queryRow(`SELECT id, login, admin, created_at, password_hash FROM users
-		WHERE login = $1`, login).Scan(&u.ID, &u.Login, &u.Admin, timeCol{&u.CreatedAt}, &hash)
+	err := tx.queryRow(`SELECT `+userCols+`, password_hash FROM users
+		WHERE login = $1`, login).Scan(&u.ID, &u.Login, &u.Admin, &u.CanCreateProjects, timeCol{&u.CreatedAt}, &hash)
 	if err != nil {
 		return nil, "", wrap("get user "+login, err)
 	}

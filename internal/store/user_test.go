@@ -9,7 +9,7 @@ import (
 func testUsersAndTokens(t *testing.T, e *testEnv) {
 	db := e.open(t)
 	ctx := t.Context()
-	u := &ci.User{ID: "user-1", Login: "ada", Admin: true, CreatedAt: at(9, 0, 0)}
+	u := &ci.User{ID: "user-1", Login: "ada", Admin: true, CanCreateProjects: true, CreatedAt: at(9, 0, 0)}
 	v := &ci.User{Login: "bob"}
 	write(t, db, func(tx *Tx) error {
 		if err := tx.CreateUser(v, "hash-b"); err != nil {
@@ -31,6 +31,15 @@ func testUsersAndTokens(t *testing.T, e *testEnv) {
 		t.Fatal(err)
 	}
 	diff(t, "ListUsers", users, []*ci.User{u, v})
+	write(t, db, func(tx *Tx) error { return tx.SetCanCreateProjects(v.ID, true) })
+	if got, _ := db.GetUserByID(ctx, v.ID); !got.CanCreateProjects {
+		t.Errorf("after SetCanCreateProjects(true): %+v", got)
+	}
+	write(t, db, func(tx *Tx) error { return tx.SetCanCreateProjects(v.ID, false) })
+	if got, _ := db.GetUserByID(ctx, v.ID); got.CanCreateProjects {
+		t.Errorf("after SetCanCreateProjects(false): %+v", got)
+	}
+	wantErr(t, "SetCanCreateProjects of no user", db.Tx(ctx, func(tx *Tx) error { return tx.SetCanCreateProjects("nobody", true) }), ErrNotFound)
 	wantErr(t, "CreateUser with a login taken", db.Tx(ctx, func(tx *Tx) error {
 		return tx.CreateUser(&ci.User{Login: "ada"}, "x")
 	}), ErrConflict)

@@ -81,7 +81,8 @@ type site struct {
 	// priv-main.
 	wf map[string]string
 	// tokens and sessions by visitor: writer (write role in both
-	// projects), reader (read role in priv), outsider (no role).
+	// projects), reader (read role in priv), outsider (no role), creator
+	// (no role, may create projects).
 	tokens   map[string]string
 	sessions map[string]*visitor
 }
@@ -131,10 +132,10 @@ func newSite(t *testing.T) *site {
 	if err != nil {
 		t.Fatal(err)
 	}
-	roles := map[string]map[string]string{"writer": {"pub": "write", "priv": "write"}, "reader": {"priv": "read"}, "outsider": {}}
+	roles := map[string]map[string]string{"writer": {"pub": "write", "priv": "write"}, "reader": {"priv": "read"}, "outsider": {}, "creator": {}}
 	err = e.Server.Store.Tx(t.Context(), func(tx *store.Tx) error {
 		for who, rs := range roles {
-			u := &ci.User{Login: who}
+			u := &ci.User{Login: who, CanCreateProjects: who == "creator"}
 			if err := tx.CreateUser(u, hash); err != nil {
 				return err
 			}
@@ -324,7 +325,8 @@ func testPermissions(t *testing.T, s *site) {
 		{"anonymous", "/settings/tokens", 401, []string{`action="/login"`}, nil},
 		{"anonymous", "/settings/keys", 401, []string{`action="/login"`}, nil},
 		{"anonymous", "/no/such/page", 404, nil, nil},
-		{"outsider", "/", 200, []string{`href="/projects/pub"`, "New project"}, []string{`href="/projects/priv"`}},
+		{"outsider", "/", 200, []string{`href="/projects/pub"`}, []string{`href="/projects/priv"`, "New project"}},
+		{"creator", "/", 200, []string{`href="/projects/pub"`, "New project"}, []string{`href="/projects/priv"`}},
 		{"outsider", "/projects/priv", 404, nil, nil},
 		{"outsider", privWF, 404, nil, nil},
 		{"outsider", "/projects/pub", 200, nil, []string{"Run a workflow"}},
@@ -623,24 +625,39 @@ func testProjectPage(t *testing.T, s *site) {
 	}
 }
 
-// testCreateProject: the form creates a project, or shows why not.
+// testCreateProject: the form creates a project for the users who may,
+// or shows why not.
 func testCreateProject(t *testing.T, s *site) {
-	form := url.Values{"csrf": {s.csrf("outsider")}, "name": {"made-in-ui"}, "repo_url": {s.repo.URL()}, "visibility": {"private"}, "pipeline_file": {".semaphore/semaphore.yml"}, "poll_interval": {"0"}}
-	p := s.post(t, "outsider", "/projects", form)
+	const remote = "https://ada:t0ken-in-url@git.invalid/team/app.git"
+	form := url.Values{"csrf": {s.csrf("outsider")}, "name": {"made-in-ui"}, "repo_url": {remote}, "visibility": {"private"}, "pipeline_file": {".semaphore/semaphore.yml"}, "poll_interval": {"0"}}
+	if p := s.post(t, "outsider", "/projects", form); p.status != http.StatusForbidden || !strings.Contains(p.body, "creating projects is for organisation admins") {
+		t.Errorf("create by a user who may not: status %d, want 403 naming the rule", p.status)
+	}
+	// A local repository is for organisation admins only.
+	form.Set("csrf", s.csrf("creator"))
+	form.Set("repo_url", s.repo.URL())
+	if p := s.post(t, "creator", "/projects", form); p.status != http.StatusForbidden || !strings.Contains(p.body, "only be used by organisation admins") {
+		t.Errorf("create with a file:// URL by a creator: status %d, want 403 naming the rule", p.status)
+	}
+	form.Set("repo_url", remote)
+	p := s.post(t, "creator", "/projects", form)
 	if p.status != http.StatusSeeOther || p.header.Get("Location") != "/projects/made-in-ui?done=created" {
 		t.Fatalf("create: status %d, Location %q", p.status, p.header.Get("Location"))
 	}
 	var proj ci.Project
 	s.e.Do("GET", "/api/v1/projects/made-in-ui", nil, &proj)
-	if proj.Public || proj.RepoURL != s.repo.URL() || proj.PollInterval != 0 {
+	if proj.Public || proj.RepoURL != "https://***@git.invalid/team/app.git" || proj.PollInterval != 0 {
 		t.Errorf("created %+v", proj)
+	}
+	if p := s.get(t, "creator", "/projects/made-in-ui"); p.status != 200 || strings.Contains(p.body, "t0ken-in-url") || !strings.Contains(p.body, "https://***@git.invalid/team/app.git") {
+		t.Errorf("project page: status %d, want 200 with the URL's credentials hidden", p.status)
 	}
 	if p := s.get(t, "anonymous", "/projects/made-in-ui"); p.status != 404 {
 		t.Errorf("the new private project answers %d to visitors", p.status)
 	}
 	form.Set("name", "")
-	p = s.post(t, "outsider", "/projects", form)
-	if p.status != http.StatusBadRequest || !strings.Contains(p.body, `role="alert"`) || !strings.Contains(p.body, s.repo.URL()) {
+	p = s.post(t, "creator", "/projects", form)
+	if p.status != http.StatusBadRequest || !strings.Contains(p.body, `role="alert"`) || !strings.Contains(p.body, "git.invalid/team/app.git") {
 		t.Errorf("invalid project: status %d, want 400 with an alert and the values kept", p.status)
 	}
 	if p := s.post(t, "anonymous", "/projects", form); p.status != http.StatusUnauthorized {

@@ -37,7 +37,8 @@ type homePage struct {
 const cardBranches = 4
 
 // home lists the projects the caller may see (a visitor sees the public
-// ones) and, for a signed-in user, the "New project" form.
+// ones) and, for organisation admins and users allowed to create
+// projects, the "New project" form.
 func (w *Web) home(rw http.ResponseWriter, r *http.Request) {
 	w.renderHome(rw, r, http.StatusOK, homePage{Form: projectForm{PipelineFile: ".semaphore/semaphore.yml", PollInterval: "1m"}})
 }
