@@ -22,10 +22,13 @@ type Hooks interface {
 	Redeliver(ctx context.Context, p *ci.Project, id string) (*store.Delivery, error)
 }
 
-// applyForge applies a request's forge fields: the kind is checked, and
-// the token sealed by the vault (which needs the project's ID, so a new
-// project gets it here).
+// applyForge applies a request's forge fields and webhook secret: the
+// kind is checked, and the token and secret sealed by the vault (which
+// needs the project's ID, so a new project gets it here). A stored forge
+// token belongs to the forge it was given for: changing the forge kind or
+// URL without giving a new token clears it.
 func (a *API) applyForge(p *ci.Project, req *ProjectRequest) error {
+	oldKind, oldURL := p.Forge, p.ForgeURL
 	if req.Forge != nil {
 		p.Forge = strings.TrimSpace(*req.Forge)
 		if p.Forge == "git" {
@@ -41,24 +44,38 @@ func (a *API) applyForge(p *ci.Project, req *ProjectRequest) error {
 	if _, err := hosts.New(p.Forge, p.ForgeURL, "", nil); err != nil {
 		return fmt.Errorf("%w: %v", errBadRequest, err)
 	}
-	if req.ForgeToken != nil {
-		if *req.ForgeToken == "" {
-			p.ForgeToken = ""
+	if p.Forge != oldKind || p.ForgeURL != oldURL {
+		p.ForgeToken = ""
+	}
+	seal := func(what string, plain *string, into *string, sealWith func(p *ci.Project, plain string) (string, error)) error {
+		if plain == nil {
+			return nil
+		}
+		if *plain == "" {
+			*into = ""
 			return nil
 		}
 		if a.cfg.Secrets == nil {
-			return fmt.Errorf("%w: this server has no secret key to encrypt the forge token with", errBadRequest)
+			return fmt.Errorf("%w: this server has no secret key to encrypt the %s with", errBadRequest, what)
 		}
 		if p.ID == "" {
 			p.ID = ids.New()
 		}
-		sealed, err := a.cfg.Secrets.SealForgeToken(p.ID, *req.ForgeToken)
+		sealed, err := sealWith(p, *plain)
 		if err != nil {
 			return err
 		}
-		p.ForgeToken = sealed
+		*into = sealed
+		return nil
 	}
-	return nil
+	if err := seal("forge token", req.ForgeToken, &p.ForgeToken, func(p *ci.Project, plain string) (string, error) {
+		return a.cfg.Secrets.SealForgeToken(p, plain)
+	}); err != nil {
+		return err
+	}
+	return seal("webhook secret", req.WebhookSecret, &p.WebhookSecret, func(p *ci.Project, plain string) (string, error) {
+		return a.cfg.Secrets.SealWebhookSecret(p.ID, plain)
+	})
 }
 
 // DeliveryView is a recorded webhook delivery as the API shows it.

@@ -48,7 +48,7 @@ type ProjectRequest struct {
 	Public        *bool   `json:"public"`
 	// PollInterval is a Go duration ("30s"); "0" disables polling.
 	PollInterval *string `json:"poll_interval"`
-	// WebhookSecret signs push webhooks; write-only.
+	// WebhookSecret signs push webhooks; write-only, stored encrypted.
 	WebhookSecret *string `json:"webhook_secret"`
 	// Forge is github, gitlab, gitea, or "" (or "git") for plain git;
 	// ForgeURL a self-hosted forge's web URL; ForgeRepo the repository
@@ -88,9 +88,6 @@ func (req *ProjectRequest) apply(p *ci.Project) error {
 	}
 	if req.Public != nil {
 		p.Public = *req.Public
-	}
-	if req.WebhookSecret != nil {
-		p.WebhookSecret = *req.WebhookSecret
 	}
 	if req.PollInterval != nil {
 		d, err := time.ParseDuration(*req.PollInterval)

@@ -11,10 +11,17 @@ import (
 
 // PostJSON posts v as JSON to url with the given headers and fails with a
 // *StatusError unless the answer is 2xx. Adapters use it for status APIs.
+// Redirects are not followed: the headers carry the forge token, which is
+// only ever sent to the forge URL it was stored for.
 func PostJSON(ctx context.Context, c *http.Client, url string, headers map[string]string, v any) error {
 	if c == nil {
 		c = http.DefaultClient
 	}
+	noRedirect := *c
+	noRedirect.CheckRedirect = func(req *http.Request, _ []*http.Request) error {
+		return fmt.Errorf("refusing to follow a redirect to %s: the forge token is only sent to the forge's URL", req.URL.Redacted())
+	}
+	c = &noRedirect
 	b, err := json.Marshal(v)
 	if err != nil {
 		return err

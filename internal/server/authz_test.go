@@ -274,8 +274,12 @@ func expect(rule, who string, public bool) int {
 		}
 		return allowed
 	case "hook-signature":
-		// User credentials do not open it: an unsigned delivery is 401
-		// (a private project's hook is no secret: its signature is).
+		// User credentials do not open it: an unsigned delivery to a
+		// public project is 401; to a private one it gets the 404 of a
+		// project that does not exist.
+		if !public {
+			return http.StatusNotFound
+		}
 		return http.StatusUnauthorized
 	case "project-read", "project-write", "project-admin":
 		need := map[string]auth.Role{"project-read": auth.Read, "project-write": auth.Write, "project-admin": auth.Admin}[rule]

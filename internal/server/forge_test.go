@@ -263,7 +263,10 @@ func TestWebhooksRejectBadDeliveries(t *testing.T) {
 	t.Parallel()
 	e := testenv.Start(t, testenv.Options{})
 	repo := testenv.NewRepo(t, map[string]string{".semaphore/semaphore.yml": okPipeline})
-	createProject(t, e, "gh", repo, map[string]any{"webhook_secret": "s1", "forge": "github"})
+	// gh is public: a bad signature is 401 and says why. gl and gt are
+	// private: a bad signature gets the 404 of a project that does not
+	// exist.
+	createProject(t, e, "gh", repo, map[string]any{"webhook_secret": "s1", "forge": "github", "public": true})
 	createProject(t, e, "gl", repo, map[string]any{"webhook_secret": "s2", "forge": "gitlab"})
 	createProject(t, e, "gt", repo, map[string]any{"webhook_secret": "s3", "forge": "gitea", "forge_url": "https://gitea.example.com"})
 	sha := repo.Git("rev-parse", "HEAD")
@@ -280,11 +283,11 @@ func TestWebhooksRejectBadDeliveries(t *testing.T) {
 		{"github wrong secret", "gh", githubHeaders("push", "s2", push), push, http.StatusUnauthorized},
 		{"github too large", "gh", githubHeaders("push", "s1", big), big, http.StatusRequestEntityTooLarge},
 		{"github malformed", "gh", githubHeaders("push", "s1", []byte("{x")), []byte("{x"), http.StatusBadRequest},
-		{"gitlab no token", "gl", map[string]string{"X-Gitlab-Event": "Push Hook"}, push, http.StatusUnauthorized},
-		{"gitlab wrong token", "gl", map[string]string{"X-Gitlab-Event": "Push Hook", "X-Gitlab-Token": "s1"}, push, http.StatusUnauthorized},
-		{"gitea unsigned", "gt", map[string]string{"X-Gitea-Event": "push"}, push, http.StatusUnauthorized},
-		{"gitea signed by github's scheme", "gt", map[string]string{"X-Gitea-Event": "push", "X-Hub-Signature-256": github.Sign("s3", push)}, push, http.StatusUnauthorized},
-		{"gitea wrong secret", "gt", map[string]string{"X-Gitea-Event": "push", "X-Gitea-Signature": gitea.Sign("s1", push)}, push, http.StatusUnauthorized},
+		{"gitlab no token", "gl", map[string]string{"X-Gitlab-Event": "Push Hook"}, push, http.StatusNotFound},
+		{"gitlab wrong token", "gl", map[string]string{"X-Gitlab-Event": "Push Hook", "X-Gitlab-Token": "s1"}, push, http.StatusNotFound},
+		{"gitea unsigned", "gt", map[string]string{"X-Gitea-Event": "push"}, push, http.StatusNotFound},
+		{"gitea signed by github's scheme", "gt", map[string]string{"X-Gitea-Event": "push", "X-Hub-Signature-256": github.Sign("s3", push)}, push, http.StatusNotFound},
+		{"gitea wrong secret", "gt", map[string]string{"X-Gitea-Event": "push", "X-Gitea-Signature": gitea.Sign("s1", push)}, push, http.StatusNotFound},
 	} {
 		if code, msg := hook(t, e, tc.project, tc.headers, tc.body); code != tc.want {
 			t.Errorf("%s: %d %s, want %d", tc.name, code, msg, tc.want)

@@ -120,3 +120,28 @@ func (tx *Tx) GetDelivery(projectID, id string) (*Delivery, error) {
 func (db *DB) GetDelivery(ctx context.Context, projectID, id string) (*Delivery, error) {
 	return db.reader(ctx).GetDelivery(projectID, id)
 }
+
+// DeliveryAccepted reports whether a project already accepted a delivery
+// with that ID (one not rejected, recorded under the ID or as a repeat of
+// it), so that a forge sending it again does not run it again.
+func (db *DB) DeliveryAccepted(ctx context.Context, projectID, id string) (bool, error) {
+	var n int
+	err := db.reader(ctx).queryRow(`SELECT COUNT(*) FROM deliveries
+		WHERE project_id = $1 AND (id = $2 OR redelivery_of = $2) AND status <> 'rejected'`, projectID, id).Scan(&n)
+	return n > 0, wrap("find delivery "+id, err)
+}
+
+// PruneDeliveries keeps a project's newest keep deliveries, of which at
+// most keepRejected rejected ones, and deletes the rest.
+func (tx *Tx) PruneDeliveries(projectID string, keep, keepRejected int) error {
+	_, err := tx.exec(`DELETE FROM deliveries WHERE project_id = $1 AND status = 'rejected' AND id NOT IN (
+		SELECT id FROM deliveries WHERE project_id = $1 AND status = 'rejected' ORDER BY created_at DESC, id LIMIT $2)`,
+		projectID, keepRejected)
+	if err != nil {
+		return wrap("prune deliveries", err)
+	}
+	_, err = tx.exec(`DELETE FROM deliveries WHERE project_id = $1 AND id NOT IN (
+		SELECT id FROM deliveries WHERE project_id = $1 ORDER BY created_at DESC, id LIMIT $2)`,
+		projectID, keep)
+	return wrap("prune deliveries", err)
+}

@@ -69,12 +69,15 @@ func (db *DB) ListProjects(ctx context.Context) ([]*ci.Project, error) {
 	return db.reader(ctx).ListProjects()
 }
 
-// UpdateProject stores every field of p but its ID and CreatedAt.
+// UpdateProject stores every field of p but its ID and CreatedAt. A forge
+// token belongs to the forge it was given for: when p changes the forge
+// kind or URL but keeps the stored token, the token is cleared.
 func (tx *Tx) UpdateProject(p *ci.Project) error {
 	normProject(p)
 	return tx.execOne("update project "+p.ID, `UPDATE projects SET name = $2, repo_url = $3,
 		default_branch = $4, pipeline_file = $5, public = $6, poll_interval_ms = $7,
-		webhook_secret = $8, forge = $9, forge_url = $10, forge_repo = $11, forge_token = $12
+		webhook_secret = $8, forge = $9, forge_url = $10, forge_repo = $11,
+		forge_token = CASE WHEN (forge <> $9 OR forge_url <> $10) AND forge_token = $12 THEN '' ELSE $12 END
 		WHERE id = $1`,
 		p.ID, p.Name, p.RepoURL, p.DefaultBranch, p.PipelineFile, p.Public,
 		ms(p.PollInterval), p.WebhookSecret, p.Forge, p.ForgeURL, p.ForgeRepo, p.ForgeToken)

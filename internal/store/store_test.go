@@ -55,6 +55,8 @@ func storeTests() []storeTest {
 		{"Settings", testSettings},
 		{"Refs", testRefs},
 		{"Deliveries", testDeliveries},
+		{"DeliveriesBounded", testDeliveriesBounded},
+		{"ForgeTokenBoundToForge", testForgeTokenBoundToForge},
 		{"NotifyListen", testNotifyListen},
 		{"NotifyAcrossServers", testNotifyAcrossServers},
 		{"ListenReconnect", testListenReconnect},

@@ -16,6 +16,7 @@ import (
 
 	"github.com/batonci/baton/internal/ci"
 	"github.com/batonci/baton/internal/engine"
+	"github.com/batonci/baton/internal/secret"
 	"github.com/batonci/baton/internal/store"
 )
 
@@ -30,6 +31,12 @@ type Merger interface {
 	MergeCommit(ctx context.Context, url, baseSHA, headURL, headSHA string) (string, error)
 }
 
+// WebhookSecrets opens a project's sealed webhook secret;
+// *vault.Vault implements it.
+type WebhookSecrets interface {
+	WebhookSecret(p *ci.Project) (secret.Value, error)
+}
+
 // Config wires the poller and the webhook handler.
 type Config struct {
 	Store  *store.DB
@@ -38,8 +45,11 @@ type Config struct {
 	// Merger builds pull requests' merge commits; nil refuses pull
 	// request events.
 	Merger Merger
-	Logger *slog.Logger
-	Now    func() time.Time
+	// Secrets opens projects' sealed webhook secrets; nil serves no
+	// webhook.
+	Secrets WebhookSecrets
+	Logger  *slog.Logger
+	Now     func() time.Time
 }
 
 // Trigger polls projects and serves webhooks.

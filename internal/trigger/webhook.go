@@ -31,37 +31,91 @@ var keptHeaders = []string{
 	"X-Gitea-Event", "X-Gitea-Delivery",
 }
 
+// Bounds on what deliveries keep: anyone can post to /hooks/, so what a
+// request can make the server store is capped.
+const (
+	// maxKeptHeaderBytes caps the headers kept with one delivery.
+	maxKeptHeaderBytes = 8 << 10
+	// maxDeliveryID and maxEventName cap the forge's names; a longer
+	// delivery ID is replaced by one of Baton's.
+	maxDeliveryID = 128
+	maxEventName  = 128
+	// KeptDeliveries is how many deliveries a project keeps, newest
+	// first; at most KeptRejected of them rejected ones.
+	KeptDeliveries = 200
+	KeptRejected   = 20
+)
+
+// hookNotFound is the one answer for a project that does not exist, is
+// private, or has no webhook secret, when the delivery's signature does
+// not verify: it does not tell which.
+const hookNotFound = "no webhook here: unknown project, or a delivery whose signature does not verify"
+
 // Webhook is the webhook endpoint: POST /hooks/{project}. The delivery is
 // verified with the scheme of the project's forge (GitHub's
 // X-Hub-Signature-256 for a plain git project), then pushes start
 // workflows, pull requests opened, updated or reopened start pull
 // request workflows on the merge commit, and closed ones stop theirs.
-// Every delivery to a known project is recorded (the payload only once
-// verified); deliveries to unknown projects are not.
+//
+// Until its signature verifies, a delivery to a project that does not
+// exist, is private or has no webhook secret gets the same 404 (a public
+// project's bad signature gets a 401 that says why). A verified delivery
+// whose forge delivery ID was accepted before is answered 200 and not run
+// again (Redeliver runs one again). Every delivery to a known project is
+// recorded (the payload only once verified), within KeptDeliveries per
+// project; deliveries to unknown projects are not.
 func (t *Trigger) Webhook(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("project")
 	p, err := t.cfg.Store.GetProject(r.Context(), name)
 	if err != nil {
-		// Not recorded: anyone can post to any name.
-		hookError(w, http.StatusNotFound, "unknown project")
+		p = nil
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, maxWebhookBody+1))
+	if err != nil {
+		hookError(w, http.StatusBadRequest, "cannot read body")
+		return
+	}
+	if p == nil {
+		// Not recorded: anyone can post to any name. Verify against a
+		// dummy secret so that the answer takes as long as for a project.
+		f, _ := hosts.New("", "", "", nil)
+		f.Verify("no project", r.Header, body)
+		if len(body) > maxWebhookBody {
+			hookError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("body larger than %d bytes", maxWebhookBody))
+			return
+		}
+		hookError(w, http.StatusNotFound, hookNotFound)
 		return
 	}
 	f, err := hosts.New(p.Forge, p.ForgeURL, "", nil)
 	if err != nil {
-		hookError(w, http.StatusInternalServerError, "the project's forge is misconfigured")
+		t.cfg.Logger.Error("webhook: the project's forge is misconfigured", "project", p.Name, "err", err)
+		hookError(w, http.StatusNotFound, hookNotFound)
 		return
 	}
 	id, event := f.Delivery(r.Header)
-	d := &store.Delivery{ID: id, ProjectID: p.ID, Event: event, CreatedAt: t.cfg.Now(), Headers: map[string]string{}}
-	for _, h := range keptHeaders {
-		if v := r.Header.Get(h); v != "" {
-			d.Headers[h] = v
-		}
+	if len(id) > maxDeliveryID {
+		id = ""
 	}
-	code, msg := t.receive(r, p, f, d)
+	if len(event) > maxEventName {
+		event = event[:maxEventName]
+	}
+	d := &store.Delivery{ID: id, ProjectID: p.ID, Event: event, CreatedAt: t.cfg.Now(), Headers: keptHeadersOf(r.Header)}
+	code, msg := t.receive(r.Context(), p, f, r.Header, body, d)
+	answer := msg
+	if code == http.StatusUnauthorized && !p.Public || code == http.StatusNotFound {
+		code, answer = http.StatusNotFound, hookNotFound
+	}
+	if code == http.StatusOK && msg == alreadyReceived {
+		// Not recorded again.
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(code)
+		json.NewEncoder(w).Encode(map[string]string{"message": msg, "delivery": d.ID})
+		return
+	}
 	t.record(r.Context(), d, code, msg)
 	if code >= 300 {
-		hookError(w, code, msg)
+		hookError(w, code, answer)
 		return
 	}
 	w.Header().Set("Content-Type", "application/json")
@@ -69,8 +123,29 @@ func (t *Trigger) Webhook(w http.ResponseWriter, r *http.Request) {
 	json.NewEncoder(w).Encode(map[string]string{"message": msg, "delivery": d.ID})
 }
 
-// record stores a delivery with its outcome. A delivery ID already taken
-// (a forge's own redelivery) is recorded under a new ID, as a redelivery.
+// alreadyReceived is the answer to a delivery accepted before.
+const alreadyReceived = "delivery already received: not run again (redeliver it to run it again)"
+
+// keptHeadersOf returns the headers of keptHeaders that h has, within
+// maxKeptHeaderBytes.
+func keptHeadersOf(h http.Header) map[string]string {
+	kept := map[string]string{}
+	size := 0
+	for _, k := range keptHeaders {
+		v := h.Get(k)
+		if v == "" || size+len(k)+len(v) > maxKeptHeaderBytes {
+			continue
+		}
+		kept[k] = v
+		size += len(k) + len(v)
+	}
+	return kept
+}
+
+// record stores a delivery with its outcome, and prunes the project's
+// deliveries to the newest KeptDeliveries. A delivery ID already taken (a
+// forge's own redelivery of one rejected before, or another project's)
+// is recorded under a new ID, as a redelivery.
 func (t *Trigger) record(ctx context.Context, d *store.Delivery, code int, msg string) {
 	d.HTTPStatus, d.Message = code, msg
 	switch {
@@ -84,38 +159,68 @@ func (t *Trigger) record(ctx context.Context, d *store.Delivery, code int, msg s
 	if d.ID == "" {
 		d.ID = ids.New()
 	}
-	err := t.cfg.Store.Tx(ctx, func(tx *store.Tx) error { return tx.RecordDelivery(d) })
+	save := func(tx *store.Tx) error {
+		if err := tx.RecordDelivery(d); err != nil {
+			return err
+		}
+		return tx.PruneDeliveries(d.ProjectID, KeptDeliveries, KeptRejected)
+	}
+	err := t.cfg.Store.Tx(ctx, save)
 	if errors.Is(err, store.ErrConflict) {
 		if d.RedeliveryOf == "" {
 			d.RedeliveryOf = d.ID
 		}
 		d.ID = ids.New()
-		err = t.cfg.Store.Tx(ctx, func(tx *store.Tx) error { return tx.RecordDelivery(d) })
+		err = t.cfg.Store.Tx(ctx, save)
 	}
 	if err != nil {
 		t.cfg.Logger.Error("record webhook delivery", "err", err)
 	}
 }
 
-func (t *Trigger) receive(r *http.Request, p *ci.Project, f forge.Forge, d *store.Delivery) (int, string) {
-	body, err := io.ReadAll(io.LimitReader(r.Body, maxWebhookBody+1))
-	if err != nil {
-		return http.StatusBadRequest, "cannot read body"
-	}
+// receive checks and runs a delivery. Its 404 and 401 answers are turned
+// into the one hookNotFound by Webhook where they must not tell apart a
+// private project from none.
+func (t *Trigger) receive(ctx context.Context, p *ci.Project, f forge.Forge, h http.Header, body []byte, d *store.Delivery) (int, string) {
 	if len(body) > maxWebhookBody {
 		return http.StatusRequestEntityTooLarge, fmt.Sprintf("body larger than %d bytes", maxWebhookBody)
 	}
-	if p.WebhookSecret == "" {
-		return http.StatusForbidden, "webhooks are not enabled for this project (no webhook secret set)"
+	secret, err := t.webhookSecret(p)
+	if err != nil {
+		t.cfg.Logger.Error("webhook: open the project's webhook secret", "project", p.Name, "err", err)
+		return http.StatusNotFound, "cannot open the webhook secret: " + err.Error()
 	}
-	if !f.Verify(p.WebhookSecret, r.Header, body) {
+	if secret == "" {
+		f.Verify("no secret", h, body)
+		return http.StatusNotFound, "webhooks are not enabled for this project (no webhook secret set)"
+	}
+	if !f.Verify(secret, h, body) {
 		return http.StatusUnauthorized, "missing or invalid " + map[string]string{
 			"github": "X-Hub-Signature-256", "gitlab": "X-Gitlab-Token", "gitea": "X-Gitea-Signature"}[f.Name()]
+	}
+	if d.ID != "" {
+		seen, err := t.cfg.Store.DeliveryAccepted(ctx, p.ID, d.ID)
+		if err != nil {
+			return http.StatusInternalServerError, "cannot look up the delivery"
+		}
+		if seen {
+			return http.StatusOK, alreadyReceived
+		}
 	}
 	// Only an authentic delivery's payload is kept (and can be
 	// redelivered): a rejected one is recorded without it.
 	d.Payload = body
-	return t.handle(r.Context(), p, f, r.Header, body, false)
+	return t.handle(ctx, p, f, h, body, false)
+}
+
+// webhookSecret returns the project's webhook secret in plaintext ("" when
+// it has none).
+func (t *Trigger) webhookSecret(p *ci.Project) (string, error) {
+	if p.WebhookSecret == "" || t.cfg.Secrets == nil {
+		return "", nil
+	}
+	v, err := t.cfg.Secrets.WebhookSecret(p)
+	return v.Reveal(), err
 }
 
 // handle acts on a verified delivery. force (a redelivery) builds even

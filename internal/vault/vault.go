@@ -110,7 +110,8 @@ var (
 
 // New returns a vault. It checks that the key is the one the store's
 // secrets are sealed with (recording its ID on first use): a server
-// started with another key fails here, not at the first job.
+// started with another key fails here, not at the first job. Webhook
+// secrets an older version stored in plain are sealed here.
 func New(ctx context.Context, cfg Config) (*Vault, error) {
 	if cfg.Store == nil || cfg.Key == nil {
 		return nil, errors.New("vault: a store and a key are required")
@@ -121,7 +122,15 @@ func New(ctx context.Context, cfg Config) (*Vault, error) {
 	if err := CheckKey(ctx, cfg.Store, cfg.Key); err != nil {
 		return nil, err
 	}
-	return &Vault{db: cfg.Store, key: cfg.Key, now: cfg.Now}, nil
+	v := &Vault{db: cfg.Store, key: cfg.Key, now: cfg.Now}
+	// Seal what an older version stored in plain.
+	if err := cfg.Store.Tx(ctx, func(tx *store.Tx) error {
+		_, err := v.upgradeProjects(tx)
+		return err
+	}); err != nil {
+		return nil, fmt.Errorf("seal stored webhook secrets and forge tokens: %w", err)
+	}
+	return v, nil
 }
 
 // CheckKey verifies that key is the key the store's secrets are sealed
@@ -151,6 +160,9 @@ func CheckKey(ctx context.Context, db *store.DB, key *secret.Key) error {
 			if p.ForgeToken != "" {
 				tokens++
 			}
+			if sealed(p.WebhookSecret) {
+				tokens++
+			}
 		}
 		targets, err := tx.AllTargets()
 		if err != nil {
@@ -166,7 +178,7 @@ func CheckKey(ctx context.Context, db *store.DB, key *secret.Key) error {
 			return tx.SetSetting(KeyIDSetting, key.ID())
 		}
 		if len(all) == 0 {
-			return fmt.Errorf("the secret key (id %s) is not the one the %d stored forge token(s) are encrypted with (id %s): "+
+			return fmt.Errorf("the secret key (id %s) is not the one the %d stored forge token(s) and webhook secret(s) are encrypted with (id %s): "+
 				"start with the right key (the data directory's secret.key or BATON_SECRET_KEY)", key.ID(), tokens, id)
 		}
 		return fmt.Errorf("the secret key (id %s) is not the one the %d stored secret(s) are encrypted with (id %s): "+
@@ -462,17 +474,25 @@ func Rotate(ctx context.Context, db *store.DB, oldKey, newKey *secret.Key) (int,
 			}
 			n++
 		}
-		// Projects' forge tokens are sealed with the same key.
+		// Projects' forge tokens and webhook secrets are sealed with the
+		// same key.
 		projects, err := tx.ListProjects()
 		if err != nil {
 			return err
 		}
 		for _, p := range projects {
-			if p.ForgeToken == "" {
+			if p.ForgeToken == "" && !sealed(p.WebhookSecret) {
 				continue
 			}
-			if p.ForgeToken, err = reseal(p.ForgeToken, forgeTokenAD(p.ID)); err != nil {
-				return fmt.Errorf("forge token of project %q: %w", p.Name, err)
+			if p.ForgeToken != "" {
+				if p.ForgeToken, err = reseal(p.ForgeToken, forgeTokenAD(p)); err != nil {
+					return fmt.Errorf("forge token of project %q: %w", p.Name, err)
+				}
+			}
+			if sealed(p.WebhookSecret) {
+				if p.WebhookSecret, err = reseal(p.WebhookSecret, webhookSecretAD(p.ID)); err != nil {
+					return fmt.Errorf("webhook secret of project %q: %w", p.Name, err)
+				}
 			}
 			if err := tx.UpdateProject(p); err != nil {
 				return err
