@@ -60,6 +60,7 @@ import (
 	"github.com/batonci/baton/internal/ci"
 	"github.com/batonci/baton/internal/executor"
 	"github.com/batonci/baton/internal/executor/shell"
+	"github.com/batonci/baton/internal/reaper"
 	"github.com/batonci/baton/internal/repocache"
 	"github.com/batonci/baton/internal/toolbox"
 	"golang.org/x/crypto/ssh"
@@ -101,8 +102,13 @@ type Config struct {
 	// configuration, its token included) are never passed on, PATH gets
 	// the toolbox first, and HOME is the job's own directory.
 	Env []string
-	// Executor runs the jobs' shells; nil means the shell executor.
+	// Executor runs the jobs' shells; nil means the shell executor (with
+	// a job supervisor when Supervise is set).
 	Executor executor.Executor
+	// Supervise runs the default executor's shells under a job
+	// supervisor (JobSupervisor), so that a job's processes die with the
+	// agent.
+	Supervise bool
 	// Executors lists what the agent reports it runs jobs with; default
 	// ["shell"].
 	Executors []string
@@ -178,7 +184,11 @@ func (c Config) withDefaults() Config {
 		c.Env = os.Environ()
 	}
 	if c.Executor == nil {
-		c.Executor = shell.New(shell.Options{})
+		opts := shell.Options{}
+		if c.Supervise {
+			opts.Supervisor = JobSupervisor(c.BatonPath, c.DataDir)
+		}
+		c.Executor = shell.New(opts)
 	}
 	if c.Executors == nil {
 		c.Executors = []string{"shell"}
@@ -208,6 +218,18 @@ const (
 // stateFile is the name, in DataDir, of the file that keeps the agent's
 // identity across restarts.
 const stateFile = "agent.json"
+
+// supervisorsDir is the directory, in DataDir, where the job supervisors
+// of the agent's running jobs record themselves.
+const supervisorsDir = "supervisors"
+
+// JobSupervisor is the job supervisor of an agent whose baton binary is
+// batonPath and data directory dataDir: shell executors that use it
+// record their jobs where the agent, when it starts again, finds what an
+// earlier run of it left behind.
+func JobSupervisor(batonPath, dataDir string) *reaper.Supervisor {
+	return &reaper.Supervisor{Binary: batonPath, RecordDir: filepath.Join(dataDir, supervisorsDir)}
+}
 
 // state is what the agent keeps across restarts.
 type state struct {
@@ -342,6 +364,13 @@ func (a *agent) setUp() (unlock func(), err error) {
 	fail := func(err error) (func(), error) {
 		unlock()
 		return nil, err
+	}
+	// Processes of jobs of an earlier run of this agent whose supervisor
+	// did not get to kill them (it was killed itself) are killed now.
+	if n, err := reaper.Sweep(filepath.Join(a.cfg.DataDir, supervisorsDir)); err != nil {
+		return fail(fmt.Errorf("clean up the jobs of an earlier run: %w", err))
+	} else if n > 0 {
+		a.log.Warn("killed processes left by jobs of an earlier run", "jobs", n)
 	}
 	// Job directories left by an agent that died are of no use: the
 	// server has given their jobs up.

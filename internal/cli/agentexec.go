@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/batonci/baton/internal/agent"
 	"github.com/batonci/baton/internal/executor"
 	"github.com/batonci/baton/internal/executor/docker"
 	"github.com/batonci/baton/internal/executor/shell"
@@ -19,6 +20,7 @@ type agentExecOptions struct {
 	mode      string // shell, docker or auto
 	agentName string
 	dataDir   string
+	batonPath string // the baton binary, the jobs' supervisor
 	mirror    string // --registry-mirror
 	budget    string // --image-budget
 	logger    *slog.Logger
@@ -41,7 +43,7 @@ type agentExec struct {
 // daemon answers; auto then reports only the shell, and container jobs
 // fail saying Docker is missing.
 func agentExecutor(ctx context.Context, o agentExecOptions) (agentExec, error) {
-	sw := executor.Switch{Host: shell.New(shell.Options{})}
+	sw := executor.Switch{Host: shell.New(shell.Options{Supervisor: agent.JobSupervisor(o.batonPath, o.dataDir)})}
 	switch o.mode {
 	case "shell":
 		return agentExec{executor: sw, executors: []string{"shell"}}, nil

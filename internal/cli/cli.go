@@ -18,6 +18,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/batonci/baton/internal/reaper"
 	"github.com/batonci/baton/internal/toolbox"
 )
 
@@ -109,6 +110,9 @@ const Version = "0.1.0-dev"
 func Main(ctx context.Context, argv []string, o *IO) int {
 	if o.Getenv == nil {
 		o.Getenv = os.Getenv
+	}
+	if len(argv) > 0 && filepath.Base(argv[0]) == reaper.Name {
+		return reaper.Main(argv[1:], o.Err)
 	}
 	if len(argv) > 0 {
 		if name := filepath.Base(argv[0]); slices.Contains(toolbox.Names(), name) {

@@ -18,6 +18,7 @@ import (
 
 	"github.com/batonci/baton/internal/cli"
 	"github.com/batonci/baton/internal/forge/github"
+	"github.com/batonci/baton/internal/reaper"
 	"github.com/batonci/baton/internal/testenv"
 	"github.com/batonci/baton/internal/toolbox"
 )
@@ -31,7 +32,7 @@ func TestMain(m *testing.M) {
 		dir, _ := os.Getwd()
 		os.Exit(cli.Main(ctx, os.Args, &cli.IO{In: os.Stdin, Out: os.Stdout, Err: os.Stderr, Getenv: os.Getenv, Dir: dir, Stop: stop}))
 	}
-	cmds := map[string]func(){"baton": main}
+	cmds := map[string]func(){"baton": main, reaper.Name: main}
 	for _, name := range toolbox.Names() {
 		cmds[name] = main
 	}

@@ -88,7 +88,7 @@ and every other type can be served by separate agents ('baton agent').`,
 		}
 		return runServerAndAgent(ctx, o, srv, agent.Config{
 			ServerURL: srv.URL(), Token: creds.AgentToken, Name: "built-in", Type: *agentType,
-			Slots: *slots, DataDir: filepath.Join(dir, "agent"), Logger: log,
+			Slots: *slots, DataDir: filepath.Join(dir, "agent"), Logger: log, Supervise: true,
 		})
 	}
 	return c
@@ -235,7 +235,7 @@ A second signal stops the running jobs.
 			return ExitFailure
 		}
 		cfg := agent.Config{ServerURL: *srvURL, Token: *token, Name: *name, Type: *typ, Slots: *slots, DataDir: dir, BatonPath: self, Env: os.Environ(), Logger: logger(o), Stop: o.Stop}
-		ex, err := agentExecutor(ctx, agentExecOptions{mode: *execMode, agentName: *name, dataDir: dir, mirror: *mirror, budget: *budget, logger: cfg.Logger})
+		ex, err := agentExecutor(ctx, agentExecOptions{mode: *execMode, agentName: *name, dataDir: dir, batonPath: self, mirror: *mirror, budget: *budget, logger: cfg.Logger})
 		if err != nil {
 			fmt.Fprintf(o.Err, "baton agent: %v\n", err)
 			return ExitUsage

@@ -24,6 +24,7 @@ import (
 	"github.com/batonci/baton/internal/ci"
 	"github.com/batonci/baton/internal/cli"
 	"github.com/batonci/baton/internal/executor"
+	"github.com/batonci/baton/internal/reaper"
 	"github.com/batonci/baton/internal/server"
 	"github.com/batonci/baton/internal/toolbox"
 )
@@ -339,9 +340,14 @@ func (r *Repo) Commit(message string, files map[string]string) string {
 // name it must act as that command instead of running the tests again.
 //
 // Under the name "baton" the binary is the baton command itself, so tests
-// can run real agent and server processes (see BatonBinary).
+// can run real agent and server processes (see BatonBinary), and under
+// the job supervisor's name (internal/reaper) it is the supervisor that
+// such agents start jobs with.
 func Main(m interface{ Run() int }) int {
 	name := filepath.Base(os.Args[0])
+	if name == reaper.Name {
+		return reaper.Main(os.Args[1:], os.Stderr)
+	}
 	if slices.Contains(toolbox.Names(), name) {
 		return toolbox.Main(context.Background(), name, os.Args[1:], os.Environ(), os.Stdin, os.Stdout, os.Stderr)
 	}

@@ -6,11 +6,13 @@ import (
 	"os"
 	"os/exec"
 	"strconv"
+	"strings"
 	"syscall"
 
 	"github.com/batonci/baton/internal/executor"
 	"github.com/batonci/baton/internal/executor/internal/bashproc"
 	"github.com/batonci/baton/internal/executor/internal/interactive"
+	"github.com/batonci/baton/internal/reaper"
 )
 
 // session is a shell session that can also start interactive shells
@@ -23,6 +25,8 @@ type session struct {
 	// state is the session's state file (bashproc.Driver).
 	state  string
 	shells interactive.Set
+	// lifeline keeps the session's supervisor, if any, from killing it.
+	lifeline *reaper.Lifeline
 }
 
 var _ executor.Shell = (*session)(nil)
@@ -59,7 +63,7 @@ func (s *session) StartShell(ctx context.Context, cfg executor.ShellConfig) (exe
 		cmd.Env = append(cmd.Env, "TERM="+cfg.Term)
 	}
 	cmd.Dir = s.cfg.Dir
-	if cwd, err := os.Readlink("/proc/" + strconv.Itoa(s.pid) + "/cwd"); err == nil {
+	if cwd, err := os.Readlink("/proc/" + strconv.Itoa(s.shellPid()) + "/cwd"); err == nil {
 		cmd.Dir = cwd
 	}
 	if s.shells.Closed() {
@@ -75,10 +79,27 @@ func (s *session) StartShell(ctx context.Context, cfg executor.ShellConfig) (exe
 	return s.shells.Track(ctx, p, func() { os.Remove(rc.Name()) }), nil
 }
 
+// shellPid returns the process ID of the session's bash: the first child
+// of its supervisor, if it has one.
+func (s *session) shellPid() int {
+	if s.lifeline == nil {
+		return s.pid
+	}
+	pid := strconv.Itoa(s.pid)
+	b, _ := os.ReadFile("/proc/" + pid + "/task/" + pid + "/children")
+	if f := strings.Fields(string(b)); len(f) > 0 {
+		if child, err := strconv.Atoi(f[0]); err == nil {
+			return child
+		}
+	}
+	return s.pid
+}
+
 // Close ends the interactive shells, then the session.
 func (s *session) Close() error {
 	s.shells.CloseAll()
 	err := s.Session.Close()
+	_ = s.lifeline.Close()
 	_ = os.Remove(s.state)
 	return err
 }

@@ -20,6 +20,12 @@
 //
 // Stopping a session sends SIGTERM to its process group, waits up to a grace
 // period for the group to exit, then sends SIGKILL.
+//
+// With Options.Supervisor, bash runs under a job supervisor
+// (internal/reaper) that leads the process group: when the agent dies,
+// however it dies, the supervisor kills every process of the job, also
+// those that left the group; when bash exits, it stops what the job left
+// running.
 package shell
 
 import (
@@ -35,6 +41,7 @@ import (
 
 	"github.com/batonci/baton/internal/executor"
 	"github.com/batonci/baton/internal/executor/internal/bashproc"
+	"github.com/batonci/baton/internal/reaper"
 	"github.com/creack/pty"
 )
 
@@ -59,6 +66,10 @@ type Options struct {
 	// TempDir is where each session keeps its command file, in a private
 	// directory removed by Close. Empty means os.TempDir().
 	TempDir string
+	// Supervisor, when not nil, runs each session's bash under a job
+	// supervisor, so that the session's processes die with this process
+	// (see the package documentation). Nil runs bash directly.
+	Supervisor *reaper.Supervisor
 }
 
 // Validate reports whether o is usable.
@@ -100,7 +111,7 @@ func (e *Executor) Start(ctx context.Context, cfg executor.SessionConfig) (execu
 	if len(cfg.Containers) > 0 {
 		return nil, fmt.Errorf("start shell: %w", executor.ErrContainersUnsupported)
 	}
-	s, state, err := e.start(cfg)
+	s, state, lifeline, err := e.start(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("start shell: %w", err)
 	}
@@ -108,17 +119,18 @@ func (e *Executor) Start(ctx context.Context, cfg executor.SessionConfig) (execu
 	if cfg.Init != "" {
 		if err := s.Init(ctx, cfg.Init); err != nil {
 			_ = s.Close()
+			_ = lifeline.Close()
 			_ = os.Remove(state)
 			return nil, fmt.Errorf("shell init: %w", err)
 		}
 	}
-	return &session{Session: s, e: e, cfg: cfg, pid: s.Pid(), state: state}, nil
+	return &session{Session: s, e: e, cfg: cfg, pid: s.Pid(), state: state, lifeline: lifeline}, nil
 }
 
-func (e *Executor) start(cfg executor.SessionConfig) (_ *bashproc.Session, _ string, err error) {
+func (e *Executor) start(cfg executor.SessionConfig) (_ *bashproc.Session, _ string, _ *reaper.Lifeline, err error) {
 	dir, err := os.MkdirTemp(e.opts.TempDir, "baton-shell-")
 	if err != nil {
-		return nil, "", err
+		return nil, "", nil, err
 	}
 	var toClose []io.Closer // closed on failure
 	var statePath string    // removed on failure
@@ -136,24 +148,24 @@ func (e *Executor) start(cfg executor.SessionConfig) (_ *bashproc.Session, _ str
 	cmdPath := filepath.Join(dir, "command")
 	cmdFile, err := os.OpenFile(cmdPath, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
-		return nil, "", err
+		return nil, "", nil, err
 	}
 	toClose = append(toClose, cmdFile)
 	ctlR, ctlW, err := os.Pipe()
 	if err != nil {
-		return nil, "", err
+		return nil, "", nil, err
 	}
 	toClose = append(toClose, ctlR, ctlW)
 
 	if statePath, err = newStateFile(dir); err != nil {
-		return nil, "", err
+		return nil, "", nil, err
 	}
 	if u := cfg.User; u != nil {
 		// The user's shell reads the command file and writes the state
 		// file; the directory stays closed to everyone else.
 		for _, p := range []string{dir, cmdPath, statePath} {
 			if err := os.Chown(p, u.UID, u.GID); err != nil {
-				return nil, "", err
+				return nil, "", nil, err
 			}
 		}
 	}
@@ -165,18 +177,18 @@ func (e *Executor) start(cfg executor.SessionConfig) (_ *bashproc.Session, _ str
 	if !e.opts.PTY {
 		out, childOut, err = os.Pipe()
 		if err != nil {
-			return nil, "", err
+			return nil, "", nil, err
 		}
 		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	} else {
 		out, childOut, err = openPTY()
 		if err != nil {
-			return nil, "", fmt.Errorf("open pty: %w", err)
+			return nil, "", nil, fmt.Errorf("open pty: %w", err)
 		}
 		if err := rawOutput(childOut); err != nil {
 			_ = out.Close()
 			_ = childOut.Close()
-			return nil, "", fmt.Errorf("configure pty: %w", err)
+			return nil, "", nil, fmt.Errorf("configure pty: %w", err)
 		}
 		// A new session whose controlling terminal is the pty (child fd 1).
 		cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 1}
@@ -185,12 +197,22 @@ func (e *Executor) start(cfg executor.SessionConfig) (_ *bashproc.Session, _ str
 	cmd.SysProcAttr.Credential = credential(cfg.User)
 	cmd.Stdout = childOut
 	cmd.Stderr = childOut
+	var lifeline *reaper.Lifeline
+	if e.opts.Supervisor != nil {
+		// The supervisor leads the group and dies last: it gets a
+		// little less time than Close waits, to kill what is left.
+		if lifeline, err = e.opts.Supervisor.Wrap(cmd, e.opts.GracePeriod*9/10); err != nil {
+			return nil, "", nil, err
+		}
+		toClose = append(toClose, lifeline)
+	}
 	if err := cmd.Start(); err != nil {
-		return nil, "", err
+		return nil, "", nil, err
 	}
 	// The child has its copies; keeping ours would hide EOF.
 	_ = childOut.Close()
 	_ = ctlR.Close()
+	lifeline.Started()
 
 	s, err := bashproc.New(bashproc.Parts{
 		Grace: e.opts.GracePeriod, Cmd: cmd, Pgid: cmd.Process.Pid,
@@ -199,10 +221,11 @@ func (e *Executor) start(cfg executor.SessionConfig) (_ *bashproc.Session, _ str
 	if err != nil {
 		// Not reachable for pipes and ptys; the shell must not leak.
 		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		_ = lifeline.Close()
 		_ = cmd.Wait()
-		return nil, "", err
+		return nil, "", nil, err
 	}
-	return s, statePath, nil
+	return s, statePath, lifeline, nil
 }
 
 // credential is the credential of a session's processes: nil (this

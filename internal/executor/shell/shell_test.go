@@ -11,13 +11,35 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/batonci/baton/internal/executor"
 	"github.com/batonci/baton/internal/executor/executortest"
 	"github.com/batonci/baton/internal/executor/shell"
+	"github.com/batonci/baton/internal/reaper"
 )
+
+// TestMain makes the test binary a job supervisor when it is started as
+// one (the supervised tests start it so).
+func TestMain(m *testing.M) {
+	if filepath.Base(os.Args[0]) == reaper.Name {
+		os.Exit(reaper.Main(os.Args[1:], os.Stderr))
+	}
+	os.Exit(m.Run())
+}
+
+// supervised returns an executor whose sessions run under a job
+// supervisor (this test binary).
+func supervised(t *testing.T, pty bool, recordDir string) *shell.Executor {
+	t.Helper()
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return shell.New(shell.Options{PTY: pty, GracePeriod: 500 * time.Millisecond, Supervisor: &reaper.Supervisor{Binary: self, RecordDir: recordDir}})
+}
 
 // modes are the two output modes every test runs in.
 var modes = []struct {
@@ -33,6 +55,9 @@ func TestContract(t *testing.T) {
 	for _, m := range modes {
 		t.Run(m.name, func(t *testing.T) {
 			executortest.Run(t, func(t *testing.T) executor.Executor { return newExec(m.pty) })
+		})
+		t.Run("supervised-"+m.name, func(t *testing.T) {
+			executortest.Run(t, func(t *testing.T) executor.Executor { return supervised(t, m.pty, t.TempDir()) })
 		})
 	}
 }
@@ -236,6 +261,9 @@ func TestExitLeavesChattyBackgroundProcess(t *testing.T) {
 
 func TestShellContract(t *testing.T) {
 	executortest.RunShell(t, func(t *testing.T) executor.Executor { return newExec(false) })
+	t.Run("supervised", func(t *testing.T) {
+		executortest.RunShell(t, func(t *testing.T) executor.Executor { return supervised(t, false, t.TempDir()) })
+	})
 }
 
 // A debug shell starts where the job's shell is now.
@@ -333,5 +361,58 @@ func TestSessionRunsAsUser(t *testing.T) {
 				t.Errorf("interactive shell printed %q, want %q", got, want)
 			}
 		})
+	}
+}
+
+// A supervised session's Close also stops the processes that left the
+// session's process group (setsid), and those a double fork orphaned.
+func TestSupervisedCloseKillsEscapedProcesses(t *testing.T) {
+	for _, m := range modes {
+		t.Run(m.name, func(t *testing.T) {
+			s, err := supervised(t, m.pty, t.TempDir()).Start(t.Context(), executor.SessionConfig{Dir: t.TempDir()})
+			if err != nil {
+				t.Fatal(err)
+			}
+			out := run(t, s, `setsid sleep 301 </dev/null >/dev/null 2>&1 & echo $!
+( setsid sh -c 'sleep 302 </dev/null >/dev/null 2>&1 & echo $!' & ) ; sleep 0.2`)
+			var pids []int
+			for _, f := range strings.Fields(out) {
+				pid, err := strconv.Atoi(f)
+				if err != nil {
+					t.Fatalf("output %q", out)
+				}
+				pids = append(pids, pid)
+				t.Cleanup(func() { _ = syscall.Kill(pid, syscall.SIGKILL) })
+			}
+			if len(pids) != 2 || !alive(pids[0]) || !alive(pids[1]) {
+				t.Fatalf("escaped processes %v not running: the test proves nothing", pids)
+			}
+			_ = s.Close()
+			for _, pid := range pids {
+				if alive(pid) {
+					t.Errorf("escaped process %d still running after Close", pid)
+				}
+			}
+		})
+	}
+}
+
+// A supervised session with a User runs bash as that user; its
+// supervisor stays this process's user, out of the job's reach.
+func TestSupervisedSessionRunsAsUser(t *testing.T) {
+	requireRoot(t)
+	const uid, gid = 65534, 65534
+	home := userDir(t, uid, gid)
+	s, err := supervised(t, false, t.TempDir()).Start(t.Context(), executor.SessionConfig{
+		Dir: home, Env: []string{"PATH=/usr/bin:/bin"},
+		User: &executor.User{UID: uid, GID: gid, Home: home},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	got := run(t, s, `id -u; grep '^Uid:' /proc/$PPID/status | cut -f2; kill -TERM $PPID 2>/dev/null && echo SIGNALLED; echo done`)
+	if want := fmt.Sprintf("%d\n0\ndone\n", uid); got != want {
+		t.Errorf("got %q, want %q (the job's id, its supervisor's)", got, want)
 	}
 }

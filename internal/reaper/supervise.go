@@ -1,0 +1,190 @@
+package reaper
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// killWait bounds how long the supervisor keeps killing descendants that
+// do not go away (a process in uninterruptible sleep).
+const killWait = 10 * time.Second
+
+// Main is the job supervisor (see the package documentation): args are
+// its arguments after the program name, as Supervisor.Wrap passes them.
+// It returns the supervised program's exit status (128+N when signal N
+// killed it), or 125 when it could not start it.
+func Main(args []string, stderr io.Writer) int {
+	fs := flag.NewFlagSet(Name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	lifelineFD := fs.Int("lifeline-fd", -1, "descriptor of the lifeline's read end")
+	grace := fs.Duration("grace", 10*time.Second, "time between SIGTERM and SIGKILL for processes left when the program exits")
+	record := fs.String("record", "", "directory where the supervisor records itself")
+	uid := fs.Int("uid", -1, "user ID the program runs as")
+	gid := fs.Int("gid", -1, "group ID the program runs as")
+	groups := fs.String("groups", "", "supplementary group IDs of the program, comma-separated")
+	if err := fs.Parse(args); err != nil {
+		return 125
+	}
+	rest := fs.Args()
+	if *lifelineFD < 3 || len(rest) < 2 {
+		fmt.Fprintf(stderr, "%s: usage: %s -lifeline-fd N [-grace D] [-record DIR] -- PATH ARGV0 [ARG...]\n", Name, Name)
+		return 125
+	}
+	// Signals sent to the job's process group reach the supervisor too:
+	// it stays to clean up, and passes them on to descendants that left
+	// the group.
+	sigs := make(chan os.Signal, 8)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP, syscall.SIGQUIT)
+	if err := becomeSubreaper(); err != nil {
+		fmt.Fprintf(stderr, "%s: %v\n", Name, err)
+		return 125
+	}
+	syscall.CloseOnExec(*lifelineFD)
+	lifeline := os.NewFile(uintptr(*lifelineFD), "lifeline")
+	files := []*os.File{os.Stdin, os.Stdout, os.Stderr}
+	for fd := 3; fd < *lifelineFD; fd++ {
+		files = append(files, os.NewFile(uintptr(fd), "extra"))
+	}
+	if *record != "" {
+		remove, err := writeRecord(*record)
+		if err != nil {
+			fmt.Fprintf(stderr, "%s: record: %v\n", Name, err)
+			return 125
+		}
+		defer remove()
+	}
+	attr := &os.ProcAttr{Env: os.Environ(), Files: files}
+	if *uid >= 0 || *gid >= 0 {
+		cred, err := credential(*uid, *gid, *groups)
+		if err != nil {
+			fmt.Fprintf(stderr, "%s: %v\n", Name, err)
+			return 125
+		}
+		attr.Sys = &syscall.SysProcAttr{Credential: cred}
+	}
+	child, err := os.StartProcess(rest[0], rest[1:], attr)
+	if err != nil {
+		fmt.Fprintf(stderr, "%s: %v\n", Name, err)
+		return 125
+	}
+	for _, f := range files[3:] {
+		_ = f.Close()
+	}
+
+	lost := make(chan struct{})
+	go func() {
+		var b [1]byte
+		for {
+			// Nothing is ever written: only EOF (or an error) ends this.
+			if _, err := lifeline.Read(b[:]); err != nil {
+				close(lost)
+				return
+			}
+		}
+	}()
+	childDone := make(chan syscall.WaitStatus, 1)
+	noChildren := make(chan struct{})
+	go reap(child.Pid, childDone, noChildren)
+
+	self := os.Getpid()
+	termSent := false
+	var status syscall.WaitStatus
+wait:
+	for {
+		select {
+		case sig := <-sigs:
+			killTree(self, sig.(syscall.Signal), true)
+			termSent = termSent || sig == syscall.SIGTERM
+		case status = <-childDone:
+			break wait
+		case <-lost:
+			killAll(self, noChildren)
+			return 137
+		}
+	}
+	code := status.ExitStatus()
+	if status.Signaled() {
+		code = 128 + int(status.Signal())
+	}
+	// The program is gone; so goes what it left running.
+	if !termSent {
+		killTree(self, syscall.SIGTERM, false)
+	}
+	t := time.NewTimer(*grace)
+	defer t.Stop()
+	select {
+	case <-noChildren:
+		return code
+	case <-t.C:
+	case <-lost:
+	}
+	killAll(self, noChildren)
+	return code
+}
+
+// credential is the credential of -uid, -gid and -groups.
+func credential(uid, gid int, groups string) (*syscall.Credential, error) {
+	if uid < 0 || gid < 0 {
+		return nil, errors.New("-uid and -gid go together")
+	}
+	c := &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid), Groups: []uint32{}}
+	for _, g := range strings.Split(groups, ",") {
+		if g == "" {
+			continue
+		}
+		n, err := strconv.ParseUint(g, 10, 32)
+		if err != nil {
+			return nil, fmt.Errorf("-groups: %w", err)
+		}
+		c.Groups = append(c.Groups, uint32(n))
+	}
+	return c, nil
+}
+
+// reap waits for every child of this process (orphaned descendants
+// included, as it is a subreaper). It sends the status of the child pid
+// on childDone, and closes noChildren when no child is left: then no
+// descendant is left either.
+func reap(pid int, childDone chan<- syscall.WaitStatus, noChildren chan<- struct{}) {
+	for {
+		var ws syscall.WaitStatus
+		got, err := syscall.Wait4(-1, &ws, 0, nil)
+		if err == syscall.EINTR {
+			continue
+		}
+		if err != nil { // ECHILD
+			close(noChildren)
+			return
+		}
+		if got == pid {
+			childDone <- ws
+		}
+	}
+}
+
+// killAll kills every descendant of self until none is left (a process
+// may fork while it is being killed), for at most killWait.
+func killAll(self int, noChildren <-chan struct{}) {
+	deadline := time.NewTimer(killWait)
+	defer deadline.Stop()
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		killTree(self, syscall.SIGKILL, false)
+		select {
+		case <-noChildren:
+			return
+		case <-deadline.C:
+			return
+		case <-tick.C:
+		}
+	}
+}
