@@ -1,10 +1,12 @@
 package api
 
 import (
+	"context"
 	"encoding/base64"
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 
 	"github.com/batonci/baton/internal/audit"
@@ -29,9 +31,16 @@ type SecretRequest struct {
 	Name        string  `json:"name"`
 	Description *string `json:"description"`
 	// AllowForks lets jobs of pull requests from forks receive it.
-	AllowForks *bool          `json:"allow_forks"`
-	EnvVars    []SecretEnvVar `json:"env_vars"`
-	Files      []SecretFile   `json:"files"`
+	AllowForks *bool `json:"allow_forks"`
+	// ProjectAccess is an organisation secret's project policy, as on
+	// Semaphore: "all" (the default), "allowed" (the projects named in
+	// Projects) or "none".
+	ProjectAccess *string `json:"project_access"`
+	// Projects names (or gives the IDs of) the projects an "allowed"
+	// policy lets use the secret.
+	Projects []string       `json:"projects"`
+	EnvVars  []SecretEnvVar `json:"env_vars"`
+	Files    []SecretFile   `json:"files"`
 	// RemoveEnv and RemoveFiles name variables and files to remove.
 	RemoveEnv   []string `json:"remove_env"`
 	RemoveFiles []string `json:"remove_files"`
@@ -57,6 +66,9 @@ type SecretView struct {
 	Scope string `json:"scope"`
 	// Project is the project's name for a project secret.
 	Project string `json:"project,omitempty"`
+	// Projects names the projects an organisation secret's "allowed"
+	// policy lets use it (projects deleted since are left out).
+	Projects []string `json:"projects,omitempty"`
 	// Warnings are set on writes, for example for values too short to be
 	// masked in job logs.
 	Warnings []string `json:"warnings,omitempty"`
@@ -82,11 +94,17 @@ func scopeOf(p *ci.Project) (id, label string) {
 	return p.ID, "project " + p.Name
 }
 
-func view(m *vault.Meta, p *ci.Project) *SecretView {
+func (a *API) view(ctx context.Context, m *vault.Meta, p *ci.Project) *SecretView {
 	v := &SecretView{Meta: m, Scope: "organization"}
 	if p != nil {
 		v.Scope, v.Project = "project", p.Name
 	}
+	for _, id := range m.ProjectIDs {
+		if q, err := a.cfg.Store.GetProject(ctx, id); err == nil {
+			v.Projects = append(v.Projects, q.Name)
+		}
+	}
+	slices.Sort(v.Projects)
 	return v
 }
 
@@ -104,9 +122,18 @@ func secretError(err error, name string, p *ci.Project) error {
 	return err
 }
 
-// change turns a request into a vault change, decoding file contents.
-func (req *SecretRequest) change() (vault.Change, error) {
-	ch := vault.Change{Description: req.Description, AllowForks: req.AllowForks, RemoveEnv: req.RemoveEnv, RemoveFiles: req.RemoveFiles}
+// change turns a request into a vault change, decoding file contents and
+// finding the projects of a project policy.
+func (a *API) change(ctx context.Context, req *SecretRequest) (vault.Change, error) {
+	ch := vault.Change{Description: req.Description, AllowForks: req.AllowForks, RemoveEnv: req.RemoveEnv, RemoveFiles: req.RemoveFiles,
+		ProjectAccess: req.ProjectAccess}
+	for _, name := range req.Projects {
+		p, err := a.cfg.Store.GetProject(ctx, name)
+		if err != nil {
+			return ch, fmt.Errorf("%w: projects: there is no project %q", errBadRequest, name)
+		}
+		ch.ProjectIDs = append(ch.ProjectIDs, p.ID)
+	}
 	var err error
 	ch.Env, ch.Files, err = secretValues(req.EnvVars, req.Files)
 	return ch, err
@@ -135,6 +162,12 @@ func secretValues(envVars []SecretEnvVar, files []SecretFile) ([]vault.EnvVar, [
 func (a *API) auditSecret(r *http.Request, action audit.Action, what string) vault.Hook {
 	return func(tx *store.Tx, m *vault.Meta) error {
 		detail := fmt.Sprintf("%s; env=%s; files=%s; allow_forks=%t", what, strings.Join(m.EnvVars, ","), strings.Join(m.Files, ","), m.AllowForks)
+		if m.ProjectID == "" {
+			detail += fmt.Sprintf("; project_access=%s", m.ProjectAccess)
+			if len(m.ProjectIDs) > 0 {
+				detail += "; project_ids=" + strings.Join(m.ProjectIDs, ",")
+			}
+		}
 		return audit.Record(r.Context(), tx, audit.Event{Action: action, Target: m.Name, ProjectID: m.ProjectID, Detail: detail, At: a.cfg.Now()})
 	}
 }
@@ -153,7 +186,7 @@ func (a *API) listSecrets(w http.ResponseWriter, r *http.Request, c *caller) {
 	}
 	out := []*SecretView{}
 	for _, m := range ms {
-		out = append(out, view(m, p))
+		out = append(out, a.view(r.Context(), m, p))
 	}
 	writeJSON(w, http.StatusOK, out)
 }
@@ -171,7 +204,7 @@ func (a *API) getSecret(w http.ResponseWriter, r *http.Request, c *caller) {
 		writeError(w, secretError(err, name, p))
 		return
 	}
-	writeJSON(w, http.StatusOK, view(m, p))
+	writeJSON(w, http.StatusOK, a.view(r.Context(), m, p))
 }
 
 func (a *API) createSecret(w http.ResponseWriter, r *http.Request, c *caller) {
@@ -185,7 +218,7 @@ func (a *API) createSecret(w http.ResponseWriter, r *http.Request, c *caller) {
 		writeError(w, err)
 		return
 	}
-	ch, err := req.change()
+	ch, err := a.change(r.Context(), &req)
 	if err != nil {
 		writeError(w, err)
 		return
@@ -196,7 +229,7 @@ func (a *API) createSecret(w http.ResponseWriter, r *http.Request, c *caller) {
 		writeError(w, secretError(err, req.Name, p))
 		return
 	}
-	v := view(m, p)
+	v := a.view(r.Context(), m, p)
 	v.Warnings = vault.ShortValues(ch)
 	writeJSON(w, http.StatusCreated, v)
 }
@@ -217,7 +250,7 @@ func (a *API) updateSecret(w http.ResponseWriter, r *http.Request, c *caller) {
 		writeError(w, fmt.Errorf("%w: secrets cannot be renamed; create a new one and delete this one", errBadRequest))
 		return
 	}
-	ch, err := req.change()
+	ch, err := a.change(r.Context(), &req)
 	if err != nil {
 		writeError(w, err)
 		return
@@ -228,7 +261,7 @@ func (a *API) updateSecret(w http.ResponseWriter, r *http.Request, c *caller) {
 		writeError(w, secretError(err, name, p))
 		return
 	}
-	v := view(m, p)
+	v := a.view(r.Context(), m, p)
 	v.Warnings = vault.ShortValues(ch)
 	writeJSON(w, http.StatusOK, v)
 }

@@ -20,19 +20,22 @@ import (
 
 // secretView mirrors the API's SecretView.
 type secretView struct {
-	ID          string    `json:"id"`
-	Name        string    `json:"name"`
-	Scope       string    `json:"scope"`
-	Project     string    `json:"project,omitempty"`
-	Description string    `json:"description"`
-	AllowForks  bool      `json:"allow_forks"`
-	EnvVars     []string  `json:"env_vars"`
-	Files       []string  `json:"files"`
-	CreatedAt   time.Time `json:"created_at"`
-	CreatedBy   string    `json:"created_by"`
-	UpdatedAt   time.Time `json:"updated_at"`
-	UpdatedBy   string    `json:"updated_by"`
-	Warnings    []string  `json:"warnings,omitempty"`
+	ID          string `json:"id"`
+	Name        string `json:"name"`
+	Scope       string `json:"scope"`
+	Project     string `json:"project,omitempty"`
+	Description string `json:"description"`
+	AllowForks  bool   `json:"allow_forks"`
+	// ProjectAccess is all, allowed (the Projects) or none.
+	ProjectAccess string    `json:"project_access"`
+	Projects      []string  `json:"projects,omitempty"`
+	EnvVars       []string  `json:"env_vars"`
+	Files         []string  `json:"files"`
+	CreatedAt     time.Time `json:"created_at"`
+	CreatedBy     string    `json:"created_by"`
+	UpdatedAt     time.Time `json:"updated_at"`
+	UpdatedBy     string    `json:"updated_by"`
+	Warnings      []string  `json:"warnings,omitempty"`
 }
 
 // secretPath is the API path of a scope's secrets, or of one secret.
@@ -50,6 +53,45 @@ func secretPath(project, name string) string {
 // secretInput is what create and update read from their flags.
 type secretInput struct {
 	env, files, removeEnv, removeFiles multiFlag
+	// projects is --projects: all, none, or a comma-separated list.
+	projects string
+}
+
+// policy sets the request's project policy from --projects.
+func (in *secretInput) policy(body map[string]any) error {
+	switch p := strings.TrimSpace(in.projects); p {
+	case "":
+	case "all", "none":
+		body["project_access"] = p
+	default:
+		var names []string
+		for _, n := range strings.Split(p, ",") {
+			if n = strings.TrimSpace(n); n != "" {
+				names = append(names, n)
+			}
+		}
+		if len(names) == 0 {
+			return fmt.Errorf("--projects %q: give all, none, or project names separated by commas", in.projects)
+		}
+		body["project_access"], body["projects"] = "allowed", names
+	}
+	return nil
+}
+
+// projectsFlag adds --projects to a command's flags.
+func (in *secretInput) projectsFlag(fs *flagSet) {
+	fs.StringVar(&in.projects, "projects", "", "organisation secrets: the projects that may use it: `all` (default), none, or P1,P2")
+}
+
+// policyText describes an organisation secret's project policy.
+func policyText(v *secretView) string {
+	switch v.ProjectAccess {
+	case "none":
+		return "none"
+	case "allowed":
+		return orDash(strings.Join(v.Projects, ", "))
+	}
+	return "all"
 }
 
 // body builds the request's variables and files: --env KEY=VALUE, or
@@ -93,7 +135,7 @@ func (in *secretInput) body(o *IO, body map[string]any) error {
 	if len(in.removeFiles) > 0 {
 		body["remove_files"] = []string(in.removeFiles)
 	}
-	return nil
+	return in.policy(body)
 }
 
 func printWarnings(o *IO, v *secretView) {
@@ -115,7 +157,7 @@ func secretCreateCommand() *command {
 	var allowForks bool
 	return apiCommand{
 		command: &command{name: "secret create", summary: "create a secret (organisation, or project with --project)",
-			usage: "NAME [--env KEY=VALUE | --env KEY]... [--file PATH=LOCALFILE]... [--project P] [--description D] [--allow-forks]",
+			usage: "NAME [--env KEY=VALUE | --env KEY]... [--file PATH=LOCALFILE]... [--project P] [--description D] [--allow-forks] [--projects all|none|P1,P2]",
 			help: `Creates a secret that pipelines name under secrets: (- name: NAME). Its values
 are encrypted on the server and never shown again. --env KEY without a value
 takes it from this shell's environment, keeping it out of the command line and
@@ -123,7 +165,9 @@ shell history. --file PATH=LOCALFILE uploads a local file that jobs find at
 PATH (relative to $HOME, or absolute). A project secret overrides an
 organisation secret of the same name in that project. --allow-forks lets jobs
 of pull requests from forks receive it (they get no other secret).
-Organisation secrets need an admin.`},
+Organisation secrets need an admin. --projects says which projects may use an
+organisation secret: all (the default), none, or a list (P1,P2); a pipeline of
+another project that names it fails as if it did not exist.`},
 		do: func(ctx context.Context, o *IO, c *client, args []string, _ bool) int {
 			if len(args) != 1 {
 				fmt.Fprintln(o.Err, "baton secret create: usage: baton secret create NAME --env KEY=VALUE [--file PATH=LOCALFILE]")
@@ -151,6 +195,7 @@ Organisation secrets need an admin.`},
 		fs.StringVar(&project, "project", "", "a project secret of `PROJECT` (default: organisation)")
 		fs.StringVar(&description, "description", "", "what it is for")
 		fs.BoolVar(&allowForks, "allow-forks", false, "pull requests from forks receive it")
+		in.projectsFlag(fs)
 	})
 }
 
@@ -159,8 +204,8 @@ func secretUpdateCommand() *command {
 	var project, description, allowForks string
 	return apiCommand{
 		command: &command{name: "secret update", summary: "add, replace or remove a secret's variables and files",
-			usage: "NAME [--env KEY=VALUE]... [--file PATH=LOCALFILE]... [--remove-env KEY]... [--remove-file PATH]... [--description D] [--allow-forks true|false] [--project P]",
-			help:  "Changes a secret: --env and --file add variables and files or replace those of the same name or path; --remove-env and --remove-file remove them. What is not named stays."},
+			usage: "NAME [--env KEY=VALUE]... [--file PATH=LOCALFILE]... [--remove-env KEY]... [--remove-file PATH]... [--description D] [--allow-forks true|false] [--projects all|none|P1,P2] [--project P]",
+			help:  "Changes a secret: --env and --file add variables and files or replace those of the same name or path; --remove-env and --remove-file remove them;\n--projects replaces an organisation secret's project policy. What is not named stays."},
 		do: func(ctx context.Context, o *IO, c *client, args []string, _ bool) int {
 			if len(args) != 1 {
 				fmt.Fprintln(o.Err, "baton secret update: usage: baton secret update NAME [--env KEY=VALUE] [--remove-env KEY]")
@@ -198,6 +243,7 @@ func secretUpdateCommand() *command {
 		fs.StringVar(&project, "project", "", "a project secret of `PROJECT` (default: organisation)")
 		fs.StringVar(&description, "description", "", "new description")
 		fs.StringVar(&allowForks, "allow-forks", "", "`true` or false: pull requests from forks receive it")
+		in.projectsFlag(fs)
 	})
 }
 
@@ -216,13 +262,17 @@ func secretListCommand() *command {
 				return ExitOK
 			}
 			tw := tabwriter.NewWriter(o.Out, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "NAME\tVARIABLES\tFILES\tFORKS\tUPDATED")
+			fmt.Fprintln(tw, "NAME\tVARIABLES\tFILES\tFORKS\tPROJECTS\tUPDATED")
 			for _, v := range vs {
 				forks := "no"
 				if v.AllowForks {
 					forks = "yes"
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s by %s\n", v.Name, orDash(strings.Join(v.EnvVars, ",")), orDash(strings.Join(v.Files, ",")), forks, v.UpdatedAt.Local().Format("2006-01-02 15:04"), orDash(v.UpdatedBy))
+				projects := policyText(&v)
+				if v.Project != "" {
+					projects = v.Project
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s by %s\n", v.Name, orDash(strings.Join(v.EnvVars, ",")), orDash(strings.Join(v.Files, ",")), forks, strings.ReplaceAll(projects, " ", ""), v.UpdatedAt.Local().Format("2006-01-02 15:04"), orDash(v.UpdatedBy))
 			}
 			tw.Flush()
 			return ExitOK
@@ -261,6 +311,9 @@ func secretShowCommand() *command {
 			fmt.Fprintf(o.Out, "Variables:   %s\n", orDash(strings.Join(v.EnvVars, ", ")))
 			fmt.Fprintf(o.Out, "Files:       %s\n", orDash(strings.Join(v.Files, ", ")))
 			fmt.Fprintf(o.Out, "Forks:       %t\n", v.AllowForks)
+			if v.Project == "" {
+				fmt.Fprintf(o.Out, "Projects:    %s\n", policyText(&v))
+			}
 			fmt.Fprintf(o.Out, "Created:     %s by %s\n", v.CreatedAt.Local().Format(time.RFC3339), orDash(v.CreatedBy))
 			fmt.Fprintf(o.Out, "Updated:     %s by %s\n", v.UpdatedAt.Local().Format(time.RFC3339), orDash(v.UpdatedBy))
 			return ExitOK

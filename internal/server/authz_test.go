@@ -404,6 +404,30 @@ func TestAuthorizationTable(t *testing.T) {
 		}
 	}
 
+	// An organisation secret's project policy is the organisation admins'
+	// to set; a project admin can neither widen it nor give a project
+	// secret one.
+	policy := f.unique("P")
+	env := []map[string]string{{"name": "A", "value": "xxxx"}}
+	for _, tc := range []struct {
+		who, method, path string
+		body              map[string]any
+		want              int
+	}{
+		{orgAdmin, "POST", "/api/v1/secrets", map[string]any{"name": policy, "env_vars": env, "project_access": "allowed", "projects": []string{"pub"}}, http.StatusCreated},
+		{projectAdmin, "PUT", "/api/v1/secrets/" + policy, map[string]any{"project_access": "all"}, http.StatusForbidden},
+		{creator, "PUT", "/api/v1/secrets/" + policy, map[string]any{"project_access": "all"}, http.StatusForbidden},
+		{projectAdmin, "POST", "/api/v1/projects/priv/secrets", map[string]any{"name": policy, "env_vars": env, "project_access": "all"}, http.StatusBadRequest},
+		{orgAdmin, "PUT", "/api/v1/secrets/" + policy, map[string]any{"project_access": "allowed", "projects": []string{"no-such-project"}}, http.StatusBadRequest},
+		{orgAdmin, "PUT", "/api/v1/secrets/" + policy, map[string]any{"project_access": "some"}, http.StatusBadRequest},
+		{orgAdmin, "PUT", "/api/v1/secrets/" + policy, map[string]any{"project_access": "none"}, http.StatusOK},
+	} {
+		got, msg := f.do(t, request{method: tc.method, path: tc.path, body: tc.body}, tc.who)
+		if got != tc.want {
+			t.Errorf("%s %s %v as %s: status %d, want %d: %s", tc.method, tc.path, tc.body, tc.who, got, tc.want, msg)
+		}
+	}
+
 	// Users' API tokens do not open the agent protocol.
 	for _, who := range callers {
 		got, _ := f.do(t, request{method: "POST", path: "/agent/v1/register", body: map[string]any{"name": "x"}}, who)

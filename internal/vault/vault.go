@@ -19,6 +19,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 	"unicode"
@@ -66,26 +67,35 @@ type File struct {
 type Change struct {
 	Description *string
 	AllowForks  *bool
-	Env         []EnvVar
-	Files       []File
-	RemoveEnv   []string
-	RemoveFiles []string
+	// ProjectAccess sets an organisation secret's project policy:
+	// store.AccessAll, store.AccessNone, or store.AccessAllowed with the
+	// projects in ProjectIDs. nil leaves it as it is.
+	ProjectAccess *string
+	ProjectIDs    []string
+	Env           []EnvVar
+	Files         []File
+	RemoveEnv     []string
+	RemoveFiles   []string
 }
 
 // Meta is what may be shown of a secret: everything but its values.
 type Meta struct {
 	ID string `json:"id"`
 	// ProjectID is "" for an organisation secret.
-	ProjectID   string    `json:"project_id,omitempty"`
-	Name        string    `json:"name"`
-	Description string    `json:"description"`
-	AllowForks  bool      `json:"allow_forks"`
-	EnvVars     []string  `json:"env_vars"`
-	Files       []string  `json:"files"`
-	CreatedAt   time.Time `json:"created_at"`
-	CreatedBy   string    `json:"created_by"`
-	UpdatedAt   time.Time `json:"updated_at"`
-	UpdatedBy   string    `json:"updated_by"`
+	ProjectID   string `json:"project_id,omitempty"`
+	Name        string `json:"name"`
+	Description string `json:"description"`
+	AllowForks  bool   `json:"allow_forks"`
+	// ProjectAccess is an organisation secret's project policy (all,
+	// allowed or none), ProjectIDs the projects it allows.
+	ProjectAccess string    `json:"project_access"`
+	ProjectIDs    []string  `json:"project_ids,omitempty"`
+	EnvVars       []string  `json:"env_vars"`
+	Files         []string  `json:"files"`
+	CreatedAt     time.Time `json:"created_at"`
+	CreatedBy     string    `json:"created_by"`
+	UpdatedAt     time.Time `json:"updated_at"`
+	UpdatedBy     string    `json:"updated_by"`
 }
 
 // Config configures a Vault.
@@ -195,6 +205,7 @@ func ad(s *store.Secret, kind, name string) string {
 func meta(s *store.Secret) *Meta {
 	m := &Meta{
 		ID: s.ID, ProjectID: s.ProjectID, Name: s.Name, Description: s.Description, AllowForks: s.AllowForks,
+		ProjectAccess: s.ProjectAccess, ProjectIDs: s.ProjectIDs,
 		EnvVars: []string{}, Files: []string{},
 		CreatedAt: s.CreatedAt, CreatedBy: s.CreatedBy, UpdatedAt: s.UpdatedAt, UpdatedBy: s.UpdatedBy,
 	}
@@ -306,6 +317,39 @@ func runHooks(tx *store.Tx, m *Meta, hooks []Hook) error {
 	return nil
 }
 
+// applyPolicy validates and applies the project policy of ch to s.
+func applyPolicy(s *store.Secret, ch Change) error {
+	if s.ProjectAccess == "" {
+		s.ProjectAccess = store.AccessAll
+	}
+	if ch.ProjectAccess == nil {
+		if len(ch.ProjectIDs) > 0 {
+			return fmt.Errorf("%w: projects given without a project policy", ErrInvalid)
+		}
+		return nil
+	}
+	if s.ProjectID != "" {
+		return fmt.Errorf("%w: a project secret is only ever used by its own project; project policies are for organisation secrets", ErrInvalid)
+	}
+	switch access := *ch.ProjectAccess; access {
+	case store.AccessAll, store.AccessNone:
+		if len(ch.ProjectIDs) > 0 {
+			return fmt.Errorf("%w: the policy %q takes no list of projects", ErrInvalid, access)
+		}
+		s.ProjectAccess, s.ProjectIDs = access, nil
+	case store.AccessAllowed:
+		if len(ch.ProjectIDs) == 0 {
+			return fmt.Errorf("%w: the policy %q needs at least one project", ErrInvalid, access)
+		}
+		ids := slices.Clone(ch.ProjectIDs)
+		slices.Sort(ids)
+		s.ProjectAccess, s.ProjectIDs = access, slices.Compact(ids)
+	default:
+		return fmt.Errorf("%w: the project policy is all, allowed (a list of projects) or none, not %q", ErrInvalid, access)
+	}
+	return nil
+}
+
 // apply validates ch and applies it to s, sealing new values.
 func (v *Vault) apply(s *store.Secret, ch Change) error {
 	if ch.Description != nil {
@@ -316,6 +360,9 @@ func (v *Vault) apply(s *store.Secret, ch Change) error {
 	}
 	if ch.AllowForks != nil {
 		s.AllowForks = *ch.AllowForks
+	}
+	if err := applyPolicy(s, ch); err != nil {
+		return err
 	}
 	seal := func(kind, name string, plain []byte) (string, error) {
 		return v.key.Seal(plain, ad(s, kind, name))

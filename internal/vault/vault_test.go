@@ -51,7 +51,7 @@ func TestVault(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		want := &vault.Meta{ID: org.ID, Name: "aws", Description: "deploy credentials",
+		want := &vault.Meta{ID: org.ID, Name: "aws", Description: "deploy credentials", ProjectAccess: "all",
 			EnvVars: []string{"AWS_KEY", "AWS_REGION"}, Files: []string{"~/.aws/config"},
 			CreatedAt: org.CreatedAt, CreatedBy: "ada", UpdatedAt: org.UpdatedAt, UpdatedBy: "ada"}
 		if d := cmp.Diff(want, org); d != "" {
