@@ -40,6 +40,8 @@ package agent
 import (
 	"cmp"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -226,9 +228,22 @@ const supervisorsDir = "supervisors"
 // JobSupervisor is the job supervisor of an agent whose baton binary is
 // batonPath and data directory dataDir: shell executors that use it
 // record their jobs where the agent, when it starts again, finds what an
-// earlier run of it left behind.
+// earlier run of it left behind. Without a binary, it is nil (no
+// supervisor).
 func JobSupervisor(batonPath, dataDir string) *reaper.Supervisor {
+	if batonPath == "" {
+		return nil
+	}
 	return &reaper.Supervisor{Binary: batonPath, RecordDir: filepath.Join(dataDir, supervisorsDir)}
+}
+
+// Identity names an agent outside its data directory (the labels of the
+// containers it creates): its name and a digest of its data directory,
+// so that an agent that starts again finds what it left behind, and never
+// what another agent of the same name, on another data directory, runs.
+func Identity(name, dataDir string) string {
+	sum := sha256.Sum256([]byte(filepath.Clean(dataDir)))
+	return name + "@" + hex.EncodeToString(sum[:6])
 }
 
 // state is what the agent keeps across restarts.

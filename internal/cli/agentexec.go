@@ -63,7 +63,7 @@ func agentExecutor(ctx context.Context, o agentExecOptions) (agentExec, error) {
 	if err != nil {
 		return agentExec{}, err
 	}
-	d := docker.New(docker.Options{AgentID: o.agentName, Mirror: mirror})
+	d := docker.New(docker.Options{AgentID: agent.Identity(o.agentName, o.dataDir), Mirror: mirror, Supervisor: agent.JobSupervisor(o.batonPath, o.dataDir)})
 	cctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
 	if _, err := d.Available(cctx); err != nil {

@@ -91,7 +91,7 @@ func (l *Lifeline) Close() error {
 // to exit after SIGTERM before it kills them. The caller calls
 // Lifeline.Started after cmd.Start and Lifeline.Close once the program and
 // its processes are done with.
-func (s Supervisor) Wrap(cmd *exec.Cmd, grace time.Duration) (*Lifeline, error) {
+func (s Supervisor) Wrap(cmd *exec.Cmd, grace time.Duration, onLost ...string) (*Lifeline, error) {
 	if cmd.Process != nil {
 		return nil, errors.New("supervise: the command has already started")
 	}
@@ -111,6 +111,9 @@ func (s Supervisor) Wrap(cmd *exec.Cmd, grace time.Duration) (*Lifeline, error) 
 	args := []string{Name, "-lifeline-fd", strconv.Itoa(fd), "-grace", grace.String()}
 	if s.RecordDir != "" {
 		args = append(args, "-record", s.RecordDir)
+	}
+	for _, a := range onLost {
+		args = append(args, "-on-lost", a)
 	}
 	if a := cmd.SysProcAttr; a != nil && a.Credential != nil {
 		// The program runs as another user; the supervisor stays this

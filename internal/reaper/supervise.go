@@ -1,11 +1,13 @@
 package reaper
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"os/signal"
 	"strconv"
 	"strings"
@@ -27,6 +29,11 @@ func Main(args []string, stderr io.Writer) int {
 	lifelineFD := fs.Int("lifeline-fd", -1, "descriptor of the lifeline's read end")
 	grace := fs.Duration("grace", 10*time.Second, "time between SIGTERM and SIGKILL for processes left when the program exits")
 	record := fs.String("record", "", "directory where the supervisor records itself")
+	var onLost []string
+	fs.Func("on-lost", "one word (repeated) of the command to run when the lifeline breaks", func(a string) error {
+		onLost = append(onLost, a)
+		return nil
+	})
 	uid := fs.Int("uid", -1, "user ID the program runs as")
 	gid := fs.Int("gid", -1, "group ID the program runs as")
 	groups := fs.String("groups", "", "supplementary group IDs of the program, comma-separated")
@@ -107,6 +114,7 @@ wait:
 			break wait
 		case <-lost:
 			killAll(self, noChildren)
+			runOnLost(onLost)
 			return 137
 		}
 	}
@@ -125,9 +133,26 @@ wait:
 		return code
 	case <-t.C:
 	case <-lost:
+		killAll(self, noChildren)
+		runOnLost(onLost)
+		return code
 	}
 	killAll(self, noChildren)
 	return code
+}
+
+// onLostTimeout bounds the command run when the lifeline breaks.
+const onLostTimeout = 2 * time.Minute
+
+// runOnLost runs the command of -on-lost, if any, without output: the
+// job's output has no reader any more (writing there would be SIGPIPE).
+func runOnLost(argv []string) {
+	if len(argv) == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), onLostTimeout)
+	defer cancel()
+	_ = exec.CommandContext(ctx, argv[0], argv[1:]...).Run()
 }
 
 // credential is the credential of -uid, -gid and -groups.

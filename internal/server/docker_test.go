@@ -6,16 +6,19 @@ import (
 	"os"
 	"os/exec"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/batonci/baton/internal/agent"
 	"github.com/batonci/baton/internal/ci"
 	"github.com/batonci/baton/internal/executor"
 	"github.com/batonci/baton/internal/executor/docker"
 	"github.com/batonci/baton/internal/executor/shell"
 	"github.com/batonci/baton/internal/imagecache"
+	"github.com/batonci/baton/internal/reaper"
 	"github.com/batonci/baton/internal/testenv"
 )
 
@@ -168,14 +171,13 @@ func TestContainerJobWaitsForADockerAgent(t *testing.T) {
 	}
 }
 
-// TestKilledDockerAgentCleansUpOnRestart: a real `baton agent` process
-// running a container job is killed with SIGKILL, which leaves its
-// containers and network behind; started again on the same data, it
-// removes them before taking work.
-func TestKilledDockerAgentCleansUpOnRestart(t *testing.T) {
-	needDocker(t)
-	t.Parallel()
-	e := testenv.Start(t, testenv.Options{LostAfter: 2 * time.Second})
+// killedDockerAgent runs a real `baton agent` process with the docker
+// executor and a job with a service container whose command runs, then
+// kills the agent with SIGKILL (with its job supervisors first when
+// killSupervisors). It returns the agent's identity, a function that
+// starts the agent again on the same data, and the workflow's ID.
+func killedDockerAgent(t *testing.T, e *testenv.Env, killSupervisors bool) (identity string, restart func(), workflow string) {
+	t.Helper()
 	name := fmt.Sprintf("crash-%d", time.Now().UnixNano())
 	data := t.TempDir()
 	bin := testenv.BatonBinary(t)
@@ -199,18 +201,86 @@ func TestKilledDockerAgentCleansUpOnRestart(t *testing.T) {
 	pipeline := strings.Replace(containerPipeline, "            - checkout\n", "            - sleep 600\n", 1)
 	repo := testenv.NewRepo(t, map[string]string{".semaphore/semaphore.yml": pipeline, "hello.txt": "x\n"})
 	createProject(t, e, "app", repo, nil)
-	agent := startAgent()
+	proc := startAgent()
 	id := run(t, e, "app", "main")
 	job := waitJobState(t, e, id, "Build/Talk", ci.StateRunning)
 	// Kill it once the containers are up and the job's command runs.
 	e.Eventually(90*time.Second, func() bool { return strings.Contains(e.Log(job.ID), "$ sleep 600") }, "the job's command running")
-	syscall.Kill(-agent.Process.Pid, syscall.SIGKILL)
-	agent.Wait()
-	if labelled(t, name) == "" {
+	identity = agent.Identity(name, data)
+	if labelled(t, identity) == "" {
+		t.Fatalf("nothing labelled %s: the test proves nothing", identity)
+	}
+	if killSupervisors {
+		sups := childrenNamed(proc.Process.Pid, reaper.Name)
+		if len(sups) == 0 {
+			t.Fatal("the agent runs no job supervisor")
+		}
+		for _, pid := range sups {
+			syscall.Kill(pid, syscall.SIGKILL)
+		}
+	}
+	proc.Process.Kill() // the agent alone, not its process group
+	proc.Wait()
+	return identity, func() { startAgent() }, id
+}
+
+// childrenNamed returns the children of pid whose program name is name.
+func childrenNamed(pid int, name string) []int {
+	var out []int
+	entries, _ := os.ReadDir("/proc")
+	for _, ent := range entries {
+		child, err := strconv.Atoi(ent.Name())
+		if err != nil {
+			continue
+		}
+		cmdline, _ := os.ReadFile("/proc/" + ent.Name() + "/cmdline")
+		argv0, _, _ := strings.Cut(string(cmdline), "\x00")
+		if argv0 == name && parentPid(child) == pid {
+			out = append(out, child)
+		}
+	}
+	return out
+}
+
+// parentPid returns the parent process ID of pid, or 0.
+func parentPid(pid int) int {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0
+	}
+	f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))
+	ppid, _ := strconv.Atoi(f[1])
+	return ppid
+}
+
+// TestKilledDockerAgentTakesItsContainersWithIt: a real `baton agent`
+// process running a container job with a service is killed with SIGKILL;
+// the job's containers and network are removed within seconds, without
+// waiting for the agent to come back.
+func TestKilledDockerAgentTakesItsContainersWithIt(t *testing.T) {
+	needDocker(t)
+	t.Parallel()
+	e := testenv.Start(t, testenv.Options{LostAfter: 2 * time.Second})
+	identity, _, _ := killedDockerAgent(t, e, false)
+	e.Eventually(30*time.Second, func() bool { return labelled(t, identity) == "" }, "the killed agent's job supervisor removed its containers (still: %s)", labelled(t, identity))
+}
+
+// TestRestartedAgentRemovesItsLeftoverContainers: a real `baton agent`
+// process running a container job with a service is killed with SIGKILL,
+// its job supervisor too, which leaves the containers and network behind;
+// started again on the same data, the agent removes them before taking
+// work.
+func TestRestartedAgentRemovesItsLeftoverContainers(t *testing.T) {
+	needDocker(t)
+	t.Parallel()
+	e := testenv.Start(t, testenv.Options{LostAfter: 2 * time.Second})
+	identity, restart, id := killedDockerAgent(t, e, true)
+	time.Sleep(time.Second)
+	if labelled(t, identity) == "" {
 		t.Fatal("nothing left behind by the killed agent: the test proves nothing")
 	}
-	startAgent()
-	e.Eventually(60*time.Second, func() bool { return labelled(t, name) == "" }, "the restarted agent removed what the killed one left (still: %s)", labelled(t, name))
+	restart()
+	e.Eventually(60*time.Second, func() bool { return labelled(t, identity) == "" }, "the restarted agent removed what the killed one left (still: %s)", labelled(t, identity))
 	wf := e.WaitWorkflow(id, 60*time.Second)
 	if j := wf.Jobs()["Build/Talk"]; j.Result != ci.ResultFailed || j.Reason != ci.ReasonAgentLost {
 		t.Errorf("job = %s/%s, want failed/agent_lost", j.Result, j.Reason)

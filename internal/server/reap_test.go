@@ -95,18 +95,6 @@ func processAlive(pid int) bool {
 	return i >= 0 && len(b) > i+2 && b[i+2] != 'Z'
 }
 
-// parentOf returns the parent process ID of pid.
-func parentOf(t *testing.T, pid int) int {
-	t.Helper()
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		t.Fatal(err)
-	}
-	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
-	ppid, _ := strconv.Atoi(f[1])
-	return ppid
-}
-
 // waitGone waits up to d for every process of procs to be gone and
 // reports those still running.
 func waitGone(procs map[string]int, d time.Duration) []string {
@@ -157,7 +145,7 @@ func TestRestartedAgentKillsWhatItsJobsLeft(t *testing.T) {
 			syscall.Kill(pid, syscall.SIGKILL)
 		}
 	})
-	supervisor := parentOf(t, procs["shell"])
+	supervisor := parentPid(procs["shell"])
 	if supervisor == agent.Process.Pid {
 		t.Fatal("the job's shell is the agent's child: no supervisor")
 	}

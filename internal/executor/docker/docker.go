@@ -51,6 +51,7 @@ import (
 	"github.com/batonci/baton/internal/executor"
 	"github.com/batonci/baton/internal/executor/internal/bashproc"
 	"github.com/batonci/baton/internal/executor/internal/interactive"
+	"github.com/batonci/baton/internal/reaper"
 )
 
 // Labels put on everything a session creates.
@@ -82,6 +83,11 @@ type Options struct {
 	// DefaultImage is the main container's image for a session that names
 	// no containers; empty means such sessions are refused.
 	DefaultImage string
+	// Supervisor, when not nil, runs each session's docker client under
+	// a job supervisor: should this process die, the supervisor removes
+	// the session's containers and network at once. Nil leaves them to
+	// Sweep.
+	Supervisor *reaper.Supervisor
 	// AgentID labels everything this executor creates, for Sweep; empty
 	// means "local".
 	AgentID string
@@ -190,6 +196,16 @@ func (e *Executor) labels(sid, jobID string) []string {
 // Call it when the agent starts, before it takes jobs.
 func (e *Executor) Sweep(ctx context.Context) error {
 	return e.remove(ctx, LabelAgent+"="+e.opts.AgentID)
+}
+
+// removeCommand is a command that removes the containers and networks
+// that match a label filter, without output: what a session's supervisor
+// runs when this process dies.
+func (e *Executor) removeCommand(filter string) []string {
+	const script = `c=$("$0" ps -aq --filter "label=$1") && [ -n "$c" ] && "$0" rm -f $c
+n=$("$0" network ls -q --filter "label=$1") && [ -n "$n" ] && "$0" network rm $n
+exit 0`
+	return []string{"/bin/sh", "-c", script, e.opts.Docker, filter}
 }
 
 // remove removes everything that matches a label filter.
@@ -310,6 +326,7 @@ type session struct {
 	services []string
 	dir      string // private directory, holds the command file
 	proc     *bashproc.Session
+	lifeline *reaper.Lifeline // the main container client's supervisor's, or nil
 	// main, user and workdir are the main container's name, user and
 	// working directory (for interactive shells).
 	main, user, workdir string
@@ -348,6 +365,7 @@ func (s *session) cleanup() {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	_ = s.e.remove(ctx, LabelSession+"="+s.sid)
+	_ = s.lifeline.Close()
 	if s.dir != "" {
 		_ = os.RemoveAll(s.dir)
 	}
@@ -496,7 +514,16 @@ func (s *session) startMain(ctx context.Context, cfg executor.SessionConfig, c e
 	cmd.Stdout = childOut
 	cmd.Stderr = childOut
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
+	if sup := s.e.opts.Supervisor; sup != nil {
+		l, err := sup.Wrap(cmd, s.e.opts.GracePeriod, s.e.removeCommand(LabelSession+"="+s.sid)...)
+		if err != nil {
+			return err
+		}
+		s.lifeline = l
+	}
+	err = cmd.Start()
+	s.lifeline.Started()
+	if err != nil {
 		return err
 	}
 	_ = childOut.Close()
