@@ -4,8 +4,12 @@
 // streams the job's log to the server as ordered, size-capped chunks, and
 // reports the result once the server has the whole log.
 //
-// Each job runs in DataDir/jobs/<id>, which is also its HOME and is
-// removed when the job ends. A job with a Checkout gets a working copy of
+// Each job runs in WorkDir/jobs/<id>, which is also its HOME and is
+// removed when the job ends. With JobUsers (an agent that runs as root),
+// a shell job runs as an unprivileged user leased for it, which owns its
+// home (mode 0700) and nothing else: it cannot enter the agent's data
+// directory or signal the agent. Jobs get the agent's environment only
+// through an allow-list (AllowedEnv), never its token. A job with a Checkout gets a working copy of
 // its commit (internal/repocache: a clone that borrows the objects of a
 // cached mirror) in <home>/<repository name>, named by BATON_WORKSPACE,
 // which the toolbox's checkout moves to SEMAPHORE_GIT_DIR.
@@ -62,6 +66,8 @@ import (
 	"github.com/batonci/baton/internal/ci"
 	"github.com/batonci/baton/internal/executor"
 	"github.com/batonci/baton/internal/executor/shell"
+	"github.com/batonci/baton/internal/jobuser"
+	"github.com/batonci/baton/internal/privdir"
 	"github.com/batonci/baton/internal/reaper"
 	"github.com/batonci/baton/internal/repocache"
 	"github.com/batonci/baton/internal/toolbox"
@@ -89,20 +95,31 @@ type Config struct {
 	Type string
 	// Slots is how many jobs the agent runs at once; default 1.
 	Slots int
-	// DataDir holds the agent's state: the repository cache (repos/), the
-	// jobs' directories (jobs/<id>, removed after each job), the toolbox
-	// (bin/), the toolbox's stores (cache/<project>/, artifacts/,
-	// context/<workflow>/), and the state file (agent.json) that keeps
-	// the agent's ID across restarts. One agent at a time may use a
-	// DataDir.
+	// DataDir holds the agent's state: the repository cache (repos/),
+	// the toolbox's stores (cache/<project>/, artifacts/,
+	// context/<workflow>/) when jobs run as the agent's user, and the
+	// state file (agent.json) that keeps the agent's ID across restarts.
+	// Only the agent's user may enter it (mode 0700). One agent at a time
+	// may use a DataDir.
 	DataDir string
+	// WorkDir holds the jobs' directories (jobs/<id>, removed after each
+	// job), the toolbox (bin/) and, with JobUsers, the toolbox's stores
+	// (stores/); default DataDir. With JobUsers it must be set and lie
+	// outside DataDir, which a job's user cannot enter.
+	WorkDir string
+	// JobUsers, when not nil, runs each job that runs on this machine as
+	// a user leased from it (jobuser), in a home only that user may
+	// enter. Nil runs jobs as the agent's own user, with its rights.
+	JobUsers *jobuser.Pool
 	// BatonPath is the baton binary that toolbox commands (checkout,
 	// cache, artifact...) link to; the caller passes os.Executable().
 	BatonPath string
 	// Env is the base environment of jobs ("KEY=VALUE"); nil means the
-	// agent's own environment. BATON_* variables (the agent's own
-	// configuration, its token included) are never passed on, PATH gets
-	// the toolbox first, and HOME is the job's own directory.
+	// variables of the agent's own environment that AllowedEnv lets
+	// through (PATH, locale, time zone, terminal, proxies), never its
+	// other variables. BATON_* variables (the agent's own configuration,
+	// its token included) are never passed on, PATH gets the toolbox
+	// first, and HOME is the job's own directory.
 	Env []string
 	// Executor runs the jobs' shells; nil means the shell executor (with
 	// a job supervisor when Supervise is set).
@@ -165,6 +182,13 @@ func (c Config) Validate() error {
 	if c.BatonPath == "" {
 		errs = append(errs, errors.New("the path of the baton binary is not set"))
 	}
+	if c.JobUsers != nil && c.DataDir != "" {
+		if c.WorkDir == "" {
+			errs = append(errs, errors.New("jobs run as job users, but no work directory outside the data directory is set"))
+		} else if within(c.WorkDir, c.DataDir) {
+			errs = append(errs, fmt.Errorf("the work directory %s is inside the data directory %s, which job users cannot enter", c.WorkDir, c.DataDir))
+		}
+	}
 	if c.ChunkSize < 0 || c.ChunkInterval < 0 || c.RetryMin < 0 || c.RetryMax < 0 || c.FlushTimeout < 0 {
 		errs = append(errs, errors.New("negative chunk size, interval, retry delay or flush timeout"))
 	}
@@ -182,8 +206,9 @@ func (c Config) withDefaults() Config {
 		c.Name, _ = os.Hostname()
 	}
 	c.Slots = cmp.Or(c.Slots, 1)
+	c.WorkDir = cmp.Or(c.WorkDir, c.DataDir)
 	if c.Env == nil {
-		c.Env = os.Environ()
+		c.Env = AllowedEnv(os.Environ())
 	}
 	if c.Executor == nil {
 		opts := shell.Options{}
@@ -293,8 +318,8 @@ func Run(ctx context.Context, cfg Config) error {
 	a := &agent{
 		cfg:     cfg,
 		log:     cfg.Logger,
-		jobsDir: filepath.Join(cfg.DataDir, "jobs"),
-		binDir:  filepath.Join(cfg.DataDir, "bin"),
+		jobsDir: filepath.Join(cfg.WorkDir, "jobs"),
+		binDir:  filepath.Join(cfg.WorkDir, "bin"),
 		cache:   repocache.New(filepath.Join(cfg.DataDir, "repos")),
 		jobs:    map[string]*job{},
 		changed: make(chan struct{}, 1),
@@ -369,7 +394,7 @@ func Run(ctx context.Context, cfg Config) error {
 
 // setUp locks and prepares the data directory and installs the toolbox.
 func (a *agent) setUp() (unlock func(), err error) {
-	if err := os.MkdirAll(a.cfg.DataDir, 0o755); err != nil {
+	if err := privdir.Make(a.cfg.DataDir); err != nil {
 		return nil, fmt.Errorf("agent data directory: %w", err)
 	}
 	unlock, err = lockDir(filepath.Join(a.cfg.DataDir, "agent.lock"))
@@ -392,10 +417,8 @@ func (a *agent) setUp() (unlock func(), err error) {
 	if err := removeAll(a.jobsDir); err != nil {
 		return fail(fmt.Errorf("clean up old job directories: %w", err))
 	}
-	for _, d := range []string{a.jobsDir, a.binDir} {
-		if err := os.MkdirAll(d, 0o755); err != nil {
-			return fail(fmt.Errorf("agent data directory: %w", err))
-		}
+	if err := a.makeWorkDir(); err != nil {
+		return fail(fmt.Errorf("agent work directory: %w", err))
 	}
 	if err := toolbox.Install(a.binDir, a.cfg.BatonPath); err != nil {
 		return fail(fmt.Errorf("install the toolbox: %w", err))
@@ -415,6 +438,68 @@ func (a *agent) setUp() (unlock func(), err error) {
 		return fail(fmt.Errorf("read the agent state: %w", err))
 	}
 	return unlock, nil
+}
+
+// makeWorkDir makes the work directory's parts. With job users, everyone
+// may enter the work directory and run the toolbox, but not list the
+// jobs' directories or the stores.
+func (a *agent) makeWorkDir() error {
+	modes := []struct {
+		dir  string
+		mode os.FileMode
+	}{{a.cfg.WorkDir, 0o755}, {a.jobsDir, 0o711}, {a.binDir, 0o755}}
+	if a.cfg.JobUsers != nil {
+		modes = append(modes, struct {
+			dir  string
+			mode os.FileMode
+		}{a.storesDir(), 0o711})
+	}
+	for _, m := range modes {
+		if err := os.MkdirAll(m.dir, m.mode); err != nil {
+			return err
+		}
+		if a.cfg.JobUsers != nil {
+			if err := os.Chmod(m.dir, m.mode); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// storesDir holds the toolbox's stores: in the data directory when jobs
+// run as the agent's user, else in the work directory, where job users
+// reach them.
+func (a *agent) storesDir() string {
+	if a.cfg.JobUsers == nil {
+		return a.cfg.DataDir
+	}
+	return filepath.Join(a.cfg.WorkDir, "stores")
+}
+
+// within reports whether path is dir or lies under it.
+func within(path, dir string) bool {
+	path, dir = filepath.Clean(path), filepath.Clean(dir)
+	rel, err := filepath.Rel(dir, path)
+	return err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator))
+}
+
+// AllowedEnv returns the variables of env that jobs may inherit from the
+// agent: the command search path, locale, time zone and terminal
+// settings, CA certificate locations and proxies. Everything else (the
+// service's secrets and configuration) stays out of jobs.
+func AllowedEnv(env []string) []string {
+	var out []string
+	for _, kv := range env {
+		k, _, _ := strings.Cut(kv, "=")
+		switch {
+		case k == "PATH", k == "LANG", k == "LANGUAGE", strings.HasPrefix(k, "LC_"), k == "TZ", k == "TERM",
+			k == "SSL_CERT_FILE", k == "SSL_CERT_DIR",
+			k == "http_proxy", k == "https_proxy", k == "no_proxy", k == "HTTP_PROXY", k == "HTTPS_PROXY", k == "NO_PROXY":
+			out = append(out, kv)
+		}
+	}
+	return out
 }
 
 // baseEnv is env without HOME, PATH and BATON_* variables, plus PATH

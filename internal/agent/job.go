@@ -14,11 +14,13 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"syscall"
 
 	"github.com/batonci/baton/internal/agentapi"
 	"github.com/batonci/baton/internal/ci"
 	"github.com/batonci/baton/internal/executor"
 	"github.com/batonci/baton/internal/gitrepo"
+	"github.com/batonci/baton/internal/jobuser"
 	"github.com/batonci/baton/internal/redact"
 	"github.com/batonci/baton/internal/runner"
 	"github.com/batonci/baton/internal/toolbox"
@@ -75,21 +77,34 @@ func (a *agent) execute(ctx context.Context, j *job, as agentapi.Assignment, emi
 	home := filepath.Join(a.jobsDir, safeName(as.JobID))
 	bgCtx, cancelBg := context.WithCancel(ctx)
 	var background sync.WaitGroup // the workspace being prepared, if it is
+	var lease *jobuser.Lease      // the job's user, with JobUsers
+	var leaseErr error
+	if a.cfg.JobUsers != nil {
+		lease, leaseErr = a.cfg.JobUsers.Lease()
+	}
 	cleanup := func() {
 		cancelBg()
 		background.Wait()
+		// What the job left running as its user goes first, so that
+		// nothing writes in the directory while it is removed.
+		lease.Release()
 		if err := removeAll(home); err != nil {
 			a.log.Warn("remove the job directory", logJob, as.JobID, logErr, err)
 		}
 	}
-	result, reason := a.executeIn(ctx, bgCtx, j, as, home, &background, emit)
+	if leaseErr != nil {
+		failPrepare(emit, ci.Timestamp(a.cfg.Now()), leaseErr.Error(), ci.ResultFailed, ci.ReasonInternal)
+		return ci.ResultFailed, ci.ReasonInternal, cleanup
+	}
+	result, reason := a.executeIn(ctx, bgCtx, j, as, home, lease, &background, emit)
 	return result, reason, cleanup
 }
 
-// executeIn prepares and runs the job in home.
-func (a *agent) executeIn(ctx, bgCtx context.Context, j *job, as agentapi.Assignment, home string, background *sync.WaitGroup, emit func(ci.Event)) (ci.Result, ci.Reason) {
+// executeIn prepares and runs the job in home, as lease's user when
+// there is one.
+func (a *agent) executeIn(ctx, bgCtx context.Context, j *job, as agentapi.Assignment, home string, lease *jobuser.Lease, background *sync.WaitGroup, emit func(ci.Event)) (ci.Result, ci.Reason) {
 	job := as.Job
-	env, err := a.prepare(ctx, bgCtx, as, home, background)
+	env, err := a.prepare(ctx, bgCtx, as, home, lease, background)
 	if err != nil {
 		result, reason := ci.ResultFailed, ci.ReasonInternal
 		if ctx.Err() != nil {
@@ -108,7 +123,7 @@ func (a *agent) executeIn(ctx, bgCtx context.Context, j *job, as agentapi.Assign
 	a.mu.Lock()
 	j.debug.job = job
 	a.mu.Unlock()
-	exec := recorder{Executor: a.cfg.Executor, set: func(s executor.Session) {
+	exec := recorder{Executor: a.cfg.Executor, user: sessionUser(lease, home), set: func(s executor.Session) {
 		a.mu.Lock()
 		j.debug.sess = s
 		a.mu.Unlock()
@@ -117,19 +132,41 @@ func (a *agent) executeIn(ctx, bgCtx context.Context, j *job, as agentapi.Assign
 	return r.Run(ctx, job, emit)
 }
 
+// sessionUser is the user a job's shell session runs as: lease's, with
+// the job's home, or nil.
+func sessionUser(lease *jobuser.Lease, home string) *executor.User {
+	if lease == nil {
+		return nil
+	}
+	return &executor.User{UID: lease.UID, GID: lease.GID, Home: home}
+}
+
 // prepare makes the job's home directory and workspace, and returns its
 // base environment.
+//
+// With a lease, the job's home is its user's, mode 0700, and the
+// workspace is made before the job starts, with objects of its own (the
+// job cannot read the agent's mirrors), and then given to the user:
+// nothing the agent does as root happens in a directory the job's
+// processes could change meanwhile.
 //
 // A job that runs on this machine starts without waiting for its working
 // copy: the copy is made in the background (tracked by background) and
 // the toolbox's checkout waits for it, so a job's first command does not
 // pay for git. Jobs in containers need the copy before the containers
 // start, so for them it is made first.
-func (a *agent) prepare(ctx, bgCtx context.Context, as agentapi.Assignment, home string, background *sync.WaitGroup) ([]string, error) {
+func (a *agent) prepare(ctx, bgCtx context.Context, as agentapi.Assignment, home string, lease *jobuser.Lease, background *sync.WaitGroup) ([]string, error) {
 	if err := removeAll(home); err != nil {
 		return nil, fmt.Errorf("prepare the job directory: %w", err)
 	}
-	if err := os.MkdirAll(home, 0o755); err != nil {
+	// A shell job's home is its user's alone. A container job's stays
+	// the agent's: the container's user is the image's.
+	own := lease != nil && len(as.Job.Containers) == 0
+	mode := os.FileMode(0o755)
+	if own {
+		mode = 0o700
+	}
+	if err := os.Mkdir(home, mode); err != nil {
 		return nil, fmt.Errorf("prepare the job directory: %w", err)
 	}
 	// The job's home is its HOME too, as on Semaphore, where every job
@@ -137,16 +174,19 @@ func (a *agent) prepare(ctx, bgCtx context.Context, as agentapi.Assignment, home
 	// to $HOME) and whatever a job leaves in ~ never reach another job.
 	env := append([]string(nil), a.baseEnv...)
 	env = append(env, "HOME="+home, "BATON_JOB_HOME="+home)
+	if lease != nil {
+		env = append(env, "USER="+lease.Name, "LOGNAME="+lease.Name)
+	}
 
 	if co := as.Checkout; co != nil {
 		name := cmp.Or(co.RepoName, jobVar(as.Job, "SEMAPHORE_GIT_REPO_NAME"), path.Base(gitrepo.SlugFromURL(co.URL)))
 		name = safeName(name)
 		ws := filepath.Join(home, name)
-		if len(as.Job.Containers) > 0 {
+		if len(as.Job.Containers) > 0 || lease != nil {
 			if err := a.mergeCommit(ctx, co); err != nil {
 				return nil, fmt.Errorf("prepare the workspace: %w", err)
 			}
-			if err := a.cache.Materialize(ctx, co.URL, co.SHA, branchOf(co.Ref), ws); err != nil {
+			if err := a.cache.MaterializeOwn(ctx, co.URL, co.SHA, branchOf(co.Ref), ws); err != nil {
 				return nil, fmt.Errorf("prepare the workspace: %w", err)
 			}
 		} else {
@@ -175,32 +215,100 @@ func (a *agent) prepare(ctx, bgCtx context.Context, as agentapi.Assignment, home
 	// sem-context store per workflow.
 	project := safeName(jobVar(as.Job, "SEMAPHORE_PROJECT_ID"))
 	workflow := safeName(jobVar(as.Job, "SEMAPHORE_WORKFLOW_ID"))
+	stores := a.storesDir()
 	dirs := []struct{ name, path string }{
-		{"BATON_CACHE_DIR", filepath.Join(a.cfg.DataDir, "cache", project)},
-		{"BATON_ARTIFACT_DIR", filepath.Join(a.cfg.DataDir, "artifacts")},
-		{"BATON_CONTEXT_DIR", filepath.Join(a.cfg.DataDir, "context", workflow)},
+		{"BATON_CACHE_DIR", filepath.Join(stores, "cache", project)},
+		{"BATON_ARTIFACT_DIR", filepath.Join(stores, "artifacts")},
+		{"BATON_CONTEXT_DIR", filepath.Join(stores, "context", workflow)},
 	}
 	for _, d := range dirs {
 		if err := os.MkdirAll(d.path, 0o755); err != nil {
 			return nil, fmt.Errorf("prepare %s: %w", d.name, err)
 		}
+		if lease != nil {
+			if err := a.shareStore(stores, d.path); err != nil {
+				return nil, fmt.Errorf("prepare %s: %w", d.name, err)
+			}
+		}
 		env = append(env, d.name+"="+d.path)
+	}
+	if own && as.Checkout != nil {
+		// The workspace is made; now it is the job's.
+		for _, kv := range env {
+			if ws, ok := strings.CutPrefix(kv, "BATON_WORKSPACE="); ok {
+				if err := giveTree(ws, lease.UID, lease.GID); err != nil {
+					return nil, fmt.Errorf("prepare the workspace: %w", err)
+				}
+			}
+		}
+	}
+	if own {
+		if err := os.Chown(home, lease.UID, lease.GID); err != nil {
+			return nil, fmt.Errorf("prepare the job directory: %w", err)
+		}
 	}
 	return env, nil
 }
 
+// shareStore gives the job users' group the store directory path and
+// the directories between it and stores (which stay enterable only):
+// until the toolbox's stores are served by the agent, jobs of every slot
+// read and write them directly.
+func (a *agent) shareStore(stores, path string) error {
+	gid, err := a.cfg.JobUsers.GID()
+	if err != nil {
+		return err
+	}
+	for p := filepath.Clean(path); p != filepath.Clean(stores) && within(p, stores); p = filepath.Dir(p) {
+		mode := os.FileMode(0o711)
+		if p == filepath.Clean(path) {
+			// Setgid: what jobs make in it belongs to the group too.
+			mode = os.ModeSetgid | 0o770
+			if err := os.Chown(p, -1, gid); err != nil {
+				return err
+			}
+		}
+		if err := os.Chmod(p, mode); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// giveTree makes uid:gid the owner of everything under root, but for
+// files with more than one link: those are the mirror's object files,
+// hard-linked into the workspace, which must stay the agent's (read-only
+// for the job) or the job could change the mirror. Symbolic links are
+// not followed.
+func giveTree(root string, uid, gid int) error {
+	return filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.Type().IsRegular() {
+			info, err := d.Info()
+			if err != nil {
+				return err
+			}
+			if st, ok := info.Sys().(*syscall.Stat_t); ok && st.Nlink > 1 {
+				return nil
+			}
+		}
+		return os.Lchown(p, uid, gid)
+	})
+}
+
 // containerJob adapts a job that runs in containers: the host paths its
 // main container needs are mounted (the toolbox and the baton binary it
-// links to, the toolbox's stores, the repository cache the workspace
-// borrows objects from), the host's environment is left out but for
+// links to, the toolbox's stores), and nothing else of the agent's (its
+// data directory, mirrors, other jobs' directories); the host's environment is left out but for
 // Baton's own variables, and the toolbox goes in front of the image's
 // PATH.
 func (a *agent) containerJob(job *runner.Job, as agentapi.Assignment) {
 	ro := func(p string) executor.Mount { return executor.Mount{Path: p, ReadOnly: true} }
+	// The workspace has its own objects (MaterializeOwn): the agent's
+	// mirrors are not mounted.
 	mounts := []executor.Mount{ro(a.binDir)}
-	if _, err := os.Stat(a.cache.Dir()); err == nil {
-		mounts = append(mounts, ro(a.cache.Dir()))
-	}
 	if self, err := filepath.Abs(a.cfg.BatonPath); err == nil {
 		mounts = append(mounts, ro(self))
 		if real, err := filepath.EvalSymlinks(self); err == nil && real != self {

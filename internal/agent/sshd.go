@@ -81,9 +81,14 @@ type debugState struct {
 type recorder struct {
 	executor.Executor
 	set func(executor.Session)
+	// user, when not nil, is the user sessions without containers run as.
+	user *executor.User
 }
 
 func (r recorder) Start(ctx context.Context, cfg executor.SessionConfig) (executor.Session, error) {
+	if len(cfg.Containers) == 0 {
+		cfg.User = r.user
+	}
 	s, err := r.Executor.Start(ctx, cfg)
 	if err != nil {
 		return nil, err

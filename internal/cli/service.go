@@ -32,7 +32,7 @@ func upCommand() *command {
 	c := &command{
 		name:    "up",
 		summary: "start Baton on this machine: server, web UI and a built-in agent",
-		usage:   "[--data DIR] [--addr HOST:PORT] [--slots N] [--storage URL [--storage-credentials FILE]]",
+		usage:   "[--data DIR] [--addr HOST:PORT] [--slots N] [--storage URL [--storage-credentials FILE]] [--job-user NAME] [--work-dir DIR]",
 		help: `Starts the whole CI service in one process, with everything stored under the
 data directory (embedded SQLite, logs, repository cache). The first start
 creates the admin user and an API token, written to DIR/admin-token
@@ -41,7 +41,15 @@ directory keeps everything.
 
 The built-in agent runs jobs with the shell executor; its type is
 the one pipelines name in agent.machine.type, by default "e1-standard-2"
-and every other type can be served by separate agents ('baton agent').`,
+and every other type can be served by separate agents ('baton agent').
+
+Only Baton's user may read the data directory (mode 0700, files 0600).
+Run as root, Baton runs each job as an unprivileged user (baton-job-1..N,
+one per slot, made with useradd if missing; or --job-user NAME), in a
+work directory outside the data directory (--work-dir, by default
+/var/lib/baton/work/<hash of DIR>): a job cannot read the database, the
+keys and tokens, or other jobs' files, nor signal Baton. Not run as root,
+jobs run as Baton's user, with its rights (said at start).`,
 	}
 	c.run = func(ctx context.Context, o *IO, args []string) int {
 		fs := c.flags(o)
@@ -50,6 +58,8 @@ and every other type can be served by separate agents ('baton agent').`,
 		slots := fs.Int("slots", 2, "jobs the built-in agent runs at once")
 		agentType := fs.String("agent-type", "e1-standard-2", "machine `type` the built-in agent serves")
 		storage := addStorageFlags(fs, o)
+		jobUser := fs.String("job-user", "", "run jobs as this unprivileged `user` (as root; default baton-job-1..N)")
+		workDir := fs.String("work-dir", "", "`DIR` of the jobs' directories (as root, default /var/lib/baton/work/<hash of the data dir>)")
 		if _, code, stop := parse(fs, args); stop {
 			return code
 		}
@@ -59,6 +69,11 @@ and every other type can be served by separate agents ('baton agent').`,
 			return ExitUsage
 		}
 		blobs, err := storage.config(o, dir)
+		if err != nil {
+			fmt.Fprintf(o.Err, "baton up: %v\n", err)
+			return ExitUsage
+		}
+		users, work, err := jobIsolation(o, "up", *jobUser, *slots, *workDir, dir)
 		if err != nil {
 			fmt.Fprintf(o.Err, "baton up: %v\n", err)
 			return ExitUsage
@@ -88,7 +103,7 @@ and every other type can be served by separate agents ('baton agent').`,
 		}
 		return runServerAndAgent(ctx, o, srv, agent.Config{
 			ServerURL: srv.URL(), Token: creds.AgentToken, Name: "built-in", Type: *agentType,
-			Slots: *slots, DataDir: filepath.Join(dir, "agent"), Logger: log, Supervise: true,
+			Slots: *slots, DataDir: filepath.Join(dir, "agent"), WorkDir: work, JobUsers: users, Logger: log, Supervise: true,
 		})
 	}
 	return c
@@ -114,7 +129,6 @@ func runServerAndAgent(ctx context.Context, o *IO, srv *server.Server, cfg agent
 			return ExitFailure
 		}
 		cfg.BatonPath = self
-		cfg.Env = os.Environ()
 		cfg.Stop = o.Stop
 		if err := agent.Run(ctx, cfg); err != nil && !errors.Is(err, context.Canceled) {
 			fmt.Fprintf(o.Err, "baton: agent: %v\n", err)
@@ -194,7 +208,7 @@ func agentRunCommand() *command {
 	c := &command{
 		name:    "agent",
 		summary: "run an agent that takes jobs from a server",
-		usage:   "--server URL --token TOKEN [--type NAME] [--slots N] [--name NAME] [--data DIR]",
+		usage:   "--server URL --token TOKEN [--type NAME] [--slots N] [--name NAME] [--data DIR] [--job-user NAME] [--work-dir DIR]",
 		help: `Connects to a Baton server and runs the jobs whose agent.machine.type is this
 agent's type, up to --slots at once: in a bash session on this machine, or in
 containers with Docker for jobs that declare agent.containers (--executor). A
@@ -202,6 +216,13 @@ Docker agent keeps the images its jobs used within --image-budget, pulls
 Docker Hub images through --registry-mirror when set, and reports the images
 it holds to the server. The agent only makes outgoing connections, so it works
 behind NAT.
+
+Run as root, the agent runs each shell job as an unprivileged user
+(baton-job-1..N, one per slot, made with useradd if missing; or --job-user
+NAME) in a work directory outside its data directory (--work-dir), which
+only the agent's user may read. Not run as root, jobs run as the agent's
+user, with its rights (said at start). Jobs never see the agent's token
+or its environment beyond PATH, locale, time zone, terminal and proxies.
 
 SIGINT or SIGTERM drains: no new jobs, running ones finish, then it exits.
 A second signal stops the running jobs.
@@ -220,6 +241,8 @@ A second signal stops the running jobs.
 		execMode := fs.String("executor", "auto", "`shell`, docker or auto: run jobs that declare containers with Docker (auto: when the daemon answers)")
 		budget := fs.String("image-budget", "", "keep the images this agent's jobs used within `SIZE` (such as 10GB), removing the least recently used; default no limit")
 		mirror := fs.String("registry-mirror", "", "pull Docker Hub images through this registry `URL` (a pull-through cache)")
+		jobUser := fs.String("job-user", "", "run shell jobs as this unprivileged `user` (as root; default baton-job-1..N)")
+		workDir := fs.String("work-dir", "", "`DIR` of the jobs' directories (as root, default /var/lib/baton/work/<hash of the data dir>)")
 		rest, code, stop := parse(fs, args)
 		if stop {
 			return code
@@ -234,7 +257,12 @@ A second signal stops the running jobs.
 			fmt.Fprintf(o.Err, "baton agent: %v\n", err)
 			return ExitFailure
 		}
-		cfg := agent.Config{ServerURL: *srvURL, Token: *token, Name: *name, Type: *typ, Slots: *slots, DataDir: dir, BatonPath: self, Env: os.Environ(), Logger: logger(o), Stop: o.Stop}
+		users, work, err := jobIsolation(o, "agent", *jobUser, *slots, *workDir, dir)
+		if err != nil {
+			fmt.Fprintf(o.Err, "baton agent: %v\n", err)
+			return ExitUsage
+		}
+		cfg := agent.Config{ServerURL: *srvURL, Token: *token, Name: *name, Type: *typ, Slots: *slots, DataDir: dir, WorkDir: work, JobUsers: users, BatonPath: self, Logger: logger(o), Stop: o.Stop}
 		ex, err := agentExecutor(ctx, agentExecOptions{mode: *execMode, agentName: *name, dataDir: dir, batonPath: self, mirror: *mirror, budget: *budget, logger: cfg.Logger})
 		if err != nil {
 			fmt.Fprintf(o.Err, "baton agent: %v\n", err)

@@ -248,12 +248,18 @@ type Lease struct {
 	f *os.File
 }
 
-// Release gives the user back. It is safe to call more than once.
+// Release kills the processes the job left running as the user, unless
+// another job holds the user too, and gives the user back. It is safe to
+// call on nil and more than once.
 func (l *Lease) Release() {
-	if l != nil && l.f != nil {
-		l.f.Close() // drops the flock
-		l.f = nil
+	if l == nil || l.f == nil {
+		return
 	}
+	if syscall.Flock(int(l.f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB) == nil {
+		_ = KillAll(l.UID) // else the next lease kills them
+	}
+	l.f.Close() // drops the flock
+	l.f = nil
 }
 
 // Lease takes a user for a job and kills the processes left running as it,

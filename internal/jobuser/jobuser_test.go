@@ -211,3 +211,16 @@ func TestKillAllRefusesRoot(t *testing.T) {
 		t.Fatal("KillAll(0) did not refuse")
 	}
 }
+
+func TestReleaseKillsTheJobsLeftovers(t *testing.T) {
+	p := testPool(t, jobuser.Options{Slots: 1})
+	l, err := p.Lease()
+	if err != nil {
+		t.Fatal(err)
+	}
+	daemon := startAs(t, l.User)
+	l.Release()
+	waitDead(t, daemon.Process.Pid)
+	var none *jobuser.Lease
+	none.Release()
+}

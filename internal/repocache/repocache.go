@@ -566,6 +566,19 @@ func rangeRevisions(rng string) ([]string, error) {
 // the same name when origin has one. The mirror is fetched first if it
 // lacks the commit.
 func (c *Cache) Materialize(ctx context.Context, url, sha, branch, dst string) error {
+	return c.materialize(ctx, url, sha, branch, dst, true)
+}
+
+// MaterializeOwn is Materialize for a working copy that must not need the
+// mirror afterwards: a job that runs as another user, or in a container,
+// cannot read the cache directory. The copy has its own object files:
+// hard links to the mirror's (which git never changes in place) where
+// the file system allows, else copies.
+func (c *Cache) MaterializeOwn(ctx context.Context, url, sha, branch, dst string) error {
+	return c.materialize(ctx, url, sha, branch, dst, false)
+}
+
+func (c *Cache) materialize(ctx context.Context, url, sha, branch, dst string, shared bool) error {
 	u, err := normalizeURL(url)
 	if err != nil {
 		return err
@@ -595,7 +608,11 @@ func (c *Cache) Materialize(ctx context.Context, url, sha, branch, dst string) e
 		return fail(err)
 	}
 	made = true
-	if _, err := c.git(ctx, filepath.Dir(dst), "clone", "--quiet", "--shared", "--no-checkout", "--", m, dst); err != nil {
+	clone := []string{"clone", "--quiet", "--no-checkout"}
+	if shared {
+		clone = append(clone, "--shared")
+	}
+	if _, err := c.git(ctx, filepath.Dir(dst), append(clone, "--", m, dst)...); err != nil {
 		return fail(err)
 	}
 	if _, err := c.git(ctx, dst, "remote", "set-url", "origin", u); err != nil {

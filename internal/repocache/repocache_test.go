@@ -493,3 +493,29 @@ func TestRedact(t *testing.T) {
 		t.Errorf("redactText() = %q, want %q", got, want)
 	}
 }
+
+// TestMaterializeOwnNeedsNoMirror checks that a working copy made for a
+// job that cannot read the cache has its own objects: it still works
+// once the cache is gone.
+func TestMaterializeOwnNeedsNoMirror(t *testing.T) {
+	t.Parallel()
+	o := newOrigin(t)
+	cacheDir := t.TempDir()
+	c := New(cacheDir)
+	dst := filepath.Join(t.TempDir(), "job", "repo")
+	if err := c.MaterializeOwn(t.Context(), o.url, o.first, "main", dst); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(dst, ".git", "objects", "info", "alternates")); !os.IsNotExist(err) {
+		t.Fatalf("the working copy borrows objects: %v", err)
+	}
+	if err := os.RemoveAll(cacheDir); err != nil {
+		t.Fatal(err)
+	}
+	if got := gittest.Git(t, dst, "rev-parse", "HEAD"); got != o.first {
+		t.Errorf("HEAD = %s, want %s", got, o.first)
+	}
+	if got := gittest.Git(t, dst, "fsck", "--no-dangling"); got != "" {
+		t.Errorf("fsck = %q", got)
+	}
+}

@@ -106,6 +106,15 @@ func Start(t TB, opts Options) *Env {
 	return e
 }
 
+// Attach returns an Env for a server that runs elsewhere (a baton
+// process the test started), reached at url with the admin token. Its
+// Stop does nothing.
+func Attach(t TB, url, token, dataDir string) *Env {
+	done := make(chan struct{})
+	close(done)
+	return &Env{URL: url, Token: token, DataDir: dataDir, t: t, cancel: func() {}, done: done}
+}
+
 // Stop stops the server and waits for it.
 func (e *Env) Stop() {
 	e.cancel()
@@ -359,17 +368,45 @@ func Main(m interface{ Run() int }) int {
 	return m.Run()
 }
 
-// BatonBinary returns the path of a "baton" link to the running test
-// binary, which Main turns into the baton command.
+// BatonBinary returns the path of a "baton" copy of the running test
+// binary, which Main turns into the baton command. The copy is in a
+// directory every user may enter, as an installed baton would be, so
+// that jobs run as job users (by a baton running as root) can run the
+// toolbox, which links to it.
 func BatonBinary(t TB) string {
 	t.Helper()
 	self, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := filepath.Join(t.TempDir(), "baton")
-	if err := os.Symlink(self, p); err != nil {
+	dir, err := os.MkdirTemp("", "baton-bin-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(dir, "baton")
+	if err := copyFile(self, p, 0o755); err != nil {
 		t.Fatal(err)
 	}
 	return p
+}
+
+func copyFile(from, to string, mode os.FileMode) error {
+	in, err := os.Open(from)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := os.OpenFile(to, os.O_WRONLY|os.O_CREATE|os.O_EXCL, mode)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		return err
+	}
+	return out.Close()
 }
