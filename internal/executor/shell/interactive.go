@@ -36,7 +36,7 @@ var _ executor.Shell = (*session)(nil)
 // that sources cfg.Init, then the session's state after its last command
 // (exported variables, working directory).
 func (s *session) StartShell(ctx context.Context, cfg executor.ShellConfig) (executor.Process, error) {
-	rc, err := os.CreateTemp(s.e.opts.TempDir, "baton-shell-rc-")
+	rc, err := os.CreateTemp(s.e.tempDir(s.cfg.User), "baton-shell-rc-")
 	if err != nil {
 		return nil, fmt.Errorf("start shell: %w", err)
 	}

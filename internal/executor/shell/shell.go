@@ -64,7 +64,9 @@ type Options struct {
 	// steps, and stdio line-buffers output to a terminal.
 	PTY bool
 	// TempDir is where each session keeps its command file, in a private
-	// directory removed by Close. Empty means os.TempDir().
+	// directory removed by Close. Empty means os.TempDir(). Sessions
+	// that run as another user (SessionConfig.User) use /dev/shm instead
+	// when there is one.
 	TempDir string
 	// Supervisor, when not nil, runs each session's bash under a job
 	// supervisor, so that the session's processes die with this process
@@ -128,7 +130,7 @@ func (e *Executor) Start(ctx context.Context, cfg executor.SessionConfig) (execu
 }
 
 func (e *Executor) start(cfg executor.SessionConfig) (_ *bashproc.Session, _ string, _ *reaper.Lifeline, err error) {
-	dir, err := os.MkdirTemp(e.opts.TempDir, "baton-shell-")
+	dir, err := os.MkdirTemp(e.tempDir(cfg.User), "baton-shell-")
 	if err != nil {
 		return nil, "", nil, err
 	}
@@ -226,6 +228,19 @@ func (e *Executor) start(cfg executor.SessionConfig) (_ *bashproc.Session, _ str
 		return nil, "", nil, err
 	}
 	return s, statePath, lifeline, nil
+}
+
+// tempDir is where a session keeps its private files. A session that runs
+// as another user must reach them through every parent directory, which
+// Options.TempDir (or TMPDIR) may not allow; /dev/shm, which everyone may
+// enter, does when there is one.
+func (e *Executor) tempDir(u *executor.User) string {
+	if u != nil {
+		if fi, err := os.Stat("/dev/shm"); err == nil && fi.IsDir() {
+			return "/dev/shm"
+		}
+	}
+	return e.opts.TempDir
 }
 
 // credential is the credential of a session's processes: nil (this
