@@ -55,7 +55,9 @@ func (s *session) StartShell(ctx context.Context, cfg executor.ShellConfig) (exe
 	}
 	args = append(append(args, s.main, "bash"), interactive.BashArgs(rc.Name(), cfg)...)
 	cmd := exec.Command(s.e.opts.Docker, args...)
-	p, err := interactive.Start(cmd, cfg)
+	// Without a supervisor: should this process die, the session's own
+	// supervisor removes the container, and all that runs in it.
+	p, err := interactive.Start(cmd, cfg, nil, 0)
 	if err != nil {
 		os.Remove(rc.Name())
 		return nil, fmt.Errorf("start shell: %w", err)

@@ -71,7 +71,7 @@ func (s *session) StartShell(ctx context.Context, cfg executor.ShellConfig) (exe
 		return nil, fmt.Errorf("start shell: %w", executor.ErrSessionEnded)
 	}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: credential(s.cfg.User)}
-	p, err := interactive.Start(cmd, cfg)
+	p, err := interactive.Start(cmd, cfg, s.e.opts.Supervisor, s.e.opts.GracePeriod)
 	if err != nil {
 		os.Remove(rc.Name())
 		return nil, fmt.Errorf("start shell: %w", err)

@@ -416,3 +416,38 @@ func TestSupervisedSessionRunsAsUser(t *testing.T) {
 		t.Errorf("got %q, want %q (the job's id, its supervisor's)", got, want)
 	}
 }
+
+// A supervised session's debug shell takes what it started, also in a
+// new session (setsid), with it when it is closed.
+func TestSupervisedShellCloseKillsEscapedProcesses(t *testing.T) {
+	s, err := supervised(t, false, t.TempDir()).Start(t.Context(), executor.SessionConfig{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	r, w := io.Pipe()
+	p, err := s.(executor.Shell).StartShell(t.Context(), executor.ShellConfig{
+		Command: "setsid sleep 303 </dev/null >/dev/null 2>&1 & echo $!; sleep 600", Stdout: w, Stderr: io.Discard,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var line string
+	if _, err := fmt.Fscanln(r, &line); err != nil {
+		t.Fatal(err)
+	}
+	go io.Copy(io.Discard, r)
+	pid, _ := strconv.Atoi(line)
+	t.Cleanup(func() { _ = syscall.Kill(pid, syscall.SIGKILL) })
+	if !alive(pid) {
+		t.Fatalf("escaped process %q not running: the test proves nothing", line)
+	}
+	_ = p.Close()
+	deadline := time.Now().Add(2 * time.Second)
+	for alive(pid) && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if alive(pid) {
+		t.Errorf("escaped process %d still running after the shell was closed", pid)
+	}
+}

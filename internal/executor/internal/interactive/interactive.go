@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/batonci/baton/internal/executor"
+	"github.com/batonci/baton/internal/reaper"
 	"github.com/creack/pty"
 )
 
@@ -21,10 +22,28 @@ import (
 // the process exited (a background process may hold the terminal open).
 const drainWait = time.Second
 
+// supervisorWait bounds how long Close waits for a supervisor to kill the
+// process's descendants before it kills the process group itself.
+const supervisorWait = 5 * time.Second
+
 // Start starts cmd as cfg says (terminal, streams) and returns it as an
-// executor.Process.
-func Start(cmd *exec.Cmd, cfg executor.ShellConfig) (executor.Process, error) {
+// executor.Process. With a supervisor, cmd runs under it (internal/reaper):
+// the process and all it starts die with this process, or when the process
+// is closed, and what it leaves running when it exits gets SIGTERM, then
+// SIGKILL after grace.
+func Start(cmd *exec.Cmd, cfg executor.ShellConfig, sup *reaper.Supervisor, grace time.Duration) (_ executor.Process, err error) {
 	p := &process{cmd: cmd, outDone: make(chan struct{})}
+	if sup != nil {
+		if p.lifeline, err = sup.Wrap(cmd, grace); err != nil {
+			return nil, err
+		}
+		defer func() {
+			p.lifeline.Started()
+			if err != nil {
+				_ = p.lifeline.Close()
+			}
+		}()
+	}
 	stdout := cfg.Stdout
 	if stdout == nil {
 		stdout = io.Discard
@@ -95,9 +114,10 @@ func Start(cmd *exec.Cmd, cfg executor.ShellConfig) (executor.Process, error) {
 
 // process is a started interactive process.
 type process struct {
-	cmd     *exec.Cmd
-	pty     *os.File // nil without a terminal
-	outDone chan struct{}
+	cmd      *exec.Cmd
+	lifeline *reaper.Lifeline // nil without a supervisor
+	pty      *os.File         // nil without a terminal
+	outDone  chan struct{}
 
 	waitOnce sync.Once
 	code     int
@@ -128,6 +148,7 @@ func (p *process) Wait() (int, error) {
 			<-p.outDone
 		}
 		err := p.cmd.Wait()
+		_ = p.lifeline.Close()
 		if p.pty != nil {
 			select {
 			case <-p.outDone:
@@ -156,6 +177,21 @@ func (p *process) Wait() (int, error) {
 
 // Close implements executor.Process.
 func (p *process) Close() error {
+	if p.lifeline != nil {
+		// The supervisor kills every process the shell started, also
+		// those that left its group, and exits.
+		_ = p.lifeline.Close()
+		done := make(chan struct{})
+		go func() {
+			_, _ = p.Wait()
+			close(done)
+		}()
+		select {
+		case <-done:
+			return nil
+		case <-time.After(supervisorWait):
+		}
+	}
 	if p.cmd.Process != nil {
 		// The process leads its own group (a session with a terminal).
 		_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
