@@ -593,3 +593,17 @@ func trunc(s string) string {
 	}
 	return s
 }
+
+func TestAllowedEnvKeepsOnlyTheAllowList(t *testing.T) {
+	in := []string{
+		"PATH=/usr/bin", "LANG=C.UTF-8", "LC_ALL=C", "TZ=UTC", "TERM=xterm",
+		"https_proxy=http://proxy:3128", "SSL_CERT_FILE=/etc/ssl/ca.pem",
+		"BATON_SECRET_KEY=k", "BATON_AGENT_TOKEN=t", "AWS_SECRET_ACCESS_KEY=s",
+		"DATABASE_URL=postgres://x", "HOME=/root", "LD_PRELOAD=/evil.so", "PATHX=1",
+	}
+	got := strings.Join(agent.AllowedEnv(in), " ")
+	want := "PATH=/usr/bin LANG=C.UTF-8 LC_ALL=C TZ=UTC TERM=xterm https_proxy=http://proxy:3128 SSL_CERT_FILE=/etc/ssl/ca.pem"
+	if got != want {
+		t.Errorf("AllowedEnv = %q, want %q", got, want)
+	}
+}

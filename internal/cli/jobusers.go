@@ -41,5 +41,8 @@ func jobIsolation(o *IO, cmd, name string, slots int, workDir, dataDir string) (
 		sum := sha256.Sum256([]byte(dataDir))
 		workDir = filepath.Join(workRoot, hex.EncodeToString(sum[:8]))
 	}
+	if rel, err := filepath.Rel(dataDir, workDir); err == nil && filepath.IsLocal(rel) || rel == "." {
+		return nil, "", fmt.Errorf("--work-dir %s is inside the data directory %s, which job users cannot enter: choose a directory outside it", workDir, dataDir)
+	}
 	return pool, workDir, nil
 }

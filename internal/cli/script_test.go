@@ -171,10 +171,14 @@ func TestScripts(t *testing.T) {
 			},
 		},
 		// [versitygw]: an S3-compatible server can be started (always true
-		// in CI, where a missing one must fail the script).
+		// in CI, where a missing one must fail the script). [root]: the
+		// tests run as root (as in CI), so baton runs jobs as job users.
 		Condition: func(cond string) (bool, error) {
 			if cond == "versitygw" {
 				return testenv.VersitygwPath() != "" || os.Getenv("CI") == "true", nil
+			}
+			if cond == "root" {
+				return os.Geteuid() == 0, nil
 			}
 			return false, fmt.Errorf("unknown condition %q", cond)
 		},
