@@ -186,7 +186,7 @@ func (a *agent) prepare(ctx, bgCtx context.Context, as agentapi.Assignment, home
 			if err := a.mergeCommit(ctx, co); err != nil {
 				return nil, fmt.Errorf("prepare the workspace: %w", err)
 			}
-			if err := a.cache.MaterializeOwn(ctx, co.URL, co.SHA, branchOf(co.Ref), ws); err != nil {
+			if err := a.cache.Project(co.Project).MaterializeOwn(ctx, co.URL, co.SHA, branchOf(co.Ref), ws); err != nil {
 				return nil, fmt.Errorf("prepare the workspace: %w", err)
 			}
 		} else {
@@ -197,7 +197,7 @@ func (a *agent) prepare(ctx, bgCtx context.Context, as agentapi.Assignment, home
 				msg := ""
 				if err := a.mergeCommit(bgCtx, co); err != nil {
 					msg = redact.New(as.Job.Secrets).String(err.Error())
-				} else if err := a.cache.Materialize(bgCtx, co.URL, co.SHA, branchOf(co.Ref), ws); err != nil {
+				} else if err := a.cache.Project(co.Project).Materialize(bgCtx, co.URL, co.SHA, branchOf(co.Ref), ws); err != nil {
 					msg = redact.New(as.Job.Secrets).String(err.Error())
 				}
 				// Written whole, then renamed: checkout never reads half.
@@ -413,7 +413,7 @@ func (a *agent) mergeCommit(ctx context.Context, co *agentapi.Checkout) error {
 	if co.Merge == nil {
 		return nil
 	}
-	sha, err := a.cache.MergeCommit(ctx, co.URL, co.Merge.BaseSHA, co.Merge.HeadURL, co.Merge.HeadSHA)
+	sha, err := a.cache.Project(co.Project).MergeCommit(ctx, co.URL, co.Merge.BaseSHA, co.Merge.HeadURL, co.Merge.HeadSHA)
 	if err != nil {
 		return fmt.Errorf("merge the pull request: %w", err)
 	}

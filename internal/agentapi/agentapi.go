@@ -135,6 +135,9 @@ type Assignment struct {
 
 // Checkout is the repository and commit a job builds.
 type Checkout struct {
+	// Project is the ID of the job's project: the agent keeps a mirror
+	// per project and never checks out from another project's.
+	Project  string `json:"project"`
 	URL      string `json:"url"`
 	SHA      string `json:"sha"`
 	Ref      string `json:"ref,omitempty"`

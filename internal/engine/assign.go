@@ -125,11 +125,11 @@ func (e *Engine) Assignment(ctx context.Context, job *ci.Job) (agentapi.Assignme
 	b := &builder{project: proj, wf: wf}
 	g := b.git()
 	a.Job = rj
-	a.Checkout = &agentapi.Checkout{URL: proj.RepoURL, SHA: wf.SHA, Ref: g.Ref(), RepoName: g.RepoName}
+	a.Checkout = &agentapi.Checkout{Project: proj.ID, URL: proj.RepoURL, SHA: wf.SHA, Ref: g.Ref(), RepoName: g.RepoName}
 	if wf.RefType == "pull-request" && wf.PRSHA != "" && wf.PRSHA != wf.SHA {
 		// The merge commit exists only in the server's mirror: tell the
 		// agent how to make it (its first parent is the base).
-		info, err := e.cfg.Repos.Commit(ctx, proj.RepoURL, wf.SHA)
+		info, err := e.cfg.Repos.Project(proj.ID).Commit(ctx, proj.RepoURL, wf.SHA)
 		if err != nil || len(info.Parents) != 2 {
 			return a, e.failBeforeStart(ctx, job, fmt.Errorf("pull request merge commit %s: %v", wf.SHA, err))
 		}

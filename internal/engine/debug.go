@@ -92,7 +92,7 @@ func (e *Engine) Debug(ctx context.Context, jobID, userID string, d time.Duratio
 		Params:    g.Params,
 	}
 	committer := wf.Author
-	if info, err := e.cfg.Repos.Commit(ctx, proj.RepoURL, wf.SHA); err == nil {
+	if info, err := e.cfg.Repos.Project(proj.ID).Commit(ctx, proj.RepoURL, wf.SHA); err == nil {
 		committer = info.CommitterName
 	}
 	b := &builder{project: proj, wf: wf, committer: committer, trigger: jobenvTrigger(wf.Trigger), baseURL: e.cfg.BaseURL, now: e.now()}

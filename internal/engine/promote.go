@@ -164,7 +164,7 @@ func (e *Engine) Promote(ctx context.Context, req PromoteRequest) (*ci.Pipeline,
 func (e *Engine) promote(ctx context.Context, proj *ci.Project, wf *ci.Workflow, src *ci.Pipeline, pr *plan.Promotion, run *store.PromotionRun, promotedBy string) (*ci.Pipeline, error) {
 	c := e.compile(ctx, proj, wf, pr.PipelineFile, run.Parameters)
 	committer := wf.Author
-	if info, err := e.cfg.Repos.Commit(ctx, proj.RepoURL, wf.SHA); err == nil {
+	if info, err := e.cfg.Repos.Project(proj.ID).Commit(ctx, proj.RepoURL, wf.SHA); err == nil {
 		committer = info.CommitterName
 	}
 	b := &builder{project: proj, wf: wf, committer: committer, trigger: jobenvTrigger(wf.Trigger), baseURL: e.cfg.BaseURL,
@@ -242,7 +242,9 @@ func (e *Engine) autoPromotions(ctx context.Context, p *ci.Pipeline, g *plan.Gra
 	}
 	fire, err := plan.AutoPromotions(g, plan.Input{
 		Event: planEvent(proj, wf), PipelineFile: p.File, Params: g.Params,
-		ChangedFiles: func(rng string) ([]string, error) { return e.cfg.Repos.ChangedFiles(ctx, proj.RepoURL, rng) },
+		ChangedFiles: func(rng string) ([]string, error) {
+			return e.cfg.Repos.Project(proj.ID).ChangedFiles(ctx, proj.RepoURL, rng)
+		},
 	}, p.Result, p.Reason)
 	if err != nil {
 		return fmt.Errorf("evaluate conditions: %w", err)

@@ -117,7 +117,7 @@ func (e *Engine) RerunFailed(ctx context.Context, pipelineID, by string) (*ci.Pi
 		},
 	}
 	committer := wf.Author
-	if info, err := e.cfg.Repos.Commit(ctx, proj.RepoURL, wf.SHA); err == nil {
+	if info, err := e.cfg.Repos.Project(proj.ID).Commit(ctx, proj.RepoURL, wf.SHA); err == nil {
 		committer = info.CommitterName
 	}
 	envTrigger := jobenvTrigger(wf.Trigger)
@@ -177,7 +177,7 @@ func rerunBlocks(orig *ci.Pipeline, g *plan.Graph) map[string]bool {
 // the workflow's commit (the compiled graph does not keep them). When the
 // file cannot be read, every block reruns per job, the default.
 func (e *Engine) partialRerunModes(ctx context.Context, proj *ci.Project, wf *ci.Workflow, file string) map[string]string {
-	fsys := &commitFS{ctx: ctx, repos: e.cfg.Repos, url: proj.RepoURL, sha: wf.SHA}
+	fsys := &commitFS{ctx: ctx, repos: e.cfg.Repos.Project(proj.ID), url: proj.RepoURL, sha: wf.SHA}
 	pl, diags := pipeline.LoadWith(fsys, file, plan.LoadOptions())
 	if len(diags) > 0 || pl == nil {
 		return map[string]string{}

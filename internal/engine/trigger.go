@@ -20,6 +20,7 @@ import (
 	"github.com/batonci/baton/internal/pipeline"
 	"github.com/batonci/baton/internal/plan"
 	"github.com/batonci/baton/internal/repocache"
+	"github.com/batonci/baton/internal/repourl"
 	"github.com/batonci/baton/internal/runner"
 	"github.com/batonci/baton/internal/store"
 )
@@ -89,13 +90,13 @@ func (e *Engine) Trigger(ctx context.Context, req TriggerRequest) (*ci.Workflow,
 		req.Branch = proj.DefaultBranch
 	}
 	if req.SHA == "" {
-		sha, err := e.cfg.Repos.Resolve(ctx, proj.RepoURL, req.ref())
+		sha, err := e.cfg.Repos.Project(proj.ID).Resolve(ctx, proj.RepoURL, req.ref())
 		if err != nil {
 			return nil, fmt.Errorf("trigger: resolve %s: %w", req.ref(), err)
 		}
 		req.SHA = sha
 	}
-	info, err := e.cfg.Repos.Commit(ctx, proj.RepoURL, req.SHA)
+	info, err := e.cfg.Repos.Project(proj.ID).Commit(ctx, proj.RepoURL, req.SHA)
 	if err != nil {
 		return nil, fmt.Errorf("trigger: fetch commit %s: %w", req.SHA, err)
 	}
@@ -245,7 +246,7 @@ type compiled struct {
 // compile reads and compiles a pipeline file at the workflow's commit.
 func (e *Engine) compile(ctx context.Context, proj *ci.Project, wf *ci.Workflow, file string, params map[string]string) *compiled {
 	c := &compiled{file: file, name: file}
-	fsys := &commitFS{ctx: ctx, repos: e.cfg.Repos, url: proj.RepoURL, sha: wf.SHA}
+	fsys := &commitFS{ctx: ctx, repos: e.cfg.Repos.Project(proj.ID), url: proj.RepoURL, sha: wf.SHA}
 	pl, diags := pipeline.LoadWith(fsys, file, plan.LoadOptions())
 	if len(diags) > 0 {
 		c.diags = diags.Error()
@@ -257,7 +258,7 @@ func (e *Engine) compile(ctx context.Context, proj *ci.Project, wf *ci.Workflow,
 		PipelineFile: file,
 		Params:       params,
 		ChangedFiles: func(rng string) ([]string, error) {
-			return e.cfg.Repos.ChangedFiles(ctx, proj.RepoURL, rng)
+			return e.cfg.Repos.Project(proj.ID).ChangedFiles(ctx, proj.RepoURL, rng)
 		},
 	})
 	if err != nil {
@@ -548,7 +549,7 @@ func (b *builder) git() jobenv.Git {
 	}
 	g := jobenv.Git{
 		Provider:     gitProvider(b.project.Forge),
-		URL:          url,
+		URL:          repourl.Redact(url),
 		RepoName:     slug[strings.LastIndexByte(slug, '/')+1:],
 		Slug:         slug,
 		SHA:          b.wf.SHA,

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/batonci/baton/internal/gitrepo"
+	"github.com/batonci/baton/internal/repourl"
 )
 
 // ErrMergeConflict is MergeCommit's error when the head does not merge
@@ -69,7 +70,7 @@ func (c *Cache) MergeCommit(ctx context.Context, url, baseSHA, headURL, headSHA 
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {
-		return "", fmt.Errorf("merge: commit: %w: %s", err, redactText(strings.TrimSpace(stderr.String())))
+		return "", fmt.Errorf("merge: commit: %w: %s", err, repourl.Redact(strings.TrimSpace(stderr.String())))
 	}
 	return strings.TrimSpace(stdout.String()), nil
 }
@@ -96,11 +97,11 @@ func (c *Cache) fetchHead(ctx context.Context, u, m, headURL, headSHA string) er
 		_, err = c.git(ctx, m, "fetch", "--no-tags", "--no-write-fetch-head", "--quiet", "--", h, headSHA)
 		unlock()
 		if err != nil {
-			return fmt.Errorf("fetch %s: %w", redactURL(h), err)
+			return fmt.Errorf("fetch %s: %w", repourl.Redact(h), err)
 		}
 	}
 	if !c.hasCommit(ctx, m, headSHA) {
-		return fmt.Errorf("%w: %s has no such commit", ErrUnknownRevision, redactURL(h))
+		return fmt.Errorf("%w: %s has no such commit", ErrUnknownRevision, repourl.Redact(h))
 	}
 	return nil
 }

@@ -34,7 +34,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"net/url"
 	"os"
 	"os/exec"
 	"path"
@@ -45,6 +44,7 @@ import (
 	"sync/atomic"
 
 	"github.com/batonci/baton/internal/gitrepo"
+	"github.com/batonci/baton/internal/repourl"
 )
 
 // ErrNotExist is wrapped by ReadFile's error when the commit has no file at
@@ -68,8 +68,9 @@ type CommitInfo = gitrepo.Commit
 type Cache struct {
 	dir string
 
-	mu    sync.Mutex
-	repos map[string]*repo // by key
+	mu       sync.Mutex
+	repos    map[string]*repo  // by key
+	projects map[string]*Cache // by project ID: see Project
 
 	// afterFetch, when set by tests, runs after every git fetch or clone.
 	afterFetch func(url string)
@@ -106,6 +107,51 @@ func New(dir string) *Cache {
 
 // Dir is the directory that holds the mirrors.
 func (c *Cache) Dir() string { return c.dir }
+
+// Project returns the cache of one project's mirrors, in
+// DIR/projects/<ID>: a project never reads another project's mirror,
+// even of the same URL, so what one project's jobs or settings put in a
+// mirror (a fetched pull request head, a URL with another project's
+// credentials) never reaches another. The same ID gives the same Cache.
+func (c *Cache) Project(id string) *Cache {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if p := c.projects[id]; p != nil {
+		return p
+	}
+	if c.projects == nil {
+		c.projects = map[string]*Cache{}
+	}
+	p := New(filepath.Join(c.dir, "projects", projectDir(id)))
+	p.afterFetch = c.afterFetch
+	c.projects[id] = p
+	return p
+}
+
+// Projects adapts a Cache to callers that name the project a repository
+// is read for: each call uses that project's own mirrors (Project).
+type Projects struct{ Cache *Cache }
+
+// ListRefs lists the refs of url for the project of projectID.
+func (p Projects) ListRefs(ctx context.Context, projectID, url string) (map[string]string, error) {
+	return p.Cache.Project(projectID).ListRefs(ctx, url)
+}
+
+// MergeCommit makes a pull request's merge commit in the mirror of the
+// project of projectID.
+func (p Projects) MergeCommit(ctx context.Context, projectID, url, baseSHA, headURL, headSHA string) (string, error) {
+	return p.Cache.Project(projectID).MergeCommit(ctx, url, baseSHA, headURL, headSHA)
+}
+
+// projectDir is the directory name of a project's mirrors: its ID when
+// that is a safe name (IDs are UUIDs), else a hash of it.
+func projectDir(id string) string {
+	if id != "" && id != "." && id != ".." && !unsafeChars.MatchString(id) && len(id) <= 64 {
+		return id
+	}
+	sum := sha256.Sum256([]byte(id))
+	return "id-" + hex.EncodeToString(sum[:12])
+}
 
 // Fetch brings the mirror of url up to date: `git clone --mirror` the
 // first time, `git fetch --prune` after. Callers that arrive while a fetch
@@ -147,7 +193,7 @@ func (c *Cache) fetch(ctx context.Context, u string) error {
 			}
 			<-r.turn
 		case <-ctx.Done():
-			return fmt.Errorf("fetch %s: %w", redactURL(u), context.Cause(ctx))
+			return fmt.Errorf("fetch %s: %w", repourl.Redact(u), context.Cause(ctx))
 		}
 		if call.abandoned && ctx.Err() == nil {
 			continue // its runner gave up; run a fetch of our own
@@ -175,12 +221,12 @@ const maintenanceEvery = 50
 // update clones or fetches the mirror of u under the cross-process lock.
 func (c *Cache) update(ctx context.Context, u string) error {
 	if err := os.MkdirAll(c.dir, 0o755); err != nil {
-		return fmt.Errorf("fetch %s: %w", redactURL(u), err)
+		return fmt.Errorf("fetch %s: %w", repourl.Redact(u), err)
 	}
 	base := filepath.Join(c.dir, key(u))
 	unlock, err := lockFile(ctx, base+".lock")
 	if err != nil {
-		return fmt.Errorf("fetch %s: lock the mirror: %w", redactURL(u), err)
+		return fmt.Errorf("fetch %s: lock the mirror: %w", repourl.Redact(u), err)
 	}
 	defer unlock()
 	if c.afterFetch != nil {
@@ -199,7 +245,7 @@ func (c *Cache) update(ctx context.Context, u string) error {
 		}
 		if _, err := c.git(ctx, mirror, "-c", "gc.autoDetach=false", "-c", "maintenance.autoDetach=false",
 			"-c", "maintenance.auto="+auto, "fetch", "--prune", "--quiet", "origin"); err != nil {
-			return fmt.Errorf("fetch %s: %w", redactURL(u), err)
+			return fmt.Errorf("fetch %s: %w", repourl.Redact(u), err)
 		}
 		return nil
 	}
@@ -207,15 +253,15 @@ func (c *Cache) update(ctx context.Context, u string) error {
 	// half-made mirror. We hold the lock, so the temporary name is ours.
 	tmp := base + ".tmp"
 	if err := os.RemoveAll(tmp); err != nil {
-		return fmt.Errorf("clone %s: %w", redactURL(u), err)
+		return fmt.Errorf("clone %s: %w", repourl.Redact(u), err)
 	}
 	if _, err := c.git(ctx, c.dir, "clone", "--mirror", "--quiet", "--", u, tmp); err != nil {
 		os.RemoveAll(tmp)
-		return fmt.Errorf("clone %s: %w", redactURL(u), err)
+		return fmt.Errorf("clone %s: %w", repourl.Redact(u), err)
 	}
 	if err := os.Rename(tmp, mirror); err != nil {
 		os.RemoveAll(tmp)
-		return fmt.Errorf("clone %s: %w", redactURL(u), err)
+		return fmt.Errorf("clone %s: %w", repourl.Redact(u), err)
 	}
 	return nil
 }
@@ -236,7 +282,7 @@ func (c *Cache) mirror(ctx context.Context, u string) (string, error) {
 // fetching if it does not.
 func (c *Cache) commit(ctx context.Context, u, rev string) (string, error) {
 	if rev == "" || strings.HasPrefix(rev, "-") {
-		return "", fmt.Errorf("commit %q of %s: %w", rev, redactURL(u), ErrUnknownRevision)
+		return "", fmt.Errorf("commit %q of %s: %w", rev, repourl.Redact(u), ErrUnknownRevision)
 	}
 	m, err := c.mirror(ctx, u)
 	if err != nil {
@@ -251,7 +297,7 @@ func (c *Cache) commit(ctx context.Context, u, rev string) (string, error) {
 	if c.mirrorHasCommit(ctx, m, rev) {
 		return m, nil
 	}
-	return "", fmt.Errorf("commit %q of %s: %w: the repository has no such commit", rev, redactURL(u), ErrUnknownRevision)
+	return "", fmt.Errorf("commit %q of %s: %w: the repository has no such commit", rev, repourl.Redact(u), ErrUnknownRevision)
 }
 
 func (c *Cache) hasCommit(ctx context.Context, m, rev string) bool {
@@ -281,11 +327,11 @@ func (c *Cache) ListRefs(ctx context.Context, url string) (map[string]string, er
 		return nil, err
 	}
 	if err := os.MkdirAll(c.dir, 0o755); err != nil {
-		return nil, fmt.Errorf("list refs of %s: %w", redactURL(u), err)
+		return nil, fmt.Errorf("list refs of %s: %w", repourl.Redact(u), err)
 	}
 	out, err := c.git(ctx, c.dir, "ls-remote", "--", u)
 	if err != nil {
-		return nil, fmt.Errorf("list refs of %s: %w", redactURL(u), err)
+		return nil, fmt.Errorf("list refs of %s: %w", repourl.Redact(u), err)
 	}
 	refs := map[string]string{}
 	peeled := map[string]string{}
@@ -323,33 +369,33 @@ func (c *Cache) ReadFile(ctx context.Context, url, sha, path string) ([]byte, er
 	for range 10 { // symbolic link hops
 		mode, typ, id, err := c.entry(ctx, m, sha, p)
 		if err != nil {
-			return nil, fmt.Errorf("read %s at %s of %s: %w", path, sha, redactURL(u), err)
+			return nil, fmt.Errorf("read %s at %s of %s: %w", path, sha, repourl.Redact(u), err)
 		}
 		switch {
 		case id == "":
-			return nil, fmt.Errorf("read %s at %s of %s: %w", path, sha, redactURL(u), ErrNotExist)
+			return nil, fmt.Errorf("read %s at %s of %s: %w", path, sha, repourl.Redact(u), ErrNotExist)
 		case typ == "tree":
-			return nil, fmt.Errorf("read %s at %s of %s: is a directory", path, sha, redactURL(u))
+			return nil, fmt.Errorf("read %s at %s of %s: is a directory", path, sha, repourl.Redact(u))
 		case typ != "blob":
-			return nil, fmt.Errorf("read %s at %s of %s: is a submodule", path, sha, redactURL(u))
+			return nil, fmt.Errorf("read %s at %s of %s: is a submodule", path, sha, repourl.Redact(u))
 		}
 		data, err := c.blob(ctx, m, id)
 		if err != nil {
-			return nil, fmt.Errorf("read %s at %s of %s: %w", path, sha, redactURL(u), err)
+			return nil, fmt.Errorf("read %s at %s of %s: %w", path, sha, repourl.Redact(u), err)
 		}
 		if mode != "120000" {
 			return data, nil
 		}
 		target := string(data)
 		if strings.HasPrefix(target, "/") {
-			return nil, fmt.Errorf("read %s at %s of %s: symbolic link to %s outside the repository", path, sha, redactURL(u), target)
+			return nil, fmt.Errorf("read %s at %s of %s: symbolic link to %s outside the repository", path, sha, repourl.Redact(u), target)
 		}
 		p = cleanPath(p[:strings.LastIndexByte(p, '/')+1] + target)
 		if p == ".." || strings.HasPrefix(p, "../") {
-			return nil, fmt.Errorf("read %s at %s of %s: symbolic link to %s outside the repository", path, sha, redactURL(u), target)
+			return nil, fmt.Errorf("read %s at %s of %s: symbolic link to %s outside the repository", path, sha, repourl.Redact(u), target)
 		}
 	}
-	return nil, fmt.Errorf("read %s at %s of %s: too many levels of symbolic links", path, sha, redactURL(u))
+	return nil, fmt.Errorf("read %s at %s of %s: too many levels of symbolic links", path, sha, repourl.Redact(u))
 }
 
 // entry describes the entry at p in commit rev, as lsTree does, asking the
@@ -443,11 +489,11 @@ func (c *Cache) Commit(ctx context.Context, url, sha string) (CommitInfo, error)
 	out, err := c.git(ctx, m, "-c", "log.showSignature=false", "show", "-s", "--no-color",
 		"--format="+gitrepo.CommitFormat, "--end-of-options", sha+"^{commit}", "--")
 	if err != nil {
-		return CommitInfo{}, fmt.Errorf("commit %s of %s: %w", sha, redactURL(u), err)
+		return CommitInfo{}, fmt.Errorf("commit %s of %s: %w", sha, repourl.Redact(u), err)
 	}
 	ci, err := gitrepo.ParseCommit(string(out))
 	if err != nil {
-		return CommitInfo{}, fmt.Errorf("commit %s of %s: %w", sha, redactURL(u), err)
+		return CommitInfo{}, fmt.Errorf("commit %s of %s: %w", sha, repourl.Redact(u), err)
 	}
 	return *ci, nil
 }
@@ -465,7 +511,7 @@ func (c *Cache) Resolve(ctx context.Context, url, ref string) (string, error) {
 		return "", err
 	}
 	if ref == "" || strings.HasPrefix(ref, "-") {
-		return "", fmt.Errorf("resolve %q in %s: %w", ref, redactURL(u), ErrUnknownRevision)
+		return "", fmt.Errorf("resolve %q in %s: %w", ref, repourl.Redact(u), ErrUnknownRevision)
 	}
 	m := filepath.Join(c.dir, key(u)+".git")
 	if fullHash.MatchString(ref) && c.hasCommit(ctx, m, ref) {
@@ -476,7 +522,7 @@ func (c *Cache) Resolve(ctx context.Context, url, ref string) (string, error) {
 	}
 	out, err := c.git(ctx, m, "rev-parse", "-q", "--verify", "--end-of-options", ref+"^{commit}")
 	if err != nil {
-		return "", fmt.Errorf("resolve %q in %s: %w: no such branch, tag or commit", ref, redactURL(u), ErrUnknownRevision)
+		return "", fmt.Errorf("resolve %q in %s: %w: no such branch, tag or commit", ref, repourl.Redact(u), ErrUnknownRevision)
 	}
 	return strings.TrimSpace(string(out)), nil
 }
@@ -514,7 +560,7 @@ func (c *Cache) ChangedFiles(ctx context.Context, url, rng string) ([]string, er
 			return nil, err
 		}
 		if r := missing(); r != "" {
-			return nil, fmt.Errorf("changed files in %q of %s: %w %q: the repository has no such commit", rng, redactURL(u), ErrUnknownRevision, r)
+			return nil, fmt.Errorf("changed files in %q of %s: %w %q: the repository has no such commit", rng, repourl.Redact(u), ErrUnknownRevision, r)
 		}
 	}
 	args := []string{"-c", "diff.renames=true", "-c", "diff.relative=false",
@@ -523,7 +569,7 @@ func (c *Cache) ChangedFiles(ctx context.Context, url, rng string) ([]string, er
 	args = append(args, "--")
 	out, err := c.git(ctx, m, args...)
 	if err != nil {
-		return nil, fmt.Errorf("changed files in %q of %s: %w", rng, redactURL(u), err)
+		return nil, fmt.Errorf("changed files in %q of %s: %w", rng, repourl.Redact(u), err)
 	}
 	var files []string
 	for f := range strings.SplitSeq(string(out), "\x00") {
@@ -592,7 +638,7 @@ func (c *Cache) materialize(ctx context.Context, url, sha, branch, dst string, s
 		if made {
 			os.RemoveAll(dst)
 		}
-		return fmt.Errorf("check out %s of %s in %s: %w", sha, redactURL(u), dst, err)
+		return fmt.Errorf("check out %s of %s in %s: %w", sha, repourl.Redact(u), dst, err)
 	}
 	if branch != "" {
 		if _, err := c.git(ctx, m, "check-ref-format", "--branch", branch); err != nil {
@@ -655,7 +701,7 @@ func (e *gitError) Error() string {
 	if len(lines) > 4 {
 		lines = lines[:4]
 	}
-	return redactText(strings.Join(lines, "; "))
+	return repourl.Redact(strings.Join(lines, "; "))
 }
 
 func (e *gitError) Unwrap() error { return e.err }
@@ -722,31 +768,4 @@ func key(u string) string {
 		name = "repo"
 	}
 	return name + "-" + hex.EncodeToString(sum[:12])
-}
-
-// redactURL hides the password (or token) of a URL's user information.
-func redactURL(u string) string {
-	p, err := url.Parse(u)
-	if err != nil || p.User == nil {
-		return u
-	}
-	if _, ok := p.User.Password(); ok {
-		p.User = url.UserPassword(p.User.Username(), "xxxxx")
-	} else if strings.Contains(u, "://") && p.Scheme != "ssh" {
-		p.User = url.User("xxxxx") // a token used as the user name
-	}
-	return p.String()
-}
-
-var userinfo = regexp.MustCompile(`(\w+://)[^/@\s]+@`)
-
-// redactText hides the user information of URLs in git's messages.
-func redactText(s string) string {
-	return userinfo.ReplaceAllStringFunc(s, func(m string) string {
-		scheme, _, _ := strings.Cut(m, "://")
-		if scheme == "ssh" || scheme == "git+ssh" || scheme == "ssh+git" {
-			return m
-		}
-		return scheme + "://xxxxx@"
-	})
 }

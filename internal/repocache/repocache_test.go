@@ -475,22 +475,68 @@ func TestSharedDirectoryAcrossCaches(t *testing.T) {
 	}
 }
 
-func TestRedact(t *testing.T) {
+// TestFailingCloneHidesCredentials: git's errors quote the URL; the
+// error shows it as https://***@host/... whatever git printed.
+func TestFailingCloneHidesCredentials(t *testing.T) {
 	t.Parallel()
-	tests := []struct{ in, want string }{
-		{"https://user:s3cret@example.com/o/r.git", "https://user:xxxxx@example.com/o/r.git"},
-		{"https://tok3n@example.com/o/r.git", "https://xxxxx@example.com/o/r.git"},
-		{"ssh://git@example.com/o/r.git", "ssh://git@example.com/o/r.git"},
-		{"git@example.com:o/r.git", "git@example.com:o/r.git"},
-		{"/srv/git/r.git", "/srv/git/r.git"},
-	}
-	for _, tt := range tests {
-		if got := redactURL(tt.in); got != tt.want {
-			t.Errorf("redactURL(%q) = %q, want %q", tt.in, got, tt.want)
+	c := New(t.TempDir())
+	// Nothing listens on port 1: the clone fails at once.
+	for _, u := range []string{"http://ada:s3cret-tok3n@127.0.0.1:1/team/app.git", "http://s3cret-tok3n@127.0.0.1:1/team/app.git"} {
+		_, err := c.ListRefs(t.Context(), u)
+		if err == nil {
+			t.Fatalf("ListRefs(%s) succeeded", u)
+		}
+		if strings.Contains(err.Error(), "s3cret-tok3n") || !strings.Contains(err.Error(), "http://***@127.0.0.1:1/team/app.git") {
+			t.Errorf("error = %v, want the URL shown as http://***@127.0.0.1:1/team/app.git", err)
 		}
 	}
-	if got, want := redactText("fatal: unable to access 'https://a:b@h/x/': 403"), "fatal: unable to access 'https://xxxxx@h/x/': 403"; got != want {
-		t.Errorf("redactText() = %q, want %q", got, want)
+}
+
+// TestProjectsHaveTheirOwnMirrors: two projects of the same URL fetch
+// into two mirrors; a commit one project's mirror holds (a pull request's
+// head, fetched from a fork) is not in the other's.
+func TestProjectsHaveTheirOwnMirrors(t *testing.T) {
+	t.Parallel()
+	o := newOrigin(t)
+	root := New(t.TempDir())
+	a, b := root.Project("project-a"), root.Project("project-b")
+	if root.Project("project-a") != a {
+		t.Error("Project returns a new cache for the same ID")
+	}
+	for _, c := range []*Cache{a, b} {
+		if err := c.Fetch(t.Context(), o.url); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ma, _ := filepath.Glob(filepath.Join(root.Dir(), "projects", "project-a", "*.git"))
+	mb, _ := filepath.Glob(filepath.Join(root.Dir(), "projects", "project-b", "*.git"))
+	if len(ma) != 1 || len(mb) != 1 || ma[0] == mb[0] {
+		t.Fatalf("mirrors of project-a %v and project-b %v: want one each, apart", ma, mb)
+	}
+	if top, _ := filepath.Glob(filepath.Join(root.Dir(), "*.git")); len(top) != 0 {
+		t.Errorf("mirrors outside the projects' directories: %v", top)
+	}
+
+	// A commit only a fork has, fetched into project-a's mirror by a
+	// pull request's merge.
+	fork := gittest.Init(t)
+	gittest.Git(t, fork, "pull", "-q", o.dir, "main")
+	head := gittest.Commit(t, fork, "from the fork", map[string]string{"fork.txt": "fork\n"})
+	if _, err := a.MergeCommit(t.Context(), o.url, o.second, "file://"+fork, head); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Commit(t.Context(), o.url, head); err != nil {
+		t.Errorf("project-a lost the fork's commit: %v", err)
+	}
+	if _, err := b.Commit(t.Context(), o.url, head); !errors.Is(err, ErrUnknownRevision) {
+		t.Errorf("project-b sees the commit fetched for project-a: %v", err)
+	}
+
+	for _, id := range []string{"../../escape", "a/b", "", ".."} {
+		dir := root.Project(id).Dir()
+		if rel, err := filepath.Rel(filepath.Join(root.Dir(), "projects"), dir); err != nil || strings.Contains(rel, "..") || strings.ContainsRune(rel, filepath.Separator) {
+			t.Errorf("Project(%q).Dir() = %s, outside DIR/projects", id, dir)
+		}
 	}
 }
 

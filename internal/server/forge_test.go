@@ -191,7 +191,16 @@ func TestGitHubPullRequests(t *testing.T) {
 	fork.Git("fetch", "-q", repo.URL(), "main")
 	fork.Git("checkout", "-q", "-b", "blue", "FETCH_HEAD")
 	forkHead := fork.Commit("make it blue", map[string]string{"blue.txt": "blue\n"})
-	body = githubPR("opened", 8, "Make it blue", base, "blue", forkHead, "forker/app", fork.URL())
+	// A fork's clone URL comes from whoever opened the pull request: one
+	// on the server's disk is refused.
+	for _, local := range []string{fork.URL(), fork.Dir, "file:///etc"} {
+		body = githubPR("opened", 8, "Make it blue", base, "blue", forkHead, "forker/app", local)
+		code, msg = hook(t, e, "app", githubHeaders("pull_request", "hook-s3cret", body), body)
+		if code != http.StatusUnprocessableEntity || !strings.Contains(msg, "only be used by organisation admins") {
+			t.Errorf("fork pull request from %s: %d %s, want 422 naming the rule", local, code, msg)
+		}
+	}
+	body = githubPR("opened", 8, "Make it blue", base, "blue", forkHead, "forker/app", fork.HTTPURL())
 	code, msg = hook(t, e, "app", githubHeaders("pull_request", "hook-s3cret", body), body)
 	if code != http.StatusCreated {
 		t.Fatalf("fork pull_request: %d %s", code, msg)
@@ -241,8 +250,8 @@ func TestGitHubPullRequests(t *testing.T) {
 		HTTPStatus                 int `json:"http_status"`
 	}
 	e.Do("GET", "/api/v1/projects/app/deliveries", nil, &ds)
-	if len(ds) != 5 {
-		t.Fatalf("deliveries = %+v, want 5", ds)
+	if len(ds) != 8 { // 5 built or answered, 3 refused forks
+		t.Fatalf("deliveries = %+v, want 8", ds)
 	}
 	first := ds[len(ds)-1]
 	if first.Event != "pull_request" || first.Status != "triggered" || first.HTTPStatus != http.StatusCreated {

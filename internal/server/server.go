@@ -185,7 +185,8 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 			LogBytes:  func(n int) { s.counters.logBytes.Add(int64(n)) },
 		},
 	})
-	s.Trigger = trigger.New(trigger.Config{Store: db, Engine: s.Engine, Repos: s.Repos, Merger: s.Repos, Secrets: secrets, Logger: cfg.Logger})
+	mirrors := repocache.Projects{Cache: s.Repos}
+	s.Trigger = trigger.New(trigger.Config{Store: db, Engine: s.Engine, Repos: mirrors, Merger: mirrors, Secrets: secrets, Logger: cfg.Logger})
 	a := api.New(api.Config{Store: db, Engine: s.Engine, Logs: logs, Logger: cfg.Logger, Wake: s.Trigger.Wake, Secrets: secrets, Hooks: s.Trigger,
 		Streams: s.Dispatch, Upgrade: dispatch.Upgrade})
 

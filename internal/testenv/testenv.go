@@ -12,6 +12,8 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/http/cgi"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -128,6 +130,8 @@ type Agent struct {
 	once   sync.Once
 	done   chan struct{}
 	Err    error
+	// DataDir is the agent's data directory.
+	DataDir string
 }
 
 // AgentOptions tune an agent started with StartAgentWith.
@@ -157,10 +161,10 @@ func (e *Env) StartAgentWith(t TB, name, typ string, slots int, o AgentOptions) 
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	a := &Agent{cancel: cancel, stop: make(chan struct{}), done: make(chan struct{})}
+	a := &Agent{cancel: cancel, stop: make(chan struct{}), done: make(chan struct{}), DataDir: t.TempDir()}
 	cfg := agent.Config{
 		ServerURL: e.URL, Token: e.AgentToken, Name: name, Type: typ, Slots: slots,
-		DataDir: t.TempDir(), BatonPath: self, Env: os.Environ(), Stop: a.stop,
+		DataDir: a.DataDir, BatonPath: self, Env: os.Environ(), Stop: a.stop,
 		Executor: o.Executor, Executors: o.Executors, Images: o.Images,
 	}
 	go func() {
@@ -305,6 +309,24 @@ func NewRepo(t TB, files map[string]string) *Repo {
 
 // URL is the repository's clone URL.
 func (r *Repo) URL() string { return "file://" + r.Dir }
+
+// HTTPURL serves the repository read-only over git's smart HTTP protocol
+// (git http-backend) on loopback until the test ends, and returns its
+// clone URL: a remote URL, for what refuses local ones (a fork's clone URL
+// in a webhook).
+func (r *Repo) HTTPURL() string {
+	r.t.Helper()
+	git, err := exec.LookPath("git")
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	h := &cgi.Handler{Path: git, Args: []string{"http-backend"},
+		Env:        []string{"GIT_PROJECT_ROOT=" + filepath.Dir(r.Dir), "GIT_HTTP_EXPORT_ALL=1"},
+		InheritEnv: []string{"PATH", "HOME"}}
+	srv := httptest.NewServer(h)
+	r.t.Cleanup(srv.Close)
+	return srv.URL + "/" + filepath.Base(r.Dir)
+}
 
 // Git runs a git command in the repository and returns its trimmed output.
 func (r *Repo) Git(args ...string) string {

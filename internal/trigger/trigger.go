@@ -20,15 +20,16 @@ import (
 	"github.com/batonci/baton/internal/store"
 )
 
-// Repos lists a repository's refs; *repocache.Cache implements it.
+// Repos lists a repository's refs in the mirror of the project of
+// projectID; repocache.Projects implements it.
 type Repos interface {
-	ListRefs(ctx context.Context, url string) (map[string]string, error)
+	ListRefs(ctx context.Context, projectID, url string) (map[string]string, error)
 }
 
-// Merger creates the merge commit of a pull request;
-// *repocache.Cache implements it.
+// Merger creates the merge commit of a pull request in the mirror of the
+// project of projectID; repocache.Projects implements it.
 type Merger interface {
-	MergeCommit(ctx context.Context, url, baseSHA, headURL, headSHA string) (string, error)
+	MergeCommit(ctx context.Context, projectID, url, baseSHA, headURL, headSHA string) (string, error)
 }
 
 // WebhookSecrets opens a project's sealed webhook secret;
@@ -120,7 +121,7 @@ func (t *Trigger) Run(ctx context.Context) error {
 // workflow for every branch or tag that moved. The first poll of a project
 // only records what is there.
 func (t *Trigger) Poll(ctx context.Context, p *ci.Project) error {
-	refs, err := t.cfg.Repos.ListRefs(ctx, p.RepoURL)
+	refs, err := t.cfg.Repos.ListRefs(ctx, p.ID, p.RepoURL)
 	if err != nil {
 		return err
 	}

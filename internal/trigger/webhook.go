@@ -16,6 +16,7 @@ import (
 	"github.com/batonci/baton/internal/forge/hosts"
 	"github.com/batonci/baton/internal/ids"
 	"github.com/batonci/baton/internal/repocache"
+	"github.com/batonci/baton/internal/repourl"
 	"github.com/batonci/baton/internal/store"
 )
 
@@ -313,7 +314,7 @@ func (t *Trigger) pullRequest(ctx context.Context, p *ci.Project, ev *forge.Even
 	base := pr.BaseSHA
 	if base == "" {
 		// GitLab's merge request hooks name no base commit.
-		refs, err := t.cfg.Repos.ListRefs(ctx, p.RepoURL)
+		refs, err := t.cfg.Repos.ListRefs(ctx, p.ID, p.RepoURL)
 		if base = refs["refs/heads/"+pr.BaseBranch]; err != nil || base == "" {
 			undo()
 			return http.StatusUnprocessableEntity, fmt.Sprintf("cannot find the base branch %q", pr.BaseBranch)
@@ -322,8 +323,15 @@ func (t *Trigger) pullRequest(ctx context.Context, p *ci.Project, ev *forge.Even
 	headURL := ""
 	if pr.FromFork() {
 		headURL = pr.HeadCloneURL
+		// The payload names the fork: anyone who opens a pull request
+		// chooses it. A path or file:// URL would make the server read
+		// its own disk into the project's mirror.
+		if err := repourl.Check(headURL, false); err != nil {
+			undo()
+			return http.StatusUnprocessableEntity, fmt.Sprintf("pull request %d: its head repository is refused: %v", pr.Number, err)
+		}
 	}
-	merge, err := t.cfg.Merger.MergeCommit(ctx, p.RepoURL, base, headURL, pr.HeadSHA)
+	merge, err := t.cfg.Merger.MergeCommit(ctx, p.ID, p.RepoURL, base, headURL, pr.HeadSHA)
 	if err != nil {
 		undo()
 		if errors.Is(err, repocache.ErrMergeConflict) {
