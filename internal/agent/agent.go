@@ -271,9 +271,11 @@ func Identity(name, dataDir string) string {
 	return name + "@" + hex.EncodeToString(sum[:6])
 }
 
-// state is what the agent keeps across restarts.
+// state is what the agent keeps across restarts: its ID and the
+// credential the server gave it (the file is 0600).
 type state struct {
-	AgentID string `json:"agent_id"`
+	AgentID    string `json:"agent_id"`
+	Credential string `json:"credential,omitempty"`
 }
 
 // agent is one running agent.
@@ -289,6 +291,7 @@ type agent struct {
 
 	// Set by register, read by the poll loop (the same goroutine).
 	id          string
+	credential  string
 	pollTimeout time.Duration
 	lostAfter   time.Duration
 
@@ -433,6 +436,7 @@ func (a *agent) setUp() (unlock func(), err error) {
 			a.log.Warn("ignoring a corrupt state file", "file", stateFile, logErr, err)
 		} else {
 			a.id = st.AgentID
+			a.credential = st.Credential
 		}
 	} else if !errors.Is(err, os.ErrNotExist) {
 		return fail(fmt.Errorf("read the agent state: %w", err))
@@ -525,15 +529,16 @@ func baseEnv(env []string, binDir string) []string {
 func (a *agent) register(ctx context.Context) error {
 	host, _ := os.Hostname()
 	req := agentapi.RegisterRequest{
-		AgentID:   a.id,
-		Name:      a.cfg.Name,
-		Type:      a.cfg.Type,
-		Slots:     a.cfg.Slots,
-		Version:   a.cfg.Version,
-		Hostname:  host,
-		OS:        runtime.GOOS,
-		Arch:      runtime.GOARCH,
-		Executors: a.cfg.Executors,
+		AgentID:    a.id,
+		Credential: a.credential,
+		Name:       a.cfg.Name,
+		Type:       a.cfg.Type,
+		Slots:      a.cfg.Slots,
+		Version:    a.cfg.Version,
+		Hostname:   host,
+		OS:         runtime.GOOS,
+		Arch:       runtime.GOARCH,
+		Executors:  a.cfg.Executors,
 	}
 	if a.hostKey != nil {
 		req.SSHHostKey = strings.TrimSpace(string(ssh.MarshalAuthorizedKey(a.hostKey.PublicKey())))
@@ -546,6 +551,7 @@ func (a *agent) register(ctx context.Context) error {
 				err = errors.New("register: the server gave no agent ID")
 			} else {
 				a.id = resp.AgentID
+				a.credential = resp.Credential
 				a.pollTimeout = resp.PollTimeout.D()
 				a.lostAfter = resp.LostAfter.D()
 				return a.saveState()
@@ -566,9 +572,10 @@ func (a *agent) register(ctx context.Context) error {
 }
 
 func (a *agent) saveState() error {
-	b, _ := json.Marshal(state{AgentID: a.id})
+	b, _ := json.Marshal(state{AgentID: a.id, Credential: a.credential})
 	path := filepath.Join(a.cfg.DataDir, stateFile)
 	tmp := path + ".tmp"
+	_ = os.Remove(tmp) // WriteFile keeps the mode of a file that exists
 	if err := os.WriteFile(tmp, b, 0o600); err != nil {
 		return fmt.Errorf("save the agent state: %w", err)
 	}
@@ -680,6 +687,16 @@ func (a *agent) loop(ctx context.Context) error {
 			}
 		}
 		cancel()
+		var he *agentapi.HTTPError
+		if res.err != nil && !abandoned && errors.As(res.err, &he) && he.Status == http.StatusUnauthorized {
+			// The server no longer takes the credential (it forgot the
+			// agent, or revoked its token): register again with the
+			// token, which fails if the token was revoked.
+			a.log.Warn("the server refused the agent's credential; registering again", logAgent, a.id, logErr, res.err)
+			a.credential = ""
+			a.client.SetCredential("")
+			res = pollResult{resp: &agentapi.PollResponse{Reregister: true}}
+		}
 		if res.err != nil {
 			if abandoned || a.life.Err() != nil {
 				continue

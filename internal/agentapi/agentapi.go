@@ -1,10 +1,19 @@
 // Package agentapi is the versioned protocol between agents and the server:
-// JSON over HTTP under /agent/v1, authenticated with an agent token
-// (`Authorization: Token ...`). It holds the message types shared by both
-// sides and the client agents use.
+// JSON over HTTP under /agent/v1. It holds the message types shared by
+// both sides and the client agents use.
+//
+// Authentication: an agent token (`Authorization: Token bag_...`) only
+// registers agents. Registration returns a credential (bacr_...) bound to
+// the agent's ID; every other request carries that credential instead
+// (`Authorization: Token bacr_...`), and the server accepts a job's logs,
+// finish and debug streams only from the agent the job is assigned to. A
+// restarting agent sends its old ID and credential with its registration;
+// an ID whose agent is still connected cannot be registered without it.
+// Revoking a token voids the credentials of the agents it registered.
 //
 // The protocol:
-//   - POST /agent/v1/register: an agent announces itself and gets its ID.
+//   - POST /agent/v1/register: an agent announces itself and gets its ID
+//     and credential.
 //   - POST /agent/v1/poll: a long poll that is also the heartbeat. The agent
 //     says how many slots are free and which jobs it runs; the server answers
 //     as soon as it has something (a job, a cancellation, a drain) or after
@@ -51,19 +60,26 @@ const Version = "v1"
 // Prefix is the path prefix of every protocol endpoint.
 const Prefix = "/agent/" + Version
 
+// CredentialPrefix starts every agent credential.
+const CredentialPrefix = "bacr_"
+
 // RegisterRequest announces an agent.
 type RegisterRequest struct {
 	// AgentID is set when an agent restarts and wants its old identity (and
 	// to clean up after jobs it was running when it died).
-	AgentID   string   `json:"agent_id,omitempty"`
-	Name      string   `json:"name"`
-	Type      string   `json:"type"`
-	Slots     int      `json:"slots"`
-	Version   string   `json:"version"`
-	Hostname  string   `json:"hostname"`
-	OS        string   `json:"os"`
-	Arch      string   `json:"arch"`
-	Executors []string `json:"executors"`
+	AgentID string `json:"agent_id,omitempty"`
+	// Credential is the credential the agent was given when it last
+	// registered under AgentID: it proves the agent is the same one, so
+	// it may take the ID over while the server still thinks it connected.
+	Credential string   `json:"credential,omitempty"`
+	Name       string   `json:"name"`
+	Type       string   `json:"type"`
+	Slots      int      `json:"slots"`
+	Version    string   `json:"version"`
+	Hostname   string   `json:"hostname"`
+	OS         string   `json:"os"`
+	Arch       string   `json:"arch"`
+	Executors  []string `json:"executors"`
 	// SSHHostKey is the agent's SSH host public key (authorized_keys
 	// format), for debug sessions; "" if it has none.
 	SSHHostKey string `json:"ssh_host_key,omitempty"`
@@ -72,6 +88,9 @@ type RegisterRequest struct {
 // RegisterResponse confirms a registration.
 type RegisterResponse struct {
 	AgentID string `json:"agent_id"`
+	// Credential authenticates every later request of this agent (and
+	// its next registration); it is shown once, the server keeps a hash.
+	Credential string `json:"credential"`
 	// PollTimeout is how long the server may hold a poll open.
 	PollTimeout Duration `json:"poll_timeout"`
 	// LostAfter is how long the server waits for a poll before it declares

@@ -11,10 +11,12 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 )
 
 // HeaderAgentVersion is the request header that carries the agent's build
-// version. Every request also carries `Authorization: Token <token>`.
+// version. Every request also carries `Authorization: Token <token>` (the
+// agent token to register, the agent's credential after).
 const HeaderAgentVersion = "X-Baton-Agent-Version"
 
 // HeaderAgentID names the agent that dials a debug session stream.
@@ -35,6 +37,34 @@ type Client struct {
 	base  string // server URL without a trailing slash
 	token string
 	hc    *http.Client
+
+	mu   sync.Mutex
+	cred string // the agent's credential, once registered
+}
+
+// SetCredential sets the credential that authenticates the agent's
+// requests (but registration, which uses the token); Register sets it.
+func (c *Client) SetCredential(cred string) {
+	c.mu.Lock()
+	c.cred = cred
+	c.mu.Unlock()
+}
+
+// Credential returns the agent's credential, "" before registration.
+func (c *Client) Credential() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.cred
+}
+
+// authorization is the Authorization header of a request: the agent
+// token to register, the credential for everything else (the token until
+// the agent has one).
+func (c *Client) authorization(register bool) string {
+	if cred := c.Credential(); cred != "" && !register {
+		return "Token " + cred
+	}
+	return "Token " + c.token
 }
 
 // NewClient returns a client of the server at serverURL (for example
@@ -53,11 +83,19 @@ func NewClient(serverURL, token string, hc *http.Client) *Client {
 }
 
 // Register announces the agent and returns its identity and the server's
-// timing.
+// timing. It keeps the credential the server returns for the agent's
+// later requests; registering the same AgentID again sends the credential
+// the client holds unless req has one.
 func (c *Client) Register(ctx context.Context, req RegisterRequest) (*RegisterResponse, error) {
+	if req.AgentID != "" && req.Credential == "" {
+		req.Credential = c.Credential()
+	}
 	var resp RegisterResponse
 	if err := c.do(ctx, "register", "/register", req, false, &resp); err != nil {
 		return nil, err
+	}
+	if resp.Credential != "" {
+		c.SetCredential(resp.Credential)
 	}
 	return &resp, nil
 }
@@ -111,7 +149,7 @@ func (c *Client) DialStream(ctx context.Context, st Stream, agentID string) (io.
 	req.Header.Set("Connection", "Upgrade")
 	req.Header.Set("Upgrade", StreamUpgrade)
 	req.Header.Set(HeaderAgentID, agentID)
-	req.Header.Set("Authorization", "Token "+c.token)
+	req.Header.Set("Authorization", c.authorization(false))
 	req.Header.Set(HeaderAgentVersion, c.AgentVersion)
 	req.Header.Set("User-Agent", "baton-agent/"+c.AgentVersion)
 	resp, err := c.hc.Do(req)
@@ -159,7 +197,7 @@ func (c *Client) do(ctx context.Context, op, path string, body any, gz bool, out
 		req.Header.Set("Content-Encoding", "gzip")
 	}
 	req.Header.Set("Accept", "application/json")
-	req.Header.Set("Authorization", "Token "+c.token)
+	req.Header.Set("Authorization", c.authorization(path == "/register"))
 	req.Header.Set(HeaderAgentVersion, c.AgentVersion)
 	req.Header.Set("User-Agent", "baton-agent/"+c.AgentVersion)
 

@@ -339,6 +339,12 @@ func TestAuthAndErrors(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
+	reg := e.client(0)
+	register(t, reg, "agent-1", 1)
+	cred := reg.Credential()
+	if !strings.HasPrefix(cred, agentapi.CredentialPrefix) {
+		t.Fatalf("credential %q, want %s...", cred, agentapi.CredentialPrefix)
+	}
 	for _, tc := range []struct {
 		name, path, token, body string
 		want                    int
@@ -349,11 +355,17 @@ func TestAuthAndErrors(t *testing.T) {
 		{"API token", "/register", apiToken, `{"type":"s1-test"}`, http.StatusForbidden},
 		{"bad JSON", "/register", e.token, `{`, http.StatusBadRequest},
 		{"no type", "/register", e.token, `{}`, http.StatusBadRequest},
-		{"unknown job logs", "/jobs/nope/logs", e.token, `{"seq":0}`, http.StatusNotFound},
-		{"unknown job finish", "/jobs/nope/finish", e.token, `{"result":"passed"}`, http.StatusNotFound},
-		{"bad result", "/jobs/nope/finish", e.token, `{"result":"great"}`, http.StatusBadRequest},
-		{"unknown agent disconnect", "/disconnect", e.token, `{"agent_id":"nope"}`, http.StatusNotFound},
-		{"too large", "/poll", e.token, `{"agent_id":"` + strings.Repeat("x", 2<<20) + `"}`, http.StatusRequestEntityTooLarge},
+		{"credential registers", "/register", cred, `{"type":"s1-test"}`, http.StatusUnauthorized},
+		{"agent token polls", "/poll", e.token, `{}`, http.StatusUnauthorized},
+		{"agent token logs", "/jobs/nope/logs", e.token, `{"seq":0}`, http.StatusUnauthorized},
+		{"agent token finishes", "/jobs/nope/finish", e.token, `{"result":"passed"}`, http.StatusUnauthorized},
+		{"agent token disconnects", "/disconnect", e.token, `{}`, http.StatusUnauthorized},
+		{"bad credential", "/poll", agentapi.CredentialPrefix + "nope", `{}`, http.StatusUnauthorized},
+		{"unknown job logs", "/jobs/nope/logs", cred, `{"seq":0}`, http.StatusNotFound},
+		{"unknown job finish", "/jobs/nope/finish", cred, `{"result":"passed"}`, http.StatusNotFound},
+		{"bad result", "/jobs/nope/finish", cred, `{"result":"great"}`, http.StatusBadRequest},
+		{"other agent disconnect", "/disconnect", cred, `{"agent_id":"nope"}`, http.StatusForbidden},
+		{"too large", "/poll", cred, `{"agent_id":"` + strings.Repeat("x", 2<<20) + `"}`, http.StatusRequestEntityTooLarge},
 		{"unknown endpoint", "/nope", e.token, `{}`, http.StatusNotFound},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -385,9 +397,12 @@ func TestAuthAndErrors(t *testing.T) {
 		}
 	})
 	t.Run("unknown agent polls", func(t *testing.T) {
-		resp, err := e.client(0).Poll(t.Context(), agentapi.PollRequest{AgentID: "forgotten", FreeSlots: 1})
-		if err != nil || !resp.Reregister {
-			t.Errorf("poll = %+v, %v; want reregister", resp, err)
+		c := e.client(0)
+		c.SetCredential(agentapi.CredentialPrefix + "forgotten")
+		_, err := c.Poll(t.Context(), agentapi.PollRequest{AgentID: "forgotten", FreeSlots: 1})
+		var he *agentapi.HTTPError
+		if !errors.As(err, &he) || he.Status != http.StatusUnauthorized {
+			t.Errorf("poll error = %v; want 401 (register again)", err)
 		}
 	})
 }
@@ -493,8 +508,8 @@ func TestAgentLost(t *testing.T) {
 		c := e.client(0)
 		id := register(t, c, "agent-1", 1)
 		// A waiting poll keeps the agent alive beyond LostAfter.
-		other := register(t, e.client(0), "agent-2", 1)
-		_ = other
+		otherClient := e.client(0)
+		other := register(t, otherClient, "agent-2", 1)
 		resp, err := c.Poll(t.Context(), agentapi.PollRequest{AgentID: id, FreeSlots: 1})
 		if err != nil || len(resp.Assign) != 1 {
 			t.Fatalf("poll = %+v, %v", resp, err)
@@ -505,7 +520,7 @@ func TestAgentLost(t *testing.T) {
 		}
 		held := make(chan error, 1)
 		go func() {
-			_, err := e.client(0).Poll(context.Background(), agentapi.PollRequest{AgentID: other, FreeSlots: 0})
+			_, err := otherClient.Poll(context.Background(), agentapi.PollRequest{AgentID: other, FreeSlots: 0})
 			held <- err
 		}()
 		// agent-1 goes silent.
@@ -671,6 +686,7 @@ blocks:
 		for i := range 4 {
 			poller, reporter := e.client(i), e.client(i+1)
 			id := register(t, poller, fmt.Sprintf("agent-%d", i), 2)
+			reporter.SetCredential(poller.Credential()) // the same agent, through another server
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
@@ -753,7 +769,7 @@ func TestLogBody(t *testing.T) {
 	body, _ := json.Marshal(chunk(0, "plain\n"))
 	req, _ := http.NewRequestWithContext(t.Context(), http.MethodPost,
 		e.servers[0].srv.URL+agentapi.Prefix+"/jobs/"+resp.Assign[0].JobID+"/logs", bytes.NewReader(body))
-	req.Header.Set("Authorization", "Token "+e.token)
+	req.Header.Set("Authorization", "Token "+c.Credential())
 	r, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)

@@ -90,12 +90,13 @@ func TestImageAffinity(t *testing.T) {
 	const grace = time.Second
 	enginetest.ForEachDialect(t, func(t *testing.T, dialect string) {
 		e := newEnv(t, dialect, options{yaml: containerYAML, pollTimeout: 5 * time.Second, imageAffinity: grace})
-		c := e.client(0)
+		// One client per agent: each holds its own agent's credential.
+		cold, holder := e.client(0), e.client(0)
 		docker := []string{"shell", "docker"}
-		coldID := registerWith(t, c, "cold", docker)
-		holderID := registerWith(t, c, "holder", docker)
+		coldID := registerWith(t, cold, "cold", docker)
+		holderID := registerWith(t, holder, "holder", docker)
 		// The holder reports its images (a poll with no free slot).
-		pollFor(t, c, agentapi.PollRequest{AgentID: holderID, Images: []string{"debian:12", "postgres:16", "redis:7"}}, 200*time.Millisecond)
+		pollFor(t, holder, agentapi.PollRequest{AgentID: holderID, Images: []string{"debian:12", "postgres:16", "redis:7"}}, 200*time.Millisecond)
 		if a, err := e.db().GetAgent(t.Context(), holderID); err != nil || len(a.Images) != 3 {
 			t.Fatalf("holder images = %v, %v; want the 3 reported", a, err)
 		}
@@ -104,10 +105,10 @@ func TestImageAffinity(t *testing.T) {
 		p := e.push()
 		coldDone := make(chan *agentapi.PollResponse, 1)
 		go func() {
-			coldDone <- pollFor(t, c, agentapi.PollRequest{AgentID: coldID, FreeSlots: 1, Images: []string{"debian:12"}}, 3*time.Second)
+			coldDone <- pollFor(t, cold, agentapi.PollRequest{AgentID: coldID, FreeSlots: 1, Images: []string{"debian:12"}}, 3*time.Second)
 		}()
 		time.Sleep(200 * time.Millisecond)
-		resp := pollFor(t, c, agentapi.PollRequest{AgentID: holderID, FreeSlots: 1, Images: []string{"debian:12", "postgres:16", "redis:7"}}, time.Second)
+		resp := pollFor(t, holder, agentapi.PollRequest{AgentID: holderID, FreeSlots: 1, Images: []string{"debian:12", "postgres:16", "redis:7"}}, time.Second)
 		if resp == nil || len(resp.Assign) != 1 {
 			t.Fatalf("holder poll = %+v, want the job", resp)
 		}
@@ -125,7 +126,7 @@ func TestImageAffinity(t *testing.T) {
 		// grace window is over.
 		e.push()
 		start := time.Now()
-		resp = pollFor(t, c, agentapi.PollRequest{AgentID: coldID, FreeSlots: 1, Images: []string{"debian:12"}}, 4*time.Second)
+		resp = pollFor(t, cold, agentapi.PollRequest{AgentID: coldID, FreeSlots: 1, Images: []string{"debian:12"}}, 4*time.Second)
 		waited := time.Since(start)
 		if resp == nil || len(resp.Assign) != 1 {
 			t.Fatalf("cold poll = %+v, want the job after the grace window", resp)

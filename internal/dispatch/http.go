@@ -3,7 +3,9 @@ package dispatch
 import (
 	"compress/gzip"
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -117,16 +119,35 @@ func decode(w http.ResponseWriter, r *http.Request, limit int64, v any) error {
 	return nil
 }
 
-// authenticate checks the agent token of a request: `Authorization: Token
-// T`, where sha256(T) in hex is a stored, unrevoked token of kind agent.
-func (d *Dispatcher) authenticate(r *http.Request) (*store.Token, error) {
+// bearer returns the secret of a request's `Authorization: Token T` (or
+// Bearer T).
+func bearer(r *http.Request) (string, error) {
 	h := r.Header.Get("Authorization")
 	scheme, secret, ok := strings.Cut(h, " ")
-	if !ok || (!strings.EqualFold(scheme, "Token") && !strings.EqualFold(scheme, "Bearer")) || strings.TrimSpace(secret) == "" {
-		return nil, errorf(http.StatusUnauthorized, "missing agent token (Authorization: Token ...)")
+	secret = strings.TrimSpace(secret)
+	if !ok || (!strings.EqualFold(scheme, "Token") && !strings.EqualFold(scheme, "Bearer")) || secret == "" {
+		return "", errorf(http.StatusUnauthorized, "missing agent token (Authorization: Token ...)")
 	}
-	sum := sha256.Sum256([]byte(strings.TrimSpace(secret)))
-	tok, err := d.db.TokenByHash(r.Context(), hex.EncodeToString(sum[:]))
+	return secret, nil
+}
+
+func hashSecret(s string) string {
+	sum := sha256.Sum256([]byte(s))
+	return hex.EncodeToString(sum[:])
+}
+
+// authenticate checks the agent token of a registration: `Authorization:
+// Token T`, where sha256(T) in hex is a stored, unrevoked token of kind
+// agent.
+func (d *Dispatcher) authenticate(r *http.Request) (*store.Token, error) {
+	secret, err := bearer(r)
+	if err != nil {
+		return nil, err
+	}
+	if strings.HasPrefix(secret, agentapi.CredentialPrefix) {
+		return nil, errorf(http.StatusUnauthorized, "an agent registers with an agent token, not with its credential")
+	}
+	tok, err := d.db.TokenByHash(r.Context(), hashSecret(secret))
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, errorf(http.StatusUnauthorized, "invalid or revoked agent token")
 	}
@@ -137,6 +158,72 @@ func (d *Dispatcher) authenticate(r *http.Request) (*store.Token, error) {
 		return nil, errorf(http.StatusForbidden, "not an agent token")
 	}
 	return tok, nil
+}
+
+// agentCaller is an agent authenticated by its credential.
+type agentCaller struct {
+	agent *ci.Agent
+	hash  string // of the credential
+}
+
+// authenticateAgent checks the credential of a request after
+// registration: `Authorization: Token bacr_...`, the credential the agent
+// got when it registered. An agent token is refused: it only registers.
+// The credential of an agent whose token was revoked is refused, and the
+// agent is disconnected (its jobs fail as if it was lost).
+func (d *Dispatcher) authenticateAgent(r *http.Request) (*agentCaller, error) {
+	secret, err := bearer(r)
+	if err != nil {
+		return nil, err
+	}
+	if !strings.HasPrefix(secret, agentapi.CredentialPrefix) {
+		return nil, errorf(http.StatusUnauthorized, "an agent token only registers agents: send the credential registration returned (Authorization: Token %s...)", agentapi.CredentialPrefix)
+	}
+	return d.checkCredential(r.Context(), hashSecret(secret))
+}
+
+// checkCredential finds the agent of a credential hash (see
+// authenticateAgent).
+func (d *Dispatcher) checkCredential(ctx context.Context, hash string) (*agentCaller, error) {
+	ac, err := d.db.AgentByCredential(ctx, hash)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, errorf(http.StatusUnauthorized, "invalid agent credential: register again")
+	}
+	if err != nil {
+		return nil, err
+	}
+	if ac.TokenRevoked {
+		d.revokedAgent(ctx, ac.Agent)
+		return nil, errorf(http.StatusUnauthorized, "the agent token agent %s registered with was revoked", ac.Agent.ID)
+	}
+	return &agentCaller{agent: ac.Agent, hash: hash}, nil
+}
+
+// revokedAgent disconnects an agent whose token was revoked: its
+// credential is void and its jobs fail as if it was lost.
+func (d *Dispatcher) revokedAgent(ctx context.Context, a *ci.Agent) {
+	ctx = context.WithoutCancel(ctx)
+	if a.State == ci.AgentConnected || a.State == ci.AgentDraining {
+		if err := d.db.Tx(ctx, func(tx *store.Tx) error {
+			if err := tx.SetAgentCredential(a.ID, "", ""); err != nil {
+				return err
+			}
+			return tx.SetAgentState(a.ID, ci.AgentGone)
+		}); err != nil {
+			d.log.Error("disconnect an agent of a revoked token", "agent", a.ID, "err", err)
+			return
+		}
+		d.log.Info("agent disconnected: its token was revoked", "agent", a.ID, "name", a.Name)
+	}
+	d.failAgentJobs(ctx, a.ID, "the agent's token was revoked")
+}
+
+// newCredential returns a new agent credential and its hash.
+func newCredential() (cred, hash string) {
+	b := make([]byte, 32)
+	rand.Read(b) // never fails
+	cred = agentapi.CredentialPrefix + base64.RawURLEncoding.EncodeToString(b)
+	return cred, hashSecret(cred)
 }
 
 // checkType refuses an agent whose type the token may not serve.
@@ -201,12 +288,24 @@ func (d *Dispatcher) register(w http.ResponseWriter, r *http.Request) (*agentapi
 	id := req.AgentID
 	if id != "" {
 		// A known agent that registers again has restarted: the jobs it
-		// was running died with it.
+		// was running died with it. While it is connected, only the agent
+		// itself (its credential) may take its ID over.
 		old, err := d.db.GetAgent(r.Context(), id)
 		switch {
 		case err == nil:
 			if err := checkType(tok, old.Type); err != nil {
 				return nil, err
+			}
+			if old.State == ci.AgentConnected || old.State == ci.AgentDraining {
+				same := false
+				if req.Credential != "" {
+					if same, err = d.db.AgentCredentialMatches(r.Context(), id, hashSecret(req.Credential)); err != nil {
+						return nil, err
+					}
+				}
+				if !same {
+					return nil, errorf(http.StatusConflict, "agent %s is connected: an agent ID is registered again only by that agent (with its credential) or once it is lost", id)
+				}
 			}
 			d.failAgentJobs(r.Context(), id, "the agent restarted")
 		case !errors.Is(err, store.ErrNotFound):
@@ -226,11 +325,15 @@ func (d *Dispatcher) register(w http.ResponseWriter, r *http.Request) (*agentapi
 		Executors: req.Executors,
 		LastSeen:  d.now(),
 	}
+	cred, credHash := newCredential()
 	if err := d.db.Tx(r.Context(), func(tx *store.Tx) error {
 		if err := tx.UpsertAgent(a); err != nil {
 			return err
 		}
 		if err := tx.SetAgentHostKey(a.ID, req.SSHHostKey); err != nil {
+			return err
+		}
+		if err := tx.SetAgentCredential(a.ID, credHash, tok.ID); err != nil {
 			return err
 		}
 		return tx.TouchToken(tok.ID, d.now())
@@ -240,13 +343,14 @@ func (d *Dispatcher) register(w http.ResponseWriter, r *http.Request) (*agentapi
 	d.log.Info("agent registered", "agent", id, "name", a.Name, "type", a.Type, "slots", a.Slots)
 	return &agentapi.RegisterResponse{
 		AgentID:     id,
+		Credential:  cred,
 		PollTimeout: agentapi.Ms(d.cfg.PollTimeout),
 		LostAfter:   agentapi.Ms(d.cfg.LostAfter),
 	}, nil
 }
 
 func (d *Dispatcher) handleDisconnect(w http.ResponseWriter, r *http.Request) {
-	tok, err := d.authenticate(r)
+	ac, err := d.authenticateAgent(r)
 	if err != nil {
 		d.fail(w, r, err)
 		return
@@ -256,17 +360,9 @@ func (d *Dispatcher) handleDisconnect(w http.ResponseWriter, r *http.Request) {
 		d.fail(w, r, err)
 		return
 	}
-	a, err := d.db.GetAgent(r.Context(), req.AgentID)
-	if errors.Is(err, store.ErrNotFound) {
-		d.fail(w, r, errorf(http.StatusNotFound, "unknown agent %q", req.AgentID))
-		return
-	}
-	if err != nil {
-		d.fail(w, r, err)
-		return
-	}
-	if err := checkType(tok, a.Type); err != nil {
-		d.fail(w, r, err)
+	a := ac.agent
+	if req.AgentID != "" && req.AgentID != a.ID {
+		d.fail(w, r, errorf(http.StatusForbidden, "this credential is agent %s's, not agent %s's", a.ID, req.AgentID))
 		return
 	}
 	if err := d.db.Tx(r.Context(), func(tx *store.Tx) error {
@@ -280,9 +376,9 @@ func (d *Dispatcher) handleDisconnect(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, struct{}{})
 }
 
-// jobFor reads a job an agent reports about and checks the token may act
-// for the job's agent.
-func (d *Dispatcher) jobFor(r *http.Request, tok *store.Token) (*ci.Job, error) {
+// jobFor reads a job an agent reports about and checks it is assigned to
+// that agent.
+func (d *Dispatcher) jobFor(r *http.Request, ac *agentCaller) (*ci.Job, error) {
 	id := r.PathValue("id")
 	j, err := d.db.GetJob(r.Context(), id)
 	if errors.Is(err, store.ErrNotFound) {
@@ -294,14 +390,8 @@ func (d *Dispatcher) jobFor(r *http.Request, tok *store.Token) (*ci.Job, error) 
 	if j.AgentID == "" {
 		return nil, errorf(http.StatusConflict, "job %s is not assigned to an agent", id)
 	}
-	if tok.AgentType != "" {
-		a, err := d.db.GetAgent(r.Context(), j.AgentID)
-		if err != nil && !errors.Is(err, store.ErrNotFound) {
-			return nil, err
-		}
-		if a == nil || a.Type != tok.AgentType {
-			return nil, errorf(http.StatusForbidden, "job %s does not run on an agent of type %s", id, tok.AgentType)
-		}
+	if j.AgentID != ac.agent.ID {
+		return nil, errorf(http.StatusForbidden, "job %s is not assigned to agent %s", id, ac.agent.ID)
 	}
 	return j, nil
 }
@@ -316,11 +406,11 @@ func (d *Dispatcher) handleLogs(w http.ResponseWriter, r *http.Request) {
 }
 
 func (d *Dispatcher) logs(w http.ResponseWriter, r *http.Request) (*agentapi.LogAck, error) {
-	tok, err := d.authenticate(r)
+	ac, err := d.authenticateAgent(r)
 	if err != nil {
 		return nil, err
 	}
-	j, err := d.jobFor(r, tok)
+	j, err := d.jobFor(r, ac)
 	if err != nil {
 		return nil, err
 	}
@@ -383,7 +473,7 @@ func (d *Dispatcher) handleFinish(w http.ResponseWriter, r *http.Request) {
 }
 
 func (d *Dispatcher) finish(w http.ResponseWriter, r *http.Request) error {
-	tok, err := d.authenticate(r)
+	ac, err := d.authenticateAgent(r)
 	if err != nil {
 		return err
 	}
@@ -396,7 +486,7 @@ func (d *Dispatcher) finish(w http.ResponseWriter, r *http.Request) error {
 	default:
 		return errorf(http.StatusBadRequest, "result must be passed, failed or stopped, not %q", req.Result)
 	}
-	j, err := d.jobFor(r, tok)
+	j, err := d.jobFor(r, ac)
 	if err != nil {
 		return err
 	}
@@ -437,7 +527,7 @@ func (d *Dispatcher) handlePoll(w http.ResponseWriter, r *http.Request) {
 // otherwise when a notification brings something or PollTimeout passes.
 func (d *Dispatcher) poll(w http.ResponseWriter, r *http.Request) (*agentapi.PollResponse, error) {
 	ctx := r.Context()
-	tok, err := d.authenticate(r)
+	ac, err := d.authenticateAgent(r)
 	if err != nil {
 		return nil, err
 	}
@@ -445,15 +535,9 @@ func (d *Dispatcher) poll(w http.ResponseWriter, r *http.Request) (*agentapi.Pol
 	if err := decode(w, r, maxPollBody, &req); err != nil {
 		return nil, err
 	}
-	a, err := d.db.GetAgent(ctx, req.AgentID)
-	if errors.Is(err, store.ErrNotFound) {
-		return &agentapi.PollResponse{Reregister: true}, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	if err := checkType(tok, a.Type); err != nil {
-		return nil, err
+	a := ac.agent
+	if req.AgentID != "" && req.AgentID != a.ID {
+		return nil, errorf(http.StatusForbidden, "this credential is agent %s's, not agent %s's", a.ID, req.AgentID)
 	}
 	if err := d.touch(ctx, a, req.Draining); err != nil {
 		return nil, err
@@ -496,7 +580,10 @@ func (d *Dispatcher) poll(w http.ResponseWriter, r *http.Request) (*agentapi.Pol
 		case <-wt.ch:
 		case <-heartbeat.C:
 			// A held poll is contact: keep the agent from being declared
-			// lost by any server.
+			// lost by any server, while its credential holds.
+			if _, err := d.checkCredential(ctx, ac.hash); err != nil {
+				return nil, err
+			}
 			if err := d.touch(ctx, a, req.Draining); err != nil {
 				return nil, err
 			}

@@ -126,7 +126,7 @@ func (d *Dispatcher) pendingStreams(ctx context.Context, agentID string) ([]agen
 // handleStream takes an agent's dial of a stream: it checks the stream
 // was asked of that agent, answers 101 and hands the connection over.
 func (d *Dispatcher) handleStream(w http.ResponseWriter, r *http.Request) {
-	tok, err := d.authenticate(r)
+	ac, err := d.authenticateAgent(r)
 	if err != nil {
 		d.fail(w, r, err)
 		return
@@ -136,14 +136,10 @@ func (d *Dispatcher) handleStream(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	id := r.PathValue("id")
-	agentID := r.Header.Get(agentapi.HeaderAgentID)
-	a, err := d.db.GetAgent(r.Context(), agentID)
-	if err != nil {
-		d.fail(w, r, errorf(http.StatusForbidden, "unknown agent %q", agentID))
-		return
-	}
-	if err := checkType(tok, a.Type); err != nil {
-		d.fail(w, r, err)
+	// The credential says which agent dials; the header may only agree.
+	agentID := ac.agent.ID
+	if h := r.Header.Get(agentapi.HeaderAgentID); h != "" && h != agentID {
+		d.fail(w, r, errorf(http.StatusForbidden, "this credential is agent %s's, not agent %s's", agentID, h))
 		return
 	}
 	d.mu.Lock()

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/batonci/baton/internal/ci"
@@ -161,4 +162,76 @@ func (tx *Tx) SetAgentState(id string, s ci.AgentState) error {
 // SetAgentImages records the container images an agent holds.
 func (tx *Tx) SetAgentImages(id string, images []string) error {
 	return tx.execOne("set agent images "+id, `UPDATE agents SET images = $2 WHERE id = $1`, id, listArg(images))
+}
+
+// SetAgentCredential binds a credential (its hash) to an agent and records
+// the agent token it registered with.
+func (tx *Tx) SetAgentCredential(id, credentialHash, tokenID string) error {
+	return tx.execOne("set agent credential "+id, `UPDATE agents SET credential_hash = $2, token_id = $3
+		WHERE id = $1`, id, credentialHash, tokenID)
+}
+
+// AgentCredential is an agent found by its credential, with the token
+// it registered with.
+type AgentCredential struct {
+	Agent *ci.Agent
+	// TokenID is the agent token the agent registered with; TokenRevoked
+	// reports whether it was revoked since (the credential is then void).
+	TokenID      string
+	TokenRevoked bool
+}
+
+// AgentByCredential returns the agent whose credential has that hash (""
+// never matches), with Running filled; ErrNotFound if none.
+func (db *DB) AgentByCredential(ctx context.Context, credentialHash string) (ac *AgentCredential, err error) {
+	err = db.view(ctx, func(tx *Tx) error {
+		if credentialHash == "" {
+			return fmt.Errorf("agent by credential: %w", ErrNotFound)
+		}
+		var id string
+		ac = &AgentCredential{}
+		err := tx.queryRow(`SELECT a.id, a.token_id, COALESCE(t.revoked, TRUE) FROM agents a
+			LEFT JOIN tokens t ON t.id = a.token_id
+			WHERE a.credential_hash = $1`, credentialHash).Scan(&id, &ac.TokenID, &ac.TokenRevoked)
+		if err != nil {
+			return wrap("agent by credential", err)
+		}
+		ac.Agent, err = tx.GetAgent(id)
+		return err
+	})
+	return ac, err
+}
+
+// AgentCredentialMatches reports whether an agent's stored credential has
+// that hash.
+func (db *DB) AgentCredentialMatches(ctx context.Context, id, credentialHash string) (ok bool, err error) {
+	err = db.view(ctx, func(tx *Tx) error {
+		var stored string
+		if err := tx.queryRow(`SELECT credential_hash FROM agents WHERE id = $1`, id).Scan(&stored); err != nil {
+			return wrap("agent credential "+id, err)
+		}
+		ok = stored != "" && stored == credentialHash
+		return nil
+	})
+	return ok, err
+}
+
+// TokenAgents returns the IDs of the agents registered with a token.
+func (tx *Tx) TokenAgents(tokenID string) ([]string, error) {
+	ids, err := collect(tx, func(s scanner) (id string, err error) {
+		err = s.Scan(&id)
+		return id, err
+	}, `SELECT id FROM agents WHERE token_id = $1 ORDER BY id`, tokenID)
+	return ids, wrap("token agents", err)
+}
+
+// AgentTokens returns every agent token, revoked ones included, oldest
+// first.
+func (db *DB) AgentTokens(ctx context.Context) (ts []*Token, err error) {
+	err = db.view(ctx, func(tx *Tx) error {
+		ts, err = collect(tx, scanToken, `SELECT `+tokenCols+` FROM tokens WHERE kind = $1
+			ORDER BY created_at, id`, TokenAgent)
+		return wrap("agent tokens", err)
+	})
+	return ts, err
 }
