@@ -134,6 +134,8 @@ func (a *API) table() []route {
 		{"GET /api/v1/agents", signedIn, a.listAgents},
 		{"GET /api/v1/queue", signedIn, a.queue},
 		{"POST /api/v1/agent-tokens", orgAdmin, a.createAgentToken},
+		{"GET /api/v1/agent-tokens", orgAdmin, a.listAgentTokens},
+		{"DELETE /api/v1/agent-tokens/{id}", orgAdmin, a.revokeAgentToken},
 		{"GET /api/v1/users", orgAdmin, a.listUsers},
 		{"POST /api/v1/users", orgAdmin, a.addUser},
 		{"PATCH /api/v1/users/{login}", orgAdmin, a.updateUser},

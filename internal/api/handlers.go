@@ -501,18 +501,6 @@ func (a *API) stopJob(w http.ResponseWriter, r *http.Request, c *caller) {
 	writeJSON(w, http.StatusAccepted, map[string]string{"message": "stopping"})
 }
 
-func (a *API) listAgents(w http.ResponseWriter, r *http.Request, c *caller) {
-	agents, err := a.cfg.Store.ListAgents(r.Context())
-	if err != nil {
-		writeError(w, err)
-		return
-	}
-	if agents == nil {
-		agents = []*ci.Agent{}
-	}
-	writeJSON(w, http.StatusOK, agents)
-}
-
 // QueuedJob is a job waiting to run, with the reason.
 type QueuedJob struct {
 	*ci.Job

@@ -92,6 +92,8 @@ func commands() []*command {
 		jobLogsCommand(),
 		agentListCommand(),
 		agentTokenCreateCommand(),
+		agentTokenListCommand(),
+		agentTokenRevokeCommand(),
 		secretCreateCommand(),
 		secretListCommand(),
 		secretShowCommand(),

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -12,6 +13,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/batonci/baton/internal/api"
 	"github.com/batonci/baton/internal/ci"
 )
 
@@ -488,23 +490,85 @@ func jobLogsCommand() *command {
 
 func agentListCommand() *command {
 	return apiCommand{
-		read:    true,
-		command: &command{name: "agent list", summary: "list the agents the server knows", usage: "[--json]", help: "Lists agents with their type, slots, state and running jobs."},
+		read: true,
+		command: &command{name: "agent list", summary: "list the agents the server knows", usage: "[--json]",
+			help: "Lists agents with their type, slots, state and running jobs (organisation admins); others see how many agents of each type are connected and how many slots are free."},
 		do: func(ctx context.Context, o *IO, c *client, args []string, asJSON bool) int {
-			var agents []ci.Agent
-			if err := c.do(ctx, "GET", "/api/v1/agents", nil, &agents); err != nil {
+			var view api.AgentsView
+			if err := c.do(ctx, "GET", "/api/v1/agents", nil, &view); err != nil {
 				return failAPI(o, "agent list", err)
 			}
 			if asJSON {
-				printJSON(o.Out, agents)
+				printJSON(o.Out, view)
 				return ExitOK
 			}
 			tw := tabwriter.NewWriter(o.Out, 0, 4, 2, ' ', 0)
+			if view.Agents == nil {
+				fmt.Fprintln(tw, "TYPE\tAGENTS\tFREE SLOTS")
+				for _, t := range view.Types {
+					fmt.Fprintf(tw, "%s\t%d\t%d\n", t.Type, t.Agents, t.Free)
+				}
+				tw.Flush()
+				return ExitOK
+			}
 			fmt.Fprintln(tw, "NAME\tTYPE\tSLOTS\tSTATE\tRUNNING\tLAST SEEN")
-			for _, a := range agents {
+			for _, a := range view.Agents {
 				fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%d\t%s ago\n", a.Name, a.Type, a.Slots, a.State, len(a.Running), time.Since(a.LastSeen).Round(time.Second))
 			}
 			tw.Flush()
+			return ExitOK
+		},
+	}.build(nil)
+}
+
+func agentTokenListCommand() *command {
+	return apiCommand{
+		read:    true,
+		command: &command{name: "agent token list", summary: "list the agent tokens (admins)", usage: "[--json]", help: "Lists the agent tokens, revoked ones included, never their secrets."},
+		do: func(ctx context.Context, o *IO, c *client, args []string, asJSON bool) int {
+			var ts []api.AgentTokenView
+			if err := c.do(ctx, "GET", "/api/v1/agent-tokens", nil, &ts); err != nil {
+				return failAPI(o, "agent token list", err)
+			}
+			if asJSON {
+				printJSON(o.Out, ts)
+				return ExitOK
+			}
+			tw := tabwriter.NewWriter(o.Out, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "ID\tNAME\tTYPE\tCREATED\tLAST USED\tSTATE")
+			for _, t := range ts {
+				typ, used, state := cmp.Or(t.Type, "any"), "never", "active"
+				if !t.LastUsed.IsZero() {
+					used = t.LastUsed.UTC().Format(time.DateTime)
+				}
+				if t.Revoked {
+					state = "revoked"
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", t.ID, t.Name, typ, t.CreatedAt.UTC().Format(time.DateTime), used, state)
+			}
+			tw.Flush()
+			return ExitOK
+		},
+	}.build(nil)
+}
+
+func agentTokenRevokeCommand() *command {
+	return apiCommand{
+		command: &command{name: "agent token revoke", summary: "revoke an agent token (admins)", usage: "ID",
+			help: "Revokes an agent token: it registers no more agents, and the agents it registered are disconnected at their next poll (their running jobs fail as with a lost agent)."},
+		do: func(ctx context.Context, o *IO, c *client, args []string, _ bool) int {
+			if len(args) != 1 {
+				fmt.Fprintln(o.Err, "usage: baton agent token revoke ID")
+				return ExitUsage
+			}
+			var out struct {
+				Message string `json:"message"`
+				Agents  int    `json:"agents"`
+			}
+			if err := c.do(ctx, "DELETE", "/api/v1/agent-tokens/"+url.PathEscape(args[0]), nil, &out); err != nil {
+				return failAPI(o, "agent token revoke", err)
+			}
+			fmt.Fprintf(o.Out, "%s; %d agents registered with it are disconnected\n", out.Message, out.Agents)
 			return ExitOK
 		},
 	}.build(nil)

@@ -578,6 +578,11 @@ func (d *Dispatcher) poll(w http.ResponseWriter, r *http.Request) (*agentapi.Pol
 		select {
 		case <-recheck.C:
 		case <-wt.ch:
+			// Woken (also when the agent's token was revoked): the
+			// credential must still hold.
+			if _, err := d.checkCredential(ctx, ac.hash); err != nil {
+				return nil, err
+			}
 		case <-heartbeat.C:
 			// A held poll is contact: keep the agent from being declared
 			// lost by any server, while its credential holds.

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/batonci/baton/internal/agent"
+	"github.com/batonci/baton/internal/api"
 	"github.com/batonci/baton/internal/ci"
 	"github.com/batonci/baton/internal/executor"
 	"github.com/batonci/baton/internal/executor/docker"
@@ -127,8 +128,9 @@ func TestContainerJobOnDockerAgent(t *testing.T) {
 	if left := labelled(t, id); left != "" {
 		t.Errorf("left behind after the job: %s", left)
 	}
-	var agents []ci.Agent
-	e.Do("GET", "/api/v1/agents", nil, &agents)
+	var view api.AgentsView
+	e.Do("GET", "/api/v1/agents", nil, &view)
+	agents := view.Agents
 	if len(agents) != 1 || !slices.Contains(agents[0].Images, "baton-test/debian:latest") {
 		t.Errorf("agents = %+v, want the docker agent reporting baton-test/debian:latest", agents)
 	}

@@ -16,6 +16,7 @@ import (
 
 	_ "github.com/jackc/pgx/v5/stdlib"
 
+	"github.com/batonci/baton/internal/api"
 	"github.com/batonci/baton/internal/ci"
 	"github.com/batonci/baton/internal/testenv"
 )
@@ -88,8 +89,9 @@ func TestAgentKilledMidJobFailsTheJobAsLost(t *testing.T) {
 	if d := time.Since(killed); d > 15*time.Second {
 		t.Errorf("agent loss noticed after %s, want within 15 s", d)
 	}
-	var agents []ci.Agent
-	e.Do("GET", "/api/v1/agents", nil, &agents)
+	var view api.AgentsView
+	e.Do("GET", "/api/v1/agents", nil, &view)
+	agents := view.Agents
 	if len(agents) != 1 || agents[0].State != ci.AgentLost {
 		t.Errorf("agents = %+v, want the one agent lost", agents)
 	}

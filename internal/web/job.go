@@ -138,9 +138,10 @@ func (w *Web) job(rw http.ResponseWriter, r *http.Request) {
 		p.AgentName = p.AgentName[:8]
 	}
 	if me, _ := w.me(r); me != nil && p.Job.AgentID != "" {
-		var agents []*ci.Agent
-		if _, err := w.apiGet(r, "/api/v1/agents", &agents); err == nil {
-			for _, a := range agents {
+		// Only organisation admins get the agents' names.
+		var view api.AgentsView
+		if _, err := w.apiGet(r, "/api/v1/agents", &view); err == nil {
+			for _, a := range view.Agents {
 				if a.ID == p.Job.AgentID {
 					p.AgentName = a.Name
 				}
