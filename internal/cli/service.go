@@ -153,10 +153,10 @@ func serverCommand() *command {
 		summary: "run the CI server (no agent)",
 		usage:   "[--db sqlite:PATH|postgres://...] [--data DIR] [--addr HOST:PORT] [--url URL] [--storage URL [--storage-credentials FILE]]",
 		help: `Runs the server: API, web UI, triggers and the agent endpoint. Several servers
-can share one PostgreSQL database (and a data directory on shared storage for
-logs): jobs are never dispatched twice. --storage chooses the object storage
-(default DIR/blobs; s3://BUCKET/PREFIX?endpoint=URL for S3-compatible storage),
-checked at start. The first server to start on an empty
+can share one PostgreSQL database and one object storage (--storage
+s3://BUCKET/PREFIX?endpoint=URL; the default, DIR/blobs, needs a shared data
+directory): jobs are never dispatched twice and every server serves every
+log. The storage is checked at start. The first server to start on an empty
 database creates the admin user and prints its credentials and an agent
 token; agents connect with 'baton agent --server URL --token TOKEN'.`,
 	}

@@ -25,6 +25,7 @@ package dispatch
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"net/http"
 	"sync"
@@ -304,21 +305,13 @@ func (d *Dispatcher) CheckLost(ctx context.Context) (time.Time, error) {
 		return time.Time{}, err
 	}
 	for _, a := range stale {
-		lost := false
-		err := d.db.Tx(ctx, func(tx *store.Tx) error {
-			// Re-read under the transaction: a poll may have touched it.
-			cur, err := tx.GetAgent(a.ID)
-			if err != nil {
-				return err
-			}
-			if cur.State != ci.AgentConnected && cur.State != ci.AgentDraining {
-				return nil
-			}
-			if !cur.LastSeen.IsZero() && cur.LastSeen.After(now.Add(-d.cfg.LostAfter)) {
-				return nil
-			}
-			lost = true
-			return tx.SetAgentState(a.ID, ci.AgentLost)
+		// One conditional update decides: a poll may have touched the
+		// agent since, and of several servers noticing the silence only
+		// one declares the loss (and writes the jobs' last lines).
+		var lost bool
+		err := d.db.Tx(ctx, func(tx *store.Tx) (err error) {
+			lost, err = tx.MarkAgentLost(a.ID, now.Add(-d.cfg.LostAfter))
+			return err
 		})
 		if err != nil {
 			return time.Time{}, err
@@ -365,12 +358,12 @@ func (d *Dispatcher) failAgentJobs(ctx context.Context, agentID, why string) {
 // log is sealed, and the engine records failed/agent_lost.
 func (d *Dispatcher) loseJob(ctx context.Context, jobID, why string) {
 	if logs := d.cfg.Logs; logs != nil {
-		if next, err := logs.Next(jobID); err == nil {
-			ts := ci.Timestamp(d.now())
-			logs.Append(ctx, jobID, logstore.Chunk{Seq: next, Events: []ci.Event{
-				{Kind: ci.EventCmdOutput, Timestamp: ts, Output: "\nBaton: " + why + "; the job is marked failed (agent lost).\n"},
-				{Kind: ci.EventJobFinished, Timestamp: ts, Result: ci.ResultFailed, Reason: ci.ReasonAgentLost},
-			}})
+		ts := ci.Timestamp(d.now())
+		if err := logs.AppendNext(ctx, jobID, []ci.Event{
+			{Kind: ci.EventCmdOutput, Timestamp: ts, Output: "\nBaton: " + why + "; the job is marked failed (agent lost).\n"},
+			{Kind: ci.EventJobFinished, Timestamp: ts, Result: ci.ResultFailed, Reason: ci.ReasonAgentLost},
+		}); err != nil && !errors.Is(err, logstore.ErrSealed) {
+			d.log.Warn("write the last line of a lost job", "job", jobID, "err", err)
 		}
 		if err := logs.Seal(jobID); err != nil {
 			d.log.Warn("seal the log of a lost job", "job", jobID, "err", err)

@@ -125,11 +125,15 @@ type Store struct {
 
 	encoders sync.Pool // *encoder
 	decoders sync.Pool // *blockDecoder
+
+	// shared, when set, holds the logs; dir is this process's replica.
+	shared Shared
 }
 
 // job is the state of one log in this process. Readers snapshot it under
 // mu; Append, Seal and Delete are serialized by wmu.
 type job struct {
+	id  string
 	dir string
 
 	refs int    // guarded by Store.mu
@@ -145,6 +149,8 @@ type job struct {
 	scanned int64       // the data file's size when last scanned
 	gen     uint64      // bumped when the log is deleted
 	wake    chan struct{}
+	// lastSync is when the replica last asked Shared; guarded by mu.
+	lastSync time.Time
 }
 
 // Open returns a store keeping logs under dir, creating it if needed.
@@ -209,7 +215,7 @@ func (s *Store) acquire(id string) (*job, error) {
 	}
 	j := s.jobs[id]
 	if j == nil {
-		j = &job{dir: filepath.Join(s.dir, id), wake: make(chan struct{})}
+		j = &job{id: id, dir: filepath.Join(s.dir, id), wake: make(chan struct{})}
 		s.jobs[id] = j
 	}
 	j.refs++
@@ -331,6 +337,9 @@ func (v *view) last() lineState {
 }
 
 func (s *Store) view(j *job, withCmds bool) (view, error) {
+	if err := s.refreshShared(context.Background(), j, false); err != nil {
+		return view{}, err
+	}
 	j.mu.RLock()
 	if !j.writing {
 		j.mu.RUnlock()
@@ -483,6 +492,32 @@ func (s *Store) putDecoder(d *blockDecoder) {
 // expected one is refused with *GapError, and a new chunk after Seal
 // fails with ErrSealed.
 func (s *Store) Append(ctx context.Context, jobID string, c Chunk) error {
+	return s.append(ctx, jobID, c, false)
+}
+
+// errTaken means another chunk holds the seq AppendNext tried.
+var errTaken = errors.New("log chunk seq taken")
+
+// AppendNext stores events as the next chunk of jobID's log, whatever its
+// seq, as a server adds its own lines (an agent lost, a job stopped): if
+// another chunk takes the seq first, it tries the next one. After the
+// seal it fails with ErrSealed.
+func (s *Store) AppendNext(ctx context.Context, jobID string, events []ci.Event) error {
+	for range 20 {
+		next, err := s.Next(jobID)
+		if err != nil {
+			return err
+		}
+		if err := s.append(ctx, jobID, Chunk{Seq: next, Events: events}, true); !errors.Is(err, errTaken) {
+			return err
+		}
+	}
+	return fmt.Errorf("append log chunk: %w (gave up after 20 tries)", errTaken)
+}
+
+// append stores c; with exclusive, a seq already stored is errTaken
+// instead of a retry that succeeds.
+func (s *Store) append(ctx context.Context, jobID string, c Chunk, exclusive bool) error {
 	if c.Seq < 0 {
 		return fmt.Errorf("append log chunk: negative seq %d", c.Seq)
 	}
@@ -499,7 +534,7 @@ func (s *Store) Append(ctx context.Context, jobID string, c Chunk) error {
 	dup := j.writing && c.Seq < len(j.st.recs)
 	j.mu.RUnlock()
 	if dup {
-		return nil
+		return taken(exclusive)
 	}
 
 	// Encode and compress before taking the write lock, so that the next
@@ -516,11 +551,16 @@ func (s *Store) Append(ctx context.Context, jobID string, c Chunk) error {
 	if err := s.ensureWriter(j); err != nil {
 		return fmt.Errorf("append log chunk: %w", err)
 	}
+	if s.shared != nil {
+		if err := s.syncShared(ctx, j); err != nil {
+			return fmt.Errorf("append log chunk: %w", err)
+		}
+	}
 	// Only this writer changes j.st, so reading it without j.mu is safe.
 	st := &j.st
 	switch next := len(st.recs); {
 	case c.Seq < next:
-		return nil
+		return taken(exclusive)
 	case c.Seq > next:
 		return &GapError{Want: next}
 	case st.seal != nil:
@@ -529,15 +569,45 @@ func (s *Store) Append(ctx context.Context, jobID string, c Chunk) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("append log chunk: %w", err)
 	}
-	prev := st.last()
-	next, cmds, err := advance(prev, e.raw, e.cmds[:0])
-	e.cmds = cmds
-	if err != nil {
+	if s.shared != nil {
+		if done, err := s.commitShared(ctx, j, c.Seq, block); done {
+			if err == nil {
+				return taken(exclusive)
+			}
+			if err != nil && !errors.As(err, new(*GapError)) && !errors.Is(err, ErrSealed) {
+				err = fmt.Errorf("append log chunk: %w", err)
+			}
+			return err
+		}
+	}
+	if err := s.storeBlock(j, c.Seq, block, e.raw); err != nil {
 		return fmt.Errorf("append log chunk: %w", err)
 	}
-	rec := record{seq: c.Seq, off: st.end(), size: int64(len(block)), lineState: next}
+	return nil
+}
+
+// taken is what storing a seq already stored returns: nothing for an
+// agent's retry, errTaken for AppendNext.
+func taken(exclusive bool) error {
+	if exclusive {
+		return errTaken
+	}
+	return nil
+}
+
+// storeBlock writes the encoded chunk seq (block, whose events are raw)
+// to the log's files; callers hold wmu and the writer and have checked
+// that seq is the next chunk.
+func (s *Store) storeBlock(j *job, seq int, block, raw []byte) error {
+	st := &j.st
+	prev := st.last()
+	next, cmds, err := advance(prev, raw, nil)
+	if err != nil {
+		return err
+	}
+	rec := record{seq: seq, off: st.end(), size: int64(len(block)), lineState: next}
 	if err := j.writeRecord(block, rec, cmds, prev.cmdsEnd); err != nil {
-		return fmt.Errorf("append log chunk: %w", err)
+		return err
 	}
 	j.mu.Lock()
 	st.recs = append(st.recs, rec)
@@ -587,6 +657,9 @@ func (s *Store) Next(jobID string) (int, error) {
 		return 0, fmt.Errorf("log next seq: %w", err)
 	}
 	defer s.release(j)
+	if err := s.refreshShared(context.Background(), j, true); err != nil {
+		return 0, fmt.Errorf("log next seq: %w", err)
+	}
 	v, err := s.view(j, false)
 	if err != nil {
 		return 0, fmt.Errorf("log next seq: %w", err)
@@ -607,6 +680,22 @@ func (s *Store) Seal(jobID string) error {
 	if err := s.ensureWriter(j); err != nil {
 		return fmt.Errorf("seal log: %w", err)
 	}
+	if s.shared != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), sharedTimeout)
+		defer cancel()
+		if err := s.sealShared(ctx, j); err != nil {
+			return fmt.Errorf("seal log: %w", err)
+		}
+		return nil
+	}
+	if err := s.sealLocal(j); err != nil {
+		return fmt.Errorf("seal log: %w", err)
+	}
+	return nil
+}
+
+// sealLocal writes the seal block; callers hold wmu and the writer.
+func (s *Store) sealLocal(j *job) error {
 	st := &j.st
 	if st.seal != nil {
 		return nil
@@ -616,7 +705,7 @@ func (s *Store) Seal(jobID string) error {
 	h.put(block[:])
 	rec := record{seq: len(st.recs), off: st.end(), size: blockHeaderSize, seal: true, lineState: st.last()}
 	if err := j.writeRecord(block[:], rec, nil, 0); err != nil {
-		return fmt.Errorf("seal log: %w", err)
+		return err
 	}
 	j.mu.Lock()
 	st.seal = &rec
@@ -899,7 +988,10 @@ func (s *Store) follow(ctx context.Context, j *job, v view, next int, ch chan<- 
 		} else {
 			var recheck <-chan time.Time
 			var t *time.Timer
-			if !v.writing {
+			if s.shared != nil {
+				t = time.NewTimer(sharedRecheck)
+				recheck = t.C
+			} else if !v.writing {
 				t = time.NewTimer(recheckEvery)
 				recheck = t.C
 			}
@@ -960,6 +1052,13 @@ func (s *Store) Delete(jobID string) error {
 	j.wmu.Lock()
 	defer j.wmu.Unlock()
 	j.closeWriter()
+	if s.shared != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), sharedTimeout)
+		defer cancel()
+		if err := s.shared.Delete(ctx, jobID); err != nil {
+			return fmt.Errorf("delete log: %w", err)
+		}
+	}
 	if err := os.RemoveAll(j.dir); err != nil {
 		return fmt.Errorf("delete log: %w", err)
 	}

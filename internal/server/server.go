@@ -26,6 +26,7 @@ import (
 	"github.com/batonci/baton/internal/forge"
 	"github.com/batonci/baton/internal/forge/hosts"
 	"github.com/batonci/baton/internal/forge/status"
+	"github.com/batonci/baton/internal/logshare"
 	"github.com/batonci/baton/internal/logstore"
 	"github.com/batonci/baton/internal/privdir"
 	"github.com/batonci/baton/internal/repocache"
@@ -102,6 +103,8 @@ type Server struct {
 	// patterns are every route the server answers (see Routes).
 	patterns []string
 	api      *api.API
+	// replica is this server's private copy of the logs it served.
+	replica string
 }
 
 // counters are this server's own event counts, for /metrics.
@@ -140,7 +143,21 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		db.Close()
 		return nil, err
 	}
-	logs, err := logstore.Open(filepath.Join(cfg.DataDir, "logs"))
+	// Logs live in the database and the object storage; this server keeps
+	// a private replica, so servers may share a data directory.
+	replicas := filepath.Join(cfg.DataDir, "log-replicas")
+	if err := os.MkdirAll(replicas, 0o700); err != nil {
+		db.Close()
+		blobs.Close()
+		return nil, fmt.Errorf("open log store: %w", err)
+	}
+	replica, err := os.MkdirTemp(replicas, "server-")
+	if err != nil {
+		db.Close()
+		blobs.Close()
+		return nil, fmt.Errorf("open log store: %w", err)
+	}
+	logs, err := logstore.OpenShared(replica, logshare.New(db, blobs))
 	if err != nil {
 		db.Close()
 		blobs.Close()
@@ -156,7 +173,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if url == "" {
 		url = "http://" + ln.Addr().String()
 	}
-	s := &Server{cfg: cfg, Store: db, Logs: logs, Blobs: blobs, listener: ln, url: url}
+	s := &Server{cfg: cfg, Store: db, Logs: logs, Blobs: blobs, listener: ln, url: url, replica: replica}
 	s.Repos = repocache.New(filepath.Join(cfg.DataDir, "repos"))
 	secrets, err := openVault(ctx, cfg, db)
 	if err != nil {
@@ -227,6 +244,8 @@ func (s *Server) Run(ctx context.Context) error {
 	defer stop()
 	s.http.Shutdown(shutdown)
 	wg.Wait()
+	s.Logs.Close()
+	os.RemoveAll(s.replica)
 	s.Store.Close()
 	s.Blobs.Close()
 	select {

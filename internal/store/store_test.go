@@ -65,6 +65,8 @@ func storeTests() []storeTest {
 		{"PromotionsAndTargets", testPromotionsAndTargets},
 		{"Overview", testOverview},
 		{"Debug", testDebug},
+		{"SharedLogs", testSharedLogs},
+		{"MarkAgentLost", testMarkAgentLost},
 	}
 }
 

@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/batonci/baton/internal/agent"
+	"github.com/batonci/baton/internal/blob"
 	"github.com/batonci/baton/internal/ci"
 	"github.com/batonci/baton/internal/cli"
 	"github.com/batonci/baton/internal/executor"
@@ -53,6 +54,8 @@ type Options struct {
 	Addr string
 	// Logger receives the server's application logs; nil discards them.
 	Logger *slog.Logger
+	// Storage is the server's object storage; zero means DATA/blobs.
+	Storage blob.Config
 }
 
 // Env is a running server.
@@ -81,7 +84,7 @@ func Start(t TB, opts Options) *Env {
 		opts.Addr = "127.0.0.1:0"
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	srv, err := server.New(ctx, server.Config{DataDir: dir, DB: opts.DB, Addr: opts.Addr, LostAfter: opts.LostAfter, PollTimeout: 5 * time.Second, Logger: opts.Logger})
+	srv, err := server.New(ctx, server.Config{DataDir: dir, DB: opts.DB, Addr: opts.Addr, LostAfter: opts.LostAfter, PollTimeout: 5 * time.Second, Logger: opts.Logger, Storage: opts.Storage})
 	if err != nil {
 		cancel()
 		t.Fatalf("start server: %v", err)

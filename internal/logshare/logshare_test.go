@@ -1,0 +1,239 @@
+package logshare_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/batonci/baton/internal/blob"
+	"github.com/batonci/baton/internal/ci"
+	"github.com/batonci/baton/internal/logshare"
+	"github.com/batonci/baton/internal/logstore"
+	"github.com/batonci/baton/internal/store"
+)
+
+// servers opens n log stores with private replicas on one database and
+// one blob directory, as n servers have.
+func servers(t *testing.T, n int) ([]*logstore.Store, *blob.Dir) {
+	t.Helper()
+	dir := t.TempDir()
+	db, err := store.Open(t.Context(), "sqlite:"+filepath.Join(dir, "db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	blobs, err := blob.OpenDir(filepath.Join(dir, "blobs"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { blobs.Close() })
+	var out []*logstore.Store
+	for i := range n {
+		s, err := logstore.OpenShared(filepath.Join(dir, fmt.Sprintf("replica-%d", i)), logshare.New(db, blobs))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		out = append(out, s)
+	}
+	return out, blobs
+}
+
+func out(text string) []ci.Event {
+	return []ci.Event{{Kind: ci.EventCmdOutput, Output: text}}
+}
+
+func text(t *testing.T, s *logstore.Store, job string) string {
+	t.Helper()
+	lines, _, err := s.Lines(t.Context(), job, 0, -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	for _, l := range lines {
+		b.WriteString(l.Text + "\n")
+	}
+	return b.String()
+}
+
+func TestAnyServerAppendsReadsAndSeals(t *testing.T) {
+	ss, blobs := servers(t, 3)
+	a, b, c := ss[0], ss[1], ss[2]
+	ctx := t.Context()
+	if _, err := b.Info("job1"); !errors.Is(err, logstore.ErrNotFound) {
+		t.Fatalf("info of an unknown log: %v", err)
+	}
+	ch, err := b.Follow(ctx, "job1", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		if err := a.Append(ctx, "job1", logstore.Chunk{Seq: i, Events: out(fmt.Sprintf("line %d\n", i))}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A retry of a stored chunk through another server is a no-op; a gap
+	// is refused with the seq to send.
+	if err := b.Append(ctx, "job1", logstore.Chunk{Seq: 1, Events: out("line 1\n")}); err != nil {
+		t.Fatalf("retry through another server: %v", err)
+	}
+	var gap *logstore.GapError
+	if err := b.Append(ctx, "job1", logstore.Chunk{Seq: 7, Events: out("x")}); !errors.As(err, &gap) || gap.Want != 3 {
+		t.Fatalf("gap through another server: %v", err)
+	}
+	if got := text(t, b, "job1"); got != "line 0\nline 1\nline 2\n" {
+		t.Fatalf("read through b: %q", got)
+	}
+	// The server that did not write the log seals it; the writer then
+	// finds it sealed.
+	if err := c.AppendNext(ctx, "job1", out("the end\n")); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Seal("job1"); err != nil {
+		t.Fatalf("seal through a server that never wrote the log: %v", err)
+	}
+	if err := a.Append(ctx, "job1", logstore.Chunk{Seq: 4, Events: out("late\n")}); !errors.Is(err, logstore.ErrSealed) {
+		t.Fatalf("append after another server sealed: %v, want ErrSealed", err)
+	}
+	var followed []string
+	timeout := time.After(10 * time.Second)
+	for done := false; !done; {
+		select {
+		case chunk, ok := <-ch:
+			if !ok {
+				done = true
+				break
+			}
+			for _, ev := range chunk.Events {
+				followed = append(followed, ev.Output)
+			}
+		case <-timeout:
+			t.Fatalf("the follower did not end; got %q", followed)
+		}
+	}
+	if got := strings.Join(followed, ""); got != "line 0\nline 1\nline 2\nthe end\n" {
+		t.Fatalf("followed %q", got)
+	}
+	for i, s := range ss {
+		info, err := s.Info("job1")
+		if err != nil || !info.Sealed || info.Chunks != 4 {
+			t.Errorf("server %d: info %+v %v", i, info, err)
+		}
+	}
+	// One sealed object, no chunk objects.
+	var keys []string
+	for info, err := range blobs.List(ctx, "logs/job1/") {
+		if err != nil {
+			t.Fatal(err)
+		}
+		keys = append(keys, info.Key)
+	}
+	if strings.Join(keys, " ") != "logs/job1/log" {
+		t.Fatalf("objects: %v", keys)
+	}
+	if err := a.Delete("job1"); err != nil {
+		t.Fatal(err)
+	}
+	for info, err := range blobs.List(ctx, "logs/job1/") {
+		t.Errorf("object left after delete: %+v %v", info, err)
+	}
+}
+
+// TestEmptyReplicaReadsTheSealedObject: a server that never saw a log
+// (restarted, new) serves it from the one sealed object.
+func TestEmptyReplicaReadsTheSealedObject(t *testing.T) {
+	dir := t.TempDir()
+	db, err := store.Open(t.Context(), "sqlite:"+filepath.Join(dir, "db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	blobs, err := blob.OpenDir(filepath.Join(dir, "blobs"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer blobs.Close()
+	ctx := t.Context()
+	a, err := logstore.OpenShared(filepath.Join(dir, "a"), logshare.New(db, blobs))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 50 {
+		if err := a.Append(ctx, "job", logstore.Chunk{Seq: i, Events: []ci.Event{
+			{Kind: ci.EventCmdStarted, Directive: fmt.Sprintf("echo %d", i)},
+			{Kind: ci.EventCmdOutput, Output: fmt.Sprintf("%d\n", i)},
+			{Kind: ci.EventCmdFinished, Directive: fmt.Sprintf("echo %d", i)},
+		}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := a.Seal("job"); err != nil {
+		t.Fatal(err)
+	}
+	want := text(t, a, "job")
+	a.Close()
+	b, err := logstore.OpenShared(filepath.Join(dir, "b"), logshare.New(db, blobs))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	if got := text(t, b, "job"); got != want {
+		t.Fatalf("from the sealed object:\n%s\nwant\n%s", got, want)
+	}
+	cmds, err := b.Commands(ctx, "job")
+	if err != nil || len(cmds) != 50 {
+		t.Fatalf("commands from the sealed object: %d, %v", len(cmds), err)
+	}
+}
+
+// TestRacingServersStoreEachSeqOnce: servers race to append at the same
+// seqs (an agent's chunk against a server's own line): every replica ends
+// with the same chunks, each line once.
+func TestRacingServersStoreEachSeqOnce(t *testing.T) {
+	ss, _ := servers(t, 3)
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	// The agent sends chunks 0..19 through server 0.
+	wg.Go(func() {
+		for i := range 20 {
+			if err := ss[0].Append(ctx, "job", logstore.Chunk{Seq: i, Events: out(fmt.Sprintf("agent %d\n", i))}); err != nil {
+				t.Errorf("agent chunk %d: %v", i, err)
+				return
+			}
+		}
+	})
+	// The other servers add their own lines meanwhile.
+	for k := 1; k <= 2; k++ {
+		wg.Go(func() {
+			for i := range 5 {
+				if err := ss[k].AppendNext(ctx, "job", out(fmt.Sprintf("server %d line %d\n", k, i))); err != nil {
+					t.Errorf("server %d: %v", k, err)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if t.Failed() {
+		return
+	}
+	// Reads trust a replica for up to 100 ms before asking again.
+	time.Sleep(150 * time.Millisecond)
+	want := text(t, ss[0], "job")
+	for k := 1; k <= 2; k++ {
+		for i := range 5 {
+			if n := strings.Count(want, fmt.Sprintf("server %d line %d\n", k, i)); n != 1 {
+				t.Errorf("server %d line %d stored %d times", k, i, n)
+			}
+		}
+	}
+	for _, s := range ss[1:] {
+		if got := text(t, s, "job"); got != want {
+			t.Fatalf("replicas differ:\n%s\nvs\n%s", got, want)
+		}
+	}
+}

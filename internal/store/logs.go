@@ -1,0 +1,184 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+)
+
+// LogHead is what the database knows of a job's shared log.
+type LogHead struct {
+	JobID string
+	// Next is the seq of the next chunk; chunks 0..Next-1 are accepted.
+	Next   int
+	Sealed bool
+	// ArchiveKey is the object holding the sealed log, once written.
+	ArchiveKey string
+}
+
+// LogChunk is an accepted chunk of a shared log and the object holding
+// it.
+type LogChunk struct {
+	Seq     int
+	BlobKey string
+}
+
+// ensureLogHead creates the head row of a log if there is none.
+func (tx *Tx) ensureLogHead(jobID string) error {
+	_, err := tx.exec(`INSERT INTO log_heads (job_id) VALUES ($1) ON CONFLICT (job_id) DO NOTHING`, jobID)
+	return wrap("create log head "+jobID, err)
+}
+
+// GetLogHead returns a log's head; a log nothing was appended to has
+// Next 0.
+func (tx *Tx) GetLogHead(jobID string) (LogHead, error) {
+	h := LogHead{JobID: jobID}
+	err := tx.queryRow(`SELECT next, sealed, archive_key FROM log_heads WHERE job_id = $1`, jobID).Scan(&h.Next, &h.Sealed, &h.ArchiveKey)
+	return h, wrap("get log head "+jobID, err)
+}
+
+// GetLogHead returns a log's head, or ErrNotFound when the log has none.
+func (db *DB) GetLogHead(ctx context.Context, jobID string) (LogHead, error) {
+	return db.reader(ctx).GetLogHead(jobID)
+}
+
+// AcceptLogChunk makes the object blobKey chunk seq of a job's log if the
+// log expects exactly seq next and is not sealed; it reports whether it
+// did, and the head after the attempt. Of several servers offering the
+// same seq, exactly one is accepted.
+func (db *DB) AcceptLogChunk(ctx context.Context, jobID string, seq int, blobKey string) (head LogHead, accepted bool, err error) {
+	err = db.Tx(ctx, func(tx *Tx) error {
+		accepted = false
+		if err := tx.ensureLogHead(jobID); err != nil {
+			return err
+		}
+		res, err := tx.exec(`UPDATE log_heads SET next = next + 1 WHERE job_id = $1 AND next = $2 AND NOT sealed`, jobID, seq)
+		if err != nil {
+			return wrap("accept log chunk", err)
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return wrap("accept log chunk", err)
+		} else if n == 1 {
+			if _, err := tx.exec(`INSERT INTO log_chunks (job_id, seq, blob_key) VALUES ($1, $2, $3)`, jobID, seq, blobKey); err != nil {
+				return wrap("accept log chunk", err)
+			}
+			accepted = true
+		}
+		head, err = tx.GetLogHead(jobID)
+		return err
+	})
+	return head, accepted, err
+}
+
+// SealLog seals a job's log after chunks chunks if it has exactly that
+// many; it returns the head after the attempt (Sealed tells whether the
+// log is sealed, by this call or before; a head with another Next means
+// chunks arrived meanwhile).
+func (db *DB) SealLog(ctx context.Context, jobID string, chunks int) (head LogHead, err error) {
+	err = db.Tx(ctx, func(tx *Tx) error {
+		if err := tx.ensureLogHead(jobID); err != nil {
+			return err
+		}
+		if _, err := tx.exec(`UPDATE log_heads SET sealed = TRUE WHERE job_id = $1 AND next = $2`, jobID, chunks); err != nil {
+			return wrap("seal log", err)
+		}
+		head, err = tx.GetLogHead(jobID)
+		return err
+	})
+	return head, err
+}
+
+// LogChunks returns the accepted chunks of a log from seq from on, in
+// order.
+func (db *DB) LogChunks(ctx context.Context, jobID string, from int) ([]LogChunk, error) {
+	rows, err := db.reader(ctx).query(`SELECT seq, blob_key FROM log_chunks WHERE job_id = $1 AND seq >= $2 ORDER BY seq`, jobID, from)
+	if err != nil {
+		return nil, wrap("list log chunks", err)
+	}
+	defer rows.Close()
+	var out []LogChunk
+	for rows.Next() {
+		var c LogChunk
+		if err := rows.Scan(&c.Seq, &c.BlobKey); err != nil {
+			return nil, wrap("list log chunks", err)
+		}
+		out = append(out, c)
+	}
+	return out, wrap("list log chunks", rows.Err())
+}
+
+// ArchiveLog records the object holding a sealed log and forgets its
+// chunks; it returns the chunks' objects, for the caller to delete. Only
+// the first archive of a log counts: later calls return no chunks and
+// keep the first key (the returned head has it).
+func (db *DB) ArchiveLog(ctx context.Context, jobID, archiveKey string) (head LogHead, chunks []LogChunk, err error) {
+	err = db.Tx(ctx, func(tx *Tx) error {
+		chunks = nil
+		res, err := tx.exec(`UPDATE log_heads SET archive_key = $2 WHERE job_id = $1 AND sealed AND archive_key = ''`, jobID, archiveKey)
+		if err != nil {
+			return wrap("archive log", err)
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return wrap("archive log", err)
+		} else if n == 1 {
+			rows, err := tx.query(`SELECT seq, blob_key FROM log_chunks WHERE job_id = $1 ORDER BY seq`, jobID)
+			if err != nil {
+				return wrap("archive log", err)
+			}
+			for rows.Next() {
+				var c LogChunk
+				if err := rows.Scan(&c.Seq, &c.BlobKey); err != nil {
+					rows.Close()
+					return wrap("archive log", err)
+				}
+				chunks = append(chunks, c)
+			}
+			rows.Close()
+			if _, err := tx.exec(`DELETE FROM log_chunks WHERE job_id = $1`, jobID); err != nil {
+				return wrap("archive log", err)
+			}
+		}
+		head, err = tx.GetLogHead(jobID)
+		if err != nil {
+			return fmt.Errorf("archive log: %w", err)
+		}
+		return nil
+	})
+	return head, chunks, err
+}
+
+// DeleteLog forgets a log's head and chunks and returns the objects that
+// held it, for the caller to delete.
+func (db *DB) DeleteLog(ctx context.Context, jobID string) (keys []string, err error) {
+	err = db.Tx(ctx, func(tx *Tx) error {
+		keys = nil
+		h, err := tx.GetLogHead(jobID)
+		if errors.Is(err, ErrNotFound) {
+			return nil
+		} else if err != nil {
+			return err
+		}
+		if h.ArchiveKey != "" {
+			keys = append(keys, h.ArchiveKey)
+		}
+		rows, err := tx.query(`SELECT blob_key FROM log_chunks WHERE job_id = $1`, jobID)
+		if err != nil {
+			return wrap("delete log", err)
+		}
+		for rows.Next() {
+			var k string
+			if err := rows.Scan(&k); err != nil {
+				rows.Close()
+				return wrap("delete log", err)
+			}
+			keys = append(keys, k)
+		}
+		rows.Close()
+		if _, err := tx.exec(`DELETE FROM log_chunks WHERE job_id = $1`, jobID); err != nil {
+			return wrap("delete log", err)
+		}
+		_, err = tx.exec(`DELETE FROM log_heads WHERE job_id = $1`, jobID)
+		return wrap("delete log", err)
+	})
+	return keys, err
+}
