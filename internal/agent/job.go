@@ -159,11 +159,13 @@ func (a *agent) prepare(ctx, bgCtx context.Context, as agentapi.Assignment, home
 	if err := removeAll(home); err != nil {
 		return nil, fmt.Errorf("prepare the job directory: %w", err)
 	}
-	// A shell job's home is its user's alone. A container job's stays
-	// the agent's: the container's user is the image's.
+	// With job users, a job's home is closed to the others: a shell
+	// job's is its user's alone; a container job's stays the agent's
+	// (the container's user is the image's, root inside it as a rule),
+	// so that shell jobs cannot read a container job's secret files.
 	own := lease != nil && len(as.Job.Containers) == 0
 	mode := os.FileMode(0o755)
-	if own {
+	if lease != nil {
 		mode = 0o700
 	}
 	if err := os.Mkdir(home, mode); err != nil {

@@ -13,6 +13,9 @@ import (
 // by default: outside every data directory, which job users cannot enter.
 const workRoot = "/var/lib/baton/work"
 
+// runsAsRoot reports whether jobs can run as job users; tests replace it.
+var runsAsRoot = jobuser.Enabled
+
 // jobIsolation decides who an agent's jobs run as. As root: a job user
 // per slot (or the one named), and a work directory outside the data
 // directory (workDir, or workRoot/<hash of dataDir>). Otherwise jobs run
@@ -26,7 +29,7 @@ func jobIsolation(o *IO, cmd, name string, slots int, workDir, dataDir string) (
 		}
 		workDir = abs
 	}
-	if !jobuser.Enabled() {
+	if !runsAsRoot() {
 		if name != "" {
 			return nil, "", fmt.Errorf("--job-user %s: only root can run jobs as another user", name)
 		}
