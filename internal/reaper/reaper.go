@@ -8,7 +8,9 @@
 // shell in its own process group. It holds the read end of a pipe, the
 // lifeline, whose write end only the agent holds. When the agent dies,
 // however it dies (SIGKILL included), the kernel closes the write end, the
-// supervisor reads EOF, kills every descendant and exits. When the shell
+// supervisor reads EOF, kills every descendant and exits. A parent-death
+// signal (PR_SET_PDEATHSIG) tells it too, should the lifeline's write end
+// have leaked into a process that lives on. When the shell
 // exits, the supervisor sends SIGTERM to what the job left running, waits
 // a grace period, kills what is left and exits with the shell's status.
 //
@@ -115,20 +117,25 @@ func (s Supervisor) Wrap(cmd *exec.Cmd, grace time.Duration, onLost ...string) (
 	for _, a := range onLost {
 		args = append(args, "-on-lost", a)
 	}
-	if a := cmd.SysProcAttr; a != nil && a.Credential != nil {
+	var attr syscall.SysProcAttr
+	if cmd.SysProcAttr != nil {
+		attr = *cmd.SysProcAttr
+	}
+	if c := attr.Credential; c != nil {
 		// The program runs as another user; the supervisor stays this
 		// one, so that the program cannot signal it.
-		c := a.Credential
 		args = append(args, "-uid", strconv.FormatUint(uint64(c.Uid), 10), "-gid", strconv.FormatUint(uint64(c.Gid), 10))
 		groups := make([]string, len(c.Groups))
 		for i, g := range c.Groups {
 			groups[i] = strconv.FormatUint(uint64(g), 10)
 		}
 		args = append(args, "-groups", strings.Join(groups, ","))
-		attr := *a
 		attr.Credential = nil
-		cmd.SysProcAttr = &attr
 	}
+	// A second way to learn of this process's death, should the
+	// lifeline's write end have leaked into a process that lives on.
+	setParentDeathSignal(&attr)
+	cmd.SysProcAttr = &attr
 	args = append(args, "--", cmd.Path)
 	args = append(args, cmd.Args...)
 	cmd.Path = s.Binary

@@ -1,9 +1,11 @@
 package reaper_test
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -18,7 +20,40 @@ func TestMain(m *testing.M) {
 	if filepath.Base(os.Args[0]) == reaper.Name {
 		os.Exit(reaper.Main(os.Args[1:], os.Stderr))
 	}
+	if os.Getenv("BATON_REAPER_TEST_LEAKY_AGENT") != "" {
+		leakyAgent()
+	}
 	os.Exit(m.Run())
+}
+
+// leakyAgent is an agent whose lifeline's write end leaks into a process
+// that outlives it: it starts a supervised `sleep 300`, then another
+// `sleep 300` that inherits every pipe it holds, prints "PIDS supervisor
+// leak" and waits to be killed.
+func leakyAgent() {
+	self, _ := os.Executable()
+	job := exec.Command("sleep", "300")
+	l, err := reaper.Supervisor{Binary: self}.Wrap(job, time.Second)
+	if err != nil {
+		panic(err)
+	}
+	if err := job.Start(); err != nil {
+		panic(err)
+	}
+	l.Started()
+	leak := exec.Command("sleep", "300")
+	fds, _ := os.ReadDir("/proc/self/fd")
+	for _, fd := range fds {
+		n, _ := strconv.Atoi(fd.Name())
+		if target, _ := os.Readlink("/proc/self/fd/" + fd.Name()); n > 2 && strings.HasPrefix(target, "pipe:") {
+			leak.ExtraFiles = append(leak.ExtraFiles, os.NewFile(uintptr(n), "leaked"))
+		}
+	}
+	if err := leak.Start(); err != nil {
+		panic(err)
+	}
+	fmt.Printf("PIDS %d %d\n", job.Process.Pid, leak.Process.Pid)
+	time.Sleep(time.Hour)
 }
 
 // supervise runs cmd under a supervisor (this test binary) and returns its
@@ -100,4 +135,66 @@ func TestRecordRemovedWhenDone(t *testing.T) {
 	if n, err := reaper.Sweep(dir); n != 0 || err != nil {
 		t.Errorf("Sweep = %d, %v; want nothing to do", n, err)
 	}
+}
+
+// The agent dies while its lifeline's write end lives on in another
+// process: the parent-death signal still tells the supervisor, which
+// kills the job.
+func TestSupervisorNoticesParentDeathDespiteLeakedLifeline(t *testing.T) {
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	agent := exec.Command(self, "-test.run=^$")
+	agent.Env = append(os.Environ(), "BATON_REAPER_TEST_LEAKY_AGENT=1")
+	out, err := agent.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := agent.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var supervisor, leak int
+	t.Cleanup(func() {
+		agent.Process.Kill()
+		agent.Wait()
+	})
+	if _, err := fmt.Fscanf(out, "PIDS %d %d\n", &supervisor, &leak); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		syscall.Kill(leak, syscall.SIGKILL)
+		syscall.Kill(supervisor, syscall.SIGKILL)
+	})
+	var job int
+	deadline := time.Now().Add(5 * time.Second)
+	for job == 0 && time.Now().Before(deadline) {
+		// The children of any of the supervisor's threads.
+		b, _ := exec.Command("sh", "-c", fmt.Sprintf("cat /proc/%d/task/*/children", supervisor)).Output()
+		job, _ = strconv.Atoi(strings.TrimSpace(string(b)))
+		time.Sleep(10 * time.Millisecond)
+	}
+	if job == 0 {
+		t.Fatal("the supervisor started no job")
+	}
+	t.Cleanup(func() { syscall.Kill(job, syscall.SIGKILL) })
+	agent.Process.Kill()
+	agent.Wait()
+	deadline = time.Now().Add(5 * time.Second)
+	for running(job) && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if running(job) {
+		t.Errorf("the job (%d) still runs 5 s after its agent died", job)
+	}
+}
+
+// running reports whether pid is a live, not zombie, process.
+func running(pid int) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	i := strings.LastIndexByte(string(b), ')')
+	return i >= 0 && len(b) > i+2 && b[i+2] != 'Z'
 }

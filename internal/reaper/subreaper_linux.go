@@ -2,6 +2,12 @@ package reaper
 
 import "syscall"
 
+// parentDeathSignal is the signal the kernel sends the supervisor when
+// the thread that started it exits (PR_SET_PDEATHSIG). A Go program's
+// threads may exit while the program runs on, so the supervisor checks
+// that its parent changed before it acts.
+const parentDeathSignal = syscall.SIGUSR2
+
 // prSetChildSubreaper is PR_SET_CHILD_SUBREAPER from <linux/prctl.h>.
 const prSetChildSubreaper = 36
 
@@ -13,3 +19,6 @@ func becomeSubreaper() error {
 	}
 	return nil
 }
+
+// setParentDeathSignal asks for parentDeathSignal when the parent dies.
+func setParentDeathSignal(attr *syscall.SysProcAttr) { attr.Pdeathsig = parentDeathSignal }

@@ -11,6 +11,7 @@ import (
 	"os/signal"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 )
@@ -50,6 +51,11 @@ func Main(args []string, stderr io.Writer) int {
 	// the group.
 	sigs := make(chan os.Signal, 8)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP, syscall.SIGQUIT)
+	parent := os.Getppid()
+	parentDeath := make(chan os.Signal, 1)
+	if parentDeathSignal != 0 {
+		signal.Notify(parentDeath, parentDeathSignal)
+	}
 	if err := becomeSubreaper(); err != nil {
 		fmt.Fprintf(stderr, "%s: %v\n", Name, err)
 		return 125
@@ -87,12 +93,22 @@ func Main(args []string, stderr io.Writer) int {
 	}
 
 	lost := make(chan struct{})
+	var loseOnce sync.Once
+	lose := func() { loseOnce.Do(func() { close(lost) }) }
 	go func() {
 		var b [1]byte
 		for {
 			// Nothing is ever written: only EOF (or an error) ends this.
 			if _, err := lifeline.Read(b[:]); err != nil {
-				close(lost)
+				lose()
+				return
+			}
+		}
+	}()
+	go func() {
+		for range parentDeath {
+			if os.Getppid() != parent {
+				lose()
 				return
 			}
 		}

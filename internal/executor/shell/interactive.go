@@ -85,11 +85,15 @@ func (s *session) shellPid() int {
 	if s.lifeline == nil {
 		return s.pid
 	}
-	pid := strconv.Itoa(s.pid)
-	b, _ := os.ReadFile("/proc/" + pid + "/task/" + pid + "/children")
-	if f := strings.Fields(string(b)); len(f) > 0 {
-		if child, err := strconv.Atoi(f[0]); err == nil {
-			return child
+	// Its only child until bash exits, started by any of its threads.
+	dir := "/proc/" + strconv.Itoa(s.pid) + "/task/"
+	tasks, _ := os.ReadDir(dir)
+	for _, task := range tasks {
+		b, _ := os.ReadFile(dir + task.Name() + "/children")
+		if f := strings.Fields(string(b)); len(f) > 0 {
+			if child, err := strconv.Atoi(f[0]); err == nil {
+				return child
+			}
 		}
 	}
 	return s.pid
