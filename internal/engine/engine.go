@@ -3,15 +3,16 @@
 // workflow and its initial pipeline, queues pipelines (docs/semaphore.md §1.9), applies
 // auto_cancel (§1.10), starts blocks when their dependencies pass, applies
 // fail_fast, time limits and stops, runs after_pipeline jobs (§1.11), folds
-// results, and creates partial reruns (§1.14). It implements the semantics
-// of internal/localrun on the store, so that several servers sharing one
-// PostgreSQL database can advance the same pipelines safely.
+// results, and creates partial reruns (§1.14). The decisions are the pure
+// state machine's (internal/pipelinestate, which `baton run` drives in
+// memory); the engine applies them on the store, so that several servers
+// sharing one PostgreSQL database can advance the same pipelines safely.
 //
 // Every change to a pipeline happens in one store transaction that first
 // locks the pipeline's row (store.Tx.LockPipeline), reads the pipeline with
-// its blocks and jobs, applies the operation (a job finished, a stop...),
-// then lets the pure function advance move every unit as far as it can, and
-// writes back what changed. The only writer that does not take the
+// its blocks and jobs, hands the operation's event (a job finished, a
+// stop...) to pipelinestate.Receive, lets pipelinestate.Advance move every
+// unit as far as it can, and writes back what changed. The only writer that does not take the
 // pipeline lock is the dispatcher's store.Tx.ClaimJob (queued → running);
 // the engine therefore writes a job only if its state is still the one it
 // read, and starts over when a claim won the race. Notifications ("jobs"
@@ -36,6 +37,7 @@ import (
 
 	"github.com/batonci/baton/internal/ci"
 	"github.com/batonci/baton/internal/logstore"
+	"github.com/batonci/baton/internal/pipelinestate"
 	"github.com/batonci/baton/internal/repocache"
 	"github.com/batonci/baton/internal/runner"
 	"github.com/batonci/baton/internal/store"
@@ -142,9 +144,10 @@ var errRetry = errors.New("a job changed concurrently")
 // maxAttempts bounds how often mutate retries after a lost race.
 const maxAttempts = 20
 
-// op is an operation on a locked pipeline tree. It changes the tree in
-// memory; mutate persists the changes.
-type op func(tx *store.Tx, p *ci.Pipeline) error
+// op is an operation on a locked pipeline tree: it checks the request
+// and says what happened, which the state machine (pipelinestate) applies
+// to the tree in memory; mutate persists the changes.
+type op func(tx *store.Tx, p *ci.Pipeline) (pipelinestate.Event, error)
 
 // mutate applies fn to the pipeline in a transaction that locks it, then
 // advances the pipeline and writes back every change. After commit it
@@ -191,38 +194,36 @@ func (e *Engine) mutateTx(tx *store.Tx, pipelineID string, fn op) (done, changed
 		return nil, nil, err
 	}
 	snap := snapshot(p)
+	ev := pipelinestate.Event{Kind: pipelinestate.Check}
 	if fn != nil {
-		if err := fn(tx, p); err != nil {
+		if ev, err = fn(tx, p); err != nil {
 			return nil, nil, err
 		}
 	}
-	f := facts{now: e.now(), admitted: true}
+	now := e.now()
+	d := pipelinestate.Receive(p, ev, now)
+	f := pipelinestate.Facts{Now: now, Admitted: true}
 	if p.State == ci.StatePending || p.State == ci.StateQueued {
-		f.admitted, f.queueWait, err = e.admission(tx, p)
+		f.Admitted, f.QueueWait, err = e.admission(tx, p)
 		if err != nil {
 			return nil, nil, err
 		}
 	}
-	f.afterPipelineSpec = func(j *ci.Job, result ci.Result, reason ci.Reason, doneAt time.Time) error {
+	pipelinestate.Advance(p, f, d)
+	// after_pipeline jobs see the pipeline's result in their variables.
+	for _, j := range d.AfterPipeline {
 		full, err := tx.GetJob(j.ID)
-		if err != nil {
-			return err
+		if err == nil {
+			j.Spec, err = afterPipelineSpec(full.Spec, p, d.Result, d.Reason, now)
 		}
-		spec, err := afterPipelineSpec(full.Spec, p, result, reason, doneAt)
 		if err != nil {
-			return err
+			return nil, nil, fmt.Errorf("after_pipeline of pipeline %s: %w", p.ID, err)
 		}
-		j.Spec = spec
-		return nil
-	}
-	out := advance(p, f)
-	if out.err != nil {
-		return nil, nil, fmt.Errorf("after_pipeline of pipeline %s: %w", p.ID, out.err)
 	}
 	if err := persist(tx, snap, p); err != nil {
 		return nil, nil, err
 	}
-	if err := e.notify(tx, p, snap, out); err != nil {
+	if err := e.notify(tx, d); err != nil {
 		return nil, nil, err
 	}
 	if p.State != snap.pipeline.State || p.Result != snap.pipeline.Result {
@@ -241,21 +242,23 @@ func (e *Engine) mutateTx(tx *store.Tx, pipelineID string, fn op) (done, changed
 	return nil, changed, nil
 }
 
-// notify sends the notifications of what advance did; they are delivered
-// when the transaction commits.
-func (e *Engine) notify(tx *store.Tx, p *ci.Pipeline, snap *snap, out *outcome) error {
-	for mt := range out.queued {
+// notify sends the notifications of the state machine's decisions: the
+// machine types that got queued jobs, the agents that must stop a job.
+// They are delivered when the transaction commits.
+func (e *Engine) notify(tx *store.Tx, d *pipelinestate.Decisions) error {
+	machineTypes := map[string]bool{}
+	for _, j := range d.Queue {
+		machineTypes[j.MachineType] = true
+	}
+	for mt := range machineTypes {
 		if err := tx.Notify(ChannelJobs, mt); err != nil {
 			return err
 		}
 	}
-	// A job may also have been asked to stop by the operation itself.
-	agents := out.cancels
-	for _, b := range p.Blocks {
-		for _, j := range b.Jobs {
-			if j.StopRequested && j.AgentID != "" && !snap.jobs[j.ID].StopRequested {
-				agents[j.AgentID] = true
-			}
+	agents := map[string]bool{}
+	for _, j := range d.Stop {
+		if j.AgentID != "" {
+			agents[j.AgentID] = true
 		}
 	}
 	for a := range agents {
@@ -263,7 +266,7 @@ func (e *Engine) notify(tx *store.Tx, p *ci.Pipeline, snap *snap, out *outcome) 
 			return err
 		}
 	}
-	if out.started || len(out.queued) > 0 {
+	if d.Started || len(d.Queue) > 0 {
 		e.nudge()
 	}
 	return nil
@@ -357,16 +360,20 @@ func (e *Engine) Advance(ctx context.Context, pipelineID string) error {
 	return e.mutate(ctx, pipelineID, nil)
 }
 
-// findJob finds a job and its block in a tree.
-func findJob(p *ci.Pipeline, jobID string) (*ci.Block, *ci.Job) {
-	for _, b := range p.Blocks {
-		for _, j := range b.Jobs {
-			if j.ID == jobID {
-				return b, j
+// jobEvent is the operation that reports ev about the job jobID, which
+// must be in the pipeline.
+func jobEvent(jobID string, ev pipelinestate.Event) op {
+	return func(tx *store.Tx, p *ci.Pipeline) (pipelinestate.Event, error) {
+		for _, b := range p.Blocks {
+			for _, j := range b.Jobs {
+				if j.ID == jobID {
+					ev.Job = jobID
+					return ev, nil
+				}
 			}
 		}
+		return ev, fmt.Errorf("job %s: %w", jobID, store.ErrNotFound)
 	}
-	return nil, nil
 }
 
 // JobStarted records that an agent claimed a job (store.Tx.ClaimJob set its
@@ -377,24 +384,7 @@ func (e *Engine) JobStarted(ctx context.Context, jobID string) error {
 	if err != nil {
 		return fmt.Errorf("job started: %w", err)
 	}
-	err = e.mutate(ctx, j.PipelineID, func(tx *store.Tx, p *ci.Pipeline) error {
-		b, j := findJob(p, jobID)
-		if j == nil {
-			return fmt.Errorf("job %s: %w", jobID, store.ErrNotFound)
-		}
-		if j.State != ci.StateRunning && j.State != ci.StateStopping {
-			return nil
-		}
-		now := e.now()
-		j.WaitReason = ""
-		if b.StartedAt.IsZero() {
-			b.StartedAt = now
-		}
-		if p.StartedAt.IsZero() {
-			p.StartedAt = now
-		}
-		return nil
-	})
+	err = e.mutate(ctx, j.PipelineID, jobEvent(jobID, pipelinestate.Event{Kind: pipelinestate.JobStarted}))
 	if err != nil {
 		return fmt.Errorf("job started: %w", err)
 	}
@@ -410,40 +400,9 @@ func (e *Engine) JobFinished(ctx context.Context, jobID string, result ci.Result
 	if err != nil {
 		return fmt.Errorf("job finished: %w", err)
 	}
-	err = e.mutate(ctx, j.PipelineID, func(tx *store.Tx, p *ci.Pipeline) error {
-		_, j := findJob(p, jobID)
-		if j == nil {
-			return fmt.Errorf("job %s: %w", jobID, store.ErrNotFound)
-		}
-		if j.State == ci.StateDone {
-			return nil
-		}
-		finishJob(j, result, reason, e.now())
-		return nil
-	})
+	err = e.mutate(ctx, j.PipelineID, jobEvent(jobID, pipelinestate.Event{Kind: pipelinestate.JobFinished, Result: result, Reason: reason}))
 	if err != nil {
 		return fmt.Errorf("job finished: %w", err)
 	}
 	return nil
-}
-
-// finishJob ends a job with a reported result, normalising the reason.
-func finishJob(j *ci.Job, result ci.Result, reason ci.Reason, now time.Time) {
-	switch result {
-	case ci.ResultPassed:
-		reason = ci.ReasonNone
-	case ci.ResultFailed:
-		reason = orReason(reason, ci.ReasonTest)
-	case ci.ResultStopped:
-		if j.StopReason != ci.ReasonNone {
-			reason = j.StopReason
-		}
-		reason = orReason(reason, ci.ReasonUser)
-	case ci.ResultCanceled:
-		reason = orReason(reason, ci.ReasonUser)
-	default:
-		result, reason = ci.ResultFailed, orReason(reason, ci.ReasonInternal)
-	}
-	setState(&j.State, ci.StateDone)
-	j.Result, j.Reason, j.DoneAt, j.WaitReason = result, reason, now, ""
 }

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/batonci/baton/internal/ci"
+	"github.com/batonci/baton/internal/pipelinestate"
 	"github.com/batonci/baton/internal/store"
 )
 
@@ -233,7 +234,7 @@ func (e *Engine) CheckTimeLimits(ctx context.Context) (time.Time, error) {
 			return next, err
 		}
 		expired := false
-		for _, d := range deadlines(tree) {
+		for _, d := range pipelinestate.Deadlines(tree) {
 			if e.now().Before(d) {
 				soonest(d)
 			} else {
@@ -243,64 +244,12 @@ func (e *Engine) CheckTimeLimits(ctx context.Context) (time.Time, error) {
 		if !expired {
 			continue
 		}
-		err = e.mutate(ctx, p.ID, func(tx *store.Tx, p *ci.Pipeline) error {
-			expire(p, e.now())
-			return nil
+		err = e.mutate(ctx, p.ID, func(*store.Tx, *ci.Pipeline) (pipelinestate.Event, error) {
+			return pipelinestate.Event{Kind: pipelinestate.Tick}, nil
 		})
 		if err != nil {
 			return next, err
 		}
 	}
 	return next, nil
-}
-
-// deadlines lists the time limits of the units of p that still run.
-func deadlines(p *ci.Pipeline) []time.Time {
-	var out []time.Time
-	main, _ := splitBlocks(p)
-	if p.State == ci.StateRunning && p.TimeLimit > 0 && !p.StartedAt.IsZero() && !allDone(main) {
-		out = append(out, p.StartedAt.Add(p.TimeLimit))
-	}
-	for _, b := range p.Blocks {
-		if b.State == ci.StateRunning && b.TimeLimit > 0 && !b.StartedAt.IsZero() {
-			out = append(out, b.StartedAt.Add(b.TimeLimit))
-		}
-		for _, j := range b.Jobs {
-			if j.State == ci.StateRunning && j.TimeLimit > 0 && !j.StartedAt.IsZero() {
-				out = append(out, j.StartedAt.Add(j.TimeLimit))
-			}
-		}
-	}
-	return out
-}
-
-func allDone(bs []*ci.Block) bool {
-	for _, b := range bs {
-		if b.State != ci.StateDone {
-			return false
-		}
-	}
-	return true
-}
-
-// expire applies the time limits that have passed at now.
-func expire(p *ci.Pipeline, now time.Time) {
-	main, _ := splitBlocks(p)
-	if p.State == ci.StateRunning && p.TimeLimit > 0 && !p.StartedAt.IsZero() &&
-		!now.Before(p.StartedAt.Add(p.TimeLimit)) && !allDone(main) {
-		stopPipeline(p, ci.ReasonTimeout)
-	}
-	for _, b := range p.Blocks {
-		if b.State == ci.StateRunning && b.TimeLimit > 0 && !b.StartedAt.IsZero() &&
-			!now.Before(b.StartedAt.Add(b.TimeLimit)) {
-			setState(&b.State, ci.StateStopping)
-			b.Reason = ci.ReasonTimeout
-		}
-		for _, j := range b.Jobs {
-			if j.State == ci.StateRunning && j.TimeLimit > 0 && !j.StartedAt.IsZero() &&
-				!now.Before(j.StartedAt.Add(j.TimeLimit)) {
-				requestStop(j, ci.ReasonTimeout, newOutcome())
-			}
-		}
-	}
 }

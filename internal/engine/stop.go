@@ -4,9 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/batonci/baton/internal/ci"
+	"github.com/batonci/baton/internal/pipelinestate"
 	"github.com/batonci/baton/internal/store"
 )
 
@@ -50,20 +50,8 @@ func (e *Engine) StopPipeline(ctx context.Context, id string) error {
 }
 
 func (e *Engine) stop(ctx context.Context, id string, reason ci.Reason) error {
-	return e.mutate(ctx, id, func(tx *store.Tx, p *ci.Pipeline) error {
-		switch p.State {
-		case ci.StatePending, ci.StateQueued:
-			cancelPipeline(p, reason, e.now())
-		case ci.StateRunning, ci.StateStopping:
-			if !stopPipeline(p, reason) {
-				_, ap := splitBlocks(p)
-				if ap != nil && ap.State == ci.StateRunning {
-					setState(&ap.State, ci.StateStopping)
-					ap.Reason = reason
-				}
-			}
-		}
-		return nil
+	return e.mutate(ctx, id, func(*store.Tx, *ci.Pipeline) (pipelinestate.Event, error) {
+		return pipelinestate.Event{Kind: pipelinestate.Stop, Reason: reason}, nil
 	})
 }
 
@@ -74,53 +62,9 @@ func (e *Engine) StopJob(ctx context.Context, id string) error {
 	if err != nil {
 		return fmt.Errorf("stop job: %w", err)
 	}
-	err = e.mutate(ctx, j.PipelineID, func(tx *store.Tx, p *ci.Pipeline) error {
-		_, j := findJob(p, id)
-		if j == nil {
-			return fmt.Errorf("job %s: %w", id, store.ErrNotFound)
-		}
-		if !cancelJob(j, ci.ReasonUser, e.now()) {
-			requestStop(j, ci.ReasonUser, newOutcome())
-		}
-		return nil
-	})
+	err = e.mutate(ctx, j.PipelineID, jobEvent(id, pipelinestate.Event{Kind: pipelinestate.StopJob}))
 	if err != nil {
 		return fmt.Errorf("stop job: %w", err)
 	}
 	return nil
-}
-
-// cancelPipeline ends a pipeline that never started: every block and job
-// is canceled with reason.
-func cancelPipeline(p *ci.Pipeline, reason ci.Reason, now time.Time) {
-	for _, b := range p.Blocks {
-		if b.State != ci.StateDone {
-			cancelBlock(b, reason, now)
-		}
-	}
-	setState(&p.State, ci.StateDone)
-	p.Result, p.Reason, p.DoneAt = ci.ResultCanceled, reason, now
-}
-
-// stopPipeline asks a running pipeline's regular blocks to stop; advance
-// then cancels what has not started and stops what runs. It reports false
-// when the regular blocks are all done already (only after_pipeline jobs
-// may run).
-func stopPipeline(p *ci.Pipeline, reason ci.Reason) bool {
-	main, _ := splitBlocks(p)
-	pending := false
-	for _, b := range main {
-		if b.State != ci.StateDone {
-			pending = true
-		}
-	}
-	if !pending {
-		return false
-	}
-	if p.State == ci.StateStopping {
-		return true // the first reason stays
-	}
-	setState(&p.State, ci.StateStopping)
-	p.Reason = reason
-	return true
 }

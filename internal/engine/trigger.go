@@ -18,6 +18,7 @@ import (
 	"github.com/batonci/baton/internal/ids"
 	"github.com/batonci/baton/internal/jobenv"
 	"github.com/batonci/baton/internal/pipeline"
+	"github.com/batonci/baton/internal/pipelinestate"
 	"github.com/batonci/baton/internal/plan"
 	"github.com/batonci/baton/internal/repocache"
 	"github.com/batonci/baton/internal/repourl"
@@ -204,16 +205,8 @@ func (e *Engine) autoCancel(ctx context.Context, p *ci.Pipeline) {
 		if o.ID == p.ID {
 			break
 		}
-		err := e.mutate(ctx, o.ID, func(tx *store.Tx, o *ci.Pipeline) error {
-			switch o.State {
-			case ci.StatePending, ci.StateQueued:
-				cancelPipeline(o, ci.ReasonStrategy, e.now())
-			case ci.StateRunning:
-				if p.AutoCancel == "stop" {
-					stopPipeline(o, ci.ReasonStrategy)
-				}
-			}
-			return nil
+		err := e.mutate(ctx, o.ID, func(*store.Tx, *ci.Pipeline) (pipelinestate.Event, error) {
+			return pipelinestate.Event{Kind: pipelinestate.Supersede, Strategy: p.AutoCancel}, nil
 		})
 		if err != nil {
 			e.log.Error("auto-cancel", "pipeline", o.ID, "by", p.ID, "err", err)

@@ -1,19 +1,23 @@
-// Package localrun executes a compiled job graph on this machine: blocks
-// start when their dependencies have passed, jobs run in parallel up to a
-// limit, and fail_fast, time limits and stops behave as Semaphore's
-// pipeline engine does (docs/semaphore.md §1.4, §1.10, §7.2). How a single job runs is
-// delegated to a JobRunner; how a plan.Job becomes a runner.Job (workspace,
-// environment, secrets) to a Prepare callback.
+// Package localrun executes a compiled job graph on this machine. The
+// pipeline state machine (pipelinestate) decides, as it does for the
+// server: blocks start when their dependencies have passed, fail_fast,
+// time limits and stops (docs/semaphore.md §1.4, §1.10, §7.2); localrun
+// keeps the pipeline in memory, runs the jobs the machine queues in
+// parallel up to a limit, and stops those it says to stop. How a single
+// job runs is delegated to a JobRunner; how a plan.Job becomes a
+// runner.Job (workspace, environment, secrets) to a Prepare callback.
 package localrun
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
 	"github.com/batonci/baton/internal/ci"
+	"github.com/batonci/baton/internal/pipelinestate"
 	"github.com/batonci/baton/internal/plan"
 	"github.com/batonci/baton/internal/runner"
 )
@@ -81,27 +85,54 @@ type JobReport struct {
 }
 
 // Run executes g and returns its report. Cancelling ctx (with a
-// ci.StopCause as cause, or not) stops every running job; the report is
-// still complete.
+// ci.StopCause as cause, or not) stops every running job and cancels the
+// after_pipeline jobs that have not started; the report is still
+// complete.
 func Run(ctx context.Context, g *plan.Graph, opts Options) *Report {
 	r := newRun(g, opts)
 	return r.run(ctx)
 }
 
+// unit is a job of the graph with its node in the pipeline tree.
+type unit struct {
+	block *plan.Block
+	job   *plan.Job
+	node  *ci.Job
+	// extra are the after_pipeline variables, set when it is queued.
+	extra []plan.EnvVar
+	// stop cancels the running job's context.
+	stop context.CancelCauseFunc
+}
+
+// finished is a job's end as its runner reported it.
+type finished struct {
+	id     string
+	result ci.Result
+	reason ci.Reason
+}
+
 type run struct {
-	g     *plan.Graph
-	opts  Options
-	now   func() time.Time
-	slots chan struct{}
+	g    *plan.Graph
+	opts Options
+	now  func() time.Time
 
 	emitMu sync.Mutex
-	number int // jobs started so far, under emitMu
+	number int // jobs started so far
 
-	mu       sync.Mutex
-	blocks   map[string]*BlockReport
-	stopAll  context.CancelCauseFunc // fail_fast stop: stops everything
-	noStarts bool                    // fail_fast cancel: start nothing new
-	failFast string
+	tree  *ci.Pipeline
+	units map[string]*unit
+	// queue holds the jobs the machine queued, in order, until a slot
+	// frees.
+	queue   []*unit
+	running int
+	done    chan finished
+	wg      sync.WaitGroup
+
+	// Reported when they reach done.
+	blockDone map[*ci.Block]bool
+	mainDone  time.Time
+	result    ci.Result
+	reason    ci.Reason
 }
 
 func newRun(g *plan.Graph, opts Options) *run {
@@ -112,7 +143,26 @@ func newRun(g *plan.Graph, opts Options) *run {
 	if now == nil {
 		now = time.Now
 	}
-	return &run{g: g, opts: opts, now: now, slots: make(chan struct{}, opts.Parallel), blocks: map[string]*BlockReport{}, failFast: g.FailFast}
+	r := &run{g: g, opts: opts, now: now, units: map[string]*unit{}, done: make(chan finished), blockDone: map[*ci.Block]bool{}}
+	r.tree = &ci.Pipeline{ID: "local", State: ci.StatePending, FailFast: g.FailFast, TimeLimit: g.TimeLimit.D()}
+	add := func(i int, b *plan.Block, after bool) {
+		cb := &ci.Block{ID: fmt.Sprint(i), Index: i, Name: b.Name, Dependencies: b.Dependencies, State: ci.StatePending,
+			Skipped: b.Skipped, TimeLimit: b.TimeLimit.D(), FailFast: b.FailFast, AfterPipeline: after}
+		for k, j := range b.Jobs {
+			// The job's own time limit is the runner's (runner.Job.TimeLimit).
+			cj := &ci.Job{ID: fmt.Sprintf("%d/%d", i, k), BlockID: cb.ID, Index: k, Name: j.Name, State: ci.StatePending}
+			cb.Jobs = append(cb.Jobs, cj)
+			r.units[cj.ID] = &unit{block: b, job: j, node: cj}
+		}
+		r.tree.Blocks = append(r.tree.Blocks, cb)
+	}
+	for i, b := range g.Blocks {
+		add(i, b, false)
+	}
+	if g.AfterPipeline != nil {
+		add(len(g.Blocks), g.AfterPipeline, true)
+	}
+	return r
 }
 
 func (r *run) emit(ev ci.Event) {
@@ -123,165 +173,163 @@ func (r *run) emit(ev ci.Event) {
 	}
 }
 
-func (r *run) run(parent context.Context) *Report {
-	rep := &Report{Started: r.now()}
-	ctx, cancel := context.WithCancelCause(parent)
-	defer cancel(nil)
-	r.stopAll = cancel
-	if tl := r.g.TimeLimit.D(); tl > 0 {
-		var stop context.CancelFunc
-		ctx, stop = context.WithTimeoutCause(ctx, tl, ci.StopCause{Reason: ci.ReasonTimeout})
-		defer stop()
-	}
-
-	done := map[string]chan struct{}{}
-	for _, b := range r.g.Blocks {
-		br := &BlockReport{Name: b.Name, Dependencies: b.Dependencies}
-		for _, j := range b.Jobs {
-			br.Jobs = append(br.Jobs, &JobReport{Name: j.Name})
+// apply feeds an event to the state machine and acts on its decisions.
+func (r *run) apply(ev pipelinestate.Event) {
+	now := r.now()
+	d := pipelinestate.Apply(r.tree, ev, pipelinestate.Facts{Now: now, Admitted: true})
+	for _, j := range d.Stop {
+		if u := r.units[j.ID]; u.stop != nil {
+			u.stop(ci.StopCause{Reason: j.StopReason})
 		}
-		r.blocks[b.Name] = br
-		rep.Blocks = append(rep.Blocks, br)
-		done[b.Name] = make(chan struct{})
 	}
-	var wg sync.WaitGroup
-	for _, b := range r.g.Blocks {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer close(done[b.Name])
-			for _, d := range b.Dependencies {
-				if ch, ok := done[d]; ok {
-					<-ch
-				}
-			}
-			r.runBlock(ctx, b, r.blocks[b.Name])
-		}()
+	if d.Result != "" && r.mainDone.IsZero() {
+		r.mainDone, r.result, r.reason = now, d.Result, d.Reason
 	}
-	wg.Wait()
+	extra := r.afterPipelineEnv()
+	for _, j := range d.Queue {
+		u := r.units[j.ID]
+		if slices.Contains(d.AfterPipeline, j) {
+			u.extra = extra
+		}
+		r.queue = append(r.queue, u)
+	}
+	for _, b := range r.tree.Blocks {
+		if b.State == ci.StateDone && !r.blockDone[b] {
+			r.blockDone[b] = true
+			r.emit(ci.Event{Kind: ci.EventBlockFinished, Timestamp: ci.Timestamp(now), Block: b.Name, Result: b.Result, Reason: b.Reason})
+		}
+	}
+}
 
-	rep.Result, rep.Reason = pipelineResult(rep.Blocks, context.Cause(ctx))
-	rep.Done = r.now()
-	if ap := r.g.AfterPipeline; ap != nil {
-		rep.AfterPipeline = r.afterPipeline(parent, ap, rep)
+func (r *run) run(ctx context.Context) *Report {
+	started := r.now()
+	if ctx.Err() != nil {
+		r.apply(pipelinestate.Event{Kind: pipelinestate.Interrupt, Reason: stopReason(context.Cause(ctx), ci.ReasonUser)})
+	} else {
+		r.apply(pipelinestate.Event{Kind: pipelinestate.Check})
 	}
-	r.emit(ci.Event{Kind: ci.EventPipelineFinished, Timestamp: ci.Timestamp(rep.Done), Result: rep.Result, Reason: rep.Reason})
+	interrupted := ctx.Done()
+	var timer *time.Timer
+	defer func() {
+		if timer != nil {
+			timer.Stop()
+		}
+	}()
+	for {
+		r.startJobs(ctx)
+		if r.tree.State == ci.StateDone && r.running == 0 {
+			break
+		}
+		var tick <-chan time.Time
+		if next := pipelinestate.NextDeadline(r.tree); !next.IsZero() {
+			if timer != nil {
+				timer.Stop()
+			}
+			timer = time.NewTimer(next.Sub(r.now()))
+			tick = timer.C
+		}
+		select {
+		case f := <-r.done:
+			r.running--
+			r.units[f.id].stop = nil
+			r.apply(pipelinestate.Event{Kind: pipelinestate.JobFinished, Job: f.id, Result: f.result, Reason: f.reason})
+		case <-interrupted:
+			interrupted = nil
+			r.apply(pipelinestate.Event{Kind: pipelinestate.Interrupt, Reason: stopReason(context.Cause(ctx), ci.ReasonUser)})
+		case <-tick:
+			r.apply(pipelinestate.Event{Kind: pipelinestate.Tick})
+		}
+	}
+	r.wg.Wait()
+	rep := r.report(started)
+	r.emit(ci.Event{Kind: ci.EventPipelineFinished, Timestamp: ci.Timestamp(r.now()), Result: rep.Result, Reason: rep.Reason})
 	return rep
 }
 
-// runBlock runs one block once its dependencies are done.
-func (r *run) runBlock(ctx context.Context, b *plan.Block, br *BlockReport) {
-	defer func() {
-		r.emit(ci.Event{Kind: ci.EventBlockFinished, Timestamp: ci.Timestamp(r.now()), Block: b.Name, Result: br.Result, Reason: br.Reason})
-	}()
-	for _, d := range b.Dependencies {
-		dep := r.blocks[d]
-		if dep != nil && !dep.Result.Passed() {
-			r.cancelBlock(br, ci.ReasonDependency)
-			return
+// startJobs starts queued jobs while slots are free. A job the machine
+// canceled meanwhile is dropped.
+func (r *run) startJobs(ctx context.Context) {
+	for r.running < r.opts.Parallel && len(r.queue) > 0 {
+		u := r.queue[0]
+		r.queue = r.queue[1:]
+		if u.node.State != ci.StateQueued {
+			continue
 		}
-	}
-	if b.Skipped {
-		br.Result, br.Reason = ci.ResultPassed, ci.ReasonSkipped
-		for _, j := range br.Jobs {
-			j.Result, j.Reason = ci.ResultPassed, ci.ReasonSkipped
-		}
-		return
-	}
-	if ctx.Err() != nil || r.startsBlocked() {
-		r.cancelBlock(br, stopReason(context.Cause(ctx), ci.ReasonFastFailing))
-		return
-	}
-	br.Started = r.now()
-	bctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-	if tl := b.TimeLimit.D(); tl > 0 {
-		var stop context.CancelFunc
-		bctx, stop = context.WithTimeoutCause(bctx, tl, ci.StopCause{Reason: ci.ReasonTimeout})
-		defer stop()
-	}
-	var wg sync.WaitGroup
-	for i, j := range b.Jobs {
-		wg.Add(1)
+		jctx, stop := context.WithCancelCause(ctx)
+		u.stop = stop
+		r.running++
+		r.apply(pipelinestate.Event{Kind: pipelinestate.JobStarted, Job: u.node.ID})
+		r.number++
+		n := r.number
+		r.wg.Add(1)
 		go func() {
-			defer wg.Done()
-			jr := br.Jobs[i]
-			r.runJob(bctx, b, j, jr, nil)
-			if jr.Result == ci.ResultFailed {
-				r.onFailure(b, cancel)
-			}
+			defer r.wg.Done()
+			defer stop(nil)
+			result, reason := r.runJob(jctx, u, n)
+			r.done <- finished{id: u.node.ID, result: result, reason: reason}
 		}()
 	}
-	wg.Wait()
-	br.Done = r.now()
-	br.Result, br.Reason = blockResult(br.Jobs)
 }
 
-// onFailure applies the fail_fast strategies after a job failed.
-func (r *run) onFailure(b *plan.Block, cancelBlock context.CancelCauseFunc) {
-	stop := ci.StopCause{Reason: ci.ReasonFastFailing}
-	switch b.FailFast {
-	case "stop":
-		cancelBlock(stop)
-	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	switch r.failFast {
-	case "stop":
-		r.noStarts = true
-		r.stopAll(stop)
-	case "cancel":
-		r.noStarts = true
-	}
-}
-
-func (r *run) startsBlocked() bool {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.noStarts
-}
-
-func (r *run) cancelBlock(br *BlockReport, reason ci.Reason) {
-	br.Result, br.Reason = ci.ResultCanceled, reason
-	for _, j := range br.Jobs {
-		j.Result, j.Reason = ci.ResultCanceled, reason
-	}
-}
-
-// runJob waits for a slot, prepares and runs one job.
-func (r *run) runJob(ctx context.Context, b *plan.Block, j *plan.Job, jr *JobReport, extra []plan.EnvVar) {
-	select {
-	case r.slots <- struct{}{}:
-	case <-ctx.Done():
-		jr.Result, jr.Reason = ci.ResultCanceled, stopReason(context.Cause(ctx), ci.ReasonUser)
-		return
-	}
-	defer func() { <-r.slots }()
-	if ctx.Err() != nil || r.startsBlocked() {
-		jr.Result, jr.Reason = ci.ResultCanceled, stopReason(context.Cause(ctx), ci.ReasonFastFailing)
-		return
-	}
-	r.emitMu.Lock()
-	r.number++
-	n := r.number
-	r.emitMu.Unlock()
-
+// runJob prepares and runs one job.
+func (r *run) runJob(ctx context.Context, u *unit, n int) (ci.Result, ci.Reason) {
 	emit := func(ev ci.Event) {
-		ev.Block, ev.Job = b.Name, j.Name
+		ev.Block, ev.Job = u.block.Name, u.job.Name
 		r.emit(ev)
 	}
-	jr.Started = r.now()
-	defer func() { jr.Done = r.now() }()
-	job, cleanup, err := r.opts.Prepare(ctx, Spec{Block: b, Job: j, Number: n, Extra: extra})
+	job, cleanup, err := r.opts.Prepare(ctx, Spec{Block: u.block, Job: u.job, Number: n, Extra: u.extra})
 	if cleanup != nil {
 		defer cleanup()
 	}
 	if err != nil {
 		failPrepare(emit, r.now(), err)
-		jr.Result, jr.Reason = ci.ResultFailed, ci.ReasonMalformed
-		return
+		return ci.ResultFailed, ci.ReasonMalformed
 	}
-	jr.Result, jr.Reason = r.opts.Runner.Run(ctx, job, emit)
+	return r.opts.Runner.Run(ctx, job, emit)
+}
+
+// afterPipelineEnv is the SEMAPHORE_PIPELINE_* variables after_pipeline
+// jobs get: the result of the regular blocks (docs/semaphore.md §1.11).
+func (r *run) afterPipelineEnv() []plan.EnvVar {
+	if r.mainDone.IsZero() {
+		return nil
+	}
+	started := r.tree.StartedAt
+	secs := func(d time.Duration) string { return fmt.Sprint(int64(d.Seconds())) }
+	return []plan.EnvVar{
+		{Name: "SEMAPHORE_PIPELINE_RESULT", Value: string(r.result)},
+		{Name: "SEMAPHORE_PIPELINE_RESULT_REASON", Value: string(r.reason)},
+		{Name: "SEMAPHORE_PIPELINE_CREATED_AT", Value: fmt.Sprint(started.Unix())},
+		{Name: "SEMAPHORE_PIPELINE_STARTED_AT", Value: fmt.Sprint(started.Unix())},
+		{Name: "SEMAPHORE_PIPELINE_DONE_AT", Value: fmt.Sprint(r.mainDone.Unix())},
+		{Name: "SEMAPHORE_PIPELINE_TOTAL_DURATION", Value: secs(r.mainDone.Sub(started))},
+		{Name: "SEMAPHORE_PIPELINE_RUNNING_DURATION", Value: secs(r.mainDone.Sub(started))},
+		{Name: "SEMAPHORE_PIPELINE_QUEUEING_DURATION", Value: "0"},
+		{Name: "SEMAPHORE_PIPELINE_INIT_DURATION", Value: "0"},
+	}
+}
+
+// report reads the run's outcome from the tree.
+func (r *run) report(started time.Time) *Report {
+	rep := &Report{Started: started, Done: r.mainDone, Result: r.tree.Result, Reason: r.tree.Reason}
+	if rep.Done.IsZero() {
+		rep.Done = r.tree.DoneAt
+	}
+	for i, b := range r.tree.Blocks {
+		br := &BlockReport{Name: b.Name, Result: b.Result, Reason: b.Reason, Started: b.StartedAt, Done: b.DoneAt}
+		if !b.AfterPipeline {
+			br.Dependencies = r.g.Blocks[i].Dependencies
+		}
+		for _, j := range b.Jobs {
+			br.Jobs = append(br.Jobs, &JobReport{Name: j.Name, Result: j.Result, Reason: j.Reason, Started: j.StartedAt, Done: j.DoneAt})
+		}
+		if b.AfterPipeline {
+			rep.AfterPipeline = br
+		} else {
+			rep.Blocks = append(rep.Blocks, br)
+		}
+	}
+	return rep
 }
 
 // failPrepare reports a job that could not be prepared as a failed job
@@ -294,69 +342,6 @@ func failPrepare(emit func(ci.Event), now time.Time, err error) {
 	emit(ci.Event{Kind: ci.EventCmdOutput, Timestamp: ts, Output: err.Error() + "\n"})
 	emit(ci.Event{Kind: ci.EventCmdFinished, Timestamp: ts, Directive: "Preparing the job", ExitCode: &code, StartedAt: &ts, FinishedAt: &ts})
 	emit(ci.Event{Kind: ci.EventJobFinished, Timestamp: ts, Result: ci.ResultFailed})
-}
-
-// afterPipeline runs the after_pipeline jobs with the pipeline's result
-// (docs/semaphore.md §1.11). They run even when the pipeline was stopped, but not when
-// the user interrupted the whole run.
-func (r *run) afterPipeline(ctx context.Context, ap *plan.Block, rep *Report) *BlockReport {
-	br := &BlockReport{Name: ap.Name}
-	for _, j := range ap.Jobs {
-		br.Jobs = append(br.Jobs, &JobReport{Name: j.Name})
-	}
-	if ctx.Err() != nil {
-		r.cancelBlock(br, stopReason(context.Cause(ctx), ci.ReasonUser))
-		return br
-	}
-	secs := func(d time.Duration) string { return fmt.Sprint(int64(d.Seconds())) }
-	extra := []plan.EnvVar{
-		{Name: "SEMAPHORE_PIPELINE_RESULT", Value: string(rep.Result)},
-		{Name: "SEMAPHORE_PIPELINE_RESULT_REASON", Value: string(rep.Reason)},
-		{Name: "SEMAPHORE_PIPELINE_CREATED_AT", Value: fmt.Sprint(rep.Started.Unix())},
-		{Name: "SEMAPHORE_PIPELINE_STARTED_AT", Value: fmt.Sprint(rep.Started.Unix())},
-		{Name: "SEMAPHORE_PIPELINE_DONE_AT", Value: fmt.Sprint(rep.Done.Unix())},
-		{Name: "SEMAPHORE_PIPELINE_TOTAL_DURATION", Value: secs(rep.Done.Sub(rep.Started))},
-		{Name: "SEMAPHORE_PIPELINE_RUNNING_DURATION", Value: secs(rep.Done.Sub(rep.Started))},
-		{Name: "SEMAPHORE_PIPELINE_QUEUEING_DURATION", Value: "0"},
-		{Name: "SEMAPHORE_PIPELINE_INIT_DURATION", Value: "0"},
-	}
-	br.Started = r.now()
-	var wg sync.WaitGroup
-	for i, j := range ap.Jobs {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			r.runJob(ctx, ap, j, br.Jobs[i], extra)
-		}()
-	}
-	wg.Wait()
-	br.Done = r.now()
-	br.Result, br.Reason = blockResult(br.Jobs)
-	r.emit(ci.Event{Kind: ci.EventBlockFinished, Timestamp: ci.Timestamp(br.Done), Block: ap.Name, Result: br.Result, Reason: br.Reason})
-	return br
-}
-
-// blockResult folds job results (ci.FoldBlock).
-func blockResult(jobs []*JobReport) (ci.Result, ci.Reason) {
-	out := make([]ci.Outcome, len(jobs))
-	for i, j := range jobs {
-		out[i] = ci.Outcome{Result: j.Result, Reason: j.Reason, Ran: !j.Started.IsZero()}
-	}
-	return ci.FoldBlock(out)
-}
-
-// pipelineResult folds block results (ci.FoldPipeline); a cancelled run
-// context is a stop request.
-func pipelineResult(blocks []*BlockReport, cause error) (ci.Result, ci.Reason) {
-	out := make([]ci.Outcome, len(blocks))
-	for i, b := range blocks {
-		out[i] = ci.Outcome{Result: b.Result, Reason: b.Reason, Ran: !b.Started.IsZero()}
-	}
-	stop := ci.ReasonNone
-	if cause != nil {
-		stop = stopReason(cause, ci.ReasonUser)
-	}
-	return ci.FoldPipeline(out, stop)
 }
 
 // stopReason extracts the reason of a stop from a context cause.

@@ -1,51 +1,10 @@
-package engine
+package pipelinestate
 
 import (
 	"time"
 
 	"github.com/batonci/baton/internal/ci"
 )
-
-// This file is the pure core of the engine: given a pipeline tree (the
-// pipeline with its blocks and jobs, as read inside a transaction that
-// locks the pipeline) and a few facts from outside, advance moves every
-// unit as far as it can go, in memory. The caller persists what changed.
-// It is level-triggered: calling it twice in a row changes nothing the
-// second time, so every operation (a job finished, a stop, a timer, a
-// safety-net re-check) ends with the same call.
-
-// facts is what advance needs besides the tree.
-type facts struct {
-	now time.Time
-	// admitted is true when the pipeline may leave its queue (docs/semaphore.md §1.9):
-	// no older pipeline of its queue is still running, or it is parallel.
-	admitted bool
-	// queueWait is the wait reason of a pipeline that is not admitted.
-	queueWait string
-	// afterPipelineSpec gives an after_pipeline job the
-	// SEMAPHORE_PIPELINE_* variables of the pipeline's folded result, by
-	// rewriting its Spec; it is called for each of those jobs just
-	// before they are queued.
-	afterPipelineSpec func(job *ci.Job, result ci.Result, reason ci.Reason, doneAt time.Time) error
-}
-
-// outcome is what advance did that the caller must act on after commit.
-type outcome struct {
-	// queued lists the machine types that got newly queued jobs.
-	queued map[string]bool
-	// cancels lists the agents that must be told to stop a job.
-	cancels map[string]bool
-	// done is set when the pipeline reached done in this call.
-	done bool
-	// started is set when the pipeline left its queue in this call.
-	started bool
-	// err is the first error of afterPipelineSpec.
-	err error
-}
-
-func newOutcome() *outcome {
-	return &outcome{queued: map[string]bool{}, cancels: map[string]bool{}}
-}
 
 // setState moves a unit's state, ignoring illegal moves (which advance
 // never attempts; ci.Transition is the guard).
@@ -73,28 +32,28 @@ func splitBlocks(p *ci.Pipeline) (main []*ci.Block, ap *ci.Block) {
 	return main, ap
 }
 
-// advance moves the pipeline p as far as it can go.
-func advance(p *ci.Pipeline, f facts) *outcome {
-	out := newOutcome()
+// Advance moves the pipeline p as far as it can go, adding what the caller
+// must act on to d.
+func Advance(p *ci.Pipeline, f Facts, d *Decisions) {
 	if p.State == ci.StateDone {
-		return out
+		return
 	}
 	main, ap := splitBlocks(p)
 	if p.State == ci.StatePending || p.State == ci.StateQueued {
-		if !f.admitted {
+		if !f.Admitted {
 			setState(&p.State, ci.StateQueued)
 			for _, b := range p.Blocks {
 				for _, j := range b.Jobs {
 					if j.State == ci.StatePending {
-						j.WaitReason = f.queueWait
+						j.WaitReason = f.QueueWait
 					}
 				}
 			}
-			return out
+			return
 		}
 		setState(&p.State, ci.StateRunning)
-		p.StartedAt = f.now
-		out.started = true
+		p.StartedAt = f.Now
+		d.Started = true
 		if ap != nil {
 			for _, j := range ap.Jobs {
 				if j.State == ci.StatePending {
@@ -118,63 +77,53 @@ func advance(p *ci.Pipeline, f facts) *outcome {
 		for _, b := range main {
 			switch b.State {
 			case ci.StatePending:
-				if advancePendingBlock(b, byName, pipeStop, ffStop || ffCancel, f.now, out) {
+				if advancePendingBlock(b, byName, pipeStop, ffStop || ffCancel, f.Now, d) {
 					progressed = true
 				}
 			case ci.StateRunning, ci.StateStopping:
 				reason := blockStopReason(b, pipeStop, ffStop)
 				cancelOnly := ffCancel || (b.FailFast == "cancel" && anyFailed(b))
-				if enforceStops(b, reason, cancelOnly, f.now, out) {
+				if enforceStops(b, reason, cancelOnly, f.Now, d) {
 					progressed = true
 				}
-				if finishBlock(b, f.now) {
+				if finishBlock(b, f.Now) {
 					progressed = true
 				}
 			}
 		}
 	}
-	for _, b := range main {
-		if b.State != ci.StateDone {
-			return out
-		}
+	if !allDone(main) {
+		return
 	}
 	result, reason := pipelineResult(main, p)
+	d.Result, d.Reason = result, reason
 	if ap != nil {
 		switch ap.State {
 		case ci.StatePending:
-			if f.afterPipelineSpec != nil {
-				for _, j := range ap.Jobs {
-					if j.State != ci.StatePending {
-						continue
-					}
-					if err := f.afterPipelineSpec(j, result, reason, f.now); err != nil && out.err == nil {
-						out.err = err
-					}
-				}
-			}
-			startBlock(ap, f.now, out)
+			queued := len(d.Queue)
+			startBlock(ap, f.Now, d)
+			d.AfterPipeline = append(d.AfterPipeline, d.Queue[queued:]...)
 		case ci.StateRunning, ci.StateStopping:
 			reason := ci.ReasonNone
 			if ap.State == ci.StateStopping {
 				reason = orReason(ap.Reason, ci.ReasonUser)
 			}
-			enforceStops(ap, reason, false, f.now, out)
+			enforceStops(ap, reason, false, f.Now, d)
 		}
-		finishBlock(ap, f.now)
+		finishBlock(ap, f.Now)
 		if ap.State != ci.StateDone {
-			return out
+			return
 		}
 	}
 	setState(&p.State, ci.StateDone)
 	p.Result, p.Reason = result, reason
-	p.DoneAt = f.now
-	out.done = true
-	return out
+	p.DoneAt = f.Now
+	d.Done = true
 }
 
 // advancePendingBlock starts, skips or cancels a block that has not
 // started, when its dependencies allow; it reports whether it changed.
-func advancePendingBlock(b *ci.Block, byName map[string]*ci.Block, pipeStop ci.Reason, noStarts bool, now time.Time, out *outcome) bool {
+func advancePendingBlock(b *ci.Block, byName map[string]*ci.Block, pipeStop ci.Reason, noStarts bool, now time.Time, d *Decisions) bool {
 	waitingFor := ""
 	for _, d := range b.Dependencies {
 		dep := byName[d]
@@ -214,12 +163,12 @@ func advancePendingBlock(b *ci.Block, byName map[string]*ci.Block, pipeStop ci.R
 		}
 		return true
 	}
-	startBlock(b, now, out)
+	startBlock(b, now, d)
 	return true
 }
 
 // startBlock queues the jobs of a block.
-func startBlock(b *ci.Block, now time.Time, out *outcome) {
+func startBlock(b *ci.Block, now time.Time, d *Decisions) {
 	setState(&b.State, ci.StateRunning)
 	b.StartedAt = now
 	for _, j := range b.Jobs {
@@ -229,7 +178,7 @@ func startBlock(b *ci.Block, now time.Time, out *outcome) {
 		setState(&j.State, ci.StateQueued)
 		j.QueuedAt = now
 		j.WaitReason = "waiting for an agent of type " + j.MachineType
-		out.queued[j.MachineType] = true
+		d.Queue = append(d.Queue, j)
 	}
 }
 
@@ -252,16 +201,14 @@ func cancelJob(j *ci.Job, reason ci.Reason, now time.Time) bool {
 	return true
 }
 
-// requestStop asks the agent of a running job to stop it.
-func requestStop(j *ci.Job, reason ci.Reason, out *outcome) bool {
+// requestStop asks the executor of a running job to stop it.
+func requestStop(j *ci.Job, reason ci.Reason, d *Decisions) bool {
 	if j.State != ci.StateRunning || j.StopRequested {
 		return false
 	}
 	setState(&j.State, ci.StateStopping)
 	j.StopRequested, j.StopReason = true, reason
-	if j.AgentID != "" {
-		out.cancels[j.AgentID] = true
-	}
+	d.Stop = append(d.Stop, j)
 	return true
 }
 
@@ -283,12 +230,12 @@ func blockStopReason(b *ci.Block, pipeStop ci.Reason, ffStop bool) ci.Reason {
 // enforceStops cancels the jobs of a running block that have not started
 // and asks running ones to stop, as reason (stop) or cancelOnly (cancel
 // what has not started) require.
-func enforceStops(b *ci.Block, reason ci.Reason, cancelOnly bool, now time.Time, out *outcome) bool {
+func enforceStops(b *ci.Block, reason ci.Reason, cancelOnly bool, now time.Time, d *Decisions) bool {
 	changed := false
 	for _, j := range b.Jobs {
 		switch {
 		case reason != ci.ReasonNone:
-			if cancelJob(j, reason, now) || requestStop(j, reason, out) {
+			if cancelJob(j, reason, now) || requestStop(j, reason, d) {
 				changed = true
 			}
 		case cancelOnly:
