@@ -52,6 +52,7 @@ import (
 	"io"
 	"log/slog"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -96,14 +97,15 @@ type Config struct {
 	// Slots is how many jobs the agent runs at once; default 1.
 	Slots int
 	// DataDir holds the agent's state: the repository cache (repos/),
-	// the toolbox's stores (cache/<project>/, artifacts/,
-	// context/<workflow>/) when jobs run as the agent's user, and the
+	// the stores of the jobs' services (cache/<project>/,
+	// artifacts/<project>/), the sem-context stores (context/<workflow>/)
+	// when jobs run as the agent's user, and the
 	// state file (agent.json) that keeps the agent's ID across restarts.
 	// Only the agent's user may enter it (mode 0700). One agent at a time
 	// may use a DataDir.
 	DataDir string
 	// WorkDir holds the jobs' directories (jobs/<id>, removed after each
-	// job), the toolbox (bin/) and, with JobUsers, the toolbox's stores
+	// job), the toolbox (bin/) and, with JobUsers, the sem-context stores
 	// (stores/); default DataDir. With JobUsers it must be set and lie
 	// outside DataDir, which a job's user cannot enter.
 	WorkDir string
@@ -141,6 +143,10 @@ type Config struct {
 	// HTTPClient talks to the server; nil means a client without
 	// timeouts (polls are bounded by the server's poll timeout).
 	HTTPClient *http.Client
+	// JobServiceListen makes the listener of a job's service
+	// (internal/jobsvc) at a socket path; nil means a unix socket. Tests
+	// that run the agent in a synctest bubble pass an in-memory one.
+	JobServiceListen func(socket string) (net.Listener, error)
 	// Logger receives the agent's own log; nil discards it.
 	Logger *slog.Logger
 	// Now is the clock of log events; nil means time.Now.
@@ -471,9 +477,10 @@ func (a *agent) makeWorkDir() error {
 	return nil
 }
 
-// storesDir holds the toolbox's stores: in the data directory when jobs
+// storesDir holds the sem-context stores: in the data directory when jobs
 // run as the agent's user, else in the work directory, where job users
-// reach them.
+// reach them. (The cache and the artifacts stay in the data directory:
+// jobs reach them through their service.)
 func (a *agent) storesDir() string {
 	if a.cfg.JobUsers == nil {
 		return a.cfg.DataDir

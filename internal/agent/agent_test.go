@@ -136,7 +136,7 @@ func TestJobLogArrivesComplete(t *testing.T) {
 		"seq 1 3000",
 		"printf 'héllo wörld %.0s' $(seq 1 300)",
 		`echo "home=$BATON_JOB_HOME token=$BATON_AGENT_TOKEN var=$AGENT_VAR"`,
-		`echo "cache=$BATON_CACHE_DIR artifacts=$BATON_ARTIFACT_DIR context=$BATON_CONTEXT_DIR"`,
+		`echo "cache=$BATON_CACHE_DIR artifacts=$BATON_ARTIFACT_DIR context=$BATON_CONTEXT_DIR jobsvc=${BATON_JOBSVC:+set}"`,
 		`echo "path=$PATH"`,
 		"pwd",
 		`echo "home=$HOME"; cat ~/.config/key`,
@@ -159,7 +159,7 @@ func TestJobLogArrivesComplete(t *testing.T) {
 		"seq 1 3000":                  seq(1, 3000),
 		cmds[3]:                       strings.Repeat("héllo wörld ", 300),
 		cmds[4]:                       "home=" + home + " token= var=inherited\n",
-		cmds[5]:                       "cache=" + filepath.Join(cfg.DataDir, "cache", "proj-1") + " artifacts=" + filepath.Join(cfg.DataDir, "artifacts") + " context=" + filepath.Join(cfg.DataDir, "context", "wf-1") + "\n",
+		cmds[5]:                       "cache= artifacts= context=" + filepath.Join(cfg.DataDir, "context", "wf-1") + " jobsvc=set\n",
 		"pwd":                         home + "\n",
 		cmds[8]:                       "home=" + home + "\nkey-content\n",
 		"echo the secret is [MASKED]": "the secret is [MASKED]\n", // the runner masks directives too

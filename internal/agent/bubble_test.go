@@ -5,11 +5,13 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -62,6 +64,26 @@ func (*fakeSession) Run(ctx context.Context, command string, out io.Writer) (int
 
 func (*fakeSession) Close() error { return nil }
 
+// memListener is a listener that never accepts anything, until closed.
+type memListener struct {
+	closed chan struct{}
+	once   sync.Once
+}
+
+func newMemListener() *memListener { return &memListener{closed: make(chan struct{})} }
+
+func (l *memListener) Accept() (net.Conn, error) {
+	<-l.closed
+	return nil, net.ErrClosed
+}
+
+func (l *memListener) Close() error {
+	l.once.Do(func() { close(l.closed) })
+	return nil
+}
+
+func (l *memListener) Addr() net.Addr { return &net.UnixAddr{Name: "mem", Net: "unix"} }
+
 func bubbleConfig(t *testing.T, h http.Handler) agent.Config {
 	self, err := os.Executable()
 	if err != nil {
@@ -75,7 +97,10 @@ func bubbleConfig(t *testing.T, h http.Handler) agent.Config {
 		Env:        []string{"PATH=/usr/bin:/bin"},
 		Executor:   fakeExecutor{},
 		HTTPClient: &http.Client{Transport: memTransport{h}},
-		Logger:     slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelDebug})),
+		// A unix socket's Accept is not durably blocking: the bubble's
+		// clock would never move.
+		JobServiceListen: func(string) (net.Listener, error) { return newMemListener(), nil },
+		Logger:           slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelDebug})),
 	}
 }
 

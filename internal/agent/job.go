@@ -20,6 +20,7 @@ import (
 	"github.com/batonci/baton/internal/ci"
 	"github.com/batonci/baton/internal/executor"
 	"github.com/batonci/baton/internal/gitrepo"
+	"github.com/batonci/baton/internal/jobsvc"
 	"github.com/batonci/baton/internal/jobuser"
 	"github.com/batonci/baton/internal/redact"
 	"github.com/batonci/baton/internal/runner"
@@ -82,12 +83,16 @@ func (a *agent) execute(ctx context.Context, j *job, as agentapi.Assignment, emi
 	if a.cfg.JobUsers != nil {
 		lease, leaseErr = a.cfg.JobUsers.Lease()
 	}
+	var svc *jobsvc.Service // the job's service, once started
 	cleanup := func() {
 		cancelBg()
 		background.Wait()
 		// What the job left running as its user goes first, so that
 		// nothing writes in the directory while it is removed.
 		lease.Release()
+		if svc != nil {
+			svc.Close()
+		}
 		if err := removeAll(home); err != nil {
 			a.log.Warn("remove the job directory", logJob, as.JobID, logErr, err)
 		}
@@ -96,15 +101,19 @@ func (a *agent) execute(ctx context.Context, j *job, as agentapi.Assignment, emi
 		failPrepare(emit, ci.Timestamp(a.cfg.Now()), leaseErr.Error(), ci.ResultFailed, ci.ReasonInternal)
 		return ci.ResultFailed, ci.ReasonInternal, cleanup
 	}
-	result, reason := a.executeIn(ctx, bgCtx, j, as, home, lease, &background, emit)
+	result, reason := a.executeIn(ctx, bgCtx, j, as, home, lease, &background, &svc, emit)
 	return result, reason, cleanup
 }
 
 // executeIn prepares and runs the job in home, as lease's user when
-// there is one.
-func (a *agent) executeIn(ctx, bgCtx context.Context, j *job, as agentapi.Assignment, home string, lease *jobuser.Lease, background *sync.WaitGroup, emit func(ci.Event)) (ci.Result, ci.Reason) {
+// there is one; the job's service, once started, is left in *svc for the
+// caller to close.
+func (a *agent) executeIn(ctx, bgCtx context.Context, j *job, as agentapi.Assignment, home string, lease *jobuser.Lease, background *sync.WaitGroup, svc **jobsvc.Service, emit func(ci.Event)) (ci.Result, ci.Reason) {
 	job := as.Job
 	env, err := a.prepare(ctx, bgCtx, as, home, lease, background)
+	if err == nil {
+		*svc, err = a.startJobService(as, lease)
+	}
 	if err != nil {
 		result, reason := ci.ResultFailed, ci.ReasonInternal
 		if ctx.Err() != nil {
@@ -115,10 +124,10 @@ func (a *agent) executeIn(ctx, bgCtx context.Context, j *job, as agentapi.Assign
 		return result, reason
 	}
 	job.Dir = home
-	job.BaseEnv = env
+	job.BaseEnv = append(env, (*svc).Env()...)
 	job.Init = toolbox.ShellInit()
 	if len(job.Containers) > 0 {
-		a.containerJob(&job, as)
+		a.containerJob(&job, as, (*svc).Dir())
 	}
 	a.mu.Lock()
 	j.debug.job = job
@@ -212,15 +221,12 @@ func (a *agent) prepare(ctx, bgCtx context.Context, as agentapi.Assignment, home
 		env = append(env, "BATON_WORKSPACE="+ws)
 	}
 
-	// The toolbox's stores: a cache per project, one artifact store
-	// (it keeps jobs/, workflows/ and projects/ apart itself), and a
-	// sem-context store per workflow.
-	project := safeName(jobVar(as.Job, "SEMAPHORE_PROJECT_ID"))
-	workflow := safeName(jobVar(as.Job, "SEMAPHORE_WORKFLOW_ID"))
+	// The sem-context store, one per workflow. The cache and the
+	// artifacts are the job service's (startJobService): the job gets no
+	// path to them.
+	workflow := safeName(cmp.Or(as.Workflow, jobVar(as.Job, "SEMAPHORE_WORKFLOW_ID")))
 	stores := a.storesDir()
 	dirs := []struct{ name, path string }{
-		{"BATON_CACHE_DIR", filepath.Join(stores, "cache", project)},
-		{"BATON_ARTIFACT_DIR", filepath.Join(stores, "artifacts")},
 		{"BATON_CONTEXT_DIR", filepath.Join(stores, "context", workflow)},
 	}
 	for _, d := range dirs {
@@ -252,10 +258,33 @@ func (a *agent) prepare(ctx, bgCtx context.Context, as agentapi.Assignment, home
 	return env, nil
 }
 
+// startJobService starts the job's service: its project's cache and
+// artifacts, with the rights the server gave the job (a pull request from
+// a fork only reads them). The stores are in the agent's data directory,
+// which jobs cannot enter; the job reaches them only through the
+// service's socket, whose directory is its user's (a shell job with a
+// lease) or not listable.
+func (a *agent) startJobService(as agentapi.Assignment, lease *jobuser.Lease) (*jobsvc.Service, error) {
+	var owner *jobsvc.Owner
+	if lease != nil && len(as.Job.Containers) == 0 {
+		owner = &jobsvc.Owner{UID: lease.UID, GID: lease.GID}
+	}
+	svc, err := jobsvc.Start(jobsvc.Config{
+		Scope:     jobsvc.Scope{Project: as.Project, Workflow: as.Workflow, Job: as.JobID, Fork: as.Fork},
+		Cache:     jobsvc.LocalCache{Dir: filepath.Join(a.cfg.DataDir, "cache")},
+		Artifacts: jobsvc.LocalArtifacts{Dir: filepath.Join(a.cfg.DataDir, "artifacts")},
+		Owner:     owner,
+		Listen:    a.cfg.JobServiceListen,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("prepare the job: %w", err)
+	}
+	return svc, nil
+}
+
 // shareStore gives the job users' group the store directory path and
 // the directories between it and stores (which stay enterable only):
-// until the toolbox's stores are served by the agent, jobs of every slot
-// read and write them directly.
+// jobs of every slot read and write the sem-context store directly.
 func (a *agent) shareStore(stores, path string) error {
 	gid, err := a.cfg.JobUsers.GID()
 	if err != nil {
@@ -302,15 +331,16 @@ func giveTree(root string, uid, gid int) error {
 
 // containerJob adapts a job that runs in containers: the host paths its
 // main container needs are mounted (the toolbox and the baton binary it
-// links to, the toolbox's stores), and nothing else of the agent's (its
-// data directory, mirrors, other jobs' directories); the host's environment is left out but for
-// Baton's own variables, and the toolbox goes in front of the image's
-// PATH.
-func (a *agent) containerJob(job *runner.Job, as agentapi.Assignment) {
+// links to, the job service's socket directory svcDir, the sem-context
+// store), and nothing else of the agent's (its data directory with the
+// cache and artifacts, mirrors, other jobs' directories); the host's
+// environment is left out but for Baton's own variables, and the toolbox
+// goes in front of the image's PATH.
+func (a *agent) containerJob(job *runner.Job, as agentapi.Assignment, svcDir string) {
 	ro := func(p string) executor.Mount { return executor.Mount{Path: p, ReadOnly: true} }
 	// The workspace has its own objects (MaterializeOwn): the agent's
 	// mirrors are not mounted.
-	mounts := []executor.Mount{ro(a.binDir)}
+	mounts := []executor.Mount{ro(a.binDir), {Path: svcDir}}
 	if self, err := filepath.Abs(a.cfg.BatonPath); err == nil {
 		mounts = append(mounts, ro(self))
 		if real, err := filepath.EvalSymlinks(self); err == nil && real != self {
@@ -321,7 +351,7 @@ func (a *agent) containerJob(job *runner.Job, as agentapi.Assignment) {
 	for _, kv := range job.BaseEnv {
 		k, v, _ := strings.Cut(kv, "=")
 		switch k {
-		case "BATON_CACHE_DIR", "BATON_ARTIFACT_DIR", "BATON_CONTEXT_DIR":
+		case "BATON_CONTEXT_DIR":
 			mounts = append(mounts, executor.Mount{Path: v})
 		}
 		if strings.HasPrefix(k, "BATON_") || k == "HOME" {

@@ -150,6 +150,15 @@ type Assignment struct {
 	Job runner.Job `json:"job"`
 	// Checkout says which commit the job's workspace holds.
 	Checkout *Checkout `json:"checkout,omitempty"`
+	// Project and Workflow are the IDs of the job's project and workflow:
+	// the agent's job service (internal/jobsvc) gives the job that
+	// project's cache and artifacts and no other's. They come from the
+	// server, not from the job's variables, which its YAML can set.
+	Project  string `json:"project,omitempty"`
+	Workflow string `json:"workflow,omitempty"`
+	// Fork is set for a pull request from a fork: its job service
+	// refuses writes to the project's cache and project artifacts.
+	Fork bool `json:"fork,omitempty"`
 }
 
 // Checkout is the repository and commit a job builds.

@@ -13,6 +13,7 @@ import (
 	"github.com/batonci/baton/internal/executor/docker"
 	"github.com/batonci/baton/internal/executor/shell"
 	"github.com/batonci/baton/internal/jobenv"
+	"github.com/batonci/baton/internal/jobsvc"
 	"github.com/batonci/baton/internal/plan"
 	"github.com/batonci/baton/internal/runner"
 )
@@ -78,7 +79,10 @@ func (lr *localRunner) containerJob(job *runner.Job, a plan.Agent) error {
 	}
 	job.Containers, job.PullCredentials = cs, creds
 	self, _ := os.Executable()
-	job.Mounts = []executor.Mount{{Path: lr.runDir}, {Path: filepath.Dir(lr.cacheDir)}}
+	job.Mounts = []executor.Mount{{Path: lr.runDir}}
+	if socket := envValue(job.BaseEnv, jobsvc.SocketVar); socket != "" {
+		job.Mounts = append(job.Mounts, executor.Mount{Path: filepath.Dir(socket)})
+	}
 	if self != "" {
 		job.Mounts = append(job.Mounts, executor.Mount{Path: self, ReadOnly: true})
 	}
@@ -93,6 +97,17 @@ func (lr *localRunner) containerJob(job *runner.Job, a plan.Agent) error {
 	job.BaseEnv = append(base, "HOME="+job.Dir)
 	job.Init = "export PATH=" + shellWord(lr.binDir) + ":\"$PATH\"\n" + job.Init
 	return nil
+}
+
+// envValue returns the value of key in env ("KEY=VALUE"), or "".
+func envValue(env []string, key string) string {
+	v := ""
+	for _, kv := range env {
+		if k, val, ok := strings.Cut(kv, "="); ok && k == key {
+			v = val
+		}
+	}
+	return v
 }
 
 // shellWord quotes s for bash.

@@ -15,6 +15,7 @@ import (
 	"github.com/batonci/baton/internal/gitrepo"
 	"github.com/batonci/baton/internal/ids"
 	"github.com/batonci/baton/internal/jobenv"
+	"github.com/batonci/baton/internal/jobsvc"
 	"github.com/batonci/baton/internal/localrun"
 	"github.com/batonci/baton/internal/plan"
 	"github.com/batonci/baton/internal/redact"
@@ -396,7 +397,9 @@ type localRunner struct {
 	ctx      jobenv.Context
 	masks    []string
 	warnings []string
-	cacheDir string
+	// storeDir holds the toolbox's stores, which jobs reach through
+	// their job service: cache/ and artifacts/, per project.
+	storeDir string
 	keep     bool
 	// jobsDir holds the jobs' home directories.
 	jobsDir string
@@ -421,10 +424,9 @@ func newLocalRunner(o *IO, repo *gitrepo.Repo, snap *workspace.Snapshot, runDir 
 	if err != nil {
 		userCache = filepath.Join(runDir, "cache")
 	}
-	projectDir := filepath.Join(userCache, "baton", "projects", safeName(le.git.Slug))
 	lr := &localRunner{
 		repo: repo, snap: snap, runDir: runDir, binDir: binDir, graph: g, event: le, secrets: secrets,
-		cacheDir: filepath.Join(projectDir, "cache"),
+		storeDir: filepath.Join(userCache, "baton"),
 		jobsDir:  filepath.Join(runDir, "jobs"),
 	}
 	lr.masks = secrets.values()
@@ -448,8 +450,6 @@ func newLocalRunner(o *IO, repo *gitrepo.Repo, snap *workspace.Snapshot, runDir 
 	env := os.Environ()
 	env = append(env,
 		"PATH="+binDir+string(os.PathListSeparator)+o.Getenv("PATH"),
-		"BATON_CACHE_DIR="+lr.cacheDir,
-		"BATON_ARTIFACT_DIR="+filepath.Join(projectDir, "artifacts"),
 		"BATON_CONTEXT_DIR="+filepath.Join(runDir, "context"),
 	)
 	lr.baseEnv = env
@@ -502,7 +502,11 @@ func safeName(s string) string {
 func (lr *localRunner) prepare(ctx context.Context, s localrun.Spec) (runner.Job, func(), error) {
 	home := filepath.Join(lr.jobsDir, fmt.Sprint(s.Number))
 	ws := filepath.Join(home, lr.event.git.RepoName)
+	var svc *jobsvc.Service
 	cleanup := func() {
+		if svc != nil {
+			svc.Close()
+		}
 		if !lr.keep {
 			workspace.RemoveAll(home)
 		}
@@ -548,10 +552,21 @@ func (lr *localRunner) prepare(ctx context.Context, s localrun.Spec) (runner.Job
 	for i, v := range all {
 		env[i] = runner.EnvVar{Name: v.Name, Value: v.Value}
 	}
+	// The job's cache and artifacts, as on an agent: through a job
+	// service of its own.
+	svc, err := jobsvc.Start(jobsvc.Config{
+		Scope:     jobsvc.Scope{Project: lr.ctx.ProjectID, Workflow: lr.ctx.WorkflowID, Job: jc.JobID},
+		Cache:     jobsvc.LocalCache{Dir: filepath.Join(lr.storeDir, "cache")},
+		Artifacts: jobsvc.LocalArtifacts{Dir: filepath.Join(lr.storeDir, "artifacts")},
+	})
+	if err != nil {
+		return runner.Job{}, cleanup, err
+	}
 	base := append(append([]string{}, lr.baseEnv...),
 		"BATON_JOB_HOME="+home,
 		"BATON_WORKSPACE="+ws,
 	)
+	base = append(base, svc.Env()...)
 	job := runner.Job{
 		Name:           s.Job.Name,
 		Commands:       s.Job.Commands,

@@ -118,13 +118,10 @@ func (e *Engine) Assignment(ctx context.Context, job *ci.Job) (agentapi.Assignme
 			return a, e.failBeforeStart(ctx, job, err)
 		}
 	}
-	if wf.PRFork {
-		// Last, so that no YAML variable can unset it.
-		rj.Env = append(rj.Env, runner.EnvVar{Name: CacheReadOnlyVar, Value: "1"})
-	}
 	b := &builder{project: proj, wf: wf}
 	g := b.git()
 	a.Job = rj
+	a.Project, a.Workflow, a.Fork = proj.ID, wf.ID, wf.PRFork
 	a.Checkout = &agentapi.Checkout{Project: proj.ID, URL: proj.RepoURL, SHA: wf.SHA, Ref: g.Ref(), RepoName: g.RepoName}
 	if wf.RefType == "pull-request" && wf.PRSHA != "" && wf.PRSHA != wf.SHA {
 		// The merge commit exists only in the server's mirror: tell the

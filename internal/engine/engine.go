@@ -78,10 +78,6 @@ type ForkPolicy interface {
 	ForkAllowed(ctx context.Context, projectID string, names []string) (map[string]bool, error)
 }
 
-// CacheReadOnlyVar is set to "1" in the jobs of pull requests from forks:
-// the toolbox's cache then refuses to store or delete entries.
-const CacheReadOnlyVar = "BATON_CACHE_READONLY"
-
 // Config configures an Engine.
 type Config struct {
 	Store *store.DB

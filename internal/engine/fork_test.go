@@ -74,9 +74,11 @@ blocks:
 				if err != nil {
 					t.Fatal(err)
 				}
+				if a.Project != e.proj.ID || a.Workflow != wf.ID {
+					t.Errorf("assignment project %q workflow %q, want %q %q", a.Project, a.Workflow, e.proj.ID, wf.ID)
+				}
 				awsKey, hasAWS := envOf(a.Job, "AWS_KEY")
 				token, _ := envOf(a.Job, "TOKEN")
-				readOnly, _ := envOf(a.Job, engine.CacheReadOnlyVar)
 				if token != "token-value" {
 					t.Errorf("TOKEN = %q: a secret that allows forks must be delivered", token)
 				}
@@ -88,12 +90,12 @@ blocks:
 					if strings.Join(a.Job.Notices, "\n") != want[0] {
 						t.Errorf("notices = %q, want %q", a.Job.Notices, want)
 					}
-					if readOnly != "1" {
-						t.Errorf("%s = %q, want 1", engine.CacheReadOnlyVar, readOnly)
+					if !a.Fork {
+						t.Error("the assignment of a fork's job does not say Fork: its job service would let it write the cache")
 					}
 				} else {
-					if awsKey != "aws-secret-value" || len(a.Job.Notices) != 0 || readOnly != "" {
-						t.Errorf("same-repository PR: AWS_KEY %q, notices %q, read-only %q", awsKey, a.Job.Notices, readOnly)
+					if awsKey != "aws-secret-value" || len(a.Job.Notices) != 0 || a.Fork {
+						t.Errorf("same-repository PR: AWS_KEY %q, notices %q, fork %v", awsKey, a.Job.Notices, a.Fork)
 					}
 				}
 				// A rebuild of a fork's workflow is still a fork's.

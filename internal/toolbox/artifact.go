@@ -5,20 +5,26 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"net/http"
 	"os"
 	"path"
 	"path/filepath"
 	"strings"
+
+	"github.com/batonci/baton/internal/jobsvc"
 )
 
 const artifactUsage = `artifact push job|workflow|project PATH [-d DESTINATION] [-f] [--expire-in DURATION]
        artifact pull job|workflow|project PATH [-d DESTINATION] [-f]
        artifact yank job|workflow|project PATH`
 
-// runArtifact is Semaphore's artifact CLI against the directory
-// BATON_ARTIFACT_DIR: jobs/<job id>, workflows/<workflow id> and
-// projects/<project id> hold each scope's files. --expire-in is accepted
-// and has no effect: local artifacts live until the run is deleted.
+// runArtifact is Semaphore's artifact CLI against the project's artifact
+// store, through the job service (BATON_JOBSVC), which keeps each job's,
+// workflow's and the project's files apart and refuses project pushes
+// and yanks from pull requests from forks. --job-id and --workflow-id
+// pull another job's or workflow's artifacts of the same project.
+// --expire-in is accepted and has no effect: local artifacts live until
+// they are yanked.
 func runArtifact(c *call, args []string) int {
 	pos, fl, err := parseFlags(args, []flagSpec{
 		{long: "destination", short: "d", value: true},
@@ -57,49 +63,41 @@ func runArtifact(c *call, args []string) int {
 	}
 }
 
-// artifactStore is one scope's directory in the artifact store.
+// artifactStore is one scope of the artifact store.
 type artifactStore struct {
 	scope string // job, workflow, project
-	dir   string
-	tmp   string // for writes that appear at once
+	id    string // another job's or workflow's, for pulls; "": the job's own
+	svc   *jobsvc.Client
 }
 
 func artifactScope(c *call, scope string, fl flags) (*artifactStore, error) {
-	root := c.getenv("BATON_ARTIFACT_DIR")
-	if root == "" {
-		return nil, errors.New("artifacts are not available: BATON_ARTIFACT_DIR is not set (artifact works in jobs that baton runs)")
+	svc, err := jobsvc.NewClient(c.getenv)
+	if errors.Is(err, jobsvc.ErrUnavailable) {
+		return nil, fmt.Errorf("artifacts are not available here: %v (artifact works in jobs that baton runs)", err)
 	}
-	var plural, idVar, id string
+	if err != nil {
+		return nil, err
+	}
+	s := &artifactStore{scope: scope, svc: svc}
 	switch scope {
 	case "job":
-		plural, idVar, id = "jobs", "SEMAPHORE_JOB_ID", fl["job-id"]
+		s.id = fl["job-id"]
 	case "workflow":
-		plural, idVar, id = "workflows", "SEMAPHORE_WORKFLOW_ID", fl["workflow-id"]
+		s.id = fl["workflow-id"]
 	case "project":
-		plural, idVar = "projects", "SEMAPHORE_PROJECT_ID"
 	default:
 		return nil, fmt.Errorf("unknown scope %q: want job, workflow or project", scope)
 	}
-	if id == "" {
-		id = c.getenv(idVar)
+	if s.id == "." || s.id == ".." || strings.ContainsAny(s.id, `/\`) {
+		return nil, fmt.Errorf("invalid %s ID %q", scope, s.id)
 	}
-	if id == "" {
-		return nil, fmt.Errorf("%s ID is not set: %s is empty", scope, idVar)
-	}
-	if strings.ContainsAny(id, `/\`) || id == "." || id == ".." {
-		return nil, fmt.Errorf("invalid %s ID %q", scope, id)
-	}
-	return &artifactStore{scope: scope, dir: filepath.Join(root, plural, id), tmp: filepath.Join(root, ".tmp")}, nil
+	return s, nil
 }
 
 // remote returns the store path of an artifact path, which is relative to
 // the scope whether or not it starts with "/".
 func (s *artifactStore) remote(p string) (string, error) {
-	rel := path.Clean("/" + filepath.ToSlash(p))[1:]
-	if rel == "" {
-		return "", fmt.Errorf("invalid artifact path %q", p)
-	}
-	return filepath.Join(s.dir, filepath.FromSlash(rel)), nil
+	return jobsvc.CleanArtifactPath(filepath.ToSlash(p))
 }
 
 func artifactPush(c *call, s *artifactStore, src string, fl flags) int {
@@ -117,38 +115,15 @@ func artifactPush(c *call, s *artifactStore, src string, fl flags) int {
 		c.errorf("cannot push %s: %v", src, unwrapPathError(err))
 		return 1
 	}
-	if _, err := os.Lstat(remote); err == nil {
-		if !fl.has("force") {
-			c.errorf("'%s' already exists in the %s's artifacts; use --force to overwrite it", dest, s.scope)
-			return 1
-		}
-	}
-	if err := os.MkdirAll(s.tmp, 0o755); err != nil {
-		c.errorf("%v", err)
+	skip := func(p, why string) { c.infof("skipping %s: %s", p, why) }
+	err = s.svc.ArtifactPush(c.ctx, s.scope, remote, fl.has("force"), func(w io.Writer) error {
+		return jobsvc.WriteTree(c.ctx, w, local, skip)
+	})
+	switch {
+	case jobsvc.IsStatus(err, http.StatusConflict):
+		c.errorf("'%s' already exists in the %s's artifacts; use --force to overwrite it", dest, s.scope)
 		return 1
-	}
-	staging, err := os.MkdirTemp(s.tmp, "push-")
-	if err != nil {
-		c.errorf("%v", err)
-		return 1
-	}
-	defer removeAll(staging)
-	staged := filepath.Join(staging, "x")
-	if err := copyPath(c, local, staged); err != nil {
-		c.errorf("cannot push %s: %v", src, err)
-		return 1
-	}
-	if err := os.MkdirAll(filepath.Dir(remote), 0o755); err != nil {
-		c.errorf("%v", err)
-		return 1
-	}
-	if fl.has("force") {
-		if err := removeAll(remote); err != nil {
-			c.errorf("%v", err)
-			return 1
-		}
-	}
-	if err := os.Rename(staged, remote); err != nil {
+	case err != nil:
 		c.errorf("cannot push %s: %v", src, err)
 		return 1
 	}
@@ -162,13 +137,16 @@ func artifactPull(c *call, s *artifactStore, src string, fl flags) int {
 		c.errorf("%v", err)
 		return 1
 	}
-	if _, err := os.Stat(remote); err != nil {
+	if ok, err := s.svc.ArtifactExists(c.ctx, s.scope, s.id, remote); err != nil {
+		c.errorf("cannot pull %s: %v", src, err)
+		return 1
+	} else if !ok {
 		c.errorf("Artifact not found: '%s' is not in the %s's artifacts", src, s.scope)
 		return 1
 	}
 	dest := fl["destination"]
 	if dest == "" {
-		dest = filepath.Base(remote)
+		dest = path.Base(remote)
 	}
 	local := c.abs(dest)
 	if _, err := os.Lstat(local); err == nil {
@@ -185,7 +163,16 @@ func artifactPull(c *call, s *artifactStore, src string, fl flags) int {
 		c.errorf("%v", err)
 		return 1
 	}
-	if err := copyPath(c, remote, local); err != nil {
+	rc, err := s.svc.ArtifactPull(c.ctx, s.scope, s.id, remote)
+	if jobsvc.IsStatus(err, http.StatusNotFound) {
+		c.errorf("Artifact not found: '%s' is not in the %s's artifacts", src, s.scope)
+		return 1
+	}
+	if err == nil {
+		err = jobsvc.ReadTree(c.ctx, rc, local)
+		rc.Close()
+	}
+	if err != nil {
 		c.errorf("cannot pull %s: %v", src, err)
 		return 1
 	}
@@ -199,73 +186,17 @@ func artifactYank(c *call, s *artifactStore, p string) int {
 		c.errorf("%v", err)
 		return 1
 	}
-	if _, err := os.Lstat(remote); err != nil {
+	err = s.svc.ArtifactYank(c.ctx, s.scope, remote)
+	switch {
+	case jobsvc.IsStatus(err, http.StatusNotFound):
 		c.errorf("Artifact not found: '%s' is not in the %s's artifacts", p, s.scope)
 		return 1
-	}
-	if err := removeAll(remote); err != nil {
-		c.errorf("%v", err)
+	case err != nil:
+		c.errorf("cannot yank %s: %v", p, err)
 		return 1
 	}
 	c.infof("Artifact '%s' deleted from current %s.", p, s.scope)
 	return 0
-}
-
-// copyPath copies the file or directory src to the new path dst. Like an
-// upload, it copies what symlinks to files point at; symlinks to
-// directories inside a directory are left out (with a message), so a
-// cycle cannot make it run forever.
-func copyPath(c *call, src, dst string) error {
-	fi, err := os.Stat(src)
-	if err != nil {
-		return unwrapPathError(err)
-	}
-	if !fi.IsDir() {
-		return copyRegular(src, dst, fi.Mode().Perm())
-	}
-	return filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, err := filepath.Rel(src, p)
-		if err != nil {
-			return err
-		}
-		target := filepath.Join(dst, rel)
-		if d.IsDir() {
-			info, err := d.Info()
-			if err != nil {
-				return err
-			}
-			return os.MkdirAll(target, info.Mode().Perm()|0o700)
-		}
-		info, err := os.Stat(p) // follows symlinks
-		switch {
-		case err != nil:
-			c.infof("skipping %s: %v", p, unwrapPathError(err))
-			return nil
-		case info.IsDir():
-			c.infof("skipping %s: a symlink to a directory", p)
-			return nil
-		case !info.Mode().IsRegular():
-			return nil
-		}
-		return copyRegular(p, target, info.Mode().Perm())
-	})
-}
-
-func copyRegular(src, dst string, perm fs.FileMode) error {
-	in, err := os.Open(src)
-	if err != nil {
-		return err
-	}
-	defer in.Close()
-	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, perm|0o200)
-	if err != nil {
-		return err
-	}
-	_, werr := io.Copy(out, in)
-	return errors.Join(werr, out.Close())
 }
 
 func unwrapPathError(err error) error {

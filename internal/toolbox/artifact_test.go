@@ -12,12 +12,9 @@ import (
 
 func artifactEnv(t *testing.T) (dir, store string, env []string) {
 	t.Helper()
-	dir, store = t.TempDir(), t.TempDir()
-	env = []string{
-		"BATON_ARTIFACT_DIR=" + store,
-		"SEMAPHORE_JOB_ID=job-1", "SEMAPHORE_WORKFLOW_ID=wf-1", "SEMAPHORE_PROJECT_ID=proj-1",
-	}
-	return dir, store, env
+	dir, root := t.TempDir(), t.TempDir()
+	env = append([]string{"SEMAPHORE_JOB_ID=job-1", "SEMAPHORE_WORKFLOW_ID=wf-1", "SEMAPHORE_PROJECT_ID=proj-1"}, serve(t, testScope, "", root)...)
+	return dir, filepath.Join(root, "proj-1"), env
 }
 
 func TestArtifactPushPullYank(t *testing.T) {
@@ -65,7 +62,9 @@ func TestArtifactPushPullYank(t *testing.T) {
 
 	// Pull, in another job of the workflow.
 	job2 := t.TempDir()
-	env2 := append(env[:len(env):len(env)], "SEMAPHORE_JOB_ID=job-2")
+	scope2 := testScope
+	scope2.Job = "job-2"
+	env2 := append([]string{"SEMAPHORE_JOB_ID=job-2"}, serve(t, scope2, "", filepath.Dir(store))...)
 	p := func(args ...string) result { t.Helper(); return tool(t, job2, env2, "artifact", args...) }
 	p("pull", "workflow", "releases/app-v1").check(t, 0, "pulled to 'app-v1'")
 	p("pull", "workflow", "releases/app-v1").check(t, 1, "'app-v1' already exists here; use --force")
@@ -92,9 +91,9 @@ func TestArtifactPushPullYank(t *testing.T) {
 func TestArtifactUnavailable(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	tool(t, dir, []string{"BATON_ARTIFACT_DIR="}, "artifact", "push", "job", "x").check(t, 1, "artifact: artifacts are not available: BATON_ARTIFACT_DIR is not set")
-	tool(t, dir, []string{"BATON_ARTIFACT_DIR=" + dir, "SEMAPHORE_JOB_ID="}, "artifact", "push", "job", "x").check(t, 1, "SEMAPHORE_JOB_ID is empty")
-	tool(t, dir, []string{"BATON_ARTIFACT_DIR=" + dir, "SEMAPHORE_JOB_ID=../x"}, "artifact", "push", "job", "x").check(t, 1, "invalid job ID")
+	tool(t, dir, []string{"BATON_JOBSVC="}, "artifact", "push", "job", "x").check(t, 1, "artifact: artifacts are not available here: BATON_JOBSVC is not set")
+	env := serve(t, testScope, "", t.TempDir())
+	tool(t, dir, env, "artifact", "pull", "job", "x", "--job-id", "../x").check(t, 1, "invalid job ID")
 	r := tool(t, dir, nil, "artifact", "--help")
 	if r.code != 0 || !strings.Contains(r.stdout, "artifact push") {
 		t.Errorf("artifact --help: %+v", r)

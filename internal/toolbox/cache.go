@@ -8,15 +8,16 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
-	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 	"text/tabwriter"
 	"time"
+
+	"github.com/batonci/baton/internal/jobsvc"
 )
 
 const cacheUsage = `cache store [KEY PATH] [--cleanup-by STORE_TIME|ACCESS_TIME|SIZE]
@@ -29,16 +30,14 @@ const cacheUsage = `cache store [KEY PATH] [--cleanup-by STORE_TIME|ACCESS_TIME|
        cache is_not_empty
        cache checksum FILE`
 
-// cacheReadOnlyVar, set to "1" (the server sets it in jobs of pull requests
-// from forks, engine.CacheReadOnlyVar), makes store, delete and clear
-// refuse politely; restore and the questions still work.
-const cacheReadOnlyVar = "BATON_CACHE_READONLY"
-
 // defaultCacheSize is the cache's size limit unless CACHE_SIZE (in KiB)
 // says otherwise: that of Semaphore's hosted cache.
-const defaultCacheSize = 9 << 30
+const defaultCacheSize = jobsvc.DefaultCacheSize
 
-// runCache is Semaphore's cache-cli against the directory BATON_CACHE_DIR.
+// runCache is Semaphore's cache-cli against the project's cache, through
+// the job service (BATON_JOBSVC): the job never writes the cache itself,
+// and the service refuses store, delete and clear for pull requests from
+// forks.
 //
 // As upstream, failures are reported and ignored (exit status 0), so a
 // cache problem never fails a job, unless CACHE_FAIL_ON_ERROR=true.
@@ -88,28 +87,30 @@ func runCache(c *call, args []string) int {
 		return 0
 	}
 
-	dir := c.getenv("BATON_CACHE_DIR")
-	if dir == "" {
-		c.infof("caching is disabled for this run (BATON_CACHE_DIR is not set); %s does nothing", sub)
+	st, err := openCacheStore(c)
+	if errors.Is(err, jobsvc.ErrUnavailable) {
+		c.infof("caching is not available here (%s is not set: the cache works in jobs that baton runs); %s does nothing", jobsvc.SocketVar, sub)
 		if question {
 			return 1
 		}
 		return 0
 	}
-	if c.getenv(cacheReadOnlyVar) == "1" && (sub == "store" || sub == "delete" || sub == "clear") {
-		// Not an error: a pipeline that stores its cache still passes
-		// on a pull request from a fork.
-		c.infof("The cache is read-only for this job (pull requests from forks cannot change it); %s does nothing.", sub)
-		return 0
-	}
-	st, err := openCacheStore(dir, c.getenv("CACHE_SIZE"))
 	if err != nil {
 		return fail("%v", err)
+	}
+	// A refusal is not an error: a pipeline that stores its cache still
+	// passes on a pull request from a fork.
+	refused := func(err error) bool {
+		if jobsvc.IsStatus(err, http.StatusForbidden) {
+			c.infof("%v", err)
+			return true
+		}
+		return false
 	}
 
 	switch sub {
 	case "store":
-		return cacheStoreCmd(c, st, pos, fl, fail)
+		return cacheStoreCmd(c, st, pos, fl, fail, refused)
 	case "restore":
 		return cacheRestore(c, st, pos, fail)
 	case "has_key":
@@ -135,6 +136,9 @@ func runCache(c *call, args []string) int {
 		}
 		key := normalizeKey(pos[0])
 		deleted, err := st.delete(key)
+		if refused(err) {
+			return 0
+		}
 		if err != nil {
 			return fail("%v", err)
 		}
@@ -145,13 +149,15 @@ func runCache(c *call, args []string) int {
 		}
 		return 0
 	case "clear":
-		if err := st.clear(); err != nil {
+		if err := st.clear(); refused(err) {
+			return 0
+		} else if err != nil {
 			return fail("%v", err)
 		}
 		c.infof("Deleted all caches.")
 		return 0
 	case "usage":
-		entries, err := st.list()
+		entries, err := st.list(sortStoreTime)
 		if err != nil {
 			return fail("%v", err)
 		}
@@ -162,7 +168,7 @@ func runCache(c *call, args []string) int {
 		fmt.Fprintf(c.stdout, "FREE SPACE: %s\nUSED SPACE: %s\n", humanSize(max(0, st.maxSize-used)), humanSize(used))
 		return 0
 	case "is_not_empty":
-		entries, err := st.list()
+		entries, err := st.list(sortStoreTime)
 		if err != nil {
 			return fail("%v", err)
 		}
@@ -174,7 +180,7 @@ func runCache(c *call, args []string) int {
 	panic("unreachable")
 }
 
-func cacheStoreCmd(c *call, st *cacheStore, pos []string, fl flags, fail func(string, ...any) int) int {
+func cacheStoreCmd(c *call, st *cacheStore, pos []string, fl flags, fail func(string, ...any) int, refused func(error) bool) int {
 	order := fl["cleanup-by"]
 	if order == "" {
 		order = sortStoreTime
@@ -203,7 +209,7 @@ func cacheStoreCmd(c *call, st *cacheStore, pos []string, fl flags, fail func(st
 	}
 	status := 0
 	for _, it := range items {
-		if err := validKey(it.key); err != nil {
+		if err := jobsvc.ValidKey(it.key); err != nil {
 			status = max(status, fail("%v", err))
 			continue
 		}
@@ -221,6 +227,9 @@ func cacheStoreCmd(c *call, st *cacheStore, pos []string, fl flags, fail func(st
 		start := time.Now()
 		c.infof("Compressing %s...", it.path)
 		size, stored, err := st.store(c.ctx, it.key, it.path, c.dir, order)
+		if refused(err) {
+			continue
+		}
 		if err != nil {
 			status = max(status, fail("store %s: %v", it.key, err))
 			continue
@@ -284,11 +293,10 @@ func restoreFirst(c *call, st *cacheStore, keys []string) error {
 		} else if ok {
 			found = key
 		} else {
-			entries, err := st.list()
+			entries, err := st.list(sortStoreTime)
 			if err != nil {
 				return err
 			}
-			sortEntries(entries, sortStoreTime)
 			if re, err := regexp.Compile(key); err == nil {
 				for _, e := range entries {
 					if re.MatchString(e.name) {
@@ -325,7 +333,7 @@ func cacheList(c *call, st *cacheStore, pos []string, fl flags, fail func(string
 	if !validSort(order) {
 		return fail("--sort-by %s: want STORE_TIME, ACCESS_TIME or SIZE", order)
 	}
-	entries, err := st.list()
+	entries, err := st.list(order)
 	if err != nil {
 		return fail("%v", err)
 	}
@@ -333,7 +341,6 @@ func cacheList(c *call, st *cacheStore, pos []string, fl flags, fail func(string
 		fmt.Fprintln(c.stdout, "Cache is empty.")
 		return 0
 	}
-	sortEntries(entries, order)
 	w := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(w, "NAME\tSIZE\tSTORED AT\tACCESSED AT")
 	for _, e := range entries {
@@ -375,36 +382,22 @@ func fileMD5(p string) (string, error) {
 // normalizeKey makes a key a file name, as cache-cli does.
 func normalizeKey(k string) string { return strings.ReplaceAll(k, "/", "-") }
 
-func validKey(k string) error {
-	switch {
-	case k == "":
-		return errors.New("empty cache key")
-	case k == "." || k == "..":
-		return fmt.Errorf("invalid cache key %q", k)
-	case len(k) > 250:
-		return fmt.Errorf("cache key %q is longer than 250 bytes", k)
-	case strings.ContainsRune(k, 0):
-		return fmt.Errorf("cache key %q contains a NUL byte", k)
-	}
-	return nil
-}
-
 // Orders of cache keys, by cache-cli's names.
 const (
-	sortStoreTime  = "STORE_TIME"  // newest stored first
-	sortAccessTime = "ACCESS_TIME" // most recently restored first
-	sortSize       = "SIZE"        // largest first
+	sortStoreTime  = jobsvc.SortStoreTime  // newest stored first
+	sortAccessTime = jobsvc.SortAccessTime // most recently restored first
+	sortSize       = jobsvc.SortSize       // largest first
 )
 
 func validSort(s string) bool {
 	return s == sortStoreTime || s == sortAccessTime || s == sortSize
 }
 
-// cacheStore is a cache directory: archives in entries/, named by key;
-// archives being written in tmp/.
+// cacheStore is the project's cache, as the job service serves it.
 type cacheStore struct {
-	entries, tmp string
-	maxSize      int64
+	ctx     context.Context
+	svc     *jobsvc.Client
+	maxSize int64
 }
 
 type cacheEntry struct {
@@ -413,183 +406,60 @@ type cacheEntry struct {
 	stored, accessed time.Time
 }
 
-func openCacheStore(dir, sizeKiB string) (*cacheStore, error) {
-	st := &cacheStore{entries: filepath.Join(dir, "entries"), tmp: filepath.Join(dir, "tmp"), maxSize: defaultCacheSize}
-	if sizeKiB != "" {
+func openCacheStore(c *call) (*cacheStore, error) {
+	svc, err := jobsvc.NewClient(c.getenv)
+	if err != nil {
+		return nil, err
+	}
+	st := &cacheStore{ctx: c.ctx, svc: svc, maxSize: defaultCacheSize}
+	if sizeKiB := c.getenv("CACHE_SIZE"); sizeKiB != "" {
 		n, err := strconv.ParseInt(sizeKiB, 10, 64)
 		if err != nil || n <= 0 {
 			return nil, fmt.Errorf("CACHE_SIZE=%s: want a size in KiB", sizeKiB)
 		}
 		st.maxSize = n << 10
 	}
-	for _, d := range []string{st.entries, st.tmp} {
-		if err := os.MkdirAll(d, 0o755); err != nil {
-			return nil, fmt.Errorf("cache directory: %w", err)
-		}
-	}
 	return st, nil
 }
 
-func (st *cacheStore) has(key string) (bool, error) {
-	_, err := os.Stat(filepath.Join(st.entries, key))
-	if errors.Is(err, fs.ErrNotExist) {
-		return false, nil
-	}
-	return err == nil, err
-}
+func (st *cacheStore) has(key string) (bool, error) { return st.svc.CacheHas(st.ctx, key) }
 
-func (st *cacheStore) list() ([]cacheEntry, error) {
-	des, err := os.ReadDir(st.entries)
+// list lists the keys in order (sortStoreTime...).
+func (st *cacheStore) list(order string) ([]cacheEntry, error) {
+	es, err := st.svc.CacheList(st.ctx, order)
 	if err != nil {
 		return nil, err
 	}
-	entries := make([]cacheEntry, 0, len(des))
-	for _, d := range des {
-		fi, err := d.Info()
-		if err != nil {
-			continue // deleted meanwhile
-		}
-		e := cacheEntry{name: d.Name(), size: fi.Size(), stored: fi.ModTime(), accessed: fi.ModTime()}
-		if sys, ok := fi.Sys().(*syscall.Stat_t); ok {
-			e.accessed = time.Unix(sys.Atim.Unix())
-		}
-		entries = append(entries, e)
+	entries := make([]cacheEntry, len(es))
+	for i, e := range es {
+		entries[i] = cacheEntry{name: e.Key, size: e.Size, stored: e.Stored, accessed: e.Accessed}
 	}
 	return entries, nil
 }
 
-func sortEntries(entries []cacheEntry, order string) {
-	slices.SortStableFunc(entries, func(a, b cacheEntry) int {
-		switch order {
-		case sortSize:
-			return -cmpInt64(a.size, b.size)
-		case sortAccessTime:
-			return b.accessed.Compare(a.accessed)
-		default:
-			return b.stored.Compare(a.stored)
-		}
-	})
-}
+func (st *cacheStore) delete(key string) (bool, error) { return st.svc.CacheDelete(st.ctx, key) }
 
-func cmpInt64(a, b int64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
-}
-
-func (st *cacheStore) delete(key string) (bool, error) {
-	err := os.Remove(filepath.Join(st.entries, key))
-	if errors.Is(err, fs.ErrNotExist) {
-		return false, nil
-	}
-	return err == nil, err
-}
-
-func (st *cacheStore) clear() error {
-	entries, err := st.list()
-	if err != nil {
-		return err
-	}
-	for _, e := range entries {
-		if _, err := st.delete(e.name); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// makeRoom deletes keys, in the order that evicts first, until size more
-// bytes fit in the cache.
-func (st *cacheStore) makeRoom(size int64, order string) error {
-	if size > st.maxSize {
-		return fmt.Errorf("the archive (%s) is larger than the whole cache (%s; set CACHE_SIZE in KiB to change it)", humanSize(size), humanSize(st.maxSize))
-	}
-	entries, err := st.list()
-	if err != nil {
-		return err
-	}
-	var used int64
-	for _, e := range entries {
-		used += e.size
-	}
-	sortEntries(entries, order)
-	if order != sortSize {
-		slices.Reverse(entries) // oldest first
-	}
-	for _, e := range entries {
-		if used+size <= st.maxSize {
-			break
-		}
-		if _, err := st.delete(e.name); err != nil {
-			return err
-		}
-		used -= e.size
-	}
-	return nil
-}
+func (st *cacheStore) clear() error { return st.svc.CacheClear(st.ctx) }
 
 // store archives path (relative to cwd, or absolute) under key, unless the
-// key exists. The archive is written aside and linked into place, so
-// readers never see half an archive and concurrent stores of one key
-// store it once. It returns the archive's size and whether it stored it.
+// key exists, streaming the archive to the service. It returns the
+// archive's size and whether it stored it.
 func (st *cacheStore) store(ctx context.Context, key, path, cwd, order string) (int64, bool, error) {
-	st.removeStaleTemps()
-	f, err := os.CreateTemp(st.tmp, "store-*")
-	if err != nil {
-		return 0, false, err
-	}
-	tmp := f.Name()
-	defer os.Remove(tmp)
-	werr := writeArchive(ctx, f, path, cwd)
-	if err := errors.Join(werr, f.Close()); err != nil {
-		return 0, false, err
-	}
-	fi, err := os.Stat(tmp)
-	if err != nil {
-		return 0, false, err
-	}
-	if err := st.makeRoom(fi.Size(), order); err != nil {
-		return 0, false, err
-	}
-	if err := os.Link(tmp, filepath.Join(st.entries, key)); errors.Is(err, fs.ErrExist) {
-		return fi.Size(), false, nil
-	} else if err != nil {
-		return 0, false, err
-	}
-	return fi.Size(), true, nil
-}
-
-// removeStaleTemps removes archives that a killed store left behind.
-func (st *cacheStore) removeStaleTemps() {
-	des, _ := os.ReadDir(st.tmp)
-	for _, d := range des {
-		if fi, err := d.Info(); err == nil && time.Since(fi.ModTime()) > 24*time.Hour {
-			os.Remove(filepath.Join(st.tmp, d.Name()))
-		}
-	}
+	res, err := st.svc.CacheStore(ctx, key, st.maxSize, order, func(w io.Writer) error {
+		return writeArchive(ctx, w, path, cwd)
+	})
+	return res.Size, res.Stored, err
 }
 
 // restore extracts the archive of key relative to cwd and returns the path
-// it restored. It records the access time, for eviction by ACCESS_TIME.
+// it restored.
 func (st *cacheStore) restore(ctx context.Context, key, cwd string) (string, error) {
-	p := filepath.Join(st.entries, key)
-	f, err := os.Open(p)
+	rc, err := st.svc.CacheRestore(ctx, key)
 	if err != nil {
 		return "", err
 	}
-	defer f.Close()
-	restored, err := readArchive(ctx, f, cwd)
-	if err != nil {
-		return "", err
-	}
-	if fi, err := f.Stat(); err == nil {
-		_ = os.Chtimes(p, time.Now(), fi.ModTime())
-	}
-	return restored, nil
+	defer rc.Close()
+	return readArchive(ctx, rc, cwd)
 }
 
 // lockFile is a dependency lock file that cache store and restore without

@@ -21,7 +21,7 @@ type cacheEnv struct {
 func newCacheEnv(t *testing.T, extra ...string) cacheEnv {
 	t.Helper()
 	e := cacheEnv{dir: t.TempDir(), home: t.TempDir(), cache: filepath.Join(t.TempDir(), "cache")}
-	e.env = append([]string{"HOME=" + e.home, "BATON_CACHE_DIR=" + e.cache, "SEMAPHORE_GIT_BRANCH=feature/x"}, extra...)
+	e.env = append(append([]string{"HOME=" + e.home, "SEMAPHORE_GIT_BRANCH=feature/x"}, serve(t, testScope, e.cache, "")...), extra...)
 	return e
 }
 
@@ -243,12 +243,12 @@ func TestCacheAutoDetect(t *testing.T) {
 	// Another branch with a changed lock file falls back to master's cache.
 	master := newCacheEnv(t)
 	master.cache = e.cache
-	master.env = []string{"HOME=" + master.home, "BATON_CACHE_DIR=" + e.cache, "SEMAPHORE_GIT_BRANCH=master"}
+	master.env = append([]string{"HOME=" + master.home, "SEMAPHORE_GIT_BRANCH=master"}, serve(t, testScope, e.cache, "")...)
 	gittest.Write(t, master.dir, map[string]string{"package-lock.json": "master's", "node_modules/m.js": "m"})
 	master.cache_(t, "store").check(t, 0, "Stored")
 
 	other := newCacheEnv(t)
-	other.env = []string{"HOME=" + other.home, "BATON_CACHE_DIR=" + e.cache, "SEMAPHORE_GIT_BRANCH=topic"}
+	other.env = append([]string{"HOME=" + other.home, "SEMAPHORE_GIT_BRANCH=topic"}, serve(t, testScope, e.cache, "")...)
 	gittest.Write(t, other.dir, map[string]string{"package-lock.json": "topic's"})
 	other.cache_(t, "restore").check(t, 0, "MISS: 'node-modules-topic-", "MISS: 'node-modules-topic'", "HIT: 'node-modules-master'")
 	if _, err := os.Stat(filepath.Join(other.dir, "node_modules/m.js")); err != nil {
@@ -263,10 +263,10 @@ func TestCacheAutoDetect(t *testing.T) {
 func TestCacheDisabledAndErrors(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	off := []string{"BATON_CACHE_DIR="}
-	tool(t, dir, off, "cache", "store", "k", ".").check(t, 0, "cache: caching is disabled")
-	tool(t, dir, off, "cache", "restore", "k").check(t, 0, "caching is disabled")
-	tool(t, dir, off, "cache", "has_key", "k").check(t, 1, "caching is disabled")
+	off := []string{"BATON_JOBSVC="}
+	tool(t, dir, off, "cache", "store", "k", ".").check(t, 0, "cache: caching is not available here")
+	tool(t, dir, off, "cache", "restore", "k").check(t, 0, "caching is not available")
+	tool(t, dir, off, "cache", "has_key", "k").check(t, 1, "caching is not available")
 	tool(t, dir, off, "cache", "is_not_empty").check(t, 1)
 
 	e := newCacheEnv(t)
@@ -285,7 +285,10 @@ func TestCacheDisabledAndErrors(t *testing.T) {
 	// A file in place of the cache directory.
 	bad := filepath.Join(t.TempDir(), "file")
 	must(t, os.WriteFile(bad, nil, 0o644))
-	tool(t, dir, []string{"BATON_CACHE_DIR=" + bad}, "cache", "store", "k", ".").check(t, 0, "cache: cache directory")
+	tool(t, dir, serve(t, testScope, bad, ""), "cache", "store", "k", ".").check(t, 0, "not a directory")
+	// A job without the token, or with a wrong one, is refused.
+	env := serve(t, testScope, t.TempDir(), "")
+	tool(t, dir, append(env, "BATON_JOBSVC_TOKEN=guess"), "cache", "store", "k", ".").check(t, 0, "needs this job's token")
 }
 
 func TestChecksum(t *testing.T) {

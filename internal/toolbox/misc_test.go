@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/batonci/baton/internal/gitrepo/gittest"
+	"github.com/batonci/baton/internal/jobsvc"
 )
 
 func TestRetry(t *testing.T) {
@@ -75,7 +76,7 @@ const junitFailing = `<testsuite name="rspec" time="2.25">
 func TestTestResultsPublish(t *testing.T) {
 	t.Parallel()
 	dir, store := t.TempDir(), t.TempDir()
-	env := []string{"BATON_ARTIFACT_DIR=" + store, "SEMAPHORE_JOB_ID=job-9"}
+	env := serve(t, jobsvc.Scope{Project: "p", Job: "job-9"}, "", store)
 	gittest.Write(t, dir, map[string]string{
 		"junit.xml":             junitPassing,
 		"reports/a/results.xml": junitPassing,
@@ -84,7 +85,7 @@ func TestTestResultsPublish(t *testing.T) {
 		"broken.xml":            "<testsuite><testcase>",
 		"html.xml":              "<html/>",
 	})
-	stored := filepath.Join(store, "jobs", "job-9", "test-results", "junit.xml")
+	stored := filepath.Join(store, "p", "jobs", "job-9", "test-results", "junit.xml")
 
 	tool(t, dir, env, "test-results", "publish", "junit.xml").check(t, 0,
 		"test-results: Test results: 3 tests, 0 failures, 0 errors, 1 skipped, 1.5s (1 file)",
@@ -109,7 +110,7 @@ func TestTestResultsPublish(t *testing.T) {
 	tool(t, dir, env, "test-results", "publish", "broken.xml").check(t, 1, "not JUnit XML")
 	tool(t, dir, env, "test-results", "publish", "html.xml").check(t, 1, "root element is <html>")
 	tool(t, dir, env, "test-results", "publish").check(t, 1, "publish needs")
-	tool(t, dir, []string{"BATON_ARTIFACT_DIR="}, "test-results", "publish", "junit.xml").check(t, 0, "3 tests", "not stored: BATON_ARTIFACT_DIR is not set")
+	tool(t, dir, []string{"BATON_JOBSVC="}, "test-results", "publish", "junit.xml").check(t, 0, "3 tests", "not stored: BATON_JOBSVC is not set")
 
 	for _, sub := range []string{"gen-pipeline-report", "compile", "combine", "command-metrics", "resource-metrics"} {
 		tool(t, dir, env, "test-results", sub).check(t, 0, "test-results: '"+sub+"' is not available in local runs")

@@ -5,6 +5,7 @@ import (
 	"encoding/xml"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -12,6 +13,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/batonci/baton/internal/jobsvc"
 )
 
 const testResultsUsage = `test-results publish FILE|DIR... [--name NAME]
@@ -117,12 +120,15 @@ func publishTestResults(c *call, args []string) int {
 	if len(reports) > 1 {
 		data = mergeJUnit(name, reports, total)
 	}
-	dest, err := testResultsPath(c)
+	svc, err := jobsvc.NewClient(c.getenv)
 	if err != nil {
 		c.infof("the report was not stored: %v", err)
 		return 0
 	}
-	if err := writeFileAtomic(dest, data); err != nil {
+	err = svc.ArtifactPush(c.ctx, "job", testResultsArtifact, true, func(w io.Writer) error {
+		return jobsvc.WriteTreeFile(w, data, 0o644)
+	})
+	if err != nil {
 		c.errorf("store the report: %v", err)
 		return 1
 	}
@@ -167,17 +173,6 @@ func junitFiles(c *call, paths []string) ([]string, error) {
 		files = append(files, found...)
 	}
 	return files, nil
-}
-
-func testResultsPath(c *call) (string, error) {
-	root, job := c.getenv("BATON_ARTIFACT_DIR"), c.getenv("SEMAPHORE_JOB_ID")
-	switch {
-	case root == "":
-		return "", errors.New("BATON_ARTIFACT_DIR is not set")
-	case !validContextID(job):
-		return "", errors.New("SEMAPHORE_JOB_ID is not set")
-	}
-	return filepath.Join(root, "jobs", job, filepath.FromSlash(testResultsArtifact)), nil
 }
 
 // JUnit XML, as written by most tools: a <testsuites> of <testsuite>s, or
