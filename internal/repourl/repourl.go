@@ -27,7 +27,7 @@ var ErrLocal = errors.New("a repository on the server's own disk (a local path o
 var ErrInvalid = errors.New("not a repository URL")
 
 // remoteSchemes are the URL schemes anyone may use.
-var remoteSchemes = map[string]bool{"https": true, "http": true, "ssh": true, "git": true}
+var remoteSchemes = map[string]bool{"https": true, "http": true, "ssh": true, "git": true, "git+ssh": true, "ssh+git": true}
 
 // scpLike is git's user@host:path form (no scheme, a colon before the
 // first slash).

@@ -15,6 +15,7 @@ func TestCheck(t *testing.T) {
 		{"http://git.example.org/app", nil, nil},
 		{"ssh://git@git.example.org:2222/app.git", nil, nil},
 		{"git://git.example.org/app.git", nil, nil},
+		{"git+ssh://git@git.example.org/app.git", nil, nil},
 		{"git@git.example.org:team/app.git", nil, nil},
 		{"git.example.org:app.git", nil, nil},
 		{"https://ada:tok3n@git.example.org/app.git", nil, nil},
