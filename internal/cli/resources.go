@@ -428,7 +428,11 @@ func jobShowCommand() *command {
 				printJSON(o.Out, j)
 				return ExitOK
 			}
-			fmt.Fprintf(o.Out, "Job %v (%v) in block %v: %v %v\n", j["name"], j["id"], j["block"], j["state"], j["result"])
+			state := fmt.Sprint(j["state"])
+			if res, _ := j["result"].(string); res != "" {
+				state += " " + res
+			}
+			fmt.Fprintf(o.Out, "Job %v (%v) in block %v: %s\n", j["name"], j["id"], j["block"], state)
 			if r, _ := j["wait_reason"].(string); r != "" {
 				fmt.Fprintf(o.Out, "Waiting: %s\n", r)
 			}
