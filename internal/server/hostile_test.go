@@ -227,6 +227,9 @@ blocks:
 		attempt{"read another job's home", `cat "$victim/secret.txt"`},
 		attempt{"read another project's workspace", `cat "$victim"/*/private.txt`},
 		attempt{"list the jobs", `ls "$(dirname "$victim")"`},
+		// The job's shell's parent is its supervisor, which kills the
+		// job's processes should the agent die.
+		attempt{"signal the job's supervisor", `kill -0 "$PPID"`},
 	)
 	before := []string{
 		"for i in $(seq 600); do [ -s " + where + " ] && break; sleep 0.1; done",
