@@ -192,6 +192,10 @@ func (a *API) sshConnect(w http.ResponseWriter, r *http.Request, c *caller) {
 		writeError(w, fmt.Errorf("%w: you have no SSH key: register one with 'baton key add ~/.ssh/id_ed25519.pub'", errForbidden))
 		return
 	}
+	if err := a.checkJobTarget(r, c, j, engine.TargetAttach); err != nil {
+		writeError(w, err)
+		return
+	}
 	if j.State != ci.StateRunning || j.AgentID == "" {
 		writeError(w, fmt.Errorf("%w: job %s is %s: only a running job has a shell to attach to", errConflict, j.ID, j.State))
 		return
@@ -226,6 +230,24 @@ func (a *API) sshConnect(w http.ResponseWriter, r *http.Request, c *caller) {
 	}
 	splice(userConn, agentConn)
 	record(fmt.Sprintf("%s session %s on agent %s, %s", kind, sess.ID, j.AgentID, a.cfg.Now().Sub(opened).Round(time.Second)))
+}
+
+// checkJobTarget applies the deployment target's rules to a shell in a
+// job of a pipeline that deploys to it (its jobs hold the target's
+// secrets): the caller must be allowed to deploy to the target.
+func (a *API) checkJobTarget(r *http.Request, c *caller, j *ci.Job, action string) error {
+	pl, err := a.cfg.Store.GetPipeline(r.Context(), j.PipelineID)
+	if err != nil {
+		return err
+	}
+	if pl.DeploymentTarget == "" {
+		return nil
+	}
+	proj, err := a.cfg.Store.GetProject(r.Context(), j.ProjectID)
+	if err != nil {
+		return err
+	}
+	return promoteError(a.cfg.Engine.CheckTarget(r.Context(), pl, c.user.Login, c.role(proj).String(), action))
 }
 
 // splice copies both ways until both directions end, half-closing each
@@ -285,13 +307,18 @@ func (a *API) debugJob(w http.ResponseWriter, r *http.Request, c *caller) {
 		}
 	}
 	ctx := r.Context()
-	dj, err := a.cfg.Engine.Debug(ctx, j.ID, c.user.ID, d)
+	proj, err := a.cfg.Store.GetProject(ctx, j.ProjectID)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	dj, err := a.cfg.Engine.Debug(ctx, engine.DebugRequest{JobID: j.ID, UserID: c.user.ID, Login: c.user.Login, Role: c.role(proj).String(), Duration: d})
 	if err != nil {
 		var te *engine.DebugLimitError
 		if errors.As(err, &te) {
 			err = fmt.Errorf("%w: %v", errBadRequest, err)
 		}
-		writeError(w, err)
+		writeError(w, promoteError(err))
 		return
 	}
 	p, err := a.cfg.Store.GetPipeline(ctx, dj.PipelineID)

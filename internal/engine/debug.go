@@ -21,6 +21,16 @@ const (
 	MaxDebugDuration = 4 * time.Hour
 )
 
+// DebugRequest asks for a debug job of a job.
+type DebugRequest struct {
+	JobID string
+	// UserID, Login and Role (in the job's project: "admin" or "write")
+	// are who asks; a deployment target's rules check Login and Role.
+	UserID, Login, Role string
+	// Duration bounds the session (DefaultDebugDuration if 0).
+	Duration time.Duration
+}
+
 // DebugLimitError refuses a debug job longer than MaxDebugDuration.
 type DebugLimitError struct{ Asked, Max time.Duration }
 
@@ -34,9 +44,14 @@ func (e *DebugLimitError) Error() string {
 // the original (agent, containers, variables, secrets under the same rules,
 // fork rules included, checkout), whose commands are not run but written
 // to ~/commands.sh (runner.Job.Debug) and which waits at most d for its
-// debug session. Its jobs see SEMAPHORE_JOB_TYPE=debug_job. userID is
-// who asked.
-func (e *Engine) Debug(ctx context.Context, jobID, userID string, d time.Duration) (*ci.Job, error) {
+// debug session. Its jobs see SEMAPHORE_JOB_TYPE=debug_job.
+//
+// A debug job of a job that deploys to a deployment target receives the
+// target's secrets, like the original: it is made only for a user the
+// target's rules allow to deploy (CheckTarget; otherwise a
+// *RefusedError), and its pipeline stays out of the target's queue.
+func (e *Engine) Debug(ctx context.Context, req DebugRequest) (*ci.Job, error) {
+	jobID, userID, d := req.JobID, req.UserID, req.Duration
 	if d <= 0 {
 		d = DefaultDebugDuration
 	}
@@ -51,6 +66,9 @@ func (e *Engine) Debug(ctx context.Context, jobID, userID string, d time.Duratio
 	p, err := e.db.GetPipeline(ctx, orig.PipelineID)
 	if err != nil {
 		return nil, fmt.Errorf("debug: %w", err)
+	}
+	if err := e.CheckTarget(ctx, p, req.Login, req.Role, TargetDebug); err != nil {
+		return nil, err
 	}
 	if len(p.Graph) == 0 {
 		return nil, fmt.Errorf("debug: %w: the pipeline definition is invalid", store.ErrConflict)
@@ -95,7 +113,8 @@ func (e *Engine) Debug(ctx context.Context, jobID, userID string, d time.Duratio
 	if info, err := e.cfg.Repos.Project(proj.ID).Commit(ctx, proj.RepoURL, wf.SHA); err == nil {
 		committer = info.CommitterName
 	}
-	b := &builder{project: proj, wf: wf, committer: committer, trigger: jobenvTrigger(wf.Trigger), baseURL: e.cfg.BaseURL, now: e.now()}
+	b := &builder{project: proj, wf: wf, committer: committer, trigger: jobenvTrigger(wf.Trigger), baseURL: e.cfg.BaseURL, now: e.now(),
+		debugTarget: p.DeploymentTarget}
 	var np *ci.Pipeline
 	var job *ci.Job
 	err = e.db.Tx(ctx, func(tx *store.Tx) error {

@@ -495,10 +495,33 @@ func (e *Engine) targetSecrets(ctx context.Context, rj *runner.Job, p *ci.Pipeli
 }
 
 // CheckRedeploy checks that login, with project role, may deploy a
-// pipeline promoted to a deployment target again (a partial rerun): nil,
-// or a *RefusedError (audited), or ErrBadPromotion when the target no
-// longer exists.
+// pipeline promoted to a deployment target again (a partial rerun): see
+// CheckTarget.
 func (e *Engine) CheckRedeploy(ctx context.Context, p *ci.Pipeline, login, role string) error {
+	return e.CheckTarget(ctx, p, login, role, TargetRerun)
+}
+
+// What CheckTarget is asked for.
+const (
+	// TargetRerun deploys a pipeline again (a partial rerun).
+	TargetRerun = "rerun"
+	// TargetAttach opens a shell in a running job of the pipeline.
+	TargetAttach = "attach"
+	// TargetDebug makes a debug job of a job of the pipeline, which
+	// receives the target's secrets.
+	TargetDebug = "debug"
+)
+
+// CheckTarget checks that login, with project role, may act on pipeline
+// p, which deploys to a deployment target (its jobs hold the target's
+// secrets): deploy it again (TargetRerun), open a shell in one of its
+// jobs (TargetAttach) or make a debug job of one (TargetDebug). Each
+// needs what deploying to the target needs: the target's users or roles,
+// and a workflow whose ref its branch and tag rules allow (see
+// TargetRefusal). It returns nil (also for a pipeline that deploys
+// nowhere), a *RefusedError (audited), or ErrBadPromotion when the target
+// no longer exists.
+func (e *Engine) CheckTarget(ctx context.Context, p *ci.Pipeline, login, role, action string) error {
 	if p.DeploymentTarget == "" {
 		return nil
 	}
@@ -517,12 +540,21 @@ func (e *Engine) CheckRedeploy(ctx context.Context, p *ci.Pipeline, login, role 
 	if reason == "" {
 		return nil
 	}
+	what := "rerun of pipeline " + p.ID
+	switch action {
+	case TargetAttach:
+		what = "shell in a job of pipeline " + p.ID
+		reason = fmt.Sprintf("this job deploys to %s and holds its secrets: a shell in it needs the target's rules: %s", t.Name, reason)
+	case TargetDebug:
+		what = "debug job of a job of pipeline " + p.ID
+		reason = fmt.Sprintf("this job deploys to %s and holds its secrets: a debug job of it needs the target's rules: %s", t.Name, reason)
+	}
 	err = e.db.Tx(ctx, func(tx *store.Tx) error {
 		return audit.Record(ctx, tx, audit.Event{Action: audit.PromotionRefused, Target: p.Promotion,
-			ProjectID: p.ProjectID, Detail: fmt.Sprintf("rerun of pipeline %s to %s: %s", p.ID, t.Name, reason)})
+			ProjectID: p.ProjectID, Detail: fmt.Sprintf("%s to %s by %s: %s", what, t.Name, login, reason)})
 	})
 	if err != nil {
-		e.log.Error("audit a refused redeployment", "pipeline", p.ID, "err", err)
+		e.log.Error("audit a refused action on a deployment", "pipeline", p.ID, "action", action, "err", err)
 	}
 	return &RefusedError{Promotion: p.Promotion, Target: t.Name, Reason: reason}
 }

@@ -357,6 +357,9 @@ type builder struct {
 	promo *promotedInfo
 	// keep is the jobs' runner.Job.KeepOnFailure.
 	keep time.Duration
+	// debugTarget is the deployment target of the job a debug job
+	// reproduces: the debug pipeline gets its secrets but not its queue.
+	debugTarget string
 }
 
 // rerunPlan says, for a partial rerun, what to reuse of the original.
@@ -405,6 +408,9 @@ func (b *builder) create(tx *store.Tx, c *compiled, promotedBy string, rp *rerun
 	p.Queue, p.QueueScope = g.Queue.Name, g.Queue.Scope
 	p.Parallel = g.Queue.Processing == "parallel"
 	targetQueue(p)
+	if b.debugTarget != "" {
+		p.DeploymentTarget = b.debugTarget
+	}
 	p.AutoCancel, p.FailFast = g.AutoCancel, g.FailFast
 	p.TimeLimit = g.TimeLimit.D()
 	if err := tx.CreatePipeline(p); err != nil {

@@ -170,6 +170,10 @@ func (f *authzFixture) request(t *testing.T, pattern, who string, pf *projectFix
 			id = tok.ID
 		}
 		req.path = "/api/v1/tokens/" + id
+	case "DELETE /api/v1/agent-tokens/{id}":
+		tok := &store.Token{Name: "to revoke", Hash: f.unique("agent-hash"), Kind: store.TokenAgent}
+		f.write(t, func(tx *store.Tx) error { return tx.CreateToken(tok) })
+		req.path = "/api/v1/agent-tokens/" + tok.ID
 	case "POST /login":
 		// Not a sign-in attempt (400): the rate limiter stays out of it.
 		req.body = "login=&password="
@@ -433,6 +437,19 @@ func TestAuthorizationTable(t *testing.T) {
 		got, _ := f.do(t, request{method: "POST", path: "/agent/v1/register", body: map[string]any{"name": "x"}}, who)
 		if got != http.StatusUnauthorized && got != http.StatusForbidden {
 			t.Errorf("POST /agent/v1/register as %s: status %d, want 401 or 403", who, got)
+		}
+		for _, path := range []string{"/agent/v1/poll", "/agent/v1/jobs/" + f.projects[false].job + "/finish", "/agent/v1/disconnect"} {
+			if got, _ := f.do(t, request{method: "POST", path: path, body: map[string]any{"result": "passed"}}, who); got != http.StatusUnauthorized {
+				t.Errorf("POST %s as %s: status %d, want 401", path, who, got)
+			}
+		}
+	}
+	// An agent token only registers agents: everything else needs the
+	// credential of the agent a job is assigned to.
+	f.tokens["agent-token"] = f.e.AgentToken
+	for _, path := range []string{"/agent/v1/poll", "/agent/v1/jobs/" + f.projects[false].job + "/logs", "/agent/v1/jobs/" + f.projects[false].job + "/finish", "/agent/v1/disconnect"} {
+		if got, body := f.do(t, request{method: "POST", path: path, body: map[string]any{"seq": 0, "result": "passed"}}, "agent-token"); got != http.StatusUnauthorized || !strings.Contains(body, "only registers") {
+			t.Errorf("POST %s with an agent token: status %d, want 401 saying it only registers: %s", path, got, body)
 		}
 	}
 }
