@@ -2,6 +2,8 @@ package server_test
 
 import (
 	"bufio"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"io"
 	"os"
@@ -107,6 +109,10 @@ func startBaton(t *testing.T, bin, ready string, args ...string) (*exec.Cmd, str
 func startBatonUp(t *testing.T, bin, data string) (*exec.Cmd, *testenv.Env) {
 	t.Helper()
 	cmd, url := startBaton(t, bin, "Baton is running at ", "up", "--data", data, "--addr", "127.0.0.1:0", "--slots", "2")
+	// The default work directory of a baton run as root: what is left
+	// there (the toolbox links) goes with the test.
+	sum := sha256.Sum256([]byte(data))
+	t.Cleanup(func() { os.RemoveAll(filepath.Join("/var/lib/baton/work", hex.EncodeToString(sum[:8]))) })
 	tok, err := os.ReadFile(filepath.Join(data, "admin-token"))
 	if err != nil {
 		t.Fatal(err)
