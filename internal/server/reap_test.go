@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -36,12 +37,26 @@ var pidLine = regexp.MustCompile(`PID (\w+) (\d+)`)
 // agent and the job's processes by name once they all run.
 func startSpawningJob(t *testing.T, e *testenv.Env, data string) (agent *exec.Cmd, procs map[string]int) {
 	t.Helper()
+	createSpawningProject(t, e)
+	agent = startAgentOn(t, e, "reaped", data)
+	return agent, runSpawningJob(t, e)
+}
+
+// createSpawningProject creates the project "app" whose job sources
+// spawnScript and then sleeps.
+func createSpawningProject(t *testing.T, e *testenv.Env) {
+	t.Helper()
 	repo := testenv.NewRepo(t, map[string]string{
 		".semaphore/semaphore.yml": fmt.Sprintf(slowPipeline, "checkout && source spawn.sh && sleep 600"),
 		"spawn.sh":                 spawnScript,
 	})
 	createProject(t, e, "app", repo, nil)
-	agent = startAgentOn(t, e, "reaped", data)
+}
+
+// runSpawningJob runs app's job and returns its processes by name once
+// they all run.
+func runSpawningJob(t *testing.T, e *testenv.Env) (procs map[string]int) {
+	t.Helper()
 	id := run(t, e, "app", "main")
 	job := waitJobState(t, e, id, "Slow/Work", ci.StateRunning)
 	t.Cleanup(func() {
@@ -61,7 +76,7 @@ func startSpawningJob(t *testing.T, e *testenv.Env, data string) (agent *exec.Cm
 			t.Fatalf("the job's %s process %d is not running: the test proves nothing", name, pid)
 		}
 	}
-	return agent, procs
+	return procs
 }
 
 // startAgentOn runs `baton agent` as a real process on data; the test's
@@ -127,6 +142,21 @@ func TestKilledAgentTakesItsJobsProcessesWithIt(t *testing.T) {
 	agent.Wait()
 	if left := waitGone(procs, 5*time.Second); len(left) > 0 {
 		t.Errorf("still running 5 s after the agent was killed: %s", strings.Join(left, ", "))
+	}
+}
+
+// TestKilledBatonUpTakesItsJobsProcessesWithIt: the same for `baton up`,
+// whose built-in agent runs in the server's process.
+func TestKilledBatonUpTakesItsJobsProcessesWithIt(t *testing.T) {
+	t.Parallel()
+	up, e := startBatonUp(t, testenv.BatonBinary(t), filepath.Join(t.TempDir(), "data"))
+	createSpawningProject(t, e)
+	procs := runSpawningJob(t, e)
+	if err := up.Process.Kill(); err != nil { // baton up alone, not its group
+		t.Fatal(err)
+	}
+	if left := waitGone(procs, 5*time.Second); len(left) > 0 {
+		t.Errorf("still running 5 s after baton up was killed: %s", strings.Join(left, ", "))
 	}
 }
 
