@@ -288,3 +288,67 @@ func TestHostileJobCannotReachTheServiceOnDocker(t *testing.T) {
 	createProject(t, e, "hostile", hostile, nil)
 	checkRefused(t, e, run(t, e, "hostile", "main"), attempts, false)
 }
+
+// TestJobUsersShareTheToolboxStores checks that jobs run as job users
+// can still use the toolbox: checkout, the cache, artifacts and
+// sem-context, across jobs that run as different users.
+func TestJobUsersShareTheToolboxStores(t *testing.T) {
+	requireRoot(t)
+	t.Parallel()
+	bin := testenv.BatonBinary(t)
+	data := filepath.Join(t.TempDir(), "data")
+	_, e := startBatonUp(t, bin, data)
+	repo := testenv.NewRepo(t, map[string]string{"hello.txt": "hello\n", ".semaphore/semaphore.yml": `version: v1.0
+name: Toolbox
+agent:
+  machine:
+    type: e1-standard-2
+blocks:
+  - name: Store
+    task:
+      jobs:
+        - name: Store
+          commands:
+            - checkout
+            - cat hello.txt
+            - git status --short
+            - mkdir -p deps && echo deps-v1 > deps/version
+            - cache store deps-v1 deps
+            - echo made > made.txt && artifact push workflow made.txt
+            - sem-context put greeting=hello
+  - name: Use
+    task:
+      jobs:
+        - name: Use
+          parallelism: 2
+          commands:
+            - checkout
+            - 'echo "user: $(id -un)"'
+            - cache restore deps-v1
+            - 'echo "restored: $(cat deps/version)"'
+            - artifact pull workflow made.txt && cat made.txt
+            - 'echo "context: $(sem-context get greeting)"'
+`})
+	createProject(t, e, "tools", repo, nil)
+	wf := e.WaitWorkflow(run(t, e, "tools", "main"), 120*time.Second)
+	users := map[string]bool{}
+	for name, j := range wf.Jobs() {
+		log := e.Log(j.ID)
+		if j.Result != ci.ResultPassed {
+			t.Fatalf("job %s = %s/%s:\n%s", name, j.Result, j.Reason, log)
+		}
+		if strings.HasPrefix(name, "Use/") {
+			for _, want := range []string{"restored: deps-v1", "made\n", "context: hello"} {
+				if !strings.Contains(log, want) {
+					t.Errorf("job %s: no %q in the log:\n%s", name, want, log)
+				}
+			}
+			if i := strings.Index(log, "\nuser: "); i >= 0 {
+				users[strings.Fields(log[i+7:])[0]] = true
+			}
+		}
+	}
+	if users["root"] || len(users) == 0 {
+		t.Errorf("jobs ran as %v", users)
+	}
+}
