@@ -10,6 +10,7 @@ import (
 
 	"github.com/batonci/baton/internal/executor"
 	"github.com/batonci/baton/internal/executor/shell"
+	"github.com/batonci/baton/internal/reaper"
 )
 
 // BenchmarkCommandOverhead runs 500 `true` commands. One op of "baseline"
@@ -90,6 +91,36 @@ func BenchmarkMillionLines(b *testing.B) {
 				if code, err := s.Run(b.Context(), cmd, io.Discard); err != nil || code != 0 {
 					b.Fatalf("Run = %d, %v", code, err)
 				}
+			}
+		})
+	}
+}
+
+// BenchmarkSessionStartClose measures what a job supervisor adds to a
+// session's life: start, one command, close.
+func BenchmarkSessionStartClose(b *testing.B) {
+	self, err := os.Executable()
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, bc := range []struct {
+		name string
+		e    *shell.Executor
+	}{
+		{"direct", shell.New(shell.Options{})},
+		{"supervised", shell.New(shell.Options{Supervisor: &reaper.Supervisor{Binary: self, RecordDir: b.TempDir()}})},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			dir := b.TempDir()
+			for b.Loop() {
+				s, err := bc.e.Start(b.Context(), executor.SessionConfig{Dir: dir})
+				if err != nil {
+					b.Fatal(err)
+				}
+				if code, err := s.Run(b.Context(), "true", io.Discard); code != 0 || err != nil {
+					b.Fatal(code, err)
+				}
+				_ = s.Close()
 			}
 		})
 	}
