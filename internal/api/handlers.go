@@ -432,6 +432,11 @@ func (a *API) rerunFailed(w http.ResponseWriter, r *http.Request, c *caller) {
 		return
 	}
 	np, err := a.cfg.Engine.RerunFailed(r.Context(), pl.ID, c.user.Login)
+	var refused *engine.RerunError
+	if errors.As(err, &refused) {
+		writeError(w, fmt.Errorf("%w: %s", errConflict, refused.Why))
+		return
+	}
 	if err != nil {
 		writeError(w, err)
 		return

@@ -70,6 +70,13 @@ func (e *Engine) RebuildKeeping(ctx context.Context, workflowID, by string, keep
 	return e.Trigger(ctx, req)
 }
 
+// RerunError says why a pipeline cannot be rerun in its current state. It
+// wraps store.ErrConflict.
+type RerunError struct{ Why string }
+
+func (e *RerunError) Error() string { return "rerun failed: " + e.Why }
+func (e *RerunError) Unwrap() error { return store.ErrConflict }
+
 // RerunFailed creates a partial rerun of a finished pipeline that did not
 // pass (docs/semaphore.md §1.14): a new pipeline of the same workflow and definition in
 // which the blocks that did not pass, and the blocks that depend on them,
@@ -78,7 +85,7 @@ func (e *Engine) RebuildKeeping(ctx context.Context, workflowID, by string, keep
 // with "block" the whole block runs again. Re-executed jobs see
 // SEMAPHORE_JOB_RERUN=true and SEMAPHORE_JOB_ORIGINAL_ID, and every job
 // SEMAPHORE_PIPELINE_RERUN=true. A pipeline that is not done, passed or
-// was malformed gives an error wrapping store.ErrConflict.
+// was malformed gives a *RerunError (which wraps store.ErrConflict).
 func (e *Engine) RerunFailed(ctx context.Context, pipelineID, by string) (*ci.Pipeline, error) {
 	orig, err := e.db.GetPipelineTree(ctx, pipelineID)
 	if err != nil {
@@ -86,11 +93,11 @@ func (e *Engine) RerunFailed(ctx context.Context, pipelineID, by string) (*ci.Pi
 	}
 	switch {
 	case orig.State != ci.StateDone:
-		return nil, fmt.Errorf("rerun failed: %w: the pipeline is not done", store.ErrConflict)
+		return nil, &RerunError{Why: "the pipeline is not done"}
 	case orig.Result == ci.ResultPassed:
-		return nil, fmt.Errorf("rerun failed: %w: the pipeline passed, nothing to rerun", store.ErrConflict)
+		return nil, &RerunError{Why: "the pipeline passed, nothing to rerun"}
 	case len(orig.Graph) == 0:
-		return nil, fmt.Errorf("rerun failed: %w: the pipeline definition is invalid; rebuild the workflow instead", store.ErrConflict)
+		return nil, &RerunError{Why: "the pipeline definition is invalid; rebuild the workflow instead"}
 	}
 	g, err := decodeGraph(orig.Graph)
 	if err != nil {
