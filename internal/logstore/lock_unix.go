@@ -17,3 +17,6 @@ func lockFile(f *os.File) error {
 	}
 	return err
 }
+
+// lockable tells whether lockFile really locks.
+const lockable = true

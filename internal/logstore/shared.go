@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 )
 
@@ -253,4 +254,77 @@ func (s *Store) archive(ctx context.Context, j *job) error {
 		return fmt.Errorf("archive: %w", err)
 	}
 	return nil
+}
+
+// ownerName is the file a replica's process holds locked while it runs.
+const ownerName = ".owner"
+
+// OpenReplica opens a shared store whose replica is a new directory
+// under parent, held by this process (a lock on its owner file) and
+// removed by Close. Replicas under parent that no process holds any more
+// (left by a crash) are removed first; several servers may share parent.
+func OpenReplica(parent string, sh Shared) (*Store, error) {
+	if err := os.MkdirAll(parent, 0o700); err != nil {
+		return nil, fmt.Errorf("open log replica: %w", err)
+	}
+	if lockable {
+		entries, err := os.ReadDir(parent)
+		if err != nil {
+			return nil, fmt.Errorf("open log replica: %w", err)
+		}
+		for _, e := range entries {
+			if !e.IsDir() || !strings.HasPrefix(e.Name(), "replica-") {
+				continue
+			}
+			dir := filepath.Join(parent, e.Name())
+			f, err := os.Open(filepath.Join(dir, ownerName))
+			if err != nil {
+				continue // not ours to judge
+			}
+			if lockFile(f) == nil {
+				os.RemoveAll(dir) // nobody holds it: left by a crash
+			}
+			f.Close()
+		}
+	}
+	// Built under a name no cleanup looks at, then renamed, so a replica
+	// is never seen without its held owner file.
+	tmp, err := os.MkdirTemp(parent, ".new-")
+	if err != nil {
+		return nil, fmt.Errorf("open log replica: %w", err)
+	}
+	owner, err := os.OpenFile(filepath.Join(tmp, ownerName), os.O_CREATE|os.O_RDWR, 0o600)
+	if err == nil {
+		err = lockFile(owner)
+	}
+	dir := filepath.Join(parent, "replica-"+strings.TrimPrefix(filepath.Base(tmp), ".new-"))
+	if err == nil {
+		err = os.Rename(tmp, dir)
+	}
+	if err != nil {
+		if owner != nil {
+			owner.Close()
+		}
+		os.RemoveAll(tmp)
+		return nil, fmt.Errorf("open log replica: %w", err)
+	}
+	s, err := OpenShared(dir, sh)
+	if err != nil {
+		owner.Close()
+		os.RemoveAll(dir)
+		return nil, err
+	}
+	s.replica = &replica{dir: dir, owner: owner}
+	return s, nil
+}
+
+// replica is the directory OpenReplica made, removed by Close.
+type replica struct {
+	dir   string
+	owner *os.File
+}
+
+func (r *replica) remove() {
+	os.RemoveAll(r.dir)
+	r.owner.Close()
 }

@@ -128,6 +128,8 @@ type Store struct {
 
 	// shared, when set, holds the logs; dir is this process's replica.
 	shared Shared
+	// replica, when set, is removed by Close (see OpenReplica).
+	replica *replica
 }
 
 // job is the state of one log in this process. Readers snapshot it under
@@ -181,6 +183,9 @@ func (s *Store) Close() error {
 		j.mu.Lock()
 		j.broadcast()
 		j.mu.Unlock()
+	}
+	if s.replica != nil {
+		s.replica.remove()
 	}
 	return nil
 }

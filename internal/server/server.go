@@ -103,8 +103,6 @@ type Server struct {
 	// patterns are every route the server answers (see Routes).
 	patterns []string
 	api      *api.API
-	// replica is this server's private copy of the logs it served.
-	replica string
 }
 
 // counters are this server's own event counts, for /metrics.
@@ -145,23 +143,19 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	// Logs live in the database and the object storage; this server keeps
 	// a private replica, so servers may share a data directory.
-	replicas := filepath.Join(cfg.DataDir, "log-replicas")
-	if err := os.MkdirAll(replicas, 0o700); err != nil {
-		db.Close()
-		blobs.Close()
-		return nil, fmt.Errorf("open log store: %w", err)
-	}
-	replica, err := os.MkdirTemp(replicas, "server-")
+	logs, err := logstore.OpenReplica(filepath.Join(cfg.DataDir, "log-replicas"), logshare.New(db, blobs))
 	if err != nil {
 		db.Close()
 		blobs.Close()
 		return nil, fmt.Errorf("open log store: %w", err)
 	}
-	logs, err := logstore.OpenShared(replica, logshare.New(db, blobs))
-	if err != nil {
+	if n, err := importLegacyLogs(ctx, filepath.Join(cfg.DataDir, "logs"), logs); err != nil {
+		logs.Close()
 		db.Close()
 		blobs.Close()
-		return nil, fmt.Errorf("open log store: %w", err)
+		return nil, err
+	} else if n > 0 {
+		cfg.Logger.Info("imported job logs from files into the shared logs", "logs", n)
 	}
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
@@ -173,7 +167,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if url == "" {
 		url = "http://" + ln.Addr().String()
 	}
-	s := &Server{cfg: cfg, Store: db, Logs: logs, Blobs: blobs, listener: ln, url: url, replica: replica}
+	s := &Server{cfg: cfg, Store: db, Logs: logs, Blobs: blobs, listener: ln, url: url}
 	s.Repos = repocache.New(filepath.Join(cfg.DataDir, "repos"))
 	secrets, err := openVault(ctx, cfg, db)
 	if err != nil {
@@ -245,7 +239,6 @@ func (s *Server) Run(ctx context.Context) error {
 	s.http.Shutdown(shutdown)
 	wg.Wait()
 	s.Logs.Close()
-	os.RemoveAll(s.replica)
 	s.Store.Close()
 	s.Blobs.Close()
 	select {
