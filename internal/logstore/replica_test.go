@@ -24,7 +24,7 @@ func (noShared) Fetch(context.Context, string, int) (io.ReadCloser, logstore.Hea
 	return nil, logstore.Head{}, nil
 }
 func (noShared) Archive(context.Context, string, io.Reader) error { return nil }
-func (noShared) Delete(context.Context, string) error            { return nil }
+func (noShared) Delete(context.Context, string) error             { return nil }
 
 // TestReplicasLeftByACrashAreRemoved: a replica no process holds is
 // removed when the next one opens; one in use stays; Close removes its
