@@ -223,6 +223,7 @@ blocks:
           commands:
             - checkout
             - echo victim-secret > $HOME/secret.txt
+            - echo victim-cache > victim-cache-file && cache store victim-cache-key victim-cache-file
             - echo $HOME > ` + where + `.tmp && chmod 644 ` + where + `.tmp && mv ` + where + `.tmp ` + where + `
             - for i in $(seq 1200); do [ -e ` + done + ` ] && break; sleep 0.1; done
 `, "private.txt": "victim source\n"})
@@ -233,6 +234,9 @@ blocks:
 		attempt{"read another job's home", `cat "$victim/secret.txt"`},
 		attempt{"read another project's workspace", `cat "$victim"/*/private.txt`},
 		attempt{"list the jobs", `ls "$(dirname "$victim")"`},
+		attempt{"list the caches", "ls " + data + "/agent/cache"},
+		attempt{"list the artifacts", "ls " + data + "/agent/artifacts"},
+		attempt{"restore another project's cache", `sh -c 'cache restore victim-cache-key; test -s victim-cache-file'`},
 		// The job's shell's parent is its supervisor, which kills the
 		// job's processes should the agent die.
 		attempt{"signal the job's supervisor", `kill -0 "$PPID"`},
