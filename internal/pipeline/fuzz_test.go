@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"testing/fstest"
+
+	"github.com/rogpeppe/go-internal/txtar"
 )
 
 // FuzzParse checks that no input makes the parser panic and that every
@@ -26,9 +28,9 @@ func FuzzParse(f *testing.F) {
 		if err != nil {
 			f.Fatal(err)
 		}
-		for _, af := range parseArchive(data).files {
-			if strings.HasSuffix(af.name, ".yml") {
-				f.Add(af.data)
+		for _, af := range txtar.Parse(data).Files {
+			if strings.HasSuffix(af.Name, ".yml") {
+				f.Add(af.Data)
 			}
 		}
 	}

@@ -11,6 +11,7 @@ import (
 	"testing/fstest"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/rogpeppe/go-internal/txtar"
 )
 
 var update = flag.Bool("update", false, "rewrite the want sections of testdata/parse/*.txtar")
@@ -40,21 +41,21 @@ func TestGolden(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			ar := parseArchive(data)
+			ar := txtar.Parse(data)
 			got := runGolden(t, ar)
 			want := -1
-			for i, f := range ar.files {
-				if f.name == "want" {
+			for i, f := range ar.Files {
+				if f.Name == "want" {
 					want = i
 				}
 			}
 			if *update {
 				if want < 0 {
-					ar.files = append(ar.files, archiveFile{name: "want"})
-					want = len(ar.files) - 1
+					ar.Files = append(ar.Files, txtar.File{Name: "want"})
+					want = len(ar.Files) - 1
 				}
-				ar.files[want].data = []byte(got)
-				if err := os.WriteFile(file, ar.format(), 0o666); err != nil {
+				ar.Files[want].Data = []byte(got)
+				if err := os.WriteFile(file, txtar.Format(ar), 0o666); err != nil {
 					t.Fatal(err)
 				}
 				return
@@ -62,7 +63,7 @@ func TestGolden(t *testing.T) {
 			if want < 0 {
 				t.Fatalf("no want section; run go test -update")
 			}
-			if diff := cmp.Diff(string(ar.files[want].data), got); diff != "" {
+			if diff := cmp.Diff(string(ar.Files[want].Data), got); diff != "" {
 				t.Errorf("result mismatch (-want +got):\n%s", diff)
 			}
 		})
@@ -70,21 +71,21 @@ func TestGolden(t *testing.T) {
 }
 
 // runGolden loads the archive's pipeline and renders the outcome.
-func runGolden(t *testing.T, ar *archive) string {
+func runGolden(t *testing.T, ar *txtar.Archive) string {
 	t.Helper()
 	flags := map[string]bool{}
-	for _, l := range strings.Split(string(ar.comment), "\n") {
+	for _, l := range strings.Split(string(ar.Comment), "\n") {
 		flags[strings.TrimSpace(l)] = true
 	}
 	fsys := fstest.MapFS{}
 	main := ""
-	for _, f := range ar.files {
-		if f.name == "want" {
+	for _, f := range ar.Files {
+		if f.Name == "want" {
 			continue
 		}
-		data := f.data
-		if path.Base(f.name) == "pipeline.yml" {
-			main = f.name
+		data := f.Data
+		if path.Base(f.Name) == "pipeline.yml" {
+			main = f.Name
 			if flags["crlf"] {
 				data = bytes.ReplaceAll(data, []byte("\n"), []byte("\r\n"))
 			}
@@ -92,7 +93,7 @@ func runGolden(t *testing.T, ar *archive) string {
 				data = bytes.TrimRight(data, "\r\n")
 			}
 		}
-		fsys[f.name] = &fstest.MapFile{Data: data}
+		fsys[f.Name] = &fstest.MapFile{Data: data}
 	}
 	if main == "" {
 		t.Fatal("archive has no pipeline.yml")

@@ -5,6 +5,8 @@ import (
 	"os"
 	"strings"
 	"testing"
+
+	"github.com/rogpeppe/go-internal/txtar"
 )
 
 // FuzzParse checks that Parse never panics, that its errors are
@@ -25,7 +27,7 @@ func FuzzParse(f *testing.F) {
 		f.Add(s)
 	}
 	if data, err := os.ReadFile("testdata/errors.txtar"); err == nil {
-		for _, file := range parseTxtar(data).Files {
+		for _, file := range txtar.Parse(data).Files {
 			if strings.HasSuffix(file.Name, ".when") {
 				f.Add(strings.TrimSuffix(string(file.Data), "\n"))
 			}

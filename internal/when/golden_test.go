@@ -8,6 +8,8 @@ import (
 	"os"
 	"strings"
 	"testing"
+
+	"github.com/rogpeppe/go-internal/txtar"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata")
@@ -22,8 +24,8 @@ func TestErrorsGolden(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ar := parseTxtar(data)
-	var out []txtarFile
+	ar := txtar.Parse(data)
+	var out []txtar.File
 	for i := 0; i < len(ar.Files); i++ {
 		f := ar.Files[i]
 		name, ok := strings.CutSuffix(f.Name, ".when")
@@ -37,14 +39,14 @@ func TestErrorsGolden(t *testing.T) {
 			want = ar.Files[i+1].Data
 			i++
 		}
-		out = append(out, f, txtarFile{Name: name + ".err", Data: []byte(got)})
+		out = append(out, f, txtar.File{Name: name + ".err", Data: []byte(got)})
 		if !*update && !bytes.Equal(want, []byte(got)) {
 			t.Errorf("%s: %s\n got:\n%s\nwant:\n%s", file, name, got, want)
 		}
 	}
 	if *update {
 		ar.Files = out
-		if err := os.WriteFile(file, ar.format(), 0o644); err != nil {
+		if err := os.WriteFile(file, txtar.Format(ar), 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -79,55 +81,4 @@ func renderParseError(src string) string {
 		}
 	}
 	return fmt.Sprintf("offset %d: %s\n%s\n%s^\n", se.Offset, se.Msg, line, pad)
-}
-
-// A minimal txtar archive (the format of golang.org/x/tools/txtar): a
-// comment, then files introduced by "-- NAME --" lines. It stands in for
-// github.com/rogpeppe/go-internal/txtar, which this module cannot import
-// until go.mod lists that module's own requirements.
-type txtarArchive struct {
-	Comment []byte
-	Files   []txtarFile
-}
-
-type txtarFile struct {
-	Name string
-	Data []byte
-}
-
-func parseTxtar(data []byte) *txtarArchive {
-	a := &txtarArchive{}
-	var cur *[]byte = &a.Comment
-	for len(data) > 0 {
-		line := data
-		rest := []byte(nil)
-		if i := bytes.IndexByte(data, '\n'); i >= 0 {
-			line, rest = data[:i+1], data[i+1:]
-		}
-		data = rest
-		trimmed := bytes.TrimRight(line, "\n")
-		if name, ok := bytes.CutPrefix(trimmed, []byte("-- ")); ok && bytes.HasSuffix(name, []byte(" --")) {
-			a.Files = append(a.Files, txtarFile{Name: string(bytes.TrimSpace(name[:len(name)-3]))})
-			cur = &a.Files[len(a.Files)-1].Data
-			continue
-		}
-		*cur = append(*cur, line...)
-		if len(rest) == 0 && !bytes.HasSuffix(line, []byte("\n")) {
-			*cur = append(*cur, '\n')
-		}
-	}
-	return a
-}
-
-func (a *txtarArchive) format() []byte {
-	var b bytes.Buffer
-	b.Write(a.Comment)
-	for _, f := range a.Files {
-		fmt.Fprintf(&b, "-- %s --\n", f.Name)
-		b.Write(f.Data)
-		if len(f.Data) > 0 && f.Data[len(f.Data)-1] != '\n' {
-			b.WriteByte('\n')
-		}
-	}
-	return b.Bytes()
 }
