@@ -183,6 +183,11 @@ func (p *Pool) generated(i int) (User, error) {
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	for _, tool := range []string{"groupadd", "useradd"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			return User{}, fmt.Errorf("create job user %s: %s is not installed: create the users %s1..N (group %s) yourself, or name an unprivileged user with --job-user", name, tool, p.opts.Prefix, p.opts.Group)
+		}
+	}
 	if _, err := user.LookupGroup(p.opts.Group); err != nil {
 		if out, err := exec.Command("groupadd", "--system", p.opts.Group).CombinedOutput(); err != nil {
 			if _, lerr := user.LookupGroup(p.opts.Group); lerr != nil { // not made meanwhile
