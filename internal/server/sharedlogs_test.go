@@ -156,3 +156,76 @@ func TestTwoServersShareLogsThroughObjectStorage(t *testing.T) {
 func minioListAll(prefix string) minio.ListObjectsOptions {
 	return minio.ListObjectsOptions{Prefix: prefix, Recursive: true}
 }
+
+// TestServerKilledMidLogOtherServerEndsIt: the server an agent streams a
+// log to goes away mid-job; the other server declares the agent lost and
+// ends the log (it never wrote it), a follower there sees the end, and
+// when the first server comes back it serves the same log: every line
+// once, in order, the agent-lost line last.
+func TestServerKilledMidLogOtherServerEndsIt(t *testing.T) {
+	t.Parallel()
+	dsn := postgresDSN(t)
+	s3 := testenv.StartS3(t)
+	storage := blob.Config{URL: s3.URL("baton"), AccessKey: s3.AccessKey, SecretKey: s3.SecretKey}
+	dir1 := t.TempDir()
+	e1 := testenv.Start(t, testenv.Options{DB: dsn, Storage: storage, LostAfter: 2 * time.Second, DataDir: dir1})
+	addr1 := strings.TrimPrefix(e1.URL, "http://")
+	dir2 := t.TempDir()
+	tok, err := os.ReadFile(filepath.Join(dir1, "admin-token"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir2, "admin-token"), tok, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	e2 := testenv.Start(t, testenv.Options{DB: dsn, Storage: storage, LostAfter: 2 * time.Second, DataDir: dir2})
+
+	repo := testenv.NewRepo(t, map[string]string{".semaphore/semaphore.yml": fmt.Sprintf(slowPipeline, "for i in $(seq 1 400); do echo tick $i; sleep 0.02; done; sleep 600")})
+	createProject(t, e1, "app", repo, nil)
+	startAgentProcess(t, e1, "streaming")
+	id := run(t, e1, "app", "main")
+	j := waitJobState(t, e2, id, "Slow/Work", ci.StateRunning)
+	e2.Eventually(30*time.Second, func() bool { return strings.Contains(e2.Log(j.ID), "tick 20\n") }, "tick 20 through the other server")
+	followed := followEvents(t, e2, j.ID, 60*time.Second)
+	e1.Stop()
+
+	wf := e2.WaitWorkflow(id, 60*time.Second)
+	if got := wf.Jobs()["Slow/Work"]; got.Result != ci.ResultFailed || got.Reason != ci.ReasonAgentLost {
+		t.Fatalf("job = %s/%s, want failed/agent_lost", got.Result, got.Reason)
+	}
+	if got := <-followed; strings.Contains(got, "FOLLOW DID NOT END") {
+		t.Fatalf("the follower on the surviving server never saw the end:\n%s", got)
+	}
+	e1 = testenv.Start(t, testenv.Options{DB: dsn, Storage: storage, LostAfter: 2 * time.Second, DataDir: dir1, Addr: addr1})
+	time.Sleep(time.Second) // the agent reconnects and may try to send more
+	want := e2.Log(j.ID)
+	checkTicks(t, want)
+	if got := e1.Log(j.ID); got != want {
+		t.Fatalf("the restarted server serves another log:\n%s\nwant:\n%s", got, want)
+	}
+}
+
+// checkTicks checks a log of "tick N" lines: each once, in order, from 1
+// on without holes, and the agent-lost line once, after them.
+func checkTicks(t *testing.T, log string) {
+	t.Helper()
+	last, n := -1, 0
+	for i := 1; ; i++ {
+		line := fmt.Sprintf("\ntick %d\n", i)
+		at := strings.Index(log, line)
+		if at < 0 {
+			break
+		}
+		if strings.Count(log, line) != 1 || at < last {
+			t.Fatalf("tick %d repeated or out of order:\n%s", i, log)
+		}
+		last, n = at, i
+	}
+	if n < 20 || strings.Contains(log, fmt.Sprintf("\ntick %d\n", n+2)) {
+		t.Fatalf("ticks stop at %d or have a hole:\n%s", n, log)
+	}
+	lost := strings.Index(log, "agent lost")
+	if strings.Count(log, "agent lost") != 1 || lost < last {
+		t.Fatalf("the agent-lost line is missing, repeated or not last:\n%s", log)
+	}
+}
