@@ -98,15 +98,13 @@ type Config struct {
 	Slots int
 	// DataDir holds the agent's state: the repository cache (repos/),
 	// the stores of the jobs' services (cache/<project>/,
-	// artifacts/<project>/), the sem-context stores (context/<workflow>/)
-	// when jobs run as the agent's user, and the
+	// artifacts/<project>/, context/<workflow>/), and the
 	// state file (agent.json) that keeps the agent's ID across restarts.
 	// Only the agent's user may enter it (mode 0700). One agent at a time
 	// may use a DataDir.
 	DataDir string
 	// WorkDir holds the jobs' directories (jobs/<id>, removed after each
-	// job), the toolbox (bin/) and, with JobUsers, the sem-context stores
-	// (stores/); default DataDir. With JobUsers it must be set and lie
+	// job) and the toolbox (bin/); default DataDir. With JobUsers it must be set and lie
 	// outside DataDir, which a job's user cannot enter.
 	WorkDir string
 	// JobUsers, when not nil, runs each job that runs on this machine as
@@ -452,18 +450,12 @@ func (a *agent) setUp() (unlock func(), err error) {
 
 // makeWorkDir makes the work directory's parts. With job users, everyone
 // may enter the work directory and run the toolbox, but not list the
-// jobs' directories or the stores.
+// jobs' directories.
 func (a *agent) makeWorkDir() error {
 	modes := []struct {
 		dir  string
 		mode os.FileMode
 	}{{a.cfg.WorkDir, 0o755}, {a.jobsDir, 0o711}, {a.binDir, 0o755}}
-	if a.cfg.JobUsers != nil {
-		modes = append(modes, struct {
-			dir  string
-			mode os.FileMode
-		}{a.storesDir(), 0o711})
-	}
 	for _, m := range modes {
 		if err := os.MkdirAll(m.dir, m.mode); err != nil {
 			return err
@@ -475,17 +467,6 @@ func (a *agent) makeWorkDir() error {
 		}
 	}
 	return nil
-}
-
-// storesDir holds the sem-context stores: in the data directory when jobs
-// run as the agent's user, else in the work directory, where job users
-// reach them. (The cache and the artifacts stay in the data directory:
-// jobs reach them through their service.)
-func (a *agent) storesDir() string {
-	if a.cfg.JobUsers == nil {
-		return a.cfg.DataDir
-	}
-	return filepath.Join(a.cfg.WorkDir, "stores")
 }
 
 // within reports whether path is dir or lies under it.

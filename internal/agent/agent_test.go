@@ -159,7 +159,7 @@ func TestJobLogArrivesComplete(t *testing.T) {
 		"seq 1 3000":                  seq(1, 3000),
 		cmds[3]:                       strings.Repeat("héllo wörld ", 300),
 		cmds[4]:                       "home=" + home + " token= var=inherited\n",
-		cmds[5]:                       "cache= artifacts= context=" + filepath.Join(cfg.DataDir, "context", "wf-1") + " jobsvc=set\n",
+		cmds[5]:                       "cache= artifacts= context= jobsvc=set\n",
 		"pwd":                         home + "\n",
 		cmds[8]:                       "home=" + home + "\nkey-content\n",
 		"echo the secret is [MASKED]": "the secret is [MASKED]\n", // the runner masks directives too

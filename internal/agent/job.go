@@ -221,25 +221,8 @@ func (a *agent) prepare(ctx, bgCtx context.Context, as agentapi.Assignment, home
 		env = append(env, "BATON_WORKSPACE="+ws)
 	}
 
-	// The sem-context store, one per workflow. The cache and the
-	// artifacts are the job service's (startJobService): the job gets no
-	// path to them.
-	workflow := safeName(cmp.Or(as.Workflow, jobVar(as.Job, "SEMAPHORE_WORKFLOW_ID")))
-	stores := a.storesDir()
-	dirs := []struct{ name, path string }{
-		{"BATON_CONTEXT_DIR", filepath.Join(stores, "context", workflow)},
-	}
-	for _, d := range dirs {
-		if err := os.MkdirAll(d.path, 0o755); err != nil {
-			return nil, fmt.Errorf("prepare %s: %w", d.name, err)
-		}
-		if lease != nil {
-			if err := a.shareStore(stores, d.path); err != nil {
-				return nil, fmt.Errorf("prepare %s: %w", d.name, err)
-			}
-		}
-		env = append(env, d.name+"="+d.path)
-	}
+	// The cache, the artifacts and the sem-context values are the job
+	// service's (startJobService): the job gets no path to them.
 	if own && as.Checkout != nil {
 		// The workspace is made; now it is the job's.
 		for _, kv := range env {
@@ -260,7 +243,7 @@ func (a *agent) prepare(ctx, bgCtx context.Context, as agentapi.Assignment, home
 
 // startJobService starts the job's service: its project's cache and
 // artifacts, with the rights the server gave the job (a pull request from
-// a fork only reads them). The stores are in the agent's data directory,
+// a fork only reads them), and its workflow's sem-context values. The stores are in the agent's data directory,
 // which jobs cannot enter; the job reaches them only through the
 // service's socket, whose directory is its user's (a shell job with a
 // lease) or not listable.
@@ -273,6 +256,7 @@ func (a *agent) startJobService(as agentapi.Assignment, lease *jobuser.Lease) (*
 		Scope:     jobsvc.Scope{Project: as.Project, Workflow: as.Workflow, Job: as.JobID, Fork: as.Fork},
 		Cache:     jobsvc.LocalCache{Dir: filepath.Join(a.cfg.DataDir, "cache")},
 		Artifacts: jobsvc.LocalArtifacts{Dir: filepath.Join(a.cfg.DataDir, "artifacts")},
+		Context:   jobsvc.LocalContext{Dir: filepath.Join(a.cfg.DataDir, "context")},
 		Owner:     owner,
 		Listen:    a.cfg.JobServiceListen,
 	})
@@ -280,30 +264,6 @@ func (a *agent) startJobService(as agentapi.Assignment, lease *jobuser.Lease) (*
 		return nil, fmt.Errorf("prepare the job: %w", err)
 	}
 	return svc, nil
-}
-
-// shareStore gives the job users' group the store directory path and
-// the directories between it and stores (which stay enterable only):
-// jobs of every slot read and write the sem-context store directly.
-func (a *agent) shareStore(stores, path string) error {
-	gid, err := a.cfg.JobUsers.GID()
-	if err != nil {
-		return err
-	}
-	for p := filepath.Clean(path); p != filepath.Clean(stores) && within(p, stores); p = filepath.Dir(p) {
-		mode := os.FileMode(0o711)
-		if p == filepath.Clean(path) {
-			// Setgid: what jobs make in it belongs to the group too.
-			mode = os.ModeSetgid | 0o770
-			if err := os.Chown(p, -1, gid); err != nil {
-				return err
-			}
-		}
-		if err := os.Chmod(p, mode); err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 // giveTree makes uid:gid the owner of everything under root, but for
@@ -331,9 +291,9 @@ func giveTree(root string, uid, gid int) error {
 
 // containerJob adapts a job that runs in containers: the host paths its
 // main container needs are mounted (the toolbox and the baton binary it
-// links to, the job service's socket directory svcDir, the sem-context
-// store), and nothing else of the agent's (its data directory with the
-// cache and artifacts, mirrors, other jobs' directories); the host's
+// links to, the job service's socket directory svcDir), and nothing else
+// of the agent's (its data directory with the cache, artifacts and
+// sem-context stores, mirrors, other jobs' directories); the host's
 // environment is left out but for Baton's own variables, and the toolbox
 // goes in front of the image's PATH.
 func (a *agent) containerJob(job *runner.Job, as agentapi.Assignment, svcDir string) {
@@ -349,11 +309,7 @@ func (a *agent) containerJob(job *runner.Job, as agentapi.Assignment, svcDir str
 	}
 	var base []string
 	for _, kv := range job.BaseEnv {
-		k, v, _ := strings.Cut(kv, "=")
-		switch k {
-		case "BATON_CONTEXT_DIR":
-			mounts = append(mounts, executor.Mount{Path: v})
-		}
+		k, _, _ := strings.Cut(kv, "=")
 		if strings.HasPrefix(k, "BATON_") || k == "HOME" {
 			base = append(base, kv)
 		}

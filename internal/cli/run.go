@@ -450,7 +450,6 @@ func newLocalRunner(o *IO, repo *gitrepo.Repo, snap *workspace.Snapshot, runDir 
 	env := os.Environ()
 	env = append(env,
 		"PATH="+binDir+string(os.PathListSeparator)+o.Getenv("PATH"),
-		"BATON_CONTEXT_DIR="+filepath.Join(runDir, "context"),
 	)
 	lr.baseEnv = env
 	lr.ctx = jobenv.Context{
@@ -552,12 +551,13 @@ func (lr *localRunner) prepare(ctx context.Context, s localrun.Spec) (runner.Job
 	for i, v := range all {
 		env[i] = runner.EnvVar{Name: v.Name, Value: v.Value}
 	}
-	// The job's cache and artifacts, as on an agent: through a job
-	// service of its own.
+	// The job's cache, artifacts and sem-context values, as on an
+	// agent: through a job service of its own.
 	svc, err := jobsvc.Start(jobsvc.Config{
 		Scope:     jobsvc.Scope{Project: lr.ctx.ProjectID, Workflow: lr.ctx.WorkflowID, Job: jc.JobID},
 		Cache:     jobsvc.LocalCache{Dir: filepath.Join(lr.storeDir, "cache")},
 		Artifacts: jobsvc.LocalArtifacts{Dir: filepath.Join(lr.storeDir, "artifacts")},
+		Context:   jobsvc.LocalContext{Dir: filepath.Join(lr.runDir, "context")},
 	})
 	if err != nil {
 		return runner.Job{}, cleanup, err

@@ -272,3 +272,45 @@ func (c *Client) ArtifactYank(ctx context.Context, scope, p string) error {
 	resp.Body.Close()
 	return nil
 }
+
+// ContextGet returns key's value from the first of the pipeline contexts
+// ids (current first) that has it.
+func (c *Client) ContextGet(ctx context.Context, ids []string, key string) (string, bool, error) {
+	resp, err := c.do(ctx, http.MethodGet, "/v1/context/"+url.PathEscape(key), url.Values{"ids": {strings.Join(ids, ",")}}, nil)
+	if isNotFound(err) {
+		return "", false, nil
+	}
+	if err != nil {
+		return "", false, err
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, ContextValueLimit+1))
+	if err != nil {
+		return "", false, fmt.Errorf("the job service: %w", err)
+	}
+	return string(data), true, nil
+}
+
+// ContextPut sets key in the pipeline context id.
+func (c *Client) ContextPut(ctx context.Context, id, key, value string) error {
+	resp, err := c.do(ctx, http.MethodPut, "/v1/context/"+url.PathEscape(key), url.Values{"ids": {id}}, put(value))
+	if err != nil {
+		return err
+	}
+	resp.Body.Close()
+	return nil
+}
+
+// ContextDelete hides key in the pipeline context id.
+func (c *Client) ContextDelete(ctx context.Context, id, key string) error {
+	resp, err := c.do(ctx, http.MethodDelete, "/v1/context/"+url.PathEscape(key), url.Values{"ids": {id}}, nil)
+	if err != nil {
+		return err
+	}
+	resp.Body.Close()
+	return nil
+}
+
+func put(s string) func(io.Writer) error {
+	return func(w io.Writer) error { _, err := io.WriteString(w, s); return err }
+}

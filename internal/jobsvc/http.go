@@ -25,6 +25,9 @@ import (
 //	GET    /v1/artifacts/{scope}/{path...}?id=ID   the tree stream
 //	PUT    /v1/artifacts/{scope}/{path...}?force=1 store the tree stream (201; 409 if it exists)
 //	DELETE /v1/artifacts/{scope}/{path...}   yank
+//	GET    /v1/context/{key}?ids=ID,...       a sem-context value (text), or 404
+//	PUT    /v1/context/{key}?ids=ID           set it to the body (at most 20 KB)
+//	DELETE /v1/context/{key}?ids=ID           hide it in that pipeline's context
 //
 // Errors are JSON {"message": "..."}: 401 without the token, 403 for what
 // the job's scope does not allow, 404 ("not found") for what is not
@@ -62,6 +65,9 @@ func (s *Service) handler() http.Handler {
 	mux.HandleFunc("GET /v1/artifacts/{scope}/{path...}", s.artifactGet)
 	mux.HandleFunc("PUT /v1/artifacts/{scope}/{path...}", s.artifactPut)
 	mux.HandleFunc("DELETE /v1/artifacts/{scope}/{path...}", s.artifactDelete)
+	mux.HandleFunc("GET /v1/context/{key}", s.contextGet)
+	mux.HandleFunc("PUT /v1/context/{key}", s.contextPut)
+	mux.HandleFunc("DELETE /v1/context/{key}", s.contextDelete)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 		if !ok || subtle.ConstantTimeCompare([]byte(got), []byte(s.token)) != 1 || s.token == "" {

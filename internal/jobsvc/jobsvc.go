@@ -1,7 +1,8 @@
 // Package jobsvc is the job service: a small HTTP server, one per job, that
-// holds the job's rights to the project's cache and artifacts. The
-// toolbox's cache, artifact and test-results commands are its clients;
-// the job itself has no path to the stores.
+// holds the job's rights to the project's cache and artifacts and to its
+// workflow's sem-context values. The toolbox's cache, artifact,
+// test-results and sem-context commands are its clients; the job itself
+// has no path to the stores.
 //
 // The agent (and `baton run`) starts a Service before a job and closes it
 // after. It listens on a unix socket in a fresh directory and accepts only
@@ -19,8 +20,9 @@
 //     cannot store, delete or clear cache keys nor push or yank project
 //     artifacts: 403 with a message that says so.
 //
-// Storage is behind two small interfaces (CacheStorage, ArtifactStorage);
-// LocalCache and LocalArtifacts keep them in directories on this machine.
+// Storage is behind small interfaces (CacheStorage, ArtifactStorage,
+// ContextStorage); LocalCache, LocalArtifacts and LocalContext keep them
+// in directories on this machine.
 // Archives and trees stream through; nothing is held whole in memory.
 package jobsvc
 
@@ -62,6 +64,8 @@ type Config struct {
 	// (requests answer 404 with a message saying so).
 	Cache     CacheStorage
 	Artifacts ArtifactStorage
+	// Context is the sem-context store: the job's workflow's contexts.
+	Context ContextStorage
 	// Dir is where the socket's directory is made; "" means os.TempDir().
 	Dir string
 	// Listen makes the listener at the socket's path; nil means a unix

@@ -70,7 +70,7 @@ func raw(t *testing.T, s *Service, token, method, path string, body io.Reader) (
 	return resp.StatusCode, string(data)
 }
 
-func put(data string) func(io.Writer) error {
+func putData(data string) func(io.Writer) error {
 	return func(w io.Writer) error { _, err := io.WriteString(w, data); return err }
 }
 
@@ -81,7 +81,7 @@ func tree(data string) func(io.Writer) error {
 func TestTokenIsRequired(t *testing.T) {
 	t.Parallel()
 	s, c := start(t, newStores(t), Scope{Project: "p", Workflow: "w", Job: "j"})
-	if _, err := c.CacheStore(t.Context(), "k", 0, SortStoreTime, put("archive")); err != nil {
+	if _, err := c.CacheStore(t.Context(), "k", 0, SortStoreTime, putData("archive")); err != nil {
 		t.Fatal(err)
 	}
 	for _, token := range []string{"", "wrong", s.token[:len(s.token)-1], s.token + "x"} {
@@ -132,7 +132,7 @@ func TestForkCannotWrite(t *testing.T) {
 	st := newStores(t)
 	_, own := start(t, st, Scope{Project: "p", Workflow: "w1", Job: "j1"})
 	ctx := t.Context()
-	if _, err := own.CacheStore(ctx, "deps", 0, SortStoreTime, put("v1")); err != nil {
+	if _, err := own.CacheStore(ctx, "deps", 0, SortStoreTime, putData("v1")); err != nil {
 		t.Fatal(err)
 	}
 	if err := own.ArtifactPush(ctx, "project", "release", false, tree("r1")); err != nil {
@@ -146,9 +146,9 @@ func TestForkCannotWrite(t *testing.T) {
 			t.Errorf("%s from a fork: %v, want 403 refused", what, err)
 		}
 	}
-	_, err := fork.CacheStore(ctx, "evil", 0, SortStoreTime, put("poison"))
+	_, err := fork.CacheStore(ctx, "evil", 0, SortStoreTime, putData("poison"))
 	refused("cache store", err)
-	_, err = fork.CacheStore(ctx, "deps", 0, SortStoreTime, put("poison"))
+	_, err = fork.CacheStore(ctx, "deps", 0, SortStoreTime, putData("poison"))
 	refused("cache store of an existing key", err)
 	_, err = fork.CacheDelete(ctx, "deps")
 	refused("cache delete", err)
@@ -197,7 +197,7 @@ func TestScopeIsTheJobsOwn(t *testing.T) {
 	ctx := t.Context()
 	sa, a := start(t, st, Scope{Project: "alpha", Workflow: "wa", Job: "ja"})
 	_, b := start(t, st, Scope{Project: "beta", Workflow: "wb", Job: "jb"})
-	if _, err := a.CacheStore(ctx, "secret-key", 0, SortStoreTime, put("alpha's")); err != nil {
+	if _, err := a.CacheStore(ctx, "secret-key", 0, SortStoreTime, putData("alpha's")); err != nil {
 		t.Fatal(err)
 	}
 	for _, scope := range []string{"job", "workflow", "project"} {
@@ -255,7 +255,7 @@ func TestTraversalStaysInScope(t *testing.T) {
 	ctx := t.Context()
 	// Keys are file names.
 	for _, key := range []string{"..", ".", "../x", `..\x`, "a/b", strings.Repeat("k", 251), "a\x00b"} {
-		if _, err := c.CacheStore(ctx, key, 0, SortStoreTime, put("x")); err == nil {
+		if _, err := c.CacheStore(ctx, key, 0, SortStoreTime, putData("x")); err == nil {
 			t.Errorf("store key %q: stored, want refused", key)
 		}
 	}
@@ -325,10 +325,51 @@ func TestCacheEvictsToFit(t *testing.T) {
 	if got := strings.Join(keys, ","); got != "c,b" {
 		t.Errorf("keys after eviction %q, want c,b", got)
 	}
-	if _, err := c.CacheStore(ctx, "big", 5, SortStoreTime, put("0123456789")); !IsStatus(err, http.StatusRequestEntityTooLarge) {
+	if _, err := c.CacheStore(ctx, "big", 5, SortStoreTime, putData("0123456789")); !IsStatus(err, http.StatusRequestEntityTooLarge) {
 		t.Errorf("an archive larger than the cache: %v", err)
 	}
-	if st, err := c.CacheStore(ctx, "c", 0, SortStoreTime, put("again")); err != nil || st.Stored {
+	if st, err := c.CacheStore(ctx, "c", 0, SortStoreTime, putData("again")); err != nil || st.Stored {
 		t.Errorf("storing an existing key: %+v %v, want not stored", st, err)
+	}
+}
+
+func TestContextIsTheWorkflowsOwn(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	ctx := t.Context()
+	startCtx := func(scope Scope) (*Service, *Client) {
+		s, err := Start(Config{Scope: scope, Context: LocalContext{Dir: dir}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		c, err := NewClient(envOf(s.Env()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s, c
+	}
+	_, a := startCtx(Scope{Project: "p", Workflow: "wa", Job: "j1"})
+	_, a2 := startCtx(Scope{Project: "p", Workflow: "wa", Job: "j2"})
+	sb, b := startCtx(Scope{Project: "q", Workflow: "wb", Job: "j3"})
+	if err := a.ContextPut(ctx, "ppl", "version", "1.2.3"); err != nil {
+		t.Fatal(err)
+	}
+	if v, ok, err := a2.ContextGet(ctx, []string{"ppl"}, "version"); v != "1.2.3" || !ok || err != nil {
+		t.Errorf("another job of the workflow reads %q %v %v", v, ok, err)
+	}
+	if _, ok, _ := b.ContextGet(ctx, []string{"ppl"}, "version"); ok {
+		t.Error("another workflow reads the value")
+	}
+	for _, p := range []string{
+		"/v1/context/version?ids=..", "/v1/context/version?ids=..%2Fwa%2Fppl", "/v1/context/version?ids=ppl,..%2F..%2Fwa%2Fppl",
+		"/v1/context/..%2Fwa?ids=ppl", "/v1/context/ab?ids=ppl",
+	} {
+		if code, body := raw(t, sb, sb.token, "GET", p, nil); code != http.StatusBadRequest {
+			t.Errorf("GET %s: %d %s, want 400", p, code, body)
+		}
+	}
+	if code, body := raw(t, sb, sb.token, "PUT", "/v1/context/big?ids=ppl", strings.NewReader(strings.Repeat("v", ContextValueLimit+1))); code != http.StatusBadRequest {
+		t.Errorf("a value over 20 KB: %d %s", code, body)
 	}
 }

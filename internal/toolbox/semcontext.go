@@ -1,15 +1,15 @@
 package toolbox
 
 import (
+	"context"
 	"errors"
 	"fmt"
-	"io/fs"
-	"os"
-	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/batonci/baton/internal/jobsvc"
 )
 
 const semContextUsage = `sem-context put KEY=VALUE [--force] [--ignore-failure]
@@ -29,7 +29,7 @@ var contextKeyRE = regexp.MustCompile(`^[A-Za-z0-9_-]{3,256}$`)
 const contextValueLimit = 20_000
 
 // runSemContext is Semaphore's sem-context: key-value pairs shared by the
-// jobs of a workflow, in BATON_CONTEXT_DIR.
+// jobs of a workflow, kept by the job service (BATON_JOBSVC).
 //
 // As upstream, each pipeline writes to its own context, named by its
 // artifact ID (the highest-numbered SEMAPHORE_PIPELINE_<n>_ARTEFACT_ID),
@@ -66,12 +66,11 @@ func runSemContext(c *call, args []string) int {
 		return exit(ctxInvalid, "want a subcommand and one argument\nusage: %s", semContextUsage)
 	}
 	sub, arg := pos[0], pos[1]
-	root := c.getenv("BATON_CONTEXT_DIR")
-	if root == "" {
-		return exit(ctxUnreachable, "the context store is not available: BATON_CONTEXT_DIR is not set (sem-context works in jobs that baton runs)")
+	svc, err := jobsvc.NewClient(c.getenv)
+	if err != nil {
+		return exit(ctxUnreachable, "the context store is not available: %v (sem-context works in jobs that baton runs)", err)
 	}
-	ids := contextIDs(c.environ)
-	kv := &contextStore{root: root, ids: ids}
+	kv := &contextStore{ctx: c.ctx, svc: svc, ids: contextIDs(c.environ)}
 
 	switch sub {
 	case "put":
@@ -185,72 +184,21 @@ func validContextID(id string) bool {
 	return id != "" && id != "." && id != ".." && !strings.ContainsAny(id, `/\`)
 }
 
-// contextStore keeps each context in root/<id>: a file per key, and
-// .deleted/<key> for keys deleted in that context.
+// contextStore is the workflow's contexts, as the job service keeps them.
 type contextStore struct {
-	root string
-	ids  []string // current first
+	ctx context.Context
+	svc *jobsvc.Client
+	ids []string // current first
 }
 
 func (s *contextStore) get(key string) (string, bool, error) {
-	for _, id := range s.ids {
-		dir := filepath.Join(s.root, id)
-		if _, err := os.Stat(filepath.Join(dir, ".deleted", key)); err == nil {
-			return "", false, nil
-		}
-		data, err := os.ReadFile(filepath.Join(dir, key))
-		if err == nil {
-			return string(data), true, nil
-		}
-		if !errors.Is(err, fs.ErrNotExist) {
-			return "", false, err
-		}
-	}
-	return "", false, nil
+	return s.svc.ContextGet(s.ctx, s.ids, key)
 }
 
 func (s *contextStore) put(key, value string) error {
-	dir := filepath.Join(s.root, s.ids[0])
-	if err := writeFileAtomic(filepath.Join(dir, key), []byte(value)); err != nil {
-		return err
-	}
-	err := os.Remove(filepath.Join(dir, ".deleted", key))
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil
-	}
-	return err
+	return s.svc.ContextPut(s.ctx, s.ids[0], key, value)
 }
 
 func (s *contextStore) delete(key string) error {
-	dir := filepath.Join(s.root, s.ids[0])
-	err := os.Remove(filepath.Join(dir, key))
-	if err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return err
-	}
-	return writeFileAtomic(filepath.Join(dir, ".deleted", key), nil)
-}
-
-// writeFileAtomic writes a file that readers see whole or not at all.
-func writeFileAtomic(name string, data []byte) error {
-	if err := os.MkdirAll(filepath.Dir(name), 0o755); err != nil {
-		return err
-	}
-	f, err := os.CreateTemp(filepath.Dir(name), ".tmp-*")
-	if err != nil {
-		return err
-	}
-	_, werr := f.Write(data)
-	if err := errors.Join(werr, f.Close()); err != nil {
-		os.Remove(f.Name())
-		return err
-	}
-	if err := os.Chmod(f.Name(), 0o644); err != nil {
-		os.Remove(f.Name())
-		return err
-	}
-	if err := os.Rename(f.Name(), name); err != nil {
-		os.Remove(f.Name())
-		return err
-	}
-	return nil
+	return s.svc.ContextDelete(s.ctx, s.ids[0], key)
 }

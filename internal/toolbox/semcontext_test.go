@@ -9,8 +9,8 @@ import (
 
 func TestSemContext(t *testing.T) {
 	t.Parallel()
-	dir, store := t.TempDir(), t.TempDir()
-	env := []string{"BATON_CONTEXT_DIR=" + store, "SEMAPHORE_PIPELINE_1_ARTEFACT_ID=ppl-a"}
+	dir := t.TempDir()
+	env := append(serve(t, testScope, "", ""), "SEMAPHORE_PIPELINE_1_ARTEFACT_ID=ppl-a")
 	sc := func(args ...string) result { t.Helper(); return tool(t, dir, env, "sem-context", args...) }
 	long := strings.Repeat("v", 20_001)
 
@@ -51,14 +51,15 @@ func TestSemContext(t *testing.T) {
 		}
 	}
 
-	tool(t, dir, []string{"BATON_CONTEXT_DIR="}, "sem-context", "get", "url").check(t, 2, "BATON_CONTEXT_DIR is not set")
+	tool(t, dir, []string{"BATON_JOBSVC="}, "sem-context", "get", "url").check(t, 2, "BATON_JOBSVC is not set")
 }
 
 func TestSemContextPipelines(t *testing.T) {
 	t.Parallel()
-	dir, store := t.TempDir(), t.TempDir()
+	dir := t.TempDir()
+	svc := serve(t, testScope, "", "")
 	ppl := func(ids ...string) []string {
-		env := []string{"BATON_CONTEXT_DIR=" + store}
+		env := append([]string{}, svc...)
 		for i, id := range ids {
 			env = append(env, "SEMAPHORE_PIPELINE_"+string(rune('1'+i))+"_ARTEFACT_ID="+id)
 		}

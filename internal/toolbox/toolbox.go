@@ -2,11 +2,11 @@
 // artifact, test-results, sem-context, retry, sem-version, sem-service,
 // install-package...) for jobs that baton runs on this machine.
 //
-// Each command either works for real (the cache and artifacts through the
-// job's service, internal/jobsvc; see the BATON_* variables below), or
-// says plainly on standard error that it is not available locally and what
-// to do instead; none pretends to have done something it has not. Every
-// message starts with the command's name.
+// Each command either works for real (the cache, artifacts and sem-context
+// through the job's service, internal/jobsvc; see the BATON_* variables
+// below), or says plainly on standard error that it is not available
+// locally and what to do instead; none pretends to have done something it
+// has not. Every message starts with the command's name.
 //
 // The baton binary is installed under each command's name (Install) in a
 // directory on the job's PATH, and baton's main dispatches on the name it
@@ -19,9 +19,9 @@
 //	BATON_JOB_HOME      the job's home directory; a relative SEMAPHORE_GIT_DIR
 //	                    is relative to it (default: $HOME)
 //	BATON_JOBSVC        the job service's socket: the project's cache and
-//	                    artifacts, with the job's rights (internal/jobsvc)
+//	                    artifacts and the workflow's sem-context store, with
+//	                    the job's rights (internal/jobsvc)
 //	BATON_JOBSVC_TOKEN  the job's token for it
-//	BATON_CONTEXT_DIR   the workflow's sem-context store
 //
 // and Semaphore's SEMAPHORE_JOB_ID, SEMAPHORE_WORKFLOW_ID,
 // SEMAPHORE_PROJECT_ID, SEMAPHORE_PIPELINE_<n>_ARTEFACT_ID,
