@@ -287,6 +287,10 @@ func (a *API) runWorkflow(w http.ResponseWriter, r *http.Request, c *caller) {
 // triggerError turns a failure to reach the repository or resolve the ref
 // into a client error: it is the request that names something wrong.
 func triggerError(err error) error {
+	var rm *engine.RefMismatchError
+	if errors.As(err, &rm) {
+		return fmt.Errorf("%w: %v", errConflict, rm)
+	}
 	if strings.Contains(err.Error(), "resolve") || strings.Contains(err.Error(), "fetch") {
 		return fmt.Errorf("%w: %v", errBadRequest, err)
 	}

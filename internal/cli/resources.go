@@ -197,18 +197,18 @@ type workflowView struct {
 }
 
 func workflowRunCommand() *command {
-	var branch, tag, file, keep string
+	var branch, tag, sha, file, keep string
 	var waitFlag bool
 	return apiCommand{
-		command: &command{name: "workflow run", summary: "start a workflow by hand", usage: "PROJECT [--branch B | --tag T] [--file F] [--keep-on-failure 30m] [--wait]",
-			help: "Starts a workflow on the head of a branch (default: the project's default branch) or a tag.\nWith --wait, follows it and exits 0 when it passes, 1 otherwise."},
+		command: &command{name: "workflow run", summary: "start a workflow by hand", usage: "PROJECT [--branch B | --tag T] [--sha SHA] [--file F] [--keep-on-failure 30m] [--wait]",
+			help: "Starts a workflow on the head of a branch (default: the project's default branch) or a tag.\nWith --sha, the commit must be that head now (refused otherwise: a branch's name vouches for\nits commit, which deployment targets' branch rules rely on).\nWith --wait, follows it and exits 0 when it passes, 1 otherwise."},
 		do: func(ctx context.Context, o *IO, c *client, args []string, _ bool) int {
 			if len(args) != 1 {
 				fmt.Fprintln(o.Err, "baton workflow run: usage: baton workflow run PROJECT [--branch B]")
 				return ExitUsage
 			}
 			var wf ci.Workflow
-			body := map[string]any{"branch": branch, "tag": tag, "pipeline_file": file, "keep_on_failure": keep}
+			body := map[string]any{"branch": branch, "tag": tag, "sha": sha, "pipeline_file": file, "keep_on_failure": keep}
 			if err := c.do(ctx, "POST", "/api/v1/projects/"+url.PathEscape(args[0])+"/workflows", body, &wf); err != nil {
 				return failAPI(o, "workflow run", err)
 			}
@@ -221,6 +221,7 @@ func workflowRunCommand() *command {
 	}.build(func(fs *flagSet) {
 		fs.StringVar(&branch, "branch", "", "`branch` to build")
 		fs.StringVar(&tag, "tag", "", "`tag` to build")
+		fs.StringVar(&sha, "sha", "", "the `commit` to build: the branch's or tag's head (checked)")
 		fs.StringVar(&file, "file", "", "pipeline `file` (default: the project's)")
 		fs.BoolVar(&waitFlag, "wait", false, "wait for the result; exit 0 when it passed")
 		fs.StringVar(&keep, "keep-on-failure", "", "keep failed jobs alive this `long` (30m) for 'baton attach'")

@@ -378,7 +378,10 @@ func promotionParams(pr *plan.Promotion, given map[string]string, auto bool) (ma
 // (admin includes write); an auto-promotion needs the user "auto".
 // What: a pull request needs AllowPRs. With no branches and no tags any
 // branch and tag may deploy; otherwise a branch must match a branch
-// pattern and a tag a tag pattern (exact, or /regex/).
+// pattern and a tag a tag pattern (exact, or /regex/), and the workflow's
+// commit must have been verified as that branch's or tag's head when the
+// workflow was created (Workflow.RefVerified): a label alone is not
+// enough.
 func TargetRefusal(t *store.DeploymentTarget, wf *ci.Workflow, login, role string, auto bool) string {
 	if len(t.Users) > 0 || len(t.Roles) > 0 {
 		allowed := false
@@ -406,12 +409,32 @@ func TargetRefusal(t *store.DeploymentTarget, wf *ci.Workflow, login, role strin
 		if (len(t.Branches) > 0 || len(t.Tags) > 0) && !matchAny(t.Tags, wf.Tag) {
 			return fmt.Sprintf("tag %s may not deploy to %s: %s", wf.Tag, t.Name, describeList("tags", t.Tags))
 		}
+		if len(t.Tags) > 0 && wf.RefVerified != "refs/tags/"+wf.Tag {
+			return unverified(wf, "tag "+wf.Tag, t.Name)
+		}
 	default:
 		if (len(t.Branches) > 0 || len(t.Tags) > 0) && !matchAny(t.Branches, wf.Branch) {
 			return fmt.Sprintf("branch %s may not deploy to %s: %s", wf.Branch, t.Name, describeList("branches", t.Branches))
 		}
+		if len(t.Branches) > 0 && wf.RefVerified != "refs/heads/"+wf.Branch {
+			return unverified(wf, "branch "+wf.Branch, t.Name)
+		}
 	}
 	return ""
+}
+
+// unverified is the refusal of a workflow whose ref label nothing vouches
+// for (Workflow.RefVerified).
+func unverified(wf *ci.Workflow, ref, target string) string {
+	return fmt.Sprintf("commit %s was not verified as the head of %s when the workflow was created: it may not deploy to %s, whose rules allow branches or tags by name",
+		short(wf.SHA), ref, target)
+}
+
+func short(sha string) string {
+	if len(sha) > 12 {
+		return sha[:12]
+	}
+	return sha
 }
 
 func describeSubjects(t *store.DeploymentTarget) string {

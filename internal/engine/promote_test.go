@@ -17,8 +17,12 @@ func TestTargetRefusal(t *testing.T) {
 	prod := &store.DeploymentTarget{Name: "production", Users: []string{"auto", "ada"}, Roles: []string{"admin"},
 		Branches: []string{"master", `/^release\/.+$/`}, Tags: []string{`/^v[0-9]+/`}}
 	writers := &store.DeploymentTarget{Name: "qa", Roles: []string{"write"}, Branches: []string{"develop"}, AllowPRs: true}
-	branch := func(b string) *ci.Workflow { return &ci.Workflow{RefType: "branch", Branch: b} }
-	tag := &ci.Workflow{RefType: "tag", Tag: "v1.2"}
+	branch := func(b string) *ci.Workflow { return &ci.Workflow{RefType: "branch", Branch: b, RefVerified: "refs/heads/" + b} }
+	tag := &ci.Workflow{RefType: "tag", Tag: "v1.2", RefVerified: "refs/tags/v1.2"}
+	// A manual run that named a commit which was not the branch's head
+	// (or a workflow from before refs were verified).
+	label := &ci.Workflow{RefType: "branch", Branch: "master", SHA: "0123456789abcdef"}
+	labelTag := &ci.Workflow{RefType: "tag", Tag: "v1.2", SHA: "0123456789abcdef"}
 	pr := &ci.Workflow{RefType: "pull-request", Branch: "master", PR: "7"}
 	for _, tc := range []struct {
 		name   string
@@ -44,6 +48,9 @@ func TestTargetRefusal(t *testing.T) {
 		{"tag by regex", prod, tag, "carol", "admin", false, ""},
 		{"tags blocked when only branches are listed", writers, tag, "bob", "write", false, "tag v1.2 may not deploy to qa: it allows no tags"},
 		{"pull requests allowed", writers, pr, "bob", "write", false, ""},
+		{"an unverified branch label", prod, label, "carol", "admin", false, "commit 0123456789ab was not verified as the head of branch master"},
+		{"an unverified tag label", prod, labelTag, "carol", "admin", false, "was not verified as the head of tag v1.2"},
+		{"an unverified label on an open target", open, label, "bob", "write", false, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got := engine.TargetRefusal(tc.target, tc.wf, tc.login, tc.role, tc.auto)

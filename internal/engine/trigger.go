@@ -62,6 +62,63 @@ type TriggerRequest struct {
 	KeepOnFailure time.Duration
 }
 
+// RefMismatchError refuses a manual run that names a branch or tag and a
+// commit that is not its head: the label would vouch for a commit the
+// ref does not hold (deployment targets' branch rules check it).
+type RefMismatchError struct {
+	Ref, SHA, Head string
+}
+
+func (e *RefMismatchError) Error() string {
+	kind, name := "branch", strings.TrimPrefix(e.Ref, "refs/heads/")
+	if tag, ok := strings.CutPrefix(e.Ref, "refs/tags/"); ok {
+		kind, name = "tag", tag
+	}
+	return fmt.Sprintf("commit %s is not the head of %s %s (its head is %s): a run that names a commit must name the %s's head, or name no commit",
+		e.SHA, kind, name, e.Head, kind)
+}
+
+// verifyRef sets the request's SHA when it has none (the ref's head) and
+// returns the ref that vouches for it (Workflow.RefVerified):
+//   - no SHA: the ref, resolved in the repository now;
+//   - a manual run naming a commit: the commit must be the ref's head now
+//     (a full SHA or a prefix of at least 7 characters), else a
+//     *RefMismatchError;
+//   - a rebuild: what vouched for the original workflow;
+//   - a push (a signed webhook, or polling): the pushed ref;
+//   - a pull request: nothing (targets check AllowPRs, not branches).
+func (e *Engine) verifyRef(ctx context.Context, req *TriggerRequest) (string, error) {
+	proj := req.Project
+	named := req.RefType == "branch" || req.RefType == "tag"
+	switch {
+	case req.SHA == "":
+		sha, err := e.cfg.Repos.Project(proj.ID).Resolve(ctx, proj.RepoURL, req.ref())
+		if err != nil {
+			return "", fmt.Errorf("trigger: resolve %s: %w", req.ref(), err)
+		}
+		req.SHA = sha
+	case req.RerunOf != "":
+		orig, err := e.db.GetWorkflow(ctx, req.RerunOf)
+		if err != nil {
+			return "", fmt.Errorf("trigger: %w", err)
+		}
+		return orig.RefVerified, nil
+	case req.Trigger == ci.TriggerManual && named:
+		head, err := e.cfg.Repos.Project(proj.ID).Resolve(ctx, proj.RepoURL, req.ref())
+		if err != nil {
+			return "", fmt.Errorf("trigger: resolve %s: %w", req.ref(), err)
+		}
+		if head != req.SHA && (len(req.SHA) < 7 || !strings.HasPrefix(head, strings.ToLower(req.SHA))) {
+			return "", &RefMismatchError{Ref: req.ref(), SHA: req.SHA, Head: head}
+		}
+		req.SHA = head
+	}
+	if !named {
+		return "", nil
+	}
+	return req.ref(), nil
+}
+
 // ref is the git ref a request names.
 func (r *TriggerRequest) ref() string {
 	switch r.RefType {
@@ -90,12 +147,9 @@ func (e *Engine) Trigger(ctx context.Context, req TriggerRequest) (*ci.Workflow,
 	if req.RefType == "branch" && req.Branch == "" {
 		req.Branch = proj.DefaultBranch
 	}
-	if req.SHA == "" {
-		sha, err := e.cfg.Repos.Project(proj.ID).Resolve(ctx, proj.RepoURL, req.ref())
-		if err != nil {
-			return nil, fmt.Errorf("trigger: resolve %s: %w", req.ref(), err)
-		}
-		req.SHA = sha
+	verified, err := e.verifyRef(ctx, &req)
+	if err != nil {
+		return nil, err
 	}
 	info, err := e.cfg.Repos.Project(proj.ID).Commit(ctx, proj.RepoURL, req.SHA)
 	if err != nil {
@@ -133,6 +187,7 @@ func (e *Engine) Trigger(ctx context.Context, req TriggerRequest) (*ci.Workflow,
 		RerunOf:     req.RerunOf,
 		CreatedAt:   e.now(),
 		PRFork:      req.PRFromFork && req.RefType == "pull-request",
+		RefVerified: verified,
 	}
 	envTrigger := jobenvTrigger(wf.Trigger)
 	if req.RerunOf != "" {

@@ -39,6 +39,7 @@ type WorkflowFilter struct {
 const workflowCols = `w.id, w.project_id, w.number, w.trigger, w.ref_type, w.branch, w.tag,
 	w.pr, w.pr_branch, w.sha, w.commit_range, w.message, w.author, w.triggered_by,
 	w.rerun_of, w.created_at, w.pr_fork, w.pr_sha, w.pr_name, w.pr_slug, w.pr_head_url,
+	w.ref_verified,
 	(SELECT MIN(CASE
 		WHEN p.state <> 'done' THEN 0
 		WHEN p.result = 'failed' THEN 1
@@ -76,7 +77,7 @@ func scanWorkflow(s scanner) (*ci.Workflow, error) {
 	var rank sql.NullInt64
 	err := s.Scan(&w.ID, &w.ProjectID, &w.Number, &w.Trigger, &w.RefType, &w.Branch, &w.Tag,
 		&w.PR, &w.PRBranch, &w.SHA, &w.CommitRange, &w.Message, &w.Author, &w.TriggeredBy,
-		&w.RerunOf, timeCol{&w.CreatedAt}, &w.PRFork, &w.PRSHA, &w.PRName, &w.PRSlug, &w.PRHeadURL, &rank)
+		&w.RerunOf, timeCol{&w.CreatedAt}, &w.PRFork, &w.PRSHA, &w.PRName, &w.PRSlug, &w.PRHeadURL, &w.RefVerified, &rank)
 	w.State, w.Result = workflowSummary(rank)
 	return w, err
 }
@@ -103,11 +104,11 @@ func (tx *Tx) CreateWorkflow(w *ci.Workflow) error {
 	}
 	_, err = tx.exec(`INSERT INTO workflows (id, project_id, number, trigger, ref_type, branch,
 		tag, pr, pr_branch, sha, commit_range, message, author, triggered_by, rerun_of, created_at,
-		pr_fork, pr_sha, pr_name, pr_slug, pr_head_url)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)`,
+		pr_fork, pr_sha, pr_name, pr_slug, pr_head_url, ref_verified)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)`,
 		w.ID, w.ProjectID, n, w.Trigger, w.RefType, w.Branch, w.Tag, w.PR, w.PRBranch, w.SHA,
 		w.CommitRange, w.Message, w.Author, w.TriggeredBy, w.RerunOf, tx.ts(w.CreatedAt),
-		w.PRFork, w.PRSHA, w.PRName, w.PRSlug, w.PRHeadURL)
+		w.PRFork, w.PRSHA, w.PRName, w.PRSlug, w.PRHeadURL, w.RefVerified)
 	if err != nil {
 		return wrap("create workflow", err)
 	}

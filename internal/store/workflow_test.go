@@ -40,6 +40,7 @@ func testWorkflows(t *testing.T, e *testEnv) {
 		TriggeredBy: "ada",
 		RerunOf:     "1b4e28ba-2fa1-11d2-883f-0016d3cca427",
 		CreatedAt:   at(9, 0, 0),
+		RefVerified: "refs/heads/main",
 	}
 	write(t, db, func(tx *Tx) error { return tx.CreateWorkflow(w) })
 	allSet(t, w, "Result")
