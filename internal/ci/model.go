@@ -85,13 +85,13 @@ type Workflow struct {
 	// PRFork marks a pull request whose head is in another repository (a
 	// fork): its jobs get only the secrets that allow forks, and no cache
 	// writes (docs/semaphore.md §4.4).
-	PRFork      bool      `json:"pr_fork,omitempty"`
+	PRFork bool `json:"pr_fork,omitempty"`
 	// RefVerified is the ref (refs/heads/B or refs/tags/T) whose head
 	// the server saw to be SHA when the workflow was created (or that a
 	// signed webhook pushed); "" when nothing vouches for the label (a
 	// manual run of a commit that was not the head). Deployment targets'
 	// branch and tag rules check it.
-	RefVerified string `json:"ref_verified,omitempty"`
+	RefVerified string    `json:"ref_verified,omitempty"`
 	SHA         string    `json:"sha"`
 	CommitRange string    `json:"commit_range,omitempty"`
 	Message     string    `json:"commit_message,omitempty"`

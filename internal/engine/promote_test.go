@@ -17,7 +17,9 @@ func TestTargetRefusal(t *testing.T) {
 	prod := &store.DeploymentTarget{Name: "production", Users: []string{"auto", "ada"}, Roles: []string{"admin"},
 		Branches: []string{"master", `/^release\/.+$/`}, Tags: []string{`/^v[0-9]+/`}}
 	writers := &store.DeploymentTarget{Name: "qa", Roles: []string{"write"}, Branches: []string{"develop"}, AllowPRs: true}
-	branch := func(b string) *ci.Workflow { return &ci.Workflow{RefType: "branch", Branch: b, RefVerified: "refs/heads/" + b} }
+	branch := func(b string) *ci.Workflow {
+		return &ci.Workflow{RefType: "branch", Branch: b, RefVerified: "refs/heads/" + b}
+	}
 	tag := &ci.Workflow{RefType: "tag", Tag: "v1.2", RefVerified: "refs/tags/v1.2"}
 	// A manual run that named a commit which was not the branch's head
 	// (or a workflow from before refs were verified).
