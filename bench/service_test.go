@@ -36,9 +36,9 @@ func serviceEnv(b *testing.B, agents, slots int, pipeline string) *testenv.Env {
 	repo := testenv.NewRepo(b, map[string]string{".semaphore/semaphore.yml": pipeline})
 	e.Do("POST", "/api/v1/projects", map[string]any{"name": "bench", "repo_url": repo.URL(), "default_branch": "main"}, nil, http.StatusCreated)
 	e.Eventually(10*time.Second, func() bool {
-		var as []ci.Agent
+		var as struct{ Agents []ci.Agent }
 		e.Do("GET", "/api/v1/agents", nil, &as)
-		return len(as) == agents
+		return len(as.Agents) == agents
 	}, "%d agents connected", agents)
 	return e
 }
@@ -160,7 +160,8 @@ func BenchmarkMillionLinesThroughServer(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		stored := dirSize(filepath.Join(e.DataDir, "logs", job.ID))
+		// The sealed log is one object in the blob store (DATA/blobs).
+		stored := dirSize(filepath.Join(e.DataDir, "blobs", "objects", "logs", job.ID))
 
 		runtime.GC()
 		var before, after runtime.MemStats
