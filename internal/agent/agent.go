@@ -712,6 +712,14 @@ func (a *agent) loop(ctx context.Context) error {
 				if a.life.Err() != nil {
 					return nil
 				}
+				if he := (*agentapi.HTTPError)(nil); errors.As(err, &he) && (he.Status == http.StatusUnauthorized || he.Status == http.StatusForbidden) {
+					// The token was revoked (or the agent is not allowed):
+					// the server has failed its jobs; nothing they do
+					// would be accepted, so they stop now.
+					a.log.Error("the server refused the agent's token: stopping its jobs", logAgent, a.id, logErr, err)
+					a.stopAll(ci.StopCause{Reason: ci.ReasonAgentLost})
+					return err
+				}
 				if _, running := a.snapshot(); len(running) == 0 && !agentapi.IsRetryable(err) {
 					return err
 				}
@@ -781,6 +789,18 @@ func (a *agent) handle(resp *agentapi.PollResponse) {
 	}
 	for _, st := range resp.Streams {
 		a.wg.Go(func() { a.serveStream(st) })
+	}
+}
+
+// stopAll stops every running job.
+func (a *agent) stopAll(cause ci.StopCause) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for _, j := range a.jobs {
+		if !j.stopRequested {
+			j.stopRequested = true
+			j.cancel(cause)
+		}
 	}
 }
 

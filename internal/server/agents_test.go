@@ -156,12 +156,17 @@ func TestRevokedAgentTokenStopsItsAgents(t *testing.T) {
 	if j.Result != ci.ResultFailed || j.Reason != ci.ReasonAgentLost {
 		t.Errorf("job %s/%s, want failed/agent_lost", j.Result, j.Reason)
 	}
+	// The agent, refused, stops its job (a drain would otherwise wait
+	// for its 10 minutes) and exits.
 	done := make(chan struct{})
-	go func() { ag.Kill(); close(done) }()
+	go func() { ag.Stop(); close(done) }()
 	select {
 	case <-done:
 	case <-time.After(20 * time.Second):
-		t.Fatal("the agent did not stop")
+		t.Fatal("the agent did not stop its job after its token was revoked")
+	}
+	if ag.Err == nil || !strings.Contains(ag.Err.Error(), "revoked") {
+		t.Errorf("agent ended with %v, want its refusal", ag.Err)
 	}
 	var view api.AgentsView
 	e.Do("GET", "/api/v1/agents", nil, &view)
