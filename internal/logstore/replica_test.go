@@ -2,6 +2,7 @@ package logstore_test
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -61,5 +62,33 @@ func TestReplicasLeftByACrashAreRemoved(t *testing.T) {
 	b.Close()
 	if entries, _ := os.ReadDir(parent); len(entries) != 0 {
 		t.Fatalf("left after Close: %v", entries)
+	}
+}
+
+// TestReplicaKeepsOnlyLogsInUse: sealed logs leave the replica when they
+// leave the store's cache of jobs.
+func TestReplicaKeepsOnlyLogsInUse(t *testing.T) {
+	parent := t.TempDir()
+	s, err := logstore.OpenReplica(parent, noShared{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	for i := range 300 {
+		id := fmt.Sprintf("job-%d", i)
+		if err := s.Append(t.Context(), id, logstore.Chunk{Seq: 0}); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Seal(id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	entries, _ := os.ReadDir(parent)
+	if len(entries) != 1 {
+		t.Fatalf("replicas: %v", entries)
+	}
+	jobs, _ := os.ReadDir(filepath.Join(parent, entries[0].Name()))
+	if len(jobs) > 260 {
+		t.Fatalf("the replica holds %d logs after 300 were sealed; want at most the cache's 256 (+ the owner file)", len(jobs))
 	}
 }

@@ -248,6 +248,12 @@ func (s *Store) release(j *job) {
 		// before a new state for the same job can be created.
 		old.closeWriter()
 		delete(s.jobs, oldID)
+		if s.shared != nil && old.st.seal != nil {
+			// A sealed log's replica is a cache of the shared log: keep
+			// only the logs in use, or the replica would grow into a copy
+			// of every log ever read.
+			os.RemoveAll(old.dir)
+		}
 	}
 }
 
