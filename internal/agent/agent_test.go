@@ -460,6 +460,15 @@ func TestRestartReusesAgentID(t *testing.T) {
 	if err := first.wait(t); err != nil {
 		t.Fatal(err)
 	}
+	// The agent keeps its ID and credential in agent.json, for itself.
+	st, err := os.Stat(filepath.Join(cfg.DataDir, "agent.json"))
+	if err != nil || st.Mode().Perm() != 0o600 {
+		t.Fatalf("agent.json: %v, %v; want mode 0600", st, err)
+	}
+	saved, _ := os.ReadFile(filepath.Join(cfg.DataDir, "agent.json"))
+	if !strings.Contains(string(saved), `"credential":"bacr_cred-1"`) {
+		t.Errorf("agent.json = %s, want the credential", saved)
+	}
 	start(t, cfg)
 	fs.waitFor(t, "the second registration", wait, func() bool { return len(fs.registrations) == 2 && fs.agents["agent-1"] != nil })
 
@@ -478,6 +487,14 @@ func TestRestartReusesAgentID(t *testing.T) {
 	}
 	if diff := cmp.Diff([]string{"", "agent-1", "agent-1"}, ids); diff != "" {
 		t.Errorf("registered agent IDs (-want +got):\n%s", diff)
+	}
+	// A restart proves its identity with the saved credential; after
+	// registration every request carries the credential, not the token.
+	if got := fs.registrations[1].Credential; got != "bacr_cred-1" {
+		t.Errorf("the restarted agent registered with credential %q, want its saved one", got)
+	}
+	if fs.auths["token"] != 0 || fs.auths["credential"] == 0 {
+		t.Errorf("requests after registration authenticated with %v, want the credential only", fs.auths)
 	}
 }
 

@@ -48,6 +48,11 @@ type fakeServer struct {
 	onFinish func(j *fakeJob, f agentapi.FinishRequest)
 	// duplicates counts chunks received again (idempotent resends).
 	duplicates int
+	// credentials are those registration issued, by agent ID; auths
+	// counts the Authorization headers of requests after registration
+	// (poll, logs, finish, disconnect) by kind ("token", "credential").
+	credentials map[string]string
+	auths       map[string]int
 }
 
 type fakeAgent struct {
@@ -73,6 +78,8 @@ func newFakeServer(t testing.TB) *fakeServer {
 		agents:      map[string]*fakeAgent{},
 		jobs:        map[string]*fakeJob{},
 		versions:    map[string]bool{},
+		credentials: map[string]string{},
+		auths:       map[string]int{},
 	}
 }
 
@@ -91,13 +98,30 @@ func (s *fakeServer) Handler() http.Handler {
 	mux.HandleFunc("POST /agent/v1/jobs/{id}/finish", s.finish)
 	mux.HandleFunc("POST /agent/v1/disconnect", s.disconnect)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Header.Get("Authorization") != "Token "+testToken {
+		// The token registers; anything else may also come with a
+		// credential registration issued.
+		auth := r.Header.Get("Authorization")
+		s.mu.Lock()
+		kind := ""
+		switch {
+		case auth == "Token "+testToken:
+			kind = "token"
+		case strings.HasPrefix(auth, "Token "+agentapi.CredentialPrefix) && r.URL.Path != agentapi.Prefix+"/register":
+			for _, c := range s.credentials {
+				if auth == "Token "+c {
+					kind = "credential"
+				}
+			}
+		}
+		if kind != "" && r.URL.Path != agentapi.Prefix+"/register" {
+			s.auths[kind]++
+		}
+		s.versions[r.Header.Get(agentapi.HeaderAgentVersion)] = true
+		s.mu.Unlock()
+		if kind == "" {
 			writeJSON(w, http.StatusUnauthorized, agentapi.Error{Message: "bad agent token"})
 			return
 		}
-		s.mu.Lock()
-		s.versions[r.Header.Get(agentapi.HeaderAgentVersion)] = true
-		s.mu.Unlock()
 		mux.ServeHTTP(w, r)
 	})
 }
@@ -141,9 +165,12 @@ func (s *fakeServer) register(w http.ResponseWriter, r *http.Request) {
 	if s.agents[id] == nil {
 		s.agents[id] = &fakeAgent{}
 	}
+	cred := fmt.Sprintf("%scred-%d", agentapi.CredentialPrefix, len(s.registrations))
+	s.credentials[id] = cred
 	s.broadcast()
 	writeJSON(w, http.StatusOK, agentapi.RegisterResponse{
 		AgentID:     id,
+		Credential:  cred,
 		PollTimeout: agentapi.Ms(s.pollTimeout),
 		LostAfter:   agentapi.Ms(15 * time.Second),
 	})

@@ -9,6 +9,7 @@ import (
 	"github.com/batonci/baton/internal/agentapi"
 	"github.com/batonci/baton/internal/ci"
 	"github.com/batonci/baton/internal/engine/enginetest"
+	"github.com/batonci/baton/internal/ids"
 	"github.com/batonci/baton/internal/store"
 )
 
@@ -150,4 +151,59 @@ func TestRevokedAgentTokenStopsItsAgents(t *testing.T) {
 		_, err = c.Register(t.Context(), agentapi.RegisterRequest{AgentID: id, Name: "agent-1", Type: "s1-test", Slots: 1})
 		wantStatus(t, "register with the revoked token", err, http.StatusUnauthorized)
 	})
+}
+
+// TestStreamsOnlyForTheJobsAgent: a debug session stream is handed only
+// to the agent of the session's job, authenticated by its credential: not
+// to the agent token, not to another agent (even one claiming the job's
+// agent's ID in the header).
+func TestStreamsOnlyForTheJobsAgent(t *testing.T) {
+	e := newEnv(t, store.SQLite, options{pollTimeout: 2 * time.Second})
+	e.push()
+	owner, other := e.client(0), e.client(0)
+	ownerID := register(t, owner, "owner", 1)
+	otherID := register(t, other, "other", 1)
+	resp, err := owner.Poll(t.Context(), agentapi.PollRequest{AgentID: ownerID, FreeSlots: 1})
+	if err != nil || len(resp.Assign) != 1 {
+		t.Fatalf("poll = %+v, %v", resp, err)
+	}
+	job := resp.Assign[0].JobID
+
+	type opened struct {
+		ok  bool
+		err error
+	}
+	result := make(chan opened, 1)
+	sessionID := ids.New()
+	go func() {
+		conn, err := e.servers[0].disp.OpenStream(t.Context(), &store.DebugSession{ID: sessionID, JobID: job, ProjectID: e.proj.ID, AgentID: ownerID, UserID: "u", Login: "ada", Kind: "attach"})
+		if conn != nil {
+			conn.Close()
+		}
+		result <- opened{conn != nil, err}
+	}()
+	st := agentapi.Stream{ID: sessionID, JobID: job, Kind: "attach"}
+	// Once the stream waits, another agent's dial is refused as not its
+	// own (before, there is nothing to dial: 404).
+	eventually(t, "the stream to wait", func() bool {
+		_, err := other.DialStream(t.Context(), st, otherID)
+		var he *agentapi.HTTPError
+		return errors.As(err, &he) && he.Status != http.StatusNotFound
+	})
+
+	_, err = e.client(0).DialStream(t.Context(), st, ownerID)
+	wantStatus(t, "dial with the agent token", err, http.StatusUnauthorized)
+	_, err = other.DialStream(t.Context(), st, otherID)
+	wantStatus(t, "dial by another agent", err, http.StatusForbidden)
+	_, err = other.DialStream(t.Context(), st, ownerID)
+	wantStatus(t, "dial by another agent naming the owner", err, http.StatusForbidden)
+
+	conn, err := owner.DialStream(t.Context(), st, ownerID)
+	if err != nil {
+		t.Fatalf("the owner's dial: %v", err)
+	}
+	conn.Close()
+	if r := <-result; !r.ok || r.err != nil {
+		t.Errorf("OpenStream = %v, %v; want the owner's connection", r.ok, r.err)
+	}
 }
