@@ -21,6 +21,7 @@ import (
 	"github.com/batonci/baton/internal/executor/docker"
 	"github.com/batonci/baton/internal/executor/shell"
 	"github.com/batonci/baton/internal/testenv"
+	"github.com/batonci/baton/internal/testenv/probe"
 )
 
 func TestMain(m *testing.M) { os.Exit(testenv.Main(m)) }
@@ -338,9 +339,7 @@ func rssMiB(pid int) float64 {
 // running in a job's container (image cached) on an agent with Docker,
 // against a raw `docker run --rm IMAGE true` in the same run.
 func BenchmarkTriggerToFirstCommandInContainer(b *testing.B) {
-	if err := exec.Command("docker", "image", "inspect", "baton-test/debian").Run(); err != nil {
-		b.Skipf("no docker or no test image (scripts/docker-setup.sh): %v", err)
-	}
+	probe.Require(b, probe.Docker)
 	e := testenv.Start(b, testenv.Options{})
 	d := docker.New(docker.Options{AgentID: fmt.Sprintf("bench-%d", time.Now().UnixNano())})
 	sw := executor.Switch{Host: shell.New(shell.Options{}), Containers: d}

@@ -20,6 +20,7 @@ import (
 	"github.com/batonci/baton/internal/forge/github"
 	"github.com/batonci/baton/internal/reaper"
 	"github.com/batonci/baton/internal/testenv"
+	"github.com/batonci/baton/internal/testenv/probe"
 	"github.com/batonci/baton/internal/toolbox"
 )
 
@@ -175,7 +176,7 @@ func TestScripts(t *testing.T) {
 		// tests run as root (as in CI), so baton runs jobs as job users.
 		Condition: func(cond string) (bool, error) {
 			if cond == "versitygw" {
-				return testenv.VersitygwPath() != "" || os.Getenv("CI") == "true", nil
+				return probe.VersitygwPath() != "" || probe.InCI(), nil
 			}
 			if cond == "root" {
 				return os.Geteuid() == 0, nil

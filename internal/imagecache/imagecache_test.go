@@ -1,7 +1,6 @@
 package imagecache
 
 import (
-	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"os"
@@ -12,22 +11,9 @@ import (
 	"strings"
 	"testing"
 	"time"
-)
 
-// needDocker skips a test when no Docker daemon answers or the test
-// images are missing, except in CI (CI=true), where it fails.
-func needDocker(tb testing.TB) {
-	tb.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	err := exec.CommandContext(ctx, "docker", "image", "inspect", "baton-test/busybox").Run()
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			tb.Fatalf("docker and the test images are required in CI: %v", err)
-		}
-		tb.Skipf("no docker or no test images (scripts/docker-setup.sh): %v", err)
-	}
-}
+	"github.com/batonci/baton/internal/testenv/probe"
+)
 
 func newID() string {
 	var b [4]byte
@@ -68,7 +54,7 @@ func present(image string) bool {
 }
 
 func TestEnforceEvictsLeastRecentlyUsed(t *testing.T) {
-	needDocker(t)
+	probe.Require(t, probe.Docker)
 	t.Parallel()
 	prefix := "baton-imagecache-test-" + newID()
 	a, b, c := prefix+"/a:1", prefix+"/b:1", prefix+"/c:1"
@@ -123,7 +109,7 @@ func TestEnforceEvictsLeastRecentlyUsed(t *testing.T) {
 }
 
 func TestEnforceKeepsImagesContainersUse(t *testing.T) {
-	needDocker(t)
+	probe.Require(t, probe.Docker)
 	t.Parallel()
 	im := "baton-imagecache-test-" + newID() + "/busy:1"
 	buildImage(t, im, 1024)

@@ -10,26 +10,14 @@ import (
 	"time"
 
 	"github.com/batonci/baton/internal/jobuser"
+	"github.com/batonci/baton/internal/testenv/probe"
 )
-
-// requireRoot skips a test that needs root, except in CI, where not
-// running as root is a failure.
-func requireRoot(t *testing.T) {
-	t.Helper()
-	if os.Geteuid() == 0 {
-		return
-	}
-	if os.Getenv("CI") != "" {
-		t.Fatal("this test needs root (CI runs as root)")
-	}
-	t.Skip("needs root")
-}
 
 // testPool opens a pool of generated users with names of this test's
 // own, removed at the end.
 func testPool(t *testing.T, opts jobuser.Options) *jobuser.Pool {
 	t.Helper()
-	requireRoot(t)
+	probe.Require(t, probe.Root)
 	prefix := "bt" + strconv.Itoa(os.Getpid()%100000) + strings.ToLower(t.Name()[4:8]) + "-"
 	if opts.Name == "" {
 		opts.Prefix = prefix
@@ -64,7 +52,7 @@ func TestLookupRefusesRoot(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "uid 0") {
 		t.Fatalf("Lookup(root) = %v, want a refusal naming uid 0", err)
 	}
-	requireRoot(t)
+	probe.Require(t, probe.Root)
 	_, err = jobuser.Open(jobuser.Options{Name: "root", LockDir: t.TempDir()})
 	if err == nil || !strings.Contains(err.Error(), "must not run as root") {
 		t.Fatalf("Open(--job-user root) = %v, want a refusal", err)

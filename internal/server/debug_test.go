@@ -23,6 +23,7 @@ import (
 	"github.com/batonci/baton/internal/ids"
 	"github.com/batonci/baton/internal/store"
 	"github.com/batonci/baton/internal/testenv"
+	"github.com/batonci/baton/internal/testenv/probe"
 	"github.com/creack/pty"
 )
 
@@ -576,7 +577,7 @@ func (d *debugEnv) forwardAndRead(t *testing.T, u *sshUser, job, target string) 
 }
 
 func TestAttachDockerWithPortForward(t *testing.T) {
-	needDocker(t)
+	probe.Require(t, probe.Docker)
 	t.Parallel()
 	d := newDebugEnv(t, dockerDebugPipeline)
 	dockerAgent(t, d.e, "docker-1", fmt.Sprintf("debug-test-%d", time.Now().UnixNano()))

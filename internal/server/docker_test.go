@@ -1,7 +1,6 @@
 package server_test
 
 import (
-	"context"
 	"fmt"
 	"os"
 	"os/exec"
@@ -21,27 +20,8 @@ import (
 	"github.com/batonci/baton/internal/imagecache"
 	"github.com/batonci/baton/internal/reaper"
 	"github.com/batonci/baton/internal/testenv"
+	"github.com/batonci/baton/internal/testenv/probe"
 )
-
-// needDocker skips a test when no Docker daemon answers or the test
-// images are missing, except in CI (CI=true), where it fails.
-func needDocker(t *testing.T) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	_, err := docker.New(docker.Options{}).Available(ctx)
-	if err == nil {
-		if err = exec.CommandContext(ctx, "docker", "image", "inspect", "baton-test/debian", "baton-test/busybox").Run(); err != nil {
-			err = fmt.Errorf("test images missing (run scripts/docker-setup.sh): %w", err)
-		}
-	}
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("docker is required in CI: %v", err)
-		}
-		t.Skipf("no docker: %v", err)
-	}
-}
 
 const containerPipeline = `version: v1.0
 name: Containers
@@ -107,7 +87,7 @@ func labelled(t *testing.T, id string) string {
 }
 
 func TestContainerJobOnDockerAgent(t *testing.T) {
-	needDocker(t)
+	probe.Require(t, probe.Docker)
 	t.Parallel()
 	e := testenv.Start(t, testenv.Options{})
 	id := fmt.Sprintf("server-test-%d", time.Now().UnixNano())
@@ -137,7 +117,7 @@ func TestContainerJobOnDockerAgent(t *testing.T) {
 }
 
 func TestContainerJobWaitsForADockerAgent(t *testing.T) {
-	needDocker(t)
+	probe.Require(t, probe.Docker)
 	t.Parallel()
 	e := testenv.Start(t, testenv.Options{})
 	e.StartAgent(t, "shell-1", "e1-standard-2", 1) // no Docker
@@ -260,7 +240,7 @@ func parentPid(pid int) int {
 // the job's containers and network are removed within seconds, without
 // waiting for the agent to come back.
 func TestKilledDockerAgentTakesItsContainersWithIt(t *testing.T) {
-	needDocker(t)
+	probe.Require(t, probe.Docker)
 	t.Parallel()
 	e := testenv.Start(t, testenv.Options{LostAfter: 2 * time.Second})
 	identity, _, _ := killedDockerAgent(t, e, false)
@@ -273,7 +253,7 @@ func TestKilledDockerAgentTakesItsContainersWithIt(t *testing.T) {
 // started again on the same data, the agent removes them before taking
 // work.
 func TestRestartedAgentRemovesItsLeftoverContainers(t *testing.T) {
-	needDocker(t)
+	probe.Require(t, probe.Docker)
 	t.Parallel()
 	e := testenv.Start(t, testenv.Options{LostAfter: 2 * time.Second})
 	identity, restart, id := killedDockerAgent(t, e, true)

@@ -18,25 +18,13 @@ import (
 
 	"github.com/batonci/baton/internal/ci"
 	"github.com/batonci/baton/internal/testenv"
+	"github.com/batonci/baton/internal/testenv/probe"
 )
 
 // The hostile tests run Baton as it is deployed, `baton up` (and `baton
 // agent`) processes as root, and a pipeline whose job attacks the
 // service from inside: every attempt must fail, and the job's log must
 // say so ("DENIED: what").
-
-// requireRoot skips a test that needs root, except in CI, where it runs
-// as root.
-func requireRoot(t *testing.T) {
-	t.Helper()
-	if os.Geteuid() == 0 {
-		return
-	}
-	if os.Getenv("CI") != "" {
-		t.Fatal("this test needs root (CI runs as root)")
-	}
-	t.Skip("needs root: it checks what jobs of a Baton run as root can reach")
-}
 
 // serverCanary is in the environment of the Baton processes; no job may
 // see it.
@@ -195,7 +183,7 @@ func checkRefused(t *testing.T, e *testenv.Env, wfID string, attempts []attempt,
 }
 
 func TestHostileJobCannotReachTheServiceOnTheShellExecutor(t *testing.T) {
-	requireRoot(t)
+	probe.Require(t, probe.Root)
 	t.Parallel()
 	bin := testenv.BatonBinary(t)
 	data := filepath.Join(t.TempDir(), "data")
@@ -257,8 +245,8 @@ blocks:
 }
 
 func TestHostileJobCannotReachTheServiceOnDocker(t *testing.T) {
-	requireRoot(t)
-	needDocker(t)
+	probe.Require(t, probe.Root)
+	probe.Require(t, probe.Docker)
 	t.Parallel()
 	bin := testenv.BatonBinary(t)
 	data := filepath.Join(t.TempDir(), "data")
@@ -297,7 +285,7 @@ func TestHostileJobCannotReachTheServiceOnDocker(t *testing.T) {
 // can still use the toolbox: checkout, the cache, artifacts and
 // sem-context, across jobs that run as different users.
 func TestJobUsersShareTheToolboxStores(t *testing.T) {
-	requireRoot(t)
+	probe.Require(t, probe.Root)
 	t.Parallel()
 	bin := testenv.BatonBinary(t)
 	data := filepath.Join(t.TempDir(), "data")

@@ -12,6 +12,7 @@ import (
 	"github.com/batonci/baton/internal/ci"
 	"github.com/batonci/baton/internal/forge/forgetest"
 	"github.com/batonci/baton/internal/testenv"
+	"github.com/batonci/baton/internal/testenv/probe"
 )
 
 // The cache and the artifacts are the job service's (internal/jobsvc):
@@ -56,7 +57,7 @@ func storeAttempts(agentData, id string) []attempt {
 }
 
 func TestForkPullRequestCannotWriteCacheOrArtifacts(t *testing.T) {
-	requireRoot(t)
+	probe.Require(t, probe.Root)
 	t.Parallel()
 	bin := testenv.BatonBinary(t)
 	data := filepath.Join(t.TempDir(), "data")
@@ -142,7 +143,7 @@ func TestForkPullRequestCannotWriteCacheOrArtifacts(t *testing.T) {
 }
 
 func TestJobCannotReachAnotherProjectsCacheOrArtifacts(t *testing.T) {
-	requireRoot(t)
+	probe.Require(t, probe.Root)
 	t.Parallel()
 	bin := testenv.BatonBinary(t)
 	data := filepath.Join(t.TempDir(), "data")
@@ -211,7 +212,7 @@ blocks:
 `
 
 func TestContainerJobUsesTheJobService(t *testing.T) {
-	needDocker(t)
+	probe.Require(t, probe.Docker)
 	t.Parallel()
 	e := testenv.Start(t, testenv.Options{})
 	dockerAgent(t, e, "docker-1", fmt.Sprintf("jobsvc-test-%d", time.Now().UnixNano()))

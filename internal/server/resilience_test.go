@@ -2,11 +2,9 @@ package server_test
 
 import (
 	"bytes"
-	"context"
 	"database/sql"
 	"fmt"
 	"net"
-	"os"
 	"os/exec"
 	"strings"
 	"sync"
@@ -19,6 +17,7 @@ import (
 	"github.com/batonci/baton/internal/api"
 	"github.com/batonci/baton/internal/ci"
 	"github.com/batonci/baton/internal/testenv"
+	"github.com/batonci/baton/internal/testenv/probe"
 )
 
 const slowPipeline = `version: v1.0
@@ -169,21 +168,11 @@ func TestQueueSerialisesPushesAndAutoCancelStopsOlder(t *testing.T) {
 // skips (fails in CI) when there is none.
 func postgresDSN(t *testing.T) string {
 	t.Helper()
-	base := os.Getenv("BATON_TEST_POSTGRES")
-	if base == "" {
-		base = "postgres://postgres@127.0.0.1:5433/postgres?sslmode=disable"
-	}
+	probe.Require(t, probe.Postgres)
+	base := probe.PostgresDSN()
 	db, err := sql.Open("pgx", base)
-	if err == nil {
-		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-		err = db.PingContext(ctx)
-		cancel()
-	}
 	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("PostgreSQL unreachable at %s: %v", base, err)
-		}
-		t.Skipf("PostgreSQL unreachable at %s: %v", base, err)
+		t.Fatal(err)
 	}
 	name := fmt.Sprintf("baton_scenario_%d", time.Now().UnixNano())
 	if _, err := db.Exec("CREATE DATABASE " + name); err != nil {

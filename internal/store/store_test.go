@@ -7,7 +7,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"net/url"
-	"os"
 	"path/filepath"
 	"reflect"
 	"slices"
@@ -17,14 +16,13 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/batonci/baton/internal/ci"
+	"github.com/batonci/baton/internal/testenv/probe"
 )
 
 // The store suite: every test in storeTests runs once per dialect, each on
 // a new, empty database: SQLite in a temporary directory, PostgreSQL in a
 // database created for the test (on the server BATON_TEST_POSTGRES names)
 // and dropped after it.
-
-const defaultTestPostgres = "postgres://postgres@127.0.0.1:5433/postgres?sslmode=disable"
 
 type storeTest struct {
 	name string
@@ -97,32 +95,17 @@ type testEnv struct {
 // setupPostgres connects to the test server, skipping (failing when
 // CI=true) if there is none.
 func (e *testEnv) setupPostgres(t *testing.T) {
-	dsn := os.Getenv("BATON_TEST_POSTGRES")
-	if dsn == "" {
-		dsn = defaultTestPostgres
-	}
-	unavailable := func(err error) {
-		t.Helper()
-		msg := "PostgreSQL at " + redactDSN(dsn) + " (BATON_TEST_POSTGRES) is not reachable: " + err.Error()
-		if os.Getenv("CI") == "true" {
-			t.Fatal(msg + " (CI=true: the PostgreSQL suite must run)")
-		}
-		t.Skip(msg)
-	}
+	probe.Require(t, probe.Postgres)
+	dsn := probe.PostgresDSN()
 	u, err := url.Parse(dsn)
 	if err != nil {
 		t.Fatalf("BATON_TEST_POSTGRES: %v", err)
 	}
 	admin, err := sql.Open("pgx", dsn)
 	if err != nil {
-		unavailable(err)
+		t.Fatal(err)
 	}
 	t.Cleanup(func() { admin.Close() })
-	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
-	defer cancel()
-	if err := admin.PingContext(ctx); err != nil {
-		unavailable(err)
-	}
 	e.admin, e.adminU = admin, u
 }
 

@@ -6,12 +6,13 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"time"
 
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
+
+	"github.com/batonci/baton/internal/testenv/probe"
 )
 
 // S3Server is a real S3-compatible server (versitygw on a POSIX
@@ -30,24 +31,6 @@ type S3Server struct {
 	exit chan struct{}
 }
 
-// VersitygwPath finds the versitygw binary: $BATON_VERSITYGW, then PATH,
-// then ~/go/bin; "" when there is none.
-func VersitygwPath() string {
-	if p := os.Getenv("BATON_VERSITYGW"); p != "" {
-		return p
-	}
-	if p, err := exec.LookPath("versitygw"); err == nil {
-		return p
-	}
-	if home, err := os.UserHomeDir(); err == nil {
-		p := filepath.Join(home, "go", "bin", "versitygw")
-		if _, err := os.Stat(p); err == nil {
-			return p
-		}
-	}
-	return ""
-}
-
 // SkipTB is a TB that can skip.
 type SkipTB interface {
 	TB
@@ -59,13 +42,8 @@ type SkipTB interface {
 // the binary the test is skipped, or fails when CI=true.
 func StartS3(t SkipTB) *S3Server {
 	t.Helper()
-	bin := VersitygwPath()
-	if bin == "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("versitygw is not installed (CI=true): go install github.com/versity/versitygw/cmd/versitygw@v1.8.0")
-		}
-		t.Skip("versitygw is not installed; skipping the S3 tests")
-	}
+	probe.Require(t, probe.S3)
+	bin := probe.VersitygwPath()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

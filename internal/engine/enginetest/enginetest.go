@@ -11,7 +11,6 @@ import (
 	"database/sql"
 	"encoding/hex"
 	"net/url"
-	"os"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -20,11 +19,8 @@ import (
 	"github.com/batonci/baton/internal/ci"
 	"github.com/batonci/baton/internal/gitrepo/gittest"
 	"github.com/batonci/baton/internal/store"
+	"github.com/batonci/baton/internal/testenv/probe"
 )
-
-// DefaultPostgres is the test server used when BATON_TEST_POSTGRES is
-// unset.
-const DefaultPostgres = "postgres://postgres@127.0.0.1:5433/postgres?sslmode=disable"
 
 // Dialects are the store dialects tests run on.
 var Dialects = []string{store.SQLite, store.Postgres}
@@ -43,43 +39,16 @@ func ForEachDialect(t *testing.T, fn func(t *testing.T, dialect string)) {
 	}
 }
 
-var (
-	pgOnce sync.Once
-	pgURL  *url.URL
-	pgErr  error
-)
-
 // postgresAdmin returns the URL of the test server's maintenance database,
 // skipping the test (failing it when CI=true) if it is unreachable.
 func postgresAdmin(t *testing.T) *url.URL {
 	t.Helper()
-	pgOnce.Do(func() {
-		dsn := os.Getenv("BATON_TEST_POSTGRES")
-		if dsn == "" {
-			dsn = DefaultPostgres
-		}
-		pgURL, pgErr = url.Parse(dsn)
-		if pgErr != nil {
-			return
-		}
-		db, err := sql.Open("pgx", dsn)
-		if err != nil {
-			pgErr = err
-			return
-		}
-		defer db.Close()
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		pgErr = db.PingContext(ctx)
-	})
-	if pgErr != nil {
-		msg := "PostgreSQL at BATON_TEST_POSTGRES (default " + DefaultPostgres + ") is not reachable: " + pgErr.Error()
-		if os.Getenv("CI") == "true" {
-			t.Fatal(msg + " (CI=true: the PostgreSQL tests must run)")
-		}
-		t.Skip(msg)
+	probe.Require(t, probe.Postgres)
+	u, err := url.Parse(probe.PostgresDSN())
+	if err != nil {
+		t.Fatalf("BATON_TEST_POSTGRES: %v", err)
 	}
-	return pgURL
+	return u
 }
 
 // NewDSN returns the DSN of a new, empty database of the dialect, removed

@@ -6,13 +6,14 @@ import (
 	"time"
 
 	"github.com/batonci/baton/internal/executor"
+	"github.com/batonci/baton/internal/testenv/probe"
 )
 
 // BenchmarkStart measures a session's start with a cached image until the
 // first command has run, and closing it, against its baseline measured in
 // the same run: `docker run --rm IMAGE true`.
 func BenchmarkStart(b *testing.B) {
-	needDocker(b)
+	probe.Require(b, probe.Docker)
 	b.Run("baseline-docker-run", func(b *testing.B) {
 		for b.Loop() {
 			if out, err := exec.Command("docker", "run", "--rm", debianImage, "true").CombinedOutput(); err != nil {
@@ -29,7 +30,7 @@ func BenchmarkStart(b *testing.B) {
 // against starting the three containers by hand (network, two detached
 // services, the main one running `true`) and removing them.
 func BenchmarkStartServices(b *testing.B) {
-	needDocker(b)
+	probe.Require(b, probe.Docker)
 	b.Run("baseline-by-hand", func(b *testing.B) {
 		for b.Loop() {
 			id := newID()

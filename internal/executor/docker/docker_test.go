@@ -3,7 +3,6 @@ package docker
 import (
 	"context"
 	"fmt"
-	"os"
 	"os/exec"
 	"strings"
 	"testing"
@@ -11,6 +10,7 @@ import (
 
 	"github.com/batonci/baton/internal/executor"
 	"github.com/batonci/baton/internal/executor/executortest"
+	"github.com/batonci/baton/internal/testenv/probe"
 )
 
 // Test images, built by scripts/docker-setup.sh (no registry needed).
@@ -19,37 +19,15 @@ const (
 	busyboxImage = "baton-test/busybox"
 )
 
-// needDocker skips the test when no Docker daemon answers, or fails it in
-// CI (CI=true), where the daemon is part of the test set-up.
-func needDocker(tb testing.TB) {
-	tb.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	e := New(Options{})
-	_, err := e.Available(ctx)
-	if err == nil {
-		err = exec.CommandContext(ctx, "docker", "image", "inspect", debianImage, busyboxImage).Run()
-		if err != nil {
-			err = fmt.Errorf("test images missing (run scripts/docker-setup.sh): %w", err)
-		}
-	}
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			tb.Fatalf("docker is required in CI: %v", err)
-		}
-		tb.Skipf("no docker: %v", err)
-	}
-}
-
 func TestContract(t *testing.T) {
-	needDocker(t)
+	probe.Require(t, probe.Docker)
 	executortest.Run(t, func(t *testing.T) executor.Executor {
 		return New(Options{GracePeriod: time.Second, DefaultImage: debianImage, AgentID: "test-contract"})
 	})
 }
 
 func TestShellContract(t *testing.T) {
-	needDocker(t)
+	probe.Require(t, probe.Docker)
 	executortest.RunShell(t, func(t *testing.T) executor.Executor {
 		return New(Options{GracePeriod: time.Second, DefaultImage: debianImage, AgentID: "test-shell"})
 	})
@@ -74,7 +52,7 @@ func listLabelled(t *testing.T, agent string) string {
 }
 
 func TestServices(t *testing.T) {
-	needDocker(t)
+	probe.Require(t, probe.Docker)
 	t.Parallel()
 	agent := "test-services-" + newID()
 	e := New(Options{GracePeriod: time.Second, AgentID: agent})
@@ -115,7 +93,7 @@ func TestServices(t *testing.T) {
 }
 
 func TestFailingService(t *testing.T) {
-	needDocker(t)
+	probe.Require(t, probe.Docker)
 	t.Parallel()
 	agent := "test-failing-" + newID()
 	e := New(Options{GracePeriod: time.Second, AgentID: agent})
@@ -140,7 +118,7 @@ func TestFailingService(t *testing.T) {
 }
 
 func TestMissingImage(t *testing.T) {
-	needDocker(t)
+	probe.Require(t, probe.Docker)
 	t.Parallel()
 	e := New(Options{GracePeriod: time.Second, AgentID: "test-missing"})
 	_, err := e.Start(t.Context(), executor.SessionConfig{
@@ -153,7 +131,7 @@ func TestMissingImage(t *testing.T) {
 }
 
 func TestStopMidJobAndSweep(t *testing.T) {
-	needDocker(t)
+	probe.Require(t, probe.Docker)
 	t.Parallel()
 	agent := "test-stop-" + newID()
 	e := New(Options{GracePeriod: time.Second, AgentID: agent})

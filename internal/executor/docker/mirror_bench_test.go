@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/batonci/baton/internal/executor"
+	"github.com/batonci/baton/internal/testenv/probe"
 )
 
 // BenchmarkMirrorPull measures pulling an image with a 32 MB layer that
@@ -21,7 +22,7 @@ import (
 // daemon in between, as it would be absent on another machine). The
 // baseline, in the same run, is `docker pull` straight from upstream.
 func BenchmarkMirrorPull(b *testing.B) {
-	needDocker(b)
+	probe.Require(b, probe.Docker)
 	upstream := startRegistry(b, registryOptions{})
 	mirror := startRegistry(b, registryOptions{Proxy: "http://" + upstream.Host})
 	first := New(Options{AgentID: "bench-mirror-1", Mirror: mirror.Host})

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/batonci/baton/internal/executor"
+	"github.com/batonci/baton/internal/testenv/probe"
 )
 
 // registry is a docker-registry process (Debian's docker-registry
@@ -33,12 +34,10 @@ type registryOptions struct {
 // CI) when docker-registry is not installed.
 func startRegistry(tb testing.TB, o registryOptions) *registry {
 	tb.Helper()
+	probe.Require(tb, probe.DockerRegistry)
 	bin, err := exec.LookPath("docker-registry")
 	if err != nil {
-		if os.Getenv("CI") == "true" {
-			tb.Fatalf("docker-registry is required in CI: %v", err)
-		}
-		tb.Skipf("no docker-registry (apt-get install docker-registry): %v", err)
+		tb.Fatal(err)
 	}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -135,7 +134,7 @@ func pushUnique(tb testing.TB, r *registry, name, user, password string) {
 }
 
 func TestPullThroughMirror(t *testing.T) {
-	needDocker(t)
+	probe.Require(t, probe.Docker)
 	t.Parallel()
 	mirror := startRegistry(t, registryOptions{})
 	// A Docker Hub name: the mirror serves it as <mirror>/<name>.
@@ -173,7 +172,7 @@ func TestPullThroughMirror(t *testing.T) {
 }
 
 func TestPullWithCredentials(t *testing.T) {
-	needDocker(t)
+	probe.Require(t, probe.Docker)
 	t.Parallel()
 	const user, password = "robot", "s3cret-registry-password"
 	r := startRegistry(t, registryOptions{User: user, Password: password})

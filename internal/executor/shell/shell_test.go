@@ -19,6 +19,7 @@ import (
 	"github.com/batonci/baton/internal/executor/executortest"
 	"github.com/batonci/baton/internal/executor/shell"
 	"github.com/batonci/baton/internal/reaper"
+	"github.com/batonci/baton/internal/testenv/probe"
 )
 
 // TestMain makes the test binary a job supervisor when it is started as
@@ -302,24 +303,11 @@ func userDir(t *testing.T, uid, gid int) string {
 	return dir
 }
 
-// requireRoot skips a test that needs root, except in CI, where not
-// running as root is a failure.
-func requireRoot(t *testing.T) {
-	t.Helper()
-	if os.Geteuid() == 0 {
-		return
-	}
-	if os.Getenv("CI") != "" {
-		t.Fatal("this test needs root (CI runs as root)")
-	}
-	t.Skip("needs root")
-}
-
 // TestSessionRunsAsUser checks that a session with a User runs as that
 // user, with its HOME, and can neither read this process's files and
 // /proc entries nor signal it; so do the shells started beside it.
 func TestSessionRunsAsUser(t *testing.T) {
-	requireRoot(t)
+	probe.Require(t, probe.Root)
 	const uid, gid = 65534, 65534
 	secret := filepath.Join(t.TempDir(), "secret.key")
 	if err := os.WriteFile(secret, []byte("top secret\n"), 0o600); err != nil {
@@ -400,7 +388,7 @@ func TestSupervisedCloseKillsEscapedProcesses(t *testing.T) {
 // A supervised session with a User runs bash as that user; its
 // supervisor stays this process's user, out of the job's reach.
 func TestSupervisedSessionRunsAsUser(t *testing.T) {
-	requireRoot(t)
+	probe.Require(t, probe.Root)
 	const uid, gid = 65534, 65534
 	home := userDir(t, uid, gid)
 	s, err := supervised(t, false, t.TempDir()).Start(t.Context(), executor.SessionConfig{

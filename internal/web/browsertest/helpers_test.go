@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -16,6 +15,7 @@ import (
 
 	"github.com/batonci/baton/internal/ci"
 	"github.com/batonci/baton/internal/testenv"
+	"github.com/batonci/baton/internal/testenv/probe"
 )
 
 func TestMain(m *testing.M) { os.Exit(testenv.Main(m)) }
@@ -24,23 +24,8 @@ func TestMain(m *testing.M) { os.Exit(testenv.Main(m)) }
 // fails in CI.
 func chromium(tb testing.TB) string {
 	tb.Helper()
-	candidates := []string{os.Getenv("BATON_CHROMIUM"), "/usr/bin/chromium"}
-	if p, err := exec.LookPath("chromium"); err == nil {
-		candidates = append(candidates, p)
-	}
-	for _, p := range candidates {
-		if p == "" {
-			continue
-		}
-		if st, err := os.Stat(p); err == nil && !st.IsDir() {
-			return p
-		}
-	}
-	if os.Getenv("CI") == "true" {
-		tb.Fatal("no Chromium: install it (apt-get install -y chromium) or set BATON_CHROMIUM; CI must run the browser tests")
-	}
-	tb.Skip("no Chromium at $BATON_CHROMIUM, /usr/bin/chromium or on PATH: skipping the browser tests (apt-get install -y chromium)")
-	return ""
+	probe.Require(tb, probe.Chromium)
+	return probe.ChromiumPath()
 }
 
 // browser is a headless Chromium with one tab.
