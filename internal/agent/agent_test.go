@@ -20,7 +20,7 @@ import (
 	"github.com/batonci/baton/internal/ci"
 	"github.com/batonci/baton/internal/executor/shell"
 	"github.com/batonci/baton/internal/gitrepo/gittest"
-	"github.com/batonci/baton/internal/runner"
+	"github.com/batonci/baton/internal/jobspec"
 	"github.com/google/go-cmp/cmp"
 )
 
@@ -114,10 +114,10 @@ func serve(t *testing.T, fs *fakeServer) string {
 }
 
 func assignment(id string, commands ...string) agentapi.Assignment {
-	return agentapi.Assignment{JobID: id, Job: runner.Job{
+	return agentapi.Assignment{JobID: id, Job: jobspec.Job{
 		Name:     "job " + id,
 		Commands: commands,
-		Env: []runner.EnvVar{
+		Env: []jobspec.Var{
 			{Name: "SEMAPHORE_PROJECT_ID", Value: "proj-1"},
 			{Name: "SEMAPHORE_WORKFLOW_ID", Value: "wf-1"},
 		},
@@ -144,7 +144,7 @@ func TestJobLogArrivesComplete(t *testing.T) {
 	}
 	as := assignment("job-1", cmds...)
 	as.Job.Secrets = []string{"s3cr3t-value"}
-	as.Job.Files = []runner.File{{Path: ".config/key", Content: []byte("key-content\n"), Mode: 0o600}}
+	as.Job.Files = []jobspec.File{{Path: ".config/key", Content: []byte("key-content\n"), Mode: 0o600}}
 	j := fs.enqueue(as)
 	fin, events := fs.result(t, j, wait)
 

@@ -20,6 +20,7 @@ import (
 	"github.com/batonci/baton/internal/ci"
 	"github.com/batonci/baton/internal/executor"
 	"github.com/batonci/baton/internal/gitrepo"
+	"github.com/batonci/baton/internal/jobspec"
 	"github.com/batonci/baton/internal/jobsvc"
 	"github.com/batonci/baton/internal/jobuser"
 	"github.com/batonci/baton/internal/redact"
@@ -296,11 +297,11 @@ func giveTree(root string, uid, gid int) error {
 // sem-context stores, mirrors, other jobs' directories); the host's
 // environment is left out but for Baton's own variables, and the toolbox
 // goes in front of the image's PATH.
-func (a *agent) containerJob(job *runner.Job, as agentapi.Assignment, svcDir string) {
-	ro := func(p string) executor.Mount { return executor.Mount{Path: p, ReadOnly: true} }
+func (a *agent) containerJob(job *jobspec.Job, as agentapi.Assignment, svcDir string) {
+	ro := func(p string) jobspec.Mount { return jobspec.Mount{Path: p, ReadOnly: true} }
 	// The workspace has its own objects (MaterializeOwn): the agent's
 	// mirrors are not mounted.
-	mounts := []executor.Mount{ro(a.binDir), {Path: svcDir}}
+	mounts := []jobspec.Mount{ro(a.binDir), {Path: svcDir}}
 	if self, err := filepath.Abs(a.cfg.BatonPath); err == nil {
 		mounts = append(mounts, ro(self))
 		if real, err := filepath.EvalSymlinks(self); err == nil && real != self {
@@ -333,7 +334,7 @@ func branchOf(ref string) string {
 }
 
 // jobVar returns the value of the job's variable name, or "".
-func jobVar(j runner.Job, name string) string {
+func jobVar(j jobspec.Job, name string) string {
 	v := ""
 	for _, e := range j.Env {
 		if e.Name == name {

@@ -19,6 +19,7 @@ import (
 
 	"github.com/batonci/baton/internal/agentapi"
 	"github.com/batonci/baton/internal/executor"
+	"github.com/batonci/baton/internal/jobspec"
 	"github.com/batonci/baton/internal/runner"
 	"golang.org/x/crypto/ssh"
 )
@@ -66,7 +67,7 @@ type debugState struct {
 	// sess is the job's live shell session, nil when there is none.
 	sess executor.Session
 	// job is what the job runs (its variables, for shells).
-	job runner.Job
+	job jobspec.Job
 	// conns counts the SSH connections into the job; idle is signalled
 	// when the last one closes.
 	conns int
@@ -280,7 +281,7 @@ func (a *agent) serveSession(ctx context.Context, j *job, ch ssh.Channel, reqs <
 		term    = "xterm"
 		rows    = 24
 		cols    = 80
-		env     []runner.EnvVar
+		env     []jobspec.Var
 		started bool
 		exited  = make(chan int, 1)
 	)
@@ -306,7 +307,7 @@ func (a *agent) serveSession(ctx context.Context, j *job, ch ssh.Channel, reqs <
 		case "env":
 			var p struct{ Name, Value string }
 			if ssh.Unmarshal(req.Payload, &p) == nil && validEnvName(p.Name) {
-				env = append(env, runner.EnvVar{Name: p.Name, Value: p.Value})
+				env = append(env, jobspec.Var{Name: p.Name, Value: p.Value})
 				ok = true
 			}
 		case "window-change":
@@ -341,7 +342,7 @@ func (a *agent) serveSession(ctx context.Context, j *job, ch ssh.Channel, reqs <
 				break
 			}
 			if len(env) > 0 {
-				init += "\n" + runner.ShellInit(runner.Job{Env: env})
+				init += "\n" + runner.ShellInit(jobspec.Job{Env: env})
 			}
 			mu.Lock()
 			p, err := sh.StartShell(ctx, executor.ShellConfig{

@@ -51,7 +51,7 @@ import (
 	"time"
 
 	"github.com/batonci/baton/internal/ci"
-	"github.com/batonci/baton/internal/runner"
+	"github.com/batonci/baton/internal/jobspec"
 )
 
 // Version is the protocol version; it is part of every path.
@@ -147,7 +147,7 @@ type Assignment struct {
 	JobID string `json:"job_id"`
 	// Job is what to run, secret values included (sent only over this
 	// authenticated channel, only to the agent that runs the job).
-	Job runner.Job `json:"job"`
+	Job jobspec.Job `json:"job"`
 	// Checkout says which commit the job's workspace holds.
 	Checkout *Checkout `json:"checkout,omitempty"`
 	// Project and Workflow are the IDs of the job's project and workflow:

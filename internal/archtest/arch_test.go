@@ -57,6 +57,11 @@ func TestDependencyDirection(t *testing.T) {
 			why:       "agents and executors never reach the server's state",
 		},
 		{
+			pkgs:      []string{"internal/engine", "internal/dispatch", "internal/vault", "internal/web", "internal/api", "internal/store", "internal/agentapi", "internal/scheduler"},
+			forbidden: []string{module + "/internal/runner", module + "/internal/executor"},
+			why:       "the server hands jobs out as jobspec.Job; only agents and `baton run` run them",
+		},
+		{
 			pkgs:      []string{"internal/forge", "internal/forge/github", "internal/forge/gitlab", "internal/forge/gitea"},
 			forbidden: []string{module + "/internal/store", module + "/internal/engine", module + "/internal/api", "database/sql"},
 			why:       "forge adapters speak HTTP to a forge and nothing else",
@@ -78,6 +83,24 @@ func TestDependencyDirection(t *testing.T) {
 						t.Errorf("%s depends on %s: %s", name, d, r.why)
 					}
 				}
+			}
+		}
+	}
+}
+
+// TestStdlibOnly checks that the protocol's vocabulary packages import
+// nothing but the standard library, so that every side can share them.
+func TestStdlibOnly(t *testing.T) {
+	pkgs := listPackages(t)
+	for _, name := range []string{"internal/jobspec"} {
+		p, ok := pkgs[module+"/"+name]
+		if !ok {
+			t.Errorf("package %s not found", name)
+			continue
+		}
+		for _, d := range p.Deps {
+			if first, _, _ := strings.Cut(d, "/"); strings.Contains(first, ".") {
+				t.Errorf("%s depends on %s: it must import only the standard library", name, d)
 			}
 		}
 	}

@@ -180,7 +180,7 @@ type Job struct {
 	// MachineType selects the agents that may run the job.
 	MachineType string `json:"machine_type"`
 	Priority    int    `json:"priority"`
-	// Spec is the job to run (runner.Job as JSON, without secret values).
+	// Spec is the job to run (jobspec.Job as JSON, without secret values).
 	Spec json.RawMessage `json:"-"`
 	// NeedsDocker is set for a job that runs in containers
 	// (agent.containers): only agents with the docker executor take it.

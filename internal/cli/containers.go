@@ -12,10 +12,9 @@ import (
 	"github.com/batonci/baton/internal/executor"
 	"github.com/batonci/baton/internal/executor/docker"
 	"github.com/batonci/baton/internal/executor/shell"
-	"github.com/batonci/baton/internal/jobenv"
+	"github.com/batonci/baton/internal/jobspec"
 	"github.com/batonci/baton/internal/jobsvc"
 	"github.com/batonci/baton/internal/plan"
-	"github.com/batonci/baton/internal/runner"
 )
 
 // graphHasContainers reports whether a job of g declares agent.containers.
@@ -55,11 +54,11 @@ func localExecutor(ctx context.Context, g *plan.Graph) executor.Executor {
 // containers (with their secrets' values), pull credentials from
 // image_pull_secrets, the host paths to mount, and an environment that
 // suits a container (the image's PATH, with the toolbox first).
-func (lr *localRunner) containerJob(job *runner.Job, a plan.Agent) error {
+func (lr *localRunner) containerJob(job *jobspec.Job, a plan.Agent) error {
 	if len(a.Containers) == 0 {
 		return nil
 	}
-	lookup := func(name string) ([]jobenv.Var, bool, error) {
+	lookup := func(name string) ([]jobspec.Var, bool, error) {
 		sec, ok := lr.secrets.byName[name]
 		if !ok {
 			return nil, false, nil
@@ -79,12 +78,12 @@ func (lr *localRunner) containerJob(job *runner.Job, a plan.Agent) error {
 	}
 	job.Containers, job.PullCredentials = cs, creds
 	self, _ := os.Executable()
-	job.Mounts = []executor.Mount{{Path: lr.runDir}}
+	job.Mounts = []jobspec.Mount{{Path: lr.runDir}}
 	if socket := envValue(job.BaseEnv, jobsvc.SocketVar); socket != "" {
-		job.Mounts = append(job.Mounts, executor.Mount{Path: filepath.Dir(socket)})
+		job.Mounts = append(job.Mounts, jobspec.Mount{Path: filepath.Dir(socket)})
 	}
 	if self != "" {
-		job.Mounts = append(job.Mounts, executor.Mount{Path: self, ReadOnly: true})
+		job.Mounts = append(job.Mounts, jobspec.Mount{Path: self, ReadOnly: true})
 	}
 	// The host's environment means nothing in the image: keep Baton's own
 	// variables, and put the toolbox in front of the image's PATH.

@@ -10,8 +10,8 @@ import (
 	"time"
 
 	"github.com/batonci/baton/internal/ci"
+	"github.com/batonci/baton/internal/jobspec"
 	"github.com/batonci/baton/internal/localrun"
-	"github.com/batonci/baton/internal/runner"
 )
 
 // ANSI styles used on terminals.
@@ -106,7 +106,7 @@ func (r *textRenderer) event(ev ci.Event) {
 		r.started[key] = ev.Timestamp.Time()
 		fmt.Fprintf(r.w, "%s%s\n", r.prefixOf(ev), r.style(ansiDim, "started in block "+ev.Block))
 	case ci.EventCmdStarted:
-		r.hide[key] = runner.Pseudo(ev.Directive)
+		r.hide[key] = jobspec.Pseudo(ev.Directive)
 		if !r.hide[key] {
 			fmt.Fprintf(r.w, "%s%s\n", r.prefixOf(ev), r.style(ansiBold, "$ "+firstLine(ev.Directive)))
 		}
@@ -117,7 +117,7 @@ func (r *textRenderer) event(ev ci.Event) {
 		r.output(key, ev)
 	case ci.EventCmdFinished:
 		r.flushPartial(key, ev)
-		if runner.Pseudo(ev.Directive) {
+		if jobspec.Pseudo(ev.Directive) {
 			return
 		}
 		code := 0

@@ -15,6 +15,7 @@ import (
 	"github.com/batonci/baton/internal/gitrepo"
 	"github.com/batonci/baton/internal/ids"
 	"github.com/batonci/baton/internal/jobenv"
+	"github.com/batonci/baton/internal/jobspec"
 	"github.com/batonci/baton/internal/jobsvc"
 	"github.com/batonci/baton/internal/localrun"
 	"github.com/batonci/baton/internal/plan"
@@ -405,7 +406,7 @@ type localRunner struct {
 	jobsDir string
 	// artefacts are the SEMAPHORE_PIPELINE_<n>_ARTEFACT_ID variables of a
 	// promoted pipeline.
-	artefacts []jobenv.Var
+	artefacts []jobspec.Var
 }
 
 func newLocalRunner(o *IO, repo *gitrepo.Repo, snap *workspace.Snapshot, runDir string, g *plan.Graph, le localEvent, secrets *localSecrets) (*localRunner, error) {
@@ -481,10 +482,10 @@ func (lr *localRunner) promoted(o *IO, i int, st *runStage) *localRunner {
 		next.ctx.PromotedBy = "local"
 	}
 	if len(lr.artefacts) == 0 {
-		next.artefacts = []jobenv.Var{{Name: "SEMAPHORE_PIPELINE_0_ARTEFACT_ID", Value: lr.ctx.PipelineID}}
+		next.artefacts = []jobspec.Var{{Name: "SEMAPHORE_PIPELINE_0_ARTEFACT_ID", Value: lr.ctx.PipelineID}}
 	}
-	next.artefacts = append(append([]jobenv.Var{}, next.artefacts...),
-		jobenv.Var{Name: fmt.Sprintf("SEMAPHORE_PIPELINE_%d_ARTEFACT_ID", i), Value: next.ctx.PipelineID})
+	next.artefacts = append(append([]jobspec.Var{}, next.artefacts...),
+		jobspec.Var{Name: fmt.Sprintf("SEMAPHORE_PIPELINE_%d_ARTEFACT_ID", i), Value: next.ctx.PipelineID})
 	return &next
 }
 
@@ -498,7 +499,7 @@ func safeName(s string) string {
 
 // prepare makes a job runnable: its home directory with a private copy of
 // the working tree, its environment and its secrets.
-func (lr *localRunner) prepare(ctx context.Context, s localrun.Spec) (runner.Job, func(), error) {
+func (lr *localRunner) prepare(ctx context.Context, s localrun.Spec) (jobspec.Job, func(), error) {
 	home := filepath.Join(lr.jobsDir, fmt.Sprint(s.Number))
 	ws := filepath.Join(home, lr.event.git.RepoName)
 	var svc *jobsvc.Service
@@ -511,17 +512,17 @@ func (lr *localRunner) prepare(ctx context.Context, s localrun.Spec) (runner.Job
 		}
 	}
 	if err := os.MkdirAll(home, 0o755); err != nil {
-		return runner.Job{}, cleanup, err
+		return jobspec.Job{}, cleanup, err
 	}
 	if err := lr.snap.Materialize(ctx, ws); err != nil {
-		return runner.Job{}, cleanup, fmt.Errorf("prepare the workspace: %w", err)
+		return jobspec.Job{}, cleanup, fmt.Errorf("prepare the workspace: %w", err)
 	}
 	jc := lr.ctx
 	jc.BlockName, jc.JobName, jc.JobID, jc.JobCreated = s.Block.Name, s.Job.Name, ids.New(), time.Now()
 	jc.MachineType, jc.OSImage = orLocal(s.Job.Agent.MachineType), s.Job.Agent.OSImage
 
-	var secretEnv []jobenv.Var
-	var files []runner.File
+	var secretEnv []jobspec.Var
+	var files []jobspec.File
 	var missing []string
 	secretEnv = append(secretEnv, lr.secrets.unnamed...)
 	for _, name := range s.Job.Secrets {
@@ -532,24 +533,24 @@ func (lr *localRunner) prepare(ctx context.Context, s localrun.Spec) (runner.Job
 		}
 		secretEnv = append(secretEnv, sec.Env...)
 		for _, f := range sec.Files {
-			files = append(files, runner.File{Path: f.Path, Content: f.Content, Mode: 0o644})
+			files = append(files, jobspec.File{Path: f.Path, Content: f.Content, Mode: 0o644})
 		}
 	}
 	if len(missing) > 0 {
-		return runner.Job{}, cleanup, fmt.Errorf("secret %s not found: provide it with --secret %s:VAR=VALUE or --secrets-file FILE",
+		return jobspec.Job{}, cleanup, fmt.Errorf("secret %s not found: provide it with --secret %s:VAR=VALUE or --secrets-file FILE",
 			quoteList(missing), missing[0])
 	}
-	yamlEnv := make([]jobenv.Var, 0, len(s.Job.Env)+len(s.Extra))
+	yamlEnv := make([]jobspec.Var, 0, len(s.Job.Env)+len(s.Extra))
 	for _, v := range s.Job.Env {
-		yamlEnv = append(yamlEnv, jobenv.Var{Name: v.Name, Value: v.Value})
+		yamlEnv = append(yamlEnv, jobspec.Var{Name: v.Name, Value: v.Value})
 	}
 	for _, v := range s.Extra {
-		yamlEnv = append(yamlEnv, jobenv.Var{Name: v.Name, Value: v.Value})
+		yamlEnv = append(yamlEnv, jobspec.Var{Name: v.Name, Value: v.Value})
 	}
 	all := jobenv.Merge(append(jobenv.System(jc), lr.artefacts...), secretEnv, yamlEnv)
-	env := make([]runner.EnvVar, len(all))
+	env := make([]jobspec.Var, len(all))
 	for i, v := range all {
-		env[i] = runner.EnvVar{Name: v.Name, Value: v.Value}
+		env[i] = jobspec.Var{Name: v.Name, Value: v.Value}
 	}
 	// The job's cache, artifacts and sem-context values, as on an
 	// agent: through a job service of its own.
@@ -560,14 +561,14 @@ func (lr *localRunner) prepare(ctx context.Context, s localrun.Spec) (runner.Job
 		Context:   jobsvc.LocalContext{Dir: filepath.Join(lr.runDir, "context")},
 	})
 	if err != nil {
-		return runner.Job{}, cleanup, err
+		return jobspec.Job{}, cleanup, err
 	}
 	base := append(append([]string{}, lr.baseEnv...),
 		"BATON_JOB_HOME="+home,
 		"BATON_WORKSPACE="+ws,
 	)
 	base = append(base, svc.Env()...)
-	job := runner.Job{
+	job := jobspec.Job{
 		Name:           s.Job.Name,
 		Commands:       s.Job.Commands,
 		EpilogueAlways: s.Job.Epilogue.Always,
@@ -583,7 +584,7 @@ func (lr *localRunner) prepare(ctx context.Context, s localrun.Spec) (runner.Job
 		ID:             jc.JobID,
 	}
 	if err := lr.containerJob(&job, s.Job.Agent); err != nil {
-		return runner.Job{}, cleanup, err
+		return jobspec.Job{}, cleanup, err
 	}
 	return job, cleanup, nil
 }

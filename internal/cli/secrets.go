@@ -12,13 +12,14 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/batonci/baton/internal/jobenv"
+	"github.com/batonci/baton/internal/jobspec"
 )
 
 // localSecret is a secret given to `baton run` on the command line or in a
 // secrets file: environment variables and files, as a Semaphore secret.
 type localSecret struct {
 	Name  string
-	Env   []jobenv.Var
+	Env   []jobspec.Var
 	Files []secretFile
 }
 
@@ -32,7 +33,7 @@ type secretFile struct {
 type localSecrets struct {
 	byName  map[string]*localSecret
 	order   []string
-	unnamed []jobenv.Var
+	unnamed []jobspec.Var
 }
 
 func newLocalSecrets() *localSecrets { return &localSecrets{byName: map[string]*localSecret{}} }
@@ -61,11 +62,11 @@ func (s *localSecrets) addFlag(arg string) error {
 		return fmt.Errorf("--secret %q: %q is not a valid environment variable name", arg, name)
 	}
 	if !named {
-		s.unnamed = append(s.unnamed, jobenv.Var{Name: name, Value: value})
+		s.unnamed = append(s.unnamed, jobspec.Var{Name: name, Value: value})
 		return nil
 	}
 	sec := s.get(secret)
-	sec.Env = append(sec.Env, jobenv.Var{Name: name, Value: value})
+	sec.Env = append(sec.Env, jobspec.Var{Name: name, Value: value})
 	return nil
 }
 
@@ -105,7 +106,7 @@ func (s *localSecrets) addFile(path string) error {
 				if !jobenv.Valid(k) {
 					return fmt.Errorf("--secrets-file %s: secret %q: %q is not a valid variable name", path, name, k)
 				}
-				sec.Env = append(sec.Env, jobenv.Var{Name: k, Value: fmt.Sprint(val)})
+				sec.Env = append(sec.Env, jobspec.Var{Name: k, Value: fmt.Sprint(val)})
 			}
 		}
 	}
@@ -126,7 +127,7 @@ func (s *localSecrets) addSemaphoreSecret(doc map[string]any) error {
 		if !jobenv.Valid(k) {
 			return fmt.Errorf("secret %q: %q is not a valid variable name", name, k)
 		}
-		sec.Env = append(sec.Env, jobenv.Var{Name: k, Value: fmt.Sprint(m["value"])})
+		sec.Env = append(sec.Env, jobspec.Var{Name: k, Value: fmt.Sprint(m["value"])})
 	}
 	files, _ := data["files"].([]any)
 	for _, f := range files {

@@ -10,14 +10,13 @@ package containerjob
 import (
 	"fmt"
 
-	"github.com/batonci/baton/internal/executor"
-	"github.com/batonci/baton/internal/jobenv"
+	"github.com/batonci/baton/internal/jobspec"
 	"github.com/batonci/baton/internal/plan"
 )
 
 // Lookup returns the variables of the named secret; ok is false when the
 // secret does not exist.
-type Lookup func(name string) (env []jobenv.Var, ok bool, err error)
+type Lookup func(name string) (env []jobspec.Var, ok bool, err error)
 
 // NotFoundError is returned when a secret a container or an image pull
 // secret names does not exist.
@@ -64,10 +63,10 @@ func SecretNames(a plan.Agent) []string {
 // Build returns the containers of a job and its registry logins. With a
 // nil lookup, secrets are left out (the server stores a job that way and
 // adds them when the job is assigned).
-func Build(a plan.Agent, lookup Lookup) ([]executor.Container, []executor.RegistryCredential, error) {
-	var out []executor.Container
+func Build(a plan.Agent, lookup Lookup) ([]jobspec.Container, []jobspec.RegistryCredential, error) {
+	var out []jobspec.Container
 	for _, c := range a.Containers {
-		ec := executor.Container{Name: c.Name, Image: c.Image, Command: c.Command, Entrypoint: c.Entrypoint, User: c.User}
+		ec := jobspec.Container{Name: c.Name, Image: c.Image, Command: c.Command, Entrypoint: c.Entrypoint, User: c.User}
 		if lookup != nil {
 			for _, name := range c.Secrets {
 				env, ok, err := lookup(name)
@@ -90,7 +89,7 @@ func Build(a plan.Agent, lookup Lookup) ([]executor.Container, []executor.Regist
 	if lookup == nil {
 		return out, nil, nil
 	}
-	var creds []executor.RegistryCredential
+	var creds []jobspec.RegistryCredential
 	for _, name := range a.ImagePullSecrets {
 		env, ok, err := lookup(name)
 		if err != nil {
@@ -112,7 +111,7 @@ func Build(a plan.Agent, lookup Lookup) ([]executor.Container, []executor.Regist
 // DOCKER_CREDENTIAL_TYPE is DockerHub (DOCKERHUB_USERNAME,
 // DOCKERHUB_PASSWORD) or GenericDocker (DOCKER_URL, DOCKER_USERNAME,
 // DOCKER_PASSWORD).
-func PullCredential(name string, env []jobenv.Var) (executor.RegistryCredential, error) {
+func PullCredential(name string, env []jobspec.Var) (jobspec.RegistryCredential, error) {
 	get := func(k string) string {
 		v := ""
 		for _, e := range env {
@@ -124,10 +123,10 @@ func PullCredential(name string, env []jobenv.Var) (executor.RegistryCredential,
 	}
 	switch t := get("DOCKER_CREDENTIAL_TYPE"); t {
 	case "DockerHub":
-		return executor.RegistryCredential{Username: get("DOCKERHUB_USERNAME"), Password: get("DOCKERHUB_PASSWORD")}, nil
+		return jobspec.RegistryCredential{Username: get("DOCKERHUB_USERNAME"), Password: get("DOCKERHUB_PASSWORD")}, nil
 	case "GenericDocker":
-		return executor.RegistryCredential{Registry: get("DOCKER_URL"), Username: get("DOCKER_USERNAME"), Password: get("DOCKER_PASSWORD")}, nil
+		return jobspec.RegistryCredential{Registry: get("DOCKER_URL"), Username: get("DOCKER_USERNAME"), Password: get("DOCKER_PASSWORD")}, nil
 	default:
-		return executor.RegistryCredential{}, fmt.Errorf("image pull secret %q: DOCKER_CREDENTIAL_TYPE %q is not supported (DockerHub or GenericDocker)", name, t)
+		return jobspec.RegistryCredential{}, fmt.Errorf("image pull secret %q: DOCKER_CREDENTIAL_TYPE %q is not supported (DockerHub or GenericDocker)", name, t)
 	}
 }

@@ -4,8 +4,7 @@ import (
 	"errors"
 	"testing"
 
-	"github.com/batonci/baton/internal/executor"
-	"github.com/batonci/baton/internal/jobenv"
+	"github.com/batonci/baton/internal/jobspec"
 	"github.com/batonci/baton/internal/plan"
 	"github.com/google/go-cmp/cmp"
 )
@@ -13,17 +12,17 @@ import (
 func TestBuild(t *testing.T) {
 	agent := plan.Agent{
 		Containers: []plan.Container{
-			{Name: "main", Image: "debian:12", Env: []plan.EnvVar{{Name: "A", Value: "1"}}},
+			{Name: "main", Image: "debian:12", Env: []jobspec.Var{{Name: "A", Value: "1"}}},
 			{Name: "db", Image: "postgres:16", Command: "postgres", Entrypoint: "ep", User: "pg",
-				Secrets: []string{"db"}, Env: []plan.EnvVar{{Name: "PASSWORD", Value: "yaml"}}},
+				Secrets: []string{"db"}, Env: []jobspec.Var{{Name: "PASSWORD", Value: "yaml"}}},
 		},
 		ImagePullSecrets: []string{"hub", "db"},
 	}
-	secrets := map[string][]jobenv.Var{
+	secrets := map[string][]jobspec.Var{
 		"db":  {{Name: "PASSWORD", Value: "secret"}, {Name: "DOCKER_CREDENTIAL_TYPE", Value: "GenericDocker"}, {Name: "DOCKER_URL", Value: "r.example"}, {Name: "DOCKER_USERNAME", Value: "u"}, {Name: "DOCKER_PASSWORD", Value: "p"}},
 		"hub": {{Name: "DOCKER_CREDENTIAL_TYPE", Value: "DockerHub"}, {Name: "DOCKERHUB_USERNAME", Value: "hu"}, {Name: "DOCKERHUB_PASSWORD", Value: "hp"}},
 	}
-	lookup := func(name string) ([]jobenv.Var, bool, error) {
+	lookup := func(name string) ([]jobspec.Var, bool, error) {
 		env, ok := secrets[name]
 		return env, ok, nil
 	}
@@ -34,7 +33,7 @@ func TestBuild(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	wantCs := []executor.Container{
+	wantCs := []jobspec.Container{
 		{Name: "main", Image: "debian:12", Env: []string{"A=1"}},
 		{Name: "db", Image: "postgres:16", Command: "postgres", Entrypoint: "ep", User: "pg",
 			Env: []string{"PASSWORD=secret", "DOCKER_CREDENTIAL_TYPE=GenericDocker", "DOCKER_URL=r.example", "DOCKER_USERNAME=u", "DOCKER_PASSWORD=p", "PASSWORD=yaml"}},
@@ -42,7 +41,7 @@ func TestBuild(t *testing.T) {
 	if d := cmp.Diff(wantCs, cs); d != "" {
 		t.Errorf("containers (-want +got):\n%s", d)
 	}
-	wantCreds := []executor.RegistryCredential{{Username: "hu", Password: "hp"}, {Registry: "r.example", Username: "u", Password: "p"}}
+	wantCreds := []jobspec.RegistryCredential{{Username: "hu", Password: "hp"}, {Registry: "r.example", Username: "u", Password: "p"}}
 	if d := cmp.Diff(wantCreds, creds); d != "" {
 		t.Errorf("credentials (-want +got):\n%s", d)
 	}
@@ -66,7 +65,7 @@ func TestBuild(t *testing.T) {
 	if !errors.As(err, &nf) || nf.Secret != "hub" || nf.Container != "" || err.Error() != `image pull secret "hub" not found` {
 		t.Errorf("Build with a missing pull secret: %v", err)
 	}
-	secrets["hub"] = []jobenv.Var{{Name: "DOCKER_CREDENTIAL_TYPE", Value: "ECR"}}
+	secrets["hub"] = []jobspec.Var{{Name: "DOCKER_CREDENTIAL_TYPE", Value: "ECR"}}
 	if _, _, err = Build(agent, lookup); err == nil {
 		t.Errorf("Build with an unsupported credential type: no error")
 	}

@@ -20,8 +20,8 @@ import (
 	"github.com/batonci/baton/internal/ci"
 	"github.com/batonci/baton/internal/engine"
 	"github.com/batonci/baton/internal/ids"
+	"github.com/batonci/baton/internal/jobspec"
 	"github.com/batonci/baton/internal/logstore"
-	"github.com/batonci/baton/internal/runner"
 	"github.com/batonci/baton/internal/scheduler"
 	"github.com/batonci/baton/internal/store"
 )
@@ -696,7 +696,7 @@ func (d *Dispatcher) affinity(ctx context.Context, a *ci.Agent) ([]string, time.
 		if !j.NeedsDocker || j.MachineType != a.Type || now.Sub(j.QueuedAt) >= d.cfg.ImageAffinity {
 			continue
 		}
-		var rj runner.Job
+		var rj jobspec.Job
 		if json.Unmarshal(j.Spec, &rj) != nil {
 			continue
 		}

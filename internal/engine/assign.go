@@ -11,10 +11,9 @@ import (
 	"github.com/batonci/baton/internal/agentapi"
 	"github.com/batonci/baton/internal/ci"
 	"github.com/batonci/baton/internal/containerjob"
-	"github.com/batonci/baton/internal/jobenv"
+	"github.com/batonci/baton/internal/jobspec"
 	"github.com/batonci/baton/internal/logstore"
 	"github.com/batonci/baton/internal/plan"
-	"github.com/batonci/baton/internal/runner"
 )
 
 // PrepareError is returned by Assignment for a job that cannot start (a
@@ -65,7 +64,7 @@ func (e *Engine) Assignment(ctx context.Context, job *ci.Job) (agentapi.Assignme
 			}
 		}
 	}
-	var rj runner.Job
+	var rj jobspec.Job
 	if err := json.Unmarshal(job.Spec, &rj); err != nil {
 		return a, e.failBeforeStart(ctx, job, fmt.Errorf("the job's stored definition is unreadable: %v", err))
 	}
@@ -96,7 +95,7 @@ func (e *Engine) Assignment(ctx context.Context, job *ci.Job) (agentapi.Assignme
 			}
 		}
 		rj.Env = mergeSecrets(rj.Env, env, yamlNames)
-		rj.Files = append(append([]runner.File{}, files...), rj.Files...)
+		rj.Files = append(append([]jobspec.File{}, files...), rj.Files...)
 		for _, v := range env {
 			if v.Value != "" {
 				rj.Secrets = append(rj.Secrets, v.Value)
@@ -140,7 +139,7 @@ func (e *Engine) Assignment(ctx context.Context, job *ci.Job) (agentapi.Assignme
 // image_pull_secrets, resolved now like the job's own secrets; their
 // values are masked in its output. For a pull request from a fork, a
 // secret that does not allow forks is withheld, with a notice.
-func (e *Engine) containers(ctx context.Context, rj *runner.Job, a plan.Agent, projectID string, fork bool) error {
+func (e *Engine) containers(ctx context.Context, rj *jobspec.Job, a plan.Agent, projectID string, fork bool) error {
 	names := containerjob.SecretNames(a)
 	withheld := map[string]bool{}
 	if fork && len(names) > 0 {
@@ -154,8 +153,8 @@ func (e *Engine) containers(ctx context.Context, rj *runner.Job, a plan.Agent, p
 		rj.Notices = append(rj.Notices, notices...)
 		a.ImagePullSecrets = slices.DeleteFunc(slices.Clone(a.ImagePullSecrets), func(n string) bool { return withheld[n] })
 	}
-	resolved := map[string][]jobenv.Var{}
-	lookup := func(name string) ([]jobenv.Var, bool, error) {
+	resolved := map[string][]jobspec.Var{}
+	lookup := func(name string) ([]jobspec.Var, bool, error) {
 		if withheld[name] {
 			return nil, true, nil
 		}
@@ -166,9 +165,9 @@ func (e *Engine) containers(ctx context.Context, rj *runner.Job, a plan.Agent, p
 		if err != nil {
 			return nil, false, err
 		}
-		vs := make([]jobenv.Var, len(env))
+		vs := make([]jobspec.Var, len(env))
 		for i, v := range env {
-			vs[i] = jobenv.Var{Name: v.Name, Value: v.Value}
+			vs[i] = jobspec.Var{Name: v.Name, Value: v.Value}
 			if v.Value != "" {
 				rj.Secrets = append(rj.Secrets, v.Value)
 			}
@@ -197,8 +196,8 @@ func isAfterPipelineVar(name string) bool {
 
 // mergeSecrets inserts secret variables into a job's environment so that
 // they override system variables and are overridden by YAML ones.
-func mergeSecrets(env, secrets []runner.EnvVar, yamlNames map[string]bool) []runner.EnvVar {
-	var system, yaml []runner.EnvVar
+func mergeSecrets(env, secrets []jobspec.Var, yamlNames map[string]bool) []jobspec.Var {
+	var system, yaml []jobspec.Var
 	for _, v := range env {
 		if yamlNames[v.Name] {
 			yaml = append(yaml, v)
@@ -211,7 +210,7 @@ func mergeSecrets(env, secrets []runner.EnvVar, yamlNames map[string]bool) []run
 	for i, v := range all {
 		last[v.Name] = i
 	}
-	out := make([]runner.EnvVar, 0, len(last))
+	out := make([]jobspec.Var, 0, len(last))
 	for i, v := range all {
 		if last[v.Name] == i {
 			out = append(out, v)
@@ -221,7 +220,7 @@ func mergeSecrets(env, secrets []runner.EnvVar, yamlNames map[string]bool) []run
 }
 
 // resolveSecrets asks the secret source for the named secrets.
-func (e *Engine) resolveSecrets(ctx context.Context, projectID string, names []string) ([]runner.EnvVar, []runner.File, error) {
+func (e *Engine) resolveSecrets(ctx context.Context, projectID string, names []string) ([]jobspec.Var, []jobspec.File, error) {
 	if e.cfg.Secrets == nil {
 		return nil, nil, fmt.Errorf("secret %q not found", names[0])
 	}

@@ -7,7 +7,7 @@ import (
 	"github.com/batonci/baton/internal/ci"
 	"github.com/batonci/baton/internal/engine"
 	"github.com/batonci/baton/internal/engine/enginetest"
-	"github.com/batonci/baton/internal/executor"
+	"github.com/batonci/baton/internal/jobspec"
 	"github.com/google/go-cmp/cmp"
 )
 
@@ -75,12 +75,12 @@ blocks:
 				if err != nil {
 					t.Fatal(err)
 				}
-				want := []executor.Container{
+				want := []jobspec.Container{
 					{Name: "main", Image: "registry.example.com/app:1", Env: []string{"MODE=test"}},
 					{Name: "db", Image: "postgres:16", Command: "postgres -c fsync=off", Entrypoint: "docker-entrypoint.sh", User: "postgres",
 						Env: []string{"POSTGRES_PASSWORD=from-secret", "POSTGRES_USER=db-user-value", "POSTGRES_PASSWORD=from-yaml"}},
 				}
-				wantCreds := []executor.RegistryCredential{{Registry: "registry.example.com", Username: "robot", Password: "registry-password"}}
+				wantCreds := []jobspec.RegistryCredential{{Registry: "registry.example.com", Username: "robot", Password: "registry-password"}}
 				if fork {
 					want[1].Env = []string{"POSTGRES_PASSWORD=from-yaml"}
 					wantCreds = nil

@@ -7,8 +7,8 @@ import (
 	"time"
 
 	"github.com/batonci/baton/internal/ci"
+	"github.com/batonci/baton/internal/jobspec"
 	"github.com/batonci/baton/internal/plan"
-	"github.com/batonci/baton/internal/runner"
 	"github.com/batonci/baton/internal/store"
 )
 
@@ -43,7 +43,7 @@ func (e *DebugLimitError) Error() string {
 // not change, and no promotion follows it), with the same definition as
 // the original (agent, containers, variables, secrets under the same rules,
 // fork rules included, checkout), whose commands are not run but written
-// to ~/commands.sh (runner.Job.Debug) and which waits at most d for its
+// to ~/commands.sh (jobspec.Job.Debug) and which waits at most d for its
 // debug session. Its jobs see SEMAPHORE_JOB_TYPE=debug_job.
 //
 // A debug job of a job that deploys to a deployment target receives the
@@ -131,7 +131,7 @@ func (e *Engine) Debug(ctx context.Context, req DebugRequest) (*ci.Job, error) {
 			return fmt.Errorf("debug pipeline has %d jobs", len(jobs))
 		}
 		job = jobs[0]
-		var rj runner.Job
+		var rj jobspec.Job
 		if err := json.Unmarshal(job.Spec, &rj); err != nil {
 			return err
 		}

@@ -36,10 +36,10 @@ import (
 	"time"
 
 	"github.com/batonci/baton/internal/ci"
+	"github.com/batonci/baton/internal/jobspec"
 	"github.com/batonci/baton/internal/logstore"
 	"github.com/batonci/baton/internal/pipelinestate"
 	"github.com/batonci/baton/internal/repocache"
-	"github.com/batonci/baton/internal/runner"
 	"github.com/batonci/baton/internal/store"
 )
 
@@ -66,7 +66,7 @@ var ErrSkipCI = errors.New("the commit message asks to skip CI ([skip ci])")
 // values are never stored with the job. An unknown name is an error that
 // names it (for example `secret "aws" not found`).
 type SecretSource interface {
-	Resolve(ctx context.Context, projectID string, names []string) (env []runner.EnvVar, files []runner.File, err error)
+	Resolve(ctx context.Context, projectID string, names []string) (env []jobspec.Var, files []jobspec.File, err error)
 }
 
 // ForkPolicy is implemented by a SecretSource that knows which secrets a

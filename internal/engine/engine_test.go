@@ -12,8 +12,8 @@ import (
 	"github.com/batonci/baton/internal/ci"
 	"github.com/batonci/baton/internal/engine"
 	"github.com/batonci/baton/internal/engine/enginetest"
+	"github.com/batonci/baton/internal/jobspec"
 	"github.com/batonci/baton/internal/repocache"
-	"github.com/batonci/baton/internal/runner"
 	"github.com/batonci/baton/internal/store"
 )
 
@@ -990,18 +990,18 @@ func TestWhyPending(t *testing.T) {
 }
 
 // secrets is a SecretSource backed by a map.
-type secrets map[string][]runner.EnvVar
+type secrets map[string][]jobspec.Var
 
-func (s secrets) Resolve(ctx context.Context, projectID string, names []string) ([]runner.EnvVar, []runner.File, error) {
-	var env []runner.EnvVar
-	var files []runner.File
+func (s secrets) Resolve(ctx context.Context, projectID string, names []string) ([]jobspec.Var, []jobspec.File, error) {
+	var env []jobspec.Var
+	var files []jobspec.File
 	for _, n := range names {
 		vs, ok := s[n]
 		if !ok {
 			return nil, nil, fmt.Errorf("secret %q not found", n)
 		}
 		env = append(env, vs...)
-		files = append(files, runner.File{Path: "/tmp/" + n, Content: []byte("file of " + n)})
+		files = append(files, jobspec.File{Path: "/tmp/" + n, Content: []byte("file of " + n)})
 	}
 	return env, files, nil
 }

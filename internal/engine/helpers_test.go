@@ -16,9 +16,9 @@ import (
 	"github.com/batonci/baton/internal/engine"
 	"github.com/batonci/baton/internal/engine/enginetest"
 	"github.com/batonci/baton/internal/gitrepo/gittest"
+	"github.com/batonci/baton/internal/jobspec"
 	"github.com/batonci/baton/internal/logstore"
 	"github.com/batonci/baton/internal/repocache"
-	"github.com/batonci/baton/internal/runner"
 	"github.com/batonci/baton/internal/store"
 )
 
@@ -290,9 +290,9 @@ func dedent(s string) string {
 }
 
 // spec decodes a job's stored spec.
-func spec(t *testing.T, j *ci.Job) runner.Job {
+func spec(t *testing.T, j *ci.Job) jobspec.Job {
 	t.Helper()
-	var rj runner.Job
+	var rj jobspec.Job
 	if err := json.Unmarshal(j.Spec, &rj); err != nil {
 		t.Fatalf("decode spec of %s: %v", j.Name, err)
 	}
@@ -301,7 +301,7 @@ func spec(t *testing.T, j *ci.Job) runner.Job {
 
 // envOf returns the value of a variable of a job spec, and whether it is
 // set.
-func envOf(rj runner.Job, name string) (string, bool) {
+func envOf(rj jobspec.Job, name string) (string, bool) {
 	v, ok := "", false
 	for _, e := range rj.Env {
 		if e.Name == name {

@@ -12,8 +12,8 @@ import (
 
 	"github.com/batonci/baton/internal/audit"
 	"github.com/batonci/baton/internal/ci"
+	"github.com/batonci/baton/internal/jobspec"
 	"github.com/batonci/baton/internal/plan"
-	"github.com/batonci/baton/internal/runner"
 	"github.com/batonci/baton/internal/store"
 )
 
@@ -56,7 +56,7 @@ func (e *RefusedError) Error() string { return e.Reason }
 // deployment targets' secrets (internal/vault). TargetSecrets returns the
 // plaintext variables and files of a project's target.
 type TargetSecretSource interface {
-	TargetSecrets(ctx context.Context, projectID, target string) ([]runner.EnvVar, []runner.File, error)
+	TargetSecrets(ctx context.Context, projectID, target string) ([]jobspec.Var, []jobspec.File, error)
 }
 
 // TargetQueue is the queue of the pipelines promoted to a deployment
@@ -476,7 +476,7 @@ func matchAny(patterns []string, name string) bool {
 // pipeline promoted to it: its variables override system variables and
 // secrets and are overridden by YAML variables (docs/semaphore.md §3.3); its values
 // are masked. Pull requests from forks never receive it.
-func (e *Engine) targetSecrets(ctx context.Context, rj *runner.Job, p *ci.Pipeline, wf *ci.Workflow, pj *plan.Job) error {
+func (e *Engine) targetSecrets(ctx context.Context, rj *jobspec.Job, p *ci.Pipeline, wf *ci.Workflow, pj *plan.Job) error {
 	if wf.PRFork {
 		rj.Notices = append(rj.Notices, fmt.Sprintf("deployment target %q's secret withheld: this pull request comes from a fork", p.DeploymentTarget))
 		return nil
@@ -501,7 +501,7 @@ func (e *Engine) targetSecrets(ctx context.Context, rj *runner.Job, p *ci.Pipeli
 		}
 	}
 	rj.Env = mergeSecrets(rj.Env, env, yamlNames)
-	rj.Files = append(append([]runner.File{}, rj.Files...), files...)
+	rj.Files = append(append([]jobspec.File{}, rj.Files...), files...)
 	for _, v := range env {
 		if v.Value != "" {
 			rj.Secrets = append(rj.Secrets, v.Value)

@@ -17,12 +17,12 @@ import (
 	"github.com/batonci/baton/internal/gitrepo"
 	"github.com/batonci/baton/internal/ids"
 	"github.com/batonci/baton/internal/jobenv"
+	"github.com/batonci/baton/internal/jobspec"
 	"github.com/batonci/baton/internal/pipeline"
 	"github.com/batonci/baton/internal/pipelinestate"
 	"github.com/batonci/baton/internal/plan"
 	"github.com/batonci/baton/internal/repocache"
 	"github.com/batonci/baton/internal/repourl"
-	"github.com/batonci/baton/internal/runner"
 	"github.com/batonci/baton/internal/store"
 )
 
@@ -410,7 +410,7 @@ type builder struct {
 	now       time.Time
 	// promo, when set, makes the pipeline a promoted one (promote.go).
 	promo *promotedInfo
-	// keep is the jobs' runner.Job.KeepOnFailure.
+	// keep is the jobs' jobspec.Job.KeepOnFailure.
 	keep time.Duration
 	// debugTarget is the deployment target of the job a debug job
 	// reproduces: the debug pipeline gets its secrets but not its queue.
@@ -570,9 +570,9 @@ func (b *builder) job(p *ci.Pipeline, g *plan.Graph, blk *ci.Block, pb *plan.Blo
 		j.Spec = orig.Spec
 		return j, nil
 	}
-	var extra []jobenv.Var
+	var extra []jobspec.Var
 	if orig != nil {
-		extra = []jobenv.Var{{Name: "SEMAPHORE_JOB_RERUN", Value: "true"}, {Name: "SEMAPHORE_JOB_ORIGINAL_ID", Value: orig.ID}}
+		extra = []jobspec.Var{{Name: "SEMAPHORE_JOB_RERUN", Value: "true"}, {Name: "SEMAPHORE_JOB_ORIGINAL_ID", Value: orig.ID}}
 	}
 	spec, err := b.spec(p, blk, pj, j, extra)
 	if err != nil {
@@ -624,7 +624,7 @@ func (b *builder) git() jobenv.Git {
 // spec builds the runnable job stored with a job row: commands,
 // epilogues, the system variables and the YAML variables. Secret values
 // are added only when the job is assigned (Engine.Assignment).
-func (b *builder) spec(p *ci.Pipeline, blk *ci.Block, pj *plan.Job, j *ci.Job, extra []jobenv.Var) (json.RawMessage, error) {
+func (b *builder) spec(p *ci.Pipeline, blk *ci.Block, pj *plan.Job, j *ci.Job, extra []jobspec.Var) (json.RawMessage, error) {
 	jc := jobenv.Context{
 		ProjectName:     b.project.Name,
 		ProjectID:       b.project.ID,
@@ -647,16 +647,16 @@ func (b *builder) spec(p *ci.Pipeline, blk *ci.Block, pj *plan.Job, j *ci.Job, e
 		Container:       len(pj.Agent.Containers) > 0,
 		Git:             b.git(),
 	}
-	yaml := make([]jobenv.Var, 0, len(pj.Env))
+	yaml := make([]jobspec.Var, 0, len(pj.Env))
 	for _, v := range pj.Env {
-		yaml = append(yaml, jobenv.Var{Name: v.Name, Value: v.Value})
+		yaml = append(yaml, jobspec.Var{Name: v.Name, Value: v.Value})
 	}
 	all := jobenv.Merge(append(jobenv.System(jc), extra...), yaml)
-	env := make([]runner.EnvVar, len(all))
+	env := make([]jobspec.Var, len(all))
 	for i, v := range all {
-		env[i] = runner.EnvVar{Name: v.Name, Value: v.Value}
+		env[i] = jobspec.Var{Name: v.Name, Value: v.Value}
 	}
-	rj := runner.Job{
+	rj := jobspec.Job{
 		Name:           pj.Name,
 		Commands:       pj.Commands,
 		EpilogueAlways: pj.Epilogue.Always,
@@ -680,7 +680,7 @@ func (b *builder) spec(p *ci.Pipeline, blk *ci.Block, pj *plan.Job, j *ci.Job, e
 // to an after_pipeline job's stored spec, now that the pipeline's result
 // is known. They are appended after the YAML variables, as localrun does.
 func afterPipelineSpec(spec json.RawMessage, p *ci.Pipeline, result ci.Result, reason ci.Reason, doneAt time.Time) (json.RawMessage, error) {
-	var rj runner.Job
+	var rj jobspec.Job
 	if err := json.Unmarshal(spec, &rj); err != nil {
 		return nil, fmt.Errorf("decode job spec: %w", err)
 	}
@@ -690,7 +690,7 @@ func afterPipelineSpec(spec json.RawMessage, p *ci.Pipeline, result ci.Result, r
 	}
 	secs := func(d time.Duration) string { return fmt.Sprint(int64(max(d, 0).Seconds())) }
 	unix := func(t time.Time) string { return fmt.Sprint(t.Unix()) }
-	vars := []runner.EnvVar{
+	vars := []jobspec.Var{
 		{Name: "SEMAPHORE_PIPELINE_RESULT", Value: string(result)},
 		{Name: "SEMAPHORE_PIPELINE_RESULT_REASON", Value: string(reason)},
 		{Name: "SEMAPHORE_PIPELINE_CREATED_AT", Value: unix(p.CreatedAt)},

@@ -8,6 +8,8 @@ import (
 	"context"
 	"errors"
 	"io"
+
+	"github.com/batonci/baton/internal/jobspec"
 )
 
 // Executor starts job sessions.
@@ -72,40 +74,16 @@ const (
 	PullAlways       = "always"
 )
 
-// Container is one container of a container session.
-type Container struct {
-	// Name is the container's host name on the job's network.
-	Name string `json:"name"`
-	// Image is the image reference.
-	Image string `json:"image"`
-	// Command replaces the image's command (split like a shell would,
-	// without expansions). Ignored for the main container.
-	Command string `json:"command,omitempty"`
-	// Entrypoint replaces the image's entrypoint. Ignored for the main
-	// container, whose process is the session's bash.
-	Entrypoint string `json:"entrypoint,omitempty"`
-	// User runs the container's processes as this user.
-	User string `json:"user,omitempty"`
-	// Env is the container's environment, "KEY=VALUE".
-	Env []string `json:"env,omitempty"`
-}
-
-// Mount is a host path bind-mounted in a container at the same path.
-type Mount struct {
-	// Path is the host path, also the path in the container.
-	Path string `json:"path"`
-	// ReadOnly mounts it read-only.
-	ReadOnly bool `json:"read_only,omitempty"`
-}
-
-// RegistryCredential is a login to a container registry.
-type RegistryCredential struct {
-	// Registry is the registry host ("" or "docker.io" for Docker Hub).
-	Registry string `json:"registry,omitempty"`
-	// Username and Password log in.
-	Username string `json:"username"`
-	Password string `json:"password"`
-}
+// Container, Mount and RegistryCredential are the job spec's: the
+// executor runs what an agent received, without copying it.
+type (
+	// Container is one container of a container session.
+	Container = jobspec.Container
+	// Mount is a host path bind-mounted in a container at the same path.
+	Mount = jobspec.Mount
+	// RegistryCredential is a login to a container registry.
+	RegistryCredential = jobspec.RegistryCredential
+)
 
 // ErrContainersUnsupported is returned by an executor that cannot run
 // container sessions.

@@ -8,13 +8,9 @@ import (
 	"strconv"
 	"strings"
 	"time"
-)
 
-// Var is one environment variable.
-type Var struct {
-	Name  string
-	Value string
-}
+	"github.com/batonci/baton/internal/jobspec"
+)
 
 // Context describes one job of one pipeline of one workflow.
 type Context struct {
@@ -80,7 +76,7 @@ func (g Git) Ref() string {
 }
 
 // System returns the system variables of a job, in export order.
-func System(c Context) []Var {
+func System(c Context) []jobspec.Var {
 	b := func(v bool) string { return strconv.FormatBool(v) }
 	jobType := c.JobType
 	if jobType == "" {
@@ -90,94 +86,94 @@ func System(c Context) []Var {
 	if c.Container {
 		envType = "container"
 	}
-	vs := []Var{
-		{"CI", "true"},
-		{"SEMAPHORE", "true"},
-		{"TERM", "xterm"},
-		{"PAGER", "cat"},
-		{"BATON", "true"},
-		{"SEMAPHORE_PROJECT_NAME", c.ProjectName},
-		{"SEMAPHORE_PROJECT_ID", c.ProjectID},
-		{"SEMAPHORE_ORGANIZATION_URL", c.OrganizationURL},
-		{"SEMAPHORE_ORGANIZATION_ID", c.OrganizationID},
-		{"SEMAPHORE_JOB_ID", c.JobID},
-		{"SEMAPHORE_JOB_NAME", c.JobName},
-		{"SEMAPHORE_JOB_CREATION_TIME", strconv.FormatInt(c.JobCreated.Unix(), 10)},
-		{"SEMAPHORE_JOB_TYPE", jobType},
-		{"SEMAPHORE_JOB_RESULT", "none"},
-		{"SEMAPHORE_AGENT_MACHINE_TYPE", c.MachineType},
-		{"SEMAPHORE_AGENT_MACHINE_OS_IMAGE", c.OSImage},
-		{"SEMAPHORE_AGENT_MACHINE_ENVIRONMENT_TYPE", envType},
-		{"SEMAPHORE_WORKFLOW_ID", c.WorkflowID},
-		{"SEMAPHORE_WORKFLOW_NUMBER", strconv.Itoa(c.WorkflowNumber)},
-		{"SEMAPHORE_WORKFLOW_RERUN", b(c.Rerun)},
-		{"SEMAPHORE_WORKFLOW_TRIGGERED_BY_HOOK", b(c.Trigger == "hook" || c.Trigger == "")},
-		{"SEMAPHORE_WORKFLOW_TRIGGERED_BY_API", b(c.Trigger == "api")},
-		{"SEMAPHORE_WORKFLOW_TRIGGERED_BY_SCHEDULE", b(c.Trigger == "schedule")},
-		{"SEMAPHORE_WORKFLOW_TRIGGERED_BY_MANUAL_RUN", b(c.Trigger == "manual")},
-		{"SEMAPHORE_WORKFLOW_TRIGGERED_BY", c.TriggeredBy},
-		{"SEMAPHORE_WORKFLOW_HOOK_SOURCE", orDefault(c.Git.Provider, "git")},
-		{"SEMAPHORE_PIPELINE_ID", c.PipelineID},
-		{"SEMAPHORE_PIPELINE_NAME", c.PipelineName},
-		{"SEMAPHORE_PIPELINE_ARTEFACT_ID", c.PipelineID},
-		{"SEMAPHORE_PIPELINE_RERUN", b(c.PipelineRerun)},
-		{"SEMAPHORE_PIPELINE_PROMOTION", b(c.PromotedBy != "")},
-		{"SEMAPHORE_PIPELINE_PROMOTED_BY", c.PromotedBy},
-		{"SEMAPHORE_BLOCK_NAME", c.BlockName},
+	vs := []jobspec.Var{
+		{Name: "CI", Value: "true"},
+		{Name: "SEMAPHORE", Value: "true"},
+		{Name: "TERM", Value: "xterm"},
+		{Name: "PAGER", Value: "cat"},
+		{Name: "BATON", Value: "true"},
+		{Name: "SEMAPHORE_PROJECT_NAME", Value: c.ProjectName},
+		{Name: "SEMAPHORE_PROJECT_ID", Value: c.ProjectID},
+		{Name: "SEMAPHORE_ORGANIZATION_URL", Value: c.OrganizationURL},
+		{Name: "SEMAPHORE_ORGANIZATION_ID", Value: c.OrganizationID},
+		{Name: "SEMAPHORE_JOB_ID", Value: c.JobID},
+		{Name: "SEMAPHORE_JOB_NAME", Value: c.JobName},
+		{Name: "SEMAPHORE_JOB_CREATION_TIME", Value: strconv.FormatInt(c.JobCreated.Unix(), 10)},
+		{Name: "SEMAPHORE_JOB_TYPE", Value: jobType},
+		{Name: "SEMAPHORE_JOB_RESULT", Value: "none"},
+		{Name: "SEMAPHORE_AGENT_MACHINE_TYPE", Value: c.MachineType},
+		{Name: "SEMAPHORE_AGENT_MACHINE_OS_IMAGE", Value: c.OSImage},
+		{Name: "SEMAPHORE_AGENT_MACHINE_ENVIRONMENT_TYPE", Value: envType},
+		{Name: "SEMAPHORE_WORKFLOW_ID", Value: c.WorkflowID},
+		{Name: "SEMAPHORE_WORKFLOW_NUMBER", Value: strconv.Itoa(c.WorkflowNumber)},
+		{Name: "SEMAPHORE_WORKFLOW_RERUN", Value: b(c.Rerun)},
+		{Name: "SEMAPHORE_WORKFLOW_TRIGGERED_BY_HOOK", Value: b(c.Trigger == "hook" || c.Trigger == "")},
+		{Name: "SEMAPHORE_WORKFLOW_TRIGGERED_BY_API", Value: b(c.Trigger == "api")},
+		{Name: "SEMAPHORE_WORKFLOW_TRIGGERED_BY_SCHEDULE", Value: b(c.Trigger == "schedule")},
+		{Name: "SEMAPHORE_WORKFLOW_TRIGGERED_BY_MANUAL_RUN", Value: b(c.Trigger == "manual")},
+		{Name: "SEMAPHORE_WORKFLOW_TRIGGERED_BY", Value: c.TriggeredBy},
+		{Name: "SEMAPHORE_WORKFLOW_HOOK_SOURCE", Value: orDefault(c.Git.Provider, "git")},
+		{Name: "SEMAPHORE_PIPELINE_ID", Value: c.PipelineID},
+		{Name: "SEMAPHORE_PIPELINE_NAME", Value: c.PipelineName},
+		{Name: "SEMAPHORE_PIPELINE_ARTEFACT_ID", Value: c.PipelineID},
+		{Name: "SEMAPHORE_PIPELINE_RERUN", Value: b(c.PipelineRerun)},
+		{Name: "SEMAPHORE_PIPELINE_PROMOTION", Value: b(c.PromotedBy != "")},
+		{Name: "SEMAPHORE_PIPELINE_PROMOTED_BY", Value: c.PromotedBy},
+		{Name: "SEMAPHORE_BLOCK_NAME", Value: c.BlockName},
 	}
 	return append(vs, gitVars(c.Git)...)
 }
 
-func gitVars(g Git) []Var {
+func gitVars(g Git) []jobspec.Var {
 	dir := g.Dir
 	if dir == "" {
 		dir = g.RepoName
 	}
-	vs := []Var{
-		{"SEMAPHORE_GIT_PROVIDER", orDefault(g.Provider, "git")},
-		{"SEMAPHORE_GIT_URL", g.URL},
-		{"SEMAPHORE_GIT_REPO_NAME", g.RepoName},
-		{"SEMAPHORE_GIT_DIR", dir},
-		{"SEMAPHORE_GIT_REPO_SLUG", g.Slug},
-		{"SEMAPHORE_GIT_SHA", g.SHA},
-		{"SEMAPHORE_GIT_REF", g.Ref()},
-		{"SEMAPHORE_GIT_REF_TYPE", orDefault(g.RefType, "branch")},
-		{"SEMAPHORE_GIT_COMMIT_RANGE", g.CommitRange},
-		{"SEMAPHORE_GIT_COMMIT_AUTHOR", g.CommitAuthor},
-		{"SEMAPHORE_GIT_COMMITTER", g.Committer},
+	vs := []jobspec.Var{
+		{Name: "SEMAPHORE_GIT_PROVIDER", Value: orDefault(g.Provider, "git")},
+		{Name: "SEMAPHORE_GIT_URL", Value: g.URL},
+		{Name: "SEMAPHORE_GIT_REPO_NAME", Value: g.RepoName},
+		{Name: "SEMAPHORE_GIT_DIR", Value: dir},
+		{Name: "SEMAPHORE_GIT_REPO_SLUG", Value: g.Slug},
+		{Name: "SEMAPHORE_GIT_SHA", Value: g.SHA},
+		{Name: "SEMAPHORE_GIT_REF", Value: g.Ref()},
+		{Name: "SEMAPHORE_GIT_REF_TYPE", Value: orDefault(g.RefType, "branch")},
+		{Name: "SEMAPHORE_GIT_COMMIT_RANGE", Value: g.CommitRange},
+		{Name: "SEMAPHORE_GIT_COMMIT_AUTHOR", Value: g.CommitAuthor},
+		{Name: "SEMAPHORE_GIT_COMMITTER", Value: g.Committer},
 	}
 	switch g.RefType {
 	case "tag":
 		// Semaphore sets the branch variable to the tag's ref (docs/semaphore.md §5 ⚠).
-		vs = append(vs, Var{"SEMAPHORE_GIT_BRANCH", "refs/tags/" + g.Tag}, Var{"SEMAPHORE_GIT_TAG_NAME", g.Tag})
+		vs = append(vs, jobspec.Var{Name: "SEMAPHORE_GIT_BRANCH", Value: "refs/tags/" + g.Tag}, jobspec.Var{Name: "SEMAPHORE_GIT_TAG_NAME", Value: g.Tag})
 	case "pull-request":
 		vs = append(vs,
-			Var{"SEMAPHORE_GIT_BRANCH", g.Branch},
-			Var{"SEMAPHORE_GIT_WORKING_BRANCH", g.PRBranch},
-			Var{"SEMAPHORE_GIT_PR_NUMBER", g.PRNumber},
-			Var{"SEMAPHORE_GIT_PR_NAME", g.PRName},
-			Var{"SEMAPHORE_GIT_PR_BRANCH", g.PRBranch},
-			Var{"SEMAPHORE_GIT_PR_SHA", g.PRSHA},
-			Var{"SEMAPHORE_GIT_PR_SLUG", g.PRSlug},
+			jobspec.Var{Name: "SEMAPHORE_GIT_BRANCH", Value: g.Branch},
+			jobspec.Var{Name: "SEMAPHORE_GIT_WORKING_BRANCH", Value: g.PRBranch},
+			jobspec.Var{Name: "SEMAPHORE_GIT_PR_NUMBER", Value: g.PRNumber},
+			jobspec.Var{Name: "SEMAPHORE_GIT_PR_NAME", Value: g.PRName},
+			jobspec.Var{Name: "SEMAPHORE_GIT_PR_BRANCH", Value: g.PRBranch},
+			jobspec.Var{Name: "SEMAPHORE_GIT_PR_SHA", Value: g.PRSHA},
+			jobspec.Var{Name: "SEMAPHORE_GIT_PR_SLUG", Value: g.PRSlug},
 		)
 	default:
-		vs = append(vs, Var{"SEMAPHORE_GIT_BRANCH", g.Branch}, Var{"SEMAPHORE_GIT_WORKING_BRANCH", g.Branch})
+		vs = append(vs, jobspec.Var{Name: "SEMAPHORE_GIT_BRANCH", Value: g.Branch}, jobspec.Var{Name: "SEMAPHORE_GIT_WORKING_BRANCH", Value: g.Branch})
 	}
 	return vs
 }
 
 // Merge concatenates variable lists in precedence order (later lists win)
 // and drops earlier duplicates, keeping the position of the last one.
-func Merge(lists ...[]Var) []Var {
+func Merge(lists ...[]jobspec.Var) []jobspec.Var {
 	last := map[string]int{}
-	var all []Var
+	var all []jobspec.Var
 	for _, l := range lists {
 		all = append(all, l...)
 	}
 	for i, v := range all {
 		last[v.Name] = i
 	}
-	out := make([]Var, 0, len(last))
+	out := make([]jobspec.Var, 0, len(last))
 	for i, v := range all {
 		if last[v.Name] == i {
 			out = append(out, v)

@@ -5,9 +5,11 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/batonci/baton/internal/jobspec"
 )
 
-func lookup(vs []Var) map[string]string {
+func lookup(vs []jobspec.Var) map[string]string {
 	m := map[string]string{}
 	for _, v := range vs {
 		m[v.Name] = v.Value
@@ -71,11 +73,11 @@ func TestSystemGitVariablesPerRefType(t *testing.T) {
 }
 
 func TestMergeLaterListsWin(t *testing.T) {
-	system := []Var{{"A", "system"}, {"B", "system"}}
-	secrets := []Var{{"B", "secret"}, {"C", "secret"}}
-	yaml := []Var{{"C", "yaml"}, {"D", "yaml"}}
+	system := []jobspec.Var{{Name: "A", Value: "system"}, {Name: "B", Value: "system"}}
+	secrets := []jobspec.Var{{Name: "B", Value: "secret"}, {Name: "C", Value: "secret"}}
+	yaml := []jobspec.Var{{Name: "C", Value: "yaml"}, {Name: "D", Value: "yaml"}}
 	got := Merge(system, secrets, yaml)
-	want := []Var{{"A", "system"}, {"B", "secret"}, {"C", "yaml"}, {"D", "yaml"}}
+	want := []jobspec.Var{{Name: "A", Value: "system"}, {Name: "B", Value: "secret"}, {Name: "C", Value: "yaml"}, {Name: "D", Value: "yaml"}}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("Merge (-want +got):\n%s", diff)
 	}

@@ -5,7 +5,7 @@
 // keeps the pipeline in memory, runs the jobs the machine queues in
 // parallel up to a limit, and stops those it says to stop. How a single
 // job runs is delegated to a JobRunner; how a plan.Job becomes a
-// runner.Job (workspace, environment, secrets) to a Prepare callback.
+// jobspec.Job (workspace, environment, secrets) to a Prepare callback.
 package localrun
 
 import (
@@ -17,14 +17,14 @@ import (
 	"time"
 
 	"github.com/batonci/baton/internal/ci"
+	"github.com/batonci/baton/internal/jobspec"
 	"github.com/batonci/baton/internal/pipelinestate"
 	"github.com/batonci/baton/internal/plan"
-	"github.com/batonci/baton/internal/runner"
 )
 
 // JobRunner runs one job; *runner.Runner implements it.
 type JobRunner interface {
-	Run(ctx context.Context, job runner.Job, emit func(ci.Event)) (ci.Result, ci.Reason)
+	Run(ctx context.Context, job jobspec.Job, emit func(ci.Event)) (ci.Result, ci.Reason)
 }
 
 // Spec is one job about to run.
@@ -35,7 +35,7 @@ type Spec struct {
 	Number int
 	// Extra holds variables only this kind of job gets (after_pipeline's
 	// SEMAPHORE_PIPELINE_* variables).
-	Extra []plan.EnvVar
+	Extra []jobspec.Var
 }
 
 // Options configure a run.
@@ -46,7 +46,7 @@ type Options struct {
 	// Prepare turns a planned job into a runnable one. The returned
 	// cleanup runs once the job is done. An error fails the job with the
 	// error as its output, as a missing secret does on Semaphore.
-	Prepare func(ctx context.Context, s Spec) (job runner.Job, cleanup func(), err error)
+	Prepare func(ctx context.Context, s Spec) (job jobspec.Job, cleanup func(), err error)
 	// Emit receives every event, one at a time, with Block and Job set.
 	Emit func(ci.Event)
 	// Now is the clock; nil means time.Now.
@@ -99,7 +99,7 @@ type unit struct {
 	job   *plan.Job
 	node  *ci.Job
 	// extra are the after_pipeline variables, set when it is queued.
-	extra []plan.EnvVar
+	extra []jobspec.Var
 	// stop cancels the running job's context.
 	stop context.CancelCauseFunc
 }
@@ -149,7 +149,7 @@ func newRun(g *plan.Graph, opts Options) *run {
 		cb := &ci.Block{ID: fmt.Sprint(i), Index: i, Name: b.Name, Dependencies: b.Dependencies, State: ci.StatePending,
 			Skipped: b.Skipped, TimeLimit: b.TimeLimit.D(), FailFast: b.FailFast, AfterPipeline: after}
 		for k, j := range b.Jobs {
-			// The job's own time limit is the runner's (runner.Job.TimeLimit).
+			// The job's own time limit is the runner's (jobspec.Job.TimeLimit).
 			cj := &ci.Job{ID: fmt.Sprintf("%d/%d", i, k), BlockID: cb.ID, Index: k, Name: j.Name, State: ci.StatePending}
 			cb.Jobs = append(cb.Jobs, cj)
 			r.units[cj.ID] = &unit{block: b, job: j, node: cj}
@@ -290,13 +290,13 @@ func (r *run) runJob(ctx context.Context, u *unit, n int) (ci.Result, ci.Reason)
 
 // afterPipelineEnv is the SEMAPHORE_PIPELINE_* variables after_pipeline
 // jobs get: the result of the regular blocks (docs/semaphore.md §1.11).
-func (r *run) afterPipelineEnv() []plan.EnvVar {
+func (r *run) afterPipelineEnv() []jobspec.Var {
 	if r.mainDone.IsZero() {
 		return nil
 	}
 	started := r.tree.StartedAt
 	secs := func(d time.Duration) string { return fmt.Sprint(int64(d.Seconds())) }
-	return []plan.EnvVar{
+	return []jobspec.Var{
 		{Name: "SEMAPHORE_PIPELINE_RESULT", Value: string(r.result)},
 		{Name: "SEMAPHORE_PIPELINE_RESULT_REASON", Value: string(r.reason)},
 		{Name: "SEMAPHORE_PIPELINE_CREATED_AT", Value: fmt.Sprint(started.Unix())},

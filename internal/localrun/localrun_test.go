@@ -9,9 +9,9 @@ import (
 	"time"
 
 	"github.com/batonci/baton/internal/ci"
+	"github.com/batonci/baton/internal/jobspec"
 	"github.com/batonci/baton/internal/localrun"
 	"github.com/batonci/baton/internal/plan"
-	"github.com/batonci/baton/internal/runner"
 )
 
 // scriptRunner is a fake job runner: a job's first command says what it
@@ -24,7 +24,7 @@ type scriptRunner struct {
 	peak    int
 }
 
-func (s *scriptRunner) Run(ctx context.Context, job runner.Job, emit func(ci.Event)) (ci.Result, ci.Reason) {
+func (s *scriptRunner) Run(ctx context.Context, job jobspec.Job, emit func(ci.Event)) (ci.Result, ci.Reason) {
 	s.mu.Lock()
 	s.started = append(s.started, job.Name)
 	s.running++
@@ -84,8 +84,8 @@ func run(t *testing.T, g *plan.Graph, r *scriptRunner, parallel int) (*localrun.
 	rep := localrun.Run(t.Context(), g, localrun.Options{
 		Runner:   r,
 		Parallel: parallel,
-		Prepare: func(ctx context.Context, s localrun.Spec) (runner.Job, func(), error) {
-			return runner.Job{Name: s.Job.Name, Commands: s.Job.Commands}, nil, nil
+		Prepare: func(ctx context.Context, s localrun.Spec) (jobspec.Job, func(), error) {
+			return jobspec.Job{Name: s.Job.Name, Commands: s.Job.Commands}, nil, nil
 		},
 		Emit: func(ev ci.Event) { events = append(events, ev) },
 	})
@@ -210,8 +210,8 @@ func TestStopByUserBeforeAnythingRanCancels(t *testing.T) {
 	g := &plan.Graph{TimeLimit: plan.Duration(time.Minute), Blocks: []*plan.Block{block("A", nil, "pass")}}
 	rep := localrun.Run(ctx, g, localrun.Options{
 		Runner: &scriptRunner{},
-		Prepare: func(ctx context.Context, s localrun.Spec) (runner.Job, func(), error) {
-			return runner.Job{Name: s.Job.Name, Commands: s.Job.Commands}, nil, nil
+		Prepare: func(ctx context.Context, s localrun.Spec) (jobspec.Job, func(), error) {
+			return jobspec.Job{Name: s.Job.Name, Commands: s.Job.Commands}, nil, nil
 		},
 	})
 	if rep.Result != ci.ResultCanceled || rep.Reason != ci.ReasonUser {
@@ -228,11 +228,11 @@ func TestAfterPipelineRunsWithTheResult(t *testing.T) {
 	}
 	rep := localrun.Run(t.Context(), g, localrun.Options{
 		Runner: &scriptRunner{},
-		Prepare: func(ctx context.Context, s localrun.Spec) (runner.Job, func(), error) {
+		Prepare: func(ctx context.Context, s localrun.Spec) (jobspec.Job, func(), error) {
 			for _, v := range s.Extra {
 				got = append(got, v.Name+"="+v.Value)
 			}
-			return runner.Job{Name: s.Job.Name, Commands: s.Job.Commands}, nil, nil
+			return jobspec.Job{Name: s.Job.Name, Commands: s.Job.Commands}, nil, nil
 		},
 	})
 	if rep.AfterPipeline == nil || rep.AfterPipeline.Result != ci.ResultPassed {
@@ -251,8 +251,8 @@ func TestPrepareErrorFailsTheJobWithItsMessage(t *testing.T) {
 	var out strings.Builder
 	rep := localrun.Run(t.Context(), g, localrun.Options{
 		Runner: &scriptRunner{},
-		Prepare: func(ctx context.Context, s localrun.Spec) (runner.Job, func(), error) {
-			return runner.Job{}, nil, errString("secret \"aws\" not found")
+		Prepare: func(ctx context.Context, s localrun.Spec) (jobspec.Job, func(), error) {
+			return jobspec.Job{}, nil, errString("secret \"aws\" not found")
 		},
 		Emit: func(ev ci.Event) { out.WriteString(ev.Output) },
 	})

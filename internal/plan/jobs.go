@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/batonci/baton/internal/jobspec"
 	"github.com/batonci/baton/internal/pipeline"
 )
 
@@ -24,7 +25,7 @@ func (c *compiler) jobs(p *pipeline.Pipeline, t *pipeline.Task, block string, gj
 	}
 	// Shared parts, in Semaphore's merge order (docs/semaphore.md §1.7).
 	var prologue, always, onPass, onFail []string
-	var env []EnvVar
+	var env []jobspec.Var
 	var secrets []string
 	var gjcPriority []*pipeline.PriorityRule
 	env = append(env, c.paramEnv()...)
@@ -56,7 +57,7 @@ func (c *compiler) jobs(p *pipeline.Pipeline, t *pipeline.Task, block string, gj
 			Block:    block,
 			Commands: append(append([]string{}, prologue...), commands(j.Commands)...),
 			Epilogue: Epilogue{Always: always, OnPass: onPass, OnFail: onFail},
-			Env:      append(append([]EnvVar{}, env...), c.envVars(j.EnvVars)...),
+			Env:      append(append([]jobspec.Var{}, env...), c.envVars(j.EnvVars)...),
 			Secrets:  secrets,
 			Agent:    agent,
 			Priority: c.priority(j.Priority, gjcPriority),
@@ -66,7 +67,7 @@ func (c *compiler) jobs(p *pipeline.Pipeline, t *pipeline.Task, block string, gj
 		}
 		for _, combo := range c.expand(j) {
 			job := base
-			job.Env = append(append([]EnvVar{}, base.Env...), combo.env...)
+			job.Env = append(append([]jobspec.Var{}, base.Env...), combo.env...)
 			if combo.suffix != "" {
 				job.Name = name + " - " + combo.suffix
 			}
@@ -80,7 +81,7 @@ func (c *compiler) jobs(p *pipeline.Pipeline, t *pipeline.Task, block string, gj
 // combination is one expanded job: the variables it adds and its name
 // suffix.
 type combination struct {
-	env          []EnvVar
+	env          []jobspec.Var
 	suffix       string
 	index, count int
 }
@@ -104,7 +105,7 @@ func (c *compiler) expand(j *pipeline.Job) []combination {
 		for i := range out {
 			idx := strconv.Itoa(i + 1)
 			out[i] = combination{
-				env: []EnvVar{
+				env: []jobspec.Var{
 					{Name: "SEMAPHORE_JOB_INDEX", Value: idx},
 					{Name: "SEMAPHORE_JOB_COUNT", Value: strconv.Itoa(n)},
 				},
@@ -128,7 +129,7 @@ func (c *compiler) expand(j *pipeline.Job) []combination {
 		for _, prev := range combos {
 			for _, v := range values {
 				v = c.subst(axis.Pos, v)
-				cb := combination{env: append(append([]EnvVar{}, prev.env...), EnvVar{Name: axis.EnvVar, Value: v})}
+				cb := combination{env: append(append([]jobspec.Var{}, prev.env...), jobspec.Var{Name: axis.EnvVar, Value: v})}
 				part := axis.EnvVar + "=" + v
 				if prev.suffix == "" {
 					cb.suffix = part
@@ -182,10 +183,10 @@ func (c *compiler) agent(a *pipeline.Agent) Agent {
 	return out
 }
 
-func (c *compiler) envVars(vs []*pipeline.EnvVar) []EnvVar {
-	out := make([]EnvVar, 0, len(vs))
+func (c *compiler) envVars(vs []*pipeline.EnvVar) []jobspec.Var {
+	out := make([]jobspec.Var, 0, len(vs))
 	for _, v := range vs {
-		out = append(out, EnvVar{Name: v.Name, Value: c.subst(v.Pos, v.Value)})
+		out = append(out, jobspec.Var{Name: v.Name, Value: c.subst(v.Pos, v.Value)})
 	}
 	return out
 }
@@ -199,10 +200,10 @@ func (c *compiler) secretNames(refs []*pipeline.SecretRef) []string {
 }
 
 // paramEnv exports every parameter as a variable, sorted by name.
-func (c *compiler) paramEnv() []EnvVar {
-	var out []EnvVar
+func (c *compiler) paramEnv() []jobspec.Var {
+	var out []jobspec.Var
 	for _, k := range sortedKeys(c.in.Params) {
-		out = append(out, EnvVar{Name: k, Value: c.in.Params[k]})
+		out = append(out, jobspec.Var{Name: k, Value: c.in.Params[k]})
 	}
 	return out
 }

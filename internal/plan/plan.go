@@ -10,6 +10,8 @@ package plan
 import (
 	"encoding/json"
 	"time"
+
+	"github.com/batonci/baton/internal/jobspec"
 )
 
 // Event is the git event a pipeline is planned for.
@@ -97,7 +99,7 @@ type Job struct {
 	Epilogue Epilogue `json:"epilogue"`
 	// Env holds the YAML variables in export order (parameters, global,
 	// task, job, matrix); a later name wins.
-	Env []EnvVar `json:"env_vars"`
+	Env []jobspec.Var `json:"env_vars"`
 	// Secrets are the names of the secrets to inject, in order.
 	Secrets   []string `json:"secrets,omitempty"`
 	Agent     Agent    `json:"agent"`
@@ -115,12 +117,6 @@ type Epilogue struct {
 	OnFail []string `json:"on_fail,omitempty"`
 }
 
-// EnvVar is one variable to export.
-type EnvVar struct {
-	Name  string `json:"name"`
-	Value string `json:"value"`
-}
-
 // Agent says where a job runs.
 type Agent struct {
 	MachineType      string      `json:"machine_type"`
@@ -131,13 +127,13 @@ type Agent struct {
 
 // Container is one container of a job; the first is the main one.
 type Container struct {
-	Name       string   `json:"name"`
-	Image      string   `json:"image"`
-	Command    string   `json:"command,omitempty"`
-	Entrypoint string   `json:"entrypoint,omitempty"`
-	User       string   `json:"user,omitempty"`
-	Env        []EnvVar `json:"env_vars,omitempty"`
-	Secrets    []string `json:"secrets,omitempty"`
+	Name       string        `json:"name"`
+	Image      string        `json:"image"`
+	Command    string        `json:"command,omitempty"`
+	Entrypoint string        `json:"entrypoint,omitempty"`
+	User       string        `json:"user,omitempty"`
+	Env        []jobspec.Var `json:"env_vars,omitempty"`
+	Secrets    []string      `json:"secrets,omitempty"`
 }
 
 // Queue is the queue the pipeline joins (docs/semaphore.md §1.9).

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/batonci/baton/internal/ci"
+	"github.com/batonci/baton/internal/jobspec"
 )
 
 // The directives of the pseudo-commands of held jobs.
@@ -40,7 +41,7 @@ type Hold struct {
 // CommandsScript is the content of a debug job's ~/commands.sh: the
 // prologue and commands, then the epilogues, one per line, so that they
 // can be run one by one or sourced.
-func CommandsScript(job Job) string {
+func CommandsScript(job jobspec.Job) string {
 	var b strings.Builder
 	b.WriteString("# The job's commands (prologue and commands), one per line.\n")
 	b.WriteString("# Run them one by one, or all with: source ~/" + CommandsFile + "\n")
@@ -65,7 +66,7 @@ func CommandsScript(job Job) string {
 // ShellInit is bash source that gives an interactive shell the job's
 // environment: the session's init (toolbox functions) and the job's
 // variables, secrets included. It is what a debug session sources.
-func ShellInit(job Job) string {
+func ShellInit(job jobspec.Job) string {
 	_, exports := exportScript(job.Env)
 	return job.Init + "\n" + exports
 }

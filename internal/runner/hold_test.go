@@ -11,6 +11,7 @@ import (
 
 	"github.com/batonci/baton/internal/ci"
 	"github.com/batonci/baton/internal/executor/shell"
+	"github.com/batonci/baton/internal/jobspec"
 	"github.com/batonci/baton/internal/runner"
 )
 
@@ -41,12 +42,12 @@ func TestDebugJobWritesCommandsAndHolds(t *testing.T) {
 		}
 	}}
 	var ev events
-	job := runner.Job{
+	job := jobspec.Job{
 		Name: "debug", Debug: true, TimeLimit: time.Minute, Dir: home,
 		BaseEnv:        []string{"HOME=" + home, "PATH=" + os.Getenv("PATH")},
 		Commands:       []string{"echo one", "exit 3"},
 		EpilogueAlways: []string{"echo bye"},
-		Env:            []runner.EnvVar{{Name: "SEMAPHORE_JOB_ID", Value: "j1"}},
+		Env:            []jobspec.Var{{Name: "SEMAPHORE_JOB_ID", Value: "j1"}},
 	}
 	result, reason := r.Run(t.Context(), job, ev.emit)
 	if result != ci.ResultPassed || reason != ci.ReasonNone {
@@ -76,7 +77,7 @@ func TestKeepOnFailure(t *testing.T) {
 	r := &runner.Runner{Executor: shell.New(shell.Options{}), Hold: func(ctx context.Context, h runner.Hold) {
 		kinds = append(kinds, h.Kind)
 	}}
-	base := runner.Job{Name: "j", Dir: t.TempDir(), KeepOnFailure: time.Minute, EpilogueAlways: []string{"echo epilogue"}}
+	base := jobspec.Job{Name: "j", Dir: t.TempDir(), KeepOnFailure: time.Minute, EpilogueAlways: []string{"echo epilogue"}}
 	for _, tc := range []struct {
 		name     string
 		commands []string

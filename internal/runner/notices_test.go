@@ -4,13 +4,13 @@ import (
 	"testing"
 
 	"github.com/batonci/baton/internal/ci"
-	"github.com/batonci/baton/internal/runner"
+	"github.com/batonci/baton/internal/jobspec"
 )
 
 func TestNoticesOpenTheLog(t *testing.T) {
 	t.Parallel()
 	job := baseJob(t)
-	job.Env = []runner.EnvVar{{Name: "TOKEN", Value: "granted-value"}}
+	job.Env = []jobspec.Var{{Name: "TOKEN", Value: "granted-value"}}
 	job.Notices = []string{`secret "aws" withheld: this pull request comes from a fork`}
 	job.Commands = []string{"true"}
 	res, _, l := runJob(t, t.Context(), job)
@@ -18,7 +18,7 @@ func TestNoticesOpenTheLog(t *testing.T) {
 		t.Fatalf("result = %s", res)
 	}
 	want := "secret \"aws\" withheld: this pull request comes from a fork\nExporting TOKEN\n"
-	if got := l.output(runner.DirectiveExportEnv, 0); got != want {
+	if got := l.output(jobspec.DirectiveExportEnv, 0); got != want {
 		t.Errorf("export output = %q, want %q", got, want)
 	}
 }

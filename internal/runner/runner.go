@@ -1,4 +1,4 @@
-// Package runner runs one job the way Semaphore's agent does (docs/semaphore.md §7.2): in
+// Package runner runs one job (a jobspec.Job) the way Semaphore's agent does (docs/semaphore.md §7.2): in
 // one persistent shell session, it exports the job's environment, writes its
 // files, runs its commands until the first failure, then its epilogues, and
 // reports everything as a stream of job log events (docs/semaphore.md §7.3), with secret
@@ -17,21 +17,9 @@ import (
 
 	"github.com/batonci/baton/internal/ci"
 	"github.com/batonci/baton/internal/executor"
+	"github.com/batonci/baton/internal/jobspec"
 	"github.com/batonci/baton/internal/redact"
 )
-
-// The directives of the pseudo-commands the runner adds, as Semaphore names
-// them.
-const (
-	DirectiveExportEnv   = "Exporting environment variables"
-	DirectiveInjectFiles = "Injecting Files"
-)
-
-// Pseudo reports whether directive is one of the runner's own steps
-// rather than a command of the user's.
-func Pseudo(directive string) bool {
-	return directive == DirectiveExportEnv || directive == DirectiveInjectFiles
-}
 
 // JobResultVar is the variable that holds the job's result in epilogues,
 // and that a command may set before `return 130` to stop the job with that
@@ -65,7 +53,7 @@ type Runner struct {
 //
 // Events carry no Block or Job name: a caller that mixes several jobs into
 // one stream sets them in emit.
-func (r *Runner) Run(ctx context.Context, job Job, emit func(ci.Event)) (ci.Result, ci.Reason) {
+func (r *Runner) Run(ctx context.Context, job jobspec.Job, emit func(ci.Event)) (ci.Result, ci.Reason) {
 	outer := ctx // a failed job is kept beyond its time limit
 	if job.TimeLimit > 0 {
 		var cancel context.CancelFunc
@@ -117,7 +105,7 @@ const (
 // jobRun is the state of one Runner.Run.
 type jobRun struct {
 	exec executor.Executor
-	job  Job
+	job  jobspec.Job
 	emit func(ci.Event)
 	now  func() time.Time
 	log  *slog.Logger
@@ -150,10 +138,10 @@ func (j *jobRun) run(ctx context.Context) (ci.Result, ci.Reason) {
 	o := j.exportEnv(ctx, j.job.Env, j.job.Notices...)
 	files := j.job.Files
 	if j.job.Debug {
-		files = append(slices.Clone(files), File{Path: CommandsFile, Content: []byte(CommandsScript(j.job)), Mode: 0o755})
+		files = append(slices.Clone(files), jobspec.File{Path: CommandsFile, Content: []byte(CommandsScript(j.job)), Mode: 0o755})
 	}
 	if o == outPassed && len(files) > 0 {
-		o = j.command(ctx, DirectiveInjectFiles, "", injectScript(files))
+		o = j.command(ctx, jobspec.DirectiveInjectFiles, "", injectScript(files))
 	}
 	if j.job.Debug {
 		return j.debug(ctx, o)
@@ -196,7 +184,7 @@ func (j *jobRun) run(ctx context.Context) (ci.Result, ci.Reason) {
 // epilogues exports the job result and runs the epilogue lists; each list
 // stops at its first failure. It reports whether the job was stopped.
 func (j *jobRun) epilogues(ctx context.Context, result ci.Result) (stopped bool) {
-	resultVar := EnvVar{Name: JobResultVar, Value: string(result)}
+	resultVar := jobspec.Var{Name: JobResultVar, Value: string(result)}
 	if j.sess == nil {
 		// The shell ended during the commands; the epilogues get a new
 		// one with the job's environment.
@@ -210,7 +198,7 @@ func (j *jobRun) epilogues(ctx context.Context, result ci.Result) (stopped bool)
 		if j.exportEnv(ctx, append(slices.Clone(j.job.Env), resultVar)) == outStopped {
 			return true
 		}
-	} else if j.exportEnv(ctx, []EnvVar{resultVar}) == outStopped {
+	} else if j.exportEnv(ctx, []jobspec.Var{resultVar}) == outStopped {
 		return true
 	}
 	second := j.job.EpilogueOnFail
@@ -245,12 +233,12 @@ func (j *jobRun) epilogues(ctx context.Context, result ci.Result) (stopped bool)
 
 // exportEnv runs the "Exporting environment variables" pseudo-command;
 // notices are shown first, one per line.
-func (j *jobRun) exportEnv(ctx context.Context, vars []EnvVar, notices ...string) outcome {
+func (j *jobRun) exportEnv(ctx context.Context, vars []jobspec.Var, notices ...string) outcome {
 	lines, script := exportScript(vars)
 	if len(notices) > 0 {
 		lines = strings.Join(notices, "\n") + "\n" + lines
 	}
-	return j.command(ctx, DirectiveExportEnv, lines, script)
+	return j.command(ctx, jobspec.DirectiveExportEnv, lines, script)
 }
 
 // command runs one command, or pseudo-command, with its cmd_started,

@@ -15,6 +15,7 @@ import (
 
 	"github.com/batonci/baton/internal/ci"
 	"github.com/batonci/baton/internal/executor/shell"
+	"github.com/batonci/baton/internal/jobspec"
 	"github.com/batonci/baton/internal/runner"
 	"github.com/google/go-cmp/cmp"
 )
@@ -131,9 +132,9 @@ func newRunner() *runner.Runner {
 }
 
 // baseJob returns a job with an isolated $HOME and working directory.
-func baseJob(t *testing.T) runner.Job {
+func baseJob(t *testing.T) jobspec.Job {
 	home := t.TempDir()
-	return runner.Job{
+	return jobspec.Job{
 		Name:    t.Name(),
 		Dir:     home,
 		BaseEnv: []string{"PATH=" + os.Getenv("PATH"), "HOME=" + home},
@@ -141,13 +142,13 @@ func baseJob(t *testing.T) runner.Job {
 }
 
 // runJob runs job and checks the stream's invariants.
-func runJob(t *testing.T, ctx context.Context, job runner.Job) (ci.Result, ci.Reason, *log) {
+func runJob(t *testing.T, ctx context.Context, job jobspec.Job) (ci.Result, ci.Reason, *log) {
 	t.Helper()
 	return runJobHook(t, ctx, job, nil)
 }
 
 // runJobHook is runJob with a function called for each event.
-func runJobHook(t *testing.T, ctx context.Context, job runner.Job, hook func(ci.Event)) (ci.Result, ci.Reason, *log) {
+func runJobHook(t *testing.T, ctx context.Context, job jobspec.Job, hook func(ci.Event)) (ci.Result, ci.Reason, *log) {
 	t.Helper()
 	l := &log{t: t, hook: hook}
 	res, reason := newRunner().Run(ctx, job, l.emit)
@@ -182,7 +183,7 @@ func exportEvents(names ...string) []ev {
 	for _, n := range names {
 		fmt.Fprintf(&b, "Exporting %s\n", n)
 	}
-	return command(runner.DirectiveExportEnv, b.String(), 0)
+	return command(jobspec.DirectiveExportEnv, b.String(), 0)
 }
 
 func join(parts ...[]ev) []ev {
@@ -196,22 +197,22 @@ func join(parts ...[]ev) []ev {
 func TestRun(t *testing.T) {
 	tests := []struct {
 		name       string
-		job        func(j *runner.Job)
+		job        func(j *jobspec.Job)
 		wantResult ci.Result
 		wantReason ci.Reason
 		want       []ev
 	}{
 		{
 			name:       "no commands passes",
-			job:        func(j *runner.Job) {},
+			job:        func(j *jobspec.Job) {},
 			wantResult: ci.ResultPassed,
 			want: join([]ev{started()}, exportEvents(), exportEvents(runner.JobResultVar),
 				[]ev{finished(ci.ResultPassed, "")}),
 		},
 		{
 			name: "commands share one shell",
-			job: func(j *runner.Job) {
-				j.Env = []runner.EnvVar{{Name: "GREETING", Value: "hello"}}
+			job: func(j *jobspec.Job) {
+				j.Env = []jobspec.Var{{Name: "GREETING", Value: "hello"}}
 				j.Commands = []string{"mkdir sub && cd sub", "export WHO=world; f() { echo \"$GREETING $WHO from ${PWD##*/}\"; }", "f"}
 			},
 			wantResult: ci.ResultPassed,
@@ -224,7 +225,7 @@ func TestRun(t *testing.T) {
 		},
 		{
 			name: "stops at the first failure and runs on_fail epilogues",
-			job: func(j *runner.Job) {
+			job: func(j *jobspec.Job) {
 				j.Commands = []string{"echo a", "echo b >&2; false", "echo never"}
 				j.EpilogueAlways = []string{"echo always $SEMAPHORE_JOB_RESULT"}
 				j.EpilogueOnPass = []string{"echo on pass"}
@@ -242,7 +243,7 @@ func TestRun(t *testing.T) {
 		},
 		{
 			name: "epilogue lists stop at their first failure and never change the result",
-			job: func(j *runner.Job) {
+			job: func(j *jobspec.Job) {
 				j.Commands = []string{"true"}
 				j.EpilogueAlways = []string{"echo a1", "(exit 3)", "echo a3"}
 				j.EpilogueOnPass = []string{"echo p1 $SEMAPHORE_JOB_RESULT", "false", "echo p3"}
@@ -260,7 +261,7 @@ func TestRun(t *testing.T) {
 		},
 		{
 			name: "set -x traces user commands, not the runner's exports",
-			job: func(j *runner.Job) {
+			job: func(j *jobspec.Job) {
 				j.Commands = []string{"set -x", "true"}
 				j.EpilogueAlways = []string{"echo a1"}
 			},
@@ -274,7 +275,7 @@ func TestRun(t *testing.T) {
 		},
 		{
 			name: "return 130 with result passed",
-			job: func(j *runner.Job) {
+			job: func(j *jobspec.Job) {
 				j.Commands = []string{"export SEMAPHORE_JOB_RESULT=passed; return 130", "echo never"}
 				j.EpilogueAlways = []string{"echo epilogue $SEMAPHORE_JOB_RESULT"}
 			},
@@ -287,7 +288,7 @@ func TestRun(t *testing.T) {
 		},
 		{
 			name: "return 130 with result failed",
-			job: func(j *runner.Job) {
+			job: func(j *jobspec.Job) {
 				j.Commands = []string{"SEMAPHORE_JOB_RESULT=failed; return 130", "echo never"}
 			},
 			wantResult: ci.ResultFailed,
@@ -299,7 +300,7 @@ func TestRun(t *testing.T) {
 		},
 		{
 			name: "return 130 without a result stops the job",
-			job: func(j *runner.Job) {
+			job: func(j *jobspec.Job) {
 				j.Commands = []string{"set -x; return 130", "echo never"}
 				j.EpilogueAlways = []string{"echo never"}
 			},
@@ -311,8 +312,8 @@ func TestRun(t *testing.T) {
 		},
 		{
 			name: "exit fails the job and epilogues get a new shell",
-			job: func(j *runner.Job) {
-				j.Env = []runner.EnvVar{{Name: "FOO", Value: "bar"}}
+			job: func(j *jobspec.Job) {
+				j.Env = []jobspec.Var{{Name: "FOO", Value: "bar"}}
 				j.Commands = []string{"cd /; export LOST=1", "echo bye; exit 3", "echo never"}
 				j.EpilogueAlways = []string{"echo \"$FOO ${LOST:-unset} $SEMAPHORE_JOB_RESULT ${PWD##*/}\""}
 			},
@@ -327,7 +328,7 @@ func TestRun(t *testing.T) {
 		},
 		{
 			name: "set -e failure fails the job",
-			job: func(j *runner.Job) {
+			job: func(j *jobspec.Job) {
 				j.Commands = []string{"set -e", "echo a; false; echo b"}
 				j.EpilogueOnFail = []string{"echo on fail", "exit 1", "echo never"}
 			},
@@ -343,7 +344,7 @@ func TestRun(t *testing.T) {
 		},
 		{
 			name: "exit 0 still fails the job",
-			job: func(j *runner.Job) {
+			job: func(j *jobspec.Job) {
 				j.Commands = []string{"exit 0"}
 			},
 			wantResult: ci.ResultFailed,
@@ -355,14 +356,14 @@ func TestRun(t *testing.T) {
 		},
 		{
 			name: "invalid variable name fails the job",
-			job: func(j *runner.Job) {
-				j.Env = []runner.EnvVar{{Name: "GOOD", Value: "1"}, {Name: "BAD-NAME", Value: "x"}}
+			job: func(j *jobspec.Job) {
+				j.Env = []jobspec.Var{{Name: "GOOD", Value: "1"}, {Name: "BAD-NAME", Value: "x"}}
 				j.Commands = []string{"echo never"}
 			},
 			wantResult: ci.ResultFailed,
 			wantReason: ci.ReasonTest,
 			want: join([]ev{started()},
-				command(runner.DirectiveExportEnv, "Exporting GOOD\nCannot export \"BAD-NAME\": not a valid variable name\n", 1),
+				command(jobspec.DirectiveExportEnv, "Exporting GOOD\nCannot export \"BAD-NAME\": not a valid variable name\n", 1),
 				exportEvents(runner.JobResultVar),
 				[]ev{finished(ci.ResultFailed, ci.ReasonTest)}),
 		},
@@ -407,10 +408,10 @@ func TestEnvNastyValues(t *testing.T) {
 	job := baseJob(t)
 	var printer strings.Builder
 	for i, v := range values {
-		job.Env = append(job.Env, runner.EnvVar{Name: "V" + strconv.Itoa(i), Value: v})
+		job.Env = append(job.Env, jobspec.Var{Name: "V" + strconv.Itoa(i), Value: v})
 		fmt.Fprintf(&printer, "printf '%%s\\0' \"$V%d\"; ", i)
 	}
-	job.Env = append(job.Env, runner.EnvVar{Name: "LATER", Value: "first"}, runner.EnvVar{Name: "LATER", Value: "second"})
+	job.Env = append(job.Env, jobspec.Var{Name: "LATER", Value: "first"}, jobspec.Var{Name: "LATER", Value: "second"})
 	job.Commands = []string{printer.String(), "echo \"$LATER\"; env | grep -c '^V1=plain$'"}
 	res, _, l := runJob(t, t.Context(), job)
 	if res != ci.ResultPassed {
@@ -423,7 +424,7 @@ func TestEnvNastyValues(t *testing.T) {
 	if got := l.output(job.Commands[1], 0); got != "second\n1\n" {
 		t.Errorf("later value / exported: got %q", got)
 	}
-	exports := l.output(runner.DirectiveExportEnv, 0)
+	exports := l.output(jobspec.DirectiveExportEnv, 0)
 	if strings.Contains(exports, "plain") || !strings.Contains(exports, "Exporting LATER\nExporting LATER\n") {
 		t.Errorf("export output shows values or misses names: %q", exports)
 	}
@@ -432,7 +433,7 @@ func TestEnvNastyValues(t *testing.T) {
 func TestEnvValueWithNUL(t *testing.T) {
 	t.Parallel()
 	job := baseJob(t)
-	job.Env = []runner.EnvVar{{Name: "N", Value: "a\x00b"}}
+	job.Env = []jobspec.Var{{Name: "N", Value: "a\x00b"}}
 	job.Commands = []string{`printf '%s' "$N"`}
 	res, _, l := runJob(t, t.Context(), job)
 	if got := l.output(job.Commands[0], 0); res != ci.ResultPassed || got != "ab" {
@@ -450,7 +451,7 @@ func TestInjectFiles(t *testing.T) {
 		binary = append(binary, byte(b))
 	}
 	binary = append(binary, bytes.Repeat([]byte("long content "), 1000)...)
-	job.Files = []runner.File{
+	job.Files = []jobspec.File{
 		{Path: "relative/deep/file.txt", Content: []byte("relative\n")},
 		{Path: abs, Content: []byte("absolute"), Mode: 0o600},
 		{Path: "~/.ssh/id_rsa", Content: binary, Mode: 0o400},
@@ -465,7 +466,7 @@ func TestInjectFiles(t *testing.T) {
 		"Injecting " + abs + " with file mode 0600\n" +
 		"Injecting ~/.ssh/id_rsa with file mode 0400\n" +
 		"Injecting empty with file mode 0644\n"
-	if got := l.output(runner.DirectiveInjectFiles, 0); got != wantLog {
+	if got := l.output(jobspec.DirectiveInjectFiles, 0); got != wantLog {
 		t.Errorf("injection log:\ngot  %q\nwant %q", got, wantLog)
 	}
 	for _, f := range []struct {
@@ -502,13 +503,13 @@ func TestInjectFilesFailure(t *testing.T) {
 	if err := os.WriteFile(blocker, nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	job.Files = []runner.File{{Path: "blocker/sub/file", Content: []byte("x")}, {Path: "never", Content: []byte("x")}}
+	job.Files = []jobspec.File{{Path: "blocker/sub/file", Content: []byte("x")}, {Path: "never", Content: []byte("x")}}
 	job.Commands = []string{"echo never"}
 	res, reason, l := runJob(t, t.Context(), job)
 	if res != ci.ResultFailed || reason != ci.ReasonTest {
 		t.Errorf("result = %s/%s, want failed/test", res, reason)
 	}
-	got := l.output(runner.DirectiveInjectFiles, 0)
+	got := l.output(jobspec.DirectiveInjectFiles, 0)
 	if !strings.HasPrefix(got, "Injecting blocker/sub/file with file mode 0644\n") || !strings.HasSuffix(got, "Failed to inject blocker/sub/file\n") {
 		t.Errorf("injection log = %q", got)
 	}
@@ -521,7 +522,7 @@ func TestMasking(t *testing.T) {
 	t.Parallel()
 	const secret = "s3cr3t-T0ken"
 	job := baseJob(t)
-	job.Env = []runner.EnvVar{{Name: "TOKEN", Value: secret}}
+	job.Env = []jobspec.Var{{Name: "TOKEN", Value: secret}}
 	job.Secrets = []string{secret, "ab"}
 	job.Commands = []string{
 		`echo "token is $TOKEN"`,
@@ -555,7 +556,7 @@ func TestMasking(t *testing.T) {
 			t.Errorf("output of %q = %q, want %q", tc.directive, got, tc.want)
 		}
 	}
-	if got := l.output(runner.DirectiveExportEnv, 0); got != "Exporting TOKEN\n" {
+	if got := l.output(jobspec.DirectiveExportEnv, 0); got != "Exporting TOKEN\n" {
 		t.Errorf("export output = %q", got)
 	}
 }
@@ -599,7 +600,7 @@ func TestManyCommands(t *testing.T) {
 	}
 	n := 0
 	for _, e := range l.events {
-		if e.Kind == ci.EventCmdFinished && e.Directive != runner.DirectiveExportEnv {
+		if e.Kind == ci.EventCmdFinished && e.Directive != jobspec.DirectiveExportEnv {
 			if got := l.output(e.Directive, 0); got != strings.TrimPrefix(e.Directive, "echo ")+"\n" {
 				t.Fatalf("%q printed %q", e.Directive, got)
 			}
@@ -751,11 +752,11 @@ func TestInitAndClock(t *testing.T) {
 
 func TestJobJSON(t *testing.T) {
 	// Job is plain data: it survives a JSON round trip.
-	job := runner.Job{
+	job := jobspec.Job{
 		Name:      "build",
 		Commands:  []string{"make"},
-		Env:       []runner.EnvVar{{Name: "A", Value: "1"}},
-		Files:     []runner.File{{Path: "f", Content: []byte{0, 1, 2}, Mode: 0o600}},
+		Env:       []jobspec.Var{{Name: "A", Value: "1"}},
+		Files:     []jobspec.File{{Path: "f", Content: []byte{0, 1, 2}, Mode: 0o600}},
 		Secrets:   []string{"s3cret"},
 		TimeLimit: time.Minute,
 	}
@@ -763,7 +764,7 @@ func TestJobJSON(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var got runner.Job
+	var got jobspec.Job
 	if err := json.Unmarshal(b, &got); err != nil {
 		t.Fatal(err)
 	}

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"os"
 	"strings"
+
+	"github.com/batonci/baton/internal/jobspec"
 )
 
 // shellQuote quotes s as one bash word. Bash strings cannot hold NUL bytes,
@@ -34,7 +36,7 @@ func validName(name string) bool {
 // exportScript returns the "Exporting NAME" lines to show for vars, and the
 // bash source that exports them. Invalid names are reported and make the
 // source fail, after the valid ones are exported.
-func exportScript(vars []EnvVar) (output, script string) {
+func exportScript(vars []jobspec.Var) (output, script string) {
 	var out, src strings.Builder
 	bad := false
 	for _, v := range vars {
@@ -60,7 +62,7 @@ func exportScript(vars []EnvVar) (output, script string) {
 }
 
 // fileMode is the mode a File is written with.
-func fileMode(f File) os.FileMode {
+func fileMode(f jobspec.File) os.FileMode {
 	if m := f.Mode.Perm(); m != 0 {
 		return m
 	}
@@ -85,7 +87,7 @@ func destination(path string) string {
 // "Injecting PATH with file mode MODE" line for each, and failing at the
 // first file that cannot be written. The content travels base64-encoded in
 // a here-document, so any bytes arrive unchanged, whatever the executor.
-func injectScript(files []File) string {
+func injectScript(files []jobspec.File) string {
 	var b strings.Builder
 	for _, f := range files {
 		mode := fileMode(f)

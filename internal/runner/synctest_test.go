@@ -9,6 +9,7 @@ import (
 
 	"github.com/batonci/baton/internal/ci"
 	"github.com/batonci/baton/internal/executor"
+	"github.com/batonci/baton/internal/jobspec"
 	"github.com/batonci/baton/internal/runner"
 )
 
@@ -35,7 +36,7 @@ func (fakeSession) Close() error { return nil }
 func TestTimeLimitFakeClock(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		startAt := time.Now()
-		job := runner.Job{
+		job := jobspec.Job{
 			TimeLimit:      2 * time.Hour,
 			Commands:       []string{"make", "sleep forever", "never"},
 			EpilogueAlways: []string{"never"},

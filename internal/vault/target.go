@@ -11,7 +11,7 @@ import (
 
 	"github.com/batonci/baton/internal/engine"
 	"github.com/batonci/baton/internal/ids"
-	"github.com/batonci/baton/internal/runner"
+	"github.com/batonci/baton/internal/jobspec"
 	"github.com/batonci/baton/internal/secret"
 	"github.com/batonci/baton/internal/store"
 )
@@ -337,7 +337,7 @@ func applyValues(what string, s *store.Secret, ch Change, seal func(kind, name s
 // TargetSecrets returns the plaintext variables and files of a project's
 // deployment target. It implements engine.TargetSecretSource: the engine
 // calls it only for jobs of pipelines promoted to the target.
-func (v *Vault) TargetSecrets(ctx context.Context, projectID, name string) ([]runner.EnvVar, []runner.File, error) {
+func (v *Vault) TargetSecrets(ctx context.Context, projectID, name string) ([]jobspec.Var, []jobspec.File, error) {
 	t, err := v.db.GetTarget(ctx, projectID, name)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, nil, fmt.Errorf("deployment target %q no longer exists", name)

@@ -26,8 +26,8 @@ import (
 
 	"github.com/batonci/baton/internal/engine"
 	"github.com/batonci/baton/internal/ids"
+	"github.com/batonci/baton/internal/jobspec"
 	"github.com/batonci/baton/internal/redact"
-	"github.com/batonci/baton/internal/runner"
 	"github.com/batonci/baton/internal/secret"
 	"github.com/batonci/baton/internal/store"
 )
@@ -401,13 +401,13 @@ func ShortValues(ch Change) []string {
 // Resolve returns the variables and files of the named secrets, in order,
 // for a job of projectID: a project secret overrides an organisation
 // secret of the same name. It implements engine.SecretSource.
-func (v *Vault) Resolve(ctx context.Context, projectID string, names []string) ([]runner.EnvVar, []runner.File, error) {
+func (v *Vault) Resolve(ctx context.Context, projectID string, names []string) ([]jobspec.Var, []jobspec.File, error) {
 	found, err := v.db.LookupSecrets(ctx, projectID, names)
 	if err != nil {
 		return nil, nil, fmt.Errorf("resolve secrets: %w", err)
 	}
-	var env []runner.EnvVar
-	var files []runner.File
+	var env []jobspec.Var
+	var files []jobspec.File
 	for _, n := range names {
 		s, ok := found[n]
 		if !ok {
@@ -441,22 +441,22 @@ func resealValues(env []store.SealedEnv, files []store.SealedFile, adOf func(kin
 
 // openValues decrypts sealed variables and files, whose associated data
 // adOf gives (secrets and deployment targets alike).
-func (v *Vault) openValues(sealedEnv []store.SealedEnv, sealedFiles []store.SealedFile, adOf func(kind, name string) string) ([]runner.EnvVar, []runner.File, error) {
-	var env []runner.EnvVar
-	var files []runner.File
+func (v *Vault) openValues(sealedEnv []store.SealedEnv, sealedFiles []store.SealedFile, adOf func(kind, name string) string) ([]jobspec.Var, []jobspec.File, error) {
+	var env []jobspec.Var
+	var files []jobspec.File
 	for _, e := range sealedEnv {
 		plain, err := v.key.Open(e.Value, adOf("env", e.Name))
 		if err != nil {
 			return nil, nil, fmt.Errorf("variable %s cannot be decrypted: %w", e.Name, err)
 		}
-		env = append(env, runner.EnvVar{Name: e.Name, Value: string(plain)})
+		env = append(env, jobspec.Var{Name: e.Name, Value: string(plain)})
 	}
 	for _, f := range sealedFiles {
 		plain, err := v.key.Open(f.Content, adOf("file", f.Path))
 		if err != nil {
 			return nil, nil, fmt.Errorf("file %s cannot be decrypted: %w", f.Path, err)
 		}
-		files = append(files, runner.File{Path: f.Path, Content: plain})
+		files = append(files, jobspec.File{Path: f.Path, Content: plain})
 	}
 	return env, files, nil
 }

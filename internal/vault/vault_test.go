@@ -8,7 +8,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/batonci/baton/internal/engine/enginetest"
-	"github.com/batonci/baton/internal/runner"
+	"github.com/batonci/baton/internal/jobspec"
 	"github.com/batonci/baton/internal/secret"
 	"github.com/batonci/baton/internal/store"
 	"github.com/batonci/baton/internal/vault"
@@ -75,7 +75,7 @@ func TestVault(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if d := cmp.Diff([]runner.EnvVar{{Name: "AWS_KEY", Value: "project-key-value"}}, e); d != "" || len(files) != 0 {
+		if d := cmp.Diff([]jobspec.Var{{Name: "AWS_KEY", Value: "project-key-value"}}, e); d != "" || len(files) != 0 {
 			t.Errorf("Resolve project (-want +got):\n%s\nfiles %v", d, files)
 		}
 		e, files, err = v.Resolve(ctx, "other-project", []string{"aws"})
@@ -102,7 +102,7 @@ func TestVault(t *testing.T) {
 			t.Errorf("Update = %+v", m)
 		}
 		e, _, _ = v.Resolve(ctx, "other-project", []string{"aws"})
-		if d := cmp.Diff([]runner.EnvVar{{Name: "AWS_KEY", Value: "rotated-key-value"}, {Name: "NEW", Value: "new-value"}}, e); d != "" {
+		if d := cmp.Diff([]jobspec.Var{{Name: "AWS_KEY", Value: "rotated-key-value"}, {Name: "NEW", Value: "new-value"}}, e); d != "" {
 			t.Errorf("Resolve after Update (-want +got):\n%s", d)
 		}
 		allowed, err := v.ForkAllowed(ctx, proj.ID, []string{"aws"})

@@ -12,7 +12,7 @@ import (
 
 	"github.com/batonci/baton/internal/api"
 	"github.com/batonci/baton/internal/ci"
-	"github.com/batonci/baton/internal/runner"
+	"github.com/batonci/baton/internal/jobspec"
 )
 
 // timingRow is a bar of the waterfall: a block or a job, waiting (queued)
@@ -138,7 +138,7 @@ func (w *Web) timing(rw http.ResponseWriter, r *http.Request) {
 					continue // a job without a readable log has no commands to rank
 				}
 				for _, c := range cmds {
-					if c.FinishedAt == 0 || c.StartedAt == 0 || runner.Pseudo(c.Directive) {
+					if c.FinishedAt == 0 || c.StartedAt == 0 || jobspec.Pseudo(c.Directive) {
 						continue // unfinished, or the runner's own step
 					}
 					took := time.Duration((c.FinishedAt - c.StartedAt) * float64(time.Second))

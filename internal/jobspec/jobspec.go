@@ -1,14 +1,22 @@
-package runner
+// Package jobspec defines what an agent receives to run one job: its
+// commands and epilogues, its environment, its secret files, the values to
+// mask, its containers and its time limit. It is plain data (JSON on the
+// agent protocol, and stored with each job row without secret values) and
+// imports only the standard library, so that the server, the agent
+// protocol, the runner and `baton run` share it without depending on each
+// other. jobenv.Build makes a Job from a compiled plan job; the runner runs
+// it.
+package jobspec
 
 import (
-	"os"
+	"io/fs"
 	"time"
-
-	"github.com/batonci/baton/internal/executor"
 )
 
-// EnvVar is an environment variable a job exports.
-type EnvVar struct {
+// Var is one environment variable: a name and its value. It is the one
+// name/value type of a job's variables, from the compiled plan to the
+// shell that exports them.
+type Var struct {
 	Name  string `json:"name"`
 	Value string `json:"value"`
 }
@@ -21,11 +29,46 @@ type File struct {
 	// Content is written byte for byte.
 	Content []byte `json:"content"`
 	// Mode is the file's permission bits; 0 means 0644.
-	Mode os.FileMode `json:"mode,omitempty"`
+	Mode fs.FileMode `json:"mode,omitempty"`
 }
 
-// Job is everything needed to run one job. It is plain data, so that the
-// server can send it to an agent as JSON.
+// Container is one container of a job that runs in containers
+// (agent.containers).
+type Container struct {
+	// Name is the container's host name on the job's network.
+	Name string `json:"name"`
+	// Image is the image reference.
+	Image string `json:"image"`
+	// Command replaces the image's command (split like a shell would,
+	// without expansions). Ignored for the main container.
+	Command string `json:"command,omitempty"`
+	// Entrypoint replaces the image's entrypoint. Ignored for the main
+	// container, whose process is the session's bash.
+	Entrypoint string `json:"entrypoint,omitempty"`
+	// User runs the container's processes as this user.
+	User string `json:"user,omitempty"`
+	// Env is the container's environment, "KEY=VALUE".
+	Env []string `json:"env,omitempty"`
+}
+
+// Mount is a host path bind-mounted in a container at the same path.
+type Mount struct {
+	// Path is the host path, also the path in the container.
+	Path string `json:"path"`
+	// ReadOnly mounts it read-only.
+	ReadOnly bool `json:"read_only,omitempty"`
+}
+
+// RegistryCredential is a login to a container registry.
+type RegistryCredential struct {
+	// Registry is the registry host ("" or "docker.io" for Docker Hub).
+	Registry string `json:"registry,omitempty"`
+	// Username and Password log in.
+	Username string `json:"username"`
+	Password string `json:"password"`
+}
+
+// Job is everything needed to run one job.
 type Job struct {
 	// Name names the job in application logs.
 	Name string `json:"name"`
@@ -39,7 +82,7 @@ type Job struct {
 	EpilogueOnFail []string `json:"epilogue_on_fail,omitempty"`
 	// Env is exported in order before the commands; a later entry of
 	// the same name wins.
-	Env []EnvVar `json:"env,omitempty"`
+	Env []Var `json:"env,omitempty"`
 	// Files are written after Env is exported, before the commands.
 	Files []File `json:"files,omitempty"`
 	// Secrets are values masked in all output.
@@ -62,15 +105,15 @@ type Job struct {
 	// Containers, when not empty, run the job in containers
 	// (agent.containers): the first is the main one, the others are
 	// services. An executor.Switch sends such jobs to the docker executor.
-	Containers []executor.Container `json:"containers,omitempty"`
+	Containers []Container `json:"containers,omitempty"`
 	// Mounts are host paths the main container needs (the job's home,
 	// the toolbox, caches), bind-mounted at the same paths.
-	Mounts []executor.Mount `json:"mounts,omitempty"`
+	Mounts []Mount `json:"mounts,omitempty"`
 	// PullPolicy is the image pull policy ("" means the executor's).
 	PullPolicy string `json:"pull_policy,omitempty"`
 	// PullCredentials log in to registries before images are pulled
 	// (image_pull_secrets).
-	PullCredentials []executor.RegistryCredential `json:"pull_credentials,omitempty"`
+	PullCredentials []RegistryCredential `json:"pull_credentials,omitempty"`
 	// ID labels the containers of the job; empty means a random one.
 	ID string `json:"id,omitempty"`
 
@@ -83,4 +126,17 @@ type Job struct {
 	// long after its epilogues (Runner.Hold), so that a user can attach;
 	// the job's result is reported when the hold ends.
 	KeepOnFailure time.Duration `json:"keep_on_failure,omitempty"`
+}
+
+// The directives of the steps a runner adds to a job's log before its
+// commands, as Semaphore names them.
+const (
+	DirectiveExportEnv   = "Exporting environment variables"
+	DirectiveInjectFiles = "Injecting Files"
+)
+
+// Pseudo reports whether directive is one of the runner's own steps
+// rather than a command of the user's.
+func Pseudo(directive string) bool {
+	return directive == DirectiveExportEnv || directive == DirectiveInjectFiles
 }
