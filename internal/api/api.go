@@ -41,6 +41,9 @@ type Config struct {
 	// Limiter slows down password guessing (default: 5 failures per login
 	// and per client address, then an exponential wait).
 	Limiter *auth.Limiter
+	// MaxPasswordChecks is how many passwords are hashed at once at most
+	// (default 4).
+	MaxPasswordChecks int
 	// SessionTTL is how long a browser session lasts (default 7 days).
 	SessionTTL time.Duration
 	// Secrets stores organisation and project secrets; nil disables the
@@ -61,6 +64,8 @@ type API struct {
 	// dummyHash is checked against when a login does not exist, so that
 	// a failed sign-in takes as long either way.
 	dummyHash func() string
+	// hashing holds a token per password being checked.
+	hashing chan struct{}
 }
 
 // New builds the API.
@@ -80,7 +85,10 @@ func New(cfg Config) *API {
 	if cfg.SessionTTL <= 0 {
 		cfg.SessionTTL = 7 * 24 * time.Hour
 	}
-	a := &API{cfg: cfg, mux: &patternMux{ServeMux: http.NewServeMux()}, dummyHash: sync.OnceValue(func() string {
+	if cfg.MaxPasswordChecks <= 0 {
+		cfg.MaxPasswordChecks = 4
+	}
+	a := &API{cfg: cfg, mux: &patternMux{ServeMux: http.NewServeMux()}, hashing: make(chan struct{}, cfg.MaxPasswordChecks), dummyHash: sync.OnceValue(func() string {
 		h, _ := auth.HashPassword(auth.NewPassword())
 		return h
 	})}

@@ -4,7 +4,6 @@ import (
 	"crypto/subtle"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"slices"
 	"strings"
@@ -12,6 +11,7 @@ import (
 	"github.com/batonci/baton/internal/audit"
 	"github.com/batonci/baton/internal/auth"
 	"github.com/batonci/baton/internal/ci"
+	"github.com/batonci/baton/internal/httpedge"
 	"github.com/batonci/baton/internal/store"
 )
 
@@ -423,13 +423,7 @@ func (a *API) authenticate(r *http.Request) (*caller, error) {
 	return c, nil
 }
 
-// clientIP is the address the request came from. Headers set by proxies
-// (X-Forwarded-For) are not trusted: a client could forge them to escape
-// the sign-in rate limit.
-func clientIP(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
-}
+// clientIP is the address the request came from: X-Forwarded-For counts
+// only from a trusted proxy (internal/httpedge), else a client could
+// forge it to escape the sign-in rate limit.
+func clientIP(r *http.Request) string { return httpedge.ClientAddr(r) }

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/base64"
 	"errors"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/batonci/baton/internal/audit"
 	"github.com/batonci/baton/internal/auth"
+	"github.com/batonci/baton/internal/httpedge"
 	"github.com/batonci/baton/internal/store"
 )
 
@@ -23,33 +25,40 @@ func randomString(n int) string {
 }
 
 // SignIn checks a login and password and starts a browser session: it
-// returns the cookie to set (HttpOnly, SameSite=Lax; Secure over TLS).
-// Attempts are rate-limited per login and per client address: after a few
-// failures each further attempt must wait exponentially longer, and one
-// made too soon fails with *auth.RetryError without checking the password.
-// A wrong login or password is auth.ErrBadCredentials. Successes and
-// failures are audited.
+// returns the cookie to set (HttpOnly, SameSite=Lax; Secure over TLS, and behind a proxy at an https public URL).
+// Attempts are rate-limited per login and client address together (so
+// that guessing from elsewhere cannot lock a user out) and per client
+// address: after a few failures each further attempt must wait
+// exponentially longer, and one made too soon fails with *auth.RetryError
+// without checking the password. The limiter decides and counts an
+// attempt in one step, so parallel attempts cannot slip past it, and at
+// most MaxPasswordChecks passwords are hashed at once. A wrong login or
+// password is auth.ErrBadCredentials. Successes and failures are audited.
 func (a *API) SignIn(r *http.Request, login, password string) (*http.Cookie, error) {
 	ip := clientIP(r)
-	keys := []string{"login:" + strings.ToLower(login), "ip:" + ip}
-	if wait := a.cfg.Limiter.Allow(keys...); wait > 0 {
+	keys := []string{"login+ip:" + strings.ToLower(login) + "\x00" + ip, "ip:" + ip}
+	attempt, wait := a.cfg.Limiter.Reserve(keys...)
+	if attempt == nil {
 		return nil, &auth.RetryError{After: wait}
 	}
 	ctx := audit.WithRequest(r.Context(), login, ip)
 	u, hash, err := a.cfg.Store.GetUserByLogin(ctx, login)
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		attempt.Cancel()
 		return nil, err
 	}
-	var ok bool
 	if u == nil || hash == "" {
 		// Take as long as a real check, so the answer's timing does not
 		// tell which logins exist.
-		auth.CheckPassword(a.dummyHash(), password)
-	} else {
-		ok = auth.CheckPassword(hash, password)
+		hash = a.dummyHash()
 	}
+	ok, err := a.checkPassword(ctx, hash, password)
+	if err != nil {
+		attempt.Cancel()
+		return nil, err
+	}
+	ok = ok && u != nil
 	if !ok {
-		a.cfg.Limiter.Fail(keys...)
 		if err := a.cfg.Store.Tx(ctx, func(tx *store.Tx) error {
 			return audit.Record(ctx, tx, audit.Event{Action: audit.SignInFailed, Target: login, At: a.cfg.Now()})
 		}); err != nil {
@@ -57,6 +66,7 @@ func (a *API) SignIn(r *http.Request, login, password string) (*http.Cookie, err
 		}
 		return nil, auth.ErrBadCredentials
 	}
+	attempt.Cancel()
 	a.cfg.Limiter.Succeed(keys[0])
 	id := randomString(32)
 	now := a.cfg.Now()
@@ -75,14 +85,14 @@ func (a *API) SignIn(r *http.Request, login, password string) (*http.Cookie, err
 	}
 	return &http.Cookie{
 		Name: SessionCookie, Value: id, Path: "/", Expires: s.ExpiresAt,
-		HttpOnly: true, SameSite: http.SameSiteLaxMode, Secure: r.TLS != nil,
+		HttpOnly: true, SameSite: http.SameSiteLaxMode, Secure: httpedge.Secure(r),
 	}, nil
 }
 
 // SignOut ends the request's session, if it has one, and returns the
 // cookie that clears it in the browser.
 func (a *API) SignOut(r *http.Request) (*http.Cookie, error) {
-	clear := &http.Cookie{Name: SessionCookie, Value: "", Path: "/", MaxAge: -1, HttpOnly: true, SameSite: http.SameSiteLaxMode, Secure: r.TLS != nil}
+	clear := &http.Cookie{Name: SessionCookie, Value: "", Path: "/", MaxAge: -1, HttpOnly: true, SameSite: http.SameSiteLaxMode, Secure: httpedge.Secure(r)}
 	ck, err := r.Cookie(SessionCookie)
 	if err != nil || ck.Value == "" {
 		return clear, nil
@@ -105,4 +115,17 @@ func (a *API) SignOut(r *http.Request) (*http.Cookie, error) {
 		return audit.Record(ctx, tx, audit.Event{Action: audit.SignOut, Target: login, At: a.cfg.Now()})
 	})
 	return clear, err
+}
+
+// checkPassword checks a password against its hash, at most
+// MaxPasswordChecks at once: hashing is slow on purpose, and a flood of
+// sign-ins must not take every core.
+func (a *API) checkPassword(ctx context.Context, hash, password string) (bool, error) {
+	select {
+	case a.hashing <- struct{}{}:
+	case <-ctx.Done():
+		return false, ctx.Err()
+	}
+	defer func() { <-a.hashing }()
+	return auth.CheckPassword(hash, password), nil
 }

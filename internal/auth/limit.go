@@ -92,11 +92,63 @@ func (l *Limiter) Allow(keys ...string) time.Duration {
 	return longest
 }
 
+// Reservation is an attempt Reserve let through, counted as failed until
+// the caller says otherwise.
+type Reservation struct {
+	l    *Limiter
+	keys []string
+	once sync.Once
+}
+
+// Reserve decides and records in one step: when no key must wait, the
+// attempt is counted as a failure for every key at once and a Reservation
+// is returned (Cancel takes it back when the attempt succeeds); otherwise
+// nil and how long the caller must still wait. So parallel attempts
+// cannot all pass a check made before any of them failed: of any number
+// at once, at most the free failures get through.
+func (l *Limiter) Reserve(keys ...string) (*Reservation, time.Duration) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	now := l.cfg.Now()
+	var longest time.Duration
+	for _, k := range keys {
+		a := l.m[k]
+		if a == nil || now.Sub(a.last) >= l.cfg.Forget {
+			continue
+		}
+		if left := a.last.Add(l.wait(a.failures)).Sub(now); left > longest {
+			longest = left
+		}
+	}
+	if longest > 0 {
+		return nil, longest
+	}
+	l.failLocked(now, keys)
+	return &Reservation{l: l, keys: keys}, 0
+}
+
+// Cancel takes back the failure Reserve counted: the attempt succeeded
+// (or was never made). Calling it again does nothing.
+func (r *Reservation) Cancel() {
+	r.once.Do(func() {
+		r.l.mu.Lock()
+		defer r.l.mu.Unlock()
+		for _, k := range r.keys {
+			if a := r.l.m[k]; a != nil && a.failures > 0 {
+				a.failures--
+			}
+		}
+	})
+}
+
 // Fail records a failed attempt for each key.
 func (l *Limiter) Fail(keys ...string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	now := l.cfg.Now()
+	l.failLocked(l.cfg.Now(), keys)
+}
+
+func (l *Limiter) failLocked(now time.Time, keys []string) {
 	if len(l.m) > maxKeys {
 		for k, a := range l.m {
 			if now.Sub(a.last) >= l.cfg.Forget {

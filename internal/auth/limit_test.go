@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"sync"
 	"testing"
 	"time"
 )
@@ -68,5 +69,44 @@ func TestParseRole(t *testing.T) {
 	}
 	if !Admin.Allows(Write) || Read.Allows(Write) || !NoRole.Allows(NoRole) {
 		t.Error("role order is wrong")
+	}
+}
+
+// TestReserveLetsAtMostTheFreeAttemptsThrough checks Reserve decides and
+// counts in one step: of 20 attempts at once, only the free ones pass,
+// and a cancelled reservation gives its attempt back.
+func TestReserveLetsAtMostTheFreeAttemptsThrough(t *testing.T) {
+	clk := &fakeClock{now: time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)}
+	l := NewLimiter(LimiterConfig{Now: clk.Now})
+	var mu sync.Mutex
+	var granted []*Reservation
+	var wg sync.WaitGroup
+	for range 20 {
+		wg.Go(func() {
+			if r, wait := l.Reserve("login+ip:ada", "ip:1"); r != nil {
+				mu.Lock()
+				granted = append(granted, r)
+				mu.Unlock()
+			} else if wait <= 0 {
+				t.Errorf("refused with wait %s", wait)
+			}
+		})
+	}
+	wg.Wait()
+	if len(granted) != 5 {
+		t.Fatalf("%d of 20 parallel attempts let through, want 5", len(granted))
+	}
+	// Cancelling (the password was right) gives the attempt back, once.
+	granted[0].Cancel()
+	granted[0].Cancel()
+	if r, _ := l.Reserve("login+ip:ada", "ip:1"); r == nil {
+		t.Error("a cancelled attempt was not given back")
+	}
+	if r, _ := l.Reserve("login+ip:ada", "ip:1"); r != nil {
+		t.Error("Cancel twice gave back two attempts")
+	}
+	// Another key is not affected.
+	if r, _ := l.Reserve("login+ip:ada\x00elsewhere", "ip:2"); r == nil {
+		t.Error("another address is limited by this one's failures")
 	}
 }

@@ -32,7 +32,7 @@ func upCommand() *command {
 	c := &command{
 		name:    "up",
 		summary: "start Baton on this machine: server, web UI and a built-in agent",
-		usage:   "[--data DIR] [--addr HOST:PORT] [--slots N] [--storage URL [--storage-credentials FILE]] [--job-user NAME] [--work-dir DIR]",
+		usage:   "[--data DIR] [--addr HOST:PORT] [--slots N] [--storage URL [--storage-credentials FILE]] [--job-user NAME] [--work-dir DIR] [--public-url URL] [--trusted-proxy CIDR]",
 		help: `Starts the whole CI service in one process, with everything stored under the
 data directory (embedded SQLite, logs, repository cache). The first start
 creates the admin user and an API token, written to DIR/admin-token
@@ -60,6 +60,7 @@ jobs run as Baton's user, with its rights (said at start).`,
 		storage := addStorageFlags(fs, o)
 		jobUser := fs.String("job-user", "", "run jobs as this unprivileged `user` (as root; default baton-job-1..N)")
 		workDir := fs.String("work-dir", "", "`DIR` of the jobs' directories (as root, default /var/lib/baton/work/<hash of the data dir>)")
+		edge := addEdgeFlags(fs)
 		if _, code, stop := parse(fs, args); stop {
 			return code
 		}
@@ -79,7 +80,12 @@ jobs run as Baton's user, with its rights (said at start).`,
 			return ExitUsage
 		}
 		log := logger(o)
-		srv, err := server.New(ctx, server.Config{DataDir: dir, Addr: *addr, Logger: log, SecretKey: o.Getenv("BATON_SECRET_KEY"), Storage: blobs})
+		cfg := server.Config{DataDir: dir, Addr: *addr, Logger: log, SecretKey: o.Getenv("BATON_SECRET_KEY"), Storage: blobs}
+		if err := edge.apply(&cfg); err != nil {
+			fmt.Fprintf(o.Err, "baton up: %v\n", err)
+			return ExitUsage
+		}
+		srv, err := server.New(ctx, cfg)
 		if err != nil {
 			fmt.Fprintf(o.Err, "baton up: %v\n", err)
 			return ExitFailure
@@ -151,7 +157,7 @@ func serverCommand() *command {
 	c := &command{
 		name:    "server",
 		summary: "run the CI server (no agent)",
-		usage:   "[--db sqlite:PATH|postgres://...] [--data DIR] [--addr HOST:PORT] [--url URL] [--storage URL [--storage-credentials FILE]]",
+		usage:   "[--db sqlite:PATH|postgres://...] [--data DIR] [--addr HOST:PORT] [--url URL] [--storage URL [--storage-credentials FILE]] [--public-url URL] [--trusted-proxy CIDR]",
 		help: `Runs the server: API, web UI, triggers and the agent endpoint. Several servers
 can share one PostgreSQL database and one object storage (--storage
 s3://BUCKET/PREFIX?endpoint=URL; the default, DIR/blobs, needs a shared data
@@ -167,6 +173,7 @@ token; agents connect with 'baton agent --server URL --token TOKEN'.`,
 		addr := fs.String("addr", "127.0.0.1:8080", "listen `address`")
 		url := fs.String("url", "", "public `URL` of this server, if not http://ADDR")
 		storage := addStorageFlags(fs, o)
+		edge := addEdgeFlags(fs)
 		if _, code, stop := parse(fs, args); stop {
 			return code
 		}
@@ -184,7 +191,12 @@ token; agents connect with 'baton agent --server URL --token TOKEN'.`,
 		if dsn == "" {
 			dsn = o.Getenv("BATON_DB")
 		}
-		srv, err := server.New(ctx, server.Config{DataDir: dir, DB: dsn, Addr: *addr, BaseURL: *url, Logger: logger(o), SecretKey: o.Getenv("BATON_SECRET_KEY"), Storage: blobs})
+		cfg := server.Config{DataDir: dir, DB: dsn, Addr: *addr, BaseURL: *url, Logger: logger(o), SecretKey: o.Getenv("BATON_SECRET_KEY"), Storage: blobs}
+		if err := edge.apply(&cfg); err != nil {
+			fmt.Fprintf(o.Err, "baton server: %v\n", err)
+			return ExitUsage
+		}
+		srv, err := server.New(ctx, cfg)
 		if err != nil {
 			fmt.Fprintf(o.Err, "baton server: %v\n", err)
 			return ExitFailure

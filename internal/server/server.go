@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -26,6 +27,7 @@ import (
 	"github.com/batonci/baton/internal/forge"
 	"github.com/batonci/baton/internal/forge/hosts"
 	"github.com/batonci/baton/internal/forge/status"
+	"github.com/batonci/baton/internal/httpedge"
 	"github.com/batonci/baton/internal/logshare"
 	"github.com/batonci/baton/internal/logstore"
 	"github.com/batonci/baton/internal/privdir"
@@ -59,6 +61,11 @@ type Config struct {
 	// Storage chooses the object storage (see blob.Config); its zero
 	// value is a local directory under DataDir/blobs.
 	Storage blob.Config
+	// TrustedProxies are the peers whose X-Forwarded-For names the client
+	// (--trusted-proxy); PublicURL is the URL browsers use (--public-url),
+	// https:// making cookies Secure (see internal/httpedge).
+	TrustedProxies []netip.Prefix
+	PublicURL      string
 }
 
 // Validate checks the configuration.
@@ -117,6 +124,14 @@ type counters struct {
 func New(ctx context.Context, cfg Config) (*Server, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
+	}
+	publicURL := cfg.PublicURL
+	if publicURL == "" {
+		publicURL = cfg.BaseURL
+	}
+	edge, err := httpedge.New(httpedge.Config{TrustedProxies: cfg.TrustedProxies, PublicURL: publicURL})
+	if err != nil {
+		return nil, fmt.Errorf("server: %w", err)
 	}
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("create data dir: %w", err)
@@ -201,7 +216,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	a := api.New(api.Config{Store: db, Engine: s.Engine, Logs: logs, Logger: cfg.Logger, Wake: s.Trigger.Wake, Secrets: secrets, Hooks: s.Trigger,
 		Streams: s.Dispatch, Upgrade: dispatch.Upgrade})
 
-	s.http = &http.Server{Handler: s.routes(a, web.New(web.Config{API: a, Sessions: a})), ReadHeaderTimeout: 10 * time.Second}
+	s.http = edge.Server(s.routes(a, web.New(web.Config{API: a, Sessions: a})))
 	return s, nil
 }
 

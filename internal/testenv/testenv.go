@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"net/http/cgi"
 	"net/http/httptest"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -56,6 +57,10 @@ type Options struct {
 	Logger *slog.Logger
 	// Storage is the server's object storage; zero means DATA/blobs.
 	Storage blob.Config
+	// TrustedProxies and PublicURL are the server's --trusted-proxy and
+	// --public-url.
+	TrustedProxies []netip.Prefix
+	PublicURL      string
 }
 
 // Env is a running server.
@@ -84,7 +89,8 @@ func Start(t TB, opts Options) *Env {
 		opts.Addr = "127.0.0.1:0"
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	srv, err := server.New(ctx, server.Config{DataDir: dir, DB: opts.DB, Addr: opts.Addr, LostAfter: opts.LostAfter, PollTimeout: 5 * time.Second, Logger: opts.Logger, Storage: opts.Storage})
+	srv, err := server.New(ctx, server.Config{DataDir: dir, DB: opts.DB, Addr: opts.Addr, LostAfter: opts.LostAfter, PollTimeout: 5 * time.Second, Logger: opts.Logger, Storage: opts.Storage,
+		TrustedProxies: opts.TrustedProxies, PublicURL: opts.PublicURL})
 	if err != nil {
 		cancel()
 		t.Fatalf("start server: %v", err)

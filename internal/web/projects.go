@@ -8,6 +8,7 @@ import (
 
 	"github.com/batonci/baton/internal/api"
 	"github.com/batonci/baton/internal/ci"
+	"github.com/batonci/baton/internal/httpedge"
 )
 
 // projectCard is a project on the projects page: its latest workflow per
@@ -200,7 +201,7 @@ func (w *Web) requireWrite(rw http.ResponseWriter, r *http.Request, project stri
 // origin is the site's scheme and host, for absolute URLs.
 func origin(r *http.Request) string {
 	scheme := "http"
-	if r.TLS != nil || r.Header.Get("X-Forwarded-Proto") == "https" {
+	if httpedge.Secure(r) {
 		scheme = "https"
 	}
 	return scheme + "://" + r.Host

@@ -3,8 +3,10 @@ package web
 import (
 	"errors"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
+	"unicode"
 
 	"github.com/batonci/baton/internal/auth"
 )
@@ -29,9 +31,19 @@ type loginPage struct {
 }
 
 // localPath returns next if it is a path on this site, else "/": the
-// page never redirects elsewhere after signing in.
+// page never redirects elsewhere after signing in. Browsers drop tabs and
+// newlines from URLs and read a backslash as a slash, so "/\t/evil" and
+// "/\\evil" would leave the site as "//evil" does: any control character,
+// space or backslash is refused.
 func localPath(next string) string {
-	if !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.HasPrefix(next, "/\\") {
+	if !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") {
+		return "/"
+	}
+	if strings.ContainsFunc(next, func(r rune) bool { return r <= ' ' || r == 0x7f || r == '\\' || unicode.IsControl(r) || unicode.IsSpace(r) }) {
+		return "/"
+	}
+	u, err := url.Parse(next)
+	if err != nil || u.Scheme != "" || u.Host != "" || u.User != nil || strings.HasPrefix(u.Path, "//") {
 		return "/"
 	}
 	return next

@@ -8,12 +8,30 @@ import (
 )
 
 func TestLocalPathNeverLeavesTheSite(t *testing.T) {
-	for in, want := range map[string]string{
-		"": "/", "/": "/", "/projects/app": "/projects/app",
-		"https://evil.example/": "/", "//evil.example/": "/", "/\\evil.example": "/", "javascript:alert(1)": "/",
+	for _, tc := range []struct{ in, want string }{
+		{"", "/"},
+		{"/", "/"},
+		{"/projects/app", "/projects/app"},
+		{"/projects/app?tab=logs#end", "/projects/app?tab=logs#end"},
+		{"/jobs/1/logs?since=3", "/jobs/1/logs?since=3"},
+		{"https://evil.example/", "/"},
+		{"//evil.example/", "/"},
+		{"/\\evil.example", "/"},
+		{"/\t/evil.example", "/"},
+		{"/\n/evil.example", "/"},
+		{"/\r/evil.example", "/"},
+		{"/ /evil.example", "/"},
+		{"/\x00/evil.example", "/"},
+		{"/\u00a0/evil.example", "/"},
+		{"/\u2028/evil.example", "/"},
+		{"/%2F/evil.example", "/"},
+		{"/projects/a\\b", "/"},
+		{"javascript:alert(1)", "/"},
+		{"http:/evil.example", "/"},
+		{"\\\\evil.example", "/"},
 	} {
-		if got := localPath(in); got != want {
-			t.Errorf("localPath(%q) = %q, want %q", in, got, want)
+		if got := localPath(tc.in); got != tc.want {
+			t.Errorf("localPath(%q) = %q, want %q", tc.in, got, tc.want)
 		}
 	}
 }
