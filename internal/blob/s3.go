@@ -9,6 +9,7 @@ import (
 	"iter"
 	"net/http"
 	"strings"
+	"sync"
 
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
@@ -25,6 +26,8 @@ type S3 struct {
 	bucket string
 	prefix string // "" or ending in "/"
 	name   string
+	// heads are the buffers that decide between one PUT and multipart.
+	heads sync.Pool
 }
 
 var _ Store = (*S3)(nil)
@@ -69,7 +72,9 @@ func NewS3(cfg S3Config) (*S3, error) {
 	if prefix != "" {
 		prefix += "/"
 	}
-	return &S3{client: c, bucket: cfg.Bucket, prefix: prefix, name: "s3://" + cfg.Bucket + "/" + prefix}, nil
+	s := &S3{client: c, bucket: cfg.Bucket, prefix: prefix, name: "s3://" + cfg.Bucket + "/" + prefix}
+	s.heads.New = func() any { b := make([]byte, smallObject); return &b }
+	return s, nil
 }
 
 // String names the store, for messages.
@@ -102,18 +107,25 @@ func (s *S3) Put(ctx context.Context, key string, r io.Reader) (Info, error) {
 	if err := ValidateKey(key); err != nil {
 		return Info{}, err
 	}
-	r = ctxReader{ctx, r}
-	head := make([]byte, smallObject)
-	n, err := io.ReadFull(r, head)
 	var body io.Reader
 	size := int64(-1)
-	switch {
-	case err == io.EOF || err == io.ErrUnexpectedEOF:
-		body, size = bytes.NewReader(head[:n]), int64(n)
-	case err != nil:
-		return Info{}, fmt.Errorf("put %s: %w", key, err)
-	default:
-		body = io.MultiReader(bytes.NewReader(head), r)
+	if sized, ok := r.(interface{ Len() int }); ok && sized.Len() <= smallObject {
+		// An in-memory reader (a log chunk): its size is known.
+		body, size = ctxReader{ctx, r}, int64(sized.Len())
+	} else {
+		r = ctxReader{ctx, r}
+		buf := s.heads.Get().(*[]byte)
+		defer s.heads.Put(buf)
+		head := *buf
+		n, err := io.ReadFull(r, head)
+		switch {
+		case err == io.EOF || err == io.ErrUnexpectedEOF:
+			body, size = bytes.NewReader(head[:n]), int64(n)
+		case err != nil:
+			return Info{}, fmt.Errorf("put %s: %w", key, err)
+		default:
+			body = io.MultiReader(bytes.NewReader(head), r)
+		}
 	}
 	up, err := s.client.PutObject(ctx, s.bucket, s.prefix+key, body, size, minio.PutObjectOptions{PartSize: partSize})
 	if err != nil {

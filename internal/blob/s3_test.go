@@ -45,19 +45,20 @@ func TestS3ServerKilledMidUpload(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := &slowReader{n: 20 << 20, reached: make(chan struct{}), release: make(chan struct{})}
+	reached, release := make(chan struct{}), make(chan struct{})
+	r := &slowReader{n: 20 << 20, reached: reached, release: release}
 	errc := make(chan error, 1)
 	go func() {
 		_, err := s.Put(t.Context(), "big/object", io.LimitReader(r, 100<<20))
 		errc <- err
 	}()
 	select {
-	case <-r.reached:
+	case <-reached:
 	case err := <-errc:
 		t.Fatalf("put ended early: %v", err)
 	}
 	srv.Kill()
-	close(r.release)
+	close(release)
 	select {
 	case err = <-errc:
 	case <-time.After(60 * time.Second):
