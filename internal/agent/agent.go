@@ -290,8 +290,13 @@ type agent struct {
 	cache  *repocache.Cache
 
 	binDir, jobsDir string
-	baseEnv         []string // cfg.Env without BATON_* and with the toolbox on PATH
-	hostKey         ssh.Signer
+	// svcDir holds the sockets of the jobs' services (jobsvc), one
+	// directory each; in the temporary directory, as socket paths are
+	// short, and named after DataDir, so a restarted agent removes what
+	// an earlier run of it left.
+	svcDir  string
+	baseEnv []string // cfg.Env without BATON_* and with the toolbox on PATH
+	hostKey ssh.Signer
 
 	// Set by register, read by the poll loop (the same goroutine).
 	id          string
@@ -327,6 +332,7 @@ func Run(ctx context.Context, cfg Config) error {
 		log:     cfg.Logger,
 		jobsDir: filepath.Join(cfg.WorkDir, "jobs"),
 		binDir:  filepath.Join(cfg.WorkDir, "bin"),
+		svcDir:  filepath.Join(os.TempDir(), "baton-jobsvc-"+hashName(absPath(cfg.DataDir))),
 		cache:   repocache.New(filepath.Join(cfg.DataDir, "repos")),
 		jobs:    map[string]*job{},
 		changed: make(chan struct{}, 1),
@@ -339,6 +345,7 @@ func Run(ctx context.Context, cfg Config) error {
 		return err
 	}
 	defer unlock()
+	defer os.RemoveAll(a.svcDir) // after every job's service closed
 
 	// The stop watcher turns cfg.Stop into the hard and life contexts.
 	hard, stopJobs := context.WithCancelCause(context.WithoutCancel(ctx))
@@ -423,6 +430,14 @@ func (a *agent) setUp() (unlock func(), err error) {
 	// server has given their jobs up.
 	if err := removeAll(a.jobsDir); err != nil {
 		return fail(fmt.Errorf("clean up old job directories: %w", err))
+	}
+	// So are the sockets of their services. The directory is the
+	// agent's; jobs may enter it, not list it.
+	if err := removeAll(a.svcDir); err != nil {
+		return fail(fmt.Errorf("clean up old job service sockets: %w", err))
+	}
+	if err := errors.Join(os.Mkdir(a.svcDir, 0o711), os.Chmod(a.svcDir, 0o711)); err != nil {
+		return fail(fmt.Errorf("job service sockets: %w", err))
 	}
 	if err := a.makeWorkDir(); err != nil {
 		return fail(fmt.Errorf("agent work directory: %w", err))

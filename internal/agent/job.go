@@ -258,6 +258,7 @@ func (a *agent) startJobService(as agentapi.Assignment, lease *jobuser.Lease) (*
 		Cache:     jobsvc.LocalCache{Dir: filepath.Join(a.cfg.DataDir, "cache")},
 		Artifacts: jobsvc.LocalArtifacts{Dir: filepath.Join(a.cfg.DataDir, "artifacts")},
 		Context:   jobsvc.LocalContext{Dir: filepath.Join(a.cfg.DataDir, "context")},
+		Dir:       a.svcDir,
 		Owner:     owner,
 		Listen:    a.cfg.JobServiceListen,
 	})
@@ -366,6 +367,20 @@ func failPrepare(emit func(ci.Event), ts ci.Timestamp, msg string, result ci.Res
 }
 
 var safeChars = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$`)
+
+// absPath is p made absolute, or p if that fails.
+func absPath(p string) string {
+	if abs, err := filepath.Abs(p); err == nil {
+		return abs
+	}
+	return p
+}
+
+// hashName is a short name made from s.
+func hashName(s string) string {
+	sum := sha256.Sum256([]byte(s))
+	return hex.EncodeToString(sum[:8])
+}
 
 // safeName turns an ID from the server into a directory name: itself if
 // it is a plain name, else a hash of it.
