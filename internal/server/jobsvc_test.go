@@ -228,4 +228,25 @@ func TestContainerJobUsesTheJobService(t *testing.T) {
 			t.Errorf("log lacks %q:\n%s", want, log)
 		}
 	}
+
+	// A container job of another project on the same agent reaches none
+	// of it, by key or by ID.
+	jobID := wf.Jobs()["Build/Stores"].ID
+	other := strings.NewReplacer("name: Stores", "name: Probe").Replace(containerServicePipeline[:strings.Index(containerServicePipeline, "          commands:")]) +
+		"          commands:\n" +
+		"            - 'if cache has_key deps; then echo LEAK-cache; else echo no-cache-leak; fi'\n" +
+		"            - 'if artifact pull job a.txt --job-id " + jobID + "; then echo LEAK-artifact; else echo no-artifact-leak; fi'\n" +
+		"            - 'if artifact pull workflow a.txt --workflow-id " + wf.ID + "; then echo LEAK-workflow; else echo no-workflow-leak; fi'\n"
+	repo2 := testenv.NewRepo(t, map[string]string{".semaphore/semaphore.yml": other})
+	createProject(t, e, "other", repo2, nil)
+	wf2 := e.WaitWorkflow(run(t, e, "other", "main"), 2*time.Minute)
+	log2 := e.Log(wf2.Jobs()["Build/Probe"].ID)
+	if wf2.Result != ci.ResultPassed || strings.Contains(log2, "\nLEAK") {
+		t.Fatalf("another project's container job = %s:\n%s", wf2.Result, log2)
+	}
+	for _, want := range []string{"\nno-cache-leak\n", "\nno-artifact-leak\n", "\nno-workflow-leak\n"} {
+		if !strings.Contains(log2, want) {
+			t.Errorf("log lacks %q:\n%s", want, log2)
+		}
+	}
 }
