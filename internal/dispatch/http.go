@@ -162,8 +162,8 @@ func (d *Dispatcher) authenticate(r *http.Request) (*store.Token, error) {
 
 // agentCaller is an agent authenticated by its credential.
 type agentCaller struct {
-	agent *ci.Agent
-	hash  string // of the credential
+	id   string // the agent's
+	hash string // of the credential
 }
 
 // authenticateAgent checks the credential of a request after
@@ -193,16 +193,35 @@ func (d *Dispatcher) checkCredential(ctx context.Context, hash string) (*agentCa
 		return nil, err
 	}
 	if ac.TokenRevoked {
-		d.revokedAgent(ctx, ac.Agent)
-		return nil, errorf(http.StatusUnauthorized, "the agent token agent %s registered with was revoked", ac.Agent.ID)
+		d.revokedAgent(ctx, ac.AgentID)
+		return nil, errorf(http.StatusUnauthorized, "the agent token agent %s registered with was revoked", ac.AgentID)
 	}
-	return &agentCaller{agent: ac.Agent, hash: hash}, nil
+	return &agentCaller{id: ac.AgentID, hash: hash}, nil
+}
+
+// recheckCredential checks, during a held poll, that the agent's
+// credential still holds; when its token was revoked, the agent is
+// disconnected.
+func (d *Dispatcher) recheckCredential(ctx context.Context, ac *agentCaller) error {
+	now, err := d.checkCredential(ctx, ac.hash)
+	if err != nil {
+		return err
+	}
+	if now.id != ac.id {
+		return errorf(http.StatusUnauthorized, "invalid agent credential: register again")
+	}
+	return nil
 }
 
 // revokedAgent disconnects an agent whose token was revoked: its
 // credential is void and its jobs fail as if it was lost.
-func (d *Dispatcher) revokedAgent(ctx context.Context, a *ci.Agent) {
+func (d *Dispatcher) revokedAgent(ctx context.Context, id string) {
 	ctx = context.WithoutCancel(ctx)
+	a, err := d.db.GetAgent(ctx, id)
+	if err != nil {
+		d.log.Error("disconnect an agent of a revoked token", "agent", id, "err", err)
+		return
+	}
 	if a.State == ci.AgentConnected || a.State == ci.AgentDraining {
 		if err := d.db.Tx(ctx, func(tx *store.Tx) error {
 			if err := tx.SetAgentCredential(a.ID, "", ""); err != nil {
@@ -360,9 +379,13 @@ func (d *Dispatcher) handleDisconnect(w http.ResponseWriter, r *http.Request) {
 		d.fail(w, r, err)
 		return
 	}
-	a := ac.agent
-	if req.AgentID != "" && req.AgentID != a.ID {
-		d.fail(w, r, errorf(http.StatusForbidden, "this credential is agent %s's, not agent %s's", a.ID, req.AgentID))
+	if req.AgentID != "" && req.AgentID != ac.id {
+		d.fail(w, r, errorf(http.StatusForbidden, "this credential is agent %s's, not agent %s's", ac.id, req.AgentID))
+		return
+	}
+	a, err := d.db.GetAgent(r.Context(), ac.id)
+	if err != nil {
+		d.fail(w, r, err)
 		return
 	}
 	if err := d.db.Tx(r.Context(), func(tx *store.Tx) error {
@@ -390,8 +413,8 @@ func (d *Dispatcher) jobFor(r *http.Request, ac *agentCaller) (*ci.Job, error) {
 	if j.AgentID == "" {
 		return nil, errorf(http.StatusConflict, "job %s is not assigned to an agent", id)
 	}
-	if j.AgentID != ac.agent.ID {
-		return nil, errorf(http.StatusForbidden, "job %s is not assigned to agent %s", id, ac.agent.ID)
+	if j.AgentID != ac.id {
+		return nil, errorf(http.StatusForbidden, "job %s is not assigned to agent %s", id, ac.id)
 	}
 	return j, nil
 }
@@ -535,9 +558,12 @@ func (d *Dispatcher) poll(w http.ResponseWriter, r *http.Request) (*agentapi.Pol
 	if err := decode(w, r, maxPollBody, &req); err != nil {
 		return nil, err
 	}
-	a := ac.agent
-	if req.AgentID != "" && req.AgentID != a.ID {
-		return nil, errorf(http.StatusForbidden, "this credential is agent %s's, not agent %s's", a.ID, req.AgentID)
+	if req.AgentID != "" && req.AgentID != ac.id {
+		return nil, errorf(http.StatusForbidden, "this credential is agent %s's, not agent %s's", ac.id, req.AgentID)
+	}
+	a, err := d.db.GetAgent(ctx, ac.id)
+	if err != nil {
+		return nil, err
 	}
 	if err := d.touch(ctx, a, req.Draining); err != nil {
 		return nil, err
@@ -580,13 +606,13 @@ func (d *Dispatcher) poll(w http.ResponseWriter, r *http.Request) (*agentapi.Pol
 		case <-wt.ch:
 			// Woken (also when the agent's token was revoked): the
 			// credential must still hold.
-			if _, err := d.checkCredential(ctx, ac.hash); err != nil {
+			if err := d.recheckCredential(ctx, ac); err != nil {
 				return nil, err
 			}
 		case <-heartbeat.C:
 			// A held poll is contact: keep the agent from being declared
 			// lost by any server, while its credential holds.
-			if _, err := d.checkCredential(ctx, ac.hash); err != nil {
+			if err := d.recheckCredential(ctx, ac); err != nil {
 				return nil, err
 			}
 			if err := d.touch(ctx, a, req.Draining); err != nil {

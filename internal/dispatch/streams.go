@@ -137,7 +137,7 @@ func (d *Dispatcher) handleStream(w http.ResponseWriter, r *http.Request) {
 	}
 	id := r.PathValue("id")
 	// The credential says which agent dials; the header may only agree.
-	agentID := ac.agent.ID
+	agentID := ac.id
 	if h := r.Header.Get(agentapi.HeaderAgentID); h != "" && h != agentID {
 		d.fail(w, r, errorf(http.StatusForbidden, "this credential is agent %s's, not agent %s's", agentID, h))
 		return

@@ -171,10 +171,10 @@ func (tx *Tx) SetAgentCredential(id, credentialHash, tokenID string) error {
 		WHERE id = $1`, id, credentialHash, tokenID)
 }
 
-// AgentCredential is an agent found by its credential, with the token
+// AgentCredential is the agent a credential belongs to, with the token
 // it registered with.
 type AgentCredential struct {
-	Agent *ci.Agent
+	AgentID string
 	// TokenID is the agent token the agent registered with; TokenRevoked
 	// reports whether it was revoked since (the credential is then void).
 	TokenID      string
@@ -182,24 +182,20 @@ type AgentCredential struct {
 }
 
 // AgentByCredential returns the agent whose credential has that hash (""
-// never matches), with Running filled; ErrNotFound if none.
-func (db *DB) AgentByCredential(ctx context.Context, credentialHash string) (ac *AgentCredential, err error) {
-	err = db.view(ctx, func(tx *Tx) error {
-		if credentialHash == "" {
-			return fmt.Errorf("agent by credential: %w", ErrNotFound)
-		}
-		var id string
-		ac = &AgentCredential{}
-		err := tx.queryRow(`SELECT a.id, a.token_id, COALESCE(t.revoked, TRUE) FROM agents a
-			LEFT JOIN tokens t ON t.id = a.token_id
-			WHERE a.credential_hash = $1`, credentialHash).Scan(&id, &ac.TokenID, &ac.TokenRevoked)
-		if err != nil {
-			return wrap("agent by credential", err)
-		}
-		ac.Agent, err = tx.GetAgent(id)
-		return err
-	})
-	return ac, err
+// never matches); ErrNotFound if none. One query: it runs on every
+// request of every agent.
+func (db *DB) AgentByCredential(ctx context.Context, credentialHash string) (*AgentCredential, error) {
+	if credentialHash == "" {
+		return nil, fmt.Errorf("agent by credential: %w", ErrNotFound)
+	}
+	ac := &AgentCredential{}
+	err := db.reader(ctx).queryRow(`SELECT a.id, a.token_id, COALESCE(t.revoked, TRUE) FROM agents a
+		LEFT JOIN tokens t ON t.id = a.token_id
+		WHERE a.credential_hash = $1`, credentialHash).Scan(&ac.AgentID, &ac.TokenID, &ac.TokenRevoked)
+	if err != nil {
+		return nil, wrap("agent by credential", err)
+	}
+	return ac, nil
 }
 
 // AgentCredentialMatches reports whether an agent's stored credential has
@@ -235,3 +231,4 @@ func (db *DB) AgentTokens(ctx context.Context) (ts []*Token, err error) {
 	})
 	return ts, err
 }
+
