@@ -1,6 +1,7 @@
 package store
 
 import (
+	"errors"
 	"testing"
 	"time"
 
@@ -139,4 +140,73 @@ func testAgents(t *testing.T, e *testEnv) {
 	wantErr(t, "GetAgent of no agent", err, ErrNotFound)
 	wantErr(t, "TouchAgent of no agent", db.Tx(ctx, func(tx *Tx) error { return tx.TouchAgent("nope", now) }), ErrNotFound)
 	wantErr(t, "SetAgentState of no agent", db.Tx(ctx, func(tx *Tx) error { return tx.SetAgentState("nope", ci.AgentLost) }), ErrNotFound)
+}
+
+func testAgentCredentials(t *testing.T, e *testEnv) {
+	db := e.open(t)
+	ctx := t.Context()
+	tok := &Token{Name: "pool", Hash: "token-hash", Kind: TokenAgent, AgentType: "e1-standard-2"}
+	api := &Token{Name: "mine", Hash: "api-hash", Kind: TokenAPI}
+	write(t, db, func(tx *Tx) error {
+		if err := tx.CreateToken(tok); err != nil {
+			return err
+		}
+		if err := tx.CreateToken(api); err != nil {
+			return err
+		}
+		for _, id := range []string{"a1", "a2", "other"} {
+			if err := tx.UpsertAgent(&ci.Agent{ID: id, Name: id, Type: "e1-standard-2", Slots: 1}); err != nil {
+				return err
+			}
+		}
+		if err := tx.SetAgentCredential("a1", "cred-1", tok.ID); err != nil {
+			return err
+		}
+		return tx.SetAgentCredential("a2", "cred-2", tok.ID)
+	})
+	got, err := db.AgentByCredential(ctx, "cred-2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	diff(t, "AgentByCredential", got, &AgentCredential{AgentID: "a2", TokenID: tok.ID})
+	for _, hash := range []string{"", "nope"} {
+		if _, err := db.AgentByCredential(ctx, hash); !errors.Is(err, ErrNotFound) {
+			t.Errorf("AgentByCredential(%q) = %v, want ErrNotFound", hash, err)
+		}
+	}
+	// An agent without a credential (registered before credentials) has
+	// none to match.
+	if ok, err := db.AgentCredentialMatches(ctx, "other", ""); ok || err != nil {
+		t.Errorf("AgentCredentialMatches of an agent without a credential = %v, %v", ok, err)
+	}
+	if ok, err := db.AgentCredentialMatches(ctx, "a1", "cred-1"); !ok || err != nil {
+		t.Errorf("AgentCredentialMatches(a1, cred-1) = %v, %v", ok, err)
+	}
+	if ok, _ := db.AgentCredentialMatches(ctx, "a1", "cred-2"); ok {
+		t.Error("a1 matches a2's credential")
+	}
+	ts, err := db.AgentTokens(ctx)
+	if err != nil || len(ts) != 1 || ts[0].ID != tok.ID {
+		t.Errorf("AgentTokens = %v, %v; want the agent token only", ts, err)
+	}
+
+	// Revoking the token voids the credentials of its agents.
+	var agents []string
+	write(t, db, func(tx *Tx) error {
+		var err error
+		if agents, err = tx.TokenAgents(tok.ID); err != nil {
+			return err
+		}
+		return tx.RevokeToken(tok.ID)
+	})
+	diff(t, "TokenAgents", agents, []string{"a1", "a2"})
+	got, err = db.AgentByCredential(ctx, "cred-1")
+	if err != nil || !got.TokenRevoked {
+		t.Errorf("after the revocation: %+v, %v; want TokenRevoked", got, err)
+	}
+	// Clearing a credential.
+	write(t, db, func(tx *Tx) error { return tx.SetAgentCredential("a1", "", "") })
+	if _, err := db.AgentByCredential(ctx, "cred-1"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("a cleared credential still matches: %v", err)
+	}
 }

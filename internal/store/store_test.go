@@ -48,6 +48,7 @@ func storeTests() []storeTest {
 		{"UpdateJobIf", testUpdateJobIf},
 		{"ActivePipelines", testActivePipelines},
 		{"Agents", testAgents},
+		{"AgentCredentials", testAgentCredentials},
 		{"UsersAndTokens", testUsersAndTokens},
 		{"People", testPeople},
 		{"Settings", testSettings},
