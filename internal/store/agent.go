@@ -231,4 +231,3 @@ func (db *DB) AgentTokens(ctx context.Context) (ts []*Token, err error) {
 	})
 	return ts, err
 }
-
