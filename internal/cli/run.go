@@ -521,37 +521,25 @@ func (lr *localRunner) prepare(ctx context.Context, s localrun.Spec) (jobspec.Jo
 	jc.BlockName, jc.JobName, jc.JobID, jc.JobCreated = s.Block.Name, s.Job.Name, ids.New(), time.Now()
 	jc.MachineType, jc.OSImage = orLocal(s.Job.Agent.MachineType), s.Job.Agent.OSImage
 
-	var secretEnv []jobspec.Var
-	var files []jobspec.File
+	var secrets jobenv.Secrets
 	var missing []string
-	secretEnv = append(secretEnv, lr.secrets.unnamed...)
+	secrets.Env = append(secrets.Env, lr.secrets.unnamed...)
 	for _, name := range s.Job.Secrets {
 		sec, ok := lr.secrets.byName[name]
 		if !ok {
 			missing = append(missing, name)
 			continue
 		}
-		secretEnv = append(secretEnv, sec.Env...)
+		secrets.Env = append(secrets.Env, sec.Env...)
 		for _, f := range sec.Files {
-			files = append(files, jobspec.File{Path: f.Path, Content: f.Content, Mode: 0o644})
+			secrets.Files = append(secrets.Files, jobspec.File{Path: f.Path, Content: f.Content, Mode: 0o644})
 		}
 	}
 	if len(missing) > 0 {
 		return jobspec.Job{}, cleanup, fmt.Errorf("secret %s not found: provide it with --secret %s:VAR=VALUE or --secrets-file FILE",
 			quoteList(missing), missing[0])
 	}
-	yamlEnv := make([]jobspec.Var, 0, len(s.Job.Env)+len(s.Extra))
-	for _, v := range s.Job.Env {
-		yamlEnv = append(yamlEnv, jobspec.Var{Name: v.Name, Value: v.Value})
-	}
-	for _, v := range s.Extra {
-		yamlEnv = append(yamlEnv, jobspec.Var{Name: v.Name, Value: v.Value})
-	}
-	all := jobenv.Merge(append(jobenv.System(jc), lr.artefacts...), secretEnv, yamlEnv)
-	env := make([]jobspec.Var, len(all))
-	for i, v := range all {
-		env[i] = jobspec.Var{Name: v.Name, Value: v.Value}
-	}
+	job := jobenv.Build(s.Job, jc, jobenv.Input{System: lr.artefacts, Secrets: secrets, AfterPipeline: s.Extra})
 	// The job's cache, artifacts and sem-context values, as on an
 	// agent: through a job service of its own.
 	svc, err := jobsvc.Start(jobsvc.Config{
@@ -568,21 +556,9 @@ func (lr *localRunner) prepare(ctx context.Context, s localrun.Spec) (jobspec.Jo
 		"BATON_WORKSPACE="+ws,
 	)
 	base = append(base, svc.Env()...)
-	job := jobspec.Job{
-		Name:           s.Job.Name,
-		Commands:       s.Job.Commands,
-		EpilogueAlways: s.Job.Epilogue.Always,
-		EpilogueOnPass: s.Job.Epilogue.OnPass,
-		EpilogueOnFail: s.Job.Epilogue.OnFail,
-		Env:            env,
-		Files:          files,
-		Secrets:        lr.masks,
-		TimeLimit:      s.Job.TimeLimit.D(),
-		Dir:            home,
-		BaseEnv:        base,
-		Init:           toolbox.ShellInit(),
-		ID:             jc.JobID,
-	}
+	// Every value given to the run is masked, not only this job's.
+	job.Secrets = lr.masks
+	job.Dir, job.BaseEnv, job.Init, job.ID = home, base, toolbox.ShellInit(), jc.JobID
 	if err := lr.containerJob(&job, s.Job.Agent); err != nil {
 		return jobspec.Job{}, cleanup, err
 	}

@@ -6,11 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strings"
 
 	"github.com/batonci/baton/internal/agentapi"
 	"github.com/batonci/baton/internal/ci"
 	"github.com/batonci/baton/internal/containerjob"
+	"github.com/batonci/baton/internal/jobenv"
 	"github.com/batonci/baton/internal/jobspec"
 	"github.com/batonci/baton/internal/logstore"
 	"github.com/batonci/baton/internal/plan"
@@ -85,27 +85,7 @@ func (e *Engine) Assignment(ctx context.Context, job *ci.Job) (agentapi.Assignme
 		if err != nil {
 			return a, e.failBeforeStart(ctx, job, err)
 		}
-		yamlNames := map[string]bool{}
-		for _, v := range pj.Env {
-			yamlNames[v.Name] = true
-		}
-		for _, v := range rj.Env {
-			if strings.HasPrefix(v.Name, "SEMAPHORE_PIPELINE_") && isAfterPipelineVar(v.Name) {
-				yamlNames[v.Name] = true
-			}
-		}
-		rj.Env = mergeSecrets(rj.Env, env, yamlNames)
-		rj.Files = append(append([]jobspec.File{}, files...), rj.Files...)
-		for _, v := range env {
-			if v.Value != "" {
-				rj.Secrets = append(rj.Secrets, v.Value)
-			}
-		}
-		for _, f := range files {
-			if len(f.Content) > 0 {
-				rj.Secrets = append(rj.Secrets, string(f.Content))
-			}
-		}
+		jobenv.AddSecrets(&rj, pj, jobenv.Secrets{Env: env, Files: files})
 	}
 	if p.DeploymentTarget != "" {
 		if err := e.targetSecrets(ctx, &rj, p, wf, pj); err != nil {
@@ -181,42 +161,6 @@ func (e *Engine) containers(ctx context.Context, rj *jobspec.Job, a plan.Agent, 
 	}
 	rj.Containers, rj.PullCredentials = cs, creds
 	return nil
-}
-
-// isAfterPipelineVar reports whether name is one of the variables
-// afterPipelineSpec adds.
-func isAfterPipelineVar(name string) bool {
-	switch strings.TrimPrefix(name, "SEMAPHORE_PIPELINE_") {
-	case "RESULT", "RESULT_REASON", "CREATED_AT", "STARTED_AT", "DONE_AT", "TOTAL_DURATION",
-		"RUNNING_DURATION", "QUEUEING_DURATION", "INIT_DURATION":
-		return true
-	}
-	return false
-}
-
-// mergeSecrets inserts secret variables into a job's environment so that
-// they override system variables and are overridden by YAML ones.
-func mergeSecrets(env, secrets []jobspec.Var, yamlNames map[string]bool) []jobspec.Var {
-	var system, yaml []jobspec.Var
-	for _, v := range env {
-		if yamlNames[v.Name] {
-			yaml = append(yaml, v)
-		} else {
-			system = append(system, v)
-		}
-	}
-	all := append(append(system, secrets...), yaml...)
-	last := map[string]int{}
-	for i, v := range all {
-		last[v.Name] = i
-	}
-	out := make([]jobspec.Var, 0, len(last))
-	for i, v := range all {
-		if last[v.Name] == i {
-			out = append(out, v)
-		}
-	}
-	return out
 }
 
 // resolveSecrets asks the secret source for the named secrets.

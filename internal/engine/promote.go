@@ -12,6 +12,7 @@ import (
 
 	"github.com/batonci/baton/internal/audit"
 	"github.com/batonci/baton/internal/ci"
+	"github.com/batonci/baton/internal/jobenv"
 	"github.com/batonci/baton/internal/jobspec"
 	"github.com/batonci/baton/internal/plan"
 	"github.com/batonci/baton/internal/store"
@@ -489,29 +490,7 @@ func (e *Engine) targetSecrets(ctx context.Context, rj *jobspec.Job, p *ci.Pipel
 	if err != nil {
 		return err
 	}
-	yamlNames := map[string]bool{}
-	if pj != nil {
-		for _, v := range pj.Env {
-			yamlNames[v.Name] = true
-		}
-	}
-	for _, v := range rj.Env {
-		if strings.HasPrefix(v.Name, "SEMAPHORE_PIPELINE_") && isAfterPipelineVar(v.Name) {
-			yamlNames[v.Name] = true
-		}
-	}
-	rj.Env = mergeSecrets(rj.Env, env, yamlNames)
-	rj.Files = append(append([]jobspec.File{}, rj.Files...), files...)
-	for _, v := range env {
-		if v.Value != "" {
-			rj.Secrets = append(rj.Secrets, v.Value)
-		}
-	}
-	for _, f := range files {
-		if len(f.Content) > 0 {
-			rj.Secrets = append(rj.Secrets, string(f.Content))
-		}
-	}
+	jobenv.AddSecrets(rj, pj, jobenv.Secrets{Env: env, Files: files})
 	sort.Strings(rj.Secrets)
 	rj.Secrets = slices.Compact(rj.Secrets)
 	return nil

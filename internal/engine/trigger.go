@@ -647,28 +647,10 @@ func (b *builder) spec(p *ci.Pipeline, blk *ci.Block, pj *plan.Job, j *ci.Job, e
 		Container:       len(pj.Agent.Containers) > 0,
 		Git:             b.git(),
 	}
-	yaml := make([]jobspec.Var, 0, len(pj.Env))
-	for _, v := range pj.Env {
-		yaml = append(yaml, jobspec.Var{Name: v.Name, Value: v.Value})
-	}
-	all := jobenv.Merge(append(jobenv.System(jc), extra...), yaml)
-	env := make([]jobspec.Var, len(all))
-	for i, v := range all {
-		env[i] = jobspec.Var{Name: v.Name, Value: v.Value}
-	}
-	rj := jobspec.Job{
-		Name:           pj.Name,
-		Commands:       pj.Commands,
-		EpilogueAlways: pj.Epilogue.Always,
-		EpilogueOnPass: pj.Epilogue.OnPass,
-		EpilogueOnFail: pj.Epilogue.OnFail,
-		Env:            env,
-		TimeLimit:      j.TimeLimit,
-		KeepOnFailure:  b.keep,
-	}
-	// The containers without their secrets' values, which Assignment
-	// adds.
-	rj.Containers, _, _ = containerjob.Build(pj.Agent, nil)
+	// Secrets and the containers' secret values are added when the job
+	// is assigned (Engine.Assignment).
+	rj := jobenv.Build(pj, jc, jobenv.Input{System: extra})
+	rj.TimeLimit, rj.KeepOnFailure = j.TimeLimit, b.keep
 	raw, err := json.Marshal(rj)
 	if err != nil {
 		return nil, fmt.Errorf("encode job %s: %w", j.Name, err)
@@ -688,30 +670,9 @@ func afterPipelineSpec(spec json.RawMessage, p *ci.Pipeline, result ci.Result, r
 	if started.IsZero() {
 		started = doneAt
 	}
-	secs := func(d time.Duration) string { return fmt.Sprint(int64(max(d, 0).Seconds())) }
-	unix := func(t time.Time) string { return fmt.Sprint(t.Unix()) }
-	vars := []jobspec.Var{
-		{Name: "SEMAPHORE_PIPELINE_RESULT", Value: string(result)},
-		{Name: "SEMAPHORE_PIPELINE_RESULT_REASON", Value: string(reason)},
-		{Name: "SEMAPHORE_PIPELINE_CREATED_AT", Value: unix(p.CreatedAt)},
-		{Name: "SEMAPHORE_PIPELINE_STARTED_AT", Value: unix(started)},
-		{Name: "SEMAPHORE_PIPELINE_DONE_AT", Value: unix(doneAt)},
-		{Name: "SEMAPHORE_PIPELINE_TOTAL_DURATION", Value: secs(doneAt.Sub(p.CreatedAt))},
-		{Name: "SEMAPHORE_PIPELINE_RUNNING_DURATION", Value: secs(doneAt.Sub(started))},
-		{Name: "SEMAPHORE_PIPELINE_QUEUEING_DURATION", Value: secs(started.Sub(p.CreatedAt))},
-		{Name: "SEMAPHORE_PIPELINE_INIT_DURATION", Value: "0"},
-	}
-	names := map[string]bool{}
-	for _, v := range vars {
-		names[v.Name] = true
-	}
-	env := rj.Env[:0:0]
-	for _, v := range rj.Env {
-		if !names[v.Name] {
-			env = append(env, v)
-		}
-	}
-	rj.Env = append(env, vars...)
+	vars := jobenv.AfterPipeline(jobenv.PipelineOutcome{Result: string(result), Reason: string(reason),
+		Created: p.CreatedAt, Started: started, Done: doneAt})
+	rj.Env = jobenv.Merge(rj.Env, vars)
 	raw, err := json.Marshal(rj)
 	if err != nil {
 		return nil, fmt.Errorf("encode job spec: %w", err)

@@ -1,7 +1,8 @@
-// Package jobenv builds the environment every job receives (docs/semaphore.md §5): the
-// SEMAPHORE_* system and git variables, in Semaphore's precedence order
-// (system < secrets < YAML variables). It is pure, so the local runner and
-// the server build identical environments.
+// Package jobenv builds what every job receives: its environment
+// (docs/semaphore.md §5), the SEMAPHORE_* system and git variables in
+// Semaphore's precedence order (system < secrets < YAML variables), and,
+// with Build, the whole jobspec.Job an agent runs for a compiled plan job.
+// It is pure, so `baton run` and the server build identical jobs.
 package jobenv
 
 import (

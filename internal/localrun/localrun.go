@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/batonci/baton/internal/ci"
+	"github.com/batonci/baton/internal/jobenv"
 	"github.com/batonci/baton/internal/jobspec"
 	"github.com/batonci/baton/internal/pipelinestate"
 	"github.com/batonci/baton/internal/plan"
@@ -295,18 +296,8 @@ func (r *run) afterPipelineEnv() []jobspec.Var {
 		return nil
 	}
 	started := r.tree.StartedAt
-	secs := func(d time.Duration) string { return fmt.Sprint(int64(d.Seconds())) }
-	return []jobspec.Var{
-		{Name: "SEMAPHORE_PIPELINE_RESULT", Value: string(r.result)},
-		{Name: "SEMAPHORE_PIPELINE_RESULT_REASON", Value: string(r.reason)},
-		{Name: "SEMAPHORE_PIPELINE_CREATED_AT", Value: fmt.Sprint(started.Unix())},
-		{Name: "SEMAPHORE_PIPELINE_STARTED_AT", Value: fmt.Sprint(started.Unix())},
-		{Name: "SEMAPHORE_PIPELINE_DONE_AT", Value: fmt.Sprint(r.mainDone.Unix())},
-		{Name: "SEMAPHORE_PIPELINE_TOTAL_DURATION", Value: secs(r.mainDone.Sub(started))},
-		{Name: "SEMAPHORE_PIPELINE_RUNNING_DURATION", Value: secs(r.mainDone.Sub(started))},
-		{Name: "SEMAPHORE_PIPELINE_QUEUEING_DURATION", Value: "0"},
-		{Name: "SEMAPHORE_PIPELINE_INIT_DURATION", Value: "0"},
-	}
+	return jobenv.AfterPipeline(jobenv.PipelineOutcome{Result: string(r.result), Reason: string(r.reason),
+		Created: started, Started: started, Done: r.mainDone})
 }
 
 // report reads the run's outcome from the tree.
