@@ -32,7 +32,17 @@ func (s *Server) routes(a *api.API, w *web.Web) http.Handler {
 	mux.Handle("/", w)
 	s.patterns = append(s.patterns, w.Patterns()...)
 	s.api = a
-	return http.NewCrossOriginProtection().Handler(mux)
+	return securityHeaders(http.NewCrossOriginProtection().Handler(mux))
+}
+
+// securityHeaders sends the pages' Content-Security-Policy with every
+// answer, the mux's own redirects and errors included.
+func securityHeaders(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Security-Policy", web.ContentSecurityPolicy)
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+		h.ServeHTTP(w, r)
+	})
 }
 
 // Routes lists the pattern of every route the server answers: the API's,

@@ -10,7 +10,8 @@ import (
 // ansiHTML renders a log line with ANSI SGR escapes as HTML: text escaped,
 // colours as spans. It understands what build tools print: the 16 colours
 // (30–37, 90–97 and their backgrounds, as classes c0–c15 and b0–b15),
-// 256 colours and true colour (38;5;n, 38;2;r;g;b and 48;…, as styles),
+// 256 colours (38;5;n and 48;5;n, as classes x16–x255 and y16–y255) and
+// true colour (38;2;r;g;b and 48;…, as the class of the nearest of the 256),
 // bold, italic, underline and the resets. Other escape sequences are
 // dropped. The state starts afresh on every line, as log.js does, because
 // a viewer that loads ranges cannot know the lines before.
@@ -85,8 +86,10 @@ func escape(s string) (params string, final byte, n int) {
 	return "", 0, 2
 }
 
-// sgr is the graphic state: a colour is "" (default), "cN"/"bN" (a class
-// of the 16 colours) or "#rrggbb".
+// sgr is the graphic state: a colour is "" (default) or a class: "cN"/"bN"
+// (foreground/background of the 16 colours) or "xN"/"yN" (of the 256).
+// Colours are never styles: the Content-Security-Policy allows no style
+// attribute.
 type sgr struct {
 	fg, bg                  string
 	bold, italic, underline bool
@@ -133,20 +136,33 @@ func (s *sgr) apply(params string) {
 		case p == 49:
 			s.bg = ""
 		case p == 38 || p == 48:
-			c, used := extendedColour(ps[i+1:])
+			n, used := extendedColour(ps[i+1:])
 			i += used
 			if p == 38 {
-				s.fg = c
+				s.fg = colourClass(n, "c", "x")
 			} else {
-				s.bg = c
+				s.bg = colourClass(n, "b", "y")
 			}
 		}
 	}
 }
 
-// extendedColour reads "5;n" or "2;r;g;b" and returns the colour and how
-// many parameters it used.
-func extendedColour(ps []string) (string, int) {
+// colourClass is the class of xterm colour n (0–255): low+n for the 16,
+// high+n for the others; "" for none (n < 0).
+func colourClass(n int, low, high string) string {
+	switch {
+	case n < 0:
+		return ""
+	case n < 16:
+		return low + strconv.Itoa(n)
+	}
+	return high + strconv.Itoa(n)
+}
+
+// extendedColour reads "5;n" or "2;r;g;b" and returns the xterm colour
+// (a true colour becomes the nearest of the 256; -1 for none) and how many
+// parameters it used.
+func extendedColour(ps []string) (int, int) {
 	num := func(k int) int {
 		if k >= len(ps) {
 			return -1
@@ -158,60 +174,80 @@ func extendedColour(ps []string) (string, int) {
 		return n
 	}
 	if len(ps) == 0 {
-		return "", 0
+		return -1, 0
 	}
 	switch ps[0] {
 	case "5":
 		n := num(1)
 		if n < 0 {
-			return "", min(len(ps), 2)
+			return -1, min(len(ps), 2)
 		}
-		if n < 16 {
-			return "c" + strconv.Itoa(n), 2
-		}
-		return xterm256(n), 2
+		return n, 2
 	case "2":
 		r, g, b := num(1), num(2), num(3)
 		if r < 0 || g < 0 || b < 0 {
-			return "", min(len(ps), 4)
+			return -1, min(len(ps), 4)
 		}
-		return fmt.Sprintf("#%02x%02x%02x", r, g, b), 4
+		return nearestXterm(r, g, b), 4
 	}
-	return "", 1
+	return -1, 1
+}
+
+// cubeLevels are the channel values of the xterm 6×6×6 colour cube.
+var cubeLevels = [6]int{0, 95, 135, 175, 215, 255}
+
+// nearestXterm is the xterm colour 16–255 closest to r, g, b: the nearest
+// cube colour or the nearest grey, whichever is closer.
+func nearestXterm(r, g, b int) int {
+	level := func(v int) int {
+		best := 0
+		for i, l := range cubeLevels {
+			if abs(v-l) < abs(v-cubeLevels[best]) {
+				best = i
+			}
+		}
+		return best
+	}
+	dist := func(r2, g2, b2 int) int { return (r-r2)*(r-r2) + (g-g2)*(g-g2) + (b-b2)*(b-b2) }
+	ri, gi, bi := level(r), level(g), level(b)
+	cube := 16 + 36*ri + 6*gi + bi
+	cubeDist := dist(cubeLevels[ri], cubeLevels[gi], cubeLevels[bi])
+	grey := min(23, max(0, ((r+g+b)/3-8+5)/10))
+	v := 8 + grey*10
+	if dist(v, v, v) < cubeDist {
+		return 232 + grey
+	}
+	return cube
+}
+
+func abs(n int) int {
+	if n < 0 {
+		return -n
+	}
+	return n
 }
 
 // xterm256 is the RGB of an xterm colour 16–255: a 6×6×6 cube, then 24
-// greys.
+// greys. It writes the stylesheet's rules for the x and y classes (see
+// TestANSIStylesheetHasEveryColour).
 func xterm256(n int) string {
 	if n >= 232 {
 		v := 8 + (n-232)*10
 		return fmt.Sprintf("#%02x%02x%02x", v, v, v)
 	}
 	n -= 16
-	level := func(k int) int {
-		if k == 0 {
-			return 0
-		}
-		return 55 + k*40
-	}
-	return fmt.Sprintf("#%02x%02x%02x", level(n/36), level(n/6%6), level(n%6))
+	return fmt.Sprintf("#%02x%02x%02x", cubeLevels[n/36], cubeLevels[n/6%6], cubeLevels[n%6])
 }
 
-// span opens a span for the state; class names for the 16 colours (so
-// the stylesheet picks readable shades), styles for the others.
+// span opens a span for the state, with classes only (the stylesheet
+// picks readable shades of the 16 colours).
 func (s sgr) span() string {
-	var class, style []string
-	add := func(c, prop string) {
-		switch {
-		case c == "":
-		case c[0] == '#':
-			style = append(style, prop+":"+c)
-		default:
+	var class []string
+	for _, c := range []string{s.fg, s.bg} {
+		if c != "" {
 			class = append(class, c)
 		}
 	}
-	add(s.fg, "color")
-	add(s.bg, "background-color")
 	if s.bold {
 		class = append(class, "bold")
 	}
@@ -224,9 +260,6 @@ func (s sgr) span() string {
 	out := "<span"
 	if len(class) > 0 {
 		out += ` class="` + strings.Join(class, " ") + `"`
-	}
-	if len(style) > 0 {
-		out += ` style="` + strings.Join(style, ";") + `"`
 	}
 	return out + ">"
 }

@@ -113,3 +113,28 @@ func TestFlashTextsAreFixed(t *testing.T) {
 		t.Error("flash accepts arbitrary text or lacks a known code")
 	}
 }
+
+// TestBarClassesAreInTheStylesheet checks each class barClasses gives has
+// its rule in style.css, at the ends too.
+func TestBarClassesAreInTheStylesheet(t *testing.T) {
+	css, err := static.ReadFile("static/style.css")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		left, width float64
+		want        string
+	}{
+		{0, 100, "at-0 w-200"}, {12.3, 0.01, "at-25 w-1"}, {99.9, 5, "at-199 w-1"}, {50, 60, "at-100 w-100"}, {-1, 3, "at-0 w-6"},
+	} {
+		got := barClasses(tc.left, tc.width)
+		if got != tc.want {
+			t.Errorf("barClasses(%g, %g) = %q, want %q", tc.left, tc.width, got, tc.want)
+		}
+		for _, c := range strings.Fields(got) {
+			if !strings.Contains(string(css), "."+c+" {") {
+				t.Errorf("style.css lacks .%s", c)
+			}
+		}
+	}
+}

@@ -20,6 +20,7 @@ import (
 	"github.com/batonci/baton/internal/ci"
 	"github.com/batonci/baton/internal/store"
 	"github.com/batonci/baton/internal/testenv"
+	"github.com/batonci/baton/internal/web"
 )
 
 // The pages are tested against a real server (testenv: real SQLite, a real
@@ -220,7 +221,37 @@ func (s *site) send(t *testing.T, who string, req *http.Request) page {
 	}
 	defer resp.Body.Close()
 	data, _ := io.ReadAll(resp.Body)
+	if strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html") {
+		checkNoInlineCode(t, req.URL.Path, resp.Header, string(data))
+	}
 	return page{status: resp.StatusCode, header: resp.Header, body: string(data)}
+}
+
+var (
+	inlineStyle   = regexp.MustCompile(`\sstyle="|<style[\s>]`)
+	inlineHandler = regexp.MustCompile(`\son[a-z]+="`)
+	scriptTag     = regexp.MustCompile(`<script[^>]*>`)
+)
+
+// checkNoInlineCode checks a page sends the Content-Security-Policy and
+// has nothing it would block: no inline script (a JSON data block is
+// data), no style attribute or element, no event handler attribute.
+func checkNoInlineCode(t *testing.T, path string, h http.Header, body string) {
+	t.Helper()
+	if got := h.Get("Content-Security-Policy"); got != web.ContentSecurityPolicy {
+		t.Errorf("%s: Content-Security-Policy %q, want %q", path, got, web.ContentSecurityPolicy)
+	}
+	for _, tag := range scriptTag.FindAllString(body, -1) {
+		if !strings.Contains(tag, " src=") && !strings.Contains(tag, `type="application/json"`) {
+			t.Errorf("%s: inline script %s", path, tag)
+		}
+	}
+	if m := inlineStyle.FindString(body); m != "" {
+		t.Errorf("%s: inline style %q", path, m)
+	}
+	if m := inlineHandler.FindString(body); m != "" {
+		t.Errorf("%s: inline event handler %q", path, m)
+	}
 }
 
 // post sends a form as who; csrf "" leaves the field out.
@@ -574,7 +605,7 @@ func testWorkflowGraph(t *testing.T, s *site) {
 // slowest commands link to their place in the job's log.
 func testTiming(t *testing.T, s *site) {
 	p := s.get(t, "anonymous", "/workflows/"+s.wf["pub-main"]+"/timing")
-	if !strings.Contains(p.body, `class="bar run s-passed"`) || !strings.Contains(p.body, `class="bar wait"`) {
+	if !strings.Contains(p.body, `class="bar run s-passed at-`) || !strings.Contains(p.body, `class="bar wait at-`) {
 		t.Error("waterfall lacks running or queued bars")
 	}
 	rows := regexp.MustCompile(`<a href="/jobs/([^"#]+)#cmd-(\d+)"><code>([^<]*)</code>`).FindAllStringSubmatch(p.body, -1)

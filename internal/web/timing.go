@@ -3,7 +3,7 @@ package web
 import (
 	"cmp"
 	"fmt"
-	"html/template"
+	"math"
 	"net/http"
 	"net/url"
 	"slices"
@@ -23,8 +23,9 @@ type timingRow struct {
 	JobID    string
 	Status   string
 	Duration string
-	// Wait and Run are the bars' CSS (left and width).
-	Wait, Run template.CSS
+	// Wait and Run are the bars' place as classes (barClasses); "" for
+	// no bar.
+	Wait, Run string
 }
 
 // slowCommand is one of the slowest commands of a workflow.
@@ -101,16 +102,14 @@ func (w *Web) timing(rw http.ResponseWriter, r *http.Request) {
 	page.Start = start
 	page.Total = end.Sub(start)
 	total := float64(max(page.Total, time.Millisecond))
-	bar := func(from, to time.Time) template.CSS {
+	bar := func(from, to time.Time) string {
 		if from.IsZero() {
 			return ""
 		}
 		if to.IsZero() {
 			to = now
 		}
-		left := float64(from.Sub(start)) / total * 100
-		width := max(float64(to.Sub(from))/total*100, 0.4)
-		return template.CSS(fmt.Sprintf("left:%.2f%%;width:%.2f%%", left, min(width, 100-left)))
+		return barClasses(float64(from.Sub(start))/total*100, float64(to.Sub(from))/total*100)
 	}
 	for i := 0; i <= 4; i++ {
 		page.Ticks = append(page.Ticks, humanDuration(page.Total*time.Duration(i)/4))
@@ -164,4 +163,14 @@ func spanText(a, b, now time.Time) string {
 		b = now
 	}
 	return humanDuration(b.Sub(a))
+}
+
+// barClasses places a bar starting at left % of the track and width %
+// wide, in steps of half a percent: classes at-N and w-N of style.css,
+// not a style attribute, which the pages' Content-Security-Policy does
+// not allow. A bar is at least one step wide.
+func barClasses(left, width float64) string {
+	at := min(max(int(math.Round(left*2)), 0), 199)
+	w := min(max(int(math.Round(width*2)), 1), 200-at)
+	return fmt.Sprintf("at-%d w-%d", at, w)
 }

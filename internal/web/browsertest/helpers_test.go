@@ -7,10 +7,14 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 
 	"github.com/batonci/baton/internal/ci"
@@ -32,6 +36,10 @@ func chromium(tb testing.TB) string {
 type browser struct {
 	tb  testing.TB
 	ctx context.Context
+	// csp returns the Content-Security-Policy violations seen so far;
+	// any fails the test unless expectViolations is set.
+	csp              func() []string
+	expectViolations bool
 }
 
 // newBrowser starts Chromium with a fresh profile; it stops at the end of
@@ -59,7 +67,51 @@ func newBrowser(tb testing.TB) *browser {
 	if err := chromedp.Do(ctx); err != nil {
 		tb.Fatalf("start chromium: %v", err)
 	}
-	return &browser{tb: tb, ctx: ctx}
+	b := &browser{tb: tb, ctx: ctx, csp: watchCSP(tb, ctx)}
+	tb.Cleanup(func() {
+		if b.expectViolations {
+			return
+		}
+		for _, v := range b.csp() {
+			tb.Errorf("Content-Security-Policy violation: %s", v)
+		}
+	})
+	return b
+}
+
+// cspListener reports each Content-Security-Policy violation of every
+// page the tab loads to the Go side.
+const cspListener = `document.addEventListener('securitypolicyviolation', e =>
+  window.reportCSPViolation(location.pathname + ': ' + e.violatedDirective + ' blocked ' + (e.blockedURI || 'inline') + (e.sample ? ' (' + e.sample + ')' : '')));`
+
+// watchCSP collects the Content-Security-Policy violations of the tab's
+// pages; newBrowser fails the test with them at its end: something the
+// policy blocks (an inline script, a style attribute, an event handler)
+// would not work for users either.
+func watchCSP(tb testing.TB, ctx context.Context) func() []string {
+	tb.Helper()
+	var mu sync.Mutex
+	var violations []string
+	err := chromedp.Do(ctx,
+		chromedp.ExposeFunc("reportCSPViolation", func(_ context.Context, v string) (chromedp.Void, error) {
+			mu.Lock()
+			defer mu.Unlock()
+			violations = append(violations, v)
+			return chromedp.Void{}, nil
+		}),
+		chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+			_, err := cdp.Call(ctx, t, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{Source: cspListener})
+			return err
+		}),
+	)
+	if err != nil {
+		tb.Fatalf("watch CSP violations: %v", err)
+	}
+	return func() []string {
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.Clone(violations)
+	}
 }
 
 // do runs steps with a timeout.

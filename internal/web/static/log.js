@@ -374,40 +374,49 @@
       else if (p >= 100 && p <= 107) st.bg = 'b' + (p - 100 + 8);
       else if (p === 49) st.bg = '';
       else if (p === 38 || p === 48) {
-        var c = '', used = 1;
+        // Colours are classes (cN/bN for the 16, xN/yN for the 256; a
+        // true colour takes the nearest of the 256): the page's
+        // Content-Security-Policy allows no style attribute.
+        var n = -1, used = 1;
         if (ps[k + 1] === '5') {
           var v = parseInt(ps[k + 2], 10);
           used = 2;
-          if (v >= 0 && v < 16) c = 'c' + v;
-          else if (v >= 16 && v <= 255) c = xterm(v);
+          if (v >= 0 && v <= 255) n = v;
         } else if (ps[k + 1] === '2') {
           var r = parseInt(ps[k + 2], 10), g = parseInt(ps[k + 3], 10), bl = parseInt(ps[k + 4], 10);
           used = 4;
-          if (r >= 0 && r < 256 && g >= 0 && g < 256 && bl >= 0 && bl < 256) c = '#' + hex(r) + hex(g) + hex(bl);
+          if (r >= 0 && r < 256 && g >= 0 && g < 256 && bl >= 0 && bl < 256) n = nearestXterm(r, g, bl);
         }
         k += used;
-        if (p === 48 && c[0] === 'c') c = 'b' + c.slice(1);
+        var c = n < 0 ? '' : n < 16 ? (p === 38 ? 'c' : 'b') + n : (p === 38 ? 'x' : 'y') + n;
         if (p === 38) st.fg = c; else st.bg = c;
       }
     }
   }
-  function hex(v) { return (v < 16 ? '0' : '') + v.toString(16); }
-  function xterm(n) {
-    if (n >= 232) { var v = 8 + (n - 232) * 10; return '#' + hex(v) + hex(v) + hex(v); }
-    n -= 16;
-    function lvl(k) { return k === 0 ? 0 : 55 + k * 40; }
-    return '#' + hex(lvl(Math.floor(n / 36))) + hex(lvl(Math.floor(n / 6) % 6)) + hex(lvl(n % 6));
+  var LEVELS = [0, 95, 135, 175, 215, 255];
+  // nearestXterm is ansi.go's nearestXterm: the closest cube colour or
+  // grey.
+  function nearestXterm(r, g, b) {
+    function level(v) {
+      var best = 0;
+      for (var i = 0; i < 6; i++) if (Math.abs(v - LEVELS[i]) < Math.abs(v - LEVELS[best])) best = i;
+      return best;
+    }
+    function dist(r2, g2, b2) { return (r - r2) * (r - r2) + (g - g2) * (g - g2) + (b - b2) * (b - b2); }
+    var ri = level(r), gi = level(g), bi = level(b);
+    var cube = 16 + 36 * ri + 6 * gi + bi, cubeDist = dist(LEVELS[ri], LEVELS[gi], LEVELS[bi]);
+    var grey = Math.min(23, Math.max(0, Math.trunc((Math.trunc((r + g + b) / 3) - 8 + 5) / 10)));
+    var v = 8 + grey * 10;
+    return dist(v, v, v) < cubeDist ? 232 + grey : cube;
   }
   function spanOf(st) {
-    var cls = [], style = [];
-    [[st.fg, 'color'], [st.bg, 'background-color']].forEach(function (x) {
-      if (!x[0]) return;
-      if (x[0][0] === '#') style.push(x[1] + ':' + x[0]); else cls.push(x[0]);
-    });
+    var cls = [];
+    if (st.fg) cls.push(st.fg);
+    if (st.bg) cls.push(st.bg);
     if (st.b) cls.push('bold');
     if (st.i) cls.push('italic');
     if (st.u) cls.push('underline');
-    return '<span' + (cls.length ? ' class="' + cls.join(' ') + '"' : '') + (style.length ? ' style="' + style.join(';') + '"' : '') + '>';
+    return '<span' + (cls.length ? ' class="' + cls.join(' ') + '"' : '') + '>';
   }
 
   function pad(n, w) { n = String(n); while (n.length < w) n = '0' + n; return n; }
