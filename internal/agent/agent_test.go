@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http/httptest"
 	"os"
@@ -21,6 +22,7 @@ import (
 	"github.com/batonci/baton/internal/executor/shell"
 	"github.com/batonci/baton/internal/gitrepo/gittest"
 	"github.com/batonci/baton/internal/jobspec"
+	"github.com/batonci/baton/internal/testenv/probe"
 	"github.com/batonci/baton/internal/toolbox"
 	"github.com/google/go-cmp/cmp"
 )
@@ -260,51 +262,42 @@ func TestCancelStopsTheJob(t *testing.T) {
 // waitPID waits for a file holding a process ID.
 func waitPID(t *testing.T, path string) int {
 	t.Helper()
-	deadline := time.Now().Add(wait)
-	for time.Now().Before(deadline) {
-		if b, err := os.ReadFile(path); err == nil {
-			pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
-			if err != nil {
-				t.Fatal(err)
-			}
-			return pid
-		}
-		time.Sleep(10 * time.Millisecond)
+	var b []byte
+	probe.Eventually(t, wait, func() (err error) {
+		b, err = os.ReadFile(path)
+		return err
+	})
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil {
+		t.Fatal(err)
 	}
-	t.Fatalf("no pid in %s", path)
-	return 0
+	return pid
 }
 
 // waitFile waits until a file exists.
 func waitFile(t *testing.T, path string) {
 	t.Helper()
-	deadline := time.Now().Add(wait)
-	for time.Now().Before(deadline) {
-		if _, err := os.Stat(path); err == nil {
-			return
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	t.Fatalf("%s did not appear", path)
+	probe.Eventually(t, wait, func() error {
+		_, err := os.Stat(path)
+		return err
+	})
 }
 
 // waitGone waits until process pid has exited.
 func waitGone(t *testing.T, pid int) {
 	t.Helper()
-	deadline := time.Now().Add(wait)
-	for time.Now().Before(deadline) {
+	probe.Eventually(t, wait, func() error {
 		if err := syscall.Kill(pid, 0); errors.Is(err, syscall.ESRCH) {
-			return
+			return nil
 		}
 		// A zombie (exited, not yet reaped by init) counts as gone.
 		if b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat"); err == nil {
 			if f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:])); len(f) > 0 && f[0] == "Z" {
-				return
+				return nil
 			}
 		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	t.Errorf("process %d still runs", pid)
+		return fmt.Errorf("process %d still runs", pid)
+	})
 }
 
 func TestFlakyServer(t *testing.T) {

@@ -157,18 +157,14 @@ func TestScripts(t *testing.T) {
 			},
 			// waitfile FILE... waits up to 30 s for files to exist.
 			"waitfile": func(ts *testscript.TestScript, neg bool, args []string) {
-				deadline := time.Now().Add(30 * time.Second)
-				for _, f := range args {
-					for {
-						if _, err := os.Stat(ts.MkAbs(f)); err == nil {
-							break
+				probe.Eventually(scriptTB{ts}, 30*time.Second, func() error {
+					for _, f := range args {
+						if _, err := os.Stat(ts.MkAbs(f)); err != nil {
+							return fmt.Errorf("timed out waiting for %s", f)
 						}
-						if time.Now().After(deadline) {
-							ts.Fatalf("timed out waiting for %s", f)
-						}
-						time.Sleep(20 * time.Millisecond)
 					}
-				}
+					return nil
+				})
 			},
 		},
 		// [versitygw]: an S3-compatible server can be started (always true

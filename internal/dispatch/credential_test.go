@@ -118,7 +118,7 @@ func TestRevokedAgentTokenStopsItsAgents(t *testing.T) {
 			_, err := c.Poll(t.Context(), agentapi.PollRequest{AgentID: id, FreeSlots: 0, Running: []string{job}})
 			held <- err
 		}()
-		time.Sleep(100 * time.Millisecond)
+		e.waitHeld(t, id, func() bool { return len(held) > 0 })
 		a, err := e.db().GetAgent(t.Context(), id)
 		if err != nil {
 			t.Fatal(err)

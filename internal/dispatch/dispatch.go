@@ -29,6 +29,7 @@ import (
 	"log/slog"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/batonci/baton/internal/ci"
@@ -107,6 +108,9 @@ type Dispatcher struct {
 	// stopping is closed when Run ends; waiting polls then return.
 	stopping chan struct{}
 	stopOnce sync.Once
+	// listening is closed once Run listens for the engine's
+	// notifications.
+	listening chan struct{}
 
 	mu sync.Mutex
 	// byType and byAgent index the waiting polls.
@@ -128,6 +132,8 @@ type Dispatcher struct {
 type waiter struct {
 	agentID, machineType string
 	ch                   chan struct{} // buffered 1: a wake-up is never lost
+	// held is set once the poll found nothing to send and waits.
+	held atomic.Bool
 }
 
 func (w *waiter) wake() {
@@ -169,6 +175,7 @@ func New(cfg Config) *Dispatcher {
 		eng:        cfg.Engine,
 		log:        cfg.Logger,
 		stopping:   make(chan struct{}),
+		listening:  make(chan struct{}),
 		byType:     map[string]map[*waiter]struct{}{},
 		byAgent:    map[string]map[*waiter]struct{}{},
 		misses:     map[string]int{},
@@ -194,6 +201,24 @@ func (d *Dispatcher) subscribe(agentID, machineType string) *waiter {
 	add(d.byType, machineType)
 	add(d.byAgent, agentID)
 	return w
+}
+
+// Listening is closed once Run listens for the engine's notifications: a
+// job queued from then on wakes the polls it concerns.
+func (d *Dispatcher) Listening() <-chan struct{} { return d.listening }
+
+// Held counts the polls of an agent that this dispatcher holds open,
+// having found nothing to send: news for the agent now wakes them.
+func (d *Dispatcher) Held(agentID string) int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	n := 0
+	for w := range d.byAgent[agentID] {
+		if w.held.Load() {
+			n++
+		}
+	}
+	return n
 }
 
 func (d *Dispatcher) unsubscribe(w *waiter) {
@@ -247,6 +272,7 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	close(d.listening)
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	wg.Add(1)

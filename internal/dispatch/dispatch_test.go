@@ -28,6 +28,7 @@ import (
 	"github.com/batonci/baton/internal/logstore"
 	"github.com/batonci/baton/internal/repocache"
 	"github.com/batonci/baton/internal/store"
+	"github.com/batonci/baton/internal/testenv/probe"
 )
 
 func TestMain(m *testing.M) {
@@ -143,9 +144,25 @@ func newEnv(t *testing.T, dialect string, o options) *env {
 			s.srv.Close()
 		}
 	})
-	// Let Run subscribe before anything is queued.
-	time.Sleep(50 * time.Millisecond)
+	// Let Run listen before anything is queued.
+	for i, s := range e.servers {
+		select {
+		case <-s.disp.Listening():
+		case <-time.After(10 * time.Second):
+			t.Fatalf("dispatcher %d does not listen for notifications", i)
+		}
+	}
 	return e
+}
+
+// waitHeld waits until the first server holds a poll of the agent open
+// (it found nothing to send and waits for news), or returned() says the
+// poll came back.
+func (e *env) waitHeld(t *testing.T, agentID string, returned func() bool) {
+	t.Helper()
+	eventually(t, "a held poll of agent "+agentID, func() bool {
+		return e.servers[0].disp.Held(agentID) > 0 || returned()
+	})
 }
 
 func (e *env) db() *store.DB       { return e.servers[0].db }
@@ -207,13 +224,12 @@ func register(t *testing.T, c *agentapi.Client, name string, slots int) string {
 // eventually waits up to 10s for cond.
 func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
+	probe.Eventually(t, 10*time.Second, func() error {
+		if cond() {
+			return nil
 		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return errors.New("timed out waiting for " + what)
+	})
 }
 
 func testLogger(t *testing.T, name string) *slog.Logger {
@@ -431,7 +447,7 @@ func TestPollWakeUp(t *testing.T) {
 			resp, err := c2.Poll(context.Background(), agentapi.PollRequest{AgentID: id2, FreeSlots: 1})
 			done <- result{resp, err, time.Now()}
 		}()
-		time.Sleep(300 * time.Millisecond) // the poll is waiting
+		e.waitHeld(t, id2, func() bool { return len(done) > 0 })
 		select {
 		case r := <-done:
 			t.Fatalf("poll returned early: %+v, %v", r.resp, r.err)
@@ -475,7 +491,7 @@ func TestCancelDelivery(t *testing.T) {
 			}
 			done <- resp
 		}()
-		time.Sleep(200 * time.Millisecond)
+		e.waitHeld(t, id, func() bool { return len(done) > 0 })
 		start := time.Now()
 		if err := e.eng().StopJob(t.Context(), job); err != nil {
 			t.Fatal(err)

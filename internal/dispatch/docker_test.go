@@ -107,7 +107,7 @@ func TestImageAffinity(t *testing.T) {
 		go func() {
 			coldDone <- pollFor(t, cold, agentapi.PollRequest{AgentID: coldID, FreeSlots: 1, Images: []string{"debian:12"}}, 3*time.Second)
 		}()
-		time.Sleep(200 * time.Millisecond)
+		e.waitHeld(t, coldID, func() bool { return len(coldDone) > 0 })
 		resp := pollFor(t, holder, agentapi.PollRequest{AgentID: holderID, FreeSlots: 1, Images: []string{"debian:12", "postgres:16", "redis:7"}}, time.Second)
 		if resp == nil || len(resp.Assign) != 1 {
 			t.Fatalf("holder poll = %+v, want the job", resp)

@@ -601,6 +601,7 @@ func (d *Dispatcher) poll(w http.ResponseWriter, r *http.Request) (*agentapi.Pol
 		if !deferred.IsZero() {
 			recheck.Reset(max(deferred.Sub(d.now()), time.Millisecond))
 		}
+		wt.held.Store(true)
 		select {
 		case <-recheck.C:
 		case <-wt.ch:

@@ -15,6 +15,7 @@ import (
 	"github.com/batonci/baton/internal/jobspec"
 	"github.com/batonci/baton/internal/repocache"
 	"github.com/batonci/baton/internal/store"
+	"github.com/batonci/baton/internal/testenv/probe"
 )
 
 const sequentialYAML = `version: v1.0
@@ -1264,11 +1265,10 @@ func TestRun(t *testing.T) {
 // eventually waits up to 10s for cond.
 func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
+	probe.Eventually(t, 10*time.Second, func() error {
+		if cond() {
+			return nil
 		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return errors.New("timed out waiting for " + what)
+	})
 }

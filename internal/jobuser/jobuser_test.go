@@ -1,6 +1,7 @@
 package jobuser_test
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"strconv"
@@ -133,13 +134,12 @@ func alive(pid int) bool {
 
 func waitDead(t *testing.T, pid int) {
 	t.Helper()
-	deadline := time.Now().Add(3 * time.Second)
-	for alive(pid) {
-		if time.Now().After(deadline) {
-			t.Fatalf("process %d still runs", pid)
+	probe.Eventually(t, 3*time.Second, func() error {
+		if alive(pid) {
+			return fmt.Errorf("process %d still runs", pid)
 		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return nil
+	})
 }
 
 func TestLeaseKillsLeftovers(t *testing.T) {

@@ -1,6 +1,7 @@
 package reaper_test
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/batonci/baton/internal/reaper"
+	"github.com/batonci/baton/internal/testenv/probe"
 )
 
 // TestMain makes the test binary the job supervisor when it is started as
@@ -167,26 +169,23 @@ func TestSupervisorNoticesParentDeathDespiteLeakedLifeline(t *testing.T) {
 		syscall.Kill(supervisor, syscall.SIGKILL)
 	})
 	var job int
-	deadline := time.Now().Add(5 * time.Second)
-	for job == 0 && time.Now().Before(deadline) {
+	probe.Eventually(t, 5*time.Second, func() error {
 		// The children of any of the supervisor's threads.
 		b, _ := exec.Command("sh", "-c", fmt.Sprintf("cat /proc/%d/task/*/children", supervisor)).Output()
-		job, _ = strconv.Atoi(strings.TrimSpace(string(b)))
-		time.Sleep(10 * time.Millisecond)
-	}
-	if job == 0 {
-		t.Fatal("the supervisor started no job")
-	}
+		if job, _ = strconv.Atoi(strings.TrimSpace(string(b))); job == 0 {
+			return errors.New("the supervisor started no job")
+		}
+		return nil
+	})
 	t.Cleanup(func() { syscall.Kill(job, syscall.SIGKILL) })
 	agent.Process.Kill()
 	agent.Wait()
-	deadline = time.Now().Add(5 * time.Second)
-	for running(job) && time.Now().Before(deadline) {
-		time.Sleep(20 * time.Millisecond)
-	}
-	if running(job) {
-		t.Errorf("the job (%d) still runs 5 s after its agent died", job)
-	}
+	probe.Eventually(t, 5*time.Second, func() error {
+		if running(job) {
+			return fmt.Errorf("the job (%d) still runs 5 s after its agent died", job)
+		}
+		return nil
+	})
 }
 
 // running reports whether pid is a live, not zombie, process.

@@ -3,6 +3,7 @@ package repocache
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	"github.com/batonci/baton/internal/gitrepo/gittest"
+	"github.com/batonci/baton/internal/testenv/probe"
 	"github.com/google/go-cmp/cmp"
 )
 
@@ -390,25 +392,28 @@ func TestConcurrentFetchesAreShared(t *testing.T) {
 	wg.Go(func() { errs <- c.Fetch(ctx, o.url) })
 	// Wait until the first fetch runs, then start the others: they must
 	// all wait for it and then share one more fetch.
-	for runs.Load() == 0 {
-		time.Sleep(time.Millisecond)
-	}
+	probe.Eventually(t, 10*time.Second, func() error {
+		if runs.Load() == 0 {
+			return errors.New("the first fetch did not start")
+		}
+		return nil
+	})
 	for range callers {
 		wg.Go(func() { errs <- c.Fetch(ctx, o.url) })
 	}
 	r := c.repo(o.url)
-	for {
+	probe.Eventually(t, 10*time.Second, func() error {
 		r.mu.Lock()
+		defer r.mu.Unlock()
 		n := 0
 		if r.next != nil {
 			n = r.next.waiters
 		}
-		r.mu.Unlock()
-		if n == callers {
-			break
+		if n != callers {
+			return fmt.Errorf("%d of %d callers wait for the next fetch", n, callers)
 		}
-		time.Sleep(time.Millisecond)
-	}
+		return nil
+	})
 	close(release)
 	wg.Wait()
 	close(errs)

@@ -323,20 +323,14 @@ func TestAttachThroughCLIWithTerminalResize(t *testing.T) {
 	}()
 	waitScreen := func(s string) {
 		t.Helper()
-		deadline := time.Now().Add(20 * time.Second)
-		for {
+		probe.Eventually(t, 20*time.Second, func() error {
 			mu.Lock()
-			ok := strings.Contains(screen.String(), s)
-			got := screen.String()
-			mu.Unlock()
-			if ok {
-				return
+			defer mu.Unlock()
+			if got := screen.String(); !strings.Contains(got, s) {
+				return fmt.Errorf("the terminal never showed %q:\n%s", s, got)
 			}
-			if time.Now().After(deadline) {
-				t.Fatalf("the terminal never showed %q:\n%s", s, got)
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
+			return nil
+		})
 	}
 	io.WriteString(tty, "echo size=$(stty size)=$TERM\n")
 	waitScreen("size=30 90=")
@@ -498,22 +492,21 @@ func (d *debugEnv) forwardAndGet(t *testing.T, u *sshUser, job, target, path str
 		cmd.Process.Kill()
 		cmd.Wait()
 	}()
-	deadline := time.Now().Add(20 * time.Second)
-	for {
+	var body string
+	probe.Eventually(t, 20*time.Second, func() error {
 		req, _ := http.NewRequestWithContext(ctx, "GET", fmt.Sprintf("http://127.0.0.1:%d%s", port, path), nil)
 		resp, err := http.DefaultClient.Do(req)
 		if err == nil {
 			b, _ := io.ReadAll(resp.Body)
 			resp.Body.Close()
 			if resp.StatusCode == 200 {
-				return string(b)
+				body = string(b)
+				return nil
 			}
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("GET through the forwarded port: %v (ssh: %s)", err, errb.String())
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+		return withSSHStderr{fmt.Errorf("GET through the forwarded port: %v", err), &errb}
+	})
+	return body
 }
 
 const dockerDebugPipeline = `version: v1.0
@@ -558,22 +551,21 @@ func (d *debugEnv) forwardAndRead(t *testing.T, u *sshUser, job, target string) 
 		cmd.Process.Kill()
 		cmd.Wait()
 	}()
-	deadline := time.Now().Add(20 * time.Second)
-	for {
+	var got string
+	probe.Eventually(t, 20*time.Second, func() error {
 		c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", port), time.Second)
 		if err == nil {
 			c.SetDeadline(time.Now().Add(10 * time.Second))
 			b, _ := io.ReadAll(c)
 			c.Close()
 			if len(b) > 0 {
-				return string(b)
+				got = string(b)
+				return nil
 			}
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("nothing came through the forwarded port: %v (ssh: %s)", err, errb.String())
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+		return withSSHStderr{fmt.Errorf("nothing came through the forwarded port: %v", err), &errb}
+	})
+	return got
 }
 
 func TestAttachDockerWithPortForward(t *testing.T) {
@@ -658,3 +650,12 @@ func TestAttachThroughAnotherServer(t *testing.T) {
 		t.Fatalf("ssh through the other server = %d, output:\n%s", code, out)
 	}
 }
+
+// withSSHStderr is a failure that, when printed, adds what ssh has written
+// so far (read only then: ssh is still writing).
+type withSSHStderr struct {
+	err    error
+	stderr *bytes.Buffer
+}
+
+func (e withSSHStderr) Error() string { return fmt.Sprintf("%v (ssh: %s)", e.err, e.stderr.String()) }

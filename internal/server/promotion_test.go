@@ -183,6 +183,25 @@ func ciPipeline(t *testing.T, e *testenv.Env, branch string) (*testenv.Workflow,
 	return wf, wf.Pipelines[0]
 }
 
+// waitAutoPromotions waits until the engine has decided every
+// auto-promotion of a pipeline that ended: the mark committed with its end
+// is cleared once the last one is decided.
+func waitAutoPromotions(t *testing.T, e *testenv.Env, pipelineID string) {
+	t.Helper()
+	e.Eventually(60*time.Second, func() bool {
+		due, err := e.Server.Store.PromotionsDue(t.Context())
+		if err != nil {
+			return false
+		}
+		for _, p := range due {
+			if p.ID == pipelineID {
+				return false
+			}
+		}
+		return true
+	}, "the auto-promotions of pipeline %s decided", pipelineID)
+}
+
 // waitPromoted waits until a pipeline's promotion has n runs and the
 // pipelines they created are done, and returns them.
 func waitPromoted(t *testing.T, e *testenv.Env, pipelineID, name string, n int) *promotionView {
@@ -271,7 +290,7 @@ func TestPromotionsAndDeploymentTargets(t *testing.T) {
 	if r := stg.Runs[0]; r.Trigger != "auto" || r.PromotedBy != "auto" || r.Result != ci.ResultPassed {
 		t.Errorf("staging run = %+v", r)
 	}
-	time.Sleep(300 * time.Millisecond) // time for a wrong auto-promotion to show
+	waitAutoPromotions(t, e, devCI.ID) // a wrong auto-promotion would show now
 	prs := promotionsOf(e, devCI.ID)
 	if len(prs["Production"].Runs) != 0 || len(prs["Hotfix"].Runs) != 0 {
 		t.Errorf("develop promoted more than staging: %+v %+v", prs["Production"].Runs, prs["Hotfix"].Runs)
@@ -316,7 +335,7 @@ func TestPromotionsAndDeploymentTargets(t *testing.T) {
 	// master: only production, with the parameters' defaults.
 	_, masterCI := ciPipeline(t, e, "master")
 	prod := waitPromoted(t, e, masterCI.ID, "Production", 1)
-	time.Sleep(300 * time.Millisecond)
+	waitAutoPromotions(t, e, masterCI.ID)
 	if prs := promotionsOf(e, masterCI.ID); len(prs["Staging"].Runs) != 0 {
 		t.Errorf("master promoted staging: %+v", prs["Staging"].Runs)
 	}
@@ -331,7 +350,7 @@ func TestPromotionsAndDeploymentTargets(t *testing.T) {
 
 	// feature: nothing is promoted.
 	_, featCI := ciPipeline(t, e, "feature")
-	time.Sleep(300 * time.Millisecond)
+	waitAutoPromotions(t, e, featCI.ID)
 	for name, p := range promotionsOf(e, featCI.ID) {
 		if len(p.Runs) != 0 {
 			t.Errorf("feature promoted %s: %+v", name, p.Runs)

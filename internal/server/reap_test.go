@@ -15,6 +15,7 @@ import (
 
 	"github.com/batonci/baton/internal/ci"
 	"github.com/batonci/baton/internal/testenv"
+	"github.com/batonci/baton/internal/testenv/probe"
 )
 
 // spawnScript starts processes that try to outlive their job: one in a
@@ -110,22 +111,22 @@ func processAlive(pid int) bool {
 	return i >= 0 && len(b) > i+2 && b[i+2] != 'Z'
 }
 
-// waitGone waits up to d for every process of procs to be gone and
-// reports those still running.
-func waitGone(procs map[string]int, d time.Duration) []string {
-	deadline := time.Now().Add(d)
-	for {
+// waitGone waits up to d for every process of procs to be gone, and fails
+// the test naming those still running d after what happened.
+func waitGone(t *testing.T, procs map[string]int, d time.Duration, after string) {
+	t.Helper()
+	probe.Eventually(t, d, func() error {
 		var left []string
 		for name, pid := range procs {
 			if processAlive(pid) {
 				left = append(left, fmt.Sprintf("%s (%d)", name, pid))
 			}
 		}
-		if len(left) == 0 || time.Now().After(deadline) {
-			return left
+		if len(left) > 0 {
+			return fmt.Errorf("still running %v after %s: %s", d, after, strings.Join(left, ", "))
 		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return nil
+	})
 }
 
 // TestKilledAgentTakesItsJobsProcessesWithIt: a real agent process is
@@ -140,9 +141,7 @@ func TestKilledAgentTakesItsJobsProcessesWithIt(t *testing.T) {
 		t.Fatal(err)
 	}
 	agent.Wait()
-	if left := waitGone(procs, 5*time.Second); len(left) > 0 {
-		t.Errorf("still running 5 s after the agent was killed: %s", strings.Join(left, ", "))
-	}
+	waitGone(t, procs, 5*time.Second, "the agent was killed")
 }
 
 // TestKilledBatonUpTakesItsJobsProcessesWithIt: the same for `baton up`,
@@ -155,9 +154,7 @@ func TestKilledBatonUpTakesItsJobsProcessesWithIt(t *testing.T) {
 	if err := up.Process.Kill(); err != nil { // baton up alone, not its group
 		t.Fatal(err)
 	}
-	if left := waitGone(procs, 5*time.Second); len(left) > 0 {
-		t.Errorf("still running 5 s after baton up was killed: %s", strings.Join(left, ", "))
-	}
+	waitGone(t, procs, 5*time.Second, "baton up was killed")
 }
 
 // TestRestartedAgentKillsWhatItsJobsLeft: the job's supervisor and then
@@ -196,7 +193,5 @@ func TestRestartedAgentKillsWhatItsJobsLeft(t *testing.T) {
 		}
 	}
 	startAgentOn(t, e, "reaped", data)
-	if left := waitGone(group, 10*time.Second); len(left) > 0 {
-		t.Errorf("still running 10 s after the agent restarted: %s", strings.Join(left, ", "))
-	}
+	waitGone(t, group, 10*time.Second, "the agent restarted")
 }

@@ -149,7 +149,15 @@ func TestPollingBuildsNewCommits(t *testing.T) {
 	e.StartAgent(t, "a1", "e1-standard-2", 2)
 	repo := testenv.NewRepo(t, map[string]string{".semaphore/semaphore.yml": okPipeline, "hello.txt": "v1\n"})
 	createProject(t, e, "app", repo, map[string]any{"poll_interval": "1s"})
-	time.Sleep(1500 * time.Millisecond) // the first poll records what is there
+	// The first poll records what is there.
+	proj, err := e.Server.Store.GetProject(t.Context(), "app")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.Eventually(15*time.Second, func() bool {
+		refs, err := e.Server.Store.GetRefs(t.Context(), proj.ID)
+		return err == nil && len(refs) > 0
+	}, "the first poll of the repository")
 	sha := repo.Commit("second", map[string]string{"hello.txt": "v2\n"})
 	var wfs []ci.Workflow
 	e.Eventually(15*time.Second, func() bool {

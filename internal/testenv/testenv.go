@@ -30,6 +30,7 @@ import (
 	"github.com/batonci/baton/internal/executor"
 	"github.com/batonci/baton/internal/reaper"
 	"github.com/batonci/baton/internal/server"
+	"github.com/batonci/baton/internal/testenv/probe"
 	"github.com/batonci/baton/internal/toolbox"
 )
 
@@ -261,13 +262,12 @@ func (e *Env) WaitWorkflow(id string, timeout time.Duration) *Workflow {
 // Eventually polls cond every 10 ms until it holds or timeout passes.
 func (e *Env) Eventually(timeout time.Duration, cond func() bool, format string, args ...any) {
 	e.t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			e.t.Fatalf("timed out after %s waiting for: %s", timeout, fmt.Sprintf(format, args...))
+	probe.Eventually(e.t, timeout, func() error {
+		if cond() {
+			return nil
 		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return fmt.Errorf("waiting for: "+format, args...)
+	})
 }
 
 // Jobs lists every job of a workflow view by "block/job" name.

@@ -75,18 +75,14 @@ func startRegistry(tb testing.TB, o registryOptions) *registry {
 		cmd.Process.Kill()
 		cmd.Wait()
 	})
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	probe.Eventually(tb, 10*time.Second, func() error {
 		resp, err := http.Get("http://" + host + "/v2/")
-		if err == nil {
-			resp.Body.Close()
-			break
+		if err != nil {
+			return fmt.Errorf("registry on %s did not start: %v\n%s", host, err, logs.String())
 		}
-		if time.Now().After(deadline) {
-			tb.Fatalf("registry on %s did not start: %v\n%s", host, err, logs.String())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		resp.Body.Close()
+		return nil
+	})
 	return &registry{Host: host}
 }
 

@@ -115,10 +115,14 @@ func TestBackgroundOutputGoesToNextCommand(t *testing.T) {
 	for _, m := range modes {
 		t.Run(m.name, func(t *testing.T) {
 			s := start(t, newExec(m.pty))
-			if got := run(t, s, "(sleep 0.3; echo late) &"); got != "" {
+			written := filepath.Join(t.TempDir(), "written")
+			if got := run(t, s, "(sleep 0.3; echo late; touch "+written+") &"); got != "" {
 				t.Errorf("first command output = %q", got)
 			}
-			time.Sleep(600 * time.Millisecond)
+			probe.Eventually(t, 10*time.Second, func() error { // the background job wrote
+				_, err := os.Stat(written)
+				return err
+			})
 			if got := run(t, s, "echo now"); got != "late\nnow\n" {
 				t.Errorf("second command output = %q, want %q", got, "late\nnow\n")
 			}
@@ -209,14 +213,13 @@ func TestNoGoroutineLeak(t *testing.T) {
 		_, _ = s.Run(ctx, "sleep 1000", &bytes.Buffer{})
 		_ = s.Close()
 	}
-	deadline := time.Now().Add(2 * time.Second)
-	for runtime.NumGoroutine() > before && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
-	}
-	if n := runtime.NumGoroutine(); n > before {
-		buf := make([]byte, 1<<16)
-		t.Errorf("%d goroutines before, %d after:\n%s", before, n, buf[:runtime.Stack(buf, true)])
-	}
+	probe.Eventually(t, 2*time.Second, func() error {
+		if n := runtime.NumGoroutine(); n > before {
+			buf := make([]byte, 1<<16)
+			return fmt.Errorf("%d goroutines before, %d after:\n%s", before, n, buf[:runtime.Stack(buf, true)])
+		}
+		return nil
+	})
 }
 
 func TestCommandFileRemovedOnClose(t *testing.T) {
@@ -431,11 +434,10 @@ func TestSupervisedShellCloseKillsEscapedProcesses(t *testing.T) {
 		t.Fatalf("escaped process %q not running: the test proves nothing", line)
 	}
 	_ = p.Close()
-	deadline := time.Now().Add(2 * time.Second)
-	for alive(pid) && time.Now().Before(deadline) {
-		time.Sleep(20 * time.Millisecond)
-	}
-	if alive(pid) {
-		t.Errorf("escaped process %d still running after the shell was closed", pid)
-	}
+	probe.Eventually(t, 2*time.Second, func() error {
+		if alive(pid) {
+			return fmt.Errorf("escaped process %d still running after the shell was closed", pid)
+		}
+		return nil
+	})
 }

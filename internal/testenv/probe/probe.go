@@ -23,12 +23,17 @@ import (
 	_ "github.com/jackc/pgx/v5/stdlib" // the "pgx" database/sql driver
 )
 
-// TB is the part of testing.TB that probes use; test-script adapters
-// implement it too.
+// TB is the part of testing.TB that Require and Missing use; test-script
+// adapters implement it too.
 type TB interface {
+	FailTB
+	Skip(args ...any)
+}
+
+// FailTB is the part of testing.TB that Eventually uses.
+type FailTB interface {
 	Helper()
 	Fatal(args ...any)
-	Skip(args ...any)
 }
 
 // The dependencies Require knows.
@@ -205,7 +210,7 @@ func firstLine(b []byte) string {
 // still returns an error after within, with that last error: say in it what
 // was seen ("job state queued, want running"). It polls often at first,
 // then every 50 ms. Under testing/synctest it waits in the bubble's time.
-func Eventually(t TB, within time.Duration, cond func() error) {
+func Eventually(t FailTB, within time.Duration, cond func() error) {
 	t.Helper()
 	deadline := time.Now().Add(within)
 	pause := time.Millisecond
