@@ -66,6 +66,8 @@ type API struct {
 	dummyHash func() string
 	// hashing holds a token per password being checked.
 	hashing chan struct{}
+	// streams counts each client address's live log streams.
+	streams *streamLimit
 }
 
 // New builds the API.
@@ -88,10 +90,11 @@ func New(cfg Config) *API {
 	if cfg.MaxPasswordChecks <= 0 {
 		cfg.MaxPasswordChecks = 4
 	}
-	a := &API{cfg: cfg, mux: &patternMux{ServeMux: http.NewServeMux()}, hashing: make(chan struct{}, cfg.MaxPasswordChecks), dummyHash: sync.OnceValue(func() string {
-		h, _ := auth.HashPassword(auth.NewPassword())
-		return h
-	})}
+	a := &API{cfg: cfg, mux: &patternMux{ServeMux: http.NewServeMux()}, hashing: make(chan struct{}, cfg.MaxPasswordChecks),
+		streams: &streamLimit{max: MaxLiveStreams, open: map[string]int{}}, dummyHash: sync.OnceValue(func() string {
+			h, _ := auth.HashPassword(auth.NewPassword())
+			return h
+		})}
 	a.routes()
 	return a
 }
@@ -198,6 +201,9 @@ func writeError(w http.ResponseWriter, err error) {
 		code, msg = http.StatusUnauthorized, err.Error()
 	case errors.As(err, &retry):
 		w.Header().Set("Retry-After", strconv.Itoa(retry.Seconds()))
+		code, msg = http.StatusTooManyRequests, err.Error()
+	case errors.Is(err, errTooManyStreams):
+		w.Header().Set("Retry-After", "5")
 		code, msg = http.StatusTooManyRequests, err.Error()
 	case errors.Is(err, errForbidden):
 		code, msg = http.StatusForbidden, err.Error()

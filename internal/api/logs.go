@@ -66,7 +66,8 @@ const (
 //     (case-insensitive, ANSI escapes ignored), as LogMatches, paged;
 //   - ?format=text: the whole log as plain text (a download);
 //   - ?format=events: the raw events as JSON lines;
-//   - ?follow=1: Server-Sent Events, one "log" message per log event
+//   - ?follow=1: Server-Sent Events (at most MaxLiveStreams at once per
+//     client address; 429 beyond), one "log" message per log event
 //     from ?seq=N on, ending with an "end" message when the log is
 //     complete; with &format=lines&from=A instead "lines" messages (a
 //     LogLines from line A on; the last line may be sent again as it
@@ -82,6 +83,14 @@ func (a *API) jobLog(w http.ResponseWriter, r *http.Request, c *caller) {
 	q := r.URL.Query()
 	ctx := r.Context()
 	logs := a.cfg.Logs
+	if q.Get("follow") != "" {
+		release, err := a.streams.acquire(clientIP(r))
+		if err != nil {
+			writeError(w, err)
+			return
+		}
+		defer release()
+	}
 	switch {
 	case q.Get("follow") != "" && q.Get("format") == "lines":
 		a.followLines(w, r, j.ID)
