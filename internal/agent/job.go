@@ -357,13 +357,9 @@ func stopReason(ctx context.Context) ci.Reason {
 // failPrepare reports a job that could not be prepared as a job whose log
 // says why, as internal/localrun does.
 func failPrepare(emit func(ci.Event), ts ci.Timestamp, msg string, result ci.Result, reason ci.Reason) {
-	const directive = "Preparing the job"
-	code := 1
-	emit(ci.Event{Kind: ci.EventJobStarted, Timestamp: ts})
-	emit(ci.Event{Kind: ci.EventCmdStarted, Timestamp: ts, Directive: directive})
-	emit(ci.Event{Kind: ci.EventCmdOutput, Timestamp: ts, Output: msg + "\n"})
-	emit(ci.Event{Kind: ci.EventCmdFinished, Timestamp: ts, Directive: directive, ExitCode: &code, StartedAt: &ts, FinishedAt: &ts})
-	emit(ci.Event{Kind: ci.EventJobFinished, Timestamp: ts, Result: result, Reason: reason})
+	for _, ev := range ci.PrepareFailed(ts, msg, result, reason) {
+		emit(ev)
+	}
 }
 
 var safeChars = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$`)

@@ -66,3 +66,23 @@ type Event struct {
 	Result     Result     `json:"result,omitempty"`
 	Reason     Reason     `json:"result_reason,omitempty"`
 }
+
+// DirectivePrepare is the one command in the log of a job that could not
+// be prepared.
+const DirectivePrepare = "Preparing the job"
+
+// PrepareFailed returns the log of a job that could not be prepared (a
+// secret it names does not exist, its workspace cannot be made): one
+// "Preparing the job" command that failed with msg as its output, then the
+// job's end with result and reason. `baton run`, the engine and agents
+// write it alike.
+func PrepareFailed(ts Timestamp, msg string, result Result, reason Reason) []Event {
+	code := 1
+	return []Event{
+		{Kind: EventJobStarted, Timestamp: ts},
+		{Kind: EventCmdStarted, Timestamp: ts, Directive: DirectivePrepare},
+		{Kind: EventCmdOutput, Timestamp: ts, Output: msg + "\n"},
+		{Kind: EventCmdFinished, Timestamp: ts, Directive: DirectivePrepare, ExitCode: &code, StartedAt: &ts, FinishedAt: &ts},
+		{Kind: EventJobFinished, Timestamp: ts, Result: result, Reason: reason},
+	}
+}

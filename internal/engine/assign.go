@@ -197,16 +197,7 @@ func (e *Engine) forkSecrets(ctx context.Context, projectID string, names []stri
 // writes it.
 func (e *Engine) failBeforeStart(ctx context.Context, job *ci.Job, cause error) error {
 	if e.cfg.Logs != nil {
-		ts := ci.Timestamp(e.now())
-		code := 1
-		const directive = "Preparing the job"
-		events := []ci.Event{
-			{Kind: ci.EventJobStarted, Timestamp: ts},
-			{Kind: ci.EventCmdStarted, Timestamp: ts, Directive: directive},
-			{Kind: ci.EventCmdOutput, Timestamp: ts, Output: cause.Error() + "\n"},
-			{Kind: ci.EventCmdFinished, Timestamp: ts, Directive: directive, ExitCode: &code, StartedAt: &ts, FinishedAt: &ts},
-			{Kind: ci.EventJobFinished, Timestamp: ts, Result: ci.ResultFailed},
-		}
+		events := ci.PrepareFailed(ci.Timestamp(e.now()), cause.Error(), ci.ResultFailed, "")
 		err := e.cfg.Logs.Append(ctx, job.ID, logstore.Chunk{Seq: 0, Events: events})
 		var gap *logstore.GapError
 		if err != nil && !errors.As(err, &gap) {

@@ -326,13 +326,9 @@ func (r *run) report(started time.Time) *Report {
 // failPrepare reports a job that could not be prepared as a failed job
 // whose log says why.
 func failPrepare(emit func(ci.Event), now time.Time, err error) {
-	ts := ci.Timestamp(now)
-	code := 1
-	emit(ci.Event{Kind: ci.EventJobStarted, Timestamp: ts})
-	emit(ci.Event{Kind: ci.EventCmdStarted, Timestamp: ts, Directive: "Preparing the job"})
-	emit(ci.Event{Kind: ci.EventCmdOutput, Timestamp: ts, Output: err.Error() + "\n"})
-	emit(ci.Event{Kind: ci.EventCmdFinished, Timestamp: ts, Directive: "Preparing the job", ExitCode: &code, StartedAt: &ts, FinishedAt: &ts})
-	emit(ci.Event{Kind: ci.EventJobFinished, Timestamp: ts, Result: ci.ResultFailed})
+	for _, ev := range ci.PrepareFailed(ci.Timestamp(now), err.Error(), ci.ResultFailed, "") {
+		emit(ev)
+	}
 }
 
 // stopReason extracts the reason of a stop from a context cause.
