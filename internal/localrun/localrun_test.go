@@ -6,6 +6,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/batonci/baton/internal/ci"
@@ -75,7 +76,16 @@ func block(name string, deps []string, cmds ...string) *plan.Block {
 	return b
 }
 
-func run(t *testing.T, g *plan.Graph, r *scriptRunner, parallel int) (*localrun.Report, []ci.Event) {
+// run runs g in a synctest bubble: the runner's sleeps and the time
+// limits take no time.
+func run(t *testing.T, g *plan.Graph, r *scriptRunner, parallel int) (rep *localrun.Report, events []ci.Event) {
+	t.Helper()
+	synctest.Test(t, func(t *testing.T) { rep, events = runInBubble(t, g, r, parallel) })
+	return rep, events
+}
+
+// runInBubble runs g; the caller's test is a synctest bubble already.
+func runInBubble(t *testing.T, g *plan.Graph, r *scriptRunner, parallel int) (*localrun.Report, []ci.Event) {
 	t.Helper()
 	var events []ci.Event
 	if g.TimeLimit == 0 {

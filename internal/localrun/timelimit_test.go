@@ -23,7 +23,7 @@ func TestTimeLimitsUnderSynctest(t *testing.T) {
 			block("C", []string{"A"}, "pass"),
 		}}
 		start := time.Now()
-		rep, _ := run(t, g, &scriptRunner{}, 4)
+		rep, _ := runInBubble(t, g, &scriptRunner{}, 4)
 		want := map[string]string{"A": "stopped/timeout", "B": "stopped/timeout", "C": "canceled/dependency"}
 		if got := results(rep); !equalMaps(got, want) {
 			t.Errorf("block results = %v, want %v", got, want)

@@ -15,6 +15,7 @@ import (
 	"github.com/batonci/baton/internal/logshare"
 	"github.com/batonci/baton/internal/logstore"
 	"github.com/batonci/baton/internal/store"
+	"github.com/batonci/baton/internal/testenv/probe"
 )
 
 // servers opens n log stores with private replicas on one database and
@@ -221,8 +222,17 @@ func TestRacingServersStoreEachSeqOnce(t *testing.T) {
 	if t.Failed() {
 		return
 	}
-	// Reads trust a replica for up to 100 ms before asking again.
-	time.Sleep(150 * time.Millisecond)
+	// Reads trust a replica for up to 100 ms before asking again: wait
+	// until every replica has asked.
+	probe.Eventually(t, 10*time.Second, func() error {
+		first := text(t, ss[0], "job")
+		for k, s := range ss[1:] {
+			if got := text(t, s, "job"); got != first {
+				return fmt.Errorf("replica %d differs from replica 0:\n%s\nvs\n%s", k+1, got, first)
+			}
+		}
+		return nil
+	})
 	want := text(t, ss[0], "job")
 	for k := 1; k <= 2; k++ {
 		for i := range 5 {
