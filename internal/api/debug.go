@@ -183,6 +183,10 @@ func (a *API) sshConnect(w http.ResponseWriter, r *http.Request, c *caller) {
 		return
 	}
 	ctx := r.Context()
+	if err := a.checkJobTarget(r, c, j, engine.TargetAttach); err != nil {
+		writeError(w, err)
+		return
+	}
 	keys, err := a.cfg.Store.SSHKeys(ctx, c.user.ID)
 	if err != nil {
 		writeError(w, err)
@@ -190,10 +194,6 @@ func (a *API) sshConnect(w http.ResponseWriter, r *http.Request, c *caller) {
 	}
 	if len(keys) == 0 {
 		writeError(w, fmt.Errorf("%w: you have no SSH key: register one with 'baton key add ~/.ssh/id_ed25519.pub'", errForbidden))
-		return
-	}
-	if err := a.checkJobTarget(r, c, j, engine.TargetAttach); err != nil {
-		writeError(w, err)
 		return
 	}
 	if j.State != ci.StateRunning || j.AgentID == "" {
