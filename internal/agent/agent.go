@@ -563,6 +563,15 @@ func (a *agent) register(ctx context.Context) error {
 		if ctx.Err() != nil {
 			return context.Cause(ctx)
 		}
+		if he := (*agentapi.HTTPError)(nil); req.AgentID != "" && errors.As(err, &he) && he.Status == http.StatusConflict {
+			// The server still sees this ID connected and the agent has
+			// no credential that proves it is that agent (one saved by an
+			// older version, or lost): it becomes a new agent; the old
+			// one's jobs fail as lost.
+			a.log.Warn("the server refused the agent's old ID; registering as a new agent", logAgent, req.AgentID, logErr, err)
+			req.AgentID, req.Credential = "", ""
+			continue
+		}
 		if !agentapi.IsRetryable(err) {
 			return fmt.Errorf("register with %s: %w", a.cfg.ServerURL, err)
 		}

@@ -496,6 +496,34 @@ func TestRestartReusesAgentID(t *testing.T) {
 	}
 }
 
+// TestOldIDWithoutCredentialBecomesANewAgent: an agent whose saved ID the
+// server still sees connected, and which has no credential proving it is
+// that agent (saved by an older version, or lost), registers as a new
+// agent instead of giving up.
+func TestOldIDWithoutCredentialBecomesANewAgent(t *testing.T) {
+	t.Parallel()
+	fs := newFakeServer(t)
+	fs.connected = map[string]bool{"agent-old": true}
+	cfg := baseConfig(t, serve(t, fs))
+	if err := os.WriteFile(filepath.Join(cfg.DataDir, "agent.json"), []byte(`{"agent_id":"agent-old"}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	start(t, cfg)
+	fs.waitFor(t, "a poll", wait, func() bool { return len(fs.polls) > 0 })
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	var ids []string
+	for _, r := range fs.registrations {
+		ids = append(ids, r.AgentID)
+	}
+	if diff := cmp.Diff([]string{"agent-old", ""}, ids); diff != "" {
+		t.Errorf("registered agent IDs (-want +got):\n%s", diff)
+	}
+	if got := fs.polls[0].AgentID; got != "agent-1" {
+		t.Errorf("the agent polls as %q, want its new ID agent-1", got)
+	}
+}
+
 func TestRefusedToken(t *testing.T) {
 	t.Parallel()
 	fs := newFakeServer(t)

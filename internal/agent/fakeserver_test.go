@@ -53,6 +53,9 @@ type fakeServer struct {
 	// (poll, logs, finish, disconnect) by kind ("token", "credential").
 	credentials map[string]string
 	auths       map[string]int
+	// connected lists IDs the server still sees connected: registering
+	// one without its credential is refused (409), as the real server does.
+	connected map[string]bool
 }
 
 type fakeAgent struct {
@@ -157,6 +160,10 @@ func (s *fakeServer) register(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.registrations = append(s.registrations, req)
+	if s.connected[req.AgentID] && (req.Credential == "" || req.Credential != s.credentials[req.AgentID]) {
+		writeJSON(w, http.StatusConflict, agentapi.Error{Message: "agent " + req.AgentID + " is connected"})
+		return
+	}
 	id := req.AgentID
 	if id == "" {
 		s.nextID++
