@@ -199,11 +199,13 @@ func TestWebhookSignatureAndPush(t *testing.T) {
 		resp.Body.Close()
 		return resp.StatusCode
 	}
-	if code := post("", body); code != http.StatusUnauthorized {
-		t.Errorf("unsigned: %d, want 401", code)
+	// The project is private: a bad signature gets the 404 of a project
+	// that does not exist.
+	if code := post("", body); code != http.StatusNotFound {
+		t.Errorf("unsigned: %d, want 404", code)
 	}
-	if code := post(sign("wrong", body), body); code != http.StatusUnauthorized {
-		t.Errorf("bad signature: %d, want 401", code)
+	if code := post(sign("wrong", body), body); code != http.StatusNotFound {
+		t.Errorf("bad signature: %d, want 404", code)
 	}
 	if code := post(sign("s3cret-hook", []byte("{not json")), []byte("{not json")); code != http.StatusBadRequest {
 		t.Errorf("malformed: %d, want 400", code)
