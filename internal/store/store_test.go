@@ -66,6 +66,7 @@ func storeTests() []storeTest {
 		{"Debug", testDebug},
 		{"SharedLogs", testSharedLogs},
 		{"MarkAgentLost", testMarkAgentLost},
+		{"CacheKeys", testCacheKeys},
 	}
 }
 
