@@ -58,6 +58,10 @@ type ProjectRequest struct {
 	ForgeRepo *string `json:"forge_repo"`
 	// ForgeToken is the forge API token, stored encrypted; write-only.
 	ForgeToken *string `json:"forge_token"`
+	// CacheSize is the project's cache size budget in bytes, shared by
+	// every agent; the least recently used keys go first. 0 restores the
+	// default (9 GiB).
+	CacheSize *int64 `json:"cache_size"`
 }
 
 // checkRepoURL applies repourl's rule to a repository URL c gives a
@@ -178,6 +182,10 @@ func (a *API) updateProject(w http.ResponseWriter, r *http.Request, c *caller) {
 		return
 	}
 	oldURL := p.RepoURL
+	if req.CacheSize != nil && *req.CacheSize < 0 {
+		writeError(w, fmt.Errorf("%w: cache_size must be 0 (the default) or a size in bytes", errBadRequest))
+		return
+	}
 	if err := req.apply(p); err != nil {
 		writeError(w, err)
 		return
@@ -196,6 +204,11 @@ func (a *API) updateProject(w http.ResponseWriter, r *http.Request, c *caller) {
 	err = a.cfg.Store.Tx(ctx, func(tx *store.Tx) error {
 		if err := tx.UpdateProject(p); err != nil {
 			return err
+		}
+		if req.CacheSize != nil {
+			if err := tx.SetCacheBudget(p.ID, *req.CacheSize); err != nil {
+				return err
+			}
 		}
 		return audit.Record(ctx, tx, audit.Event{Action: audit.ProjectChanged, Target: p.Name, ProjectID: p.ID, Detail: fmt.Sprintf("public=%t", p.Public), At: a.cfg.Now()})
 	})

@@ -79,6 +79,7 @@ func commands() []*command {
 		loginCommand(),
 		projectCreateCommand(),
 		projectListCommand(),
+		projectUpdateCommand(),
 		projectDeliveriesCommand(),
 		projectRedeliverCommand(),
 		workflowRunCommand(),

@@ -32,6 +32,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/batonci/baton/internal/blob"
 	"github.com/batonci/baton/internal/ci"
 	"github.com/batonci/baton/internal/engine"
 	"github.com/batonci/baton/internal/logstore"
@@ -67,6 +68,8 @@ type Config struct {
 	Store  *store.DB
 	Engine *engine.Engine
 	Logs   *logstore.Store
+	// Blobs holds the projects' caches (cache.go); nil means none.
+	Blobs blob.Store
 	// PollTimeout is how long a poll is held open without news (default
 	// 25s).
 	PollTimeout time.Duration

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/batonci/baton/internal/agentapi"
+	"github.com/batonci/baton/internal/blob"
 	"github.com/batonci/baton/internal/ci"
 	"github.com/batonci/baton/internal/dispatch"
 	"github.com/batonci/baton/internal/engine"
@@ -85,6 +86,8 @@ type options struct {
 	missingGrace time.Duration
 	// imageAffinity is Config.ImageAffinity (0: disabled in tests).
 	imageAffinity time.Duration
+	// blobs holds the caches (nil: none).
+	blobs blob.Store
 }
 
 func newEnv(t *testing.T, dialect string, o options) *env {
@@ -122,6 +125,7 @@ func newEnv(t *testing.T, dialect string, o options) *env {
 			Store: db, Engine: eng, Logs: logs,
 			PollTimeout: o.pollTimeout, LostAfter: o.lostAfter, MissingGrace: o.missingGrace,
 			ImageAffinity: cmp.Or(o.imageAffinity, -1),
+			Blobs:         o.blobs,
 			Logger:        log,
 		})
 		srv := httptest.NewServer(d.Handler())

@@ -45,6 +45,7 @@ func (d *Dispatcher) handler() http.Handler {
 	// Debug sessions: the agent dials a stream (an HTTP upgrade) after a
 	// poll response asked it to (streams.go).
 	mux.HandleFunc("GET "+p+"/streams/{id}", d.handleStream)
+	d.cacheRoutes(mux)
 	mux.HandleFunc(p+"/", func(w http.ResponseWriter, r *http.Request) {
 		if knownEndpoint(strings.TrimPrefix(r.URL.Path, p)) {
 			w.Header().Set("Allow", http.MethodPost)
