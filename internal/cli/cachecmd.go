@@ -14,7 +14,7 @@ func projectUpdateCommand() *command {
 	return apiCommand{
 		command: &command{name: "project update", summary: "change a project's settings",
 			usage: "PROJECT --cache-size SIZE",
-			help: "--cache-size sets the size budget of the project's cache (shared by every agent; the least\nrecently used keys are evicted past it): a size such as 9GiB, 500MB or 1073741824 (bytes);\n0 restores the default, 9 GiB. Project admins only."},
+			help:  "--cache-size sets the size budget of the project's cache (shared by every agent; the least\nrecently used keys are evicted past it): a size such as 9GiB, 500MB or 1073741824 (bytes);\n0 restores the default, 9 GiB. Project admins only."},
 		do: func(ctx context.Context, o *IO, c *client, args []string, _ bool) int {
 			if len(args) != 1 || cacheSize == "" {
 				fmt.Fprintln(o.Err, "baton project update: usage: baton project update PROJECT --cache-size SIZE")
