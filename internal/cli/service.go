@@ -64,6 +64,11 @@ jobs run as Baton's user, with its rights (said at start).`,
 		if _, code, stop := parse(fs, args); stop {
 			return code
 		}
+		var cfg server.Config
+		if err := edge.apply(&cfg); err != nil {
+			fmt.Fprintf(o.Err, "baton up: %v\n", err)
+			return ExitUsage
+		}
 		dir, err := filepath.Abs(*data)
 		if err != nil {
 			fmt.Fprintf(o.Err, "baton up: %v\n", err)
@@ -80,11 +85,7 @@ jobs run as Baton's user, with its rights (said at start).`,
 			return ExitUsage
 		}
 		log := logger(o)
-		cfg := server.Config{DataDir: dir, Addr: *addr, Logger: log, SecretKey: o.Getenv("BATON_SECRET_KEY"), Storage: blobs}
-		if err := edge.apply(&cfg); err != nil {
-			fmt.Fprintf(o.Err, "baton up: %v\n", err)
-			return ExitUsage
-		}
+		cfg.DataDir, cfg.Addr, cfg.Logger, cfg.SecretKey, cfg.Storage = dir, *addr, log, o.Getenv("BATON_SECRET_KEY"), blobs
 		srv, err := server.New(ctx, cfg)
 		if err != nil {
 			fmt.Fprintf(o.Err, "baton up: %v\n", err)
