@@ -133,10 +133,10 @@ func newSite(t *testing.T) *site {
 	if err != nil {
 		t.Fatal(err)
 	}
-	roles := map[string]map[string]string{"writer": {"pub": "write", "priv": "write"}, "reader": {"priv": "read"}, "outsider": {}, "creator": {}}
+	roles := map[string]map[string]string{"writer": {"pub": "write", "priv": "write"}, "reader": {"priv": "read"}, "outsider": {}, "creator": {}, "orgadmin": {}}
 	err = e.Server.Store.Tx(t.Context(), func(tx *store.Tx) error {
 		for who, rs := range roles {
-			u := &ci.User{Login: who, CanCreateProjects: who == "creator"}
+			u := &ci.User{Login: who, CanCreateProjects: who == "creator", Admin: who == "orgadmin"}
 			if err := tx.CreateUser(u, hash); err != nil {
 				return err
 			}
@@ -362,7 +362,8 @@ func testPermissions(t *testing.T, s *site) {
 		{"outsider", privWF, 404, nil, nil},
 		{"outsider", "/projects/pub", 200, nil, []string{"Run a workflow"}},
 		{"outsider", pubWF, 200, nil, []string{"Rebuild"}},
-		{"outsider", "/agents", 200, []string{"worker-1"}, nil},
+		{"outsider", "/agents", 200, []string{"e1-standard-2"}, []string{"worker-1"}},
+		{"orgadmin", "/agents", 200, []string{"worker-1", "e1-standard-2"}, nil},
 		{"reader", "/projects/priv", 200, []string{"Workflow history"}, []string{"Run a workflow"}},
 		{"reader", privWF, 200, []string{"Compile"}, []string{"Rebuild"}},
 		{"writer", "/", 200, []string{`href="/projects/priv"`, `href="/projects/pub"`}, nil},
@@ -757,9 +758,18 @@ func testKeys(t *testing.T, s *site) {
 // testAgents: the connected agent and the waiting job with its reason.
 func testAgents(t *testing.T, s *site) {
 	p := s.get(t, "writer", "/agents")
-	for _, want := range []string{"worker-1", "e1-standard-2", "connected", "Waiting jobs", "e1-nowhere"} {
+	for _, want := range []string{"e1-standard-2", "Waiting jobs", "e1-nowhere"} {
 		if !strings.Contains(p.body, want) {
 			t.Errorf("agents page lacks %q", want)
+		}
+	}
+	if strings.Contains(p.body, "worker-1") {
+		t.Error("a writer sees the agent's name; only organisation admins do")
+	}
+	admin := s.get(t, "orgadmin", "/agents")
+	for _, want := range []string{"worker-1", "e1-standard-2", "connected"} {
+		if !strings.Contains(admin.body, want) {
+			t.Errorf("the organisation admin's agents page lacks %q", want)
 		}
 	}
 	if !regexp.MustCompile(`(?i)no connected agent|no agent`).MatchString(p.body) {
