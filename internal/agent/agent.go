@@ -97,8 +97,8 @@ type Config struct {
 	// Slots is how many jobs the agent runs at once; default 1.
 	Slots int
 	// DataDir holds the agent's state: the repository cache (repos/),
-	// the stores of the jobs' services (cache/<project>/,
-	// artifacts/<project>/, context/<workflow>/), and the
+	// the copies of restored cache archives (cache-copies/), the stores of
+	// the jobs' services (artifacts/<project>/, context/<workflow>/), and the
 	// state file (agent.json) that keeps the agent's ID across restarts.
 	// Only the agent's user may enter it (mode 0700). One agent at a time
 	// may use a DataDir.
@@ -152,6 +152,12 @@ type Config struct {
 	// Stop, when closed, stops the running jobs (after Run's context is
 	// cancelled, or instead of it). Nil means jobs are always drained.
 	Stop <-chan struct{}
+
+	// CacheLocalBudget bounds the copies of restored cache archives the
+	// agent keeps (DataDir/cache-copies), so that restoring a key again
+	// downloads nothing; default DefaultCacheLocalBudget, negative keeps
+	// none. The caches themselves are the server's.
+	CacheLocalBudget int64
 
 	// ChunkSize caps the size of a log chunk (default 1 MiB); a chunk is
 	// sent when it is full or ChunkInterval (default 200 ms) after its
@@ -210,6 +216,7 @@ func (c Config) withDefaults() Config {
 		c.Name, _ = os.Hostname()
 	}
 	c.Slots = cmp.Or(c.Slots, 1)
+	c.CacheLocalBudget = cmp.Or(c.CacheLocalBudget, DefaultCacheLocalBudget)
 	c.WorkDir = cmp.Or(c.WorkDir, c.DataDir)
 	if c.Env == nil {
 		c.Env = AllowedEnv(os.Environ())
@@ -296,7 +303,9 @@ type agent struct {
 	// an earlier run of it left.
 	svcDir  string
 	baseEnv []string // cfg.Env without BATON_* and with the toolbox on PATH
-	hostKey ssh.Signer
+	// cacheCopies are the copies of restored cache archives.
+	cacheCopies *cacheCopies
+	hostKey     ssh.Signer
 
 	// Set by register, read by the poll loop (the same goroutine).
 	id          string
@@ -328,14 +337,15 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	cfg = cfg.withDefaults()
 	a := &agent{
-		cfg:     cfg,
-		log:     cfg.Logger,
-		jobsDir: filepath.Join(cfg.WorkDir, "jobs"),
-		binDir:  filepath.Join(cfg.WorkDir, "bin"),
-		svcDir:  filepath.Join(os.TempDir(), "baton-jobsvc-"+hashName(absPath(cfg.DataDir))),
-		cache:   repocache.New(filepath.Join(cfg.DataDir, "repos")),
-		jobs:    map[string]*job{},
-		changed: make(chan struct{}, 1),
+		cfg:         cfg,
+		log:         cfg.Logger,
+		jobsDir:     filepath.Join(cfg.WorkDir, "jobs"),
+		binDir:      filepath.Join(cfg.WorkDir, "bin"),
+		svcDir:      filepath.Join(os.TempDir(), "baton-jobsvc-"+hashName(absPath(cfg.DataDir))),
+		cache:       repocache.New(filepath.Join(cfg.DataDir, "repos")),
+		cacheCopies: &cacheCopies{dir: filepath.Join(cfg.DataDir, "cache-copies"), budget: cfg.CacheLocalBudget},
+		jobs:        map[string]*job{},
+		changed:     make(chan struct{}, 1),
 	}
 	a.client = agentapi.NewClient(cfg.ServerURL, cfg.Token, cfg.HTTPClient)
 	a.client.AgentVersion = cfg.Version

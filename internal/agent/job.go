@@ -255,7 +255,7 @@ func (a *agent) startJobService(as agentapi.Assignment, lease *jobuser.Lease) (*
 	}
 	svc, err := jobsvc.Start(jobsvc.Config{
 		Scope:     jobsvc.Scope{Project: as.Project, Workflow: as.Workflow, Job: as.JobID, Fork: as.Fork},
-		Cache:     jobsvc.LocalCache{Dir: filepath.Join(a.cfg.DataDir, "cache")},
+		Cache:     &serverCache{client: a.client, job: as.JobID, copies: a.cacheCopies},
 		Artifacts: jobsvc.LocalArtifacts{Dir: filepath.Join(a.cfg.DataDir, "artifacts")},
 		Context:   jobsvc.LocalContext{Dir: filepath.Join(a.cfg.DataDir, "context")},
 		Dir:       a.svcDir,

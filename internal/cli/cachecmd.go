@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"net/url"
 
@@ -53,4 +54,24 @@ func humanBytes(n int64) string {
 		exp++
 	}
 	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
+
+// cacheLocalBudget is the --cache-local-budget flag of `baton agent` and
+// `baton up`.
+type cacheLocalBudget struct{ s *string }
+
+func addCacheLocalBudgetFlag(fs *flag.FlagSet) cacheLocalBudget {
+	return cacheLocalBudget{fs.String("cache-local-budget", "5GiB", "keep copies of restored cache archives within `SIZE`, so a second restore on this agent downloads nothing (0: keep none)")}
+}
+
+// bytes returns the budget for agent.Config: negative keeps no copies.
+func (c cacheLocalBudget) bytes() (int64, error) {
+	n, err := imagecache.ParseSize(*c.s)
+	if err != nil {
+		return 0, fmt.Errorf("--cache-local-budget: %w", err)
+	}
+	if n == 0 {
+		return -1, nil
+	}
+	return n, nil
 }

@@ -60,6 +60,7 @@ jobs run as Baton's user, with its rights (said at start).`,
 		storage := addStorageFlags(fs, o)
 		jobUser := fs.String("job-user", "", "run jobs as this unprivileged `user` (as root; default baton-job-1..N)")
 		workDir := fs.String("work-dir", "", "`DIR` of the jobs' directories (as root, default /var/lib/baton/work/<hash of the data dir>)")
+		cacheLocal := addCacheLocalBudgetFlag(fs)
 		edge := addEdgeFlags(fs)
 		if _, code, stop := parse(fs, args); stop {
 			return code
@@ -80,6 +81,11 @@ jobs run as Baton's user, with its rights (said at start).`,
 			return ExitUsage
 		}
 		users, work, err := jobIsolation(o, "up", *jobUser, *slots, *workDir, dir)
+		if err != nil {
+			fmt.Fprintf(o.Err, "baton up: %v\n", err)
+			return ExitUsage
+		}
+		localBudget, err := cacheLocal.bytes()
 		if err != nil {
 			fmt.Fprintf(o.Err, "baton up: %v\n", err)
 			return ExitUsage
@@ -111,6 +117,7 @@ jobs run as Baton's user, with its rights (said at start).`,
 		return runServerAndAgent(ctx, o, srv, agent.Config{
 			ServerURL: srv.URL(), Token: creds.AgentToken, Name: "built-in", Type: *agentType,
 			Slots: *slots, DataDir: filepath.Join(dir, "agent"), WorkDir: work, JobUsers: users, Logger: log, Supervise: true,
+			CacheLocalBudget: localBudget,
 		})
 	}
 	return c
@@ -256,6 +263,7 @@ A second signal stops the running jobs.
 		mirror := fs.String("registry-mirror", "", "pull Docker Hub images through this registry `URL` (a pull-through cache)")
 		jobUser := fs.String("job-user", "", "run shell jobs as this unprivileged `user` (as root; default baton-job-1..N)")
 		workDir := fs.String("work-dir", "", "`DIR` of the jobs' directories (as root, default /var/lib/baton/work/<hash of the data dir>)")
+		cacheLocal := addCacheLocalBudgetFlag(fs)
 		rest, code, stop := parse(fs, args)
 		if stop {
 			return code
@@ -275,7 +283,13 @@ A second signal stops the running jobs.
 			fmt.Fprintf(o.Err, "baton agent: %v\n", err)
 			return ExitUsage
 		}
-		cfg := agent.Config{ServerURL: *srvURL, Token: *token, Name: *name, Type: *typ, Slots: *slots, DataDir: dir, WorkDir: work, JobUsers: users, BatonPath: self, Logger: logger(o), Stop: o.Stop}
+		localBudget, err := cacheLocal.bytes()
+		if err != nil {
+			fmt.Fprintf(o.Err, "baton agent: %v\n", err)
+			return ExitUsage
+		}
+		cfg := agent.Config{ServerURL: *srvURL, Token: *token, Name: *name, Type: *typ, Slots: *slots, DataDir: dir, WorkDir: work, JobUsers: users, BatonPath: self, Logger: logger(o), Stop: o.Stop,
+			CacheLocalBudget: localBudget}
 		ex, err := agentExecutor(ctx, agentExecOptions{mode: *execMode, agentName: *name, dataDir: dir, batonPath: self, mirror: *mirror, budget: *budget, logger: cfg.Logger})
 		if err != nil {
 			fmt.Fprintf(o.Err, "baton agent: %v\n", err)

@@ -146,6 +146,25 @@ func (c *Client) CacheList(ctx context.Context, order string) ([]CacheEntry, err
 	return entries, nil
 }
 
+// CacheUsage returns the space the cache uses and its budget (maxSize,
+// when the cache has none of its own; 0: the default).
+func (c *Client) CacheUsage(ctx context.Context, maxSize int64) (CacheUsage, error) {
+	q := url.Values{"usage": {"1"}}
+	if maxSize > 0 {
+		q.Set("max_size", strconv.FormatInt(maxSize, 10))
+	}
+	resp, err := c.do(ctx, http.MethodGet, "/v1/cache", q, nil)
+	if err != nil {
+		return CacheUsage{}, err
+	}
+	defer resp.Body.Close()
+	var u CacheUsage
+	if err := json.NewDecoder(resp.Body).Decode(&u); err != nil {
+		return CacheUsage{}, fmt.Errorf("the job service: %w", err)
+	}
+	return u, nil
+}
+
 // CacheHas reports whether key is in the cache.
 func (c *Client) CacheHas(ctx context.Context, key string) (bool, error) {
 	resp, err := c.do(ctx, http.MethodGet, keyPath(key), url.Values{"stat": {"1"}}, nil)

@@ -15,6 +15,7 @@ import (
 // The service's endpoints, all under /v1:
 //
 //	GET    /v1/cache?sort_by=ORDER            the keys, as JSON []CacheEntry
+//	GET    /v1/cache?usage=1&max_size=N       the space used and the budget, as CacheUsage
 //	GET    /v1/cache/{key}?stat=1             the key's CacheEntry, or 404
 //	GET    /v1/cache/{key}                    the archive
 //	PUT    /v1/cache/{key}?max_size=N&cleanup_by=ORDER
@@ -135,6 +136,10 @@ func (s *Service) cacheList(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	if r.URL.Query().Get("usage") == "1" {
+		s.cacheUsage(w, r, c)
+		return
+	}
 	order := r.URL.Query().Get("sort_by")
 	if order == "" {
 		order = SortStoreTime
@@ -226,7 +231,7 @@ func (s *Service) cachePut(w http.ResponseWriter, r *http.Request) {
 	size, stored, err := c.Store(r.Context(), project, key, r.Body, room)
 	var tooBig *errTooBig
 	switch {
-	case errors.As(err, &tooBig):
+	case errors.As(err, &tooBig), errors.Is(err, ErrTooLarge):
 		writeError(w, http.StatusRequestEntityTooLarge, "%v", err)
 	case err != nil:
 		storageError(w, err)
@@ -304,6 +309,14 @@ func (s *Service) cacheClear(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	if cl, ok := c.(CacheClearer); ok {
+		if err := cl.Clear(r.Context(), s.cfg.Scope.Project); err != nil {
+			storageError(w, err)
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
 	entries, err := c.List(r.Context(), s.cfg.Scope.Project)
 	if err != nil {
 		storageError(w, err)
@@ -316,6 +329,44 @@ func (s *Service) cacheClear(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	w.WriteHeader(http.StatusNoContent)
+}
+
+// CacheUsage is the answer to a usage request.
+type CacheUsage struct {
+	Used   int64 `json:"used"`
+	Budget int64 `json:"budget"`
+}
+
+// cacheUsage answers the space the cache uses and its budget: the
+// storage's own (the server's), else the size the job asks for.
+func (s *Service) cacheUsage(w http.ResponseWriter, r *http.Request, c CacheStorage) {
+	if b, ok := c.(CacheBudgeter); ok {
+		used, budget, err := b.Usage(r.Context(), s.cfg.Scope.Project)
+		if err != nil {
+			storageError(w, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, CacheUsage{Used: used, Budget: budget})
+		return
+	}
+	u := CacheUsage{Budget: DefaultCacheSize}
+	if v := r.URL.Query().Get("max_size"); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n <= 0 {
+			writeError(w, http.StatusBadRequest, "max_size %s: want a size in bytes", v)
+			return
+		}
+		u.Budget = n
+	}
+	entries, err := c.List(r.Context(), s.cfg.Scope.Project)
+	if err != nil {
+		storageError(w, err)
+		return
+	}
+	for _, e := range entries {
+		u.Used += e.Size
+	}
+	writeJSON(w, http.StatusOK, u)
 }
 
 // artifact returns the artifact a request names, or answers why it may

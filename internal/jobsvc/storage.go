@@ -21,6 +21,8 @@ import (
 var (
 	ErrNotFound = errors.New("not found")
 	ErrExists   = errors.New("already exists")
+	// ErrTooLarge is an archive larger than the cache's whole budget.
+	ErrTooLarge = errors.New("too large")
 )
 
 // CacheEntry is one key in a project's cache.
@@ -45,6 +47,17 @@ type CacheStorage interface {
 	Store(ctx context.Context, project, key string, r io.Reader, room func(size int64) error) (size int64, stored bool, err error)
 	// Delete returns whether key was there.
 	Delete(ctx context.Context, project, key string) (bool, error)
+}
+
+// CacheClearer is a CacheStorage that clears a project's cache at once.
+type CacheClearer interface {
+	Clear(ctx context.Context, project string) error
+}
+
+// CacheBudgeter is a CacheStorage that keeps a budget of its own (the
+// server's, per project), whatever size the job asks for.
+type CacheBudgeter interface {
+	Usage(ctx context.Context, project string) (used, budget int64, err error)
 }
 
 // Artifact names one artifact path in a project's store.

@@ -157,15 +157,11 @@ func runCache(c *call, args []string) int {
 		c.infof("Deleted all caches.")
 		return 0
 	case "usage":
-		entries, err := st.list(sortStoreTime)
+		u, err := st.svc.CacheUsage(st.ctx, st.maxSize)
 		if err != nil {
 			return fail("%v", err)
 		}
-		var used int64
-		for _, e := range entries {
-			used += e.size
-		}
-		fmt.Fprintf(c.stdout, "FREE SPACE: %s\nUSED SPACE: %s\n", humanSize(max(0, st.maxSize-used)), humanSize(used))
+		fmt.Fprintf(c.stdout, "FREE SPACE: %s\nUSED SPACE: %s\n", humanSize(max(0, u.Budget-u.Used)), humanSize(u.Used))
 		return 0
 	case "is_not_empty":
 		entries, err := st.list(sortStoreTime)
