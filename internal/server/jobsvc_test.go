@@ -50,6 +50,7 @@ func storeAttempts(agentData, id string) []attempt {
 	return []attempt{
 		{"list the caches directly", "ls " + agentData + "/cache"},
 		{"write the cache directly", "touch " + agentData + "/cache/" + id + "/entries/direct"},
+		{"read the agent's copies of restored caches", "ls " + agentData + "/cache-copies"},
 		{"list the artifacts directly", "ls " + agentData + "/artifacts"},
 		{"write a project artifact directly", "touch " + agentData + "/artifacts/" + id + "/projects/" + id + "/direct"},
 		{"find a store's path in the environment", `sh -c 'env | grep -E "^BATON_(CACHE|ARTIFACT)_DIR="'`},
@@ -125,8 +126,9 @@ func TestForkPullRequestCannotWriteCacheOrArtifacts(t *testing.T) {
 		}
 	}
 
-	// Nothing changed in the stores.
-	des, err := os.ReadDir(filepath.Join(agentData, "cache", id, "entries"))
+	// Nothing changed in the stores (the cache is the server's: one
+	// object per key, under cache/<project>/<key>/).
+	des, err := os.ReadDir(filepath.Join(data, "blobs", "objects", "cache", id))
 	if err != nil {
 		t.Fatal(err)
 	}
