@@ -56,6 +56,8 @@ type fakeServer struct {
 	// connected lists IDs the server still sees connected: registering
 	// one without its credential is refused (409), as the real server does.
 	connected map[string]bool
+	// cacheStores records the cache stores received, as "job/key".
+	cacheStores []string
 }
 
 type fakeAgent struct {
@@ -100,6 +102,19 @@ func (s *fakeServer) Handler() http.Handler {
 	mux.HandleFunc("POST /agent/v1/jobs/{id}/logs", s.logs)
 	mux.HandleFunc("POST /agent/v1/jobs/{id}/finish", s.finish)
 	mux.HandleFunc("POST /agent/v1/disconnect", s.disconnect)
+	mux.HandleFunc("PUT /agent/v1/jobs/{id}/cache/key", func(w http.ResponseWriter, r *http.Request) {
+		n, _ := io.Copy(io.Discard, r.Body)
+		s.mu.Lock()
+		s.cacheStores = append(s.cacheStores, r.PathValue("id")+"/"+r.URL.Query().Get("key"))
+		s.mu.Unlock()
+		writeJSON(w, http.StatusCreated, agentapi.CacheStored{Stored: true, Size: n})
+	})
+	mux.HandleFunc("GET /agent/v1/jobs/{id}/cache/key", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusNotFound, agentapi.Error{Message: "not found"})
+	})
+	mux.HandleFunc("GET /agent/v1/jobs/{id}/cache", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, []agentapi.CacheEntry{})
+	})
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		// The token registers; anything else may also come with a
 		// credential registration issued.

@@ -11,8 +11,9 @@ import (
 	"github.com/batonci/baton/internal/ci"
 )
 
-// TestJobServiceIsScopedByTheAssignment checks that a job's cache is the
-// project the assignment names (not the one its variables name), that
+// TestJobServiceIsScopedByTheAssignment checks that a job's cache is
+// reached through the server for the assigned job (not the project its
+// variables name), that
 // its service's socket lives in the agent's own directory, which the
 // agent clears of an earlier run's leftovers, and that it goes with the
 // job.
@@ -54,12 +55,17 @@ func TestJobServiceIsScopedByTheAssignment(t *testing.T) {
 	if _, err := os.Stat(filepath.Dir(socket)); !os.IsNotExist(err) {
 		t.Errorf("the job's socket directory outlived it: %v", err)
 	}
-	// The key is in the project the assignment names; the job's
-	// SEMAPHORE_PROJECT_ID (proj-1) has nothing.
-	if _, err := os.Stat(filepath.Join(cfg.DataDir, "cache", "proj-real", "entries", "k")); err != nil {
-		t.Errorf("the key is not in the assignment's project: %v", err)
+	// The cache is the server's: the store names the job, and the
+	// server finds its project; nothing the job's variables say
+	// (SEMAPHORE_PROJECT_ID) reaches the request, and nothing is kept
+	// on the agent.
+	fs.mu.Lock()
+	stores := fs.cacheStores
+	fs.mu.Unlock()
+	if strings.Join(stores, ",") != "job-1/k" {
+		t.Errorf("cache stores the server received: %v, want [job-1/k]", stores)
 	}
-	if _, err := os.Stat(filepath.Join(cfg.DataDir, "cache", "proj-1")); !os.IsNotExist(err) {
-		t.Errorf("the job's variables chose the cache: %v", err)
+	if _, err := os.Stat(filepath.Join(cfg.DataDir, "cache")); !os.IsNotExist(err) {
+		t.Errorf("the agent kept a cache of its own: %v", err)
 	}
 }
