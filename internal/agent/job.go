@@ -244,7 +244,8 @@ func (a *agent) prepare(ctx, bgCtx context.Context, as agentapi.Assignment, home
 
 // startJobService starts the job's service: its project's cache and
 // artifacts, with the rights the server gave the job (a pull request from
-// a fork only reads them), and its workflow's sem-context values. The stores are in the agent's data directory,
+// a fork only reads them), and its workflow's sem-context values. The
+// artifacts are the server's (serverArtifacts); the other stores are in the agent's data directory,
 // which jobs cannot enter; the job reaches them only through the
 // service's socket, whose directory is its user's (a shell job with a
 // lease) or not listable.
@@ -256,7 +257,7 @@ func (a *agent) startJobService(as agentapi.Assignment, lease *jobuser.Lease) (*
 	svc, err := jobsvc.Start(jobsvc.Config{
 		Scope:     jobsvc.Scope{Project: as.Project, Workflow: as.Workflow, Job: as.JobID, Fork: as.Fork},
 		Cache:     &serverCache{client: a.client, job: as.JobID, copies: a.cacheCopies},
-		Artifacts: jobsvc.LocalArtifacts{Dir: filepath.Join(a.cfg.DataDir, "artifacts")},
+		Artifacts: serverArtifacts{client: a.client, job: as.JobID},
 		Context:   jobsvc.LocalContext{Dir: filepath.Join(a.cfg.DataDir, "context")},
 		Dir:       a.svcDir,
 		Owner:     owner,

@@ -35,6 +35,7 @@ import (
 	"github.com/batonci/baton/internal/blob"
 	"github.com/batonci/baton/internal/ci"
 	"github.com/batonci/baton/internal/engine"
+	"github.com/batonci/baton/internal/jobsvc"
 	"github.com/batonci/baton/internal/logstore"
 	"github.com/batonci/baton/internal/store"
 )
@@ -95,6 +96,9 @@ type Config struct {
 	// StreamTimeout is how long OpenStream waits for an agent to dial a
 	// debug session stream (default DefaultStreamTimeout).
 	StreamTimeout time.Duration
+	// Artifacts keeps the jobs' artifacts (internal/artifact); nil means
+	// artifact requests answer 503.
+	Artifacts jobsvc.ArtifactStorage
 	// Now is the clock; nil means time.Now.
 	Now     func() time.Time
 	Logger  *slog.Logger

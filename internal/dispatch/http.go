@@ -46,6 +46,7 @@ func (d *Dispatcher) handler() http.Handler {
 	// poll response asked it to (streams.go).
 	mux.HandleFunc("GET "+p+"/streams/{id}", d.handleStream)
 	d.cacheRoutes(mux)
+	d.routeArtifacts(mux)
 	mux.HandleFunc(p+"/", func(w http.ResponseWriter, r *http.Request) {
 		if knownEndpoint(strings.TrimPrefix(r.URL.Path, p)) {
 			w.Header().Set("Allow", http.MethodPost)

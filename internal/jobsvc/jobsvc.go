@@ -22,7 +22,9 @@
 //
 // Storage is behind small interfaces (CacheStorage, ArtifactStorage,
 // ContextStorage); LocalCache, LocalArtifacts and LocalContext keep them
-// in directories on this machine.
+// in directories on this machine (`baton run`). An agent keeps artifacts
+// on its server instead, which serves them with ArtifactHandler over its
+// object storage (internal/artifact), checking the same rules again.
 // Archives and trees stream through; nothing is held whole in memory.
 package jobsvc
 

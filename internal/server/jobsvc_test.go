@@ -139,7 +139,8 @@ func TestForkPullRequestCannotWriteCacheOrArtifacts(t *testing.T) {
 	if strings.Join(keys, ",") != "deps" {
 		t.Errorf("cache keys after the fork's job: %v, want [deps]", keys)
 	}
-	if b, err := os.ReadFile(filepath.Join(agentData, "artifacts", id, "projects", id, "release.txt")); err != nil || string(b) != "r1\n" {
+	// Artifacts are the server's, in its object storage.
+	if b, err := os.ReadFile(filepath.Join(data, "blobs", "objects", "artifacts", id, "project", id, "release.txt")); err != nil || string(b) != "r1\n" {
 		t.Errorf("project artifact after the fork's job: %q %v, want r1", b, err)
 	}
 }

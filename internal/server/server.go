@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/batonci/baton/internal/api"
+	"github.com/batonci/baton/internal/artifact"
 	"github.com/batonci/baton/internal/blob"
 	"github.com/batonci/baton/internal/ci"
 	"github.com/batonci/baton/internal/dispatch"
@@ -201,7 +202,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		}})
 	s.Engine = engine.New(engine.Config{Store: db, Repos: s.Repos, Logs: logs, BaseURL: url, Logger: cfg.Logger, Secrets: secrets, Observer: s.Statuses})
 	s.Dispatch = dispatch.New(dispatch.Config{
-		Store: db, Engine: s.Engine, Logs: logs, Blobs: blobs, URL: url, PollTimeout: cfg.PollTimeout, LostAfter: cfg.LostAfter, Logger: cfg.Logger,
+		Store: db, Engine: s.Engine, Logs: logs, Blobs: blobs, URL: url, Artifacts: artifact.New(blobs), PollTimeout: cfg.PollTimeout, LostAfter: cfg.LostAfter, Logger: cfg.Logger,
 		Metrics: dispatch.Metrics{
 			JobAssigned: func(_ string, queued time.Duration) {
 				s.counters.dispatched.Add(1)

@@ -1,0 +1,95 @@
+package server_test
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/batonci/baton/internal/blob"
+	"github.com/batonci/baton/internal/ci"
+	"github.com/batonci/baton/internal/testenv"
+)
+
+// artifactsAcrossAgents pushes artifacts in a job on agents of one type
+// and pulls them in a job on agents of another: the two jobs never share
+// an agent, nor a data directory.
+const artifactsAcrossAgents = `version: v1.0
+name: Artifacts
+agent:
+  machine:
+    type: e1-standard-2
+blocks:
+  - name: Push
+    dependencies: []
+    task:
+      jobs:
+        - name: Push
+          commands:
+            - mkdir -p out/sub && echo one > out/one.txt && echo two > out/sub/two.txt
+            - artifact push workflow out
+            - echo single > single.txt && artifact push workflow single.txt -d dir/renamed.txt
+            - echo p1 > p.txt && artifact push project p.txt
+            - 'if artifact push project p.txt; then echo PUSHED-TWICE; else echo refused-existing; fi'
+            - echo p2 > p.txt && artifact push project p.txt --force
+            - echo gone > gone.txt && artifact push workflow gone.txt && artifact yank workflow gone.txt
+  - name: Pull
+    dependencies: [Push]
+    task:
+      agent:
+        machine:
+          type: e1-standard-4
+      jobs:
+        - name: Pull
+          commands:
+            - artifact pull workflow out
+            - 'echo "one=$(cat out/one.txt) two=$(cat out/sub/two.txt)"'
+            - artifact pull workflow dir/renamed.txt -d got.txt && echo "renamed=$(cat got.txt)"
+            - artifact pull project p.txt && echo "project=$(cat p.txt)"
+            - 'if artifact pull workflow gone.txt; then echo YANK-FAILED; else echo yanked; fi'
+`
+
+func TestArtifactsPushedOnOneAgentArePulledOnAnother(t *testing.T) {
+	t.Parallel()
+	e := testenv.Start(t, testenv.Options{})
+	checkArtifactsAcrossAgents(t, e)
+}
+
+func TestArtifactsAcrossAgentsOnS3(t *testing.T) {
+	t.Parallel()
+	s3 := testenv.StartS3(t)
+	e := testenv.Start(t, testenv.Options{Storage: blob.Config{URL: s3.URL("baton"), AccessKey: s3.AccessKey, SecretKey: s3.SecretKey}})
+	checkArtifactsAcrossAgents(t, e)
+}
+
+func checkArtifactsAcrossAgents(t *testing.T, e *testenv.Env) {
+	t.Helper()
+	a1 := e.StartAgent(t, "pusher", "e1-standard-2", 1)
+	a2 := e.StartAgent(t, "puller", "e1-standard-4", 1)
+	if a1.DataDir == a2.DataDir {
+		t.Fatal("the agents share a data directory")
+	}
+	repo := testenv.NewRepo(t, map[string]string{".semaphore/semaphore.yml": artifactsAcrossAgents})
+	createProject(t, e, "app", repo, nil)
+	wf := e.WaitWorkflow(run(t, e, "app", "main"), 120*time.Second)
+	push, pull := wf.Jobs()["Push/Push"], wf.Jobs()["Pull/Pull"]
+	if push == nil || pull == nil {
+		t.Fatalf("workflow = %s/%s, jobs %v", wf.Result, wf.State, wf.Jobs())
+	}
+	if push.AgentID == pull.AgentID {
+		t.Fatalf("both jobs ran on agent %s", push.AgentID)
+	}
+	for _, j := range []*ci.Job{push, pull} {
+		if j.Result != ci.ResultPassed {
+			t.Fatalf("job %s = %s:\n%s", j.Name, j.Result, e.Log(j.ID))
+		}
+	}
+	pushLog, pullLog := e.Log(push.ID), e.Log(pull.ID)
+	if !strings.Contains(pushLog, "\nrefused-existing\n") {
+		t.Errorf("a second push without --force was not refused:\n%s", pushLog)
+	}
+	for _, want := range []string{"one=one two=two\n", "renamed=single\n", "project=p2\n", "\nyanked\n"} {
+		if !strings.Contains(pullLog, want) {
+			t.Errorf("no %q in the pulling job's log:\n%s", want, pullLog)
+		}
+	}
+}
