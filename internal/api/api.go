@@ -19,6 +19,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/batonci/baton/internal/artifact"
 	"github.com/batonci/baton/internal/auth"
 	"github.com/batonci/baton/internal/ci"
 	"github.com/batonci/baton/internal/engine"
@@ -55,6 +56,8 @@ type Config struct {
 	// disables them.
 	Streams Streams
 	Upgrade Upgrader
+	// Artifacts keeps the jobs' artifacts; nil lists none.
+	Artifacts *artifact.Store
 }
 
 // API is the HTTP handler of /api/v1.
@@ -103,7 +106,7 @@ func New(cfg Config) *API {
 func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) { a.mux.ServeHTTP(w, r) }
 
 func (a *API) table() []route {
-	return []route{
+	return append([]route{
 		{"GET /api/v1/me", signedIn, a.me},
 		{"GET /api/v1/projects", anyone, a.listProjects},
 		{"POST /api/v1/projects", projectCreator, a.createProject},
@@ -167,7 +170,7 @@ func (a *API) table() []route {
 		{"DELETE /api/v1/projects/{project}/secrets/{name}", projectAdmin, a.deleteSecret},
 		{"GET /api/v1/projects/{project}/deliveries", projectAdmin, a.listDeliveries},
 		{"POST /api/v1/projects/{project}/deliveries/{id}/redeliver", projectAdmin, a.redeliver},
-	}
+	}, a.artifactRoutes()...)
 }
 
 // project loads the project named in the path and checks read access; an

@@ -101,7 +101,7 @@ func commands() []*command {
 		secretUpdateCommand(),
 		secretDeleteCommand(),
 		secretRotateKeyCommand(),
-	}, append(append(peopleCommands(), targetCommands()...), debugCommands()...)...)
+	}, append(append(append(peopleCommands(), targetCommands()...), debugCommands()...), artifactCommands()...)...)
 }
 
 // Version is the version of this build.

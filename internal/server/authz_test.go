@@ -66,6 +66,17 @@ func newAuthzFixture(t *testing.T) *authzFixture {
 			return true
 		}, "jobs of %s", name)
 		f.projects[public] = pf
+		// An artifact in each scope, for the artifact downloads.
+		proj, err := e.Server.Store.GetProject(t.Context(), name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for scope, id := range map[string]string{"job": pf.job, "workflow": pf.workflow, "project": proj.ID} {
+			key := "artifacts/" + proj.ID + "/" + scope + "/" + id + "/a.txt"
+			if _, err := e.Server.Blobs.Put(t.Context(), key, strings.NewReader("artifact\n")); err != nil {
+				t.Fatal(err)
+			}
+		}
 	}
 	err := db.Tx(t.Context(), func(tx *store.Tx) error {
 		for _, who := range []string{noRole, reader, writer, projectAdmin, creator, "spare"} {
@@ -132,6 +143,7 @@ func (f *authzFixture) request(t *testing.T, pattern, who string, pf *projectFix
 		{"{project}", pf.name},
 		{"{login}", "spare"},
 		{"{name}", "S"},
+		{"{path...}", "a.txt"},
 	} {
 		path = strings.ReplaceAll(path, kv[0], kv[1])
 	}

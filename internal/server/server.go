@@ -201,8 +201,9 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 			return hosts.New(p.Forge, p.ForgeURL, token.Reveal(), nil)
 		}})
 	s.Engine = engine.New(engine.Config{Store: db, Repos: s.Repos, Logs: logs, BaseURL: url, Logger: cfg.Logger, Secrets: secrets, Observer: s.Statuses})
+	artifacts := artifact.New(blobs)
 	s.Dispatch = dispatch.New(dispatch.Config{
-		Store: db, Engine: s.Engine, Logs: logs, Blobs: blobs, URL: url, Artifacts: artifact.New(blobs), PollTimeout: cfg.PollTimeout, LostAfter: cfg.LostAfter, Logger: cfg.Logger,
+		Store: db, Engine: s.Engine, Logs: logs, Blobs: blobs, URL: url, Artifacts: artifacts, PollTimeout: cfg.PollTimeout, LostAfter: cfg.LostAfter, Logger: cfg.Logger,
 		Metrics: dispatch.Metrics{
 			JobAssigned: func(_ string, queued time.Duration) {
 				s.counters.dispatched.Add(1)
@@ -215,7 +216,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	mirrors := repocache.Projects{Cache: s.Repos}
 	s.Trigger = trigger.New(trigger.Config{Store: db, Engine: s.Engine, Repos: mirrors, Merger: mirrors, Secrets: secrets, Logger: cfg.Logger})
 	a := api.New(api.Config{Store: db, Engine: s.Engine, Logs: logs, Logger: cfg.Logger, Wake: s.Trigger.Wake, Secrets: secrets, Hooks: s.Trigger,
-		Streams: s.Dispatch, Upgrade: dispatch.Upgrade})
+		Streams: s.Dispatch, Upgrade: dispatch.Upgrade, Artifacts: artifacts})
 
 	s.http = edge.Server(s.routes(a, web.New(web.Config{API: a, Sessions: a})))
 	return s, nil
