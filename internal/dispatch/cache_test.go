@@ -5,7 +5,9 @@ import (
 	"io"
 	"net/http"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -227,4 +229,49 @@ func countObjects(t *testing.T, s blob.Store) int {
 		n++
 	}
 	return n
+}
+
+// TestCacheConcurrentStoresOfOneKey: of stores racing for one key,
+// exactly one is stored, and the others leave no object behind.
+func TestCacheConcurrentStoresOfOneKey(t *testing.T) {
+	c := newCacheEnv(t, store.SQLite, false)
+	const racers = 4
+	results := make(chan agentapi.CacheStored, racers)
+	var wg sync.WaitGroup
+	for i := range racers {
+		wg.Go(func() {
+			// A slow body keeps every store in flight at once.
+			body := io.MultiReader(strings.NewReader(strings.Repeat("x", 1000)), slowReader{50 * time.Millisecond}, strings.NewReader(strconv.Itoa(i)))
+			st, err := c.owner.CacheStore(t.Context(), c.job, "k", body)
+			if err != nil {
+				t.Error(err)
+			}
+			results <- st
+		})
+	}
+	wg.Wait()
+	close(results)
+	stored := 0
+	for st := range results {
+		if st.Stored {
+			stored++
+		}
+	}
+	if stored != 1 {
+		t.Fatalf("%d stores stored the key, want 1", stored)
+	}
+	if n := countObjects(t, c.blobs); n != 1 {
+		t.Fatalf("%d objects in the blob store, want 1", n)
+	}
+	if _, got := c.restore(t, true, "k"); len(got) != 1001 {
+		t.Fatalf("restored %d bytes, want 1001", len(got))
+	}
+}
+
+// slowReader waits, then ends.
+type slowReader struct{ d time.Duration }
+
+func (s slowReader) Read([]byte) (int, error) {
+	time.Sleep(s.d)
+	return 0, io.EOF
 }
