@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/batonci/baton/internal/agentapi"
 	"github.com/batonci/baton/internal/blob"
@@ -314,4 +315,65 @@ func (d *Dispatcher) cacheRestore(w http.ResponseWriter, r *http.Request, c cach
 	// A failure half-way cuts the stream: the agent sees it short.
 	io.Copy(w, rc)
 	return nil
+}
+
+// CacheOrphanAge is how old an object under cache/ that no key names
+// must be before SweepCache deletes it: a store's object appears whole
+// just before its key is added, so a younger one may be a store's.
+const CacheOrphanAge = time.Hour
+
+// sweepCacheEvery runs SweepCache every interval until ctx ends.
+func (d *Dispatcher) sweepCacheEvery(ctx context.Context, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if n, err := d.SweepCache(ctx); err != nil && ctx.Err() == nil {
+				d.log.Error("sweep the cache objects", "err", err)
+			} else if n > 0 {
+				d.log.Info("deleted cache objects no key names", "count", n)
+			}
+		}
+	}
+}
+
+// SweepCache deletes the objects under cache/ that no key names and that
+// are older than CacheOrphanAge: those of a server that stopped between
+// storing an object and adding its key, of an eviction whose delete
+// failed, or of a deleted project. Servers may sweep at once: deletes are
+// idempotent. It returns how many it deleted.
+func (d *Dispatcher) SweepCache(ctx context.Context) (int, error) {
+	if d.cfg.Blobs == nil {
+		return 0, nil
+	}
+	cutoff := d.now().Add(-CacheOrphanAge)
+	var orphans []string
+	for info, err := range d.cfg.Blobs.List(ctx, "cache/") {
+		if err != nil {
+			return 0, err
+		}
+		if info.ModTime.After(cutoff) {
+			continue
+		}
+		parts := strings.Split(info.Key, "/")
+		if len(parts) == 4 {
+			k, err := d.db.GetCacheKey(ctx, parts[1], parts[2])
+			if err == nil && k.BlobKey == info.Key {
+				continue
+			}
+			if err != nil && !errors.Is(err, store.ErrNotFound) {
+				return 0, err
+			}
+		}
+		orphans = append(orphans, info.Key)
+	}
+	for _, key := range orphans {
+		if err := d.cfg.Blobs.Delete(ctx, key); err != nil {
+			return 0, err
+		}
+	}
+	return len(orphans), nil
 }

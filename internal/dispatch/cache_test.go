@@ -4,6 +4,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -14,6 +15,7 @@ import (
 	"github.com/batonci/baton/internal/agentapi"
 	"github.com/batonci/baton/internal/blob"
 	"github.com/batonci/baton/internal/ci"
+	"github.com/batonci/baton/internal/dispatch"
 	"github.com/batonci/baton/internal/engine"
 	"github.com/batonci/baton/internal/engine/enginetest"
 	"github.com/batonci/baton/internal/store"
@@ -24,13 +26,15 @@ import (
 type cacheEnv struct {
 	*env
 	blobs        blob.Store
+	blobDir      string
 	owner, other *agentapi.Client
 	ownerID, job string
 }
 
 func newCacheEnv(t *testing.T, dialect string, fork bool) *cacheEnv {
 	t.Helper()
-	blobs, err := blob.OpenDir(filepath.Join(t.TempDir(), "blobs"))
+	blobDir := filepath.Join(t.TempDir(), "blobs")
+	blobs, err := blob.OpenDir(blobDir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -44,7 +48,7 @@ func newCacheEnv(t *testing.T, dialect string, fork bool) *cacheEnv {
 	} else {
 		e.push()
 	}
-	c := &cacheEnv{env: e, blobs: blobs, owner: e.client(0), other: e.client(0)}
+	c := &cacheEnv{env: e, blobs: blobs, blobDir: blobDir, owner: e.client(0), other: e.client(0)}
 	c.ownerID = register(t, c.owner, "owner", 1)
 	register(t, c.other, "other", 1)
 	resp, err := c.owner.Poll(t.Context(), agentapi.PollRequest{AgentID: c.ownerID, FreeSlots: 1})
@@ -274,4 +278,41 @@ type slowReader struct{ d time.Duration }
 func (s slowReader) Read([]byte) (int, error) {
 	time.Sleep(s.d)
 	return 0, io.EOF
+}
+
+// TestCacheSweepDeletesOrphans: objects under cache/ that no key names
+// (a server stopped between the object and the key; a deleted project)
+// go once they are old enough; the objects of keys and young objects
+// stay.
+func TestCacheSweepDeletesOrphans(t *testing.T) {
+	c := newCacheEnv(t, store.SQLite, false)
+	ctx := t.Context()
+	c.store(t, "kept", "archive")
+	for _, k := range []string{"cache/" + c.proj.ID + "/lost/x1", "cache/deleted-project/k/x2", "cache/odd"} {
+		if _, err := c.blobs.Put(ctx, k, strings.NewReader("orphan")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n, err := c.servers[0].disp.SweepCache(ctx); err != nil || n != 0 {
+		t.Fatalf("sweep of young objects deleted %d, %v; want none", n, err)
+	}
+	old := time.Now().Add(-2 * dispatch.CacheOrphanAge)
+	for info, err := range c.blobs.List(ctx, "cache/") {
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The local store keeps files: age them.
+		if err := os.Chtimes(filepath.Join(c.blobDir, "objects", info.Key), old, old); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n, err := c.servers[0].disp.SweepCache(ctx); err != nil || n != 3 {
+		t.Fatalf("sweep deleted %d, %v; want the 3 orphans", n, err)
+	}
+	if _, got := c.restore(t, true, "kept"); got != "archive" {
+		t.Fatalf("a key's archive after the sweep: %q", got)
+	}
+	if n := countObjects(t, c.blobs); n != 1 {
+		t.Fatalf("%d objects after the sweep, want 1", n)
+	}
 }

@@ -287,6 +287,13 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 		defer wg.Done()
 		d.watchAgents(ctx)
 	}()
+	if d.cfg.Blobs != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			d.sweepCacheEvery(ctx, time.Hour)
+		}()
+	}
 	for {
 		select {
 		case <-ctx.Done():
