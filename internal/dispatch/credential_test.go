@@ -2,6 +2,7 @@ package dispatch_test
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 	"testing"
 	"time"
@@ -11,6 +12,7 @@ import (
 	"github.com/batonci/baton/internal/engine/enginetest"
 	"github.com/batonci/baton/internal/ids"
 	"github.com/batonci/baton/internal/store"
+	"github.com/batonci/baton/internal/testenv/probe"
 )
 
 // wantStatus fails unless err is an HTTP error with that status.
@@ -185,10 +187,12 @@ func TestStreamsOnlyForTheJobsAgent(t *testing.T) {
 	st := agentapi.Stream{ID: sessionID, JobID: job, Kind: "attach"}
 	// Once the stream waits, another agent's dial is refused as not its
 	// own (before, there is nothing to dial: 404).
-	eventually(t, "the stream to wait", func() bool {
+	probe.Eventually(t, 10*time.Second, func() error {
 		_, err := other.DialStream(t.Context(), st, otherID)
-		var he *agentapi.HTTPError
-		return errors.As(err, &he) && he.Status != http.StatusNotFound
+		if he := (*agentapi.HTTPError)(nil); errors.As(err, &he) && he.Status != http.StatusNotFound {
+			return nil
+		}
+		return fmt.Errorf("the stream does not wait: %v", err)
 	})
 
 	_, err = e.client(0).DialStream(t.Context(), st, ownerID)

@@ -164,8 +164,11 @@ func newEnv(t *testing.T, dialect string, o options) *env {
 // poll came back.
 func (e *env) waitHeld(t *testing.T, agentID string, returned func() bool) {
 	t.Helper()
-	eventually(t, "a held poll of agent "+agentID, func() bool {
-		return e.servers[0].disp.Held(agentID) > 0 || returned()
+	probe.Eventually(t, 10*time.Second, func() error {
+		if e.servers[0].disp.Held(agentID) == 0 && !returned() {
+			return fmt.Errorf("no held poll of agent %s", agentID)
+		}
+		return nil
 	})
 }
 
@@ -223,17 +226,6 @@ func register(t *testing.T, c *agentapi.Client, name string, slots int) string {
 		t.Fatalf("register response %+v", resp)
 	}
 	return resp.AgentID
-}
-
-// eventually waits up to 10s for cond.
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	probe.Eventually(t, 10*time.Second, func() error {
-		if cond() {
-			return nil
-		}
-		return errors.New("timed out waiting for " + what)
-	})
 }
 
 func testLogger(t *testing.T, name string) *slog.Logger {
@@ -544,7 +536,12 @@ func TestAgentLost(t *testing.T) {
 			held <- err
 		}()
 		// agent-1 goes silent.
-		eventually(t, "the job to fail", func() bool { return e.job(job).State == ci.StateDone })
+		probe.Eventually(t, 10*time.Second, func() error {
+			if st := e.job(job).State; st != ci.StateDone {
+				return fmt.Errorf("job %s, want it failed", st)
+			}
+			return nil
+		})
 		j := e.job(job)
 		if j.Result != ci.ResultFailed || j.Reason != ci.ReasonAgentLost {
 			t.Errorf("job %s/%s, want failed/agent_lost", j.Result, j.Reason)

@@ -1238,8 +1238,11 @@ func TestRun(t *testing.T) {
 				t.Errorf("Run: %v", err)
 			}
 		}()
-		eventually(t, "the safety net to start the second pipeline", func() bool {
-			return e.tree(second.ID).State == ci.StateRunning
+		probe.Eventually(t, 10*time.Second, func() error {
+			if st := e.tree(second.ID).State; st != ci.StateRunning {
+				return fmt.Errorf("the safety net did not start the second pipeline: %s", st)
+			}
+			return nil
 		})
 
 		// A job with a 300ms limit (set directly: YAML limits are minutes).
@@ -1252,23 +1255,17 @@ func TestRun(t *testing.T) {
 		if err := eng.JobStarted(t.Context(), j.ID); err != nil {
 			t.Fatal(err)
 		}
-		eventually(t, "the time limit", func() bool { return e.job(second, "a1").StopRequested })
+		probe.Eventually(t, 10*time.Second, func() error {
+			if !e.job(second, "a1").StopRequested {
+				return errors.New("the time limit did not stop the job")
+			}
+			return nil
+		})
 		if d := time.Since(started); d < 250*time.Millisecond {
 			t.Errorf("stopped after %v, before its limit", d)
 		}
 		if got := e.job(second, "a1").StopReason; got != ci.ReasonTimeout {
 			t.Errorf("stop reason %q, want timeout", got)
 		}
-	})
-}
-
-// eventually waits up to 10s for cond.
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	probe.Eventually(t, 10*time.Second, func() error {
-		if cond() {
-			return nil
-		}
-		return errors.New("timed out waiting for " + what)
 	})
 }
