@@ -166,7 +166,7 @@ func readTreeFile(r io.Reader, target string, perm fs.FileMode, hdr *tar.Header)
 	if err != nil {
 		return err
 	}
-	_, werr := io.Copy(f, r)
+	_, werr := io.CopyBuffer(struct{ io.Writer }{f}, r, make([]byte, 1<<20))
 	if err := errors.Join(werr, f.Close()); err != nil {
 		return err
 	}
