@@ -1,15 +1,18 @@
 package api
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"path"
 	"strconv"
+	"time"
 
 	"github.com/batonci/baton/internal/artifact"
 	"github.com/batonci/baton/internal/jobsvc"
+	"github.com/batonci/baton/internal/store"
 )
 
 // Artifacts: what jobs pushed with `artifact push` (internal/artifact),
@@ -36,6 +39,8 @@ func (a *API) artifactRoutes() []route {
 		{"GET /api/v1/workflows/{id}/artifacts/{path...}", projectRead, a.getArtifact},
 		{"GET /api/v1/projects/{project}/artifacts", projectRead, a.listArtifacts},
 		{"GET /api/v1/projects/{project}/artifacts/{path...}", projectRead, a.getArtifact},
+		{"GET /api/v1/projects/{project}/artifact-retention", projectRead, a.getRetention},
+		{"PUT /api/v1/projects/{project}/artifact-retention", projectAdmin, a.setRetention},
 	}
 }
 
@@ -115,4 +120,90 @@ func (a *API) getArtifact(w http.ResponseWriter, r *http.Request, c *caller) {
 		return
 	}
 	io.Copy(w, rc) // a failure half-way cuts the download short of Content-Length
+}
+
+// RetentionRuleView is one rule of a project's artifact retention policy:
+// files of scope whose path matches glob are deleted once older than age
+// (a duration such as 168h; PUT also takes 7d or 2w).
+type RetentionRuleView struct {
+	Scope      string `json:"scope"`
+	Glob       string `json:"glob"`
+	Age        string `json:"age"`
+	AgeSeconds int64  `json:"age_seconds"`
+}
+
+// RetentionView is a project's artifact retention policy: for each file,
+// the first rule of its scope whose glob matches decides; files no rule
+// matches are kept.
+type RetentionView struct {
+	Rules []RetentionRuleView `json:"rules"`
+}
+
+func retentionView(rules []store.RetentionRule) RetentionView {
+	v := RetentionView{Rules: []RetentionRuleView{}}
+	for _, r := range rules {
+		v.Rules = append(v.Rules, RetentionRuleView{Scope: r.Scope, Glob: r.Glob, Age: r.MaxAge.String(), AgeSeconds: int64(r.MaxAge / time.Second)})
+	}
+	return v
+}
+
+func (a *API) getRetention(w http.ResponseWriter, r *http.Request, c *caller) {
+	p, err := a.project(r, c, r.PathValue("project"))
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	rules, err := a.cfg.Store.ArtifactRetention(r.Context(), p.ID)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, retentionView(rules))
+}
+
+func (a *API) setRetention(w http.ResponseWriter, r *http.Request, c *caller) {
+	p, err := a.project(r, c, r.PathValue("project"))
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	var body struct {
+		Rules []struct {
+			Scope string          `json:"scope"`
+			Glob  string          `json:"glob"`
+			Age   json.RawMessage `json:"age"`
+		} `json:"rules"`
+	}
+	if err := decode(r, &body); err != nil {
+		writeError(w, err)
+		return
+	}
+	if len(body.Rules) > artifact.MaxRetentionRules {
+		writeError(w, fmt.Errorf("%w: at most %d retention rules", errBadRequest, artifact.MaxRetentionRules))
+		return
+	}
+	var rules []store.RetentionRule
+	for i, br := range body.Rules {
+		var age string
+		if err := json.Unmarshal(br.Age, &age); err != nil {
+			writeError(w, fmt.Errorf("%w: rule %d: age must be a string such as \"7d\" or \"36h\"", errBadRequest, i+1))
+			return
+		}
+		d, err := artifact.ParseAge(age)
+		if err != nil {
+			writeError(w, fmt.Errorf("%w: rule %d: %v", errBadRequest, i+1, err))
+			return
+		}
+		rule := artifact.RetentionRule{Scope: br.Scope, Glob: br.Glob, MaxAge: d}
+		if err := rule.Validate(); err != nil {
+			writeError(w, fmt.Errorf("%w: rule %d: %v", errBadRequest, i+1, err))
+			return
+		}
+		rules = append(rules, store.RetentionRule{Scope: rule.Scope, Glob: rule.Glob, MaxAge: d.Truncate(time.Second)})
+	}
+	if err := a.cfg.Store.SetArtifactRetention(r.Context(), p.ID, rules); err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, retentionView(rules))
 }

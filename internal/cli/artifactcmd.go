@@ -19,7 +19,7 @@ import (
 // artifactCommands read what jobs pushed with `artifact push`: `baton
 // artifact list` and `baton artifact get`.
 func artifactCommands() []*command {
-	return []*command{artifactListCommand(), artifactGetCommand()}
+	return []*command{artifactListCommand(), artifactGetCommand(), artifactRetentionCommand()}
 }
 
 // artifactOwner is the --job, --workflow or --project of an artifact
@@ -151,5 +151,65 @@ func artifactGetCommand() *command {
 	}.build(func(fs *flagSet) {
 		owner.flags(fs)
 		fs.StringVar(&out, "o", "", "write to `FILE` (- for standard output)")
+	})
+}
+
+func artifactRetentionCommand() *command {
+	var rules multiFlag
+	var clear bool
+	return apiCommand{
+		read: true,
+		command: &command{name: "artifact retention", summary: "show or set a project's artifact retention policy",
+			usage: "PROJECT [--rule SCOPE:GLOB:AGE]... [--clear] [--json]",
+			help: "Without --rule or --clear, shows the policy. --rule (repeatable, in order) replaces it: artifact\n" +
+				"files of SCOPE (job, workflow or project) whose path matches GLOB (* within a directory, ** across\n" +
+				"directories) are deleted once older than AGE (7d, 2w, 36h). For each file the first rule of its\n" +
+				"scope whose glob matches decides; files no rule matches are kept. --clear removes every rule.\n" +
+				"The servers apply the policies once an hour between them ('baton server --artifact-sweep-every').\nSetting them: project admins; reading them: whoever may read the project."},
+		do: func(ctx context.Context, o *IO, c *client, args []string, asJSON bool) int {
+			if len(args) != 1 || (clear && len(rules) > 0) {
+				fmt.Fprintln(o.Err, "baton artifact retention: usage: baton artifact retention PROJECT [--rule SCOPE:GLOB:AGE]... | --clear")
+				return ExitUsage
+			}
+			p := "/api/v1/projects/" + url.PathEscape(args[0]) + "/artifact-retention"
+			var view api.RetentionView
+			var err error
+			if len(rules) > 0 || clear {
+				body := []map[string]string{}
+				for _, r := range rules {
+					scope, rest, ok1 := strings.Cut(r, ":")
+					i := strings.LastIndex(rest, ":")
+					if !ok1 || i < 0 {
+						fmt.Fprintf(o.Err, "baton artifact retention: --rule %q: want SCOPE:GLOB:AGE, such as workflow:**:7d\n", r)
+						return ExitUsage
+					}
+					body = append(body, map[string]string{"scope": scope, "glob": rest[:i], "age": rest[i+1:]})
+				}
+				err = c.do(ctx, "PUT", p, map[string]any{"rules": body}, &view)
+			} else {
+				err = c.do(ctx, "GET", p, nil, &view)
+			}
+			if err != nil {
+				return failAPI(o, "artifact retention", err)
+			}
+			if asJSON {
+				printJSON(o.Out, view)
+				return ExitOK
+			}
+			if len(view.Rules) == 0 {
+				fmt.Fprintln(o.Out, "No retention rules: artifacts are kept.")
+				return ExitOK
+			}
+			tw := tabwriter.NewWriter(o.Out, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "SCOPE\tGLOB\tDELETE AFTER")
+			for _, r := range view.Rules {
+				fmt.Fprintf(tw, "%s\t%s\t%s\n", r.Scope, r.Glob, r.Age)
+			}
+			tw.Flush()
+			return ExitOK
+		},
+	}.build(func(fs *flagSet) {
+		fs.Var(&rules, "rule", "a retention rule `SCOPE:GLOB:AGE` (repeatable, in order)")
+		fs.BoolVar(&clear, "clear", false, "remove every rule")
 	})
 }

@@ -180,6 +180,7 @@ token; agents connect with 'baton agent --server URL --token TOKEN'.`,
 		data := fs.String("data", "./baton-data", "data `DIR` for logs and the repository cache")
 		addr := fs.String("addr", "127.0.0.1:8080", "listen `address`")
 		url := fs.String("url", "", "public `URL` of this server, if not http://ADDR")
+		sweepEvery := fs.Duration("artifact-sweep-every", server.DefaultArtifactSweepEvery, "apply the projects' artifact retention policies this often (`DURATION`; once per period across the servers)")
 		storage := addStorageFlags(fs, o)
 		edge := addEdgeFlags(fs)
 		if _, code, stop := parse(fs, args); stop {
@@ -199,7 +200,7 @@ token; agents connect with 'baton agent --server URL --token TOKEN'.`,
 		if dsn == "" {
 			dsn = o.Getenv("BATON_DB")
 		}
-		cfg := server.Config{DataDir: dir, DB: dsn, Addr: *addr, BaseURL: *url, Logger: logger(o), SecretKey: o.Getenv("BATON_SECRET_KEY"), Storage: blobs}
+		cfg := server.Config{DataDir: dir, DB: dsn, Addr: *addr, BaseURL: *url, Logger: logger(o), SecretKey: o.Getenv("BATON_SECRET_KEY"), Storage: blobs, ArtifactSweepEvery: *sweepEvery}
 		if err := edge.apply(&cfg); err != nil {
 			fmt.Fprintf(o.Err, "baton server: %v\n", err)
 			return ExitUsage

@@ -1,10 +1,12 @@
 package server_test
 
 import (
+	"net/http"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/batonci/baton/internal/api"
 	"github.com/batonci/baton/internal/blob"
 	"github.com/batonci/baton/internal/ci"
 	"github.com/batonci/baton/internal/testenv"
@@ -51,7 +53,55 @@ blocks:
 func TestArtifactsPushedOnOneAgentArePulledOnAnother(t *testing.T) {
 	t.Parallel()
 	e := testenv.Start(t, testenv.Options{})
-	checkArtifactsAcrossAgents(t, e)
+	wf := checkArtifactsAcrossAgents(t, e)
+
+	// Read through the API.
+	var list []api.ArtifactView
+	e.Do("GET", "/api/v1/workflows/"+wf+"/artifacts", nil, &list)
+	var paths []string
+	for _, a := range list {
+		paths = append(paths, a.Path+":"+a.Scope)
+	}
+	if got, want := strings.Join(paths, " "), "dir/renamed.txt:workflow out/one.txt:workflow out/sub/two.txt:workflow"; got != want {
+		t.Errorf("workflow artifacts = %s, want %s", got, want)
+	}
+	resp, err := http.Get(e.URL + "/api/v1/projects/app/artifacts/p.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNotFound {
+		t.Errorf("anonymous download from a private project: %d, want 404", resp.StatusCode)
+	}
+
+	// Retention: project artifacts go after an hour, workflow files under
+	// out/ after a day; the rest is kept.
+	var view api.RetentionView
+	e.Do("PUT", "/api/v1/projects/app/artifact-retention", map[string]any{"rules": []map[string]string{
+		{"scope": "project", "glob": "**", "age": "1h"},
+		{"scope": "workflow", "glob": "out/**", "age": "1d"},
+	}}, &view)
+	if len(view.Rules) != 2 || view.Rules[1].AgeSeconds != 86400 {
+		t.Fatalf("retention = %+v", view)
+	}
+	e.Do("PUT", "/api/v1/projects/app/artifact-retention", map[string]any{"rules": []map[string]string{{"scope": "pipeline", "glob": "**", "age": "1h"}}}, nil, http.StatusBadRequest)
+	for _, tc := range []struct {
+		after time.Duration
+		want  int
+	}{{30 * time.Minute, 0}, {2 * time.Hour, 1}, {25 * time.Hour, 2}} {
+		n, err := e.Server.SweepArtifacts(t.Context(), time.Now().Add(tc.after))
+		if err != nil || n != tc.want {
+			t.Fatalf("sweep %s on: %d deleted, %v; want %d", tc.after, n, err, tc.want)
+		}
+	}
+	e.Do("GET", "/api/v1/workflows/"+wf+"/artifacts", nil, &list)
+	if len(list) != 1 || list[0].Path != "dir/renamed.txt" {
+		t.Errorf("workflow artifacts after the sweeps: %+v, want dir/renamed.txt only", list)
+	}
+	e.Do("GET", "/api/v1/projects/app/artifacts", nil, &list)
+	if len(list) != 0 {
+		t.Errorf("project artifacts after the sweeps: %+v, want none", list)
+	}
 }
 
 func TestArtifactsAcrossAgentsOnS3(t *testing.T) {
@@ -61,7 +111,8 @@ func TestArtifactsAcrossAgentsOnS3(t *testing.T) {
 	checkArtifactsAcrossAgents(t, e)
 }
 
-func checkArtifactsAcrossAgents(t *testing.T, e *testenv.Env) {
+// checkArtifactsAcrossAgents runs the workflow and returns its ID.
+func checkArtifactsAcrossAgents(t *testing.T, e *testenv.Env) string {
 	t.Helper()
 	a1 := e.StartAgent(t, "pusher", "e1-standard-2", 1)
 	a2 := e.StartAgent(t, "puller", "e1-standard-4", 1)
@@ -92,4 +143,5 @@ func checkArtifactsAcrossAgents(t *testing.T, e *testenv.Env) {
 			t.Errorf("no %q in the pulling job's log:\n%s", want, pullLog)
 		}
 	}
+	return wf.ID
 }

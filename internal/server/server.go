@@ -54,7 +54,11 @@ type Config struct {
 	// 15 s).
 	PollTimeout time.Duration
 	LostAfter   time.Duration
-	Logger      *slog.Logger
+	// ArtifactSweepEvery is how often the projects' artifact retention
+	// policies are applied, by one of the servers that share the database
+	// (default DefaultArtifactSweepEvery).
+	ArtifactSweepEvery time.Duration
+	Logger             *slog.Logger
 	// SecretKey is the key secrets are encrypted with (base64 of 32
 	// bytes, BATON_SECRET_KEY); empty means DataDir/secret.key, created
 	// on first start.
@@ -102,10 +106,12 @@ type Server struct {
 	Trigger  *trigger.Trigger
 	// Statuses reports pipelines to forges as commit statuses.
 	Statuses *status.Reporter
-	listener net.Listener
-	http     *http.Server
-	url      string
-	counters counters
+	// Artifacts are the jobs' artifacts in Blobs.
+	Artifacts *artifact.Store
+	listener  net.Listener
+	http      *http.Server
+	url       string
+	counters  counters
 	// metricsState is the Prometheus registry behind /metrics.
 	metricsState serverMetrics
 	// patterns are every route the server answers (see Routes).
@@ -202,6 +208,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		}})
 	s.Engine = engine.New(engine.Config{Store: db, Repos: s.Repos, Logs: logs, BaseURL: url, Logger: cfg.Logger, Secrets: secrets, Observer: s.Statuses})
 	artifacts := artifact.New(blobs)
+	s.Artifacts = artifacts
 	s.Dispatch = dispatch.New(dispatch.Config{
 		Store: db, Engine: s.Engine, Logs: logs, Blobs: blobs, URL: url, Artifacts: artifacts, PollTimeout: cfg.PollTimeout, LostAfter: cfg.LostAfter, Logger: cfg.Logger,
 		Metrics: dispatch.Metrics{
@@ -232,7 +239,7 @@ func (s *Server) Run(ctx context.Context) error {
 	defer cancel()
 	var wg sync.WaitGroup
 	errc := make(chan error, 5)
-	for _, run := range []func(context.Context) error{s.Engine.Run, s.Dispatch.Run, s.Trigger.Run, s.Statuses.Run} {
+	for _, run := range []func(context.Context) error{s.Engine.Run, s.Dispatch.Run, s.Trigger.Run, s.Statuses.Run, s.sweepArtifacts} {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()

@@ -67,6 +67,7 @@ func storeTests() []storeTest {
 		{"SharedLogs", testSharedLogs},
 		{"MarkAgentLost", testMarkAgentLost},
 		{"CacheKeys", testCacheKeys},
+		{"ArtifactRetention", testArtifactRetention},
 	}
 }
 
