@@ -1,6 +1,7 @@
 package server_test
 
 import (
+	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -74,6 +75,20 @@ func TestArtifactsPushedOnOneAgentArePulledOnAnother(t *testing.T) {
 		t.Errorf("anonymous download from a private project: %d, want 404", resp.StatusCode)
 	}
 
+	// The pages list them with download links.
+	for page, link := range map[string]string{
+		"/workflows/" + wf: "/api/v1/workflows/" + wf + "/artifacts/out/sub/two.txt",
+		"/projects/app":    "/api/v1/projects/app/artifacts/p.txt",
+	} {
+		body := getPage(t, e, page)
+		if !strings.Contains(body, `<h2 id="artifacts-h">Artifacts</h2>`) || !strings.Contains(body, `href="`+link+`"`) {
+			t.Errorf("page %s: no artifacts section linking %s:\n%s", page, link, body)
+		}
+	}
+	if got := getPage(t, e, "/api/v1/workflows/"+wf+"/artifacts/out/sub/two.txt"); got != "two\n" {
+		t.Errorf("download through the page's link: %q, want two", got)
+	}
+
 	// Retention: project artifacts go after an hour, workflow files under
 	// out/ after a day; the rest is kept.
 	var view api.RetentionView
@@ -144,4 +159,21 @@ func checkArtifactsAcrossAgents(t *testing.T, e *testenv.Env) string {
 		}
 	}
 	return wf.ID
+}
+
+// getPage GETs path as the admin and returns the body of a 200.
+func getPage(t *testing.T, e *testenv.Env, path string) string {
+	t.Helper()
+	req, _ := http.NewRequest("GET", e.URL+path, nil)
+	req.Header.Set("Authorization", "Token "+e.Token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s: %d %s", path, resp.StatusCode, b)
+	}
+	return string(b)
 }

@@ -44,6 +44,7 @@ type jobPage struct {
 	Total, Shown int
 	Boot         jobBoot
 	Done         string // a notice after a form post (?done=)
+	Artifacts    artifactList
 }
 
 // PageTitle is the document title.
@@ -128,6 +129,7 @@ func (w *Web) job(rw http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}
+	p.Artifacts = w.artifacts(r, base+"/artifacts")
 	var access api.AccessView
 	if _, err := w.apiGet(r, "/api/v1/projects/"+url.PathEscape(p.Job.ProjectID)+"/access", &access); err == nil {
 		p.Write = access.Write

@@ -121,6 +121,8 @@ type projectPage struct {
 	// BadgeURL is the badge's absolute URL, Markdown its snippet.
 	BadgeURL, Markdown string
 	Done               string
+	// Artifacts are the project's (artifact push project).
+	Artifacts artifactList
 }
 
 // project shows a project: its refs with their latest workflow, the
@@ -143,6 +145,7 @@ func (w *Web) project(rw http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	page.Artifacts = w.artifacts(r, "/api/v1/projects/"+url.PathEscape(page.Project.Name)+"/artifacts")
 	page.Branches = []string{page.Project.DefaultBranch}
 	for _, b := range page.Refs.Branches {
 		if !slices.Contains(page.Branches, b.Name) {

@@ -146,6 +146,8 @@ type workflowPage struct {
 	// Live is set while the workflow runs: the page follows it.
 	Live bool
 	Done string
+	// Artifacts are the workflow's (artifact push workflow).
+	Artifacts artifactList
 }
 
 // PageTitle is the workflow's title.
@@ -164,6 +166,7 @@ func (w *Web) loadWorkflow(r *http.Request, id string) (*workflowPage, error) {
 		return nil, err
 	}
 	page.Live = page.Workflow.State != ci.StateDone
+	page.Artifacts = w.artifacts(r, "/api/v1/workflows/"+url.PathEscape(page.Workflow.ID)+"/artifacts")
 	byID := map[string]*pipelineView{}
 	for _, pl := range page.Workflow.Pipelines {
 		v := &pipelineView{Pipeline: pl, Diagnostics: parseDiagnostics(pl.Diagnostics)}
