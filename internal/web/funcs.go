@@ -28,7 +28,7 @@ func (w *Web) funcs() template.FuncMap {
 		},
 		// ago is a <time datetime> element with relative text.
 		"size": humanSize,
-		"ago": func(t time.Time) template.HTML { return timeElement(t, time.Now()) },
+		"ago":  func(t time.Time) template.HTML { return timeElement(t, time.Now()) },
 		// status is the pill of a state and result: "running", "passed".
 		"status":    status,
 		"pill":      pill,
