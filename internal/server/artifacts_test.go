@@ -3,6 +3,8 @@ package server_test
 import (
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -54,7 +56,7 @@ blocks:
 func TestArtifactsPushedOnOneAgentArePulledOnAnother(t *testing.T) {
 	t.Parallel()
 	e := testenv.Start(t, testenv.Options{})
-	wf := checkArtifactsAcrossAgents(t, e)
+	wf := checkArtifactsAcrossAgents(t, e, e)
 
 	// Read through the API.
 	var list []api.ArtifactView
@@ -123,14 +125,42 @@ func TestArtifactsAcrossAgentsOnS3(t *testing.T) {
 	t.Parallel()
 	s3 := testenv.StartS3(t)
 	e := testenv.Start(t, testenv.Options{Storage: blob.Config{URL: s3.URL("baton"), AccessKey: s3.AccessKey, SecretKey: s3.SecretKey}})
-	checkArtifactsAcrossAgents(t, e)
+	checkArtifactsAcrossAgents(t, e, e)
+}
+
+// TestArtifactsAcrossTwoServers runs the pushing job's agent on one
+// server and the pulling job's on another, with their own data
+// directories, one PostgreSQL database and one bucket.
+func TestArtifactsAcrossTwoServers(t *testing.T) {
+	t.Parallel()
+	dsn := postgresDSN(t)
+	s3 := testenv.StartS3(t)
+	storage := blob.Config{URL: s3.URL("baton"), AccessKey: s3.AccessKey, SecretKey: s3.SecretKey}
+	e1 := testenv.Start(t, testenv.Options{DB: dsn, Storage: storage})
+	dir2 := t.TempDir()
+	tok, err := os.ReadFile(filepath.Join(e1.DataDir, "admin-token"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir2, "admin-token"), tok, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	e2 := testenv.Start(t, testenv.Options{DB: dsn, Storage: storage, DataDir: dir2})
+	e2.AgentToken = e1.AgentToken
+	wf := checkArtifactsAcrossAgents(t, e1, e2)
+	var list []api.ArtifactView
+	e2.Do("GET", "/api/v1/workflows/"+wf+"/artifacts", nil, &list)
+	if len(list) != 3 {
+		t.Errorf("workflow artifacts through the other server: %+v, want 3", list)
+	}
 }
 
 // checkArtifactsAcrossAgents runs the workflow and returns its ID.
-func checkArtifactsAcrossAgents(t *testing.T, e *testenv.Env) string {
+// The pushing job's agent connects to e, the pulling job's to e2.
+func checkArtifactsAcrossAgents(t *testing.T, e, e2 *testenv.Env) string {
 	t.Helper()
 	a1 := e.StartAgent(t, "pusher", "e1-standard-2", 1)
-	a2 := e.StartAgent(t, "puller", "e1-standard-4", 1)
+	a2 := e2.StartAgent(t, "puller", "e1-standard-4", 1)
 	if a1.DataDir == a2.DataDir {
 		t.Fatal("the agents share a data directory")
 	}
