@@ -124,7 +124,8 @@ func artifactPush(c *call, s *artifactStore, src string, fl flags) int {
 		c.errorf("'%s' already exists in the %s's artifacts; use --force to overwrite it", dest, s.scope)
 		return 1
 	case err != nil:
-		c.errorf("cannot push %s: %v", src, err)
+		// Pushes are atomic: what failed left nothing behind.
+		c.errorf("cannot push %s: %v (the push did not complete: nothing of it was stored)", src, err)
 		return 1
 	}
 	c.infof("File '%s' pushed to '%s' for current %s.", src, dest, s.scope)
