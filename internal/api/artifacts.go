@@ -8,9 +8,11 @@ import (
 	"net/http"
 	"path"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/batonci/baton/internal/artifact"
+	"github.com/batonci/baton/internal/audit"
 	"github.com/batonci/baton/internal/jobsvc"
 	"github.com/batonci/baton/internal/store"
 )
@@ -201,7 +203,18 @@ func (a *API) setRetention(w http.ResponseWriter, r *http.Request, c *caller) {
 		}
 		rules = append(rules, store.RetentionRule{Scope: rule.Scope, Glob: rule.Glob, MaxAge: d.Truncate(time.Second)})
 	}
-	if err := a.cfg.Store.SetArtifactRetention(r.Context(), p.ID, rules); err != nil {
+	var detail []string
+	for _, rule := range rules {
+		detail = append(detail, rule.Scope+":"+rule.Glob+":"+rule.MaxAge.String())
+	}
+	err = a.cfg.Store.Tx(r.Context(), func(tx *store.Tx) error {
+		if err := tx.SetArtifactRetention(p.ID, rules); err != nil {
+			return err
+		}
+		return audit.Record(r.Context(), tx, audit.Event{Action: audit.ProjectChanged, Target: p.Name, ProjectID: p.ID,
+			Detail: "artifact retention: " + strings.Join(detail, " "), At: a.cfg.Now()})
+	})
+	if err != nil {
 		writeError(w, err)
 		return
 	}

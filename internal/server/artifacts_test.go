@@ -102,6 +102,17 @@ func TestArtifactsPushedOnOneAgentArePulledOnAnother(t *testing.T) {
 		t.Fatalf("retention = %+v", view)
 	}
 	e.Do("PUT", "/api/v1/projects/app/artifact-retention", map[string]any{"rules": []map[string]string{{"scope": "pipeline", "glob": "**", "age": "1h"}}}, nil, http.StatusBadRequest)
+	var events []map[string]any
+	e.Do("GET", "/api/v1/audit?limit=20", nil, &events)
+	audited := false
+	for _, ev := range events {
+		if d, _ := ev["detail"].(string); d == "artifact retention: project:**:1h0m0s workflow:out/**:24h0m0s" {
+			audited = true
+		}
+	}
+	if !audited {
+		t.Errorf("no audit event for the retention change: %v", events)
+	}
 	for _, tc := range []struct {
 		after time.Duration
 		want  int

@@ -32,18 +32,21 @@ func scanRetentionRule(s scanner) (RetentionRule, error) {
 
 // SetArtifactRetention replaces a project's retention rules.
 func (db *DB) SetArtifactRetention(ctx context.Context, projectID string, rules []RetentionRule) error {
-	return db.Tx(ctx, func(tx *Tx) error {
-		if _, err := tx.exec(`DELETE FROM artifact_retention WHERE project_id = $1`, projectID); err != nil {
+	return db.Tx(ctx, func(tx *Tx) error { return tx.SetArtifactRetention(projectID, rules) })
+}
+
+// SetArtifactRetention replaces a project's retention rules.
+func (tx *Tx) SetArtifactRetention(projectID string, rules []RetentionRule) error {
+	if _, err := tx.exec(`DELETE FROM artifact_retention WHERE project_id = $1`, projectID); err != nil {
+		return wrap("set artifact retention", err)
+	}
+	for i, r := range rules {
+		if _, err := tx.exec(`INSERT INTO artifact_retention (project_id, position, scope, glob, max_age_s) VALUES ($1, $2, $3, $4, $5)`,
+			projectID, i, r.Scope, r.Glob, int64(r.MaxAge/time.Second)); err != nil {
 			return wrap("set artifact retention", err)
 		}
-		for i, r := range rules {
-			if _, err := tx.exec(`INSERT INTO artifact_retention (project_id, position, scope, glob, max_age_s) VALUES ($1, $2, $3, $4, $5)`,
-				projectID, i, r.Scope, r.Glob, int64(r.MaxAge/time.Second)); err != nil {
-				return wrap("set artifact retention", err)
-			}
-		}
-		return nil
-	})
+	}
+	return nil
 }
 
 // ProjectsWithRetention returns the IDs of the projects that have
