@@ -341,7 +341,7 @@ func Run(ctx context.Context, cfg Config) error {
 		log:         cfg.Logger,
 		jobsDir:     filepath.Join(cfg.WorkDir, "jobs"),
 		binDir:      filepath.Join(cfg.WorkDir, "bin"),
-		svcDir:      filepath.Join(os.TempDir(), "baton-jobsvc-"+hashName(absPath(cfg.DataDir))),
+		svcDir:      filepath.Join(jobServiceParent(), "baton-jobsvc-"+hashName(absPath(cfg.DataDir))),
 		cache:       repocache.New(filepath.Join(cfg.DataDir, "repos")),
 		cacheCopies: &cacheCopies{dir: filepath.Join(cfg.DataDir, "cache-copies"), budget: cfg.CacheLocalBudget},
 		jobs:        map[string]*job{},
@@ -873,4 +873,16 @@ func sleep(ctx context.Context, d time.Duration) bool {
 	case <-ctx.Done():
 		return false
 	}
+}
+
+// jobServiceParent is where the agent keeps its jobs' service sockets:
+// the temporary directory, or /tmp when that one is too long for a unix
+// socket's path (108 bytes on Linux) once the agent's and the job's
+// directories are added.
+func jobServiceParent() string {
+	const room = 64 // "/baton-jobsvc-<hash>/baton-jobsvc-<random>/s", with a margin
+	if dir := os.TempDir(); len(dir)+room <= 108 {
+		return dir
+	}
+	return "/tmp"
 }

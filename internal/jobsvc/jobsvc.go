@@ -82,6 +82,10 @@ type Config struct {
 // Owner is a user and group ID.
 type Owner struct{ UID, GID int }
 
+// maxSocketPath is the size of a unix socket address's path on Linux,
+// its terminating zero included.
+const maxSocketPath = 108
+
 // Service is one job's service.
 type Service struct {
 	cfg    Config
@@ -106,6 +110,9 @@ func Start(cfg Config) (*Service, error) {
 	fail := func(err error) (*Service, error) {
 		os.RemoveAll(dir)
 		return nil, fmt.Errorf("job service: %w", err)
+	}
+	if len(s.socket) >= maxSocketPath {
+		return fail(fmt.Errorf("socket path %s is longer than a unix socket allows (%d bytes); use a shorter temporary directory", s.socket, maxSocketPath-1))
 	}
 	var b [32]byte
 	if _, err := rand.Read(b[:]); err != nil {
