@@ -19,6 +19,8 @@ import (
 type clientConfig struct {
 	Server string `json:"server"`
 	Token  string `json:"token"`
+	// from says where Server came from, for error messages.
+	from string
 }
 
 func configPath(o *IO) string {
@@ -37,9 +39,13 @@ func loadClientConfig(o *IO) clientConfig {
 	var c clientConfig
 	if b, err := os.ReadFile(configPath(o)); err == nil {
 		json.Unmarshal(b, &c)
+		if c.Server != "" {
+			c.from = "from " + configPath(o)
+		}
 	}
 	if s := o.Getenv("BATON_SERVER"); s != "" {
 		c.Server = s
+		c.from = "from BATON_SERVER"
 	}
 	if t := o.Getenv("BATON_TOKEN"); t != "" {
 		c.Token = t
@@ -61,20 +67,30 @@ type client struct {
 	base  string
 	token string
 	hc    *http.Client
+	// from says where base came from ("from BATON_SERVER", "from
+	// FILE", "from --server").
+	from string
+}
+
+// unreachable explains a failed connection: which server, where its URL
+// came from and how to change it.
+func (c *client) unreachable(err error) error {
+	return fmt.Errorf("cannot reach the server at %s (%s; run 'baton login URL --token TOKEN' to use another server): %w", c.base, c.from, err)
 }
 
 // errNotConfigured tells the user how to point the CLI at a server.
-var errNotConfigured = errors.New("no server configured: run 'baton login URL --token TOKEN' or set BATON_SERVER and BATON_TOKEN")
+var errNotConfigured = errors.New("no server configured: run 'baton login URL --token TOKEN' (on the server's machine 'baton up' signs its CLI in, unless BATON_SERVER is set) or set BATON_SERVER and BATON_TOKEN")
 
 func newClient(o *IO, server string) (*client, error) {
 	c := loadClientConfig(o)
 	if server != "" {
 		c.Server = server
+		c.from = "from --server"
 	}
 	if c.Server == "" {
 		return nil, errNotConfigured
 	}
-	return &client{base: strings.TrimRight(c.Server, "/"), token: c.Token, hc: &http.Client{}}, nil
+	return &client{base: strings.TrimRight(c.Server, "/"), token: c.Token, hc: &http.Client{}, from: c.from}, nil
 }
 
 // apiError is an error answer of the API.
@@ -108,7 +124,7 @@ func (c *client) do(ctx context.Context, method, path string, body, out any) err
 	}
 	resp, err := c.hc.Do(req)
 	if err != nil {
-		return fmt.Errorf("cannot reach the server at %s: %w", c.base, err)
+		return c.unreachable(err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode >= 300 {
@@ -139,7 +155,7 @@ func (c *client) stream(ctx context.Context, path string) (*http.Response, error
 	}
 	resp, err := c.hc.Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("cannot reach the server at %s: %w", c.base, err)
+		return nil, c.unreachable(err)
 	}
 	if resp.StatusCode >= 300 {
 		defer resp.Body.Close()

@@ -353,7 +353,7 @@ func (c *client) upgrade(ctx context.Context, path, protocol string) (io.ReadWri
 	}}
 	resp, err := hc.Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("cannot reach the server at %s: %w", c.base, err)
+		return nil, c.unreachable(err)
 	}
 	if resp.StatusCode != http.StatusSwitchingProtocols {
 		defer resp.Body.Close()

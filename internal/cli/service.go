@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 
 	"github.com/batonci/baton/internal/agent"
@@ -110,6 +111,9 @@ jobs run as Baton's user, with its rights (said at start).`,
 				if err := saveClientConfig(o, clientConfig{Server: srv.URL(), Token: creds.APIToken}); err == nil {
 					fmt.Fprintf(o.Out, "This CLI now talks to it: try 'baton project create NAME --repo URL'.\n")
 				}
+			} else if strings.TrimRight(cfg.Server, "/") != srv.URL() {
+				fmt.Fprintf(o.Out, "This CLI still talks to %s (%s); to use this server: baton login %s --token \"$(cat %s)\"\n",
+					cfg.Server, cfg.from, srv.URL(), filepath.Join(dir, "admin-token"))
 			}
 		} else {
 			fmt.Fprintf(o.Out, "Data in %s; the API token is in %s\n", dir, filepath.Join(dir, "admin-token"))
