@@ -85,10 +85,10 @@ func commands() []*command {
 		workflowRunCommand(),
 		workflowListCommand(),
 		workflowShowCommand(),
-		postCommand("workflow stop", "stop a workflow", "ID", "Stops every pipeline of the workflow: running jobs are stopped, waiting ones canceled.", "/api/v1/workflows/%s/stop", "Stopping"),
+		postCommand("workflow stop", "stop a workflow", "ID", "Stops every pipeline of the workflow: running jobs are stopped, waiting ones canceled.", "/api/v1/workflows/%s/stop", "Stopping workflow"),
 		workflowRebuildCommand(),
 		postCommand("pipeline rerun-failed", "rerun the blocks of a pipeline that did not pass", "ID", "Creates a new pipeline in the same workflow that reruns the blocks that did not pass and their dependents; passed jobs are reused.", "/api/v1/pipelines/%s/rerun-failed", "New pipeline"),
-		postCommand("job stop", "stop a job", "ID", "Stops a running job (its process group is killed) or cancels a waiting one.", "/api/v1/jobs/%s/stop", "Stopping"),
+		postCommand("job stop", "stop a job", "ID", "Stops a running job (its process group is killed) or cancels a waiting one.", "/api/v1/jobs/%s/stop", "Stopping job"),
 		jobShowCommand(),
 		jobLogsCommand(),
 		agentListCommand(),
@@ -213,26 +213,46 @@ func (c *command) flags(o *IO) *flag.FlagSet {
 
 // parse parses args, allowing flags after positional arguments. It returns
 // the positional arguments, and an exit code when the caller must stop
-// (help was shown, or the flags were wrong).
+// (help was shown, or the flags were wrong). "--" ends the flags: every
+// argument after it is positional, even one that starts with "-".
 func parse(fs *flag.FlagSet, args []string) ([]string, int, bool) {
 	var pos []string
 	for {
+		if len(args) > 0 && args[0] == "--" {
+			return append(pos, args[1:]...), 0, false
+		}
 		if err := fs.Parse(args); err != nil {
 			if errors.Is(err, flag.ErrHelp) {
 				return nil, ExitOK, true
 			}
 			return nil, ExitUsage, true
 		}
-		args = fs.Args()
-		if len(args) == 0 {
+		rest := fs.Args()
+		// The flag package drops the "--" that ends the flags it read.
+		if n := len(args) - len(rest); n > 0 && args[n-1] == "--" && (n < 2 || !takesValue(fs, args[n-2])) {
+			return append(pos, rest...), 0, false
+		}
+		if len(rest) == 0 {
 			return pos, 0, false
 		}
-		if args[0] == "--" {
-			return append(pos, args[1:]...), 0, false
-		}
-		pos = append(pos, args[0])
-		args = args[1:]
+		pos = append(pos, rest[0])
+		args = rest[1:]
 	}
+}
+
+// takesValue reports whether arg is a flag of fs that takes the next
+// argument as its value ("-i" for "-i KEY", not "-i=KEY" or "-json").
+func takesValue(fs *flag.FlagSet, arg string) bool {
+	name := strings.TrimLeft(arg, "-")
+	if name == arg || strings.Contains(name, "=") {
+		return false
+	}
+	f := fs.Lookup(name)
+	if f == nil {
+		return false
+	}
+	b, ok := f.Value.(interface{ IsBoolFlag() bool })
+	return !ok || !b.IsBoolFlag()
 }
 
 // flagSet lets command builders add flags to a command's flag set.

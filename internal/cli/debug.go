@@ -258,11 +258,11 @@ func shQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) 
 func attachCommand() *command {
 	so := &sshOptions{}
 	return apiCommand{
-		command: &command{name: "attach", summary: "open a shell in a running job (ssh)", usage: "JOB_ID [--port [LOCAL:]HOST:PORT]... [COMMAND...]",
-			help: "Opens a shell in a running job, in its environment (variables, secrets, working directory;\nin the main container of a Docker job), through the server: the agent opens no port.\nRuns the OpenSSH client ('ssh', or BATON_SSH) with your SSH key, which must be registered\n('baton key add'); you need the write role in the job's project. With COMMAND, runs it\ninstead of a shell and exits with its status. --port forwards local ports (ssh -L)."},
+		command: &command{name: "attach", summary: "open a shell in a running job (ssh)", usage: "JOB_ID [--port [LOCAL:]HOST:PORT]... [-- COMMAND...]",
+			help: "Opens a shell in a running job, in its environment (variables, secrets, working directory;\nin the main container of a Docker job), through the server: the agent opens no port.\nRuns the OpenSSH client ('ssh', or BATON_SSH) with your SSH key, which must be registered\n('baton key add'); you need the write role in the job's project. With COMMAND, runs it\ninstead of a shell and exits with its status; everything after -- is the command\n(baton attach JOB_ID -- bash -c 'echo hi'). --port forwards local ports (ssh -L)."},
 		do: func(ctx context.Context, o *IO, c *client, args []string, _ bool) int {
 			if len(args) < 1 {
-				fmt.Fprintln(o.Err, "baton attach: usage: baton attach JOB_ID [COMMAND...]")
+				fmt.Fprintln(o.Err, "baton attach: usage: baton attach JOB_ID [-- COMMAND...]")
 				return ExitUsage
 			}
 			return runSSH(ctx, o, c, "attach", args[0], so, args[1:])

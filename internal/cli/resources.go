@@ -389,7 +389,9 @@ func indent(s, pre string) string {
 	return pre + strings.ReplaceAll(strings.TrimRight(s, "\n"), "\n", "\n"+pre)
 }
 
-// postCommand builds a command that POSTs to a resource path.
+// postCommand builds a command that POSTs to a resource path (with the ID
+// argument) and prints done with the ID the answer gives ("done: ID"), or else with the
+// argument ("done ID").
 func postCommand(name, summary, usage, help, path, done string) *command {
 	return apiCommand{
 		command: &command{name: name, summary: summary, usage: usage, help: help},
@@ -405,7 +407,7 @@ func postCommand(name, summary, usage, help, path, done string) *command {
 			if id, ok := out["id"].(string); ok {
 				fmt.Fprintf(o.Out, "%s: %s\n", done, id)
 			} else {
-				fmt.Fprintf(o.Out, "%s\n", done)
+				fmt.Fprintf(o.Out, "%s %s\n", done, args[0])
 			}
 			return ExitOK
 		},
