@@ -9,8 +9,10 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/batonci/baton/internal/agent"
+	"github.com/batonci/baton/internal/api"
 	"github.com/batonci/baton/internal/server"
 )
 
@@ -50,7 +52,11 @@ one per slot, made with useradd if missing; or --job-user NAME), in a
 work directory outside the data directory (--work-dir, by default
 /var/lib/baton/work/<hash of DIR>): a job cannot read the database, the
 keys and tokens, or other jobs' files, nor signal Baton. Not run as root,
-jobs run as Baton's user, with its rights (said at start).`,
+jobs run as Baton's user, with its rights (said at start).
+
+Stopping: the first Ctrl-C (or SIGTERM) takes no more jobs and waits for
+the running ones to finish, saying how many; a second one stops them and
+exits; a third exits at once.`,
 	}
 	c.run = func(ctx context.Context, o *IO, args []string) int {
 		fs := c.flags(o)
@@ -118,6 +124,7 @@ jobs run as Baton's user, with its rights (said at start).`,
 		} else {
 			fmt.Fprintf(o.Out, "Data in %s; the API token is in %s\n", dir, filepath.Join(dir, "admin-token"))
 		}
+		context.AfterFunc(ctx, func() { sayDraining(o, srv.URL(), filepath.Join(dir, "admin-token"), "built-in") })
 		return runServerAndAgent(ctx, o, srv, agent.Config{
 			ServerURL: srv.URL(), Token: creds.AgentToken, Name: "built-in", Type: *agentType,
 			Slots: *slots, DataDir: filepath.Join(dir, "agent"), WorkDir: work, JobUsers: users, Logger: log, Supervise: true,
@@ -125,6 +132,38 @@ jobs run as Baton's user, with its rights (said at start).`,
 		})
 	}
 	return c
+}
+
+// sayDraining tells the terminal, at the first Ctrl-C or SIGTERM, that the
+// agent named agentName waits for its running jobs and that a second one
+// stops them. It asks the server (still serving while the agent drains)
+// with the admin's token; without an answer it says so without a count.
+func sayDraining(o *IO, serverURL, tokenFile, agentName string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	n := -1
+	if tok, err := os.ReadFile(tokenFile); err == nil {
+		c := &client{base: serverURL, token: strings.TrimSpace(string(tok)), hc: defaultHTTP(), from: "this server"}
+		var view api.AgentsView
+		if c.do(ctx, "GET", "/api/v1/agents", nil, &view) == nil && view.Agents != nil {
+			n = 0
+			for _, a := range view.Agents {
+				if a.Name == agentName {
+					n += len(a.Running)
+				}
+			}
+		}
+	}
+	switch {
+	case n == 0:
+		fmt.Fprintln(o.Err, "Stopping: no job is running.")
+	case n == 1:
+		fmt.Fprintln(o.Err, "Stopping: waiting for 1 running job; press Ctrl-C again to stop it.")
+	case n > 1:
+		fmt.Fprintf(o.Err, "Stopping: waiting for %d running jobs; press Ctrl-C again to stop them.\n", n)
+	default:
+		fmt.Fprintln(o.Err, "Stopping: waiting for the running jobs; press Ctrl-C again to stop them.")
+	}
 }
 
 // runServerAndAgent runs a server and, if cfg names one, an agent beside
