@@ -31,6 +31,10 @@ func (d *decoder) errorf(n *yaml.Node, format string, args ...any) {
 	d.s.report(d.pos(n), fmt.Sprintf(format, args...))
 }
 
+func (d *decoder) warnf(n *yaml.Node, format string, args ...any) {
+	d.s.warn(d.pos(n), fmt.Sprintf(format, args...))
+}
+
 // resolve follows aliases. It returns nil for a nil node and once the alias
 // budget is spent.
 func (d *decoder) resolve(n *yaml.Node) *yaml.Node {
@@ -82,6 +86,7 @@ func (d *decoder) object(n *yaml.Node, what, kind string, known ...string) *obje
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, v := n.Content[i], n.Content[i+1]
 		if k.Kind == yaml.ScalarNode && k.ShortTag() == "!!merge" {
+			d.warnf(k, "merge keys (<<) are a Baton extension: Semaphore refuses this file")
 			merges = append(merges, v)
 			continue
 		}
@@ -90,7 +95,7 @@ func (d *decoder) object(n *yaml.Node, what, kind string, known ...string) *obje
 			continue
 		}
 		if first, dup := o.keys[name]; dup {
-			d.errorf(k, "duplicate key %q in %s (first set on line %d); remove one", name, what, first.Line)
+			d.warnf(k, "duplicate key %q in %s: line %d is ignored, the first value (line %d) is kept, as Semaphore does; remove one", name, what, k.Line, first.Line)
 			continue
 		}
 		if !slices.Contains(known, name) {

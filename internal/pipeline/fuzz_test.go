@@ -35,8 +35,11 @@ func FuzzParse(f *testing.F) {
 		}
 	}
 	f.Fuzz(func(t *testing.T, src []byte) {
-		_, diags := ParseWith(".semaphore/semaphore.yml", src, Options{CheckCondition: fakeCheck})
+		p, diags := ParseWith(".semaphore/semaphore.yml", src, Options{CheckCondition: fakeCheck})
 		checkDiagnostics(t, diags)
+		if p != nil {
+			checkDiagnostics(t, p.Warnings)
+		}
 		// The same bytes as a task file, and loaded with references to
 		// themselves.
 		_, diags = ParseTask(".semaphore/task.yml", src)

@@ -116,6 +116,13 @@ func dumpValue(b *strings.Builder, prefix, indent, label string, v reflect.Value
 			dumpValue(b, indent, indent+"  ", f.Name, v.Field(i), main)
 		}
 	case reflect.Slice:
+		if ds, ok := v.Interface().(Diagnostics); ok {
+			fmt.Fprintf(b, "%s%s:\n", prefix, label)
+			for _, d := range ds {
+				fmt.Fprintf(b, "%s- %s\n", indent, d)
+			}
+			return
+		}
 		if v.Type().Elem().Kind() != reflect.Pointer {
 			var items []string
 			for i := range v.Len() {

@@ -47,6 +47,7 @@ func LoadWith(fsys fs.FS, file string, opts Options) (*Pipeline, Diagnostics) {
 		}
 	}
 	s.validate(p)
+	p.Warnings = s.sorted(s.warnings)
 	return p, s.result()
 }
 

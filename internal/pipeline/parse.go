@@ -45,6 +45,7 @@ func ParseWith(file string, src []byte, opts Options) (*Pipeline, Diagnostics) {
 	p := s.parsePipeline(file, src)
 	if p != nil {
 		s.validate(p)
+		p.Warnings = s.sorted(s.warnings)
 	}
 	return p, s.result()
 }
@@ -69,6 +70,8 @@ type session struct {
 	opts  Options
 	files []*source
 	diags []Diagnostic
+	// warnings do not make the file invalid.
+	warnings []Diagnostic
 	// Positions of task_file values, for diagnostics about the files.
 	taskFiles     map[*Block]Pos
 	afterTaskFile Pos
@@ -82,24 +85,33 @@ func (s *session) report(p Pos, msg string) {
 	s.diags = append(s.diags, Diagnostic{Pos: p, Message: msg})
 }
 
-// result returns the diagnostics with their source lines, sorted by file
-// (in the order files were read), line and column, without duplicates
-// (aliases can make the decoder visit a node twice).
+func (s *session) warn(p Pos, msg string) {
+	s.warnings = append(s.warnings, Diagnostic{Pos: p, Message: msg})
+}
+
+// result returns the error diagnostics, see sorted.
 func (s *session) result() Diagnostics {
+	return s.sorted(s.diags)
+}
+
+// sorted returns diags with their source lines, sorted by file (in the
+// order files were read), line and column, without duplicates (aliases can
+// make the decoder visit a node twice).
+func (s *session) sorted(diags []Diagnostic) Diagnostics {
 	order := map[string]int{}
 	for i, src := range s.files {
 		if _, ok := order[src.file]; !ok {
 			order[src.file] = i
 		}
 	}
-	for i := range s.diags {
-		d := &s.diags[i]
+	for i := range diags {
+		d := &diags[i]
 		d.Pos.Line, d.Pos.Col = max(d.Pos.Line, 1), max(d.Pos.Col, 1)
 		if i, ok := order[d.Pos.File]; ok {
 			d.Source = strings.TrimPrefix(s.files[i].line(d.Pos.Line), bom)
 		}
 	}
-	slices.SortStableFunc(s.diags, func(a, b Diagnostic) int {
+	slices.SortStableFunc(diags, func(a, b Diagnostic) int {
 		fa, oka := order[a.Pos.File]
 		fb, okb := order[b.Pos.File]
 		if !oka {
@@ -113,7 +125,7 @@ func (s *session) result() Diagnostics {
 	})
 	var out Diagnostics
 	seen := map[Diagnostic]bool{}
-	for _, d := range s.diags {
+	for _, d := range diags {
 		if !seen[d] {
 			seen[d] = true
 			out = append(out, d)
@@ -151,21 +163,45 @@ func (s *session) document(file string, src []byte, what string) (*decoder, *yam
 	at := func(line, col int, format string, args ...any) {
 		s.report(Pos{File: file, Line: line, Col: col}, fmt.Sprintf(format, args...))
 	}
-	dec := yaml.NewDecoder(bytes.NewReader(src))
-	var doc yaml.Node
-	switch err := decodeSafely(dec, &doc); {
+	// Semaphore reads "\d" in a double-quoted string as "d": drop such
+	// backslashes and parse again, with a warning at each.
+	var doc, extra yaml.Node
+	var err, extraErr error
+	var edits []escapeEdit
+	parsed := text
+	for fixes := 0; ; fixes++ {
+		doc, extra, err, extraErr = decodeDocuments(src)
+		failed := cmp.Or(err, extraErr)
+		if failed == nil || !strings.HasSuffix(failed.Error(), unknownEscapeError) || fixes >= maxEscapeFixes {
+			break
+		}
+		fixed, found, ok := dropUnknownEscapes(src, errorLine(failed))
+		if !ok {
+			break
+		}
+		src, edits = fixed, toOriginal(edits, found)
+		parsed = newSource(file, src)
+	}
+	for _, e := range edits {
+		if e.char != '/' {
+			s.warn(Pos{File: file, Line: e.line, Col: e.byteCol}, fmt.Sprintf(
+				"unknown escape \"\\%c\" in a double-quoted string, read as %q as Semaphore does; write \"\\\\%c\" to keep the backslash, or use single quotes", e.char, string(e.char), e.char))
+		}
+	}
+	restoreColumns(&doc, edits)
+	restoreColumns(&extra, edits)
+	switch {
 	case errors.Is(err, io.EOF):
 		at(1, 1, "the file is empty; a %s file needs %s", what, needs(what))
 		return d, nil
 	case err != nil:
-		s.yamlError(text, err)
+		s.yamlError(parsed, err)
 		return d, nil
 	}
-	var extra yaml.Node
-	switch err := decodeSafely(dec, &extra); {
+	switch err := extraErr; {
 	case errors.Is(err, io.EOF):
 	case err != nil:
-		s.yamlError(text, err)
+		s.yamlError(parsed, err)
 	case len(extra.Content) > 0 && !isNull(extra.Content[0]):
 		at(extra.Line, 1, "the file holds more than one YAML document; a %s file must be a single document (remove this \"---\" and what follows, or move it to its own file)", what)
 	}
@@ -181,6 +217,28 @@ func needs(what string) string {
 		return "jobs"
 	}
 	return "version, agent and blocks"
+}
+
+// decodeDocuments decodes the first document of src and the start of the
+// second, if any, with their errors (io.EOF when absent).
+func decodeDocuments(src []byte) (doc, extra yaml.Node, err, extraErr error) {
+	dec := yaml.NewDecoder(bytes.NewReader(src))
+	if err = decodeSafely(dec, &doc); err != nil {
+		return doc, extra, err, io.EOF
+	}
+	extraErr = decodeSafely(dec, &extra)
+	return doc, extra, err, extraErr
+}
+
+// errorLine is the line a YAML library error names, or 0.
+func errorLine(err error) int {
+	rest, ok := strings.CutPrefix(err.Error(), "yaml: line ")
+	if !ok {
+		return 0
+	}
+	num, _, _ := strings.Cut(rest, ":")
+	n, _ := strconv.Atoi(num)
+	return n
 }
 
 // decodeSafely decodes the next document, turning a panic in the YAML

@@ -33,6 +33,11 @@ type Pipeline struct {
 	// Parameters is the non-schema top-level `parameters:` list seen in real
 	// files (task parameters); accepted and kept, see docs/semaphore.md §1.2.
 	Parameters []*Parameter
+	// Warnings are the problems that do not stop the pipeline from running
+	// (docs/semaphore.md §1.1): what Baton reads differently from a strict
+	// YAML reader, or what Semaphore would refuse. Sorted like diagnostics;
+	// the pipeline's task files included.
+	Warnings Diagnostics
 }
 
 // Condition is a `when` condition: the expression text as written, with a

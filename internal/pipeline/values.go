@@ -62,15 +62,33 @@ func (d *decoder) str(n *yaml.Node, what string) (string, bool) {
 		d.typeError(n, what, "a string")
 		return "", false
 	}
-	switch tag := n.ShortTag(); tag {
-	case "!!str":
+	switch tag := n.ShortTag(); {
+	case tag == "!!str", yaml11Only(n):
 		return n.Value, true
-	case "!!int", "!!float", "!!bool", "!!timestamp":
+	case tag == "!!int", tag == "!!float", tag == "!!bool", tag == "!!timestamp":
 		d.errorf(n, "%s must be a string, not %s; quote it: %s", what, describe(n), strconv.Quote(n.Value))
 	default:
 		d.errorf(n, "%s must be a plain string, not a %s-tagged value", what, tag)
 	}
 	return "", false
+}
+
+// yaml11Only reports whether n is a plain scalar that the YAML library types
+// but YAML 1.2's core schema, which Semaphore follows, reads as a string: a
+// date or time (2001-12-14), a number with underscores (1_000) or a binary
+// number (0b101). Its text is kept as written.
+func yaml11Only(n *yaml.Node) bool {
+	if n.Kind != yaml.ScalarNode || n.Style != 0 {
+		return false
+	}
+	switch n.ShortTag() {
+	case "!!timestamp":
+		return true
+	case "!!int", "!!float":
+		v := strings.TrimLeft(n.Value, "+-")
+		return strings.Contains(v, "_") || strings.HasPrefix(v, "0b")
+	}
+	return false
 }
 
 // nonEmptyStr reads a string that must not be empty.
