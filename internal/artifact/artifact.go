@@ -205,7 +205,7 @@ func (s *Store) Put(ctx context.Context, a jobsvc.Artifact, r io.Reader, force b
 		if err := blob.ValidateKey(target); err != nil {
 			return fmt.Errorf("read the tree: entry %q: %w", hdr.Name, err)
 		}
-		info, err := s.Blobs.Put(ctx, target, exactReader(tr, hdr.Size))
+		info, err := s.Blobs.PutSized(ctx, target, tr, hdr.Size)
 		if err != nil {
 			return fmt.Errorf("store %s: %w", rel, err)
 		}
@@ -215,25 +215,6 @@ func (s *Store) Put(ctx context.Context, a jobsvc.Artifact, r io.Reader, force b
 		return errors.New("read the tree: it is empty")
 	}
 	return nil
-}
-
-// exactReader reads n bytes from r and fails if r ends before.
-func exactReader(r io.Reader, n int64) io.Reader {
-	return &exact{r: io.LimitReader(r, n), left: n}
-}
-
-type exact struct {
-	r    io.Reader
-	left int64
-}
-
-func (e *exact) Read(p []byte) (int, error) {
-	n, err := e.r.Read(p)
-	e.left -= int64(n)
-	if err == io.EOF && e.left > 0 {
-		return n, io.ErrUnexpectedEOF
-	}
-	return n, err
 }
 
 // remove deletes the file k and everything under k/.

@@ -48,6 +48,11 @@ type Store interface {
 	// Put stores everything r yields under key and returns its Info; the
 	// size need not be known in advance and the content is streamed.
 	Put(ctx context.Context, key string, r io.Reader) (Info, error)
+	// PutSized is Put of exactly size bytes, known in advance, so that
+	// S3 sends one PUT or right-sized parts. A reader that yields fewer
+	// or more than size bytes fails it with ErrSizeMismatch, and nothing
+	// is stored.
+	PutSized(ctx context.Context, key string, r io.Reader, size int64) (Info, error)
 	// Get opens part or all of an object.
 	Get(ctx context.Context, key string, r Range) (io.ReadCloser, error)
 	// Stat describes an object.
@@ -137,4 +142,54 @@ func (c ctxReader) Read(p []byte) (int, error) {
 		return 0, err
 	}
 	return c.r.Read(p)
+}
+
+// ErrSizeMismatch is PutSized's error for a reader that yields more or
+// fewer bytes than the size it was given.
+var ErrSizeMismatch = errors.New("blob: the content's size differs from the size given")
+
+// sizedReader yields exactly size bytes of r and fails otherwise: early
+// EOF, or a byte past size (checked as the last byte is read, so that a
+// consumer that stops reading at size still sees the error).
+type sizedReader struct {
+	r    io.Reader
+	left int64
+}
+
+func (s *sizedReader) Read(p []byte) (int, error) {
+	if s.left <= 0 {
+		return 0, s.probe()
+	}
+	if int64(len(p)) > s.left {
+		p = p[:s.left]
+	}
+	n, err := s.r.Read(p)
+	s.left -= int64(n)
+	switch {
+	case s.left == 0:
+		// The last bytes are held back when more follow, so that a
+		// consumer that reads into a buffer of size bytes and ignores
+		// an error once it is full (minio-go does) sees a short read.
+		if perr := s.probe(); perr != io.EOF {
+			return 0, perr
+		}
+		return n, nil
+	case err == io.EOF:
+		return n, fmt.Errorf("%w: %d bytes short", ErrSizeMismatch, s.left)
+	}
+	return n, err
+}
+
+// probe reads past the end: io.EOF if there is nothing more.
+func (s *sizedReader) probe() error {
+	var b [1]byte
+	for {
+		n, err := s.r.Read(b[:])
+		if n > 0 {
+			return fmt.Errorf("%w: more bytes than given", ErrSizeMismatch)
+		}
+		if err != nil {
+			return err
+		}
+	}
 }

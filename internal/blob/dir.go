@@ -53,6 +53,14 @@ func (d *Dir) String() string { return "file://" + d.path }
 
 func objectPath(key string) string { return "objects/" + key }
 
+// PutSized implements Store.
+func (d *Dir) PutSized(ctx context.Context, key string, r io.Reader, size int64) (Info, error) {
+	if size < 0 {
+		return Info{}, fmt.Errorf("put %s: %w: negative size %d", key, ErrSizeMismatch, size)
+	}
+	return d.Put(ctx, key, &sizedReader{r: r, left: size})
+}
+
 // Put implements Store.
 func (d *Dir) Put(ctx context.Context, key string, r io.Reader) (Info, error) {
 	if err := ValidateKey(key); err != nil {

@@ -102,6 +102,35 @@ func (s *S3) Check(ctx context.Context) error {
 	return nil
 }
 
+// PutSized implements Store: up to partSize in one PUT, larger objects
+// in partSize parts (or bigger ones, past 10,000 parts) sent as they are
+// read.
+func (s *S3) PutSized(ctx context.Context, key string, r io.Reader, size int64) (Info, error) {
+	if err := ValidateKey(key); err != nil {
+		return Info{}, err
+	}
+	if size < 0 {
+		return Info{}, fmt.Errorf("put %s: %w: negative size %d", key, ErrSizeMismatch, size)
+	}
+	sr := &sizedReader{r: r, left: size}
+	if size == 0 {
+		// minio-go reads nothing for an empty object: check it is.
+		if err := sr.probe(); err != io.EOF {
+			return Info{}, fmt.Errorf("put %s: %w", key, err)
+		}
+	}
+	opts := minio.PutObjectOptions{PartSize: partSize}
+	if size > 10000*partSize {
+		opts.PartSize = 0 // minio-go picks parts that fit S3's 10,000
+	}
+	body := ctxReader{ctx, sr}
+	up, err := s.client.PutObject(ctx, s.bucket, s.prefix+key, body, size, opts)
+	if err != nil {
+		return Info{}, fmt.Errorf("put %s: %w", key, s3Error(err))
+	}
+	return Info{Key: key, Size: up.Size, ModTime: up.LastModified}, nil
+}
+
 // Put implements Store.
 func (s *S3) Put(ctx context.Context, key string, r io.Reader) (Info, error) {
 	if err := ValidateKey(key); err != nil {

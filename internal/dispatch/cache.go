@@ -183,7 +183,12 @@ func (d *Dispatcher) cacheStore(w http.ResponseWriter, r *http.Request, c cacheJ
 	}
 	objKey := "cache/" + c.project + "/" + key + "/" + ids.New()
 	body := &limitedBody{r: r.Body, left: budget}
-	info, err := d.cfg.Blobs.Put(ctx, objKey, body)
+	var info blob.Info
+	if r.ContentLength >= 0 {
+		info, err = d.cfg.Blobs.PutSized(ctx, objKey, body, r.ContentLength)
+	} else {
+		info, err = d.cfg.Blobs.Put(ctx, objKey, body)
+	}
 	if body.over {
 		d.cfg.Blobs.Delete(context.WithoutCancel(ctx), objKey)
 		return errorf(http.StatusRequestEntityTooLarge, "the archive is larger than the project's whole cache (%d bytes; baton project update --cache-size changes it)", budget)

@@ -34,6 +34,7 @@ func Run(t *testing.T, open func(t *testing.T) blob.Store) {
 		{"FailedPutLeavesNothing", testFailedPut},
 		{"CancelledPutLeavesNothing", testCancelledPut},
 		{"ConcurrentPutsAreAtomic", testConcurrentPuts},
+		{"PutSized", testPutSized},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -370,4 +371,54 @@ func pattern(n int64) []byte {
 	b := make([]byte, n)
 	(&patternReader{}).Read(b)
 	return b
+}
+
+func testPutSized(t *testing.T, s blob.Store) {
+	ctx := t.Context()
+	// Empty, one request, and several parts on S3.
+	for _, n := range []int64{0, 100, 9 << 20} {
+		key := fmt.Sprintf("sized-%d", n)
+		info, err := s.PutSized(ctx, key, io.LimitReader(&patternReader{}, n), n)
+		if err != nil || info.Size != n || info.Key != key {
+			t.Fatalf("put %d bytes sized: %+v, %v", n, info, err)
+		}
+		rc, err := s.Get(ctx, key, blob.Range{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := io.ReadAll(rc)
+		rc.Close()
+		want, _ := io.ReadAll(io.LimitReader(&patternReader{}, n))
+		if err != nil || !bytes.Equal(got, want) {
+			t.Fatalf("get of %d bytes put sized: %d bytes, %v", n, len(got), err)
+		}
+	}
+	put(t, s, "kept", "old content")
+	for _, tc := range []struct {
+		name       string
+		size, have int64
+	}{
+		{"short", 100, 99}, {"long", 100, 101}, {"long by far", 10, 2 << 20},
+		{"short multipart", 9 << 20, 9<<20 - 1}, {"long multipart", 9 << 20, 9<<20 + 1},
+		{"nothing for one byte", 1, 0}, {"one byte for nothing", 0, 1},
+	} {
+		for _, key := range []string{"kept", "new"} {
+			_, err := s.PutSized(ctx, key, io.LimitReader(&patternReader{}, tc.have), tc.size)
+			if !errors.Is(err, blob.ErrSizeMismatch) {
+				t.Errorf("%s: put of %d bytes as %d over %s: %v, want ErrSizeMismatch", tc.name, tc.have, tc.size, key, err)
+			}
+		}
+		if got := get(t, s, "kept", blob.Range{}); got != "old content" {
+			t.Errorf("%s: after a mismatched put the old object became %d bytes", tc.name, len(got))
+		}
+		if _, err := s.Stat(ctx, "new"); !errors.Is(err, blob.ErrNotFound) {
+			t.Errorf("%s: after a mismatched put: stat %v, want ErrNotFound", tc.name, err)
+		}
+	}
+	if _, err := s.PutSized(ctx, "neg", strings.NewReader(""), -1); !errors.Is(err, blob.ErrSizeMismatch) {
+		t.Errorf("negative size: %v, want ErrSizeMismatch", err)
+	}
+	if _, err := s.PutSized(ctx, "../x", strings.NewReader("x"), 1); !errors.Is(err, blob.ErrInvalidKey) {
+		t.Errorf("invalid key: %v, want ErrInvalidKey", err)
+	}
 }
