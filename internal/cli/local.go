@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 
 	"github.com/batonci/baton/internal/gitrepo"
 	"github.com/batonci/baton/internal/pipeline"
@@ -50,6 +51,7 @@ func compileLocal(ctx context.Context, o *IO, name, file string, ev *eventFlags,
 		fmt.Fprint(o.Err, diags.Format(o.color(o.Err)))
 		return nil, fail("%s is invalid: %d problem(s)", pf.Rel, len(diags))
 	}
+	printPipelineWarnings(o, p)
 	params, err := ev.params()
 	if err != nil {
 		return nil, fail("%v", err)
@@ -95,6 +97,7 @@ func (lp *localPlan) compileFile(o *IO, rel string, params map[string]string) (*
 		fmt.Fprint(o.Err, diags.Format(o.color(o.Err)))
 		return nil, in, fmt.Errorf("%s is invalid: %d problem(s)", rel, len(diags))
 	}
+	printPipelineWarnings(o, p)
 	g, err := plan.Compile(p, in)
 	if err != nil {
 		if ds, ok := err.(pipeline.Diagnostics); ok {
@@ -103,4 +106,17 @@ func (lp *localPlan) compileFile(o *IO, rel string, params map[string]string) (*
 		return nil, in, fmt.Errorf("cannot plan %s: %w", rel, err)
 	}
 	return g, in, nil
+}
+
+// printPipelineWarnings prints a loaded pipeline's warnings to stderr, each marked
+// "warning:"; they never stop the pipeline.
+func printPipelineWarnings(o *IO, p *pipeline.Pipeline) {
+	if p == nil || len(p.Warnings) == 0 {
+		return
+	}
+	ws := slices.Clone(p.Warnings)
+	for i := range ws {
+		ws[i].Message = "warning: " + ws[i].Message
+	}
+	fmt.Fprint(o.Err, ws.Format(o.color(o.Err)))
 }

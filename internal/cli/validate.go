@@ -149,10 +149,7 @@ warnings, with --strict), 2 when a file cannot be read.`,
 				all = append(all, jsonDiag{File: d.Pos.File, Line: d.Pos.Line, Column: d.Pos.Col, Message: d.Message, Warning: true})
 			}
 			if len(warnings) > 0 && !*asJSON {
-				for i := range warnings {
-					warnings[i].Message = "warning: " + warnings[i].Message
-				}
-				fmt.Fprint(o.Err, warnings.Format(o.color(o.Err)))
+				printPipelineWarnings(o, p)
 			}
 			if len(diags) > 0 {
 				if exit == ExitOK {
