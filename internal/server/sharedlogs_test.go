@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -228,4 +229,56 @@ func checkTicks(t *testing.T, log string) {
 	if strings.Count(log, "agent lost") != 1 || lost < last {
 		t.Fatalf("the agent-lost line is missing, repeated or not last:\n%s", log)
 	}
+}
+
+// TestBatonServerProcessKilledMidLog is TestServerKilledMidLogOtherServerEndsIt
+// with two real `baton server` processes: the one the agent streams a log
+// to is killed with SIGKILL, and the other declares the agent lost and
+// ends the log with every line once, in order.
+func TestBatonServerProcessKilledMidLog(t *testing.T) {
+	t.Parallel()
+	dsn := postgresDSN(t)
+	s3 := testenv.StartS3(t)
+	creds := filepath.Join(t.TempDir(), "credentials")
+	if err := os.WriteFile(creds, []byte("[default]\naws_access_key_id = "+s3.AccessKey+"\naws_secret_access_key = "+s3.SecretKey+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	bin := testenv.BatonBinary(t)
+	server := func(data, ready string) (*exec.Cmd, string) {
+		return startBaton(t, bin, ready, "server", "--db", dsn, "--data", data, "--addr", "127.0.0.1:0", "--storage", s3.URL("baton"), "--storage-credentials", creds)
+	}
+	dir1, dir2 := t.TempDir(), t.TempDir()
+	srv1, line := server(dir1, "Agents connect with: baton agent --server ")
+	url1, agentToken, ok := strings.Cut(line, " --token ")
+	if !ok {
+		t.Fatalf("no agent token in %q", line)
+	}
+	tok, err := os.ReadFile(filepath.Join(dir1, "admin-token"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, url2 := server(dir2, "Baton server listening at ")
+	e1 := testenv.Attach(t, url1, strings.TrimSpace(string(tok)), dir1)
+	e1.AgentToken = agentToken
+	e2 := testenv.Attach(t, url2, strings.TrimSpace(string(tok)), dir2)
+
+	repo := testenv.NewRepo(t, map[string]string{".semaphore/semaphore.yml": fmt.Sprintf(slowPipeline, "for i in $(seq 1 400); do echo tick $i; sleep 0.02; done; sleep 600")})
+	createProject(t, e1, "app", repo, nil)
+	startAgentProcess(t, e1, "streaming")
+	id := run(t, e1, "app", "main")
+	j := waitJobState(t, e2, id, "Slow/Work", ci.StateRunning)
+	e2.Eventually(30*time.Second, func() bool { return strings.Contains(e2.Log(j.ID), "tick 20\n") }, "tick 20 through the other server")
+	followed := followEvents(t, e2, j.ID, 90*time.Second)
+	if err := srv1.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+
+	wf := e2.WaitWorkflow(id, 90*time.Second)
+	if got := wf.Jobs()["Slow/Work"]; got.Result != ci.ResultFailed || got.Reason != ci.ReasonAgentLost {
+		t.Fatalf("job = %s/%s, want failed/agent_lost", got.Result, got.Reason)
+	}
+	if got := <-followed; strings.Contains(got, "FOLLOW DID NOT END") {
+		t.Fatalf("the follower on the surviving server never saw the end:\n%s", got)
+	}
+	checkTicks(t, e2.Log(j.ID))
 }
