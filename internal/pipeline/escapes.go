@@ -14,8 +14,12 @@ import (
 const unknownEscapeError = "found unknown escape character"
 
 // maxEscapeFixes bounds how many double-quoted strings are rewritten, as
-// each one costs a new parse of the file.
-const maxEscapeFixes = 200
+// each one costs a new parse of the file; maxEscapeReparse bounds the bytes
+// parsed again in all, so a large file cannot multiply the work by 200.
+const (
+	maxEscapeFixes   = 200
+	maxEscapeReparse = 8 << 20
+)
 
 // escapeEdit is a backslash removed from the source: its 1-based line, its
 // column in characters (as the YAML scanner counts) and in bytes.

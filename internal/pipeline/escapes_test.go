@@ -94,3 +94,24 @@ func TestUnknownEscapeBudget(t *testing.T) {
 		t.Errorf("diagnostic %s, want at %s", diags[0], want)
 	}
 }
+
+// TestUnknownEscapeLargeFile checks that a large file is not parsed again
+// for every rewritten string: past the byte budget the YAML error stands.
+func TestUnknownEscapeLargeFile(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("version: v1.0\nagent: {machine: {type: e1-standard-2}}\nblocks: [{task: {jobs: [{commands: [\n")
+	for range 100 {
+		b.WriteString("  \"\\d\",\n")
+	}
+	for b.Len() < maxEscapeReparse/50 {
+		b.WriteString("  \"plain text, plain text, plain text, plain text\",\n")
+	}
+	b.WriteString("]}]}}]\n")
+	_, diags := Parse("p.yml", []byte(b.String()))
+	if len(diags) != 1 || !strings.Contains(diags[0].Message, unknownEscapeError) {
+		t.Fatalf("diagnostics = %v, want one %q", diags, unknownEscapeError)
+	}
+	if want := "p.yml:54:3"; !strings.HasPrefix(diags[0].String(), want) {
+		t.Errorf("diagnostic %s, want at %s (after 50 rewrites)", diags[0], want)
+	}
+}

@@ -172,7 +172,7 @@ func (s *session) document(file string, src []byte, what string) (*decoder, *yam
 	for fixes := 0; ; fixes++ {
 		doc, extra, err, extraErr = decodeDocuments(src)
 		failed := cmp.Or(err, extraErr)
-		if failed == nil || !strings.HasSuffix(failed.Error(), unknownEscapeError) || fixes >= maxEscapeFixes {
+		if failed == nil || !strings.HasSuffix(failed.Error(), unknownEscapeError) || fixes >= maxEscapeFixes || (fixes+1)*len(src) > maxEscapeReparse {
 			break
 		}
 		fixed, found, ok := dropUnknownEscapes(src, errorLine(failed))
