@@ -144,6 +144,10 @@ func (c ctxReader) Read(p []byte) (int, error) {
 	return c.r.Read(p)
 }
 
+// ErrUnavailable is the error of a request the object storage did not
+// answer (refused, reset, timed out).
+var ErrUnavailable = errors.New("object storage unavailable")
+
 // ErrSizeMismatch is PutSized's error for a reader that yields more or
 // fewer bytes than the size it was given.
 var ErrSizeMismatch = errors.New("blob: the content's size differs from the size given")

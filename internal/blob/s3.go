@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"io"
 	"iter"
+	"net"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 
@@ -259,6 +261,17 @@ func s3Error(err error) error {
 		return fmt.Errorf("bucket %s does not exist", resp.BucketName)
 	case resp.Code == "AccessDenied" || resp.Code == "InvalidAccessKeyId" || resp.Code == "SignatureDoesNotMatch":
 		return fmt.Errorf("access denied (%s): check the storage credentials", resp.Code)
+	}
+	var ue *url.Error
+	if errors.As(err, &ue) && !errors.Is(err, context.Canceled) {
+		// The request never got an answer: say so without the endpoint's
+		// address, which may reach a job's log.
+		cause := ue.Err
+		var op *net.OpError
+		if errors.As(cause, &op) {
+			cause = op.Err
+		}
+		return fmt.Errorf("%w: %w", ErrUnavailable, cause)
 	}
 	return err
 }

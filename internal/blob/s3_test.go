@@ -105,7 +105,7 @@ func TestOpen(t *testing.T) {
 		{name: "no credentials", url: srv.URL("p"), wantErr: "no S3 credentials"},
 		{name: "missing bucket", url: "s3://no-such-bucket?endpoint=" + srv.Endpoint, access: srv.AccessKey, secret: srv.SecretKey, wantErr: "bucket no-such-bucket does not exist"},
 		{name: "wrong secret", url: srv.URL("p"), access: srv.AccessKey, secret: "wrong", wantErr: "access denied"},
-		{name: "unreachable", url: "s3://bucket?endpoint=" + closed, access: "some-access", secret: "some-secret-value", wantErr: "connection refused"},
+		{name: "unreachable", url: "s3://bucket?endpoint=" + closed, access: "some-access", secret: "some-secret-value", wantErr: "object storage unavailable: connect: connection refused"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			b, err := blob.Open(t.Context(), blob.Config{URL: tc.url, DataDir: data, AccessKey: tc.access, SecretKey: tc.secret})

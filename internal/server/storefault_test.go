@@ -77,6 +77,9 @@ func TestObjectStoreDownWhileJobRuns(t *testing.T) {
 	if !strings.Contains(log, "artifact: cannot push big.bin:") || !strings.Contains(log, "nothing of it was stored") {
 		t.Errorf("the log does not say the push failed and stored nothing:\n%s", log)
 	}
+	if !strings.Contains(log, "object storage unavailable") || strings.Contains(log, s3.Endpoint) || strings.Contains(log, strings.TrimPrefix(s3.Endpoint, "http://")) {
+		t.Errorf("the log does not say the store is unavailable, or names its address %s:\n%s", s3.Endpoint, log)
+	}
 	var list []api.ArtifactView
 	e.Do("GET", "/api/v1/workflows/"+id+"/artifacts", nil, &list)
 	if len(list) != 0 {
