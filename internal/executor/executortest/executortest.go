@@ -110,6 +110,22 @@ func (b *syncBuffer) String() string {
 	return b.buf.String()
 }
 
+// startedWriter collects output and closes started once the output
+// holds "started\n".
+type startedWriter struct {
+	syncBuffer
+	once    sync.Once
+	started chan struct{}
+}
+
+func (w *startedWriter) Write(p []byte) (int, error) {
+	n, err := w.syncBuffer.Write(p)
+	if strings.Contains(w.String(), "started\n") {
+		w.once.Do(func() { close(w.started) })
+	}
+	return n, err
+}
+
 // run runs command and returns its output, status and error.
 func run(t *testing.T, s executor.Session, command string) (string, int, error) {
 	t.Helper()
@@ -473,8 +489,17 @@ func testCloseKills(t *testing.T, e executor.Executor) {
 
 func testCloseDuringRun(t *testing.T, e executor.Executor) {
 	s := start(t, e, executor.SessionConfig{})
-	time.AfterFunc(300*time.Millisecond, func() { _ = s.Close() })
-	out, _, err := run(t, s, "echo started; sleep 1000")
+	// Close once the command runs: its first line is out.
+	w := &startedWriter{started: make(chan struct{})}
+	go func() {
+		select {
+		case <-w.started:
+		case <-time.After(30 * time.Second):
+		}
+		_ = s.Close()
+	}()
+	_, err := s.Run(t.Context(), "echo started; sleep 1000", w)
+	out := w.String()
 	if !errors.Is(err, executor.ErrSessionEnded) {
 		t.Errorf("Run interrupted by Close: error = %v, want ErrSessionEnded", err)
 	}
