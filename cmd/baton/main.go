@@ -9,7 +9,7 @@ import (
 )
 
 func main() {
-	ctx, stop := cli.SignalContext()
+	ctx, stop := cli.SignalContext(os.Exit)
 	dir, _ := os.Getwd()
 	os.Exit(cli.Main(ctx, os.Args, &cli.IO{In: os.Stdin, Out: os.Stdout, Err: os.Stderr, Getenv: os.Getenv, Dir: dir, Stop: stop}))
 }

@@ -2,8 +2,12 @@ package archtest
 
 import (
 	"encoding/json"
+	"go/ast"
+	"go/parser"
+	"go/token"
 	"io"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -111,6 +115,42 @@ func TestEveryPackageIsDocumented(t *testing.T) {
 	for path, p := range listPackages(t) {
 		if strings.TrimSpace(p.Doc) == "" {
 			t.Errorf("package %s has no doc comment", path)
+		}
+	}
+}
+
+// TestOnlyMainExits: os.Exit skips deferred clean-up and makes code
+// untestable, so only cmd/baton's main calls it; everything else returns
+// an exit code or takes an exit function.
+func TestOnlyMainExits(t *testing.T) {
+	out, err := exec.Command("go", "list", "-f", "{{.Dir}}|{{join .GoFiles \",\"}}", module+"/...").Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	fset := token.NewFileSet()
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		dir, files, _ := strings.Cut(line, "|")
+		if strings.HasSuffix(filepath.ToSlash(dir), "/cmd/baton") || files == "" {
+			continue
+		}
+		for _, name := range strings.Split(files, ",") {
+			f, err := parser.ParseFile(fset, filepath.Join(dir, name), nil, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ast.Inspect(f, func(n ast.Node) bool {
+				call, ok := n.(*ast.CallExpr)
+				if !ok {
+					return true
+				}
+				sel, ok := call.Fun.(*ast.SelectorExpr)
+				if ok && sel.Sel.Name == "Exit" {
+					if id, ok := sel.X.(*ast.Ident); ok && id.Name == "os" {
+						t.Errorf("%s calls os.Exit; only cmd/baton's main may", fset.Position(sel.Pos()))
+					}
+				}
+				return true
+			})
 		}
 	}
 }

@@ -29,7 +29,7 @@ import (
 // scripts.
 func TestMain(m *testing.M) {
 	main := func() {
-		ctx, stop := cli.SignalContext()
+		ctx, stop := cli.SignalContext(os.Exit)
 		dir, _ := os.Getwd()
 		os.Exit(cli.Main(ctx, os.Args, &cli.IO{In: os.Stdin, Out: os.Stdout, Err: os.Stderr, Getenv: os.Getenv, Dir: dir, Stop: stop}))
 	}

@@ -12,8 +12,9 @@ import (
 // SignalContext returns a context that the first SIGINT or SIGTERM cancels
 // (with a user stop as its cause: a run stops its jobs, an agent drains), a
 // channel that the second closes (an agent stops its jobs), and exits the
-// process on the third, for when clean-up itself hangs.
-func SignalContext() (context.Context, <-chan struct{}) {
+// process through exit on the third, for when clean-up itself hangs (main
+// passes os.Exit, so main alone ends the process).
+func SignalContext(exit func(code int)) (context.Context, <-chan struct{}) {
 	ctx, cancel := context.WithCancelCause(context.Background())
 	stop := make(chan struct{})
 	sigs := make(chan os.Signal, 3)
@@ -24,7 +25,7 @@ func SignalContext() (context.Context, <-chan struct{}) {
 		<-sigs
 		close(stop)
 		<-sigs
-		os.Exit(130)
+		exit(130)
 	}()
 	return ctx, stop
 }

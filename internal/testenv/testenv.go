@@ -392,7 +392,7 @@ func Main(m interface{ Run() int }) int {
 		return toolbox.Main(context.Background(), name, os.Args[1:], os.Environ(), os.Stdin, os.Stdout, os.Stderr)
 	}
 	if name == "baton" {
-		ctx, stop := cli.SignalContext()
+		ctx, stop := cli.SignalContext(os.Exit)
 		dir, _ := os.Getwd()
 		return cli.Main(ctx, os.Args, &cli.IO{In: os.Stdin, Out: os.Stdout, Err: os.Stderr, Getenv: os.Getenv, Dir: dir, Stop: stop})
 	}
