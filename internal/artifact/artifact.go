@@ -27,7 +27,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"path"
 	"strings"
 	"time"
 
@@ -42,8 +41,8 @@ const (
 	ScopeProject  = "project"
 )
 
-// treeRoot is the name of the root in a tree stream (see jobsvc.WriteTree).
-const treeRoot = "a"
+// treeRoot is the name of the root in a tree stream.
+const treeRoot = jobsvc.TreeRoot
 
 // Store keeps artifacts in a blob store.
 type Store struct {
@@ -161,42 +160,17 @@ func (s *Store) Put(ctx context.Context, a jobsvc.Artifact, r io.Reader, force b
 			}
 		}
 	}()
-	tr := tar.NewReader(r)
-	seen := false
+	tr := jobsvc.NewTreeReader(r)
 	for {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		hdr, err := tr.Next()
+		rel, hdr, err := tr.Next(ctx)
 		if err == io.EOF {
-			break
+			return nil
 		}
 		if err != nil {
-			return fmt.Errorf("read the tree: %w", err)
+			return err
 		}
-		name := strings.TrimSuffix(hdr.Name, "/")
-		rel, ok := strings.CutPrefix(name, treeRoot)
-		if !ok || (rel != "" && rel[0] != '/') {
-			return fmt.Errorf("read the tree: entry %q is outside it", hdr.Name)
-		}
-		rel = strings.TrimPrefix(rel, "/")
-		if rel != "" && (path.Clean(rel) != rel || strings.HasPrefix(rel, "/") || strings.HasPrefix(rel, "../") || rel == "..") {
-			return fmt.Errorf("read the tree: entry %q leaves it", hdr.Name)
-		}
-		if rel == "" {
-			if seen {
-				return fmt.Errorf("read the tree: root named twice")
-			}
-			seen = true
-		} else if !seen {
-			return fmt.Errorf("read the tree: entry %q comes before its root", hdr.Name)
-		}
-		switch hdr.Typeflag {
-		case tar.TypeDir:
+		if hdr.Typeflag == tar.TypeDir {
 			continue // directories are implied by their files
-		case tar.TypeReg:
-		default:
-			return fmt.Errorf("read the tree: entry %q is neither a file nor a directory", hdr.Name)
 		}
 		target := k
 		if rel != "" {
@@ -211,10 +185,6 @@ func (s *Store) Put(ctx context.Context, a jobsvc.Artifact, r io.Reader, force b
 		}
 		written = append(written, info.Key)
 	}
-	if !seen {
-		return errors.New("read the tree: it is empty")
-	}
-	return nil
 }
 
 // remove deletes the file k and everything under k/.

@@ -78,7 +78,12 @@ func (l *Limiter) wait(n int) time.Duration {
 func (l *Limiter) Allow(keys ...string) time.Duration {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	now := l.cfg.Now()
+	return l.longestWait(l.cfg.Now(), keys)
+}
+
+// longestWait is how long the longest waiting of keys must still wait at
+// now. The caller holds l.mu.
+func (l *Limiter) longestWait(now time.Time, keys []string) time.Duration {
 	var longest time.Duration
 	for _, k := range keys {
 		a := l.m[k]
@@ -110,16 +115,7 @@ func (l *Limiter) Reserve(keys ...string) (*Reservation, time.Duration) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	now := l.cfg.Now()
-	var longest time.Duration
-	for _, k := range keys {
-		a := l.m[k]
-		if a == nil || now.Sub(a.last) >= l.cfg.Forget {
-			continue
-		}
-		if left := a.last.Add(l.wait(a.failures)).Sub(now); left > longest {
-			longest = left
-		}
-	}
+	longest := l.longestWait(now, keys)
 	if longest > 0 {
 		return nil, longest
 	}

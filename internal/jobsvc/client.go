@@ -134,16 +134,7 @@ func artifactPath(scope, p string) string {
 
 // CacheList lists the cache's keys in order (SortStoreTime...).
 func (c *Client) CacheList(ctx context.Context, order string) ([]CacheEntry, error) {
-	resp, err := c.do(ctx, http.MethodGet, "/v1/cache", url.Values{"sort_by": {order}}, nil)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	var entries []CacheEntry
-	if err := json.NewDecoder(resp.Body).Decode(&entries); err != nil {
-		return nil, fmt.Errorf("the job service: %w", err)
-	}
-	return entries, nil
+	return decode[[]CacheEntry](c.do(ctx, http.MethodGet, "/v1/cache", url.Values{"sort_by": {order}}, nil))
 }
 
 // CacheUsage returns the space the cache uses and its budget (maxSize,
@@ -153,16 +144,20 @@ func (c *Client) CacheUsage(ctx context.Context, maxSize int64) (CacheUsage, err
 	if maxSize > 0 {
 		q.Set("max_size", strconv.FormatInt(maxSize, 10))
 	}
-	resp, err := c.do(ctx, http.MethodGet, "/v1/cache", q, nil)
+	return decode[CacheUsage](c.do(ctx, http.MethodGet, "/v1/cache", q, nil))
+}
+
+// decode reads the JSON answer of a successful call into a T.
+func decode[T any](resp *http.Response, err error) (T, error) {
+	var v T
 	if err != nil {
-		return CacheUsage{}, err
+		return v, err
 	}
 	defer resp.Body.Close()
-	var u CacheUsage
-	if err := json.NewDecoder(resp.Body).Decode(&u); err != nil {
-		return CacheUsage{}, fmt.Errorf("the job service: %w", err)
+	if err := json.NewDecoder(resp.Body).Decode(&v); err != nil {
+		return v, fmt.Errorf("the job service: %w", err)
 	}
-	return u, nil
+	return v, nil
 }
 
 // CacheHas reports whether key is in the cache.
@@ -195,16 +190,7 @@ func (c *Client) CacheStore(ctx context.Context, key string, maxSize int64, orde
 	if maxSize > 0 {
 		q.Set("max_size", strconv.FormatInt(maxSize, 10))
 	}
-	resp, err := c.do(ctx, http.MethodPut, keyPath(key), q, write)
-	if err != nil {
-		return CacheStored{}, err
-	}
-	defer resp.Body.Close()
-	var st CacheStored
-	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
-		return CacheStored{}, fmt.Errorf("the job service: %w", err)
-	}
-	return st, nil
+	return decode[CacheStored](c.do(ctx, http.MethodPut, keyPath(key), q, write))
 }
 
 // CacheDelete deletes key and returns whether it was there.

@@ -14,13 +14,13 @@ import (
 	"time"
 )
 
-// treeRoot is the name of the tree's root in a tree stream; everything
+// TreeRoot is the name of the tree's root in a tree stream; everything
 // else is under it.
-const treeRoot = "a"
+const TreeRoot = "a"
 
 // WriteTree writes the file or directory src to w as a tree stream: a tar
-// archive of directories and regular files only, named treeRoot and
-// treeRoot/REL. Like an upload, it copies what symlinks to files point
+// archive of directories and regular files only, named TreeRoot and
+// TreeRoot/REL. Like an upload, it copies what symlinks to files point
 // at; symlinks to directories inside a directory are left out (skip is
 // told, if not nil), so a cycle cannot make it run forever.
 func WriteTree(ctx context.Context, w io.Writer, src string, skip func(path, why string)) error {
@@ -30,7 +30,7 @@ func WriteTree(ctx context.Context, w io.Writer, src string, skip func(path, why
 	}
 	tw := tar.NewWriter(w)
 	if !fi.IsDir() {
-		if err := writeTreeFile(tw, src, treeRoot, fi); err != nil {
+		if err := writeTreeFile(tw, src, TreeRoot, fi); err != nil {
 			return err
 		}
 		return tw.Close()
@@ -46,7 +46,7 @@ func WriteTree(ctx context.Context, w io.Writer, src string, skip func(path, why
 		if err != nil {
 			return err
 		}
-		name := path.Join(treeRoot, filepath.ToSlash(rel))
+		name := path.Join(TreeRoot, filepath.ToSlash(rel))
 		if d.IsDir() {
 			info, err := d.Info()
 			if err != nil {
@@ -80,7 +80,7 @@ func WriteTree(ctx context.Context, w io.Writer, src string, skip func(path, why
 // WriteTreeFile writes data to w as the tree stream of one file.
 func WriteTreeFile(w io.Writer, data []byte, perm fs.FileMode) error {
 	tw := tar.NewWriter(w)
-	hdr := &tar.Header{Typeflag: tar.TypeReg, Name: treeRoot, Mode: int64(perm.Perm()), Size: int64(len(data)), ModTime: time.Now()}
+	hdr := &tar.Header{Typeflag: tar.TypeReg, Name: TreeRoot, Mode: int64(perm.Perm()), Size: int64(len(data)), ModTime: time.Now()}
 	if err := tw.WriteHeader(hdr); err != nil {
 		return err
 	}
@@ -104,59 +104,82 @@ func writeTreeFile(tw *tar.Writer, p, name string, fi fs.FileInfo) error {
 	return err
 }
 
-// ReadTree extracts a tree stream to dst, which must not exist. It
-// accepts only directories and regular files named treeRoot or under it:
-// anything else (links, devices, "..", absolute names) is an error.
-func ReadTree(ctx context.Context, r io.Reader, dst string) error {
-	tr := tar.NewReader(r)
-	seen := false
-	for {
-		if err := ctx.Err(); err != nil {
-			return err
+// TreeReader reads a tree stream entry by entry, refusing anything but
+// directories and regular files named TreeRoot or under it (links,
+// devices, "..", absolute names, entries before the root).
+type TreeReader struct {
+	tr   *tar.Reader
+	seen bool
+}
+
+// NewTreeReader reads the tree stream r.
+func NewTreeReader(r io.Reader) *TreeReader { return &TreeReader{tr: tar.NewReader(r)} }
+
+// Next returns the next entry's header and its path under the root ("" for
+// the root itself, with slashes), then io.EOF at the end of a tree that
+// had its root. A regular file's content is read from the TreeReader.
+func (t *TreeReader) Next(ctx context.Context) (rel string, hdr *tar.Header, err error) {
+	if err := ctx.Err(); err != nil {
+		return "", nil, err
+	}
+	hdr, err = t.tr.Next()
+	if err == io.EOF {
+		if !t.seen {
+			return "", nil, errors.New("read the tree: it is empty")
 		}
-		hdr, err := tr.Next()
+		return "", nil, io.EOF
+	}
+	if err != nil {
+		return "", nil, fmt.Errorf("read the tree: %w", err)
+	}
+	name := strings.TrimSuffix(hdr.Name, "/")
+	rel, ok := strings.CutPrefix(name, TreeRoot)
+	if !ok || (rel != "" && rel[0] != '/') {
+		return "", nil, fmt.Errorf("read the tree: entry %q is outside it", hdr.Name)
+	}
+	rel = strings.TrimPrefix(rel, "/")
+	if rel != "" && (!filepath.IsLocal(filepath.FromSlash(rel)) || path.Clean(rel) != rel) {
+		return "", nil, fmt.Errorf("read the tree: entry %q leaves it", hdr.Name)
+	}
+	switch {
+	case rel == "" && t.seen:
+		return "", nil, errors.New("read the tree: root named twice")
+	case rel == "":
+		t.seen = true
+	case !t.seen:
+		return "", nil, fmt.Errorf("read the tree: entry %q comes before its root", hdr.Name)
+	}
+	if hdr.Typeflag != tar.TypeDir && hdr.Typeflag != tar.TypeReg {
+		return "", nil, fmt.Errorf("read the tree: entry %q is neither a file nor a directory", hdr.Name)
+	}
+	return rel, hdr, nil
+}
+
+// Read reads the content of the regular file Next returned last.
+func (t *TreeReader) Read(p []byte) (int, error) { return t.tr.Read(p) }
+
+// ReadTree extracts a tree stream to dst, which must not exist, with the
+// rules of TreeReader.
+func ReadTree(ctx context.Context, r io.Reader, dst string) error {
+	tr := NewTreeReader(r)
+	for {
+		rel, hdr, err := tr.Next(ctx)
 		if err == io.EOF {
-			break
+			return nil
 		}
 		if err != nil {
-			return fmt.Errorf("read the tree: %w", err)
+			return err
 		}
-		name := strings.TrimSuffix(hdr.Name, "/")
-		rel, ok := strings.CutPrefix(name, treeRoot)
-		if !ok || (rel != "" && rel[0] != '/') {
-			return fmt.Errorf("read the tree: entry %q is outside it", hdr.Name)
-		}
-		rel = strings.TrimPrefix(rel, "/")
-		if rel != "" && (!filepath.IsLocal(filepath.FromSlash(rel)) || path.Clean(rel) != rel) {
-			return fmt.Errorf("read the tree: entry %q leaves it", hdr.Name)
-		}
-		target := dst
-		if rel != "" {
-			target = filepath.Join(dst, filepath.FromSlash(rel))
-		}
-		if rel == "" {
-			seen = true
-		} else if !seen {
-			return fmt.Errorf("read the tree: entry %q comes before its root", hdr.Name)
-		}
+		target := filepath.Join(dst, filepath.FromSlash(rel))
 		perm := fs.FileMode(hdr.Mode).Perm()
-		switch hdr.Typeflag {
-		case tar.TypeDir:
+		if hdr.Typeflag == tar.TypeDir {
 			if err := os.Mkdir(target, perm|0o700); err != nil {
 				return err
 			}
-		case tar.TypeReg:
-			if err := readTreeFile(tr, target, perm, hdr); err != nil {
-				return err
-			}
-		default:
-			return fmt.Errorf("read the tree: entry %q is neither a file nor a directory", hdr.Name)
+		} else if err := readTreeFile(tr, target, perm, hdr); err != nil {
+			return err
 		}
 	}
-	if !seen {
-		return errors.New("read the tree: it is empty")
-	}
-	return nil
 }
 
 func readTreeFile(r io.Reader, target string, perm fs.FileMode, hdr *tar.Header) error {
