@@ -51,7 +51,7 @@ func TestDependencyDirection(t *testing.T) {
 		why       string
 	}{
 		{
-			pkgs:      []string{"internal/ci", "internal/pipeline", "internal/when", "internal/plan", "internal/jobenv", "internal/jobspec", "internal/editdist", "internal/containerjob", "internal/scheduler", "internal/pipelinestate"},
+			pkgs:      []string{"internal/ci", "internal/pipeline", "internal/when", "internal/plan", "internal/jobenv", "internal/jobspec", "internal/editdist", "internal/containerjob", "internal/scheduler", "internal/pipelinestate", "internal/testreport"},
 			forbidden: []string{"net/http", "database/sql", "os/exec"},
 			why:       "the pure core takes values and returns values",
 		},

@@ -1,0 +1,276 @@
+// Package testreport turns JUnit XML test reports into the JSON report
+// shape of Semaphore's test-results tool (testResults → suites → tests, each
+// level with a summary) and merges reports of several files, jobs or
+// pipelines. It is pure: bytes in, values out.
+package testreport
+
+import (
+	"crypto/md5"
+	"encoding/hex"
+	"slices"
+	"strings"
+	"time"
+)
+
+// State is a test's outcome.
+type State string
+
+// The states, as Semaphore names them.
+const (
+	StatePassed   State = "passed"
+	StateFailed   State = "failed"
+	StateError    State = "error"
+	StateSkipped  State = "skipped"
+	StateDisabled State = "disabled"
+)
+
+// Status says whether a report parsed.
+type Status string
+
+// The statuses.
+const (
+	StatusSuccess Status = "success"
+	StatusError   Status = "error"
+)
+
+// Result is a whole report: what one job or one pipeline published.
+type Result struct {
+	TestResults []TestResults `json:"testResults"`
+}
+
+// TestResults is one report (one framework's run), made of suites.
+type TestResults struct {
+	ID            string  `json:"id"`
+	Name          string  `json:"name"`
+	Framework     string  `json:"framework"`
+	IsDisabled    bool    `json:"isDisabled"`
+	Suites        []Suite `json:"suites"`
+	Summary       Summary `json:"summary"`
+	Status        Status  `json:"status"`
+	StatusMessage string  `json:"statusMessage"`
+}
+
+// Suite is a group of tests (a <testsuite> with test cases).
+type Suite struct {
+	ID         string            `json:"id"`
+	Name       string            `json:"name"`
+	IsSkipped  bool              `json:"isSkipped"`
+	IsDisabled bool              `json:"isDisabled"`
+	Timestamp  string            `json:"timestamp"`
+	Hostname   string            `json:"hostname"`
+	Package    string            `json:"package"`
+	Tests      []Test            `json:"tests"`
+	Properties map[string]string `json:"properties"`
+	Summary    Summary           `json:"summary"`
+	SystemOut  string            `json:"systemOut"`
+	SystemErr  string            `json:"systemErr"`
+}
+
+// Test is one test case.
+type Test struct {
+	ID        string        `json:"id"`
+	File      string        `json:"file"`
+	Classname string        `json:"classname"`
+	Package   string        `json:"package"`
+	Name      string        `json:"name"`
+	Duration  time.Duration `json:"duration"`
+	State     State         `json:"state"`
+	Failure   *Failure      `json:"failure"`
+	Error     *Failure      `json:"error"`
+	SystemOut string        `json:"systemOut"`
+	SystemErr string        `json:"systemErr"`
+}
+
+// Failure is a test's <failure> or <error>: its message, type and body
+// (usually the stack trace).
+type Failure struct {
+	Message string `json:"message"`
+	Type    string `json:"type"`
+	Body    string `json:"body"`
+}
+
+// Summary counts the tests of a suite, a report or a whole result.
+// Durations are in nanoseconds, as in Semaphore's reports.
+type Summary struct {
+	Total    int           `json:"total"`
+	Passed   int           `json:"passed"`
+	Skipped  int           `json:"skipped"`
+	Error    int           `json:"error"`
+	Failed   int           `json:"failed"`
+	Disabled int           `json:"disabled"`
+	Duration time.Duration `json:"duration"`
+}
+
+func (s *Summary) add(o Summary) {
+	s.Total += o.Total
+	s.Passed += o.Passed
+	s.Skipped += o.Skipped
+	s.Error += o.Error
+	s.Failed += o.Failed
+	s.Disabled += o.Disabled
+	s.Duration += o.Duration
+}
+
+func (s *Summary) count(st State) {
+	s.Total++
+	switch st {
+	case StatePassed:
+		s.Passed++
+	case StateFailed:
+		s.Failed++
+	case StateError:
+		s.Error++
+	case StateSkipped:
+		s.Skipped++
+	case StateDisabled:
+		s.Disabled++
+	}
+}
+
+// Summary sums the reports of r.
+func (r *Result) Summary() Summary {
+	var s Summary
+	for _, tr := range r.TestResults {
+		s.add(tr.Summary)
+	}
+	return s
+}
+
+// aggregate counts a suite's tests. A suite's duration is the sum of its
+// tests' unless its own time attribute says more (setup time).
+func (s *Suite) aggregate() {
+	var sum Summary
+	for _, t := range s.Tests {
+		sum.count(t.State)
+		sum.Duration += t.Duration
+	}
+	if s.Summary.Duration > sum.Duration {
+		sum.Duration = s.Summary.Duration
+	}
+	s.Summary = sum
+}
+
+// aggregate sums the suites of a report.
+func (tr *TestResults) aggregate() {
+	var sum Summary
+	for i := range tr.Suites {
+		sum.add(tr.Suites[i].Summary)
+	}
+	tr.Summary = sum
+}
+
+// uuid3 is an RFC 4122 name-based (MD5) UUID of name in the namespace ns,
+// which is how Semaphore derives stable ids: the same report, suite and test
+// names give the same ids in every run.
+func uuid3(ns, name string) string {
+	var space [16]byte
+	if b, err := hex.DecodeString(strings.ReplaceAll(ns, "-", "")); err == nil && len(b) == 16 {
+		copy(space[:], b)
+	}
+	h := md5.New()
+	h.Write(space[:])
+	h.Write([]byte(name))
+	var u [16]byte
+	copy(u[:], h.Sum(nil))
+	u[6] = u[6]&0x0f | 0x30
+	u[8] = u[8]&0x3f | 0x80
+	x := hex.EncodeToString(u[:])
+	return x[0:8] + "-" + x[8:12] + "-" + x[12:16] + "-" + x[16:20] + "-" + x[20:]
+}
+
+// assignIDs derives the ids of a report, its suites and its tests from
+// their names: the report's from its name and framework, a suite's from the
+// report's id and its name, a test's from the suite's id and its class name
+// and name. A test's id does not depend on its outcome, so the same test
+// has the same id in every run (history and flaky detection rely on it).
+func (tr *TestResults) assignIDs() {
+	tr.ID = uuid3("", tr.Name+tr.Framework)
+	for i := range tr.Suites {
+		s := &tr.Suites[i]
+		s.ID = uuid3(tr.ID, s.Name)
+		for j := range s.Tests {
+			t := &s.Tests[j]
+			key := t.Name
+			if t.Classname != "" {
+				key = t.Classname + "." + key
+			}
+			t.ID = uuid3(s.ID, key)
+		}
+	}
+}
+
+// Merge combines results into one, as Semaphore's gen-pipeline-report
+// does: reports with the same id become one, suites with the same id in
+// them become one, and a test id seen twice is kept once. The kept copy is
+// the first, unless it was skipped or it passed and a later one failed or
+// errored (a failure is never hidden by a duplicate). Reports, suites and
+// tests come out sorted by id, so merging is independent of order.
+func Merge(results ...Result) Result {
+	out := Result{TestResults: []TestResults{}}
+	reportAt := map[string]int{}
+	type suiteKey struct{ report, suite string }
+	suiteAt := map[suiteKey]int{}
+	testAt := map[[3]string]int{}
+	for _, r := range results {
+		for _, tr := range r.TestResults {
+			ri, ok := reportAt[tr.ID]
+			if !ok {
+				ri = len(out.TestResults)
+				reportAt[tr.ID] = ri
+				c := tr
+				c.Suites = nil
+				out.TestResults = append(out.TestResults, c)
+			}
+			dst := &out.TestResults[ri]
+			if tr.Status == StatusError && dst.Status != StatusError {
+				dst.Status, dst.StatusMessage = tr.Status, tr.StatusMessage
+			}
+			for _, s := range tr.Suites {
+				k := suiteKey{tr.ID, s.ID}
+				si, ok := suiteAt[k]
+				if !ok {
+					si = len(dst.Suites)
+					suiteAt[k] = si
+					c := s
+					c.Tests = nil
+					dst.Suites = append(dst.Suites, c)
+				}
+				ds := &dst.Suites[si]
+				if s.Summary.Duration > ds.Summary.Duration {
+					ds.Summary.Duration = s.Summary.Duration
+				}
+				for _, t := range s.Tests {
+					tk := [3]string{tr.ID, s.ID, t.ID}
+					ti, ok := testAt[tk]
+					if !ok {
+						testAt[tk] = len(ds.Tests)
+						ds.Tests = append(ds.Tests, t)
+						continue
+					}
+					old := ds.Tests[ti]
+					if old.State == StateSkipped || old.State == StatePassed && (t.State == StateFailed || t.State == StateError) {
+						ds.Tests[ti] = t
+					}
+				}
+			}
+		}
+	}
+	slices.SortStableFunc(out.TestResults, func(a, b TestResults) int { return strings.Compare(a.ID, b.ID) })
+	for i := range out.TestResults {
+		tr := &out.TestResults[i]
+		slices.SortStableFunc(tr.Suites, func(a, b Suite) int { return strings.Compare(a.ID, b.ID) })
+		for j := range tr.Suites {
+			s := &tr.Suites[j]
+			slices.SortStableFunc(s.Tests, func(a, b Test) int { return strings.Compare(a.ID, b.ID) })
+			if s.Tests == nil {
+				s.Tests = []Test{}
+			}
+			s.aggregate()
+		}
+		if tr.Suites == nil {
+			tr.Suites = []Suite{}
+		}
+		tr.aggregate()
+	}
+	return out
+}
