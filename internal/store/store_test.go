@@ -68,6 +68,7 @@ func storeTests() []storeTest {
 		{"MarkAgentLost", testMarkAgentLost},
 		{"CacheKeys", testCacheKeys},
 		{"ArtifactRetention", testArtifactRetention},
+		{"TestReports", testTestReports},
 	}
 }
 
