@@ -52,18 +52,18 @@ Exit status: 0 on success, 2 for invalid input.`,
 		if lp == nil {
 			return code
 		}
-		defer lp.snap.Cleanup()
-		le, g := lp.event, lp.graph
+		defer lp.Close()
+		g := lp.Graph
 		if *asJSON {
 			enc := json.NewEncoder(o.Out)
 			enc.SetIndent("", "  ")
 			enc.Encode(struct {
 				Event plan.Event  `json:"event"`
 				Graph *plan.Graph `json:"pipeline"`
-			}{le.event, g})
+			}{lp.Event, g})
 			return ExitOK
 		}
-		printPlan(o, le.event, g)
+		printPlan(o, lp.Event, g)
 		return ExitOK
 	}
 	return c

@@ -8,11 +8,9 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/batonci/baton/internal/ci"
-	"github.com/batonci/baton/internal/gitrepo"
 	"github.com/batonci/baton/internal/ids"
 	"github.com/batonci/baton/internal/jobenv"
 	"github.com/batonci/baton/internal/jobspec"
@@ -41,112 +39,21 @@ func (f *eventFlags) register(fs *flag.FlagSet) {
 	fs.Var(&f.set, "set", "set parameter `KEY=VALUE` (exported in every job, usable as ${{parameters.KEY}}); repeatable")
 }
 
-// params parses the --set flags.
-func (f *eventFlags) params() (map[string]string, error) {
-	out := map[string]string{}
+// source parses the flags into the event and the parameters of a local
+// run.
+func (f *eventFlags) source() (localrun.EventSpec, map[string]string, error) {
+	if f.tag != "" && (f.branch != "" || f.pr != "") {
+		return localrun.EventSpec{}, nil, fmt.Errorf("--tag cannot be combined with --branch or --pr")
+	}
+	params := map[string]string{}
 	for _, kv := range f.set {
 		k, v, ok := strings.Cut(kv, "=")
 		if !ok || !jobenv.Valid(k) {
-			return nil, fmt.Errorf("--set %q: want KEY=VALUE with a valid variable name", kv)
+			return localrun.EventSpec{}, nil, fmt.Errorf("--set %q: want KEY=VALUE with a valid variable name", kv)
 		}
-		out[k] = v
+		params[k] = v
 	}
-	return out, nil
-}
-
-// repoFacts are what a local event needs to know about the repository
-// besides the snapshot.
-type repoFacts struct {
-	defaultBranch string
-	author        string
-	committer     string
-	upstream      string // sha of the branch's upstream, "" when none
-}
-
-// takeSnapshot records the working tree and, at the same time, reads the
-// repository facts the event needs: each is a git process, and running
-// them side by side keeps start-up short.
-func takeSnapshot(ctx context.Context, repo *gitrepo.Repo, dir string) (*workspace.Snapshot, repoFacts, error) {
-	var facts repoFacts
-	var wg sync.WaitGroup
-	wg.Add(3)
-	go func() {
-		defer wg.Done()
-		facts.defaultBranch, _ = repo.DefaultBranch(ctx)
-	}()
-	go func() {
-		defer wg.Done()
-		if c, err := repo.Commit(ctx, "HEAD"); err == nil {
-			facts.author, facts.committer = c.AuthorName, c.CommitterName
-		}
-	}()
-	go func() {
-		defer wg.Done()
-		facts.upstream, _ = gitrepo.Run(ctx, repo.Root(), nil, "rev-parse", "--verify", "--quiet", "@{upstream}")
-	}()
-	snap, err := workspace.Take(ctx, repo, dir)
-	wg.Wait()
-	return snap, facts, err
-}
-
-// localEvent is the event and git facts of a local run.
-type localEvent struct {
-	event plan.Event
-	git   jobenv.Git
-}
-
-// buildEvent derives the event from the repository and the flags.
-func buildEvent(repo *gitrepo.Repo, snap *workspace.Snapshot, facts repoFacts, f *eventFlags) (localEvent, error) {
-	if f.tag != "" && (f.branch != "" || f.pr != "") {
-		return localEvent{}, fmt.Errorf("--tag cannot be combined with --branch or --pr")
-	}
-	current := snap.Branch()
-	def := facts.defaultBranch
-	if def == "" {
-		def = current
-	}
-	g := jobenv.Git{
-		Provider: "git",
-		URL:      repo.RemoteURL(),
-		RepoName: repo.RepoName(),
-		Slug:     repo.Slug(),
-		SHA:      snap.SHA(),
-
-		CommitAuthor: facts.author,
-		Committer:    facts.committer,
-	}
-	ev := plan.Event{SHA: snap.SHA(), DefaultBranch: def}
-	switch {
-	case f.tag != "":
-		ev.RefType, ev.Tag = "tag", f.tag
-	case f.pr != "":
-		base := f.branch
-		if base == "" {
-			base = def
-		}
-		head := current
-		if head == "" {
-			head = "HEAD"
-		}
-		ev.RefType, ev.Branch = "pull-request", base
-		ev.PR = &plan.PullRequest{Number: f.pr, Name: "Local pull request " + f.pr, HeadBranch: head, HeadSHA: snap.SHA(), HeadSlug: g.Slug}
-		g.PRNumber, g.PRName, g.PRBranch, g.PRSHA, g.PRSlug = f.pr, ev.PR.Name, head, snap.SHA(), g.Slug
-	default:
-		b := f.branch
-		if b == "" {
-			b = current
-		}
-		if b == "" {
-			b = def
-		}
-		ev.RefType, ev.Branch = "branch", b
-		if facts.upstream != "" && facts.upstream != snap.SHA() {
-			// The local equivalent of a push's range: upstream to here.
-			ev.CommitRange = facts.upstream + "..." + snap.SHA()
-		}
-	}
-	g.RefType, g.Branch, g.Tag, g.CommitRange = ev.RefType, ev.Branch, ev.Tag, ev.CommitRange
-	return localEvent{event: ev, git: g}, nil
+	return localrun.EventSpec{Branch: f.branch, Tag: f.tag, PR: f.pr}, params, nil
 }
 
 type runOptions struct {
@@ -269,14 +176,13 @@ func runPipeline(ctx context.Context, o *IO, file string, opts *runOptions) int 
 	if lp == nil {
 		return code
 	}
-	defer lp.snap.Cleanup()
-	repo, snap, le, g := lp.repo, lp.snap, lp.event, lp.graph
-	stages, err := planPromotionChain(o, lp, opts.promote, given)
+	defer lp.Close()
+	stages, err := planPromotionChain(lp, opts.promote, given)
 	if err != nil {
-		return fail("%v", err)
+		return failLocal(o, "run", err)
 	}
 
-	lr, err := newLocalRunner(o, repo, snap, runDir, g, le, secrets)
+	lr, err := newLocalRunner(o, lp, runDir, secrets)
 	if err != nil {
 		return fail("%v", err)
 	}
@@ -387,12 +293,10 @@ func jobNameCounts(g *plan.Graph) map[string]int {
 
 // localRunner prepares the jobs of one `baton run`.
 type localRunner struct {
-	repo     *gitrepo.Repo
-	snap     *workspace.Snapshot
+	plan     *localrun.Plan
 	runDir   string
 	binDir   string
 	graph    *plan.Graph
-	event    localEvent
 	secrets  *localSecrets
 	baseEnv  []string
 	ctx      jobenv.Context
@@ -409,7 +313,8 @@ type localRunner struct {
 	artefacts []jobspec.Var
 }
 
-func newLocalRunner(o *IO, repo *gitrepo.Repo, snap *workspace.Snapshot, runDir string, g *plan.Graph, le localEvent, secrets *localSecrets) (*localRunner, error) {
+func newLocalRunner(o *IO, lp *localrun.Plan, runDir string, secrets *localSecrets) (*localRunner, error) {
+	g := lp.Graph
 	self, err := os.Executable()
 	if err != nil {
 		return nil, fmt.Errorf("find the baton binary: %w", err)
@@ -426,7 +331,7 @@ func newLocalRunner(o *IO, repo *gitrepo.Repo, snap *workspace.Snapshot, runDir 
 		userCache = filepath.Join(runDir, "cache")
 	}
 	lr := &localRunner{
-		repo: repo, snap: snap, runDir: runDir, binDir: binDir, graph: g, event: le, secrets: secrets,
+		plan: lp, runDir: runDir, binDir: binDir, graph: g, secrets: secrets,
 		storeDir: filepath.Join(userCache, "baton"),
 		jobsDir:  filepath.Join(runDir, "jobs"),
 	}
@@ -454,8 +359,8 @@ func newLocalRunner(o *IO, repo *gitrepo.Repo, snap *workspace.Snapshot, runDir 
 	)
 	lr.baseEnv = env
 	lr.ctx = jobenv.Context{
-		ProjectName:     le.git.RepoName,
-		ProjectID:       safeName(le.git.Slug),
+		ProjectName:     lp.Git.RepoName,
+		ProjectID:       safeName(lp.Git.Slug),
 		OrganizationURL: "local",
 		WorkflowID:      ids.New(),
 		WorkflowNumber:  1,
@@ -464,7 +369,7 @@ func newLocalRunner(o *IO, repo *gitrepo.Repo, snap *workspace.Snapshot, runDir 
 		PipelineID:      ids.New(),
 		PipelineName:    g.Name,
 		MachineType:     "local",
-		Git:             le.git,
+		Git:             lp.Git,
 	}
 	return lr, nil
 }
@@ -501,7 +406,7 @@ func safeName(s string) string {
 // the working tree, its environment and its secrets.
 func (lr *localRunner) prepare(ctx context.Context, s localrun.Spec) (jobspec.Job, func(), error) {
 	home := filepath.Join(lr.jobsDir, fmt.Sprint(s.Number))
-	ws := filepath.Join(home, lr.event.git.RepoName)
+	ws := filepath.Join(home, lr.plan.Git.RepoName)
 	var svc *jobsvc.Service
 	cleanup := func() {
 		if svc != nil {
@@ -514,7 +419,7 @@ func (lr *localRunner) prepare(ctx context.Context, s localrun.Spec) (jobspec.Jo
 	if err := os.MkdirAll(home, 0o755); err != nil {
 		return jobspec.Job{}, cleanup, err
 	}
-	if err := lr.snap.Materialize(ctx, ws); err != nil {
+	if err := lr.plan.Materialize(ctx, ws); err != nil {
 		return jobspec.Job{}, cleanup, fmt.Errorf("prepare the workspace: %w", err)
 	}
 	jc := lr.ctx

@@ -12,6 +12,7 @@ import (
 	"github.com/batonci/baton/internal/ci"
 	"github.com/batonci/baton/internal/editdist"
 	"github.com/batonci/baton/internal/jobenv"
+	"github.com/batonci/baton/internal/localrun"
 	"github.com/batonci/baton/internal/plan"
 )
 
@@ -51,8 +52,8 @@ func runParamFlags(flags []string) (map[string]string, error) {
 // every parameter checked, before anything runs, so a typo costs nothing.
 // The given --param values go to every promotion of the chain that
 // declares them; one that none declares is an error.
-func planPromotionChain(o *IO, lp *localPlan, names []string, given map[string]string) ([]*runStage, error) {
-	stages := []*runStage{{params: lp.input.Params, graph: lp.graph, input: lp.input}}
+func planPromotionChain(lp *localrun.Plan, names []string, given map[string]string) ([]*runStage, error) {
+	stages := []*runStage{{params: lp.Input.Params, graph: lp.Graph, input: lp.Input}}
 	declared := map[string]bool{}
 	for _, name := range names {
 		prev := stages[len(stages)-1]
@@ -67,7 +68,7 @@ func planPromotionChain(o *IO, lp *localPlan, names []string, given map[string]s
 		if err != nil {
 			return nil, fmt.Errorf("promotion %q: %w", promo.Name, err)
 		}
-		g, in, err := lp.compileFile(o, promo.PipelineFile, params)
+		g, in, err := lp.CompileFile(promo.PipelineFile, params)
 		if err != nil {
 			return nil, fmt.Errorf("promotion %q: %w", promo.Name, err)
 		}

@@ -6,80 +6,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 
-	"github.com/batonci/baton/internal/gitrepo"
+	"github.com/batonci/baton/internal/localrun"
 	"github.com/batonci/baton/internal/pipeline"
-	"github.com/batonci/baton/internal/plan"
 )
-
-// DefaultPipelineFile is the pipeline a repository runs by default.
-const DefaultPipelineFile = ".semaphore/semaphore.yml"
-
-// pipelineFile locates a pipeline file: its repository root (the git top
-// level, else the directory above .semaphore/, else its own directory) and
-// its slash path relative to that root.
-type pipelineFile struct {
-	Root string
-	Rel  string
-}
-
-// repo, when not nil, is the repository of the working directory, already
-// opened by the caller.
-func locate(ctx context.Context, o *IO, arg string, repo *gitrepo.Repo) (pipelineFile, error) {
-	if arg == "" {
-		root := o.Dir
-		if repo != nil {
-			root = repo.Root()
-		} else if r, err := gitrepo.Open(ctx, o.Dir); err == nil {
-			root = r.Root()
-		}
-		return pipelineFile{Root: root, Rel: DefaultPipelineFile}, nil
-	}
-	abs := arg
-	if !filepath.IsAbs(abs) {
-		abs = filepath.Join(o.Dir, arg)
-	}
-	abs, err := filepath.Abs(abs)
-	if err != nil {
-		return pipelineFile{}, err
-	}
-	dir := filepath.Dir(abs)
-	root := dir
-	if repo != nil && isWithin(abs, repo.Root()) {
-		root = repo.Root()
-	} else if r, err := gitrepo.Open(ctx, dir); err == nil {
-		root = r.Root()
-	} else if filepath.Base(dir) == ".semaphore" {
-		root = filepath.Dir(dir)
-	}
-	// Resolve symlinks on both sides so the relative path is right on
-	// systems where the temp dir is a link.
-	if r, err := filepath.EvalSymlinks(root); err == nil {
-		root = r
-	}
-	if a, err := filepath.EvalSymlinks(abs); err == nil {
-		abs = a
-	}
-	rel, err := filepath.Rel(root, abs)
-	if err != nil {
-		return pipelineFile{}, err
-	}
-	return pipelineFile{Root: root, Rel: filepath.ToSlash(rel)}, nil
-}
-
-// isWithin reports whether path p is inside directory dir.
-func isWithin(p, dir string) bool {
-	rel, err := filepath.Rel(dir, p)
-	return err == nil && rel != ".." && !strings.HasPrefix(rel, "../")
-}
-
-// load reads and validates a pipeline file.
-func load(pf pipelineFile) (*pipeline.Pipeline, pipeline.Diagnostics) {
-	return pipeline.LoadWith(os.DirFS(pf.Root), pf.Rel, plan.LoadOptions())
-}
 
 func validateCommand() *command {
 	c := &command{
@@ -120,17 +52,17 @@ warnings, with --strict), 2 when a file cannot be read.`,
 		all := []jsonDiag{}
 		exit := ExitOK
 		for _, f := range files {
-			pf, err := locate(ctx, o, f, nil)
+			pf, err := localrun.Locate(ctx, o.Dir, f, nil)
 			if err != nil {
 				fmt.Fprintf(o.Err, "baton validate: %v\n", err)
 				return ExitUsage
 			}
-			if _, err := os.Stat(filepath.Join(pf.Root, filepath.FromSlash(pf.Rel))); err != nil {
-				fmt.Fprintf(o.Err, "baton validate: %s: no such pipeline file\n", displayPath(o, pf))
+			if _, err := os.Stat(pf.Path()); err != nil {
+				fmt.Fprintf(o.Err, "baton validate: %s: no such pipeline file\n", pf.Display(o.Dir))
 				exit = ExitUsage
 				continue
 			}
-			p, diags := load(pf)
+			p, diags := pf.Load()
 			var warnings pipeline.Diagnostics
 			if p != nil {
 				warnings = p.Warnings
@@ -149,7 +81,7 @@ warnings, with --strict), 2 when a file cannot be read.`,
 				all = append(all, jsonDiag{File: d.Pos.File, Line: d.Pos.Line, Column: d.Pos.Col, Message: d.Message, Warning: true})
 			}
 			if len(warnings) > 0 && !*asJSON {
-				printPipelineWarnings(o, p)
+				printPipelineWarnings(o, p.Warnings)
 			}
 			if len(diags) > 0 {
 				if exit == ExitOK {
@@ -175,12 +107,4 @@ warnings, with --strict), 2 when a file cannot be read.`,
 		return exit
 	}
 	return c
-}
-
-func displayPath(o *IO, pf pipelineFile) string {
-	p := filepath.Join(pf.Root, filepath.FromSlash(pf.Rel))
-	if rel, err := filepath.Rel(o.Dir, p); err == nil {
-		return rel
-	}
-	return p
 }
