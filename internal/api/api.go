@@ -21,6 +21,7 @@ import (
 
 	"github.com/batonci/baton/internal/artifact"
 	"github.com/batonci/baton/internal/auth"
+	"github.com/batonci/baton/internal/blob"
 	"github.com/batonci/baton/internal/ci"
 	"github.com/batonci/baton/internal/engine"
 	"github.com/batonci/baton/internal/logstore"
@@ -58,6 +59,9 @@ type Config struct {
 	Upgrade Upgrader
 	// Artifacts keeps the jobs' artifacts; nil lists none.
 	Artifacts *artifact.Store
+	// Blobs is the object storage of artifacts and caches, from which a
+	// deleted project's objects are deleted; nil deletes none.
+	Blobs blob.Store
 }
 
 // API is the HTTP handler of /api/v1.
@@ -112,6 +116,7 @@ func (a *API) table() []route {
 		{"POST /api/v1/projects", projectCreator, a.createProject},
 		{"GET /api/v1/projects/{project}", projectRead, a.getProject},
 		{"PATCH /api/v1/projects/{project}", projectAdmin, a.updateProject},
+		{"DELETE /api/v1/projects/{project}", projectAdmin, a.deleteProject},
 		{"GET /api/v1/projects/{project}/workflows", projectRead, a.listWorkflows},
 		{"GET /api/v1/projects/{project}/refs", projectRead, a.projectRefs},
 		{"GET /api/v1/projects/{project}/history", projectRead, a.projectHistory},

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/batonci/baton/internal/audit"
 	"github.com/batonci/baton/internal/auth"
+	"github.com/batonci/baton/internal/blob"
 	"github.com/batonci/baton/internal/ci"
 	"github.com/batonci/baton/internal/engine"
 	"github.com/batonci/baton/internal/repourl"
@@ -139,8 +141,18 @@ func (a *API) createProject(w http.ResponseWriter, r *http.Request, c *caller) {
 		writeError(w, err)
 		return
 	}
-	// The creator administers the project.
 	ctx := r.Context()
+	if (req.DefaultBranch == nil || *req.DefaultBranch == "") && a.cfg.Engine != nil {
+		// The default branch is the one the repository's HEAD names; a
+		// repository that cannot be read now (not pushed yet, needs
+		// credentials the server has not got) keeps "main".
+		if b, err := a.cfg.Engine.HeadBranch(ctx, p.RepoURL); err == nil {
+			p.DefaultBranch = b
+		} else {
+			a.cfg.Logger.Info("new project: the repository's default branch is unknown; using main", "project", p.Name, "err", err)
+		}
+	}
+	// The creator administers the project.
 	err := a.cfg.Store.Tx(ctx, func(tx *store.Tx) error {
 		if err := tx.CreateProject(p); err != nil {
 			return err
@@ -218,6 +230,99 @@ func (a *API) updateProject(w http.ResponseWriter, r *http.Request, c *caller) {
 	}
 	a.cfg.Wake()
 	writeJSON(w, http.StatusOK, p)
+}
+
+// ProjectDeletedView answers the deletion of a project.
+type ProjectDeletedView struct {
+	ID   string `json:"id"`
+	Name string `json:"name"`
+	// Jobs is how many jobs' records and logs were deleted.
+	Jobs int `json:"jobs"`
+	// Objects is how many artifact and cache objects were deleted from
+	// the object storage.
+	Objects int `json:"objects"`
+}
+
+// deleteProject deletes a project that runs nothing: in one transaction
+// its row and, by the database's cascades, its workflows, pipelines,
+// blocks, jobs, members, secrets, deployment targets, promotions, poll
+// state, deliveries, retention rules and cache keys (the audit log keeps
+// its events); then its jobs' logs, this server's mirrors of its
+// repository and its artifact and cache objects. A failure there is
+// logged, not undone: the project is gone, and the hourly cache sweep
+// deletes cache objects no key names.
+func (a *API) deleteProject(w http.ResponseWriter, r *http.Request, c *caller) {
+	p, err := a.project(r, c, r.PathValue("project"))
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	ctx := r.Context()
+	var jobIDs []string
+	err = a.cfg.Store.Tx(ctx, func(tx *store.Tx) error {
+		n, err := tx.UnfinishedPipelines(p.ID)
+		if err != nil {
+			return err
+		}
+		if n > 0 {
+			return fmt.Errorf("%w: project %q has %d pipeline(s) not done; stop its workflows first ('baton workflow stop ID')", errConflict, p.Name, n)
+		}
+		if jobIDs, err = tx.ProjectJobIDs(p.ID); err != nil {
+			return err
+		}
+		if err := tx.DeleteProject(p.ID); err != nil {
+			return err
+		}
+		return audit.Record(ctx, tx, audit.Event{Action: audit.ProjectDeleted, Target: p.Name, ProjectID: p.ID,
+			Detail: fmt.Sprintf("jobs=%d", len(jobIDs)), At: a.cfg.Now()})
+	})
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	a.cfg.Wake()
+	ctx = context.WithoutCancel(ctx)
+	if a.cfg.Engine != nil {
+		if err := a.cfg.Engine.ForgetProject(p.ID, jobIDs); err != nil {
+			a.cfg.Logger.Error("delete a deleted project's logs and mirrors", "project", p.Name, "err", err)
+		}
+	} else if a.cfg.Logs != nil {
+		for _, id := range jobIDs {
+			if err := a.cfg.Logs.Delete(id); err != nil {
+				a.cfg.Logger.Error("delete a deleted project's log", "project", p.Name, "job", id, "err", err)
+			}
+		}
+	}
+	objects := 0
+	if a.cfg.Blobs != nil {
+		for _, prefix := range []string{"artifacts/" + p.ID + "/", "cache/" + p.ID + "/"} {
+			n, err := deleteObjects(ctx, a.cfg.Blobs, prefix)
+			objects += n
+			if err != nil {
+				a.cfg.Logger.Error("delete a deleted project's objects", "project", p.Name, "prefix", prefix, "err", err)
+			}
+		}
+	}
+	writeJSON(w, http.StatusOK, ProjectDeletedView{ID: p.ID, Name: p.Name, Jobs: len(jobIDs), Objects: objects})
+}
+
+// deleteObjects deletes every object under prefix and returns how many.
+func deleteObjects(ctx context.Context, blobs blob.Store, prefix string) (int, error) {
+	var keys []string
+	for info, err := range blobs.List(ctx, prefix) {
+		if err != nil {
+			return 0, err
+		}
+		keys = append(keys, info.Key)
+	}
+	n := 0
+	for _, k := range keys {
+		if err := blobs.Delete(ctx, k); err != nil {
+			return n, err
+		}
+		n++
+	}
+	return n, nil
 }
 
 func (a *API) listWorkflows(w http.ResponseWriter, r *http.Request, c *caller) {

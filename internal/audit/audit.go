@@ -40,6 +40,7 @@ const (
 	MemberRemoved     Action = "member.removed"
 	ProjectCreated    Action = "project.created"
 	ProjectChanged    Action = "project.changed"
+	ProjectDeleted    Action = "project.deleted"
 	SecretChanged     Action = "secret.changed"
 	SecretDeleted     Action = "secret.deleted"
 	Promotion         Action = "promotion"

@@ -80,6 +80,7 @@ func commands() []*command {
 		projectCreateCommand(),
 		projectListCommand(),
 		projectUpdateCommand(),
+		projectDeleteCommand(),
 		projectDeliveriesCommand(),
 		projectRedeliverCommand(),
 		workflowRunCommand(),

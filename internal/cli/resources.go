@@ -133,7 +133,7 @@ func projectCreateCommand() *command {
 			if err := c.do(ctx, "POST", "/api/v1/projects", body, &p); err != nil {
 				return failAPI(o, "project create", err)
 			}
-			fmt.Fprintf(o.Out, "Created project %s (%s)\n", p.Name, p.ID)
+			fmt.Fprintf(o.Out, "Created project %s (%s), default branch %s\n", p.Name, p.ID, p.DefaultBranch)
 			switch {
 			case p.Forge != "":
 				fmt.Fprintf(o.Out, "Clone URL: %s\n", p.RepoURL)
@@ -146,7 +146,7 @@ func projectCreateCommand() *command {
 	}.build(func(fs *flagSet) {
 		fs.StringVar(&repo, "repo", "", "repository `URL`")
 		fs.BoolVar(&public, "public", false, "anyone may read its workflows and logs")
-		fs.StringVar(&branch, "branch", "", "default `branch` (default main)")
+		fs.StringVar(&branch, "branch", "", "default `branch` (default: the one the repository's HEAD names, else main)")
 		fs.StringVar(&file, "file", "", "pipeline `file` (default .semaphore/semaphore.yml)")
 		fs.StringVar(&poll, "poll", "", "poll the repository every `DURATION` (e.g. 30s)")
 		fs.StringVar(&secret, "webhook-secret", "", "`secret` that signs webhooks (generated with --forge)")

@@ -352,6 +352,48 @@ func (c *Cache) ListRefs(ctx context.Context, url string) (map[string]string, er
 	return refs, nil
 }
 
+// HeadBranch returns the branch the repository at url's HEAD names (what
+// a clone checks out), asked with `git ls-remote --symref`, without the
+// cache. A repository whose HEAD names no branch (a detached HEAD, or a
+// server that does not say) is ErrUnknownRevision.
+func (c *Cache) HeadBranch(ctx context.Context, url string) (string, error) {
+	u, err := normalizeURL(url)
+	if err != nil {
+		return "", err
+	}
+	if err := os.MkdirAll(c.dir, 0o755); err != nil {
+		return "", fmt.Errorf("read HEAD of %s: %w", repourl.Redact(u), err)
+	}
+	out, err := c.git(ctx, c.dir, "ls-remote", "--symref", "--", u, "HEAD")
+	if err != nil {
+		return "", fmt.Errorf("read HEAD of %s: %w", repourl.Redact(u), err)
+	}
+	for line := range strings.SplitSeq(string(out), "\n") {
+		target, ok := strings.CutPrefix(line, "ref: ")
+		if !ok {
+			continue
+		}
+		ref, name, _ := strings.Cut(target, "\t")
+		if branch, ok := strings.CutPrefix(ref, "refs/heads/"); ok && name == "HEAD" && branch != "" {
+			return branch, nil
+		}
+	}
+	return "", fmt.Errorf("read HEAD of %s: %w: HEAD names no branch", repourl.Redact(u), ErrUnknownRevision)
+}
+
+// RemoveProject deletes the mirrors of the project of id (see Project),
+// for a deleted project. The project's Cache must no longer be in use.
+func (c *Cache) RemoveProject(id string) error {
+	c.mu.Lock()
+	delete(c.projects, id)
+	c.mu.Unlock()
+	dir := filepath.Join(c.dir, "projects", projectDir(id))
+	if err := os.RemoveAll(dir); err != nil {
+		return fmt.Errorf("remove the mirrors of project %s: %w", id, err)
+	}
+	return nil
+}
+
 // ReadFile returns the content of the file at path (slash-separated,
 // relative to the repository's top level) in commit sha, fetching first if
 // the mirror lacks the commit. A symbolic link inside the repository is

@@ -570,3 +570,51 @@ func TestMaterializeOwnNeedsNoMirror(t *testing.T) {
 		t.Errorf("fsck = %q", got)
 	}
 }
+
+func TestHeadBranch(t *testing.T) {
+	t.Parallel()
+	o := newOrigin(t)
+	c := New(t.TempDir())
+	if got, err := c.HeadBranch(t.Context(), o.url); err != nil || got != "main" {
+		t.Fatalf("HeadBranch() = %q, %v; want main", got, err)
+	}
+	// A repository whose HEAD is master, as older ones are.
+	gittest.Git(t, o.dir, "checkout", "-q", "-b", "master")
+	if got, err := c.HeadBranch(t.Context(), o.url); err != nil || got != "master" {
+		t.Fatalf("HeadBranch() = %q, %v; want master", got, err)
+	}
+	// A detached HEAD names no branch.
+	gittest.Git(t, o.dir, "checkout", "-q", "--detach", o.first)
+	if got, err := c.HeadBranch(t.Context(), o.url); !errors.Is(err, ErrUnknownRevision) {
+		t.Fatalf("HeadBranch() of a detached HEAD = %q, %v; want ErrUnknownRevision", got, err)
+	}
+	if _, err := c.HeadBranch(t.Context(), "file://"+t.TempDir()+"/none"); err == nil {
+		t.Fatal("HeadBranch() of no repository: no error")
+	}
+}
+
+func TestRemoveProject(t *testing.T) {
+	t.Parallel()
+	o := newOrigin(t)
+	c := New(t.TempDir())
+	p := c.Project("p1")
+	if err := p.Fetch(t.Context(), o.url); err != nil {
+		t.Fatal(err)
+	}
+	other := c.Project("p2")
+	if err := other.Fetch(t.Context(), o.url); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.RemoveProject("p1"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(p.Dir()); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("the removed project's mirrors are still there: %v", err)
+	}
+	if _, err := os.Stat(other.Dir()); err != nil {
+		t.Fatalf("another project's mirrors went too: %v", err)
+	}
+	if c.Project("p1") == p {
+		t.Fatal("Project() gives back the removed project's cache")
+	}
+}

@@ -170,6 +170,22 @@ func (f *authzFixture) request(t *testing.T, pattern, who string, pf *projectFix
 			Headers: map[string]string{"X-GitHub-Event": "ping"}}
 		f.write(t, func(tx *store.Tx) error { return tx.RecordDelivery(d) })
 		req.path = strings.ReplaceAll(req.path, "{id}", d.ID)
+	case "DELETE /api/v1/projects/{project}":
+		// A project of its own with the fixture project's visibility and
+		// members, so that an allowed call deletes neither fixture.
+		victim := &ci.Project{Name: f.unique("victim"), RepoURL: f.repo.URL(), Public: pf == f.projects[true]}
+		f.write(t, func(tx *store.Tx) error {
+			if err := tx.CreateProject(victim); err != nil {
+				return err
+			}
+			for who, role := range map[string]string{reader: "read", writer: "write", projectAdmin: "admin"} {
+				if err := tx.SetMember(&store.Member{ProjectID: victim.ID, UserID: f.users[who].ID, Role: role}); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		req.path = "/api/v1/projects/" + victim.Name
 	case "DELETE /api/v1/users/{login}":
 		victim := f.unique("victim")
 		f.write(t, func(tx *store.Tx) error { return tx.CreateUser(&ci.User{Login: victim}, "") })

@@ -88,3 +88,20 @@ func (tx *Tx) UpdateProject(p *ci.Project) error {
 func (tx *Tx) DeleteProject(id string) error {
 	return tx.execOne("delete project "+id, `DELETE FROM projects WHERE id = $1`, id)
 }
+
+// ProjectJobIDs returns the IDs of every job of a project, for what the
+// database does not hold of them (their logs) when the project goes.
+func (tx *Tx) ProjectJobIDs(projectID string) ([]string, error) {
+	ids, err := collect(tx, func(s scanner) (id string, err error) {
+		err = s.Scan(&id)
+		return id, err
+	}, `SELECT id FROM jobs WHERE project_id = $1 ORDER BY id`, projectID)
+	return ids, wrap("project jobs", err)
+}
+
+// UnfinishedPipelines counts a project's pipelines that are not done.
+func (tx *Tx) UnfinishedPipelines(projectID string) (int, error) {
+	var n int
+	err := tx.queryRow(`SELECT COUNT(*) FROM pipelines WHERE project_id = $1 AND state <> $2`, projectID, ci.StateDone).Scan(&n)
+	return n, wrap("unfinished pipelines", err)
+}

@@ -98,8 +98,31 @@ func testProjects(t *testing.T, e *testEnv) {
 		if err := tx.RecordDelivery(&Delivery{ProjectID: s.project.ID, Event: "push"}); err != nil {
 			return err
 		}
-		return tx.DeleteProject(s.project.ID)
+		return nil
 	})
+	var jobIDs []string
+	var unfinished int
+	write(t, db, func(tx *Tx) (err error) {
+		if jobIDs, err = tx.ProjectJobIDs(s.project.ID); err != nil {
+			return err
+		}
+		unfinished, err = tx.UnfinishedPipelines(s.project.ID)
+		return err
+	})
+	if len(jobIDs) != 1 || jobIDs[0] != job.ID || unfinished != 1 {
+		t.Errorf("ProjectJobIDs, UnfinishedPipelines = %v, %d; want [%s], 1", jobIDs, unfinished, job.ID)
+	}
+	write(t, db, func(tx *Tx) (err error) {
+		if jobIDs, err = tx.ProjectJobIDs(p.ID); err != nil {
+			return err
+		}
+		unfinished, err = tx.UnfinishedPipelines(p.ID)
+		return err
+	})
+	if len(jobIDs) != 0 || unfinished != 0 {
+		t.Errorf("another project's ProjectJobIDs, UnfinishedPipelines = %v, %d; want none", jobIDs, unfinished)
+	}
+	write(t, db, func(tx *Tx) error { return tx.DeleteProject(s.project.ID) })
 	for what, err := range map[string]error{
 		"project":  second(db.GetProject(ctx, s.project.ID)),
 		"workflow": second(db.GetWorkflow(ctx, s.workflow.ID)),
