@@ -91,14 +91,20 @@ type Workflow struct {
 	// signed webhook pushed); "" when nothing vouches for the label (a
 	// manual run of a commit that was not the head). Deployment targets'
 	// branch and tag rules check it.
-	RefVerified string    `json:"ref_verified,omitempty"`
-	SHA         string    `json:"sha"`
-	CommitRange string    `json:"commit_range,omitempty"`
-	Message     string    `json:"commit_message,omitempty"`
-	Author      string    `json:"commit_author,omitempty"`
-	TriggeredBy string    `json:"triggered_by,omitempty"`
-	RerunOf     string    `json:"rerun_of,omitempty"`
-	CreatedAt   time.Time `json:"created_at"`
+	RefVerified string `json:"ref_verified,omitempty"`
+	SHA         string `json:"sha"`
+	CommitRange string `json:"commit_range,omitempty"`
+	Message     string `json:"commit_message,omitempty"`
+	Author      string `json:"commit_author,omitempty"`
+	TriggeredBy string `json:"triggered_by,omitempty"`
+	RerunOf     string `json:"rerun_of,omitempty"`
+	// Schedule names the schedule that started the workflow (trigger
+	// "schedule").
+	Schedule string `json:"schedule,omitempty"`
+	// Parameters are the parameter values the workflow ran with: exported
+	// in every job and substituted into ${{parameters.NAME}}.
+	Parameters map[string]string `json:"parameters,omitempty"`
+	CreatedAt  time.Time         `json:"created_at"`
 	// State and Result summarise the workflow's pipelines (derived).
 	State  State  `json:"state"`
 	Result Result `json:"result,omitempty"`

@@ -56,13 +56,14 @@ func (e *Engine) RebuildKeeping(ctx context.Context, workflowID, by string, keep
 		PRFromFork:  wf.PRFork,
 
 		KeepOnFailure: keep,
+		Params:        wf.Parameters,
 	}
 	for _, p := range ps {
 		if p.PromotionOf != "" || p.PartialRerun != "" {
 			continue
 		}
 		req.PipelineFile = p.File
-		if g, err := decodeGraph(p.Graph); err == nil {
+		if g, err := decodeGraph(p.Graph); err == nil && len(g.Params) > 0 {
 			req.Params = g.Params
 		}
 		break

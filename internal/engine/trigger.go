@@ -49,8 +49,11 @@ type TriggerRequest struct {
 	TriggeredBy string
 	// PipelineFile is the initial pipeline; "" means the project's.
 	PipelineFile string
-	// Params are parameter values exported in every job.
+	// Params are parameter values exported in every job and substituted
+	// into ${{parameters.NAME}}; the workflow records them.
 	Params map[string]string
+	// Schedule names the schedule that asks (trigger "schedule").
+	Schedule string
 	// RerunOf is the workflow this one rebuilds.
 	RerunOf string
 	// PRFromFork says the pull request's head is in another repository (a
@@ -188,6 +191,8 @@ func (e *Engine) Trigger(ctx context.Context, req TriggerRequest) (*ci.Workflow,
 		CreatedAt:   e.now(),
 		PRFork:      req.PRFromFork && req.RefType == "pull-request",
 		RefVerified: verified,
+		Schedule:    req.Schedule,
+		Parameters:  req.Params,
 	}
 	envTrigger := jobenvTrigger(wf.Trigger)
 	if req.RerunOf != "" {
@@ -276,8 +281,11 @@ func skipCI(msg string) bool {
 
 // jobenvTrigger maps a workflow's trigger to jobenv's vocabulary.
 func jobenvTrigger(t ci.Trigger) string {
-	if t == ci.TriggerManual {
+	switch t {
+	case ci.TriggerManual:
 		return "manual"
+	case ci.TriggerSchedule:
+		return "schedule"
 	}
 	return "hook"
 }

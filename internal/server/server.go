@@ -33,6 +33,7 @@ import (
 	"github.com/batonci/baton/internal/logstore"
 	"github.com/batonci/baton/internal/privdir"
 	"github.com/batonci/baton/internal/repocache"
+	"github.com/batonci/baton/internal/schedule"
 	"github.com/batonci/baton/internal/store"
 	"github.com/batonci/baton/internal/trigger"
 	"github.com/batonci/baton/internal/web"
@@ -108,6 +109,8 @@ type Server struct {
 	Statuses *status.Reporter
 	// Artifacts are the jobs' artifacts in Blobs.
 	Artifacts *artifact.Store
+	// Schedules starts the projects' scheduled workflows.
+	Schedules *schedule.Service
 	listener  net.Listener
 	http      *http.Server
 	url       string
@@ -207,6 +210,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 			return hosts.New(p.Forge, p.ForgeURL, token.Reveal(), nil)
 		}})
 	s.Engine = engine.New(engine.Config{Store: db, Repos: s.Repos, Logs: logs, BaseURL: url, Logger: cfg.Logger, Secrets: secrets, Observer: s.Statuses})
+	s.Schedules = &schedule.Service{Store: db, Trigger: s.Engine.Trigger, Logger: cfg.Logger}
 	artifacts := artifact.New(blobs)
 	s.Artifacts = artifacts
 	s.Dispatch = dispatch.New(dispatch.Config{
@@ -238,8 +242,9 @@ func (s *Server) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
-	errc := make(chan error, 5)
-	for _, run := range []func(context.Context) error{s.Engine.Run, s.Dispatch.Run, s.Trigger.Run, s.Statuses.Run, s.sweepArtifacts} {
+	errc := make(chan error, 6)
+	schedules := func(ctx context.Context) error { s.Schedules.Run(ctx); return nil }
+	for _, run := range []func(context.Context) error{s.Engine.Run, s.Dispatch.Run, s.Trigger.Run, s.Statuses.Run, s.sweepArtifacts, schedules} {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()

@@ -69,6 +69,9 @@ func storeTests() []storeTest {
 		{"CacheKeys", testCacheKeys},
 		{"ArtifactRetention", testArtifactRetention},
 		{"TestReports", testTestReports},
+		{"Schedules", testSchedules},
+		{"ClaimDueSchedules", testClaimDueSchedules},
+		{"ClaimDueSchedulesConcurrent", testClaimDueSchedulesConcurrent},
 	}
 }
 

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"fmt"
 	"strings"
 	"time"
@@ -39,7 +40,7 @@ type WorkflowFilter struct {
 const workflowCols = `w.id, w.project_id, w.number, w.trigger, w.ref_type, w.branch, w.tag,
 	w.pr, w.pr_branch, w.sha, w.commit_range, w.message, w.author, w.triggered_by,
 	w.rerun_of, w.created_at, w.pr_fork, w.pr_sha, w.pr_name, w.pr_slug, w.pr_head_url,
-	w.ref_verified,
+	w.ref_verified, w.schedule, w.parameters,
 	(SELECT MIN(CASE
 		WHEN p.state <> 'done' THEN 0
 		WHEN p.result = 'failed' THEN 1
@@ -75,11 +76,20 @@ func workflowSummary(rank sql.NullInt64) (ci.State, ci.Result) {
 func scanWorkflow(s scanner) (*ci.Workflow, error) {
 	w := &ci.Workflow{}
 	var rank sql.NullInt64
+	var params string
 	err := s.Scan(&w.ID, &w.ProjectID, &w.Number, &w.Trigger, &w.RefType, &w.Branch, &w.Tag,
 		&w.PR, &w.PRBranch, &w.SHA, &w.CommitRange, &w.Message, &w.Author, &w.TriggeredBy,
-		&w.RerunOf, timeCol{&w.CreatedAt}, &w.PRFork, &w.PRSHA, &w.PRName, &w.PRSlug, &w.PRHeadURL, &w.RefVerified, &rank)
+		&w.RerunOf, timeCol{&w.CreatedAt}, &w.PRFork, &w.PRSHA, &w.PRName, &w.PRSlug, &w.PRHeadURL, &w.RefVerified, &w.Schedule, &params, &rank)
+	if err != nil {
+		return nil, err
+	}
 	w.State, w.Result = workflowSummary(rank)
-	return w, err
+	if params != "" && params != "{}" {
+		if err := json.Unmarshal([]byte(params), &w.Parameters); err != nil {
+			return nil, fmt.Errorf("scan workflow parameters: %w", err)
+		}
+	}
+	return w, nil
 }
 
 // CreateWorkflow stores a new workflow, giving it an ID if it has none, a
@@ -94,6 +104,9 @@ func (tx *Tx) CreateWorkflow(w *ci.Workflow) error {
 		w.CreatedAt = time.Now()
 	}
 	normTime(&w.CreatedAt)
+	if len(w.Parameters) == 0 {
+		w.Parameters = nil
+	}
 	// The counter's row lock serialises concurrent creations on PostgreSQL;
 	// on SQLite the write transaction already does.
 	var n int
@@ -104,11 +117,11 @@ func (tx *Tx) CreateWorkflow(w *ci.Workflow) error {
 	}
 	_, err = tx.exec(`INSERT INTO workflows (id, project_id, number, trigger, ref_type, branch,
 		tag, pr, pr_branch, sha, commit_range, message, author, triggered_by, rerun_of, created_at,
-		pr_fork, pr_sha, pr_name, pr_slug, pr_head_url, ref_verified)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)`,
+		pr_fork, pr_sha, pr_name, pr_slug, pr_head_url, ref_verified, schedule, parameters)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24)`,
 		w.ID, w.ProjectID, n, w.Trigger, w.RefType, w.Branch, w.Tag, w.PR, w.PRBranch, w.SHA,
 		w.CommitRange, w.Message, w.Author, w.TriggeredBy, w.RerunOf, tx.ts(w.CreatedAt),
-		w.PRFork, w.PRSHA, w.PRName, w.PRSlug, w.PRHeadURL, w.RefVerified)
+		w.PRFork, w.PRSHA, w.PRName, w.PRSlug, w.PRHeadURL, w.RefVerified, w.Schedule, paramsArg(w.Parameters))
 	if err != nil {
 		return wrap("create workflow", err)
 	}
@@ -165,4 +178,16 @@ func (tx *Tx) ListWorkflows(projectID string, f WorkflowFilter) ([]*ci.Workflow,
 // projectID is ""), newest first.
 func (db *DB) ListWorkflows(ctx context.Context, projectID string, f WorkflowFilter) ([]*ci.Workflow, error) {
 	return db.reader(ctx).ListWorkflows(projectID, f)
+}
+
+// paramsArg is the query argument for parameter values: a JSON object.
+func paramsArg(m map[string]string) string {
+	if len(m) == 0 {
+		return "{}"
+	}
+	b, err := json.Marshal(m)
+	if err != nil {
+		panic(err) // map[string]string always marshals
+	}
+	return string(b)
 }

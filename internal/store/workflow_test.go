@@ -39,6 +39,8 @@ func testWorkflows(t *testing.T, e *testEnv) {
 		Author:      "Ada <ada@example.com>",
 		TriggeredBy: "ada",
 		RerunOf:     "1b4e28ba-2fa1-11d2-883f-0016d3cca427",
+		Schedule:    "nightly",
+		Parameters:  map[string]string{"ENV": "staging", "EMPTY": ""},
 		CreatedAt:   at(9, 0, 0),
 		RefVerified: "refs/heads/main",
 	}

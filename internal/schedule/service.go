@@ -1,0 +1,184 @@
+package schedule
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/batonci/baton/internal/ci"
+	"github.com/batonci/baton/internal/engine"
+	"github.com/batonci/baton/internal/store"
+)
+
+// Trigger starts a workflow (engine.Engine.Trigger).
+type Trigger func(ctx context.Context, req engine.TriggerRequest) (*ci.Workflow, error)
+
+// Service claims the schedules that are due and starts their workflows.
+// Every server runs one; the store's claim (store.DB.ClaimDueSchedules)
+// makes each tick run on exactly one of them.
+type Service struct {
+	Store   *store.DB
+	Trigger Trigger
+	// Now is the clock (time.Now when nil); Sleep waits for d or until
+	// ctx is done (a timer when nil). Tests inject both, or call Tick.
+	Now    func() time.Time
+	Sleep  func(ctx context.Context, d time.Duration)
+	Logger *slog.Logger
+	// Workers bounds how many due schedules start their workflow at once
+	// (default 16); Batch is how many a claim takes (default 50).
+	Workers, Batch int
+	// Poll is the longest wait between two looks at the schedules
+	// (default 1 s): a schedule created or changed by another server is
+	// seen within it.
+	Poll time.Duration
+}
+
+func (s *Service) now() time.Time {
+	if s.Now != nil {
+		return s.Now()
+	}
+	return time.Now()
+}
+
+func (s *Service) log() *slog.Logger {
+	if s.Logger != nil {
+		return s.Logger
+	}
+	return slog.New(slog.DiscardHandler)
+}
+
+// Run looks for due schedules every Poll, and at the next due time when it
+// is sooner, until ctx is done.
+func (s *Service) Run(ctx context.Context) {
+	poll := s.Poll
+	if poll <= 0 {
+		poll = time.Second
+	}
+	sleep := s.Sleep
+	if sleep == nil {
+		sleep = func(ctx context.Context, d time.Duration) {
+			t := time.NewTimer(d)
+			defer t.Stop()
+			select {
+			case <-ctx.Done():
+			case <-t.C:
+			}
+		}
+	}
+	for ctx.Err() == nil {
+		if _, err := s.Tick(ctx, s.now()); err != nil && ctx.Err() == nil {
+			s.log().Error("schedules", "err", err)
+		}
+		wait := poll
+		if next, err := s.Store.NextScheduleRun(ctx); err == nil && !next.IsZero() {
+			wait = min(wait, max(next.Sub(s.now()), 0))
+		}
+		if wait > 0 {
+			sleep(ctx, wait)
+		}
+	}
+}
+
+// Tick claims the schedules due at now and starts a workflow for each,
+// up to Workers at once, then records each run on its schedule. It
+// returns how many it started.
+func (s *Service) Tick(ctx context.Context, now time.Time) (int, error) {
+	workers, batch := s.Workers, s.Batch
+	if workers <= 0 {
+		workers = 16
+	}
+	if batch <= 0 {
+		batch = 50
+	}
+	next := func(sc *ci.Schedule) time.Time {
+		spec, err := Parse(sc.Cron, sc.Timezone)
+		if err != nil {
+			return time.Time{} // never again, until it is updated
+		}
+		return spec.Next(now)
+	}
+	sem := make(chan struct{}, workers)
+	var wg sync.WaitGroup
+	started := 0
+	defer wg.Wait()
+	for {
+		claimed, err := s.Store.ClaimDueSchedules(ctx, now, batch, next)
+		if err != nil {
+			return started, err
+		}
+		if len(claimed) == 0 {
+			return started, nil
+		}
+		for _, sc := range claimed {
+			select {
+			case sem <- struct{}{}:
+			case <-ctx.Done():
+				return started, ctx.Err()
+			}
+			started++
+			wg.Go(func() {
+				defer func() { <-sem }()
+				s.runTick(context.WithoutCancel(ctx), sc)
+			})
+		}
+	}
+}
+
+// runTick starts the workflow of a claimed tick with the parameters'
+// default values and records the outcome on the schedule.
+func (s *Service) runTick(ctx context.Context, sc *ci.Schedule) {
+	wf, err := s.start(ctx, sc, nil, "")
+	id, msg := "", ""
+	if err != nil {
+		msg = err.Error()
+		s.log().Warn("scheduled run failed", "schedule", sc.Name, "project", sc.ProjectID, "tick", sc.NextRun, "err", err)
+	} else {
+		id = wf.ID
+		s.log().Info("scheduled run", "schedule", sc.Name, "project", sc.ProjectID, "tick", sc.NextRun, "workflow", wf.ID)
+	}
+	if err := s.Store.RecordScheduleRun(ctx, sc.ID, id, msg); err != nil {
+		s.log().Error("record scheduled run", "schedule", sc.Name, "err", err)
+	}
+}
+
+// RunNow starts a workflow of the schedule at once with the values given
+// for its parameters (checked by Values), triggered by login, and records
+// it as the schedule's last run. The schedule's next tick does not move.
+func (s *Service) RunNow(ctx context.Context, sc *ci.Schedule, given map[string]string, login string) (*ci.Workflow, error) {
+	params, err := Values(sc.Parameters, given)
+	if err != nil {
+		return nil, err
+	}
+	wf, err := s.start(ctx, sc, params, login)
+	id, msg := "", ""
+	if err != nil {
+		msg = err.Error()
+	} else {
+		id = wf.ID
+	}
+	if rerr := s.Store.RecordScheduleRun(ctx, sc.ID, id, msg); rerr != nil {
+		s.log().Error("record schedule run", "schedule", sc.Name, "err", rerr)
+	}
+	return wf, err
+}
+
+// start triggers the schedule's workflow. params nil means the defaults.
+func (s *Service) start(ctx context.Context, sc *ci.Schedule, params map[string]string, login string) (*ci.Workflow, error) {
+	if params == nil {
+		var err error
+		if params, err = Values(sc.Parameters, nil); err != nil {
+			return nil, err
+		}
+	}
+	proj, err := s.Store.GetProject(ctx, sc.ProjectID)
+	if err != nil {
+		return nil, fmt.Errorf("schedule %s: %w", sc.Name, err)
+	}
+	return s.Trigger(ctx, engine.TriggerRequest{
+		Project: proj, Trigger: ci.TriggerSchedule, Schedule: sc.Name,
+		RefType: "branch", Branch: sc.Branch, PipelineFile: sc.PipelineFile,
+		Params: params, TriggeredBy: login,
+	})
+}

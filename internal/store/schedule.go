@@ -1,0 +1,196 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/batonci/baton/internal/ci"
+	"github.com/batonci/baton/internal/ids"
+)
+
+const scheduleCols = `id, project_id, name, cron, timezone, branch, pipeline_file, parameters,
+	paused, next_run, last_run, last_workflow, last_error, created_at, created_by, updated_at, updated_by`
+
+func scanSchedule(s scanner) (*ci.Schedule, error) {
+	sc := &ci.Schedule{}
+	var params string
+	err := s.Scan(&sc.ID, &sc.ProjectID, &sc.Name, &sc.Cron, &sc.Timezone, &sc.Branch, &sc.PipelineFile,
+		&params, &sc.Paused, timeCol{&sc.NextRun}, timeCol{&sc.LastRun}, &sc.LastWorkflow, &sc.LastError,
+		timeCol{&sc.CreatedAt}, &sc.CreatedBy, timeCol{&sc.UpdatedAt}, &sc.UpdatedBy)
+	if err != nil {
+		return nil, err
+	}
+	if err := json.Unmarshal([]byte(params), &sc.Parameters); err != nil {
+		return nil, fmt.Errorf("scan schedule parameters: %w", err)
+	}
+	if len(sc.Parameters) == 0 {
+		sc.Parameters = nil
+	}
+	return sc, nil
+}
+
+func normSchedule(s *ci.Schedule) {
+	normTime(&s.NextRun)
+	normTime(&s.LastRun)
+	normTime(&s.CreatedAt)
+	normTime(&s.UpdatedAt)
+	if len(s.Parameters) == 0 {
+		s.Parameters = nil
+	}
+}
+
+func scheduleParamsArg(ps []ci.Parameter) (string, error) {
+	if len(ps) == 0 {
+		return "[]", nil
+	}
+	b, err := json.Marshal(ps)
+	if err != nil {
+		return "", fmt.Errorf("encode schedule parameters: %w", err)
+	}
+	return string(b), nil
+}
+
+// CreateSchedule stores a new schedule, giving it an ID if it has none and
+// CreatedAt (and UpdatedAt) if zero. A name its project already has is
+// ErrConflict; a project that does not exist is ErrNotFound.
+func (tx *Tx) CreateSchedule(s *ci.Schedule) error {
+	if s.ID == "" {
+		s.ID = ids.New()
+	}
+	if s.CreatedAt.IsZero() {
+		s.CreatedAt = time.Now()
+	}
+	if s.UpdatedAt.IsZero() {
+		s.UpdatedAt, s.UpdatedBy = s.CreatedAt, s.CreatedBy
+	}
+	normSchedule(s)
+	params, err := scheduleParamsArg(s.Parameters)
+	if err != nil {
+		return err
+	}
+	_, err = tx.exec(`INSERT INTO schedules (`+scheduleCols+`)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)`,
+		s.ID, s.ProjectID, s.Name, s.Cron, s.Timezone, s.Branch, s.PipelineFile, params, s.Paused,
+		tx.ts(s.NextRun), tx.ts(s.LastRun), s.LastWorkflow, s.LastError,
+		tx.ts(s.CreatedAt), s.CreatedBy, tx.ts(s.UpdatedAt), s.UpdatedBy)
+	return wrap(fmt.Sprintf("create schedule %q", s.Name), err)
+}
+
+// GetSchedule returns the schedule of a project with that name or ID.
+func (tx *Tx) GetSchedule(projectID, nameOrID string) (*ci.Schedule, error) {
+	s, err := scanSchedule(tx.queryRow(`SELECT `+scheduleCols+` FROM schedules
+		WHERE project_id = $1 AND (name = $2 OR id = $2)
+		ORDER BY CASE WHEN name = $2 THEN 0 ELSE 1 END LIMIT 1`, projectID, nameOrID))
+	return s, wrap(fmt.Sprintf("get schedule %q", nameOrID), err)
+}
+
+// GetSchedule returns the schedule of a project with that name or ID.
+func (db *DB) GetSchedule(ctx context.Context, projectID, nameOrID string) (*ci.Schedule, error) {
+	return db.reader(ctx).GetSchedule(projectID, nameOrID)
+}
+
+// ListSchedules returns a project's schedules by name.
+func (db *DB) ListSchedules(ctx context.Context, projectID string) ([]*ci.Schedule, error) {
+	ss, err := collect(db.reader(ctx), scanSchedule, `SELECT `+scheduleCols+` FROM schedules
+		WHERE project_id = $1 ORDER BY name`, projectID)
+	return ss, wrap("list schedules", err)
+}
+
+// UpdateSchedule stores every field of s that a user sets (name, cron,
+// time zone, branch, pipeline file, parameters, paused, next run, and
+// who updated it when); the record of the last run stays.
+func (tx *Tx) UpdateSchedule(s *ci.Schedule) error {
+	if s.UpdatedAt.IsZero() {
+		s.UpdatedAt = time.Now()
+	}
+	normSchedule(s)
+	params, err := scheduleParamsArg(s.Parameters)
+	if err != nil {
+		return err
+	}
+	return tx.execOne(fmt.Sprintf("update schedule %q", s.Name), `UPDATE schedules SET name = $2,
+		cron = $3, timezone = $4, branch = $5, pipeline_file = $6, parameters = $7, paused = $8,
+		next_run = $9, updated_at = $10, updated_by = $11 WHERE id = $1`,
+		s.ID, s.Name, s.Cron, s.Timezone, s.Branch, s.PipelineFile, params, s.Paused,
+		tx.ts(s.NextRun), tx.ts(s.UpdatedAt), s.UpdatedBy)
+}
+
+// DeleteSchedule deletes a schedule; the workflows it started stay.
+func (tx *Tx) DeleteSchedule(id string) error {
+	return tx.execOne("delete schedule "+id, `DELETE FROM schedules WHERE id = $1`, id)
+}
+
+// ClaimDueSchedules claims up to limit schedules that are not paused and
+// whose next run is at or before now, oldest tick first, and returns them
+// as they were (NextRun is the tick claimed). Each claimed schedule's next
+// run becomes next(schedule), which must be after now, so that a tick is
+// claimed by exactly one caller however many servers share the database,
+// and a schedule that missed several ticks (the servers were down) runs
+// once. On PostgreSQL the rows are locked with SKIP LOCKED, so that
+// servers claiming at once take different schedules; the update is also
+// conditional on the tick read, so a tick is never claimed twice.
+func (db *DB) ClaimDueSchedules(ctx context.Context, now time.Time, limit int, next func(*ci.Schedule) time.Time) ([]*ci.Schedule, error) {
+	if limit <= 0 {
+		limit = 100
+	}
+	var claimed []*ci.Schedule
+	err := db.Tx(ctx, func(tx *Tx) error {
+		claimed = nil
+		lock := ""
+		if db.dialect == Postgres {
+			lock = " FOR UPDATE SKIP LOCKED"
+		}
+		due, err := collect(tx, scanSchedule, `SELECT `+scheduleCols+` FROM schedules
+			WHERE NOT paused AND next_run <= $1 ORDER BY next_run, id LIMIT $2`+lock, tx.ts(now), limit)
+		if err != nil {
+			return wrap("due schedules", err)
+		}
+		for _, s := range due {
+			n := next(s)
+			normTime(&n)
+			res, err := tx.exec(`UPDATE schedules SET next_run = $1, last_run = $2
+				WHERE id = $3 AND next_run = $2 AND NOT paused`, tx.ts(n), tx.ts(s.NextRun), s.ID)
+			if err != nil {
+				return wrap("claim schedule "+s.Name, err)
+			}
+			if k, err := res.RowsAffected(); err != nil {
+				return wrap("claim schedule "+s.Name, err)
+			} else if k == 1 {
+				claimed = append(claimed, s)
+			}
+		}
+		return nil
+	})
+	return claimed, err
+}
+
+// RecordScheduleRun records what the run of a schedule's tick (or a run
+// now) gave: the workflow it created, or why it created none.
+func (db *DB) RecordScheduleRun(ctx context.Context, id, workflowID, runErr string) error {
+	return db.Tx(ctx, func(tx *Tx) error {
+		return tx.execOne("record schedule run "+id, `UPDATE schedules SET last_workflow = $2, last_error = $3
+			WHERE id = $1`, id, workflowID, runErr)
+	})
+}
+
+// NextScheduleRun returns the earliest next run of the schedules that are
+// not paused (the zero time when there are none).
+func (db *DB) NextScheduleRun(ctx context.Context) (time.Time, error) {
+	var t time.Time
+	err := db.reader(ctx).queryRow(`SELECT MIN(next_run) FROM schedules WHERE NOT paused`).Scan(timeCol{&t})
+	return t, wrap("next schedule run", err)
+}
+
+// ScheduleWorkflows returns the workflows a project's schedule started,
+// newest first, at most limit (0 = 10).
+func (db *DB) ScheduleWorkflows(ctx context.Context, projectID, name string, limit int) ([]*ci.Workflow, error) {
+	if limit <= 0 {
+		limit = 10
+	}
+	ws, err := collect(db.reader(ctx), scanWorkflow, `SELECT `+workflowCols+` FROM workflows w
+		WHERE w.project_id = $1 AND w.schedule = $2 ORDER BY w.created_at DESC, w.number DESC LIMIT $3`,
+		projectID, name, limit)
+	return ws, wrap("schedule workflows", err)
+}
