@@ -3,6 +3,7 @@
 # test images without any registry:
 #   baton-test/busybox  a tiny image from Debian's busybox-static
 #   baton-test/debian   Debian bookworm (minbase) with bash, from debootstrap
+#   redis:7, postgres:15 sem-service's images, from Debian's packages
 # Idempotent: a running daemon and images already built are reused.
 # Also installs docker-registry (a local registry for pull tests) and
 # htpasswd. Needs root.
@@ -59,4 +60,12 @@ if ! docker image inspect baton-test/debian >/dev/null 2>&1; then
   tar -C "$root" -c . | docker import -c 'CMD ["bash"]' \
     -c 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' - baton-test/debian >/dev/null
 fi
+# Stand-ins for the official images sem-service starts, built from Debian's
+# packages (real servers) under the official names, as there is no registry.
+here=$(cd "$(dirname "$0")" && pwd)
+for image in redis:7 postgres:15; do
+  if ! docker image inspect "$image" >/dev/null 2>&1; then
+    docker build -q -t "$image" "$here/service-images/${image%%:*}" >/dev/null
+  fi
+done
 echo "docker: $(docker version --format '{{.Server.Version}} (API {{.Server.APIVersion}})'); test images ready"

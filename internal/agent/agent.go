@@ -67,6 +67,7 @@ import (
 	"github.com/batonci/baton/internal/ci"
 	"github.com/batonci/baton/internal/executor"
 	"github.com/batonci/baton/internal/executor/shell"
+	"github.com/batonci/baton/internal/jobsvc"
 	"github.com/batonci/baton/internal/jobuser"
 	"github.com/batonci/baton/internal/privdir"
 	"github.com/batonci/baton/internal/reaper"
@@ -145,6 +146,12 @@ type Config struct {
 	// (internal/jobsvc) at a socket path; nil means a unix socket. Tests
 	// that run the agent in a synctest bubble pass an in-memory one.
 	JobServiceListen func(socket string) (net.Listener, error)
+	// Services, when not nil, runs a job's sem-service containers (its
+	// Docker executor's); the agent closes them when the job ends.
+	// NoServices says, in one line, why jobs cannot start services when
+	// it is nil.
+	Services   func(jobID string, inContainers bool) JobServices
+	NoServices string
 	// Logger receives the agent's own log; nil discards it.
 	Logger *slog.Logger
 	// Now is the clock of log events; nil means time.Now.
@@ -231,6 +238,9 @@ func (c Config) withDefaults() Config {
 	if c.Executors == nil {
 		c.Executors = []string{"shell"}
 	}
+	if c.Services == nil && c.NoServices == "" {
+		c.NoServices = "sem-service needs Docker on the agent, and this agent runs no Docker executor"
+	}
 	c.Version = cmp.Or(c.Version, "unknown")
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -260,6 +270,13 @@ const stateFile = "agent.json"
 // supervisorsDir is the directory, in DataDir, where the job supervisors
 // of the agent's running jobs record themselves.
 const supervisorsDir = "supervisors"
+
+// JobServices are one job's sem-service containers: the job service
+// starts them, the agent removes them when the job ends.
+type JobServices interface {
+	jobsvc.ServiceRunner
+	Close() error
+}
 
 // JobSupervisor is the job supervisor of an agent whose baton binary is
 // batonPath and data directory dataDir: shell executors that use it

@@ -85,6 +85,10 @@ func (a *agent) execute(ctx context.Context, j *job, as agentapi.Assignment, emi
 		lease, leaseErr = a.cfg.JobUsers.Lease()
 	}
 	var svc *jobsvc.Service // the job's service, once started
+	var services JobServices
+	if a.cfg.Services != nil {
+		services = a.cfg.Services(as.JobID, len(as.Job.Containers) > 0)
+	}
 	cleanup := func() {
 		cancelBg()
 		background.Wait()
@@ -102,18 +106,26 @@ func (a *agent) execute(ctx context.Context, j *job, as agentapi.Assignment, emi
 		failPrepare(emit, ci.Timestamp(a.cfg.Now()), leaseErr.Error(), ci.ResultFailed, ci.ReasonInternal)
 		return ci.ResultFailed, ci.ReasonInternal, cleanup
 	}
-	result, reason := a.executeIn(ctx, bgCtx, j, as, home, lease, &background, &svc, emit)
+	result, reason := a.executeIn(ctx, bgCtx, j, as, home, lease, &background, &svc, services, emit)
 	return result, reason, cleanup
 }
 
 // executeIn prepares and runs the job in home, as lease's user when
 // there is one; the job's service, once started, is left in *svc for the
 // caller to close.
-func (a *agent) executeIn(ctx, bgCtx context.Context, j *job, as agentapi.Assignment, home string, lease *jobuser.Lease, background *sync.WaitGroup, svc **jobsvc.Service, emit func(ci.Event)) (ci.Result, ci.Reason) {
+func (a *agent) executeIn(ctx, bgCtx context.Context, j *job, as agentapi.Assignment, home string, lease *jobuser.Lease, background *sync.WaitGroup, svc **jobsvc.Service, services JobServices, emit func(ci.Event)) (ci.Result, ci.Reason) {
 	job := as.Job
+	if services != nil {
+		// The services go with the job, before its result is reported.
+		defer func() {
+			if err := services.Close(); err != nil {
+				a.log.Warn("remove the job's services", logJob, as.JobID, logErr, err)
+			}
+		}()
+	}
 	env, err := a.prepare(ctx, bgCtx, as, home, lease, background)
 	if err == nil {
-		*svc, err = a.startJobService(as, lease)
+		*svc, err = a.startJobService(as, lease, services)
 	}
 	if err != nil {
 		result, reason := ci.ResultFailed, ci.ReasonInternal
@@ -249,12 +261,12 @@ func (a *agent) prepare(ctx, bgCtx context.Context, as agentapi.Assignment, home
 // which jobs cannot enter; the job reaches them only through the
 // service's socket, whose directory is its user's (a shell job with a
 // lease) or not listable.
-func (a *agent) startJobService(as agentapi.Assignment, lease *jobuser.Lease) (*jobsvc.Service, error) {
+func (a *agent) startJobService(as agentapi.Assignment, lease *jobuser.Lease, services JobServices) (*jobsvc.Service, error) {
 	var owner *jobsvc.Owner
 	if lease != nil && len(as.Job.Containers) == 0 {
 		owner = &jobsvc.Owner{UID: lease.UID, GID: lease.GID}
 	}
-	svc, err := jobsvc.Start(jobsvc.Config{
+	cfg := jobsvc.Config{
 		Scope:     jobsvc.Scope{Project: as.Project, Workflow: as.Workflow, Job: as.JobID, Fork: as.Fork},
 		Cache:     &serverCache{client: a.client, job: as.JobID, copies: a.cacheCopies},
 		Artifacts: serverArtifacts{client: a.client, job: as.JobID},
@@ -262,7 +274,13 @@ func (a *agent) startJobService(as agentapi.Assignment, lease *jobuser.Lease) (*
 		Dir:       a.svcDir,
 		Owner:     owner,
 		Listen:    a.cfg.JobServiceListen,
-	})
+	}
+	if services != nil {
+		cfg.Services = services
+	} else {
+		cfg.NoServices = a.cfg.NoServices
+	}
+	svc, err := jobsvc.Start(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("prepare the job: %w", err)
 	}

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/batonci/baton/internal/agent"
@@ -13,6 +14,7 @@ import (
 	"github.com/batonci/baton/internal/executor/docker"
 	"github.com/batonci/baton/internal/executor/shell"
 	"github.com/batonci/baton/internal/imagecache"
+	"github.com/batonci/baton/internal/semservice"
 )
 
 // agentExecOptions are the agent flags that shape its executor.
@@ -32,6 +34,10 @@ type agentExec struct {
 	executor  executor.Executor
 	executors []string
 	images    *imagecache.Cache
+	// services runs sem-service's containers (nil without Docker), and
+	// noServices says why there are none.
+	services   func(jobID string, inContainers bool) agent.JobServices
+	noServices string
 }
 
 // agentExecutor builds an agent's executor for --executor shell, docker or
@@ -46,7 +52,7 @@ func agentExecutor(ctx context.Context, o agentExecOptions) (agentExec, error) {
 	sw := executor.Switch{Host: shell.New(shell.Options{Supervisor: agent.JobSupervisor(o.batonPath, o.dataDir)})}
 	switch o.mode {
 	case "shell":
-		return agentExec{executor: sw, executors: []string{"shell"}}, nil
+		return agentExec{executor: sw, executors: []string{"shell"}, noServices: "sem-service needs Docker, and this agent runs with --executor shell (use --executor auto or docker on a machine with Docker)"}, nil
 	case "docker", "auto":
 	default:
 		return agentExec{}, fmt.Errorf("--executor %q: want shell, docker or auto", o.mode)
@@ -71,7 +77,7 @@ func agentExecutor(ctx context.Context, o agentExecOptions) (agentExec, error) {
 			return agentExec{}, fmt.Errorf("--executor docker: %w", err)
 		}
 		sw.ContainersErr = fmt.Errorf("this agent cannot run jobs in containers: %w", err)
-		return agentExec{executor: sw, executors: []string{"shell"}}, nil
+		return agentExec{executor: sw, executors: []string{"shell"}, noServices: "sem-service needs Docker, and this agent has none: " + err.Error()}, nil
 	}
 	if err := d.Sweep(cctx); err != nil {
 		return agentExec{}, fmt.Errorf("remove containers left by a previous run: %w", err)
@@ -84,7 +90,10 @@ func agentExecutor(ctx context.Context, o agentExecOptions) (agentExec, error) {
 		return agentExec{}, err
 	}
 	sw.Containers = cache.Executor(d)
-	return agentExec{executor: sw, executors: []string{"shell", "docker"}, images: cache}, nil
+	services := func(jobID string, inContainers bool) agent.JobServices {
+		return &cachedServices{Services: d.Services(jobID, inContainers), cache: cache}
+	}
+	return agentExec{executor: sw, executors: []string{"shell", "docker"}, images: cache, services: services}, nil
 }
 
 // mirrorHost turns --registry-mirror (a URL or host[:port]) into the
@@ -99,4 +108,40 @@ func mirrorHost(s string) (string, error) {
 		return "", fmt.Errorf("--registry-mirror %q: want a registry URL such as http://mirror.local:5000 (no path)", s)
 	}
 	return h, nil
+}
+
+// cachedServices are a job's sem-service containers whose images the
+// image cache counts as used and holds (never evicted) while they run.
+type cachedServices struct {
+	*docker.Services
+	cache    *imagecache.Cache
+	mu       sync.Mutex
+	releases []func()
+}
+
+// Start implements jobsvc.ServiceRunner.
+func (s *cachedServices) Start(ctx context.Context, spec semservice.Spec) error {
+	release := s.cache.Hold([]string{spec.Image})
+	if err := s.Services.Start(ctx, spec); err != nil {
+		release()
+		return err
+	}
+	s.cache.Used(spec.Image)
+	s.mu.Lock()
+	s.releases = append(s.releases, release)
+	s.mu.Unlock()
+	return nil
+}
+
+// Close removes the services and lets the cache evict their images.
+func (s *cachedServices) Close() error {
+	err := s.Services.Close()
+	s.mu.Lock()
+	for _, release := range s.releases {
+		release()
+	}
+	s.releases = nil
+	s.mu.Unlock()
+	s.cache.EnforceLater(context.Background())
+	return err
 }

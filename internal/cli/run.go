@@ -448,10 +448,11 @@ func (lr *localRunner) prepare(ctx context.Context, s localrun.Spec) (jobspec.Jo
 	// The job's cache, artifacts and sem-context values, as on an
 	// agent: through a job service of its own.
 	svc, err := jobsvc.Start(jobsvc.Config{
-		Scope:     jobsvc.Scope{Project: lr.ctx.ProjectID, Workflow: lr.ctx.WorkflowID, Job: jc.JobID},
-		Cache:     jobsvc.LocalCache{Dir: filepath.Join(lr.storeDir, "cache")},
-		Artifacts: jobsvc.LocalArtifacts{Dir: filepath.Join(lr.storeDir, "artifacts")},
-		Context:   jobsvc.LocalContext{Dir: filepath.Join(lr.runDir, "context")},
+		Scope:      jobsvc.Scope{Project: lr.ctx.ProjectID, Workflow: lr.ctx.WorkflowID, Job: jc.JobID},
+		Cache:      jobsvc.LocalCache{Dir: filepath.Join(lr.storeDir, "cache")},
+		Artifacts:  jobsvc.LocalArtifacts{Dir: filepath.Join(lr.storeDir, "artifacts")},
+		Context:    jobsvc.LocalContext{Dir: filepath.Join(lr.runDir, "context")},
+		NoServices: "sem-service is not available in local runs; it starts services on agents with Docker (baton agent)",
 	})
 	if err != nil {
 		return jobspec.Job{}, cleanup, err

@@ -340,6 +340,7 @@ A second signal stops the running jobs.
 			return ExitUsage
 		}
 		cfg.Executor, cfg.Executors = ex.executor, ex.executors
+		cfg.Services, cfg.NoServices = ex.services, ex.noServices
 		if ex.images != nil {
 			cfg.Images = ex.images.Images
 			ex.images.EnforceLater(ctx)

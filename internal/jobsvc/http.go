@@ -69,6 +69,10 @@ func (s *Service) handler() http.Handler {
 	mux.HandleFunc("GET /v1/context/{key}", s.contextGet)
 	mux.HandleFunc("PUT /v1/context/{key}", s.contextPut)
 	mux.HandleFunc("DELETE /v1/context/{key}", s.contextDelete)
+	mux.HandleFunc("POST /v1/services", s.serviceStart)
+	mux.HandleFunc("GET /v1/services", s.serviceList)
+	mux.HandleFunc("DELETE /v1/services/{name}", s.serviceStop)
+	mux.HandleFunc("GET /v1/services/{name}/logs", s.serviceLogs)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 		if !ok || subtle.ConstantTimeCompare([]byte(got), []byte(s.token)) != 1 || s.token == "" {

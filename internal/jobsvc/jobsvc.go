@@ -1,6 +1,8 @@
 // Package jobsvc is the job service: a small HTTP server, one per job, that
 // holds the job's rights to the project's cache and artifacts and to its
-// workflow's sem-context values. The toolbox's cache, artifact,
+// workflow's sem-context values, and starts the job's sem-service
+// containers (services.go): the job asks for a service and a version from
+// a fixed catalogue (internal/semservice) and never reaches Docker itself. The toolbox's cache, artifact,
 // test-results and sem-context commands are its clients; the job itself
 // has no path to the stores.
 //
@@ -68,6 +70,10 @@ type Config struct {
 	Artifacts ArtifactStorage
 	// Context is the sem-context store: the job's workflow's contexts.
 	Context ContextStorage
+	// Services runs the job's sem-service containers; nil means the job
+	// cannot start any, and NoServices says why (one line).
+	Services   ServiceRunner
+	NoServices string
 	// Dir is where the socket's directory is made; "" means os.TempDir().
 	Dir string
 	// Listen makes the listener at the socket's path; nil means a unix

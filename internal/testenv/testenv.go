@@ -153,6 +153,9 @@ type AgentOptions struct {
 	Executors []string
 	// Images, when not nil, is what the agent reports it holds.
 	Images func() []string
+	// Services and NoServices are agent.Config's: sem-service's runner.
+	Services   func(jobID string, inContainers bool) agent.JobServices
+	NoServices string
 }
 
 // StartAgent runs an in-process agent of the given type with slots; it
@@ -176,6 +179,7 @@ func (e *Env) StartAgentWith(t TB, name, typ string, slots int, o AgentOptions) 
 		ServerURL: e.URL, Token: e.AgentToken, Name: name, Type: typ, Slots: slots,
 		DataDir: a.DataDir, BatonPath: self, Env: os.Environ(), Stop: a.stop,
 		Executor: o.Executor, Executors: o.Executors, Images: o.Images,
+		Services: o.Services, NoServices: o.NoServices,
 	}
 	go func() {
 		defer close(a.done)

@@ -114,13 +114,6 @@ func versionMatches(lang, want, have string) bool {
 	return len(w) > 0 && len(w) <= len(h) && slices.Equal(w, h[:len(w)])
 }
 
-// runSemService cannot start services: Semaphore runs them in Docker on
-// its VMs.
-func runSemService(c *call, args []string) int {
-	c.errorf("not available in local runs: on Semaphore it starts services (databases, caches...) in Docker on the hosted VM. Declare the service as a container under agent.containers and run the pipeline with the Docker executor instead, or start it on this machine yourself")
-	return 1
-}
-
 // runInstallPackage cannot install system packages.
 func runInstallPackage(c *call, args []string) int {
 	c.errorf("not available in local runs: on Semaphore it installs Ubuntu packages, with a cache, on the hosted VM. Install the packages on this machine, or run the job in a container image that has them (agent.containers, with the Docker executor)")

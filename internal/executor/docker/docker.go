@@ -485,6 +485,7 @@ func (s *session) startMain(ctx context.Context, cfg executor.SessionConfig, c e
 	main := s.name + "-main"
 	args := []string{"run", "-i", "--init", "--pull", "never", "--name", main, "--hostname", c.Name}
 	args = append(args, s.e.labels(s.sid, jobID)...)
+	args = append(args, "--label", LabelRole+"="+RoleMain)
 	if s.network != "" {
 		args = append(args, "--network", s.network, "--network-alias", c.Name)
 	}
