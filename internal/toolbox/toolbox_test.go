@@ -170,8 +170,9 @@ func TestParseFlags(t *testing.T) {
 func TestUnavailableCommands(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	tool(t, dir, nil, "sem-service", "start", "postgres", "14").check(t, 1, "sem-service: not available in local runs", "agent.containers")
-	tool(t, dir, nil, "sem-service", "status", "redis").check(t, 1, "not available in local runs")
+	tool(t, dir, nil, "sem-service", "start", "postgres", "14").check(t, 1, "sem-service: cannot start services here: this is not a job that baton runs")
+	tool(t, dir, nil, "sem-service", "status", "redis").check(t, 1, "sem-service: cannot start services here")
+	tool(t, dir, nil, "sem-service", "launch", "redis").check(t, 1, `sem-service: unknown subcommand "launch"`, "usage: sem-service start SERVICE")
 	tool(t, dir, nil, "install-package", "libpq-dev").check(t, 1, "install-package: not available in local runs")
 	tool(t, dir, nil, "sem-semantic-release").check(t, 1, "not available in local runs")
 }
