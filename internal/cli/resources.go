@@ -431,11 +431,17 @@ func jobShowCommand() *command {
 				printJSON(o.Out, j)
 				return ExitOK
 			}
-			state := fmt.Sprint(j["state"])
+			state, _ := j["state"].(string)
 			if res, _ := j["result"].(string); res != "" {
 				state += " " + res
 			}
-			fmt.Fprintf(o.Out, "Job %v (%v) in block %v: %s\n", j["name"], j["id"], j["block"], state)
+			field := func(k string) string {
+				if v, ok := j[k].(string); ok && v != "" {
+					return v
+				}
+				return "-"
+			}
+			fmt.Fprintf(o.Out, "Job %s (%s) in block %s: %s\n", field("name"), field("id"), field("block"), state)
 			if r, _ := j["wait_reason"].(string); r != "" {
 				fmt.Fprintf(o.Out, "Waiting: %s\n", r)
 			}
