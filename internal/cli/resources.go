@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"net/url"
+	"os"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -71,21 +72,42 @@ func loginCommand() *command {
 	c := &command{
 		name:    "login",
 		summary: "point this CLI at a Baton server",
-		usage:   "URL --token TOKEN",
-		help:    "Checks the token against the server and saves both in ~/.config/baton/config.json (mode 0600).\nBATON_SERVER and BATON_TOKEN override the saved values.",
+		usage:   "URL --token TOKEN | URL --user LOGIN [--password-stdin]",
+		help: "Checks the token against the server and saves both in ~/.config/baton/config.json (mode 0600).\n" +
+			"With --user, signs in with LOGIN's password instead (asked on the terminal without echo, or read from\n" +
+			"the first line of standard input with --password-stdin), creates an API token named after this\n" +
+			"machine ('baton token list' shows it, 'baton token revoke' ends it) and saves that.\n" +
+			"BATON_SERVER and BATON_TOKEN override the saved values.",
 	}
 	c.run = func(ctx context.Context, o *IO, args []string) int {
 		fs := c.flags(o)
 		token := fs.String("token", "", "API `token`")
+		user := fs.String("user", "", "sign in as `LOGIN` with a password and create a token")
+		pwStdin := fs.Bool("password-stdin", false, "with --user, read the password from standard input")
 		rest, code, stop := parse(fs, args)
 		if stop {
 			return code
 		}
-		if len(rest) != 1 || *token == "" {
-			fmt.Fprintln(o.Err, "baton login: usage: baton login URL --token TOKEN")
+		if len(rest) != 1 || (*token == "") == (*user == "") || (*pwStdin && *user == "") {
+			fmt.Fprintln(o.Err, "baton login: usage: baton login URL --token TOKEN | URL --user LOGIN [--password-stdin]")
 			return ExitUsage
 		}
-		cl := &client{base: strings.TrimRight(rest[0], "/"), token: *token, hc: defaultHTTP()}
+		base := strings.TrimRight(rest[0], "/")
+		if *user != "" {
+			pw, err := readPassword(o, *pwStdin, fmt.Sprintf("Password for %s at %s: ", *user, base))
+			if err != nil {
+				fmt.Fprintf(o.Err, "baton login: %v\n", err)
+				return ExitUsage
+			}
+			host, _ := os.Hostname()
+			tok, err := tokenWithPassword(ctx, base, *user, pw, strings.TrimSpace("baton login "+host))
+			if err != nil {
+				fmt.Fprintf(o.Err, "baton login: %v\n", err)
+				return ExitFailure
+			}
+			*token = tok
+		}
+		cl := &client{base: base, token: *token, hc: defaultHTTP()}
 		var me ci.User
 		if err := cl.do(ctx, "GET", "/api/v1/me", nil, &me); err != nil {
 			return failAPI(o, "login", err)
@@ -95,6 +117,9 @@ func loginCommand() *command {
 			return ExitFailure
 		}
 		fmt.Fprintf(o.Out, "Logged in to %s as %s\n", cl.base, me.Login)
+		if *user != "" {
+			fmt.Fprintln(o.Out, "Created an API token for this machine ('baton token list'; 'baton token revoke ID' ends it)")
+		}
 		return ExitOK
 	}
 	return c
