@@ -571,6 +571,10 @@ type JobView struct {
 	*ci.Job
 	Block    string `json:"block"`
 	Workflow string `json:"workflow_id"`
+	// AgentName names the agent that runs or ran the job, for anyone who
+	// may read the job (the agents list itself is for organisation
+	// admins).
+	AgentName string `json:"agent_name,omitempty"`
 }
 
 func (a *API) job(r *http.Request, c *caller) (*ci.Job, error) {
@@ -591,6 +595,11 @@ func (a *API) getJob(w http.ResponseWriter, r *http.Request, c *caller) {
 		return
 	}
 	view := JobView{Job: j}
+	if j.AgentID != "" {
+		if ag, err := a.cfg.Store.GetAgent(r.Context(), j.AgentID); err == nil {
+			view.AgentName = ag.Name
+		}
+	}
 	pl, err := a.cfg.Store.GetPipeline(r.Context(), j.PipelineID)
 	if err == nil {
 		view.Workflow = pl.WorkflowID

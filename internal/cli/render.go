@@ -3,9 +3,11 @@ package cli
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"time"
 
@@ -59,6 +61,12 @@ type textRenderer struct {
 	n       int
 	// single drops the job prefix: the output of one job.
 	single bool
+	// block names the job's block when its events do not (a job's stored
+	// log, printed by baton job logs).
+	block string
+	// withheld are the notices of secrets withheld from each job, shown
+	// again next to its failure.
+	withheld map[string][]string
 	// scratch is reused to assemble prefixed output lines.
 	scratch []byte
 }
@@ -104,14 +112,24 @@ func (r *textRenderer) event(ev ci.Event) {
 	switch ev.Kind {
 	case ci.EventJobStarted:
 		r.started[key] = ev.Timestamp.Time()
-		fmt.Fprintf(r.w, "%s%s\n", r.prefixOf(ev), r.style(ansiDim, "started in block "+ev.Block))
+		if block := cmp.Or(ev.Block, r.block); block != "" {
+			fmt.Fprintf(r.w, "%s%s\n", r.prefixOf(ev), r.style(ansiDim, "started in block "+block))
+		} else {
+			fmt.Fprintf(r.w, "%s%s\n", r.prefixOf(ev), r.style(ansiDim, "started"))
+		}
 	case ci.EventCmdStarted:
 		r.hide[key] = jobspec.Pseudo(ev.Directive)
 		if !r.hide[key] {
 			fmt.Fprintf(r.w, "%s%s\n", r.prefixOf(ev), r.style(ansiBold, "$ "+firstLine(ev.Directive)))
 		}
 	case ci.EventCmdOutput:
+		notices := r.noteWithheld(key, ev.Output)
 		if r.hide[key] {
+			// The runner's own steps are folded away, but not the
+			// notices in them.
+			for _, n := range notices {
+				fmt.Fprintf(r.w, "%s%s\n", r.prefixOf(ev), r.style(ansiYell, n))
+			}
 			return
 		}
 		r.output(key, ev)
@@ -135,6 +153,11 @@ func (r *textRenderer) event(ev ci.Event) {
 		r.flushPartial(key, ev)
 		dur := ev.Timestamp.Time().Sub(r.started[key])
 		fmt.Fprintf(r.w, "%sjob %s in %s\n", r.prefixOf(ev), r.resultText(ev.Result), formatDuration(dur))
+		if ev.Result == ci.ResultFailed {
+			for _, n := range r.withheld[key] {
+				fmt.Fprintf(r.w, "%s%s\n", r.prefixOf(ev), r.style(ansiYell, "note: "+n+" (the job may have failed for want of it)"))
+			}
+		}
 	case ci.EventBlockFinished:
 		switch ev.Result {
 		case ci.ResultCanceled:
@@ -148,6 +171,28 @@ func (r *textRenderer) event(ev ci.Event) {
 	if ev.Kind != ci.EventCmdOutput {
 		r.w.Flush()
 	}
+}
+
+// noteWithheld remembers the notices of withheld secrets in a job's
+// output, to repeat them next to its failure, and returns them.
+func (r *textRenderer) noteWithheld(key, output string) []string {
+	if !strings.Contains(output, "withheld") {
+		return nil
+	}
+	var found []string
+	for line := range strings.Lines(output) {
+		line = strings.TrimRight(line, "\r\n")
+		if jobspec.IsWithheldNotice(line) {
+			found = append(found, line)
+			if !slices.Contains(r.withheld[key], line) {
+				if r.withheld == nil {
+					r.withheld = map[string][]string{}
+				}
+				r.withheld[key] = append(r.withheld[key], line)
+			}
+		}
+	}
+	return found
 }
 
 // output prints the complete lines of a chunk, keeping a trailing partial

@@ -487,6 +487,13 @@ func jobLogsCommand() *command {
 				return ExitUsage
 			}
 			id := url.PathEscape(args[0])
+			var job api.JobView
+			if !asJSON {
+				// The stored log's events do not name the job's block.
+				if err := c.do(ctx, "GET", "/api/v1/jobs/"+id, nil, &job); err != nil {
+					return failAPI(o, "job logs", err)
+				}
+			}
 			path := "/api/v1/jobs/" + id + "/log?format=events"
 			if follow {
 				path = "/api/v1/jobs/" + id + "/log?follow=1"
@@ -497,7 +504,7 @@ func jobLogsCommand() *command {
 			}
 			defer resp.Body.Close()
 			r := newTextRenderer(o.Out, o.color(o.Out), nil)
-			r.single = true
+			r.single, r.block = true, job.Block
 			sc := bufio.NewScanner(resp.Body)
 			sc.Buffer(make([]byte, 1<<20), 64<<20)
 			for sc.Scan() {

@@ -186,7 +186,7 @@ func (e *Engine) forkSecrets(ctx context.Context, projectID string, names []stri
 		if allowed[n] {
 			kept = append(kept, n)
 		} else {
-			notices = append(notices, fmt.Sprintf("secret %q withheld: this pull request comes from a fork", n))
+			notices = append(notices, jobspec.WithheldNotice(n))
 		}
 	}
 	return kept, notices, nil

@@ -479,7 +479,7 @@ func matchAny(patterns []string, name string) bool {
 // are masked. Pull requests from forks never receive it.
 func (e *Engine) targetSecrets(ctx context.Context, rj *jobspec.Job, p *ci.Pipeline, wf *ci.Workflow, pj *plan.Job) error {
 	if wf.PRFork {
-		rj.Notices = append(rj.Notices, fmt.Sprintf("deployment target %q's secret withheld: this pull request comes from a fork", p.DeploymentTarget))
+		rj.Notices = append(rj.Notices, jobspec.TargetWithheldNotice(p.DeploymentTarget))
 		return nil
 	}
 	src, ok := e.cfg.Secrets.(TargetSecretSource)

@@ -48,6 +48,7 @@ func (e *Engine) RebuildKeeping(ctx context.Context, workflowID, by string, keep
 		SHA:         wf.SHA,
 		PRSHA:       wf.PRSHA,
 		PRName:      wf.PRName,
+		PRAuthor:    prAuthor(wf),
 		PRSlug:      wf.PRSlug,
 		PRHeadURL:   wf.PRHeadURL,
 		CommitRange: wf.CommitRange,
@@ -191,4 +192,13 @@ func (e *Engine) partialRerunModes(ctx context.Context, proj *ci.Project, wf *ci
 		return map[string]string{}
 	}
 	return partialRerunModes(pl)
+}
+
+// prAuthor is the author a rebuild of a pull request's workflow keeps:
+// the original's, which for a pull request is whoever opened it.
+func prAuthor(wf *ci.Workflow) string {
+	if wf.RefType != "pull-request" {
+		return ""
+	}
+	return wf.Author
 }

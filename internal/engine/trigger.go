@@ -40,6 +40,10 @@ type TriggerRequest struct {
 	// For a pull request it is the merge commit, PRSHA the head, PRName
 	// the title and PRSlug the head repository (owner/name).
 	SHA, PRSHA, PRName, PRSlug string
+	// PRAuthor is who opened the pull request. A pull request's workflow
+	// is titled with its title and author, not its merge commit's
+	// ("Merge <sha> into <sha>" by Baton).
+	PRAuthor string
 	// PRHeadURL is where a fork's head is fetched from ("" when the head
 	// is in the project's repository); agents make the merge commit too.
 	PRHeadURL string
@@ -193,6 +197,10 @@ func (e *Engine) Trigger(ctx context.Context, req TriggerRequest) (*ci.Workflow,
 		RefVerified: verified,
 		Schedule:    req.Schedule,
 		Parameters:  req.Params,
+	}
+	if wf.RefType == "pull-request" {
+		wf.Message = cmp.Or(req.PRName, wf.Message)
+		wf.Author = cmp.Or(req.PRAuthor, wf.Author)
 	}
 	envTrigger := jobenvTrigger(wf.Trigger)
 	if req.RerunOf != "" {

@@ -85,6 +85,10 @@ type Event struct {
 type PR struct {
 	Number int
 	Title  string
+	// Author is who opened the pull request, as the forge names them
+	// (GitHub: the login; GitLab: its last commit's author, the hook
+	// naming only the user who acted).
+	Author string
 	// BaseBranch and BaseSHA are the target; BaseRepo is its full name
 	// (owner/name).
 	BaseBranch, BaseSHA, BaseRepo string

@@ -9,7 +9,9 @@
 package jobspec
 
 import (
+	"fmt"
 	"io/fs"
+	"strings"
 	"time"
 )
 
@@ -89,7 +91,8 @@ type Job struct {
 	Secrets []string `json:"secrets,omitempty"`
 	// Notices are lines shown at the start of the job's log, in its
 	// "Exporting environment variables" step (for example that a secret
-	// was withheld from a pull request from a fork).
+	// was withheld from a pull request from a fork: see WithheldNotice,
+	// which the job page and baton job logs show outside the step).
 	Notices []string `json:"notices,omitempty"`
 	// TimeLimit stops the job when it runs longer; 0 means no limit.
 	TimeLimit time.Duration `json:"time_limit,omitempty"`
@@ -134,6 +137,28 @@ const (
 	DirectiveExportEnv   = "Exporting environment variables"
 	DirectiveInjectFiles = "Injecting Files"
 )
+
+// forkWithheld ends the notice of a secret withheld from a job of a pull
+// request from a fork.
+const forkWithheld = " withheld: this pull request comes from a fork"
+
+// WithheldNotice is the notice of a secret withheld from a job because
+// its pull request comes from a fork.
+func WithheldNotice(secret string) string { return fmt.Sprintf("secret %q", secret) + forkWithheld }
+
+// TargetWithheldNotice is the notice of a deployment target's secret
+// withheld from a promotion of a pull request from a fork.
+func TargetWithheldNotice(target string) string {
+	return fmt.Sprintf("deployment target %q's secret", target) + forkWithheld
+}
+
+// IsWithheldNotice reports whether a line of a job's log is the notice of
+// a withheld secret, so that readers of the log can show it next to a
+// failure it may explain.
+func IsWithheldNotice(line string) bool {
+	return strings.HasSuffix(strings.TrimRight(line, "\r\n"), forkWithheld) &&
+		(strings.HasPrefix(line, "secret ") || strings.HasPrefix(line, "deployment target "))
+}
 
 // Pseudo reports whether directive is one of the runner's own steps
 // rather than a command of the user's.

@@ -76,7 +76,7 @@ func hook(t *testing.T, e *testenv.Env, project string, headers map[string]strin
 }
 
 func githubPR(action string, n int, title, baseSHA, headBranch, headSHA, headRepo, cloneURL string) []byte {
-	return []byte(fmt.Sprintf(`{"action":%q,"number":%d,"pull_request":{"number":%d,"title":%q,"state":"open",
+	return []byte(fmt.Sprintf(`{"action":%q,"number":%d,"pull_request":{"number":%d,"title":%q,"state":"open","user":{"login":"grace"},
 "head":{"ref":%q,"sha":%q,"repo":{"full_name":%q,"clone_url":%q}},
 "base":{"ref":"main","sha":%q,"repo":{"full_name":"acme/app","clone_url":"https://github.com/acme/app.git"}}},
 "repository":{"full_name":"acme/app"},"sender":{"login":"ada"}}`, action, n, n, title, headBranch, headSHA, headRepo, cloneURL, baseSHA))
@@ -129,6 +129,11 @@ func TestGitHubPullRequests(t *testing.T) {
 	}
 	if wf.SHA == head || wf.SHA == base {
 		t.Errorf("workflow builds %s, want the merge commit of the head into the base", wf.SHA)
+	}
+	// Titled by the pull request and its author, not by the merge commit
+	// Baton made.
+	if wf.Message != "Add a feature" || wf.Author != "grace" {
+		t.Errorf("pull request workflow titled %q by %q, want %q by %q", wf.Message, wf.Author, "Add a feature", "grace")
 	}
 	log := e.Log(wf.Jobs()["Info/Vars"].ID)
 	for _, want := range []string{

@@ -347,7 +347,7 @@ func (t *Trigger) pullRequest(ctx context.Context, p *ci.Project, ev *forge.Even
 	wf, err := t.cfg.Engine.Trigger(ctx, engine.TriggerRequest{
 		Project: p, Trigger: ci.TriggerPR, RefType: "pull-request",
 		Branch: pr.BaseBranch, PR: strconv.Itoa(pr.Number), PRBranch: pr.HeadBranch,
-		SHA: merge, PRSHA: pr.HeadSHA, PRName: pr.Title, PRSlug: slug, PRHeadURL: headURL,
+		SHA: merge, PRSHA: pr.HeadSHA, PRName: pr.Title, PRAuthor: pr.Author, PRSlug: slug, PRHeadURL: headURL,
 		PRFromFork: pr.FromFork(), TriggeredBy: ev.Sender,
 	})
 	switch {

@@ -37,6 +37,8 @@ func (w *Web) funcs() template.FuncMap {
 		"flash":     flash,
 		// ms is a human duration from milliseconds.
 		"ms": func(ms int64) string { return humanDuration(time.Duration(ms) * time.Millisecond) },
+		// reason says in users' words why something ended as it did.
+		"reason": reasonText,
 		// ref names a workflow's ref: "main", "tag v1", "PR #7".
 		"ref": refName,
 		// dict builds a map from key, value pairs, for sub-templates.
@@ -151,4 +153,38 @@ func refName(w *ci.Workflow) string {
 		return s
 	}
 	return w.Branch
+}
+
+// reasonText says why a pipeline, block or job ended as it did, in users'
+// words rather than the API's reason codes.
+func reasonText(r ci.Reason) string {
+	switch r {
+	case ci.ReasonNone:
+		return ""
+	case ci.ReasonTest:
+		return "a command failed"
+	case ci.ReasonMalformed:
+		return "it could not start: the pipeline or the job's definition is invalid"
+	case ci.ReasonStuck:
+		return "nothing could make progress"
+	case ci.ReasonInternal:
+		return "Baton itself failed; see the server's log"
+	case ci.ReasonUser:
+		return "stopped by a user"
+	case ci.ReasonStrategy:
+		return "canceled by a newer workflow (auto_cancel)"
+	case ci.ReasonFastFailing:
+		return "stopped because another job failed (fail_fast)"
+	case ci.ReasonDeleted:
+		return "its project was deleted"
+	case ci.ReasonTimeout:
+		return "it ran past its execution time limit"
+	case ci.ReasonSkipped:
+		return "skipped by its condition"
+	case ci.ReasonDependency:
+		return "a block it depends on did not pass"
+	case ci.ReasonAgentLost:
+		return "the agent running it stopped answering"
+	}
+	return string(r)
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/batonci/baton/internal/api"
 	"github.com/batonci/baton/internal/ci"
+	"github.com/batonci/baton/internal/jobspec"
 	"github.com/batonci/baton/internal/logstore"
 )
 
@@ -35,6 +36,8 @@ type jobPage struct {
 	Project   string
 	Pipeline  string
 	AgentName string
+	// WorkflowNumber is the workflow's number in its project ("#2").
+	WorkflowNumber int
 	// Write is set when the caller may stop and debug the job.
 	Write bool
 	// Sections is the server-rendered tail of the log.
@@ -44,7 +47,10 @@ type jobPage struct {
 	Total, Shown int
 	Boot         jobBoot
 	Done         string // a notice after a form post (?done=)
-	Artifacts    artifactList
+	// Withheld are the notices of secrets withheld from the job (a pull
+	// request from a fork), shown above the log and next to a failure.
+	Withheld  []string
+	Artifacts artifactList
 }
 
 // PageTitle is the document title.
@@ -123,6 +129,9 @@ func (w *Web) job(rw http.ResponseWriter, r *http.Request) {
 	var wf api.WorkflowView
 	if _, err := w.apiGet(r, "/api/v1/workflows/"+url.PathEscape(p.Job.Workflow), &wf); err == nil {
 		p.Project = wf.Project
+		if wf.Workflow != nil {
+			p.WorkflowNumber = wf.Number
+		}
 		for _, pl := range wf.Pipelines {
 			if pl.ID == p.Job.PipelineID {
 				p.Pipeline = pl.Name
@@ -134,21 +143,10 @@ func (w *Web) job(rw http.ResponseWriter, r *http.Request) {
 	if _, err := w.apiGet(r, "/api/v1/projects/"+url.PathEscape(p.Job.ProjectID)+"/access", &access); err == nil {
 		p.Write = access.Write
 	}
-	// Visitors may not list agents: they see the agent's short ID.
-	p.AgentName = p.Job.AgentID
-	if len(p.AgentName) > 8 {
-		p.AgentName = p.AgentName[:8]
-	}
-	if me, _ := w.me(r); me != nil && p.Job.AgentID != "" {
-		// Only organisation admins get the agents' names.
-		var view api.AgentsView
-		if _, err := w.apiGet(r, "/api/v1/agents", &view); err == nil {
-			for _, a := range view.Agents {
-				if a.ID == p.Job.AgentID {
-					p.AgentName = a.Name
-				}
-			}
-		}
+	p.AgentName = p.Job.AgentName
+	if p.AgentName == "" && p.Job.AgentID != "" {
+		// An agent the server no longer knows: its short ID.
+		p.AgentName = shortSHA(p.Job.AgentID)
 	}
 	var cmds []logstore.Command
 	if _, err := w.apiGet(r, base+"/commands", &cmds); err != nil {
@@ -163,6 +161,7 @@ func (w *Web) job(rw http.ResponseWriter, r *http.Request) {
 	if cmds == nil {
 		cmds = []logstore.Command{}
 	}
+	p.Withheld = w.withheld(r, base, cmds)
 	if tail.Text == nil {
 		tail.Text, tail.At = []string{}, []int64{}
 	}
@@ -175,6 +174,40 @@ func (w *Web) job(rw http.ResponseWriter, r *http.Request) {
 	p.Done = r.URL.Query().Get("done")
 	w.render(rw, r, http.StatusOK, "job.html", p)
 }
+
+// noticeLines is how many lines of the runner's first step the page reads
+// for notices: they come first in it.
+const noticeLines = 50
+
+// withheld returns the notices of withheld secrets at the start of the
+// job's log (in the runner's "Exporting environment variables" step,
+// which the log shows folded).
+func (w *Web) withheld(r *http.Request, base string, cmds []logstore.Command) []string {
+	if len(cmds) == 0 || cmds[0].Directive != jobspec.DirectiveExportEnv {
+		return nil
+	}
+	from, to := cmds[0].FirstLine+1, cmds[0].FirstLine+1+noticeLines
+	if len(cmds) > 1 {
+		to = min(to, cmds[1].FirstLine)
+	}
+	if to <= from {
+		return nil
+	}
+	var lines api.LogLines
+	if _, err := w.apiGet(r, base+"/log?format=lines&from="+strconv.Itoa(from)+"&to="+strconv.Itoa(to), &lines); err != nil {
+		return nil
+	}
+	var out []string
+	for _, l := range lines.Text {
+		if jobspec.IsWithheldNotice(l) {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
+// Failed reports whether the job failed.
+func (p jobPage) Failed() bool { return p.Job.State == ci.StateDone && p.Job.Result == ci.ResultFailed }
 
 // logSections groups the tail's lines by the command they belong to; a
 // command's "$ directive" line is its section's heading.

@@ -93,6 +93,7 @@ type prPayload struct {
 	PullRequest struct {
 		Number int    `json:"number"`
 		Title  string `json:"title"`
+		User   user   `json:"user"`
 		Head   struct {
 			Ref  string `json:"ref"`
 			SHA  string `json:"sha"`
@@ -139,7 +140,7 @@ func (g *Gitea) ParseHook(h http.Header, body []byte) (*forge.Event, error) {
 			return nil, fmt.Errorf("%w: pull_request without number, head sha or base ref", forge.ErrMalformed)
 		}
 		ev.Kind, ev.Sender = forge.PullRequest, p.Sender.name()
-		ev.PR = &forge.PR{Number: p.Number, Title: pr.Title,
+		ev.PR = &forge.PR{Number: p.Number, Title: pr.Title, Author: pr.User.name(),
 			BaseBranch: pr.Base.Ref, BaseSHA: pr.Base.SHA,
 			HeadBranch: pr.Head.Ref, HeadSHA: pr.Head.SHA}
 		if pr.Base.Repo != nil {

@@ -25,7 +25,7 @@ func TestContract(t *testing.T) {
 			{File: "push.json", Event: "push", Want: forge.Event{Kind: forge.Push, Name: "push", Ref: "refs/heads/develop",
 				Before: "28e1879d029cb852e4844d9c718537df08844e03", After: "bffeb74224043ba2feb48d137756c8a9331c449a", Sender: "gitea"}},
 			{File: "pull_request_synchronized.json", Event: "pull_request", Want: forge.Event{Kind: forge.PullRequest, Name: "pull_request", Sender: "gitea",
-				PRAction: forge.PRUpdated, PR: &forge.PR{Number: 7, Title: "Speed up the frobnicator",
+				PRAction: forge.PRUpdated, PR: &forge.PR{Number: 7, Title: "Speed up the frobnicator", Author: "gitea",
 					BaseBranch: "master", BaseSHA: "28e1879d029cb852e4844d9c718537df08844e03", BaseRepo: "gitea/webhooks",
 					HeadBranch: "fast", HeadSHA: "bffeb74224043ba2feb48d137756c8a9331c449a", HeadRepo: "gitea/webhooks",
 					HeadCloneURL: "https://gitea.example.com/gitea/webhooks.git"}}},

@@ -103,7 +103,10 @@ type prPayload struct {
 	PullRequest struct {
 		Number int    `json:"number"`
 		Title  string `json:"title"`
-		Head   struct {
+		User   struct {
+			Login string `json:"login"`
+		} `json:"user"`
+		Head struct {
 			Ref  string `json:"ref"`
 			SHA  string `json:"sha"`
 			Repo *repo  `json:"repo"`
@@ -152,7 +155,7 @@ func (g *GitHub) ParseHook(h http.Header, body []byte) (*forge.Event, error) {
 			return nil, fmt.Errorf("%w: pull_request without number, head sha or base ref", forge.ErrMalformed)
 		}
 		ev.Kind, ev.Sender = forge.PullRequest, p.Sender.Login
-		ev.PR = &forge.PR{Number: p.Number, Title: pr.Title,
+		ev.PR = &forge.PR{Number: p.Number, Title: pr.Title, Author: pr.User.Login,
 			BaseBranch: pr.Base.Ref, BaseSHA: pr.Base.SHA,
 			HeadBranch: pr.Head.Ref, HeadSHA: pr.Head.SHA}
 		if pr.Base.Repo != nil {

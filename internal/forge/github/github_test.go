@@ -29,7 +29,7 @@ func suite() forgetest.Suite {
 			{File: "push_delete_tag.json", Event: "push", Want: forge.Event{Kind: forge.Push, Name: "push", Ref: "refs/tags/v1.0.0",
 				Before: "0d1a26e67d8f5eaf1f6ba5c57fc3c7d91ac0fd1c", After: "0000000000000000000000000000000000000000", Deleted: true, Sender: "octocat"}},
 			{File: "pull_request_opened_fork.json", Event: "pull_request", Want: forge.Event{Kind: forge.PullRequest, Name: "pull_request", Sender: "forker",
-				PRAction: forge.PROpened, PR: &forge.PR{Number: 42, Title: "Make the widget blue",
+				PRAction: forge.PROpened, PR: &forge.PR{Number: 42, Title: "Make the widget blue", Author: "forker",
 					BaseBranch: "main", BaseSHA: "0d1a26e67d8f5eaf1f6ba5c57fc3c7d91ac0fd1c", BaseRepo: "octo-org/widget",
 					HeadBranch: "blue", HeadSHA: "e5bd3914e2e596debea16f433f57875b5b90bcd6", HeadRepo: "forker/widget",
 					HeadCloneURL: "https://github.com/forker/widget.git"}}},

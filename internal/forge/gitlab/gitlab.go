@@ -85,7 +85,10 @@ type mrPayload struct {
 		Source       *project `json:"source"`
 		Target       *project `json:"target"`
 		LastCommit   struct {
-			ID string `json:"id"`
+			ID     string `json:"id"`
+			Author struct {
+				Name string `json:"name"`
+			} `json:"author"`
 		} `json:"last_commit"`
 	} `json:"object_attributes"`
 }
@@ -117,7 +120,7 @@ func (g *GitLab) ParseHook(h http.Header, body []byte) (*forge.Event, error) {
 			return nil, fmt.Errorf("%w: merge request without iid, last commit or target branch", forge.ErrMalformed)
 		}
 		ev.Kind, ev.Sender = forge.PullRequest, p.User.Username
-		ev.PR = &forge.PR{Number: a.IID, Title: a.Title,
+		ev.PR = &forge.PR{Number: a.IID, Title: a.Title, Author: a.LastCommit.Author.Name,
 			BaseBranch: a.TargetBranch, BaseRepo: p.Project.PathWithNamespace,
 			HeadBranch: a.SourceBranch, HeadSHA: a.LastCommit.ID}
 		if a.Target != nil {

@@ -26,7 +26,7 @@ func TestContract(t *testing.T) {
 			{File: "tag_push_delete.json", Event: "Tag Push Hook", Want: forge.Event{Kind: forge.Push, Name: "Tag Push Hook", Ref: "refs/tags/v1.0.0",
 				Before: "82b3d5ae55f7080f1e6022629cdb57bfae7cccc7", After: "0000000000000000000000000000000000000000", Deleted: true, Sender: "jsmith"}},
 			{File: "merge_request_update_fork.json", Event: "Merge Request Hook", Want: forge.Event{Kind: forge.PullRequest, Name: "Merge Request Hook", Sender: "root",
-				PRAction: forge.PRUpdated, PR: &forge.PR{Number: 1, Title: "MS-Viewport",
+				PRAction: forge.PRUpdated, PR: &forge.PR{Number: 1, Title: "MS-Viewport", Author: "GitLab dev user",
 					BaseBranch: "master", BaseRepo: "gitlabhq/gitlab-test",
 					HeadBranch: "ms-viewport", HeadSHA: "da1560886d4f094c3e6c9ef40349f7d38b5d27d7", HeadRepo: "awesome_space/awesome_project",
 					HeadCloneURL: "https://gitlab.example.com/awesome_space/awesome_project.git"}}},

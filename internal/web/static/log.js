@@ -22,6 +22,7 @@
   var MAX_CACHED = 200000; // lines kept in memory
   var MAX_HEIGHT = 15000000; // px: browsers cap element heights
   var PARALLEL = 4; // range requests in flight
+  var MIN_VIEW = 288; // px: the log's least height (18rem)
 
   var api = '/api/v1/jobs/' + encodeURIComponent(boot.job);
   var total = boot.tail.total;
@@ -485,8 +486,17 @@
     if (!done) follow = atEnd();
     schedule();
   }, { passive: true });
-  window.addEventListener('resize', schedule);
+  window.addEventListener('resize', function () { fit(); schedule(); });
   window.addEventListener('hashchange', fromHash);
+
+  // fit makes the log fill the window below the job's header, however
+  // short the log: the reader never sees a small box above an empty page.
+  function fit() {
+    var top = view.getBoundingClientRect().top + window.scrollY;
+    var h = window.innerHeight - top - 16;
+    if (h < MIN_VIEW) h = Math.max(MIN_VIEW, window.innerHeight - 32);
+    view.style.height = Math.round(h) + 'px';
+  }
 
   // The toolbar.
 
@@ -629,6 +639,7 @@
 
   bar.hidden = false;
   view.hidden = false;
+  fit();
   numberWidth();
   build();
   space.style.height = Math.min(rows * H, MAX_HEIGHT) + 'px';
