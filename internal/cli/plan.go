@@ -117,7 +117,7 @@ func printPlan(o *IO, ev plan.Event, g *plan.Graph) {
 		if pr.Condition != "" {
 			how = "auto when " + pr.Condition
 		} else if len(pr.Legacy) > 0 {
-			how = "auto, " + legacyRulesText(pr.Legacy)
+			how = "auto, " + plan.LegacyRulesText(pr.Legacy)
 		}
 		fmt.Fprintf(w, "\nPromotion %q -> %s (%s)\n", pr.Name, pr.PipelineFile, how)
 		if pr.DeploymentTarget != "" {

@@ -11,15 +11,9 @@ import (
 	"time"
 
 	"github.com/batonci/baton/internal/ci"
-	"github.com/batonci/baton/internal/ids"
 	"github.com/batonci/baton/internal/jobenv"
-	"github.com/batonci/baton/internal/jobspec"
-	"github.com/batonci/baton/internal/jobsvc"
 	"github.com/batonci/baton/internal/localrun"
 	"github.com/batonci/baton/internal/plan"
-	"github.com/batonci/baton/internal/redact"
-	"github.com/batonci/baton/internal/runner"
-	"github.com/batonci/baton/internal/toolbox"
 	"github.com/batonci/baton/internal/workspace"
 )
 
@@ -144,16 +138,9 @@ func runPipeline(ctx context.Context, o *IO, file string, opts *runOptions) int 
 		fmt.Fprintf(o.Err, "baton run: "+format+"\n", args...)
 		return ExitUsage
 	}
-	secrets := newLocalSecrets()
-	for _, f := range opts.secretsFile {
-		if err := secrets.addFile(f); err != nil {
-			return fail("%v", err)
-		}
-	}
-	for _, s := range opts.secrets {
-		if err := secrets.addFlag(s); err != nil {
-			return fail("%v", err)
-		}
+	secrets, err := localSecrets(opts.secretsFile, opts.secrets)
+	if err != nil {
+		return fail("%v", err)
 	}
 	if opts.promoteOnly && len(opts.promote) == 0 {
 		return fail("--promote-only needs --promote NAME")
@@ -177,17 +164,29 @@ func runPipeline(ctx context.Context, o *IO, file string, opts *runOptions) int 
 		return code
 	}
 	defer lp.Close()
-	stages, err := planPromotionChain(lp, opts.promote, given)
+	stages, err := lp.Chain(opts.promote, given)
 	if err != nil {
 		return failLocal(o, "run", err)
 	}
 
-	lr, err := newLocalRunner(o, lp, runDir, secrets)
+	self, err := os.Executable()
+	if err != nil {
+		return fail("find the baton binary: %v", err)
+	}
+	// The toolbox's stores (cache, artifacts) outlive the run.
+	storeDir := ""
+	if userCache, err := os.UserCacheDir(); err == nil {
+		storeDir = filepath.Join(userCache, "baton")
+	}
+	lr, err := localrun.NewSession(localrun.Config{
+		Plan: lp, RunDir: runDir, Secrets: secrets, Binary: self,
+		Environ: os.Environ(), Path: o.Getenv("PATH"), User: o.Getenv("USER"),
+		StoreDir: storeDir, Keep: opts.keep,
+	})
 	if err != nil {
 		return fail("%v", err)
 	}
-	lr.keep = opts.keep
-	for _, w := range lr.warnings {
+	for _, w := range lr.Warnings() {
 		fmt.Fprintf(o.Err, "baton run: warning: %s\n", w)
 	}
 	var js *jsonRenderer
@@ -197,7 +196,7 @@ func runPipeline(ctx context.Context, o *IO, file string, opts *runOptions) int 
 	var prev *localrun.Report
 	for i, st := range stages {
 		if i == 0 && opts.promoteOnly {
-			fmt.Fprintf(o.Err, "baton run: --promote-only: not running pipeline %q (%s)\n", st.graph.Name, st.graph.File)
+			fmt.Fprintf(o.Err, "baton run: --promote-only: not running pipeline %q (%s)\n", st.Graph.Name, st.Graph.File)
 			continue
 		}
 		if i > 0 {
@@ -206,10 +205,10 @@ func runPipeline(ctx context.Context, o *IO, file string, opts *runOptions) int 
 			}
 			if prev != nil && !prev.Result.Passed() {
 				fmt.Fprintf(o.Err, "baton run: not promoting %q: pipeline %q %s; a promotion runs only after a passing pipeline (--promote-only runs it without the pipeline)\n",
-					st.promotion.Name, stages[i-1].graph.Name, prev.Result)
+					st.Promotion.Name, stages[i-1].Graph.Name, prev.Result)
 				return ExitFailure
 			}
-			lr = lr.promoted(o, i, st)
+			lr = lr.Promoted(i, st)
 			announcePromotion(o, js, st)
 		}
 		prev = runStageOnce(ctx, o, lr, st, js, opts.parallel)
@@ -222,8 +221,8 @@ func runPipeline(ctx context.Context, o *IO, file string, opts *runOptions) int 
 
 // runStageOnce runs one pipeline of the run with its live view or JSON
 // lines, then says what its promotions would do.
-func runStageOnce(ctx context.Context, o *IO, lr *localRunner, st *runStage, js *jsonRenderer, parallel int) *localrun.Report {
-	g := st.graph
+func runStageOnce(ctx context.Context, o *IO, lr *localrun.Session, st *localrun.Stage, js *jsonRenderer, parallel int) *localrun.Report {
+	g := st.Graph
 	var emit func(ci.Event)
 	var text *textRenderer
 	if js != nil {
@@ -232,13 +231,8 @@ func runStageOnce(ctx context.Context, o *IO, lr *localRunner, st *runStage, js 
 		text = newTextRenderer(o.Out, o.color(o.Out), jobNameCounts(g))
 		emit = text.event
 	}
-	rep := localrun.Run(ctx, g, localrun.Options{
-		Runner:   &runner.Runner{Executor: localExecutor(ctx, g)},
-		Parallel: parallel,
-		Prepare:  lr.prepare,
-		Emit:     emit,
-	})
-	facts := localPromotionFacts(st, rep.Result, rep.Reason)
+	rep := lr.Run(ctx, parallel, emit)
+	facts := st.Promotions(rep.Result, rep.Reason)
 	if js != nil {
 		js.flush()
 		if len(facts) > 0 {
@@ -253,20 +247,20 @@ func runStageOnce(ctx context.Context, o *IO, lr *localRunner, st *runStage, js 
 }
 
 // announcePromotion marks the start of a promoted pipeline.
-func announcePromotion(o *IO, js *jsonRenderer, st *runStage) {
-	p := st.promotion
+func announcePromotion(o *IO, js *jsonRenderer, st *localrun.Stage) {
+	p := st.Promotion
 	if p.DeploymentTarget != "" {
 		fmt.Fprintf(o.Err, "baton run: note: promotion %q deploys to target %q; targets' access rules and secrets apply only on the server, here it runs with the --secret values given\n",
 			p.Name, p.DeploymentTarget)
 	}
 	if js != nil {
 		js.write(localPromotionStartedEvent{Kind: "promotion_started", Timestamp: ci.Timestamp(time.Now()), Promotion: p.Name,
-			PipelineFile: p.PipelineFile, Pipeline: st.graph.Name, DeploymentTarget: p.DeploymentTarget, Parameters: st.params})
+			PipelineFile: p.PipelineFile, Pipeline: st.Graph.Name, DeploymentTarget: p.DeploymentTarget, Parameters: st.Params})
 		return
 	}
 	line := fmt.Sprintf("Promoting %q → %s", p.Name, p.PipelineFile)
-	if len(st.params) > 0 {
-		line += " with " + runParamText(st.params)
+	if len(st.Params) > 0 {
+		line += " with " + runParamText(st.Params)
 	}
 	fmt.Fprintf(o.Out, "\n%s\n\n", line)
 }
@@ -289,199 +283,4 @@ func jobNameCounts(g *plan.Graph) map[string]int {
 		}
 	}
 	return out
-}
-
-// localRunner prepares the jobs of one `baton run`.
-type localRunner struct {
-	plan     *localrun.Plan
-	runDir   string
-	binDir   string
-	graph    *plan.Graph
-	secrets  *localSecrets
-	baseEnv  []string
-	ctx      jobenv.Context
-	masks    []string
-	warnings []string
-	// storeDir holds the toolbox's stores, which jobs reach through
-	// their job service: cache/ and artifacts/, per project.
-	storeDir string
-	keep     bool
-	// jobsDir holds the jobs' home directories.
-	jobsDir string
-	// artefacts are the SEMAPHORE_PIPELINE_<n>_ARTEFACT_ID variables of a
-	// promoted pipeline.
-	artefacts []jobspec.Var
-}
-
-func newLocalRunner(o *IO, lp *localrun.Plan, runDir string, secrets *localSecrets) (*localRunner, error) {
-	g := lp.Graph
-	self, err := os.Executable()
-	if err != nil {
-		return nil, fmt.Errorf("find the baton binary: %w", err)
-	}
-	binDir := filepath.Join(runDir, "bin")
-	if err := os.MkdirAll(binDir, 0o755); err != nil {
-		return nil, err
-	}
-	if err := toolbox.Install(binDir, self); err != nil {
-		return nil, fmt.Errorf("install the toolbox: %w", err)
-	}
-	userCache, err := os.UserCacheDir()
-	if err != nil {
-		userCache = filepath.Join(runDir, "cache")
-	}
-	lr := &localRunner{
-		plan: lp, runDir: runDir, binDir: binDir, graph: g, secrets: secrets,
-		storeDir: filepath.Join(userCache, "baton"),
-		jobsDir:  filepath.Join(runDir, "jobs"),
-	}
-	lr.masks = secrets.values()
-	for _, name := range secrets.order {
-		for _, f := range secrets.byName[name].Files {
-			lr.masks = append(lr.masks, string(f.Content))
-		}
-	}
-	for _, name := range secrets.order {
-		for _, v := range secrets.byName[name].Env {
-			if len(v.Value) < redact.MinLength {
-				lr.warnings = append(lr.warnings, fmt.Sprintf("the value of %s:%s is shorter than %d characters and will not be masked in the output", name, v.Name, redact.MinLength))
-			}
-		}
-	}
-	for _, v := range secrets.unnamed {
-		if len(v.Value) < redact.MinLength {
-			lr.warnings = append(lr.warnings, fmt.Sprintf("the value of %s is shorter than %d characters and will not be masked in the output", v.Name, redact.MinLength))
-		}
-	}
-	env := os.Environ()
-	env = append(env,
-		"PATH="+binDir+string(os.PathListSeparator)+o.Getenv("PATH"),
-	)
-	lr.baseEnv = env
-	lr.ctx = jobenv.Context{
-		ProjectName:     lp.Git.RepoName,
-		ProjectID:       safeName(lp.Git.Slug),
-		OrganizationURL: "local",
-		WorkflowID:      ids.New(),
-		WorkflowNumber:  1,
-		Trigger:         "manual",
-		TriggeredBy:     o.Getenv("USER"),
-		PipelineID:      ids.New(),
-		PipelineName:    g.Name,
-		MachineType:     "local",
-		Git:             lp.Git,
-	}
-	return lr, nil
-}
-
-// promoted returns the runner of the i-th pipeline of a promotion chain:
-// the same workflow, a new pipeline promoted by the local user, its jobs
-// in their own directory.
-func (lr *localRunner) promoted(o *IO, i int, st *runStage) *localRunner {
-	next := *lr
-	next.graph = st.graph
-	next.jobsDir = filepath.Join(lr.runDir, "promotions", fmt.Sprint(i), "jobs")
-	next.ctx.PipelineID, next.ctx.PipelineName = ids.New(), st.graph.Name
-	next.ctx.PromotedBy = o.Getenv("USER")
-	if next.ctx.PromotedBy == "" {
-		next.ctx.PromotedBy = "local"
-	}
-	if len(lr.artefacts) == 0 {
-		next.artefacts = []jobspec.Var{{Name: "SEMAPHORE_PIPELINE_0_ARTEFACT_ID", Value: lr.ctx.PipelineID}}
-	}
-	next.artefacts = append(append([]jobspec.Var{}, next.artefacts...),
-		jobspec.Var{Name: fmt.Sprintf("SEMAPHORE_PIPELINE_%d_ARTEFACT_ID", i), Value: next.ctx.PipelineID})
-	return &next
-}
-
-// safeName turns a repository slug into a directory name.
-func safeName(s string) string {
-	if s == "" {
-		return "default"
-	}
-	return strings.NewReplacer("/", "__", "\\", "__", ":", "_", " ", "_").Replace(s)
-}
-
-// prepare makes a job runnable: its home directory with a private copy of
-// the working tree, its environment and its secrets.
-func (lr *localRunner) prepare(ctx context.Context, s localrun.Spec) (jobspec.Job, func(), error) {
-	home := filepath.Join(lr.jobsDir, fmt.Sprint(s.Number))
-	ws := filepath.Join(home, lr.plan.Git.RepoName)
-	var svc *jobsvc.Service
-	cleanup := func() {
-		if svc != nil {
-			svc.Close()
-		}
-		if !lr.keep {
-			workspace.RemoveAll(home)
-		}
-	}
-	if err := os.MkdirAll(home, 0o755); err != nil {
-		return jobspec.Job{}, cleanup, err
-	}
-	if err := lr.plan.Materialize(ctx, ws); err != nil {
-		return jobspec.Job{}, cleanup, fmt.Errorf("prepare the workspace: %w", err)
-	}
-	jc := lr.ctx
-	jc.BlockName, jc.JobName, jc.JobID, jc.JobCreated = s.Block.Name, s.Job.Name, ids.New(), time.Now()
-	jc.MachineType, jc.OSImage = orLocal(s.Job.Agent.MachineType), s.Job.Agent.OSImage
-
-	var secrets jobenv.Secrets
-	var missing []string
-	secrets.Env = append(secrets.Env, lr.secrets.unnamed...)
-	for _, name := range s.Job.Secrets {
-		sec, ok := lr.secrets.byName[name]
-		if !ok {
-			missing = append(missing, name)
-			continue
-		}
-		secrets.Env = append(secrets.Env, sec.Env...)
-		for _, f := range sec.Files {
-			secrets.Files = append(secrets.Files, jobspec.File{Path: f.Path, Content: f.Content, Mode: 0o644})
-		}
-	}
-	if len(missing) > 0 {
-		return jobspec.Job{}, cleanup, fmt.Errorf("secret %s not found: provide it with --secret %s:VAR=VALUE or --secrets-file FILE",
-			quoteList(missing), missing[0])
-	}
-	job := jobenv.Build(s.Job, jc, jobenv.Input{System: lr.artefacts, Secrets: secrets, AfterPipeline: s.Extra})
-	// The job's cache, artifacts and sem-context values, as on an
-	// agent: through a job service of its own.
-	svc, err := jobsvc.Start(jobsvc.Config{
-		Scope:      jobsvc.Scope{Project: lr.ctx.ProjectID, Workflow: lr.ctx.WorkflowID, Job: jc.JobID},
-		Cache:      jobsvc.LocalCache{Dir: filepath.Join(lr.storeDir, "cache")},
-		Artifacts:  jobsvc.LocalArtifacts{Dir: filepath.Join(lr.storeDir, "artifacts")},
-		Context:    jobsvc.LocalContext{Dir: filepath.Join(lr.runDir, "context")},
-		NoServices: "sem-service is not available in local runs; it starts services on agents with Docker (baton agent)",
-	})
-	if err != nil {
-		return jobspec.Job{}, cleanup, err
-	}
-	base := append(append([]string{}, lr.baseEnv...),
-		"BATON_JOB_HOME="+home,
-		"BATON_WORKSPACE="+ws,
-	)
-	base = append(base, svc.Env()...)
-	// Every value given to the run is masked, not only this job's.
-	job.Secrets = lr.masks
-	job.Dir, job.BaseEnv, job.Init, job.ID = home, base, toolbox.ShellInit(), jc.JobID
-	if err := lr.containerJob(&job, s.Job.Agent); err != nil {
-		return jobspec.Job{}, cleanup, err
-	}
-	return job, cleanup, nil
-}
-
-func orLocal(s string) string {
-	if s == "" {
-		return "local"
-	}
-	return s
-}
-
-func quoteList(names []string) string {
-	q := make([]string, len(names))
-	for i, n := range names {
-		q[i] = fmt.Sprintf("%q", n)
-	}
-	return strings.Join(q, ", ")
 }

@@ -1,11 +1,22 @@
-// Package localrun executes a compiled job graph on this machine. The
-// pipeline state machine (pipelinestate) decides, as it does for the
-// server: blocks start when their dependencies have passed, fail_fast,
-// time limits and stops (docs/semaphore.md §1.4, §1.10, §7.2); localrun
-// keeps the pipeline in memory, runs the jobs the machine queues in
-// parallel up to a limit, and stops those it says to stop. How a single
-// job runs is delegated to a JobRunner; how a plan.Job becomes a
-// jobspec.Job (workspace, environment, secrets) to a Prepare callback.
+// Package localrun is `baton run`: it runs a pipeline of a git working
+// tree on this machine, with no server. Compile locates, loads and
+// compiles the pipeline file for a local event, with a snapshot of the
+// working tree; a Session prepares each job (its home directory with a
+// private copy of the tree, its variables, the secrets given to the run,
+// a job service, its containers) and runs it with the runner and the
+// shell or docker executor; Plan.Chain and Stage.Promotions are the local
+// side of promotions.
+//
+// Run drives a compiled job graph: the pipeline state machine
+// (pipelinestate) decides, as it does for the server: blocks start when
+// their dependencies have passed, fail_fast, time limits and stops
+// (docs/semaphore.md §1.4, §1.10, §7.2); Run keeps the pipeline in
+// memory, runs the jobs the machine queues in parallel up to a limit, and
+// stops those it says to stop. How a single job runs is delegated to a
+// JobRunner, how a plan.Job becomes a jobspec.Job to a Prepare callback,
+// which a Session fills in and tests replace.
+//
+// The command line (internal/cli) keeps the flags and the rendering.
 package localrun
 
 import (

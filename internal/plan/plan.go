@@ -9,6 +9,7 @@ package plan
 
 import (
 	"encoding/json"
+	"strings"
 	"time"
 
 	"github.com/batonci/baton/internal/jobspec"
@@ -175,6 +176,22 @@ type LegacyRule struct {
 	Result       string   `json:"result"`
 	ResultReason string   `json:"result_reason,omitempty"`
 	Branch       []string `json:"branch,omitempty"`
+}
+
+// LegacyRulesText renders auto_promote_on rules for people.
+func LegacyRulesText(rules []LegacyRule) string {
+	parts := make([]string, len(rules))
+	for i, r := range rules {
+		s := "result " + r.Result
+		if r.ResultReason != "" {
+			s += ", reason " + r.ResultReason
+		}
+		if len(r.Branch) > 0 {
+			s += ", branch " + strings.Join(r.Branch, " or ")
+		}
+		parts[i] = s
+	}
+	return "auto_promote_on: " + strings.Join(parts, "; ")
 }
 
 // Duration is a time.Duration that marshals to JSON as a string like "1h0m0s".

@@ -1,4 +1,4 @@
-package cli
+package localrun
 
 import (
 	"maps"
@@ -48,7 +48,7 @@ func TestLocalPromotionParams(t *testing.T) {
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			got, err := localPromotionParams(decls, tc.given)
+			got, err := promotionParams(decls, tc.given)
 			if tc.err != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.err) {
 					t.Fatalf("got error %v, want %q", err, tc.err)

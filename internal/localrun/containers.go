@@ -1,4 +1,4 @@
-package cli
+package localrun
 
 import (
 	"context"
@@ -54,18 +54,11 @@ func localExecutor(ctx context.Context, g *plan.Graph) executor.Executor {
 // containers (with their secrets' values), pull credentials from
 // image_pull_secrets, the host paths to mount, and an environment that
 // suits a container (the image's PATH, with the toolbox first).
-func (lr *localRunner) containerJob(job *jobspec.Job, a plan.Agent) error {
+func (s *Session) containerJob(job *jobspec.Job, a plan.Agent) error {
 	if len(a.Containers) == 0 {
 		return nil
 	}
-	lookup := func(name string) ([]jobspec.Var, bool, error) {
-		sec, ok := lr.secrets.byName[name]
-		if !ok {
-			return nil, false, nil
-		}
-		return sec.Env, true, nil
-	}
-	cs, creds, err := containerjob.Build(a, lookup)
+	cs, creds, err := containerjob.Build(a, s.secrets.lookup)
 	var nf *containerjob.NotFoundError
 	if errors.As(err, &nf) {
 		if nf.Container == "" {
@@ -77,13 +70,12 @@ func (lr *localRunner) containerJob(job *jobspec.Job, a plan.Agent) error {
 		return err
 	}
 	job.Containers, job.PullCredentials = cs, creds
-	self, _ := os.Executable()
-	job.Mounts = []jobspec.Mount{{Path: lr.runDir}}
+	job.Mounts = []jobspec.Mount{{Path: s.runDir}}
 	if socket := envValue(job.BaseEnv, jobsvc.SocketVar); socket != "" {
 		job.Mounts = append(job.Mounts, jobspec.Mount{Path: filepath.Dir(socket)})
 	}
-	if self != "" {
-		job.Mounts = append(job.Mounts, jobspec.Mount{Path: self, ReadOnly: true})
+	if s.binary != "" {
+		job.Mounts = append(job.Mounts, jobspec.Mount{Path: s.binary, ReadOnly: true})
 	}
 	// The host's environment means nothing in the image: keep Baton's own
 	// variables, and put the toolbox in front of the image's PATH.
@@ -94,7 +86,7 @@ func (lr *localRunner) containerJob(job *jobspec.Job, a plan.Agent) error {
 		}
 	}
 	job.BaseEnv = append(base, "HOME="+job.Dir)
-	job.Init = "export PATH=" + shellWord(lr.binDir) + ":\"$PATH\"\n" + job.Init
+	job.Init = "export PATH=" + shellWord(s.binDir) + ":\"$PATH\"\n" + job.Init
 	return nil
 }
 
