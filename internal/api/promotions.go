@@ -41,7 +41,9 @@ type PromotionParamView struct {
 type PromotionRunView struct {
 	// PipelineID is the promoted pipeline; "" when the run was refused.
 	PipelineID string `json:"pipeline_id"`
-	// PromotedBy is a login, or "auto".
+	// PromotedBy is a login, or "auto-promotion" (as the promoted
+	// pipeline's promoted_by and SEMAPHORE_PIPELINE_PROMOTED_BY; Trigger
+	// tells the two kinds apart).
 	PromotedBy string `json:"promoted_by"`
 	// Trigger is "auto" or "manual".
 	Trigger    string            `json:"trigger"`
@@ -49,7 +51,8 @@ type PromotionRunView struct {
 	State      ci.State          `json:"state,omitempty"`
 	Result     ci.Result         `json:"result,omitempty"`
 	Parameters map[string]string `json:"parameters,omitempty"`
-	// Refused says why an auto-promotion did not run.
+	// Refused says why the promotion did not run: the deployment
+	// target's rules refused it (by hand or automatically).
 	Refused string `json:"refused,omitempty"`
 }
 
@@ -88,7 +91,7 @@ func (a *API) runView(r *http.Request, run *store.PromotionRun, writer bool) *Pr
 	v := &PromotionRunView{PipelineID: run.PromotedPipeline, PromotedBy: run.TriggeredBy, Trigger: "manual",
 		CreatedAt: run.CreatedAt, Parameters: run.Parameters, Refused: run.Refused}
 	if run.Auto {
-		v.Trigger = "auto"
+		v.Trigger, v.PromotedBy = "auto", engine.AutoPromoter
 	}
 	if run.PromotedPipeline != "" {
 		if p, err := a.cfg.Store.GetPipeline(r.Context(), run.PromotedPipeline); err == nil {

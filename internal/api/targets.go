@@ -11,6 +11,7 @@ import (
 	"github.com/batonci/baton/internal/audit"
 	"github.com/batonci/baton/internal/auth"
 	"github.com/batonci/baton/internal/ci"
+	"github.com/batonci/baton/internal/engine"
 	"github.com/batonci/baton/internal/store"
 	"github.com/batonci/baton/internal/vault"
 )
@@ -244,7 +245,7 @@ func (a *API) targetHistory(w http.ResponseWriter, r *http.Request, c *caller) {
 		v := &DeploymentView{Promotion: run.Name, PipelineID: run.PromotedPipeline, FromPipelineID: run.PipelineID,
 			PromotedBy: run.TriggeredBy, Trigger: "manual", Parameters: run.Parameters, CreatedAt: run.CreatedAt, Refused: run.Refused}
 		if run.Auto {
-			v.Trigger = "auto"
+			v.Trigger, v.PromotedBy = "auto", engine.AutoPromoter
 		}
 		if from, err := a.cfg.Store.GetPipeline(r.Context(), run.PipelineID); err == nil {
 			wf, ok := wfs[from.WorkflowID]

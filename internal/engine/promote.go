@@ -145,12 +145,19 @@ func (e *Engine) Promote(ctx context.Context, req PromoteRequest) (*ci.Pipeline,
 		}
 		if reason := TargetRefusal(t, wf, req.By, req.Role, false); reason != "" {
 			ref := &RefusedError{Promotion: pr.Name, Target: t.Name, Reason: reason}
+			// The refusal is a run of the promotion, as a refused
+			// auto-promotion is, so the pipeline's promotions list it.
+			run := &store.PromotionRun{PipelineID: src.ID, ProjectID: proj.ID, Name: pr.Name, TriggeredBy: req.By,
+				Parameters: params, DeploymentTarget: pr.DeploymentTarget, Refused: reason, CreatedAt: e.now()}
 			err := e.db.Tx(ctx, func(tx *store.Tx) error {
+				if err := tx.CreatePromotion(run); err != nil {
+					return err
+				}
 				return audit.Record(ctx, tx, audit.Event{Action: audit.PromotionRefused, Target: pr.Name,
 					ProjectID: proj.ID, Detail: fmt.Sprintf("pipeline %s to %s: %s", src.ID, t.Name, reason)})
 			})
 			if err != nil {
-				e.log.Error("audit a refused promotion", "pipeline", src.ID, "err", err)
+				e.log.Error("record a refused promotion", "pipeline", src.ID, "err", err)
 			}
 			return nil, ref
 		}

@@ -287,7 +287,7 @@ func TestPromotionsAndDeploymentTargets(t *testing.T) {
 	// develop: CI, then only staging, automatically, with its secret.
 	devWF, devCI := ciPipeline(t, e, "develop")
 	stg := waitPromoted(t, e, devCI.ID, "Staging", 1)
-	if r := stg.Runs[0]; r.Trigger != "auto" || r.PromotedBy != "auto" || r.Result != ci.ResultPassed {
+	if r := stg.Runs[0]; r.Trigger != "auto" || r.PromotedBy != "auto-promotion" || r.Result != ci.ResultPassed {
 		t.Errorf("staging run = %+v", r)
 	}
 	waitAutoPromotions(t, e, devCI.ID) // a wrong auto-promotion would show now
@@ -398,9 +398,15 @@ func TestPromotionsAndDeploymentTargets(t *testing.T) {
 		t.Errorf("writer hotfix: %q", msg)
 	}
 	hot, _ := promote(admin, relCI.ID, "Hotfix", map[string]string{"TICKET": "T-42"}, http.StatusCreated)
-	hotV := waitPromoted(t, e, relCI.ID, "Hotfix", 1)
-	if hotV.Runs[0].PromotedBy != "alice" || hotV.Runs[0].Trigger != "manual" || hotV.Runs[0].Result != ci.ResultPassed {
-		t.Errorf("hotfix run = %+v", hotV.Runs[0])
+	// The pipeline's promotions list the refused run, who asked and why,
+	// then the one that ran.
+	hotV := waitPromoted(t, e, relCI.ID, "Hotfix", 2)
+	if r := hotV.Runs[0]; r.PromotedBy != "wendy" || r.Trigger != "manual" || r.PipelineID != "" ||
+		!strings.Contains(r.Refused, "user wendy may not deploy to hotfix") {
+		t.Errorf("refused hotfix run = %+v", r)
+	}
+	if hotV.Runs[1].PromotedBy != "alice" || hotV.Runs[1].Trigger != "manual" || hotV.Runs[1].Result != ci.ResultPassed {
+		t.Errorf("hotfix run = %+v", hotV.Runs[1])
 	}
 	if log := e.Log(jobOf(t, e, hot.ID).ID); !strings.Contains(log, "hotfix for T-42") {
 		t.Errorf("hotfix log:\n%s", log)
@@ -447,7 +453,7 @@ func TestPromotionsAndDeploymentTargets(t *testing.T) {
 	if strings.Contains(asAnon.WaitReason, "production") || asAnon.WaitReason == "" {
 		t.Errorf("the anonymous wait reason = %q, want one that does not name the target", asAnon.WaitReason)
 	}
-	prod = waitPromoted(t, e, masterCI.ID, "Production", 3)
+	prod = waitPromoted(t, e, masterCI.ID, "Production", 4) // auto, wendy's refused, p1, p2
 	var d1, d2 ci.Pipeline
 	e.Do("GET", "/api/v1/pipelines/"+p1.ID, nil, &d1)
 	e.Do("GET", "/api/v1/pipelines/"+p2.ID, nil, &d2)
@@ -504,14 +510,17 @@ func TestPromotionsAndDeploymentTargets(t *testing.T) {
 		Parameters                      map[string]string
 	}
 	e.DoAs(writer, "GET", "/api/v1/projects/app/targets/production/history", nil, &hist)
-	if len(hist) != 3 || hist[0].PipelineID != p2.ID || hist[2].PipelineID != autoProd.ID ||
-		hist[2].PromotedBy != "auto" || hist[0].PromotedBy != "alice" || hist[0].Branch != "master" ||
-		hist[0].SHA == "" || hist[1].Parameters["REGION"] != "us" || hist[2].Result != ci.ResultPassed {
+	if len(hist) != 4 || hist[0].PipelineID != p2.ID || hist[3].PipelineID != autoProd.ID ||
+		hist[3].PromotedBy != "auto-promotion" || hist[0].PromotedBy != "alice" || hist[0].Branch != "master" ||
+		hist[0].SHA == "" || hist[1].Parameters["REGION"] != "us" || hist[3].Result != ci.ResultPassed ||
+		hist[2].PromotedBy != "wendy" || !strings.Contains(hist[2].Refused, "user wendy may not deploy to production") {
 		t.Errorf("production history = %+v", hist)
 	}
+	hist = nil
 	e.Do("GET", "/api/v1/projects/app/targets/staging/history", nil, &hist)
-	if len(hist) != 2 || hist[0].Refused != "pull requests may not deploy to staging" || hist[1].Result != ci.ResultPassed {
-		t.Errorf("staging history (a deployment and a refusal) = %+v", hist)
+	if len(hist) != 3 || hist[0].Refused != "pull requests may not deploy to staging" || hist[0].Trigger != "manual" ||
+		hist[1].Refused != "pull requests may not deploy to staging" || hist[1].Trigger != "auto" || hist[2].Result != ci.ResultPassed {
+		t.Errorf("staging history (a deployment, a refused auto-promotion, a refused promotion by hand) = %+v", hist)
 	}
 }
 
