@@ -25,6 +25,7 @@ import (
 	"github.com/batonci/baton/internal/ci"
 	"github.com/batonci/baton/internal/engine"
 	"github.com/batonci/baton/internal/logstore"
+	"github.com/batonci/baton/internal/notification"
 	"github.com/batonci/baton/internal/repourl"
 	"github.com/batonci/baton/internal/store"
 	"github.com/batonci/baton/internal/vault"
@@ -62,6 +63,9 @@ type Config struct {
 	// Blobs is the object storage of artifacts and caches, from which a
 	// deleted project's objects are deleted; nil deletes none.
 	Blobs blob.Store
+	// Notifications manages organisation notifications; nil disables
+	// the notifications endpoints.
+	Notifications *notification.Service
 }
 
 // API is the HTTP handler of /api/v1.
@@ -175,7 +179,7 @@ func (a *API) table() []route {
 		{"DELETE /api/v1/projects/{project}/secrets/{name}", projectAdmin, a.deleteSecret},
 		{"GET /api/v1/projects/{project}/deliveries", projectAdmin, a.listDeliveries},
 		{"POST /api/v1/projects/{project}/deliveries/{id}/redeliver", projectAdmin, a.redeliver},
-	}, a.artifactRoutes()...)
+	}, append(a.artifactRoutes(), a.notificationRoutes()...)...)
 }
 
 // project loads the project named in the path and checks read access; an

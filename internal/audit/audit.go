@@ -50,6 +50,10 @@ const (
 	DebugSession      Action = "debug_session"
 	SSHKeyAdded       Action = "ssh_key.added"
 	SSHKeyRemoved     Action = "ssh_key.removed"
+	// NotificationChanged and NotificationDeleted record changes of
+	// organisation notifications (never their endpoints or secret).
+	NotificationChanged Action = "notification.changed"
+	NotificationDeleted Action = "notification.deleted"
 )
 
 // Event is an action to record.

@@ -97,6 +97,9 @@ type Config struct {
 	// Observer, if set, hears of every committed change of a pipeline's
 	// state or result (see observe.go).
 	Observer Observer
+	// Finisher, if set, hears of each pipeline's end in the transaction
+	// that ends it (see observe.go).
+	Finisher Finisher
 }
 
 // Engine runs pipelines on the store. Its methods are safe for concurrent
@@ -226,6 +229,9 @@ func (e *Engine) mutateTx(tx *store.Tx, pipelineID string, fn op) (done, changed
 		changed = p
 	}
 	if p.State == ci.StateDone && snap.pipeline.State != ci.StateDone {
+		if err := e.finished(tx, p); err != nil {
+			return nil, nil, err
+		}
 		if g, err := e.graphs.get(p.ID, p.Graph); err == nil && len(g.Promotions) > 0 {
 			// Committed with the end, so that a crash before autoPromote
 			// runs leaves them to recheck.

@@ -2,8 +2,10 @@ package engine
 
 import (
 	"context"
+	"fmt"
 
 	"github.com/batonci/baton/internal/ci"
+	"github.com/batonci/baton/internal/store"
 )
 
 // Observer hears of pipelines' state changes once they are committed:
@@ -14,6 +16,27 @@ import (
 // change is re-examined), so what it does must be idempotent.
 type Observer interface {
 	PipelineChanged(ctx context.Context, p *ci.Pipeline, wf *ci.Workflow, proj *ci.Project)
+}
+
+// Finisher hears of a pipeline's end inside the transaction that ends it
+// (or creates it already done), so that what it writes (the notification
+// outbox) commits with the end or not at all. It must be quick and must
+// not fail but for a store error, which rolls the change back (to be
+// retried). It may be called again for a pipeline whose change is
+// retried, so what it writes must be idempotent.
+type Finisher interface {
+	PipelineDone(tx *store.Tx, p *ci.Pipeline) error
+}
+
+// finished tells the finisher, if any, that p ended in tx.
+func (e *Engine) finished(tx *store.Tx, p *ci.Pipeline) error {
+	if e.cfg.Finisher == nil {
+		return nil
+	}
+	if err := e.cfg.Finisher.PipelineDone(tx, p); err != nil {
+		return fmt.Errorf("pipeline %s ended: %w", p.ID, err)
+	}
+	return nil
 }
 
 // observe tells the observer, if any, of p's new state.

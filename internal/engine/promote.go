@@ -187,6 +187,11 @@ func (e *Engine) promote(ctx context.Context, proj *ci.Project, wf *ci.Workflow,
 		if p, err = b.create(tx, c, promotedBy, nil); err != nil {
 			return err
 		}
+		if p.State == ci.StateDone {
+			if err := e.finished(tx, p); err != nil {
+				return err
+			}
+		}
 		run.PromotedPipeline, run.CreatedAt = p.ID, b.now
 		if err := tx.CreatePromotion(run); err != nil {
 			return err

@@ -231,6 +231,11 @@ func (e *Engine) Trigger(ctx context.Context, req TriggerRequest) (*ci.Workflow,
 		if err != nil {
 			return err
 		}
+		if p.State == ci.StateDone {
+			if err := e.finished(tx, p); err != nil {
+				return err
+			}
+		}
 		*wf = w
 		return nil
 	})

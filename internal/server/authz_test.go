@@ -218,6 +218,16 @@ func (f *authzFixture) request(t *testing.T, pattern, who string, pf *projectFix
 			req.body = map[string]any{"description": "changed"}
 		}
 	}
+	if pattern == "POST /api/v1/notifications" {
+		req.body = map[string]any{"name": f.unique("N"), "webhook_endpoint": "http://127.0.0.1:9/hook"}
+	}
+	if strings.Contains(pattern, "/notifications/{name}") {
+		// The notification exists: an allowed call must not get 404.
+		f.e.Do("POST", "/api/v1/notifications", map[string]any{"name": "S", "webhook_endpoint": "http://127.0.0.1:9/hook"}, nil, http.StatusCreated, http.StatusConflict)
+		if method == "PATCH" {
+			req.body = map[string]any{"results": []string{"failed"}}
+		}
+	}
 	if strings.Contains(pattern, "/secrets/{name}") {
 		// The secret exists: an allowed call must not get 404.
 		coll := strings.TrimSuffix(path, "/S")

@@ -31,6 +31,7 @@ import (
 	"github.com/batonci/baton/internal/httpedge"
 	"github.com/batonci/baton/internal/logshare"
 	"github.com/batonci/baton/internal/logstore"
+	"github.com/batonci/baton/internal/notification"
 	"github.com/batonci/baton/internal/privdir"
 	"github.com/batonci/baton/internal/repocache"
 	"github.com/batonci/baton/internal/schedule"
@@ -72,6 +73,10 @@ type Config struct {
 	// https:// making cookies Secure (see internal/httpedge).
 	TrustedProxies []netip.Prefix
 	PublicURL      string
+	// NotificationBackoff and NotificationAttempts tune the retries of
+	// notification deliveries (zero: the defaults of internal/notification).
+	NotificationBackoff  time.Duration
+	NotificationAttempts int
 }
 
 // Validate checks the configuration.
@@ -111,10 +116,12 @@ type Server struct {
 	Artifacts *artifact.Store
 	// Schedules starts the projects' scheduled workflows.
 	Schedules *schedule.Service
-	listener  net.Listener
-	http      *http.Server
-	url       string
-	counters  counters
+	// Notifications sends organisation notifications.
+	Notifications *notification.Service
+	listener      net.Listener
+	http          *http.Server
+	url           string
+	counters      counters
 	// metricsState is the Prometheus registry behind /metrics.
 	metricsState serverMetrics
 	// patterns are every route the server answers (see Routes).
@@ -209,7 +216,10 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 			}
 			return hosts.New(p.Forge, p.ForgeURL, token.Reveal(), nil)
 		}})
-	s.Engine = engine.New(engine.Config{Store: db, Repos: s.Repos, Logs: logs, BaseURL: url, Logger: cfg.Logger, Secrets: secrets, Observer: s.Statuses})
+	s.Notifications = notification.New(notification.Config{Store: db, Sealer: secrets, BaseURL: url, Logger: cfg.Logger,
+		Backoff: cfg.NotificationBackoff, Attempts: cfg.NotificationAttempts})
+	s.Engine = engine.New(engine.Config{Store: db, Repos: s.Repos, Logs: logs, BaseURL: url, Logger: cfg.Logger, Secrets: secrets,
+		Observer: s.Statuses, Finisher: s.Notifications})
 	s.Schedules = &schedule.Service{Store: db, Trigger: s.Engine.Trigger, Logger: cfg.Logger}
 	artifacts := artifact.New(blobs)
 	s.Artifacts = artifacts
@@ -227,7 +237,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	mirrors := repocache.Projects{Cache: s.Repos}
 	s.Trigger = trigger.New(trigger.Config{Store: db, Engine: s.Engine, Repos: mirrors, Merger: mirrors, Secrets: secrets, Logger: cfg.Logger})
 	a := api.New(api.Config{Store: db, Engine: s.Engine, Logs: logs, Logger: cfg.Logger, Wake: s.Trigger.Wake, Secrets: secrets, Hooks: s.Trigger,
-		Streams: s.Dispatch, Upgrade: dispatch.Upgrade, Artifacts: artifacts, Blobs: blobs})
+		Streams: s.Dispatch, Upgrade: dispatch.Upgrade, Artifacts: artifacts, Blobs: blobs, Notifications: s.Notifications})
 
 	s.http = edge.Server(s.routes(a, web.New(web.Config{API: a, Sessions: a})))
 	return s, nil
@@ -242,9 +252,10 @@ func (s *Server) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
-	errc := make(chan error, 6)
+	errc := make(chan error, 8)
 	schedules := func(ctx context.Context) error { s.Schedules.Run(ctx); return nil }
-	for _, run := range []func(context.Context) error{s.Engine.Run, s.Dispatch.Run, s.Trigger.Run, s.Statuses.Run, s.sweepArtifacts, schedules} {
+	for _, run := range []func(context.Context) error{s.Engine.Run, s.Dispatch.Run, s.Trigger.Run, s.Statuses.Run, s.sweepArtifacts, schedules,
+		s.Notifications.Run} {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -278,4 +289,7 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 }
 
-var _ engine.Observer = (*status.Reporter)(nil)
+var (
+	_ engine.Observer = (*status.Reporter)(nil)
+	_ engine.Finisher = (*notification.Service)(nil)
+)

@@ -72,6 +72,8 @@ func storeTests() []storeTest {
 		{"Schedules", testSchedules},
 		{"ClaimDueSchedules", testClaimDueSchedules},
 		{"ClaimDueSchedulesConcurrent", testClaimDueSchedulesConcurrent},
+		{"Notifications", testNotifications},
+		{"NotificationClaimsConcurrent", testNotificationClaimsConcurrent},
 	}
 }
 

@@ -62,6 +62,10 @@ type Options struct {
 	// --public-url.
 	TrustedProxies []netip.Prefix
 	PublicURL      string
+	// NotificationBackoff and NotificationAttempts tune the retries of
+	// notification deliveries (zero: the server's defaults).
+	NotificationBackoff  time.Duration
+	NotificationAttempts int
 }
 
 // Env is a running server.
@@ -91,7 +95,8 @@ func Start(t TB, opts Options) *Env {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	srv, err := server.New(ctx, server.Config{DataDir: dir, DB: opts.DB, Addr: opts.Addr, LostAfter: opts.LostAfter, PollTimeout: 5 * time.Second, Logger: opts.Logger, Storage: opts.Storage,
-		TrustedProxies: opts.TrustedProxies, PublicURL: opts.PublicURL})
+		TrustedProxies: opts.TrustedProxies, PublicURL: opts.PublicURL,
+		NotificationBackoff: opts.NotificationBackoff, NotificationAttempts: opts.NotificationAttempts})
 	if err != nil {
 		cancel()
 		t.Fatalf("start server: %v", err)

@@ -184,6 +184,12 @@ func CheckKey(ctx context.Context, db *store.DB, key *secret.Key) error {
 					"start with the right key (the data directory's secret.key or BATON_SECRET_KEY)", key.ID(), t.Name, id)
 			}
 		}
+		if k, err := sealedNotifications(tx); err != nil {
+			return err
+		} else if k > 0 {
+			return fmt.Errorf("the secret key (id %s) is not the one the %d stored notification(s) are encrypted with (id %s): "+
+				"start with the right key (the data directory's secret.key or BATON_SECRET_KEY)", key.ID(), k, id)
+		}
 		if len(all) == 0 && tokens == 0 {
 			return tx.SetSetting(KeyIDSetting, key.ID())
 		}
@@ -545,8 +551,11 @@ func Rotate(ctx context.Context, db *store.DB, oldKey, newKey *secret.Key) (int,
 				return err
 			}
 		}
-		// So are deployment targets' secrets.
+		// So are deployment targets' secrets and notifications' endpoints.
 		if err := rotateTargets(tx, reseal); err != nil {
+			return err
+		}
+		if err := rotateNotifications(tx, reseal); err != nil {
 			return err
 		}
 		return tx.SetSetting(KeyIDSetting, newKey.ID())
