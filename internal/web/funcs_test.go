@@ -1,6 +1,7 @@
 package web
 
 import (
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -135,6 +136,45 @@ func TestBarClassesAreInTheStylesheet(t *testing.T) {
 			if !strings.Contains(string(css), "."+c+" {") {
 				t.Errorf("style.css lacks .%s", c)
 			}
+		}
+	}
+}
+
+// TestAxisTicks: the timing page's axis counts in a round step, evenly
+// spaced, each label where its time is, the axis ending on a tick.
+func TestAxisTicks(t *testing.T) {
+	for _, tc := range []struct {
+		total time.Duration
+		want  string
+		span  time.Duration
+	}{
+		{3200 * time.Millisecond, "0s 1s 2s 3s 4s", 4 * time.Second},
+		{2900 * time.Millisecond, "0s 0.5s 1s 1.5s 2s 2.5s 3s", 3 * time.Second},
+		{1500 * time.Millisecond, "0s 0.5s 1s 1.5s", 1500 * time.Millisecond},
+		{450 * time.Millisecond, "0ms 100ms 200ms 300ms 400ms 500ms", 500 * time.Millisecond},
+		{0, "0ms 1ms", time.Millisecond},
+		{100 * time.Second, "0s 30s 1m 1m 30s 2m", 2 * time.Minute},
+		{14 * time.Minute, "0s 5m 10m 15m", 15 * time.Minute},
+		{5 * time.Hour, "0s 1h 2h 3h 4h 5h", 5 * time.Hour},
+	} {
+		ticks, span := axisTicks(tc.total)
+		var labels, places []string
+		for _, tk := range ticks {
+			labels = append(labels, tk.Label)
+			places = append(places, tk.At)
+		}
+		if got := strings.Join(labels, " "); got != tc.want || span != tc.span {
+			t.Errorf("axisTicks(%s) = %q over %s, want %q over %s", tc.total, got, span, tc.want, tc.span)
+		}
+		// Evenly spaced from the left end to the right end.
+		n := len(ticks) - 1
+		for i, at := range places {
+			if want := "at-" + strconv.Itoa(i*200/n); at != want {
+				t.Errorf("axisTicks(%s): tick %d at %s, want %s", tc.total, i, at, want)
+			}
+		}
+		if ticks[0].Edge != "first" || ticks[n].Edge != "last" {
+			t.Errorf("axisTicks(%s): ends %q %q", tc.total, ticks[0].Edge, ticks[n].Edge)
 		}
 	}
 }

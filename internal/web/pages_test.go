@@ -609,6 +609,11 @@ func testTiming(t *testing.T, s *site) {
 	if !strings.Contains(p.body, `class="bar run s-passed at-`) || !strings.Contains(p.body, `class="bar wait at-`) {
 		t.Error("waterfall lacks running or queued bars")
 	}
+	// The axis: evenly spaced round ticks from 0s to the axis's end.
+	ticks := regexp.MustCompile(`<span class="tick at-(\d+)[^"]*">([^<]+)</span>`).FindAllStringSubmatch(p.body, -1)
+	if len(ticks) < 2 || ticks[0][1] != "0" || ticks[len(ticks)-1][1] != "200" || !strings.HasPrefix(ticks[0][2], "0") {
+		t.Errorf("axis ticks %v, want them from 0 at the left to the right end", ticks)
+	}
 	rows := regexp.MustCompile(`<a href="/jobs/([^"#]+)#cmd-(\d+)"><code>([^<]*)</code>`).FindAllStringSubmatch(p.body, -1)
 	if len(rows) == 0 {
 		t.Fatalf("no slowest commands")

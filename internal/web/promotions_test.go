@@ -115,6 +115,13 @@ func testPromotions(t *testing.T, s *site) {
 	if !strings.Contains(page.body, `href="#pipeline-`+promoted.ID+`">promoted by writer`) {
 		t.Error("the promotion's run is not listed with who promoted")
 	}
+	// The waterfall puts the promoted pipeline's blocks under its name.
+	timing := s.get(t, "anonymous", "/workflows/"+wf.ID+"/timing").body
+	heading := strings.Index(timing, `promoted from Build`)
+	if strings.Count(timing, `class="wf-row wf-pipeline"`) != 2 || heading < 0 ||
+		!strings.Contains(timing[heading:], `wf-promoted`) || strings.Contains(timing[:heading], `wf-promoted`) {
+		t.Errorf("the timing page does not say which pipeline the promoted blocks belong to:\n%s", timing)
+	}
 }
 
 // testDeployments: writers see a project's deployment targets, their rules

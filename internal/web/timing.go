@@ -18,6 +18,12 @@ import (
 // timingRow is a bar of the waterfall: a block or a job, waiting (queued)
 // then running, as offsets and widths in percent of the time axis.
 type timingRow struct {
+	// Pipeline is set on a pipeline's heading row (when the workflow has
+	// several): its name and where it was promoted from.
+	Pipeline, PromotedFrom string
+	// In names the pipeline of a promoted pipeline's rows, for screen
+	// readers.
+	In       string
 	Label    string
 	Job      bool
 	JobID    string
@@ -42,8 +48,8 @@ type timingPage struct {
 	Workflow api.WorkflowView
 	Start    time.Time
 	Total    time.Duration
-	// Ticks label the axis at quarters.
-	Ticks   []string
+	// Ticks label the axis at a round step (axisTicks).
+	Ticks   []tick
 	Rows    []timingRow
 	Slowest []slowCommand
 }
@@ -101,7 +107,11 @@ func (w *Web) timing(rw http.ResponseWriter, r *http.Request) {
 	}
 	page.Start = start
 	page.Total = end.Sub(start)
-	total := float64(max(page.Total, time.Millisecond))
+	// The axis ends at the first tick at or after the end, so that the
+	// ticks are evenly spaced and each sits where its label says.
+	var span time.Duration
+	page.Ticks, span = axisTicks(page.Total)
+	total := float64(span)
 	bar := func(from, to time.Time) string {
 		if from.IsZero() {
 			return ""
@@ -111,15 +121,25 @@ func (w *Web) timing(rw http.ResponseWriter, r *http.Request) {
 		}
 		return barClasses(float64(from.Sub(start))/total*100, float64(to.Sub(from))/total*100)
 	}
-	for i := 0; i <= 4; i++ {
-		page.Ticks = append(page.Ticks, humanDuration(page.Total*time.Duration(i)/4))
-	}
+	names := map[string]string{}
 	for _, pl := range page.Workflow.Pipelines {
+		names[pl.ID] = pl.Name
+	}
+	several := len(page.Workflow.Pipelines) > 1
+	for _, pl := range page.Workflow.Pipelines {
+		in := ""
+		if several {
+			page.Rows = append(page.Rows, timingRow{Pipeline: pl.Name, PromotedFrom: names[pl.PromotionOf],
+				Status: status(pl.State, pl.Result), Duration: spanText(pl.StartedAt, pl.DoneAt, now)})
+			if pl.PromotionOf != "" {
+				in = pl.Name
+			}
+		}
 		for _, b := range pl.Blocks {
-			page.Rows = append(page.Rows, timingRow{Label: b.Name, Status: status(b.State, b.Result),
+			page.Rows = append(page.Rows, timingRow{In: in, Label: b.Name, Status: status(b.State, b.Result),
 				Duration: spanText(b.StartedAt, b.DoneAt, now), Run: bar(b.StartedAt, b.DoneAt)})
 			for _, j := range b.Jobs {
-				row := timingRow{Label: j.Name, Job: true, JobID: j.ID, Status: status(j.State, j.Result),
+				row := timingRow{In: in, Label: j.Name, Job: true, JobID: j.ID, Status: status(j.State, j.Result),
 					Duration: spanText(j.StartedAt, j.DoneAt, now), Run: bar(j.StartedAt, j.DoneAt)}
 				waitEnd := j.StartedAt
 				if waitEnd.IsZero() && j.State == ci.StateDone {
@@ -173,4 +193,75 @@ func barClasses(left, width float64) string {
 	at := min(max(int(math.Round(left*2)), 0), 199)
 	w := min(max(int(math.Round(width*2)), 1), 200-at)
 	return fmt.Sprintf("at-%d w-%d", at, w)
+}
+
+// tick is a label of the time axis and its place (an at-N class).
+type tick struct {
+	Label, At string
+	// Edge is "first" or "last" for the ends, whose labels align inward.
+	Edge string
+}
+
+// axisSteps are the round steps the time axis may count in.
+var axisSteps = []time.Duration{
+	time.Millisecond, 2 * time.Millisecond, 5 * time.Millisecond,
+	10 * time.Millisecond, 20 * time.Millisecond, 50 * time.Millisecond,
+	100 * time.Millisecond, 200 * time.Millisecond, 500 * time.Millisecond,
+	time.Second, 2 * time.Second, 5 * time.Second, 10 * time.Second, 15 * time.Second, 30 * time.Second,
+	time.Minute, 2 * time.Minute, 5 * time.Minute, 10 * time.Minute, 15 * time.Minute, 30 * time.Minute,
+	time.Hour, 2 * time.Hour, 3 * time.Hour, 6 * time.Hour, 12 * time.Hour, 24 * time.Hour,
+}
+
+// maxIntervals is the most intervals the axis is cut into.
+const maxIntervals = 6
+
+// axisTicks labels a time axis covering total: the smallest round step
+// that cuts it into at most maxIntervals intervals, ticks at every
+// multiple of it up to the first at or after total, which is the axis's
+// span.
+func axisTicks(total time.Duration) ([]tick, time.Duration) {
+	total = max(total, time.Millisecond)
+	step := axisSteps[len(axisSteps)-1]
+	for _, s := range axisSteps {
+		if (total+s-1)/s <= maxIntervals {
+			step = s
+			break
+		}
+	}
+	n := int((total + step - 1) / step)
+	span := time.Duration(n) * step
+	ticks := make([]tick, 0, n+1)
+	for i := 0; i <= n; i++ {
+		t := tick{Label: tickLabel(time.Duration(i)*step, step), At: fmt.Sprintf("at-%d", i*200/n)}
+		switch i {
+		case 0:
+			t.Edge = "first"
+		case n:
+			t.Edge = "last"
+		}
+		ticks = append(ticks, t)
+	}
+	return ticks, span
+}
+
+// tickLabel writes d, a multiple of step, as precisely as step needs:
+// 0ms 200ms 400ms; 0s 0.5s 1s 1.5s; 0s 15s 30s 45s 1m 1m 15s; 1h 30m.
+func tickLabel(d, step time.Duration) string {
+	switch {
+	case step < time.Second && d < time.Second && step*maxIntervals < time.Second:
+		return strconv.FormatInt(d.Milliseconds(), 10) + "ms"
+	case step < time.Second:
+		return strconv.FormatFloat(d.Seconds(), 'f', -1, 64) + "s"
+	case d < time.Minute:
+		return strconv.Itoa(int(d.Seconds())) + "s"
+	case d < time.Hour:
+		if s := int(d.Seconds()) % 60; s != 0 {
+			return fmt.Sprintf("%dm %ds", int(d.Minutes()), s)
+		}
+		return fmt.Sprintf("%dm", int(d.Minutes()))
+	}
+	if m := int(d.Minutes()) % 60; m != 0 {
+		return fmt.Sprintf("%dh %dm", int(d.Hours()), m)
+	}
+	return fmt.Sprintf("%dh", int(d.Hours()))
 }
