@@ -18,6 +18,7 @@ type pkg struct {
 	ImportPath string
 	Doc        string
 	Deps       []string
+	Imports    []string
 	Name       string
 }
 
@@ -87,6 +88,24 @@ func TestDependencyDirection(t *testing.T) {
 						t.Errorf("%s depends on %s: %s", name, d, r.why)
 					}
 				}
+			}
+		}
+	}
+}
+
+// TestCommandLineOnly: internal/cli is the command line (the command
+// table, flags, rendering). It reaches local runs through localrun and
+// agents' executors through agent, and never drives jobs itself.
+func TestCommandLineOnly(t *testing.T) {
+	p, ok := listPackages(t)[module+"/internal/cli"]
+	if !ok {
+		t.Fatal("package internal/cli not found")
+	}
+	forbidden := []string{"internal/runner", "internal/executor", "internal/containerjob", "internal/jobsvc", "internal/workspace", "internal/gitrepo"}
+	for _, imp := range p.Imports {
+		for _, f := range forbidden {
+			if f = module + "/" + f; imp == f || strings.HasPrefix(imp, f+"/") {
+				t.Errorf("internal/cli imports %s: local runs go through internal/localrun, agents' executors through internal/agent", imp)
 			}
 		}
 	}

@@ -1,6 +1,10 @@
 package cli
 
-import "testing"
+import (
+	"testing"
+
+	"github.com/batonci/baton/internal/agent"
+)
 
 func TestMirrorHost(t *testing.T) {
 	for _, tc := range []struct {
@@ -22,11 +26,11 @@ func TestMirrorHost(t *testing.T) {
 }
 
 func TestAgentExecutorFlags(t *testing.T) {
-	if _, err := agentExecutor(t.Context(), agentExecOptions{mode: "docker", budget: "ten gigs", dataDir: t.TempDir()}); err == nil {
+	if _, err := agentExecutor(t.Context(), "docker", "ten gigs", "", agent.ExecutorOptions{DataDir: t.TempDir()}); err == nil {
 		t.Errorf("a bad --image-budget was accepted")
 	}
-	ex, err := agentExecutor(t.Context(), agentExecOptions{mode: "shell"})
-	if err != nil || ex.images != nil || len(ex.executors) != 1 {
+	ex, err := agentExecutor(t.Context(), "shell", "", "", agent.ExecutorOptions{})
+	if err != nil || ex.Images != nil || len(ex.Executors) != 1 {
 		t.Errorf("--executor shell = %+v, %v; want the shell only", ex, err)
 	}
 }

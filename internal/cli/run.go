@@ -14,7 +14,6 @@ import (
 	"github.com/batonci/baton/internal/jobenv"
 	"github.com/batonci/baton/internal/localrun"
 	"github.com/batonci/baton/internal/plan"
-	"github.com/batonci/baton/internal/workspace"
 )
 
 // eventFlags are the flags that choose the git event a pipeline is run or
@@ -150,14 +149,14 @@ func runPipeline(ctx context.Context, o *IO, file string, opts *runOptions) int 
 		return fail("%v", err)
 	}
 
-	runDir, err := os.MkdirTemp("", "baton-run-")
+	runDir, removeRunDir, err := localrun.MakeRunDir()
 	if err != nil {
 		return fail("%v", err)
 	}
 	if opts.keep {
 		fmt.Fprintf(o.Err, "baton run: keeping workspaces in %s\n", runDir)
 	} else {
-		defer workspace.RemoveAll(runDir)
+		defer removeRunDir()
 	}
 	lp, code := compileLocal(ctx, o, "run", file, &opts.events, runDir)
 	if lp == nil {

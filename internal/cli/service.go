@@ -334,17 +334,17 @@ A second signal stops the running jobs.
 		}
 		cfg := agent.Config{ServerURL: *srvURL, Token: *token, Name: *name, Type: *typ, Slots: *slots, DataDir: dir, WorkDir: work, JobUsers: users, BatonPath: self, Logger: logger(o), Stop: o.Stop,
 			CacheLocalBudget: localBudget}
-		ex, err := agentExecutor(ctx, agentExecOptions{mode: *execMode, agentName: *name, dataDir: dir, batonPath: self, mirror: *mirror, budget: *budget, logger: cfg.Logger})
+		ex, err := agentExecutor(ctx, *execMode, *budget, *mirror, agent.ExecutorOptions{Name: *name, DataDir: dir, BatonPath: self, Logger: cfg.Logger})
 		if err != nil {
 			fmt.Fprintf(o.Err, "baton agent: %v\n", err)
 			return ExitUsage
 		}
-		cfg.Executor, cfg.Executors = ex.executor, ex.executors
-		cfg.Services, cfg.NoServices = ex.services, ex.noServices
-		if ex.images != nil {
-			cfg.Images = ex.images.Images
-			ex.images.EnforceLater(ctx)
-			defer ex.images.Wait()
+		cfg.Executor, cfg.Executors = ex.Executor, ex.Executors
+		cfg.Services, cfg.NoServices = ex.Services, ex.NoServices
+		if ex.Images != nil {
+			cfg.Images = ex.Images.Images
+			ex.Images.EnforceLater(ctx)
+			defer ex.Images.Wait()
 		}
 		if err := cfg.Validate(); err != nil {
 			fmt.Fprintf(o.Err, "baton agent: %v\n", err)

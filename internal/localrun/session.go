@@ -249,3 +249,14 @@ func quoteList(names []string) string {
 	}
 	return strings.Join(q, ", ")
 }
+
+// MakeRunDir makes a temporary directory for a run (Config.RunDir and
+// Source.SnapshotDir); remove deletes it with everything the jobs left
+// in it, read-only directories included.
+func MakeRunDir() (dir string, remove func(), err error) {
+	dir, err = os.MkdirTemp("", "baton-run-")
+	if err != nil {
+		return "", nil, err
+	}
+	return dir, func() { workspace.RemoveAll(dir) }, nil
+}
