@@ -7,10 +7,14 @@ import (
 	"io"
 	"net/http"
 	"net/http/cookiejar"
+	"net/http/httptest"
 	"net/url"
 	"os"
+	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -146,6 +150,34 @@ func TestScripts(t *testing.T) {
 				if (resp.StatusCode >= 300) != neg {
 					ts.Fatalf("hook: status %d", resp.StatusCode)
 				}
+			},
+			// receiver VAR DIR CODE starts an HTTP endpoint that answers
+			// CODE and writes each request's body to DIR/N.json (N from 1)
+			// and its X-Baton-Signature-256 header to DIR/N.sig, and sets
+			// VAR to its URL.
+			"receiver": func(ts *testscript.TestScript, neg bool, args []string) {
+				if len(args) != 3 {
+					ts.Fatalf("usage: receiver VAR DIR CODE")
+				}
+				dir := ts.MkAbs(args[1])
+				ts.Check(os.MkdirAll(dir, 0o755))
+				code, err := strconv.Atoi(args[2])
+				ts.Check(err)
+				var mu sync.Mutex
+				n := 0
+				srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+					b, _ := io.ReadAll(r.Body)
+					mu.Lock()
+					n++
+					base := filepath.Join(dir, strconv.Itoa(n))
+					mu.Unlock()
+					os.WriteFile(base+".sig", []byte(r.Header.Get("X-Baton-Signature-256")), 0o644)
+					os.WriteFile(base+".json.tmp", b, 0o644)
+					os.Rename(base+".json.tmp", base+".json")
+					w.WriteHeader(code)
+				}))
+				ts.Defer(srv.Close)
+				ts.Setenv(args[0], srv.URL)
 			},
 			// signin VAR LOGIN PASSWORD signs in as LOGIN through the
 			// sign-in form and sets VAR to a new API token of theirs.
