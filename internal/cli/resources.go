@@ -264,15 +264,26 @@ func waitWorkflow(ctx context.Context, o *IO, c *client, id string) int {
 			return false, err
 		}
 		for _, p := range v.Pipelines {
+			// A promoted pipeline's blocks come under a line that names
+			// its promotion, indented once more.
+			pre := "  "
+			if p.PromotionOf != "" {
+				pre = "    "
+				if !reported["promotion "+p.ID] {
+					reported["promotion "+p.ID] = true
+					by := orDash(p.PromotedBy)
+					fmt.Fprintf(o.Out, "  promotion %q: pipeline %q (%s)%s, by %s\n", p.Promotion, p.Name, p.File, targetText(p), by)
+				}
+			}
 			for _, b := range p.Blocks {
 				if b.State == ci.StateDone && !reported[b.ID] {
 					reported[b.ID] = true
-					fmt.Fprintf(o.Out, "  block %-30s %s\n", b.Name, resultWithReason(b.Result, b.Reason))
+					fmt.Fprintf(o.Out, "%sblock %-30s %s\n", pre, b.Name, resultWithReason(b.Result, b.Reason))
 				}
 			}
 			if p.Diagnostics != "" && !reported[p.ID] {
 				reported[p.ID] = true
-				fmt.Fprintf(o.Out, "%s\n", p.Diagnostics)
+				fmt.Fprintf(o.Out, "%s\n", indent(p.Diagnostics, pre))
 			}
 		}
 		final = v
