@@ -110,6 +110,9 @@ type State string
 // The commit states Baton reports; each forge maps them to its own names.
 const (
 	Pending State = "pending"
+	// Running is a pipeline that started: GitLab's "running"; GitHub and
+	// Gitea, which have no such state, say "pending".
+	Running State = "running"
 	Success State = "success"
 	Failure State = "failure"
 	Error   State = "error"
@@ -124,6 +127,12 @@ type Status struct {
 	Description string
 	// Context names the check ("baton/<pipeline>").
 	Context string
+	// Ref is the branch or tag the commit was built for; PullRequest the
+	// pull request's number when it was built for one (its head may be
+	// on no branch of the repository, as a fork's is). GitLab wants a
+	// ref for a commit on no branch.
+	Ref         string
+	PullRequest string
 }
 
 // StatusError is a status API's refusal: its HTTP status and body.

@@ -173,7 +173,7 @@ func (g *Gitea) SetStatus(ctx context.Context, repo, sha string, st forge.Status
 	}
 	u := g.api + "/repos/" + url.PathEscape(owner) + "/" + url.PathEscape(name) + "/statuses/" + url.PathEscape(sha)
 	body := map[string]string{
-		"state":       string(st.State),
+		"state":       string(pendingIfRunning(st.State)),
 		"target_url":  st.TargetURL,
 		"description": st.Description,
 		"context":     st.Context,
@@ -183,4 +183,13 @@ func (g *Gitea) SetStatus(ctx context.Context, repo, sha string, st forge.Status
 		hdr["Authorization"] = "token " + g.token
 	}
 	return forge.PostJSON(ctx, g.http, u, hdr, body)
+}
+
+// pendingIfRunning maps Running, which this forge does not have, to
+// Pending.
+func pendingIfRunning(s forge.State) forge.State {
+	if s == forge.Running {
+		return forge.Pending
+	}
+	return s
 }

@@ -188,7 +188,7 @@ func (g *GitHub) SetStatus(ctx context.Context, repo, sha string, st forge.Statu
 	}
 	u := g.api + "/repos/" + url.PathEscape(owner) + "/" + url.PathEscape(name) + "/statuses/" + url.PathEscape(sha)
 	body := map[string]string{
-		"state":       string(st.State),
+		"state":       string(pendingIfRunning(st.State)),
 		"target_url":  st.TargetURL,
 		"description": truncate(st.Description, 140),
 		"context":     st.Context,
@@ -205,4 +205,13 @@ func truncate(s string, n int) string {
 		return s
 	}
 	return s[:n]
+}
+
+// pendingIfRunning maps Running, which this forge does not have, to
+// Pending.
+func pendingIfRunning(s forge.State) forge.State {
+	if s == forge.Running {
+		return forge.Pending
+	}
+	return s
 }

@@ -7,9 +7,11 @@ import (
 	"context"
 	"crypto/subtle"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strconv"
 	"strings"
 
@@ -151,13 +153,19 @@ func (g *GitLab) ParseHook(h http.Header, body []byte) (*forge.Event, error) {
 }
 
 // SetStatus posts to /api/v4/projects/{id}/statuses/{sha}; repo is the
-// project's path (group/name) or numeric ID. Failure and error are both
-// GitLab's "failed".
+// project's path (group/name) or numeric ID. Running is GitLab's
+// "running"; failure and error are both its "failed". The status names
+// its ref: a merge request's refs/merge-requests/IID/head, which GitLab
+// keeps in the project for every merge request (a fork's head is on no
+// branch of it, and GitLab refuses a status on such a commit without a
+// ref), else the branch or tag. GitLab refuses a state the status
+// already has ("Cannot transition status via :enqueue from :pending"):
+// that answer means the status is as asked, and is no error.
 func (g *GitLab) SetStatus(ctx context.Context, repo, sha string, st forge.Status) error {
 	if repo == "" {
 		return fmt.Errorf("gitlab: no project")
 	}
-	state := map[forge.State]string{forge.Pending: "pending", forge.Success: "success",
+	state := map[forge.State]string{forge.Pending: "pending", forge.Running: "running", forge.Success: "success",
 		forge.Failure: "failed", forge.Error: "failed"}[st.State]
 	if state == "" {
 		return fmt.Errorf("gitlab: unknown state %q", st.State)
@@ -173,9 +181,36 @@ func (g *GitLab) SetStatus(ctx context.Context, repo, sha string, st forge.Statu
 		"description": st.Description,
 		"name":        st.Context,
 	}
+	switch {
+	case st.PullRequest != "":
+		body["ref"] = "refs/merge-requests/" + st.PullRequest + "/head"
+	case st.Ref != "":
+		body["ref"] = st.Ref
+	}
 	hdr := map[string]string{}
 	if g.token != "" {
 		hdr["PRIVATE-TOKEN"] = g.token
 	}
-	return forge.PostJSON(ctx, g.http, u, hdr, body)
+	err := forge.PostJSON(ctx, g.http, u, hdr, body)
+	if already(err, state) {
+		return nil
+	}
+	return err
+}
+
+// transitions are the state each of GitLab's status events leads to.
+var transitions = map[string]string{"enqueue": "pending", "run": "running", "succeed": "success", "drop": "failed", "cancel": "canceled"}
+
+// transitionRE matches GitLab's refusal of a status it cannot move.
+var transitionRE = regexp.MustCompile(`Cannot transition status via :(\w+) from :(\w+)`)
+
+// already reports whether err is GitLab's refusal to set a status to the
+// state it already has.
+func already(err error, state string) bool {
+	var se *forge.StatusError
+	if !errors.As(err, &se) || se.Code != http.StatusBadRequest {
+		return false
+	}
+	m := transitionRE.FindStringSubmatch(se.Body)
+	return m != nil && transitions[m[1]] == m[2] && m[2] == state
 }

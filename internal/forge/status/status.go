@@ -1,8 +1,11 @@
 // Package status reports pipelines to forges as commit statuses: pending
-// when a pipeline is queued or starts, then success, failure or error. It
-// is the engine's Observer (engine.Observer); reports are queued and sent by Run, retried
-// with exponential backoff, and never block a build. Failures are logged
-// and kept (Failures) so that they are visible.
+// when a pipeline is queued, running when it starts (pending on forges
+// without that state), then success, failure or error. It is the
+// engine's Observer (engine.Observer); reports are queued and sent by
+// Run, retried with exponential backoff, and never block a build. A
+// state already reported for a commit and context is not sent again
+// (GitLab refuses a repeated state). Failures are logged and kept
+// (Failures) so that they are visible.
 package status
 
 import (
@@ -52,7 +55,18 @@ type Reporter struct {
 
 	mu       sync.Mutex
 	failures []Failure // the most recent, oldest first
+
+	// last is the state last delivered per commit and context, read
+	// and written by Run only.
+	last map[statusKey]forge.State
 }
+
+// statusKey names a commit status: a project's commit and context.
+type statusKey struct{ project, sha, context string }
+
+// maxRemembered bounds last; past it the memory starts again (at worst
+// one repeated state, which GitLab's adapter takes as delivered).
+const maxRemembered = 10000
 
 // maxFailures is how many failures Failures keeps.
 const maxFailures = 100
@@ -77,7 +91,7 @@ func New(cfg Config) *Reporter {
 	if cfg.QueueSize <= 0 {
 		cfg.QueueSize = 1000
 	}
-	return &Reporter{cfg: cfg, queue: make(chan report, cfg.QueueSize)}
+	return &Reporter{cfg: cfg, queue: make(chan report, cfg.QueueSize), last: map[statusKey]forge.State{}}
 }
 
 // StatusOf is the commit status of a pipeline, reported on the commit the
@@ -93,7 +107,17 @@ func StatusOf(p *ci.Pipeline, wf *ci.Workflow, baseURL string) (sha string, st f
 		name = p.File
 	}
 	st = forge.Status{Context: "baton/" + name, TargetURL: baseURL + "/api/v1/workflows/" + wf.ID}
+	switch wf.RefType {
+	case "pull-request":
+		st.PullRequest = wf.PR
+	case "tag":
+		st.Ref = wf.Tag
+	default:
+		st.Ref = wf.Branch
+	}
 	switch {
+	case p.State == ci.StateRunning:
+		st.State, st.Description = forge.Running, "The pipeline is running"
 	case p.State != ci.StateDone:
 		st.State, st.Description = forge.Pending, "The pipeline is "+string(p.State)
 	case p.Result == ci.ResultPassed:
@@ -135,12 +159,30 @@ func (r *Reporter) Run(ctx context.Context) error {
 	}
 }
 
-// send tries one report up to Attempts times.
+// send tries one report up to Attempts times, unless its state is the
+// one last delivered for its commit and context.
 func (r *Reporter) send(ctx context.Context, rep report) {
+	key := statusKey{rep.proj.ID, rep.sha, rep.status.Context}
+	if last, ok := r.last[key]; ok && last == rep.status.State {
+		r.cfg.Logger.Debug("commit status unchanged; not sent again", "project", rep.proj.Name, "sha", rep.sha, "state", rep.status.State)
+		return
+	}
+	if !r.deliver(ctx, rep) {
+		return
+	}
+	if len(r.last) >= maxRemembered {
+		clear(r.last)
+	}
+	r.last[key] = rep.status.State
+}
+
+// deliver tries one report up to Attempts times and reports whether it
+// was delivered.
+func (r *Reporter) deliver(ctx context.Context, rep report) bool {
 	f, err := r.cfg.Open(ctx, rep.proj)
 	if err != nil {
 		r.fail(rep, 0, err)
-		return
+		return false
 	}
 	wait := r.cfg.Backoff
 	for attempt := 1; ; attempt++ {
@@ -148,13 +190,13 @@ func (r *Reporter) send(ctx context.Context, rep report) {
 		if err == nil {
 			r.sent.Add(1)
 			r.cfg.Logger.Debug("commit status reported", "project", rep.proj.Name, "sha", rep.sha, "state", rep.status.State)
-			return
+			return true
 		}
 		var se *forge.StatusError
 		permanent := errors.As(err, &se) && !se.Temporary()
 		if permanent || attempt >= r.cfg.Attempts || ctx.Err() != nil {
 			r.fail(rep, attempt, err)
-			return
+			return false
 		}
 		r.cfg.Logger.Info("commit status failed; retrying", "project", rep.proj.Name, "sha", rep.sha, "attempt", attempt, "err", err)
 		t := time.NewTimer(wait)
@@ -162,7 +204,7 @@ func (r *Reporter) send(ctx context.Context, rep report) {
 		case <-ctx.Done():
 			t.Stop()
 			r.fail(rep, attempt, context.Cause(ctx))
-			return
+			return false
 		case <-t.C:
 		}
 		wait *= 2

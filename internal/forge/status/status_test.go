@@ -48,7 +48,7 @@ func TestStatusOf(t *testing.T) {
 		want   forge.State
 	}{
 		{ci.StateQueued, "", forge.Pending},
-		{ci.StateRunning, "", forge.Pending},
+		{ci.StateRunning, "", forge.Running},
 		{ci.StateDone, ci.ResultPassed, forge.Success},
 		{ci.StateDone, ci.ResultFailed, forge.Failure},
 		{ci.StateDone, ci.ResultStopped, forge.Error},
@@ -76,13 +76,13 @@ func TestRetriesWithBackoffThenSucceeds(t *testing.T) {
 		cancel()
 		<-done
 		if len(f.calls) != 4 {
-			t.Fatalf("%d calls, want 4 (two failures, then pending, then success)", len(f.calls))
+			t.Fatalf("%d calls, want 4 (two failures, then running, then success)", len(f.calls))
 		}
 		if d1, d2 := f.calls[1].Sub(start), f.calls[2].Sub(f.calls[1]); d1 != time.Second || d2 != 2*time.Second {
 			t.Errorf("waits %v, %v; want 1s then 2s", d1, d2)
 		}
-		if len(f.sent) != 2 || f.sent[0].State != forge.Pending || f.sent[1].State != forge.Success {
-			t.Errorf("sent %+v, want pending then success", f.sent)
+		if len(f.sent) != 2 || f.sent[0].State != forge.Running || f.sent[1].State != forge.Success {
+			t.Errorf("sent %+v, want running then success", f.sent)
 		}
 		if len(r.Failures()) != 0 {
 			t.Errorf("failures %+v", r.Failures())
