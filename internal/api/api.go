@@ -27,6 +27,7 @@ import (
 	"github.com/batonci/baton/internal/logstore"
 	"github.com/batonci/baton/internal/notification"
 	"github.com/batonci/baton/internal/repourl"
+	"github.com/batonci/baton/internal/schedule"
 	"github.com/batonci/baton/internal/store"
 	"github.com/batonci/baton/internal/vault"
 )
@@ -66,6 +67,8 @@ type Config struct {
 	// Notifications manages organisation notifications; nil disables
 	// the notifications endpoints.
 	Notifications *notification.Service
+	// Schedules runs schedules now; nil refuses runs now.
+	Schedules *schedule.Service
 }
 
 // API is the HTTP handler of /api/v1.
@@ -143,6 +146,14 @@ func (a *API) table() []route {
 		{"PATCH /api/v1/projects/{project}/targets/{name}", projectAdmin, a.updateTarget},
 		{"DELETE /api/v1/projects/{project}/targets/{name}", projectAdmin, a.deleteTarget},
 		{"GET /api/v1/projects/{project}/targets/{name}/history", projectWrite, a.targetHistory},
+		{"GET /api/v1/projects/{project}/schedules", projectRead, a.listSchedules},
+		{"POST /api/v1/projects/{project}/schedules", projectWrite, a.createSchedule},
+		{"GET /api/v1/projects/{project}/schedules/{name}", projectRead, a.getSchedule},
+		{"PATCH /api/v1/projects/{project}/schedules/{name}", projectWrite, a.updateSchedule},
+		{"DELETE /api/v1/projects/{project}/schedules/{name}", projectWrite, a.deleteSchedule},
+		{"POST /api/v1/projects/{project}/schedules/{name}/pause", projectWrite, a.pauseSchedule},
+		{"POST /api/v1/projects/{project}/schedules/{name}/resume", projectWrite, a.resumeSchedule},
+		{"POST /api/v1/projects/{project}/schedules/{name}/run", projectWrite, a.runSchedule},
 		{"GET /api/v1/jobs/{id}", projectRead, a.getJob},
 		{"POST /api/v1/jobs/{id}/stop", projectWrite, a.stopJob},
 		{"GET /api/v1/jobs/{id}/log", projectRead, a.jobLog},

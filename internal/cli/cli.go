@@ -102,7 +102,7 @@ func commands() []*command {
 		secretUpdateCommand(),
 		secretDeleteCommand(),
 		secretRotateKeyCommand(),
-	}, append(append(append(append(peopleCommands(), targetCommands()...), debugCommands()...), artifactCommands()...), notificationCommands()...)...)
+	}, append(append(append(append(append(scheduleCommands(), peopleCommands()...), targetCommands()...), debugCommands()...), artifactCommands()...), notificationCommands()...)...)
 }
 
 // Version is the version of this build.

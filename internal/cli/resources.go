@@ -8,8 +8,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/url"
 	"os"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -223,17 +225,23 @@ type workflowView struct {
 
 func workflowRunCommand() *command {
 	var branch, tag, sha, file, keep string
+	var params multiFlag
 	var waitFlag bool
 	return apiCommand{
-		command: &command{name: "workflow run", summary: "start a workflow by hand", usage: "PROJECT [--branch B | --tag T] [--sha SHA] [--file F] [--keep-on-failure 30m] [--wait]",
-			help: "Starts a workflow on the head of a branch (default: the project's default branch) or a tag.\nWith --sha, the commit must be that head now (refused otherwise: a branch's name vouches for\nits commit, which deployment targets' branch rules rely on).\nWith --wait, follows it and exits 0 when it passes, 1 otherwise."},
+		command: &command{name: "workflow run", summary: "start a workflow by hand", usage: "PROJECT [--branch B | --tag T] [--sha SHA] [--file F] [--param K=V]... [--keep-on-failure 30m] [--wait]",
+			help: "Starts a workflow on the head of a branch (default: the project's default branch) or a tag.\nWith --sha, the commit must be that head now (refused otherwise: a branch's name vouches for\nits commit, which deployment targets' branch rules rely on).\nEach --param K=V is exported in every job and substituted into ${{parameters.K}}; the workflow\nshows them.\nWith --wait, follows it and exits 0 when it passes, 1 otherwise."},
 		do: func(ctx context.Context, o *IO, c *client, args []string, _ bool) int {
 			if len(args) != 1 {
 				fmt.Fprintln(o.Err, "baton workflow run: usage: baton workflow run PROJECT [--branch B]")
 				return ExitUsage
 			}
+			ps, err := runParams(params)
+			if err != nil {
+				fmt.Fprintf(o.Err, "baton workflow run: %v\n", err)
+				return ExitUsage
+			}
 			var wf ci.Workflow
-			body := map[string]any{"branch": branch, "tag": tag, "sha": sha, "pipeline_file": file, "keep_on_failure": keep}
+			body := map[string]any{"branch": branch, "tag": tag, "sha": sha, "pipeline_file": file, "keep_on_failure": keep, "parameters": ps}
 			if err := c.do(ctx, "POST", "/api/v1/projects/"+url.PathEscape(args[0])+"/workflows", body, &wf); err != nil {
 				return failAPI(o, "workflow run", err)
 			}
@@ -248,6 +256,7 @@ func workflowRunCommand() *command {
 		fs.StringVar(&tag, "tag", "", "`tag` to build")
 		fs.StringVar(&sha, "sha", "", "the `commit` to build: the branch's or tag's head (checked)")
 		fs.StringVar(&file, "file", "", "pipeline `file` (default: the project's)")
+		fs.Var(&params, "param", "parameter `K=V`; repeatable")
 		fs.BoolVar(&waitFlag, "wait", false, "wait for the result; exit 0 when it passed")
 		fs.StringVar(&keep, "keep-on-failure", "", "keep failed jobs alive this `long` (30m) for 'baton attach'")
 	})
@@ -373,7 +382,10 @@ func workflowShowCommand() *command {
 				return ExitOK
 			}
 			fmt.Fprintf(o.Out, "Workflow #%d %s of %s: %s %s\n", v.Number, v.ID, v.Project, v.State, v.Result)
-			fmt.Fprintf(o.Out, "  %s at %s, %s by %s\n", label(&v.Workflow), short(v.SHA), v.Trigger, orDash(v.TriggeredBy))
+			fmt.Fprintf(o.Out, "  %s at %s, %s by %s\n", label(&v.Workflow), short(v.SHA), triggerText(&v.Workflow), orDash(v.TriggeredBy))
+			for _, k := range slices.Sorted(maps.Keys(v.Parameters)) {
+				fmt.Fprintf(o.Out, "  parameter %s=%s\n", k, v.Parameters[k])
+			}
 			if v.Message != "" {
 				fmt.Fprintf(o.Out, "  %q\n", firstLine(v.Message))
 			}
@@ -649,4 +661,13 @@ func agentTokenCreateCommand() *command {
 		fs.StringVar(&typ, "type", "", "only agents of this `type`")
 		fs.StringVar(&name, "name", "", "a `name` to recognise the token by")
 	})
+}
+
+// triggerText says what started a workflow: "schedule NAME" for a
+// schedule's.
+func triggerText(w *ci.Workflow) string {
+	if w.Trigger == ci.TriggerSchedule && w.Schedule != "" {
+		return "schedule " + w.Schedule
+	}
+	return string(w.Trigger)
 }

@@ -700,3 +700,10 @@ func afterPipelineSpec(spec json.RawMessage, p *ci.Pipeline, result ci.Result, r
 	}
 	return raw, nil
 }
+
+// BranchHead returns the head commit of a branch of the project's
+// repository, fetched now; an error wrapping repocache.ErrUnknownRevision
+// says there is no such branch.
+func (e *Engine) BranchHead(ctx context.Context, proj *ci.Project, branch string) (string, error) {
+	return e.cfg.Repos.Project(proj.ID).Resolve(ctx, proj.RepoURL, "refs/heads/"+branch)
+}

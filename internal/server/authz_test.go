@@ -228,6 +228,19 @@ func (f *authzFixture) request(t *testing.T, pattern, who string, pf *projectFix
 			req.body = map[string]any{"results": []string{"failed"}}
 		}
 	}
+	if strings.HasSuffix(pattern, "/schedules") && method == "POST" {
+		req.body = map[string]any{"name": f.unique("S"), "cron": "0 3 * * *", "branch": "main"}
+	}
+	if strings.Contains(pattern, "/schedules/{name}") {
+		// The schedule exists: an allowed call must not get 404.
+		f.e.Do("POST", "/api/v1/projects/"+pf.name+"/schedules", map[string]any{"name": "S", "cron": "0 3 * * *", "branch": "main"}, nil, http.StatusCreated, http.StatusConflict)
+		switch method {
+		case "PATCH":
+			req.body = map[string]any{"cron": "0 4 * * *"}
+		case "POST":
+			req.body = map[string]any{}
+		}
+	}
 	if strings.Contains(pattern, "/secrets/{name}") {
 		// The secret exists: an allowed call must not get 404.
 		coll := strings.TrimSuffix(path, "/S")

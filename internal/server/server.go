@@ -237,7 +237,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	mirrors := repocache.Projects{Cache: s.Repos}
 	s.Trigger = trigger.New(trigger.Config{Store: db, Engine: s.Engine, Repos: mirrors, Merger: mirrors, Secrets: secrets, Logger: cfg.Logger})
 	a := api.New(api.Config{Store: db, Engine: s.Engine, Logs: logs, Logger: cfg.Logger, Wake: s.Trigger.Wake, Secrets: secrets, Hooks: s.Trigger,
-		Streams: s.Dispatch, Upgrade: dispatch.Upgrade, Artifacts: artifacts, Blobs: blobs, Notifications: s.Notifications})
+		Streams: s.Dispatch, Upgrade: dispatch.Upgrade, Artifacts: artifacts, Blobs: blobs, Notifications: s.Notifications, Schedules: s.Schedules})
 
 	s.http = edge.Server(s.routes(a, web.New(web.Config{API: a, Sessions: a})))
 	return s, nil

@@ -1,0 +1,246 @@
+package api
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+
+	"github.com/batonci/baton/internal/ci"
+	"github.com/batonci/baton/internal/repocache"
+	"github.com/batonci/baton/internal/schedule"
+	"github.com/batonci/baton/internal/store"
+)
+
+// Schedules (Semaphore's tasks) under /api/v1/projects/{project}/schedules:
+// readers of the project list and show them with their last runs; writers
+// create, change, pause, resume, delete and run them.
+
+// ScheduleRequest creates (POST) or changes (PATCH) a schedule. On PATCH
+// every field is optional; parameters given replace the declared ones.
+type ScheduleRequest struct {
+	Name         *string         `json:"name"`
+	Cron         *string         `json:"cron"`
+	Timezone     *string         `json:"timezone"`
+	Branch       *string         `json:"branch"`
+	PipelineFile *string         `json:"pipeline_file"`
+	Parameters   *[]ci.Parameter `json:"parameters"`
+	Paused       *bool           `json:"paused"`
+}
+
+// ScheduleView is a schedule with, when shown alone, its last runs.
+type ScheduleView struct {
+	*ci.Schedule
+	Runs []*ci.Workflow `json:"runs,omitempty"`
+}
+
+// ScheduleRunRequest runs a schedule now with values for its parameters.
+type ScheduleRunRequest struct {
+	Parameters map[string]string `json:"parameters"`
+}
+
+// scheduleError maps the schedule package's refusals to 400.
+func scheduleError(err error) error {
+	if errors.Is(err, schedule.ErrInvalid) {
+		return fmt.Errorf("%w: %s", errBadRequest, strings.TrimPrefix(err.Error(), schedule.ErrInvalid.Error()+": "))
+	}
+	return err
+}
+
+func (a *API) listSchedules(w http.ResponseWriter, r *http.Request, c *caller) {
+	p, err := a.project(r, c, r.PathValue("project"))
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	ss, err := a.cfg.Store.ListSchedules(r.Context(), p.ID)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	out := []ScheduleView{}
+	for _, s := range ss {
+		out = append(out, ScheduleView{Schedule: s})
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// getScheduleOf loads the schedule named in the path.
+func (a *API) getScheduleOf(r *http.Request, c *caller) (*ci.Project, *ci.Schedule, error) {
+	p, err := a.project(r, c, r.PathValue("project"))
+	if err != nil {
+		return nil, nil, err
+	}
+	name := r.PathValue("name")
+	s, err := a.cfg.Store.GetSchedule(r.Context(), p.ID, name)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, nil, fmt.Errorf("%w: project %s has no schedule %q", errNotFound, p.Name, name)
+	}
+	return p, s, err
+}
+
+func (a *API) getSchedule(w http.ResponseWriter, r *http.Request, c *caller) {
+	p, s, err := a.getScheduleOf(r, c)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	runs, err := a.cfg.Store.ScheduleWorkflows(r.Context(), p.ID, s.Name, 10)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, ScheduleView{Schedule: s, Runs: runs})
+}
+
+// applySchedule applies req to s, checks the result and, when the branch
+// changes, that it exists in the repository; then computes the next run
+// when the timing changed or the schedule resumes.
+func (a *API) applySchedule(r *http.Request, p *ci.Project, s *ci.Schedule, req *ScheduleRequest, create bool) error {
+	old := *s
+	set := func(dst *string, v *string) {
+		if v != nil {
+			*dst = strings.TrimSpace(*v)
+		}
+	}
+	set(&s.Name, req.Name)
+	set(&s.Cron, req.Cron)
+	set(&s.Timezone, req.Timezone)
+	set(&s.Branch, req.Branch)
+	set(&s.PipelineFile, req.PipelineFile)
+	if req.Parameters != nil {
+		s.Parameters = *req.Parameters
+	}
+	if req.Paused != nil {
+		s.Paused = *req.Paused
+	}
+	if s.Timezone == "" {
+		s.Timezone = "UTC"
+	}
+	if create && s.Cron == "" {
+		return fmt.Errorf("%w: cron is required (five fields: minute hour day-of-month month day-of-week)", errBadRequest)
+	}
+	spec, err := schedule.Check(s)
+	if err != nil {
+		return scheduleError(err)
+	}
+	if s.PipelineFile != "" && (strings.HasPrefix(s.PipelineFile, "/") || strings.Contains(s.PipelineFile, "..")) {
+		return fmt.Errorf("%w: pipeline_file %q must be a path inside the repository", errBadRequest, s.PipelineFile)
+	}
+	if create || s.Branch != old.Branch {
+		if _, err := a.cfg.Engine.BranchHead(r.Context(), p, s.Branch); err != nil {
+			if errors.Is(err, repocache.ErrUnknownRevision) {
+				return fmt.Errorf("%w: branch %q does not exist in the repository", errBadRequest, s.Branch)
+			}
+			return fmt.Errorf("%w: cannot check branch %q: %v", errBadRequest, s.Branch, err)
+		}
+	}
+	if create || s.Cron != old.Cron || s.Timezone != old.Timezone || (old.Paused && !s.Paused) {
+		s.NextRun = spec.Next(a.cfg.Now())
+	}
+	return nil
+}
+
+func (a *API) createSchedule(w http.ResponseWriter, r *http.Request, c *caller) {
+	p, err := a.project(r, c, r.PathValue("project"))
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	var req ScheduleRequest
+	if err := decode(r, &req); err != nil {
+		writeError(w, err)
+		return
+	}
+	s := &ci.Schedule{ProjectID: p.ID, CreatedBy: c.user.Login, CreatedAt: a.cfg.Now()}
+	if err := a.applySchedule(r, p, s, &req, true); err != nil {
+		writeError(w, err)
+		return
+	}
+	err = a.cfg.Store.Tx(r.Context(), func(tx *store.Tx) error { return tx.CreateSchedule(s) })
+	if errors.Is(err, store.ErrConflict) {
+		err = fmt.Errorf("%w: project %s already has a schedule %q", errConflict, p.Name, s.Name)
+	}
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, ScheduleView{Schedule: s})
+}
+
+func (a *API) updateSchedule(w http.ResponseWriter, r *http.Request, c *caller) {
+	var req ScheduleRequest
+	if err := decode(r, &req); err != nil {
+		writeError(w, err)
+		return
+	}
+	a.changeSchedule(w, r, c, &req)
+}
+
+func (a *API) pauseSchedule(w http.ResponseWriter, r *http.Request, c *caller) {
+	paused := true
+	a.changeSchedule(w, r, c, &ScheduleRequest{Paused: &paused})
+}
+
+func (a *API) resumeSchedule(w http.ResponseWriter, r *http.Request, c *caller) {
+	paused := false
+	a.changeSchedule(w, r, c, &ScheduleRequest{Paused: &paused})
+}
+
+func (a *API) changeSchedule(w http.ResponseWriter, r *http.Request, c *caller, req *ScheduleRequest) {
+	p, s, err := a.getScheduleOf(r, c)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	if err := a.applySchedule(r, p, s, req, false); err != nil {
+		writeError(w, err)
+		return
+	}
+	s.UpdatedAt, s.UpdatedBy = a.cfg.Now(), c.user.Login
+	err = a.cfg.Store.Tx(r.Context(), func(tx *store.Tx) error { return tx.UpdateSchedule(s) })
+	if errors.Is(err, store.ErrConflict) {
+		err = fmt.Errorf("%w: project %s already has a schedule %q", errConflict, p.Name, s.Name)
+	}
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, ScheduleView{Schedule: s})
+}
+
+func (a *API) deleteSchedule(w http.ResponseWriter, r *http.Request, c *caller) {
+	_, s, err := a.getScheduleOf(r, c)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	if err := a.cfg.Store.Tx(r.Context(), func(tx *store.Tx) error { return tx.DeleteSchedule(s.ID) }); err != nil {
+		writeError(w, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (a *API) runSchedule(w http.ResponseWriter, r *http.Request, c *caller) {
+	_, s, err := a.getScheduleOf(r, c)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	var req ScheduleRunRequest
+	if err := decode(r, &req); err != nil {
+		writeError(w, err)
+		return
+	}
+	if a.cfg.Schedules == nil {
+		writeError(w, fmt.Errorf("%w: schedules are not enabled on this server", errConflict))
+		return
+	}
+	wf, err := a.cfg.Schedules.RunNow(r.Context(), s, req.Parameters, c.user.Login)
+	if err != nil {
+		writeError(w, triggerError(scheduleError(err)))
+		return
+	}
+	writeJSON(w, http.StatusCreated, wf)
+}
