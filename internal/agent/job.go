@@ -270,6 +270,7 @@ func (a *agent) startJobService(as agentapi.Assignment, lease *jobuser.Lease, se
 		Scope:     jobsvc.Scope{Project: as.Project, Workflow: as.Workflow, Job: as.JobID, Fork: as.Fork},
 		Cache:     &serverCache{client: a.client, job: as.JobID, copies: a.cacheCopies},
 		Artifacts: serverArtifacts{client: a.client, job: as.JobID},
+		Reports:   serverReports{client: a.client, job: as.JobID},
 		Context:   jobsvc.LocalContext{Dir: filepath.Join(a.cfg.DataDir, "context")},
 		Dir:       a.svcDir,
 		Owner:     owner,

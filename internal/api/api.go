@@ -29,6 +29,7 @@ import (
 	"github.com/batonci/baton/internal/repourl"
 	"github.com/batonci/baton/internal/schedule"
 	"github.com/batonci/baton/internal/store"
+	"github.com/batonci/baton/internal/testresults"
 	"github.com/batonci/baton/internal/vault"
 )
 
@@ -61,6 +62,8 @@ type Config struct {
 	Upgrade Upgrader
 	// Artifacts keeps the jobs' artifacts; nil lists none.
 	Artifacts *artifact.Store
+	// Tests keeps the jobs' test reports; nil answers 404.
+	Tests *testresults.Service
 	// Blobs is the object storage of artifacts and caches, from which a
 	// deleted project's objects are deleted; nil deletes none.
 	Blobs blob.Store
@@ -190,7 +193,7 @@ func (a *API) table() []route {
 		{"DELETE /api/v1/projects/{project}/secrets/{name}", projectAdmin, a.deleteSecret},
 		{"GET /api/v1/projects/{project}/deliveries", projectAdmin, a.listDeliveries},
 		{"POST /api/v1/projects/{project}/deliveries/{id}/redeliver", projectAdmin, a.redeliver},
-	}, append(a.artifactRoutes(), a.notificationRoutes()...)...)
+	}, append(append(a.artifactRoutes(), a.notificationRoutes()...), a.testRoutes()...)...)
 }
 
 // project loads the project named in the path and checks read access; an

@@ -99,6 +99,9 @@ type Config struct {
 	// Artifacts keeps the jobs' artifacts (internal/artifact); nil means
 	// artifact requests answer 503.
 	Artifacts jobsvc.ArtifactStorage
+	// Tests keeps the jobs' test reports (testresults.go); nil means
+	// report requests answer 503.
+	Tests TestReports
 	// Now is the clock; nil means time.Now.
 	Now     func() time.Time
 	Logger  *slog.Logger

@@ -47,6 +47,7 @@ func (d *Dispatcher) handler() http.Handler {
 	mux.HandleFunc("GET "+p+"/streams/{id}", d.handleStream)
 	d.cacheRoutes(mux)
 	d.routeArtifacts(mux)
+	d.routeTestResults(mux)
 	mux.HandleFunc(p+"/", func(w http.ResponseWriter, r *http.Request) {
 		if knownEndpoint(strings.TrimPrefix(r.URL.Path, p)) {
 			w.Header().Set("Allow", http.MethodPost)

@@ -29,6 +29,8 @@ import (
 //	GET    /v1/context/{key}?ids=ID,...       a sem-context value (text), or 404
 //	PUT    /v1/context/{key}?ids=ID           set it to the body (at most 20 KB)
 //	DELETE /v1/context/{key}?ids=ID           hide it in that pipeline's context
+//	PUT    /v1/test-results                   merge a test report into the job's (reports.go)
+//	POST   /v1/test-results/pipeline          merge the pipeline's jobs' reports
 //
 // Errors are JSON {"message": "..."}: 401 without the token, 403 for what
 // the job's scope does not allow, 404 ("not found") for what is not
@@ -73,6 +75,8 @@ func (s *Service) handler() http.Handler {
 	mux.HandleFunc("GET /v1/services", s.serviceList)
 	mux.HandleFunc("DELETE /v1/services/{name}", s.serviceStop)
 	mux.HandleFunc("GET /v1/services/{name}/logs", s.serviceLogs)
+	mux.HandleFunc("PUT /v1/test-results", s.reportPut)
+	mux.HandleFunc("POST /v1/test-results/pipeline", s.reportMerge)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 		if !ok || subtle.ConstantTimeCompare([]byte(got), []byte(s.token)) != 1 || s.token == "" {

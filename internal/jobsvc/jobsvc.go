@@ -74,6 +74,8 @@ type Config struct {
 	// cannot start any, and NoServices says why (one line).
 	Services   ServiceRunner
 	NoServices string
+	// Reports keeps the job's test reports; nil means none (503).
+	Reports ReportStorage
 	// Dir is where the socket's directory is made; "" means os.TempDir().
 	Dir string
 	// Listen makes the listener at the socket's path; nil means a unix

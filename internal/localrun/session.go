@@ -67,6 +67,8 @@ type Session struct {
 	// artefacts are the SEMAPHORE_PIPELINE_<n>_ARTEFACT_ID variables of a
 	// promoted pipeline.
 	artefacts []jobspec.Var
+	// reports keeps the jobs' test reports in runDir/test-results.
+	reports jobsvc.LocalReports
 }
 
 // NewSession installs the toolbox in cfg.RunDir and returns the session
@@ -88,6 +90,7 @@ func NewSession(cfg Config) (*Session, error) {
 		plan: lp, runDir: cfg.RunDir, binDir: binDir, binary: cfg.Binary, graph: lp.Graph, secrets: secrets,
 		user:     cfg.User,
 		storeDir: cfg.StoreDir,
+		reports:  jobsvc.NewLocalReports(filepath.Join(cfg.RunDir, "test-results")),
 		keep:     cfg.Keep,
 		jobsDir:  filepath.Join(cfg.RunDir, "jobs"),
 		masks:    secrets.masks(),
@@ -217,6 +220,7 @@ func (s *Session) prepare(ctx context.Context, sp Spec) (jobspec.Job, func(), er
 		Artifacts:  jobsvc.LocalArtifacts{Dir: filepath.Join(s.storeDir, "artifacts")},
 		Context:    jobsvc.LocalContext{Dir: filepath.Join(s.runDir, "context")},
 		NoServices: "sem-service is not available in local runs; it starts services on agents with Docker (baton agent)",
+		Reports:    s.reports,
 	})
 	if err != nil {
 		return jobspec.Job{}, cleanup, err

@@ -16,6 +16,7 @@ import (
 	"github.com/batonci/baton/internal/ids"
 	"github.com/batonci/baton/internal/store"
 	"github.com/batonci/baton/internal/testenv"
+	"github.com/batonci/baton/internal/testreport"
 )
 
 // The kinds of caller the authorisation table is checked with.
@@ -148,6 +149,10 @@ func (f *authzFixture) request(t *testing.T, pattern, who string, pf *projectFix
 		path = strings.ReplaceAll(path, kv[0], kv[1])
 	}
 	req := request{method: method, path: path}
+	if strings.Contains(pattern, "/tests") || strings.Contains(pattern, "/flaky/") {
+		// The fixture's job published a report with a flaky test.
+		req.path = strings.ReplaceAll(req.path, "{test}", f.publishTests(t, pf))
+	}
 	switch pattern {
 	case "POST /api/v1/projects":
 		// A remote URL: a local one is for organisation admins only.
@@ -503,4 +508,22 @@ func TestAuthorizationTable(t *testing.T) {
 			t.Errorf("POST %s with an agent token: status %d, want 401 saying it only registers: %s", path, got, body)
 		}
 	}
+}
+
+// publishTests gives pf's job a test report in which one test failed and
+// passed, and returns that test's id.
+func (f *authzFixture) publishTests(t *testing.T, pf *projectFixture) string {
+	t.Helper()
+	j, err := f.e.Server.Store.GetJob(t.Context(), pf.job)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := testreport.Decode(strings.NewReader(`{"testResults":[{"name":"unit","suites":[{"name":"s","tests":[{"name":"t","state":"failed"},{"name":"t","state":"passed"}]}]}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.e.Server.Tests.PutJob(t.Context(), j, rep); err != nil {
+		t.Fatal(err)
+	}
+	return rep.TestResults[0].Suites[0].Tests[0].ID
 }

@@ -36,6 +36,7 @@ import (
 	"github.com/batonci/baton/internal/repocache"
 	"github.com/batonci/baton/internal/schedule"
 	"github.com/batonci/baton/internal/store"
+	"github.com/batonci/baton/internal/testresults"
 	"github.com/batonci/baton/internal/trigger"
 	"github.com/batonci/baton/internal/web"
 )
@@ -118,10 +119,12 @@ type Server struct {
 	Schedules *schedule.Service
 	// Notifications sends organisation notifications.
 	Notifications *notification.Service
-	listener      net.Listener
-	http          *http.Server
-	url           string
-	counters      counters
+	// Tests keeps the jobs' and pipelines' test reports.
+	Tests    *testresults.Service
+	listener net.Listener
+	http     *http.Server
+	url      string
+	counters counters
 	// metricsState is the Prometheus registry behind /metrics.
 	metricsState serverMetrics
 	// patterns are every route the server answers (see Routes).
@@ -218,13 +221,14 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		}})
 	s.Notifications = notification.New(notification.Config{Store: db, Sealer: secrets, BaseURL: url, Logger: cfg.Logger,
 		Backoff: cfg.NotificationBackoff, Attempts: cfg.NotificationAttempts})
+	s.Tests = testresults.New(testresults.Config{Store: db, Blobs: blobs, Logger: cfg.Logger})
 	s.Engine = engine.New(engine.Config{Store: db, Repos: s.Repos, Logs: logs, BaseURL: url, Logger: cfg.Logger, Secrets: secrets,
-		Observer: s.Statuses, Finisher: s.Notifications})
+		Observer: observers{s.Statuses, s.Tests}, Finisher: s.Notifications})
 	s.Schedules = &schedule.Service{Store: db, Trigger: s.Engine.Trigger, Logger: cfg.Logger}
 	artifacts := artifact.New(blobs)
 	s.Artifacts = artifacts
 	s.Dispatch = dispatch.New(dispatch.Config{
-		Store: db, Engine: s.Engine, Logs: logs, Blobs: blobs, URL: url, Artifacts: artifacts, PollTimeout: cfg.PollTimeout, LostAfter: cfg.LostAfter, Logger: cfg.Logger,
+		Store: db, Engine: s.Engine, Logs: logs, Blobs: blobs, URL: url, Artifacts: artifacts, Tests: s.Tests, PollTimeout: cfg.PollTimeout, LostAfter: cfg.LostAfter, Logger: cfg.Logger,
 		Metrics: dispatch.Metrics{
 			JobAssigned: func(_ string, queued time.Duration) {
 				s.counters.dispatched.Add(1)
@@ -237,7 +241,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	mirrors := repocache.Projects{Cache: s.Repos}
 	s.Trigger = trigger.New(trigger.Config{Store: db, Engine: s.Engine, Repos: mirrors, Merger: mirrors, Secrets: secrets, Logger: cfg.Logger})
 	a := api.New(api.Config{Store: db, Engine: s.Engine, Logs: logs, Logger: cfg.Logger, Wake: s.Trigger.Wake, Secrets: secrets, Hooks: s.Trigger,
-		Streams: s.Dispatch, Upgrade: dispatch.Upgrade, Artifacts: artifacts, Blobs: blobs, Notifications: s.Notifications, Schedules: s.Schedules})
+		Streams: s.Dispatch, Upgrade: dispatch.Upgrade, Artifacts: artifacts, Tests: s.Tests, Blobs: blobs, Notifications: s.Notifications, Schedules: s.Schedules})
 
 	s.http = edge.Server(s.routes(a, web.New(web.Config{API: a, Sessions: a})))
 	return s, nil
@@ -252,9 +256,9 @@ func (s *Server) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
-	errc := make(chan error, 8)
+	errc := make(chan error, 9)
 	schedules := func(ctx context.Context) error { s.Schedules.Run(ctx); return nil }
-	for _, run := range []func(context.Context) error{s.Engine.Run, s.Dispatch.Run, s.Trigger.Run, s.Statuses.Run, s.sweepArtifacts, schedules,
+	for _, run := range []func(context.Context) error{s.Engine.Run, s.Dispatch.Run, s.Trigger.Run, s.Statuses.Run, s.Tests.Run, s.sweepArtifacts, schedules,
 		s.Notifications.Run} {
 		wg.Add(1)
 		go func() {
@@ -293,3 +297,12 @@ var (
 	_ engine.Observer = (*status.Reporter)(nil)
 	_ engine.Finisher = (*notification.Service)(nil)
 )
+
+// observers tells each of its observers of a pipeline's change.
+type observers []engine.Observer
+
+func (os observers) PipelineChanged(ctx context.Context, p *ci.Pipeline, wf *ci.Workflow, proj *ci.Project) {
+	for _, o := range os {
+		o.PipelineChanged(ctx, p, wf, proj)
+	}
+}

@@ -26,7 +26,7 @@ type Options struct {
 	Parser      string // "" or "auto" detects; else one of Parsers
 	Name        string // the report's name; default: the root's name attribute or "<Framework> Suite"
 	SuitePrefix string // put in front of every suite's name
-	TrimOutput  int    // cut system-out, system-err and failure bodies to this many bytes (0: keep all)
+	TrimOutput  int    // keep the last this many bytes of system-out and system-err (0: all)
 }
 
 // ParseError is a report that cannot be read: bad XML, or not JUnit. Its
@@ -377,16 +377,7 @@ func newSuite(s *node, name, p string, opt Options) Suite {
 			SystemOut: trim(t.out, opt.TrimOutput),
 			SystemErr: trim(t.err, opt.TrimOutput),
 		}
-		if t.failure != nil {
-			f := *t.failure
-			f.Body = trim(f.Body, opt.TrimOutput)
-			test.Failure = &f
-		}
-		if t.error != nil {
-			f := *t.error
-			f.Body = trim(f.Body, opt.TrimOutput)
-			test.Error = &f
-		}
+		test.Failure, test.Error = t.failure, t.error
 		if test.Failure != nil && test.Error != nil {
 			test.State = StateError // an error outweighs a failure
 		}
@@ -436,16 +427,17 @@ func seconds(s string) time.Duration {
 	return time.Duration(f * float64(time.Second))
 }
 
-// trim cuts s to at most n bytes on a character boundary, saying so.
+// trim keeps the last n bytes of s (from a character boundary), saying
+// how much went: the end of an output is where a test's trouble shows.
 func trim(s string, n int) string {
 	if n <= 0 || len(s) <= n {
 		return s
 	}
-	cut := n
-	for cut > 0 && !utf8.RuneStart(s[cut]) {
-		cut--
+	cut := len(s) - n
+	for cut < len(s) && !utf8.RuneStart(s[cut]) {
+		cut++
 	}
-	return s[:cut] + fmt.Sprintf("\n... [%d bytes trimmed]", len(s)-cut)
+	return fmt.Sprintf("[%d bytes trimmed] ...\n", cut) + s[cut:]
 }
 
 // latin1Reader decodes ISO-8859-1, which some older tools still declare.

@@ -5,8 +5,13 @@
 package testreport
 
 import (
+	"bytes"
 	"crypto/md5"
 	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
 	"slices"
 	"strings"
 	"time"
@@ -128,7 +133,7 @@ func (s *Summary) count(st State) {
 }
 
 // Summary sums the reports of r.
-func (r *Result) Summary() Summary {
+func (r Result) Summary() Summary {
 	var s Summary
 	for _, tr := range r.TestResults {
 		s.add(tr.Summary)
@@ -273,4 +278,147 @@ func Merge(results ...Result) Result {
 		tr.aggregate()
 	}
 	return out
+}
+
+// MaxOutput is the most Normalize keeps of a test's or suite's output and
+// of a failure's body, in bytes.
+const MaxOutput = 64 << 10
+
+// Normalize makes a report received from elsewhere consistent: unknown
+// states are refused, ids are derived again from the names and every
+// summary is counted again from the tests, so that a report's counts are
+// never what its sender claimed but what it holds. Outputs longer than
+// MaxOutput are trimmed.
+func (r *Result) Normalize() error {
+	if r.TestResults == nil {
+		r.TestResults = []TestResults{}
+	}
+	for i := range r.TestResults {
+		tr := &r.TestResults[i]
+		if tr.Status == "" {
+			tr.Status = StatusSuccess
+		}
+		if tr.Status != StatusSuccess && tr.Status != StatusError {
+			return fmt.Errorf("report %q: unknown status %q", tr.Name, tr.Status)
+		}
+		if tr.Suites == nil {
+			tr.Suites = []Suite{}
+		}
+		for j := range tr.Suites {
+			s := &tr.Suites[j]
+			s.SystemOut, s.SystemErr = trim(s.SystemOut, MaxOutput), trim(s.SystemErr, MaxOutput)
+			if s.Tests == nil {
+				s.Tests = []Test{}
+			}
+			for k := range s.Tests {
+				t := &s.Tests[k]
+				switch t.State {
+				case StatePassed, StateFailed, StateError, StateSkipped, StateDisabled:
+				case "":
+					t.State = StatePassed
+				default:
+					return fmt.Errorf("test %q of suite %q: unknown state %q", t.Name, s.Name, t.State)
+				}
+				if t.Duration < 0 {
+					t.Duration = 0
+				}
+				t.SystemOut, t.SystemErr = trim(t.SystemOut, MaxOutput), trim(t.SystemErr, MaxOutput)
+				for _, f := range []*Failure{t.Failure, t.Error} {
+					if f != nil {
+						f.Body = trim(f.Body, MaxOutput)
+						f.Message = trim(f.Message, MaxOutput)
+					}
+				}
+			}
+			if s.Summary.Duration < 0 {
+				s.Summary.Duration = 0
+			}
+			s.aggregate()
+		}
+		tr.aggregate()
+		tr.assignIDs()
+	}
+	return nil
+}
+
+// Failed returns the tests that failed or errored, with their suite and
+// report, in report order.
+func (r *Result) Failed() []Located {
+	var out []Located
+	for i := range r.TestResults {
+		tr := &r.TestResults[i]
+		for j := range tr.Suites {
+			s := &tr.Suites[j]
+			for k := range s.Tests {
+				if st := s.Tests[k].State; st == StateFailed || st == StateError {
+					out = append(out, Located{Report: tr, Suite: s, Test: &s.Tests[k]})
+				}
+			}
+		}
+	}
+	return out
+}
+
+// Located is a test with the suite and report it belongs to.
+type Located struct {
+	Report *TestResults
+	Suite  *Suite
+	Test   *Test
+}
+
+// Line is a one-line summary: "12 tests: 10 passed, 1 failed, 1 skipped in 3.2s".
+func (s Summary) Line() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%d %s: %d passed", s.Total, plural(s.Total, "test", "tests"), s.Passed)
+	for _, p := range []struct {
+		n    int
+		what string
+	}{{s.Failed, "failed"}, {s.Error, "errored"}, {s.Skipped, "skipped"}, {s.Disabled, "disabled"}} {
+		if p.n > 0 {
+			fmt.Fprintf(&b, ", %d %s", p.n, p.what)
+		}
+	}
+	fmt.Fprintf(&b, " in %s", s.Duration.Round(time.Millisecond))
+	return b.String()
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
+}
+
+// MaxReport is the largest report Decode reads, as JSON.
+const MaxReport = 256 << 20
+
+// DecodeError is a report that is not valid report JSON, or too large.
+type DecodeError struct{ Err error }
+
+func (e *DecodeError) Error() string { return "bad report: " + e.Err.Error() }
+func (e *DecodeError) Unwrap() error { return e.Err }
+
+// Decode reads a report as JSON (at most MaxReport bytes) and normalises
+// it; what it refuses is a *DecodeError.
+func Decode(r io.Reader) (Result, error) {
+	data, err := io.ReadAll(io.LimitReader(r, MaxReport+1))
+	if err != nil {
+		return Result{}, fmt.Errorf("read the report: %w", err)
+	}
+	if len(data) > MaxReport {
+		return Result{}, &DecodeError{fmt.Errorf("larger than %d MiB", MaxReport>>20)}
+	}
+	var res Result
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&res); err != nil {
+		return Result{}, &DecodeError{err}
+	}
+	if dec.More() {
+		return Result{}, &DecodeError{errors.New("more than one JSON value")}
+	}
+	if err := res.Normalize(); err != nil {
+		return Result{}, &DecodeError{err}
+	}
+	return res, nil
 }

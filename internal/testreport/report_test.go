@@ -172,10 +172,12 @@ func TestDetails(t *testing.T) {
 		}
 	})
 	t.Run("trimmed output", func(t *testing.T) {
-		tr := parse(t, "pytest.xml", Options{TrimOutput: 20})
-		f := tr.Suites[0].Tests[1].Failure
-		if !strings.HasPrefix(f.Body, "self = <tests.test_m\n... [") || !strings.HasSuffix(f.Body, " bytes trimmed]") {
-			t.Errorf("body = %q", f.Body)
+		tr := parse(t, "surefire.xml", Options{TrimOutput: 10})
+		if got := tr.Suites[0].Tests[1].SystemOut; got != "[18 bytes trimmed] ...\n4 -> 9.99\n" {
+			t.Errorf("systemOut = %q", got)
+		}
+		if f := tr.Suites[0].Tests[1].Failure; !strings.HasPrefix(f.Body, "org.opentest4j") {
+			t.Errorf("failure body trimmed: %q", f.Body)
 		}
 	})
 	t.Run("ids are stable and outcome-independent", func(t *testing.T) {
@@ -368,4 +370,42 @@ func FuzzParse(f *testing.F) {
 			t.Fatal(err)
 		}
 	})
+}
+
+func TestNormalize(t *testing.T) {
+	in := `{"testResults":[{"name":"Unit","framework":"generic","suites":[{"name":"s","summary":{"total":99,"passed":99},
+		"tests":[{"name":"a","state":"failed","duration":-5},{"name":"b"},{"name":"c","state":"error","systemOut":"` + strings.Repeat("x", MaxOutput+10) + `"}]}],
+		"summary":{"total":1000}}]}`
+	var r Result
+	if err := json.Unmarshal([]byte(in), &r); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Normalize(); err != nil {
+		t.Fatal(err)
+	}
+	got := r.TestResults[0].Summary
+	got.Duration = 0
+	if want := (Summary{Total: 3, Passed: 1, Failed: 1, Error: 1}); got != want {
+		t.Errorf("summary = %+v, want %+v (counted, not trusted)", got, want)
+	}
+	tr := r.TestResults[0]
+	if tr.ID == "" || tr.Suites[0].ID == "" || tr.Suites[0].Tests[0].ID == "" || tr.Status != StatusSuccess {
+		t.Errorf("ids or status missing: %+v", tr)
+	}
+	if n := len(tr.Suites[0].Tests[2].SystemOut); n > MaxOutput+100 {
+		t.Errorf("output of %d bytes kept", n)
+	}
+	if d := tr.Suites[0].Tests[0].Duration; d != 0 {
+		t.Errorf("negative duration kept: %v", d)
+	}
+	if f := r.Failed(); len(f) != 2 || f[0].Test.Name != "a" || f[1].Suite.Name != "s" {
+		t.Errorf("failed = %+v", f)
+	}
+	bad := Result{TestResults: []TestResults{{Suites: []Suite{{Tests: []Test{{Name: "x", State: "exploded"}}}}}}}
+	if err := bad.Normalize(); err == nil || !strings.Contains(err.Error(), `unknown state "exploded"`) {
+		t.Errorf("bad state: %v", err)
+	}
+	if got := (Summary{Total: 5, Passed: 3, Failed: 1, Skipped: 1, Duration: 1500 * time.Millisecond}).Line(); got != "5 tests: 3 passed, 1 failed, 1 skipped in 1.5s" {
+		t.Errorf("line = %q", got)
+	}
 }

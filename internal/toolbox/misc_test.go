@@ -1,6 +1,7 @@
 package toolbox
 
 import (
+	"bytes"
 	"os"
 	"path/filepath"
 	"strings"
@@ -8,6 +9,7 @@ import (
 
 	"github.com/batonci/baton/internal/gitrepo/gittest"
 	"github.com/batonci/baton/internal/jobsvc"
+	"github.com/batonci/baton/internal/testreport"
 )
 
 func TestRetry(t *testing.T) {
@@ -75,45 +77,66 @@ const junitFailing = `<testsuite name="rspec" time="2.25">
 
 func TestTestResultsPublish(t *testing.T) {
 	t.Parallel()
-	dir, store := t.TempDir(), t.TempDir()
-	env := serve(t, jobsvc.Scope{Project: "p", Job: "job-9"}, "", store)
+	dir, reports := t.TempDir(), t.TempDir()
+	s, err := jobsvc.Start(jobsvc.Config{Scope: jobsvc.Scope{Project: "p", Job: "job-9"}, Reports: jobsvc.NewLocalReports(reports)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	env := s.Env()
 	gittest.Write(t, dir, map[string]string{
 		"junit.xml":             junitPassing,
-		"reports/a/results.xml": junitPassing,
+		"reports/a/results.xml": strings.ReplaceAll(junitPassing, "pkg/a", "pkg/b"),
 		"reports/b/results.xml": junitFailing,
 		"reports/b/notes.txt":   "ignored",
-		"broken.xml":            "<testsuite><testcase>",
+		"broken.xml":            "<testsuite>\n<testcase>",
 		"html.xml":              "<html/>",
 	})
-	stored := filepath.Join(store, "p", "jobs", "job-9", "test-results", "junit.xml")
+	stored := func() testreport.Result {
+		t.Helper()
+		data, err := os.ReadFile(filepath.Join(reports, "job-9.json"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, err := testreport.Decode(bytes.NewReader(data))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
 
 	tool(t, dir, env, "test-results", "publish", "junit.xml").check(t, 0,
-		"test-results: Test results: 3 tests, 0 failures, 0 errors, 1 skipped, 1.5s (1 file)",
-		"Stored the report as the job artifact test-results/junit.xml")
-	if data, _ := os.ReadFile(stored); string(data) != junitPassing {
-		t.Errorf("a single report is stored as is; got:\n%s", data)
+		"test-results: Generic Suite: 3 tests: 2 passed, 1 skipped in 1.5s (1 file, generic)",
+		"Stored with the job's report")
+	if got := stored().Summary(); got.Total != 3 || got.Skipped != 1 {
+		t.Errorf("stored summary = %+v", got)
 	}
 
+	// A second publish adds to the job's report.
 	r := tool(t, dir, env, "test-results", "publish", "reports", "--name", "Unit")
-	r.check(t, 0, "Unit: 6 tests, 2 failures, 1 errors, 1 skipped, 3.75s (2 files)",
-		"FAILED rspec / spec.models.user_spec.validates email", "FAILED rspec / spec.models.user_spec.saves", "FAILED rspec / nested / deep")
-	merged, err := parseJUnitFile(stored)
-	if err != nil {
-		t.Fatalf("the merged report does not parse: %v", err)
-	}
-	if got := merged.counts; got.tests != 6 || got.failures != 2 || got.errors != 1 || got.skipped != 1 {
-		t.Errorf("merged report counts %+v", got)
+	r.check(t, 0, "Unit: 6 tests: 2 passed, 2 failed, 1 errored, 1 skipped in 3.75s (2 files, rspec, generic)",
+		"FAILED rspec / spec.models.user_spec.validates email", "ERROR rspec / spec.models.user_spec.saves", `FAILED rspec\nested / deep`,
+		"Stored with the job's report (9 tests: 4 passed, 2 failed, 1 errored, 2 skipped")
+	if got := stored().Summary(); got.Total != 9 || got.Failed != 2 || got.Error != 1 {
+		t.Errorf("stored summary after the second publish = %+v", got)
 	}
 
-	tool(t, dir, env, "test-results", "publish", "missing.xml").check(t, 1, "missing.xml")
-	tool(t, dir, env, "test-results", "publish", "missing.xml", "--ignore-missing").check(t, 0, "nothing to publish")
-	tool(t, dir, env, "test-results", "publish", "broken.xml").check(t, 1, "not JUnit XML")
-	tool(t, dir, env, "test-results", "publish", "html.xml").check(t, 1, "root element is <html>")
+	// Problems are reported on one line and fail only with --fail-on-error.
+	tool(t, dir, env, "test-results", "publish", "missing.xml").check(t, 0, "test-results: missing.xml: no such file or directory")
+	tool(t, dir, env, "test-results", "publish", "missing.xml", "--fail-on-error").check(t, 1, "missing.xml: no such file")
+	tool(t, dir, env, "test-results", "publish", "missing.xml", "--ignore-missing", "--fail-on-error").check(t, 0, "nothing to publish")
+	tool(t, dir, env, "test-results", "publish", "broken.xml").check(t, 0, "test-results: broken.xml:2:11: malformed XML: unexpected EOF")
+	tool(t, dir, env, "test-results", "publish", "broken.xml", "--fail-on-error").check(t, 1, "broken.xml:2:11")
+	tool(t, dir, env, "test-results", "publish", "html.xml", "junit.xml").check(t, 0, "html.xml:1:1: the root element is <html>", "3 tests")
 	tool(t, dir, env, "test-results", "publish").check(t, 1, "publish needs")
+	tool(t, dir, env, "test-results", "publish", "junit.xml", "--parser", "nunit").check(t, 1, `unknown parser "nunit"`)
 	tool(t, dir, []string{"BATON_JOBSVC="}, "test-results", "publish", "junit.xml").check(t, 0, "3 tests", "not stored: BATON_JOBSVC is not set")
+	tool(t, dir, []string{"BATON_JOBSVC="}, "test-results", "publish", "junit.xml", "--fail-on-error").check(t, 1, "not stored")
 
-	for _, sub := range []string{"gen-pipeline-report", "compile", "combine", "command-metrics", "resource-metrics"} {
-		tool(t, dir, env, "test-results", sub).check(t, 0, "test-results: '"+sub+"' is not available in local runs")
+	// The pipeline's report merges the jobs'.
+	tool(t, dir, env, "test-results", "gen-pipeline-report").check(t, 0, "Pipeline report: 9 tests: 4 passed, 2 failed, 1 errored, 2 skipped")
+	for _, sub := range []string{"compile", "combine", "command-metrics", "resource-metrics"} {
+		tool(t, dir, env, "test-results", sub).check(t, 0, "test-results: '"+sub+"' is not available")
 	}
 }
 

@@ -1,11 +1,10 @@
 package toolbox
 
 import (
-	"bytes"
-	"encoding/xml"
+	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -15,19 +14,26 @@ import (
 	"time"
 
 	"github.com/batonci/baton/internal/jobsvc"
+	"github.com/batonci/baton/internal/testreport"
 )
 
-const testResultsUsage = `test-results publish FILE|DIR... [--name NAME]
-       test-results gen-pipeline-report | compile | combine | command-metrics | resource-metrics`
+const testResultsUsage = `test-results publish FILE|DIR... [--name NAME] [--parser auto|generic|golang|rspec|exunit|mocha|phpunit|embedded]
+                           [--suite-prefix PREFIX] [--trim-output-to N | --no-trim-output] [--ignore-missing] [--fail-on-error]
+       test-results gen-pipeline-report
+       test-results compile | combine | command-metrics | resource-metrics`
 
-// testResultsArtifact is where publish stores the report, in the job's
-// artifacts, as on Semaphore.
-const testResultsArtifact = "test-results/junit.xml"
+// defaultTrim is how much of each test's output publish keeps (the end),
+// as Semaphore's test-results.
+const defaultTrim = 1000
 
-// runTestResults publishes JUnit XML reports: it prints a summary and
-// stores the report (merged, for several files) as the job artifact
-// test-results/junit.xml. The pipeline-level subcommands belong to
-// Semaphore's UI and are skipped with a message.
+// publishTimeout bounds the time publish spends sending the report, so
+// that a server that cannot take it never holds the job up for long.
+const publishTimeout = 2 * time.Minute
+
+// runTestResults publishes JUnit XML reports to the job's report (kept
+// with the job on the server) and merges a pipeline's reports. Problems
+// with the reports are reported on one line and do not fail the job,
+// unless --fail-on-error.
 func runTestResults(c *call, args []string) int {
 	if len(args) == 0 {
 		return c.usageError(testResultsUsage, "missing subcommand")
@@ -39,8 +45,10 @@ func runTestResults(c *call, args []string) int {
 		return 0
 	case "publish":
 		return publishTestResults(c, rest)
-	case "gen-pipeline-report", "compile", "combine", "command-metrics", "resource-metrics":
-		c.infof("'%s' is not available in local runs (it builds reports for Semaphore's UI); skipping it. Each job's published results are in its test-results/junit.xml artifact", sub)
+	case "gen-pipeline-report":
+		return genPipelineReport(c)
+	case "compile", "combine", "command-metrics", "resource-metrics":
+		c.infof("'%s' is not available (it builds files for Semaphore's UI); skipping it. Published reports are merged into the pipeline's report when the pipeline ends", sub)
 		return 0
 	default:
 		return c.usageError(testResultsUsage, "unknown subcommand %q", sub)
@@ -59,6 +67,7 @@ func publishTestResults(c *call, args []string) int {
 		{long: "no-trim-output"},
 		{long: "no-compress"},
 		{long: "ignore-missing"},
+		{long: "fail-on-error"},
 		{long: "generate-mcp-summary"},
 	})
 	if errors.Is(err, errHelp) {
@@ -71,68 +80,162 @@ func publishTestResults(c *call, args []string) int {
 	if len(pos) == 0 {
 		return c.usageError(testResultsUsage, "publish needs a JUnit XML file or a directory of them")
 	}
-	files, err := junitFiles(c, pos)
-	if err != nil {
-		if fl.has("ignore-missing") && errors.Is(err, fs.ErrNotExist) {
-			c.infof("%v; nothing to publish", unwrapPathError(err))
-			return 0
-		}
-		c.errorf("%v", err)
-		return 1
+	opt := testreport.Options{Name: fl["name"], Parser: fl["parser"], SuitePrefix: fl["suite-prefix"], TrimOutput: defaultTrim}
+	if p := strings.ToLower(opt.Parser); p != "" && p != "auto" && !slices.Contains(testreport.Parsers, p) {
+		return c.usageError(testResultsUsage, "unknown parser %q (one of auto, %s)", opt.Parser, strings.Join(testreport.Parsers, ", "))
 	}
-	if len(files) == 0 {
-		c.errorf("no .xml files in %s", strings.Join(pos, ", "))
-		return 1
-	}
-	var reports []*junitReport
-	for _, f := range files {
-		r, err := parseJUnitFile(f)
-		if err != nil {
-			c.errorf("%s: %v", f, err)
-			return 1
+	if v, ok := fl["trim-output-to"]; ok {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			return c.usageError(testResultsUsage, "invalid value %q for --trim-output-to: want a number of characters", v)
 		}
-		reports = append(reports, r)
+		opt.TrimOutput = n
+	}
+	if fl.has("no-trim-output") {
+		opt.TrimOutput = 0
+	}
+	failOnError := fl.has("fail-on-error")
+	// problem reports what went wrong; it fails the command only with
+	// --fail-on-error, as on Semaphore.
+	problems := 0
+	problem := func(format string, args ...any) {
+		problems++
+		c.errorf(format, args...)
 	}
 
-	var total junitCounts
-	var failed []string
-	for _, r := range reports {
-		total.add(r.counts)
-		failed = append(failed, r.failed...)
+	files := junitFiles(c, pos, fl.has("ignore-missing"), problem)
+	var results []testreport.Result
+	for _, f := range files {
+		data, err := os.ReadFile(c.abs(f))
+		if err != nil {
+			problem("%s: %v", f, unwrapPathError(err))
+			continue
+		}
+		r, err := testreport.Parse(f, data, opt)
+		if err != nil {
+			problem("%v", err)
+			continue
+		}
+		results = append(results, r)
 	}
-	name := fl["name"]
-	if name == "" {
-		name = "Test results"
+	if len(results) == 0 {
+		if problems == 0 {
+			c.infof("no JUnit XML to publish in %s", strings.Join(pos, ", "))
+		}
+		return exitFor(failOnError && problems > 0)
 	}
-	c.infof("%s: %d tests, %d failures, %d errors, %d skipped, %s (%d %s)",
-		name, total.tests, total.failures, total.errors, total.skipped,
-		time.Duration(total.seconds*float64(time.Second)).Round(time.Millisecond), len(files), plural(len(files), "file", "files"))
+	report := testreport.Merge(results...)
+	sum := report.Summary()
+	var frameworks []string
+	for _, tr := range report.TestResults {
+		if !slices.Contains(frameworks, tr.Framework) {
+			frameworks = append(frameworks, tr.Framework)
+		}
+	}
+	c.infof("%s: %s (%d %s, %s)", reportName(report), sum.Line(), len(results), plural(len(results), "file", "files"), strings.Join(frameworks, ", "))
 	const show = 20
-	for i, f := range failed {
+	for i, f := range report.Failed() {
 		if i == show {
-			c.infof("... and %d more", len(failed)-show)
+			c.infof("... and %d more", sum.Failed+sum.Error-show)
 			break
 		}
-		c.infof("FAILED %s", f)
+		c.infof("%s %s", strings.ToUpper(string(f.Test.State)), testTitle(f))
 	}
 
-	data := reports[0].raw
-	if len(reports) > 1 {
-		data = mergeJUnit(name, reports, total)
-	}
 	svc, err := jobsvc.NewClient(c.getenv)
 	if err != nil {
-		c.infof("the report was not stored: %v", err)
-		return 0
+		problem("the report was not stored: %v", err)
+		return exitFor(failOnError)
 	}
-	err = svc.ArtifactPush(c.ctx, "job", testResultsArtifact, true, func(w io.Writer) error {
-		return jobsvc.WriteTreeFile(w, data, 0o644)
-	})
+	data, err := json.Marshal(report)
 	if err != nil {
-		c.errorf("store the report: %v", err)
+		problem("the report was not stored: %v", err)
+		return exitFor(failOnError)
+	}
+	ctx, cancel := context.WithTimeout(c.ctx, publishTimeout)
+	defer cancel()
+	job, err := withRetries(ctx, func() (testreport.Summary, error) { return svc.PublishTestReport(ctx, data) })
+	if err != nil {
+		problem("the report was not stored: %v", err)
+		return exitFor(failOnError)
+	}
+	if job.Total != sum.Total {
+		c.infof("Stored with the job's report (%s)", job.Line())
+	} else {
+		c.infof("Stored with the job's report")
+	}
+	return exitFor(failOnError && problems > 0)
+}
+
+// withRetries calls f until it succeeds, a refusal (4xx) comes back or
+// ctx ends, waiting 1, 2, 4... seconds between tries.
+func withRetries[T any](ctx context.Context, f func() (T, error)) (T, error) {
+	wait := time.Second
+	for {
+		v, err := f()
+		var se *jobsvc.StatusError
+		if err == nil || errors.As(err, &se) && se.Code >= 400 && se.Code < 500 {
+			return v, err
+		}
+		select {
+		case <-ctx.Done():
+			return v, err
+		case <-time.After(wait):
+		}
+		wait *= 2
+	}
+}
+
+func exitFor(fail bool) int {
+	if fail {
 		return 1
 	}
-	c.infof("Stored the report as the job artifact %s", testResultsArtifact)
+	return 0
+}
+
+func reportName(r testreport.Result) string {
+	var names []string
+	for _, tr := range r.TestResults {
+		if !slices.Contains(names, tr.Name) {
+			names = append(names, tr.Name)
+		}
+	}
+	if len(names) == 0 {
+		return "Test results"
+	}
+	return strings.Join(names, ", ")
+}
+
+// testTitle names a test: suite, class and name.
+func testTitle(l testreport.Located) string {
+	name := l.Test.Name
+	if l.Test.Classname != "" && !strings.Contains(name, l.Test.Classname) && l.Test.Classname != l.Suite.Name {
+		name = l.Test.Classname + "." + name
+	}
+	if l.Suite.Name == "" {
+		return name
+	}
+	return l.Suite.Name + " / " + name
+}
+
+func genPipelineReport(c *call) int {
+	svc, err := jobsvc.NewClient(c.getenv)
+	if err != nil {
+		c.infof("the pipeline's report was not made: %v", err)
+		return 0
+	}
+	ctx, cancel := context.WithTimeout(c.ctx, publishTimeout)
+	defer cancel()
+	sum, err := withRetries(ctx, func() (testreport.Summary, error) { return svc.GenPipelineReport(ctx) })
+	if jobsvc.IsStatus(err, 404) {
+		c.infof("no job of this pipeline published a test report")
+		return 0
+	}
+	if err != nil {
+		c.infof("the pipeline's report was not made: %v", err)
+		return 0
+	}
+	c.infof("Pipeline report: %s", sum.Line())
 	return 0
 }
 
@@ -143,17 +246,23 @@ func plural(n int, one, many string) string {
 	return many
 }
 
-// junitFiles expands directories to the .xml files in them, sorted.
-func junitFiles(c *call, paths []string) ([]string, error) {
+// junitFiles expands directories to the .xml files in them, sorted; a
+// missing path is a problem unless ignoreMissing.
+func junitFiles(c *call, paths []string, ignoreMissing bool, problem func(string, ...any)) []string {
 	var files []string
 	for _, p := range paths {
 		abs := c.abs(p)
 		fi, err := os.Stat(abs)
 		if err != nil {
-			return nil, err
+			if errors.Is(err, fs.ErrNotExist) && ignoreMissing {
+				c.infof("%s: no such file; nothing to publish from it", p)
+				continue
+			}
+			problem("%s: %v", p, unwrapPathError(err))
+			continue
 		}
 		if !fi.IsDir() {
-			files = append(files, abs)
+			files = append(files, p)
 			continue
 		}
 		var found []string
@@ -162,176 +271,20 @@ func junitFiles(c *call, paths []string) ([]string, error) {
 				return err
 			}
 			if !d.IsDir() && strings.EqualFold(filepath.Ext(f), ".xml") {
-				found = append(found, f)
+				rel, err := filepath.Rel(abs, f)
+				if err != nil {
+					return err
+				}
+				found = append(found, filepath.Join(p, rel))
 			}
 			return nil
 		})
 		if err != nil {
-			return nil, err
+			problem("%s: %v", p, err)
+			continue
 		}
 		slices.Sort(found)
 		files = append(files, found...)
 	}
-	return files, nil
-}
-
-// JUnit XML, as written by most tools: a <testsuites> of <testsuite>s, or
-// a single <testsuite>; suites may nest.
-type junitSuite struct {
-	Name   string       `xml:"name,attr"`
-	Time   string       `xml:"time,attr"`
-	Suites []junitSuite `xml:"testsuite"`
-	Cases  []junitCase  `xml:"testcase"`
-}
-
-type junitCase struct {
-	Name      string     `xml:"name,attr"`
-	Classname string     `xml:"classname,attr"`
-	Time      string     `xml:"time,attr"`
-	Failures  []xml.Name `xml:"failure"`
-	Errors    []xml.Name `xml:"error"`
-	Skipped   []xml.Name `xml:"skipped"`
-}
-
-type junitCounts struct {
-	tests, failures, errors, skipped int
-	seconds                          float64
-}
-
-func (c *junitCounts) add(o junitCounts) {
-	c.tests += o.tests
-	c.failures += o.failures
-	c.errors += o.errors
-	c.skipped += o.skipped
-	c.seconds += o.seconds
-}
-
-type junitReport struct {
-	raw    []byte // the file
-	body   []byte // the <testsuite> elements, for merging
-	counts junitCounts
-	failed []string // suite / test names of failures and errors
-}
-
-func parseJUnitFile(name string) (*junitReport, error) {
-	data, err := os.ReadFile(name)
-	if err != nil {
-		return nil, err
-	}
-	return parseJUnit(data)
-}
-
-func parseJUnit(data []byte) (*junitReport, error) {
-	// Find the root element and where it starts.
-	dec := xml.NewDecoder(bytes.NewReader(data))
-	var root xml.StartElement
-	var start int64
-	for {
-		start = dec.InputOffset()
-		tok, err := dec.Token()
-		if err != nil {
-			return nil, fmt.Errorf("not JUnit XML: %w", err)
-		}
-		if se, ok := tok.(xml.StartElement); ok {
-			root = se
-			break
-		}
-	}
-	r := &junitReport{raw: data}
-	var suites []junitSuite
-	switch root.Name.Local {
-	case "testsuites":
-		var all struct {
-			Suites []junitSuite `xml:"testsuite"`
-			Inner  []byte       `xml:",innerxml"`
-		}
-		if err := xml.Unmarshal(data, &all); err != nil {
-			return nil, fmt.Errorf("not JUnit XML: %w", err)
-		}
-		suites, r.body = all.Suites, all.Inner
-	case "testsuite":
-		var s junitSuite
-		if err := xml.Unmarshal(data, &s); err != nil {
-			return nil, fmt.Errorf("not JUnit XML: %w", err)
-		}
-		suites, r.body = []junitSuite{s}, bytes.TrimSpace(data[start:])
-	default:
-		return nil, fmt.Errorf("not JUnit XML: the root element is <%s>, not <testsuites> or <testsuite>", root.Name.Local)
-	}
-	for _, s := range suites {
-		r.counts.add(r.countSuite(s, ""))
-	}
-	return r, nil
-}
-
-// countSuite counts the test cases of s and the suites in it, and returns
-// the suite's time: its time attribute, else the sum of its parts.
-func (r *junitReport) countSuite(s junitSuite, parent string) junitCounts {
-	name := s.Name
-	if parent != "" && name != "" {
-		name = parent + " / " + name
-	} else if name == "" {
-		name = parent
-	}
-	var n junitCounts
-	for _, sub := range s.Suites {
-		n.add(r.countSuite(sub, name))
-	}
-	for _, tc := range s.Cases {
-		n.tests++
-		switch {
-		case len(tc.Failures) > 0:
-			n.failures++
-			r.failed = append(r.failed, caseName(name, tc))
-		case len(tc.Errors) > 0:
-			n.errors++
-			r.failed = append(r.failed, caseName(name, tc))
-		case len(tc.Skipped) > 0:
-			n.skipped++
-		}
-		n.seconds += parseSeconds(tc.Time)
-	}
-	if t, err := strconv.ParseFloat(strings.ReplaceAll(s.Time, ",", ""), 64); err == nil {
-		n.seconds = t
-	}
-	return n
-}
-
-func caseName(suite string, tc junitCase) string {
-	name := tc.Name
-	if tc.Classname != "" && !strings.Contains(suite, tc.Classname) {
-		name = tc.Classname + "." + name
-	}
-	if suite == "" {
-		return name
-	}
-	return suite + " / " + name
-}
-
-func parseSeconds(s string) float64 {
-	f, err := strconv.ParseFloat(strings.ReplaceAll(s, ",", ""), 64)
-	if err != nil {
-		return 0
-	}
-	return f
-}
-
-// mergeJUnit makes one <testsuites> document of several reports.
-func mergeJUnit(name string, reports []*junitReport, total junitCounts) []byte {
-	var b bytes.Buffer
-	b.WriteString(xml.Header)
-	fmt.Fprintf(&b, `<testsuites name="%s" tests="%d" failures="%d" errors="%d" skipped="%d" time="%.3f">`+"\n",
-		xmlEscape(name), total.tests, total.failures, total.errors, total.skipped, total.seconds)
-	for _, r := range reports {
-		b.Write(bytes.TrimSpace(r.body))
-		b.WriteByte('\n')
-	}
-	b.WriteString("</testsuites>\n")
-	return b.Bytes()
-}
-
-func xmlEscape(s string) string {
-	var b strings.Builder
-	_ = xml.EscapeText(&b, []byte(s))
-	return b.String()
+	return files
 }

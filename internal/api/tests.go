@@ -1,0 +1,193 @@
+package api
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/batonci/baton/internal/store"
+	"github.com/batonci/baton/internal/testresults"
+)
+
+// Test reports: what jobs published with `test-results publish`, as
+// Semaphore's report JSON (internal/testreport), a pipeline's merged
+// report, the project's flaky tests and a test's history. They are read
+// like the logs: anyone who can read the project (anonymous visitors of a
+// public one); private projects answer 404 to outsiders.
+
+func (a *API) testRoutes() []route {
+	return []route{
+		{"GET /api/v1/jobs/{id}/tests", projectRead, a.jobTests},
+		{"GET /api/v1/pipelines/{id}/tests", projectRead, a.pipelineTests},
+		{"GET /api/v1/projects/{project}/flaky", projectRead, a.listFlaky},
+		{"POST /api/v1/projects/{project}/flaky/{test}/resolve", projectWrite, a.resolveFlaky},
+		{"GET /api/v1/projects/{project}/tests/{test}/history", projectRead, a.testHistory},
+	}
+}
+
+func (a *API) tests() (*testresults.Service, error) {
+	if a.cfg.Tests == nil {
+		return nil, errors.New("this server keeps no test reports")
+	}
+	return a.cfg.Tests, nil
+}
+
+func (a *API) jobTests(w http.ResponseWriter, r *http.Request, c *caller) {
+	j, err := a.job(r, c)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	t, err := a.tests()
+	if err != nil {
+		writeError(w, fmt.Errorf("%w: %w", errNotFound, err))
+		return
+	}
+	rep, err := t.JobReport(r.Context(), j.ID)
+	if errors.Is(err, store.ErrNotFound) {
+		writeError(w, fmt.Errorf("%w: job %s published no test report", errNotFound, j.ID))
+		return
+	}
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, rep)
+}
+
+func (a *API) pipelineTests(w http.ResponseWriter, r *http.Request, c *caller) {
+	pl, err := a.cfg.Store.GetPipeline(r.Context(), r.PathValue("id"))
+	if err == nil {
+		_, err = a.readableProject(r, c, pl.ProjectID)
+	}
+	if err != nil {
+		writeError(w, fmt.Errorf("%w: pipeline %q", errNotFound, r.PathValue("id")))
+		return
+	}
+	t, err := a.tests()
+	if err != nil {
+		writeError(w, fmt.Errorf("%w: %w", errNotFound, err))
+		return
+	}
+	rep, err := t.PipelineReport(r.Context(), pl.ID)
+	if errors.Is(err, store.ErrNotFound) {
+		writeError(w, fmt.Errorf("%w: no job of pipeline %s published a test report", errNotFound, pl.ID))
+		return
+	}
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, rep)
+}
+
+// FlakyView is a flaky test: it failed and passed on one commit.
+type FlakyView struct {
+	ID         string     `json:"id"`
+	Report     string     `json:"report"`
+	Suite      string     `json:"suite"`
+	Name       string     `json:"name"`
+	Failed     int        `json:"failed"`
+	Passed     int        `json:"passed"`
+	FirstSeen  time.Time  `json:"first_seen"`
+	LastSeen   time.Time  `json:"last_seen"`
+	Workflows  []string   `json:"workflows"`
+	ResolvedAt *time.Time `json:"resolved_at,omitempty"`
+}
+
+func (a *API) listFlaky(w http.ResponseWriter, r *http.Request, c *caller) {
+	p, err := a.project(r, c, r.PathValue("project"))
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	fl, err := a.cfg.Store.FlakyTests(r.Context(), p.ID)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	out := make([]FlakyView, 0, len(fl))
+	for _, f := range fl {
+		v := FlakyView{ID: f.TestID, Report: f.Report, Suite: f.Suite, Name: f.Name, Failed: f.Failed, Passed: f.Passed,
+			FirstSeen: f.FirstSeen, LastSeen: f.LastSeen, Workflows: f.Workflows}
+		if !f.ResolvedAt.IsZero() {
+			at := f.ResolvedAt
+			v.ResolvedAt = &at
+		}
+		out = append(out, v)
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (a *API) resolveFlaky(w http.ResponseWriter, r *http.Request, c *caller) {
+	p, err := a.project(r, c, r.PathValue("project"))
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	id := r.PathValue("test")
+	fl, err := a.cfg.Store.FlakyTests(r.Context(), p.ID)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	found := false
+	for _, f := range fl {
+		found = found || f.TestID == id
+	}
+	if !found {
+		writeError(w, fmt.Errorf("%w: no flaky test %q in project %s", errNotFound, id, p.Name))
+		return
+	}
+	if err := a.cfg.Store.ResolveFlaky(r.Context(), p.ID, id, c.login(), a.cfg.Now()); err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"id": id, "resolved_by": c.login()})
+}
+
+// OutcomeView is one outcome of a test.
+type OutcomeView struct {
+	State      string    `json:"state"`
+	DurationNS int64     `json:"duration"`
+	Job        string    `json:"job"`
+	Workflow   string    `json:"workflow"`
+	SHA        string    `json:"sha"`
+	At         time.Time `json:"at"`
+}
+
+// MaxHistory is how many outcomes a test's history holds.
+const MaxHistory = 50
+
+func (a *API) testHistory(w http.ResponseWriter, r *http.Request, c *caller) {
+	p, err := a.project(r, c, r.PathValue("project"))
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	branch := r.URL.Query().Get("branch")
+	if branch == "" {
+		branch = p.DefaultBranch
+	}
+	limit := MaxHistory
+	if v := r.URL.Query().Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > MaxHistory {
+			writeError(w, fmt.Errorf("%w: limit must be 1 to %d", errBadRequest, MaxHistory))
+			return
+		}
+		limit = n
+	}
+	hs, err := a.cfg.Store.TestHistory(r.Context(), p.ID, r.PathValue("test"), branch, limit)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	out := make([]OutcomeView, 0, len(hs))
+	for _, h := range hs {
+		out = append(out, OutcomeView{State: h.State, DurationNS: int64(h.Duration), Job: h.JobID, Workflow: h.WorkflowID, SHA: h.SHA, At: h.At})
+	}
+	writeJSON(w, http.StatusOK, out)
+}

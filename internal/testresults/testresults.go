@@ -1,0 +1,288 @@
+// Package testresults keeps the test reports that jobs publish
+// (`test-results publish`, parsed into internal/testreport's JSON on the
+// job's side): each job's report is an object in the blob store, merged
+// with what the job published before, with its counts and every test's
+// outcome in the database (for flaky tests and history). When a pipeline
+// ends, its jobs' reports are merged into the pipeline's report.
+package testresults
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"io"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/batonci/baton/internal/blob"
+	"github.com/batonci/baton/internal/ci"
+	"github.com/batonci/baton/internal/ids"
+	"github.com/batonci/baton/internal/store"
+	"github.com/batonci/baton/internal/testreport"
+)
+
+// Config configures a Service.
+type Config struct {
+	Store  *store.DB
+	Blobs  blob.Store
+	Now    func() time.Time // nil: time.Now
+	Logger *slog.Logger     // nil: discard
+}
+
+// Service stores and merges reports.
+type Service struct {
+	cfg  Config
+	jobs [64]sync.Mutex
+	mu   sync.Mutex // guards pending
+	// pending are the pipelines that ended and whose report is to be made.
+	pending map[string]bool
+	wake    chan struct{}
+}
+
+// New returns a Service.
+func New(cfg Config) *Service {
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &Service{cfg: cfg, pending: map[string]bool{}, wake: make(chan struct{}, 1)}
+}
+
+// lockJob serialises the reports of one job on this server, so that two
+// publishes at once both end up in its report. Jobs share a few locks.
+func (s *Service) lockJob(id string) func() {
+	h := fnv.New32a()
+	h.Write([]byte(id))
+	m := &s.jobs[h.Sum32()%uint32(len(s.jobs))]
+	m.Lock()
+	return m.Unlock
+}
+
+// PutJob merges report into the report of job (which must exist), stores
+// it and records the outcomes of report's tests. It returns the job's
+// whole report's summary.
+func (s *Service) PutJob(ctx context.Context, job *ci.Job, report testreport.Result) (testreport.Summary, error) {
+	p, err := s.cfg.Store.GetPipeline(ctx, job.PipelineID)
+	if err != nil {
+		return testreport.Summary{}, err
+	}
+	wf, err := s.cfg.Store.GetWorkflow(ctx, p.WorkflowID)
+	if err != nil {
+		return testreport.Summary{}, err
+	}
+	unlock := s.lockJob(job.ID)
+	defer unlock()
+
+	merged := report
+	if old, err := s.cfg.Store.JobTestReport(ctx, job.ID); err == nil {
+		prev, err := s.read(ctx, old.BlobKey)
+		if err != nil {
+			return testreport.Summary{}, fmt.Errorf("read the job's earlier report: %w", err)
+		}
+		merged = testreport.Merge(prev, report)
+	} else if !errors.Is(err, store.ErrNotFound) {
+		return testreport.Summary{}, err
+	} else {
+		merged = testreport.Merge(report)
+	}
+	now := s.cfg.Now()
+	key := "test-results/jobs/" + job.ID + "/" + ids.New() + ".json.gz"
+	size, err := s.write(ctx, key, merged)
+	if err != nil {
+		return testreport.Summary{}, err
+	}
+	sum := merged.Summary()
+	branch := ""
+	if wf.RefType == "branch" {
+		branch = wf.Branch
+	}
+	var outcomes []store.TestOutcome
+	for _, tr := range report.TestResults {
+		for _, su := range tr.Suites {
+			for _, t := range su.Tests {
+				outcomes = append(outcomes, store.TestOutcome{
+					ProjectID: job.ProjectID, TestID: t.ID, JobID: job.ID, PipelineID: p.ID, WorkflowID: wf.ID,
+					SHA: wf.SHA, Branch: branch, Report: tr.Name, Suite: su.Name, Name: t.Name,
+					State: string(t.State), Duration: t.Duration, At: now,
+				})
+			}
+		}
+	}
+	old, err := s.cfg.Store.PutJobTestReport(ctx, store.TestReport{
+		JobID: job.ID, PipelineID: p.ID, ProjectID: job.ProjectID, BlobKey: key, Size: size, Counts: counts(sum), UpdatedAt: now,
+	}, outcomes)
+	if err != nil {
+		s.cfg.Blobs.Delete(context.WithoutCancel(ctx), key)
+		return testreport.Summary{}, err
+	}
+	if old != "" {
+		if err := s.cfg.Blobs.Delete(context.WithoutCancel(ctx), old); err != nil {
+			s.cfg.Logger.Warn("delete a replaced test report", "key", old, "err", err)
+		}
+	}
+	return sum, nil
+}
+
+func counts(s testreport.Summary) store.TestCounts {
+	return store.TestCounts{Total: s.Total, Passed: s.Passed, Failed: s.Failed, Error: s.Error, Skipped: s.Skipped, Disabled: s.Disabled, Duration: s.Duration}
+}
+
+// write stores r as gzipped JSON under key and returns the object's size.
+func (s *Service) write(ctx context.Context, key string, r testreport.Result) (int64, error) {
+	var buf bytes.Buffer
+	zw, _ := gzip.NewWriterLevel(&buf, gzip.BestSpeed)
+	if err := json.NewEncoder(zw).Encode(r); err != nil {
+		return 0, err
+	}
+	if err := zw.Close(); err != nil {
+		return 0, err
+	}
+	info, err := s.cfg.Blobs.PutSized(ctx, key, bytes.NewReader(buf.Bytes()), int64(buf.Len()))
+	if err != nil {
+		return 0, fmt.Errorf("store the test report: %w", err)
+	}
+	return info.Size, nil
+}
+
+// Open opens a stored report's gzipped JSON.
+func (s *Service) Open(ctx context.Context, key string) (io.ReadCloser, error) {
+	return s.cfg.Blobs.Get(ctx, key, blob.Range{})
+}
+
+func (s *Service) read(ctx context.Context, key string) (testreport.Result, error) {
+	rc, err := s.Open(ctx, key)
+	if err != nil {
+		return testreport.Result{}, err
+	}
+	defer rc.Close()
+	zr, err := gzip.NewReader(rc)
+	if err != nil {
+		return testreport.Result{}, err
+	}
+	var r testreport.Result
+	if err := json.NewDecoder(zr).Decode(&r); err != nil {
+		return testreport.Result{}, err
+	}
+	return r, nil
+}
+
+// JobReport returns a job's report; store.ErrNotFound if it published
+// none.
+func (s *Service) JobReport(ctx context.Context, jobID string) (testreport.Result, error) {
+	rec, err := s.cfg.Store.JobTestReport(ctx, jobID)
+	if err != nil {
+		return testreport.Result{}, err
+	}
+	return s.read(ctx, rec.BlobKey)
+}
+
+// PipelineReport returns a pipeline's report: the merged one made when
+// it ended, else (while it runs) its jobs' reports merged now.
+// store.ErrNotFound when no job of it published a report.
+func (s *Service) PipelineReport(ctx context.Context, pipelineID string) (testreport.Result, error) {
+	rec, err := s.cfg.Store.PipelineTestReport(ctx, pipelineID)
+	if err == nil {
+		return s.read(ctx, rec.BlobKey)
+	}
+	if !errors.Is(err, store.ErrNotFound) {
+		return testreport.Result{}, err
+	}
+	return s.mergeJobs(ctx, pipelineID)
+}
+
+func (s *Service) mergeJobs(ctx context.Context, pipelineID string) (testreport.Result, error) {
+	recs, err := s.cfg.Store.PipelineJobTestReports(ctx, pipelineID)
+	if err != nil {
+		return testreport.Result{}, err
+	}
+	if len(recs) == 0 {
+		return testreport.Result{}, fmt.Errorf("pipeline %s: no test report: %w", pipelineID, store.ErrNotFound)
+	}
+	var all []testreport.Result
+	for _, rec := range recs {
+		r, err := s.read(ctx, rec.BlobKey)
+		if err != nil {
+			return testreport.Result{}, fmt.Errorf("read the report of job %s: %w", rec.JobID, err)
+		}
+		all = append(all, r)
+	}
+	return testreport.Merge(all...), nil
+}
+
+// MergePipeline merges the reports of a pipeline's jobs into the
+// pipeline's report and stores it (again, if it was made before). It
+// returns store.ErrNotFound when no job published a report.
+func (s *Service) MergePipeline(ctx context.Context, pipelineID string) (testreport.Summary, error) {
+	p, err := s.cfg.Store.GetPipeline(ctx, pipelineID)
+	if err != nil {
+		return testreport.Summary{}, err
+	}
+	merged, err := s.mergeJobs(ctx, pipelineID)
+	if err != nil {
+		return testreport.Summary{}, err
+	}
+	key := "test-results/pipelines/" + p.ID + "/" + ids.New() + ".json.gz"
+	size, err := s.write(ctx, key, merged)
+	if err != nil {
+		return testreport.Summary{}, err
+	}
+	sum := merged.Summary()
+	old, err := s.cfg.Store.PutPipelineTestReport(ctx, store.TestReport{PipelineID: p.ID, ProjectID: p.ProjectID, BlobKey: key, Size: size, Counts: counts(sum), UpdatedAt: s.cfg.Now()})
+	if err != nil {
+		s.cfg.Blobs.Delete(context.WithoutCancel(ctx), key)
+		return testreport.Summary{}, err
+	}
+	if old != "" {
+		s.cfg.Blobs.Delete(context.WithoutCancel(ctx), old)
+	}
+	return sum, nil
+}
+
+// PipelineChanged queues the merge of a pipeline that ended (an
+// engine.Observer).
+func (s *Service) PipelineChanged(_ context.Context, p *ci.Pipeline, _ *ci.Workflow, _ *ci.Project) {
+	if p.State != ci.StateDone {
+		return
+	}
+	s.mu.Lock()
+	s.pending[p.ID] = true
+	s.mu.Unlock()
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Run merges the reports of the pipelines that end until ctx ends.
+func (s *Service) Run(ctx context.Context) error {
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-s.wake:
+		}
+		for {
+			s.mu.Lock()
+			var id string
+			for k := range s.pending {
+				id = k
+				break
+			}
+			delete(s.pending, id)
+			s.mu.Unlock()
+			if id == "" {
+				break
+			}
+			if _, err := s.MergePipeline(ctx, id); err != nil && !errors.Is(err, store.ErrNotFound) && ctx.Err() == nil {
+				s.cfg.Logger.Warn("merge the pipeline's test reports", "pipeline", id, "err", err)
+			}
+		}
+	}
+}
