@@ -34,6 +34,16 @@ import (
 //     that private projects do not leak;
 //   - a readable project without the role answers 401 to anonymous
 //     callers and 403 to signed-in ones.
+//
+// Deployment details (seesDeployment) are the one rule beyond the roles:
+// in a public project, a pipeline promoted to a deployment target is shown
+// in full only to callers with a role in the project (members and
+// organisation admins), unless the project's deployment details are
+// public. Everyone else sees its promotion's name, when it ran and its
+// result (deploymentSummary), and the routes of its jobs (the job, its
+// log and its live stream, its commands, artifacts and test reports) and
+// of its promotions answer 401 to anonymous callers and 403 to signed-in
+// ones, whatever serves them: the API, the pages, the badges, the CLI.
 
 // access says who may call a route: the rule of one row of the table.
 type access int
@@ -250,7 +260,7 @@ func (a *API) authorize(r *http.Request, c *caller, rt route) error {
 		role := c.role(p)
 		switch {
 		case role.Allows(need):
-			return nil
+			return a.deploymentRoute(r, c, p, rt.pattern)
 		case !role.Allows(auth.Read):
 			return routeNotFound(r, rt.pattern)
 		case c.user == nil:
@@ -297,6 +307,82 @@ func (a *API) routeProject(r *http.Request, pattern string) (*ci.Project, error)
 		return nil, notFound
 	}
 	return p, nil
+}
+
+// seesDeployment reports whether c may see the details of pipeline pl of
+// project p: its jobs, logs, parameters, artifacts, test reports and
+// deployment target. Only a pipeline promoted to a deployment target in a
+// public project whose deployment details are private is hidden, and only
+// from callers without a role in the project. This is the one check; every
+// route and view of a pipeline or a job goes through it.
+func (c *caller) seesDeployment(p *ci.Project, pl *ci.Pipeline) bool {
+	if pl == nil || pl.DeploymentTarget == "" || !p.Public || p.DeploymentDetailsPublic {
+		return true
+	}
+	return c.memberRole(p).Allows(auth.Read)
+}
+
+// memberRole is c's own role in p: admin for organisation admins, a
+// member's role, nothing for anyone else (a public project's read access
+// for everyone does not count).
+func (c *caller) memberRole(p *ci.Project) auth.Role {
+	switch {
+	case c.user == nil:
+		return auth.NoRole
+	case c.user.Admin:
+		return auth.Admin
+	}
+	return c.roles[p.ID]
+}
+
+// errDeploymentDetails refuses a deployment's details to a caller without
+// a role in its project.
+func errDeploymentDetails(c *caller, p *ci.Project) error {
+	if c.user == nil {
+		return fmt.Errorf("%w: the details of project %s's deployments are shown to its members only; sign in", errUnauthorized, p.Name)
+	}
+	return fmt.Errorf("%w: the details of project %s's deployments are shown to its members only", errForbidden, p.Name)
+}
+
+// deploymentRoute applies seesDeployment to a route of a job (every one)
+// or of a pipeline's promotions; the pipeline itself and the workflow
+// are shown, summarised (deploymentSummary).
+func (a *API) deploymentRoute(r *http.Request, c *caller, p *ci.Project, pattern string) error {
+	if !p.Public || p.DeploymentDetailsPublic || c.memberRole(p).Allows(auth.Read) {
+		return nil
+	}
+	var pipelineID string
+	switch {
+	case strings.Contains(pattern, "/jobs/{id}"):
+		j, err := a.cfg.Store.GetJob(r.Context(), r.PathValue("id"))
+		if err != nil {
+			return routeNotFound(r, pattern)
+		}
+		pipelineID = j.PipelineID
+	case strings.Contains(pattern, "/pipelines/{id}/"):
+		pipelineID = r.PathValue("id")
+	default:
+		return nil
+	}
+	pl, err := a.cfg.Store.GetPipeline(r.Context(), pipelineID)
+	if err != nil {
+		return routeNotFound(r, pattern)
+	}
+	if !c.seesDeployment(p, pl) {
+		return errDeploymentDetails(c, p)
+	}
+	return nil
+}
+
+// deploymentSummary returns pl as c may see it: itself, or for a hidden
+// deployment its promotion's name, state, result and times only.
+func deploymentSummary(c *caller, p *ci.Project, pl *ci.Pipeline) *ci.Pipeline {
+	if c.seesDeployment(p, pl) {
+		return pl
+	}
+	return &ci.Pipeline{ID: pl.ID, WorkflowID: pl.WorkflowID, ProjectID: pl.ProjectID, Name: pl.Promotion,
+		State: pl.State, Result: pl.Result, Reason: pl.Reason, PromotionOf: pl.PromotionOf, Promotion: pl.Promotion,
+		CreatedAt: pl.CreatedAt, StartedAt: pl.StartedAt, DoneAt: pl.DoneAt, DetailsHidden: true}
 }
 
 // routeNotFound is the answer for a route whose project the caller may

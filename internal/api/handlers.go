@@ -64,6 +64,9 @@ type ProjectRequest struct {
 	// every agent; the least recently used keys go first. 0 restores the
 	// default (9 GiB).
 	CacheSize *int64 `json:"cache_size"`
+	// DeploymentDetails is "private" (the default: a public project's
+	// deployments are shown in full to its members only) or "public".
+	DeploymentDetails *string `json:"deployment_details"`
 }
 
 // checkRepoURL applies repourl's rule to a repository URL c gives a
@@ -94,6 +97,16 @@ func (req *ProjectRequest) apply(p *ci.Project) error {
 	}
 	if req.Public != nil {
 		p.Public = *req.Public
+	}
+	if req.DeploymentDetails != nil {
+		switch *req.DeploymentDetails {
+		case "public":
+			p.DeploymentDetailsPublic = true
+		case "private":
+			p.DeploymentDetailsPublic = false
+		default:
+			return fmt.Errorf("%w: deployment_details %q: want public or private", errBadRequest, *req.DeploymentDetails)
+		}
 	}
 	if req.PollInterval != nil {
 		d, err := time.ParseDuration(*req.PollInterval)
@@ -160,7 +173,7 @@ func (a *API) createProject(w http.ResponseWriter, r *http.Request, c *caller) {
 		if err := tx.SetMember(&store.Member{ProjectID: p.ID, UserID: c.user.ID, Role: auth.Admin.String(), CreatedAt: a.cfg.Now()}); err != nil {
 			return err
 		}
-		return audit.Record(ctx, tx, audit.Event{Action: audit.ProjectCreated, Target: p.Name, ProjectID: p.ID, Detail: fmt.Sprintf("public=%t", p.Public), At: a.cfg.Now()})
+		return audit.Record(ctx, tx, audit.Event{Action: audit.ProjectCreated, Target: p.Name, ProjectID: p.ID, Detail: fmt.Sprintf("public=%t deployment_details_public=%t", p.Public, p.DeploymentDetailsPublic), At: a.cfg.Now()})
 	})
 	if err != nil {
 		if errors.Is(err, store.ErrConflict) {
@@ -462,7 +475,7 @@ func (a *API) getWorkflow(w http.ResponseWriter, r *http.Request, c *caller) {
 			writeError(w, err)
 			return
 		}
-		view.Pipelines = append(view.Pipelines, tree)
+		view.Pipelines = append(view.Pipelines, deploymentSummary(c, p, tree))
 	}
 	hideTargets(c, p, view.Pipelines...)
 	writeJSON(w, http.StatusOK, view)
@@ -524,9 +537,13 @@ func (a *API) getPipeline(w http.ResponseWriter, r *http.Request, c *caller) {
 		writeError(w, err)
 		return
 	}
-	if proj, err := a.cfg.Store.GetProject(r.Context(), pl.ProjectID); err == nil {
-		hideTargets(c, proj, pl)
+	proj, err := a.cfg.Store.GetProject(r.Context(), pl.ProjectID)
+	if err != nil {
+		writeError(w, err)
+		return
 	}
+	pl = deploymentSummary(c, proj, pl)
+	hideTargets(c, proj, pl)
 	writeJSON(w, http.StatusOK, pl)
 }
 

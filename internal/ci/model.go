@@ -22,6 +22,11 @@ type Project struct {
 	// PipelineFile is the initial pipeline, default .semaphore/semaphore.yml.
 	PipelineFile string `json:"pipeline_file"`
 	Public       bool   `json:"public"`
+	// DeploymentDetailsPublic shows a public project's deployments (the
+	// pipelines promoted to a deployment target: their jobs, logs,
+	// parameters, artifacts and targets) to everyone; by default only
+	// people with a role in the project see them.
+	DeploymentDetailsPublic bool `json:"deployment_details_public"`
 	// PollInterval is how often the repository is polled; 0 disables it.
 	PollInterval time.Duration `json:"poll_interval"`
 	// WebhookSecret signs push webhooks (HMAC-SHA256); never serialised.
@@ -147,6 +152,10 @@ type Pipeline struct {
 	// and DeploymentTarget the target it deploys to, if any.
 	Promotion        string `json:"promotion,omitempty"`
 	DeploymentTarget string `json:"deployment_target,omitempty"`
+	// DetailsHidden marks a deployment shown without its details (to
+	// someone without a role in its public project): its name, when it
+	// ran and its result only.
+	DetailsHidden bool `json:"details_hidden,omitempty"`
 
 	// Blocks are filled when a pipeline is read with its blocks.
 	Blocks []*Block `json:"blocks,omitempty"`

@@ -9,13 +9,14 @@ import (
 )
 
 const projectCols = `id, name, repo_url, default_branch, pipeline_file, public,
-	poll_interval_ms, webhook_secret, created_at, forge, forge_url, forge_repo, forge_token`
+	poll_interval_ms, webhook_secret, created_at, forge, forge_url, forge_repo, forge_token,
+	deployment_details_public`
 
 func scanProject(s scanner) (*ci.Project, error) {
 	p := &ci.Project{}
 	err := s.Scan(&p.ID, &p.Name, &p.RepoURL, &p.DefaultBranch, &p.PipelineFile, &p.Public,
 		durCol{&p.PollInterval}, &p.WebhookSecret, timeCol{&p.CreatedAt},
-		&p.Forge, &p.ForgeURL, &p.ForgeRepo, &p.ForgeToken)
+		&p.Forge, &p.ForgeURL, &p.ForgeRepo, &p.ForgeToken, &p.DeploymentDetailsPublic)
 	return p, err
 }
 
@@ -35,10 +36,10 @@ func (tx *Tx) CreateProject(p *ci.Project) error {
 	}
 	normProject(p)
 	_, err := tx.exec(`INSERT INTO projects (`+projectCols+`)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`,
 		p.ID, p.Name, p.RepoURL, p.DefaultBranch, p.PipelineFile, p.Public,
 		ms(p.PollInterval), p.WebhookSecret, tx.ts(p.CreatedAt),
-		p.Forge, p.ForgeURL, p.ForgeRepo, p.ForgeToken)
+		p.Forge, p.ForgeURL, p.ForgeRepo, p.ForgeToken, p.DeploymentDetailsPublic)
 	return wrap("create project", err)
 }
 
@@ -77,10 +78,11 @@ func (tx *Tx) UpdateProject(p *ci.Project) error {
 	return tx.execOne("update project "+p.ID, `UPDATE projects SET name = $2, repo_url = $3,
 		default_branch = $4, pipeline_file = $5, public = $6, poll_interval_ms = $7,
 		webhook_secret = $8, forge = $9, forge_url = $10, forge_repo = $11,
-		forge_token = CASE WHEN (forge <> $9 OR forge_url <> $10) AND forge_token = $12 THEN '' ELSE $12 END
+		forge_token = CASE WHEN (forge <> $9 OR forge_url <> $10) AND forge_token = $12 THEN '' ELSE $12 END,
+		deployment_details_public = $13
 		WHERE id = $1`,
 		p.ID, p.Name, p.RepoURL, p.DefaultBranch, p.PipelineFile, p.Public,
-		ms(p.PollInterval), p.WebhookSecret, p.Forge, p.ForgeURL, p.ForgeRepo, p.ForgeToken)
+		ms(p.PollInterval), p.WebhookSecret, p.Forge, p.ForgeURL, p.ForgeRepo, p.ForgeToken, p.DeploymentDetailsPublic)
 }
 
 // DeleteProject deletes a project with its workflows, pipelines, blocks,

@@ -171,14 +171,18 @@ func (w *Web) loadWorkflow(r *http.Request, id string) (*workflowPage, error) {
 	for _, pl := range page.Workflow.Pipelines {
 		v := &pipelineView{Pipeline: pl, Diagnostics: parseDiagnostics(pl.Diagnostics)}
 		v.Columns, v.After = columns(pl.Blocks)
-		var proms []promotion
-		if status, err := w.apiGet(r, "/api/v1/pipelines/"+url.PathEscape(pl.ID)+"/promotions", &proms); err == nil {
-			if proms == nil {
-				proms = []promotion{}
+		// A deployment shown without its details shows no promotions.
+		if !pl.DetailsHidden {
+			var proms []promotion
+			status, err := w.apiGet(r, "/api/v1/pipelines/"+url.PathEscape(pl.ID)+"/promotions", &proms)
+			switch {
+			case err == nil && proms == nil:
+				v.Promotions = []promotion{}
+			case err == nil:
+				v.Promotions = proms
+			case status != http.StatusNotFound:
+				return nil, err
 			}
-			v.Promotions = proms
-		} else if status != http.StatusNotFound {
-			return nil, err
 		}
 		byID[pl.ID] = v
 	}
