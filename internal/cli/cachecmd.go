@@ -12,10 +12,10 @@ import (
 )
 
 func projectUpdateCommand() *command {
-	var cacheSize, branch, file, poll, secret string
+	var cacheSize, branch, file, poll, secret, deployDetails string
 	var public, private bool
 	var flags *flagSet
-	const usage = "PROJECT [--branch B] [--public|--private] [--poll D] [--webhook-secret S] [--file F] [--cache-size SIZE]"
+	const usage = "PROJECT [--branch B] [--public|--private] [--poll D] [--webhook-secret S] [--file F] [--cache-size SIZE] [--deployment-details public|private]"
 	return apiCommand{
 		command: &command{name: "project update", summary: "change a project's settings",
 			usage: usage,
@@ -23,7 +23,8 @@ func projectUpdateCommand() *command {
 				"--branch is the default branch (what 'baton workflow run' builds without --branch); --public and\n" +
 				"--private set who may read its workflows and logs; --poll 0 stops polling; --webhook-secret \"\"\n" +
 				"turns the push webhook off; --file is the pipeline file.\n" +
-				"--cache-size sets the size budget of the project's cache (shared by every agent; the least\nrecently used keys are evicted past it): a size such as 9GiB, 500MB or 1073741824 (bytes);\n0 restores the default, 9 GiB."},
+				"--cache-size sets the size budget of the project's cache (shared by every agent; the least\nrecently used keys are evicted past it): a size such as 9GiB, 500MB or 1073741824 (bytes);\n0 restores the default, 9 GiB.\n" +
+				"--deployment-details private (the default) shows a public project's deployments (pipelines\npromoted to a deployment target: their jobs, logs, parameters, artifacts and target) in full only\nto its members; others see each one's name, when it ran and its result. public shows them to all."},
 		do: func(ctx context.Context, o *IO, c *client, args []string, _ bool) int {
 			usageErr := func(msg string) int {
 				fmt.Fprintf(o.Err, "baton project update: %s\n", msg)
@@ -46,6 +47,12 @@ func projectUpdateCommand() *command {
 					body[field] = map[string]string{"branch": branch, "file": file, "poll": poll, "webhook-secret": secret}[flag]
 				}
 			}
+			if set["deployment-details"] {
+				if deployDetails != "public" && deployDetails != "private" {
+					return usageErr(fmt.Sprintf("--deployment-details %q: want public or private", deployDetails))
+				}
+				body["deployment_details"] = deployDetails
+			}
 			if set["branch"] && branch == "" {
 				return usageErr("--branch: a project needs a default branch")
 			}
@@ -59,7 +66,7 @@ func projectUpdateCommand() *command {
 				body["cache_size"] = n
 			}
 			if len(body) == 0 {
-				return usageErr("nothing to change: give at least one of --branch, --public, --private, --poll, --webhook-secret, --file, --cache-size")
+				return usageErr("nothing to change: give at least one of --branch, --public, --private, --poll, --webhook-secret, --file, --cache-size, --deployment-details")
 			}
 			var p ci.Project
 			if err := c.do(ctx, "PATCH", "/api/v1/projects/"+url.PathEscape(args[0]), body, &p); err != nil {
@@ -81,6 +88,13 @@ func projectUpdateCommand() *command {
 			default:
 				fmt.Fprintf(o.Out, "Push webhook: %s/hooks/%s (secret as given)\n", c.base, p.Name)
 			}
+			if set["deployment-details"] {
+				if p.DeploymentDetailsPublic {
+					fmt.Fprintf(o.Out, "Project %s: deployment details are public\n", p.Name)
+				} else {
+					fmt.Fprintf(o.Out, "Project %s: deployment details are shown to its members only\n", p.Name)
+				}
+			}
 			if set["cache-size"] {
 				if size == 0 {
 					fmt.Fprintf(o.Out, "Project %s: cache size budget is the default (9.0 GiB)\n", p.Name)
@@ -98,6 +112,7 @@ func projectUpdateCommand() *command {
 		fs.StringVar(&poll, "poll", "", "poll the repository every `DURATION` (e.g. 30s; 0: off)")
 		fs.StringVar(&secret, "webhook-secret", "", "`secret` that signs push webhooks (\"\": webhook off)")
 		fs.StringVar(&file, "file", "", "pipeline `file`")
+		fs.StringVar(&deployDetails, "deployment-details", "", "who sees a public project's deployments in full: `public` or private (members only)")
 		fs.StringVar(&cacheSize, "cache-size", "", "the project's cache size budget (`SIZE`, e.g. 9GiB; 0: the default)")
 	})
 }
