@@ -39,7 +39,7 @@ func testPipelines(t *testing.T, e *testEnv) {
 		DoneAt:           at(10, 30, 0),
 	}
 	write(t, db, func(tx *Tx) error { return tx.CreatePipeline(p) })
-	allSet(t, p, "Blocks")
+	allSet(t, p, "Blocks", "DetailsHidden") // DetailsHidden is the API's view, never stored
 	if p.TimeLimit != 2*time.Hour {
 		t.Errorf("TimeLimit normalised to %v, want 2h", p.TimeLimit)
 	}

@@ -23,6 +23,8 @@ func testProjects(t *testing.T, e *testEnv) {
 		ForgeRepo:     "ada/baton",
 		ForgeToken:    "sealed-token",
 		CreatedAt:     at(10, 0, 0),
+
+		DeploymentDetailsPublic: true,
 	}
 	write(t, db, func(tx *Tx) error { return tx.CreateProject(p) })
 	allSet(t, p)
