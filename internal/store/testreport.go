@@ -109,7 +109,13 @@ func (tx *Tx) insertOutcomes(outcomes []TestOutcome) error {
 				if c > 0 {
 					q.WriteString(", ")
 				}
-				fmt.Fprintf(&q, "$%d", i*cols+c+1)
+				// SQLite's driver looks numbered parameters up one by
+				// one; plain ones keep a big batch linear.
+				if tx.db.dialect == SQLite {
+					q.WriteByte('?')
+				} else {
+					fmt.Fprintf(&q, "$%d", i*cols+c+1)
+				}
 			}
 			q.WriteByte(')')
 			args = append(args, o.ProjectID, o.TestID, o.JobID, o.PipelineID, o.WorkflowID, o.SHA, o.Branch, o.Report, o.Suite, o.Name, o.State, int64(o.Duration), tx.ts(o.At))
