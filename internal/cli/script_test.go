@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -200,11 +201,15 @@ func TestScripts(t *testing.T) {
 			},
 		},
 		// [versitygw]: an S3-compatible server can be started (always true
-		// in CI, where a missing one must fail the script). [root]: the
+		// in CI, where a missing one must fail the script). [docker]: Docker
+		// and the test images are there (always true in CI, likewise). [root]: the
 		// tests run as root (as in CI), so baton runs jobs as job users.
 		Condition: func(cond string) (bool, error) {
 			if cond == "versitygw" {
 				return probe.VersitygwPath() != "" || probe.InCI(), nil
+			}
+			if cond == "docker" {
+				return exec.Command("docker", "image", "inspect", "baton-test/debian").Run() == nil || probe.InCI(), nil
 			}
 			if cond == "root" {
 				return os.Geteuid() == 0, nil
