@@ -136,6 +136,9 @@ type Config struct {
 	// holds; every poll reports them (the server prefers an agent that
 	// holds a job's images).
 	Images func() []string
+	// ImagePruning, when not nil, returns what the agent removed over
+	// its image disk budget; every poll reports it.
+	ImagePruning func() *ci.ImagePruning
 	// Version is the agent's build version, sent to the server; default
 	// "unknown".
 	Version string
@@ -691,7 +694,10 @@ func (a *agent) loop(ctx context.Context) error {
 		}
 		req := agentapi.PollRequest{AgentID: a.id, FreeSlots: free, Running: running, Draining: draining}
 		if a.cfg.Images != nil {
-			req.Images = a.cfg.Images()
+			req.Images, req.ImagesKnown = a.cfg.Images(), true
+		}
+		if a.cfg.ImagePruning != nil {
+			req.ImagePruning = a.cfg.ImagePruning()
 		}
 		pctx, cancel := context.WithTimeout(a.life, a.pollDeadline())
 		results := make(chan pollResult, 1)

@@ -109,6 +109,12 @@ type PollRequest struct {
 	// absent means no change (or no Docker). The list is reset when the
 	// agent registers.
 	Images []string `json:"images,omitempty"`
+	// ImagesKnown says that Images is the agent's whole list, even when
+	// empty (every image removed).
+	ImagesKnown bool `json:"images_known,omitempty"`
+	// ImagePruning is what the agent removed over its image disk budget
+	// since it started; absent if nothing.
+	ImagePruning *ci.ImagePruning `json:"image_pruning,omitempty"`
 }
 
 // PollResponse carries the server's instructions.

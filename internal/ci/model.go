@@ -238,11 +238,23 @@ type Agent struct {
 	Executors []string `json:"executors,omitempty"`
 	// Images lists the container images the agent holds (reported by
 	// Docker agents in their polls).
-	Images    []string  `json:"images,omitempty"`
-	LastSeen  time.Time `json:"last_seen"`
-	CreatedAt time.Time `json:"created_at"`
+	Images []string `json:"images,omitempty"`
+	// ImagePruning is what the agent removed to keep its jobs' images
+	// within its disk budget since it started; nil if nothing.
+	ImagePruning *ImagePruning `json:"image_pruning,omitempty"`
+	LastSeen     time.Time     `json:"last_seen"`
+	CreatedAt    time.Time     `json:"created_at"`
 	// Running lists the IDs of the jobs it runs (filled on reads).
 	Running []string `json:"running_jobs,omitempty"`
+}
+
+// ImagePruning is what an agent removed over its image disk budget.
+type ImagePruning struct {
+	Removed int       `json:"removed"` // images removed
+	Bytes   int64     `json:"bytes"`   // their sizes, in bytes
+	LastAt  time.Time `json:"last_at"` // when the last one went
+	// Last lists the images the last eviction removed.
+	Last []string `json:"last,omitempty"`
 }
 
 // User is a person or the admin of a single-machine install.

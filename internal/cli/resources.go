@@ -579,9 +579,16 @@ func agentListCommand() *command {
 				tw.Flush()
 				return ExitOK
 			}
-			fmt.Fprintln(tw, "NAME\tTYPE\tSLOTS\tSTATE\tRUNNING\tLAST SEEN")
+			fmt.Fprintln(tw, "NAME\tTYPE\tSLOTS\tSTATE\tRUNNING\tLAST SEEN\tIMAGES\tPRUNED OVER BUDGET")
 			for _, a := range view.Agents {
-				fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%d\t%s ago\n", a.Name, a.Type, a.Slots, a.State, len(a.Running), time.Since(a.LastSeen).Round(time.Second))
+				images, pruned := "-", "-"
+				if len(a.Images) > 0 {
+					images = fmt.Sprint(len(a.Images))
+				}
+				if p := a.ImagePruning; p != nil && p.Removed > 0 {
+					pruned = fmt.Sprintf("%d image(s), %s, last %s ago", p.Removed, humanBytes(p.Bytes), time.Since(p.LastAt).Round(time.Second))
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%d\t%s ago\t%s\t%s\n", a.Name, a.Type, a.Slots, a.State, len(a.Running), time.Since(a.LastSeen).Round(time.Second), images, pruned)
 			}
 			tw.Flush()
 			return ExitOK

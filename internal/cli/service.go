@@ -13,11 +13,16 @@ import (
 
 	"github.com/batonci/baton/internal/agent"
 	"github.com/batonci/baton/internal/api"
+	"github.com/batonci/baton/internal/ci"
 	"github.com/batonci/baton/internal/server"
 )
 
 // logger returns the service's application logger: text on stderr, at
 // warning level unless BATON_LOG_LEVEL says otherwise.
+// imageRefreshEvery is how often a Docker agent reads the list of images
+// its daemon holds, besides at start and after each job.
+const imageRefreshEvery = 5 * time.Minute
+
 func logger(o *IO) *slog.Logger {
 	level := slog.LevelWarn
 	switch o.Getenv("BATON_LOG_LEVEL") {
@@ -342,9 +347,22 @@ A second signal stops the running jobs.
 		cfg.Executor, cfg.Executors = ex.Executor, ex.Executors
 		cfg.Services, cfg.NoServices = ex.Services, ex.NoServices
 		if ex.Images != nil {
-			cfg.Images = ex.Images.Images
-			ex.Images.EnforceLater(ctx)
-			defer ex.Images.Wait()
+			images := ex.Images
+			cfg.Images = images.Images
+			cfg.ImagePruning = func() *ci.ImagePruning {
+				p := images.Pruning()
+				if p.Removed == 0 {
+					return nil
+				}
+				return &ci.ImagePruning{Removed: p.Removed, Bytes: p.Bytes, LastAt: p.LastAt, Last: p.Last}
+			}
+			images.EnforceLater(ctx)
+			defer images.Wait()
+			// Images removed by hand leave the reported list between jobs.
+			refreshCtx, stopRefresh := context.WithCancel(ctx)
+			refreshed := make(chan struct{})
+			go func() { images.RefreshEvery(refreshCtx, imageRefreshEvery); close(refreshed) }()
+			defer func() { stopRefresh(); <-refreshed }()
 		}
 		if err := cfg.Validate(); err != nil {
 			fmt.Fprintf(o.Err, "baton agent: %v\n", err)

@@ -3,6 +3,7 @@ package dispatch_test
 import (
 	"context"
 	"errors"
+	"slices"
 	"testing"
 	"time"
 
@@ -133,6 +134,33 @@ func TestImageAffinity(t *testing.T) {
 		}
 		if waited < grace/2 || waited > grace+2*time.Second {
 			t.Errorf("cold agent got the job after %v, want about the grace window %v", waited, grace)
+		}
+	})
+}
+
+// TestAgentReportsImagesAndPruning: an agent's whole list of images is
+// taken even when empty (it pruned or had them all removed), and what it
+// pruned over its disk budget is kept with the agent.
+func TestAgentReportsImagesAndPruning(t *testing.T) {
+	enginetest.ForEachDialect(t, func(t *testing.T, dialect string) {
+		e := newEnv(t, dialect, options{yaml: containerYAML, pollTimeout: time.Second})
+		c := e.client(0)
+		id := registerWith(t, c, "pruner", []string{"shell", "docker"})
+		pollFor(t, c, agentapi.PollRequest{AgentID: id, Images: []string{"debian:12", "node:20"}, ImagesKnown: true}, 100*time.Millisecond)
+		pruned := &ci.ImagePruning{Removed: 1, Bytes: 5 << 20, LastAt: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC), Last: []string{"node:20"}}
+		pollFor(t, c, agentapi.PollRequest{AgentID: id, Images: []string{"debian:12"}, ImagesKnown: true, ImagePruning: pruned}, 100*time.Millisecond)
+		a, err := e.db().GetAgent(t.Context(), id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(a.Images, []string{"debian:12"}) || a.ImagePruning == nil || a.ImagePruning.Removed != 1 ||
+			a.ImagePruning.Bytes != 5<<20 || !a.ImagePruning.LastAt.Equal(pruned.LastAt) || !slices.Equal(a.ImagePruning.Last, []string{"node:20"}) {
+			t.Fatalf("agent = images %q, pruning %+v; want debian:12 and the pruning reported", a.Images, a.ImagePruning)
+		}
+		// Every image removed by hand: the empty list is the list.
+		pollFor(t, c, agentapi.PollRequest{AgentID: id, ImagesKnown: true, ImagePruning: pruned}, 100*time.Millisecond)
+		if a, err = e.db().GetAgent(t.Context(), id); err != nil || len(a.Images) != 0 || a.ImagePruning == nil {
+			t.Fatalf("agent after an empty list = %+v, %v; want no images, the pruning kept", a, err)
 		}
 	})
 }

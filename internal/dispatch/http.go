@@ -571,11 +571,17 @@ func (d *Dispatcher) poll(w http.ResponseWriter, r *http.Request) (*agentapi.Pol
 	if err := d.touch(ctx, a, req.Draining); err != nil {
 		return nil, err
 	}
-	if len(req.Images) > 0 && !slices.Equal(req.Images, a.Images) {
+	if (len(req.Images) > 0 || req.ImagesKnown) && !slices.Equal(req.Images, a.Images) {
 		if err := d.db.Tx(ctx, func(tx *store.Tx) error { return tx.SetAgentImages(a.ID, req.Images) }); err != nil {
 			return nil, err
 		}
 		a.Images = req.Images
+	}
+	if req.ImagePruning != nil && !samePruning(req.ImagePruning, a.ImagePruning) {
+		if err := d.db.Tx(ctx, func(tx *store.Tx) error { return tx.SetAgentImagePruning(a.ID, req.ImagePruning) }); err != nil {
+			return nil, err
+		}
+		a.ImagePruning = req.ImagePruning
 	}
 	// Register interest before looking, so that a job queued in between
 	// wakes this poll.
@@ -870,4 +876,12 @@ func (d *Dispatcher) claim(ctx context.Context, a *ci.Agent, skip []string) (*ag
 	}
 	d.log.Info("job assigned", "job", job.ID, "name", job.Name, "agent", a.ID)
 	return &as, true, nil
+}
+
+// samePruning reports whether two reports of image pruning say the same.
+func samePruning(a, b *ci.ImagePruning) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return a.Removed == b.Removed && a.Bytes == b.Bytes && a.LastAt.Equal(b.LastAt) && slices.Equal(a.Last, b.Last)
 }

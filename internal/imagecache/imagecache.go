@@ -50,8 +50,21 @@ type Options struct {
 	StateFile string
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
-	// Logger receives what the cache removes; nil discards it.
+	// Logger receives what the cache removes (at Warn, the default
+	// level: an operator should see images go); nil discards it.
 	Logger *slog.Logger
+	// NewTicker makes the ticker of RefreshEvery; nil means
+	// time.NewTicker's.
+	NewTicker func(d time.Duration) (ticks <-chan time.Time, stop func())
+}
+
+// Pruning is what a Cache removed to keep within its budget since it was
+// made.
+type Pruning struct {
+	Removed int       // images removed
+	Bytes   int64     // their sizes, in bytes
+	LastAt  time.Time // when the last one went; zero if none
+	Last    []string  // the images the last eviction removed
 }
 
 // Cache is an agent's image cache. It is safe for concurrent use.
@@ -65,6 +78,7 @@ type Cache struct {
 	lastUse  map[string]time.Time // by image reference, as jobs name them
 	held     map[string]int       // images sessions use now
 	reported []string             // tagged images the daemon holds
+	pruning  Pruning
 
 	wg sync.WaitGroup // background evictions
 }
@@ -223,12 +237,53 @@ func (c *Cache) Enforce(ctx context.Context) ([]string, error) {
 			c.log.Info("image kept: in use", "image", e.ref, "err", err)
 			continue
 		}
-		c.log.Info("image removed: over the disk budget", "image", e.ref, "size", e.size, "last_used", e.used)
+		c.log.Warn("image removed: over the disk budget", "image", e.ref, "size", e.size, "last_used", e.used, "budget", c.opts.Budget)
 		c.forget(e.ref)
 		total -= e.size
 		removed = append(removed, e.ref)
+		c.mu.Lock()
+		c.pruning.Removed++
+		c.pruning.Bytes += e.size
+		c.pruning.LastAt = c.opts.Now()
+		c.pruning.Last = slices.Clone(removed)
+		c.mu.Unlock()
 	}
 	return removed, nil
+}
+
+// Pruning returns what the cache removed over its budget so far.
+func (c *Cache) Pruning() Pruning {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	p := c.pruning
+	p.Last = slices.Clone(p.Last)
+	return p
+}
+
+// RefreshEvery refreshes the list of images every d until ctx ends, so
+// that images removed by hand (or pulled by others) show in what the
+// agent reports between its jobs. A failed refresh keeps the old list and
+// is logged.
+func (c *Cache) RefreshEvery(ctx context.Context, d time.Duration) {
+	newTicker := c.opts.NewTicker
+	if newTicker == nil {
+		newTicker = func(d time.Duration) (<-chan time.Time, func()) {
+			t := time.NewTicker(d)
+			return t.C, t.Stop
+		}
+	}
+	ticks, stop := newTicker(d)
+	defer stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-ticks:
+			if err := c.Refresh(ctx); err != nil && ctx.Err() == nil {
+				c.log.Warn("refresh the list of images", "err", err)
+			}
+		}
+	}
 }
 
 // EnforceLater runs Enforce in the background; Wait waits for it.

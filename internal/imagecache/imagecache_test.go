@@ -1,14 +1,19 @@
 package imagecache
 
 import (
+	"bytes"
+	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"fmt"
+	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -61,11 +66,13 @@ func TestEnforceEvictsLeastRecentlyUsed(t *testing.T) {
 	sizeA := buildImage(t, a, 256<<10)
 	sizeB := buildImage(t, b, 256<<10)
 	sizeC := buildImage(t, c, 256<<10)
-	_ = sizeA
 
 	now := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
 	state := filepath.Join(t.TempDir(), "images.json")
-	cache, err := New(Options{Budget: sizeB + sizeC, StateFile: state, Now: func() time.Time { return now }})
+	// The log at the default level (warnings) says what went.
+	var logBuf syncBuffer
+	log := slog.New(slog.NewTextHandler(&logBuf, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	cache, err := New(Options{Budget: sizeB + sizeC, StateFile: state, Now: func() time.Time { return now }, Logger: log})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -85,6 +92,12 @@ func TestEnforceEvictsLeastRecentlyUsed(t *testing.T) {
 	}
 	if imgs := cache.Images(); !slices.Contains(imgs, b) || slices.Contains(imgs, a) {
 		t.Errorf("Images() = %q, want b and not a", imgs)
+	}
+	if got := logBuf.String(); !strings.Contains(got, "level=WARN msg=\"image removed: over the disk budget\" image="+a) {
+		t.Errorf("the log at the default level does not say that %s went:\n%s", a, got)
+	}
+	if p := cache.Pruning(); p.Removed != 1 || p.Bytes != sizeA || !slices.Equal(p.Last, []string{a}) || !p.LastAt.Equal(now) {
+		t.Errorf("Pruning() = %+v, want 1 image (%s, %d bytes) at %v", p, a, sizeA, now)
 	}
 
 	// A restart keeps the last uses; a held image is kept, the next
@@ -106,6 +119,66 @@ func TestEnforceEvictsLeastRecentlyUsed(t *testing.T) {
 	if !present(c) {
 		t.Errorf("held image c was removed")
 	}
+}
+
+// TestRefreshEvery: the list of images is read again at each tick, so an
+// image removed by hand leaves it without a job in between.
+func TestRefreshEvery(t *testing.T) {
+	probe.Require(t, probe.Docker)
+	t.Parallel()
+	im := "baton-imagecache-test-" + newID() + "/refresh:1"
+	buildImage(t, im, 1024)
+	ticks := make(chan time.Time)
+	var every time.Duration
+	cache, err := New(Options{NewTicker: func(d time.Duration) (<-chan time.Time, func()) {
+		every = d
+		return ticks, func() {}
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan struct{})
+	go func() { cache.RefreshEvery(ctx, 5*time.Minute); close(done) }()
+	defer func() { cancel(); <-done }()
+	ticks <- time.Now() // taken: the ticker is running
+	if every != 5*time.Minute {
+		t.Errorf("ticker every %v, want 5m", every)
+	}
+	probe.Eventually(t, 30*time.Second, func() error {
+		if !slices.Contains(cache.Images(), im) {
+			return fmt.Errorf("Images() lacks %s after a tick", im)
+		}
+		return nil
+	})
+	if out, err := exec.Command("docker", "rmi", im).CombinedOutput(); err != nil {
+		t.Fatalf("docker rmi: %v\n%s", err, out)
+	}
+	ticks <- time.Now()
+	probe.Eventually(t, 30*time.Second, func() error {
+		if slices.Contains(cache.Images(), im) {
+			return fmt.Errorf("Images() still lists %s, removed by hand, after a tick", im)
+		}
+		return nil
+	})
+}
+
+// syncBuffer is a bytes.Buffer safe for concurrent writes.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
 }
 
 func TestEnforceKeepsImagesContainersUse(t *testing.T) {

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"time"
 
@@ -10,13 +11,30 @@ import (
 )
 
 const agentCols = `id, name, type, slots, version, hostname, state, executors, last_seen,
-	created_at, images`
+	created_at, images, image_pruning`
 
 func scanAgent(s scanner) (*ci.Agent, error) {
 	a := &ci.Agent{}
+	var pruning string
 	err := s.Scan(&a.ID, &a.Name, &a.Type, &a.Slots, &a.Version, &a.Hostname, &a.State,
-		listCol{&a.Executors}, timeCol{&a.LastSeen}, timeCol{&a.CreatedAt}, listCol{&a.Images})
+		listCol{&a.Executors}, timeCol{&a.LastSeen}, timeCol{&a.CreatedAt}, listCol{&a.Images}, &pruning)
+	if err == nil && pruning != "" {
+		a.ImagePruning = &ci.ImagePruning{}
+		if json.Unmarshal([]byte(pruning), a.ImagePruning) != nil {
+			a.ImagePruning = nil
+		}
+	}
 	return a, err
+}
+
+// SetAgentImagePruning records what an agent removed over its image disk
+// budget.
+func (tx *Tx) SetAgentImagePruning(id string, p *ci.ImagePruning) error {
+	b, err := json.Marshal(p)
+	if err != nil {
+		return err
+	}
+	return tx.execOne("set agent image pruning "+id, `UPDATE agents SET image_pruning = $2 WHERE id = $1`, id, string(b))
 }
 
 // UpsertAgent stores an agent by ID: it creates it (with a new ID if it has
@@ -36,15 +54,23 @@ func (tx *Tx) UpsertAgent(a *ci.Agent) error {
 	}
 	normTime(&a.LastSeen)
 	normTime(&a.CreatedAt)
+	pruning := ""
+	if a.ImagePruning != nil {
+		b, err := json.Marshal(a.ImagePruning)
+		if err != nil {
+			return err
+		}
+		pruning = string(b)
+	}
 	err := tx.queryRow(`INSERT INTO agents (`+agentCols+`)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
 		ON CONFLICT (id) DO UPDATE SET name = excluded.name, type = excluded.type,
 			slots = excluded.slots, version = excluded.version, hostname = excluded.hostname,
 			state = excluded.state, executors = excluded.executors,
-			last_seen = excluded.last_seen, images = excluded.images
+			last_seen = excluded.last_seen, images = excluded.images, image_pruning = excluded.image_pruning
 		RETURNING created_at`,
 		a.ID, a.Name, a.Type, a.Slots, a.Version, a.Hostname, a.State, listArg(a.Executors),
-		tx.ts(a.LastSeen), tx.ts(a.CreatedAt), listArg(a.Images)).Scan(timeCol{&a.CreatedAt})
+		tx.ts(a.LastSeen), tx.ts(a.CreatedAt), listArg(a.Images), pruning).Scan(timeCol{&a.CreatedAt})
 	return wrap("upsert agent "+a.ID, err)
 }
 

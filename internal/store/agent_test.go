@@ -12,18 +12,19 @@ func testAgents(t *testing.T, e *testEnv) {
 	db := e.open(t)
 	ctx := t.Context()
 	a := &ci.Agent{
-		ID:        "agent-a",
-		Name:      "a",
-		Type:      "e1-standard-2",
-		Slots:     4,
-		Version:   "1.2.3",
-		Hostname:  "build-1.example.com",
-		State:     ci.AgentDraining,
-		Executors: []string{"shell", "docker"},
-		Images:    []string{"debian:12"},
-		LastSeen:  at(10, 0, 0),
-		CreatedAt: at(9, 0, 0),
-		Running:   []string{"ignored: derived from jobs"},
+		ID:           "agent-a",
+		Name:         "a",
+		Type:         "e1-standard-2",
+		Slots:        4,
+		Version:      "1.2.3",
+		Hostname:     "build-1.example.com",
+		State:        ci.AgentDraining,
+		Executors:    []string{"shell", "docker"},
+		Images:       []string{"debian:12"},
+		ImagePruning: &ci.ImagePruning{Removed: 2, Bytes: 300 << 20, LastAt: at(9, 30, 0), Last: []string{"node:20"}},
+		LastSeen:     at(10, 0, 0),
+		CreatedAt:    at(9, 0, 0),
+		Running:      []string{"ignored: derived from jobs"},
 	}
 	write(t, db, func(tx *Tx) error { return tx.UpsertAgent(a) })
 	allSet(t, a)
@@ -33,6 +34,14 @@ func testAgents(t *testing.T, e *testEnv) {
 		t.Fatal(err)
 	}
 	diff(t, "GetAgent", got, a)
+
+	// The agent's report of what it pruned.
+	a.ImagePruning = &ci.ImagePruning{Removed: 3, Bytes: 400 << 20, LastAt: at(10, 30, 0), Last: []string{"go:1"}}
+	write(t, db, func(tx *Tx) error { return tx.SetAgentImagePruning(a.ID, a.ImagePruning) })
+	if got, err = db.GetAgent(ctx, a.ID); err != nil {
+		t.Fatal(err)
+	}
+	diff(t, "GetAgent after SetAgentImagePruning", got, a)
 
 	// Upserting again overwrites all but CreatedAt.
 	again := &ci.Agent{ID: a.ID, Name: "a2", Type: "t2", Slots: 1, State: ci.AgentConnected, LastSeen: at(11, 0, 0)}
