@@ -120,6 +120,7 @@ func outsideRoutes() []route {
 		{"GET /projects/{project}/deployments", projectWrite, nil}, // web: deployment targets and history      // web: the Run button
 		{"GET /workflows/{id}", projectRead, nil},                  // web: workflow graph
 		{"GET /workflows/{id}/timing", projectRead, nil},           // web: waterfall, slowest commands
+		{"GET /workflows/{id}/tests", projectRead, nil},            // web: the workflow's test reports
 		{"POST /workflows/{id}/stop", projectWrite, nil},           // web: stop button
 		{"POST /workflows/{id}/rebuild", projectWrite, nil},        // web: rebuild button
 		{"POST /pipelines/{id}/stop", projectWrite, nil},           // web: stop a pipeline

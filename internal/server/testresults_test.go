@@ -119,8 +119,23 @@ func TestTestReportsFromJobsToPipelineAndFlaky(t *testing.T) {
 		t.Errorf("history = %v", hist)
 	}
 
+	// The Tests page: failures first with their message and a link to
+	// the job's log, the slowest tests, the suites, a search.
+	page := getPage(t, e, "/workflows/"+wf.ID+"/tests")
+	fail, slow := strings.Index(page, `id="fail-h"`), strings.Index(page, `id="slow-tests-h"`)
+	if fail < 0 || slow < fail || !strings.Contains(page[fail:slow], "TestFlaky") || !strings.Contains(page[fail:slow], "timeout") ||
+		!strings.Contains(page[fail:slow], `href="/jobs/`+unit.ID+`"`) || !strings.Contains(page, "<strong>4</strong> tests: 2 passed") {
+		t.Errorf("tests page:\n%s", page)
+	}
+	if page := getPage(t, e, "/workflows/"+wf.ID+"/tests?q=signs"); !strings.Contains(page, "Tests matching") || !strings.Contains(page, "<td>signs in</td>") {
+		t.Errorf("search for signs:\n%s", page)
+	}
+	if !strings.Contains(getPage(t, e, "/workflows/"+wf.ID), `href="/workflows/`+wf.ID+`/tests"`) {
+		t.Error("the workflow page does not link its Tests tab")
+	}
+
 	// A private project's reports are not found by outsiders.
-	for _, p := range []string{"/api/v1/jobs/" + unit.ID + "/tests", "/api/v1/pipelines/" + pid + "/tests", "/api/v1/projects/app/flaky", "/api/v1/projects/app/tests/" + id + "/history"} {
+	for _, p := range []string{"/workflows/" + wf.ID + "/tests", "/api/v1/jobs/" + unit.ID + "/tests", "/api/v1/pipelines/" + pid + "/tests", "/api/v1/projects/app/flaky", "/api/v1/projects/app/tests/" + id + "/history"} {
 		if code, body := anonGet(t, e, p); code != http.StatusNotFound || strings.Contains(body, "TestFlaky") {
 			t.Errorf("anonymous GET %s on a private project: %d %s", p, code, body)
 		}
@@ -135,8 +150,10 @@ func TestTestReportsFromJobsToPipelineAndFlaky(t *testing.T) {
 	}
 	// Public: anyone reads them, like the logs, but cannot resolve.
 	e.Do("PATCH", "/api/v1/projects/app", map[string]any{"public": true}, nil)
-	if code, body := anonGet(t, e, "/api/v1/pipelines/"+pid+"/tests"); code != http.StatusOK || !strings.Contains(body, "TestFlaky") {
-		t.Errorf("anonymous GET of a public project's report: %d", code)
+	for _, p := range []string{"/api/v1/pipelines/" + pid + "/tests", "/workflows/" + wf.ID + "/tests"} {
+		if code, body := anonGet(t, e, p); code != http.StatusOK || !strings.Contains(body, "TestFlaky") {
+			t.Errorf("anonymous GET %s of a public project: %d", p, code)
+		}
 	}
 	resp, err = http.Post(e.URL+"/api/v1/projects/app/flaky/"+id+"/resolve", "application/json", nil)
 	if err != nil {

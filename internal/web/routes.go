@@ -18,6 +18,7 @@ func (w *Web) routes() {
 	w.handle("GET /projects/{project}/deployments", w.deployments)
 	w.handle("GET /workflows/{id}", w.workflow)
 	w.handle("GET /workflows/{id}/timing", w.timing)
+	w.handle("GET /workflows/{id}/tests", w.tests)
 	w.handle("POST /workflows/{id}/stop", w.workflowAction("workflows", "stop"))
 	w.handle("POST /workflows/{id}/rebuild", w.workflowAction("workflows", "rebuild"))
 	w.handle("POST /pipelines/{id}/stop", w.workflowAction("pipelines", "stop"))
