@@ -186,7 +186,17 @@ func (a *API) testHistory(w http.ResponseWriter, r *http.Request, c *caller) {
 		return
 	}
 	out := make([]OutcomeView, 0, len(hs))
+	seen := map[string]bool{} // pipeline ID → c sees it
 	for _, h := range hs {
+		sees, ok := seen[h.PipelineID]
+		if !ok {
+			pl, err := a.cfg.Store.GetPipeline(r.Context(), h.PipelineID)
+			sees = err == nil && c.seesDeployment(p, pl)
+			seen[h.PipelineID] = sees
+		}
+		if !sees {
+			continue // a deployment's test outcomes are its members'
+		}
 		out = append(out, OutcomeView{State: h.State, DurationNS: int64(h.Duration), Job: h.JobID, Workflow: h.WorkflowID, SHA: h.SHA, At: h.At})
 	}
 	writeJSON(w, http.StatusOK, out)

@@ -46,6 +46,8 @@ blocks:
           commands:
             - echo deploy-log-line-x
             - mkdir -p out && echo report > out/r.txt && artifact push job out/r.txt
+            - echo '<testsuite name="deploy"><testcase classname="deploy" name="TestDeploySecretX" time="0.1"/></testsuite>' > junit.xml
+            - test-results publish junit.xml
 `
 
 // TestDeploymentDetailsOnEveryRoute: in a public project, a pipeline
@@ -116,7 +118,7 @@ func TestDeploymentDetailsOnEveryRoute(t *testing.T) {
 				t.Errorf("%s as %s: status %d, want 401: %s", r.Pattern, who, code, body)
 			case who == noRole && code != http.StatusForbidden:
 				t.Errorf("%s as %s: status %d, want 403: %s", r.Pattern, who, code, body)
-			case who == reader && r.Access == "project-read" && code >= 400:
+			case who == reader && r.Access == "project-read" && (code == http.StatusUnauthorized || code == http.StatusForbidden):
 				t.Errorf("%s as a reader member: status %d, want it shown: %s", r.Pattern, code, body)
 			}
 			if who != reader {
@@ -172,6 +174,22 @@ func TestDeploymentDetailsOnEveryRoute(t *testing.T) {
 		}
 	}
 
+	// A deployment's test outcomes are not in a test's history for them.
+	var report any
+	e.DoAs(tokens[reader], "GET", "/api/v1/jobs/"+ship.ID+"/tests", nil, &report)
+	testID := findTestID(report, "TestDeploySecretX")
+	if testID == "" {
+		t.Fatalf("no TestDeploySecretX in the deployment's report: %v", report)
+	}
+	history := "/api/v1/projects/app/tests/" + testID + "/history"
+	for who, want := range map[string]int{anonymous: 0, noRole: 0, reader: 1} {
+		var outcomes []any
+		e.DoAs(tokens[who], "GET", history, nil, &outcomes)
+		if len(outcomes) != want {
+			t.Errorf("the history of a deployment's test as %s: %v, want %d outcomes", who, outcomes, want)
+		}
+	}
+
 	// Opting out shows everything to everyone.
 	e.Do("PATCH", "/api/v1/projects/app", map[string]any{"deployment_details": "public"}, nil)
 	if code, body := get(anonymous, "/api/v1/jobs/"+ship.ID+"/log"); code != http.StatusOK || !strings.Contains(body, "deploy-log-line-x") {
@@ -182,4 +200,28 @@ func TestDeploymentDetailsOnEveryRoute(t *testing.T) {
 	}
 	e.DoAs("", "PATCH", "/api/v1/projects/app", map[string]any{"deployment_details": "private"}, nil, http.StatusUnauthorized)
 	e.Do("PATCH", "/api/v1/projects/app", map[string]any{"deployment_details": "everyone"}, nil, http.StatusBadRequest)
+}
+
+// findTestID returns the id of the test named name in a decoded report.
+func findTestID(v any, name string) string {
+	switch v := v.(type) {
+	case map[string]any:
+		if v["name"] == name {
+			if id, ok := v["id"].(string); ok {
+				return id
+			}
+		}
+		for _, x := range v {
+			if id := findTestID(x, name); id != "" {
+				return id
+			}
+		}
+	case []any:
+		for _, x := range v {
+			if id := findTestID(x, name); id != "" {
+				return id
+			}
+		}
+	}
+	return ""
 }
