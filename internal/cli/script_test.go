@@ -103,8 +103,14 @@ func (s scriptTB) TempDir() string                { d, _ := os.MkdirTemp(s.ts.Ge
 
 // TestScripts runs the CLI behaviour specifications in testdata/script.
 func TestScripts(t *testing.T) {
-	testscript.Run(t, testscript.Params{
-		Dir: "testdata/script",
+	testscript.Run(t, scriptParams("testdata/script"))
+}
+
+// scriptParams are the parameters of the scripts in dir: their commands,
+// conditions and environment.
+func scriptParams(dir string) testscript.Params {
+	return testscript.Params{
+		Dir: dir,
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
 			// server starts a Baton server in this process, with an agent
 			// of type e1-standard-2, and points BATON_SERVER and
@@ -226,5 +232,5 @@ func TestScripts(t *testing.T) {
 			env.Setenv("HOME", env.WorkDir+"/home")
 			return os.MkdirAll(env.WorkDir+"/home", 0o755)
 		},
-	})
+	}
 }
