@@ -98,11 +98,7 @@ func (w *Web) tests(rw http.ResponseWriter, r *http.Request) {
 							if f := cmp.Or(t.Error, t.Failure); f != nil {
 								row.Message, row.Body = f.Message, clip(f.Body, bodyShown)
 								row.Output = clip(strings.TrimSpace(t.SystemOut+"\n"+t.SystemErr), bodyShown)
-								if len(page.Failures) < failuresShown {
-									page.Failures = append(page.Failures, row)
-								} else {
-									page.MoreFailures++
-								}
+								page.Failures = append(page.Failures, row)
 								row.Body, row.Output = "", ""
 							}
 							if q != "" && strings.Contains(strings.ToLower(row.Suite+" "+row.Name), q) {
@@ -118,6 +114,14 @@ func (w *Web) tests(rw http.ResponseWriter, r *http.Request) {
 				}
 			}
 		}
+	}
+	// Failures by suite and name; the first failuresShown are shown.
+	slices.SortStableFunc(page.Failures, func(a, b testRow) int {
+		return cmp.Or(cmp.Compare(a.Suite, b.Suite), cmp.Compare(a.Name, b.Name), cmp.Compare(a.Job, b.Job))
+	})
+	if n := len(page.Failures); n > failuresShown {
+		page.MoreFailures = n - failuresShown
+		page.Failures = page.Failures[:failuresShown]
 	}
 	// Suites with failures first, then the slowest.
 	slices.SortStableFunc(page.Suites, func(a, b suiteRow) int {
