@@ -21,6 +21,10 @@ type Trigger func(ctx context.Context, req engine.TriggerRequest) (*ci.Workflow,
 type Service struct {
 	Store   *store.DB
 	Trigger Trigger
+	// Head resolves a branch's head commit (engine.Engine.BranchHead);
+	// a tick resolves each project's branch once for all its due
+	// schedules. Nil leaves it to Trigger, once per schedule.
+	Head func(ctx context.Context, proj *ci.Project, branch string) (string, error)
 	// Now is the clock (time.Now when nil); Sleep waits for d or until
 	// ctx is done (a timer when nil). Tests inject both, or call Tick.
 	Now    func() time.Time
@@ -99,6 +103,7 @@ func (s *Service) Tick(ctx context.Context, now time.Time) (int, error) {
 		}
 		return spec.Next(now)
 	}
+	heads := &headCache{resolve: s.Head, m: map[string]*head{}}
 	sem := make(chan struct{}, workers)
 	var wg sync.WaitGroup
 	started := 0
@@ -120,7 +125,7 @@ func (s *Service) Tick(ctx context.Context, now time.Time) (int, error) {
 			started++
 			wg.Go(func() {
 				defer func() { <-sem }()
-				s.runTick(context.WithoutCancel(ctx), sc)
+				s.runTick(context.WithoutCancel(ctx), sc, heads)
 			})
 		}
 	}
@@ -128,8 +133,8 @@ func (s *Service) Tick(ctx context.Context, now time.Time) (int, error) {
 
 // runTick starts the workflow of a claimed tick with the parameters'
 // default values and records the outcome on the schedule.
-func (s *Service) runTick(ctx context.Context, sc *ci.Schedule) {
-	wf, err := s.start(ctx, sc, nil, "")
+func (s *Service) runTick(ctx context.Context, sc *ci.Schedule, heads *headCache) {
+	wf, err := s.start(ctx, sc, nil, "", heads)
 	id, msg := "", ""
 	if err != nil {
 		msg = err.Error()
@@ -151,7 +156,7 @@ func (s *Service) RunNow(ctx context.Context, sc *ci.Schedule, given map[string]
 	if err != nil {
 		return nil, err
 	}
-	wf, err := s.start(ctx, sc, params, login)
+	wf, err := s.start(ctx, sc, params, login, nil)
 	id, msg := "", ""
 	if err != nil {
 		msg = err.Error()
@@ -165,7 +170,8 @@ func (s *Service) RunNow(ctx context.Context, sc *ci.Schedule, given map[string]
 }
 
 // start triggers the schedule's workflow. params nil means the defaults.
-func (s *Service) start(ctx context.Context, sc *ci.Schedule, params map[string]string, login string) (*ci.Workflow, error) {
+// heads, when set, gives the branch's head as this tick resolved it.
+func (s *Service) start(ctx context.Context, sc *ci.Schedule, params map[string]string, login string, heads *headCache) (*ci.Workflow, error) {
 	if params == nil {
 		var err error
 		if params, err = Values(sc.Parameters, nil); err != nil {
@@ -176,9 +182,41 @@ func (s *Service) start(ctx context.Context, sc *ci.Schedule, params map[string]
 	if err != nil {
 		return nil, fmt.Errorf("schedule %s: %w", sc.Name, err)
 	}
+	sha := ""
+	if heads != nil && heads.resolve != nil {
+		if sha, err = heads.get(ctx, proj, sc.Branch); err != nil {
+			return nil, fmt.Errorf("trigger: resolve refs/heads/%s: %w", sc.Branch, err)
+		}
+	}
 	return s.Trigger(ctx, engine.TriggerRequest{
 		Project: proj, Trigger: ci.TriggerSchedule, Schedule: sc.Name,
-		RefType: "branch", Branch: sc.Branch, PipelineFile: sc.PipelineFile,
+		RefType: "branch", Branch: sc.Branch, SHA: sha, PipelineFile: sc.PipelineFile,
 		Params: params, TriggeredBy: login,
 	})
+}
+
+// headCache resolves each project's branch once per tick, so that many
+// schedules of one branch due at once fetch the repository once.
+type headCache struct {
+	resolve func(ctx context.Context, proj *ci.Project, branch string) (string, error)
+	mu      sync.Mutex
+	m       map[string]*head
+}
+
+type head struct {
+	once sync.Once
+	sha  string
+	err  error
+}
+
+func (c *headCache) get(ctx context.Context, proj *ci.Project, branch string) (string, error) {
+	c.mu.Lock()
+	h := c.m[proj.ID+"\x00"+branch]
+	if h == nil {
+		h = &head{}
+		c.m[proj.ID+"\x00"+branch] = h
+	}
+	c.mu.Unlock()
+	h.once.Do(func() { h.sha, h.err = c.resolve(ctx, proj, branch) })
+	return h.sha, h.err
 }

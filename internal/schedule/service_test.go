@@ -54,10 +54,11 @@ blocks:
 // connection, engine and schedule service on a shared database.
 type server struct {
 	db  *store.DB
+	eng *engine.Engine
 	svc *schedule.Service
 }
 
-func newServer(t *testing.T, dsn string) *server {
+func newServer(t testing.TB, dsn string) *server {
 	t.Helper()
 	db := enginetest.Open(t, dsn)
 	logs, err := logstore.Open(filepath.Join(t.TempDir(), "logs"))
@@ -66,10 +67,10 @@ func newServer(t *testing.T, dsn string) *server {
 	}
 	t.Cleanup(func() { logs.Close() })
 	eng := engine.New(engine.Config{Store: db, Repos: repocache.New(filepath.Join(t.TempDir(), "repos")), Logs: logs})
-	return &server{db: db, svc: &schedule.Service{Store: db, Trigger: eng.Trigger}}
+	return &server{db: db, eng: eng, svc: &schedule.Service{Store: db, Trigger: eng.Trigger, Head: eng.BranchHead}}
 }
 
-func create(t *testing.T, db *store.DB, s *ci.Schedule) *ci.Schedule {
+func create(t testing.TB, db *store.DB, s *ci.Schedule) *ci.Schedule {
 	t.Helper()
 	spec, err := schedule.Check(s)
 	if err != nil {

@@ -224,7 +224,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	s.Tests = testresults.New(testresults.Config{Store: db, Blobs: blobs, Logger: cfg.Logger})
 	s.Engine = engine.New(engine.Config{Store: db, Repos: s.Repos, Logs: logs, BaseURL: url, Logger: cfg.Logger, Secrets: secrets,
 		Observer: observers{s.Statuses, s.Tests}, Finisher: s.Notifications})
-	s.Schedules = &schedule.Service{Store: db, Trigger: s.Engine.Trigger, Logger: cfg.Logger}
+	s.Schedules = &schedule.Service{Store: db, Trigger: s.Engine.Trigger, Head: s.Engine.BranchHead, Logger: cfg.Logger}
 	artifacts := artifact.New(blobs)
 	s.Artifacts = artifacts
 	s.Dispatch = dispatch.New(dispatch.Config{

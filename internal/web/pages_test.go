@@ -332,6 +332,7 @@ func TestPages(t *testing.T) {
 	t.Run("Static", func(t *testing.T) { testStatic(t, s) })
 	t.Run("Promotions", func(t *testing.T) { testPromotions(t, s) })
 	t.Run("Deployments", func(t *testing.T) { testDeployments(t, s) })
+	t.Run("Schedules", func(t *testing.T) { testSchedules(t, s) })
 	t.Run("SignOut", func(t *testing.T) { testSignOut(t, s) })
 }
 

@@ -172,7 +172,13 @@ func (w *Web) runWorkflow(rw http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var wf ci.Workflow
-	req := api.RunRequest{Branch: strings.TrimSpace(r.PostForm.Get("branch"))}
+	params, bad := formParams(r.PostForm.Get("parameters"))
+	if bad != "" {
+		w.fail(rw, r, &APIError{Status: http.StatusBadRequest, Message: bad})
+		return
+	}
+	req := api.RunRequest{Branch: strings.TrimSpace(r.PostForm.Get("branch")),
+		PipelineFile: strings.TrimSpace(r.PostForm.Get("pipeline_file")), Params: params}
 	if _, err := w.apiDo(r, http.MethodPost, "/api/v1/projects/"+url.PathEscape(p.Name)+"/workflows", req, &wf); err != nil {
 		w.fail(rw, r, err)
 		return

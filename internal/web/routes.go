@@ -16,6 +16,8 @@ func (w *Web) routes() {
 	w.handle("GET /projects/{project}", w.project)
 	w.handle("POST /projects/{project}/run", w.runWorkflow)
 	w.handle("GET /projects/{project}/deployments", w.deployments)
+	w.handle("GET /projects/{project}/schedules", w.schedules)
+	w.handle("POST /projects/{project}/schedules/{name}/run", w.runSchedule)
 	w.handle("GET /workflows/{id}", w.workflow)
 	w.handle("GET /workflows/{id}/timing", w.timing)
 	w.handle("GET /workflows/{id}/tests", w.tests)

@@ -41,7 +41,7 @@ func ForEachDialect(t *testing.T, fn func(t *testing.T, dialect string)) {
 
 // postgresAdmin returns the URL of the test server's maintenance database,
 // skipping the test (failing it when CI=true) if it is unreachable.
-func postgresAdmin(t *testing.T) *url.URL {
+func postgresAdmin(t testing.TB) *url.URL {
 	t.Helper()
 	probe.Require(t, probe.Postgres)
 	u, err := url.Parse(probe.PostgresDSN())
@@ -53,7 +53,7 @@ func postgresAdmin(t *testing.T) *url.URL {
 
 // NewDSN returns the DSN of a new, empty database of the dialect, removed
 // after the test. Several store.DBs may open it (several servers).
-func NewDSN(t *testing.T, dialect string) string {
+func NewDSN(t testing.TB, dialect string) string {
 	t.Helper()
 	if dialect == store.SQLite {
 		return "sqlite:" + filepath.Join(t.TempDir(), "baton.db")
@@ -89,7 +89,7 @@ func NewDSN(t *testing.T, dialect string) string {
 }
 
 // Open opens dsn, closed after the test.
-func Open(t *testing.T, dsn string) *store.DB {
+func Open(t testing.TB, dsn string) *store.DB {
 	t.Helper()
 	db, err := store.Open(t.Context(), dsn)
 	if err != nil {
@@ -133,7 +133,7 @@ func (r *Repo) Git(args ...string) string {
 }
 
 // CreateProject stores a project building the repository at dir.
-func CreateProject(t *testing.T, db *store.DB, name, dir string) *ci.Project {
+func CreateProject(t testing.TB, db *store.DB, name, dir string) *ci.Project {
 	t.Helper()
 	p := &ci.Project{Name: name, RepoURL: dir, DefaultBranch: "main", PipelineFile: ".semaphore/semaphore.yml"}
 	if err := db.Tx(t.Context(), func(tx *store.Tx) error { return tx.CreateProject(p) }); err != nil {
