@@ -71,8 +71,11 @@ type service struct {
 	// container's variables and says how to sign in; nil when the
 	// service takes none.
 	creds func(r Request) (env []string, access string)
-	env   []string
-	args  []string
+	// userNeedsPassword: the image refuses a --username without a
+	// --password (mysql, mongo).
+	userNeedsPassword bool
+	env               []string
+	args              []string
 }
 
 func catalogue() []service {
@@ -90,7 +93,7 @@ func catalogue() []service {
 			}},
 		{name: "mysql", title: "MySQL", image: "mysql", def: "5.6",
 			versions: strings.Fields("5.5 5.6 5.7 8.0 8"),
-			ports:    []int{3306},
+			ports:    []int{3306}, userNeedsPassword: true,
 			creds: func(r Request) ([]string, string) {
 				env := []string{"MYSQL_ALLOW_EMPTY_PASSWORD=true"}
 				access := "username 'root' and blank password"
@@ -108,7 +111,7 @@ func catalogue() []service {
 			ports:    []int{6379}, args: []string{"--appendonly", "yes"}},
 		{name: "mongodb", title: "MongoDB", image: "mongo", def: "4.1",
 			versions: strings.Fields("3.2 3.6 4.0 4.1 4.2 4.4 4 5.0 5 6.0 6 7.0 7"),
-			ports:    []int{27017},
+			ports:    []int{27017}, userNeedsPassword: true,
 			creds: func(r Request) ([]string, string) {
 				var env []string
 				access := ""
@@ -201,6 +204,10 @@ func Plan(r Request) (Spec, error) {
 	}
 	if s.creds == nil && (r.Username != "" || r.Password != "" || r.DB != "") {
 		return Spec{}, invalid("%s takes no --username, --password or --db", s.name)
+	}
+	// MySQL's root is the image's own user, blank password allowed.
+	if s.userNeedsPassword && r.Username != "" && r.Password == "" && !(s.name == "mysql" && r.Username == "root") {
+		return Spec{}, invalid("%s: --username %s needs a --password", s.name, r.Username)
 	}
 	spec := Spec{Service: s.name, Version: v, Image: s.image + ":" + v, Ports: slices.Clone(s.ports),
 		Env: slices.Clone(s.env), Args: slices.Clone(s.args)}

@@ -56,6 +56,8 @@ func TestPlanRefuses(t *testing.T) {
 		{"flags in a version", Request{Service: "postgres", Version: "15 --privileged"}, []string{"is not available"}},
 		{"newline in a password", Request{Service: "postgres", Password: "a\nb"}, []string{"--password has a control character"}},
 		{"long db", Request{Service: "mysql", DB: strings.Repeat("d", 200)}, []string{"--db is longer than 128 bytes"}},
+		{"mysql user without a password", Request{Service: "mysql", Username: "u"}, []string{"mysql: --username u needs a --password"}},
+		{"mongodb user without a password", Request{Service: "mongodb", Username: "u"}, []string{"mongodb: --username u needs a --password"}},
 		{"credentials for redis", Request{Service: "redis", Username: "u"}, []string{"redis takes no --username"}},
 	}
 	for _, tt := range tests {
