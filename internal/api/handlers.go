@@ -308,7 +308,7 @@ func (a *API) deleteProject(w http.ResponseWriter, r *http.Request, c *caller) {
 	}
 	objects := 0
 	if a.cfg.Blobs != nil {
-		for _, prefix := range []string{"artifacts/" + p.ID + "/", "cache/" + p.ID + "/"} {
+		for _, prefix := range []string{"artifacts/" + p.ID + "/", "cache/" + p.ID + "/", "test-results/" + p.ID + "/"} {
 			n, err := deleteObjects(ctx, a.cfg.Blobs, prefix)
 			objects += n
 			if err != nil {

@@ -169,6 +169,25 @@ func TestTestReportsFromJobsToPipelineAndFlaky(t *testing.T) {
 		t.Errorf("resolved test still listed: %v", flaky)
 	}
 	e.Do("POST", "/api/v1/projects/app/flaky/nope/resolve", nil, nil, http.StatusNotFound)
+
+	// A deleted project's reports go with it.
+	count := func() int {
+		n := 0
+		for _, err := range e.Server.Blobs.List(t.Context(), "test-results/") {
+			if err != nil {
+				t.Fatal(err)
+			}
+			n++
+		}
+		return n
+	}
+	if n := count(); n != 3 {
+		t.Errorf("%d report objects, want 3 (two jobs, one pipeline)", n)
+	}
+	e.Do("DELETE", "/api/v1/projects/app", nil, nil)
+	if n := count(); n != 0 {
+		t.Errorf("%d report objects left after the project was deleted", n)
+	}
 }
 
 // TestAgentTestReportEndpointsCheckTheJob drives the agent protocol's

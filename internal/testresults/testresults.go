@@ -2,7 +2,8 @@
 // (`test-results publish`, parsed into internal/testreport's JSON on the
 // job's side): each job's report is an object in the blob store, merged
 // with what the job published before, with its counts and every test's
-// outcome in the database (for flaky tests and history). When a pipeline
+// outcome in the database (for flaky tests and history). Objects are
+// under test-results/<project>/, so a deleted project's go with it. When a pipeline
 // ends, its jobs' reports are merged into the pipeline's report.
 package testresults
 
@@ -93,7 +94,7 @@ func (s *Service) PutJob(ctx context.Context, job *ci.Job, report testreport.Res
 		merged = testreport.Merge(report)
 	}
 	now := s.cfg.Now()
-	key := "test-results/jobs/" + job.ID + "/" + ids.New() + ".json.gz"
+	key := "test-results/" + job.ProjectID + "/jobs/" + job.ID + "/" + ids.New() + ".json.gz"
 	size, err := s.write(ctx, key, merged)
 	if err != nil {
 		return testreport.Summary{}, err
@@ -228,7 +229,7 @@ func (s *Service) MergePipeline(ctx context.Context, pipelineID string) (testrep
 	if err != nil {
 		return testreport.Summary{}, err
 	}
-	key := "test-results/pipelines/" + p.ID + "/" + ids.New() + ".json.gz"
+	key := "test-results/" + p.ProjectID + "/pipelines/" + p.ID + "/" + ids.New() + ".json.gz"
 	size, err := s.write(ctx, key, merged)
 	if err != nil {
 		return testreport.Summary{}, err
