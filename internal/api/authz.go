@@ -117,24 +117,42 @@ func outsideRoutes() []route {
 		{"POST /projects", projectCreator, nil},       // web: the "New project" form
 		{"GET /projects/{project}", projectRead, nil}, // web: project page
 		{"POST /projects/{project}/run", projectWrite, nil},
-		{"GET /projects/{project}/deployments", projectWrite, nil},           // web: deployment targets and history      // web: the Run button
-		{"GET /projects/{project}/schedules", projectRead, nil},              // web: schedules, next and last runs
-		{"POST /projects/{project}/schedules/{name}/run", projectWrite, nil}, // web: a schedule's Run form
-		{"GET /workflows/{id}", projectRead, nil},                            // web: workflow graph
-		{"GET /workflows/{id}/timing", projectRead, nil},                     // web: waterfall, slowest commands
-		{"GET /workflows/{id}/tests", projectRead, nil},                      // web: the workflow's test reports
-		{"POST /workflows/{id}/stop", projectWrite, nil},                     // web: stop button
-		{"POST /workflows/{id}/rebuild", projectWrite, nil},                  // web: rebuild button
-		{"POST /pipelines/{id}/stop", projectWrite, nil},                     // web: stop a pipeline
-		{"POST /pipelines/{id}/rerun-failed", projectWrite, nil},             // web: rerun failed jobs
-		{"POST /pipelines/{id}/promote", projectWrite, nil},                  // web: promote form
-		{"GET /agents", signedIn, nil},                                       // web: agents and queue
-		{"GET /settings/tokens", self, nil},                                  // web: own API tokens
-		{"POST /settings/tokens", self, nil},                                 // web: create a token
-		{"POST /settings/tokens/{id}/revoke", self, nil},                     // web: revoke a token
-		{"GET /settings/keys", self, nil},                                    // web: own SSH keys
-		{"POST /settings/keys", self, nil},                                   // web: add a key
-		{"POST /settings/keys/{id}/remove", self, nil},                       // web: remove a key
+		{"GET /projects/{project}/deployments", projectWrite, nil},             // web: deployment targets and history      // web: the Run button
+		{"GET /projects/{project}/schedules", projectRead, nil},                // web: schedules, next and last runs
+		{"POST /projects/{project}/schedules/{name}/run", projectWrite, nil},   // web: a schedule's Run form
+		{"GET /projects/{project}/settings", projectAdmin, nil},                // web: project settings and members
+		{"POST /projects/{project}/settings", projectAdmin, nil},               // web: save the settings
+		{"POST /projects/{project}/members", projectAdmin, nil},                // web: add a member or change a role
+		{"POST /projects/{project}/members/{login}/remove", projectAdmin, nil}, // web: remove a member
+		{"POST /projects/{project}/delete", projectAdmin, nil},                 // web: delete the project (its name typed again)
+		{"GET /projects/{project}/secrets", projectWrite, nil},                 // web: the project's secrets (names only)
+		{"POST /projects/{project}/secrets", projectAdmin, nil},                // web: add or replace a secret
+		{"POST /projects/{project}/secrets/{name}/remove", projectAdmin, nil},  // web: remove a secret
+		{"GET /settings/users", orgAdmin, nil},                                 // web: users
+		{"POST /settings/users", orgAdmin, nil},                                // web: add a user
+		{"POST /settings/users/{login}", orgAdmin, nil},                        // web: may the user create projects
+		{"POST /settings/users/{login}/remove", orgAdmin, nil},                 // web: remove a user (login typed again)
+		{"GET /settings/agent-tokens", orgAdmin, nil},                          // web: agent tokens
+		{"POST /settings/agent-tokens", orgAdmin, nil},                         // web: create one, shown once
+		{"POST /settings/agent-tokens/{id}/revoke", orgAdmin, nil},             // web: revoke one
+		{"GET /settings/secrets", orgAdmin, nil},                               // web: organisation secrets (names only)
+		{"POST /settings/secrets", orgAdmin, nil},                              // web: add or replace one
+		{"POST /settings/secrets/{name}/remove", orgAdmin, nil},                // web: remove one
+		{"GET /workflows/{id}", projectRead, nil},                              // web: workflow graph
+		{"GET /workflows/{id}/timing", projectRead, nil},                       // web: waterfall, slowest commands
+		{"GET /workflows/{id}/tests", projectRead, nil},                        // web: the workflow's test reports
+		{"POST /workflows/{id}/stop", projectWrite, nil},                       // web: stop button
+		{"POST /workflows/{id}/rebuild", projectWrite, nil},                    // web: rebuild button
+		{"POST /pipelines/{id}/stop", projectWrite, nil},                       // web: stop a pipeline
+		{"POST /pipelines/{id}/rerun-failed", projectWrite, nil},               // web: rerun failed jobs
+		{"POST /pipelines/{id}/promote", projectWrite, nil},                    // web: promote form
+		{"GET /agents", signedIn, nil},                                         // web: agents and queue
+		{"GET /settings/tokens", self, nil},                                    // web: own API tokens
+		{"POST /settings/tokens", self, nil},                                   // web: create a token
+		{"POST /settings/tokens/{id}/revoke", self, nil},                       // web: revoke a token
+		{"GET /settings/keys", self, nil},                                      // web: own SSH keys
+		{"POST /settings/keys", self, nil},                                     // web: add a key
+		{"POST /settings/keys/{id}/remove", self, nil},                         // web: remove a key
 		{"GET /badges/{file}", anyone, nil},
 		{"GET /badges/{project}/branches/{file...}", anyone, nil}, // web: Semaphore's form of a branch's badge                        // web: PROJECT.svg; 404 for unreadable projects
 		{"GET /jobs/{id}", projectRead, nil},                      // web: the job page and its log

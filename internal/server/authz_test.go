@@ -248,7 +248,11 @@ func (f *authzFixture) request(t *testing.T, pattern, who string, pf *projectFix
 	}
 	if strings.Contains(pattern, "/secrets/{name}") {
 		// The secret exists: an allowed call must not get 404.
-		coll := strings.TrimSuffix(path, "/S")
+		coll := path[:strings.Index(path, "/secrets/")+len("/secrets")]
+		if !strings.HasPrefix(coll, "/api/") {
+			// A page's form: the API's collection it acts on.
+			coll = "/api/v1" + strings.TrimPrefix(coll, "/settings")
+		}
 		f.e.Do("POST", coll, map[string]any{"name": "S", "env_vars": []map[string]string{{"name": "A", "value": "x"}}}, nil, http.StatusCreated, http.StatusConflict)
 		if method == "PUT" {
 			req.body = map[string]any{"description": "changed"}

@@ -37,6 +37,8 @@ func (w *Web) funcs() template.FuncMap {
 		"flash":     flash,
 		// ms is a human duration from milliseconds.
 		"ms": func(ms int64) string { return humanDuration(time.Duration(ms) * time.Millisecond) },
+		// roles are a project's roles, weakest first.
+		"roles": func() []string { return []string{"read", "write", "admin"} },
 		// reason says in users' words why something ended as it did.
 		"reason": reasonText,
 		// ref names a workflow's ref: "main", "tag v1", "PR #7".

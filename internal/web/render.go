@@ -193,6 +193,24 @@ func flash(code string) string {
 		return "Key added."
 	case "key-removed":
 		return "Key removed."
+	case "settings-saved":
+		return "Settings saved."
+	case "member-saved":
+		return "Role saved."
+	case "member-removed":
+		return "Member removed."
+	case "project-deleted":
+		return "Project deleted."
+	case "secret-saved":
+		return "Secret saved."
+	case "secret-removed":
+		return "Secret removed."
+	case "user-saved":
+		return "User saved."
+	case "user-removed":
+		return "User removed."
+	case "agent-token-revoked":
+		return "Agent token revoked."
 	}
 	return ""
 }
