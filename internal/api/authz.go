@@ -141,6 +141,8 @@ func outsideRoutes() []route {
 		{"GET /workflows/{id}", projectRead, nil},                              // web: workflow graph
 		{"GET /workflows/{id}/timing", projectRead, nil},                       // web: waterfall, slowest commands
 		{"GET /workflows/{id}/tests", projectRead, nil},                        // web: the workflow's test reports
+		{"GET /projects/{project}/flaky", projectRead, nil},                    // web: flaky tests
+		{"POST /projects/{project}/flaky/{test}/resolve", projectWrite, nil},   // web: mark one resolved
 		{"POST /workflows/{id}/stop", projectWrite, nil},                       // web: stop button
 		{"POST /workflows/{id}/rebuild", projectWrite, nil},                    // web: rebuild button
 		{"POST /pipelines/{id}/stop", projectWrite, nil},                       // web: stop a pipeline

@@ -113,6 +113,9 @@ func TestTestReportsFromJobsToPipelineAndFlaky(t *testing.T) {
 		t.Fatalf("flaky = %v", flaky)
 	}
 	id := flaky[0]["id"].(string)
+	if page := getPage(t, e, "/projects/app/flaky"); !strings.Contains(page, "<td>TestFlaky</td>") || !strings.Contains(page, `action="/projects/app/flaky/`+id+`/resolve"`) {
+		t.Errorf("flaky page:\n%s", page)
+	}
 	var hist []map[string]any
 	e.Do("GET", "/api/v1/projects/app/tests/"+id+"/history", nil, &hist)
 	if len(hist) != 2 || hist[0]["state"] != "passed" || hist[1]["state"] != "failed" {
@@ -135,7 +138,7 @@ func TestTestReportsFromJobsToPipelineAndFlaky(t *testing.T) {
 	}
 
 	// A private project's reports are not found by outsiders.
-	for _, p := range []string{"/workflows/" + wf.ID + "/tests", "/api/v1/jobs/" + unit.ID + "/tests", "/api/v1/pipelines/" + pid + "/tests", "/api/v1/projects/app/flaky", "/api/v1/projects/app/tests/" + id + "/history"} {
+	for _, p := range []string{"/workflows/" + wf.ID + "/tests", "/projects/app/flaky", "/api/v1/jobs/" + unit.ID + "/tests", "/api/v1/pipelines/" + pid + "/tests", "/api/v1/projects/app/flaky", "/api/v1/projects/app/tests/" + id + "/history"} {
 		if code, body := anonGet(t, e, p); code != http.StatusNotFound || strings.Contains(body, "TestFlaky") {
 			t.Errorf("anonymous GET %s on a private project: %d %s", p, code, body)
 		}

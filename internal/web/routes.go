@@ -16,6 +16,8 @@ func (w *Web) routes() {
 	w.handle("GET /projects/{project}", w.project)
 	w.handle("POST /projects/{project}/run", w.runWorkflow)
 	w.handle("GET /projects/{project}/deployments", w.deployments)
+	w.handle("GET /projects/{project}/flaky", w.flaky)
+	w.handle("POST /projects/{project}/flaky/{test}/resolve", w.resolveFlaky)
 	w.handle("GET /projects/{project}/schedules", w.schedules)
 	w.handle("POST /projects/{project}/schedules/{name}/run", w.runSchedule)
 	w.handle("GET /projects/{project}/settings", w.projectSettings)
