@@ -4,43 +4,24 @@ import (
 	"fmt"
 	"net/http"
 	"sort"
-	"time"
 
+	"github.com/batonci/baton/internal/apiv1"
 	"github.com/batonci/baton/internal/audit"
 	"github.com/batonci/baton/internal/ci"
 	"github.com/batonci/baton/internal/engine"
 	"github.com/batonci/baton/internal/store"
 )
 
-// AgentsView is GET /api/v1/agents: per agent type, how many agents are
-// connected and whether one is free, for every signed-in user; the agents
-// themselves (names, host names, running jobs) for organisation admins
-// only.
-type AgentsView struct {
-	Types []AgentTypeView `json:"types"`
-	// Agents is set for organisation admins only.
-	Agents []*ci.Agent `json:"agents,omitempty"`
-}
-
-// AgentTypeView counts the connected agents of one type.
-type AgentTypeView struct {
-	Type string `json:"type"`
-	// Agents is the number of connected (or draining) agents.
-	Agents int `json:"agents"`
-	// Free is the number of free slots on connected agents.
-	Free int `json:"free"`
-}
-
 // agentTypes counts the live agents per type, by type.
-func agentTypes(agents []*ci.Agent) []AgentTypeView {
-	byType := map[string]*AgentTypeView{}
+func agentTypes(agents []*ci.Agent) []apiv1.AgentTypeView {
+	byType := map[string]*apiv1.AgentTypeView{}
 	for _, ag := range agents {
 		if ag.State != ci.AgentConnected && ag.State != ci.AgentDraining {
 			continue
 		}
 		v := byType[ag.Type]
 		if v == nil {
-			v = &AgentTypeView{Type: ag.Type}
+			v = &apiv1.AgentTypeView{Type: ag.Type}
 			byType[ag.Type] = v
 		}
 		v.Agents++
@@ -48,7 +29,7 @@ func agentTypes(agents []*ci.Agent) []AgentTypeView {
 			v.Free += ag.Slots - len(ag.Running)
 		}
 	}
-	out := []AgentTypeView{}
+	out := []apiv1.AgentTypeView{}
 	for _, v := range byType {
 		out = append(out, *v)
 	}
@@ -56,51 +37,35 @@ func agentTypes(agents []*ci.Agent) []AgentTypeView {
 	return out
 }
 
-func (a *API) listAgents(w http.ResponseWriter, r *http.Request, c *caller) {
+func (a *API) listAgents(w http.ResponseWriter, r *http.Request, c *caller) error {
 	agents, err := a.cfg.Store.ListAgents(r.Context())
 	if err != nil {
-		writeError(w, err)
-		return
+		return err
 	}
-	view := AgentsView{Types: agentTypes(agents)}
+	view := apiv1.AgentsView{Types: agentTypes(agents)}
 	if c.user.Admin {
-		view.Agents = agents
-		if view.Agents == nil {
-			view.Agents = []*ci.Agent{}
-		}
+		view.Agents = each(agents, agentView)
 	}
-	writeJSON(w, http.StatusOK, view)
+	return writeJSON(w, http.StatusOK, view)
 }
 
-// AgentTokenView is an agent token as GET /api/v1/agent-tokens shows it
-// (never its secret).
-type AgentTokenView struct {
-	ID        string    `json:"id"`
-	Name      string    `json:"name"`
-	Type      string    `json:"type,omitempty"`
-	CreatedAt time.Time `json:"created_at"`
-	LastUsed  time.Time `json:"last_used,omitzero"`
-	Revoked   bool      `json:"revoked"`
-}
-
-func (a *API) listAgentTokens(w http.ResponseWriter, r *http.Request, c *caller) {
+func (a *API) listAgentTokens(w http.ResponseWriter, r *http.Request, c *caller) error {
 	ts, err := a.cfg.Store.AgentTokens(r.Context())
 	if err != nil {
-		writeError(w, err)
-		return
+		return err
 	}
-	out := []AgentTokenView{}
+	out := []apiv1.AgentTokenView{}
 	for _, t := range ts {
-		out = append(out, AgentTokenView{ID: t.ID, Name: t.Name, Type: t.AgentType, CreatedAt: t.CreatedAt, LastUsed: t.LastUsed, Revoked: t.Revoked})
+		out = append(out, apiv1.AgentTokenView{ID: t.ID, Name: t.Name, Type: t.AgentType, CreatedAt: t.CreatedAt, LastUsed: t.LastUsed, Revoked: t.Revoked})
 	}
-	writeJSON(w, http.StatusOK, out)
+	return writeJSON(w, http.StatusOK, out)
 }
 
 // revokeAgentToken revokes an agent token: it registers no more agents,
 // and the agents it registered are disconnected at their next poll
 // (their held polls are woken), their running jobs failing as with a
 // lost agent.
-func (a *API) revokeAgentToken(w http.ResponseWriter, r *http.Request, c *caller) {
+func (a *API) revokeAgentToken(w http.ResponseWriter, r *http.Request, c *caller) error {
 	id := r.PathValue("id")
 	ctx := r.Context()
 	var agents []string
@@ -124,8 +89,7 @@ func (a *API) revokeAgentToken(w http.ResponseWriter, r *http.Request, c *caller
 			Detail: fmt.Sprintf("agent token %s (%d agents)", t.Name, len(agents)), At: a.cfg.Now()})
 	})
 	if err != nil {
-		writeError(w, err)
-		return
+		return err
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"message": "revoked agent token " + id, "agents": len(agents)})
+	return writeJSON(w, http.StatusOK, apiv1.RevokedView{Message: "revoked agent token " + id, Agents: len(agents)})
 }

@@ -2,8 +2,10 @@
 // do what: requests are authenticated with `Authorization: Token <token>`
 // or a browser session cookie (see SignIn), and every route has exactly one
 // access rule in the authorisation table (authz.go); anonymous requests may
-// only read public projects. Every error is JSON {"message": ...} with the
-// right status, translated from domain errors in one place (writeError).
+// only read public projects. The request and response bodies are the
+// contract's (internal/apiv1). Handlers return errors; every error is JSON
+// {"message": ...} with the right status, translated from domain errors in
+// one place (writeError).
 package api
 
 import (
@@ -19,6 +21,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/batonci/baton/internal/apiv1"
 	"github.com/batonci/baton/internal/artifact"
 	"github.com/batonci/baton/internal/auth"
 	"github.com/batonci/baton/internal/blob"
@@ -207,50 +210,66 @@ func (a *API) project(r *http.Request, c *caller, idOrName string) (*ci.Project,
 	return p, nil
 }
 
-// writeJSON writes v with status code.
-func writeJSON(w http.ResponseWriter, code int, v any) {
+// writeJSON writes v with status code. It returns nil, so that a
+// handler ends with `return writeJSON(w, http.StatusOK, v)`.
+func writeJSON(w http.ResponseWriter, code int, v any) error {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(code)
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	enc.Encode(v)
+	return nil
 }
 
-// writeError maps an error to its status. This is the only place errors
-// become HTTP statuses; internal errors are logged, never shown.
-func writeError(w http.ResponseWriter, err error) {
-	code := http.StatusInternalServerError
-	msg := "internal error"
-	var retry *auth.RetryError
-	switch {
-	case errors.Is(err, errUnauthorized):
-		code, msg = http.StatusUnauthorized, err.Error()
-	case errors.As(err, &retry):
-		w.Header().Set("Retry-After", strconv.Itoa(retry.Seconds()))
-		code, msg = http.StatusTooManyRequests, err.Error()
-	case errors.Is(err, errTooManyStreams):
-		w.Header().Set("Retry-After", "5")
-		code, msg = http.StatusTooManyRequests, err.Error()
-	case errors.Is(err, errForbidden):
-		code, msg = http.StatusForbidden, err.Error()
-	case errors.Is(err, errNotFound), errors.Is(err, store.ErrNotFound):
-		code, msg = http.StatusNotFound, err.Error()
-	case errors.Is(err, errBadRequest):
-		code, msg = http.StatusBadRequest, strings.TrimPrefix(err.Error(), "bad request: ")
-	case errors.Is(err, errConflict):
-		code, msg = http.StatusConflict, strings.TrimPrefix(err.Error(), "conflict: ")
-	case errors.Is(err, store.ErrConflict):
-		code, msg = http.StatusConflict, "conflict with the current state; try again"
-	case errors.Is(err, engine.ErrSkipCI):
-		code, msg = http.StatusUnprocessableEntity, err.Error()
-	case errors.Is(err, context.Canceled):
-		code, msg = 499, "request canceled"
+// handlerFunc is a handler of the API: it writes its answer and returns
+// nil, or returns the error that adapt writes.
+type handlerFunc func(w http.ResponseWriter, r *http.Request, c *caller) error
+
+// writeError writes err as the API's error answer: the status and message
+// of an *apiv1.Error, or the status errorStatus maps the domain error
+// to. This is the only place errors become HTTP statuses; internal errors
+// are logged with the API's logger, never shown.
+func (a *API) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	code, msg, retry := errorStatus(err)
+	if retry > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(retry))
 	}
 	if code == http.StatusInternalServerError {
-		slog.Default().Error("api", "err", repourl.Redact(err.Error()))
+		a.cfg.Logger.Error("api", "method", r.Method, "path", r.URL.Path, "err", repourl.Redact(err.Error()))
 	}
 	// Errors of git quote repository URLs: never with their credentials.
-	writeJSON(w, code, map[string]string{"message": repourl.Redact(msg)})
+	writeJSON(w, code, apiv1.ErrorBody{Message: repourl.Redact(msg)})
+}
+
+// errorStatus maps an error to its status, message and Retry-After.
+func errorStatus(err error) (code int, msg string, retryAfter int) {
+	var apiErr *apiv1.Error
+	var retry *auth.RetryError
+	switch {
+	case errors.As(err, &apiErr):
+		return apiErr.Status, apiErr.Message, apiErr.RetryAfter
+	case errors.Is(err, errUnauthorized):
+		return http.StatusUnauthorized, err.Error(), 0
+	case errors.As(err, &retry):
+		return http.StatusTooManyRequests, err.Error(), retry.Seconds()
+	case errors.Is(err, errTooManyStreams):
+		return http.StatusTooManyRequests, err.Error(), 5
+	case errors.Is(err, errForbidden):
+		return http.StatusForbidden, err.Error(), 0
+	case errors.Is(err, errNotFound), errors.Is(err, store.ErrNotFound):
+		return http.StatusNotFound, err.Error(), 0
+	case errors.Is(err, errBadRequest):
+		return http.StatusBadRequest, strings.TrimPrefix(err.Error(), "bad request: "), 0
+	case errors.Is(err, errConflict):
+		return http.StatusConflict, strings.TrimPrefix(err.Error(), "conflict: "), 0
+	case errors.Is(err, store.ErrConflict):
+		return http.StatusConflict, "conflict with the current state; try again", 0
+	case errors.Is(err, engine.ErrSkipCI):
+		return http.StatusUnprocessableEntity, err.Error(), 0
+	case errors.Is(err, context.Canceled):
+		return 499, "request canceled", 0
+	}
+	return http.StatusInternalServerError, "internal error", 0
 }
 
 // decode reads a JSON body of at most 1 MiB into v, refusing unknown fields.

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/batonci/baton/internal/apiv1"
 	"github.com/batonci/baton/internal/artifact"
 	"github.com/batonci/baton/internal/audit"
 	"github.com/batonci/baton/internal/jobsvc"
@@ -20,18 +21,13 @@ import (
 // Artifacts: what jobs pushed with `artifact push` (internal/artifact),
 // read by whoever may read the project's logs (project-read):
 //
-//	GET /api/v1/jobs/{id}/artifacts                a job's, as JSON []ArtifactView
+//	GET /api/v1/jobs/{id}/artifacts                a job's, as JSON []apiv1.Artifact
 //	GET /api/v1/workflows/{id}/artifacts           a workflow's
 //	GET /api/v1/projects/{project}/artifacts       the project's
 //	GET .../artifacts/{path...}                    one file's content
 //
 // A job, workflow or project the caller cannot read, and a path that is
 // not there, answer 404 alike.
-
-// ArtifactView is one stored artifact file: its path in its scope, its
-// size in bytes, its scope (job, workflow or project) and when it was
-// stored.
-type ArtifactView = artifact.Entry
 
 func (a *API) artifactRoutes() []route {
 	return []route{
@@ -75,99 +71,72 @@ func pathHas(r *http.Request, prefix string) bool {
 	return len(r.URL.Path) >= len(prefix) && r.URL.Path[:len(prefix)] == prefix
 }
 
-func (a *API) listArtifacts(w http.ResponseWriter, r *http.Request, c *caller) {
+func (a *API) listArtifacts(w http.ResponseWriter, r *http.Request, c *caller) error {
 	project, scope, id, err := a.artifactOwner(r, c)
 	if err != nil {
-		writeError(w, err)
-		return
+		return err
 	}
 	if a.cfg.Artifacts == nil {
-		writeJSON(w, http.StatusOK, []ArtifactView{})
-		return
+		return writeJSON(w, http.StatusOK, []apiv1.Artifact{})
 	}
 	list, err := a.cfg.Artifacts.List(r.Context(), project, scope, id)
 	if err != nil {
-		writeError(w, fmt.Errorf("list artifacts: %w", err))
-		return
+		return fmt.Errorf("list artifacts: %w", err)
 	}
-	writeJSON(w, http.StatusOK, list)
+	return writeJSON(w, http.StatusOK, each(list, artifactView))
 }
 
-func (a *API) getArtifact(w http.ResponseWriter, r *http.Request, c *caller) {
+func (a *API) getArtifact(w http.ResponseWriter, r *http.Request, c *caller) error {
 	project, scope, id, err := a.artifactOwner(r, c)
 	if err != nil {
-		writeError(w, err)
-		return
+		return err
 	}
 	notFound := fmt.Errorf("%w: artifact %q", errNotFound, r.PathValue("path"))
 	if a.cfg.Artifacts == nil {
-		writeError(w, notFound)
-		return
+		return notFound
 	}
 	rc, e, err := a.cfg.Artifacts.Open(r.Context(), project, scope, id, r.PathValue("path"))
 	if errors.Is(err, jobsvc.ErrNotFound) {
-		writeError(w, notFound)
-		return
+		return notFound
 	}
 	if err != nil {
-		writeError(w, fmt.Errorf("open artifact: %w", err))
-		return
+		return fmt.Errorf("open artifact: %w", err)
 	}
 	defer rc.Close()
 	w.Header().Set("Content-Type", "application/octet-stream")
 	w.Header().Set("Content-Length", strconv.FormatInt(e.Size, 10))
 	w.Header().Set("Content-Disposition", fmt.Sprintf("attachment; filename=%q", path.Base(e.Path)))
 	w.Header().Set("Last-Modified", e.CreatedAt.Format(http.TimeFormat))
-	if r.Method == http.MethodHead {
-		return
+	if r.Method != http.MethodHead {
+		io.Copy(w, rc) // a failure half-way cuts the download short of Content-Length
 	}
-	io.Copy(w, rc) // a failure half-way cuts the download short of Content-Length
+	return nil
 }
 
-// RetentionRuleView is one rule of a project's artifact retention policy:
-// files of scope whose path matches glob are deleted once older than age
-// (a duration such as 168h; PUT also takes 7d or 2w).
-type RetentionRuleView struct {
-	Scope      string `json:"scope"`
-	Glob       string `json:"glob"`
-	Age        string `json:"age"`
-	AgeSeconds int64  `json:"age_seconds"`
-}
-
-// RetentionView is a project's artifact retention policy: for each file,
-// the first rule of its scope whose glob matches decides; files no rule
-// matches are kept.
-type RetentionView struct {
-	Rules []RetentionRuleView `json:"rules"`
-}
-
-func retentionView(rules []store.RetentionRule) RetentionView {
-	v := RetentionView{Rules: []RetentionRuleView{}}
+func retentionView(rules []store.RetentionRule) apiv1.RetentionView {
+	v := apiv1.RetentionView{Rules: []apiv1.RetentionRuleView{}}
 	for _, r := range rules {
-		v.Rules = append(v.Rules, RetentionRuleView{Scope: r.Scope, Glob: r.Glob, Age: r.MaxAge.String(), AgeSeconds: int64(r.MaxAge / time.Second)})
+		v.Rules = append(v.Rules, apiv1.RetentionRuleView{Scope: r.Scope, Glob: r.Glob, Age: r.MaxAge.String(), AgeSeconds: int64(r.MaxAge / time.Second)})
 	}
 	return v
 }
 
-func (a *API) getRetention(w http.ResponseWriter, r *http.Request, c *caller) {
+func (a *API) getRetention(w http.ResponseWriter, r *http.Request, c *caller) error {
 	p, err := a.project(r, c, r.PathValue("project"))
 	if err != nil {
-		writeError(w, err)
-		return
+		return err
 	}
 	rules, err := a.cfg.Store.ArtifactRetention(r.Context(), p.ID)
 	if err != nil {
-		writeError(w, err)
-		return
+		return err
 	}
-	writeJSON(w, http.StatusOK, retentionView(rules))
+	return writeJSON(w, http.StatusOK, retentionView(rules))
 }
 
-func (a *API) setRetention(w http.ResponseWriter, r *http.Request, c *caller) {
+func (a *API) setRetention(w http.ResponseWriter, r *http.Request, c *caller) error {
 	p, err := a.project(r, c, r.PathValue("project"))
 	if err != nil {
-		writeError(w, err)
-		return
+		return err
 	}
 	var body struct {
 		Rules []struct {
@@ -177,29 +146,24 @@ func (a *API) setRetention(w http.ResponseWriter, r *http.Request, c *caller) {
 		} `json:"rules"`
 	}
 	if err := decode(r, &body); err != nil {
-		writeError(w, err)
-		return
+		return err
 	}
 	if len(body.Rules) > artifact.MaxRetentionRules {
-		writeError(w, fmt.Errorf("%w: at most %d retention rules", errBadRequest, artifact.MaxRetentionRules))
-		return
+		return fmt.Errorf("%w: at most %d retention rules", errBadRequest, artifact.MaxRetentionRules)
 	}
 	var rules []store.RetentionRule
 	for i, br := range body.Rules {
 		var age string
 		if err := json.Unmarshal(br.Age, &age); err != nil {
-			writeError(w, fmt.Errorf("%w: rule %d: age must be a string such as \"7d\" or \"36h\"", errBadRequest, i+1))
-			return
+			return fmt.Errorf("%w: rule %d: age must be a string such as \"7d\" or \"36h\"", errBadRequest, i+1)
 		}
 		d, err := artifact.ParseAge(age)
 		if err != nil {
-			writeError(w, fmt.Errorf("%w: rule %d: %v", errBadRequest, i+1, err))
-			return
+			return fmt.Errorf("%w: rule %d: %v", errBadRequest, i+1, err)
 		}
 		rule := artifact.RetentionRule{Scope: br.Scope, Glob: br.Glob, MaxAge: d}
 		if err := rule.Validate(); err != nil {
-			writeError(w, fmt.Errorf("%w: rule %d: %v", errBadRequest, i+1, err))
-			return
+			return fmt.Errorf("%w: rule %d: %v", errBadRequest, i+1, err)
 		}
 		rules = append(rules, store.RetentionRule{Scope: rule.Scope, Glob: rule.Glob, MaxAge: d.Truncate(time.Second)})
 	}
@@ -215,8 +179,7 @@ func (a *API) setRetention(w http.ResponseWriter, r *http.Request, c *caller) {
 			Detail: "artifact retention: " + strings.Join(detail, " "), At: a.cfg.Now()})
 	})
 	if err != nil {
-		writeError(w, err)
-		return
+		return err
 	}
-	writeJSON(w, http.StatusOK, retentionView(rules))
+	return writeJSON(w, http.StatusOK, retentionView(rules))
 }

@@ -100,7 +100,7 @@ func (ac access) String() string {
 type route struct {
 	pattern string
 	access  access
-	handler func(w http.ResponseWriter, r *http.Request, c *caller)
+	handler handlerFunc
 }
 
 // outsideRoutes are the routes other packages serve, with their rules, so
@@ -226,26 +226,31 @@ func (a *API) routes() {
 	}
 	// The catch-all is not a route: it only answers 404 in JSON.
 	a.mux.ServeMux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, fmt.Errorf("%w: no such endpoint %s %s", errNotFound, r.Method, r.URL.Path))
+		a.writeError(w, r, fmt.Errorf("%w: no such endpoint %s %s", errNotFound, r.Method, r.URL.Path))
 	})
 }
 
 // guard authenticates the request, enforces the route's rule, and calls
-// its handler.
+// its handler; the one error any of them returns is written by
+// writeError.
 func (a *API) guard(rt route) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		c, err := a.authenticate(r)
-		if err != nil {
-			writeError(w, err)
-			return
+		if err := a.serve(w, r, rt); err != nil {
+			a.writeError(w, r, err)
 		}
-		r = r.WithContext(audit.WithRequest(r.Context(), c.login(), clientIP(r)))
-		if err := a.authorize(r, c, rt); err != nil {
-			writeError(w, err)
-			return
-		}
-		rt.handler(w, r, c)
 	}
+}
+
+func (a *API) serve(w http.ResponseWriter, r *http.Request, rt route) error {
+	c, err := a.authenticate(r)
+	if err != nil {
+		return err
+	}
+	r = r.WithContext(audit.WithRequest(r.Context(), c.login(), clientIP(r)))
+	if err := a.authorize(r, c, rt); err != nil {
+		return err
+	}
+	return rt.handler(w, r, c)
 }
 
 // authorize applies the rule of rt to c.

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/batonci/baton/internal/apiv1"
 	"github.com/batonci/baton/internal/audit"
 	"github.com/batonci/baton/internal/ci"
 	"github.com/batonci/baton/internal/engine"
@@ -34,47 +35,29 @@ const SSHUpgrade = "baton-ssh"
 // SSHUser is the user name of debug sessions (ssh baton@job-ID).
 const SSHUser = "baton"
 
-// SSHKeyView is a registered SSH key as the API shows it.
-type SSHKeyView struct {
-	ID          string    `json:"id"`
-	Name        string    `json:"name"`
-	Fingerprint string    `json:"fingerprint"`
-	CreatedAt   time.Time `json:"created_at"`
-}
-
-// SSHKeyRequest registers an SSH public key.
-type SSHKeyRequest struct {
-	Name      string `json:"name"`
-	PublicKey string `json:"public_key"`
-}
-
-func (a *API) listKeys(w http.ResponseWriter, r *http.Request, c *caller) {
+func (a *API) listKeys(w http.ResponseWriter, r *http.Request, c *caller) error {
 	keys, err := a.cfg.Store.SSHKeys(r.Context(), c.user.ID)
 	if err != nil {
-		writeError(w, err)
-		return
+		return err
 	}
-	out := []SSHKeyView{}
+	out := []apiv1.SSHKeyView{}
 	for _, k := range keys {
-		out = append(out, SSHKeyView{ID: k.ID, Name: k.Name, Fingerprint: k.Fingerprint, CreatedAt: k.CreatedAt})
+		out = append(out, apiv1.SSHKeyView{ID: k.ID, Name: k.Name, Fingerprint: k.Fingerprint, CreatedAt: k.CreatedAt})
 	}
-	writeJSON(w, http.StatusOK, out)
+	return writeJSON(w, http.StatusOK, out)
 }
 
-func (a *API) addKey(w http.ResponseWriter, r *http.Request, c *caller) {
-	var req SSHKeyRequest
+func (a *API) addKey(w http.ResponseWriter, r *http.Request, c *caller) error {
+	var req apiv1.SSHKeyRequest
 	if err := decode(r, &req); err != nil {
-		writeError(w, err)
-		return
+		return err
 	}
 	pub, comment, _, rest, err := ssh.ParseAuthorizedKey([]byte(strings.TrimSpace(req.PublicKey)))
 	if err != nil || len(strings.TrimSpace(string(rest))) > 0 {
-		writeError(w, fmt.Errorf("%w: public_key must be one SSH public key in authorized_keys format (the content of a .pub file)", errBadRequest))
-		return
+		return fmt.Errorf("%w: public_key must be one SSH public key in authorized_keys format (the content of a .pub file)", errBadRequest)
 	}
 	if strings.HasPrefix(pub.Type(), "cert-") || strings.Contains(pub.Type(), "-cert-") {
-		writeError(w, fmt.Errorf("%w: certificates are not supported: register the public key", errBadRequest))
-		return
+		return fmt.Errorf("%w: certificates are not supported: register the public key", errBadRequest)
 	}
 	name := strings.TrimSpace(req.Name)
 	if name == "" {
@@ -84,8 +67,7 @@ func (a *API) addKey(w http.ResponseWriter, r *http.Request, c *caller) {
 		name = pub.Type()
 	}
 	if len(name) > 100 {
-		writeError(w, fmt.Errorf("%w: the name is longer than 100 characters", errBadRequest))
-		return
+		return fmt.Errorf("%w: the name is longer than 100 characters", errBadRequest)
 	}
 	k := &store.SSHKey{
 		UserID: c.user.ID, Name: name, CreatedAt: a.cfg.Now(),
@@ -100,17 +82,15 @@ func (a *API) addKey(w http.ResponseWriter, r *http.Request, c *caller) {
 		return audit.Record(ctx, tx, audit.Event{Action: audit.SSHKeyAdded, Target: k.Fingerprint, Detail: name, At: a.cfg.Now()})
 	})
 	if errors.Is(err, store.ErrConflict) {
-		writeError(w, fmt.Errorf("%w: this key (%s) is already registered", errConflict, k.Fingerprint))
-		return
+		return fmt.Errorf("%w: this key (%s) is already registered", errConflict, k.Fingerprint)
 	}
 	if err != nil {
-		writeError(w, err)
-		return
+		return err
 	}
-	writeJSON(w, http.StatusCreated, SSHKeyView{ID: k.ID, Name: k.Name, Fingerprint: k.Fingerprint, CreatedAt: k.CreatedAt})
+	return writeJSON(w, http.StatusCreated, apiv1.SSHKeyView{ID: k.ID, Name: k.Name, Fingerprint: k.Fingerprint, CreatedAt: k.CreatedAt})
 }
 
-func (a *API) removeKey(w http.ResponseWriter, r *http.Request, c *caller) {
+func (a *API) removeKey(w http.ResponseWriter, r *http.Request, c *caller) error {
 	id := r.PathValue("id")
 	ctx := r.Context()
 	err := a.cfg.Store.Tx(ctx, func(tx *store.Tx) error {
@@ -120,85 +100,59 @@ func (a *API) removeKey(w http.ResponseWriter, r *http.Request, c *caller) {
 		return audit.Record(ctx, tx, audit.Event{Action: audit.SSHKeyRemoved, Target: id, At: a.cfg.Now()})
 	})
 	if err != nil {
-		writeError(w, err)
-		return
+		return err
 	}
-	writeJSON(w, http.StatusOK, map[string]string{"message": "removed ssh key " + id})
-}
-
-// SSHInfo says how to reach a job with ssh.
-type SSHInfo struct {
-	JobID string   `json:"job_id"`
-	State ci.State `json:"state"`
-	// Host is the name ssh is given (and the known_hosts entry);
-	// User the user name.
-	Host string `json:"host"`
-	User string `json:"user"`
-	// AgentID and HostKey identify the agent that runs the job; HostKey
-	// (authorized_keys format) is "" until the job runs.
-	AgentID string `json:"agent_id,omitempty"`
-	HostKey string `json:"host_key,omitempty"`
-	// DebugOf is the job a debug job reproduces.
-	DebugOf string `json:"debug_of,omitempty"`
+	return writeJSON(w, http.StatusOK, apiv1.MessageView{Message: "removed ssh key " + id})
 }
 
 // SSHHost is the host name ssh is given for a job.
 func SSHHost(jobID string) string { return "job-" + jobID }
 
-func (a *API) sshInfo(w http.ResponseWriter, r *http.Request, c *caller) {
+func (a *API) sshInfo(w http.ResponseWriter, r *http.Request, c *caller) error {
 	j, err := a.job(r, c)
 	if err != nil {
-		writeError(w, err)
-		return
+		return err
 	}
-	info := SSHInfo{JobID: j.ID, State: j.State, Host: SSHHost(j.ID), User: SSHUser, AgentID: j.AgentID}
+	info := apiv1.SSHInfo{JobID: j.ID, State: apiv1.State(j.State), Host: SSHHost(j.ID), User: SSHUser, AgentID: j.AgentID}
 	if j.AgentID != "" {
 		if info.HostKey, err = a.cfg.Store.AgentHostKey(r.Context(), j.AgentID); err != nil && !errors.Is(err, store.ErrNotFound) {
-			writeError(w, err)
-			return
+			return err
 		}
 	}
 	if of, err := a.cfg.Store.DebugJobOf(r.Context(), j.ID); err == nil {
 		info.DebugOf = of
 	}
-	writeJSON(w, http.StatusOK, info)
+	return writeJSON(w, http.StatusOK, info)
 }
 
 // sshConnect splices the caller's connection (an HTTP upgrade to
 // baton-ssh; ssh runs over it through `baton ssh-proxy`) to a stream of
 // the job's agent. The caller needs the write role and a registered key;
 // the agent accepts only the caller's keys.
-func (a *API) sshConnect(w http.ResponseWriter, r *http.Request, c *caller) {
+func (a *API) sshConnect(w http.ResponseWriter, r *http.Request, c *caller) error {
 	if a.cfg.Streams == nil || a.cfg.Upgrade == nil {
-		writeError(w, fmt.Errorf("%w: debug sessions are not enabled on this server", errNotFound))
-		return
+		return fmt.Errorf("%w: debug sessions are not enabled on this server", errNotFound)
 	}
 	if !strings.EqualFold(r.Header.Get("Upgrade"), SSHUpgrade) {
-		writeError(w, fmt.Errorf("%w: this endpoint is an HTTP upgrade to %s (use baton attach)", errBadRequest, SSHUpgrade))
-		return
+		return fmt.Errorf("%w: this endpoint is an HTTP upgrade to %s (use baton attach)", errBadRequest, SSHUpgrade)
 	}
 	j, err := a.job(r, c)
 	if err != nil {
-		writeError(w, err)
-		return
+		return err
 	}
 	ctx := r.Context()
 	if err := a.checkJobTarget(r, c, j, engine.TargetAttach); err != nil {
-		writeError(w, err)
-		return
+		return err
 	}
 	keys, err := a.cfg.Store.SSHKeys(ctx, c.user.ID)
 	if err != nil {
-		writeError(w, err)
-		return
+		return err
 	}
 	if len(keys) == 0 {
-		writeError(w, fmt.Errorf("%w: you have no SSH key: register one with 'baton key add ~/.ssh/id_ed25519.pub'", errForbidden))
-		return
+		return fmt.Errorf("%w: you have no SSH key: register one with 'baton key add ~/.ssh/id_ed25519.pub'", errForbidden)
 	}
 	if j.State != ci.StateRunning || j.AgentID == "" {
-		writeError(w, fmt.Errorf("%w: job %s is %s: only a running job has a shell to attach to", errConflict, j.ID, j.State))
-		return
+		return fmt.Errorf("%w: job %s is %s: only a running job has a shell to attach to", errConflict, j.ID, j.State)
 	}
 	kind := "attach"
 	if _, err := a.cfg.Store.DebugJobOf(ctx, j.ID); err == nil {
@@ -207,10 +161,10 @@ func (a *API) sshConnect(w http.ResponseWriter, r *http.Request, c *caller) {
 	sess := &store.DebugSession{JobID: j.ID, ProjectID: j.ProjectID, AgentID: j.AgentID, UserID: c.user.ID, Login: c.user.Login, Kind: kind}
 	agentConn, err := a.cfg.Streams.OpenStream(ctx, sess)
 	if err != nil {
-		if ctx.Err() == nil {
-			writeError(w, fmt.Errorf("%w: %v", errConflict, err))
+		if ctx.Err() != nil {
+			return nil // the caller left: nobody to answer
 		}
-		return
+		return fmt.Errorf("%w: %v", errConflict, err)
 	}
 	opened := a.cfg.Now()
 	record := func(detail string) {
@@ -226,10 +180,11 @@ func (a *API) sshConnect(w http.ResponseWriter, r *http.Request, c *caller) {
 	if err != nil {
 		agentConn.Close()
 		record(fmt.Sprintf("%s session %s failed: %v", kind, sess.ID, err))
-		return
+		return nil // the upgrader answered
 	}
 	splice(userConn, agentConn)
 	record(fmt.Sprintf("%s session %s on agent %s, %s", kind, sess.ID, j.AgentID, a.cfg.Now().Sub(opened).Round(time.Second)))
+	return nil
 }
 
 // checkJobTarget applies the deployment target's rules to a shell in a
@@ -271,46 +226,25 @@ func splice(x, y io.ReadWriteCloser) {
 	y.Close()
 }
 
-// DebugRequest asks for a debug job.
-type DebugRequest struct {
-	// Duration bounds the debug session ("60m"; default 60 minutes, at
-	// most the server's maximum).
-	Duration string `json:"duration"`
-}
-
-// DebugView is the debug job made.
-type DebugView struct {
-	JobID      string        `json:"job_id"`
-	PipelineID string        `json:"pipeline_id"`
-	WorkflowID string        `json:"workflow_id"`
-	DebugOf    string        `json:"debug_of"`
-	Duration   time.Duration `json:"-"`
-	TimeLimit  string        `json:"time_limit"`
-}
-
-func (a *API) debugJob(w http.ResponseWriter, r *http.Request, c *caller) {
-	var req DebugRequest
+func (a *API) debugJob(w http.ResponseWriter, r *http.Request, c *caller) error {
+	var req apiv1.DebugRequest
 	if err := decode(r, &req); err != nil {
-		writeError(w, err)
-		return
+		return err
 	}
 	j, err := a.job(r, c)
 	if err != nil {
-		writeError(w, err)
-		return
+		return err
 	}
 	d := engine.DefaultDebugDuration
 	if req.Duration != "" {
 		if d, err = time.ParseDuration(req.Duration); err != nil || d <= 0 {
-			writeError(w, fmt.Errorf("%w: duration %q: want a positive duration such as 30m or 1h30m", errBadRequest, req.Duration))
-			return
+			return fmt.Errorf("%w: duration %q: want a positive duration such as 30m or 1h30m", errBadRequest, req.Duration)
 		}
 	}
 	ctx := r.Context()
 	proj, err := a.cfg.Store.GetProject(ctx, j.ProjectID)
 	if err != nil {
-		writeError(w, err)
-		return
+		return err
 	}
 	dj, err := a.cfg.Engine.Debug(ctx, engine.DebugRequest{JobID: j.ID, UserID: c.user.ID, Login: c.user.Login, Role: c.role(proj).String(), Duration: d})
 	if err != nil {
@@ -318,42 +252,29 @@ func (a *API) debugJob(w http.ResponseWriter, r *http.Request, c *caller) {
 		if errors.As(err, &te) {
 			err = fmt.Errorf("%w: %v", errBadRequest, err)
 		}
-		writeError(w, promoteError(err))
-		return
+		return promoteError(err)
 	}
 	p, err := a.cfg.Store.GetPipeline(ctx, dj.PipelineID)
 	if err != nil {
-		writeError(w, err)
-		return
+		return err
 	}
 	_ = a.cfg.Store.Tx(ctx, func(tx *store.Tx) error {
 		return audit.Record(ctx, tx, audit.Event{Action: audit.DebugSession, Target: dj.ID, ProjectID: dj.ProjectID,
 			Detail: fmt.Sprintf("debug job %s of job %s for %s", dj.ID, j.ID, dj.TimeLimit), At: a.cfg.Now()})
 	})
-	writeJSON(w, http.StatusCreated, DebugView{JobID: dj.ID, PipelineID: p.ID, WorkflowID: p.WorkflowID, DebugOf: j.ID, TimeLimit: dj.TimeLimit.String()})
+	return writeJSON(w, http.StatusCreated, apiv1.DebugView{JobID: dj.ID, PipelineID: p.ID, WorkflowID: p.WorkflowID, DebugOf: j.ID, TimeLimit: dj.TimeLimit.String()})
 }
 
-func (a *API) jobSessions(w http.ResponseWriter, r *http.Request, c *caller) {
+func (a *API) jobSessions(w http.ResponseWriter, r *http.Request, c *caller) error {
 	j, err := a.job(r, c)
 	if err != nil {
-		writeError(w, err)
-		return
+		return err
 	}
 	ss, err := a.cfg.Store.JobDebugSessions(r.Context(), j.ID)
 	if err != nil {
-		writeError(w, err)
-		return
+		return err
 	}
-	if ss == nil {
-		ss = []*store.DebugSession{}
-	}
-	writeJSON(w, http.StatusOK, ss)
-}
-
-// RebuildRequest is the optional body of POST /api/v1/workflows/{id}/rebuild.
-type RebuildRequest struct {
-	// KeepOnFailure keeps failed jobs alive this long ("30m").
-	KeepOnFailure string `json:"keep_on_failure"`
+	return writeJSON(w, http.StatusOK, each(ss, debugSessionView))
 }
 
 // keepOnFailure reads a keep_on_failure duration ("" is none).

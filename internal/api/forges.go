@@ -7,8 +7,8 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"time"
 
+	"github.com/batonci/baton/internal/apiv1"
 	"github.com/batonci/baton/internal/ci"
 	"github.com/batonci/baton/internal/forge/hosts"
 	"github.com/batonci/baton/internal/ids"
@@ -27,7 +27,7 @@ type Hooks interface {
 // needs the project's ID, so a new project gets it here). A stored forge
 // token belongs to the forge it was given for: changing the forge kind or
 // URL without giving a new token clears it.
-func (a *API) applyForge(p *ci.Project, req *ProjectRequest) error {
+func (a *API) applyForge(p *ci.Project, req *apiv1.ProjectRequest) error {
 	oldKind, oldURL := p.Forge, p.ForgeURL
 	if req.Forge != nil {
 		p.Forge = strings.TrimSpace(*req.Forge)
@@ -78,68 +78,50 @@ func (a *API) applyForge(p *ci.Project, req *ProjectRequest) error {
 	})
 }
 
-// DeliveryView is a recorded webhook delivery as the API shows it.
-type DeliveryView struct {
-	ID           string    `json:"id"`
-	Event        string    `json:"event"`
-	Status       string    `json:"status"`
-	HTTPStatus   int       `json:"http_status"`
-	Message      string    `json:"message"`
-	PayloadBytes int       `json:"payload_bytes"`
-	RedeliveryOf string    `json:"redelivery_of,omitempty"`
-	CreatedAt    time.Time `json:"created_at"`
-}
-
-func deliveryView(d *store.Delivery) DeliveryView {
-	return DeliveryView{ID: d.ID, Event: d.Event, Status: d.Status, HTTPStatus: d.HTTPStatus, Message: d.Message,
+func deliveryView(d *store.Delivery) apiv1.DeliveryView {
+	return apiv1.DeliveryView{ID: d.ID, Event: d.Event, Status: d.Status, HTTPStatus: d.HTTPStatus, Message: d.Message,
 		PayloadBytes: len(d.Payload), RedeliveryOf: d.RedeliveryOf, CreatedAt: d.CreatedAt}
 }
 
 // listDeliveries answers the project's recent webhook deliveries, newest
 // first (?limit=N, default 50).
-func (a *API) listDeliveries(w http.ResponseWriter, r *http.Request, c *caller) {
+func (a *API) listDeliveries(w http.ResponseWriter, r *http.Request, c *caller) error {
 	p, err := a.project(r, c, r.PathValue("project"))
 	if err != nil {
-		writeError(w, err)
-		return
+		return err
 	}
 	limit := 50
 	if s := r.URL.Query().Get("limit"); s != "" {
 		if limit, err = strconv.Atoi(s); err != nil || limit < 1 {
-			writeError(w, fmt.Errorf("%w: limit must be a positive number", errBadRequest))
-			return
+			return fmt.Errorf("%w: limit must be a positive number", errBadRequest)
 		}
 	}
 	ds, err := a.cfg.Store.ListDeliveries(r.Context(), p.ID, limit)
 	if err != nil {
-		writeError(w, err)
-		return
+		return err
 	}
-	out := make([]DeliveryView, 0, len(ds))
+	out := make([]apiv1.DeliveryView, 0, len(ds))
 	for _, d := range ds {
 		out = append(out, deliveryView(d))
 	}
-	writeJSON(w, http.StatusOK, out)
+	return writeJSON(w, http.StatusOK, out)
 }
 
 // redeliver processes a recorded delivery again.
-func (a *API) redeliver(w http.ResponseWriter, r *http.Request, c *caller) {
+func (a *API) redeliver(w http.ResponseWriter, r *http.Request, c *caller) error {
 	p, err := a.project(r, c, r.PathValue("project"))
 	if err != nil {
-		writeError(w, err)
-		return
+		return err
 	}
 	if a.cfg.Hooks == nil {
-		writeError(w, fmt.Errorf("%w: webhooks are not served here", errNotFound))
-		return
+		return fmt.Errorf("%w: webhooks are not served here", errNotFound)
 	}
 	d, err := a.cfg.Hooks.Redeliver(r.Context(), p, r.PathValue("id"))
 	if errors.Is(err, trigger.ErrNoDelivery) {
 		err = fmt.Errorf("%w: %v", errNotFound, err)
 	}
 	if err != nil {
-		writeError(w, err)
-		return
+		return err
 	}
-	writeJSON(w, http.StatusOK, deliveryView(d))
+	return writeJSON(w, http.StatusOK, deliveryView(d))
 }

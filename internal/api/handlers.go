@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/batonci/baton/internal/apiv1"
 	"github.com/batonci/baton/internal/audit"
 	"github.com/batonci/baton/internal/auth"
 	"github.com/batonci/baton/internal/blob"
@@ -18,55 +19,26 @@ import (
 	"github.com/batonci/baton/internal/store"
 )
 
-func (a *API) me(w http.ResponseWriter, r *http.Request, c *caller) {
-	v := MeView{User: c.user}
+func (a *API) me(w http.ResponseWriter, r *http.Request, c *caller) error {
+	v := apiv1.MeView{User: userView(c.user)}
 	if c.session != nil {
 		v.CSRFToken = c.session.CSRFToken
 	}
-	writeJSON(w, http.StatusOK, v)
+	return writeJSON(w, http.StatusOK, v)
 }
 
-func (a *API) listProjects(w http.ResponseWriter, r *http.Request, c *caller) {
+func (a *API) listProjects(w http.ResponseWriter, r *http.Request, c *caller) error {
 	all, err := a.cfg.Store.ListProjects(r.Context())
 	if err != nil {
-		writeError(w, err)
-		return
+		return err
 	}
-	out := []*ci.Project{}
+	out := []*apiv1.Project{}
 	for _, p := range all {
 		if c.canRead(p) {
-			out = append(out, p)
+			out = append(out, projectView(p))
 		}
 	}
-	writeJSON(w, http.StatusOK, out)
-}
-
-// ProjectRequest creates or updates a project.
-type ProjectRequest struct {
-	Name          *string `json:"name"`
-	RepoURL       *string `json:"repo_url"`
-	DefaultBranch *string `json:"default_branch"`
-	PipelineFile  *string `json:"pipeline_file"`
-	Public        *bool   `json:"public"`
-	// PollInterval is a Go duration ("30s"); "0" disables polling.
-	PollInterval *string `json:"poll_interval"`
-	// WebhookSecret signs push webhooks; write-only, stored encrypted.
-	WebhookSecret *string `json:"webhook_secret"`
-	// Forge is github, gitlab, gitea, or "" (or "git") for plain git;
-	// ForgeURL a self-hosted forge's web URL; ForgeRepo the repository
-	// there (owner/name), for commit statuses.
-	Forge     *string `json:"forge"`
-	ForgeURL  *string `json:"forge_url"`
-	ForgeRepo *string `json:"forge_repo"`
-	// ForgeToken is the forge API token, stored encrypted; write-only.
-	ForgeToken *string `json:"forge_token"`
-	// CacheSize is the project's cache size budget in bytes, shared by
-	// every agent; the least recently used keys go first. 0 restores the
-	// default (9 GiB).
-	CacheSize *int64 `json:"cache_size"`
-	// DeploymentDetails is "private" (the default: a public project's
-	// deployments are shown in full to its members only) or "public".
-	DeploymentDetails *string `json:"deployment_details"`
+	return writeJSON(w, http.StatusOK, out)
 }
 
 // checkRepoURL applies repourl's rule to a repository URL c gives a
@@ -82,7 +54,8 @@ func checkRepoURL(url string, c *caller) error {
 	return nil
 }
 
-func (req *ProjectRequest) apply(p *ci.Project) error {
+// applyProject applies a create or update request to p.
+func applyProject(req *apiv1.ProjectRequest, p *ci.Project) error {
 	if req.Name != nil {
 		p.Name = strings.TrimSpace(*req.Name)
 	}
@@ -135,24 +108,20 @@ func (req *ProjectRequest) apply(p *ci.Project) error {
 	return nil
 }
 
-func (a *API) createProject(w http.ResponseWriter, r *http.Request, c *caller) {
-	var req ProjectRequest
+func (a *API) createProject(w http.ResponseWriter, r *http.Request, c *caller) error {
+	var req apiv1.ProjectRequest
 	if err := decode(r, &req); err != nil {
-		writeError(w, err)
-		return
+		return err
 	}
 	p := &ci.Project{}
-	if err := req.apply(p); err != nil {
-		writeError(w, err)
-		return
+	if err := applyProject(&req, p); err != nil {
+		return err
 	}
 	if err := checkRepoURL(p.RepoURL, c); err != nil {
-		writeError(w, err)
-		return
+		return err
 	}
 	if err := a.applyForge(p, &req); err != nil {
-		writeError(w, err)
-		return
+		return err
 	}
 	ctx := r.Context()
 	if (req.DefaultBranch == nil || *req.DefaultBranch == "") && a.cfg.Engine != nil {
@@ -179,51 +148,43 @@ func (a *API) createProject(w http.ResponseWriter, r *http.Request, c *caller) {
 		if errors.Is(err, store.ErrConflict) {
 			err = fmt.Errorf("%w: a project named %q already exists", errConflict, p.Name)
 		}
-		writeError(w, err)
-		return
+		return err
 	}
 	a.cfg.Wake()
-	writeJSON(w, http.StatusCreated, p)
+	return writeJSON(w, http.StatusCreated, projectView(p))
 }
 
-func (a *API) getProject(w http.ResponseWriter, r *http.Request, c *caller) {
+func (a *API) getProject(w http.ResponseWriter, r *http.Request, c *caller) error {
 	p, err := a.project(r, c, r.PathValue("project"))
 	if err != nil {
-		writeError(w, err)
-		return
+		return err
 	}
-	writeJSON(w, http.StatusOK, p)
+	return writeJSON(w, http.StatusOK, projectView(p))
 }
 
-func (a *API) updateProject(w http.ResponseWriter, r *http.Request, c *caller) {
+func (a *API) updateProject(w http.ResponseWriter, r *http.Request, c *caller) error {
 	p, err := a.project(r, c, r.PathValue("project"))
 	if err != nil {
-		writeError(w, err)
-		return
+		return err
 	}
-	var req ProjectRequest
+	var req apiv1.ProjectRequest
 	if err := decode(r, &req); err != nil {
-		writeError(w, err)
-		return
+		return err
 	}
 	oldURL := p.RepoURL
 	if req.CacheSize != nil && *req.CacheSize < 0 {
-		writeError(w, fmt.Errorf("%w: cache_size must be 0 (the default) or a size in bytes", errBadRequest))
-		return
+		return fmt.Errorf("%w: cache_size must be 0 (the default) or a size in bytes", errBadRequest)
 	}
-	if err := req.apply(p); err != nil {
-		writeError(w, err)
-		return
+	if err := applyProject(&req, p); err != nil {
+		return err
 	}
 	if p.RepoURL != oldURL {
 		if err := checkRepoURL(p.RepoURL, c); err != nil {
-			writeError(w, err)
-			return
+			return err
 		}
 	}
 	if err := a.applyForge(p, &req); err != nil {
-		writeError(w, err)
-		return
+		return err
 	}
 	ctx := r.Context()
 	err = a.cfg.Store.Tx(ctx, func(tx *store.Tx) error {
@@ -238,22 +199,10 @@ func (a *API) updateProject(w http.ResponseWriter, r *http.Request, c *caller) {
 		return audit.Record(ctx, tx, audit.Event{Action: audit.ProjectChanged, Target: p.Name, ProjectID: p.ID, Detail: fmt.Sprintf("public=%t", p.Public), At: a.cfg.Now()})
 	})
 	if err != nil {
-		writeError(w, err)
-		return
+		return err
 	}
 	a.cfg.Wake()
-	writeJSON(w, http.StatusOK, p)
-}
-
-// ProjectDeletedView answers the deletion of a project.
-type ProjectDeletedView struct {
-	ID   string `json:"id"`
-	Name string `json:"name"`
-	// Jobs is how many jobs' records and logs were deleted.
-	Jobs int `json:"jobs"`
-	// Objects is how many artifact and cache objects were deleted from
-	// the object storage.
-	Objects int `json:"objects"`
+	return writeJSON(w, http.StatusOK, projectView(p))
 }
 
 // deleteProject deletes a project that runs nothing: in one transaction
@@ -264,11 +213,10 @@ type ProjectDeletedView struct {
 // repository and its artifact and cache objects. A failure there is
 // logged, not undone: the project is gone, and the hourly cache sweep
 // deletes cache objects no key names.
-func (a *API) deleteProject(w http.ResponseWriter, r *http.Request, c *caller) {
+func (a *API) deleteProject(w http.ResponseWriter, r *http.Request, c *caller) error {
 	p, err := a.project(r, c, r.PathValue("project"))
 	if err != nil {
-		writeError(w, err)
-		return
+		return err
 	}
 	ctx := r.Context()
 	var jobIDs []string
@@ -290,8 +238,7 @@ func (a *API) deleteProject(w http.ResponseWriter, r *http.Request, c *caller) {
 			Detail: fmt.Sprintf("jobs=%d", len(jobIDs)), At: a.cfg.Now()})
 	})
 	if err != nil {
-		writeError(w, err)
-		return
+		return err
 	}
 	a.cfg.Wake()
 	ctx = context.WithoutCancel(ctx)
@@ -316,7 +263,7 @@ func (a *API) deleteProject(w http.ResponseWriter, r *http.Request, c *caller) {
 			}
 		}
 	}
-	writeJSON(w, http.StatusOK, ProjectDeletedView{ID: p.ID, Name: p.Name, Jobs: len(jobIDs), Objects: objects})
+	return writeJSON(w, http.StatusOK, apiv1.ProjectDeletedView{ID: p.ID, Name: p.Name, Jobs: len(jobIDs), Objects: objects})
 }
 
 // deleteObjects deletes every object under prefix and returns how many.
@@ -338,67 +285,45 @@ func deleteObjects(ctx context.Context, blobs blob.Store, prefix string) (int, e
 	return n, nil
 }
 
-func (a *API) listWorkflows(w http.ResponseWriter, r *http.Request, c *caller) {
+func (a *API) listWorkflows(w http.ResponseWriter, r *http.Request, c *caller) error {
 	p, err := a.project(r, c, r.PathValue("project"))
 	if err != nil {
-		writeError(w, err)
-		return
+		return err
 	}
 	f := store.WorkflowFilter{Branch: r.URL.Query().Get("branch"), Limit: 50}
 	if s := r.URL.Query().Get("limit"); s != "" {
 		n, err := strconv.Atoi(s)
 		if err != nil || n < 1 || n > 500 {
-			writeError(w, fmt.Errorf("%w: limit must be 1..500", errBadRequest))
-			return
+			return fmt.Errorf("%w: limit must be 1..500", errBadRequest)
 		}
 		f.Limit = n
 	}
 	wfs, err := a.cfg.Store.ListWorkflows(r.Context(), p.ID, f)
 	if err != nil {
-		writeError(w, err)
-		return
+		return err
 	}
-	if wfs == nil {
-		wfs = []*ci.Workflow{}
-	}
-	writeJSON(w, http.StatusOK, wfs)
+	return writeJSON(w, http.StatusOK, each(wfs, workflowView))
 }
 
-// RunRequest starts a workflow by hand.
-type RunRequest struct {
-	Branch       string            `json:"branch"`
-	Tag          string            `json:"tag"`
-	SHA          string            `json:"sha"`
-	PipelineFile string            `json:"pipeline_file"`
-	Params       map[string]string `json:"parameters"`
-	// KeepOnFailure keeps failed jobs alive this long ("30m") so that a
-	// user can attach (debug.go).
-	KeepOnFailure string `json:"keep_on_failure"`
-}
-
-func (a *API) runWorkflow(w http.ResponseWriter, r *http.Request, c *caller) {
+func (a *API) runWorkflow(w http.ResponseWriter, r *http.Request, c *caller) error {
 	p, err := a.project(r, c, r.PathValue("project"))
 	if err != nil {
-		writeError(w, err)
-		return
+		return err
 	}
-	var req RunRequest
+	var req apiv1.RunRequest
 	if err := decode(r, &req); err != nil {
-		writeError(w, err)
-		return
+		return err
 	}
 	tr := engine.TriggerRequest{
 		Project: p, Trigger: ci.TriggerManual, SHA: req.SHA,
 		PipelineFile: req.PipelineFile, Params: req.Params, TriggeredBy: c.user.Login,
 	}
 	if tr.KeepOnFailure, err = keepOnFailure(req.KeepOnFailure); err != nil {
-		writeError(w, err)
-		return
+		return err
 	}
 	switch {
 	case req.Tag != "" && req.Branch != "":
-		writeError(w, fmt.Errorf("%w: give branch or tag, not both", errBadRequest))
-		return
+		return fmt.Errorf("%w: give branch or tag, not both", errBadRequest)
 	case req.Tag != "":
 		tr.RefType, tr.Tag = "tag", req.Tag
 	default:
@@ -409,10 +334,9 @@ func (a *API) runWorkflow(w http.ResponseWriter, r *http.Request, c *caller) {
 	}
 	wf, err := a.cfg.Engine.Trigger(r.Context(), tr)
 	if err != nil {
-		writeError(w, triggerError(err))
-		return
+		return triggerError(err)
 	}
-	writeJSON(w, http.StatusCreated, wf)
+	return writeJSON(w, http.StatusCreated, workflowView(wf))
 }
 
 // triggerError turns a failure to reach the repository or resolve the ref
@@ -426,13 +350,6 @@ func triggerError(err error) error {
 		return fmt.Errorf("%w: %v", errBadRequest, err)
 	}
 	return err
-}
-
-// WorkflowView is a workflow with its pipelines, their blocks and jobs.
-type WorkflowView struct {
-	*ci.Workflow
-	Project   string         `json:"project"`
-	Pipelines []*ci.Pipeline `json:"pipelines"`
 }
 
 // readable loads what a path ID points at and checks the caller may read
@@ -457,67 +374,59 @@ func (a *API) workflow(r *http.Request, c *caller) (*ci.Workflow, *ci.Project, e
 	return wf, p, nil
 }
 
-func (a *API) getWorkflow(w http.ResponseWriter, r *http.Request, c *caller) {
+func (a *API) getWorkflow(w http.ResponseWriter, r *http.Request, c *caller) error {
 	wf, p, err := a.workflow(r, c)
 	if err != nil {
-		writeError(w, err)
-		return
+		return err
 	}
 	pls, err := a.cfg.Store.ListPipelines(r.Context(), wf.ID)
 	if err != nil {
-		writeError(w, err)
-		return
+		return err
 	}
-	view := WorkflowView{Workflow: wf, Project: p.Name, Pipelines: []*ci.Pipeline{}}
+	trees := []*ci.Pipeline{}
 	for _, pl := range pls {
 		tree, err := a.cfg.Store.GetPipelineTree(r.Context(), pl.ID)
 		if err != nil {
-			writeError(w, err)
-			return
+			return err
 		}
-		view.Pipelines = append(view.Pipelines, deploymentSummary(c, p, tree))
+		trees = append(trees, deploymentSummary(c, p, tree))
 	}
-	hideTargets(c, p, view.Pipelines...)
-	writeJSON(w, http.StatusOK, view)
+	hideTargets(c, p, trees...)
+	view := apiv1.WorkflowView{Workflow: workflowView(wf), Project: p.Name, Pipelines: each(trees, pipelineView)}
+	return writeJSON(w, http.StatusOK, view)
 }
 
-func (a *API) stopWorkflow(w http.ResponseWriter, r *http.Request, c *caller) {
+func (a *API) stopWorkflow(w http.ResponseWriter, r *http.Request, c *caller) error {
 	wf, _, err := a.workflow(r, c)
 	if err != nil {
-		writeError(w, err)
-		return
+		return err
 	}
 	if err := a.cfg.Engine.StopWorkflow(r.Context(), wf.ID); err != nil {
-		writeError(w, err)
-		return
+		return err
 	}
-	writeJSON(w, http.StatusAccepted, map[string]string{"message": "stopping"})
+	return writeJSON(w, http.StatusAccepted, apiv1.MessageView{Message: "stopping"})
 }
 
-func (a *API) rebuildWorkflow(w http.ResponseWriter, r *http.Request, c *caller) {
+func (a *API) rebuildWorkflow(w http.ResponseWriter, r *http.Request, c *caller) error {
 	wf, _, err := a.workflow(r, c)
 	if err != nil {
-		writeError(w, err)
-		return
+		return err
 	}
-	var req RebuildRequest // the body is optional
+	var req apiv1.RebuildRequest // the body is optional
 	if r.Body != nil {
 		if err := decode(r, &req); err != nil {
-			writeError(w, err)
-			return
+			return err
 		}
 	}
 	keep, err := keepOnFailure(req.KeepOnFailure)
 	if err != nil {
-		writeError(w, err)
-		return
+		return err
 	}
 	nw, err := a.cfg.Engine.RebuildKeeping(r.Context(), wf.ID, c.user.Login, keep)
 	if err != nil {
-		writeError(w, err)
-		return
+		return err
 	}
-	writeJSON(w, http.StatusCreated, nw)
+	return writeJSON(w, http.StatusCreated, workflowView(nw))
 }
 
 func (a *API) pipeline(r *http.Request, c *caller) (*ci.Pipeline, error) {
@@ -531,67 +440,48 @@ func (a *API) pipeline(r *http.Request, c *caller) (*ci.Pipeline, error) {
 	return pl, nil
 }
 
-func (a *API) getPipeline(w http.ResponseWriter, r *http.Request, c *caller) {
+func (a *API) getPipeline(w http.ResponseWriter, r *http.Request, c *caller) error {
 	pl, err := a.pipeline(r, c)
 	if err != nil {
-		writeError(w, err)
-		return
+		return err
 	}
 	proj, err := a.cfg.Store.GetProject(r.Context(), pl.ProjectID)
 	if err != nil {
-		writeError(w, err)
-		return
+		return err
 	}
 	pl = deploymentSummary(c, proj, pl)
 	hideTargets(c, proj, pl)
-	writeJSON(w, http.StatusOK, pl)
+	return writeJSON(w, http.StatusOK, pipelineView(pl))
 }
 
-func (a *API) stopPipeline(w http.ResponseWriter, r *http.Request, c *caller) {
+func (a *API) stopPipeline(w http.ResponseWriter, r *http.Request, c *caller) error {
 	pl, err := a.pipeline(r, c)
 	if err != nil {
-		writeError(w, err)
-		return
+		return err
 	}
 	if err := a.cfg.Engine.StopPipeline(r.Context(), pl.ID); err != nil {
-		writeError(w, err)
-		return
+		return err
 	}
-	writeJSON(w, http.StatusAccepted, map[string]string{"message": "stopping"})
+	return writeJSON(w, http.StatusAccepted, apiv1.MessageView{Message: "stopping"})
 }
 
-func (a *API) rerunFailed(w http.ResponseWriter, r *http.Request, c *caller) {
+func (a *API) rerunFailed(w http.ResponseWriter, r *http.Request, c *caller) error {
 	pl, err := a.pipeline(r, c)
 	if err != nil {
-		writeError(w, err)
-		return
+		return err
 	}
 	if err := a.checkRedeploy(r, c, pl); err != nil {
-		writeError(w, err)
-		return
+		return err
 	}
 	np, err := a.cfg.Engine.RerunFailed(r.Context(), pl.ID, c.user.Login)
 	var refused *engine.RerunError
 	if errors.As(err, &refused) {
-		writeError(w, fmt.Errorf("%w: %s", errConflict, refused.Why))
-		return
+		return fmt.Errorf("%w: %s", errConflict, refused.Why)
 	}
 	if err != nil {
-		writeError(w, err)
-		return
+		return err
 	}
-	writeJSON(w, http.StatusCreated, np)
-}
-
-// JobView is a job with the answer to "why is it not running?".
-type JobView struct {
-	*ci.Job
-	Block    string `json:"block"`
-	Workflow string `json:"workflow_id"`
-	// AgentName names the agent that runs or ran the job, for anyone who
-	// may read the job (the agents list itself is for organisation
-	// admins).
-	AgentName string `json:"agent_name,omitempty"`
+	return writeJSON(w, http.StatusCreated, pipelineView(np))
 }
 
 func (a *API) job(r *http.Request, c *caller) (*ci.Job, error) {
@@ -605,13 +495,12 @@ func (a *API) job(r *http.Request, c *caller) (*ci.Job, error) {
 	return j, nil
 }
 
-func (a *API) getJob(w http.ResponseWriter, r *http.Request, c *caller) {
+func (a *API) getJob(w http.ResponseWriter, r *http.Request, c *caller) error {
 	j, err := a.job(r, c)
 	if err != nil {
-		writeError(w, err)
-		return
+		return err
 	}
-	view := JobView{Job: j}
+	view := apiv1.JobView{Job: jobView(j)}
 	if j.AgentID != "" {
 		if ag, err := a.cfg.Store.GetAgent(r.Context(), j.AgentID); err == nil {
 			view.AgentName = ag.Name
@@ -638,70 +527,52 @@ func (a *API) getJob(w http.ResponseWriter, r *http.Request, c *caller) {
 			}
 		}
 	}
-	writeJSON(w, http.StatusOK, view)
+	return writeJSON(w, http.StatusOK, view)
 }
 
-func (a *API) stopJob(w http.ResponseWriter, r *http.Request, c *caller) {
+func (a *API) stopJob(w http.ResponseWriter, r *http.Request, c *caller) error {
 	j, err := a.job(r, c)
 	if err != nil {
-		writeError(w, err)
-		return
+		return err
 	}
 	if err := a.cfg.Engine.StopJob(r.Context(), j.ID); err != nil {
-		writeError(w, err)
-		return
+		return err
 	}
-	writeJSON(w, http.StatusAccepted, map[string]string{"message": "stopping"})
+	return writeJSON(w, http.StatusAccepted, apiv1.MessageView{Message: "stopping"})
 }
 
-// QueuedJob is a job waiting to run, with the reason.
-type QueuedJob struct {
-	*ci.Job
-	WaitingFor time.Duration `json:"waiting_for"`
-}
-
-func (a *API) queue(w http.ResponseWriter, r *http.Request, c *caller) {
+func (a *API) queue(w http.ResponseWriter, r *http.Request, c *caller) error {
 	jobs, err := a.cfg.Store.QueuedJobs(r.Context(), 500)
 	if err != nil {
-		writeError(w, err)
-		return
+		return err
 	}
 	agents, _ := a.cfg.Store.ListAgents(r.Context())
 	projects, err := a.cfg.Store.ListProjects(r.Context())
 	if err != nil {
-		writeError(w, err)
-		return
+		return err
 	}
 	readable := map[string]bool{}
 	for _, p := range projects {
 		readable[p.ID] = c.canRead(p)
 	}
-	out := []QueuedJob{}
+	out := []apiv1.QueuedJob{}
 	now := a.cfg.Now()
 	for _, j := range jobs {
 		if !readable[j.ProjectID] {
 			continue
 		}
 		j.WaitReason = a.cfg.Engine.WhyPending(r.Context(), j, agents)
-		out = append(out, QueuedJob{Job: j, WaitingFor: now.Sub(j.QueuedAt)})
+		out = append(out, apiv1.QueuedJob{Job: jobView(j), WaitingFor: now.Sub(j.QueuedAt)})
 	}
-	writeJSON(w, http.StatusOK, out)
-}
-
-// AgentTokenRequest creates an agent token.
-type AgentTokenRequest struct {
-	Name string `json:"name"`
-	// Type limits the token to agents of this type; empty allows any.
-	Type string `json:"type"`
+	return writeJSON(w, http.StatusOK, out)
 }
 
 // createAgentToken makes a token agents register with. The token is
 // returned once and stored hashed.
-func (a *API) createAgentToken(w http.ResponseWriter, r *http.Request, c *caller) {
-	var req AgentTokenRequest
+func (a *API) createAgentToken(w http.ResponseWriter, r *http.Request, c *caller) error {
+	var req apiv1.AgentTokenRequest
 	if err := decode(r, &req); err != nil {
-		writeError(w, err)
-		return
+		return err
 	}
 	if req.Name == "" {
 		req.Name = "agent token"
@@ -709,8 +580,7 @@ func (a *API) createAgentToken(w http.ResponseWriter, r *http.Request, c *caller
 	t := &store.Token{UserID: c.user.ID, Name: req.Name, Kind: store.TokenAgent, AgentType: req.Type}
 	tok, err := a.issueToken(r.Context(), t, "bag_", audit.Event{Action: audit.AgentTokenCreated, Detail: "type=" + req.Type})
 	if err != nil {
-		writeError(w, err)
-		return
+		return err
 	}
-	writeJSON(w, http.StatusCreated, map[string]string{"id": t.ID, "token": tok, "type": req.Type})
+	return writeJSON(w, http.StatusCreated, apiv1.AgentTokenCreated{ID: t.ID, Token: tok, Type: req.Type})
 }

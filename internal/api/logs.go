@@ -11,42 +11,9 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/batonci/baton/internal/apiv1"
 	"github.com/batonci/baton/internal/logstore"
 )
-
-// LogView is a range of a job's plain-text log.
-type LogView struct {
-	Lines []logstore.Line `json:"lines"`
-	// Total is the number of lines so far; From is the first line returned.
-	Total  int  `json:"total"`
-	From   int  `json:"from"`
-	Sealed bool `json:"complete"`
-}
-
-// LogLines is the compact form of a range of a job's log (?format=lines),
-// for viewers that page through large logs: the lines' text and times,
-// without per-line keys. Which command a line belongs to follows from the
-// commands' line ranges (GET /api/v1/jobs/{id}/commands).
-type LogLines struct {
-	From     int  `json:"from"`     // the number of Text[0]
-	Total    int  `json:"total"`    // lines in the log so far
-	Complete bool `json:"complete"` // the log is sealed
-	// T0 is when line From was logged, in Unix milliseconds; At[i] is the
-	// milliseconds from line From+i-1 (T0 for i = 0) to line From+i.
-	T0   int64    `json:"t0"`
-	Text []string `json:"text"`
-	At   []int64  `json:"at"`
-}
-
-// LogMatches is one page of a search in a job's log (?q=text).
-type LogMatches struct {
-	Query   string `json:"q"`
-	Matches []int  `json:"matches"` // line numbers, ascending
-	// Next is the line the search continues from (?from=Next), or -1
-	// when the whole log so far was searched.
-	Next  int `json:"next"`
-	Total int `json:"total"`
-}
 
 const (
 	// searchBudget bounds the lines one search request scans, so a
@@ -74,11 +41,10 @@ const (
 //     grows) and "commands" messages (the commands, when they change).
 //
 // Responses but the event streams are gzipped for clients that accept it.
-func (a *API) jobLog(w http.ResponseWriter, r *http.Request, c *caller) {
+func (a *API) jobLog(w http.ResponseWriter, r *http.Request, c *caller) error {
 	j, err := a.job(r, c)
 	if err != nil {
-		writeError(w, err)
-		return
+		return err
 	}
 	q := r.URL.Query()
 	ctx := r.Context()
@@ -86,21 +52,17 @@ func (a *API) jobLog(w http.ResponseWriter, r *http.Request, c *caller) {
 	if q.Get("follow") != "" {
 		release, err := a.streams.acquire(clientIP(r))
 		if err != nil {
-			writeError(w, err)
-			return
+			return err
 		}
 		defer release()
 	}
 	switch {
 	case q.Get("follow") != "" && q.Get("format") == "lines":
-		a.followLines(w, r, j.ID)
-		return
+		return a.followLines(w, r, j.ID)
 	case q.Get("follow") != "":
-		a.followLog(w, r, j.ID)
-		return
+		return a.followLog(w, r, j.ID)
 	case q.Has("q"):
-		a.searchLog(w, r, j.ID)
-		return
+		return a.searchLog(w, r, j.ID)
 	case q.Get("format") == "text":
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		w.Header().Set("Content-Disposition", fmt.Sprintf("inline; filename=%q", "job-"+j.ID+".log"))
@@ -112,7 +74,7 @@ func (a *API) jobLog(w http.ResponseWriter, r *http.Request, c *caller) {
 		for from := 0; ; from += page {
 			lines, total, err := logs.Lines(ctx, j.ID, from, from+page)
 			if err != nil {
-				return
+				return nil
 			}
 			for _, l := range lines {
 				bw.WriteString(l.Text)
@@ -123,13 +85,12 @@ func (a *API) jobLog(w http.ResponseWriter, r *http.Request, c *caller) {
 			}
 		}
 		bw.Flush()
-		return
+		return nil
 	case q.Get("format") == "events":
 		w.Header().Set("Content-Type", "application/x-ndjson")
 		info, err := logs.Info(j.ID)
 		if err != nil {
-			writeJSON(w, http.StatusOK, []any{})
-			return
+			return writeJSON(w, http.StatusOK, []any{})
 		}
 		out, done := Compress(w, r)
 		defer done()
@@ -137,13 +98,13 @@ func (a *API) jobLog(w http.ResponseWriter, r *http.Request, c *caller) {
 		for seq := 0; seq < info.Chunks; seq += 16 {
 			evs, err := logs.Events(ctx, j.ID, seq, min(seq+16, info.Chunks))
 			if err != nil {
-				return
+				return nil
 			}
 			for _, ev := range evs {
 				enc.Encode(ev)
 			}
 		}
-		return
+		return nil
 	}
 	var lines []logstore.Line
 	var total, from int
@@ -154,8 +115,7 @@ func (a *API) jobLog(w http.ResponseWriter, r *http.Request, c *caller) {
 			to, err = strconv.Atoi(q.Get("to"))
 		}
 		if err != nil || from < 0 || to < -1 {
-			writeError(w, fmt.Errorf("%w: from and to must be line numbers", errBadRequest))
-			return
+			return fmt.Errorf("%w: from and to must be line numbers", errBadRequest)
 		}
 		if to == -1 || to-from > maxRange {
 			to = from + maxRange
@@ -166,8 +126,7 @@ func (a *API) jobLog(w http.ResponseWriter, r *http.Request, c *caller) {
 		if q.Has("tail") {
 			n, err = strconv.Atoi(q.Get("tail"))
 			if err != nil || n < 0 {
-				writeError(w, fmt.Errorf("%w: tail must be a number of lines", errBadRequest))
-				return
+				return fmt.Errorf("%w: tail must be a number of lines", errBadRequest)
 			}
 		}
 		lines, total, err = logs.Tail(ctx, j.ID, min(n, maxRange))
@@ -179,18 +138,14 @@ func (a *API) jobLog(w http.ResponseWriter, r *http.Request, c *caller) {
 	}
 	info, _ := logs.Info(j.ID)
 	if q.Get("format") == "lines" {
-		writeCompact(w, r, compactLines(lines, from, total, info.Sealed))
-		return
+		return writeCompact(w, r, compactLines(lines, from, total, info.Sealed))
 	}
-	if lines == nil {
-		lines = []logstore.Line{}
-	}
-	writeJSON(w, http.StatusOK, LogView{Lines: lines, Total: total, From: from, Sealed: info.Sealed})
+	return writeJSON(w, http.StatusOK, apiv1.LogView{Lines: each(lines, logLineView), Total: total, From: from, Sealed: info.Sealed})
 }
 
 // compactLines turns lines (numbered from from) into a LogLines.
-func compactLines(lines []logstore.Line, from, total int, complete bool) LogLines {
-	v := LogLines{From: from, Total: total, Complete: complete, Text: make([]string, len(lines)), At: make([]int64, len(lines))}
+func compactLines(lines []logstore.Line, from, total int, complete bool) apiv1.LogLines {
+	v := apiv1.LogLines{From: from, Total: total, Complete: complete, Text: make([]string, len(lines)), At: make([]int64, len(lines))}
 	var prev int64
 	for i, l := range lines {
 		ms := l.At.Time().UnixMilli()
@@ -206,27 +161,24 @@ func compactLines(lines []logstore.Line, from, total int, complete bool) LogLine
 // searchLog answers ?q=text: the numbers of the lines from ?from on that
 // contain text, at most ?limit (default 1000) of them, scanning at most
 // searchBudget lines per request.
-func (a *API) searchLog(w http.ResponseWriter, r *http.Request, jobID string) {
+func (a *API) searchLog(w http.ResponseWriter, r *http.Request, jobID string) error {
 	q := r.URL.Query()
 	needle := strings.ToLower(q.Get("q"))
 	from, limit := 0, 1000
 	var err error
 	if q.Has("from") {
 		if from, err = strconv.Atoi(q.Get("from")); err != nil || from < 0 {
-			writeError(w, fmt.Errorf("%w: from must be a line number", errBadRequest))
-			return
+			return fmt.Errorf("%w: from must be a line number", errBadRequest)
 		}
 	}
 	if q.Has("limit") {
 		if limit, err = strconv.Atoi(q.Get("limit")); err != nil || limit < 1 || limit > 10000 {
-			writeError(w, fmt.Errorf("%w: limit must be a number from 1 to 10000", errBadRequest))
-			return
+			return fmt.Errorf("%w: limit must be a number from 1 to 10000", errBadRequest)
 		}
 	}
-	res := LogMatches{Query: q.Get("q"), Matches: []int{}, Next: -1}
+	res := apiv1.LogMatches{Query: q.Get("q"), Matches: []int{}, Next: -1}
 	if needle == "" {
-		writeCompact(w, r, res)
-		return
+		return writeCompact(w, r, res)
 	}
 	var buf []byte
 	for scanned := 0; ; {
@@ -243,8 +195,7 @@ func (a *API) searchLog(w http.ResponseWriter, r *http.Request, jobID string) {
 					if l.N+1 < total {
 						res.Next = l.N + 1
 					}
-					writeCompact(w, r, res)
-					return
+					return writeCompact(w, r, res)
 				}
 			}
 		}
@@ -258,7 +209,7 @@ func (a *API) searchLog(w http.ResponseWriter, r *http.Request, jobID string) {
 			break
 		}
 	}
-	writeCompact(w, r, res)
+	return writeCompact(w, r, res)
 }
 
 // plainLower appends s to buf without ANSI escape sequences (CSI and OSC)
@@ -296,20 +247,18 @@ func plainLower(buf []byte, s string) []byte {
 }
 
 // followLog streams events as Server-Sent Events.
-func (a *API) followLog(w http.ResponseWriter, r *http.Request, jobID string) {
+func (a *API) followLog(w http.ResponseWriter, r *http.Request, jobID string) error {
 	seq := 0
 	if s := r.URL.Query().Get("seq"); s != "" {
 		n, err := strconv.Atoi(s)
 		if err != nil || n < 0 {
-			writeError(w, fmt.Errorf("%w: seq must be a chunk number", errBadRequest))
-			return
+			return fmt.Errorf("%w: seq must be a chunk number", errBadRequest)
 		}
 		seq = n
 	}
 	ch, err := a.cfg.Logs.Follow(r.Context(), jobID, seq)
 	if err != nil {
-		writeError(w, err)
-		return
+		return err
 	}
 	flusher, _ := w.(http.Flusher)
 	startEvents(w, flusher)
@@ -326,6 +275,7 @@ func (a *API) followLog(w http.ResponseWriter, r *http.Request, jobID string) {
 	if flusher != nil {
 		flusher.Flush()
 	}
+	return nil
 }
 
 // followLines streams the rendered lines of a log from ?from on (or the
@@ -334,7 +284,7 @@ func (a *API) followLog(w http.ResponseWriter, r *http.Request, jobID string) {
 // changed; its id is that line, so a reconnect resumes there. A
 // "commands" message carries the commands whenever they change, and
 // "end" closes the stream once the log is complete.
-func (a *API) followLines(w http.ResponseWriter, r *http.Request, jobID string) {
+func (a *API) followLines(w http.ResponseWriter, r *http.Request, jobID string) error {
 	from := 0
 	s := r.Header.Get("Last-Event-ID")
 	if s == "" {
@@ -343,8 +293,7 @@ func (a *API) followLines(w http.ResponseWriter, r *http.Request, jobID string) 
 	if s != "" {
 		n, err := strconv.Atoi(s)
 		if err != nil || n < 0 {
-			writeError(w, fmt.Errorf("%w: from must be a line number", errBadRequest))
-			return
+			return fmt.Errorf("%w: from must be a line number", errBadRequest)
 		}
 		from = n
 	}
@@ -358,8 +307,7 @@ func (a *API) followLines(w http.ResponseWriter, r *http.Request, jobID string) 
 	}
 	ch, err := logs.Follow(ctx, jobID, seq)
 	if err != nil {
-		writeError(w, err)
-		return
+		return err
 	}
 	flusher, _ := w.(http.Flusher)
 	startEvents(w, flusher)
@@ -407,7 +355,7 @@ func (a *API) followLines(w http.ResponseWriter, r *http.Request, jobID string) 
 		}
 	}
 	if ctx.Err() != nil {
-		return
+		return nil
 	}
 	if info, err := logs.Info(jobID); err == nil && info.Sealed {
 		// Lines beyond maxRange behind the last message, if any.
@@ -423,6 +371,7 @@ func (a *API) followLines(w http.ResponseWriter, r *http.Request, jobID string) 
 	if flusher != nil {
 		flusher.Flush()
 	}
+	return nil
 }
 
 // startEvents writes the headers of a Server-Sent Events stream.
@@ -436,17 +385,16 @@ func startEvents(w http.ResponseWriter, flusher http.Flusher) {
 	}
 }
 
-func (a *API) jobCommands(w http.ResponseWriter, r *http.Request, c *caller) {
+func (a *API) jobCommands(w http.ResponseWriter, r *http.Request, c *caller) error {
 	j, err := a.job(r, c)
 	if err != nil {
-		writeError(w, err)
-		return
+		return err
 	}
 	cmds, err := a.cfg.Logs.Commands(r.Context(), j.ID)
-	if err != nil || cmds == nil {
-		cmds = []logstore.Command{}
+	if err != nil {
+		cmds = nil
 	}
-	writeJSON(w, http.StatusOK, cmds)
+	return writeJSON(w, http.StatusOK, each(cmds, commandView))
 }
 
 // acceptsGzip reports whether the client takes gzip-encoded responses.
@@ -475,19 +423,19 @@ func Compress(w http.ResponseWriter, r *http.Request) (out io.Writer, done func(
 
 // writeCompact writes v as unindented JSON, gzipped for clients that
 // accept it when it is worth it.
-func writeCompact(w http.ResponseWriter, r *http.Request, v any) {
+func writeCompact(w http.ResponseWriter, r *http.Request, v any) error {
 	b, err := json.Marshal(v)
 	if err != nil {
-		writeError(w, fmt.Errorf("encode log: %w", err))
-		return
+		return fmt.Errorf("encode log: %w", err)
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
 	if len(b) < 1024 {
 		w.Write(b)
-		return
+		return nil
 	}
 	out, done := Compress(w, r)
 	defer done()
 	out.Write(b)
+	return nil
 }

@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/batonci/baton/internal/api"
+	"github.com/batonci/baton/internal/apiv1"
 	"github.com/batonci/baton/internal/ci"
 	"github.com/batonci/baton/internal/logstore"
 	"github.com/batonci/baton/internal/testenv"
@@ -111,18 +111,18 @@ func TestLogLinesFormat(t *testing.T) {
 	e, jobID := pendingJob(t)
 	writeLog(t, e, jobID, 5)
 	_, body := get(t, e, "/api/v1/jobs/"+jobID+"/log?format=lines&from=0&to=4", nil)
-	var got api.LogLines
+	var got apiv1.LogLines
 	if err := json.Unmarshal(body, &got); err != nil {
 		t.Fatalf("decode %s: %v", body, err)
 	}
-	want := api.LogLines{From: 0, Total: 8, T0: t0.Add(10 * time.Millisecond).UnixMilli(),
+	want := apiv1.LogLines{From: 0, Total: 8, T0: t0.Add(10 * time.Millisecond).UnixMilli(),
 		Text: []string{"$ echo start", "start", "$ make", "line 0 \x1b[31mRED\x1b[0m"},
 		At:   []int64{0, 10, 20, 1000}}
 	if !slices.Equal(got.Text, want.Text) || !slices.Equal(got.At, want.At) || got.T0 != want.T0 || got.Total != want.Total || got.From != 0 {
 		t.Errorf("lines = %+v, want %+v", got, want)
 	}
 	_, body = get(t, e, "/api/v1/jobs/"+jobID+"/log?format=lines&tail=2", nil)
-	got = api.LogLines{}
+	got = apiv1.LogLines{}
 	json.Unmarshal(body, &got)
 	if got.From != 6 || !slices.Equal(got.Text, []string{"line 3 \x1b[31mRED\x1b[0m", "line 4 \x1b[31mRED\x1b[0m"}) {
 		t.Errorf("tail 2 = %+v, want lines 6 and 7", got)
@@ -143,13 +143,13 @@ func TestLogSearch(t *testing.T) {
 	tests := []struct {
 		name  string
 		query string
-		want  api.LogMatches
+		want  apiv1.LogMatches
 	}{
-		{"ansi escapes are ignored", "q=" + "0%20red&limit=3", api.LogMatches{Matches: []int{3, 13, 23}, Next: 24}},
-		{"case-insensitive, continues from", "q=LINE%20254999&from=250000", api.LogMatches{Matches: []int{255_002}, Next: -1}},
-		{"a page, then next", "q=nothing-matches", api.LogMatches{Matches: []int{}, Next: 250_000}},
-		{"last page", "q=nothing-matches&from=250000", api.LogMatches{Matches: []int{}, Next: -1}},
-		{"escape codes are not text", "q=%5B31m&from=250000", api.LogMatches{Matches: []int{}, Next: -1}},
+		{"ansi escapes are ignored", "q=" + "0%20red&limit=3", apiv1.LogMatches{Matches: []int{3, 13, 23}, Next: 24}},
+		{"case-insensitive, continues from", "q=LINE%20254999&from=250000", apiv1.LogMatches{Matches: []int{255_002}, Next: -1}},
+		{"a page, then next", "q=nothing-matches", apiv1.LogMatches{Matches: []int{}, Next: 250_000}},
+		{"last page", "q=nothing-matches&from=250000", apiv1.LogMatches{Matches: []int{}, Next: -1}},
+		{"escape codes are not text", "q=%5B31m&from=250000", apiv1.LogMatches{Matches: []int{}, Next: -1}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -157,7 +157,7 @@ func TestLogSearch(t *testing.T) {
 			if resp.StatusCode != 200 {
 				t.Fatalf("status %d: %s", resp.StatusCode, body)
 			}
-			var got api.LogMatches
+			var got apiv1.LogMatches
 			if err := json.Unmarshal(body, &got); err != nil {
 				t.Fatal(err)
 			}
@@ -257,7 +257,7 @@ func TestFollowLines(t *testing.T) {
 	}
 	appendChunk(0, ci.Event{Kind: ci.EventCmdStarted, Timestamp: ts(0), Directive: "build"},
 		ci.Event{Kind: ci.EventCmdOutput, Timestamp: ts(5), Output: "one\ntw"})
-	var lines api.LogLines
+	var lines apiv1.LogLines
 	m := next("lines")
 	json.Unmarshal([]byte(m.data), &lines)
 	if m.id != "0" || lines.From != 0 || !slices.Equal(lines.Text, []string{"$ build", "one", "tw"}) {
@@ -272,7 +272,7 @@ func TestFollowLines(t *testing.T) {
 	appendChunk(1, ci.Event{Kind: ci.EventCmdOutput, Timestamp: ts(300), Output: "o\nthree\n"},
 		ci.Event{Kind: ci.EventCmdFinished, Timestamp: ts(310), Directive: "build", ExitCode: &one})
 	m = next("lines")
-	lines = api.LogLines{}
+	lines = apiv1.LogLines{}
 	json.Unmarshal([]byte(m.data), &lines)
 	if m.id != "2" || lines.From != 2 || !slices.Equal(lines.Text, []string{"two", "three"}) || lines.Total != 4 {
 		t.Fatalf("second lines: id %s %+v, want line 2 again, completed", m.id, lines)

@@ -135,137 +135,120 @@ func (a *API) auditNotification(r *http.Request, action audit.Action, what strin
 	}
 }
 
-func (a *API) listNotifications(w http.ResponseWriter, r *http.Request, c *caller) {
+func (a *API) listNotifications(w http.ResponseWriter, r *http.Request, c *caller) error {
 	s, err := a.notifications()
 	if err != nil {
-		writeError(w, err)
-		return
+		return err
 	}
 	vs, err := s.List(r.Context())
 	if err != nil {
-		writeError(w, err)
-		return
+		return err
 	}
-	writeJSON(w, http.StatusOK, vs)
+	return writeJSON(w, http.StatusOK, vs)
 }
 
-func (a *API) getNotification(w http.ResponseWriter, r *http.Request, c *caller) {
+func (a *API) getNotification(w http.ResponseWriter, r *http.Request, c *caller) error {
 	s, err := a.notifications()
 	if err != nil {
-		writeError(w, err)
-		return
+		return err
 	}
 	name := r.PathValue("name")
 	v, err := s.Get(r.Context(), name)
 	if err != nil {
-		writeError(w, notificationError(err, name))
-		return
+		return notificationError(err, name)
 	}
-	writeJSON(w, http.StatusOK, v)
+	return writeJSON(w, http.StatusOK, v)
 }
 
-func (a *API) createNotification(w http.ResponseWriter, r *http.Request, c *caller) {
+func (a *API) createNotification(w http.ResponseWriter, r *http.Request, c *caller) error {
 	s, err := a.notifications()
 	if err != nil {
-		writeError(w, err)
-		return
+		return err
 	}
 	var req NotificationRequest
 	if err := decode(r, &req); err != nil {
-		writeError(w, err)
-		return
+		return err
 	}
 	v, err := s.Create(r.Context(), req.Name, req.change(), c.user.Login, a.auditNotification(r, audit.NotificationChanged, "created"))
 	if err != nil {
-		writeError(w, notificationError(err, req.Name))
-		return
+		return notificationError(err, req.Name)
 	}
-	writeJSON(w, http.StatusCreated, v)
+	return writeJSON(w, http.StatusCreated, v)
 }
 
-func (a *API) updateNotification(w http.ResponseWriter, r *http.Request, c *caller) {
+func (a *API) updateNotification(w http.ResponseWriter, r *http.Request, c *caller) error {
 	s, err := a.notifications()
 	if err != nil {
-		writeError(w, err)
-		return
+		return err
 	}
 	var req NotificationRequest
 	if err := decode(r, &req); err != nil {
-		writeError(w, err)
-		return
+		return err
 	}
 	name := r.PathValue("name")
 	if req.Name != "" && req.Name != name {
-		writeError(w, fmt.Errorf("%w: notifications cannot be renamed; create a new one and delete this one", errBadRequest))
-		return
+		return fmt.Errorf("%w: notifications cannot be renamed; create a new one and delete this one", errBadRequest)
 	}
 	v, err := s.Update(r.Context(), name, req.change(), c.user.Login, a.auditNotification(r, audit.NotificationChanged, "updated"))
 	if err != nil {
-		writeError(w, notificationError(err, name))
-		return
+		return notificationError(err, name)
 	}
-	writeJSON(w, http.StatusOK, v)
+	return writeJSON(w, http.StatusOK, v)
 }
 
-func (a *API) deleteNotification(w http.ResponseWriter, r *http.Request, c *caller) {
+func (a *API) deleteNotification(w http.ResponseWriter, r *http.Request, c *caller) error {
 	s, err := a.notifications()
 	if err != nil {
-		writeError(w, err)
-		return
+		return err
 	}
 	name := r.PathValue("name")
 	if err := s.Delete(r.Context(), name, a.auditNotification(r, audit.NotificationDeleted, "deleted")); err != nil {
-		writeError(w, notificationError(err, name))
-		return
+		return notificationError(err, name)
 	}
 	w.WriteHeader(http.StatusNoContent)
+	return nil
 }
 
 // testNotification enqueues a sample message to each target; the answer
 // lists the deliveries, to follow with the deliveries endpoint.
-func (a *API) testNotification(w http.ResponseWriter, r *http.Request, c *caller) {
+func (a *API) testNotification(w http.ResponseWriter, r *http.Request, c *caller) error {
 	s, err := a.notifications()
 	if err != nil {
-		writeError(w, err)
-		return
+		return err
 	}
 	name := r.PathValue("name")
 	ds, err := s.Test(r.Context(), name)
 	if err != nil {
-		writeError(w, notificationError(err, name))
-		return
+		return notificationError(err, name)
 	}
 	out := make([]NotificationDeliveryView, 0, len(ds))
 	for _, d := range ds {
 		out = append(out, notificationDeliveryView(d))
 	}
-	writeJSON(w, http.StatusAccepted, out)
+	return writeJSON(w, http.StatusAccepted, out)
 }
 
 // listNotificationDeliveries answers a notification's latest deliveries,
 // newest first (?limit=N, default 50, at most 500).
-func (a *API) listNotificationDeliveries(w http.ResponseWriter, r *http.Request, c *caller) {
+func (a *API) listNotificationDeliveries(w http.ResponseWriter, r *http.Request, c *caller) error {
 	s, err := a.notifications()
 	if err != nil {
-		writeError(w, err)
-		return
+		return err
 	}
 	limit := 50
 	if q := r.URL.Query().Get("limit"); q != "" {
 		if limit, err = strconv.Atoi(q); err != nil || limit < 1 || limit > 500 {
-			writeError(w, fmt.Errorf("%w: limit must be a number from 1 to 500", errBadRequest))
-			return
+			return fmt.Errorf("%w: limit must be a number from 1 to 500", errBadRequest)
 		}
 	}
 	name := r.PathValue("name")
 	ds, err := s.Deliveries(r.Context(), name, limit)
 	if err != nil {
-		writeError(w, notificationError(err, name))
-		return
+		return notificationError(err, name)
 	}
 	out := make([]NotificationDeliveryView, 0, len(ds))
 	for _, d := range ds {
 		out = append(out, notificationDeliveryView(d))
 	}
-	writeJSON(w, http.StatusOK, out)
+	return writeJSON(w, http.StatusOK, out)
 }

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/batonci/baton/internal/api"
+	"github.com/batonci/baton/internal/apiv1"
 	"github.com/batonci/baton/internal/ci"
 	"github.com/batonci/baton/internal/store"
 )
@@ -67,7 +67,7 @@ func TestProjectRefsHistoryAndAccess(t *testing.T) {
 
 	// Refs: the latest workflow per branch, tag and pull request, anonymously
 	// on a public project.
-	var refs api.RefsView
+	var refs apiv1.RefsView
 	json.Unmarshal([]byte(e.want(t, call{method: "GET", path: "/api/v1/projects/pub/refs"}, http.StatusOK)), &refs)
 	if len(refs.Branches) != 2 || refs.Branches[0].Name != "dev" || refs.Branches[1].Name != "main" || refs.Branches[1].Workflow.ID != wfs[1].ID {
 		t.Errorf("branches = %+v, want dev, then main with its second workflow", refs.Branches)
@@ -80,7 +80,7 @@ func TestProjectRefsHistoryAndAccess(t *testing.T) {
 	}
 
 	// History pages: 2 per page, newest first, then the next page.
-	var page api.HistoryView
+	var page apiv1.HistoryView
 	json.Unmarshal([]byte(e.want(t, call{method: "GET", path: "/api/v1/projects/pub/history?limit=2"}, http.StatusOK)), &page)
 	if len(page.Workflows) != 2 || page.Workflows[0].ID != wfs[4].ID || page.Next == "" {
 		t.Fatalf("first page = %+v", page)
@@ -92,7 +92,7 @@ func TestProjectRefsHistoryAndAccess(t *testing.T) {
 		}
 		next = page.Next
 		if next != "" {
-			page = api.HistoryView{}
+			page = apiv1.HistoryView{}
 			json.Unmarshal([]byte(e.want(t, call{method: "GET", path: "/api/v1/projects/pub/history?limit=2&before=" + url.QueryEscape(next)}, http.StatusOK)), &page)
 		}
 	}
@@ -106,7 +106,7 @@ func TestProjectRefsHistoryAndAccess(t *testing.T) {
 		token, role string
 		write       bool
 	}{{"", "read", false}, {outsider, "read", false}, {writer, "write", true}} {
-		var acc api.AccessView
+		var acc apiv1.AccessView
 		json.Unmarshal([]byte(e.want(t, call{method: "GET", path: "/api/v1/projects/pub/access", token: tc.token}, http.StatusOK)), &acc)
 		if acc.Role != tc.role || acc.Write != tc.write || acc.Admin {
 			t.Errorf("access = %+v, want role %s", acc, tc.role)

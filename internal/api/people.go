@@ -7,8 +7,8 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"time"
 
+	"github.com/batonci/baton/internal/apiv1"
 	"github.com/batonci/baton/internal/audit"
 	"github.com/batonci/baton/internal/auth"
 	"github.com/batonci/baton/internal/ci"
@@ -19,29 +19,6 @@ import (
 // The people and permissions endpoints: users (org admins), the caller's
 // API tokens, project members (project admins) and the audit log (org
 // admins).
-
-// MeView is the caller; CSRFToken is set when a session cookie signed the
-// request in, for the X-CSRF-Token header of its state-changing requests.
-type MeView struct {
-	*ci.User
-	CSRFToken string `json:"csrf_token,omitempty"`
-}
-
-// UserRequest adds a user.
-type UserRequest struct {
-	Login string `json:"login"`
-	Admin bool   `json:"admin"`
-	// CanCreateProjects lets a user who is not an admin create projects.
-	CanCreateProjects bool `json:"can_create_projects"`
-	// Password is the user's password; empty generates one, returned once.
-	Password string `json:"password"`
-}
-
-// UserCreated is a new user, with the password generated for them.
-type UserCreated struct {
-	*ci.User
-	Password string `json:"password,omitempty"`
-}
 
 func validLogin(login string) error {
 	switch {
@@ -55,42 +32,36 @@ func validLogin(login string) error {
 	return nil
 }
 
-func (a *API) listUsers(w http.ResponseWriter, r *http.Request, c *caller) {
+func (a *API) listUsers(w http.ResponseWriter, r *http.Request, c *caller) error {
 	us, err := a.cfg.Store.ListUsers(r.Context())
 	if err != nil {
-		writeError(w, err)
-		return
+		return err
 	}
-	if us == nil {
-		us = []*ci.User{}
-	}
-	writeJSON(w, http.StatusOK, us)
+	return writeJSON(w, http.StatusOK, each(us, userView))
 }
 
-func (a *API) addUser(w http.ResponseWriter, r *http.Request, c *caller) {
-	var req UserRequest
+func (a *API) addUser(w http.ResponseWriter, r *http.Request, c *caller) error {
+	var req apiv1.UserRequest
 	if err := decode(r, &req); err != nil {
-		writeError(w, err)
-		return
+		return err
 	}
 	req.Login = strings.TrimSpace(req.Login)
 	if err := validLogin(req.Login); err != nil {
-		writeError(w, err)
-		return
+		return err
 	}
-	out := UserCreated{User: &ci.User{ID: ids.New(), Login: req.Login, Admin: req.Admin, CanCreateProjects: req.CanCreateProjects, CreatedAt: a.cfg.Now()}}
+	u := &ci.User{ID: ids.New(), Login: req.Login, Admin: req.Admin, CanCreateProjects: req.CanCreateProjects, CreatedAt: a.cfg.Now()}
+	out := apiv1.UserCreated{User: userView(u)}
 	if req.Password == "" {
 		out.Password = auth.NewPassword()
 		req.Password = out.Password
 	}
 	hash, err := auth.HashPassword(req.Password)
 	if err != nil {
-		writeError(w, err)
-		return
+		return err
 	}
 	ctx := r.Context()
 	err = a.cfg.Store.Tx(ctx, func(tx *store.Tx) error {
-		if err := tx.CreateUser(out.User, hash); err != nil {
+		if err := tx.CreateUser(u, hash); err != nil {
 			return err
 		}
 		return audit.Record(ctx, tx, audit.Event{Action: audit.UserAdded, Target: req.Login, Detail: fmt.Sprintf("admin=%t can_create_projects=%t", req.Admin, req.CanCreateProjects), At: a.cfg.Now()})
@@ -99,22 +70,15 @@ func (a *API) addUser(w http.ResponseWriter, r *http.Request, c *caller) {
 		err = fmt.Errorf("%w: the login %q is taken", errConflict, req.Login)
 	}
 	if err != nil {
-		writeError(w, err)
-		return
+		return err
 	}
-	writeJSON(w, http.StatusCreated, out)
+	return writeJSON(w, http.StatusCreated, out)
 }
 
-// UserUpdate changes a user; absent fields stay as they are.
-type UserUpdate struct {
-	CanCreateProjects *bool `json:"can_create_projects"`
-}
-
-func (a *API) updateUser(w http.ResponseWriter, r *http.Request, c *caller) {
-	var req UserUpdate
+func (a *API) updateUser(w http.ResponseWriter, r *http.Request, c *caller) error {
+	var req apiv1.UserUpdate
 	if err := decode(r, &req); err != nil {
-		writeError(w, err)
-		return
+		return err
 	}
 	login := r.PathValue("login")
 	ctx := r.Context()
@@ -134,17 +98,15 @@ func (a *API) updateUser(w http.ResponseWriter, r *http.Request, c *caller) {
 		return audit.Record(ctx, tx, audit.Event{Action: audit.UserChanged, Target: login, Detail: fmt.Sprintf("can_create_projects=%t", u.CanCreateProjects), At: a.cfg.Now()})
 	})
 	if err != nil {
-		writeError(w, err)
-		return
+		return err
 	}
-	writeJSON(w, http.StatusOK, u)
+	return writeJSON(w, http.StatusOK, userView(u))
 }
 
-func (a *API) removeUser(w http.ResponseWriter, r *http.Request, c *caller) {
+func (a *API) removeUser(w http.ResponseWriter, r *http.Request, c *caller) error {
 	login := r.PathValue("login")
 	if login == c.user.Login {
-		writeError(w, fmt.Errorf("%w: you cannot remove yourself", errConflict))
-		return
+		return fmt.Errorf("%w: you cannot remove yourself", errConflict)
 	}
 	ctx := r.Context()
 	err := a.cfg.Store.Tx(ctx, func(tx *store.Tx) error {
@@ -158,57 +120,37 @@ func (a *API) removeUser(w http.ResponseWriter, r *http.Request, c *caller) {
 		return audit.Record(ctx, tx, audit.Event{Action: audit.UserRemoved, Target: login, At: a.cfg.Now()})
 	})
 	if err != nil {
-		writeError(w, err)
-		return
+		return err
 	}
-	writeJSON(w, http.StatusOK, map[string]string{"message": "removed user " + login})
+	return writeJSON(w, http.StatusOK, apiv1.MessageView{Message: "removed user " + login})
 }
 
-// TokenView is an API token without its secret.
-type TokenView struct {
-	ID        string    `json:"id"`
-	Name      string    `json:"name"`
-	CreatedAt time.Time `json:"created_at"`
-	// LastUsed is absent until the token is first used.
-	LastUsed *time.Time `json:"last_used,omitempty"`
-	Revoked  bool       `json:"revoked"`
-	// Token is the secret, only in the answer that creates it.
-	Token string `json:"token,omitempty"`
-}
-
-func tokenView(t *store.Token) TokenView {
-	v := TokenView{ID: t.ID, Name: t.Name, CreatedAt: t.CreatedAt, Revoked: t.Revoked}
+func tokenView(t *store.Token) apiv1.TokenView {
+	v := apiv1.TokenView{ID: t.ID, Name: t.Name, CreatedAt: t.CreatedAt, Revoked: t.Revoked}
 	if !t.LastUsed.IsZero() {
 		v.LastUsed = &t.LastUsed
 	}
 	return v
 }
 
-func (a *API) listTokens(w http.ResponseWriter, r *http.Request, c *caller) {
+func (a *API) listTokens(w http.ResponseWriter, r *http.Request, c *caller) error {
 	ts, err := a.cfg.Store.ListTokens(r.Context(), c.user.ID)
 	if err != nil {
-		writeError(w, err)
-		return
+		return err
 	}
-	out := []TokenView{}
+	out := []apiv1.TokenView{}
 	for _, t := range ts {
 		if t.Kind == store.TokenAPI {
 			out = append(out, tokenView(t))
 		}
 	}
-	writeJSON(w, http.StatusOK, out)
+	return writeJSON(w, http.StatusOK, out)
 }
 
-// TokenRequest creates an API token.
-type TokenRequest struct {
-	Name string `json:"name"`
-}
-
-func (a *API) createToken(w http.ResponseWriter, r *http.Request, c *caller) {
-	var req TokenRequest
+func (a *API) createToken(w http.ResponseWriter, r *http.Request, c *caller) error {
+	var req apiv1.TokenRequest
 	if err := decode(r, &req); err != nil {
-		writeError(w, err)
-		return
+		return err
 	}
 	if req.Name == "" {
 		req.Name = "API token"
@@ -216,17 +158,16 @@ func (a *API) createToken(w http.ResponseWriter, r *http.Request, c *caller) {
 	t := &store.Token{UserID: c.user.ID, Name: req.Name, Kind: store.TokenAPI}
 	tok, err := a.issueToken(r.Context(), t, "bat_", audit.Event{Action: audit.TokenCreated, Detail: req.Name})
 	if err != nil {
-		writeError(w, err)
-		return
+		return err
 	}
 	v := tokenView(t)
 	v.Token = tok
-	writeJSON(w, http.StatusCreated, v)
+	return writeJSON(w, http.StatusCreated, v)
 }
 
 // revokeToken revokes one of the caller's API tokens (org admins: anyone's).
 // It takes effect at once: the next request with the token gets 401.
-func (a *API) revokeToken(w http.ResponseWriter, r *http.Request, c *caller) {
+func (a *API) revokeToken(w http.ResponseWriter, r *http.Request, c *caller) error {
 	id := r.PathValue("id")
 	ctx := r.Context()
 	err := a.cfg.Store.Tx(ctx, func(tx *store.Tx) error {
@@ -240,49 +181,34 @@ func (a *API) revokeToken(w http.ResponseWriter, r *http.Request, c *caller) {
 		return audit.Record(ctx, tx, audit.Event{Action: audit.TokenRevoked, Target: id, Detail: t.Name, At: a.cfg.Now()})
 	})
 	if err != nil {
-		writeError(w, err)
-		return
+		return err
 	}
-	writeJSON(w, http.StatusOK, map[string]string{"message": "revoked token " + id})
+	return writeJSON(w, http.StatusOK, apiv1.MessageView{Message: "revoked token " + id})
 }
 
-func (a *API) listMembers(w http.ResponseWriter, r *http.Request, c *caller) {
+func (a *API) listMembers(w http.ResponseWriter, r *http.Request, c *caller) error {
 	p, err := a.project(r, c, r.PathValue("project"))
 	if err != nil {
-		writeError(w, err)
-		return
+		return err
 	}
 	ms, err := a.cfg.Store.ListMembers(r.Context(), p.ID)
 	if err != nil {
-		writeError(w, err)
-		return
+		return err
 	}
-	if ms == nil {
-		ms = []*store.Member{}
-	}
-	writeJSON(w, http.StatusOK, ms)
+	return writeJSON(w, http.StatusOK, each(ms, memberView))
 }
 
-// MemberRequest gives a user a role in a project.
-type MemberRequest struct {
-	// Role is read, write or admin.
-	Role string `json:"role"`
-}
-
-func (a *API) setMember(w http.ResponseWriter, r *http.Request, c *caller) {
+func (a *API) setMember(w http.ResponseWriter, r *http.Request, c *caller) error {
 	p, err := a.project(r, c, r.PathValue("project"))
 	if err != nil {
-		writeError(w, err)
-		return
+		return err
 	}
-	var req MemberRequest
+	var req apiv1.MemberRequest
 	if err := decode(r, &req); err != nil {
-		writeError(w, err)
-		return
+		return err
 	}
 	if _, err := auth.ParseRole(req.Role); err != nil {
-		writeError(w, fmt.Errorf("%w: %v", errBadRequest, err))
-		return
+		return fmt.Errorf("%w: %v", errBadRequest, err)
 	}
 	login := r.PathValue("login")
 	m := &store.Member{ProjectID: p.ID, Login: login, Role: req.Role, CreatedAt: a.cfg.Now()}
@@ -299,17 +225,15 @@ func (a *API) setMember(w http.ResponseWriter, r *http.Request, c *caller) {
 		return audit.Record(ctx, tx, audit.Event{Action: audit.MemberChanged, Target: login, ProjectID: p.ID, Detail: "role=" + req.Role, At: a.cfg.Now()})
 	})
 	if err != nil {
-		writeError(w, err)
-		return
+		return err
 	}
-	writeJSON(w, http.StatusOK, m)
+	return writeJSON(w, http.StatusOK, memberView(m))
 }
 
-func (a *API) removeMember(w http.ResponseWriter, r *http.Request, c *caller) {
+func (a *API) removeMember(w http.ResponseWriter, r *http.Request, c *caller) error {
 	p, err := a.project(r, c, r.PathValue("project"))
 	if err != nil {
-		writeError(w, err)
-		return
+		return err
 	}
 	login := r.PathValue("login")
 	ctx := r.Context()
@@ -325,35 +249,29 @@ func (a *API) removeMember(w http.ResponseWriter, r *http.Request, c *caller) {
 		return audit.Record(ctx, tx, audit.Event{Action: audit.MemberRemoved, Target: login, ProjectID: p.ID, At: a.cfg.Now()})
 	})
 	if err != nil {
-		writeError(w, err)
-		return
+		return err
 	}
 	msg := fmt.Sprintf("removed %s from %s", login, p.Name)
 	if !had {
 		msg = fmt.Sprintf("%s had no role in %s", login, p.Name)
 	}
-	writeJSON(w, http.StatusOK, map[string]string{"message": msg})
+	return writeJSON(w, http.StatusOK, apiv1.MessageView{Message: msg})
 }
 
-func (a *API) listAudit(w http.ResponseWriter, r *http.Request, c *caller) {
+func (a *API) listAudit(w http.ResponseWriter, r *http.Request, c *caller) error {
 	limit := 100
 	if s := r.URL.Query().Get("limit"); s != "" {
 		n, err := strconv.Atoi(s)
 		if err != nil || n < 1 || n > 1000 {
-			writeError(w, fmt.Errorf("%w: limit must be 1..1000", errBadRequest))
-			return
+			return fmt.Errorf("%w: limit must be 1..1000", errBadRequest)
 		}
 		limit = n
 	}
 	evs, err := a.cfg.Store.ListAudit(r.Context(), limit)
 	if err != nil {
-		writeError(w, err)
-		return
+		return err
 	}
-	if evs == nil {
-		evs = []*store.AuditEvent{}
-	}
-	writeJSON(w, http.StatusOK, evs)
+	return writeJSON(w, http.StatusOK, each(evs, auditView))
 }
 
 // issueToken makes a new token for t (API or agent), stores its hash and

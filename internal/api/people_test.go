@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/batonci/baton/internal/api"
+	"github.com/batonci/baton/internal/apiv1"
 	"github.com/batonci/baton/internal/auth"
 	"github.com/batonci/baton/internal/ci"
 	"github.com/batonci/baton/internal/store"
@@ -168,7 +169,7 @@ func TestSessionSignInCSRFAndSignOut(t *testing.T) {
 		t.Error("the session id is stored in clear")
 	}
 
-	var me api.MeView
+	var me apiv1.MeView
 	json.Unmarshal([]byte(e.want(t, call{method: "GET", path: "/api/v1/me", cookie: cookie.Value}, http.StatusOK)), &me)
 	if me.User == nil || me.Login != "ada" || me.CSRFToken == "" {
 		t.Fatalf("me = %+v, want ada with a CSRF token", me)
@@ -238,13 +239,13 @@ func TestTokensAreShownOnceAndRevokedAtOnce(t *testing.T) {
 	e := newEnv(t)
 	ada := e.addUser(t, "ada", "", false)
 	bob := e.addUser(t, "bob", "", false)
-	var created api.TokenView
+	var created apiv1.TokenView
 	json.Unmarshal([]byte(e.want(t, call{method: "POST", path: "/api/v1/tokens", body: `{"name":"laptop"}`, token: ada}, http.StatusCreated)), &created)
 	if !strings.HasPrefix(created.Token, "bat_") || created.Name != "laptop" {
 		t.Fatalf("created token = %+v", created)
 	}
 	e.want(t, call{method: "GET", path: "/api/v1/me", token: created.Token}, http.StatusOK)
-	var list []api.TokenView
+	var list []apiv1.TokenView
 	json.Unmarshal([]byte(e.want(t, call{method: "GET", path: "/api/v1/tokens", token: ada}, http.StatusOK)), &list)
 	found := false
 	for _, tv := range list {
@@ -271,7 +272,7 @@ func TestUsersMembersAndAudit(t *testing.T) {
 	if err := e.db.Tx(t.Context(), func(tx *store.Tx) error { return tx.CreateProject(p) }); err != nil {
 		t.Fatal(err)
 	}
-	var u api.UserCreated
+	var u apiv1.UserCreated
 	json.Unmarshal([]byte(e.want(t, call{method: "POST", path: "/api/v1/users", body: `{"login":"ada"}`, token: admin}, http.StatusCreated)), &u)
 	if u.Login != "ada" || len(u.Password) < 16 {
 		t.Fatalf("added user = %+v, want a generated password", u)

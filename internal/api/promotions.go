@@ -5,8 +5,8 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
-	"time"
 
+	"github.com/batonci/baton/internal/apiv1"
 	"github.com/batonci/baton/internal/auth"
 	"github.com/batonci/baton/internal/ci"
 	"github.com/batonci/baton/internal/engine"
@@ -15,55 +15,6 @@ import (
 
 // Promotions (docs/semaphore.md §3): a pipeline lists its promotions with their runs,
 // and project writers promote, within the deployment target's rules.
-
-// PromotionView is a promotion a pipeline declares, with its runs.
-type PromotionView struct {
-	Name         string `json:"name"`
-	PipelineFile string `json:"pipeline_file"`
-	// DeploymentTarget is shown only to callers with write access.
-	DeploymentTarget string `json:"deployment_target"`
-	// Auto is true when the promotion has an auto_promote condition.
-	Auto       bool                 `json:"auto"`
-	Parameters []PromotionParamView `json:"parameters"`
-	Runs       []*PromotionRunView  `json:"runs"`
-}
-
-// PromotionParamView is a declared parameter.
-type PromotionParamView struct {
-	Name         string   `json:"name"`
-	Description  string   `json:"description"`
-	Required     bool     `json:"required"`
-	DefaultValue string   `json:"default_value"`
-	Options      []string `json:"options"`
-}
-
-// PromotionRunView is one run of a promotion.
-type PromotionRunView struct {
-	// PipelineID is the promoted pipeline; "" when the run was refused.
-	PipelineID string `json:"pipeline_id"`
-	// PromotedBy is a login, or "auto-promotion" (as the promoted
-	// pipeline's promoted_by and SEMAPHORE_PIPELINE_PROMOTED_BY; Trigger
-	// tells the two kinds apart).
-	PromotedBy string `json:"promoted_by"`
-	// Trigger is "auto" or "manual".
-	Trigger    string            `json:"trigger"`
-	CreatedAt  time.Time         `json:"created_at"`
-	State      ci.State          `json:"state,omitempty"`
-	Result     ci.Result         `json:"result,omitempty"`
-	Parameters map[string]string `json:"parameters,omitempty"`
-	// Refused says why the promotion did not run: the deployment
-	// target's rules refused it (by hand or automatically).
-	Refused string `json:"refused,omitempty"`
-}
-
-// PromoteRequest is the body of POST /api/v1/pipelines/{id}/promote.
-type PromoteRequest struct {
-	Name       string            `json:"name"`
-	Parameters map[string]string `json:"parameters"`
-	// Override promotes a pipeline that is still running or did not
-	// pass (otherwise 409).
-	Override bool `json:"override"`
-}
 
 // refusal is a promotion that a deployment target's rules forbid: 403
 // with the reason as the message.
@@ -87,15 +38,15 @@ func promoteError(err error) error {
 }
 
 // runView is the view of a promotion run, with its pipeline's outcome.
-func (a *API) runView(r *http.Request, run *store.PromotionRun, writer bool) *PromotionRunView {
-	v := &PromotionRunView{PipelineID: run.PromotedPipeline, PromotedBy: run.TriggeredBy, Trigger: "manual",
+func (a *API) runView(r *http.Request, run *store.PromotionRun, writer bool) *apiv1.PromotionRunView {
+	v := &apiv1.PromotionRunView{PipelineID: run.PromotedPipeline, PromotedBy: run.TriggeredBy, Trigger: "manual",
 		CreatedAt: run.CreatedAt, Parameters: run.Parameters, Refused: run.Refused}
 	if run.Auto {
 		v.Trigger, v.PromotedBy = "auto", engine.AutoPromoter
 	}
 	if run.PromotedPipeline != "" {
 		if p, err := a.cfg.Store.GetPipeline(r.Context(), run.PromotedPipeline); err == nil {
-			v.State, v.Result = p.State, p.Result
+			v.State, v.Result = apiv1.State(p.State), apiv1.Result(p.Result)
 		}
 	}
 	if !writer {
@@ -109,32 +60,28 @@ func (a *API) runView(r *http.Request, run *store.PromotionRun, writer bool) *Pr
 	return v
 }
 
-func (a *API) listPromotions(w http.ResponseWriter, r *http.Request, c *caller) {
+func (a *API) listPromotions(w http.ResponseWriter, r *http.Request, c *caller) error {
 	pl, err := a.pipeline(r, c)
 	if err != nil {
-		writeError(w, err)
-		return
+		return err
 	}
 	proj, err := a.cfg.Store.GetProject(r.Context(), pl.ProjectID)
 	if err != nil {
-		writeError(w, err)
-		return
+		return err
 	}
 	writer := c.role(proj).Allows(auth.Write)
 	prs, err := engine.Promotions(pl)
 	if err != nil {
-		writeError(w, err)
-		return
+		return err
 	}
 	runs, err := a.cfg.Store.ListPromotions(r.Context(), pl.ID)
 	if err != nil {
-		writeError(w, err)
-		return
+		return err
 	}
-	out := []*PromotionView{}
+	out := []*apiv1.PromotionView{}
 	for _, pr := range prs {
-		v := &PromotionView{Name: pr.Name, PipelineFile: pr.PipelineFile, Auto: pr.Condition != "" || len(pr.Legacy) > 0,
-			Parameters: []PromotionParamView{}, Runs: []*PromotionRunView{}}
+		v := &apiv1.PromotionView{Name: pr.Name, PipelineFile: pr.PipelineFile, Auto: pr.Condition != "" || len(pr.Legacy) > 0,
+			Parameters: []apiv1.PromotionParamView{}, Runs: []*apiv1.PromotionRunView{}}
 		if writer {
 			v.DeploymentTarget = pr.DeploymentTarget
 		}
@@ -143,7 +90,7 @@ func (a *API) listPromotions(w http.ResponseWriter, r *http.Request, c *caller) 
 			if opts == nil {
 				opts = []string{}
 			}
-			v.Parameters = append(v.Parameters, PromotionParamView{Name: pa.Name, Description: pa.Description,
+			v.Parameters = append(v.Parameters, apiv1.PromotionParamView{Name: pa.Name, Description: pa.Description,
 				Required: pa.Required, DefaultValue: pa.DefaultValue, Options: opts})
 		}
 		for _, run := range runs {
@@ -153,38 +100,33 @@ func (a *API) listPromotions(w http.ResponseWriter, r *http.Request, c *caller) 
 		}
 		out = append(out, v)
 	}
-	writeJSON(w, http.StatusOK, out)
+	return writeJSON(w, http.StatusOK, out)
 }
 
-func (a *API) promote(w http.ResponseWriter, r *http.Request, c *caller) {
+func (a *API) promote(w http.ResponseWriter, r *http.Request, c *caller) error {
 	pl, err := a.pipeline(r, c)
 	if err != nil {
-		writeError(w, err)
-		return
+		return err
 	}
-	var req PromoteRequest
+	var req apiv1.PromoteRequest
 	if err := decode(r, &req); err != nil {
-		writeError(w, err)
-		return
+		return err
 	}
 	if req.Name == "" {
-		writeError(w, fmt.Errorf("%w: name the promotion to run", errBadRequest))
-		return
+		return fmt.Errorf("%w: name the promotion to run", errBadRequest)
 	}
 	proj, err := a.cfg.Store.GetProject(r.Context(), pl.ProjectID)
 	if err != nil {
-		writeError(w, err)
-		return
+		return err
 	}
 	np, err := a.cfg.Engine.Promote(r.Context(), engine.PromoteRequest{
 		PipelineID: pl.ID, Name: req.Name, Params: req.Parameters, By: c.user.Login, Role: c.role(proj).String(),
 		Override: req.Override,
 	})
 	if err != nil {
-		writeError(w, promoteError(err))
-		return
+		return promoteError(err)
 	}
-	writeJSON(w, http.StatusCreated, np)
+	return writeJSON(w, http.StatusCreated, pipelineView(np))
 }
 
 // hideTargets removes deployment target names from pipelines shown to a

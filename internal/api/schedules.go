@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/batonci/baton/internal/apiv1"
 	"github.com/batonci/baton/internal/ci"
 	"github.com/batonci/baton/internal/repocache"
 	"github.com/batonci/baton/internal/schedule"
@@ -31,7 +32,7 @@ type ScheduleRequest struct {
 // ScheduleView is a schedule with, when shown alone, its last runs.
 type ScheduleView struct {
 	*ci.Schedule
-	Runs []*ci.Workflow `json:"runs,omitempty"`
+	Runs []*apiv1.Workflow `json:"runs,omitempty"`
 }
 
 // ScheduleRunRequest runs a schedule now with values for its parameters.
@@ -47,22 +48,20 @@ func scheduleError(err error) error {
 	return err
 }
 
-func (a *API) listSchedules(w http.ResponseWriter, r *http.Request, c *caller) {
+func (a *API) listSchedules(w http.ResponseWriter, r *http.Request, c *caller) error {
 	p, err := a.project(r, c, r.PathValue("project"))
 	if err != nil {
-		writeError(w, err)
-		return
+		return err
 	}
 	ss, err := a.cfg.Store.ListSchedules(r.Context(), p.ID)
 	if err != nil {
-		writeError(w, err)
-		return
+		return err
 	}
 	out := []ScheduleView{}
 	for _, s := range ss {
 		out = append(out, ScheduleView{Schedule: s})
 	}
-	writeJSON(w, http.StatusOK, out)
+	return writeJSON(w, http.StatusOK, out)
 }
 
 // getScheduleOf loads the schedule named in the path.
@@ -79,18 +78,16 @@ func (a *API) getScheduleOf(r *http.Request, c *caller) (*ci.Project, *ci.Schedu
 	return p, s, err
 }
 
-func (a *API) getSchedule(w http.ResponseWriter, r *http.Request, c *caller) {
+func (a *API) getSchedule(w http.ResponseWriter, r *http.Request, c *caller) error {
 	p, s, err := a.getScheduleOf(r, c)
 	if err != nil {
-		writeError(w, err)
-		return
+		return err
 	}
 	runs, err := a.cfg.Store.ScheduleWorkflows(r.Context(), p.ID, s.Name, 10)
 	if err != nil {
-		writeError(w, err)
-		return
+		return err
 	}
-	writeJSON(w, http.StatusOK, ScheduleView{Schedule: s, Runs: runs})
+	return writeJSON(w, http.StatusOK, ScheduleView{Schedule: s, Runs: each(runs, workflowView)})
 }
 
 // applySchedule applies req to s, checks the result and, when the branch
@@ -141,61 +138,54 @@ func (a *API) applySchedule(r *http.Request, p *ci.Project, s *ci.Schedule, req 
 	return nil
 }
 
-func (a *API) createSchedule(w http.ResponseWriter, r *http.Request, c *caller) {
+func (a *API) createSchedule(w http.ResponseWriter, r *http.Request, c *caller) error {
 	p, err := a.project(r, c, r.PathValue("project"))
 	if err != nil {
-		writeError(w, err)
-		return
+		return err
 	}
 	var req ScheduleRequest
 	if err := decode(r, &req); err != nil {
-		writeError(w, err)
-		return
+		return err
 	}
 	s := &ci.Schedule{ProjectID: p.ID, CreatedBy: c.user.Login, CreatedAt: a.cfg.Now()}
 	if err := a.applySchedule(r, p, s, &req, true); err != nil {
-		writeError(w, err)
-		return
+		return err
 	}
 	err = a.cfg.Store.Tx(r.Context(), func(tx *store.Tx) error { return tx.CreateSchedule(s) })
 	if errors.Is(err, store.ErrConflict) {
 		err = fmt.Errorf("%w: project %s already has a schedule %q", errConflict, p.Name, s.Name)
 	}
 	if err != nil {
-		writeError(w, err)
-		return
+		return err
 	}
-	writeJSON(w, http.StatusCreated, ScheduleView{Schedule: s})
+	return writeJSON(w, http.StatusCreated, ScheduleView{Schedule: s})
 }
 
-func (a *API) updateSchedule(w http.ResponseWriter, r *http.Request, c *caller) {
+func (a *API) updateSchedule(w http.ResponseWriter, r *http.Request, c *caller) error {
 	var req ScheduleRequest
 	if err := decode(r, &req); err != nil {
-		writeError(w, err)
-		return
+		return err
 	}
-	a.changeSchedule(w, r, c, &req)
+	return a.changeSchedule(w, r, c, &req)
 }
 
-func (a *API) pauseSchedule(w http.ResponseWriter, r *http.Request, c *caller) {
+func (a *API) pauseSchedule(w http.ResponseWriter, r *http.Request, c *caller) error {
 	paused := true
-	a.changeSchedule(w, r, c, &ScheduleRequest{Paused: &paused})
+	return a.changeSchedule(w, r, c, &ScheduleRequest{Paused: &paused})
 }
 
-func (a *API) resumeSchedule(w http.ResponseWriter, r *http.Request, c *caller) {
+func (a *API) resumeSchedule(w http.ResponseWriter, r *http.Request, c *caller) error {
 	paused := false
-	a.changeSchedule(w, r, c, &ScheduleRequest{Paused: &paused})
+	return a.changeSchedule(w, r, c, &ScheduleRequest{Paused: &paused})
 }
 
-func (a *API) changeSchedule(w http.ResponseWriter, r *http.Request, c *caller, req *ScheduleRequest) {
+func (a *API) changeSchedule(w http.ResponseWriter, r *http.Request, c *caller, req *ScheduleRequest) error {
 	p, s, err := a.getScheduleOf(r, c)
 	if err != nil {
-		writeError(w, err)
-		return
+		return err
 	}
 	if err := a.applySchedule(r, p, s, req, false); err != nil {
-		writeError(w, err)
-		return
+		return err
 	}
 	s.UpdatedAt, s.UpdatedBy = a.cfg.Now(), c.user.Login
 	err = a.cfg.Store.Tx(r.Context(), func(tx *store.Tx) error { return tx.UpdateSchedule(s) })
@@ -203,44 +193,38 @@ func (a *API) changeSchedule(w http.ResponseWriter, r *http.Request, c *caller, 
 		err = fmt.Errorf("%w: project %s already has a schedule %q", errConflict, p.Name, s.Name)
 	}
 	if err != nil {
-		writeError(w, err)
-		return
+		return err
 	}
-	writeJSON(w, http.StatusOK, ScheduleView{Schedule: s})
+	return writeJSON(w, http.StatusOK, ScheduleView{Schedule: s})
 }
 
-func (a *API) deleteSchedule(w http.ResponseWriter, r *http.Request, c *caller) {
+func (a *API) deleteSchedule(w http.ResponseWriter, r *http.Request, c *caller) error {
 	_, s, err := a.getScheduleOf(r, c)
 	if err != nil {
-		writeError(w, err)
-		return
+		return err
 	}
 	if err := a.cfg.Store.Tx(r.Context(), func(tx *store.Tx) error { return tx.DeleteSchedule(s.ID) }); err != nil {
-		writeError(w, err)
-		return
+		return err
 	}
 	w.WriteHeader(http.StatusNoContent)
+	return nil
 }
 
-func (a *API) runSchedule(w http.ResponseWriter, r *http.Request, c *caller) {
+func (a *API) runSchedule(w http.ResponseWriter, r *http.Request, c *caller) error {
 	_, s, err := a.getScheduleOf(r, c)
 	if err != nil {
-		writeError(w, err)
-		return
+		return err
 	}
 	var req ScheduleRunRequest
 	if err := decode(r, &req); err != nil {
-		writeError(w, err)
-		return
+		return err
 	}
 	if a.cfg.Schedules == nil {
-		writeError(w, fmt.Errorf("%w: schedules are not enabled on this server", errConflict))
-		return
+		return fmt.Errorf("%w: schedules are not enabled on this server", errConflict)
 	}
 	wf, err := a.cfg.Schedules.RunNow(r.Context(), s, req.Parameters, c.user.Login)
 	if err != nil {
-		writeError(w, triggerError(scheduleError(err)))
-		return
+		return triggerError(scheduleError(err))
 	}
-	writeJSON(w, http.StatusCreated, wf)
+	return writeJSON(w, http.StatusCreated, workflowView(wf))
 }

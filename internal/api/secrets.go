@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/batonci/baton/internal/apiv1"
 	"github.com/batonci/baton/internal/audit"
 	"github.com/batonci/baton/internal/ci"
 	"github.com/batonci/baton/internal/secret"
@@ -22,57 +23,6 @@ import (
 // project secrets under /api/v1/projects/{project}/secrets; a project
 // secret overrides an organisation secret of the same name in that
 // project's jobs.
-
-// SecretRequest creates (POST) or changes (PUT) a secret. On PUT every
-// field is optional: env_vars and files add or replace by name or path,
-// remove_env and remove_files remove.
-type SecretRequest struct {
-	// Name names a new secret (POST only).
-	Name        string  `json:"name"`
-	Description *string `json:"description"`
-	// AllowForks lets jobs of pull requests from forks receive it.
-	AllowForks *bool `json:"allow_forks"`
-	// ProjectAccess is an organisation secret's project policy, as on
-	// Semaphore: "all" (the default), "allowed" (the projects named in
-	// Projects) or "none".
-	ProjectAccess *string `json:"project_access"`
-	// Projects names (or gives the IDs of) the projects an "allowed"
-	// policy lets use the secret.
-	Projects []string       `json:"projects"`
-	EnvVars  []SecretEnvVar `json:"env_vars"`
-	Files    []SecretFile   `json:"files"`
-	// RemoveEnv and RemoveFiles name variables and files to remove.
-	RemoveEnv   []string `json:"remove_env"`
-	RemoveFiles []string `json:"remove_files"`
-}
-
-// SecretEnvVar is an environment variable of a secret request.
-type SecretEnvVar struct {
-	Name  string       `json:"name"`
-	Value secret.Value `json:"value"`
-}
-
-// SecretFile is a file of a secret request; Content is base64, as in
-// Semaphore's secret YAML.
-type SecretFile struct {
-	Path    string       `json:"path"`
-	Content secret.Value `json:"content"`
-}
-
-// SecretView is what the API shows of a secret: never a value.
-type SecretView struct {
-	*vault.Meta
-	// Scope is "organization" or "project".
-	Scope string `json:"scope"`
-	// Project is the project's name for a project secret.
-	Project string `json:"project,omitempty"`
-	// Projects names the projects an organisation secret's "allowed"
-	// policy lets use it (projects deleted since are left out).
-	Projects []string `json:"projects,omitempty"`
-	// Warnings are set on writes, for example for values too short to be
-	// masked in job logs.
-	Warnings []string `json:"warnings,omitempty"`
-}
 
 // secretScope returns the project of a project-secret route (nil for the
 // organisation's routes).
@@ -94,8 +44,8 @@ func scopeOf(p *ci.Project) (id, label string) {
 	return p.ID, "project " + p.Name
 }
 
-func (a *API) view(ctx context.Context, m *vault.Meta, p *ci.Project) *SecretView {
-	v := &SecretView{Meta: m, Scope: "organization"}
+func (a *API) view(ctx context.Context, m *vault.Meta, p *ci.Project) *apiv1.SecretView {
+	v := &apiv1.SecretView{SecretMeta: secretMetaView(m), Scope: "organization"}
 	if p != nil {
 		v.Scope, v.Project = "project", p.Name
 	}
@@ -124,7 +74,7 @@ func secretError(err error, name string, p *ci.Project) error {
 
 // change turns a request into a vault change, decoding file contents and
 // finding the projects of a project policy.
-func (a *API) change(ctx context.Context, req *SecretRequest) (vault.Change, error) {
+func (a *API) change(ctx context.Context, req *apiv1.SecretRequest) (vault.Change, error) {
 	ch := vault.Change{Description: req.Description, AllowForks: req.AllowForks, RemoveEnv: req.RemoveEnv, RemoveFiles: req.RemoveFiles,
 		ProjectAccess: req.ProjectAccess}
 	for _, name := range req.Projects {
@@ -141,14 +91,14 @@ func (a *API) change(ctx context.Context, req *SecretRequest) (vault.Change, err
 
 // secretValues turns a request's variables and files (contents in
 // base64) into the vault's, for secrets and deployment targets alike.
-func secretValues(envVars []SecretEnvVar, files []SecretFile) ([]vault.EnvVar, []vault.File, error) {
+func secretValues(envVars []apiv1.SecretEnvVar, files []apiv1.SecretFile) ([]vault.EnvVar, []vault.File, error) {
 	var env []vault.EnvVar
 	for _, e := range envVars {
-		env = append(env, vault.EnvVar{Name: e.Name, Value: e.Value})
+		env = append(env, vault.EnvVar{Name: e.Name, Value: secret.NewValue(e.Value)})
 	}
 	var out []vault.File
 	for _, f := range files {
-		b, err := base64.StdEncoding.DecodeString(f.Content.Reveal())
+		b, err := base64.StdEncoding.DecodeString(f.Content)
 		if err != nil {
 			return nil, nil, fmt.Errorf("%w: the content of file %s is not base64", errBadRequest, f.Path)
 		}
@@ -172,111 +122,96 @@ func (a *API) auditSecret(r *http.Request, action audit.Action, what string) vau
 	}
 }
 
-func (a *API) listSecrets(w http.ResponseWriter, r *http.Request, c *caller) {
+func (a *API) listSecrets(w http.ResponseWriter, r *http.Request, c *caller) error {
 	p, err := a.secretScope(r, c)
 	if err != nil {
-		writeError(w, err)
-		return
+		return err
 	}
 	id, _ := scopeOf(p)
 	ms, err := a.cfg.Secrets.List(r.Context(), id)
 	if err != nil {
-		writeError(w, err)
-		return
+		return err
 	}
-	out := []*SecretView{}
+	out := []*apiv1.SecretView{}
 	for _, m := range ms {
 		out = append(out, a.view(r.Context(), m, p))
 	}
-	writeJSON(w, http.StatusOK, out)
+	return writeJSON(w, http.StatusOK, out)
 }
 
-func (a *API) getSecret(w http.ResponseWriter, r *http.Request, c *caller) {
+func (a *API) getSecret(w http.ResponseWriter, r *http.Request, c *caller) error {
 	p, err := a.secretScope(r, c)
 	if err != nil {
-		writeError(w, err)
-		return
+		return err
 	}
 	id, _ := scopeOf(p)
 	name := r.PathValue("name")
 	m, err := a.cfg.Secrets.Get(r.Context(), id, name)
 	if err != nil {
-		writeError(w, secretError(err, name, p))
-		return
+		return secretError(err, name, p)
 	}
-	writeJSON(w, http.StatusOK, a.view(r.Context(), m, p))
+	return writeJSON(w, http.StatusOK, a.view(r.Context(), m, p))
 }
 
-func (a *API) createSecret(w http.ResponseWriter, r *http.Request, c *caller) {
+func (a *API) createSecret(w http.ResponseWriter, r *http.Request, c *caller) error {
 	p, err := a.secretScope(r, c)
 	if err != nil {
-		writeError(w, err)
-		return
+		return err
 	}
-	var req SecretRequest
+	var req apiv1.SecretRequest
 	if err := decode(r, &req); err != nil {
-		writeError(w, err)
-		return
+		return err
 	}
 	ch, err := a.change(r.Context(), &req)
 	if err != nil {
-		writeError(w, err)
-		return
+		return err
 	}
 	id, _ := scopeOf(p)
 	m, err := a.cfg.Secrets.Create(r.Context(), id, req.Name, ch, c.user.Login, a.auditSecret(r, audit.SecretChanged, "created"))
 	if err != nil {
-		writeError(w, secretError(err, req.Name, p))
-		return
+		return secretError(err, req.Name, p)
 	}
 	v := a.view(r.Context(), m, p)
 	v.Warnings = vault.ShortValues(ch)
-	writeJSON(w, http.StatusCreated, v)
+	return writeJSON(w, http.StatusCreated, v)
 }
 
-func (a *API) updateSecret(w http.ResponseWriter, r *http.Request, c *caller) {
+func (a *API) updateSecret(w http.ResponseWriter, r *http.Request, c *caller) error {
 	p, err := a.secretScope(r, c)
 	if err != nil {
-		writeError(w, err)
-		return
+		return err
 	}
-	var req SecretRequest
+	var req apiv1.SecretRequest
 	if err := decode(r, &req); err != nil {
-		writeError(w, err)
-		return
+		return err
 	}
 	name := r.PathValue("name")
 	if req.Name != "" && req.Name != name {
-		writeError(w, fmt.Errorf("%w: secrets cannot be renamed; create a new one and delete this one", errBadRequest))
-		return
+		return fmt.Errorf("%w: secrets cannot be renamed; create a new one and delete this one", errBadRequest)
 	}
 	ch, err := a.change(r.Context(), &req)
 	if err != nil {
-		writeError(w, err)
-		return
+		return err
 	}
 	id, _ := scopeOf(p)
 	m, err := a.cfg.Secrets.Update(r.Context(), id, name, ch, c.user.Login, a.auditSecret(r, audit.SecretChanged, "updated"))
 	if err != nil {
-		writeError(w, secretError(err, name, p))
-		return
+		return secretError(err, name, p)
 	}
 	v := a.view(r.Context(), m, p)
 	v.Warnings = vault.ShortValues(ch)
-	writeJSON(w, http.StatusOK, v)
+	return writeJSON(w, http.StatusOK, v)
 }
 
-func (a *API) deleteSecret(w http.ResponseWriter, r *http.Request, c *caller) {
+func (a *API) deleteSecret(w http.ResponseWriter, r *http.Request, c *caller) error {
 	p, err := a.secretScope(r, c)
 	if err != nil {
-		writeError(w, err)
-		return
+		return err
 	}
 	id, _ := scopeOf(p)
 	name := r.PathValue("name")
 	if err := a.cfg.Secrets.Delete(r.Context(), id, name, a.auditSecret(r, audit.SecretDeleted, "deleted")); err != nil {
-		writeError(w, secretError(err, name, p))
-		return
+		return secretError(err, name, p)
 	}
-	writeJSON(w, http.StatusOK, map[string]string{"message": "deleted"})
+	return writeJSON(w, http.StatusOK, apiv1.MessageView{Message: "deleted"})
 }

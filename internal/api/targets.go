@@ -6,8 +6,8 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"time"
 
+	"github.com/batonci/baton/internal/apiv1"
 	"github.com/batonci/baton/internal/audit"
 	"github.com/batonci/baton/internal/auth"
 	"github.com/batonci/baton/internal/ci"
@@ -20,45 +20,6 @@ import (
 // project writers read them (without the names of their secret's
 // variables and files, which admins see), project admins change them.
 // The secret's values are write-only.
-
-// TargetRequest creates (POST) or changes (PATCH) a deployment target. On
-// PATCH every field is optional; a list given replaces the list.
-type TargetRequest struct {
-	Name        string    `json:"name"`
-	Description *string   `json:"description"`
-	Users       *[]string `json:"users"`
-	Roles       *[]string `json:"roles"`
-	Branches    *[]string `json:"branches"`
-	Tags        *[]string `json:"tags"`
-	AllowPRs    *bool     `json:"allow_pull_requests"`
-	// EnvVars and Files add or replace the secret's variables and files
-	// (contents in base64); RemoveEnv and RemoveFiles remove them.
-	EnvVars     []SecretEnvVar `json:"env_vars"`
-	Files       []SecretFile   `json:"files"`
-	RemoveEnv   []string       `json:"remove_env"`
-	RemoveFiles []string       `json:"remove_files"`
-}
-
-// DeploymentView is one entry of a target's history.
-type DeploymentView struct {
-	Promotion      string            `json:"promotion"`
-	PipelineID     string            `json:"pipeline_id"`
-	FromPipelineID string            `json:"from_pipeline_id"`
-	WorkflowID     string            `json:"workflow_id"`
-	WorkflowNumber int               `json:"workflow_number"`
-	SHA            string            `json:"sha"`
-	RefType        string            `json:"ref_type"`
-	Branch         string            `json:"branch,omitempty"`
-	Tag            string            `json:"tag,omitempty"`
-	PR             string            `json:"pull_request,omitempty"`
-	PromotedBy     string            `json:"promoted_by"`
-	Trigger        string            `json:"trigger"`
-	Parameters     map[string]string `json:"parameters,omitempty"`
-	CreatedAt      time.Time         `json:"created_at"`
-	State          ci.State          `json:"state,omitempty"`
-	Result         ci.Result         `json:"result,omitempty"`
-	Refused        string            `json:"refused,omitempty"`
-}
 
 func (a *API) targetProject(r *http.Request, c *caller) (*ci.Project, error) {
 	if a.cfg.Secrets == nil {
@@ -80,7 +41,8 @@ func targetError(err error, name string, p *ci.Project) error {
 	return err
 }
 
-func (req *TargetRequest) change() (vault.TargetChange, error) {
+// targetChange turns a request into the vault's change.
+func targetChange(req *apiv1.TargetRequest) (vault.TargetChange, error) {
 	ch := vault.TargetChange{Description: req.Description, Users: req.Users, Roles: req.Roles, Branches: req.Branches,
 		Tags: req.Tags, AllowPRs: req.AllowPRs, RemoveEnv: req.RemoveEnv, RemoveFiles: req.RemoveFiles}
 	var err error
@@ -89,13 +51,12 @@ func (req *TargetRequest) change() (vault.TargetChange, error) {
 }
 
 // targetView hides the secret's names from non-admins.
-func targetView(c *caller, p *ci.Project, m *vault.TargetMeta) *vault.TargetMeta {
+func targetView(c *caller, p *ci.Project, m *vault.TargetMeta) *apiv1.Target {
+	v := targetMetaView(m)
 	if !c.role(p).Allows(auth.Admin) {
-		cp := *m
-		cp.EnvVars, cp.Files = nil, nil
-		return &cp
+		v.EnvVars, v.Files = nil, nil
 	}
-	return m
+	return v
 }
 
 func (a *API) auditTarget(r *http.Request, action audit.Action, what string) vault.TargetHook {
@@ -107,142 +68,122 @@ func (a *API) auditTarget(r *http.Request, action audit.Action, what string) vau
 	}
 }
 
-func (a *API) listTargets(w http.ResponseWriter, r *http.Request, c *caller) {
+func (a *API) listTargets(w http.ResponseWriter, r *http.Request, c *caller) error {
 	p, err := a.targetProject(r, c)
 	if err != nil {
-		writeError(w, err)
-		return
+		return err
 	}
 	ms, err := a.cfg.Secrets.ListTargets(r.Context(), p.ID)
 	if err != nil {
-		writeError(w, err)
-		return
+		return err
 	}
-	out := []*vault.TargetMeta{}
+	out := []*apiv1.Target{}
 	for _, m := range ms {
 		out = append(out, targetView(c, p, m))
 	}
-	writeJSON(w, http.StatusOK, out)
+	return writeJSON(w, http.StatusOK, out)
 }
 
-func (a *API) getTarget(w http.ResponseWriter, r *http.Request, c *caller) {
+func (a *API) getTarget(w http.ResponseWriter, r *http.Request, c *caller) error {
 	p, err := a.targetProject(r, c)
 	if err != nil {
-		writeError(w, err)
-		return
+		return err
 	}
 	name := r.PathValue("name")
 	m, err := a.cfg.Secrets.GetTarget(r.Context(), p.ID, name)
 	if err != nil {
-		writeError(w, targetError(err, name, p))
-		return
+		return targetError(err, name, p)
 	}
-	writeJSON(w, http.StatusOK, targetView(c, p, m))
+	return writeJSON(w, http.StatusOK, targetView(c, p, m))
 }
 
-func (a *API) createTarget(w http.ResponseWriter, r *http.Request, c *caller) {
+func (a *API) createTarget(w http.ResponseWriter, r *http.Request, c *caller) error {
 	p, err := a.targetProject(r, c)
 	if err != nil {
-		writeError(w, err)
-		return
+		return err
 	}
-	var req TargetRequest
+	var req apiv1.TargetRequest
 	if err := decode(r, &req); err != nil {
-		writeError(w, err)
-		return
+		return err
 	}
-	ch, err := req.change()
+	ch, err := targetChange(&req)
 	if err != nil {
-		writeError(w, err)
-		return
+		return err
 	}
 	m, err := a.cfg.Secrets.CreateTarget(r.Context(), p.ID, req.Name, ch, c.user.Login, a.auditTarget(r, audit.TargetChanged, "created"))
 	if err != nil {
-		writeError(w, targetError(err, req.Name, p))
-		return
+		return targetError(err, req.Name, p)
 	}
-	writeJSON(w, http.StatusCreated, m)
+	return writeJSON(w, http.StatusCreated, targetMetaView(m))
 }
 
-func (a *API) updateTarget(w http.ResponseWriter, r *http.Request, c *caller) {
+func (a *API) updateTarget(w http.ResponseWriter, r *http.Request, c *caller) error {
 	p, err := a.targetProject(r, c)
 	if err != nil {
-		writeError(w, err)
-		return
+		return err
 	}
-	var req TargetRequest
+	var req apiv1.TargetRequest
 	if err := decode(r, &req); err != nil {
-		writeError(w, err)
-		return
+		return err
 	}
 	name := r.PathValue("name")
 	if req.Name != "" && req.Name != name {
-		writeError(w, fmt.Errorf("%w: deployment targets cannot be renamed", errBadRequest))
-		return
+		return fmt.Errorf("%w: deployment targets cannot be renamed", errBadRequest)
 	}
-	ch, err := req.change()
+	ch, err := targetChange(&req)
 	if err != nil {
-		writeError(w, err)
-		return
+		return err
 	}
 	m, err := a.cfg.Secrets.UpdateTarget(r.Context(), p.ID, name, ch, c.user.Login, a.auditTarget(r, audit.TargetChanged, "updated"))
 	if err != nil {
-		writeError(w, targetError(err, name, p))
-		return
+		return targetError(err, name, p)
 	}
-	writeJSON(w, http.StatusOK, m)
+	return writeJSON(w, http.StatusOK, targetMetaView(m))
 }
 
-func (a *API) deleteTarget(w http.ResponseWriter, r *http.Request, c *caller) {
+func (a *API) deleteTarget(w http.ResponseWriter, r *http.Request, c *caller) error {
 	p, err := a.targetProject(r, c)
 	if err != nil {
-		writeError(w, err)
-		return
+		return err
 	}
 	name := r.PathValue("name")
 	if err := a.cfg.Secrets.DeleteTarget(r.Context(), p.ID, name, a.auditTarget(r, audit.TargetDeleted, "deleted")); err != nil {
-		writeError(w, targetError(err, name, p))
-		return
+		return targetError(err, name, p)
 	}
-	writeJSON(w, http.StatusOK, map[string]string{"message": "deleted"})
+	return writeJSON(w, http.StatusOK, apiv1.MessageView{Message: "deleted"})
 }
 
-func (a *API) targetHistory(w http.ResponseWriter, r *http.Request, c *caller) {
+func (a *API) targetHistory(w http.ResponseWriter, r *http.Request, c *caller) error {
 	p, err := a.targetProject(r, c)
 	if err != nil {
-		writeError(w, err)
-		return
+		return err
 	}
 	name := r.PathValue("name")
 	limit := 0
 	if s := r.URL.Query().Get("limit"); s != "" {
 		if limit, err = strconv.Atoi(s); err != nil || limit < 1 || limit > 1000 {
-			writeError(w, fmt.Errorf("%w: limit must be a number from 1 to 1000", errBadRequest))
-			return
+			return fmt.Errorf("%w: limit must be a number from 1 to 1000", errBadRequest)
 		}
 	}
 	if _, err := a.cfg.Store.GetTarget(r.Context(), p.ID, name); err != nil {
 		// A deleted target's history is still readable if it has one.
 		if !errors.Is(err, store.ErrNotFound) {
-			writeError(w, err)
-			return
+			return err
 		}
 	}
 	runs, err := a.cfg.Store.TargetHistory(r.Context(), p.ID, name, limit)
 	if err != nil {
-		writeError(w, err)
-		return
+		return err
 	}
 	if len(runs) == 0 {
 		if _, err := a.cfg.Store.GetTarget(r.Context(), p.ID, name); err != nil {
-			writeError(w, targetError(err, name, p))
-			return
+			return targetError(err, name, p)
 		}
 	}
-	out := []*DeploymentView{}
+	out := []*apiv1.DeploymentView{}
 	wfs := map[string]*ci.Workflow{}
 	for _, run := range runs {
-		v := &DeploymentView{Promotion: run.Name, PipelineID: run.PromotedPipeline, FromPipelineID: run.PipelineID,
+		v := &apiv1.DeploymentView{Promotion: run.Name, PipelineID: run.PromotedPipeline, FromPipelineID: run.PipelineID,
 			PromotedBy: run.TriggeredBy, Trigger: "manual", Parameters: run.Parameters, CreatedAt: run.CreatedAt, Refused: run.Refused}
 		if run.Auto {
 			v.Trigger, v.PromotedBy = "auto", engine.AutoPromoter
@@ -262,10 +203,10 @@ func (a *API) targetHistory(w http.ResponseWriter, r *http.Request, c *caller) {
 		}
 		if run.PromotedPipeline != "" {
 			if pl, err := a.cfg.Store.GetPipeline(r.Context(), run.PromotedPipeline); err == nil {
-				v.State, v.Result = pl.State, pl.Result
+				v.State, v.Result = apiv1.State(pl.State), apiv1.Result(pl.Result)
 			}
 		}
 		out = append(out, v)
 	}
-	writeJSON(w, http.StatusOK, out)
+	return writeJSON(w, http.StatusOK, out)
 }

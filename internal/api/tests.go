@@ -34,53 +34,45 @@ func (a *API) tests() (*testresults.Service, error) {
 	return a.cfg.Tests, nil
 }
 
-func (a *API) jobTests(w http.ResponseWriter, r *http.Request, c *caller) {
+func (a *API) jobTests(w http.ResponseWriter, r *http.Request, c *caller) error {
 	j, err := a.job(r, c)
 	if err != nil {
-		writeError(w, err)
-		return
+		return err
 	}
 	t, err := a.tests()
 	if err != nil {
-		writeError(w, fmt.Errorf("%w: %w", errNotFound, err))
-		return
+		return fmt.Errorf("%w: %w", errNotFound, err)
 	}
 	rep, err := t.JobReport(r.Context(), j.ID)
 	if errors.Is(err, store.ErrNotFound) {
-		writeError(w, fmt.Errorf("%w: job %s published no test report", errNotFound, j.ID))
-		return
+		return fmt.Errorf("%w: job %s published no test report", errNotFound, j.ID)
 	}
 	if err != nil {
-		writeError(w, err)
-		return
+		return err
 	}
-	writeJSON(w, http.StatusOK, rep)
+	return writeJSON(w, http.StatusOK, rep)
 }
 
-func (a *API) pipelineTests(w http.ResponseWriter, r *http.Request, c *caller) {
+func (a *API) pipelineTests(w http.ResponseWriter, r *http.Request, c *caller) error {
 	pl, err := a.cfg.Store.GetPipeline(r.Context(), r.PathValue("id"))
 	if err == nil {
 		_, err = a.readableProject(r, c, pl.ProjectID)
 	}
 	if err != nil {
-		writeError(w, fmt.Errorf("%w: pipeline %q", errNotFound, r.PathValue("id")))
-		return
+		return fmt.Errorf("%w: pipeline %q", errNotFound, r.PathValue("id"))
 	}
 	t, err := a.tests()
 	if err != nil {
-		writeError(w, fmt.Errorf("%w: %w", errNotFound, err))
-		return
+		return fmt.Errorf("%w: %w", errNotFound, err)
 	}
 	rep, err := t.PipelineReport(r.Context(), pl.ID)
 	if errors.Is(err, store.ErrNotFound) {
-		writeError(w, fmt.Errorf("%w: no job of pipeline %s published a test report", errNotFound, pl.ID))
-		return
+		return fmt.Errorf("%w: no job of pipeline %s published a test report", errNotFound, pl.ID)
 	}
 	if err != nil {
-		writeError(w, err)
-		return
+		return err
 	}
-	writeJSON(w, http.StatusOK, rep)
+	return writeJSON(w, http.StatusOK, rep)
 }
 
 // FlakyView is a flaky test: it failed and passed on one commit.
@@ -97,16 +89,14 @@ type FlakyView struct {
 	ResolvedAt *time.Time `json:"resolved_at,omitempty"`
 }
 
-func (a *API) listFlaky(w http.ResponseWriter, r *http.Request, c *caller) {
+func (a *API) listFlaky(w http.ResponseWriter, r *http.Request, c *caller) error {
 	p, err := a.project(r, c, r.PathValue("project"))
 	if err != nil {
-		writeError(w, err)
-		return
+		return err
 	}
 	fl, err := a.cfg.Store.FlakyTests(r.Context(), p.ID)
 	if err != nil {
-		writeError(w, err)
-		return
+		return err
 	}
 	out := make([]FlakyView, 0, len(fl))
 	for _, f := range fl {
@@ -118,34 +108,30 @@ func (a *API) listFlaky(w http.ResponseWriter, r *http.Request, c *caller) {
 		}
 		out = append(out, v)
 	}
-	writeJSON(w, http.StatusOK, out)
+	return writeJSON(w, http.StatusOK, out)
 }
 
-func (a *API) resolveFlaky(w http.ResponseWriter, r *http.Request, c *caller) {
+func (a *API) resolveFlaky(w http.ResponseWriter, r *http.Request, c *caller) error {
 	p, err := a.project(r, c, r.PathValue("project"))
 	if err != nil {
-		writeError(w, err)
-		return
+		return err
 	}
 	id := r.PathValue("test")
 	fl, err := a.cfg.Store.FlakyTests(r.Context(), p.ID)
 	if err != nil {
-		writeError(w, err)
-		return
+		return err
 	}
 	found := false
 	for _, f := range fl {
 		found = found || f.TestID == id
 	}
 	if !found {
-		writeError(w, fmt.Errorf("%w: no flaky test %q in project %s", errNotFound, id, p.Name))
-		return
+		return fmt.Errorf("%w: no flaky test %q in project %s", errNotFound, id, p.Name)
 	}
 	if err := a.cfg.Store.ResolveFlaky(r.Context(), p.ID, id, c.login(), a.cfg.Now()); err != nil {
-		writeError(w, err)
-		return
+		return err
 	}
-	writeJSON(w, http.StatusOK, map[string]string{"id": id, "resolved_by": c.login()})
+	return writeJSON(w, http.StatusOK, map[string]string{"id": id, "resolved_by": c.login()})
 }
 
 // OutcomeView is one outcome of a test.
@@ -161,11 +147,10 @@ type OutcomeView struct {
 // MaxHistory is how many outcomes a test's history holds.
 const MaxHistory = 50
 
-func (a *API) testHistory(w http.ResponseWriter, r *http.Request, c *caller) {
+func (a *API) testHistory(w http.ResponseWriter, r *http.Request, c *caller) error {
 	p, err := a.project(r, c, r.PathValue("project"))
 	if err != nil {
-		writeError(w, err)
-		return
+		return err
 	}
 	branch := r.URL.Query().Get("branch")
 	if branch == "" {
@@ -175,15 +160,13 @@ func (a *API) testHistory(w http.ResponseWriter, r *http.Request, c *caller) {
 	if v := r.URL.Query().Get("limit"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 || n > MaxHistory {
-			writeError(w, fmt.Errorf("%w: limit must be 1 to %d", errBadRequest, MaxHistory))
-			return
+			return fmt.Errorf("%w: limit must be 1 to %d", errBadRequest, MaxHistory)
 		}
 		limit = n
 	}
 	hs, err := a.cfg.Store.TestHistory(r.Context(), p.ID, r.PathValue("test"), branch, limit)
 	if err != nil {
-		writeError(w, err)
-		return
+		return err
 	}
 	out := make([]OutcomeView, 0, len(hs))
 	seen := map[string]bool{} // pipeline ID → c sees it
@@ -199,5 +182,5 @@ func (a *API) testHistory(w http.ResponseWriter, r *http.Request, c *caller) {
 		}
 		out = append(out, OutcomeView{State: h.State, DurationNS: int64(h.Duration), Job: h.JobID, Workflow: h.WorkflowID, SHA: h.SHA, At: h.At})
 	}
-	writeJSON(w, http.StatusOK, out)
+	return writeJSON(w, http.StatusOK, out)
 }

@@ -115,7 +115,7 @@ func TestCommandLineOnly(t *testing.T) {
 // nothing but the standard library, so that every side can share them.
 func TestStdlibOnly(t *testing.T) {
 	pkgs := listPackages(t)
-	for _, name := range []string{"internal/jobspec"} {
+	for _, name := range []string{"internal/jobspec", "internal/apiv1"} {
 		p, ok := pkgs[module+"/"+name]
 		if !ok {
 			t.Errorf("package %s not found", name)

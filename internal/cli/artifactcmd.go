@@ -13,7 +13,7 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/batonci/baton/internal/api"
+	"github.com/batonci/baton/internal/apiv1"
 )
 
 // artifactCommands read what jobs pushed with `artifact push`: `baton
@@ -64,13 +64,13 @@ func artifactListCommand() *command {
 				fmt.Fprintf(o.Err, "baton artifact list: %v\n", err)
 				return ExitUsage
 			}
-			var list []api.ArtifactView
+			var list []apiv1.Artifact
 			if err := c.do(ctx, "GET", base, nil, &list); err != nil {
 				return failAPI(o, "artifact list", err)
 			}
 			if asJSON {
 				if list == nil {
-					list = []api.ArtifactView{}
+					list = []apiv1.Artifact{}
 				}
 				printJSON(o.Out, list)
 				return ExitOK
@@ -172,7 +172,7 @@ func artifactRetentionCommand() *command {
 				return ExitUsage
 			}
 			p := "/api/v1/projects/" + url.PathEscape(args[0]) + "/artifact-retention"
-			var view api.RetentionView
+			var view apiv1.RetentionView
 			var err error
 			if len(rules) > 0 || clear {
 				body := []map[string]string{}

@@ -6,8 +6,7 @@ import (
 	"fmt"
 	"net/url"
 
-	"github.com/batonci/baton/internal/api"
-	"github.com/batonci/baton/internal/ci"
+	"github.com/batonci/baton/internal/apiv1"
 	"github.com/batonci/baton/internal/imagecache"
 )
 
@@ -68,7 +67,7 @@ func projectUpdateCommand() *command {
 			if len(body) == 0 {
 				return usageErr("nothing to change: give at least one of --branch, --public, --private, --poll, --webhook-secret, --file, --cache-size, --deployment-details")
 			}
-			var p ci.Project
+			var p apiv1.Project
 			if err := c.do(ctx, "PATCH", "/api/v1/projects/"+url.PathEscape(args[0]), body, &p); err != nil {
 				return failAPI(o, "project update", err)
 			}
@@ -133,7 +132,7 @@ func projectDeleteCommand() *command {
 				fmt.Fprintf(o.Err, "baton project delete: deleting %s deletes its workflows, logs, secrets, artifacts and cache for good; add --yes to do it\n", args[0])
 				return ExitUsage
 			}
-			var v api.ProjectDeletedView
+			var v apiv1.ProjectDeletedView
 			if err := c.do(ctx, "DELETE", "/api/v1/projects/"+url.PathEscape(args[0]), nil, &v); err != nil {
 				return failAPI(o, "project delete", err)
 			}

@@ -9,8 +9,8 @@ import (
 	"net/url"
 	"strings"
 	"text/tabwriter"
-	"time"
 
+	"github.com/batonci/baton/internal/apiv1"
 	"github.com/batonci/baton/internal/forge/hosts"
 )
 
@@ -73,18 +73,6 @@ func printWebhookSetup(o *IO, server, project, kind, secret string) {
 	}
 }
 
-// deliveryRow mirrors the API's delivery view.
-type deliveryRow struct {
-	ID           string    `json:"id"`
-	Event        string    `json:"event"`
-	Status       string    `json:"status"`
-	HTTPStatus   int       `json:"http_status"`
-	Message      string    `json:"message"`
-	PayloadBytes int       `json:"payload_bytes"`
-	RedeliveryOf string    `json:"redelivery_of,omitempty"`
-	CreatedAt    time.Time `json:"created_at"`
-}
-
 func projectDeliveriesCommand() *command {
 	return apiCommand{
 		read: true,
@@ -95,7 +83,7 @@ func projectDeliveriesCommand() *command {
 				fmt.Fprintln(o.Err, "baton project deliveries: usage: baton project deliveries PROJECT [--json]")
 				return ExitUsage
 			}
-			ds := []deliveryRow{}
+			ds := []apiv1.DeliveryView{}
 			if err := c.do(ctx, "GET", "/api/v1/projects/"+url.PathEscape(args[0])+"/deliveries", nil, &ds); err != nil {
 				return failAPI(o, "project deliveries", err)
 			}
@@ -123,7 +111,7 @@ func projectRedeliverCommand() *command {
 				fmt.Fprintln(o.Err, "baton project redeliver: usage: baton project redeliver PROJECT DELIVERY_ID")
 				return ExitUsage
 			}
-			var d deliveryRow
+			var d apiv1.DeliveryView
 			path := "/api/v1/projects/" + url.PathEscape(args[0]) + "/deliveries/" + url.PathEscape(args[1]) + "/redeliver"
 			if err := c.do(ctx, "POST", path, nil, &d); err != nil {
 				return failAPI(o, "project redeliver", err)

@@ -11,7 +11,7 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/batonci/baton/internal/ci"
+	"github.com/batonci/baton/internal/apiv1"
 )
 
 // peopleCommands are the commands for users, API tokens, project members
@@ -54,7 +54,7 @@ func userAddCommand() *command {
 				body["password"] = line
 			}
 			var out struct {
-				ci.User
+				apiv1.User
 				Password string `json:"password"`
 			}
 			if err := c.do(ctx, "POST", "/api/v1/users", body, &out); err != nil {
@@ -78,7 +78,7 @@ func userListCommand() *command {
 		read:    true,
 		command: &command{name: "user list", summary: "list users (admins)", usage: "[--json]", help: "Lists the users, by login."},
 		do: func(ctx context.Context, o *IO, c *client, args []string, asJSON bool) int {
-			var us []ci.User
+			var us []apiv1.User
 			if err := c.do(ctx, "GET", "/api/v1/users", nil, &us); err != nil {
 				return failAPI(o, "user list", err)
 			}
@@ -108,7 +108,7 @@ func userUpdateCommand() *command {
 				fmt.Fprintln(o.Err, "baton user update: usage: baton user update LOGIN --can-create-projects[=false]")
 				return ExitUsage
 			}
-			var u ci.User
+			var u apiv1.User
 			body := map[string]any{"can_create_projects": canCreate}
 			if err := c.do(ctx, "PATCH", "/api/v1/users/"+url.PathEscape(args[0]), body, &u); err != nil {
 				return failAPI(o, "user update", err)
@@ -131,11 +131,11 @@ func userShowCommand() *command {
 				fmt.Fprintln(o.Err, "baton user show: usage: baton user show LOGIN [--json]")
 				return ExitUsage
 			}
-			var us []ci.User
+			var us []apiv1.User
 			if err := c.do(ctx, "GET", "/api/v1/users", nil, &us); err != nil {
 				return failAPI(o, "user show", err)
 			}
-			i := slices.IndexFunc(us, func(u ci.User) bool { return u.Login == args[0] })
+			i := slices.IndexFunc(us, func(u apiv1.User) bool { return u.Login == args[0] })
 			if i < 0 {
 				fmt.Fprintf(o.Err, "baton user show: not found: user %q\n", args[0])
 				return ExitFailure

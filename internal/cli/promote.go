@@ -9,37 +9,12 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/batonci/baton/internal/ci"
+	"github.com/batonci/baton/internal/apiv1"
 )
 
 // `baton promote` runs a promotion of a pipeline on the server, and
 // `baton pipeline promotions` lists a pipeline's promotions and their runs
 // (docs/semaphore.md §3).
-
-// promotionView mirrors the API's PromotionView.
-type promotionView struct {
-	Name             string `json:"name"`
-	PipelineFile     string `json:"pipeline_file"`
-	DeploymentTarget string `json:"deployment_target"`
-	Auto             bool   `json:"auto"`
-	Parameters       []struct {
-		Name         string   `json:"name"`
-		Description  string   `json:"description"`
-		Required     bool     `json:"required"`
-		DefaultValue string   `json:"default_value"`
-		Options      []string `json:"options"`
-	} `json:"parameters"`
-	Runs []struct {
-		PipelineID string            `json:"pipeline_id"`
-		PromotedBy string            `json:"promoted_by"`
-		Trigger    string            `json:"trigger"`
-		CreatedAt  time.Time         `json:"created_at"`
-		State      ci.State          `json:"state"`
-		Result     ci.Result         `json:"result"`
-		Parameters map[string]string `json:"parameters"`
-		Refused    string            `json:"refused"`
-	} `json:"runs"`
-}
 
 func promoteCommand() *command {
 	var params multiFlag
@@ -72,7 +47,7 @@ not.`},
 				}
 				ps[k] = v
 			}
-			var p ci.Pipeline
+			var p apiv1.Pipeline
 			body := map[string]any{"name": args[1], "parameters": ps, "override": override}
 			if err := c.do(ctx, "POST", "/api/v1/pipelines/"+url.PathEscape(args[0])+"/promote", body, &p); err != nil {
 				return failAPI(o, "promote", err)
@@ -85,7 +60,7 @@ not.`},
 					if err := c.do(ctx, "GET", "/api/v1/pipelines/"+url.PathEscape(p.ID), nil, &p); err != nil {
 						return false, err
 					}
-					return p.State == ci.StateDone, nil
+					return p.State == apiv1.StateDone, nil
 				})
 				if err != nil {
 					fmt.Fprintf(o.Err, "baton promote: %v\n", err)
@@ -100,7 +75,7 @@ not.`},
 			default:
 				fmt.Fprintf(o.Out, "Promoted %s: pipeline %q (%s) %s%s\n", args[1], p.Name, p.File, p.ID, targetText(&p))
 			}
-			if waitDone && p.Result != ci.ResultPassed {
+			if waitDone && p.Result != apiv1.ResultPassed {
 				return ExitFailure
 			}
 			return ExitOK
@@ -123,7 +98,7 @@ func pipelinePromotionsCommand() *command {
 				fmt.Fprintln(o.Err, "baton pipeline promotions: usage: baton pipeline promotions PIPELINE_ID")
 				return ExitUsage
 			}
-			var vs []promotionView
+			var vs []apiv1.PromotionView
 			if err := c.do(ctx, "GET", "/api/v1/pipelines/"+url.PathEscape(args[0])+"/promotions", nil, &vs); err != nil {
 				return failAPI(o, "pipeline promotions", err)
 			}
@@ -138,7 +113,7 @@ func pipelinePromotionsCommand() *command {
 }
 
 // printPromotions prints promotions and their runs, each line prefixed.
-func printPromotions(o *IO, vs []promotionView, pre string) {
+func printPromotions(o *IO, vs []apiv1.PromotionView, pre string) {
 	if len(vs) == 0 {
 		fmt.Fprintf(o.Out, "%sNo promotions.\n", pre)
 		return
@@ -199,7 +174,7 @@ func paramText(ps map[string]string) string {
 }
 
 // printPromotedFrom says where a promoted pipeline comes from.
-func printPromotedFrom(o *IO, p *ci.Pipeline) {
+func printPromotedFrom(o *IO, p *apiv1.Pipeline) {
 	if p.PromotionOf == "" {
 		return
 	}
@@ -210,7 +185,7 @@ func printPromotedFrom(o *IO, p *ci.Pipeline) {
 	fmt.Fprintf(o.Out, "  promoted from pipeline %s by %s (promotion %q%s)\n", p.PromotionOf, orDash(p.PromotedBy), p.Promotion, target)
 }
 
-func targetText(p *ci.Pipeline) string {
+func targetText(p *apiv1.Pipeline) string {
 	if p.DeploymentTarget == "" {
 		return ""
 	}

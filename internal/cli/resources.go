@@ -16,7 +16,7 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/batonci/baton/internal/api"
+	"github.com/batonci/baton/internal/apiv1"
 	"github.com/batonci/baton/internal/ci"
 )
 
@@ -110,7 +110,7 @@ func loginCommand() *command {
 			*token = tok
 		}
 		cl := &client{base: base, token: *token, hc: defaultHTTP()}
-		var me ci.User
+		var me apiv1.User
 		if err := cl.do(ctx, "GET", "/api/v1/me", nil, &me); err != nil {
 			return failAPI(o, "login", err)
 		}
@@ -156,7 +156,7 @@ func projectCreateCommand() *command {
 			if poll != "" {
 				body["poll_interval"] = poll
 			}
-			var p ci.Project
+			var p apiv1.Project
 			if err := c.do(ctx, "POST", "/api/v1/projects", body, &p); err != nil {
 				return failAPI(o, "project create", err)
 			}
@@ -189,7 +189,7 @@ func projectListCommand() *command {
 		read:    true,
 		command: &command{name: "project list", summary: "list projects", usage: "[--json]", help: "Lists the projects you can see."},
 		do: func(ctx context.Context, o *IO, c *client, args []string, asJSON bool) int {
-			var ps []ci.Project
+			var ps []apiv1.Project
 			if err := c.do(ctx, "GET", "/api/v1/projects", nil, &ps); err != nil {
 				return failAPI(o, "project list", err)
 			}
@@ -216,13 +216,6 @@ func projectListCommand() *command {
 	}.build(nil)
 }
 
-// workflowView mirrors the API's workflow with its pipelines.
-type workflowView struct {
-	ci.Workflow
-	Project   string         `json:"project"`
-	Pipelines []*ci.Pipeline `json:"pipelines"`
-}
-
 func workflowRunCommand() *command {
 	var branch, tag, sha, file, keep string
 	var params multiFlag
@@ -240,7 +233,7 @@ func workflowRunCommand() *command {
 				fmt.Fprintf(o.Err, "baton workflow run: %v\n", err)
 				return ExitUsage
 			}
-			var wf ci.Workflow
+			var wf apiv1.Workflow
 			body := map[string]any{"branch": branch, "tag": tag, "sha": sha, "pipeline_file": file, "keep_on_failure": keep, "parameters": ps}
 			if err := c.do(ctx, "POST", "/api/v1/projects/"+url.PathEscape(args[0])+"/workflows", body, &wf); err != nil {
 				return failAPI(o, "workflow run", err)
@@ -266,9 +259,9 @@ func workflowRunCommand() *command {
 // as they finish.
 func waitWorkflow(ctx context.Context, o *IO, c *client, id string) int {
 	reported := map[string]bool{}
-	var final workflowView
+	var final apiv1.WorkflowView
 	err := wait(ctx, 100*time.Millisecond, func() (bool, error) {
-		var v workflowView
+		var v apiv1.WorkflowView
 		if err := c.do(ctx, "GET", "/api/v1/workflows/"+id, nil, &v); err != nil {
 			return false, err
 		}
@@ -285,7 +278,7 @@ func waitWorkflow(ctx context.Context, o *IO, c *client, id string) int {
 				}
 			}
 			for _, b := range p.Blocks {
-				if b.State == ci.StateDone && !reported[b.ID] {
+				if b.State == apiv1.StateDone && !reported[b.ID] {
 					reported[b.ID] = true
 					fmt.Fprintf(o.Out, "%sblock %-30s %s\n", pre, b.Name, resultWithReason(b.Result, b.Reason))
 				}
@@ -296,27 +289,27 @@ func waitWorkflow(ctx context.Context, o *IO, c *client, id string) int {
 			}
 		}
 		final = v
-		return v.State == ci.StateDone, nil
+		return v.State == apiv1.StateDone, nil
 	})
 	if err != nil {
 		fmt.Fprintf(o.Err, "baton workflow run: %v\n", err)
 		return ExitFailure
 	}
 	fmt.Fprintf(o.Out, "Workflow %s\n", final.Result)
-	if final.Result == ci.ResultPassed {
+	if final.Result == apiv1.ResultPassed {
 		return ExitOK
 	}
 	return ExitFailure
 }
 
-func resultWithReason(r ci.Result, reason ci.Reason) string {
-	if reason != "" && reason != ci.ReasonTest {
+func resultWithReason(r apiv1.Result, reason apiv1.Reason) string {
+	if reason != "" && reason != apiv1.ReasonTest {
 		return fmt.Sprintf("%s (%s)", r, reason)
 	}
 	return string(r)
 }
 
-func label(w *ci.Workflow) string {
+func label(w *apiv1.Workflow) string {
 	switch w.RefType {
 	case "tag":
 		return "tag " + w.Tag
@@ -342,7 +335,7 @@ func workflowListCommand() *command {
 				q.Set("branch", branch)
 			}
 			q.Set("limit", fmt.Sprint(limit))
-			var wfs []ci.Workflow
+			var wfs []apiv1.Workflow
 			if err := c.do(ctx, "GET", "/api/v1/projects/"+url.PathEscape(args[0])+"/workflows?"+q.Encode(), nil, &wfs); err != nil {
 				return failAPI(o, "workflow list", err)
 			}
@@ -373,7 +366,7 @@ func workflowShowCommand() *command {
 				fmt.Fprintln(o.Err, "baton workflow show: usage: baton workflow show ID")
 				return ExitUsage
 			}
-			var v workflowView
+			var v apiv1.WorkflowView
 			if err := c.do(ctx, "GET", "/api/v1/workflows/"+url.PathEscape(args[0]), nil, &v); err != nil {
 				return failAPI(o, "workflow show", err)
 			}
@@ -382,7 +375,7 @@ func workflowShowCommand() *command {
 				return ExitOK
 			}
 			fmt.Fprintf(o.Out, "Workflow #%d %s of %s: %s %s\n", v.Number, v.ID, v.Project, v.State, v.Result)
-			fmt.Fprintf(o.Out, "  %s at %s, %s by %s\n", label(&v.Workflow), short(v.SHA), triggerText(&v.Workflow), orDash(v.TriggeredBy))
+			fmt.Fprintf(o.Out, "  %s at %s, %s by %s\n", label(v.Workflow), short(v.SHA), triggerText(v.Workflow), orDash(v.TriggeredBy))
 			for _, k := range slices.Sorted(maps.Keys(v.Parameters)) {
 				fmt.Fprintf(o.Out, "  parameter %s=%s\n", k, v.Parameters[k])
 			}
@@ -406,7 +399,7 @@ func workflowShowCommand() *command {
 					}
 				}
 				tw.Flush()
-				var prs []promotionView
+				var prs []apiv1.PromotionView
 				if err := c.do(ctx, "GET", "/api/v1/pipelines/"+url.PathEscape(p.ID)+"/promotions", nil, &prs); err == nil && len(prs) > 0 {
 					printPromotions(o, prs, "  ")
 				}
@@ -510,7 +503,7 @@ func jobLogsCommand() *command {
 				return ExitUsage
 			}
 			id := url.PathEscape(args[0])
-			var job api.JobView
+			var job apiv1.JobView
 			if !asJSON {
 				// The stored log's events do not name the job's block.
 				if err := c.do(ctx, "GET", "/api/v1/jobs/"+id, nil, &job); err != nil {
@@ -562,7 +555,7 @@ func agentListCommand() *command {
 		command: &command{name: "agent list", summary: "list the agents the server knows", usage: "[--json]",
 			help: "Lists agents with their type, slots, state and running jobs (organisation admins); others see how many agents of each type are connected and how many slots are free."},
 		do: func(ctx context.Context, o *IO, c *client, args []string, asJSON bool) int {
-			var view api.AgentsView
+			var view apiv1.AgentsView
 			if err := c.do(ctx, "GET", "/api/v1/agents", nil, &view); err != nil {
 				return failAPI(o, "agent list", err)
 			}
@@ -601,7 +594,7 @@ func agentTokenListCommand() *command {
 		read:    true,
 		command: &command{name: "agent token list", summary: "list the agent tokens (admins)", usage: "[--json]", help: "Lists the agent tokens, revoked ones included, never their secrets."},
 		do: func(ctx context.Context, o *IO, c *client, args []string, asJSON bool) int {
-			var ts []api.AgentTokenView
+			var ts []apiv1.AgentTokenView
 			if err := c.do(ctx, "GET", "/api/v1/agent-tokens", nil, &ts); err != nil {
 				return failAPI(o, "agent token list", err)
 			}
@@ -672,8 +665,8 @@ func agentTokenCreateCommand() *command {
 
 // triggerText says what started a workflow: "schedule NAME" for a
 // schedule's.
-func triggerText(w *ci.Workflow) string {
-	if w.Trigger == ci.TriggerSchedule && w.Schedule != "" {
+func triggerText(w *apiv1.Workflow) string {
+	if w.Trigger == string(ci.TriggerSchedule) && w.Schedule != "" {
 		return "schedule " + w.Schedule
 	}
 	return string(w.Trigger)

@@ -9,6 +9,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/batonci/baton/internal/apiv1"
 	"github.com/batonci/baton/internal/ci"
 )
 
@@ -406,7 +407,7 @@ Needs the project's write role.`},
 				fmt.Fprintf(o.Err, "baton schedule run: %v\n", err)
 				return ExitUsage
 			}
-			var wf ci.Workflow
+			var wf apiv1.Workflow
 			if err := c.do(ctx, "POST", schedulePath(args[0], args[1], "run"), map[string]any{"parameters": ps}, &wf); err != nil {
 				return failAPI(o, "schedule run", err)
 			}

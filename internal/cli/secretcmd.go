@@ -11,32 +11,13 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/batonci/baton/internal/apiv1"
 	"github.com/batonci/baton/internal/server"
 )
 
 // The `baton secret` commands manage the server's organisation and project
 // secrets. Values go in and never come out: list and show print names,
 // descriptions, variable names and file paths.
-
-// secretView mirrors the API's SecretView.
-type secretView struct {
-	ID          string `json:"id"`
-	Name        string `json:"name"`
-	Scope       string `json:"scope"`
-	Project     string `json:"project,omitempty"`
-	Description string `json:"description"`
-	AllowForks  bool   `json:"allow_forks"`
-	// ProjectAccess is all, allowed (the Projects) or none.
-	ProjectAccess string    `json:"project_access"`
-	Projects      []string  `json:"projects,omitempty"`
-	EnvVars       []string  `json:"env_vars"`
-	Files         []string  `json:"files"`
-	CreatedAt     time.Time `json:"created_at"`
-	CreatedBy     string    `json:"created_by"`
-	UpdatedAt     time.Time `json:"updated_at"`
-	UpdatedBy     string    `json:"updated_by"`
-	Warnings      []string  `json:"warnings,omitempty"`
-}
 
 // secretPath is the API path of a scope's secrets, or of one secret.
 func secretPath(project, name string) string {
@@ -84,7 +65,7 @@ func (in *secretInput) projectsFlag(fs *flagSet) {
 }
 
 // policyText describes an organisation secret's project policy.
-func policyText(v *secretView) string {
+func policyText(v *apiv1.SecretView) string {
 	switch v.ProjectAccess {
 	case "none":
 		return "none"
@@ -138,7 +119,7 @@ func (in *secretInput) body(o *IO, body map[string]any) error {
 	return in.policy(body)
 }
 
-func printWarnings(o *IO, v *secretView) {
+func printWarnings(o *IO, v *apiv1.SecretView) {
 	for _, w := range v.Warnings {
 		fmt.Fprintf(o.Err, "warning: %s\n", w)
 	}
@@ -181,7 +162,7 @@ another project that names it fails as if it did not exist.`},
 				fmt.Fprintf(o.Err, "baton secret create: %v\n", err)
 				return ExitUsage
 			}
-			var v secretView
+			var v apiv1.SecretView
 			if err := c.do(ctx, "POST", secretPath(project, ""), body, &v); err != nil {
 				return failAPI(o, "secret create", err)
 			}
@@ -227,7 +208,7 @@ func secretUpdateCommand() *command {
 				fmt.Fprintf(o.Err, "baton secret update: %v\n", err)
 				return ExitUsage
 			}
-			var v secretView
+			var v apiv1.SecretView
 			if err := c.do(ctx, "PUT", secretPath(project, args[0]), body, &v); err != nil {
 				return failAPI(o, "secret update", err)
 			}
@@ -253,7 +234,7 @@ func secretListCommand() *command {
 		read:    true,
 		command: &command{name: "secret list", summary: "list secrets (names only)", usage: "[--project P] [--json]", help: "Lists the organisation's secrets, or a project's with --project: names, variables and files, never values."},
 		do: func(ctx context.Context, o *IO, c *client, args []string, asJSON bool) int {
-			var vs []secretView
+			var vs []apiv1.SecretView
 			if err := c.do(ctx, "GET", secretPath(project, ""), nil, &vs); err != nil {
 				return failAPI(o, "secret list", err)
 			}
@@ -292,7 +273,7 @@ func secretShowCommand() *command {
 				fmt.Fprintln(o.Err, "baton secret show: usage: baton secret show NAME [--project P]")
 				return ExitUsage
 			}
-			var v secretView
+			var v apiv1.SecretView
 			if err := c.do(ctx, "GET", secretPath(project, args[0]), nil, &v); err != nil {
 				return failAPI(o, "secret show", err)
 			}

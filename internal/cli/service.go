@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/batonci/baton/internal/agent"
-	"github.com/batonci/baton/internal/api"
+	"github.com/batonci/baton/internal/apiv1"
 	"github.com/batonci/baton/internal/ci"
 	"github.com/batonci/baton/internal/server"
 )
@@ -149,7 +149,7 @@ func sayDraining(o *IO, serverURL, tokenFile, agentName string) {
 	n := -1
 	if tok, err := os.ReadFile(tokenFile); err == nil {
 		c := &client{base: serverURL, token: strings.TrimSpace(string(tok)), hc: defaultHTTP(), from: "this server"}
-		var view api.AgentsView
+		var view apiv1.AgentsView
 		if c.do(ctx, "GET", "/api/v1/agents", nil, &view) == nil && view.Agents != nil {
 			n = 0
 			for _, a := range view.Agents {

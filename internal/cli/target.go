@@ -8,52 +8,13 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/batonci/baton/internal/ci"
+	"github.com/batonci/baton/internal/apiv1"
 )
 
 // The `baton target` commands manage a project's deployment targets (spec
 // §3.3): who may promote to them, from which branches and tags, whether
 // pull requests may, and their secret, which only the pipelines promoted
 // to the target receive. Values go in and never come out.
-
-// targetView mirrors the API's deployment target.
-type targetView struct {
-	ID          string    `json:"id"`
-	Name        string    `json:"name"`
-	Description string    `json:"description"`
-	Users       []string  `json:"users"`
-	Roles       []string  `json:"roles"`
-	Branches    []string  `json:"branches"`
-	Tags        []string  `json:"tags"`
-	AllowPRs    bool      `json:"allow_pull_requests"`
-	EnvVars     []string  `json:"env_vars,omitempty"`
-	Files       []string  `json:"files,omitempty"`
-	CreatedAt   time.Time `json:"created_at"`
-	CreatedBy   string    `json:"created_by"`
-	UpdatedAt   time.Time `json:"updated_at"`
-	UpdatedBy   string    `json:"updated_by"`
-}
-
-// deploymentView mirrors the API's history entry.
-type deploymentView struct {
-	Promotion      string            `json:"promotion"`
-	PipelineID     string            `json:"pipeline_id"`
-	FromPipelineID string            `json:"from_pipeline_id"`
-	WorkflowID     string            `json:"workflow_id"`
-	WorkflowNumber int               `json:"workflow_number"`
-	SHA            string            `json:"sha"`
-	RefType        string            `json:"ref_type"`
-	Branch         string            `json:"branch,omitempty"`
-	Tag            string            `json:"tag,omitempty"`
-	PR             string            `json:"pull_request,omitempty"`
-	PromotedBy     string            `json:"promoted_by"`
-	Trigger        string            `json:"trigger"`
-	Parameters     map[string]string `json:"parameters,omitempty"`
-	CreatedAt      time.Time         `json:"created_at"`
-	State          ci.State          `json:"state,omitempty"`
-	Result         ci.Result         `json:"result,omitempty"`
-	Refused        string            `json:"refused,omitempty"`
-}
 
 func targetPath(project, name string) string {
 	p := "/api/v1/projects/" + url.PathEscape(project) + "/targets"
@@ -146,7 +107,7 @@ requests may deploy only with --allow-prs true. Needs the project's admin role.`
 				fmt.Fprintf(o.Err, "baton target create: %v\n", err)
 				return ExitUsage
 			}
-			var v targetView
+			var v apiv1.Target
 			if err := c.do(ctx, "POST", targetPath(project, ""), body, &v); err != nil {
 				return failAPI(o, "target create", err)
 			}
@@ -176,7 +137,7 @@ func targetUpdateCommand() *command {
 				fmt.Fprintf(o.Err, "baton target update: %v\n", err)
 				return ExitUsage
 			}
-			var v targetView
+			var v apiv1.Target
 			if err := c.do(ctx, "PATCH", targetPath(project, args[0]), body, &v); err != nil {
 				return failAPI(o, "target update", err)
 			}
@@ -199,7 +160,7 @@ func targetListCommand() *command {
 				fmt.Fprintln(o.Err, "baton target list: usage: baton target list --project P")
 				return ExitUsage
 			}
-			var vs []targetView
+			var vs []apiv1.Target
 			if err := c.do(ctx, "GET", targetPath(project, ""), nil, &vs); err != nil {
 				return failAPI(o, "target list", err)
 			}
@@ -235,7 +196,7 @@ func targetShowCommand() *command {
 				fmt.Fprintln(o.Err, "baton target show: usage: baton target show NAME --project P")
 				return ExitUsage
 			}
-			var v targetView
+			var v apiv1.Target
 			if err := c.do(ctx, "GET", targetPath(project, args[0]), nil, &v); err != nil {
 				return failAPI(o, "target show", err)
 			}
@@ -284,7 +245,7 @@ func targetHistoryCommand() *command {
 			if limit > 0 {
 				path += fmt.Sprintf("?limit=%d", limit)
 			}
-			var vs []deploymentView
+			var vs []apiv1.DeploymentView
 			if err := c.do(ctx, "GET", path, nil, &vs); err != nil {
 				return failAPI(o, "target history", err)
 			}

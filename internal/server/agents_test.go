@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/batonci/baton/internal/api"
+	"github.com/batonci/baton/internal/apiv1"
 	"github.com/batonci/baton/internal/ci"
 	"github.com/batonci/baton/internal/testenv"
 )
@@ -74,13 +74,13 @@ func TestAgentsShownToAdminsOnly(t *testing.T) {
 	job := runningJobOf(t, e, "app")
 	user := addUser(t, e, "app", "proj-admin", "admin")
 
-	var admin api.AgentsView
+	var admin apiv1.AgentsView
 	e.Do("GET", "/api/v1/agents", nil, &admin)
 	if len(admin.Agents) != 1 || admin.Agents[0].Name != "build-box-7" || len(admin.Agents[0].Running) != 1 || admin.Agents[0].Running[0] != job {
 		t.Fatalf("organisation admin sees %+v, want the agent with its running job", admin.Agents)
 	}
 	hostname := admin.Agents[0].Hostname
-	want := []api.AgentTypeView{{Type: "e1-standard-2", Agents: 1, Free: 1}}
+	want := []apiv1.AgentTypeView{{Type: "e1-standard-2", Agents: 1, Free: 1}}
 	if len(admin.Types) != 1 || admin.Types[0] != want[0] {
 		t.Errorf("types = %+v, want %+v", admin.Types, want)
 	}
@@ -132,7 +132,7 @@ func TestRevokedAgentTokenStopsItsAgents(t *testing.T) {
 	createProject(t, e, "app", repo, nil)
 	job := runningJobOf(t, e, "app")
 
-	var tokens []api.AgentTokenView
+	var tokens []apiv1.AgentTokenView
 	e.Do("GET", "/api/v1/agent-tokens", nil, &tokens)
 	if len(tokens) != 1 || tokens[0].Revoked || tokens[0].LastUsed.IsZero() {
 		t.Fatalf("agent tokens = %+v, want the bootstrap token, used", tokens)
@@ -168,9 +168,9 @@ func TestRevokedAgentTokenStopsItsAgents(t *testing.T) {
 	if ag.Err == nil || !strings.Contains(ag.Err.Error(), "revoked") {
 		t.Errorf("agent ended with %v, want its refusal", ag.Err)
 	}
-	var view api.AgentsView
+	var view apiv1.AgentsView
 	e.Do("GET", "/api/v1/agents", nil, &view)
-	if len(view.Agents) != 1 || view.Agents[0].State == ci.AgentConnected {
+	if len(view.Agents) != 1 || view.Agents[0].State == string(ci.AgentConnected) {
 		t.Errorf("agents = %+v, want the agent no longer connected", view.Agents)
 	}
 	e.Do("GET", "/api/v1/agent-tokens", nil, &tokens)

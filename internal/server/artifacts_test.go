@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/batonci/baton/internal/api"
+	"github.com/batonci/baton/internal/apiv1"
 	"github.com/batonci/baton/internal/blob"
 	"github.com/batonci/baton/internal/ci"
 	"github.com/batonci/baton/internal/testenv"
@@ -59,7 +59,7 @@ func TestArtifactsPushedOnOneAgentArePulledOnAnother(t *testing.T) {
 	wf := checkArtifactsAcrossAgents(t, e, e)
 
 	// Read through the API.
-	var list []api.ArtifactView
+	var list []apiv1.Artifact
 	e.Do("GET", "/api/v1/workflows/"+wf+"/artifacts", nil, &list)
 	var paths []string
 	for _, a := range list {
@@ -93,7 +93,7 @@ func TestArtifactsPushedOnOneAgentArePulledOnAnother(t *testing.T) {
 
 	// Retention: project artifacts go after an hour, workflow files under
 	// out/ after a day; the rest is kept.
-	var view api.RetentionView
+	var view apiv1.RetentionView
 	e.Do("PUT", "/api/v1/projects/app/artifact-retention", map[string]any{"rules": []map[string]string{
 		{"scope": "project", "glob": "**", "age": "1h"},
 		{"scope": "workflow", "glob": "out/**", "age": "1d"},
@@ -159,7 +159,7 @@ func TestArtifactsAcrossTwoServers(t *testing.T) {
 	e2 := testenv.Start(t, testenv.Options{DB: dsn, Storage: storage, DataDir: dir2})
 	e2.AgentToken = e1.AgentToken
 	wf := checkArtifactsAcrossAgents(t, e1, e2)
-	var list []api.ArtifactView
+	var list []apiv1.Artifact
 	e2.Do("GET", "/api/v1/workflows/"+wf+"/artifacts", nil, &list)
 	if len(list) != 3 {
 		t.Errorf("workflow artifacts through the other server: %+v, want 3", list)

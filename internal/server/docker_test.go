@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/batonci/baton/internal/agent"
-	"github.com/batonci/baton/internal/api"
+	"github.com/batonci/baton/internal/apiv1"
 	"github.com/batonci/baton/internal/ci"
 	"github.com/batonci/baton/internal/executor"
 	"github.com/batonci/baton/internal/executor/docker"
@@ -108,7 +108,7 @@ func TestContainerJobOnDockerAgent(t *testing.T) {
 	if left := labelled(t, id); left != "" {
 		t.Errorf("left behind after the job: %s", left)
 	}
-	var view api.AgentsView
+	var view apiv1.AgentsView
 	e.Do("GET", "/api/v1/agents", nil, &view)
 	agents := view.Agents
 	if len(agents) != 1 || !slices.Contains(agents[0].Images, "baton-test/debian:latest") {

@@ -14,7 +14,7 @@ import (
 
 	_ "github.com/jackc/pgx/v5/stdlib"
 
-	"github.com/batonci/baton/internal/api"
+	"github.com/batonci/baton/internal/apiv1"
 	"github.com/batonci/baton/internal/ci"
 	"github.com/batonci/baton/internal/testenv"
 	"github.com/batonci/baton/internal/testenv/probe"
@@ -88,10 +88,10 @@ func TestAgentKilledMidJobFailsTheJobAsLost(t *testing.T) {
 	if d := time.Since(killed); d > 15*time.Second {
 		t.Errorf("agent loss noticed after %s, want within 15 s", d)
 	}
-	var view api.AgentsView
+	var view apiv1.AgentsView
 	e.Do("GET", "/api/v1/agents", nil, &view)
 	agents := view.Agents
-	if len(agents) != 1 || agents[0].State != ci.AgentLost {
+	if len(agents) != 1 || agents[0].State != string(ci.AgentLost) {
 		t.Errorf("agents = %+v, want the one agent lost", agents)
 	}
 }

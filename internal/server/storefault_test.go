@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/batonci/baton/internal/api"
+	"github.com/batonci/baton/internal/apiv1"
 	"github.com/batonci/baton/internal/blob"
 	"github.com/batonci/baton/internal/ci"
 	"github.com/batonci/baton/internal/testenv"
@@ -80,7 +80,7 @@ func TestObjectStoreDownWhileJobRuns(t *testing.T) {
 	if !strings.Contains(log, "object storage unavailable") || strings.Contains(log, s3.Endpoint) || strings.Contains(log, strings.TrimPrefix(s3.Endpoint, "http://")) {
 		t.Errorf("the log does not say the store is unavailable, or names its address %s:\n%s", s3.Endpoint, log)
 	}
-	var list []api.ArtifactView
+	var list []apiv1.Artifact
 	e.Do("GET", "/api/v1/workflows/"+id+"/artifacts", nil, &list)
 	if len(list) != 0 {
 		t.Errorf("artifacts after a failed push: %+v", list)

@@ -5,7 +5,7 @@ import (
 	"net/url"
 	"strings"
 
-	"github.com/batonci/baton/internal/api"
+	"github.com/batonci/baton/internal/apiv1"
 	"github.com/batonci/baton/internal/ci"
 )
 
@@ -19,7 +19,7 @@ type usersPage struct {
 	Users []*ci.User
 	// New is a user just created with the password generated for them,
 	// shown once.
-	New   *api.UserCreated
+	New   *apiv1.UserCreated
 	Error string
 	Login string
 	Done  string
@@ -54,9 +54,9 @@ func (w *Web) addUser(rw http.ResponseWriter, r *http.Request) {
 		return
 	}
 	f := r.PostForm
-	req := api.UserRequest{Login: strings.TrimSpace(f.Get("login")), Password: f.Get("password"),
+	req := apiv1.UserRequest{Login: strings.TrimSpace(f.Get("login")), Password: f.Get("password"),
 		Admin: f.Get("admin") == "yes", CanCreateProjects: f.Get("can_create_projects") == "yes"}
-	var out api.UserCreated
+	var out apiv1.UserCreated
 	status, err := w.apiDo(r, http.MethodPost, "/api/v1/users", req, &out)
 	if msg, ok := refused(status, err); ok {
 		w.renderUsers(rw, r, status, usersPage{Error: msg, Login: req.Login})
@@ -74,7 +74,7 @@ func (w *Web) updateUser(rw http.ResponseWriter, r *http.Request) {
 	if !w.checkForm(rw, r) {
 		return
 	}
-	req := api.UserUpdate{}
+	req := apiv1.UserUpdate{}
 	if v := r.PostForm.Get("can_create_projects"); v == "yes" || v == "no" {
 		b := v == "yes"
 		req.CanCreateProjects = &b
@@ -121,7 +121,7 @@ func (w *Web) removeUser(rw http.ResponseWriter, r *http.Request) {
 
 // agentTokensPage is the data of agent_tokens.html.
 type agentTokensPage struct {
-	Tokens []api.AgentTokenView
+	Tokens []apiv1.AgentTokenView
 	// New is the token just created, shown once.
 	New   map[string]string
 	Error string
@@ -149,7 +149,7 @@ func (w *Web) createAgentToken(rw http.ResponseWriter, r *http.Request) {
 	if !w.checkForm(rw, r) {
 		return
 	}
-	req := api.AgentTokenRequest{Name: strings.TrimSpace(r.PostForm.Get("name")), Type: strings.TrimSpace(r.PostForm.Get("type"))}
+	req := apiv1.AgentTokenRequest{Name: strings.TrimSpace(r.PostForm.Get("name")), Type: strings.TrimSpace(r.PostForm.Get("type"))}
 	var out map[string]string
 	status, err := w.apiDo(r, http.MethodPost, "/api/v1/agent-tokens", req, &out)
 	if msg, ok := refused(status, err); ok {

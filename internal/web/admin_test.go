@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/batonci/baton/internal/api"
+	"github.com/batonci/baton/internal/apiv1"
 	"github.com/batonci/baton/internal/ci"
 )
 
@@ -158,7 +158,7 @@ func testAdminPages(t *testing.T, s *site) {
 	if p := s.post(t, "creator", "/projects/priv/secrets", withCSRF("creator", url.Values{"name": {"web-made"}, "env": {"TOKEN=" + newValue}, "remove_env": {"OTHER"}})); p.status != http.StatusSeeOther {
 		t.Fatalf("replace secret: status %d: %.300s", p.status, p.body)
 	}
-	var views []api.SecretView
+	var views []apiv1.SecretView
 	s.e.Do("GET", "/api/v1/projects/priv/secrets", nil, &views)
 	for _, v := range views {
 		if v.Name == "web-made" && (strings.Join(v.EnvVars, ",") != "TOKEN" || strings.Join(v.Files, ",") != "/home/semaphore/key.pem") {
@@ -238,7 +238,7 @@ func testAdminPages(t *testing.T, s *site) {
 	if p := s.post(t, "writer", "/settings/agent-tokens", withCSRF("writer", url.Values{"name": {"x"}})); p.status != http.StatusForbidden {
 		t.Errorf("a writer creates an agent token: status %d, want 403", p.status)
 	}
-	var toks []api.AgentTokenView
+	var toks []apiv1.AgentTokenView
 	s.e.Do("GET", "/api/v1/agent-tokens", nil, &toks)
 	id := ""
 	for _, tk := range toks {

@@ -3,17 +3,16 @@ package web
 import (
 	"net/http"
 
-	"github.com/batonci/baton/internal/api"
-	"github.com/batonci/baton/internal/ci"
+	"github.com/batonci/baton/internal/apiv1"
 )
 
 // agentsPage is the data of agents.html.
 type agentsPage struct {
 	// Agents is set for organisation admins only; Types for everyone.
-	Agents []*ci.Agent
-	Types  []api.AgentTypeView
+	Agents []*apiv1.Agent
+	Types  []apiv1.AgentTypeView
 	Admin  bool
-	Queue  []api.QueuedJob
+	Queue  []apiv1.QueuedJob
 }
 
 // agents shows, to organisation admins, the connected agents with their
@@ -22,7 +21,7 @@ type agentsPage struct {
 // they wait.
 func (w *Web) agents(rw http.ResponseWriter, r *http.Request) {
 	var page agentsPage
-	var view api.AgentsView
+	var view apiv1.AgentsView
 	if _, err := w.apiGet(r, "/api/v1/agents", &view); err != nil {
 		w.fail(rw, r, err)
 		return

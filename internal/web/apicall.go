@@ -10,6 +10,7 @@ import (
 	"sync"
 
 	"github.com/batonci/baton/internal/api"
+	"github.com/batonci/baton/internal/apiv1"
 )
 
 // APIError is an API answer other than 2xx: its status and message.
@@ -134,14 +135,14 @@ type meKey struct{}
 // meCache holds the caller of one request, looked up at most once.
 type meCache struct {
 	once sync.Once
-	me   *api.MeView
+	me   *apiv1.MeView
 	err  error
 }
 
 // me returns the signed-in caller of r (GET /api/v1/me), or nil for an
 // anonymous visitor or an expired session. Within a request served by Web
 // it is looked up once.
-func (w *Web) me(r *http.Request) (*api.MeView, error) {
+func (w *Web) me(r *http.Request) (*apiv1.MeView, error) {
 	c, ok := r.Context().Value(meKey{}).(*meCache)
 	if !ok {
 		return w.lookupMe(r)
@@ -150,11 +151,11 @@ func (w *Web) me(r *http.Request) (*api.MeView, error) {
 	return c.me, c.err
 }
 
-func (w *Web) lookupMe(r *http.Request) (*api.MeView, error) {
+func (w *Web) lookupMe(r *http.Request) (*apiv1.MeView, error) {
 	if !hasSession(r) && r.Header.Get("Authorization") == "" {
 		return nil, nil
 	}
-	var me api.MeView
+	var me apiv1.MeView
 	status, err := w.apiGet(r, "/api/v1/me", &me)
 	switch {
 	case status == http.StatusUnauthorized:

@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"net/http"
 
-	"github.com/batonci/baton/internal/api"
+	"github.com/batonci/baton/internal/apiv1"
 )
 
 // artifactList is the data of the "artifacts" section (layout.html) of
@@ -13,7 +13,7 @@ import (
 // that checks the visitor may read the project).
 type artifactList struct {
 	Base  string
-	Items []api.ArtifactView
+	Items []apiv1.Artifact
 }
 
 // artifacts reads the artifacts under the API path base as the visitor;

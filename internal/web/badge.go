@@ -9,19 +9,18 @@ import (
 	"net/url"
 	"strings"
 
-	"github.com/batonci/baton/internal/api"
-	"github.com/batonci/baton/internal/ci"
+	"github.com/batonci/baton/internal/apiv1"
 )
 
 // badgeStatus is the word a badge shows for a branch's latest workflow:
 // passed, failed, running, stopped, canceled, or unknown (no workflow).
-func badgeStatus(w *api.WorkflowSummary) string {
+func badgeStatus(w *apiv1.WorkflowSummary) string {
 	switch {
 	case w == nil:
 		return "unknown"
-	case w.State != ci.StateDone:
+	case w.State != apiv1.StateDone:
 		return "running"
-	case w.Result == ci.ResultNone:
+	case w.Result == apiv1.ResultNone:
 		return "unknown"
 	}
 	return string(w.Result)
@@ -95,7 +94,7 @@ func (w *Web) badge(rw http.ResponseWriter, r *http.Request) {
 		return
 	}
 	rw.Header().Set("Cache-Control", "no-cache, max-age=0")
-	var p ci.Project
+	var p apiv1.Project
 	base := "/api/v1/projects/" + url.PathEscape(name)
 	if _, err := w.apiGet(r, base, &p); err != nil {
 		// Whatever the reason (no such project, private), the same
@@ -106,12 +105,12 @@ func (w *Web) badge(rw http.ResponseWriter, r *http.Request) {
 	if branch == "" {
 		branch = p.DefaultBranch
 	}
-	var refs api.RefsView
+	var refs apiv1.RefsView
 	if _, err := w.apiGet(r, base+"/refs", &refs); err != nil {
 		http.Error(rw, "no such badge", http.StatusNotFound)
 		return
 	}
-	var latest *api.WorkflowSummary
+	var latest *apiv1.WorkflowSummary
 	for i := range refs.Branches {
 		if refs.Branches[i].Name == branch {
 			latest = &refs.Branches[i].Workflow

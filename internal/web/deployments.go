@@ -5,21 +5,20 @@ import (
 	"net/url"
 	"strconv"
 
-	"github.com/batonci/baton/internal/api"
-	"github.com/batonci/baton/internal/ci"
+	"github.com/batonci/baton/internal/apiv1"
 	"github.com/batonci/baton/internal/vault"
 )
 
 // deploymentsPage is the data of deployments.html.
 type deploymentsPage struct {
-	Project *ci.Project
+	Project *apiv1.Project
 	Targets []deploymentTarget
 }
 
 // deploymentTarget is a deployment target with its latest deployments.
 type deploymentTarget struct {
 	*vault.TargetMeta
-	History []api.DeploymentView
+	History []apiv1.DeploymentView
 }
 
 // deploymentsShown is how many deployments of each target the page lists.
@@ -30,7 +29,7 @@ const deploymentsShown = 10
 // rule), so readers get the API's answer.
 func (w *Web) deployments(rw http.ResponseWriter, r *http.Request) {
 	base := "/api/v1/projects/" + url.PathEscape(r.PathValue("project"))
-	page := deploymentsPage{Project: &ci.Project{}}
+	page := deploymentsPage{Project: &apiv1.Project{}}
 	if _, err := w.apiGet(r, base, page.Project); err != nil {
 		w.fail(rw, r, err)
 		return

@@ -5,12 +5,13 @@ import (
 	"net/url"
 
 	"github.com/batonci/baton/internal/api"
+	"github.com/batonci/baton/internal/apiv1"
 )
 
 // flakyPage is the data of flaky.html: a project's flaky tests.
 type flakyPage struct {
 	Project string
-	Access  api.AccessView
+	Access  apiv1.AccessView
 	Tests   []api.FlakyView
 }
 

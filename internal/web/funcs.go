@@ -6,7 +6,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/batonci/baton/internal/ci"
+	"github.com/batonci/baton/internal/apiv1"
 )
 
 // funcs are the helpers every template may call.
@@ -111,9 +111,9 @@ func timeElement(t, now time.Time) template.HTML {
 
 // status is the word for a state and result: the result once done, else
 // the state.
-func status(state ci.State, result ci.Result) string {
-	if state == ci.StateDone {
-		if result == ci.ResultNone {
+func status(state apiv1.State, result apiv1.Result) string {
+	if state == apiv1.StateDone {
+		if result == apiv1.ResultNone {
 			return "done"
 		}
 		return string(result)
@@ -125,7 +125,7 @@ func status(state ci.State, result ci.Result) string {
 }
 
 // pill is a coloured label with its text (never colour alone).
-func pill(state ci.State, result ci.Result) template.HTML {
+func pill(state apiv1.State, result apiv1.Result) template.HTML {
 	s := status(state, result)
 	return template.HTML(fmt.Sprintf(`<span class="pill pill-%s">%s</span>`, s, s))
 }
@@ -143,7 +143,7 @@ func firstLine(s string) string {
 }
 
 // refName names a workflow's ref: "main", "tag v1", "PR #7 (feature)".
-func refName(w *ci.Workflow) string {
+func refName(w *apiv1.Workflow) string {
 	switch w.RefType {
 	case "tag":
 		return "tag " + w.Tag
@@ -159,33 +159,33 @@ func refName(w *ci.Workflow) string {
 
 // reasonText says why a pipeline, block or job ended as it did, in users'
 // words rather than the API's reason codes.
-func reasonText(r ci.Reason) string {
+func reasonText(r apiv1.Reason) string {
 	switch r {
-	case ci.ReasonNone:
+	case apiv1.ReasonNone:
 		return ""
-	case ci.ReasonTest:
+	case apiv1.ReasonTest:
 		return "a command failed"
-	case ci.ReasonMalformed:
+	case apiv1.ReasonMalformed:
 		return "it could not start: the pipeline or the job's definition is invalid"
-	case ci.ReasonStuck:
+	case apiv1.ReasonStuck:
 		return "nothing could make progress"
-	case ci.ReasonInternal:
+	case apiv1.ReasonInternal:
 		return "Baton itself failed; see the server's log"
-	case ci.ReasonUser:
+	case apiv1.ReasonUser:
 		return "stopped by a user"
-	case ci.ReasonStrategy:
+	case apiv1.ReasonStrategy:
 		return "canceled by a newer workflow (auto_cancel)"
-	case ci.ReasonFastFailing:
+	case apiv1.ReasonFastFailing:
 		return "stopped because another job failed (fail_fast)"
-	case ci.ReasonDeleted:
+	case apiv1.ReasonDeleted:
 		return "its project was deleted"
-	case ci.ReasonTimeout:
+	case apiv1.ReasonTimeout:
 		return "it ran past its execution time limit"
-	case ci.ReasonSkipped:
+	case apiv1.ReasonSkipped:
 		return "skipped by its condition"
-	case ci.ReasonDependency:
+	case apiv1.ReasonDependency:
 		return "a block it depends on did not pass"
-	case ci.ReasonAgentLost:
+	case apiv1.ReasonAgentLost:
 		return "the agent running it stopped answering"
 	}
 	return string(r)

@@ -6,8 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/batonci/baton/internal/api"
-	"github.com/batonci/baton/internal/ci"
+	"github.com/batonci/baton/internal/apiv1"
 )
 
 func TestHumanDuration(t *testing.T) {
@@ -38,8 +37,8 @@ func TestTimeElement(t *testing.T) {
 }
 
 func TestColumnsByDependencyDepth(t *testing.T) {
-	b := func(name string, deps ...string) *ci.Block { return &ci.Block{Name: name, Dependencies: deps} }
-	blocks := []*ci.Block{b("A"), b("B", "A"), b("C", "A"), b("D", "B", "C"), b("E", "A", "D"), b("X", "ghost"),
+	b := func(name string, deps ...string) *apiv1.Block { return &apiv1.Block{Name: name, Dependencies: deps} }
+	blocks := []*apiv1.Block{b("A"), b("B", "A"), b("C", "A"), b("D", "B", "C"), b("E", "A", "D"), b("X", "ghost"),
 		b("L1", "L2"), b("L2", "L1"), {Name: "after", AfterPipeline: true}}
 	cols, after := columns(blocks)
 	got := [][]string{}
@@ -86,15 +85,15 @@ func TestParseDiagnostics(t *testing.T) {
 
 func TestBadgeSVG(t *testing.T) {
 	for _, tc := range []struct {
-		w    *api.WorkflowSummary
+		w    *apiv1.WorkflowSummary
 		want string
 	}{
 		{nil, "unknown"},
-		{&api.WorkflowSummary{Workflow: &ci.Workflow{State: ci.StateRunning}}, "running"},
-		{&api.WorkflowSummary{Workflow: &ci.Workflow{State: ci.StatePending}}, "running"},
-		{&api.WorkflowSummary{Workflow: &ci.Workflow{State: ci.StateDone, Result: ci.ResultPassed}}, "passed"},
-		{&api.WorkflowSummary{Workflow: &ci.Workflow{State: ci.StateDone, Result: ci.ResultFailed}}, "failed"},
-		{&api.WorkflowSummary{Workflow: &ci.Workflow{State: ci.StateDone, Result: ci.ResultStopped}}, "stopped"},
+		{&apiv1.WorkflowSummary{Workflow: &apiv1.Workflow{State: apiv1.StateRunning}}, "running"},
+		{&apiv1.WorkflowSummary{Workflow: &apiv1.Workflow{State: apiv1.StatePending}}, "running"},
+		{&apiv1.WorkflowSummary{Workflow: &apiv1.Workflow{State: apiv1.StateDone, Result: apiv1.ResultPassed}}, "passed"},
+		{&apiv1.WorkflowSummary{Workflow: &apiv1.Workflow{State: apiv1.StateDone, Result: apiv1.ResultFailed}}, "failed"},
+		{&apiv1.WorkflowSummary{Workflow: &apiv1.Workflow{State: apiv1.StateDone, Result: apiv1.ResultStopped}}, "stopped"},
 	} {
 		if got := badgeStatus(tc.w); got != tc.want {
 			t.Errorf("badgeStatus = %q, want %q", got, tc.want)

@@ -9,8 +9,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/batonci/baton/internal/api"
-	"github.com/batonci/baton/internal/ci"
+	"github.com/batonci/baton/internal/apiv1"
 	"github.com/batonci/baton/internal/jobspec"
 	"github.com/batonci/baton/internal/logstore"
 )
@@ -32,7 +31,7 @@ const tailLines = 500
 
 // jobPage is the data of job.html.
 type jobPage struct {
-	Job       api.JobView
+	Job       apiv1.JobView
 	Project   string
 	Pipeline  string
 	AgentName string
@@ -64,7 +63,7 @@ func (p jobPage) Wait() time.Duration { return between(p.Job.CreatedAt, p.Job.St
 func (p jobPage) Ran() time.Duration { return between(p.Job.StartedAt, p.Job.DoneAt) }
 
 // IsDone reports whether the job finished.
-func (p jobPage) IsDone() bool { return p.Job.State == ci.StateDone }
+func (p jobPage) IsDone() bool { return p.Job.State == apiv1.StateDone }
 
 func between(a, b time.Time) time.Duration {
 	if a.IsZero() {
@@ -107,10 +106,10 @@ type logLine struct {
 type jobBoot struct {
 	Job      string             `json:"job"`
 	Done     bool               `json:"done"`
-	Result   ci.Result          `json:"result"`
+	Result   apiv1.Result       `json:"result"`
 	Started  int64              `json:"started"` // Unix ms; 0 before the job starts
 	Commands []logstore.Command `json:"commands"`
-	Tail     api.LogLines       `json:"tail"`
+	Tail     apiv1.LogLines     `json:"tail"`
 }
 
 // job shows a job: its header and its log.
@@ -126,7 +125,7 @@ func (w *Web) job(rw http.ResponseWriter, r *http.Request) {
 		w.notFound(rw, r)
 		return
 	}
-	var wf api.WorkflowView
+	var wf apiv1.WorkflowView
 	if _, err := w.apiGet(r, "/api/v1/workflows/"+url.PathEscape(p.Job.Workflow), &wf); err == nil {
 		p.Project = wf.Project
 		if wf.Workflow != nil {
@@ -139,7 +138,7 @@ func (w *Web) job(rw http.ResponseWriter, r *http.Request) {
 		}
 	}
 	p.Artifacts = w.artifacts(r, base+"/artifacts")
-	var access api.AccessView
+	var access apiv1.AccessView
 	if _, err := w.apiGet(r, "/api/v1/projects/"+url.PathEscape(p.Job.ProjectID)+"/access", &access); err == nil {
 		p.Write = access.Write
 	}
@@ -153,7 +152,7 @@ func (w *Web) job(rw http.ResponseWriter, r *http.Request) {
 		w.fail(rw, r, err)
 		return
 	}
-	var tail api.LogLines
+	var tail apiv1.LogLines
 	if _, err := w.apiGet(r, base+"/log?format=lines&tail="+strconv.Itoa(tailLines), &tail); err != nil {
 		w.fail(rw, r, err)
 		return
@@ -193,7 +192,7 @@ func (w *Web) withheld(r *http.Request, base string, cmds []logstore.Command) []
 	if to <= from {
 		return nil
 	}
-	var lines api.LogLines
+	var lines apiv1.LogLines
 	if _, err := w.apiGet(r, base+"/log?format=lines&from="+strconv.Itoa(from)+"&to="+strconv.Itoa(to), &lines); err != nil {
 		return nil
 	}
@@ -207,11 +206,13 @@ func (w *Web) withheld(r *http.Request, base string, cmds []logstore.Command) []
 }
 
 // Failed reports whether the job failed.
-func (p jobPage) Failed() bool { return p.Job.State == ci.StateDone && p.Job.Result == ci.ResultFailed }
+func (p jobPage) Failed() bool {
+	return p.Job.State == apiv1.StateDone && p.Job.Result == apiv1.ResultFailed
+}
 
 // logSections groups the tail's lines by the command they belong to; a
 // command's "$ directive" line is its section's heading.
-func logSections(cmds []logstore.Command, tail api.LogLines) []logSection {
+func logSections(cmds []logstore.Command, tail apiv1.LogLines) []logSection {
 	var out []logSection
 	cur := -2 // the command of the last section
 	for i, text := range tail.Text {
@@ -247,7 +248,7 @@ func (w *Web) stopJob(rw http.ResponseWriter, r *http.Request) {
 		return
 	}
 	id := r.PathValue("id")
-	var j api.JobView
+	var j apiv1.JobView
 	if _, err := w.apiGet(r, "/api/v1/jobs/"+url.PathEscape(id), &j); err != nil {
 		w.fail(rw, r, err)
 		return

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/batonci/baton/internal/apiv1"
 	"github.com/batonci/baton/internal/ci"
 	"github.com/batonci/baton/internal/logstore"
 	"github.com/batonci/baton/internal/testenv"
@@ -208,8 +209,8 @@ func TestJobStopForm(t *testing.T) {
 		t.Fatalf("stop: status %d to %q, want 303 to the job", resp.StatusCode, resp.Header.Get("Location"))
 	}
 	je.e.Eventually(10*time.Second, func() bool {
-		var j ci.Job
+		var j apiv1.Job
 		je.e.Do("GET", "/api/v1/jobs/"+id, nil, &j)
-		return j.State == ci.StateDone
+		return j.State == apiv1.StateDone
 	}, "the stopped job is done")
 }

@@ -15,7 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/batonci/baton/internal/api"
+	"github.com/batonci/baton/internal/apiv1"
 	"github.com/batonci/baton/internal/auth"
 	"github.com/batonci/baton/internal/ci"
 	"github.com/batonci/baton/internal/store"
@@ -179,7 +179,7 @@ func (s *site) signIn(t *testing.T, login string) *visitor {
 	if resp.StatusCode != http.StatusSeeOther {
 		t.Fatalf("sign in as %s: status %d", login, resp.StatusCode)
 	}
-	var me api.MeView
+	var me apiv1.MeView
 	req, _ := http.NewRequest("GET", s.e.URL+"/api/v1/me", nil)
 	resp, err = v.client.Do(req)
 	if err != nil {
@@ -655,10 +655,10 @@ func testProjectPage(t *testing.T, s *site) {
 		t.Errorf("older page: status %d, want #2 and #1 only: %s", next.status, older2)
 	}
 	// Stop them, so the agents page's queue stays short.
-	var hist api.HistoryView
+	var hist apiv1.HistoryView
 	s.e.Do("GET", "/api/v1/projects/priv/history?limit=50", nil, &hist)
 	for _, w := range hist.Workflows {
-		if w.State != ci.StateDone {
+		if w.State != apiv1.StateDone {
 			s.e.Do("POST", "/api/v1/workflows/"+w.ID+"/stop", nil, nil)
 		}
 	}
@@ -711,7 +711,7 @@ func testTokens(t *testing.T, s *site) {
 	if p.status != http.StatusCreated || tok == nil {
 		t.Fatalf("create token: status %d", p.status)
 	}
-	var me api.MeView
+	var me apiv1.MeView
 	s.e.DoAs(tok[1], "GET", "/api/v1/me", nil, &me)
 	if me.Login != "outsider" {
 		t.Errorf("the new token acts as %q", me.Login)

@@ -6,16 +6,15 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/batonci/baton/internal/api"
-	"github.com/batonci/baton/internal/ci"
+	"github.com/batonci/baton/internal/apiv1"
 	"github.com/batonci/baton/internal/httpedge"
 )
 
 // projectCard is a project on the projects page: its latest workflow per
 // branch (the default branch first) and its badge.
 type projectCard struct {
-	Project  *ci.Project
-	Branches []api.RefView
+	Project  *apiv1.Project
+	Branches []apiv1.RefView
 	// More counts the branches not shown.
 	More  int
 	Badge string
@@ -45,18 +44,18 @@ func (w *Web) home(rw http.ResponseWriter, r *http.Request) {
 }
 
 func (w *Web) renderHome(rw http.ResponseWriter, r *http.Request, code int, page homePage) {
-	var projects []*ci.Project
+	var projects []*apiv1.Project
 	if _, err := w.apiGet(r, "/api/v1/projects", &projects); err != nil {
 		w.fail(rw, r, err)
 		return
 	}
 	for _, p := range projects {
 		card := projectCard{Project: p, Badge: "/badges/" + url.PathEscape(p.Name) + ".svg"}
-		var refs api.RefsView
+		var refs apiv1.RefsView
 		if _, err := w.apiGet(r, "/api/v1/projects/"+url.PathEscape(p.Name)+"/refs", &refs); err == nil {
 			// The default branch first, then the most recent ones.
 			bs := refs.Branches
-			slices.SortStableFunc(bs, func(a, b api.RefView) int {
+			slices.SortStableFunc(bs, func(a, b apiv1.RefView) int {
 				switch {
 				case a.Name == p.DefaultBranch && b.Name != p.DefaultBranch:
 					return -1
@@ -89,14 +88,14 @@ func (w *Web) createProject(rw http.ResponseWriter, r *http.Request) {
 		PollInterval: strings.TrimSpace(r.PostForm.Get("poll_interval")),
 		Public:       r.PostForm.Get("visibility") == "public",
 	}
-	req := api.ProjectRequest{Name: &f.Name, RepoURL: &f.RepoURL, Public: &f.Public}
+	req := apiv1.ProjectRequest{Name: &f.Name, RepoURL: &f.RepoURL, Public: &f.Public}
 	if f.PipelineFile != "" {
 		req.PipelineFile = &f.PipelineFile
 	}
 	if f.PollInterval != "" {
 		req.PollInterval = &f.PollInterval
 	}
-	var p ci.Project
+	var p apiv1.Project
 	status, err := w.apiDo(r, http.MethodPost, "/api/v1/projects", req, &p)
 	switch {
 	case err == nil:
@@ -110,10 +109,10 @@ func (w *Web) createProject(rw http.ResponseWriter, r *http.Request) {
 
 // projectPage is the data of project.html.
 type projectPage struct {
-	Project *ci.Project
-	Access  api.AccessView
-	Refs    api.RefsView
-	History api.HistoryView
+	Project *apiv1.Project
+	Access  apiv1.AccessView
+	Refs    apiv1.RefsView
+	History apiv1.HistoryView
 	// Before is the page of history shown ("" for the newest).
 	Before string
 	// Branches are the run form's choices, the default branch first.
@@ -130,7 +129,7 @@ type projectPage struct {
 func (w *Web) project(rw http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("project")
 	base := "/api/v1/projects/" + url.PathEscape(name)
-	page := projectPage{Project: &ci.Project{}, Before: r.URL.Query().Get("before"), Done: r.URL.Query().Get("done")}
+	page := projectPage{Project: &apiv1.Project{}, Before: r.URL.Query().Get("before"), Done: r.URL.Query().Get("done")}
 	if _, err := w.apiGet(r, base, page.Project); err != nil {
 		w.fail(rw, r, err)
 		return
@@ -163,7 +162,7 @@ func (w *Web) runWorkflow(rw http.ResponseWriter, r *http.Request) {
 		return
 	}
 	name := r.PathValue("project")
-	var p ci.Project
+	var p apiv1.Project
 	if _, err := w.apiGet(r, "/api/v1/projects/"+url.PathEscape(name), &p); err != nil {
 		w.fail(rw, r, err)
 		return
@@ -171,13 +170,13 @@ func (w *Web) runWorkflow(rw http.ResponseWriter, r *http.Request) {
 	if !w.requireWrite(rw, r, p.Name) {
 		return
 	}
-	var wf ci.Workflow
+	var wf apiv1.Workflow
 	params, bad := formParams(r.PostForm.Get("parameters"))
 	if bad != "" {
 		w.fail(rw, r, &APIError{Status: http.StatusBadRequest, Message: bad})
 		return
 	}
-	req := api.RunRequest{Branch: strings.TrimSpace(r.PostForm.Get("branch")),
+	req := apiv1.RunRequest{Branch: strings.TrimSpace(r.PostForm.Get("branch")),
 		PipelineFile: strings.TrimSpace(r.PostForm.Get("pipeline_file")), Params: params}
 	if _, err := w.apiDo(r, http.MethodPost, "/api/v1/projects/"+url.PathEscape(p.Name)+"/workflows", req, &wf); err != nil {
 		w.fail(rw, r, err)
@@ -191,7 +190,7 @@ func (w *Web) runWorkflow(rw http.ResponseWriter, r *http.Request) {
 // user without it, so that a form is refused the same way whichever API
 // call it leads to.
 func (w *Web) requireWrite(rw http.ResponseWriter, r *http.Request, project string) bool {
-	var acc api.AccessView
+	var acc apiv1.AccessView
 	if _, err := w.apiGet(r, "/api/v1/projects/"+url.PathEscape(project)+"/access", &acc); err != nil {
 		w.fail(rw, r, err)
 		return false

@@ -9,6 +9,7 @@ import (
 	"net/url"
 
 	"github.com/batonci/baton/internal/api"
+	"github.com/batonci/baton/internal/apiv1"
 )
 
 // Page is what every page template is executed with: the layout reads Me,
@@ -18,7 +19,7 @@ type Page struct {
 	// usually define "title" from Data instead.
 	Title string
 	// Me is the signed-in user, nil for an anonymous visitor.
-	Me *api.MeView
+	Me *apiv1.MeView
 	// CSRF is the session's CSRF token, for the hidden "csrf" field of
 	// every form ({{template "csrf" .}}); "" when not signed in by cookie.
 	CSRF string

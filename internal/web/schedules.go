@@ -6,13 +6,13 @@ import (
 	"strings"
 
 	"github.com/batonci/baton/internal/api"
-	"github.com/batonci/baton/internal/ci"
+	"github.com/batonci/baton/internal/apiv1"
 )
 
 // schedulesPage is the data of schedules.html.
 type schedulesPage struct {
-	Project   *ci.Project
-	Access    api.AccessView
+	Project   *apiv1.Project
+	Access    apiv1.AccessView
 	Schedules []api.ScheduleView
 	Done      string
 }
@@ -24,7 +24,7 @@ func (p schedulesPage) PageTitle() string { return "Schedules · " + p.Project.N
 // runs, and for writers a Run form with the declared parameters.
 func (w *Web) schedules(rw http.ResponseWriter, r *http.Request) {
 	base := "/api/v1/projects/" + url.PathEscape(r.PathValue("project"))
-	page := schedulesPage{Project: &ci.Project{}, Done: r.URL.Query().Get("done")}
+	page := schedulesPage{Project: &apiv1.Project{}, Done: r.URL.Query().Get("done")}
 	if _, err := w.apiGet(r, base, page.Project); err != nil {
 		w.fail(rw, r, err)
 		return
@@ -65,7 +65,7 @@ func (w *Web) runSchedule(rw http.ResponseWriter, r *http.Request) {
 			req.Parameters[name] = v[0]
 		}
 	}
-	var wf ci.Workflow
+	var wf apiv1.Workflow
 	path := "/api/v1/projects/" + url.PathEscape(project) + "/schedules/" + url.PathEscape(r.PathValue("name")) + "/run"
 	if _, err := w.apiDo(r, http.MethodPost, path, req, &wf); err != nil {
 		w.fail(rw, r, err)

@@ -8,7 +8,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/batonci/baton/internal/api"
+	"github.com/batonci/baton/internal/apiv1"
 	"github.com/batonci/baton/internal/ci"
 )
 
@@ -22,7 +22,7 @@ import (
 type secretsPage struct {
 	// Project is nil on the organisation's page.
 	Project *ci.Project
-	Secrets []api.SecretView
+	Secrets []apiv1.SecretView
 	// Admin is set when the caller may change the secrets.
 	Admin bool
 	Error string
@@ -64,7 +64,7 @@ func (w *Web) renderSecrets(rw http.ResponseWriter, r *http.Request, code int, p
 			w.fail(rw, r, err)
 			return
 		}
-		var acc api.AccessView
+		var acc apiv1.AccessView
 		if _, err := w.apiGet(r, "/api/v1/projects/"+url.PathEscape(name)+"/access", &acc); err != nil {
 			w.fail(rw, r, err)
 			return
@@ -125,19 +125,19 @@ func (w *Web) saveSecret(rw http.ResponseWriter, r *http.Request) {
 		w.renderSecrets(rw, r, http.StatusBadRequest, page)
 		return
 	}
-	var existing []api.SecretView
+	var existing []apiv1.SecretView
 	if _, err := w.apiGet(r, secretsAPI(r), &existing); err != nil {
 		w.fail(rw, r, err)
 		return
 	}
-	exists := slices.ContainsFunc(existing, func(s api.SecretView) bool { return s.Meta != nil && s.Name == name })
+	exists := slices.ContainsFunc(existing, func(s apiv1.SecretView) bool { return s.SecretMeta != nil && s.Name == name })
 	method, path := http.MethodPost, secretsAPI(r)
 	if exists {
 		method, path = http.MethodPut, path+"/"+url.PathEscape(name)
 	} else {
 		body["name"] = name
 	}
-	var saved api.SecretView
+	var saved apiv1.SecretView
 	status, err := w.apiDo(r, method, path, body, &saved)
 	if msg, ok := refused(status, err); ok {
 		page.Error = msg

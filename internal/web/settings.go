@@ -6,14 +6,14 @@ import (
 	"strings"
 	"time"
 
-	"github.com/batonci/baton/internal/api"
+	"github.com/batonci/baton/internal/apiv1"
 )
 
 // tokensPage is the data of tokens.html.
 type tokensPage struct {
-	Tokens []api.TokenView
+	Tokens []apiv1.TokenView
 	// New is the token just created, shown once.
-	New  *api.TokenView
+	New  *apiv1.TokenView
 	Done string
 }
 
@@ -51,8 +51,8 @@ func (w *Web) createToken(rw http.ResponseWriter, r *http.Request) {
 	if !w.checkForm(rw, r) {
 		return
 	}
-	var tok api.TokenView
-	if _, err := w.apiDo(r, http.MethodPost, "/api/v1/tokens", api.TokenRequest{Name: strings.TrimSpace(r.PostForm.Get("name"))}, &tok); err != nil {
+	var tok apiv1.TokenView
+	if _, err := w.apiDo(r, http.MethodPost, "/api/v1/tokens", apiv1.TokenRequest{Name: strings.TrimSpace(r.PostForm.Get("name"))}, &tok); err != nil {
 		w.fail(rw, r, err)
 		return
 	}

@@ -5,7 +5,7 @@ import (
 	"net/url"
 	"strings"
 
-	"github.com/batonci/baton/internal/api"
+	"github.com/batonci/baton/internal/apiv1"
 	"github.com/batonci/baton/internal/ci"
 	"github.com/batonci/baton/internal/store"
 )
@@ -70,7 +70,7 @@ func (w *Web) projectSettings(rw http.ResponseWriter, r *http.Request) {
 // visitor, 403 otherwise), so that every admin form is refused alike
 // whatever it calls.
 func (w *Web) requireAdmin(rw http.ResponseWriter, r *http.Request, project string) bool {
-	var acc api.AccessView
+	var acc apiv1.AccessView
 	if _, err := w.apiGet(r, "/api/v1/projects/"+url.PathEscape(project)+"/access", &acc); err != nil {
 		w.fail(rw, r, err)
 		return false
@@ -153,7 +153,7 @@ func (w *Web) setMember(rw http.ResponseWriter, r *http.Request) {
 		w.renderProjectSettings(rw, r, http.StatusBadRequest, projectSettingsPage{MemberError: "Name the user (their login)."})
 		return
 	}
-	status, err := w.apiDo(r, http.MethodPut, "/api/v1/projects/"+url.PathEscape(project)+"/members/"+url.PathEscape(login), api.MemberRequest{Role: role}, nil)
+	status, err := w.apiDo(r, http.MethodPut, "/api/v1/projects/"+url.PathEscape(project)+"/members/"+url.PathEscape(login), apiv1.MemberRequest{Role: role}, nil)
 	if status == http.StatusNotFound {
 		w.renderProjectSettings(rw, r, http.StatusBadRequest, projectSettingsPage{MemberError: "There is no user " + login + "."})
 		return

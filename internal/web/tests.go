@@ -9,7 +9,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/batonci/baton/internal/api"
+	"github.com/batonci/baton/internal/apiv1"
 	"github.com/batonci/baton/internal/testreport"
 )
 
@@ -17,7 +17,7 @@ import (
 // first. It shows what a reader acts on, not every test: a report of
 // 20,000 tests makes a page of a few hundred KiB.
 type testsPage struct {
-	Workflow api.WorkflowView
+	Workflow apiv1.WorkflowView
 	Query    string
 	Summary  testreport.Summary
 	Reports  int

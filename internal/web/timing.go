@@ -10,8 +10,7 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/batonci/baton/internal/api"
-	"github.com/batonci/baton/internal/ci"
+	"github.com/batonci/baton/internal/apiv1"
 	"github.com/batonci/baton/internal/jobspec"
 )
 
@@ -45,7 +44,7 @@ type slowCommand struct {
 
 // timingPage is the data of timing.html.
 type timingPage struct {
-	Workflow api.WorkflowView
+	Workflow apiv1.WorkflowView
 	Start    time.Time
 	Total    time.Duration
 	// Ticks label the axis at a round step (axisTicks).
@@ -142,14 +141,14 @@ func (w *Web) timing(rw http.ResponseWriter, r *http.Request) {
 				row := timingRow{In: in, Label: j.Name, Job: true, JobID: j.ID, Status: status(j.State, j.Result),
 					Duration: spanText(j.StartedAt, j.DoneAt, now), Run: bar(j.StartedAt, j.DoneAt)}
 				waitEnd := j.StartedAt
-				if waitEnd.IsZero() && j.State == ci.StateDone {
+				if waitEnd.IsZero() && j.State == apiv1.StateDone {
 					waitEnd = j.DoneAt
 				}
 				if !j.QueuedAt.IsZero() {
 					row.Wait = bar(j.QueuedAt, waitEnd)
 				}
 				page.Rows = append(page.Rows, row)
-				if j.State != ci.StateDone {
+				if j.State != apiv1.StateDone {
 					continue
 				}
 				var cmds []command

@@ -8,8 +8,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/batonci/baton/internal/api"
-	"github.com/batonci/baton/internal/ci"
+	"github.com/batonci/baton/internal/apiv1"
 )
 
 // promotion is one promotion of a pipeline as GET
@@ -32,12 +31,12 @@ type promotionParameter struct {
 }
 
 type promotionRun struct {
-	PipelineID string    `json:"pipeline_id"`
-	PromotedBy string    `json:"promoted_by"`
-	Trigger    string    `json:"trigger"`
-	CreatedAt  time.Time `json:"created_at"`
-	State      ci.State  `json:"state"`
-	Result     ci.Result `json:"result"`
+	PipelineID string       `json:"pipeline_id"`
+	PromotedBy string       `json:"promoted_by"`
+	Trigger    string       `json:"trigger"`
+	CreatedAt  time.Time    `json:"created_at"`
+	State      apiv1.State  `json:"state"`
+	Result     apiv1.Result `json:"result"`
 	// Refused says why an auto-promotion did not run.
 	Refused string `json:"refused"`
 }
@@ -76,9 +75,9 @@ func parseDiagnostics(s string) []diagnostic {
 // pipelineView is a pipeline laid out as a graph: its blocks in columns by
 // dependency depth, the after_pipeline block apart.
 type pipelineView struct {
-	*ci.Pipeline
-	Columns     [][]*ci.Block
-	After       []*ci.Block
+	*apiv1.Pipeline
+	Columns     [][]*apiv1.Block
+	After       []*apiv1.Block
 	Diagnostics []diagnostic
 	// Promotions are nil when the promotions API is not available.
 	Promotions []promotion
@@ -92,22 +91,22 @@ type pipelineView struct {
 
 // Done reports whether the pipeline ended; Passed whether it ended and
 // passed: only a pipeline that passed is promoted without override.
-func (v pipelineView) Done() bool   { return v.State == ci.StateDone }
-func (v pipelineView) Passed() bool { return v.Done() && v.Result == ci.ResultPassed }
+func (v pipelineView) Done() bool   { return v.State == apiv1.StateDone }
+func (v pipelineView) Passed() bool { return v.Done() && v.Result == apiv1.ResultPassed }
 
 // columns groups blocks by dependency depth: a block without
 // dependencies is in column 0, any other one column after its deepest
 // dependency. Unknown dependencies are ignored and cycles cut.
-func columns(blocks []*ci.Block) (cols [][]*ci.Block, after []*ci.Block) {
-	byName := map[string]*ci.Block{}
+func columns(blocks []*apiv1.Block) (cols [][]*apiv1.Block, after []*apiv1.Block) {
+	byName := map[string]*apiv1.Block{}
 	for _, b := range blocks {
 		if !b.AfterPipeline {
 			byName[b.Name] = b
 		}
 	}
 	depth := map[string]int{}
-	var visit func(b *ci.Block, seen map[string]bool) int
-	visit = func(b *ci.Block, seen map[string]bool) int {
+	var visit func(b *apiv1.Block, seen map[string]bool) int
+	visit = func(b *apiv1.Block, seen map[string]bool) int {
 		if d, ok := depth[b.Name]; ok {
 			return d
 		}
@@ -140,8 +139,8 @@ func columns(blocks []*ci.Block) (cols [][]*ci.Block, after []*ci.Block) {
 
 // workflowPage is the data of workflow.html.
 type workflowPage struct {
-	Workflow  api.WorkflowView
-	Access    api.AccessView
+	Workflow  apiv1.WorkflowView
+	Access    apiv1.AccessView
 	Pipelines []*pipelineView
 	// Live is set while the workflow runs: the page follows it.
 	Live bool
@@ -165,7 +164,7 @@ func (w *Web) loadWorkflow(r *http.Request, id string) (*workflowPage, error) {
 	if _, err := w.apiGet(r, "/api/v1/projects/"+url.PathEscape(page.Workflow.Project)+"/access", &page.Access); err != nil {
 		return nil, err
 	}
-	page.Live = page.Workflow.State != ci.StateDone
+	page.Live = page.Workflow.State != apiv1.StateDone
 	page.Artifacts = w.artifacts(r, "/api/v1/workflows/"+url.PathEscape(page.Workflow.ID)+"/artifacts")
 	byID := map[string]*pipelineView{}
 	for _, pl := range page.Workflow.Pipelines {
@@ -244,14 +243,14 @@ func (w *Web) workflowAction(kind, action string) http.HandlerFunc {
 		workflowID := id
 		project := ""
 		if kind == "pipelines" {
-			var pl ci.Pipeline
+			var pl apiv1.Pipeline
 			if _, err := w.apiGet(r, "/api/v1/pipelines/"+url.PathEscape(id), &pl); err != nil {
 				w.fail(rw, r, err)
 				return
 			}
 			workflowID, project = pl.WorkflowID, pl.ProjectID
 		} else {
-			var wf ci.Workflow
+			var wf apiv1.Workflow
 			if _, err := w.apiGet(r, "/api/v1/workflows/"+url.PathEscape(id), &wf); err != nil {
 				w.fail(rw, r, err)
 				return
@@ -287,7 +286,7 @@ func (w *Web) promote(rw http.ResponseWriter, r *http.Request) {
 		return
 	}
 	id := r.PathValue("id")
-	var pl ci.Pipeline
+	var pl apiv1.Pipeline
 	if _, err := w.apiGet(r, "/api/v1/pipelines/"+url.PathEscape(id), &pl); err != nil {
 		w.fail(rw, r, err)
 		return
