@@ -173,3 +173,31 @@ func TestOnlyMainExits(t *testing.T) {
 		}
 	}
 }
+
+// TestInjectedLoggers: the API and the pages log with the logger the
+// server gives them, never the process-wide default.
+func TestInjectedLoggers(t *testing.T) {
+	out, err := exec.Command("go", "list", "-f", "{{.Dir}}|{{join .GoFiles \",\"}}", module+"/internal/api", module+"/internal/web").Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	fset := token.NewFileSet()
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		dir, files, _ := strings.Cut(line, "|")
+		for _, name := range strings.Split(files, ",") {
+			f, err := parser.ParseFile(fset, filepath.Join(dir, name), nil, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ast.Inspect(f, func(n ast.Node) bool {
+				sel, ok := n.(*ast.SelectorExpr)
+				if ok && sel.Sel.Name == "Default" {
+					if id, ok := sel.X.(*ast.Ident); ok && id.Name == "slog" {
+						t.Errorf("%s calls slog.Default(); log with the injected Config.Logger", fset.Position(sel.Pos()))
+					}
+				}
+				return true
+			})
+		}
+	}
+}

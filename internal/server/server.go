@@ -243,7 +243,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	a := api.New(api.Config{Store: db, Engine: s.Engine, Logs: logs, Logger: cfg.Logger, Wake: s.Trigger.Wake, Secrets: secrets, Hooks: s.Trigger,
 		Streams: s.Dispatch, Upgrade: dispatch.Upgrade, Artifacts: artifacts, Tests: s.Tests, Blobs: blobs, Notifications: s.Notifications, Schedules: s.Schedules})
 
-	s.http = edge.Server(s.routes(a, web.New(web.Config{API: a, Sessions: a})))
+	s.http = edge.Server(s.routes(a, web.New(web.Config{API: a, Sessions: a, Logger: cfg.Logger})))
 	return s, nil
 }
 

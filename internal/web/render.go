@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"crypto/subtle"
 	"errors"
-	"log/slog"
 	"net/http"
 	"net/url"
 
@@ -36,13 +35,13 @@ type Page struct {
 func (w *Web) render(rw http.ResponseWriter, r *http.Request, code int, page string, data any) {
 	t := w.pages[page]
 	if t == nil {
-		slog.Default().Error("web: no such page template", "page", page)
+		w.cfg.Logger.Error("web: no such page template", "page", page)
 		http.Error(rw, "internal error", http.StatusInternalServerError)
 		return
 	}
 	me, err := w.me(r)
 	if err != nil {
-		slog.Default().Error("web: who is calling", "err", err)
+		w.cfg.Logger.Error("web: who is calling", "err", err)
 	}
 	p := Page{Me: me, Path: r.URL.RequestURI(), Data: data}
 	if me != nil {
@@ -53,7 +52,7 @@ func (w *Web) render(rw http.ResponseWriter, r *http.Request, code int, page str
 	}
 	var buf bytes.Buffer
 	if err := t.ExecuteTemplate(&buf, "layout", p); err != nil {
-		slog.Default().Error("web: render", "page", page, "err", err)
+		w.cfg.Logger.Error("web: render", "page", page, "err", err)
 		http.Error(rw, "internal error", http.StatusInternalServerError)
 		return
 	}
@@ -82,7 +81,7 @@ type errorPage struct {
 func (w *Web) fail(rw http.ResponseWriter, r *http.Request, err error) {
 	var ae *APIError
 	if !errors.As(err, &ae) {
-		slog.Default().Error("web", "path", r.URL.Path, "err", err)
+		w.cfg.Logger.Error("web", "path", r.URL.Path, "err", err)
 		w.render(rw, r, http.StatusInternalServerError, "error.html", errorPage{Status: 500, Heading: "Something went wrong", Message: "The page could not be shown; try again later."})
 		return
 	}

@@ -26,6 +26,7 @@ import (
 	"fmt"
 	"html/template"
 	"io/fs"
+	"log/slog"
 	"net/http"
 	"path"
 	"slices"
@@ -46,6 +47,8 @@ type Config struct {
 	API http.Handler
 	// Sessions signs browsers in and out (POST /login, POST /logout).
 	Sessions Sessions
+	// Logger records what fails while serving a page; nil discards.
+	Logger *slog.Logger
 }
 
 // Web serves the pages.
@@ -63,6 +66,9 @@ type Web struct {
 
 // New parses the templates and returns the handler.
 func New(cfg Config) *Web {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
 	w := &Web{cfg: cfg, pages: map[string]*template.Template{}, mux: http.NewServeMux()}
 	w.version = staticVersion()
 	funcs := w.funcs()
