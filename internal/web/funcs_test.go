@@ -67,22 +67,6 @@ func fmtNames(cols [][]string) string {
 	return "[" + strings.Join(parts, " ") + "]"
 }
 
-func TestParseDiagnostics(t *testing.T) {
-	got := parseDiagnostics(".semaphore/semaphore.yml:7:5: block \"A\" has no jobs\nC:/x.yml:1:2: drive letters\nno position here\n")
-	if len(got) != 3 {
-		t.Fatalf("%d diagnostics", len(got))
-	}
-	if d := got[0]; d.File != ".semaphore/semaphore.yml" || d.Line != 7 || d.Col != 5 || d.Message != `block "A" has no jobs` {
-		t.Errorf("first = %+v", d)
-	}
-	if d := got[1]; d.File != "C:/x.yml" || d.Line != 1 || d.Col != 2 {
-		t.Errorf("second = %+v", d)
-	}
-	if d := got[2]; d.Line != 0 || d.Message != "no position here" {
-		t.Errorf("third = %+v", d)
-	}
-}
-
 func TestBadgeSVG(t *testing.T) {
 	for _, tc := range []struct {
 		w    *apiv1.WorkflowSummary

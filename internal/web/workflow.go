@@ -3,7 +3,6 @@ package web
 import (
 	"net/http"
 	"net/url"
-	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -41,44 +40,13 @@ type promotionRun struct {
 	Refused string `json:"refused"`
 }
 
-// diagnostic is one positioned error of an invalid pipeline file.
-type diagnostic struct {
-	File      string
-	Line, Col int
-	Message   string
-}
-
-// diagnosticLine is "file:line:col: message".
-var diagnosticLine = regexp.MustCompile(`^(.*?):(\d+):(\d+): (.*)$`)
-
-// parseDiagnostics splits a pipeline's diagnostics into positioned
-// errors; a line without a position keeps only its message.
-func parseDiagnostics(s string) []diagnostic {
-	var out []diagnostic
-	for _, line := range strings.Split(strings.TrimSpace(s), "\n") {
-		line = strings.TrimSpace(line)
-		if line == "" {
-			continue
-		}
-		m := diagnosticLine.FindStringSubmatch(line)
-		if m == nil {
-			out = append(out, diagnostic{Message: line})
-			continue
-		}
-		l, _ := strconv.Atoi(m[2])
-		c, _ := strconv.Atoi(m[3])
-		out = append(out, diagnostic{File: m[1], Line: l, Col: c, Message: m[4]})
-	}
-	return out
-}
-
 // pipelineView is a pipeline laid out as a graph: its blocks in columns by
 // dependency depth, the after_pipeline block apart.
 type pipelineView struct {
 	*apiv1.Pipeline
 	Columns     [][]*apiv1.Block
 	After       []*apiv1.Block
-	Diagnostics []diagnostic
+	Diagnostics []apiv1.Diagnostic
 	// Promotions are nil when the promotions API is not available.
 	Promotions []promotion
 	// PromotedFrom is the name of the pipeline this one was promoted
@@ -168,7 +136,7 @@ func (w *Web) loadWorkflow(r *http.Request, id string) (*workflowPage, error) {
 	page.Artifacts = w.artifacts(r, "/api/v1/workflows/"+url.PathEscape(page.Workflow.ID)+"/artifacts")
 	byID := map[string]*pipelineView{}
 	for _, pl := range page.Workflow.Pipelines {
-		v := &pipelineView{Pipeline: pl, Diagnostics: parseDiagnostics(pl.Diagnostics)}
+		v := &pipelineView{Pipeline: pl, Diagnostics: apiv1.ParseDiagnostics(pl.Diagnostics, apiv1.SeverityError)}
 		v.Columns, v.After = columns(pl.Blocks)
 		// A deployment shown without its details shows no promotions.
 		if !pl.DetailsHidden {
