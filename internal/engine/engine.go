@@ -286,41 +286,14 @@ func (e *Engine) admission(tx *store.Tx, p *ci.Pipeline) (bool, string, error) {
 	if err := tx.LockQueue(p.ProjectID, p.Queue, p.QueueScope); err != nil {
 		return false, "", err
 	}
-	ps, err := tx.QueuePipelines(p.ProjectID, p.Queue, p.QueueScope)
+	blocker, err := tx.QueueBlocker(p)
 	if err != nil {
 		return false, "", err
 	}
-	if blocker := queueBlocker(ps, p); blocker != nil {
+	if blocker != nil {
 		return false, queueText(tx, blocker, p.Queue), nil
 	}
 	return true, "", nil
-}
-
-// queueBlocker returns the pipeline p waits for among the unfinished
-// pipelines of its queue (oldest first): the nearest older serialized
-// one, else a newer one that already runs; nil if none.
-func queueBlocker(queue []*ci.Pipeline, p *ci.Pipeline) *ci.Pipeline {
-	var older, running *ci.Pipeline
-	seen := false
-	for _, o := range queue {
-		if o.ID == p.ID {
-			seen = true
-			continue
-		}
-		if o.Parallel {
-			continue
-		}
-		if !seen {
-			older = o
-		}
-		if running == nil && (o.State == ci.StateRunning || o.State == ci.StateStopping) {
-			running = o
-		}
-	}
-	if older != nil {
-		return older
-	}
-	return running
 }
 
 // queueText says which pipeline a queued one waits for.

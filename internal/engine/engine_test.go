@@ -547,6 +547,14 @@ func TestQueueSerialisation(t *testing.T) {
 		if got := e.eng.WhyPending(t.Context(), e.job(second, "a"), nil); got != want {
 			t.Errorf("WhyPending = %q, want %q", got, want)
 		}
+		// A third waits for the nearest older one, not the oldest.
+		e.clock.Advance(time.Second)
+		e.repo.Commit("third", map[string]string{"x": "3"})
+		third := e.pipeline(e.push("main"))
+		want3 := "queued behind pipeline #2 in queue main-.semaphore/semaphore.yml"
+		if got := e.job(third, "a").WaitReason; got != want3 {
+			t.Errorf("third's wait reason = %q, want %q", got, want3)
+		}
 		// Another branch has its own queue.
 		e.repo.Git("checkout", "-q", "-b", "feature")
 		other := e.pipeline(e.push("feature"))
@@ -559,9 +567,15 @@ func TestQueueSerialisation(t *testing.T) {
 		if got := e.tree(second.ID).State; got != ci.StateRunning {
 			t.Fatalf("second pipeline is %s after the first finished, want running", got)
 		}
+		if got := e.tree(third.ID).State; got != ci.StateQueued {
+			t.Errorf("third pipeline is %s while the second runs, want queued", got)
+		}
 		e.run(second)
 		if got := e.tree(second.ID); got.State != ci.StateDone || got.Result != ci.ResultPassed {
 			t.Errorf("second pipeline %s/%s", got.State, got.Result)
+		}
+		if got := e.tree(third.ID).State; got != ci.StateRunning {
+			t.Errorf("third pipeline is %s after the second finished, want running", got)
 		}
 	})
 }

@@ -35,11 +35,10 @@ func (e *Engine) WhyPending(ctx context.Context, job *ci.Job, agents []*ci.Agent
 		if p.Parallel {
 			return "starting"
 		}
-		ps, err := e.db.QueuePipelines(ctx, p.ProjectID, p.Queue, p.QueueScope)
+		blocker, err := e.db.QueueBlocker(ctx, p)
 		if err != nil {
 			return job.WaitReason
 		}
-		blocker := queueBlocker(ps, p)
 		if blocker == nil {
 			return "starting"
 		}

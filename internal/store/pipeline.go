@@ -154,6 +154,44 @@ func (tx *Tx) QueuePipelines(projectID, queue, scope string) ([]*ci.Pipeline, er
 	return ps, wrap("queue pipelines", err)
 }
 
+// QueueBlocker returns the pipeline that p waits for in its queue: the
+// nearest older unfinished pipeline that is not parallel, else one of the
+// queue's serialized pipelines that runs (or stops); nil if none. It is
+// the decision [Tx.QueuePipelines] allows, reading at most two rows, so
+// that admitting a pipeline costs the same behind one pipeline or a
+// thousand.
+func (tx *Tx) QueueBlocker(p *ci.Pipeline) (*ci.Pipeline, error) {
+	const where = ` FROM pipelines
+		WHERE queue = $2 AND queue_scope = $3 AND state <> 'done'
+		AND ($3 = 'organization' OR project_id = $1)
+		AND NOT parallel AND id <> $4`
+	older, err := collect(tx, scanPipeline, `SELECT `+pipelineCols+where+`
+		AND (created_at, id) < (SELECT created_at, id FROM pipelines WHERE id = $4)
+		ORDER BY created_at DESC, id DESC LIMIT 1`, p.ProjectID, p.Queue, p.QueueScope, p.ID)
+	if err != nil {
+		return nil, wrap("queue blocker", err)
+	}
+	if len(older) > 0 {
+		return older[0], nil
+	}
+	running, err := collect(tx, scanPipeline, `SELECT `+pipelineCols+where+`
+		AND state IN ('running', 'stopping')
+		ORDER BY created_at, id LIMIT 1`, p.ProjectID, p.Queue, p.QueueScope, p.ID)
+	if err != nil {
+		return nil, wrap("queue blocker", err)
+	}
+	if len(running) > 0 {
+		return running[0], nil
+	}
+	return nil, nil
+}
+
+// QueueBlocker returns the pipeline that p waits for; see
+// [Tx.QueueBlocker].
+func (db *DB) QueueBlocker(ctx context.Context, p *ci.Pipeline) (*ci.Pipeline, error) {
+	return db.reader(ctx).QueueBlocker(p)
+}
+
 // QueuePipelines returns the pipelines of a queue that are not done,
 // without blocks, oldest first; see [Tx.QueuePipelines].
 func (db *DB) QueuePipelines(ctx context.Context, projectID, queue, scope string) ([]*ci.Pipeline, error) {
