@@ -114,10 +114,13 @@ func outsideRoutes() []route {
 		{"GET /static/{file...}", anyone, nil}, // web: stylesheet and scripts
 		// The pages below read and write through the API in-process, which
 		// enforces the same rules; write forms check the role first.
-		{"POST /projects", projectCreator, nil},       // web: the "New project" form
-		{"GET /projects/{project}", projectRead, nil}, // web: project page
-		{"POST /projects/{project}/run", projectWrite, nil},
-		{"GET /projects/{project}/deployments", projectWrite, nil},             // web: deployment targets and history      // web: the Run button
+		{"POST /projects", projectCreator, nil},                                // web: the "New project" form
+		{"GET /projects/{project}", projectRead, nil},                          // web: project page
+		{"POST /projects/{project}/run", projectWrite, nil},                    // web: the Run button
+		{"GET /projects/{project}/deployments", projectWrite, nil},             // web: deployment targets and history
+		{"POST /projects/{project}/targets", projectAdmin, nil},                // web: create a deployment target
+		{"POST /projects/{project}/targets/{name}", projectAdmin, nil},         // web: change a target's rules and secret
+		{"POST /projects/{project}/targets/{name}/delete", projectAdmin, nil},  // web: delete a target
 		{"GET /projects/{project}/schedules", projectRead, nil},                // web: schedules, next and last runs
 		{"POST /projects/{project}/schedules/{name}/run", projectWrite, nil},   // web: a schedule's Run form
 		{"GET /projects/{project}/settings", projectAdmin, nil},                // web: project settings and members

@@ -3,6 +3,7 @@ package web
 import (
 	"fmt"
 	"html/template"
+	"slices"
 	"strings"
 	"time"
 
@@ -35,6 +36,10 @@ func (w *Web) funcs() template.FuncMap {
 		"short":     shortSHA,
 		"firstLine": firstLine,
 		"flash":     flash,
+		// join joins a list: {{join .Users ", "}}.
+		"join": strings.Join,
+		// has reports whether a list holds a string.
+		"has": slices.Contains[[]string],
 		// ms is a human duration from milliseconds.
 		"ms": func(ms int64) string { return humanDuration(time.Duration(ms) * time.Millisecond) },
 		// roles are a project's roles, weakest first.

@@ -334,6 +334,7 @@ func TestPages(t *testing.T) {
 	t.Run("Deployments", func(t *testing.T) { testDeployments(t, s) })
 	t.Run("Schedules", func(t *testing.T) { testSchedules(t, s) })
 	t.Run("AdminPages", func(t *testing.T) { testAdminPages(t, s) })
+	t.Run("TargetForms", func(t *testing.T) { testTargetForms(t, s) })
 	t.Run("SignOut", func(t *testing.T) { testSignOut(t, s) })
 }
 

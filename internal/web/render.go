@@ -205,6 +205,10 @@ func flash(code string) string {
 		return "Secret saved."
 	case "secret-removed":
 		return "Secret removed."
+	case "target-saved":
+		return "Deployment target saved."
+	case "target-deleted":
+		return "Deployment target deleted."
 	case "user-saved":
 		return "User saved."
 	case "user-removed":

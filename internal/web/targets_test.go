@@ -1,0 +1,158 @@
+package web_test
+
+import (
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/batonci/baton/internal/vault"
+)
+
+// testTargetForms: project admins create, change and delete deployment
+// targets on the Deployments page (rules and secret); writers see no
+// forms and are refused, as are readers, outsiders and visitors; the
+// forms need the CSRF token, bad rules are refused with the reason, and
+// the secret's values are on no page.
+func testTargetForms(t *testing.T, s *site) {
+	s.e.Do("PUT", "/api/v1/projects/priv/members/creator", map[string]any{"role": "admin"}, nil)
+	defer s.e.Do("DELETE", "/api/v1/projects/priv/members/creator", nil, nil)
+	const value, fileValue, newValue = "dk-value-Zx81q", "kube-body-Pp20w", "nv-value-Rt55k"
+	withCSRF := func(who string, v url.Values) url.Values {
+		out := url.Values{"csrf": {s.csrf(who)}}
+		for k, vs := range v {
+			out[k] = vs
+		}
+		return out
+	}
+	noValues := func(who, body string) {
+		t.Helper()
+		for _, v := range []string{value, fileValue, newValue} {
+			if strings.Contains(body, v) {
+				t.Errorf("%s: a page shows a target secret's value", who)
+			}
+		}
+	}
+	getTarget := func(name string) *vault.TargetMeta {
+		var m vault.TargetMeta
+		s.e.Do("GET", "/api/v1/projects/priv/targets/"+name, nil, &m)
+		return &m
+	}
+
+	if p := s.get(t, "writer", "/projects/priv/deployments"); p.status != 200 || strings.Contains(p.body, "Create target") || strings.Contains(p.body, "/targets") {
+		t.Errorf("writer: status %d, or the page has the admin forms", p.status)
+	}
+	p := s.get(t, "creator", "/projects/priv/deployments")
+	if p.status != 200 || !strings.Contains(p.body, "Create target") || !strings.Contains(p.body, `action="/projects/priv/targets"`) {
+		t.Fatalf("admin: status %d, or no create form", p.status)
+	}
+	wellFormed(t, "deployments (admin, no targets)", p.body)
+
+	create := url.Values{"name": {"web-prod"}, "description": {"Production"}, "users": {"writer, creator"}, "roles": {"admin"},
+		"branches": {"main\n/^release-[0-9]{1,3}$/"}, "tags": {"/^v.*/"}, "allow_pull_requests": {"no"},
+		"env": {"DEPLOY_KEY=" + value}, "file_path": {"/home/semaphore/.kube/config"}, "file_content": {fileValue}}
+	for _, tc := range []struct {
+		who, project string
+		form         url.Values
+		want         int
+	}{
+		{"anonymous", "pub", create, http.StatusUnauthorized},
+		{"outsider", "priv", withCSRF("outsider", create), http.StatusNotFound},
+		{"reader", "priv", withCSRF("reader", create), http.StatusForbidden},
+		{"writer", "priv", withCSRF("writer", create), http.StatusForbidden},
+		{"creator", "priv", create, http.StatusForbidden}, // no CSRF token
+	} {
+		if p := s.post(t, tc.who, "/projects/"+tc.project+"/targets", tc.form); p.status != tc.want {
+			t.Errorf("%s creates a target in %s: status %d, want %d", tc.who, tc.project, p.status, tc.want)
+		}
+	}
+	var none []*vault.TargetMeta
+	s.e.Do("GET", "/api/v1/projects/priv/targets", nil, &none)
+	s.e.Do("GET", "/api/v1/projects/pub/targets", nil, &none)
+	if len(none) != 0 {
+		t.Fatalf("a refused form created a target: %v", none)
+	}
+
+	if p := s.post(t, "creator", "/projects/priv/targets", withCSRF("creator", create)); p.status != http.StatusSeeOther {
+		t.Fatalf("create target: status %d: %.300s", p.status, p.body)
+	}
+	m := getTarget("web-prod")
+	if m.Description != "Production" || !slices.Equal(m.Users, []string{"writer", "creator"}) || !slices.Equal(m.Roles, []string{"admin"}) ||
+		!slices.Equal(m.Branches, []string{"main", "/^release-[0-9]{1,3}$/"}) || !slices.Equal(m.Tags, []string{"/^v.*/"}) || m.AllowPRs ||
+		!slices.Equal(m.EnvVars, []string{"DEPLOY_KEY"}) || !slices.Equal(m.Files, []string{"/home/semaphore/.kube/config"}) {
+		t.Errorf("created target: %+v", m)
+	}
+	page := s.get(t, "creator", "/projects/priv/deployments?done=target-saved").body
+	for _, want := range []string{"Deployment target saved.", `<h2 id="target-web-prod">web-prod</h2>`, "DEPLOY_KEY", "/home/semaphore/.kube/config",
+		`action="/projects/priv/targets/web-prod"`, `action="/projects/priv/targets/web-prod/delete"`, `value="writer, creator"`, "/^release-[0-9]{1,3}$/"} {
+		if !strings.Contains(page, want) {
+			t.Errorf("the admin's deployments page lacks %q", want)
+		}
+	}
+	wellFormed(t, "deployments (admin)", page)
+	noValues("creator", page)
+	wp := s.get(t, "writer", "/projects/priv/deployments").body
+	if !strings.Contains(wp, "web-prod") || strings.Contains(wp, "DEPLOY_KEY") || strings.Contains(wp, "/targets/web-prod") {
+		t.Error("the writer's page lacks the target, or shows its secret's names or the forms")
+	}
+	noValues("writer", wp)
+
+	// Refusals with the reason, next to the form, and nothing changed.
+	if p := s.post(t, "creator", "/projects/priv/targets", withCSRF("creator", create)); p.status != http.StatusConflict || !strings.Contains(p.body, `id="target-error"`) || !strings.Contains(p.body, "already has") {
+		t.Errorf("duplicate target: status %d", p.status)
+	}
+	bad := withCSRF("creator", url.Values{"branches": {"/[unclosed/"}})
+	if p := s.post(t, "creator", "/projects/priv/targets/web-prod", bad); p.status != http.StatusBadRequest || !strings.Contains(p.body, `id="target-error-web-prod"`) || !strings.Contains(p.body, "regular expression") {
+		t.Errorf("bad branch pattern: status %d", p.status)
+	}
+	if p := s.post(t, "creator", "/projects/priv/targets/web-prod", withCSRF("creator", url.Values{"roles": {"read"}})); p.status != http.StatusBadRequest || !strings.Contains(p.body, "admin and write") {
+		t.Errorf("role read: status %d", p.status)
+	}
+	if p := s.post(t, "creator", "/projects/priv/targets", withCSRF("creator", url.Values{"name": {"x"}, "env": {"no equals"}})); p.status != http.StatusBadRequest || !strings.Contains(p.body, "line 1") {
+		t.Errorf("malformed variables: status %d", p.status)
+	}
+	if m := getTarget("web-prod"); len(m.Branches) != 2 || len(m.Roles) != 1 {
+		t.Errorf("a refused change changed the target: %+v", m)
+	}
+
+	// Change: the rules are replaced, one variable added and one removed,
+	// the file kept.
+	change := url.Values{"description": {"Production cluster"}, "users": {""}, "roles": {"write", "admin"}, "branches": {"main"},
+		"allow_pull_requests": {"yes"}, "env": {"NEW_KEY=" + newValue}, "remove_env": {"DEPLOY_KEY"}}
+	for _, who := range []string{"writer", "reader"} {
+		if p := s.post(t, who, "/projects/priv/targets/web-prod", withCSRF(who, change)); p.status != http.StatusForbidden {
+			t.Errorf("%s changes the target: status %d, want 403", who, p.status)
+		}
+	}
+	if p := s.post(t, "creator", "/projects/priv/targets/web-prod", change); p.status != http.StatusForbidden {
+		t.Errorf("change without CSRF token: status %d, want 403", p.status)
+	}
+	if p := s.post(t, "creator", "/projects/priv/targets/web-prod", withCSRF("creator", change)); p.status != http.StatusSeeOther {
+		t.Fatalf("change target: status %d: %.300s", p.status, p.body)
+	}
+	m = getTarget("web-prod")
+	if m.Description != "Production cluster" || len(m.Users) != 0 || !slices.Equal(m.Roles, []string{"write", "admin"}) ||
+		!slices.Equal(m.Branches, []string{"main"}) || len(m.Tags) != 0 || !m.AllowPRs ||
+		!slices.Equal(m.EnvVars, []string{"NEW_KEY"}) || !slices.Equal(m.Files, []string{"/home/semaphore/.kube/config"}) {
+		t.Errorf("changed target: %+v", m)
+	}
+	if p := s.post(t, "creator", "/projects/priv/targets/nothere", withCSRF("creator", change)); p.status != http.StatusNotFound {
+		t.Errorf("change a missing target: status %d, want 404", p.status)
+	}
+	noValues("creator", s.get(t, "creator", "/projects/priv/deployments").body)
+
+	// Delete.
+	if p := s.post(t, "writer", "/projects/priv/targets/web-prod/delete", withCSRF("writer", nil)); p.status != http.StatusForbidden {
+		t.Errorf("a writer deletes the target: status %d, want 403", p.status)
+	}
+	if p := s.post(t, "creator", "/projects/priv/targets/web-prod/delete", nil); p.status != http.StatusForbidden {
+		t.Errorf("delete without CSRF token: status %d, want 403", p.status)
+	}
+	if p := s.post(t, "creator", "/projects/priv/targets/web-prod/delete", withCSRF("creator", nil)); p.status != http.StatusSeeOther {
+		t.Fatalf("delete target: status %d: %.300s", p.status, p.body)
+	}
+	if p := s.get(t, "creator", "/projects/priv/deployments"); strings.Contains(p.body, "target-web-prod") {
+		t.Error("a deleted target is still listed")
+	}
+}
