@@ -120,6 +120,9 @@ func (w *Web) saveSecret(rw http.ResponseWriter, r *http.Request) {
 	if name == "" {
 		msg = "Name the secret."
 	}
+	if msg == "" && projectOf(r) == nil {
+		msg = projectPolicy(f, body)
+	}
 	if msg != "" {
 		page.Error = msg
 		w.renderSecrets(rw, r, http.StatusBadRequest, page)
@@ -206,6 +209,31 @@ func secretBody(f url.Values) (map[string]any, string) {
 		body["allow_forks"] = false
 	}
 	return body, ""
+}
+
+// projectPolicy adds an organisation secret's project policy to body, as
+// `baton secret create --projects` sets it: all projects, none, or the
+// projects named (separated by commas); an empty choice keeps it (new
+// secrets: all). It returns a message for a malformed form.
+func projectPolicy(f url.Values, body map[string]any) string {
+	names := logins(f.Get("projects"))
+	switch access := f.Get("project_access"); access {
+	case "all", "none":
+		if len(names) > 0 {
+			return "Projects: leave the names empty, or choose “only the projects named”."
+		}
+		body["project_access"] = access
+	case "allowed", "":
+		if access == "allowed" && len(names) == 0 {
+			return "Projects: name the projects that may use the secret, separated by commas."
+		}
+		if len(names) > 0 {
+			body["project_access"], body["projects"] = "allowed", names
+		}
+	default:
+		return "Projects: choose all, none or the projects named."
+	}
+	return ""
 }
 
 // removeSecret deletes a secret.

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/batonci/baton/internal/apiv1"
 	"github.com/batonci/baton/internal/vault"
 )
 
@@ -154,5 +155,85 @@ func testTargetForms(t *testing.T, s *site) {
 	}
 	if p := s.get(t, "creator", "/projects/priv/deployments"); strings.Contains(p.body, "target-web-prod") {
 		t.Error("a deleted target is still listed")
+	}
+}
+
+// testOrgSecretPolicy: the organisation secrets form sets which projects
+// may use a secret (all, the projects named, none), as `baton secret
+// create --projects` does, and refuses a malformed policy with the reason.
+func testOrgSecretPolicy(t *testing.T, s *site) {
+	withCSRF := func(v url.Values) url.Values {
+		v.Set("csrf", s.csrf("orgadmin"))
+		return v
+	}
+	policy := func() (string, []string) {
+		t.Helper()
+		var views []apiv1.SecretView
+		s.e.Do("GET", "/api/v1/secrets", nil, &views)
+		for _, v := range views {
+			if v.SecretMeta != nil && v.Name == "org-policy" {
+				return v.ProjectAccess, v.Projects
+			}
+		}
+		t.Fatal("org-policy is not listed")
+		return "", nil
+	}
+	defer s.e.Do("DELETE", "/api/v1/secrets/org-policy", nil, nil)
+	if p := s.post(t, "orgadmin", "/settings/secrets", withCSRF(url.Values{"name": {"org-policy"}, "env": {"K=v-policy-Qa1"}, "project_access": {"allowed"}, "projects": {"pub, priv"}})); p.status != http.StatusSeeOther {
+		t.Fatalf("save with projects: status %d: %.300s", p.status, p.body)
+	}
+	if access, projects := policy(); access != "allowed" || !slices.Equal(projects, []string{"priv", "pub"}) {
+		t.Errorf("policy %s %v, want allowed [priv pub]", access, projects)
+	}
+	page := s.get(t, "orgadmin", "/settings/secrets").body
+	if !strings.Contains(page, "<td>priv, pub</td>") || !strings.Contains(page, `name="project_access"`) {
+		t.Error("the organisation secrets page does not show the secret's projects or the policy field")
+	}
+	wellFormed(t, "organisation secrets", page)
+	if p := s.get(t, "creator", "/projects/priv/secrets"); strings.Contains(p.body, `name="project_access"`) {
+		t.Error("a project's secrets form has the organisation policy field")
+	}
+	// Names only, with "keep": only those projects.
+	if p := s.post(t, "orgadmin", "/settings/secrets", withCSRF(url.Values{"name": {"org-policy"}, "projects": {"pub"}})); p.status != http.StatusSeeOther {
+		t.Fatalf("change projects: status %d: %.300s", p.status, p.body)
+	}
+	if access, projects := policy(); access != "allowed" || !slices.Equal(projects, []string{"pub"}) {
+		t.Errorf("policy %s %v, want allowed [pub]", access, projects)
+	}
+	// Keep: the policy stays.
+	if p := s.post(t, "orgadmin", "/settings/secrets", withCSRF(url.Values{"name": {"org-policy"}, "env": {"K2=v2-policy-Lk88"}})); p.status != http.StatusSeeOther {
+		t.Fatalf("change variables: status %d", p.status)
+	}
+	if access, _ := policy(); access != "allowed" {
+		t.Errorf("saving without a policy changed it to %s", access)
+	}
+	for _, tc := range []struct {
+		form url.Values
+		want string
+	}{
+		{url.Values{"project_access": {"allowed"}}, "name the projects"},
+		{url.Values{"project_access": {"none"}, "projects": {"pub"}}, "leave the names empty"},
+		{url.Values{"project_access": {"some"}}, "choose all, none"},
+		{url.Values{"projects": {"no-such-project"}}, "no-such-project"},
+	} {
+		tc.form.Set("name", "org-policy")
+		if p := s.post(t, "orgadmin", "/settings/secrets", withCSRF(tc.form)); p.status != http.StatusBadRequest || !strings.Contains(p.body, tc.want) {
+			t.Errorf("%v: status %d, want 400 saying %q", tc.form, p.status, tc.want)
+		}
+	}
+	if p := s.post(t, "orgadmin", "/settings/secrets", withCSRF(url.Values{"name": {"org-policy"}, "project_access": {"none"}})); p.status != http.StatusSeeOther {
+		t.Fatalf("policy none: status %d", p.status)
+	}
+	if access, _ := policy(); access != "none" {
+		t.Errorf("policy %s, want none", access)
+	}
+	if !strings.Contains(s.get(t, "orgadmin", "/settings/secrets").body, "<td>none</td>") {
+		t.Error("the page does not say no project may use the secret")
+	}
+	if p := s.post(t, "orgadmin", "/settings/secrets", withCSRF(url.Values{"name": {"org-policy"}, "project_access": {"all"}})); p.status != http.StatusSeeOther {
+		t.Fatalf("policy all: status %d", p.status)
+	}
+	if access, _ := policy(); access != "all" {
+		t.Errorf("policy %s, want all", access)
 	}
 }
