@@ -336,6 +336,7 @@ func TestPages(t *testing.T) {
 	t.Run("AdminPages", func(t *testing.T) { testAdminPages(t, s) })
 	t.Run("TargetForms", func(t *testing.T) { testTargetForms(t, s) })
 	t.Run("OrgSecretPolicy", func(t *testing.T) { testOrgSecretPolicy(t, s) })
+	t.Run("CacheSizeSetting", func(t *testing.T) { testCacheSizeSetting(t, s) })
 	t.Run("SignOut", func(t *testing.T) { testSignOut(t, s) })
 }
 

@@ -1,8 +1,11 @@
 package web
 
 import (
+	"fmt"
+	"math"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 
 	"github.com/batonci/baton/internal/apiv1"
@@ -31,7 +34,10 @@ type projectSettingsPage struct {
 // projectSettingsForm is the general settings form.
 type projectSettingsForm struct {
 	DefaultBranch, PipelineFile, PollInterval string
-	Public                                    bool
+	// CacheSize is write-only, like the webhook secret: the API does not
+	// show the budget, so an empty field keeps it.
+	CacheSize string
+	Public    bool
 }
 
 // PageTitle names the page.
@@ -123,6 +129,14 @@ func (w *Web) updateProjectSettings(rw http.ResponseWriter, r *http.Request) {
 	if form.PollInterval != "" {
 		req["poll_interval"] = form.PollInterval
 	}
+	if form.CacheSize = strings.TrimSpace(f.Get("cache_size")); form.CacheSize != "" {
+		n, err := parseSize(form.CacheSize)
+		if err != nil {
+			w.renderProjectSettings(rw, r, http.StatusBadRequest, projectSettingsPage{Form: form, Error: "Cache size: " + err.Error()})
+			return
+		}
+		req["cache_size"] = n
+	}
 	if v := f.Get("visibility"); v == "public" || v == "private" {
 		req["public"] = v == "public"
 	}
@@ -207,4 +221,33 @@ func (w *Web) deleteProject(rw http.ResponseWriter, r *http.Request) {
 		return
 	}
 	seeOther(rw, r, "/", "project-deleted")
+}
+
+// parseSize reads a size as `baton project update --cache-size` does:
+// "9GiB", "500MB", "1.5G" or "1073741824" (bytes). KB, MB, GB and TB are
+// powers of 1000; KiB, MiB, GiB and TiB (and K, M, G, T) powers of 1024.
+func parseSize(s string) (int64, error) {
+	t := strings.TrimSpace(s)
+	i := strings.IndexFunc(t, func(r rune) bool { return (r < '0' || r > '9') && r != '.' })
+	num, unit := t, ""
+	if i >= 0 {
+		num, unit = t[:i], strings.TrimSpace(t[i:])
+	}
+	f, err := strconv.ParseFloat(num, 64)
+	if err != nil || f < 0 {
+		return 0, fmt.Errorf("%q is not a size: give a number and a unit such as 9GiB or 500MB", s)
+	}
+	mult := map[string]float64{
+		"": 1, "B": 1,
+		"KB": 1e3, "MB": 1e6, "GB": 1e9, "TB": 1e12,
+		"K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40,
+		"KIB": 1 << 10, "MIB": 1 << 20, "GIB": 1 << 30, "TIB": 1 << 40,
+	}[strings.ToUpper(unit)]
+	if mult == 0 {
+		return 0, fmt.Errorf("%q is not a size: the units are B, KB, MB, GB, TB, KiB, MiB, GiB and TiB", s)
+	}
+	if f*mult > math.MaxInt64/2 {
+		return 0, fmt.Errorf("%q is too large", s)
+	}
+	return int64(f * mult), nil
 }

@@ -237,3 +237,57 @@ func testOrgSecretPolicy(t *testing.T, s *site) {
 		t.Errorf("policy %s, want all", access)
 	}
 }
+
+// testCacheSizeSetting: the project settings form sets the project's
+// cache size budget (a size with a unit; 0 the default; empty keeps it),
+// refuses a malformed size with the reason, and only for admins.
+func testCacheSizeSetting(t *testing.T, s *site) {
+	s.e.Do("PUT", "/api/v1/projects/priv/members/creator", map[string]any{"role": "admin"}, nil)
+	defer s.e.Do("DELETE", "/api/v1/projects/priv/members/creator", nil, nil)
+	proj, err := s.e.Server.Store.GetProject(t.Context(), "priv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	budget := func() int64 {
+		t.Helper()
+		n, err := s.e.Server.Store.CacheBudget(t.Context(), proj.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	form := func(who, size string) url.Values {
+		return url.Values{"csrf": {s.csrf(who)}, "default_branch": {"main"}, "pipeline_file": {".semaphore/semaphore.yml"}, "visibility": {"private"}, "cache_size": {size}}
+	}
+	if p := s.get(t, "creator", "/projects/priv/settings"); !strings.Contains(p.body, `name="cache_size"`) {
+		t.Error("the settings page has no cache size field")
+	}
+	before := budget()
+	if p := s.post(t, "writer", "/projects/priv/settings", form("writer", "1GiB")); p.status != http.StatusForbidden {
+		t.Errorf("a writer sets the cache size: status %d, want 403", p.status)
+	}
+	if p := s.post(t, "creator", "/projects/priv/settings", form("creator", "2GiB")); p.status != http.StatusSeeOther {
+		t.Fatalf("set cache size: status %d: %.300s", p.status, p.body)
+	}
+	if n := budget(); n != 2<<30 {
+		t.Errorf("budget %d after 2GiB (before %d)", n, before)
+	}
+	if p := s.post(t, "creator", "/projects/priv/settings", form("creator", "")); p.status != http.StatusSeeOther || budget() != 2<<30 {
+		t.Errorf("an empty cache size: status %d, budget %d, want it kept", p.status, budget())
+	}
+	for _, bad := range []string{"lots", "5 parsecs", "-1GB"} {
+		p := s.post(t, "creator", "/projects/priv/settings", form("creator", bad))
+		if p.status != http.StatusBadRequest || !strings.Contains(p.body, "Cache size:") || !strings.Contains(p.body, `value="`+bad+`"`) {
+			t.Errorf("cache size %q: status %d, want 400 with the reason and the value kept", bad, p.status)
+		}
+	}
+	if budget() != 2<<30 {
+		t.Error("a refused size changed the budget")
+	}
+	if p := s.post(t, "creator", "/projects/priv/settings", form("creator", "500MB")); p.status != http.StatusSeeOther || budget() != 500e6 {
+		t.Errorf("500MB: status %d, budget %d", p.status, budget())
+	}
+	if p := s.post(t, "creator", "/projects/priv/settings", form("creator", "0")); p.status != http.StatusSeeOther || budget() == 500e6 {
+		t.Errorf("0: status %d, budget %d, want the default", p.status, budget())
+	}
+}
