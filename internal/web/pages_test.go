@@ -337,6 +337,7 @@ func TestPages(t *testing.T) {
 	t.Run("TargetForms", func(t *testing.T) { testTargetForms(t, s) })
 	t.Run("OrgSecretPolicy", func(t *testing.T) { testOrgSecretPolicy(t, s) })
 	t.Run("CacheSizeSetting", func(t *testing.T) { testCacheSizeSetting(t, s) })
+	t.Run("TargetRuleFromTheForm", func(t *testing.T) { testTargetRuleFromTheForm(t, s) })
 	t.Run("SignOut", func(t *testing.T) { testSignOut(t, s) })
 }
 

@@ -6,8 +6,11 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/batonci/baton/internal/apiv1"
+	"github.com/batonci/baton/internal/ci"
+	"github.com/batonci/baton/internal/testenv"
 	"github.com/batonci/baton/internal/vault"
 )
 
@@ -289,5 +292,39 @@ func testCacheSizeSetting(t *testing.T, s *site) {
 	}
 	if p := s.post(t, "creator", "/projects/priv/settings", form("creator", "0")); p.status != http.StatusSeeOther || budget() == 500e6 {
 		t.Errorf("0: status %d, budget %d, want the default", p.status, budget())
+	}
+}
+
+// testTargetRuleFromTheForm: a branch rule set with the Deployments page's
+// form decides a promotion from the workflow page: refused with the
+// reason while the rule names another branch, allowed once the form
+// names the workflow's branch.
+func testTargetRuleFromTheForm(t *testing.T, s *site) {
+	pipeline := promotingPipeline[:strings.Index(promotingPipeline, "promotions:")] +
+		"promotions:\n  - name: Ship\n    pipeline_file: deploy.yml\n    deployment_target: prod\n"
+	repo := testenv.NewRepo(t, map[string]string{".semaphore/semaphore.yml": pipeline, ".semaphore/deploy.yml": deployPipeline})
+	s.e.Do("POST", "/api/v1/projects", map[string]any{"name": "ruled", "repo_url": repo.URL(), "default_branch": "main"}, nil, http.StatusCreated)
+	s.e.Do("PUT", "/api/v1/projects/ruled/members/creator", map[string]any{"role": "admin"}, nil)
+	s.e.Do("PUT", "/api/v1/projects/ruled/members/writer", map[string]any{"role": "write"}, nil)
+	rule := func(branch string) url.Values {
+		return url.Values{"csrf": {s.csrf("creator")}, "roles": {"write"}, "branches": {branch}}
+	}
+	create := rule("release")
+	create.Set("name", "prod")
+	if p := s.post(t, "creator", "/projects/ruled/targets", create); p.status != http.StatusSeeOther {
+		t.Fatalf("create target: status %d: %.300s", p.status, p.body)
+	}
+	var wf ci.Workflow
+	s.e.Do("POST", "/api/v1/projects/ruled/workflows", map[string]any{"branch": "main"}, &wf, http.StatusCreated)
+	pl := s.e.WaitWorkflow(wf.ID, 30*time.Second).Pipelines[0].ID
+	promote := url.Values{"csrf": {s.csrf("writer")}, "name": {"Ship"}}
+	if p := s.post(t, "writer", "/pipelines/"+pl+"/promote", promote); p.status == http.StatusSeeOther || !strings.Contains(p.body, `role="alert"`) || !strings.Contains(p.body, "release") {
+		t.Errorf("promotion from main to a release-only target: status %d, want a refusal naming the rule: %.500s", p.status, p.body)
+	}
+	if p := s.post(t, "creator", "/projects/ruled/targets/prod", rule("main")); p.status != http.StatusSeeOther {
+		t.Fatalf("change the rule: status %d: %.300s", p.status, p.body)
+	}
+	if p := s.post(t, "writer", "/pipelines/"+pl+"/promote", promote); p.status != http.StatusSeeOther {
+		t.Errorf("promotion from main once the rule names main: status %d: %.300s", p.status, p.body)
 	}
 }
