@@ -6,8 +6,8 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"time"
 
+	"github.com/batonci/baton/internal/apiv1"
 	"github.com/batonci/baton/internal/audit"
 	"github.com/batonci/baton/internal/notification"
 	"github.com/batonci/baton/internal/secret"
@@ -50,38 +50,10 @@ type NotificationRequest struct {
 	WebhookSecret   *secret.Value `json:"webhook_secret"`
 }
 
-// NotificationDeliveryView is a delivery of a notification with its
-// attempts.
-type NotificationDeliveryView struct {
-	ID         string `json:"id"`
-	PipelineID string `json:"pipeline_id,omitempty"`
-	// Test is true for a test message.
-	Test       bool                      `json:"test,omitempty"`
-	Target     string                    `json:"target"`
-	Channel    string                    `json:"channel,omitempty"`
-	State      string                    `json:"state"`
-	Attempts   int                       `json:"attempts"`
-	HTTPStatus int                       `json:"http_status"`
-	Error      string                    `json:"error,omitempty"`
-	NextAt     *time.Time                `json:"next_attempt_at,omitempty"`
-	CreatedAt  time.Time                 `json:"created_at"`
-	FinishedAt *time.Time                `json:"finished_at,omitempty"`
-	AttemptLog []NotificationAttemptView `json:"attempt_log"`
-}
-
-// NotificationAttemptView is one attempt of a delivery.
-type NotificationAttemptView struct {
-	N          int       `json:"n"`
-	At         time.Time `json:"at"`
-	HTTPStatus int       `json:"http_status"`
-	Error      string    `json:"error,omitempty"`
-	DurationMS int64     `json:"duration_ms"`
-}
-
-func notificationDeliveryView(d *store.NotificationDelivery) NotificationDeliveryView {
-	v := NotificationDeliveryView{ID: d.ID, PipelineID: d.PipelineID, Test: d.PipelineID == "", Target: d.Target, Channel: d.Channel,
+func notificationDeliveryView(d *store.NotificationDelivery) apiv1.NotificationDeliveryView {
+	v := apiv1.NotificationDeliveryView{ID: d.ID, PipelineID: d.PipelineID, Test: d.PipelineID == "", Target: d.Target, Channel: d.Channel,
 		State: d.State, Attempts: d.Attempts, HTTPStatus: d.HTTPStatus, Error: d.Error, CreatedAt: d.CreatedAt,
-		AttemptLog: []NotificationAttemptView{}}
+		AttemptLog: []apiv1.NotificationAttemptView{}}
 	if d.State == store.DeliveryPending {
 		t := d.NextAt
 		v.NextAt = &t
@@ -91,7 +63,7 @@ func notificationDeliveryView(d *store.NotificationDelivery) NotificationDeliver
 		v.FinishedAt = &t
 	}
 	for _, at := range d.AttemptLog {
-		v.AttemptLog = append(v.AttemptLog, NotificationAttemptView{N: at.N, At: at.At, HTTPStatus: at.HTTPStatus, Error: at.Error,
+		v.AttemptLog = append(v.AttemptLog, apiv1.NotificationAttemptView{N: at.N, At: at.At, HTTPStatus: at.HTTPStatus, Error: at.Error,
 			DurationMS: at.Duration.Milliseconds()})
 	}
 	return v
@@ -144,7 +116,7 @@ func (a *API) listNotifications(w http.ResponseWriter, r *http.Request, c *calle
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusOK, vs)
+	return writeJSON(w, http.StatusOK, each(vs, notificationView))
 }
 
 func (a *API) getNotification(w http.ResponseWriter, r *http.Request, c *caller) error {
@@ -157,7 +129,7 @@ func (a *API) getNotification(w http.ResponseWriter, r *http.Request, c *caller)
 	if err != nil {
 		return notificationError(err, name)
 	}
-	return writeJSON(w, http.StatusOK, v)
+	return writeJSON(w, http.StatusOK, notificationView(v))
 }
 
 func (a *API) createNotification(w http.ResponseWriter, r *http.Request, c *caller) error {
@@ -173,7 +145,7 @@ func (a *API) createNotification(w http.ResponseWriter, r *http.Request, c *call
 	if err != nil {
 		return notificationError(err, req.Name)
 	}
-	return writeJSON(w, http.StatusCreated, v)
+	return writeJSON(w, http.StatusCreated, notificationView(v))
 }
 
 func (a *API) updateNotification(w http.ResponseWriter, r *http.Request, c *caller) error {
@@ -193,7 +165,7 @@ func (a *API) updateNotification(w http.ResponseWriter, r *http.Request, c *call
 	if err != nil {
 		return notificationError(err, name)
 	}
-	return writeJSON(w, http.StatusOK, v)
+	return writeJSON(w, http.StatusOK, notificationView(v))
 }
 
 func (a *API) deleteNotification(w http.ResponseWriter, r *http.Request, c *caller) error {
@@ -221,7 +193,7 @@ func (a *API) testNotification(w http.ResponseWriter, r *http.Request, c *caller
 	if err != nil {
 		return notificationError(err, name)
 	}
-	out := make([]NotificationDeliveryView, 0, len(ds))
+	out := make([]apiv1.NotificationDeliveryView, 0, len(ds))
 	for _, d := range ds {
 		out = append(out, notificationDeliveryView(d))
 	}
@@ -246,7 +218,7 @@ func (a *API) listNotificationDeliveries(w http.ResponseWriter, r *http.Request,
 	if err != nil {
 		return notificationError(err, name)
 	}
-	out := make([]NotificationDeliveryView, 0, len(ds))
+	out := make([]apiv1.NotificationDeliveryView, 0, len(ds))
 	for _, d := range ds {
 		out = append(out, notificationDeliveryView(d))
 	}

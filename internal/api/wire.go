@@ -5,6 +5,7 @@ import (
 	"github.com/batonci/baton/internal/artifact"
 	"github.com/batonci/baton/internal/ci"
 	"github.com/batonci/baton/internal/logstore"
+	"github.com/batonci/baton/internal/notification"
 	"github.com/batonci/baton/internal/repourl"
 	"github.com/batonci/baton/internal/store"
 	"github.com/batonci/baton/internal/vault"
@@ -144,4 +145,19 @@ func commandView(c logstore.Command) apiv1.Command {
 	return apiv1.Command{Index: c.Index, Directive: c.Directive, ExitCode: c.ExitCode,
 		StartedAt: (*apiv1.Timestamp)(c.StartedAt), FinishedAt: (*apiv1.Timestamp)(c.FinishedAt),
 		FirstLine: c.FirstLine, LastLine: c.LastLine}
+}
+
+func notificationView(v *notification.View) *apiv1.Notification {
+	if v == nil {
+		return nil
+	}
+	out := &apiv1.Notification{ID: v.ID, Name: v.Name, Projects: v.Projects, Branches: v.Branches, Pipelines: v.Pipelines,
+		Results: v.Results, CreatedAt: v.CreatedAt, CreatedBy: v.CreatedBy, UpdatedAt: v.UpdatedAt, UpdatedBy: v.UpdatedBy}
+	if v.Slack != nil {
+		out.Slack = &apiv1.NotificationSlack{Endpoint: v.Slack.Endpoint, Channels: v.Slack.Channels}
+	}
+	if v.Webhook != nil {
+		out.Webhook = &apiv1.NotificationWebhook{Endpoint: v.Webhook.Endpoint, Secret: v.Webhook.Secret}
+	}
+	return out
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/batonci/baton/internal/artifact"
 	"github.com/batonci/baton/internal/ci"
 	"github.com/batonci/baton/internal/logstore"
+	"github.com/batonci/baton/internal/notification"
 	"github.com/batonci/baton/internal/store"
 	"github.com/batonci/baton/internal/vault"
 )
@@ -136,4 +137,6 @@ func TestWireViewsKeepTheJSON(t *testing.T) {
 	check("LogLine", ll, func() any { return logLineView(*ll) })
 	cmd := &logstore.Command{}
 	check("Command", cmd, func() any { return commandView(*cmd) })
+	nv := &notification.View{}
+	check("Notification", nv, func() any { return notificationView(nv) })
 }

@@ -7,57 +7,14 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/batonci/baton/internal/apiv1"
 )
 
 // The `baton notification` commands manage the organisation's
 // notifications (organisation admins only): rules that send a pipeline's
 // end to Slack and webhooks. Endpoints and the webhook secret go in and
 // are shown back as scheme and host only.
-
-// notificationView mirrors the API's notification.
-type notificationView struct {
-	ID        string   `json:"id"`
-	Name      string   `json:"name"`
-	Projects  []string `json:"projects"`
-	Branches  []string `json:"branches"`
-	Pipelines []string `json:"pipelines"`
-	Results   []string `json:"results"`
-	Slack     *struct {
-		Endpoint string   `json:"endpoint"`
-		Channels []string `json:"channels"`
-	} `json:"slack,omitempty"`
-	Webhook *struct {
-		Endpoint string `json:"endpoint"`
-		Secret   bool   `json:"secret"`
-	} `json:"webhook,omitempty"`
-	CreatedAt time.Time `json:"created_at"`
-	CreatedBy string    `json:"created_by"`
-	UpdatedAt time.Time `json:"updated_at"`
-	UpdatedBy string    `json:"updated_by"`
-}
-
-// notificationDeliveryView mirrors the API's delivery.
-type notificationDeliveryView struct {
-	ID         string     `json:"id"`
-	PipelineID string     `json:"pipeline_id,omitempty"`
-	Test       bool       `json:"test,omitempty"`
-	Target     string     `json:"target"`
-	Channel    string     `json:"channel,omitempty"`
-	State      string     `json:"state"`
-	Attempts   int        `json:"attempts"`
-	HTTPStatus int        `json:"http_status"`
-	Error      string     `json:"error,omitempty"`
-	NextAt     *time.Time `json:"next_attempt_at,omitempty"`
-	CreatedAt  time.Time  `json:"created_at"`
-	FinishedAt *time.Time `json:"finished_at,omitempty"`
-	AttemptLog []struct {
-		N          int       `json:"n"`
-		At         time.Time `json:"at"`
-		HTTPStatus int       `json:"http_status"`
-		Error      string    `json:"error,omitempty"`
-		DurationMS int64     `json:"duration_ms"`
-	} `json:"attempt_log"`
-}
 
 func notificationPath(name string) string {
 	p := "/api/v1/notifications"
@@ -131,7 +88,7 @@ func (in *notificationInput) body(body map[string]any, update bool) {
 	}
 }
 
-func (v *notificationView) targets() string {
+func notificationTargets(v *apiv1.Notification) string {
 	var t []string
 	if v.Slack != nil {
 		s := "slack " + v.Slack.Endpoint
@@ -172,11 +129,11 @@ func notificationCreateCommand() *command {
 			}
 			body := map[string]any{"name": args[0]}
 			in.body(body, false)
-			var v notificationView
+			var v apiv1.Notification
 			if err := c.do(ctx, "POST", notificationPath(""), body, &v); err != nil {
 				return failAPI(o, "notification create", err)
 			}
-			fmt.Fprintf(o.Out, "Created notification %s: %s\n", v.Name, v.targets())
+			fmt.Fprintf(o.Out, "Created notification %s: %s\n", v.Name, notificationTargets(&v))
 			return ExitOK
 		},
 	}.build(func(fs *flagSet) { in.flags(fs, false) })
@@ -197,11 +154,11 @@ func notificationUpdateCommand() *command {
 			}
 			body := map[string]any{}
 			in.body(body, true)
-			var v notificationView
+			var v apiv1.Notification
 			if err := c.do(ctx, "PATCH", notificationPath(args[0]), body, &v); err != nil {
 				return failAPI(o, "notification update", err)
 			}
-			fmt.Fprintf(o.Out, "Updated notification %s: %s\n", v.Name, v.targets())
+			fmt.Fprintf(o.Out, "Updated notification %s: %s\n", v.Name, notificationTargets(&v))
 			return ExitOK
 		},
 	}.build(func(fs *flagSet) { in.flags(fs, true) })
@@ -216,7 +173,7 @@ func notificationListCommand() *command {
 				fmt.Fprintln(o.Err, "baton notification list: usage: baton notification list [--json]")
 				return ExitUsage
 			}
-			var vs []notificationView
+			var vs []apiv1.Notification
 			if err := c.do(ctx, "GET", notificationPath(""), nil, &vs); err != nil {
 				return failAPI(o, "notification list", err)
 			}
@@ -232,7 +189,7 @@ func notificationListCommand() *command {
 			fmt.Fprintln(tw, "NAME\tPROJECTS\tBRANCHES\tPIPELINES\tRESULTS\tTARGETS")
 			for _, v := range vs {
 				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", v.Name, joinOr(v.Projects, "public"), joinOr(v.Branches, "any"),
-					joinOr(v.Pipelines, "any"), joinOr(v.Results, "any"), v.targets())
+					joinOr(v.Pipelines, "any"), joinOr(v.Results, "any"), notificationTargets(&v))
 			}
 			tw.Flush()
 			return ExitOK
@@ -249,7 +206,7 @@ func notificationShowCommand() *command {
 				fmt.Fprintln(o.Err, "baton notification show: usage: baton notification show NAME [--json]")
 				return ExitUsage
 			}
-			var v notificationView
+			var v apiv1.Notification
 			if err := c.do(ctx, "GET", notificationPath(args[0]), nil, &v); err != nil {
 				return failAPI(o, "notification show", err)
 			}
@@ -296,7 +253,7 @@ func notificationDeleteCommand() *command {
 	}.build(nil)
 }
 
-func deliveryTarget(d *notificationDeliveryView) string {
+func deliveryTarget(d *apiv1.NotificationDeliveryView) string {
 	if d.Channel != "" {
 		return d.Target + " " + d.Channel
 	}
@@ -315,7 +272,7 @@ func notificationTestCommand() *command {
 				fmt.Fprintln(o.Err, "baton notification test: usage: baton notification test NAME")
 				return ExitUsage
 			}
-			var queued []notificationDeliveryView
+			var queued []apiv1.NotificationDeliveryView
 			if err := c.do(ctx, "POST", notificationPath(args[0])+"/test", nil, &queued); err != nil {
 				return failAPI(o, "notification test", err)
 			}
@@ -329,11 +286,11 @@ func notificationTestCommand() *command {
 			}
 			deadline := time.Now().Add(wait)
 			for {
-				var all []notificationDeliveryView
+				var all []apiv1.NotificationDeliveryView
 				if err := c.do(ctx, "GET", notificationPath(args[0])+"/deliveries?limit=500", nil, &all); err != nil {
 					return failAPI(o, "notification test", err)
 				}
-				var got []notificationDeliveryView
+				var got []apiv1.NotificationDeliveryView
 				done := true
 				for _, d := range all {
 					if ids[d.ID] {
@@ -385,7 +342,7 @@ func notificationDeliveriesCommand() *command {
 			if limit > 0 {
 				path += fmt.Sprintf("?limit=%d", limit)
 			}
-			var ds []notificationDeliveryView
+			var ds []apiv1.NotificationDeliveryView
 			if err := c.do(ctx, "GET", path, nil, &ds); err != nil {
 				return failAPI(o, "notification deliveries", err)
 			}
