@@ -7,7 +7,7 @@ import (
 	"strings"
 
 	"github.com/batonci/baton/internal/agent"
-	"github.com/batonci/baton/internal/imagecache"
+	"github.com/batonci/baton/internal/bytesize"
 )
 
 // agentExecutor builds an agent's executor (agent.NewExecutor) from the
@@ -24,7 +24,7 @@ func agentExecutor(ctx context.Context, mode, budget, mirror string, opts agent.
 		return agent.NewExecutor(ctx, opts)
 	}
 	if budget != "" {
-		b, err := imagecache.ParseSize(budget)
+		b, err := bytesize.Parse(budget)
 		if err != nil {
 			return agent.Executor{}, fmt.Errorf("--image-budget: %w", err)
 		}

@@ -7,7 +7,7 @@ import (
 	"net/url"
 
 	"github.com/batonci/baton/internal/apiv1"
-	"github.com/batonci/baton/internal/imagecache"
+	"github.com/batonci/baton/internal/bytesize"
 )
 
 func projectUpdateCommand() *command {
@@ -57,7 +57,7 @@ func projectUpdateCommand() *command {
 			}
 			var size int64
 			if set["cache-size"] {
-				n, err := imagecache.ParseSize(cacheSize)
+				n, err := bytesize.Parse(cacheSize)
 				if err != nil {
 					return usageErr(fmt.Sprintf("--cache-size: %v", err))
 				}
@@ -168,7 +168,7 @@ func addCacheLocalBudgetFlag(fs *flag.FlagSet) cacheLocalBudget {
 
 // bytes returns the budget for agent.Config: negative keeps no copies.
 func (c cacheLocalBudget) bytes() (int64, error) {
-	n, err := imagecache.ParseSize(*c.s)
+	n, err := bytesize.Parse(*c.s)
 	if err != nil {
 		return 0, fmt.Errorf("--cache-local-budget: %w", err)
 	}

@@ -204,27 +204,3 @@ func TestEnforceKeepsImagesContainersUse(t *testing.T) {
 		t.Errorf("removed %q, present %v: an image a container uses must stay", removed, present(im))
 	}
 }
-
-func TestParseSize(t *testing.T) {
-	for _, tc := range []struct {
-		in   string
-		want int64
-		err  bool
-	}{
-		{"10GB", 10e9, false},
-		{"512MiB", 512 << 20, false},
-		{"1.5G", 3 << 29, false},
-		{"1000", 1000, false},
-		{"2 tb", 2e12, false},
-		{"", 0, true},
-		{"10XB", 0, true},
-		{"-1GB", 0, true},
-	} {
-		t.Run(tc.in, func(t *testing.T) {
-			got, err := ParseSize(tc.in)
-			if (err != nil) != tc.err || got != tc.want {
-				t.Errorf("ParseSize(%q) = %d, %v; want %d, error %v", tc.in, got, err, tc.want, tc.err)
-			}
-		})
-	}
-}

@@ -1,14 +1,12 @@
 package web
 
 import (
-	"fmt"
-	"math"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 
 	"github.com/batonci/baton/internal/apiv1"
+	"github.com/batonci/baton/internal/bytesize"
 	"github.com/batonci/baton/internal/ci"
 	"github.com/batonci/baton/internal/store"
 )
@@ -130,7 +128,7 @@ func (w *Web) updateProjectSettings(rw http.ResponseWriter, r *http.Request) {
 		req["poll_interval"] = form.PollInterval
 	}
 	if form.CacheSize = strings.TrimSpace(f.Get("cache_size")); form.CacheSize != "" {
-		n, err := parseSize(form.CacheSize)
+		n, err := bytesize.Parse(form.CacheSize)
 		if err != nil {
 			w.renderProjectSettings(rw, r, http.StatusBadRequest, projectSettingsPage{Form: form, Error: "Cache size: " + err.Error()})
 			return
@@ -221,33 +219,4 @@ func (w *Web) deleteProject(rw http.ResponseWriter, r *http.Request) {
 		return
 	}
 	seeOther(rw, r, "/", "project-deleted")
-}
-
-// parseSize reads a size as `baton project update --cache-size` does:
-// "9GiB", "500MB", "1.5G" or "1073741824" (bytes). KB, MB, GB and TB are
-// powers of 1000; KiB, MiB, GiB and TiB (and K, M, G, T) powers of 1024.
-func parseSize(s string) (int64, error) {
-	t := strings.TrimSpace(s)
-	i := strings.IndexFunc(t, func(r rune) bool { return (r < '0' || r > '9') && r != '.' })
-	num, unit := t, ""
-	if i >= 0 {
-		num, unit = t[:i], strings.TrimSpace(t[i:])
-	}
-	f, err := strconv.ParseFloat(num, 64)
-	if err != nil || f < 0 {
-		return 0, fmt.Errorf("%q is not a size: give a number and a unit such as 9GiB or 500MB", s)
-	}
-	mult := map[string]float64{
-		"": 1, "B": 1,
-		"KB": 1e3, "MB": 1e6, "GB": 1e9, "TB": 1e12,
-		"K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40,
-		"KIB": 1 << 10, "MIB": 1 << 20, "GIB": 1 << 30, "TIB": 1 << 40,
-	}[strings.ToUpper(unit)]
-	if mult == 0 {
-		return 0, fmt.Errorf("%q is not a size: the units are B, KB, MB, GB, TB, KiB, MiB, GiB and TiB", s)
-	}
-	if f*mult > math.MaxInt64/2 {
-		return 0, fmt.Errorf("%q is too large", s)
-	}
-	return int64(f * mult), nil
 }
