@@ -17,29 +17,6 @@ import (
 // readers of the project list and show them with their last runs; writers
 // create, change, pause, resume, delete and run them.
 
-// ScheduleRequest creates (POST) or changes (PATCH) a schedule. On PATCH
-// every field is optional; parameters given replace the declared ones.
-type ScheduleRequest struct {
-	Name         *string         `json:"name"`
-	Cron         *string         `json:"cron"`
-	Timezone     *string         `json:"timezone"`
-	Branch       *string         `json:"branch"`
-	PipelineFile *string         `json:"pipeline_file"`
-	Parameters   *[]ci.Parameter `json:"parameters"`
-	Paused       *bool           `json:"paused"`
-}
-
-// ScheduleView is a schedule with, when shown alone, its last runs.
-type ScheduleView struct {
-	*ci.Schedule
-	Runs []*apiv1.Workflow `json:"runs,omitempty"`
-}
-
-// ScheduleRunRequest runs a schedule now with values for its parameters.
-type ScheduleRunRequest struct {
-	Parameters map[string]string `json:"parameters"`
-}
-
 // scheduleError maps the schedule package's refusals to 400.
 func scheduleError(err error) error {
 	if errors.Is(err, schedule.ErrInvalid) {
@@ -57,9 +34,9 @@ func (a *API) listSchedules(w http.ResponseWriter, r *http.Request, c *caller) e
 	if err != nil {
 		return err
 	}
-	out := []ScheduleView{}
+	out := []apiv1.ScheduleView{}
 	for _, s := range ss {
-		out = append(out, ScheduleView{Schedule: s})
+		out = append(out, apiv1.ScheduleView{Schedule: scheduleView(s)})
 	}
 	return writeJSON(w, http.StatusOK, out)
 }
@@ -87,13 +64,13 @@ func (a *API) getSchedule(w http.ResponseWriter, r *http.Request, c *caller) err
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusOK, ScheduleView{Schedule: s, Runs: each(runs, workflowView)})
+	return writeJSON(w, http.StatusOK, apiv1.ScheduleView{Schedule: scheduleView(s), Runs: each(runs, workflowView)})
 }
 
 // applySchedule applies req to s, checks the result and, when the branch
 // changes, that it exists in the repository; then computes the next run
 // when the timing changed or the schedule resumes.
-func (a *API) applySchedule(r *http.Request, p *ci.Project, s *ci.Schedule, req *ScheduleRequest, create bool) error {
+func (a *API) applySchedule(r *http.Request, p *ci.Project, s *ci.Schedule, req *apiv1.ScheduleRequest, create bool) error {
 	old := *s
 	set := func(dst *string, v *string) {
 		if v != nil {
@@ -106,7 +83,7 @@ func (a *API) applySchedule(r *http.Request, p *ci.Project, s *ci.Schedule, req 
 	set(&s.Branch, req.Branch)
 	set(&s.PipelineFile, req.PipelineFile)
 	if req.Parameters != nil {
-		s.Parameters = *req.Parameters
+		s.Parameters = each(*req.Parameters, ciParameter)
 	}
 	if req.Paused != nil {
 		s.Paused = *req.Paused
@@ -143,7 +120,7 @@ func (a *API) createSchedule(w http.ResponseWriter, r *http.Request, c *caller) 
 	if err != nil {
 		return err
 	}
-	var req ScheduleRequest
+	var req apiv1.ScheduleRequest
 	if err := decode(r, &req); err != nil {
 		return err
 	}
@@ -158,11 +135,11 @@ func (a *API) createSchedule(w http.ResponseWriter, r *http.Request, c *caller) 
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusCreated, ScheduleView{Schedule: s})
+	return writeJSON(w, http.StatusCreated, apiv1.ScheduleView{Schedule: scheduleView(s)})
 }
 
 func (a *API) updateSchedule(w http.ResponseWriter, r *http.Request, c *caller) error {
-	var req ScheduleRequest
+	var req apiv1.ScheduleRequest
 	if err := decode(r, &req); err != nil {
 		return err
 	}
@@ -171,15 +148,15 @@ func (a *API) updateSchedule(w http.ResponseWriter, r *http.Request, c *caller) 
 
 func (a *API) pauseSchedule(w http.ResponseWriter, r *http.Request, c *caller) error {
 	paused := true
-	return a.changeSchedule(w, r, c, &ScheduleRequest{Paused: &paused})
+	return a.changeSchedule(w, r, c, &apiv1.ScheduleRequest{Paused: &paused})
 }
 
 func (a *API) resumeSchedule(w http.ResponseWriter, r *http.Request, c *caller) error {
 	paused := false
-	return a.changeSchedule(w, r, c, &ScheduleRequest{Paused: &paused})
+	return a.changeSchedule(w, r, c, &apiv1.ScheduleRequest{Paused: &paused})
 }
 
-func (a *API) changeSchedule(w http.ResponseWriter, r *http.Request, c *caller, req *ScheduleRequest) error {
+func (a *API) changeSchedule(w http.ResponseWriter, r *http.Request, c *caller, req *apiv1.ScheduleRequest) error {
 	p, s, err := a.getScheduleOf(r, c)
 	if err != nil {
 		return err
@@ -195,7 +172,7 @@ func (a *API) changeSchedule(w http.ResponseWriter, r *http.Request, c *caller, 
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusOK, ScheduleView{Schedule: s})
+	return writeJSON(w, http.StatusOK, apiv1.ScheduleView{Schedule: scheduleView(s)})
 }
 
 func (a *API) deleteSchedule(w http.ResponseWriter, r *http.Request, c *caller) error {
@@ -215,7 +192,7 @@ func (a *API) runSchedule(w http.ResponseWriter, r *http.Request, c *caller) err
 	if err != nil {
 		return err
 	}
-	var req ScheduleRunRequest
+	var req apiv1.ScheduleRunRequest
 	if err := decode(r, &req); err != nil {
 		return err
 	}

@@ -161,3 +161,25 @@ func notificationView(v *notification.View) *apiv1.Notification {
 	}
 	return out
 }
+
+func scheduleView(s *ci.Schedule) *apiv1.Schedule {
+	if s == nil {
+		return nil
+	}
+	var params []apiv1.Parameter // nil stays null, as the domain's JSON has it
+	if s.Parameters != nil {
+		params = each(s.Parameters, parameterView)
+	}
+	return &apiv1.Schedule{ID: s.ID, ProjectID: s.ProjectID, Name: s.Name, Cron: s.Cron, Timezone: s.Timezone, Branch: s.Branch,
+		PipelineFile: s.PipelineFile, Parameters: params, Paused: s.Paused, NextRun: s.NextRun,
+		LastRun: s.LastRun, LastWorkflow: s.LastWorkflow, LastError: s.LastError, CreatedAt: s.CreatedAt, CreatedBy: s.CreatedBy,
+		UpdatedAt: s.UpdatedAt, UpdatedBy: s.UpdatedBy}
+}
+
+func parameterView(p ci.Parameter) apiv1.Parameter {
+	return apiv1.Parameter{Name: p.Name, Description: p.Description, Required: p.Required, Options: p.Options, DefaultValue: p.DefaultValue}
+}
+
+func ciParameter(p apiv1.Parameter) ci.Parameter {
+	return ci.Parameter{Name: p.Name, Description: p.Description, Required: p.Required, Options: p.Options, DefaultValue: p.DefaultValue}
+}

@@ -137,6 +137,8 @@ func TestWireViewsKeepTheJSON(t *testing.T) {
 	check("LogLine", ll, func() any { return logLineView(*ll) })
 	cmd := &logstore.Command{}
 	check("Command", cmd, func() any { return commandView(*cmd) })
+	sc := &ci.Schedule{}
+	check("Schedule", sc, func() any { return scheduleView(sc) })
 	nv := &notification.View{}
 	check("Notification", nv, func() any { return notificationView(nv) })
 }

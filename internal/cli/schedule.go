@@ -10,18 +10,11 @@ import (
 	"time"
 
 	"github.com/batonci/baton/internal/apiv1"
-	"github.com/batonci/baton/internal/ci"
 )
 
 // The `baton schedule` commands manage a project's schedules (Semaphore's
 // tasks): a pipeline run on a branch at the times of a cron expression,
 // with declared parameters, paused and resumed, or run now.
-
-// scheduleView mirrors the API's schedule.
-type scheduleView struct {
-	ci.Schedule
-	Runs []*ci.Workflow `json:"runs,omitempty"`
-}
 
 func schedulePath(project, name string, more ...string) string {
 	p := "/api/v1/projects/" + url.PathEscape(project) + "/schedules"
@@ -55,14 +48,14 @@ func (pf *paramFlags) given() bool {
 
 // apply changes the declarations ps as the flags say, in the order the
 // parameters were first named.
-func (pf *paramFlags) apply(ps []ci.Parameter) ([]ci.Parameter, error) {
-	find := func(name string) *ci.Parameter {
+func (pf *paramFlags) apply(ps []apiv1.Parameter) ([]apiv1.Parameter, error) {
+	find := func(name string) *apiv1.Parameter {
 		for i := range ps {
 			if ps[i].Name == name {
 				return &ps[i]
 			}
 		}
-		ps = append(ps, ci.Parameter{Name: name})
+		ps = append(ps, apiv1.Parameter{Name: name})
 		return &ps[len(ps)-1]
 	}
 	kv := func(flag, s string) (string, string, error) {
@@ -103,7 +96,7 @@ func (pf *paramFlags) apply(ps []ci.Parameter) ([]ci.Parameter, error) {
 		find(k).Description = v
 	}
 	for _, k := range pf.remove {
-		ps = slices.DeleteFunc(ps, func(p ci.Parameter) bool { return p.Name == k })
+		ps = slices.DeleteFunc(ps, func(p apiv1.Parameter) bool { return p.Name == k })
 	}
 	return ps, nil
 }
@@ -155,16 +148,16 @@ project's write role.`},
 				return ExitUsage
 			}
 			if ps == nil {
-				ps = []ci.Parameter{}
+				ps = []apiv1.Parameter{}
 			}
 			body := map[string]any{"name": args[1], "cron": cron, "timezone": tz, "branch": branch,
 				"pipeline_file": file, "parameters": ps, "paused": paused}
-			var v scheduleView
+			var v apiv1.ScheduleView
 			if err := c.do(ctx, "POST", schedulePath(args[0], ""), body, &v); err != nil {
 				return failAPI(o, "schedule create", err)
 			}
 			fmt.Fprintf(o.Out, "Created schedule %s of project %s: %s (%s) on %s; next run %s\n",
-				v.Name, args[0], v.Cron, v.Timezone, v.Branch, nextRun(&v.Schedule))
+				v.Name, args[0], v.Cron, v.Timezone, v.Branch, nextRun(v.Schedule))
 			return ExitOK
 		},
 	}.build(func(fs *flagSet) {
@@ -198,7 +191,7 @@ declarations and keep the others. Needs the project's write role.`},
 				}
 			}
 			if pf.given() {
-				var cur scheduleView
+				var cur apiv1.ScheduleView
 				if err := c.do(ctx, "GET", schedulePath(args[0], args[1]), nil, &cur); err != nil {
 					return failAPI(o, "schedule update", err)
 				}
@@ -208,16 +201,16 @@ declarations and keep the others. Needs the project's write role.`},
 					return ExitUsage
 				}
 				if ps == nil {
-					ps = []ci.Parameter{}
+					ps = []apiv1.Parameter{}
 				}
 				body["parameters"] = ps
 			}
-			var v scheduleView
+			var v apiv1.ScheduleView
 			if err := c.do(ctx, "PATCH", schedulePath(args[0], args[1]), body, &v); err != nil {
 				return failAPI(o, "schedule update", err)
 			}
 			fmt.Fprintf(o.Out, "Updated schedule %s of project %s: %s (%s) on %s; next run %s\n",
-				v.Name, args[0], v.Cron, v.Timezone, v.Branch, nextRun(&v.Schedule))
+				v.Name, args[0], v.Cron, v.Timezone, v.Branch, nextRun(v.Schedule))
 			return ExitOK
 		},
 	}.build(func(fs *flagSet) {
@@ -231,7 +224,7 @@ declarations and keep the others. Needs the project's write role.`},
 }
 
 // nextRun says when a schedule runs next.
-func nextRun(s *ci.Schedule) string {
+func nextRun(s *apiv1.Schedule) string {
 	switch {
 	case s.Paused:
 		return "none (paused)"
@@ -250,7 +243,7 @@ func scheduleListCommand() *command {
 				fmt.Fprintln(o.Err, "baton schedule list: usage: baton schedule list PROJECT")
 				return ExitUsage
 			}
-			var vs []scheduleView
+			var vs []apiv1.ScheduleView
 			if err := c.do(ctx, "GET", schedulePath(args[0], ""), nil, &vs); err != nil {
 				return failAPI(o, "schedule list", err)
 			}
@@ -265,7 +258,7 @@ func scheduleListCommand() *command {
 			tw := tabwriter.NewWriter(o.Out, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "NAME\tCRON\tTIME ZONE\tBRANCH\tNEXT RUN\tLAST RUN")
 			for _, v := range vs {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", v.Name, v.Cron, v.Timezone, v.Branch, nextRun(&v.Schedule), lastRun(&v.Schedule))
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", v.Name, v.Cron, v.Timezone, v.Branch, nextRun(v.Schedule), lastRun(v.Schedule))
 			}
 			tw.Flush()
 			return ExitOK
@@ -274,7 +267,7 @@ func scheduleListCommand() *command {
 }
 
 // lastRun says how the last run of a schedule went.
-func lastRun(s *ci.Schedule) string {
+func lastRun(s *apiv1.Schedule) string {
 	switch {
 	case s.LastError != "":
 		return "failed to start: " + s.LastError
@@ -293,7 +286,7 @@ func scheduleShowCommand() *command {
 				fmt.Fprintln(o.Err, "baton schedule show: usage: baton schedule show PROJECT NAME")
 				return ExitUsage
 			}
-			var v scheduleView
+			var v apiv1.ScheduleView
 			if err := c.do(ctx, "GET", schedulePath(args[0], args[1]), nil, &v); err != nil {
 				return failAPI(o, "schedule show", err)
 			}
@@ -309,7 +302,7 @@ func scheduleShowCommand() *command {
 			fmt.Fprintf(o.Out, "  Cron:      %s (%s)\n", v.Cron, v.Timezone)
 			fmt.Fprintf(o.Out, "  Branch:    %s\n", v.Branch)
 			fmt.Fprintf(o.Out, "  Pipeline:  %s\n", orDash(v.PipelineFile))
-			fmt.Fprintf(o.Out, "  Next run:  %s\n", nextRun(&v.Schedule))
+			fmt.Fprintf(o.Out, "  Next run:  %s\n", nextRun(v.Schedule))
 			if v.LastError != "" {
 				fmt.Fprintf(o.Out, "  Last run:  failed to start: %s\n", v.LastError)
 			}
@@ -375,12 +368,12 @@ func schedulePauseCommand(verb string) *command {
 				fmt.Fprintf(o.Err, "baton schedule %s: usage: baton schedule %s PROJECT NAME\n", verb, verb)
 				return ExitUsage
 			}
-			var v scheduleView
+			var v apiv1.ScheduleView
 			if err := c.do(ctx, "POST", schedulePath(args[0], args[1], verb), map[string]any{}, &v); err != nil {
 				return failAPI(o, "schedule "+verb, err)
 			}
 			past := map[string]string{"pause": "Paused", "resume": "Resumed"}[verb]
-			fmt.Fprintf(o.Out, "%s schedule %s of project %s; next run %s\n", past, v.Name, args[0], nextRun(&v.Schedule))
+			fmt.Fprintf(o.Out, "%s schedule %s of project %s; next run %s\n", past, v.Name, args[0], nextRun(v.Schedule))
 			return ExitOK
 		},
 	}.build(nil)

@@ -5,7 +5,6 @@ import (
 	"net/url"
 	"strings"
 
-	"github.com/batonci/baton/internal/api"
 	"github.com/batonci/baton/internal/apiv1"
 )
 
@@ -13,7 +12,7 @@ import (
 type schedulesPage struct {
 	Project   *apiv1.Project
 	Access    apiv1.AccessView
-	Schedules []api.ScheduleView
+	Schedules []apiv1.ScheduleView
 	Done      string
 }
 
@@ -33,13 +32,13 @@ func (w *Web) schedules(rw http.ResponseWriter, r *http.Request) {
 		w.fail(rw, r, err)
 		return
 	}
-	var list []api.ScheduleView
+	var list []apiv1.ScheduleView
 	if _, err := w.apiGet(r, base+"/schedules", &list); err != nil {
 		w.fail(rw, r, err)
 		return
 	}
 	for _, s := range list {
-		var full api.ScheduleView
+		var full apiv1.ScheduleView
 		if _, err := w.apiGet(r, base+"/schedules/"+url.PathEscape(s.Name), &full); err != nil {
 			w.fail(rw, r, err)
 			return
@@ -59,7 +58,7 @@ func (w *Web) runSchedule(rw http.ResponseWriter, r *http.Request) {
 	if !w.requireWrite(rw, r, project) {
 		return
 	}
-	req := api.ScheduleRunRequest{Parameters: map[string]string{}}
+	req := apiv1.ScheduleRunRequest{Parameters: map[string]string{}}
 	for k, v := range r.PostForm {
 		if name, ok := strings.CutPrefix(k, "param."); ok && len(v) > 0 && v[0] != "" {
 			req.Parameters[name] = v[0]
