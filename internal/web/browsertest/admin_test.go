@@ -2,12 +2,14 @@ package browsertest
 
 import (
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/batonci/baton/internal/apiv1"
 	"github.com/batonci/baton/internal/testenv"
 )
 
@@ -69,6 +71,42 @@ func TestAdminPagesInTheBrowser(t *testing.T) {
 
 	b.open(e.URL, "/settings/users")
 	b.wait(5*time.Second, "the users page", `document.body.innerText.includes('bob')`)
+	// A new user with a generated password, shown once.
+	b.do(
+		chromedp.SendKeys(chromedp.ID("u-login"), "carol"),
+		chromedp.SetValue(chromedp.ID("u-create"), "yes"),
+		chromedp.Evaluate[chromedp.Void](`document.getElementById('u-login').form.requestSubmit()`),
+	)
+	b.wait(10*time.Second, "the new user", `!!document.getElementById('new-password') && document.getElementById('new-password').value.length >= 12`)
+	var users []apiv1.User
+	e.Do("GET", "/api/v1/users", nil, &users, http.StatusOK)
+	if i := slices.IndexFunc(users, func(u apiv1.User) bool { return u.Login == "carol" }); i < 0 || !users[i].CanCreateProjects {
+		t.Errorf("the user added with the form is missing or may not create projects: %+v", users)
+	}
+	b.open(e.URL, "/settings/users")
+	if n := eval[int](b, `document.querySelectorAll('#new-password').length`); n != 0 {
+		t.Error("the generated password is shown again after the page is reloaded")
+	}
+	b.screenshot("users")
+
+	// An organisation secret that no project may use; its value is on no page.
+	const orgValue = "org-secret-Xq27"
+	b.open(e.URL, "/settings/secrets")
+	b.do(
+		chromedp.SendKeys(chromedp.ID("sec-name"), "registry"),
+		chromedp.SetValue(chromedp.ID("sec-env"), "REGISTRY_TOKEN="+orgValue),
+		chromedp.SetValue(chromedp.ID("sec-access"), "none"),
+		chromedp.Evaluate[chromedp.Void](`document.getElementById('sec-name').form.requestSubmit()`),
+	)
+	b.wait(10*time.Second, "the saved organisation secret", `document.body.innerText.includes('Secret saved.') && document.body.innerText.includes('REGISTRY_TOKEN')`)
+	if strings.Contains(eval[string](b, `document.documentElement.outerHTML`), orgValue) {
+		t.Error("the organisation secret's value is on the page")
+	}
+	var orgSecret apiv1.SecretMeta
+	e.Do("GET", "/api/v1/secrets/registry", nil, &orgSecret, http.StatusOK)
+	if orgSecret.ProjectAccess != "none" {
+		t.Errorf("the organisation secret's project policy is %q, want none", orgSecret.ProjectAccess)
+	}
 	b.open(e.URL, "/settings/agent-tokens")
 	b.do(
 		chromedp.SendKeys(chromedp.ID("at-name"), "host-1"),
