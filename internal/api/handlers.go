@@ -501,7 +501,9 @@ func (a *API) getJob(w http.ResponseWriter, r *http.Request, c *caller) error {
 		return err
 	}
 	view := apiv1.JobView{Job: jobView(j)}
-	if j.AgentID != "" {
+	// Agents' names, like the agents list, are for organisation admins:
+	// they name the build infrastructure (docs/security.md).
+	if j.AgentID != "" && c.user != nil && c.user.Admin {
 		if ag, err := a.cfg.Store.GetAgent(r.Context(), j.AgentID); err == nil {
 			view.AgentName = ag.Name
 		}

@@ -166,9 +166,8 @@ type JobView struct {
 	*Job
 	Block    string `json:"block"`
 	Workflow string `json:"workflow_id"`
-	// AgentName names the agent that runs or ran the job, for anyone who
-	// may read the job (the agents list itself is for organisation
-	// admins).
+	// AgentName names the agent that runs or ran the job, for
+	// organisation admins only, as the agents list is; empty for others.
 	AgentName string `json:"agent_name,omitempty"`
 }
 

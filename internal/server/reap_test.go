@@ -176,6 +176,14 @@ func TestRestartedAgentKillsWhatItsJobsLeft(t *testing.T) {
 	if supervisor == agent.Process.Pid {
 		t.Fatal("the job's shell is the agent's child: no supervisor")
 	}
+	// Both are stopped first, so that neither sees the other die and
+	// cleans up (on a loaded machine the agent had time to notice its
+	// supervisor's death before its own SIGKILL arrived).
+	for _, pid := range []int{agent.Process.Pid, supervisor} {
+		if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
+			t.Fatal(err)
+		}
+	}
 	if err := syscall.Kill(supervisor, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}

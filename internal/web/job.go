@@ -142,10 +142,11 @@ func (w *Web) job(rw http.ResponseWriter, r *http.Request) {
 	if _, err := w.apiGet(r, "/api/v1/projects/"+url.PathEscape(p.Job.ProjectID)+"/access", &access); err == nil {
 		p.Write = access.Write
 	}
+	// Organisation admins see the agent's name; others its machine type,
+	// as the agents page shows them only the types.
 	p.AgentName = p.Job.AgentName
 	if p.AgentName == "" && p.Job.AgentID != "" {
-		// An agent the server no longer knows: its short ID.
-		p.AgentName = shortSHA(p.Job.AgentID)
+		p.AgentName = "an " + p.Job.MachineType + " agent"
 	}
 	var cmds []logstore.Command
 	if _, err := w.apiGet(r, base+"/commands", &cmds); err != nil {

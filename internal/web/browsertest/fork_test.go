@@ -36,7 +36,7 @@ blocks:
 // whose secret was withheld: the page says so above the log and next to
 // the failure without opening any section, the workflow is titled by the
 // pull request and its author, the header shows the workflow's number and
-// the agent's name in users' words, and the failed job's log fills the
+// the agent's type in users' words, and the failed job's log fills the
 // window.
 func TestForkPullRequestJobPage(t *testing.T) {
 	t.Parallel()
@@ -88,10 +88,14 @@ func TestForkPullRequestJobPage(t *testing.T) {
 	notice := `secret "aws" withheld: this pull request comes from a fork`
 	b.wait(5*time.Second, "the withheld notice", `(() => { const n = document.getElementById('withheld'); return n && n.getBoundingClientRect().height > 0 && n.innerText.includes(`+jsString(notice)+`) && n.innerText.includes('This job failed'); })()`)
 	head1 := eval[string](b, `document.querySelector('.job-facts').innerText`)
-	for _, want := range []string{"#1", "builder-7", "a command failed", "(a secret was withheld)"} {
+	for _, want := range []string{"#1", "an e1-standard-2 agent", "a command failed", "(a secret was withheld)"} {
 		if !strings.Contains(head1, want) {
 			t.Errorf("job header lacks %q:\n%s", want, head1)
 		}
+	}
+	// Agents' names are for organisation admins; a visitor sees the type.
+	if strings.Contains(head1, "builder-7") {
+		t.Errorf("the job header shows a visitor the agent's name:\n%s", head1)
 	}
 	if strings.Contains(head1, "Reason") || strings.Contains(head1, "test") {
 		t.Errorf("job header shows internal words:\n%s", head1)
