@@ -42,7 +42,7 @@ const workflowCols = `w.id, w.project_id, w.number, w.trigger, w.ref_type, w.bra
 	w.rerun_of, w.created_at, w.pr_fork, w.pr_sha, w.pr_name, w.pr_slug, w.pr_head_url,
 	w.ref_verified, w.schedule, w.parameters,
 	(SELECT MIN(CASE
-		WHEN p.state <> 'done' THEN 0
+		WHEN p.state <> 'done' OR p.promotions_due THEN 0
 		WHEN p.result = 'failed' THEN 1
 		WHEN p.result = 'stopped' THEN 2
 		WHEN p.result = 'canceled' THEN 3
@@ -54,7 +54,9 @@ const workflowCols = `w.id, w.project_id, w.number, w.trigger, w.ref_type, w.bra
 const notDebugPipeline = `NOT EXISTS (SELECT 1 FROM jobs dj JOIN debug_jobs d ON d.job_id = dj.id WHERE dj.pipeline_id = p.id)`
 
 // workflowSummary maps the rank computed by workflowCols to the
-// workflow's state and result.
+// workflow's state and result. A pipeline whose auto-promotions are still
+// to be decided counts as running, so that a workflow is never done
+// before the pipelines it promotes exist.
 func workflowSummary(rank sql.NullInt64) (ci.State, ci.Result) {
 	if !rank.Valid {
 		return ci.StatePending, ci.ResultNone
