@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/batonci/baton/internal/apiv1"
+	"github.com/batonci/baton/internal/audit"
 	"github.com/batonci/baton/internal/ci"
 	"github.com/batonci/baton/internal/repocache"
 	"github.com/batonci/baton/internal/schedule"
@@ -128,7 +129,12 @@ func (a *API) createSchedule(w http.ResponseWriter, r *http.Request, c *caller) 
 	if err := a.applySchedule(r, p, s, &req, true); err != nil {
 		return err
 	}
-	err = a.cfg.Store.Tx(r.Context(), func(tx *store.Tx) error { return tx.CreateSchedule(s) })
+	err = a.cfg.Store.Tx(r.Context(), func(tx *store.Tx) error {
+		if err := tx.CreateSchedule(s); err != nil {
+			return err
+		}
+		return a.auditSchedule(r, tx, audit.ScheduleChanged, p, s, "created")
+	})
 	if errors.Is(err, store.ErrConflict) {
 		err = fmt.Errorf("%w: project %s already has a schedule %q", errConflict, p.Name, s.Name)
 	}
@@ -138,25 +144,35 @@ func (a *API) createSchedule(w http.ResponseWriter, r *http.Request, c *caller) 
 	return writeJSON(w, http.StatusCreated, apiv1.ScheduleView{Schedule: scheduleView(s)})
 }
 
+// auditSchedule records a change of s in the audit log, in the
+// transaction that makes it.
+func (a *API) auditSchedule(r *http.Request, tx *store.Tx, action audit.Action, p *ci.Project, s *ci.Schedule, what string) error {
+	detail := what
+	if action == audit.ScheduleChanged {
+		detail = fmt.Sprintf("%s: cron=%q tz=%s branch=%s paused=%t", what, s.Cron, s.Timezone, s.Branch, s.Paused)
+	}
+	return audit.Record(r.Context(), tx, audit.Event{Action: action, Target: s.Name, ProjectID: p.ID, Detail: detail, At: a.cfg.Now()})
+}
+
 func (a *API) updateSchedule(w http.ResponseWriter, r *http.Request, c *caller) error {
 	var req apiv1.ScheduleRequest
 	if err := decode(r, &req); err != nil {
 		return err
 	}
-	return a.changeSchedule(w, r, c, &req)
+	return a.changeSchedule(w, r, c, &req, "updated")
 }
 
 func (a *API) pauseSchedule(w http.ResponseWriter, r *http.Request, c *caller) error {
 	paused := true
-	return a.changeSchedule(w, r, c, &apiv1.ScheduleRequest{Paused: &paused})
+	return a.changeSchedule(w, r, c, &apiv1.ScheduleRequest{Paused: &paused}, "paused")
 }
 
 func (a *API) resumeSchedule(w http.ResponseWriter, r *http.Request, c *caller) error {
 	paused := false
-	return a.changeSchedule(w, r, c, &apiv1.ScheduleRequest{Paused: &paused})
+	return a.changeSchedule(w, r, c, &apiv1.ScheduleRequest{Paused: &paused}, "resumed")
 }
 
-func (a *API) changeSchedule(w http.ResponseWriter, r *http.Request, c *caller, req *apiv1.ScheduleRequest) error {
+func (a *API) changeSchedule(w http.ResponseWriter, r *http.Request, c *caller, req *apiv1.ScheduleRequest, what string) error {
 	p, s, err := a.getScheduleOf(r, c)
 	if err != nil {
 		return err
@@ -165,7 +181,12 @@ func (a *API) changeSchedule(w http.ResponseWriter, r *http.Request, c *caller, 
 		return err
 	}
 	s.UpdatedAt, s.UpdatedBy = a.cfg.Now(), c.user.Login
-	err = a.cfg.Store.Tx(r.Context(), func(tx *store.Tx) error { return tx.UpdateSchedule(s) })
+	err = a.cfg.Store.Tx(r.Context(), func(tx *store.Tx) error {
+		if err := tx.UpdateSchedule(s); err != nil {
+			return err
+		}
+		return a.auditSchedule(r, tx, audit.ScheduleChanged, p, s, what)
+	})
 	if errors.Is(err, store.ErrConflict) {
 		err = fmt.Errorf("%w: project %s already has a schedule %q", errConflict, p.Name, s.Name)
 	}
@@ -176,11 +197,16 @@ func (a *API) changeSchedule(w http.ResponseWriter, r *http.Request, c *caller, 
 }
 
 func (a *API) deleteSchedule(w http.ResponseWriter, r *http.Request, c *caller) error {
-	_, s, err := a.getScheduleOf(r, c)
+	p, s, err := a.getScheduleOf(r, c)
 	if err != nil {
 		return err
 	}
-	if err := a.cfg.Store.Tx(r.Context(), func(tx *store.Tx) error { return tx.DeleteSchedule(s.ID) }); err != nil {
+	if err := a.cfg.Store.Tx(r.Context(), func(tx *store.Tx) error {
+		if err := tx.DeleteSchedule(s.ID); err != nil {
+			return err
+		}
+		return a.auditSchedule(r, tx, audit.ScheduleDeleted, p, s, "deleted")
+	}); err != nil {
 		return err
 	}
 	w.WriteHeader(http.StatusNoContent)

@@ -54,6 +54,10 @@ const (
 	// organisation notifications (never their endpoints or secret).
 	NotificationChanged Action = "notification.changed"
 	NotificationDeleted Action = "notification.deleted"
+	// ScheduleChanged and ScheduleDeleted record changes of a project's
+	// schedules (created, updated, paused, resumed; Detail says which).
+	ScheduleChanged Action = "schedule.changed"
+	ScheduleDeleted Action = "schedule.deleted"
 )
 
 // Event is an action to record.

@@ -12,9 +12,9 @@ import (
 
 func projectUpdateCommand() *command {
 	var cacheSize, branch, file, poll, secret, deployDetails string
-	var public, private bool
+	var public, private, secretStdin bool
 	var flags *flagSet
-	const usage = "PROJECT [--branch B] [--public|--private] [--poll D] [--webhook-secret S] [--file F] [--cache-size SIZE] [--deployment-details public|private]"
+	const usage = "PROJECT [--branch B] [--public|--private] [--poll D] [--webhook-secret S | --webhook-secret-stdin] [--file F] [--cache-size SIZE] [--deployment-details public|private]"
 	return apiCommand{
 		command: &command{name: "project update", summary: "change a project's settings",
 			usage: usage,
@@ -41,6 +41,16 @@ func projectUpdateCommand() *command {
 			}
 			set := map[string]bool{}
 			flags.Visit(func(f *flag.Flag) { set[f.Name] = true })
+			if secretStdin {
+				if set["webhook-secret"] {
+					return usageErr("--webhook-secret and --webhook-secret-stdin contradict each other")
+				}
+				s, err := stdinSecret(o, "webhook secret")
+				if err != nil {
+					return usageErr(err.Error())
+				}
+				secret, set["webhook-secret"] = s, true
+			}
 			for flag, field := range map[string]string{"branch": "default_branch", "file": "pipeline_file", "poll": "poll_interval", "webhook-secret": "webhook_secret"} {
 				if set[flag] {
 					body[field] = map[string]string{"branch": branch, "file": file, "poll": poll, "webhook-secret": secret}[flag]
@@ -110,6 +120,7 @@ func projectUpdateCommand() *command {
 		fs.BoolVar(&private, "private", false, "only its members may read it")
 		fs.StringVar(&poll, "poll", "", "poll the repository every `DURATION` (e.g. 30s; 0: off)")
 		fs.StringVar(&secret, "webhook-secret", "", "`secret` that signs push webhooks (\"\": webhook off)")
+		fs.BoolVar(&secretStdin, "webhook-secret-stdin", false, "read the webhook secret from the first line of standard input")
 		fs.StringVar(&file, "file", "", "pipeline `file`")
 		fs.StringVar(&deployDetails, "deployment-details", "", "who sees a public project's deployments in full: `public` or private (members only)")
 		fs.StringVar(&cacheSize, "cache-size", "", "the project's cache size budget (`SIZE`, e.g. 9GiB; 0: the default)")

@@ -1,8 +1,11 @@
 package cli
 
 import (
+	"bufio"
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"net/url"
 	"strings"
 	"text/tabwriter"
@@ -30,6 +33,8 @@ type notificationInput struct {
 	anyProject, anyBranch, anyPipeline, anyResult    bool
 	// The endpoints and secret are pointers: set (even to "") or not.
 	slack, webhook, secret *string
+	// secretStdin reads the secret from standard input instead.
+	secretStdin bool
 }
 
 type optString struct{ p **string }
@@ -51,13 +56,30 @@ func (in *notificationInput) flags(fs *flagSet, update bool) {
 	fs.Var(optString{&in.slack}, "slack-endpoint", "send to the Slack incoming-webhook `URL`"+map[bool]string{true: " ('' removes Slack)"}[update])
 	fs.Var(&in.channels, "slack-channel", "post to the Slack `CHANNEL` (#name or @user); repeatable")
 	fs.Var(optString{&in.webhook}, "webhook-endpoint", "POST JSON to the webhook `URL`"+map[bool]string{true: " ('' removes the webhook)"}[update])
-	fs.Var(optString{&in.secret}, "webhook-secret", "sign webhook bodies with `SECRET` (header X-Baton-Signature-256)")
+	fs.Var(optString{&in.secret}, "webhook-secret", "sign webhook bodies with `SECRET` (header X-Baton-Signature-256); visible in the shell's history and ps, prefer --webhook-secret-stdin")
+	fs.BoolVar(&in.secretStdin, "webhook-secret-stdin", false, "read the webhook secret from the first line of standard input")
 	if update {
 		fs.BoolVar(&in.anyProject, "any-project", false, "clear the project filter (every public project)")
 		fs.BoolVar(&in.anyBranch, "any-branch", false, "clear the branch filter")
 		fs.BoolVar(&in.anyPipeline, "any-pipeline", false, "clear the pipeline filter")
 		fs.BoolVar(&in.anyResult, "any-result", false, "clear the result filter")
 	}
+}
+
+// readSecret takes the secret from standard input when asked to.
+func (in *notificationInput) readSecret(o *IO) error {
+	if !in.secretStdin {
+		return nil
+	}
+	if in.secret != nil {
+		return errors.New("--webhook-secret and --webhook-secret-stdin contradict each other")
+	}
+	s, err := stdinSecret(o, "webhook secret")
+	if err != nil {
+		return err
+	}
+	in.secret = &s
+	return nil
 }
 
 // body builds the request; on update only what the flags name changes.
@@ -118,13 +140,17 @@ func notificationCreateCommand() *command {
 	var in notificationInput
 	return apiCommand{
 		command: &command{name: "notification create", summary: "create an organisation notification",
-			usage: "NAME [--project P]... [--branch B]... [--pipeline F]... [--result R]... [--slack-endpoint URL [--slack-channel C]...] [--webhook-endpoint URL [--webhook-secret S]]",
+			usage: "NAME [--project P]... [--branch B]... [--pipeline F]... [--result R]... [--slack-endpoint URL [--slack-channel C]...] [--webhook-endpoint URL [--webhook-secret S | --webhook-secret-stdin]]",
 			help: "Creates a notification: when a pipeline ends and the rule matches, a message goes to\n" +
 				"Slack (one per --slack-channel, or the endpoint's own channel) and/or a JSON body to the\n" +
 				"webhook. " + notificationFilterHelp + "\nNeeds organisation admin rights."},
 		do: func(ctx context.Context, o *IO, c *client, args []string, _ bool) int {
 			if len(args) != 1 {
 				fmt.Fprintln(o.Err, "baton notification create: usage: baton notification create NAME [flags]")
+				return ExitUsage
+			}
+			if err := in.readSecret(o); err != nil {
+				fmt.Fprintf(o.Err, "baton notification create: %v\n", err)
 				return ExitUsage
 			}
 			body := map[string]any{"name": args[0]}
@@ -150,6 +176,10 @@ func notificationUpdateCommand() *command {
 		do: func(ctx context.Context, o *IO, c *client, args []string, _ bool) int {
 			if len(args) != 1 {
 				fmt.Fprintln(o.Err, "baton notification update: usage: baton notification update NAME [flags]")
+				return ExitUsage
+			}
+			if err := in.readSecret(o); err != nil {
+				fmt.Fprintf(o.Err, "baton notification update: %v\n", err)
 				return ExitUsage
 			}
 			body := map[string]any{}
@@ -387,4 +417,18 @@ func notificationCommands() []*command {
 		notificationTestCommand(),
 		notificationDeliveriesCommand(),
 	}
+}
+
+// stdinSecret reads a secret from the first line of standard input, so
+// that it stays out of the shell's history and the process list.
+func stdinSecret(o *IO, what string) (string, error) {
+	line, err := bufio.NewReader(o.In).ReadString('\n')
+	line = strings.TrimRight(line, "\r\n")
+	if line == "" {
+		if err == nil || errors.Is(err, io.EOF) {
+			return "", fmt.Errorf("no %s on standard input", what)
+		}
+		return "", fmt.Errorf("reading the %s from standard input: %v", what, err)
+	}
+	return line, nil
 }
