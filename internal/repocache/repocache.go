@@ -545,8 +545,11 @@ var fullHash = regexp.MustCompile(`^([0-9a-f]{40}|[0-9a-f]{64})$`)
 // Resolve returns the hash of the commit ref names: a branch ("main" or
 // "refs/heads/main"), a tag (an annotated tag resolves to the commit it
 // tags), or a commit hash, abbreviated or not. A full hash the mirror
-// already has is answered without the network; anything else is resolved
-// after a fetch, so a branch resolves to its newest commit.
+// already has is answered without the network. A full branch or tag name
+// ("refs/heads/main") of a repository on this machine is read in that
+// repository, and fetched only when the mirror lacks the commit; anything
+// else is resolved after a fetch. Either way a branch resolves to its
+// newest commit.
 func (c *Cache) Resolve(ctx context.Context, url, ref string) (string, error) {
 	u, err := normalizeURL(url)
 	if err != nil {
@@ -556,17 +559,51 @@ func (c *Cache) Resolve(ctx context.Context, url, ref string) (string, error) {
 		return "", fmt.Errorf("resolve %q in %s: %w", ref, repourl.Redact(u), ErrUnknownRevision)
 	}
 	m := filepath.Join(c.dir, key(u)+".git")
-	if fullHash.MatchString(ref) && c.hasCommit(ctx, m, ref) {
+	_, statErr := os.Stat(m)
+	haveMirror := statErr == nil
+	if haveMirror && fullHash.MatchString(ref) && c.mirrorHasCommit(ctx, m, ref) {
 		return ref, nil
+	}
+	// A branch or tag of a repository on this machine: read its head
+	// there, and fetch only when the mirror lacks that commit.
+	var origin string
+	if haveMirror && fullRef(ref) {
+		if gd := localGitDir(u); gd != "" {
+			if id, ok := readRef(gd, ref); ok {
+				origin = id
+				if sha, ok := c.peelCommit(m, id); ok {
+					return sha, nil
+				}
+			}
+		}
 	}
 	if err := c.fetch(ctx, u); err != nil {
 		return "", err
+	}
+	if origin != "" {
+		if sha, ok := c.peelCommit(m, origin); ok {
+			return sha, nil
+		}
+	}
+	if fullRef(ref) {
+		if id, ok := readRef(m, ref); ok {
+			if sha, ok := c.peelCommit(m, id); ok {
+				return sha, nil
+			}
+		}
 	}
 	out, err := c.git(ctx, m, "rev-parse", "-q", "--verify", "--end-of-options", ref+"^{commit}")
 	if err != nil {
 		return "", fmt.Errorf("resolve %q in %s: %w: no such branch, tag or commit", ref, repourl.Redact(u), ErrUnknownRevision)
 	}
 	return strings.TrimSpace(string(out)), nil
+}
+
+// peelCommit returns the commit object id names in mirror m (the commit
+// an annotated tag tags), if m has it.
+func (c *Cache) peelCommit(m, id string) (string, bool) {
+	sha, typ, _, err := c.object(m, id+"^{commit}")
+	return sha, err == nil && typ == "commit"
 }
 
 // ChangedFiles returns the paths (slash-separated, relative to the top

@@ -618,3 +618,97 @@ func TestRemoveProject(t *testing.T) {
 		t.Fatal("Project() gives back the removed project's cache")
 	}
 }
+
+// TestResolveReadsALocalOrigin: a branch or tag of a repository on this
+// machine is resolved by reading its refs, with no fetch while the mirror
+// has the head, and a fetch when it does not: a new commit, a force push
+// to a commit the mirror lacks, packed refs, an annotated tag, a deleted
+// branch (an error), and a bare origin named by its plain path.
+func TestResolveReadsALocalOrigin(t *testing.T) {
+	t.Parallel()
+	o := newOrigin(t)
+	bare := t.TempDir()
+	gittest.Git(t, bare, "clone", "-q", "--bare", o.dir, ".")
+	for _, tc := range []struct{ name, url, dir string }{
+		{"working tree, file URL", o.url, o.dir},
+		{"bare, plain path", bare, bare},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := New(t.TempDir())
+			var fetches atomic.Int32
+			c.afterFetch = func(string) { fetches.Add(1) }
+			ctx := t.Context()
+			if err := c.Fetch(ctx, tc.url); err != nil {
+				t.Fatal(err)
+			}
+			resolve := func(ref, want string, wantFetches int32) {
+				t.Helper()
+				before := fetches.Load()
+				got, err := c.Resolve(ctx, tc.url, ref)
+				if err != nil || got != want {
+					t.Fatalf("Resolve(%s) = %q, %v; want %s", ref, got, err, want)
+				}
+				if n := fetches.Load() - before; n != wantFetches {
+					t.Errorf("Resolve(%s) fetched %d times, want %d", ref, n, wantFetches)
+				}
+			}
+			resolve("refs/heads/main", o.second, 0)
+			resolve("refs/tags/v1", o.first, 0) // annotated: the commit it tags
+			resolve("refs/tags/light", o.first, 0)
+
+			// setMain points the origin's main at sha, a commit of o.dir.
+			setMain := func(sha string) {
+				if tc.dir == bare {
+					gittest.Git(t, o.dir, "push", "-q", "--force", bare, sha+":refs/heads/main")
+					return
+				}
+				gittest.Git(t, tc.dir, "update-ref", "refs/heads/main", sha)
+			}
+			// A new commit: the mirror lacks it, so one fetch.
+			gittest.Git(t, o.dir, "checkout", "-q", "--detach", o.first)
+			third := gittest.Commit(t, o.dir, "third", map[string]string{"third.txt": "x\n"})
+			setMain(third)
+			resolve("refs/heads/main", third, 1)
+			// Forced back to a commit the mirror has: no fetch.
+			setMain(o.second)
+			resolve("refs/heads/main", o.second, 0)
+			// Forced to a commit the mirror has never seen.
+			forced := gittest.Commit(t, o.dir, "forced", map[string]string{"forced.txt": "x\n"})
+			setMain(forced)
+			resolve("refs/heads/main", forced, 1)
+			// Packed refs are read too.
+			gittest.Git(t, tc.dir, "pack-refs", "--all")
+			resolve("refs/heads/main", forced, 0)
+			resolve("refs/heads/feature", o.feature, 0)
+			// A deleted branch is no branch, whatever the mirror had.
+			gittest.Git(t, tc.dir, "update-ref", "-d", "refs/heads/feature")
+			if _, err := c.Resolve(ctx, tc.url, "refs/heads/feature"); !errors.Is(err, ErrUnknownRevision) {
+				t.Errorf("Resolve(deleted branch) error = %v, want ErrUnknownRevision", err)
+			}
+			// Names that are not plain refs are left to git.
+			if got, err := c.Resolve(ctx, tc.url, "refs/heads/main~1"); err != nil || got != third {
+				t.Errorf("Resolve(refs/heads/main~1) = %q, %v; want %s", got, err, third)
+			}
+			for _, ref := range []string{"refs/heads/../HEAD", "refs/heads/.x"} {
+				if _, err := c.Resolve(ctx, tc.url, ref); !errors.Is(err, ErrUnknownRevision) {
+					t.Errorf("Resolve(%q) error = %v, want ErrUnknownRevision", ref, err)
+				}
+			}
+		})
+	}
+}
+
+func TestFullRef(t *testing.T) {
+	t.Parallel()
+	for ref, want := range map[string]bool{
+		"refs/heads/main": true, "refs/heads/feat/x": true, "refs/tags/v1.0": true,
+		"main": false, "refs/heads/": false, "refs/heads/../../x": false, "refs/heads/a//b": false,
+		"refs/heads/.hidden": false, "refs/heads/x.lock": false, "refs/heads/a b": false,
+		"refs/heads/a~1": false, "refs/heads/a^": false, "refs/heads/a:b": false, "refs/heads/x.": false,
+		"refs/remotes/origin/x": false, "refs/heads/a\\b": false, "refs/heads/a@{1}": false,
+	} {
+		if got := fullRef(ref); got != want {
+			t.Errorf("fullRef(%q) = %v, want %v", ref, got, want)
+		}
+	}
+}
