@@ -27,6 +27,7 @@ import (
 	"github.com/batonci/baton/internal/blob"
 	"github.com/batonci/baton/internal/ci"
 	"github.com/batonci/baton/internal/engine"
+	"github.com/batonci/baton/internal/library"
 	"github.com/batonci/baton/internal/logstore"
 	"github.com/batonci/baton/internal/notification"
 	"github.com/batonci/baton/internal/repourl"
@@ -73,6 +74,9 @@ type Config struct {
 	// Notifications manages organisation notifications; nil disables
 	// the notifications endpoints.
 	Notifications *notification.Service
+	// Libraries manages the organisation's script libraries; nil
+	// disables the libraries endpoints.
+	Libraries *library.Service
 	// Schedules runs schedules now; nil refuses runs now.
 	Schedules *schedule.Service
 }
@@ -196,7 +200,7 @@ func (a *API) table() []route {
 		{"DELETE /api/v1/projects/{project}/secrets/{name}", projectAdmin, a.deleteSecret},
 		{"GET /api/v1/projects/{project}/deliveries", projectAdmin, a.listDeliveries},
 		{"POST /api/v1/projects/{project}/deliveries/{id}/redeliver", projectAdmin, a.redeliver},
-	}, append(append(a.artifactRoutes(), a.notificationRoutes()...), a.testRoutes()...)...)
+	}, append(append(append(a.artifactRoutes(), a.notificationRoutes()...), a.testRoutes()...), a.libraryRoutes()...)...)
 }
 
 // project loads the project named in the path and checks read access; an

@@ -392,7 +392,8 @@ func (a *API) getWorkflow(w http.ResponseWriter, r *http.Request, c *caller) err
 		trees = append(trees, deploymentSummary(c, p, tree))
 	}
 	hideTargets(c, p, trees...)
-	view := apiv1.WorkflowView{Workflow: workflowView(wf), Project: p.Name, Pipelines: each(trees, pipelineView)}
+	view := apiv1.WorkflowView{Workflow: workflowView(wf), Project: p.Name, Pipelines: each(trees, pipelineView),
+		Libraries: a.workflowLibraries(r, wf)}
 	return writeJSON(w, http.StatusOK, view)
 }
 

@@ -159,6 +159,9 @@ type WorkflowView struct {
 	*Workflow
 	Project   string      `json:"project"`
 	Pipelines []*Pipeline `json:"pipelines"`
+	// Libraries are the script libraries' commits fixed for the
+	// workflow when it was created.
+	Libraries []LibraryPin `json:"libraries,omitempty"`
 }
 
 // JobView is a job with the answer to "why is it not running?".

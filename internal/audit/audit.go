@@ -58,6 +58,10 @@ const (
 	// schedules (created, updated, paused, resumed; Detail says which).
 	ScheduleChanged Action = "schedule.changed"
 	ScheduleDeleted Action = "schedule.deleted"
+	// LibraryChanged and LibraryDeleted record changes of script
+	// libraries (never their token).
+	LibraryChanged Action = "library.changed"
+	LibraryDeleted Action = "library.deleted"
 )
 
 // Event is an action to record.

@@ -105,7 +105,7 @@ func commands() []*command {
 		secretUpdateCommand(),
 		secretDeleteCommand(),
 		secretRotateKeyCommand(),
-	}, append(append(append(append(append(scheduleCommands(), peopleCommands()...), targetCommands()...), debugCommands()...), artifactCommands()...), notificationCommands()...)...)
+	}, append(append(append(append(append(append(scheduleCommands(), peopleCommands()...), targetCommands()...), debugCommands()...), artifactCommands()...), notificationCommands()...), libraryCommands()...)...)
 }
 
 // Version is the version of this build.

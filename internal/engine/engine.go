@@ -100,6 +100,9 @@ type Config struct {
 	// Finisher, if set, hears of each pipeline's end in the transaction
 	// that ends it (see observe.go).
 	Finisher Finisher
+	// Libraries gives compiles the organisation's script libraries
+	// (commands_file "@NAME/path"); nil means there are none.
+	Libraries LibrarySource
 }
 
 // Engine runs pipelines on the store. Its methods are safe for concurrent

@@ -170,7 +170,7 @@ func (e *Engine) Promote(ctx context.Context, req PromoteRequest) (*ci.Pipeline,
 // promote compiles the promotion's file and creates the promoted pipeline
 // with its run record and audit entry, in one transaction.
 func (e *Engine) promote(ctx context.Context, proj *ci.Project, wf *ci.Workflow, src *ci.Pipeline, pr *plan.Promotion, run *store.PromotionRun, promotedBy string) (*ci.Pipeline, error) {
-	c := e.compile(ctx, proj, wf, pr.PipelineFile, run.Parameters)
+	c := e.compile(ctx, proj, wf, pr.PipelineFile, run.Parameters, e.workflowPins(ctx, wf))
 	committer := wf.Author
 	if info, err := e.cfg.Repos.Project(proj.ID).Commit(ctx, proj.RepoURL, wf.SHA); err == nil {
 		committer = info.CommitterName
@@ -185,6 +185,9 @@ func (e *Engine) promote(ctx context.Context, proj *ci.Project, wf *ci.Workflow,
 		b.now = e.now()
 		var err error
 		if p, err = b.create(tx, c, promotedBy, nil); err != nil {
+			return err
+		}
+		if err := tx.AddLibraryUses(libraryUses(c, p)); err != nil {
 			return err
 		}
 		if p.State == ci.StateDone {

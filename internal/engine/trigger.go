@@ -208,7 +208,11 @@ func (e *Engine) Trigger(ctx context.Context, req TriggerRequest) (*ci.Workflow,
 			envTrigger = jobenvTrigger(orig.Trigger)
 		}
 	}
-	c := e.compile(ctx, proj, wf, file, req.Params)
+	pins, err := e.newPins(ctx, &req)
+	if err != nil {
+		return nil, fmt.Errorf("trigger: %w", err)
+	}
+	c := e.compile(ctx, proj, wf, file, req.Params, pins)
 	b := &builder{
 		project:   proj,
 		wf:        wf,
@@ -224,11 +228,17 @@ func (e *Engine) Trigger(ctx context.Context, req TriggerRequest) (*ci.Workflow,
 		if err := tx.CreateWorkflow(&w); err != nil {
 			return err
 		}
+		if err := tx.SetWorkflowLibraries(w.ID, pins); err != nil {
+			return err
+		}
 		b.wf = &w
 		b.now = e.now() // queue order follows creation order as closely as possible
 		var err error
 		p, err = b.create(tx, c, "", nil)
 		if err != nil {
+			return err
+		}
+		if err := tx.AddLibraryUses(libraryUses(c, p)); err != nil {
 			return err
 		}
 		if p.State == ci.StateDone {
@@ -310,13 +320,23 @@ type compiled struct {
 	name  string
 	graph *plan.Graph
 	diags string
+	// libraries are the library files the pipeline uses, read at pins.
+	libraries []pipeline.LibraryFile
+	pins      map[string]store.LibraryPin
 }
 
-// compile reads and compiles a pipeline file at the workflow's commit.
-func (e *Engine) compile(ctx context.Context, proj *ci.Project, wf *ci.Workflow, file string, params map[string]string) *compiled {
-	c := &compiled{file: file, name: file}
+// compile reads and compiles a pipeline file at the workflow's commit,
+// with the script libraries at the workflow's pins.
+func (e *Engine) compile(ctx context.Context, proj *ci.Project, wf *ci.Workflow, file string, params map[string]string, pins []store.LibraryPin) *compiled {
+	c := &compiled{file: file, name: file, pins: map[string]store.LibraryPin{}}
+	for _, p := range pins {
+		c.pins[p.Name] = p
+	}
 	fsys := &commitFS{ctx: ctx, repos: e.cfg.Repos.Project(proj.ID), url: proj.RepoURL, sha: wf.SHA}
-	pl, diags := pipeline.LoadWith(fsys, file, plan.LoadOptions())
+	pl, diags := pipeline.LoadWith(fsys, file, e.loadOptions(ctx, pins))
+	if pl != nil {
+		c.libraries = pl.LibraryFiles
+	}
 	if len(diags) > 0 {
 		c.diags = diags.Error()
 		return c

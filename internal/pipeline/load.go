@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"path"
 	"slices"
 	"strings"
@@ -32,7 +33,7 @@ func LoadWith(fsys fs.FS, file string, opts Options) (*Pipeline, Diagnostics) {
 	if p == nil {
 		return nil, s.result()
 	}
-	r := &resolver{s: s, fsys: fsys, dir: path.Dir(file), files: map[string]fileContent{}}
+	r := &resolver{s: s, fsys: fsys, dir: path.Dir(file), files: map[string]fileContent{}, used: map[LibraryFile]bool{}}
 	for _, b := range p.Blocks {
 		if b.Task == nil && b.TaskFile != "" {
 			b.Task = r.task(b.TaskFile, s.taskFiles[b])
@@ -46,6 +47,7 @@ func LoadWith(fsys fs.FS, file string, opts Options) (*Pipeline, Diagnostics) {
 			c.Commands = r.commands(c)
 		}
 	}
+	p.LibraryFiles = r.libraryFiles
 	s.validate(p)
 	p.Warnings = s.sorted(s.warnings)
 	return p, s.result()
@@ -57,6 +59,9 @@ type resolver struct {
 	fsys  fs.FS
 	dir   string                 // directory of the pipeline file
 	files map[string]fileContent // commands files already read
+	// used and libraryFiles are the library files named so far.
+	used         map[LibraryFile]bool
+	libraryFiles []LibraryFile
 }
 
 type fileContent struct {
@@ -91,16 +96,65 @@ func (r *resolver) task(ref string, at Pos) *Task {
 	return r.s.parseTask(p, src)
 }
 
-// commands reads a commands file: one command per non-blank line.
+// commands reads a commands file: one command per non-blank line. A
+// value "@NAME/path" names a file of the script library NAME.
 func (r *resolver) commands(c *Commands) []string {
+	if strings.HasPrefix(c.File, "@") {
+		return r.libraryCommands(c)
+	}
 	p, ok := r.path(c.File)
 	if !ok {
 		r.s.report(c.Pos, fmt.Sprintf("commands_file %q points outside the repository", c.File))
 		return nil
 	}
-	fc, seen := r.files[p]
+	fc := r.read(r.fsys, p, p)
+	if fc.err != nil {
+		r.s.report(c.Pos, fmt.Sprintf("cannot read commands_file %q (%s): %s", c.File, p, readError(fc.err)))
+		return nil
+	}
+	return slices.Clone(fc.lines)
+}
+
+// libraryCommands reads "@NAME/path" from the library NAME.
+func (r *resolver) libraryCommands(c *Commands) []string {
+	name, rel, _ := strings.Cut(strings.TrimPrefix(c.File, "@"), "/")
+	p := path.Clean(rel)
+	if name == "" || rel == "" || !fs.ValidPath(p) || p == "." {
+		r.s.report(c.Pos, fmt.Sprintf("commands_file %q: a library file is written \"@NAME/path/to/file\"", c.File))
+		return nil
+	}
+	lib, ok := r.s.opts.Libraries[name]
+	if !ok {
+		names := slices.Sorted(maps.Keys(r.s.opts.Libraries))
+		msg := fmt.Sprintf("commands_file %q: there is no library %q; ", c.File, name)
+		if len(names) == 0 {
+			msg += "no library is available"
+			if r.s.opts.LibraryHint != "" {
+				msg += " (" + r.s.opts.LibraryHint + ")"
+			}
+		} else {
+			msg += "the libraries are " + strings.Join(names, ", ")
+		}
+		r.s.report(c.Pos, msg)
+		return nil
+	}
+	fc := r.read(lib, p, "\x00"+name+"/"+p) // never a repository path
+	if fc.err != nil {
+		r.s.report(c.Pos, fmt.Sprintf("cannot read commands_file %q (%s in library %s): %s", c.File, p, name, readError(fc.err)))
+		return nil
+	}
+	if f := (LibraryFile{Library: name, Path: p}); !r.used[f] {
+		r.used[f] = true
+		r.libraryFiles = append(r.libraryFiles, f)
+	}
+	return slices.Clone(fc.lines)
+}
+
+// read reads a commands file of fsys once, remembered under key.
+func (r *resolver) read(fsys fs.FS, p, key string) fileContent {
+	fc, seen := r.files[key]
 	if !seen {
-		src, err := fs.ReadFile(r.fsys, p)
+		src, err := fs.ReadFile(fsys, p)
 		fc = fileContent{err: err}
 		if err == nil {
 			for _, l := range strings.Split(string(src), "\n") {
@@ -110,13 +164,9 @@ func (r *resolver) commands(c *Commands) []string {
 				}
 			}
 		}
-		r.files[p] = fc
+		r.files[key] = fc
 	}
-	if fc.err != nil {
-		r.s.report(c.Pos, fmt.Sprintf("cannot read commands_file %q (%s): %s", c.File, p, readError(fc.err)))
-		return nil
-	}
-	return slices.Clone(fc.lines)
+	return fc
 }
 
 // readError describes a file read error without repeating the path.

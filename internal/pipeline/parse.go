@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"slices"
 	"strconv"
 	"strings"
@@ -25,6 +26,14 @@ type Options struct {
 	// CheckCondition validates every `when` string. When nil, conditions
 	// are only checked to be non-empty strings or booleans.
 	CheckCondition CondChecker
+	// Libraries are the file trees of the organisation's script
+	// libraries by name, for commands_file values "@NAME/path" (Load
+	// reads them; Parse only records them). A name not in the map is a
+	// diagnostic that lists the names that are.
+	Libraries map[string]fs.FS
+	// LibraryHint ends the diagnostic of an unknown library when no
+	// library is available (e.g. how to give one to a local check).
+	LibraryHint string
 }
 
 // Parse parses one pipeline file's source. file is the path used in

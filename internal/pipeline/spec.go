@@ -33,6 +33,10 @@ type Pipeline struct {
 	// Parameters is the non-schema top-level `parameters:` list seen in real
 	// files (task parameters); accepted and kept, see docs/semaphore.md §1.2.
 	Parameters []*Parameter
+	// LibraryFiles are the library files the pipeline's commands_file
+	// values name ("@NAME/path"), once each, in source order (set by
+	// Load).
+	LibraryFiles []LibraryFile
 	// Warnings are the problems that do not stop the pipeline from running
 	// (docs/semaphore.md §1.1): what Baton reads differently from a strict
 	// YAML reader, or what Semaphore would refuse. Sorted like diagnostics;
@@ -137,6 +141,14 @@ type Task struct {
 	Epilogue *Epilogue
 	FailFast *FailFast
 	Boosters []*Booster
+}
+
+// LibraryFile is a file of a script library that a commands_file value
+// names ("@NAME/path"): the library's name and the file's slash path
+// from the library's root.
+type LibraryFile struct {
+	Library string
+	Path    string
 }
 
 // Commands is a `commands` list or a `commands_file`. After Load resolves

@@ -233,6 +233,18 @@ func (f *authzFixture) request(t *testing.T, pattern, who string, pf *projectFix
 			req.body = map[string]any{"results": []string{"failed"}}
 		}
 	}
+	if pattern == "POST /api/v1/libraries" {
+		req.body = map[string]any{"name": f.unique("L"), "repo_url": f.repo.URL()}
+	}
+	if strings.Contains(pattern, "/libraries/{name}") {
+		// The library exists (an allowed call must not get 404), with the
+		// file the path names.
+		f.e.Do("POST", "/api/v1/libraries", map[string]any{"name": "S", "repo_url": f.repo.URL()}, nil, http.StatusCreated, http.StatusConflict)
+		req.path = strings.ReplaceAll(req.path, "/files/a.txt", "/files/.semaphore/semaphore.yml")
+		if method == "PATCH" {
+			req.body = map[string]any{"branch": "main"}
+		}
+	}
 	if strings.HasSuffix(pattern, "/schedules") && method == "POST" {
 		req.body = map[string]any{"name": f.unique("S"), "cron": "0 3 * * *", "branch": "main"}
 	}

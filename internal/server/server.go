@@ -29,6 +29,7 @@ import (
 	"github.com/batonci/baton/internal/forge/hosts"
 	"github.com/batonci/baton/internal/forge/status"
 	"github.com/batonci/baton/internal/httpedge"
+	"github.com/batonci/baton/internal/library"
 	"github.com/batonci/baton/internal/logshare"
 	"github.com/batonci/baton/internal/logstore"
 	"github.com/batonci/baton/internal/notification"
@@ -120,11 +121,13 @@ type Server struct {
 	// Notifications sends organisation notifications.
 	Notifications *notification.Service
 	// Tests keeps the jobs' and pipelines' test reports.
-	Tests    *testresults.Service
-	listener net.Listener
-	http     *http.Server
-	url      string
-	counters counters
+	Tests *testresults.Service
+	// Libraries are the organisation's script libraries.
+	Libraries *library.Service
+	listener  net.Listener
+	http      *http.Server
+	url       string
+	counters  counters
 	// metricsState is the Prometheus registry behind /metrics.
 	metricsState serverMetrics
 	// patterns are every route the server answers (see Routes).
@@ -222,8 +225,10 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	s.Notifications = notification.New(notification.Config{Store: db, Sealer: secrets, BaseURL: url, Logger: cfg.Logger,
 		Backoff: cfg.NotificationBackoff, Attempts: cfg.NotificationAttempts})
 	s.Tests = testresults.New(testresults.Config{Store: db, Blobs: blobs, Logger: cfg.Logger})
+	s.Libraries = library.New(library.Config{Store: db, Sealer: secrets, Repos: repocache.New(filepath.Join(cfg.DataDir, "repos", "libraries")),
+		Logger: cfg.Logger})
 	s.Engine = engine.New(engine.Config{Store: db, Repos: s.Repos, Logs: logs, BaseURL: url, Logger: cfg.Logger, Secrets: secrets,
-		Observer: observers{s.Statuses, s.Tests}, Finisher: s.Notifications})
+		Observer: observers{s.Statuses, s.Tests}, Finisher: s.Notifications, Libraries: s.Libraries})
 	s.Schedules = &schedule.Service{Store: db, Trigger: s.Engine.Trigger, Head: s.Engine.BranchHead, Logger: cfg.Logger}
 	artifacts := artifact.New(blobs)
 	s.Artifacts = artifacts
@@ -241,7 +246,8 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	mirrors := repocache.Projects{Cache: s.Repos}
 	s.Trigger = trigger.New(trigger.Config{Store: db, Engine: s.Engine, Repos: mirrors, Merger: mirrors, Secrets: secrets, Logger: cfg.Logger})
 	a := api.New(api.Config{Store: db, Engine: s.Engine, Logs: logs, Logger: cfg.Logger, Wake: s.Trigger.Wake, Secrets: secrets, Hooks: s.Trigger,
-		Streams: s.Dispatch, Upgrade: dispatch.Upgrade, Artifacts: artifacts, Tests: s.Tests, Blobs: blobs, Notifications: s.Notifications, Schedules: s.Schedules})
+		Streams: s.Dispatch, Upgrade: dispatch.Upgrade, Artifacts: artifacts, Tests: s.Tests, Blobs: blobs, Notifications: s.Notifications, Schedules: s.Schedules,
+		Libraries: s.Libraries})
 
 	s.http = edge.Server(s.routes(a, web.New(web.Config{API: a, Sessions: a, Logger: cfg.Logger})))
 	return s, nil

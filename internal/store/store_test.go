@@ -74,6 +74,7 @@ func storeTests() []storeTest {
 		{"ClaimDueSchedulesConcurrent", testClaimDueSchedulesConcurrent},
 		{"Notifications", testNotifications},
 		{"NotificationClaimsConcurrent", testNotificationClaimsConcurrent},
+		{"Libraries", testLibraries},
 	}
 }
 

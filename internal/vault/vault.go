@@ -190,6 +190,12 @@ func CheckKey(ctx context.Context, db *store.DB, key *secret.Key) error {
 			return fmt.Errorf("the secret key (id %s) is not the one the %d stored notification(s) are encrypted with (id %s): "+
 				"start with the right key (the data directory's secret.key or BATON_SECRET_KEY)", key.ID(), k, id)
 		}
+		if k, err := sealedLibraries(tx); err != nil {
+			return err
+		} else if k > 0 {
+			return fmt.Errorf("the secret key (id %s) is not the one the %d stored library token(s) are encrypted with (id %s): "+
+				"start with the right key (the data directory's secret.key or BATON_SECRET_KEY)", key.ID(), k, id)
+		}
 		if len(all) == 0 && tokens == 0 {
 			return tx.SetSetting(KeyIDSetting, key.ID())
 		}
@@ -556,6 +562,9 @@ func Rotate(ctx context.Context, db *store.DB, oldKey, newKey *secret.Key) (int,
 			return err
 		}
 		if err := rotateNotifications(tx, reseal); err != nil {
+			return err
+		}
+		if err := rotateLibraries(tx, reseal); err != nil {
 			return err
 		}
 		return tx.SetSetting(KeyIDSetting, newKey.ID())

@@ -1,0 +1,239 @@
+package cli
+
+import (
+	"bufio"
+	"cmp"
+	"context"
+	"fmt"
+	"io"
+	"net/url"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/batonci/baton/internal/apiv1"
+)
+
+// The `baton library` commands manage the organisation's script
+// libraries: git repositories whose files pipelines use as command lists
+// (commands_file: "@NAME/path") and jobs check out (lib checkout).
+// Organisation admins add, change and remove them; every signed-in user
+// lists and shows them. A token goes in on standard input and is never
+// shown back.
+
+func libraryCommands() []*command {
+	return []*command{libraryAddCommand(), libraryListCommand(), libraryShowCommand(), libraryUpdateCommand(), libraryRemoveCommand()}
+}
+
+func libraryPath(name string) string {
+	p := "/api/v1/libraries"
+	if name != "" {
+		p += "/" + url.PathEscape(name)
+	}
+	return p
+}
+
+// readToken reads one line (the token) from in, for --token-stdin.
+func readToken(in io.Reader) (string, error) {
+	line, err := bufio.NewReader(in).ReadString('\n')
+	token := strings.TrimSpace(line)
+	if token == "" {
+		return "", fmt.Errorf("--token-stdin: no token on standard input (%v)", err)
+	}
+	return token, nil
+}
+
+const libraryHelp = `A pipeline uses a file of a library as a command list, each line its own command
+(with its own duration in the log and on the timing page):
+
+    commands_file: "@NAME/path/to/file"
+
+A job puts the library's files in a directory with: lib checkout NAME [DIR].
+The library's commit is fixed when a workflow is created (the head of the
+branch then); its reruns, rebuilds and promotions use the same commit.`
+
+func libraryAddCommand() *command {
+	var repo, branch string
+	var tokenStdin bool
+	return apiCommand{
+		command: &command{name: "library add", summary: "add an organisation script library", usage: "NAME --repo URL [--branch main] [--token-stdin]",
+			help: "Adds a script library: the git repository at --repo, read at the head of --branch (default main).\n" +
+				"A private repository over http(s) takes a token on standard input (--token-stdin), stored encrypted\n" +
+				"and never shown back nor given to jobs. The branch is read once before the library is stored.\n\n" +
+				libraryHelp + "\n\nNeeds organisation admin rights."},
+		do: func(ctx context.Context, o *IO, c *client, args []string, _ bool) int {
+			if len(args) != 1 || repo == "" {
+				fmt.Fprintln(o.Err, "baton library add: usage: baton library add NAME --repo URL [--branch main] [--token-stdin]")
+				return ExitUsage
+			}
+			req := apiv1.LibraryRequest{Name: args[0], RepoURL: &repo}
+			if branch != "" {
+				req.Branch = &branch
+			}
+			if tokenStdin {
+				token, err := readToken(o.In)
+				if err != nil {
+					fmt.Fprintf(o.Err, "baton library add: %v\n", err)
+					return ExitUsage
+				}
+				req.Token = &token
+			}
+			var v apiv1.Library
+			if err := c.do(ctx, "POST", libraryPath(""), req, &v); err != nil {
+				return failAPI(o, "library add", err)
+			}
+			fmt.Fprintf(o.Out, "Added library %s: %s (branch %s)\n", v.Name, v.RepoURL, v.Branch)
+			return ExitOK
+		},
+	}.build(func(fs *flagSet) {
+		fs.StringVar(&repo, "repo", "", "the library's git repository `URL`")
+		fs.StringVar(&branch, "branch", "", "the `BRANCH` pipelines read (default main)")
+		fs.BoolVar(&tokenStdin, "token-stdin", false, "read the repository's access token from standard input")
+	})
+}
+
+func libraryUpdateCommand() *command {
+	var repo, branch string
+	var tokenStdin, noToken bool
+	return apiCommand{
+		command: &command{name: "library update", summary: "change an organisation script library", usage: "NAME [--repo URL] [--branch B] [--token-stdin | --no-token]",
+			help: "Changes a library's repository, branch or token; what is not named stays. The new definition is\n" +
+				"read once before it is stored. Workflows created before keep the commit they fixed.\nNeeds organisation admin rights."},
+		do: func(ctx context.Context, o *IO, c *client, args []string, _ bool) int {
+			if len(args) != 1 || (tokenStdin && noToken) {
+				fmt.Fprintln(o.Err, "baton library update: usage: baton library update NAME [--repo URL] [--branch B] [--token-stdin | --no-token]")
+				return ExitUsage
+			}
+			var req apiv1.LibraryRequest
+			if repo != "" {
+				req.RepoURL = &repo
+			}
+			if branch != "" {
+				req.Branch = &branch
+			}
+			switch {
+			case tokenStdin:
+				token, err := readToken(o.In)
+				if err != nil {
+					fmt.Fprintf(o.Err, "baton library update: %v\n", err)
+					return ExitUsage
+				}
+				req.Token = &token
+			case noToken:
+				empty := ""
+				req.Token = &empty
+			}
+			var v apiv1.Library
+			if err := c.do(ctx, "PATCH", libraryPath(args[0]), req, &v); err != nil {
+				return failAPI(o, "library update", err)
+			}
+			fmt.Fprintf(o.Out, "Updated library %s: %s (branch %s)\n", v.Name, v.RepoURL, v.Branch)
+			return ExitOK
+		},
+	}.build(func(fs *flagSet) {
+		fs.StringVar(&repo, "repo", "", "the library's git repository `URL`")
+		fs.StringVar(&branch, "branch", "", "the `BRANCH` pipelines read")
+		fs.BoolVar(&tokenStdin, "token-stdin", false, "replace the access token with the one on standard input")
+		fs.BoolVar(&noToken, "no-token", false, "remove the access token")
+	})
+}
+
+func libraryListCommand() *command {
+	return apiCommand{
+		read: true,
+		command: &command{name: "library list", summary: "list the organisation's script libraries", usage: "[--json]",
+			help: "Lists the script libraries: name, repository (credentials redacted), branch and whether a token is stored."},
+		do: func(ctx context.Context, o *IO, c *client, args []string, asJSON bool) int {
+			if len(args) != 0 {
+				fmt.Fprintln(o.Err, "baton library list: usage: baton library list [--json]")
+				return ExitUsage
+			}
+			var vs []apiv1.Library
+			if err := c.do(ctx, "GET", libraryPath(""), nil, &vs); err != nil {
+				return failAPI(o, "library list", err)
+			}
+			if asJSON {
+				printJSON(o.Out, vs)
+				return ExitOK
+			}
+			if len(vs) == 0 {
+				fmt.Fprintln(o.Out, "No libraries. An organisation admin adds one with: baton library add NAME --repo URL")
+				return ExitOK
+			}
+			tw := tabwriter.NewWriter(o.Out, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "NAME\tREPOSITORY\tBRANCH\tTOKEN")
+			for _, v := range vs {
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", v.Name, v.RepoURL, v.Branch, map[bool]string{true: "yes", false: "no"}[v.Token])
+			}
+			tw.Flush()
+			return ExitOK
+		},
+	}.build(nil)
+}
+
+func libraryShowCommand() *command {
+	return apiCommand{
+		read: true,
+		command: &command{name: "library show", summary: "show a script library: its files and recent uses", usage: "NAME [--json]",
+			help: "Shows a library: its repository and branch, the branch's head now (read from the repository),\n" +
+				"the files there, and the pipelines that used its files in the last 30 days (of the projects you may read)."},
+		do: func(ctx context.Context, o *IO, c *client, args []string, asJSON bool) int {
+			if len(args) != 1 {
+				fmt.Fprintln(o.Err, "baton library show: usage: baton library show NAME [--json]")
+				return ExitUsage
+			}
+			var v apiv1.LibraryDetail
+			if err := c.do(ctx, "GET", libraryPath(args[0]), nil, &v); err != nil {
+				return failAPI(o, "library show", err)
+			}
+			if asJSON {
+				printJSON(o.Out, v)
+				return ExitOK
+			}
+			fmt.Fprintf(o.Out, "Library %s\n", v.Name)
+			fmt.Fprintf(o.Out, "Repository: %s\n", v.RepoURL)
+			fmt.Fprintf(o.Out, "Branch:     %s\n", v.Branch)
+			fmt.Fprintf(o.Out, "Token:      %s\n", map[bool]string{true: "stored", false: "none"}[v.Token])
+			if v.HeadError != "" {
+				fmt.Fprintf(o.Out, "Head:       unreadable: %s\n", v.HeadError)
+			} else {
+				head := short(v.Head)
+				if v.Commit != nil {
+					head += " " + v.Commit.Subject + " (" + v.Commit.Author + ", " + v.Commit.At.Local().Format(time.DateTime) + ")"
+				}
+				fmt.Fprintf(o.Out, "Head:       %s\n", head)
+			}
+			fmt.Fprintf(o.Out, "Updated:    %s by %s\n", v.UpdatedAt.Local().Format(time.RFC3339), orDash(v.UpdatedBy))
+			fmt.Fprintf(o.Out, "\nFiles (%d):\n", len(v.Files))
+			for _, f := range v.Files {
+				fmt.Fprintf(o.Out, "  %s  %s  %d\n", f.Mode, f.Path, f.Size)
+			}
+			fmt.Fprintf(o.Out, "\nUsed in the last 30 days (%d):\n", len(v.Uses))
+			tw := tabwriter.NewWriter(o.Out, 0, 4, 2, ' ', 0)
+			for _, u := range v.Uses {
+				fmt.Fprintf(tw, "  %s\t%s #%d\t%s\t%s\t%s\n", u.At.Local().Format(time.DateTime), u.Project, u.WorkflowNumber, u.Pipeline,
+					"@"+v.Name+"/"+u.Path+" at "+short(u.SHA), cmp.Or(string(u.Result), string(u.State)))
+			}
+			tw.Flush()
+			return ExitOK
+		},
+	}.build(nil)
+}
+
+func libraryRemoveCommand() *command {
+	return apiCommand{
+		command: &command{name: "library remove", summary: "remove an organisation script library", usage: "NAME",
+			help: "Removes a library. Pipelines that name it fail to compile from then on, saying which libraries exist.\nNeeds organisation admin rights."},
+		do: func(ctx context.Context, o *IO, c *client, args []string, _ bool) int {
+			if len(args) != 1 {
+				fmt.Fprintln(o.Err, "baton library remove: usage: baton library remove NAME")
+				return ExitUsage
+			}
+			if err := c.do(ctx, "DELETE", libraryPath(args[0]), nil, nil); err != nil {
+				return failAPI(o, "library remove", err)
+			}
+			fmt.Fprintf(o.Out, "Removed library %s\n", args[0])
+			return ExitOK
+		},
+	}.build(nil)
+}

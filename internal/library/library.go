@@ -1,0 +1,448 @@
+// Package library manages the organisation's script libraries: git
+// repositories whose files pipelines use as command lists
+// (`commands_file: "@NAME/path"`) and jobs check out (`lib checkout`).
+//
+// The Service keeps the definitions in the store with their tokens sealed
+// (through a Sealer: the vault), reads the repositories through a
+// repository cache of its own (one mirror per library, fetched on demand,
+// never cloned per request), fixes the commit of every library when a
+// workflow is created (Pin), and answers the Library page: the files at
+// the branch head, a file's history and the pipelines that used it.
+//
+// A library's token never leaves the server: the server fetches with it
+// and hands jobs the files (Archive), never the credential.
+package library
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"net/url"
+	"regexp"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/batonci/baton/internal/ids"
+	"github.com/batonci/baton/internal/repocache"
+	"github.com/batonci/baton/internal/repourl"
+	"github.com/batonci/baton/internal/secret"
+	"github.com/batonci/baton/internal/store"
+)
+
+// ErrInvalid is wrapped by the errors of a library definition that cannot
+// be stored (a bad name, URL or branch, an unreachable repository).
+var ErrInvalid = errors.New("invalid library")
+
+// Sealer seals and opens library tokens (internal/vault).
+type Sealer interface {
+	SealLibraryToken(l *store.Library, token string) (string, error)
+	LibraryToken(l *store.Library) (secret.Value, error)
+}
+
+// Config configures a Service.
+type Config struct {
+	Store  *store.DB
+	Sealer Sealer
+	// Repos keeps the libraries' mirrors, one sub-cache per library
+	// (Cache.Project with the library's ID).
+	Repos *repocache.Cache
+	// Now is the clock; nil means time.Now.
+	Now    func() time.Time
+	Logger *slog.Logger
+}
+
+// Service manages script libraries. Its methods are safe for concurrent
+// use.
+type Service struct {
+	cfg Config
+}
+
+// New returns a Service.
+func New(cfg Config) *Service {
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &Service{cfg: cfg}
+}
+
+// DefaultBranch is the branch of a library added without one.
+const DefaultBranch = "main"
+
+var validName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$`)
+
+// CheckName reports whether name may name a library: letters, digits,
+// '.', '_' and '-', starting with a letter or digit, at most 63.
+func CheckName(name string) error {
+	if !validName.MatchString(name) {
+		return fmt.Errorf("%w: name %q: use letters, digits, '.', '_' and '-', starting with a letter or digit (at most 63)", ErrInvalid, name)
+	}
+	return nil
+}
+
+// Change is what Create sets and Update changes; nil fields stay.
+type Change struct {
+	RepoURL *string
+	Branch  *string
+	// Token replaces the repository token; an empty value removes it.
+	Token *secret.Value
+}
+
+// Hook runs in the transaction of a change, with the library as stored
+// (for the audit log).
+type Hook func(tx *store.Tx, l *store.Library) error
+
+// Create adds a library after checking that its branch can be read (with
+// its token).
+func (s *Service) Create(ctx context.Context, name string, ch Change, by string, hooks ...Hook) (*store.Library, error) {
+	if err := CheckName(name); err != nil {
+		return nil, err
+	}
+	now := s.cfg.Now()
+	l := &store.Library{Name: name, Branch: DefaultBranch, CreatedAt: now, CreatedBy: by, UpdatedAt: now, UpdatedBy: by}
+	l.ID = ids.New()
+	if err := s.apply(ctx, l, ch, ""); err != nil {
+		return nil, err
+	}
+	err := s.cfg.Store.Tx(ctx, func(tx *store.Tx) error {
+		if err := tx.CreateLibrary(l); err != nil {
+			return err
+		}
+		return runHooks(tx, l, hooks)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("add library: %w", err)
+	}
+	return l, nil
+}
+
+// Update changes a library; the new definition is checked as Create's.
+func (s *Service) Update(ctx context.Context, name string, ch Change, by string, hooks ...Hook) (*store.Library, error) {
+	l, err := s.cfg.Store.GetLibrary(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	// The token is bound to the URL: open it before the URL changes.
+	old, err := s.cfg.Sealer.LibraryToken(l)
+	if err != nil {
+		return nil, err
+	}
+	l.UpdatedAt, l.UpdatedBy = s.cfg.Now(), by
+	if err := s.apply(ctx, l, ch, old.Reveal()); err != nil {
+		return nil, err
+	}
+	err = s.cfg.Store.Tx(ctx, func(tx *store.Tx) error {
+		if err := tx.UpdateLibrary(l); err != nil {
+			return err
+		}
+		return runHooks(tx, l, hooks)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("update library: %w", err)
+	}
+	return l, nil
+}
+
+// apply sets ch on l (whose current token is oldToken), checks the
+// result and seals the token.
+func (s *Service) apply(ctx context.Context, l *store.Library, ch Change, oldToken string) error {
+	token := oldToken
+	if ch.RepoURL != nil {
+		u := strings.TrimSpace(*ch.RepoURL)
+		// Only organisation admins manage libraries: a path on the
+		// server's disk is theirs to name, as for projects.
+		if err := repourl.Check(u, true); err != nil {
+			return fmt.Errorf("%w: %w", ErrInvalid, err)
+		}
+		l.RepoURL = u
+	}
+	if ch.Branch != nil {
+		l.Branch = strings.TrimSpace(*ch.Branch)
+	}
+	if ch.Token != nil {
+		token = ch.Token.Reveal()
+	}
+	if l.RepoURL == "" {
+		return fmt.Errorf("%w: a repository URL is required", ErrInvalid)
+	}
+	if l.Branch == "" || strings.HasPrefix(l.Branch, "-") || strings.ContainsAny(l.Branch, " \t\n:~^?*[\\") {
+		return fmt.Errorf("%w: branch %q is not a branch name", ErrInvalid, l.Branch)
+	}
+	if token != "" {
+		if _, err := tokenURL(l.RepoURL, token); err != nil {
+			return err
+		}
+	}
+	// Reach the branch with the new definition before storing it.
+	probe := *l
+	if _, err := s.head(ctx, &probe, token); err != nil {
+		return fmt.Errorf("%w: %v", ErrInvalid, err)
+	}
+	sealed, err := s.cfg.Sealer.SealLibraryToken(l, token)
+	if err != nil {
+		return err
+	}
+	l.Token = sealed
+	return nil
+}
+
+// Delete removes a library.
+func (s *Service) Delete(ctx context.Context, name string, hooks ...Hook) error {
+	l, err := s.cfg.Store.GetLibrary(ctx, name)
+	if err != nil {
+		return err
+	}
+	err = s.cfg.Store.Tx(ctx, func(tx *store.Tx) error {
+		if err := tx.DeleteLibrary(name); err != nil {
+			return err
+		}
+		return runHooks(tx, l, hooks)
+	})
+	if err != nil {
+		return fmt.Errorf("remove library: %w", err)
+	}
+	return nil
+}
+
+func runHooks(tx *store.Tx, l *store.Library, hooks []Hook) error {
+	for _, h := range hooks {
+		if err := h(tx, l); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// List returns every library by name.
+func (s *Service) List(ctx context.Context) ([]*store.Library, error) {
+	return s.cfg.Store.ListLibraries(ctx)
+}
+
+// Get returns a library by name.
+func (s *Service) Get(ctx context.Context, name string) (*store.Library, error) {
+	return s.cfg.Store.GetLibrary(ctx, name)
+}
+
+// tokenURL is an http(s) URL with token as its password.
+func tokenURL(raw, token string) (string, error) {
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		return "", fmt.Errorf("%w: a token is sent over http(s) only; %q is not an http:// or https:// URL", ErrInvalid, repourl.Redact(raw))
+	}
+	if u.User != nil {
+		return "", fmt.Errorf("%w: the URL %q already carries credentials; give the token alone", ErrInvalid, repourl.Redact(raw))
+	}
+	u.User = url.UserPassword("x-access-token", token)
+	return u.String(), nil
+}
+
+// repo is where the library's repository is read: its own mirror, from
+// the URL with its token.
+func (s *Service) repo(l *store.Library, token string) (*repocache.Cache, string, error) {
+	u := l.RepoURL
+	if token != "" {
+		var err error
+		if u, err = tokenURL(u, token); err != nil {
+			return nil, "", err
+		}
+	}
+	return s.cfg.Repos.Project("library-" + l.ID), u, nil
+}
+
+// open is repo with the library's stored token.
+func (s *Service) open(l *store.Library) (*repocache.Cache, string, error) {
+	token, err := s.cfg.Sealer.LibraryToken(l)
+	if err != nil {
+		return nil, "", err
+	}
+	return s.repo(l, token.Reveal())
+}
+
+func (s *Service) head(ctx context.Context, l *store.Library, token string) (string, error) {
+	c, u, err := s.repo(l, token)
+	if err != nil {
+		return "", err
+	}
+	sha, err := c.Resolve(ctx, u, "refs/heads/"+l.Branch)
+	if err != nil {
+		return "", fmt.Errorf("library %s: branch %s of %s: %s", l.Name, l.Branch, repourl.Redact(l.RepoURL), repourl.Redact(err.Error()))
+	}
+	return sha, nil
+}
+
+// Head resolves the head of a library's branch now (fetching).
+func (s *Service) Head(ctx context.Context, l *store.Library) (string, error) {
+	token, err := s.cfg.Sealer.LibraryToken(l)
+	if err != nil {
+		return "", err
+	}
+	return s.head(ctx, l, token.Reveal())
+}
+
+// Pin resolves the head of every library's branch, for a new workflow. A
+// library that cannot be reached gets a pin with its Error: only the
+// pipelines that use it fail, saying why.
+func (s *Service) Pin(ctx context.Context) ([]store.LibraryPin, error) {
+	ls, err := s.cfg.Store.ListLibraries(ctx)
+	if err != nil {
+		return nil, err
+	}
+	pins := make([]store.LibraryPin, len(ls))
+	var wg sync.WaitGroup
+	for i, l := range ls {
+		wg.Go(func() {
+			pins[i] = store.LibraryPin{Name: l.Name, LibraryID: l.ID}
+			sha, err := s.Head(ctx, l)
+			if err != nil {
+				s.cfg.Logger.Warn("pin library", "library", l.Name, "err", repourl.Redact(err.Error()))
+				pins[i].Error = repourl.Redact(err.Error())
+				return
+			}
+			pins[i].SHA = sha
+		})
+	}
+	wg.Wait()
+	return pins, nil
+}
+
+// FS is the file tree of a library at a pinned commit, for
+// pipeline.LoadWith. It lives for one compile (it holds ctx).
+func (s *Service) FS(ctx context.Context, pin store.LibraryPin) fs.FS {
+	return &pinFS{ctx: ctx, s: s, pin: pin}
+}
+
+// ReadFile reads a file of a library at a pinned commit.
+func (s *Service) ReadFile(ctx context.Context, pin store.LibraryPin, path string) ([]byte, error) {
+	if pin.SHA == "" {
+		return nil, fmt.Errorf("the library's branch could not be read when the workflow was created: %s", pin.Error)
+	}
+	l, err := s.cfg.Store.GetLibraryByID(ctx, pin.LibraryID)
+	if err != nil {
+		return nil, fmt.Errorf("library %s was removed", pin.Name)
+	}
+	c, u, err := s.open(l)
+	if err != nil {
+		return nil, err
+	}
+	b, err := c.ReadFile(ctx, u, pin.SHA, path)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, fs.ErrNotExist
+		}
+		return nil, errors.New(repourl.Redact(err.Error()))
+	}
+	return b, nil
+}
+
+// Files lists a library's files at a commit.
+func (s *Service) Files(ctx context.Context, l *store.Library, sha string) ([]repocache.File, error) {
+	c, u, err := s.open(l)
+	if err != nil {
+		return nil, err
+	}
+	files, err := c.ListFiles(ctx, u, sha)
+	if err != nil {
+		return nil, errors.New(repourl.Redact(err.Error()))
+	}
+	return files, nil
+}
+
+// History returns the commits that changed a library's file (or any file
+// when path is ""), newest first, from commit sha.
+func (s *Service) History(ctx context.Context, l *store.Library, sha, path string, limit int) ([]repocache.CommitInfo, error) {
+	c, u, err := s.open(l)
+	if err != nil {
+		return nil, err
+	}
+	log, err := c.Log(ctx, u, sha, path, limit)
+	if err != nil {
+		return nil, errors.New(repourl.Redact(err.Error()))
+	}
+	return log, nil
+}
+
+// Content reads a library's file at a commit.
+func (s *Service) Content(ctx context.Context, l *store.Library, sha, path string) ([]byte, error) {
+	c, u, err := s.open(l)
+	if err != nil {
+		return nil, err
+	}
+	b, err := c.ReadFile(ctx, u, sha, path)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("library %s has no file %q: %w", l.Name, path, store.ErrNotFound)
+		}
+		return nil, errors.New(repourl.Redact(err.Error()))
+	}
+	return b, nil
+}
+
+// Archive writes a library's files at a commit to w as a tar archive.
+func (s *Service) Archive(ctx context.Context, l *store.Library, sha string, w io.Writer) error {
+	c, u, err := s.open(l)
+	if err != nil {
+		return err
+	}
+	if err := c.Archive(ctx, u, sha, w); err != nil {
+		return errors.New(repourl.Redact(err.Error()))
+	}
+	return nil
+}
+
+// Uses returns the uses of a library's files in the last 30 days, newest
+// first.
+func (s *Service) Uses(ctx context.Context, l *store.Library, limit int) ([]store.LibraryUse, error) {
+	return s.cfg.Store.ListLibraryUses(ctx, l.ID, s.cfg.Now().Add(-30*24*time.Hour), limit)
+}
+
+// pinFS reads a library at a pinned commit.
+type pinFS struct {
+	ctx context.Context
+	s   *Service
+	pin store.LibraryPin
+}
+
+func (f *pinFS) ReadFile(name string) ([]byte, error) {
+	if !fs.ValidPath(name) {
+		return nil, &fs.PathError{Op: "read", Path: name, Err: fs.ErrInvalid}
+	}
+	b, err := f.s.ReadFile(f.ctx, f.pin, name)
+	if err != nil {
+		return nil, &fs.PathError{Op: "read", Path: name, Err: err}
+	}
+	return b, nil
+}
+
+func (f *pinFS) Open(name string) (fs.File, error) {
+	b, err := f.ReadFile(name)
+	if err != nil {
+		return nil, err
+	}
+	return &memFile{name: name, r: bytes.NewReader(b), size: int64(len(b))}, nil
+}
+
+type memFile struct {
+	name string
+	r    *bytes.Reader
+	size int64
+}
+
+func (m *memFile) Read(p []byte) (int, error) { return m.r.Read(p) }
+func (m *memFile) Close() error               { return nil }
+func (m *memFile) Stat() (fs.FileInfo, error) { return memInfo{m}, nil }
+
+type memInfo struct{ f *memFile }
+
+func (i memInfo) Name() string       { return i.f.name[strings.LastIndexByte(i.f.name, '/')+1:] }
+func (i memInfo) Size() int64        { return i.f.size }
+func (i memInfo) Mode() fs.FileMode  { return 0o444 }
+func (i memInfo) ModTime() time.Time { return time.Time{} }
+func (i memInfo) IsDir() bool        { return false }
+func (i memInfo) Sys() any           { return nil }
