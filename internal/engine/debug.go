@@ -119,7 +119,7 @@ func (e *Engine) Debug(ctx context.Context, req DebugRequest) (*ci.Job, error) {
 	var job *ci.Job
 	err = e.db.Tx(ctx, func(tx *store.Tx) error {
 		var err error
-		np, err = b.create(tx, &compiled{file: p.File, name: name, graph: dg}, p.PromotedBy, nil)
+		np, err = e.create(tx, b, &compiled{file: p.File, name: name, graph: dg}, p.PromotedBy, nil)
 		if err != nil {
 			return err
 		}

@@ -39,6 +39,23 @@ func (e *Engine) finished(tx *store.Tx, p *ci.Pipeline) error {
 	return nil
 }
 
+// create creates b's pipeline c in tx and, when it is created already
+// done (malformed, or with nothing left to run), tells the finisher: every
+// way a pipeline comes to be (push, promotion, rerun, debug job) ends it
+// the same way.
+func (e *Engine) create(tx *store.Tx, b *builder, c *compiled, promotedBy string, rp *rerunPlan) (*ci.Pipeline, error) {
+	p, err := b.create(tx, c, promotedBy, rp)
+	if err != nil {
+		return nil, err
+	}
+	if p.State == ci.StateDone {
+		if err := e.finished(tx, p); err != nil {
+			return nil, err
+		}
+	}
+	return p, nil
+}
+
 // observe tells the observer, if any, of p's new state.
 func (e *Engine) observe(ctx context.Context, p *ci.Pipeline) {
 	if e.cfg.Observer == nil {

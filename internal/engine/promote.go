@@ -184,16 +184,11 @@ func (e *Engine) promote(ctx context.Context, proj *ci.Project, wf *ci.Workflow,
 		}
 		b.now = e.now()
 		var err error
-		if p, err = b.create(tx, c, promotedBy, nil); err != nil {
+		if p, err = e.create(tx, b, c, promotedBy, nil); err != nil {
 			return err
 		}
 		if err := tx.AddLibraryUses(libraryUses(c, p)); err != nil {
 			return err
-		}
-		if p.State == ci.StateDone {
-			if err := e.finished(tx, p); err != nil {
-				return err
-			}
 		}
 		run.PromotedPipeline, run.CreatedAt = p.ID, b.now
 		if err := tx.CreatePromotion(run); err != nil {

@@ -140,7 +140,7 @@ func (e *Engine) RerunFailed(ctx context.Context, pipelineID, by string) (*ci.Pi
 	var p *ci.Pipeline
 	err = e.db.Tx(ctx, func(tx *store.Tx) error {
 		var err error
-		p, err = b.create(tx, c, orig.PromotedBy, rp)
+		p, err = e.create(tx, b, c, orig.PromotedBy, rp)
 		return err
 	})
 	if err != nil {

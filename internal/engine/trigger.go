@@ -234,17 +234,12 @@ func (e *Engine) Trigger(ctx context.Context, req TriggerRequest) (*ci.Workflow,
 		b.wf = &w
 		b.now = e.now() // queue order follows creation order as closely as possible
 		var err error
-		p, err = b.create(tx, c, "", nil)
+		p, err = e.create(tx, b, c, "", nil)
 		if err != nil {
 			return err
 		}
 		if err := tx.AddLibraryUses(libraryUses(c, p)); err != nil {
 			return err
-		}
-		if p.State == ci.StateDone {
-			if err := e.finished(tx, p); err != nil {
-				return err
-			}
 		}
 		*wf = w
 		return nil

@@ -415,10 +415,14 @@ func deliveriesOf(n *store.Notification, pipelineID string, now time.Time) []*st
 // PipelineDone enqueues, in the transaction that ends pipeline p, the
 // deliveries of every notification whose rule matches it. It is the
 // engine's Finisher. Enqueueing twice is harmless: a pipeline's delivery
-// to a target is stored once.
+// to a target is stored once. A debug job's pipeline is someone's
+// interactive session, not the project's build: it sends nothing.
 func (s *Service) PipelineDone(tx *store.Tx, p *ci.Pipeline) error {
 	ns, err := tx.ListNotifications()
 	if err != nil || len(ns) == 0 {
+		return err
+	}
+	if debug, err := tx.IsDebugPipeline(p.ID); err != nil || debug {
 		return err
 	}
 	wf, err := tx.GetWorkflow(p.WorkflowID)

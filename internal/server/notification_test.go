@@ -365,3 +365,64 @@ func TestTwoServersSendOnce(t *testing.T) {
 		}
 	}
 }
+
+// TestRerunNotifiesDebugJobDoesNot: a pipeline rerun with rerun-failed is
+// a build of the project and is sent about like the first run; a debug
+// job's pipeline, someone's interactive session, is not, whatever its
+// result.
+func TestRerunNotifiesDebugJobDoesNot(t *testing.T) {
+	t.Parallel()
+	e := testenv.Start(t, testenv.Options{})
+	e.StartAgent(t, "a1", "e1-standard-2", 2)
+	repo := testenv.NewRepo(t, map[string]string{".semaphore/semaphore.yml": failingPipeline})
+	projectWithSecret(t, e, "web", true, repo)
+	hook := newHookReceiver(t)
+	e.Do("POST", "/api/v1/notifications", map[string]any{"name": "all", "webhook_endpoint": hook.URL + "/all"}, nil, http.StatusCreated)
+
+	wf := e.WaitWorkflow(run(t, e, "web", "main"), 2*time.Minute)
+	first := wf.Pipelines[0]
+	if first.Result != ci.ResultFailed {
+		t.Fatalf("pipeline %s, want failed", first.Result)
+	}
+	orig := wf.Jobs()["Test/Unit"]
+
+	// A debug job of the failed job ends (stopped at its time limit): its
+	// pipeline's end enqueues nothing, in the transaction that ends it.
+	var dj struct {
+		JobID string `json:"job_id"`
+	}
+	e.Do("POST", "/api/v1/jobs/"+orig.ID+"/debug", map[string]string{"duration": "2s"}, &dj, http.StatusCreated)
+	var j ci.Job
+	e.Eventually(time.Minute, func() bool {
+		e.Do("GET", "/api/v1/jobs/"+dj.JobID, nil, &j)
+		return j.State == ci.StateDone
+	}, "the debug job to end")
+	if j.PipelineID == first.ID {
+		t.Fatal("the debug job is in the original pipeline")
+	}
+
+	// The rerun is sent about.
+	var rerun ci.Pipeline
+	e.Do("POST", "/api/v1/pipelines/"+first.ID+"/rerun-failed", nil, &rerun, http.StatusCreated)
+	e.Eventually(2*time.Minute, func() bool {
+		var p ci.Pipeline
+		e.Do("GET", "/api/v1/pipelines/"+rerun.ID, nil, &p)
+		return p.State == ci.StateDone
+	}, "the rerun to end")
+	e.Eventually(30*time.Second, func() bool { return len(hook.got()) == 2 }, "%d messages, want 2", len(hook.got()))
+	sent := map[string]bool{}
+	for _, d := range deliveriesOf(e, "all") {
+		sent[d.PipelineID] = true
+	}
+	if !sent[first.ID] || !sent[rerun.ID] {
+		t.Errorf("deliveries for pipelines %v, want the first run %s and the rerun %s", sent, first.ID, rerun.ID)
+	}
+	if sent[j.PipelineID] {
+		t.Errorf("the debug job's pipeline %s was sent about", j.PipelineID)
+	}
+	for _, b := range hook.got() {
+		if strings.Contains(b, j.PipelineID) || strings.Contains(b, "Debug: ") {
+			t.Errorf("a message is about the debug job: %s", b)
+		}
+	}
+}

@@ -201,3 +201,10 @@ func (db *DB) DebugJobOf(ctx context.Context, jobID string) (string, error) {
 	err := db.reader(ctx).queryRow(`SELECT of_job_id FROM debug_jobs WHERE job_id = $1`, jobID).Scan(&of)
 	return of, wrap("debug job "+jobID, err)
 }
+
+// IsDebugPipeline reports whether pipeline id is a debug job's pipeline.
+func (tx *Tx) IsDebugPipeline(id string) (bool, error) {
+	var n int
+	err := tx.queryRow(`SELECT COUNT(*) FROM jobs j JOIN debug_jobs d ON d.job_id = j.id WHERE j.pipeline_id = $1`, id).Scan(&n)
+	return n > 0, wrap("is debug pipeline", err)
+}
