@@ -21,6 +21,7 @@ func (a *API) testRoutes() []route {
 	return []route{
 		{"GET /api/v1/jobs/{id}/tests", projectRead, a.jobTests},
 		{"GET /api/v1/pipelines/{id}/tests", projectRead, a.pipelineTests},
+		{"GET /api/v1/workflows/{id}/tests", projectRead, a.workflowTests},
 		{"GET /api/v1/projects/{project}/flaky", projectRead, a.listFlaky},
 		{"POST /api/v1/projects/{project}/flaky/{test}/resolve", projectWrite, a.resolveFlaky},
 		{"GET /api/v1/projects/{project}/tests/{test}/history", projectRead, a.testHistory},

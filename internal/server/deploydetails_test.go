@@ -147,6 +147,7 @@ func TestDeploymentDetailsOnEveryRoute(t *testing.T) {
 	// The views that show the deployment: summarised for outsiders.
 	for _, who := range []string{anonymous, noRole} {
 		for _, path := range []string{"/api/v1/workflows/" + wf.ID, "/api/v1/pipelines/" + deploy.ID, "/workflows/" + wf.ID, "/workflows/" + wf.ID + "/timing",
+			"/api/v1/workflows/" + wf.ID + "/tests?q=TestDeploy", "/workflows/" + wf.ID + "/tests?q=TestDeploy",
 			"/api/v1/pipelines/" + wf.Pipelines[0].ID + "/promotions", "/projects/app", "/badges/app.svg"} {
 			code, body := get(who, path)
 			if code != http.StatusOK {
@@ -187,6 +188,24 @@ func TestDeploymentDetailsOnEveryRoute(t *testing.T) {
 		e.DoAs(tokens[who], "GET", history, nil, &outcomes)
 		if len(outcomes) != want {
 			t.Errorf("the history of a deployment's test as %s: %v, want %d outcomes", who, outcomes, want)
+		}
+	}
+
+	// The workflow's Tests tab counts the deployment's tests for members
+	// only, and finds them for members only.
+	for who, want := range map[string]int{anonymous: 0, noRole: 0, reader: 1} {
+		var tests struct {
+			Reports int `json:"reports"`
+			Summary struct {
+				Total int `json:"total"`
+			} `json:"summary"`
+			Matches []struct {
+				Name string `json:"name"`
+			} `json:"matches"`
+		}
+		e.DoAs(tokens[who], "GET", "/api/v1/workflows/"+wf.ID+"/tests?q=TestDeploySecret", nil, &tests)
+		if tests.Reports != want || tests.Summary.Total != want || len(tests.Matches) != want {
+			t.Errorf("the workflow's tests as %s: %+v, want %d report, test and match", who, tests, want)
 		}
 	}
 

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/batonci/baton/internal/agentapi"
+	"github.com/batonci/baton/internal/apiv1"
 	"github.com/batonci/baton/internal/ci"
 	"github.com/batonci/baton/internal/testenv"
 	"github.com/batonci/baton/internal/testreport"
@@ -133,12 +134,38 @@ func TestTestReportsFromJobsToPipelineAndFlaky(t *testing.T) {
 	if page := getPage(t, e, "/workflows/"+wf.ID+"/tests?q=signs"); !strings.Contains(page, "Tests matching") || !strings.Contains(page, "<td>signs in</td>") {
 		t.Errorf("search for signs:\n%s", page)
 	}
+	// The same through the API: the counts, the failure with its
+	// message and output, its history on the default branch (the retry
+	// passed after the failure), the slowest test, the suites, a search.
+	var tests apiv1.WorkflowTests
+	e.Do("GET", "/api/v1/workflows/"+wf.ID+"/tests?q=SIGNS", nil, &tests)
+	if tests.Reports != 2 || tests.Summary.Total != 4 || tests.Summary.Failed != 1 || tests.Summary.Skipped != 1 || tests.HistoryBranch != "main" {
+		t.Errorf("workflow tests summary: %+v", tests)
+	}
+	if len(tests.Failures) != 1 || tests.Failures[0].Name != "TestFlaky" || tests.Failures[0].Message != "timeout" ||
+		tests.Failures[0].Body != "flaky.go:12: timed out" || tests.Failures[0].JobID != unit.ID || tests.Failures[0].Job != "Test / Unit" {
+		t.Errorf("workflow tests failures: %+v", tests.Failures)
+	} else if h := tests.Failures[0].History; len(h) != 2 || h[0].State != "passed" || h[1].State != "failed" || h[1].Duration != 1500*time.Millisecond || h[1].Workflow != wf.ID {
+		t.Errorf("TestFlaky's history on its row: %+v", h)
+	}
+	if len(tests.Slowest) != 4 || tests.Slowest[0].Name != "checks out" || tests.Slowest[0].Duration != 4*time.Second {
+		t.Errorf("slowest: %+v", tests.Slowest)
+	}
+	if len(tests.Suites) != 2 || tests.Suites[0].Name != "pkg/a" || tests.Suites[0].Summary.Failed != 1 {
+		t.Errorf("suites: %+v", tests.Suites)
+	}
+	if len(tests.Matches) != 1 || tests.Matches[0].Name != "signs in" || tests.Matches[0].Job != "Test / E2E" || tests.MoreMatches {
+		t.Errorf("matches of SIGNS: %+v", tests.Matches)
+	}
+	if !strings.Contains(page, `class="history"`) {
+		t.Error("the Tests tab draws no history")
+	}
 	if !strings.Contains(getPage(t, e, "/workflows/"+wf.ID), `href="/workflows/`+wf.ID+`/tests"`) {
 		t.Error("the workflow page does not link its Tests tab")
 	}
 
 	// A private project's reports are not found by outsiders.
-	for _, p := range []string{"/workflows/" + wf.ID + "/tests", "/projects/app/flaky", "/api/v1/jobs/" + unit.ID + "/tests", "/api/v1/pipelines/" + pid + "/tests", "/api/v1/projects/app/flaky", "/api/v1/projects/app/tests/" + id + "/history"} {
+	for _, p := range []string{"/workflows/" + wf.ID + "/tests", "/api/v1/workflows/" + wf.ID + "/tests", "/api/v1/workflows/" + wf.ID + "/tests?q=Flaky", "/projects/app/flaky", "/api/v1/jobs/" + unit.ID + "/tests", "/api/v1/pipelines/" + pid + "/tests", "/api/v1/projects/app/flaky", "/api/v1/projects/app/tests/" + id + "/history"} {
 		if code, body := anonGet(t, e, p); code != http.StatusNotFound || strings.Contains(body, "TestFlaky") {
 			t.Errorf("anonymous GET %s on a private project: %d %s", p, code, body)
 		}
@@ -153,7 +180,7 @@ func TestTestReportsFromJobsToPipelineAndFlaky(t *testing.T) {
 	}
 	// Public: anyone reads them, like the logs, but cannot resolve.
 	e.Do("PATCH", "/api/v1/projects/app", map[string]any{"public": true}, nil)
-	for _, p := range []string{"/api/v1/pipelines/" + pid + "/tests", "/workflows/" + wf.ID + "/tests"} {
+	for _, p := range []string{"/api/v1/pipelines/" + pid + "/tests", "/workflows/" + wf.ID + "/tests", "/api/v1/workflows/" + wf.ID + "/tests"} {
 		if code, body := anonGet(t, e, p); code != http.StatusOK || !strings.Contains(body, "TestFlaky") {
 			t.Errorf("anonymous GET %s of a public project: %d", p, code)
 		}

@@ -69,6 +69,7 @@ func storeTests() []storeTest {
 		{"CacheKeys", testCacheKeys},
 		{"ArtifactRetention", testArtifactRetention},
 		{"TestReports", testTestReports},
+		{"TestDigests", testTestDigests},
 		{"Schedules", testSchedules},
 		{"ClaimDueSchedules", testClaimDueSchedules},
 		{"ClaimDueSchedulesConcurrent", testClaimDueSchedulesConcurrent},

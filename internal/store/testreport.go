@@ -18,6 +18,10 @@ type TestReport struct {
 	Size       int64
 	Counts     TestCounts
 	UpdatedAt  time.Time
+	// Digest is what the Tests tab shows of a job's report (JSON, see
+	// testreport.Digest): PutJobTestReport stores it with the report when
+	// set; JobTestDigests reads it.
+	Digest []byte
 }
 
 // TestCounts are a report's summary.
@@ -37,6 +41,7 @@ type TestOutcome struct {
 	Branch     string
 	Report     string // the report's name
 	Suite      string
+	Classname  string
 	Name       string
 	State      string
 	Duration   time.Duration
@@ -86,6 +91,14 @@ func (db *DB) PutJobTestReport(ctx context.Context, r TestReport, outcomes []Tes
 				updated_at = excluded.updated_at`, args...); err != nil {
 			return wrap("put test report", err)
 		}
+		if r.Digest != nil {
+			if _, err := tx.exec(`INSERT INTO test_report_digests (job_id, digest) VALUES ($1, $2)
+				ON CONFLICT (job_id) DO UPDATE SET digest = excluded.digest`, r.JobID, string(r.Digest)); err != nil {
+				return wrap("put test report digest", err)
+			}
+		} else if _, err := tx.exec(`DELETE FROM test_report_digests WHERE job_id = $1`, r.JobID); err != nil {
+			return wrap("put test report digest", err)
+		}
 		return tx.insertOutcomes(outcomes)
 	})
 	return old, err
@@ -93,12 +106,12 @@ func (db *DB) PutJobTestReport(ctx context.Context, r TestReport, outcomes []Tes
 
 // insertOutcomes inserts rows in batches of a few hundred.
 func (tx *Tx) insertOutcomes(outcomes []TestOutcome) error {
-	const cols = 13
+	const cols = 14
 	const batch = 200
 	for start := 0; start < len(outcomes); start += batch {
 		part := outcomes[start:min(start+batch, len(outcomes))]
 		var q strings.Builder
-		q.WriteString(`INSERT INTO test_outcomes (project_id, test_id, job_id, pipeline_id, workflow_id, sha, branch, report, suite, name, state, duration_ns, at) VALUES `)
+		q.WriteString(`INSERT INTO test_outcomes (project_id, test_id, job_id, pipeline_id, workflow_id, sha, branch, report, suite, classname, name, state, duration_ns, at) VALUES `)
 		args := make([]any, 0, len(part)*cols)
 		for i, o := range part {
 			if i > 0 {
@@ -118,7 +131,7 @@ func (tx *Tx) insertOutcomes(outcomes []TestOutcome) error {
 				}
 			}
 			q.WriteByte(')')
-			args = append(args, o.ProjectID, o.TestID, o.JobID, o.PipelineID, o.WorkflowID, o.SHA, o.Branch, o.Report, o.Suite, o.Name, o.State, int64(o.Duration), tx.ts(o.At))
+			args = append(args, o.ProjectID, o.TestID, o.JobID, o.PipelineID, o.WorkflowID, o.SHA, o.Branch, o.Report, o.Suite, o.Classname, o.Name, o.State, int64(o.Duration), tx.ts(o.At))
 		}
 		if _, err := tx.exec(q.String(), args...); err != nil {
 			return wrap("put test outcomes", err)

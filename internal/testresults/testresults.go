@@ -110,14 +110,18 @@ func (s *Service) PutJob(ctx context.Context, job *ci.Job, report testreport.Res
 			for _, t := range su.Tests {
 				outcomes = append(outcomes, store.TestOutcome{
 					ProjectID: job.ProjectID, TestID: t.ID, JobID: job.ID, PipelineID: p.ID, WorkflowID: wf.ID,
-					SHA: wf.SHA, Branch: branch, Report: tr.Name, Suite: su.Name, Name: t.Name,
+					SHA: wf.SHA, Branch: branch, Report: tr.Name, Suite: su.Name, Classname: t.Classname, Name: t.Name,
 					State: string(t.State), Duration: t.Duration, At: now,
 				})
 			}
 		}
 	}
+	digest, err := json.Marshal(merged.Digest())
+	if err != nil {
+		return testreport.Summary{}, err
+	}
 	old, err := s.cfg.Store.PutJobTestReport(ctx, store.TestReport{
-		JobID: job.ID, PipelineID: p.ID, ProjectID: job.ProjectID, BlobKey: key, Size: size, Counts: counts(sum), UpdatedAt: now,
+		JobID: job.ID, PipelineID: p.ID, ProjectID: job.ProjectID, BlobKey: key, Size: size, Counts: counts(sum), UpdatedAt: now, Digest: digest,
 	}, outcomes)
 	if err != nil {
 		s.cfg.Blobs.Delete(context.WithoutCancel(ctx), key)
@@ -172,6 +176,43 @@ func (s *Service) read(ctx context.Context, key string) (testreport.Result, erro
 		return testreport.Result{}, err
 	}
 	return r, nil
+}
+
+// Digests returns the digests of the jobs' reports recs, by job ID. A
+// report stored before digests existed has its digest made from the
+// report now, and stored.
+func (s *Service) Digests(ctx context.Context, recs []store.TestReport) (map[string]testreport.Digest, error) {
+	ids := make([]string, len(recs))
+	for i, r := range recs {
+		ids[i] = r.JobID
+	}
+	raw, err := s.cfg.Store.JobTestDigests(ctx, ids)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]testreport.Digest, len(recs))
+	for _, rec := range recs {
+		var d testreport.Digest
+		if data, ok := raw[rec.JobID]; ok {
+			if err := json.Unmarshal(data, &d); err != nil {
+				return nil, fmt.Errorf("read the digest of job %s's test report: %w", rec.JobID, err)
+			}
+			out[rec.JobID] = d
+			continue
+		}
+		r, err := s.read(ctx, rec.BlobKey)
+		if err != nil {
+			return nil, fmt.Errorf("read the test report of job %s: %w", rec.JobID, err)
+		}
+		d = r.Digest()
+		out[rec.JobID] = d
+		if data, err := json.Marshal(d); err == nil {
+			if err := s.cfg.Store.AddJobTestDigest(ctx, rec.JobID, data); err != nil && !errors.Is(err, store.ErrNotFound) {
+				s.cfg.Logger.Warn("store a test report's digest", "job", rec.JobID, "err", err)
+			}
+		}
+	}
+	return out, nil
 }
 
 // JobReport returns a job's report; store.ErrNotFound if it published

@@ -17,6 +17,10 @@ func (w *Web) funcs() template.FuncMap {
 		"static": w.staticURL,
 		// duration is a human duration: 1m 23s.
 		"duration": humanDuration,
+		// history is a test's history (newest first) as drawn: oldest first.
+		"history": historyStrip,
+		// add adds two numbers.
+		"add": func(a, b int) int { return a + b },
 		// span is the human duration from a to b (b zero: until now).
 		"span": func(a, b time.Time) string {
 			if a.IsZero() {
