@@ -2,9 +2,12 @@ package web_test
 
 import (
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/batonci/baton/internal/apiv1"
 	"github.com/batonci/baton/internal/ci"
@@ -52,6 +55,8 @@ func testAdminPages(t *testing.T, s *site) {
 		{"orgadmin", "/settings/users", 200, []string{"writer", "reader", "Add a user"}, nil},
 		{"orgadmin", "/settings/agent-tokens", 200, []string{"Create a token"}, nil},
 		{"orgadmin", "/settings/secrets", 200, []string{"Add or replace a secret"}, nil},
+		{"orgadmin", "/", 200, []string{`href="/settings/notifications"`}, nil},
+		{"writer", "/", 200, nil, []string{`href="/settings/notifications"`}},
 	} {
 		name := tc.who + " GET " + tc.path
 		p := s.get(t, tc.who, tc.path)
@@ -251,6 +256,57 @@ func testAdminPages(t *testing.T, s *site) {
 	}
 	if body := s.get(t, "orgadmin", "/settings/agent-tokens").body; !strings.Contains(body, "revoked") {
 		t.Error("the revoked token is not shown revoked")
+	}
+
+	// Notifications: listed for organisation admins with their endpoints
+	// as scheme and host only; a test message is sent from the page and
+	// shows in its deliveries; deleting needs the name typed again.
+	var hits atomic.Int32
+	receiver := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { hits.Add(1) }))
+	defer receiver.Close()
+	s.e.Do("POST", "/api/v1/notifications", map[string]any{"name": "oncall", "results": []string{"failed"}, "branches": []string{"main"},
+		"webhook_endpoint": receiver.URL + "/private/path-token-Qz7", "webhook_secret": "sign-Kp2"}, nil, http.StatusCreated)
+	for who, status := range map[string]int{"anonymous": 401, "writer": 403, "creator": 403} {
+		if p := s.get(t, who, "/settings/notifications"); p.status != status || strings.Contains(p.body, "oncall") {
+			t.Errorf("%s GET /settings/notifications: status %d, want %d (and no rule shown)", who, p.status, status)
+		}
+		if p := s.post(t, who, "/settings/notifications/oncall/test", withCSRF(who, nil)); p.status != status {
+			t.Errorf("%s sends a test message: status %d, want %d", who, p.status, status)
+		}
+		if p := s.post(t, who, "/settings/notifications/oncall/delete", withCSRF(who, url.Values{"confirm": {"oncall"}})); p.status != status {
+			t.Errorf("%s deletes a notification: status %d, want %d", who, p.status, status)
+		}
+	}
+	p = s.get(t, "orgadmin", "/settings/notifications")
+	if p.status != 200 || !strings.Contains(p.body, "oncall") || !strings.Contains(p.body, "signed") || !strings.Contains(p.body, "Nothing sent yet") {
+		t.Errorf("notifications page: status %d: %.500s", p.status, p.body)
+	}
+	for _, bad := range []string{"path-token-Qz7", "sign-Kp2", "/private/"} {
+		if strings.Contains(p.body, bad) {
+			t.Errorf("the notifications page shows %q", bad)
+		}
+	}
+	wellFormed(t, "notifications page", p.body)
+	if p := s.post(t, "orgadmin", "/settings/notifications/oncall/test", url.Values{}); p.status != http.StatusForbidden {
+		t.Errorf("test message without CSRF token: status %d, want 403", p.status)
+	}
+	if p := s.post(t, "orgadmin", "/settings/notifications/oncall/test", withCSRF("orgadmin", nil)); p.status != http.StatusSeeOther {
+		t.Errorf("send a test message: status %d: %.300s", p.status, p.body)
+	}
+	s.e.Eventually(30*time.Second, func() bool {
+		return hits.Load() == 1 && strings.Contains(s.get(t, "orgadmin", "/settings/notifications").body, ">sent<")
+	}, "the test message to arrive (%d) and show as sent", hits.Load())
+	if body := s.get(t, "orgadmin", "/settings/notifications").body; !strings.Contains(body, "test message") {
+		t.Errorf("the delivery is not listed as a test message: %.500s", body)
+	}
+	if p := s.post(t, "orgadmin", "/settings/notifications/oncall/delete", withCSRF("orgadmin", url.Values{"confirm": {"oncal"}})); p.status != http.StatusBadRequest || !strings.Contains(p.body, "Type oncall again") {
+		t.Errorf("delete without the name: status %d, want 400", p.status)
+	}
+	if p := s.post(t, "orgadmin", "/settings/notifications/oncall/delete", withCSRF("orgadmin", url.Values{"confirm": {"oncall"}})); p.status != http.StatusSeeOther {
+		t.Errorf("delete notification: status %d: %.300s", p.status, p.body)
+	}
+	if body := s.get(t, "orgadmin", "/settings/notifications").body; strings.Contains(body, "oncall") || !strings.Contains(body, "No notifications yet") {
+		t.Error("the deleted notification is still listed")
 	}
 
 	// Deleting a project needs its name typed again.

@@ -215,6 +215,10 @@ func flash(code string) string {
 		return "User removed."
 	case "agent-token-revoked":
 		return "Agent token revoked."
+	case "notification-tested":
+		return "Test message queued: its outcome shows in the deliveries below."
+	case "notification-deleted":
+		return "Notification deleted."
 	}
 	return ""
 }
