@@ -95,6 +95,7 @@ func commands() []*command {
 		jobTestsCommand(),
 		pipelineTestsCommand(),
 		projectFlakyCommand(),
+		testHistoryCommand(),
 		agentListCommand(),
 		agentTokenCreateCommand(),
 		agentTokenListCommand(),

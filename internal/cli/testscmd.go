@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -55,11 +56,16 @@ func showTests(ctx context.Context, o *IO, c *client, name, path string, asJSON,
 	if err := c.do(ctx, "GET", path, nil, &rep); err != nil {
 		return failAPI(o, name, err)
 	}
+	all := rep.Summary()
 	if onlyFailed {
 		rep = failedOnly(rep)
 	}
 	if asJSON {
 		printJSON(o.Out, rep)
+		return ExitOK
+	}
+	if onlyFailed && all.Failed+all.Error == 0 {
+		fmt.Fprintf(o.Out, "No failed tests (%s).\n", all.Line())
 		return ExitOK
 	}
 	if !onlyFailed {
@@ -129,6 +135,59 @@ func failureMessage(t *testreport.Test) string {
 		msg = msg[:200] + "..."
 	}
 	return msg
+}
+
+func testHistoryCommand() *command {
+	var branch string
+	var limit int
+	return apiCommand{
+		read: true,
+		command: &command{name: "test history", summary: "show a test's last outcomes on a branch", usage: "PROJECT TEST_ID [--branch B] [--limit N] [--json]",
+			help: "Prints a test's last outcomes (50 at most) on the project's default branch, or --branch, newest\nfirst: when, the result, how long it took, the commit and the workflow. TEST_ID is the test's id\nin the reports (baton job tests ID --json, baton project flaky --json): it stays the same from\nrun to run. The outcomes of deployments whose details are hidden from you are left out."},
+		do: func(ctx context.Context, o *IO, c *client, args []string, asJSON bool) int {
+			if len(args) != 2 {
+				fmt.Fprintln(o.Err, "baton test history: usage: baton test history PROJECT TEST_ID [--branch B] [--limit N] [--json]")
+				return ExitUsage
+			}
+			q := url.Values{}
+			if branch != "" {
+				q.Set("branch", branch)
+			}
+			if limit != 0 {
+				q.Set("limit", strconv.Itoa(limit))
+			}
+			path := "/api/v1/projects/" + url.PathEscape(args[0]) + "/tests/" + url.PathEscape(args[1]) + "/history"
+			if len(q) > 0 {
+				path += "?" + q.Encode()
+			}
+			var list []api.OutcomeView
+			if err := c.do(ctx, "GET", path, nil, &list); err != nil {
+				return failAPI(o, "test history", err)
+			}
+			if asJSON {
+				if list == nil {
+					list = []api.OutcomeView{}
+				}
+				printJSON(o.Out, list)
+				return ExitOK
+			}
+			if len(list) == 0 {
+				fmt.Fprintln(o.Out, "No outcomes of this test on that branch.")
+				return ExitOK
+			}
+			tw := tabwriter.NewWriter(o.Out, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "AT\tRESULT\tTOOK\tCOMMIT\tWORKFLOW")
+			for _, h := range list {
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", h.At.Local().Format(time.DateTime), h.State,
+					time.Duration(h.DurationNS).Round(time.Millisecond), short(h.SHA), h.Workflow)
+			}
+			tw.Flush()
+			return ExitOK
+		},
+	}.build(func(fs *flagSet) {
+		fs.StringVar(&branch, "branch", "", "the `branch` (default: the project's default branch)")
+		fs.IntVar(&limit, "limit", 0, "at most `N` outcomes (1 to 50; default 50)")
+	})
 }
 
 func projectFlakyCommand() *command {
