@@ -55,11 +55,25 @@ func pipelineView(p *ci.Pipeline) *apiv1.Pipeline {
 		FailFast: p.FailFast, TimeLimit: p.TimeLimit, Diagnostics: p.Diagnostics,
 		PromotionOf: p.PromotionOf, PromotedBy: p.PromotedBy, PartialRerun: p.PartialRerun,
 		CreatedAt: p.CreatedAt, StartedAt: p.StartedAt, DoneAt: p.DoneAt, Promotion: p.Promotion,
-		DeploymentTarget: p.DeploymentTarget, DetailsHidden: p.DetailsHidden}
+		DeploymentTarget: p.DeploymentTarget, DetailsHidden: p.DetailsHidden, Problems: problemViews(p)}
 	if len(p.Blocks) > 0 {
 		v.Blocks = each(p.Blocks, blockView)
 	}
 	return v
+}
+
+// problemViews are a pipeline's positioned problems; a pipeline stored
+// before they were kept has its errors as text only, read here.
+func problemViews(p *ci.Pipeline) []apiv1.Diagnostic {
+	if len(p.Problems) == 0 {
+		return apiv1.ParseDiagnostics(p.Diagnostics, apiv1.SeverityError)
+	}
+	out := make([]apiv1.Diagnostic, len(p.Problems))
+	for i, d := range p.Problems {
+		out[i] = apiv1.Diagnostic{File: d.File, Line: d.Line, Column: d.Column, Message: d.Message,
+			Severity: apiv1.Severity(d.Severity)}
+	}
+	return out
 }
 
 func blockView(b *ci.Block) *apiv1.Block {

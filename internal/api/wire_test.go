@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/batonci/baton/internal/apiv1"
 	"github.com/batonci/baton/internal/artifact"
 	"github.com/batonci/baton/internal/ci"
 	"github.com/batonci/baton/internal/logstore"
@@ -45,6 +46,10 @@ func fill(t *testing.T, v reflect.Value, depth int) {
 				p := reflect.New(el.Elem())
 				fill(t, p.Elem(), depth-1)
 				f.Set(reflect.Append(reflect.MakeSlice(f.Type(), 0, 1), p))
+			case el.Kind() == reflect.Struct && el != reflect.TypeOf(time.Time{}) && depth > 0:
+				p := reflect.New(el)
+				fill(t, p.Elem(), depth-1)
+				f.Set(reflect.Append(reflect.MakeSlice(f.Type(), 0, 1), p.Elem()))
 			}
 		case reflect.Map:
 			if f.Type() == reflect.TypeOf(map[string]string{}) {
@@ -141,4 +146,22 @@ func TestWireViewsKeepTheJSON(t *testing.T) {
 	check("Schedule", sc, func() any { return scheduleView(sc) })
 	nv := &notification.View{}
 	check("Notification", nv, func() any { return notificationView(nv) })
+}
+
+// A pipeline stored before problems were kept has its errors as text
+// only: the API serves them positioned all the same.
+func TestPipelineViewReadsOldDiagnostics(t *testing.T) {
+	old := &ci.Pipeline{Diagnostics: ".semaphore/semaphore.yml:8:19: unknown block \"Nope\"\nno position here"}
+	got := pipelineView(old).Problems
+	want := []apiv1.Diagnostic{
+		{File: ".semaphore/semaphore.yml", Line: 8, Column: 19, Message: `unknown block "Nope"`, Severity: apiv1.SeverityError},
+		{Message: "no position here", Severity: apiv1.SeverityError},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("problems = %+v, want %+v", got, want)
+	}
+	stored := &ci.Pipeline{Diagnostics: "text", Problems: []ci.Diagnostic{{File: "f.yml", Line: 1, Column: 2, Message: "m", Severity: ci.SeverityWarning}}}
+	if got := pipelineView(stored).Problems; len(got) != 1 || got[0].Severity != apiv1.SeverityWarning || got[0].Column != 2 {
+		t.Errorf("stored problems = %+v, want them as stored", got)
+	}
 }

@@ -140,6 +140,10 @@ type Pipeline struct {
 	// Diagnostics holds the positioned errors of an invalid pipeline file,
 	// one "file:line:col: message" per line.
 	Diagnostics string `json:"diagnostics,omitempty"`
+	// Problems are the same errors positioned, or the warnings of a
+	// valid file (what Baton accepts that Semaphore reads differently).
+	// Pipelines stored before problems were kept have only Diagnostics.
+	Problems []Diagnostic `json:"problems,omitempty"`
 	// PromotionOf is the pipeline this one was promoted from.
 	PromotionOf  string    `json:"promotion_of,omitempty"`
 	PromotedBy   string    `json:"promoted_by,omitempty"`
@@ -160,6 +164,27 @@ type Pipeline struct {
 	// Blocks are filled when a pipeline is read with its blocks.
 	Blocks []*Block `json:"blocks,omitempty"`
 }
+
+// Diagnostic is one positioned problem of a pipeline file. Line and
+// Column count from 1; both are 0 when the problem has no position.
+type Diagnostic struct {
+	File     string   `json:"file,omitempty"`
+	Line     int      `json:"line,omitempty"`
+	Column   int      `json:"column,omitempty"`
+	Message  string   `json:"message"`
+	Severity Severity `json:"severity"`
+}
+
+// Severity says whether a diagnostic stops a pipeline from running.
+type Severity string
+
+// The severities.
+const (
+	// SeverityError makes a pipeline file invalid: it does not run.
+	SeverityError Severity = "error"
+	// SeverityWarning is a problem the pipeline runs despite.
+	SeverityWarning Severity = "warning"
+)
 
 // Block is one block of a pipeline.
 type Block struct {

@@ -388,6 +388,7 @@ func workflowShowCommand() *command {
 				if p.Diagnostics != "" {
 					fmt.Fprintln(o.Out, indent(p.Diagnostics, "  "))
 				}
+				printServerWarnings(o, p.Problems, "  ")
 				tw := tabwriter.NewWriter(o.Out, 0, 4, 2, ' ', 0)
 				fmt.Fprintln(tw, "  BLOCK\tJOB\tID\tSTATE\tRESULT\tDURATION")
 				for _, b := range p.Blocks {
@@ -670,4 +671,15 @@ func triggerText(w *apiv1.Workflow) string {
 		return "schedule " + w.Schedule
 	}
 	return string(w.Trigger)
+}
+
+// printServerWarnings prints the warnings among a pipeline's problems,
+// each marked "warning:" as baton validate marks them, indented by pre.
+func printServerWarnings(o *IO, problems []apiv1.Diagnostic, pre string) {
+	for _, d := range problems {
+		if d.Severity == apiv1.SeverityWarning {
+			d.Message = "warning: " + d.Message
+			fmt.Fprintf(o.Out, "%s%s\n", pre, d)
+		}
+	}
 }

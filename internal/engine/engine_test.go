@@ -470,6 +470,11 @@ blocks:
 		if len(p.Graph) != 0 {
 			t.Errorf("a malformed pipeline has a graph")
 		}
+		// The same errors are stored positioned.
+		if len(p.Problems) != 1 || p.Problems[0].File != ".semaphore/semaphore.yml" || p.Problems[0].Line != 8 ||
+			p.Problems[0].Column == 0 || p.Problems[0].Severity != ci.SeverityError || !strings.Contains(p.Problems[0].Message, "Nope") {
+			t.Errorf("problems = %+v, want one positioned error at line 8 about the unknown block", p.Problems)
+		}
 		if wf.State != ci.StateDone || wf.Result != ci.ResultFailed {
 			t.Errorf("workflow %s/%s, want done/failed", wf.State, wf.Result)
 		}
@@ -493,6 +498,39 @@ blocks:
 				t.Errorf("pipeline %s/%s/%s %q", p.State, p.Result, p.Reason, p.Diagnostics)
 			}
 		})
+	})
+}
+
+// A valid pipeline file with what Baton tolerates (a duplicate key, read
+// as Semaphore reads it) runs, and its warnings are stored positioned.
+func TestPipelineWarningsAreStored(t *testing.T) {
+	const yaml = `version: v1.0
+name: Lenient
+name: Ignored
+agent:
+  machine:
+    type: s1-test
+blocks:
+  - name: A
+    task:
+      jobs:
+        - name: a
+          commands: [echo]
+`
+	enginetest.ForEachDialect(t, func(t *testing.T, dialect string) {
+		e := newEnv(t, dialect, yaml)
+		p := e.pipeline(e.push("main"))
+		if p.Name != "Lenient" || p.Reason == ci.ReasonMalformed || p.Diagnostics != "" {
+			t.Errorf("pipeline %q %s/%s/%s %q, want Lenient and runnable", p.Name, p.State, p.Result, p.Reason, p.Diagnostics)
+		}
+		if len(p.Problems) != 1 {
+			t.Fatalf("problems = %+v, want one warning", p.Problems)
+		}
+		w := p.Problems[0]
+		if w.Severity != ci.SeverityWarning || w.File != ".semaphore/semaphore.yml" || w.Line != 3 || w.Column != 1 ||
+			!strings.Contains(w.Message, `duplicate key "name"`) {
+			t.Errorf("warning = %+v, want a positioned warning at 3:1 about the duplicate name", w)
+		}
 	})
 }
 

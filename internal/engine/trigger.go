@@ -318,6 +318,8 @@ type compiled struct {
 	// libraries are the library files the pipeline uses, read at pins.
 	libraries []pipeline.LibraryFile
 	pins      map[string]store.LibraryPin
+	// problems are the file's errors, or the warnings of a valid file.
+	problems []ci.Diagnostic
 }
 
 // compile reads and compiles a pipeline file at the workflow's commit,
@@ -333,10 +335,11 @@ func (e *Engine) compile(ctx context.Context, proj *ci.Project, wf *ci.Workflow,
 		c.libraries = pl.LibraryFiles
 	}
 	if len(diags) > 0 {
-		c.diags = diags.Error()
+		c.diags, c.problems = diags.Error(), problems(diags, ci.SeverityError)
 		return c
 	}
 	c.name = pl.Name
+	c.problems = problems(pl.Warnings, ci.SeverityWarning)
 	g, err := plan.Compile(pl, plan.Input{
 		Event:        planEvent(proj, wf),
 		PipelineFile: file,
@@ -347,11 +350,27 @@ func (e *Engine) compile(ctx context.Context, proj *ci.Project, wf *ci.Workflow,
 	})
 	if err != nil {
 		c.diags = err.Error()
+		var ds pipeline.Diagnostics
+		if errors.As(err, &ds) {
+			c.problems = problems(ds, ci.SeverityError)
+		} else {
+			c.problems = []ci.Diagnostic{{Message: err.Error(), Severity: ci.SeverityError}}
+		}
 		return c
 	}
 	c.graph = g
 	c.name = g.Name
 	return c
+}
+
+// problems turns a pipeline file's diagnostics into the pipeline's
+// stored problems, each with severity sev.
+func problems(ds pipeline.Diagnostics, sev ci.Severity) []ci.Diagnostic {
+	var out []ci.Diagnostic
+	for _, d := range ds {
+		out = append(out, ci.Diagnostic{File: d.Pos.File, Line: d.Pos.Line, Column: d.Pos.Col, Message: d.Message, Severity: sev})
+	}
+	return out
 }
 
 // partialRerunModes collects the partial_rerun settings of a pipeline
@@ -483,7 +502,7 @@ func (b *builder) create(tx *store.Tx, c *compiled, promotedBy string, rp *rerun
 	b.promo.apply(p)
 	if c.graph == nil {
 		p.State, p.Result, p.Reason = ci.StateDone, ci.ResultFailed, ci.ReasonMalformed
-		p.Diagnostics = c.diags
+		p.Diagnostics, p.Problems = c.diags, c.problems
 		p.DoneAt = b.now
 		if err := tx.CreatePipeline(p); err != nil {
 			return nil, err
@@ -495,7 +514,7 @@ func (b *builder) create(tx *store.Tx, c *compiled, promotedBy string, rp *rerun
 	if err != nil {
 		return nil, err
 	}
-	p.Graph = raw
+	p.Graph, p.Problems = raw, c.problems
 	p.Queue, p.QueueScope = g.Queue.Name, g.Queue.Scope
 	p.Parallel = g.Queue.Processing == "parallel"
 	targetQueue(p)

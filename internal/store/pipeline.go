@@ -2,6 +2,8 @@ package store
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"time"
 
 	"github.com/batonci/baton/internal/ci"
@@ -11,16 +13,33 @@ import (
 const pipelineCols = `id, workflow_id, project_id, name, file, state, result, reason, queue,
 	queue_scope, parallel, auto_cancel, fail_fast, time_limit_ms, graph, diagnostics,
 	promotion_of, promoted_by, partial_rerun, created_at, started_at, done_at, promotion,
-	deployment_target`
+	deployment_target, problems`
 
 func scanPipeline(s scanner) (*ci.Pipeline, error) {
 	p := &ci.Pipeline{}
+	var problems string
 	err := s.Scan(&p.ID, &p.WorkflowID, &p.ProjectID, &p.Name, &p.File, &p.State, &p.Result,
 		&p.Reason, &p.Queue, &p.QueueScope, &p.Parallel, &p.AutoCancel, &p.FailFast,
 		durCol{&p.TimeLimit}, jsonCol{&p.Graph}, &p.Diagnostics, &p.PromotionOf, &p.PromotedBy,
 		&p.PartialRerun, timeCol{&p.CreatedAt}, timeCol{&p.StartedAt}, timeCol{&p.DoneAt},
-		&p.Promotion, &p.DeploymentTarget)
-	return p, err
+		&p.Promotion, &p.DeploymentTarget, &problems)
+	if err != nil || problems == "" {
+		return p, err
+	}
+	if err := json.Unmarshal([]byte(problems), &p.Problems); err != nil {
+		return nil, fmt.Errorf("scan pipeline %s: problems: %w", p.ID, err)
+	}
+	return p, nil
+}
+
+// problemsArg is the stored form of a pipeline's problems: a JSON array,
+// or ” for none.
+func problemsArg(ds []ci.Diagnostic) string {
+	if len(ds) == 0 {
+		return ""
+	}
+	b, _ := json.Marshal(ds) // a list of plain structs always marshals
+	return string(b)
 }
 
 func normPipeline(p *ci.Pipeline) {
@@ -43,11 +62,11 @@ func (tx *Tx) CreatePipeline(p *ci.Pipeline) error {
 	normPipeline(p)
 	_, err := tx.exec(`INSERT INTO pipelines (`+pipelineCols+`)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17,
-			$18, $19, $20, $21, $22, $23, $24)`,
+			$18, $19, $20, $21, $22, $23, $24, $25)`,
 		p.ID, p.WorkflowID, p.ProjectID, p.Name, p.File, p.State, p.Result, p.Reason, p.Queue,
 		p.QueueScope, p.Parallel, p.AutoCancel, p.FailFast, ms(p.TimeLimit), jsonArg(p.Graph),
 		p.Diagnostics, p.PromotionOf, p.PromotedBy, p.PartialRerun, tx.ts(p.CreatedAt),
-		tx.ts(p.StartedAt), tx.ts(p.DoneAt), p.Promotion, p.DeploymentTarget)
+		tx.ts(p.StartedAt), tx.ts(p.DoneAt), p.Promotion, p.DeploymentTarget, problemsArg(p.Problems))
 	return wrap("create pipeline", err)
 }
 
@@ -120,12 +139,12 @@ func (tx *Tx) UpdatePipeline(p *ci.Pipeline) error {
 		state = $4, result = $5, reason = $6, queue = $7, queue_scope = $8, parallel = $9,
 		auto_cancel = $10, fail_fast = $11, time_limit_ms = $12, graph = $13, diagnostics = $14,
 		promotion_of = $15, promoted_by = $16, partial_rerun = $17, started_at = $18, done_at = $19,
-		promotion = $20, deployment_target = $21
+		promotion = $20, deployment_target = $21, problems = $22
 		WHERE id = $1`,
 		p.ID, p.Name, p.File, p.State, p.Result, p.Reason, p.Queue, p.QueueScope, p.Parallel,
 		p.AutoCancel, p.FailFast, ms(p.TimeLimit), jsonArg(p.Graph), p.Diagnostics,
 		p.PromotionOf, p.PromotedBy, p.PartialRerun, tx.ts(p.StartedAt), tx.ts(p.DoneAt),
-		p.Promotion, p.DeploymentTarget)
+		p.Promotion, p.DeploymentTarget, problemsArg(p.Problems))
 }
 
 // ListPipelines returns a workflow's pipelines, without blocks, oldest

@@ -14,21 +14,25 @@ func testPipelines(t *testing.T, e *testEnv) {
 	ctx := t.Context()
 	s := newSeed(t, db, "p")
 	p := &ci.Pipeline{
-		WorkflowID:       s.workflow.ID,
-		ProjectID:        s.project.ID,
-		Name:             "Deploy",
-		File:             ".semaphore/deploy.yml",
-		State:            ci.StateDone,
-		Result:           ci.ResultFailed,
-		Reason:           ci.ReasonMalformed,
-		Queue:            "production",
-		QueueScope:       "organization",
-		Parallel:         true,
-		AutoCancel:       "stop",
-		FailFast:         "cancel",
-		TimeLimit:        2*time.Hour + 999*time.Microsecond,
-		Graph:            json.RawMessage(`{"z": 1,  "a": [true, null]}`), // kept byte for byte
-		Diagnostics:      "deploy.yml:3:5: unknown key \"blokcs\"\ndeploy.yml:9:1: another",
+		WorkflowID:  s.workflow.ID,
+		ProjectID:   s.project.ID,
+		Name:        "Deploy",
+		File:        ".semaphore/deploy.yml",
+		State:       ci.StateDone,
+		Result:      ci.ResultFailed,
+		Reason:      ci.ReasonMalformed,
+		Queue:       "production",
+		QueueScope:  "organization",
+		Parallel:    true,
+		AutoCancel:  "stop",
+		FailFast:    "cancel",
+		TimeLimit:   2*time.Hour + 999*time.Microsecond,
+		Graph:       json.RawMessage(`{"z": 1,  "a": [true, null]}`), // kept byte for byte
+		Diagnostics: "deploy.yml:3:5: unknown key \"blokcs\"\ndeploy.yml:9:1: another",
+		Problems: []ci.Diagnostic{
+			{File: "deploy.yml", Line: 3, Column: 5, Message: `unknown key "blokcs"`, Severity: ci.SeverityError},
+			{Message: "no position", Severity: ci.SeverityWarning},
+		},
 		PromotionOf:      s.pipeline.ID,
 		PromotedBy:       "ada",
 		PartialRerun:     s.pipeline.ID,
@@ -54,7 +58,7 @@ func testPipelines(t *testing.T, e *testEnv) {
 
 	p.Name, p.File, p.State, p.Result, p.Reason = "Deploy 2", "d.yml", ci.StateRunning, ci.ResultNone, ci.ReasonNone
 	p.Queue, p.QueueScope, p.Parallel, p.AutoCancel, p.FailFast = "q", "project", false, "", "stop"
-	p.TimeLimit, p.Graph, p.Diagnostics = time.Minute, nil, ""
+	p.TimeLimit, p.Graph, p.Diagnostics, p.Problems = time.Minute, nil, "", nil
 	p.PromotionOf, p.PromotedBy, p.PartialRerun = "", "", ""
 	p.StartedAt, p.DoneAt = at(11, 0, 0), time.Time{}
 	write(t, db, func(tx *Tx) error {

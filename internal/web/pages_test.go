@@ -78,7 +78,7 @@ type site struct {
 	e    *testenv.Env
 	repo *testenv.Repo
 	// workflows by name: pub-main (passed), pub-bad (failed), pub-slow
-	// (running: no agent of its type), pub-broken (invalid file),
+	// (running: no agent of its type; a warning), pub-broken (invalid file),
 	// priv-main.
 	wf map[string]string
 	// tokens and sessions by visitor: writer (write role in both
@@ -103,7 +103,9 @@ func newSite(t *testing.T) *site {
 	s.repo.Git("checkout", "-q", "-b", "bad")
 	s.repo.Commit("Break the tests", map[string]string{".semaphore/semaphore.yml": fmt.Sprintf(pipeline, "e1-standard-2", "false")})
 	s.repo.Git("checkout", "-q", "-b", "slow", "main")
-	s.repo.Commit("Wait for a machine", map[string]string{".semaphore/semaphore.yml": fmt.Sprintf(pipeline, "e1-nowhere", "true")})
+	// Its file repeats a key, which Baton reads as Semaphore does, with a
+	// warning.
+	s.repo.Commit("Wait for a machine", map[string]string{".semaphore/semaphore.yml": fmt.Sprintf(pipeline, "e1-nowhere", "true") + "name: Repeated\n"})
 	s.repo.Git("checkout", "-q", "-b", "broken", "main")
 	s.repo.Commit("Break the file", map[string]string{".semaphore/semaphore.yml": "version: v1.0\nname: Broken\nblocks:\n  - name: A\n    task:\n      jobs: 3\n"})
 	s.repo.Git("checkout", "-q", "main")
@@ -589,6 +591,14 @@ func testWorkflowGraph(t *testing.T, s *site) {
 	}
 	if !strings.Contains(p.body, "pill-queued") && !strings.Contains(p.body, "pill-pending") {
 		t.Error("the waiting job is not shown as queued")
+	}
+	// Its file's warning is shown positioned, and only there.
+	if !strings.Contains(p.body, `class="notice warn pipeline-warnings"`) ||
+		!regexp.MustCompile(`<code>\.semaphore/semaphore\.yml:\d+:1</code>[^<]*<span[^>]*>[^<]*</span> duplicate key &#34;name&#34;`).MatchString(p.body) {
+		t.Errorf("no positioned warning on the page of a workflow whose file repeats a key")
+	}
+	if m := s.get(t, "anonymous", "/workflows/"+s.wf["pub-main"]); strings.Contains(m.body, "pipeline-warnings") {
+		t.Error("a warning on the page of a workflow whose file has none")
 	}
 	frag := s.get(t, "anonymous", "/workflows/"+s.wf["pub-slow"]+"?fragment=graph")
 	if frag.status != 200 || strings.Contains(frag.body, "<html") || !strings.Contains(frag.body, `class="graph"`) {

@@ -44,9 +44,11 @@ type promotionRun struct {
 // dependency depth, the after_pipeline block apart.
 type pipelineView struct {
 	*apiv1.Pipeline
-	Columns     [][]*apiv1.Block
-	After       []*apiv1.Block
-	Diagnostics []apiv1.Diagnostic
+	Columns [][]*apiv1.Block
+	After   []*apiv1.Block
+	// Errors make the pipeline file invalid; Warnings are what Baton
+	// accepted from a valid file that Semaphore reads differently.
+	Errors, Warnings []apiv1.Diagnostic
 	// Promotions are nil when the promotions API is not available.
 	Promotions []promotion
 	// PromotedFrom is the name of the pipeline this one was promoted
@@ -136,7 +138,14 @@ func (w *Web) loadWorkflow(r *http.Request, id string) (*workflowPage, error) {
 	page.Artifacts = w.artifacts(r, "/api/v1/workflows/"+url.PathEscape(page.Workflow.ID)+"/artifacts")
 	byID := map[string]*pipelineView{}
 	for _, pl := range page.Workflow.Pipelines {
-		v := &pipelineView{Pipeline: pl, Diagnostics: apiv1.ParseDiagnostics(pl.Diagnostics, apiv1.SeverityError)}
+		v := &pipelineView{Pipeline: pl}
+		for _, d := range pl.Problems {
+			if d.Severity == apiv1.SeverityWarning {
+				v.Warnings = append(v.Warnings, d)
+			} else {
+				v.Errors = append(v.Errors, d)
+			}
+		}
 		v.Columns, v.After = columns(pl.Blocks)
 		// A deployment shown without its details shows no promotions.
 		if !pl.DetailsHidden {
