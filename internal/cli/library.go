@@ -4,9 +4,12 @@ import (
 	"bufio"
 	"cmp"
 	"context"
+	"flag"
 	"fmt"
 	"io"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -236,4 +239,32 @@ func libraryRemoveCommand() *command {
 			return ExitOK
 		},
 	}.build(nil)
+}
+
+// registerLibraryFlag adds --library NAME=DIR to a local command's flags.
+func registerLibraryFlag(fs *flag.FlagSet, libs *multiFlag) {
+	fs.Var(libs, "library", "read the script library `NAME=DIR` (commands_file \"@NAME/path\") from a local directory; repeatable")
+}
+
+// libraryDirs parses --library NAME=DIR flags into absolute directories by
+// name.
+func libraryDirs(o *IO, flags multiFlag) (map[string]string, error) {
+	libs := map[string]string{}
+	for _, kv := range flags {
+		name, dir, ok := strings.Cut(kv, "=")
+		if !ok || name == "" || dir == "" {
+			return nil, fmt.Errorf("--library %q: want NAME=DIR", kv)
+		}
+		if !filepath.IsAbs(dir) {
+			dir = filepath.Join(o.Dir, dir)
+		}
+		if st, err := os.Stat(dir); err != nil || !st.IsDir() {
+			return nil, fmt.Errorf("--library %s: %s is not a directory", name, dir)
+		}
+		if _, dup := libs[name]; dup {
+			return nil, fmt.Errorf("--library %s given twice", name)
+		}
+		libs[name] = dir
+	}
+	return libs, nil
 }

@@ -21,8 +21,13 @@ func compileLocal(ctx context.Context, o *IO, name, file string, ev *eventFlags,
 		fmt.Fprintf(o.Err, "baton %s: %v\n", name, err)
 		return nil, ExitUsage
 	}
+	libs, err := libraryDirs(o, ev.libraries)
+	if err != nil {
+		fmt.Fprintf(o.Err, "baton %s: %v\n", name, err)
+		return nil, ExitUsage
+	}
 	lp, err := localrun.Compile(ctx, localrun.Source{
-		Dir: o.Dir, File: file, Event: spec, Params: params, SnapshotDir: dir,
+		Dir: o.Dir, File: file, Event: spec, Params: params, SnapshotDir: dir, Libraries: libs,
 		Warn: func(ws pipeline.Diagnostics) { printPipelineWarnings(o, ws) },
 	})
 	if err != nil {

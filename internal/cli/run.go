@@ -23,6 +23,9 @@ type eventFlags struct {
 	tag    string
 	pr     string
 	set    multiFlag
+	// libraries are --library NAME=DIR: script libraries from local
+	// directories.
+	libraries multiFlag
 }
 
 func (f *eventFlags) register(fs *flag.FlagSet) {
@@ -30,6 +33,7 @@ func (f *eventFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.tag, "tag", "", "run as a push of this tag")
 	fs.StringVar(&f.pr, "pr", "", "run as pull request `NUMBER` from the current branch into --branch (default: the default branch)")
 	fs.Var(&f.set, "set", "set parameter `KEY=VALUE` (exported in every job, usable as ${{parameters.KEY}}); repeatable")
+	registerLibraryFlag(fs, &f.libraries)
 }
 
 // source parses the flags into the event and the parameters of a local

@@ -21,7 +21,8 @@ func validateCommand() *command {
 		help: `Parses each pipeline file (default .semaphore/semaphore.yml in the repository)
 against Semaphore's v1.0 schema and semantic rules, and reports every problem
 as file:line:col: message with a source excerpt. Files named by task_file and
-commands_file are read and checked too.
+commands_file are read and checked too; a commands_file of a script library
+("@NAME/path") is read from the directory --library NAME=DIR gives.
 
 Warnings (what Semaphore reads differently from a strict YAML reader, such
 as an unknown escape in a double-quoted string or a duplicate key, or what
@@ -35,9 +36,16 @@ warnings, with --strict), 2 when a file cannot be read.`,
 		fs := c.flags(o)
 		asJSON := fs.Bool("json", false, "print the diagnostics as a JSON array")
 		strict := fs.Bool("strict", false, "treat warnings as errors")
+		var libFlags multiFlag
+		registerLibraryFlag(fs, &libFlags)
 		files, code, stop := parse(fs, args)
 		if stop {
 			return code
+		}
+		libs, err := libraryDirs(o, libFlags)
+		if err != nil {
+			fmt.Fprintf(o.Err, "baton validate: %v\n", err)
+			return ExitUsage
 		}
 		if len(files) == 0 {
 			files = []string{""}
@@ -57,6 +65,7 @@ warnings, with --strict), 2 when a file cannot be read.`,
 				fmt.Fprintf(o.Err, "baton validate: %v\n", err)
 				return ExitUsage
 			}
+			pf.Libraries = libs
 			if _, err := os.Stat(pf.Path()); err != nil {
 				fmt.Fprintf(o.Err, "baton validate: %s: no such pipeline file\n", pf.Display(o.Dir))
 				exit = ExitUsage

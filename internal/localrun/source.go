@@ -3,6 +3,7 @@ package localrun
 import (
 	"context"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -24,6 +25,9 @@ const DefaultPipelineFile = ".semaphore/semaphore.yml"
 type PipelineFile struct {
 	Root string
 	Rel  string
+	// Libraries are the script libraries' directories by name, for
+	// commands_file "@NAME/path".
+	Libraries map[string]string
 }
 
 // Path is the file's path on disk.
@@ -40,8 +44,19 @@ func (pf PipelineFile) Display(dir string) string {
 
 // Load reads and validates the pipeline file.
 func (pf PipelineFile) Load() (*pipeline.Pipeline, pipeline.Diagnostics) {
-	return pipeline.LoadWith(os.DirFS(pf.Root), pf.Rel, plan.LoadOptions())
+	opts := plan.LoadOptions()
+	opts.LibraryHint = LibraryHint
+	opts.Libraries = map[string]fs.FS{}
+	for name, dir := range pf.Libraries {
+		opts.Libraries[name] = os.DirFS(dir)
+	}
+	return pipeline.LoadWith(os.DirFS(pf.Root), pf.Rel, opts)
 }
+
+// LibraryHint ends the diagnostic of an unknown script library in a local
+// check.
+const LibraryHint = "give one to a local check with --library NAME=DIR"
+
 
 // Locate finds the pipeline file arg names, relative to dir ("" names
 // DefaultPipelineFile of the repository around dir). repo, when not nil,
@@ -119,6 +134,8 @@ type Source struct {
 	// Warn, when not nil, receives the warnings of each pipeline file
 	// loaded (they never stop a run).
 	Warn func(pipeline.Diagnostics)
+	// Libraries are the script libraries' directories by name.
+	Libraries map[string]string
 }
 
 // Plan is a pipeline of a working tree compiled for a local event: what
@@ -172,6 +189,7 @@ func Compile(ctx context.Context, src Source) (*Plan, error) {
 	if err != nil {
 		return nil, err
 	}
+	pf.Libraries = src.Libraries
 	p, err := loadFile(pf, pf.Display(src.Dir), src.Warn)
 	if err != nil {
 		return nil, err
@@ -199,7 +217,7 @@ func Compile(ctx context.Context, src Source) (*Plan, error) {
 // working tree (a promotion's pipeline_file, repository-relative) for the
 // same event with params.
 func (p *Plan) CompileFile(rel string, params map[string]string) (*plan.Graph, plan.Input, error) {
-	pf := PipelineFile{Root: p.File.Root, Rel: rel}
+	pf := PipelineFile{Root: p.File.Root, Rel: rel, Libraries: p.File.Libraries}
 	in := p.Input
 	in.PipelineFile, in.Params = rel, params
 	pl, err := loadFile(pf, rel, p.warn)
