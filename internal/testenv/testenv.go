@@ -346,6 +346,30 @@ func (r *Repo) HTTPURL() string {
 	return srv.URL + "/" + filepath.Base(r.Dir)
 }
 
+// HTTPURLWithToken is HTTPURL for a private repository: every request
+// must carry HTTP basic authentication with password token (any user
+// name), else 401 asks for it, as a forge does.
+func (r *Repo) HTTPURLWithToken(token string) string {
+	r.t.Helper()
+	git, err := exec.LookPath("git")
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	h := &cgi.Handler{Path: git, Args: []string{"http-backend"},
+		Env:        []string{"GIT_PROJECT_ROOT=" + filepath.Dir(r.Dir), "GIT_HTTP_EXPORT_ALL=1"},
+		InheritEnv: []string{"PATH", "HOME"}}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		if _, pw, ok := req.BasicAuth(); !ok || pw != token {
+			w.Header().Set("WWW-Authenticate", `Basic realm="git"`)
+			http.Error(w, "authentication required", http.StatusUnauthorized)
+			return
+		}
+		h.ServeHTTP(w, req)
+	}))
+	r.t.Cleanup(srv.Close)
+	return srv.URL + "/" + filepath.Base(r.Dir)
+}
+
 // Git runs a git command in the repository and returns its trimmed output.
 func (r *Repo) Git(args ...string) string {
 	r.t.Helper()
