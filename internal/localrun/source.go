@@ -57,7 +57,6 @@ func (pf PipelineFile) Load() (*pipeline.Pipeline, pipeline.Diagnostics) {
 // check.
 const LibraryHint = "give one to a local check with --library NAME=DIR"
 
-
 // Locate finds the pipeline file arg names, relative to dir ("" names
 // DefaultPipelineFile of the repository around dir). repo, when not nil,
 // is the repository of dir, already opened by the caller.
