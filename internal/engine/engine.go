@@ -286,12 +286,25 @@ func (e *Engine) admission(tx *store.Tx, p *ci.Pipeline) (bool, string, error) {
 	if p.Parallel {
 		return true, "", nil
 	}
-	if err := tx.LockQueue(p.ProjectID, p.Queue, p.QueueScope); err != nil {
-		return false, "", err
-	}
+	// A pipeline that has an unfinished one ahead of it (or a running one
+	// beside it) waits, whatever else happens meanwhile, so that decision
+	// needs no lock: p is already stored, so the blocker's end, committed
+	// after this read, finds p waiting and advances it (startNext), and p's
+	// row lock, held here, makes that wait for this transaction. Only
+	// admitting p must be serialised with the other admissions of the
+	// queue; a thousand pipelines created at once into one queue would
+	// otherwise take its lock one after the other for nothing.
 	blocker, err := tx.QueueBlocker(p)
 	if err != nil {
 		return false, "", err
+	}
+	if blocker == nil {
+		if err := tx.LockQueue(p.ProjectID, p.Queue, p.QueueScope); err != nil {
+			return false, "", err
+		}
+		if blocker, err = tx.QueueBlocker(p); err != nil {
+			return false, "", err
+		}
 	}
 	if blocker != nil {
 		return false, queueText(tx, blocker, p.Queue), nil

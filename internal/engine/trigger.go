@@ -222,6 +222,11 @@ func (e *Engine) Trigger(ctx context.Context, req TriggerRequest) (*ci.Workflow,
 		now:       e.now(),
 		keep:      req.KeepOnFailure,
 	}
+	// The number is taken before the transaction, which then holds no
+	// lock on the project's counter (see ReserveWorkflowNumber).
+	if wf.Number, err = e.db.ReserveWorkflowNumber(ctx, proj.ID); err != nil {
+		return nil, fmt.Errorf("trigger: %w", err)
+	}
 	var p *ci.Pipeline
 	err = e.db.Tx(ctx, func(tx *store.Tx) error {
 		w := *wf

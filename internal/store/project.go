@@ -40,7 +40,13 @@ func (tx *Tx) CreateProject(p *ci.Project) error {
 		p.ID, p.Name, p.RepoURL, p.DefaultBranch, p.PipelineFile, p.Public,
 		ms(p.PollInterval), p.WebhookSecret, tx.ts(p.CreatedAt),
 		p.Forge, p.ForgeURL, p.ForgeRepo, p.ForgeToken, p.DeploymentDetailsPublic)
-	return wrap("create project", err)
+	if err != nil {
+		return wrap("create project", err)
+	}
+	if tx.db.dialect == Postgres {
+		return tx.ensureWorkflowNumbers(p.ID) // see ReserveWorkflowNumber
+	}
+	return nil
 }
 
 // GetProject returns the project with that ID or, failing that, that name.
@@ -88,7 +94,14 @@ func (tx *Tx) UpdateProject(p *ci.Project) error {
 // DeleteProject deletes a project with its workflows, pipelines, blocks,
 // jobs, poll state and webhook deliveries.
 func (tx *Tx) DeleteProject(id string) error {
-	return tx.execOne("delete project "+id, `DELETE FROM projects WHERE id = $1`, id)
+	if err := tx.execOne("delete project "+id, `DELETE FROM projects WHERE id = $1`, id); err != nil {
+		return err
+	}
+	if tx.db.dialect == Postgres {
+		_, err := tx.exec(`DROP SEQUENCE IF EXISTS ` + workflowNumbers(id))
+		return wrap("delete project "+id, err)
+	}
+	return nil
 }
 
 // ProjectJobIDs returns the IDs of every job of a project, for what the

@@ -37,6 +37,7 @@ func storeTests() []storeTest {
 		{"Projects", testProjects},
 		{"Workflows", testWorkflows},
 		{"WorkflowNumbersConcurrent", testWorkflowNumbersConcurrent},
+		{"WorkflowNumbersContinue", testWorkflowNumbersContinue},
 		{"WorkflowDerivedState", testWorkflowDerivedState},
 		{"Pipelines", testPipelines},
 		{"QueuePipelines", testQueuePipelines},

@@ -2,11 +2,16 @@ package store
 
 import (
 	"context"
+	"crypto/sha256"
 	"database/sql"
+	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/batonci/baton/internal/ci"
 	"github.com/batonci/baton/internal/ids"
@@ -94,10 +99,82 @@ func scanWorkflow(s scanner) (*ci.Workflow, error) {
 	return w, nil
 }
 
+// ReserveWorkflowNumber takes the next workflow number of a project
+// (1, 2, ...; numbers are never reused) for a workflow that
+// CreateWorkflow stores afterwards. A reserved number that is never used
+// is a gap.
+//
+// On PostgreSQL the numbers come from a sequence per project
+// (workflowNumbers): taking one locks nothing and waits for nobody, so
+// concurrent creations, on one server or several, do not queue behind
+// each other on a counter row held until their transactions commit. The
+// sequence is made on first use, after the project's last number in
+// projects.workflow_seq (the counter of the workflows made before).
+//
+// On SQLite, whose write transactions are serialised anyway, it returns 0
+// and CreateWorkflow takes the number from projects.workflow_seq.
+func (db *DB) ReserveWorkflowNumber(ctx context.Context, projectID string) (int, error) {
+	if db.dialect != Postgres {
+		return 0, nil
+	}
+	op := "reserve workflow number: project " + projectID
+	for attempt := 0; ; attempt++ {
+		var n int
+		err := db.write.QueryRowContext(ctx, `SELECT nextval($1::regclass)`, workflowNumbers(projectID)).Scan(&n)
+		if err == nil {
+			return n, nil
+		}
+		var perr *pgconn.PgError
+		if attempt > 0 || !errors.As(err, &perr) || perr.Code != "42P01" { // undefined_table
+			return 0, wrap(op, err)
+		}
+		if err := db.Tx(ctx, func(tx *Tx) error { return tx.ensureWorkflowNumbers(projectID) }); err != nil {
+			return 0, err
+		}
+	}
+}
+
+// workflowNumbers names the PostgreSQL sequence of a project's workflow
+// numbers.
+func workflowNumbers(projectID string) string {
+	sum := sha256.Sum256([]byte(projectID))
+	return "baton_workflow_numbers_" + hex.EncodeToString(sum[:12])
+}
+
+// ensureWorkflowNumbers makes the project's sequence of workflow numbers
+// (PostgreSQL), if it has none yet, continuing projects.workflow_seq.
+func (tx *Tx) ensureWorkflowNumbers(projectID string) error {
+	op := "workflow numbers: project " + projectID
+	var exists bool
+	if err := tx.queryRow(`SELECT to_regclass($1) IS NOT NULL`, workflowNumbers(projectID)).Scan(&exists); err != nil {
+		return wrap(op, err)
+	}
+	if exists {
+		return nil
+	}
+	var last int64
+	if err := tx.queryRow(`SELECT workflow_seq FROM projects WHERE id = $1`, projectID).Scan(&last); err != nil {
+		return wrap(op, err)
+	}
+	// Another transaction may make it at the same moment (IF NOT EXISTS
+	// does not wait for it): that is a conflict to ignore, under a
+	// savepoint so that this transaction goes on.
+	if _, err := tx.exec(`SAVEPOINT workflow_numbers`); err != nil {
+		return wrap(op, err)
+	}
+	_, err := tx.exec(fmt.Sprintf(`CREATE SEQUENCE IF NOT EXISTS %s START WITH %d`, workflowNumbers(projectID), last+1))
+	if err = wrap(op, err); errors.Is(err, ErrConflict) {
+		_, err = tx.exec(`ROLLBACK TO SAVEPOINT workflow_numbers`)
+		return wrap(op, err)
+	}
+	return err
+}
+
 // CreateWorkflow stores a new workflow, giving it an ID if it has none, a
-// CreatedAt if it is zero, and the project's next Number (1, 2, ...;
-// numbers are never reused). Its State and Result are set as derived (a new
-// workflow has no pipeline: pending).
+// CreatedAt if it is zero, and, when its Number is 0, the project's next
+// Number (1, 2, ...; numbers are never reused); a Number other than 0 must
+// come from ReserveWorkflowNumber. Its State and Result are set as derived
+// (a new workflow has no pipeline: pending).
 func (tx *Tx) CreateWorkflow(w *ci.Workflow) error {
 	if w.ID == "" {
 		w.ID = ids.New()
@@ -111,13 +188,24 @@ func (tx *Tx) CreateWorkflow(w *ci.Workflow) error {
 	}
 	// The counter's row lock serialises concurrent creations on PostgreSQL;
 	// on SQLite the write transaction already does.
-	var n int
-	err := tx.queryRow(`UPDATE projects SET workflow_seq = workflow_seq + 1 WHERE id = $1
-		RETURNING workflow_seq`, w.ProjectID).Scan(&n)
-	if err != nil {
-		return wrap("create workflow: project "+w.ProjectID, err)
+	n := w.Number
+	switch {
+	case n != 0:
+	case tx.db.dialect == Postgres: // see ReserveWorkflowNumber
+		if err := tx.ensureWorkflowNumbers(w.ProjectID); err != nil {
+			return err
+		}
+		if err := tx.queryRow(`SELECT nextval($1::regclass)`, workflowNumbers(w.ProjectID)).Scan(&n); err != nil {
+			return wrap("create workflow: project "+w.ProjectID, err)
+		}
+	default:
+		err := tx.queryRow(`UPDATE projects SET workflow_seq = workflow_seq + 1 WHERE id = $1
+			RETURNING workflow_seq`, w.ProjectID).Scan(&n)
+		if err != nil {
+			return wrap("create workflow: project "+w.ProjectID, err)
+		}
 	}
-	_, err = tx.exec(`INSERT INTO workflows (id, project_id, number, trigger, ref_type, branch,
+	_, err := tx.exec(`INSERT INTO workflows (id, project_id, number, trigger, ref_type, branch,
 		tag, pr, pr_branch, sha, commit_range, message, author, triggered_by, rerun_of, created_at,
 		pr_fork, pr_sha, pr_name, pr_slug, pr_head_url, ref_verified, schedule, parameters)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24)`,

@@ -103,12 +103,25 @@ func testWorkflows(t *testing.T, e *testEnv) {
 }
 
 // testWorkflowNumbersConcurrent creates workflows from 8 goroutines on two
-// servers (two DBs) at once: numbers must be 1..N, each once.
+// servers (two DBs) at once, half of them with a number reserved before
+// the transaction (ReserveWorkflowNumber) and half taking it inside: the
+// numbers must be 1..N, each once.
 func testWorkflowNumbersConcurrent(t *testing.T, e *testEnv) {
 	dsn := e.newDSN(t)
 	servers := []*DB{openDSN(t, dsn), openDSN(t, dsn)}
 	p := &ci.Project{Name: "p"}
-	write(t, servers[0], func(tx *Tx) error { return tx.CreateProject(p) })
+	write(t, servers[0], func(tx *Tx) error {
+		if err := tx.CreateProject(p); err != nil {
+			return err
+		}
+		if tx.db.dialect == Postgres {
+			// As for a project of before the sequences: the first
+			// creations race to make it.
+			_, err := tx.exec(`DROP SEQUENCE ` + workflowNumbers(p.ID))
+			return err
+		}
+		return nil
+	})
 
 	const goroutines, each = 8, 10
 	numbers := make(chan int, goroutines*each)
@@ -118,6 +131,14 @@ func testWorkflowNumbersConcurrent(t *testing.T, e *testEnv) {
 		wg.Go(func() {
 			for range each {
 				w := &ci.Workflow{ProjectID: p.ID, Trigger: ci.TriggerPush}
+				if g%4 < 2 {
+					n, err := db.ReserveWorkflowNumber(t.Context(), p.ID)
+					if err != nil {
+						t.Errorf("ReserveWorkflowNumber: %v", err)
+						return
+					}
+					w.Number = n
+				}
 				if err := db.Tx(t.Context(), func(tx *Tx) error { return tx.CreateWorkflow(w) }); err != nil {
 					t.Errorf("CreateWorkflow: %v", err)
 					return
@@ -138,6 +159,69 @@ func testWorkflowNumbersConcurrent(t *testing.T, e *testEnv) {
 		want[i] = i + 1
 	}
 	diff(t, "workflow numbers", got, want)
+}
+
+// testWorkflowNumbersContinue: numbers go on from the project's counter of
+// the workflows made before (projects.workflow_seq); a reserved number
+// that is not used is a gap, never given again; a deleted project's
+// numbers go with it, and a project of no such ID has none.
+func testWorkflowNumbersContinue(t *testing.T, e *testEnv) {
+	db := e.open(t)
+	ctx := t.Context()
+	p := &ci.Project{Name: "p"}
+	write(t, db, func(tx *Tx) error {
+		if err := tx.CreateProject(p); err != nil {
+			return err
+		}
+		// A project of before the sequences, with 41 workflows.
+		if tx.db.dialect == Postgres {
+			if _, err := tx.exec(`DROP SEQUENCE ` + workflowNumbers(p.ID)); err != nil {
+				return err
+			}
+		}
+		_, err := tx.exec(`UPDATE projects SET workflow_seq = 41 WHERE id = $1`, p.ID)
+		return err
+	})
+	create := func() int {
+		t.Helper()
+		w := &ci.Workflow{ProjectID: p.ID, Trigger: ci.TriggerPush}
+		n, err := db.ReserveWorkflowNumber(ctx, p.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		w.Number = n
+		write(t, db, func(tx *Tx) error { return tx.CreateWorkflow(w) })
+		return w.Number
+	}
+	if n := create(); n != 42 {
+		t.Errorf("first number after 41 workflows = %d, want 42", n)
+	}
+	if db.Dialect() == Postgres {
+		if _, err := db.ReserveWorkflowNumber(ctx, p.ID); err != nil { // 43, never used
+			t.Fatal(err)
+		}
+		if n := create(); n != 44 {
+			t.Errorf("number after a reserved one = %d, want 44", n)
+		}
+	} else if n := create(); n != 43 {
+		t.Errorf("second number = %d, want 43", n)
+	}
+	x := &ci.Workflow{ProjectID: p.ID, Trigger: ci.TriggerPush}
+	write(t, db, func(tx *Tx) error { return tx.CreateWorkflow(x) })
+	if x.Number != 45 && x.Number != 44 || (db.Dialect() == Postgres) != (x.Number == 45) {
+		t.Errorf("number taken inside the transaction = %d", x.Number)
+	}
+
+	if _, err := db.ReserveWorkflowNumber(ctx, "nope"); db.Dialect() == Postgres {
+		wantErr(t, "ReserveWorkflowNumber of no project", err, ErrNotFound)
+	}
+	write(t, db, func(tx *Tx) error { return tx.DeleteProject(p.ID) })
+	if db.Dialect() == Postgres {
+		var exists bool
+		if err := db.read.QueryRowContext(ctx, `SELECT to_regclass($1) IS NOT NULL`, workflowNumbers(p.ID)).Scan(&exists); err != nil || exists {
+			t.Errorf("the deleted project's sequence exists: %v, %v", exists, err)
+		}
+	}
 }
 
 func testWorkflowDerivedState(t *testing.T, e *testEnv) {
