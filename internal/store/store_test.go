@@ -71,6 +71,7 @@ func storeTests() []storeTest {
 		{"ArtifactRetention", testArtifactRetention},
 		{"TestReports", testTestReports},
 		{"TestDigests", testTestDigests},
+		{"Coverage", testCoverage},
 		{"Schedules", testSchedules},
 		{"ClaimDueSchedules", testClaimDueSchedules},
 		{"ClaimDueSchedulesConcurrent", testClaimDueSchedulesConcurrent},
