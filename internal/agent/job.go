@@ -271,6 +271,7 @@ func (a *agent) startJobService(as agentapi.Assignment, lease *jobuser.Lease, se
 		Cache:     &serverCache{client: a.client, job: as.JobID, copies: a.cacheCopies},
 		Artifacts: serverArtifacts{client: a.client, job: as.JobID},
 		Reports:   serverReports{client: a.client, job: as.JobID},
+		Coverage:  serverCoverage{client: a.client, job: as.JobID},
 		Context:   jobsvc.LocalContext{Dir: filepath.Join(a.cfg.DataDir, "context")},
 		Dir:       a.svcDir,
 		Owner:     owner,

@@ -26,6 +26,7 @@ import (
 	"github.com/batonci/baton/internal/auth"
 	"github.com/batonci/baton/internal/blob"
 	"github.com/batonci/baton/internal/ci"
+	"github.com/batonci/baton/internal/coveragereports"
 	"github.com/batonci/baton/internal/engine"
 	"github.com/batonci/baton/internal/library"
 	"github.com/batonci/baton/internal/logstore"
@@ -68,6 +69,8 @@ type Config struct {
 	Artifacts *artifact.Store
 	// Tests keeps the jobs' test reports; nil answers 404.
 	Tests *testresults.Service
+	// Coverage keeps the jobs' code coverage; nil answers 404.
+	Coverage *coveragereports.Service
 	// Blobs is the object storage of artifacts and caches, from which a
 	// deleted project's objects are deleted; nil deletes none.
 	Blobs blob.Store
@@ -200,7 +203,7 @@ func (a *API) table() []route {
 		{"DELETE /api/v1/projects/{project}/secrets/{name}", projectAdmin, a.deleteSecret},
 		{"GET /api/v1/projects/{project}/deliveries", projectAdmin, a.listDeliveries},
 		{"POST /api/v1/projects/{project}/deliveries/{id}/redeliver", projectAdmin, a.redeliver},
-	}, append(append(append(a.artifactRoutes(), a.notificationRoutes()...), a.testRoutes()...), a.libraryRoutes()...)...)
+	}, append(append(append(append(a.artifactRoutes(), a.notificationRoutes()...), a.testRoutes()...), a.libraryRoutes()...), a.coverageRoutes()...)...)
 }
 
 // project loads the project named in the path and checks read access; an

@@ -159,6 +159,7 @@ func outsideRoutes() []route {
 		{"POST /settings/keys", self, nil},                                     // web: add a key
 		{"POST /settings/keys/{id}/remove", self, nil},                         // web: remove a key
 		{"GET /badges/{file}", anyone, nil},
+		{"GET /badges/{project}/coverage.svg", anyone, nil},       // web: the coverage badge; 404 for unreadable projects
 		{"GET /badges/{project}/branches/{file...}", anyone, nil}, // web: Semaphore's form of a branch's badge                        // web: PROJECT.svg; 404 for unreadable projects
 		{"GET /jobs/{id}", projectRead, nil},                      // web: the job page and its log
 		{"POST /jobs/{id}/stop", projectWrite, nil},               // web: the job's stop button

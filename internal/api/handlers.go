@@ -255,7 +255,7 @@ func (a *API) deleteProject(w http.ResponseWriter, r *http.Request, c *caller) e
 	}
 	objects := 0
 	if a.cfg.Blobs != nil {
-		for _, prefix := range []string{"artifacts/" + p.ID + "/", "cache/" + p.ID + "/", "test-results/" + p.ID + "/"} {
+		for _, prefix := range []string{"artifacts/" + p.ID + "/", "cache/" + p.ID + "/", "test-results/" + p.ID + "/", "coverage/" + p.ID + "/"} {
 			n, err := deleteObjects(ctx, a.cfg.Blobs, prefix)
 			objects += n
 			if err != nil {

@@ -52,7 +52,7 @@ func TestDependencyDirection(t *testing.T) {
 		why       string
 	}{
 		{
-			pkgs:      []string{"internal/ci", "internal/pipeline", "internal/when", "internal/plan", "internal/jobenv", "internal/jobspec", "internal/editdist", "internal/containerjob", "internal/scheduler", "internal/pipelinestate", "internal/testreport"},
+			pkgs:      []string{"internal/ci", "internal/pipeline", "internal/when", "internal/plan", "internal/jobenv", "internal/jobspec", "internal/editdist", "internal/containerjob", "internal/scheduler", "internal/pipelinestate", "internal/testreport", "internal/coverage"},
 			forbidden: []string{"net/http", "database/sql", "os/exec"},
 			why:       "the pure core takes values and returns values",
 		},

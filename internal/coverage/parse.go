@@ -139,7 +139,7 @@ func parseLCOV(name string, data []byte) (Report, error) {
 			continue
 		}
 		key, val, ok := bytes.Cut(line, []byte(":"))
-		if !ok || len(key) == 0 || bytes.ContainsAny(key, " \t") {
+		if !ok || !lcovKey(key) {
 			return Report{}, &ParseError{File: name, Line: lineNo, Msg: fmt.Sprintf("not an LCOV record: %q", clip(line))}
 		}
 		switch string(key) {
@@ -218,6 +218,17 @@ func parseGo(name string, data []byte) (Report, error) {
 		return Report{}, &ParseError{File: name, Msg: `empty Go cover profile (no "mode:" line)`}
 	}
 	return fs.report(mode == "set"), nil
+}
+
+// lcovKey reports whether k is an LCOV record's key: capitals (TN, SF,
+// DA, BRDA, FNL...).
+func lcovKey(k []byte) bool {
+	for _, c := range k {
+		if c < 'A' || c > 'Z' {
+			return false
+		}
+	}
+	return len(k) > 0
 }
 
 var errBlock = errors.New("malformed block")

@@ -102,6 +102,9 @@ type Config struct {
 	// Tests keeps the jobs' test reports (testresults.go); nil means
 	// report requests answer 503.
 	Tests TestReports
+	// Coverage keeps the jobs' code coverage (coverage.go); nil means
+	// coverage requests answer 503.
+	Coverage Coverage
 	// Now is the clock; nil means time.Now.
 	Now     func() time.Time
 	Logger  *slog.Logger

@@ -31,6 +31,7 @@ import (
 //	DELETE /v1/context/{key}?ids=ID           hide it in that pipeline's context
 //	PUT    /v1/test-results                   merge a test report into the job's (reports.go)
 //	POST   /v1/test-results/pipeline          merge the pipeline's jobs' reports
+//	PUT    /v1/coverage                       merge code coverage into the job's (coverage.go)
 //
 // Errors are JSON {"message": "..."}: 401 without the token, 403 for what
 // the job's scope does not allow, 404 ("not found") for what is not
@@ -77,6 +78,7 @@ func (s *Service) handler() http.Handler {
 	mux.HandleFunc("GET /v1/services/{name}/logs", s.serviceLogs)
 	mux.HandleFunc("PUT /v1/test-results", s.reportPut)
 	mux.HandleFunc("POST /v1/test-results/pipeline", s.reportMerge)
+	mux.HandleFunc("PUT /v1/coverage", s.coveragePut)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 		if !ok || subtle.ConstantTimeCompare([]byte(got), []byte(s.token)) != 1 || s.token == "" {

@@ -76,6 +76,8 @@ type Config struct {
 	NoServices string
 	// Reports keeps the job's test reports; nil means none (503).
 	Reports ReportStorage
+	// Coverage keeps the job's code coverage; nil means none (503).
+	Coverage CoverageStorage
 	// Dir is where the socket's directory is made; "" means os.TempDir().
 	Dir string
 	// Listen makes the listener at the socket's path; nil means a unix

@@ -69,6 +69,8 @@ type Session struct {
 	artefacts []jobspec.Var
 	// reports keeps the jobs' test reports in runDir/test-results.
 	reports jobsvc.LocalReports
+	// coverage keeps the jobs' code coverage in runDir/coverage.
+	coverage jobsvc.LocalCoverage
 }
 
 // NewSession installs the toolbox in cfg.RunDir and returns the session
@@ -91,6 +93,7 @@ func NewSession(cfg Config) (*Session, error) {
 		user:     cfg.User,
 		storeDir: cfg.StoreDir,
 		reports:  jobsvc.NewLocalReports(filepath.Join(cfg.RunDir, "test-results")),
+		coverage: jobsvc.NewLocalCoverage(filepath.Join(cfg.RunDir, "coverage")),
 		keep:     cfg.Keep,
 		jobsDir:  filepath.Join(cfg.RunDir, "jobs"),
 		masks:    secrets.masks(),
@@ -221,6 +224,7 @@ func (s *Session) prepare(ctx context.Context, sp Spec) (jobspec.Job, func(), er
 		Context:    jobsvc.LocalContext{Dir: filepath.Join(s.runDir, "context")},
 		NoServices: "sem-service is not available in local runs; it starts services on agents with Docker (baton agent)",
 		Reports:    s.reports,
+		Coverage:   s.coverage,
 	})
 	if err != nil {
 		return jobspec.Job{}, cleanup, err

@@ -13,6 +13,7 @@ import (
 
 	"github.com/batonci/baton/internal/auth"
 	"github.com/batonci/baton/internal/ci"
+	"github.com/batonci/baton/internal/coverage"
 	"github.com/batonci/baton/internal/ids"
 	"github.com/batonci/baton/internal/store"
 	"github.com/batonci/baton/internal/testenv"
@@ -152,6 +153,9 @@ func (f *authzFixture) request(t *testing.T, pattern, who string, pf *projectFix
 	if strings.Contains(pattern, "/tests") || strings.Contains(pattern, "/flaky/") {
 		// The fixture's job published a report with a flaky test.
 		req.path = strings.ReplaceAll(req.path, "{test}", f.publishTests(t, pf))
+	}
+	if strings.Contains(pattern, "/coverage") {
+		f.publishCoverage(t, pf) // the fixture's job published coverage
 	}
 	switch pattern {
 	case "POST /api/v1/projects":
@@ -542,4 +546,20 @@ func (f *authzFixture) publishTests(t *testing.T, pf *projectFixture) string {
 		t.Fatal(err)
 	}
 	return rep.TestResults[0].Suites[0].Tests[0].ID
+}
+
+// publishCoverage gives pf's job (and so its pipeline) code coverage.
+func (f *authzFixture) publishCoverage(t *testing.T, pf *projectFixture) {
+	t.Helper()
+	j, err := f.e.Server.Store.GetJob(t.Context(), pf.job)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := coverage.Parse("c.out", []byte("mode: set\na.go:1.1,2.2 1 1\n"), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.e.Server.Coverage.PutJob(t.Context(), j, rep); err != nil {
+		t.Fatal(err)
+	}
 }

@@ -23,6 +23,7 @@ import (
 	"github.com/batonci/baton/internal/artifact"
 	"github.com/batonci/baton/internal/blob"
 	"github.com/batonci/baton/internal/ci"
+	"github.com/batonci/baton/internal/coveragereports"
 	"github.com/batonci/baton/internal/dispatch"
 	"github.com/batonci/baton/internal/engine"
 	"github.com/batonci/baton/internal/forge"
@@ -124,10 +125,12 @@ type Server struct {
 	Tests *testresults.Service
 	// Libraries are the organisation's script libraries.
 	Libraries *library.Service
-	listener  net.Listener
-	http      *http.Server
-	url       string
-	counters  counters
+	// Coverage keeps the jobs' and pipelines' code coverage.
+	Coverage *coveragereports.Service
+	listener net.Listener
+	http     *http.Server
+	url      string
+	counters counters
 	// metricsState is the Prometheus registry behind /metrics.
 	metricsState serverMetrics
 	// patterns are every route the server answers (see Routes).
@@ -227,13 +230,14 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	s.Tests = testresults.New(testresults.Config{Store: db, Blobs: blobs, Logger: cfg.Logger})
 	s.Libraries = library.New(library.Config{Store: db, Sealer: secrets, Repos: repocache.New(filepath.Join(cfg.DataDir, "repos", "libraries")),
 		Logger: cfg.Logger})
+	s.Coverage = coveragereports.New(coveragereports.Config{Store: db, Blobs: blobs, Logger: cfg.Logger})
 	s.Engine = engine.New(engine.Config{Store: db, Repos: s.Repos, Logs: logs, BaseURL: url, Logger: cfg.Logger, Secrets: secrets,
-		Observer: observers{s.Statuses, s.Tests}, Finisher: s.Notifications, Libraries: s.Libraries})
+		Observer: observers{s.Statuses, s.Tests, s.Coverage}, Finisher: s.Notifications, Libraries: s.Libraries})
 	s.Schedules = &schedule.Service{Store: db, Trigger: s.Engine.Trigger, Head: s.Engine.BranchHead, Logger: cfg.Logger}
 	artifacts := artifact.New(blobs)
 	s.Artifacts = artifacts
 	s.Dispatch = dispatch.New(dispatch.Config{
-		Store: db, Engine: s.Engine, Logs: logs, Blobs: blobs, URL: url, Artifacts: artifacts, Tests: s.Tests, PollTimeout: cfg.PollTimeout, LostAfter: cfg.LostAfter, Logger: cfg.Logger,
+		Store: db, Engine: s.Engine, Logs: logs, Blobs: blobs, URL: url, Artifacts: artifacts, Tests: s.Tests, Coverage: s.Coverage, PollTimeout: cfg.PollTimeout, LostAfter: cfg.LostAfter, Logger: cfg.Logger,
 		Metrics: dispatch.Metrics{
 			JobAssigned: func(_ string, queued time.Duration) {
 				s.counters.dispatched.Add(1)
@@ -246,7 +250,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	mirrors := repocache.Projects{Cache: s.Repos}
 	s.Trigger = trigger.New(trigger.Config{Store: db, Engine: s.Engine, Repos: mirrors, Merger: mirrors, Secrets: secrets, Logger: cfg.Logger})
 	a := api.New(api.Config{Store: db, Engine: s.Engine, Logs: logs, Logger: cfg.Logger, Wake: s.Trigger.Wake, Secrets: secrets, Hooks: s.Trigger,
-		Streams: s.Dispatch, Upgrade: dispatch.Upgrade, Artifacts: artifacts, Tests: s.Tests, Blobs: blobs, Notifications: s.Notifications, Schedules: s.Schedules,
+		Streams: s.Dispatch, Upgrade: dispatch.Upgrade, Artifacts: artifacts, Tests: s.Tests, Coverage: s.Coverage, Blobs: blobs, Notifications: s.Notifications, Schedules: s.Schedules,
 		Libraries: s.Libraries})
 
 	s.http = edge.Server(s.routes(a, web.New(web.Config{API: a, Sessions: a, Logger: cfg.Logger})))
@@ -262,9 +266,9 @@ func (s *Server) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
-	errc := make(chan error, 9)
+	errc := make(chan error, 10)
 	schedules := func(ctx context.Context) error { s.Schedules.Run(ctx); return nil }
-	for _, run := range []func(context.Context) error{s.Engine.Run, s.Dispatch.Run, s.Trigger.Run, s.Statuses.Run, s.Tests.Run, s.sweepArtifacts, schedules,
+	for _, run := range []func(context.Context) error{s.Engine.Run, s.Dispatch.Run, s.Trigger.Run, s.Statuses.Run, s.Tests.Run, s.Coverage.Run, s.sweepArtifacts, schedules,
 		s.Notifications.Run} {
 		wg.Add(1)
 		go func() {

@@ -1,5 +1,5 @@
 // Package toolbox implements Semaphore's toolbox commands (checkout, cache,
-// artifact, test-results, sem-context, retry, sem-version, sem-service,
+// artifact, test-results, coverage, sem-context, retry, sem-version, sem-service,
 // install-package...) for jobs that baton runs on this machine.
 //
 // Each command either works for real (the cache, artifacts and sem-context
@@ -58,6 +58,7 @@ func commands() []command {
 		{"checksum", runChecksum},
 		{"artifact", runArtifact},
 		{"test-results", runTestResults},
+		{"coverage", runCoverage},
 		{"sem-context", runSemContext},
 		{"retry", runRetry},
 		{"sem-version", runSemVersion},

@@ -61,7 +61,10 @@ func textWidth(s string) int {
 }
 
 // badgeSVG draws a two-part badge in shields.io's flat style.
-func badgeSVG(label, status string) string {
+func badgeSVG(label, status string) string { return badgeSVGColour(label, status, badgeColour(status)) }
+
+// badgeSVGColour is badgeSVG with the right half's colour given.
+func badgeSVGColour(label, status, colour string) string {
 	lw, sw := textWidth(label)+10, textWidth(status)+10
 	total := lw + sw
 	l, s := html.EscapeString(label), html.EscapeString(status)
@@ -73,7 +76,7 @@ func badgeSVG(label, status string) string {
 		`<g fill="#fff" text-anchor="middle" font-family="Verdana,Geneva,DejaVu Sans,sans-serif" text-rendering="geometricPrecision" font-size="11">`+
 		`<text x="%[7]d" y="15" fill="#010101" fill-opacity=".3">%[3]s</text><text x="%[7]d" y="14">%[3]s</text>`+
 		`<text x="%[8]d" y="15" fill="#010101" fill-opacity=".3">%[4]s</text><text x="%[8]d" y="14">%[4]s</text></g></svg>`,
-		total, lw, l, s, sw, badgeColour(status), lw/2, lw+sw/2)
+		total, lw, l, s, sw, colour, lw/2, lw+sw/2)
 }
 
 // badge serves /badges/PROJECT.svg?branch=B: the status of the latest

@@ -122,6 +122,8 @@ type projectPage struct {
 	Done               string
 	// Artifacts are the project's (artifact push project).
 	Artifacts artifactList
+	// Coverage is the default branch's coverage trend; nil without any.
+	Coverage *coverageTrend
 }
 
 // project shows a project: its refs with their latest workflow, the
@@ -145,6 +147,7 @@ func (w *Web) project(rw http.ResponseWriter, r *http.Request) {
 		}
 	}
 	page.Artifacts = w.artifacts(r, "/api/v1/projects/"+url.PathEscape(page.Project.Name)+"/artifacts")
+	page.Coverage = w.coverageTrend(r, page.Project.Name, page.Project.DefaultBranch)
 	page.Branches = []string{page.Project.DefaultBranch}
 	for _, b := range page.Refs.Branches {
 		if !slices.Contains(page.Branches, b.Name) {

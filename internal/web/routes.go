@@ -63,5 +63,6 @@ func (w *Web) routes() {
 	w.handle("POST /settings/keys/{id}/remove", w.removeKey)
 	w.handle("GET /badges/{file}", w.badge)
 	w.handle("GET /badges/{project}/branches/{file...}", w.badge)
+	w.handle("GET /badges/{project}/coverage.svg", w.coverageBadge)
 	w.mux.Handle("/", http.HandlerFunc(w.notFound))
 }

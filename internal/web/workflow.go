@@ -57,6 +57,8 @@ type pipelineView struct {
 	Depth        int
 	// PromoteError is the API's refusal of the last promotion.
 	PromoteError string
+	// Coverage is the pipeline's code coverage; nil without any.
+	Coverage *coverageSummary
 }
 
 // Done reports whether the pipeline ended; Passed whether it ended and
@@ -147,8 +149,10 @@ func (w *Web) loadWorkflow(r *http.Request, id string) (*workflowPage, error) {
 			}
 		}
 		v.Columns, v.After = columns(pl.Blocks)
-		// A deployment shown without its details shows no promotions.
+		// A deployment shown without its details shows no promotions
+		// and no coverage.
 		if !pl.DetailsHidden {
+			v.Coverage = w.pipelineCoverage(r, pl.ID)
 			var proms []promotion
 			status, err := w.apiGet(r, "/api/v1/pipelines/"+url.PathEscape(pl.ID)+"/promotions", &proms)
 			switch {
