@@ -15,6 +15,7 @@ import (
 	"github.com/batonci/baton/internal/apiv1"
 	"github.com/batonci/baton/internal/ci"
 	"github.com/batonci/baton/internal/server"
+	"github.com/batonci/baton/internal/store"
 )
 
 // logger returns the service's application logger: text on stderr, at
@@ -213,7 +214,7 @@ func serverCommand() *command {
 	c := &command{
 		name:    "server",
 		summary: "run the CI server (no agent)",
-		usage:   "[--db sqlite:PATH|postgres://...] [--data DIR] [--addr HOST:PORT] [--url URL] [--storage URL [--storage-credentials FILE]] [--public-url URL] [--trusted-proxy CIDR]",
+		usage:   "[--db sqlite:PATH|postgres://...] [--db-max-conns N] [--data DIR] [--addr HOST:PORT] [--url URL] [--storage URL [--storage-credentials FILE]] [--public-url URL] [--trusted-proxy CIDR]",
 		help: `Runs the server: API, web UI, triggers and the agent endpoint. Several servers
 can share one PostgreSQL database and one object storage (--storage
 s3://BUCKET/PREFIX?endpoint=URL; the default, DIR/blobs, needs a shared data
@@ -225,6 +226,7 @@ token; agents connect with 'baton agent --server URL --token TOKEN'.`,
 	c.run = func(ctx context.Context, o *IO, args []string) int {
 		fs := c.flags(o)
 		db := fs.String("db", "", "database: sqlite:PATH (default under --data) or a postgres:// URL")
+		maxConns := fs.Int("db-max-conns", store.DefaultMaxConns, "at most `N` connections to PostgreSQL (one more listens for notifications), however many agents poll")
 		data := fs.String("data", "./baton-data", "data `DIR` for logs and the repository cache")
 		addr := fs.String("addr", "127.0.0.1:8080", "listen `address`")
 		url := fs.String("url", "", "public `URL` of this server, if not http://ADDR")
@@ -248,7 +250,11 @@ token; agents connect with 'baton agent --server URL --token TOKEN'.`,
 		if dsn == "" {
 			dsn = o.Getenv("BATON_DB")
 		}
-		cfg := server.Config{DataDir: dir, DB: dsn, Addr: *addr, BaseURL: *url, Logger: logger(o), SecretKey: o.Getenv("BATON_SECRET_KEY"), Storage: blobs, ArtifactSweepEvery: *sweepEvery}
+		if *maxConns < 1 {
+			fmt.Fprintf(o.Err, "baton server: --db-max-conns must be at least 1\n")
+			return ExitUsage
+		}
+		cfg := server.Config{DataDir: dir, DB: dsn, DBMaxConns: *maxConns, Addr: *addr, BaseURL: *url, Logger: logger(o), SecretKey: o.Getenv("BATON_SECRET_KEY"), Storage: blobs, ArtifactSweepEvery: *sweepEvery}
 		if err := edge.apply(&cfg); err != nil {
 			fmt.Fprintf(o.Err, "baton server: %v\n", err)
 			return ExitUsage

@@ -50,6 +50,9 @@ type Config struct {
 	DataDir string
 	// DB is "sqlite:PATH" or a postgres:// URL; default sqlite under DataDir.
 	DB string
+	// DBMaxConns caps the server's PostgreSQL connections (default
+	// store.DefaultMaxConns), however many agents poll it.
+	DBMaxConns int
 	// Addr is the listen address, e.g. "127.0.0.1:8080" or ":0".
 	Addr string
 	// BaseURL is the URL users and agents reach the server at; default
@@ -169,7 +172,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err // names the storage URL already
 	}
-	db, err := store.Open(ctx, cfg.DB)
+	db, err := store.OpenWith(ctx, cfg.DB, store.Options{MaxConns: cfg.DBMaxConns})
 	if err != nil {
 		blobs.Close()
 		return nil, fmt.Errorf("open store: %w", err)

@@ -66,14 +66,24 @@ const (
 	// txAttempts bounds how many times Tx runs fn when the database asks
 	// for a retry (SQLITE_BUSY, serialization failure, deadlock).
 	txAttempts = 5
-	// pgMaxConns caps a server's PostgreSQL connections.
-	pgMaxConns = 20
+	// DefaultMaxConns is Options.MaxConns's default: a server's
+	// PostgreSQL connections, whatever the number of agents.
+	DefaultMaxConns = 20
 )
+
+// Options tune Open.
+type Options struct {
+	// MaxConns caps the connections to PostgreSQL of this DB's pool
+	// (default DefaultMaxConns); notifications use one more. Requests
+	// beyond it wait for a connection. SQLite ignores it.
+	MaxConns int
+}
 
 // DB is an open store. It is safe for concurrent use.
 type DB struct {
 	dialect string
 	dsn     string
+	opts    Options
 	// write runs every transaction of Tx. On SQLite it has a single
 	// connection that begins transactions with BEGIN IMMEDIATE.
 	write *sql.DB
@@ -118,8 +128,16 @@ func (db *DB) spawn(fn func()) error {
 // "sqlite::memory:" (a private in-memory database, for tests), or a
 // PostgreSQL URL "postgres://..." or "postgresql://..." whose database
 // must exist.
-func Open(ctx context.Context, dsn string) (_ *DB, err error) {
-	db := &DB{dsn: dsn, instance: ids.New()}
+func Open(ctx context.Context, dsn string) (*DB, error) {
+	return OpenWith(ctx, dsn, Options{})
+}
+
+// OpenWith is Open with options.
+func OpenWith(ctx context.Context, dsn string, opts Options) (_ *DB, err error) {
+	if opts.MaxConns <= 0 {
+		opts.MaxConns = DefaultMaxConns
+	}
+	db := &DB{dsn: dsn, instance: ids.New(), opts: opts}
 	db.bg, db.close = context.WithCancel(context.Background())
 	db.hub = newHub(db)
 	defer func() {
@@ -201,8 +219,8 @@ func (db *DB) openPostgres() error {
 	if err != nil {
 		return err
 	}
-	d.SetMaxOpenConns(pgMaxConns)
-	d.SetMaxIdleConns(pgMaxConns / 2)
+	d.SetMaxOpenConns(db.opts.MaxConns)
+	d.SetMaxIdleConns(max(1, db.opts.MaxConns/2))
 	d.SetConnMaxIdleTime(5 * time.Minute)
 	db.write, db.read = d, d
 	db.listener = &pgListener{db: db}

@@ -10,6 +10,9 @@ import (
 	"path/filepath"
 	"reflect"
 	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -34,6 +37,7 @@ func storeTests() []storeTest {
 		{"Migrations", testMigrations},
 		{"ConcurrentMigrations", testConcurrentMigrations},
 		{"Tx", testTx},
+		{"MaxConns", testMaxConns},
 		{"Projects", testProjects},
 		{"Workflows", testWorkflows},
 		{"WorkflowNumbersConcurrent", testWorkflowNumbersConcurrent},
@@ -284,4 +288,68 @@ func TestOpenBadDSN(t *testing.T) {
 	if got := redactDSN("postgres://u:secret@h/db"); got != "postgres://u:xxxxx@h/db" {
 		t.Errorf("redactDSN = %q", got)
 	}
+}
+
+// testMaxConns: with Options.MaxConns, however many transactions run at
+// once, PostgreSQL sees at most that many connections of the DB (the
+// others wait for one); SQLite ignores the option.
+func testMaxConns(t *testing.T, e *testEnv) {
+	dsn := e.newDSN(t)
+	db, err := OpenWith(t.Context(), dsn, Options{MaxConns: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var peak, busy atomic.Int64
+	var wg sync.WaitGroup
+	for i := 0; i < 12; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			err := db.Tx(t.Context(), func(tx *Tx) error {
+				n := busy.Add(1)
+				defer busy.Add(-1)
+				for {
+					p := peak.Load()
+					if n <= p || peak.CompareAndSwap(p, n) {
+						break
+					}
+				}
+				if e.dialect != Postgres {
+					return nil
+				}
+				_, err := tx.exec("SELECT pg_sleep(0.05)")
+				return err
+			})
+			if err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	if e.dialect == SQLite {
+		if got := peak.Load(); got != 1 {
+			t.Fatalf("%d SQLite write transactions at once, want 1 (one writer)", got)
+		}
+		return
+	}
+	if got := peak.Load(); got != 3 {
+		t.Fatalf("%d transactions at once, want 3 (the pool's cap)", got)
+	}
+	var conns int
+	if err := e.admin.QueryRowContext(t.Context(), "SELECT count(*) FROM pg_stat_activity WHERE datname = $1", strings.TrimPrefix(mustURL(t, dsn).Path, "/")).Scan(&conns); err != nil {
+		t.Fatal(err)
+	}
+	if conns > 3 {
+		t.Fatalf("%d connections to the database, want at most 3", conns)
+	}
+}
+
+func mustURL(t *testing.T, s string) *url.URL {
+	t.Helper()
+	u, err := url.Parse(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u
 }
