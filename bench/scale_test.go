@@ -661,6 +661,13 @@ type simAgent struct {
 	i      int
 	client *agentapi.Client
 	id     string
+
+	// As a real agent, it keeps polling (free_slots 0, its job listed)
+	// while it runs a job, and polls again at once when the job ends.
+	mu      sync.Mutex
+	running string             // the job it runs, "" if none
+	cancel  context.CancelFunc // of the poll in flight
+	jobs    sync.WaitGroup
 }
 
 func newAgentSim(urls []string, token string, n int) *agentSim {
@@ -760,22 +767,32 @@ func (s *agentSim) stop() {
 	s.tr.CloseIdleConnections()
 }
 
-// loop is an agent's life: poll, run what it is handed, poll again.
+// loop is an agent's life: poll, start what it is handed, poll again.
 func (s *agentSim) loop(a *simAgent) {
+	defer a.jobs.Wait()
 	backoff := 50 * time.Millisecond
 	for s.life.Err() == nil {
 		gen := s.generation()
+		pctx, cancel := context.WithCancel(gen)
+		a.mu.Lock()
+		a.cancel = cancel
+		running := []string{}
+		if a.running != "" {
+			running = append(running, a.running)
+		}
+		a.mu.Unlock()
 		free := 0
-		if s.free.Load() {
+		if s.free.Load() && len(running) == 0 {
 			free = 1
 		}
 		s.polls.Add(1)
 		sent := time.Now()
-		resp, err := a.client.Poll(gen, agentapi.PollRequest{AgentID: a.id, FreeSlots: free, Running: []string{}})
+		resp, err := a.client.Poll(pctx, agentapi.PollRequest{AgentID: a.id, FreeSlots: free, Running: running})
 		recv := time.Now()
+		cancel()
 		if err != nil {
-			if gen.Err() != nil {
-				continue // interrupted: poll again now
+			if pctx.Err() != nil {
+				continue // interrupted, or its job ended: poll again now
 			}
 			var he *agentapi.HTTPError
 			if errors.As(err, &he) && he.Status == http.StatusUnauthorized {
@@ -798,7 +815,18 @@ func (s *agentSim) loop(a *simAgent) {
 			s.claims = append(s.claims, claim{job: as.JobID, sent: sent, recv: recv})
 			s.assigned[as.JobID]++
 			s.claimsMu.Unlock()
-			s.run(a, as)
+			a.mu.Lock()
+			a.running = as.JobID
+			a.mu.Unlock()
+			a.jobs.Add(1)
+			go func() {
+				defer a.jobs.Done()
+				s.run(a, as)
+				a.mu.Lock()
+				a.running = ""
+				a.cancel() // the poll in flight said the agent was busy
+				a.mu.Unlock()
+			}()
 		}
 	}
 }

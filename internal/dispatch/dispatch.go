@@ -144,6 +144,9 @@ type Dispatcher struct {
 // waiter is one poll waiting for news.
 type waiter struct {
 	agentID, machineType string
+	// credHash is the hash of the credential the poll came with; the
+	// heartbeat wakes the poll when it no longer holds.
+	credHash string
 	ch                   chan struct{} // buffered 1: a wake-up is never lost
 	// held is set once the poll found nothing to send and waits.
 	held atomic.Bool
@@ -201,8 +204,8 @@ func New(cfg Config) *Dispatcher {
 func (d *Dispatcher) now() time.Time { return d.cfg.Now() }
 
 // subscribe registers a waiting poll.
-func (d *Dispatcher) subscribe(agentID, machineType string) *waiter {
-	w := &waiter{agentID: agentID, machineType: machineType, ch: make(chan struct{}, 1)}
+func (d *Dispatcher) subscribe(agentID, machineType, credHash string) *waiter {
+	w := &waiter{agentID: agentID, machineType: machineType, credHash: credHash, ch: make(chan struct{}, 1)}
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	add := func(m map[string]map[*waiter]struct{}, k string) {
@@ -293,6 +296,11 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 		defer wg.Done()
 		d.watchAgents(ctx)
 	}()
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		d.heartbeats(ctx)
+	}()
 	if d.cfg.Blobs != nil {
 		wg.Add(1)
 		go func() {
@@ -316,6 +324,62 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 			d.wake(d.byAgent, id)
 		}
 	}
+}
+
+// heartbeats keeps the agents whose polls this server holds from being
+// declared lost by any server: every LostAfter/3 it records them all as
+// seen in one statement, and wakes the polls whose credential no longer
+// holds (revoked token, new registration), which then end. A thousand
+// idle agents so cost two statements per period, not two per agent.
+func (d *Dispatcher) heartbeats(ctx context.Context) {
+	t := time.NewTicker(max(d.cfg.LostAfter/3, 10*time.Millisecond))
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if err := d.heartbeat(ctx); err != nil && ctx.Err() == nil {
+			d.log.Error("heartbeat of held polls", "err", err)
+		}
+	}
+}
+
+// heartbeat is one round of heartbeats.
+func (d *Dispatcher) heartbeat(ctx context.Context) error {
+	d.mu.Lock()
+	var ids []string
+	var ws []*waiter
+	for id, set := range d.byAgent {
+		ids = append(ids, id)
+		for w := range set {
+			ws = append(ws, w)
+		}
+	}
+	d.mu.Unlock()
+	if len(ids) == 0 {
+		return nil
+	}
+	creds, err := d.db.AgentCredentials(ctx, ids)
+	if err != nil {
+		return err
+	}
+	var alive []string
+	for _, id := range ids {
+		if c, ok := creds[id]; ok && !c.TokenRevoked {
+			alive = append(alive, id)
+		}
+	}
+	for _, w := range ws {
+		if c, ok := creds[w.agentID]; !ok || c.TokenRevoked || c.Hash != w.credHash {
+			w.wake() // the poll checks its credential again, and ends
+		}
+	}
+	if len(alive) == 0 {
+		return nil
+	}
+	return d.db.Tx(ctx, func(tx *store.Tx) error { return tx.TouchAgents(alive, d.now()) })
 }
 
 // watchAgents declares agents lost once they have not been seen for

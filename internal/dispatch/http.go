@@ -586,13 +586,13 @@ func (d *Dispatcher) poll(w http.ResponseWriter, r *http.Request) (*agentapi.Pol
 	}
 	// Register interest before looking, so that a job queued in between
 	// wakes this poll.
-	wt := d.subscribe(a.ID, a.Type)
+	// While it is held, the poll is kept from being declared lost by
+	// the dispatcher's heartbeats.
+	wt := d.subscribe(a.ID, a.Type, ac.hash)
 	defer d.unsubscribe(wt)
 
 	timeout := time.NewTimer(d.cfg.PollTimeout)
 	defer timeout.Stop()
-	heartbeat := time.NewTicker(max(d.cfg.LostAfter/3, 10*time.Millisecond))
-	defer heartbeat.Stop()
 	first := true
 	recheck := time.NewTimer(time.Hour)
 	defer recheck.Stop()
@@ -618,15 +618,6 @@ func (d *Dispatcher) poll(w http.ResponseWriter, r *http.Request) (*agentapi.Pol
 			// Woken (also when the agent's token was revoked): the
 			// credential must still hold.
 			if err := d.recheckCredential(ctx, ac); err != nil {
-				return nil, err
-			}
-		case <-heartbeat.C:
-			// A held poll is contact: keep the agent from being declared
-			// lost by any server, while its credential holds.
-			if err := d.recheckCredential(ctx, ac); err != nil {
-				return nil, err
-			}
-			if err := d.touch(ctx, a, req.Draining); err != nil {
 				return nil, err
 			}
 		case <-timeout.C:
@@ -680,9 +671,12 @@ func (d *Dispatcher) collect(ctx context.Context, a *ci.Agent, req *agentapi.Pol
 	}
 	resp.Cancel = append(resp.Cancel, d.cancels(jobs)...)
 	// Debug session streams asked of this agent, woken through its
-	// waiter like a cancellation.
-	if resp.Streams, err = d.pendingStreams(ctx, a.ID); err != nil {
-		return nil, time.Time{}, err
+	// waiter like a cancellation; a session is always in a job the agent
+	// runs.
+	if len(jobs) > 0 {
+		if resp.Streams, err = d.pendingStreams(ctx, a.ID); err != nil {
+			return nil, time.Time{}, err
+		}
 	}
 	free := req.FreeSlots
 	if a.Slots > 0 {

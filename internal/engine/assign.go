@@ -40,9 +40,22 @@ func (e *PrepareError) Unwrap() error { return e.Err }
 // *PrepareError.
 func (e *Engine) Assignment(ctx context.Context, job *ci.Job) (agentapi.Assignment, error) {
 	a := agentapi.Assignment{JobID: job.ID}
-	p, err := e.db.GetPipeline(ctx, job.PipelineID)
+	// The pipeline's graph (the bulk of its row) is read once for all
+	// its jobs: while the cache holds it, the row is read without it.
+	var p *ci.Pipeline
+	var err error
+	graph, cached := e.graphs.cached(job.PipelineID)
+	if cached {
+		p, err = e.db.GetPipelineNoGraph(ctx, job.PipelineID)
+	} else {
+		p, err = e.db.GetPipeline(ctx, job.PipelineID)
+	}
 	if err != nil {
 		return a, fmt.Errorf("assignment: %w", err)
+	}
+	var gerr error
+	if !cached {
+		graph, gerr = e.graphs.get(p.ID, p.Graph)
 	}
 	wf, err := e.db.GetWorkflow(ctx, p.WorkflowID)
 	if err != nil {
@@ -57,10 +70,10 @@ func (e *Engine) Assignment(ctx context.Context, job *ci.Job) (agentapi.Assignme
 		return a, fmt.Errorf("assignment: %w", err)
 	}
 	var pj *plan.Job
-	if g, err := e.graphs.get(p.ID, p.Graph); err == nil {
+	if gerr == nil {
 		for _, b := range blocks {
 			if b.ID == job.BlockID {
-				pj = planJob(g, b.Index, job.Index, b.AfterPipeline)
+				pj = planJob(graph, b.Index, job.Index, b.AfterPipeline)
 			}
 		}
 	}

@@ -370,10 +370,19 @@ func jobEvent(jobID string, ev pipelinestate.Event) op {
 // JobStarted records that an agent claimed a job (store.Tx.ClaimJob set its
 // state, agent and start time): it clears the job's wait reason and, if
 // the job's block or pipeline was stopped meanwhile, has it stopped.
+//
+// When the job's block and pipeline already run and nothing asks the job
+// to stop, the claim changed all there was to change: the pipeline is
+// not locked and rewritten. A stop that commits after the claim finds
+// the job running and stops it itself.
 func (e *Engine) JobStarted(ctx context.Context, jobID string) error {
-	j, err := e.db.GetJob(ctx, jobID)
+	j, err := e.db.GetJobStart(ctx, jobID)
 	if err != nil {
 		return fmt.Errorf("job started: %w", err)
+	}
+	if j.Running && j.State == ci.StateRunning && !j.StopRequested {
+		e.nudge() // its time limit runs from now
+		return nil
 	}
 	err = e.mutate(ctx, j.PipelineID, jobEvent(jobID, pipelinestate.Event{Kind: pipelinestate.JobStarted}))
 	if err != nil {

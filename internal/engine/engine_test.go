@@ -1321,3 +1321,64 @@ func TestRun(t *testing.T) {
 		}
 	})
 }
+
+// TestJobStartedInRunningBlock: the first job to start in a block starts
+// the block and the pipeline; the next ones, their block already running,
+// leave the pipeline as it is (JobStarted's shortcut) but still run; a
+// job claimed before a stop that reports its start after the stop is
+// asked to stop.
+func TestJobStartedInRunningBlock(t *testing.T) {
+	const yaml = `version: v1.0
+name: P
+agent:
+  machine:
+    type: e1-standard-2
+blocks:
+  - name: A
+    task:
+      jobs:
+        - name: a
+          parallelism: 3
+          commands: [echo]
+`
+	enginetest.ForEachDialect(t, func(t *testing.T, dialect string) {
+		e := newEnv(t, dialect, yaml)
+		wf := e.push("main")
+		p := e.pipeline(wf)
+		first := e.claim("agent-1", "e1-standard-2")
+		tree := e.tree(p.ID)
+		if tree.State != ci.StateRunning || tree.StartedAt.IsZero() || tree.Blocks[0].State != ci.StateRunning || tree.Blocks[0].StartedAt.IsZero() {
+			t.Fatalf("after the first start: pipeline %s started %v, block %s started %v", tree.State, tree.StartedAt, tree.Blocks[0].State, tree.Blocks[0].StartedAt)
+		}
+		second := e.claim("agent-2", "e1-standard-2")
+		if j := e.job(p, second.Name); j.State != ci.StateRunning || j.AgentID != "agent-2" || j.WaitReason != "" {
+			t.Fatalf("second job = %s on %q, wait %q", j.State, j.AgentID, j.WaitReason)
+		}
+		// The third is claimed, then the pipeline stops before its start
+		// is reported.
+		var third *ci.Job
+		if err := e.db.Tx(t.Context(), func(tx *store.Tx) (err error) {
+			third, err = tx.ClaimJob("agent-3", "e1-standard-2", e.clock.Now())
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if err := e.eng.StopPipeline(t.Context(), p.ID); err != nil {
+			t.Fatal(err)
+		}
+		if err := e.eng.JobStarted(t.Context(), third.ID); err != nil {
+			t.Fatal(err)
+		}
+		for _, j := range []*ci.Job{first, second, third} {
+			if got := e.job(p, j.Name); !got.StopRequested || got.State != ci.StateStopping {
+				t.Errorf("job %s = %s, stop requested %v; want stopping", j.Name, got.State, got.StopRequested)
+			}
+		}
+		for _, j := range []*ci.Job{first, second, third} {
+			e.finish(j, ci.ResultStopped)
+		}
+		if got := e.tree(p.ID); got.State != ci.StateDone || got.Result != ci.ResultStopped {
+			t.Fatalf("pipeline = %s %s, want done stopped", got.State, got.Result)
+		}
+	})
+}

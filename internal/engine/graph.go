@@ -102,6 +102,14 @@ type graphCache struct {
 // graphCacheSize bounds the cache.
 const graphCacheSize = 64
 
+// cached returns the decoded graph of pipeline id if the cache holds it.
+func (c *graphCache) cached(id string) (*plan.Graph, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	g, ok := c.m[id]
+	return g, ok
+}
+
 // get returns the decoded graph of pipeline id, stored as raw. The graph
 // is shared: callers must not change it.
 func (c *graphCache) get(id string, raw json.RawMessage) (*plan.Graph, error) {

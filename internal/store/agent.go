@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/batonci/baton/internal/ci"
@@ -180,6 +182,41 @@ func (tx *Tx) TouchAgent(id string, now time.Time) error {
 		WHERE id = $1`, id, tx.ts(now))
 }
 
+// TouchAgents is TouchAgent for many agents at once (the agents whose
+// polls a server holds open), in a few statements whatever their number.
+func (tx *Tx) TouchAgents(ids []string, now time.Time) error {
+	ids = slices.Sorted(slices.Values(ids)) // one lock order across servers
+	for len(ids) > 0 {
+		n := min(len(ids), inBatch)
+		args := []any{tx.ts(now)}
+		in := placeholders(&args, ids[:n])
+		if _, err := tx.exec(`UPDATE agents SET last_seen = $1,
+			state = CASE WHEN state = 'draining' THEN state ELSE 'connected' END
+			WHERE id IN (`+in+`)`, args...); err != nil {
+			return wrap("touch agents", err)
+		}
+		ids = ids[n:]
+	}
+	return nil
+}
+
+// inBatch bounds the values of one IN list.
+const inBatch = 500
+
+// placeholders appends vals to args and returns their placeholders
+// ("$3, $4").
+func placeholders(args *[]any, vals []string) string {
+	var b strings.Builder
+	for i, v := range vals {
+		*args = append(*args, v)
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		fmt.Fprintf(&b, "$%d", len(*args))
+	}
+	return b.String()
+}
+
 // SetAgentState sets an agent's state.
 func (tx *Tx) SetAgentState(id string, s ci.AgentState) error {
 	return tx.execOne("set agent state "+id, `UPDATE agents SET state = $2 WHERE id = $1`, id, s)
@@ -222,6 +259,46 @@ func (db *DB) AgentByCredential(ctx context.Context, credentialHash string) (*Ag
 		return nil, wrap("agent by credential", err)
 	}
 	return ac, nil
+}
+
+// CredentialState is what a held poll's credential is checked against:
+// the agent's stored credential hash and whether its token was revoked.
+type CredentialState struct {
+	Hash         string
+	TokenRevoked bool
+}
+
+// AgentCredentials returns the credential state of the agents, by ID; an
+// agent that does not exist is absent.
+func (db *DB) AgentCredentials(ctx context.Context, ids []string) (map[string]CredentialState, error) {
+	out := make(map[string]CredentialState, len(ids))
+	for len(ids) > 0 {
+		n := min(len(ids), inBatch)
+		var args []any
+		in := placeholders(&args, ids[:n])
+		rows, err := db.reader(ctx).query(`SELECT a.id, a.credential_hash, COALESCE(t.revoked, TRUE) FROM agents a
+			LEFT JOIN tokens t ON t.id = a.token_id
+			WHERE a.id IN (`+in+`)`, args...)
+		if err != nil {
+			return nil, wrap("agent credentials", err)
+		}
+		for rows.Next() {
+			var id string
+			var cs CredentialState
+			if err := rows.Scan(&id, &cs.Hash, &cs.TokenRevoked); err != nil {
+				rows.Close()
+				return nil, wrap("agent credentials", err)
+			}
+			out[id] = cs
+		}
+		err = rows.Err()
+		rows.Close()
+		if err != nil {
+			return nil, wrap("agent credentials", err)
+		}
+		ids = ids[n:]
+	}
+	return out, nil
 }
 
 // AgentCredentialMatches reports whether an agent's stored credential has

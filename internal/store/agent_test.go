@@ -2,6 +2,8 @@ package store
 
 import (
 	"errors"
+	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -218,4 +220,74 @@ func testAgentCredentials(t *testing.T, e *testEnv) {
 	if _, err := db.AgentByCredential(ctx, "cred-1"); !errors.Is(err, ErrNotFound) {
 		t.Errorf("a cleared credential still matches: %v", err)
 	}
+}
+
+// testHeldPolls: the batched heartbeat of held polls touches many agents
+// at once (a draining one stays draining, more than one IN batch) and
+// reads their credentials (a revoked token, an agent without a
+// credential, an unknown ID).
+func testHeldPolls(t *testing.T, e *testEnv) {
+	db := e.open(t)
+	ctx := t.Context()
+	tok := &Token{Name: "pool", Hash: "token-hash", Kind: TokenAgent}
+	gone := &Token{Name: "gone", Hash: "gone-hash", Kind: TokenAgent}
+	var ids []string
+	old := at(10, 0, 0)
+	write(t, db, func(tx *Tx) error {
+		if err := tx.CreateToken(tok); err != nil {
+			return err
+		}
+		if err := tx.CreateToken(gone); err != nil {
+			return err
+		}
+		for i := 0; i < inBatch+20; i++ {
+			id := fmt.Sprintf("a%04d", i)
+			ids = append(ids, id)
+			if err := tx.UpsertAgent(&ci.Agent{ID: id, Name: id, Type: "t", Slots: 1, State: ci.AgentLost, LastSeen: old}); err != nil {
+				return err
+			}
+			if err := tx.SetAgentCredential(id, "cred-"+id, tok.ID); err != nil {
+				return err
+			}
+		}
+		if err := tx.SetAgentState("a0001", ci.AgentDraining); err != nil {
+			return err
+		}
+		if err := tx.SetAgentCredential("a0002", "cred-a0002", gone.ID); err != nil {
+			return err
+		}
+		if err := tx.SetAgentCredential("a0003", "", ""); err != nil {
+			return err
+		}
+		return tx.RevokeToken(gone.ID)
+	})
+	now := at(11, 0, 0)
+	write(t, db, func(tx *Tx) error { return tx.TouchAgents(ids[1:], now) })
+	agents, err := db.ListAgents(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range agents {
+		want, wantState := now, ci.AgentConnected
+		switch a.ID {
+		case "a0000":
+			want, wantState = old, ci.AgentLost
+		case "a0001":
+			wantState = ci.AgentDraining
+		}
+		if a.LastSeen.Sub(want).Abs() > time.Millisecond || a.State != wantState {
+			t.Errorf("agent %s: seen %v, %s; want %v, %s", a.ID, a.LastSeen, a.State, want, wantState)
+		}
+	}
+	creds, err := db.AgentCredentials(ctx, append(slices.Clone(ids), "nobody"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(creds) != len(ids) {
+		t.Fatalf("%d credentials, want %d", len(creds), len(ids))
+	}
+	diff(t, "a0000", creds["a0000"], CredentialState{Hash: "cred-a0000"})
+	diff(t, "a0002 (revoked token)", creds["a0002"], CredentialState{Hash: "cred-a0002", TokenRevoked: true})
+	diff(t, "a0003 (no credential)", creds["a0003"], CredentialState{Hash: "", TokenRevoked: true})
+	diff(t, "last", creds[ids[len(ids)-1]], CredentialState{Hash: "cred-" + ids[len(ids)-1]})
 }

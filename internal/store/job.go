@@ -71,6 +71,31 @@ func (db *DB) GetJob(ctx context.Context, id string) (*ci.Job, error) {
 	return db.reader(ctx).GetJob(id)
 }
 
+// JobStart is what the engine needs to know of a job just claimed: its
+// state and stop request, and whether its block and pipeline already
+// run (started, not stopping nor done).
+type JobStart struct {
+	PipelineID    string
+	State         ci.State
+	StopRequested bool
+	// Running is true when the job's block and pipeline both started and
+	// are running.
+	Running bool
+}
+
+// GetJobStart reads a job's JobStart in one query.
+func (db *DB) GetJobStart(ctx context.Context, id string) (*JobStart, error) {
+	js := &JobStart{}
+	err := db.reader(ctx).queryRow(`SELECT j.pipeline_id, j.state, j.stop_requested,
+		b.state = 'running' AND b.started_at IS NOT NULL AND p.state = 'running' AND p.started_at IS NOT NULL
+		FROM jobs j JOIN blocks b ON b.id = j.block_id JOIN pipelines p ON p.id = j.pipeline_id
+		WHERE j.id = $1`, id).Scan(&js.PipelineID, &js.State, &js.StopRequested, &js.Running)
+	if err != nil {
+		return nil, wrap("job start "+id, err)
+	}
+	return js, nil
+}
+
 // UpdateJob stores every field of j but its IDs (own, pipeline, block,
 // project) and CreatedAt.
 func (tx *Tx) UpdateJob(j *ci.Job) error { return tx.updateJob(j, "") }

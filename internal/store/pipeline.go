@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/batonci/baton/internal/ci"
@@ -78,6 +79,18 @@ func (tx *Tx) GetPipeline(id string) (*ci.Pipeline, error) {
 // GetPipeline returns a pipeline without its blocks.
 func (db *DB) GetPipeline(ctx context.Context, id string) (*ci.Pipeline, error) {
 	return db.reader(ctx).GetPipeline(id)
+}
+
+// GetPipelineNoGraph returns a pipeline without its blocks nor its Graph
+// (nil), the bulk of its row, for readers that hold the graph already.
+// It must not be written back.
+func (db *DB) GetPipelineNoGraph(ctx context.Context, id string) (*ci.Pipeline, error) {
+	cols := strings.Replace(pipelineCols, " graph,", " NULL,", 1)
+	p, err := scanPipeline(db.reader(ctx).queryRow(`SELECT `+cols+` FROM pipelines WHERE id = $1`, id))
+	if err != nil {
+		return nil, wrap("get pipeline "+id, err)
+	}
+	return p, nil
 }
 
 // LockPipeline returns a pipeline, without its blocks, locking its row

@@ -54,6 +54,7 @@ func storeTests() []storeTest {
 		{"ActivePipelines", testActivePipelines},
 		{"Agents", testAgents},
 		{"AgentCredentials", testAgentCredentials},
+		{"HeldPolls", testHeldPolls},
 		{"UsersAndTokens", testUsersAndTokens},
 		{"People", testPeople},
 		{"Settings", testSettings},
