@@ -147,7 +147,7 @@ type waiter struct {
 	// credHash is the hash of the credential the poll came with; the
 	// heartbeat wakes the poll when it no longer holds.
 	credHash string
-	ch                   chan struct{} // buffered 1: a wake-up is never lost
+	ch       chan struct{} // buffered 1: a wake-up is never lost
 	// held is set once the poll found nothing to send and waits.
 	held atomic.Bool
 }
