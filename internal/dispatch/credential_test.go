@@ -211,3 +211,55 @@ func TestStreamsOnlyForTheJobsAgent(t *testing.T) {
 		t.Errorf("OpenStream = %v, %v; want the owner's connection", r.ok, r.err)
 	}
 }
+
+// TestHeldPollEndsWhenItsCredentialIsReplaced: the agent registers again
+// (it restarted) while a poll with its old credential is held: the
+// server's heartbeat of held polls sees the credential replaced and ends
+// that poll (401), no later than a heartbeat period, while keeping the
+// other held polls alive beyond LostAfter.
+func TestHeldPollEndsWhenItsCredentialIsReplaced(t *testing.T) {
+	enginetest.ForEachDialect(t, func(t *testing.T, dialect string) {
+		const lostAfter = 600 * time.Millisecond
+		e := newEnv(t, dialect, options{pollTimeout: 20 * time.Second, lostAfter: lostAfter})
+		c, idle := e.client(0), e.client(0)
+		id := register(t, c, "agent-1", 1)
+		idleID := register(t, idle, "agent-2", 1)
+		held := make(chan error, 1)
+		go func() {
+			_, err := c.Poll(t.Context(), agentapi.PollRequest{AgentID: id, FreeSlots: 1})
+			held <- err
+		}()
+		idleHeld := make(chan error, 1)
+		go func() {
+			_, err := idle.Poll(t.Context(), agentapi.PollRequest{AgentID: idleID, FreeSlots: 1})
+			idleHeld <- err
+		}()
+		e.waitHeld(t, id, func() bool { return len(held) > 0 })
+		e.waitHeld(t, idleID, func() bool { return len(idleHeld) > 0 })
+		again := e.client(0)
+		again.SetCredential(c.Credential())
+		if _, err := again.Register(t.Context(), agentapi.RegisterRequest{AgentID: id, Name: "agent-1", Type: "s1-test", Slots: 1}); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case err := <-held:
+			wantStatus(t, "the poll held with the replaced credential", err, http.StatusUnauthorized)
+		case <-time.After(10 * time.Second):
+			t.Fatal("the poll held with the replaced credential did not end")
+		}
+		// Well past LostAfter, the other held poll's agent is connected.
+		deadline := time.Now().Add(3 * lostAfter)
+		for time.Now().Before(deadline) {
+			time.Sleep(lostAfter / 4)
+			if _, err := e.servers[0].disp.CheckLost(t.Context()); err != nil {
+				t.Fatal(err)
+			}
+			if a, _ := e.db().GetAgent(t.Context(), idleID); a.State != ci.AgentConnected {
+				t.Fatalf("agent-2, whose poll is held, is %s", a.State)
+			}
+		}
+		if len(idleHeld) > 0 {
+			t.Fatalf("agent-2's held poll ended: %v", <-idleHeld)
+		}
+	})
+}
