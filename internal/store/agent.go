@@ -189,7 +189,7 @@ func (tx *Tx) TouchAgents(ids []string, now time.Time) error {
 	for len(ids) > 0 {
 		n := min(len(ids), inBatch)
 		args := []any{tx.ts(now)}
-		in := placeholders(&args, ids[:n])
+		in := inList(&args, ids[:n])
 		if _, err := tx.exec(`UPDATE agents SET last_seen = $1,
 			state = CASE WHEN state = 'draining' THEN state ELSE 'connected' END
 			WHERE id IN (`+in+`)`, args...); err != nil {
@@ -203,9 +203,9 @@ func (tx *Tx) TouchAgents(ids []string, now time.Time) error {
 // inBatch bounds the values of one IN list.
 const inBatch = 500
 
-// placeholders appends vals to args and returns their placeholders
+// inList appends vals to args and returns their placeholders
 // ("$3, $4").
-func placeholders(args *[]any, vals []string) string {
+func inList(args *[]any, vals []string) string {
 	var b strings.Builder
 	for i, v := range vals {
 		*args = append(*args, v)
@@ -275,7 +275,7 @@ func (db *DB) AgentCredentials(ctx context.Context, ids []string) (map[string]Cr
 	for len(ids) > 0 {
 		n := min(len(ids), inBatch)
 		var args []any
-		in := placeholders(&args, ids[:n])
+		in := inList(&args, ids[:n])
 		rows, err := db.reader(ctx).query(`SELECT a.id, a.credential_hash, COALESCE(t.revoked, TRUE) FROM agents a
 			LEFT JOIN tokens t ON t.id = a.token_id
 			WHERE a.id IN (`+in+`)`, args...)
