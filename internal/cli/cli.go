@@ -95,6 +95,8 @@ func commands() []*command {
 		jobTestsCommand(),
 		pipelineTestsCommand(),
 		projectFlakyCommand(),
+		pipelineCoverageCommand(),
+		projectCoverageCommand(),
 		testHistoryCommand(),
 		agentListCommand(),
 		agentTokenCreateCommand(),

@@ -185,7 +185,16 @@ func (s *Service) PipelineCoverage(ctx context.Context, pipelineID string) (Pipe
 	if err != nil {
 		return Pipeline{}, err
 	}
-	return Pipeline{Format: merged.Format, Files: len(merged.Files), Totals: merged.Totals(), Jobs: jobs}, nil
+	v := Pipeline{Format: merged.Format, Files: len(merged.Files), Totals: merged.Totals(), Jobs: jobs}
+	if p.State == ci.StateDone && rec.PipelineID == "" {
+		// It ended and Run has not merged it yet: this merge is the
+		// one, stored now so that the trend has it from now on.
+		if err := s.put(ctx, p, merged); err != nil {
+			return Pipeline{}, err
+		}
+		v.Final = true
+	}
+	return v, nil
 }
 
 func (s *Service) merge(ctx context.Context, jobs []store.CoverageReport) (coverage.Report, error) {
@@ -208,10 +217,6 @@ func (s *Service) MergePipeline(ctx context.Context, pipelineID string) (coverag
 	if err != nil {
 		return coverage.Totals{}, err
 	}
-	wf, err := s.cfg.Store.GetWorkflow(ctx, p.WorkflowID)
-	if err != nil {
-		return coverage.Totals{}, err
-	}
 	jobs, err := s.cfg.Store.PipelineJobCoverage(ctx, pipelineID)
 	if err != nil {
 		return coverage.Totals{}, err
@@ -223,16 +228,24 @@ func (s *Service) MergePipeline(ctx context.Context, pipelineID string) (coverag
 	if err != nil {
 		return coverage.Totals{}, err
 	}
+	return merged.Totals(), s.put(ctx, p, merged)
+}
+
+// put stores merged as p's coverage.
+func (s *Service) put(ctx context.Context, p *ci.Pipeline, merged coverage.Report) error {
+	wf, err := s.cfg.Store.GetWorkflow(ctx, p.WorkflowID)
+	if err != nil {
+		return err
+	}
 	branch := ""
 	if wf.RefType == "branch" {
 		branch = wf.Branch
 	}
 	tot := merged.Totals()
-	err = s.cfg.Store.PutPipelineCoverage(ctx, store.PipelineCoverage{
+	return s.cfg.Store.PutPipelineCoverage(ctx, store.PipelineCoverage{
 		PipelineID: p.ID, ProjectID: p.ProjectID, WorkflowID: wf.ID, Branch: branch, SHA: wf.SHA, Format: string(merged.Format),
 		Files: len(merged.Files), Lines: tot.Lines, Covered: tot.Covered, CreatedAt: p.CreatedAt, UpdatedAt: s.cfg.Now(),
 	})
-	return tot, err
 }
 
 // PipelineChanged queues the merge of a pipeline that ended (an
