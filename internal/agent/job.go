@@ -272,6 +272,7 @@ func (a *agent) startJobService(as agentapi.Assignment, lease *jobuser.Lease, se
 		Artifacts: serverArtifacts{client: a.client, job: as.JobID},
 		Reports:   serverReports{client: a.client, job: as.JobID},
 		Coverage:  serverCoverage{client: a.client, job: as.JobID},
+		Libraries: serverLibraries{client: a.client, job: as.JobID},
 		Context:   jobsvc.LocalContext{Dir: filepath.Join(a.cfg.DataDir, "context")},
 		Dir:       a.svcDir,
 		Owner:     owner,

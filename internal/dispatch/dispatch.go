@@ -105,6 +105,9 @@ type Config struct {
 	// Coverage keeps the jobs' code coverage (coverage.go); nil means
 	// coverage requests answer 503.
 	Coverage Coverage
+	// Libraries gives jobs the script libraries' files (libraries.go);
+	// nil means the server has none.
+	Libraries Libraries
 	// Now is the clock; nil means time.Now.
 	Now     func() time.Time
 	Logger  *slog.Logger

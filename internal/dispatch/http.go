@@ -49,6 +49,7 @@ func (d *Dispatcher) handler() http.Handler {
 	d.routeArtifacts(mux)
 	d.routeTestResults(mux)
 	d.routeCoverage(mux)
+	d.routeLibraries(mux)
 	mux.HandleFunc(p+"/", func(w http.ResponseWriter, r *http.Request) {
 		if knownEndpoint(strings.TrimPrefix(r.URL.Path, p)) {
 			w.Header().Set("Allow", http.MethodPost)

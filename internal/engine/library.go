@@ -14,8 +14,10 @@ import (
 // (internal/library): the commits to fix for a new workflow, and a
 // library's files at a fixed commit.
 type LibrarySource interface {
-	// Pin resolves the head of every library's branch.
-	Pin(ctx context.Context) ([]store.LibraryPin, error)
+	// Pin resolves the head of every library's branch; fork says the
+	// workflow is a pull request's from a fork (which gets only public
+	// libraries).
+	Pin(ctx context.Context, fork bool) ([]store.LibraryPin, error)
 	// FS is the file tree of a library at a pinned commit.
 	FS(ctx context.Context, pin store.LibraryPin) fs.FS
 }
@@ -34,7 +36,7 @@ func (e *Engine) newPins(ctx context.Context, req *TriggerRequest) ([]store.Libr
 	if e.cfg.Libraries == nil {
 		return nil, nil
 	}
-	return e.cfg.Libraries.Pin(ctx)
+	return e.cfg.Libraries.Pin(ctx, req.PRFromFork && req.RefType == "pull-request")
 }
 
 // workflowPins returns the library commits fixed for a workflow; an

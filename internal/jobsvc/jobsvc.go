@@ -78,6 +78,9 @@ type Config struct {
 	Reports ReportStorage
 	// Coverage keeps the job's code coverage; nil means none (503).
 	Coverage CoverageStorage
+	// Libraries gives the job the script libraries' files (lib
+	// checkout); nil means none (503).
+	Libraries LibraryStorage
 	// Dir is where the socket's directory is made; "" means os.TempDir().
 	Dir string
 	// Listen makes the listener at the socket's path; nil means a unix

@@ -286,10 +286,27 @@ func (s *Service) Head(ctx context.Context, l *store.Library) (string, error) {
 	return s.head(ctx, l, token.Reveal())
 }
 
+// Public reports whether anyone could read a library without the server:
+// no token, and a URL of the network (http, https or git), not a path on
+// the server's disk nor an SSH URL (which the server's own key may open).
+func Public(l *store.Library) bool {
+	if l.Token != "" {
+		return false
+	}
+	u, err := url.Parse(l.RepoURL)
+	return err == nil && u.User == nil && (u.Scheme == "https" || u.Scheme == "http" || u.Scheme == "git")
+}
+
 // Pin resolves the head of every library's branch, for a new workflow. A
 // library that cannot be reached gets a pin with its Error: only the
 // pipelines that use it fail, saying why.
-func (s *Service) Pin(ctx context.Context) ([]store.LibraryPin, error) {
+//
+// fork says the workflow is a pull request's from a fork: its pipeline
+// file and commands are the fork author's, who could print any library
+// file the workflow may read into the job's log (public to anonymous
+// visitors in a public project). Such a workflow gets only the public
+// libraries (Public); the others are pinned with an Error that says so.
+func (s *Service) Pin(ctx context.Context, fork bool) ([]store.LibraryPin, error) {
 	ls, err := s.cfg.Store.ListLibraries(ctx)
 	if err != nil {
 		return nil, err
@@ -299,10 +316,14 @@ func (s *Service) Pin(ctx context.Context) ([]store.LibraryPin, error) {
 	for i, l := range ls {
 		wg.Go(func() {
 			pins[i] = store.LibraryPin{Name: l.Name, LibraryID: l.ID}
+			if fork && !Public(l) {
+				pins[i].Error = fmt.Sprintf("library %s is private, and a pull request from a fork gets only the libraries anyone can read", l.Name)
+				return
+			}
 			sha, err := s.Head(ctx, l)
 			if err != nil {
 				s.cfg.Logger.Warn("pin library", "library", l.Name, "err", repourl.Redact(err.Error()))
-				pins[i].Error = repourl.Redact(err.Error())
+				pins[i].Error = "could not be read when the workflow was created: " + repourl.Redact(err.Error())
 				return
 			}
 			pins[i].SHA = sha
@@ -320,14 +341,7 @@ func (s *Service) FS(ctx context.Context, pin store.LibraryPin) fs.FS {
 
 // ReadFile reads a file of a library at a pinned commit.
 func (s *Service) ReadFile(ctx context.Context, pin store.LibraryPin, path string) ([]byte, error) {
-	if pin.SHA == "" {
-		return nil, fmt.Errorf("the library's branch could not be read when the workflow was created: %s", pin.Error)
-	}
-	l, err := s.cfg.Store.GetLibraryByID(ctx, pin.LibraryID)
-	if err != nil {
-		return nil, fmt.Errorf("library %s was removed", pin.Name)
-	}
-	c, u, err := s.open(l)
+	c, u, err := s.openPin(ctx, pin)
 	if err != nil {
 		return nil, err
 	}
@@ -339,6 +353,31 @@ func (s *Service) ReadFile(ctx context.Context, pin store.LibraryPin, path strin
 		return nil, errors.New(repourl.Redact(err.Error()))
 	}
 	return b, nil
+}
+
+// openPin is open for the library of a pin, which must have a commit.
+func (s *Service) openPin(ctx context.Context, pin store.LibraryPin) (*repocache.Cache, string, error) {
+	if pin.SHA == "" {
+		return nil, "", errors.New(pin.Error)
+	}
+	l, err := s.cfg.Store.GetLibraryByID(ctx, pin.LibraryID)
+	if err != nil {
+		return nil, "", fmt.Errorf("library %s was removed", pin.Name)
+	}
+	return s.open(l)
+}
+
+// ArchivePin writes a library's files at a pinned commit to w as a tar
+// archive (lib checkout).
+func (s *Service) ArchivePin(ctx context.Context, pin store.LibraryPin, w io.Writer) error {
+	c, u, err := s.openPin(ctx, pin)
+	if err != nil {
+		return err
+	}
+	if err := c.Archive(ctx, u, pin.SHA, w); err != nil {
+		return errors.New(repourl.Redact(err.Error()))
+	}
+	return nil
 }
 
 // Files lists a library's files at a commit.

@@ -225,6 +225,7 @@ func (s *Session) prepare(ctx context.Context, sp Spec) (jobspec.Job, func(), er
 		NoServices: "sem-service is not available in local runs; it starts services on agents with Docker (baton agent)",
 		Reports:    s.reports,
 		Coverage:   s.coverage,
+		Libraries:  jobsvc.LocalLibraries(s.plan.File.Libraries),
 	})
 	if err != nil {
 		return jobspec.Job{}, cleanup, err

@@ -27,6 +27,13 @@ blocks:
       jobs:
         - name: Build
           commands_file: "@ops/ci/build"
+        - name: Checkout
+          commands:
+            - lib checkout ops
+            - sh ops/bin/greet
+            - cat ops/ci/build
+            - lib checkout ops elsewhere && test -f elsewhere/ci/build
+            - if lib checkout nope; then false; fi
 `
 
 const missingLibraryFile = `version: v1.0
@@ -126,7 +133,20 @@ func TestLibraryCommandsFile(t *testing.T) {
 	if first.Result != ci.ResultPassed {
 		t.Fatalf("workflow = %s: %s", first.Result, first.Pipelines[0].Diagnostics)
 	}
-	job := first.Pipelines[0].Blocks[0].Jobs[0]
+	job, checkout := first.Pipelines[0].Blocks[0].Jobs[0], first.Pipelines[0].Blocks[0].Jobs[1]
+	if job.Name != "Build" {
+		job, checkout = checkout, job
+	}
+	log := e.Log(checkout.ID)
+	for _, want := range []string{"hello from the library", "echo one", "checked out library ops at ",
+		`lib: there is no library "nope"; this workflow's libraries are ops`} {
+		if !strings.Contains(log, want) {
+			t.Errorf("lib checkout's log lacks %q:\n%s", want, log)
+		}
+	}
+	if strings.Contains(log, token) {
+		t.Errorf("the job's log shows the library's token:\n%s", log)
+	}
 	ds, durs := directives(t, e, job.ID)
 	want := []string{"echo one", "sleep 0.4", `echo "flavour $FLAVOUR"`}
 	if !slices.Equal(ds[len(ds)-3:], want) {
@@ -154,16 +174,24 @@ func TestLibraryCommandsFile(t *testing.T) {
 	var rebuilt apiv1.Workflow
 	e.Do("POST", "/api/v1/workflows/"+first.ID+"/rebuild", nil, &rebuilt, http.StatusCreated)
 	again := e.WaitWorkflow(rebuilt.ID, 60*time.Second)
-	if ds, _ := directives(t, e, again.Pipelines[0].Blocks[0].Jobs[0].ID); !slices.Equal(ds[len(ds)-3:], want) {
-		t.Errorf("rebuild's commands = %q, want the pinned %q", ds, want)
+	for _, j := range again.Pipelines[0].Blocks[0].Jobs {
+		if j.Name == "Build" {
+			if ds, _ := directives(t, e, j.ID); !slices.Equal(ds[len(ds)-3:], want) {
+				t.Errorf("rebuild's commands = %q, want the pinned %q", ds, want)
+			}
+		} else if log := e.Log(j.ID); !strings.Contains(log, "echo one") || strings.Contains(log, "echo moved") {
+			t.Errorf("rebuild's lib checkout did not check out the pinned commit:\n%s", log)
+		}
 	}
 	e.Do("GET", "/api/v1/workflows/"+rebuilt.ID, nil, &wv, http.StatusOK)
 	if len(wv.Libraries) != 1 || wv.Libraries[0].SHA != pinned {
 		t.Errorf("rebuild's libraries = %+v, want ops at %s", wv.Libraries, pinned)
 	}
 	fresh := e.WaitWorkflow(run(t, e, "app", "main"), 60*time.Second)
-	if ds, _ := directives(t, e, fresh.Pipelines[0].Blocks[0].Jobs[0].ID); ds[len(ds)-1] != "echo moved" {
-		t.Errorf("new workflow's commands = %q, want the library's new head", ds)
+	for _, j := range fresh.Pipelines[0].Blocks[0].Jobs {
+		if ds, _ := directives(t, e, j.ID); j.Name == "Build" && ds[len(ds)-1] != "echo moved" {
+			t.Errorf("new workflow's commands = %q, want the library's new head", ds)
+		}
 	}
 
 	// The library's page: files at the head, a file's history, the uses.

@@ -240,7 +240,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	artifacts := artifact.New(blobs)
 	s.Artifacts = artifacts
 	s.Dispatch = dispatch.New(dispatch.Config{
-		Store: db, Engine: s.Engine, Logs: logs, Blobs: blobs, URL: url, Artifacts: artifacts, Tests: s.Tests, Coverage: s.Coverage, PollTimeout: cfg.PollTimeout, LostAfter: cfg.LostAfter, Logger: cfg.Logger,
+		Store: db, Engine: s.Engine, Logs: logs, Blobs: blobs, URL: url, Artifacts: artifacts, Tests: s.Tests, Coverage: s.Coverage, Libraries: s.Libraries, PollTimeout: cfg.PollTimeout, LostAfter: cfg.LostAfter, Logger: cfg.Logger,
 		Metrics: dispatch.Metrics{
 			JobAssigned: func(_ string, queued time.Duration) {
 				s.counters.dispatched.Add(1)

@@ -65,6 +65,7 @@ func commands() []command {
 		{"sem-service", runSemService},
 		{"install-package", runInstallPackage},
 		{"sem-semantic-release", runSemanticRelease},
+		{"lib", runLib},
 	}
 }
 

@@ -1,0 +1,95 @@
+package library_test
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/batonci/baton/internal/engine/enginetest"
+	"github.com/batonci/baton/internal/library"
+	"github.com/batonci/baton/internal/repocache"
+	"github.com/batonci/baton/internal/secret"
+	"github.com/batonci/baton/internal/store"
+	"github.com/batonci/baton/internal/testenv"
+	"github.com/batonci/baton/internal/vault"
+)
+
+func newService(t *testing.T) *library.Service {
+	t.Helper()
+	db := enginetest.OpenNew(t, "sqlite")
+	key, _, err := secret.GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := vault.New(t.Context(), vault.Config{Store: db, Key: key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return library.New(library.Config{Store: db, Sealer: v, Repos: repocache.New(t.TempDir())})
+}
+
+func TestPublic(t *testing.T) {
+	for url, want := range map[string]bool{
+		"https://git.test/org/ops.git":         true,
+		"git://git.test/org/ops.git":           true,
+		"https://user:pw@git.test/org/ops.git": false,
+		"file:///srv/ops":                      false,
+		"/srv/ops":                             false,
+		"ssh://git@git.test/org/ops.git":       false,
+		"git@git.test:org/ops.git":             false,
+	} {
+		if got := library.Public(&store.Library{RepoURL: url}); got != want {
+			t.Errorf("Public(%s) = %t, want %t", url, got, want)
+		}
+	}
+	if library.Public(&store.Library{RepoURL: "https://git.test/org/ops.git", Token: "sealed"}) {
+		t.Error("a library with a token is public")
+	}
+}
+
+// TestPinFork: a pull request from a fork gets the public libraries only;
+// the others are pinned without a commit, with a reason its pipelines and
+// lib checkout show.
+func TestPinFork(t *testing.T) {
+	s := newService(t)
+	ctx := t.Context()
+	pub := testenv.NewRepo(t, map[string]string{"a": "echo a\n"})
+	priv := testenv.NewRepo(t, map[string]string{"b": "echo b\n"})
+	pubURL, privURL := pub.HTTPURL(), priv.HTTPURLWithToken("tok")
+	if _, err := s.Create(ctx, "pub", library.Change{RepoURL: &pubURL}, "admin"); err != nil {
+		t.Fatal(err)
+	}
+	tok := secret.NewValue("tok")
+	if _, err := s.Create(ctx, "priv", library.Change{RepoURL: &privURL, Token: &tok}, "admin"); err != nil {
+		t.Fatal(err)
+	}
+	local := priv.URL()
+	if _, err := s.Create(ctx, "local", library.Change{RepoURL: &local}, "admin"); err != nil {
+		t.Fatal(err)
+	}
+	pins, err := s.Pin(ctx, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range pins {
+		if p.SHA == "" || p.Error != "" {
+			t.Errorf("pin of %s for a branch = %+v, want a commit", p.Name, p)
+		}
+	}
+	pins, err = s.Pin(ctx, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range pins {
+		switch {
+		case p.Name == "pub" && (p.SHA != pub.Git("rev-parse", "HEAD") || p.Error != ""):
+			t.Errorf("fork's pin of the public library = %+v", p)
+		case p.Name != "pub" && (p.SHA != "" || !strings.Contains(p.Error, "a pull request from a fork gets only the libraries anyone can read")):
+			t.Errorf("fork's pin of %s = %+v, want withheld", p.Name, p)
+		}
+		if p.Name == "priv" {
+			if _, err := s.ReadFile(ctx, p, "b"); err == nil || !strings.Contains(err.Error(), "is private") {
+				t.Errorf("reading a withheld library: %v", err)
+			}
+		}
+	}
+}
