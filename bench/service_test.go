@@ -53,9 +53,7 @@ func trigger(e *testenv.Env) string {
 // firstCommandStart returns when a job's first user command started.
 func firstCommandStart(b *testing.B, e *testenv.Env, jobID string) time.Time {
 	b.Helper()
-	req, _ := http.NewRequest("GET", e.URL+"/api/v1/jobs/"+jobID+"/log?format=events", nil)
-	req.Header.Set("Authorization", "Token "+e.Token)
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := e.Client().JobLog(b.Context(), jobID, "events")
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -202,9 +200,7 @@ func BenchmarkMillionLinesThroughServer(b *testing.B) {
 
 func get(b *testing.B, e *testenv.Env, path string) *http.Response {
 	b.Helper()
-	req, _ := http.NewRequest("GET", e.URL+path, nil)
-	req.Header.Set("Authorization", "Token "+e.Token)
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := e.Client().Send(b.Context(), http.MethodGet, path, nil)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -18,7 +18,7 @@ type MessageView struct {
 
 // Error is an answer of the API other than 2xx: its status and message.
 // Handlers of the server return one to choose the status themselves;
-// Client returns one for every such answer.
+// internal/apiclient returns one for every such answer.
 type Error struct {
 	Status  int
 	Message string

@@ -111,17 +111,21 @@ func TestCommandLineOnly(t *testing.T) {
 	}
 }
 
-// TestStdlibOnly checks that the protocol's vocabulary packages import
-// nothing but the standard library, so that every side can share them.
+// TestStdlibOnly checks that the protocol's vocabulary packages and the
+// API's client import nothing but the standard library (and the client
+// the contract), so that every side can share them.
 func TestStdlibOnly(t *testing.T) {
 	pkgs := listPackages(t)
-	for _, name := range []string{"internal/jobspec", "internal/apiv1"} {
+	for _, name := range []string{"internal/jobspec", "internal/apiv1", "internal/apiclient"} {
 		p, ok := pkgs[module+"/"+name]
 		if !ok {
 			t.Errorf("package %s not found", name)
 			continue
 		}
 		for _, d := range p.Deps {
+			if d == module+"/internal/apiv1" && name == "internal/apiclient" {
+				continue // the client speaks the contract
+			}
 			if first, _, _ := strings.Cut(d, "/"); strings.Contains(first, ".") {
 				t.Errorf("%s depends on %s: it must import only the standard library", name, d)
 			}

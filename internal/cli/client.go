@@ -1,17 +1,18 @@
 package cli
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
+
+	"github.com/batonci/baton/internal/apiclient"
 )
 
 // clientConfig is where the CLI finds the server: flag > environment
@@ -62,11 +63,14 @@ func saveClientConfig(o *IO, c clientConfig) error {
 	return os.WriteFile(p, append(b, '\n'), 0o600)
 }
 
-// client calls the REST API.
+// client calls the REST API through the shared API client, and says
+// which server it could not reach and why it was that one.
 type client struct {
+	api *apiclient.Client
+	// base is the server's URL and token the credential, for commands
+	// that hand them on (ssh-proxy, webhook URLs, login).
 	base  string
 	token string
-	hc    *http.Client
 	// from says where base came from ("from BATON_SERVER", "from
 	// FILE", "from --server").
 	from string
@@ -90,82 +94,43 @@ func newClient(o *IO, server string) (*client, error) {
 	if c.Server == "" {
 		return nil, errNotConfigured
 	}
-	return &client{base: strings.TrimRight(c.Server, "/"), token: c.Token, hc: &http.Client{}, from: c.from}, nil
+	return clientFor(c.Server, c.Token, c.from), nil
 }
 
-// apiError is an error answer of the API.
-type apiError struct {
-	Status  int
-	Message string
+// clientFor is a client of the server at base with token; from says
+// where base came from.
+func clientFor(base, token, from string) *client {
+	api := apiclient.New(base, token, nil)
+	return &client{api: api, base: api.Base(), token: token, from: from}
 }
 
-func (e *apiError) Error() string { return e.Message }
-
-// do sends a request with an optional JSON body and decodes a JSON answer
-// into out (if not nil).
-func (c *client) do(ctx context.Context, method, path string, body, out any) error {
-	var rd io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			return err
-		}
-		rd = bytes.NewReader(b)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, c.base+path, rd)
-	if err != nil {
-		return err
-	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	if c.token != "" {
-		req.Header.Set("Authorization", "Token "+c.token)
-	}
-	resp, err := c.hc.Do(req)
-	if err != nil {
+// explain turns a failed connection into the unreachable error; an
+// answer of the API (*apiv1.Error) stays as it is.
+func (c *client) explain(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
 		return c.unreachable(err)
 	}
-	defer resp.Body.Close()
-	if resp.StatusCode >= 300 {
-		var e struct {
-			Message string `json:"message"`
-		}
-		b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-		if json.Unmarshal(b, &e) != nil || e.Message == "" {
-			e.Message = strings.TrimSpace(string(b))
-		}
-		return &apiError{Status: resp.StatusCode, Message: e.Message}
-	}
-	if out == nil {
-		io.Copy(io.Discard, resp.Body)
-		return nil
-	}
-	return json.NewDecoder(resp.Body).Decode(out)
+	return err
+}
+
+// do sends a request with an optional JSON body and decodes a JSON answer
+// into out (if not nil); an error answer is an *apiv1.Error.
+func (c *client) do(ctx context.Context, method, path string, body, out any) error {
+	return c.explain(c.api.Do(ctx, method, path, body, out))
 }
 
 // stream opens a GET whose body the caller reads (logs).
 func (c *client) stream(ctx context.Context, path string) (*http.Response, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base+path, nil)
-	if err != nil {
-		return nil, err
-	}
-	if c.token != "" {
-		req.Header.Set("Authorization", "Token "+c.token)
-	}
-	resp, err := c.hc.Do(req)
-	if err != nil {
-		return nil, c.unreachable(err)
-	}
-	if resp.StatusCode >= 300 {
-		defer resp.Body.Close()
-		var e struct {
-			Message string `json:"message"`
-		}
-		json.NewDecoder(resp.Body).Decode(&e)
-		return nil, &apiError{Status: resp.StatusCode, Message: e.Message}
-	}
-	return resp, nil
+	resp, err := c.api.Stream(ctx, path)
+	return resp, c.explain(err)
+}
+
+// upgrade opens an HTTP/1.1 upgrade to protocol and returns the
+// connection.
+func (c *client) upgrade(ctx context.Context, path, protocol string) (io.ReadWriteCloser, error) {
+	rwc, err := c.api.Upgrade(ctx, path, protocol)
+	return rwc, c.explain(err)
 }
 
 // wait polls until cond returns true or ctx ends.

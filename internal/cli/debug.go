@@ -2,12 +2,9 @@ package cli
 
 import (
 	"context"
-	"crypto/tls"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
 	"net/url"
 	"os"
 	"os/exec"
@@ -334,48 +331,6 @@ func sshProxyCommand() *command {
 	}.build(nil)
 }
 
-// upgrade opens an HTTP/1.1 upgrade to protocol and returns the
-// connection.
-func (c *client) upgrade(ctx context.Context, path, protocol string) (io.ReadWriteCloser, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base+path, nil)
-	if err != nil {
-		return nil, err
-	}
-	req.Header.Set("Connection", "Upgrade")
-	req.Header.Set("Upgrade", protocol)
-	if c.token != "" {
-		req.Header.Set("Authorization", "Token "+c.token)
-	}
-	// An upgrade needs HTTP/1.1.
-	hc := &http.Client{Transport: &http.Transport{
-		Proxy:        http.ProxyFromEnvironment,
-		TLSNextProto: map[string]func(string, *tls.Conn) http.RoundTripper{},
-	}}
-	resp, err := hc.Do(req)
-	if err != nil {
-		return nil, c.unreachable(err)
-	}
-	if resp.StatusCode != http.StatusSwitchingProtocols {
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-		e := &apiError{Status: resp.StatusCode, Message: strings.TrimSpace(string(b))}
-		var m struct {
-			Message string `json:"message"`
-		}
-		if jsonUnmarshal(b, &m) == nil && m.Message != "" {
-			e.Message = m.Message
-		}
-		return nil, e
-	}
-	rwc, ok := resp.Body.(io.ReadWriteCloser)
-	if !ok {
-		resp.Body.Close()
-		return nil, errors.New("the server's upgraded connection is not writable")
-	}
-	return rwc, nil
-}
-
-func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }
 
 func workflowRebuildCommand() *command {
 	var keep *string

@@ -57,7 +57,7 @@ func (ac apiCommand) build(setup func(fsFlags *flagSet)) *command {
 // fail prints an API error and returns the exit code.
 func failAPI(o *IO, name string, err error) int {
 	fmt.Fprintf(o.Err, "baton %s: %v\n", name, err)
-	var ae *apiError
+	var ae *apiv1.Error
 	if errors.As(err, &ae) && (ae.Status == 400 || ae.Status == 422) {
 		return ExitUsage
 	}
@@ -109,7 +109,7 @@ func loginCommand() *command {
 			}
 			*token = tok
 		}
-		cl := &client{base: base, token: *token, hc: defaultHTTP()}
+		cl := clientFor(base, *token, "")
 		var me apiv1.User
 		if err := cl.do(ctx, "GET", "/api/v1/me", nil, &me); err != nil {
 			return failAPI(o, "login", err)
@@ -261,9 +261,9 @@ func waitWorkflow(ctx context.Context, o *IO, c *client, id string) int {
 	reported := map[string]bool{}
 	var final apiv1.WorkflowView
 	err := wait(ctx, 100*time.Millisecond, func() (bool, error) {
-		var v apiv1.WorkflowView
-		if err := c.do(ctx, "GET", "/api/v1/workflows/"+id, nil, &v); err != nil {
-			return false, err
+		v, err := c.api.Workflow(ctx, id)
+		if err != nil {
+			return false, c.explain(err)
 		}
 		for _, p := range v.Pipelines {
 			// A promoted pipeline's blocks come under a line that names
@@ -288,7 +288,7 @@ func waitWorkflow(ctx context.Context, o *IO, c *client, id string) int {
 				fmt.Fprintf(o.Out, "%s\n", indent(p.Diagnostics, pre))
 			}
 		}
-		final = v
+		final = *v
 		return v.State == apiv1.StateDone, nil
 	})
 	if err != nil {
@@ -366,9 +366,9 @@ func workflowShowCommand() *command {
 				fmt.Fprintln(o.Err, "baton workflow show: usage: baton workflow show ID")
 				return ExitUsage
 			}
-			var v apiv1.WorkflowView
-			if err := c.do(ctx, "GET", "/api/v1/workflows/"+url.PathEscape(args[0]), nil, &v); err != nil {
-				return failAPI(o, "workflow show", err)
+			v, err := c.api.Workflow(ctx, args[0])
+			if err != nil {
+				return failAPI(o, "workflow show", c.explain(err))
 			}
 			if asJSON {
 				printJSON(o.Out, v)
@@ -504,11 +504,12 @@ func jobLogsCommand() *command {
 				return ExitUsage
 			}
 			id := url.PathEscape(args[0])
-			var job apiv1.JobView
+			job := &apiv1.JobView{}
 			if !asJSON {
 				// The stored log's events do not name the job's block.
-				if err := c.do(ctx, "GET", "/api/v1/jobs/"+id, nil, &job); err != nil {
-					return failAPI(o, "job logs", err)
+				var err error
+				if job, err = c.api.Job(ctx, id); err != nil {
+					return failAPI(o, "job logs", c.explain(err))
 				}
 			}
 			path := "/api/v1/jobs/" + id + "/log?format=events"

@@ -149,7 +149,7 @@ func sayDraining(o *IO, serverURL, tokenFile, agentName string) {
 	defer cancel()
 	n := -1
 	if tok, err := os.ReadFile(tokenFile); err == nil {
-		c := &client{base: serverURL, token: strings.TrimSpace(string(tok)), hc: defaultHTTP(), from: "this server"}
+		c := clientFor(serverURL, strings.TrimSpace(string(tok)), "this server")
 		var view apiv1.AgentsView
 		if c.do(ctx, "GET", "/api/v1/agents", nil, &view) == nil && view.Agents != nil {
 			n = 0

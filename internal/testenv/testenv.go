@@ -5,7 +5,6 @@
 package testenv
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -24,6 +23,7 @@ import (
 	"time"
 
 	"github.com/batonci/baton/internal/agent"
+	"github.com/batonci/baton/internal/apiclient"
 	"github.com/batonci/baton/internal/blob"
 	"github.com/batonci/baton/internal/ci"
 	"github.com/batonci/baton/internal/cli"
@@ -214,19 +214,16 @@ func (e *Env) Do(method, path string, body, out any, want ...int) int {
 	return e.DoAs(e.Token, method, path, body, out, want...)
 }
 
+// Client is the shared API client with the admin token, for tests and
+// benchmarks that call the API with the typed methods.
+func (e *Env) Client() *apiclient.Client {
+	return apiclient.New(e.URL, e.Token, http.DefaultClient)
+}
+
 // DoAs calls the API with a token ("" for anonymous).
 func (e *Env) DoAs(token, method, path string, body, out any, want ...int) int {
 	e.t.Helper()
-	var rd io.Reader
-	if body != nil {
-		b, _ := json.Marshal(body)
-		rd = bytes.NewReader(b)
-	}
-	req, _ := http.NewRequest(method, e.URL+path, rd)
-	if token != "" {
-		req.Header.Set("Authorization", "Token "+token)
-	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := e.Client().WithToken(token).Send(context.Background(), method, path, body)
 	if err != nil {
 		e.t.Fatalf("%s %s: %v", method, path, err)
 	}
@@ -295,9 +292,7 @@ func (w *Workflow) Jobs() map[string]*ci.Job {
 // Log returns a job's whole log as plain text.
 func (e *Env) Log(jobID string) string {
 	e.t.Helper()
-	req, _ := http.NewRequest("GET", e.URL+"/api/v1/jobs/"+jobID+"/log?format=text", nil)
-	req.Header.Set("Authorization", "Token "+e.Token)
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := e.Client().Send(context.Background(), http.MethodGet, "/api/v1/jobs/"+jobID+"/log?format=text", nil)
 	if err != nil {
 		e.t.Fatal(err)
 	}
