@@ -331,7 +331,6 @@ func sshProxyCommand() *command {
 	}.build(nil)
 }
 
-
 func workflowRebuildCommand() *command {
 	var keep *string
 	return apiCommand{
