@@ -268,3 +268,14 @@ func libraryDirs(o *IO, flags multiFlag) (map[string]string, error) {
 	}
 	return libs, nil
 }
+
+// printWorkflowLibraries prints the library commits a workflow fixed.
+func printWorkflowLibraries(o *IO, pins []apiv1.LibraryPin) {
+	for _, p := range pins {
+		if p.SHA == "" {
+			fmt.Fprintf(o.Out, "  library %s: %s\n", p.Name, p.Error)
+			continue
+		}
+		fmt.Fprintf(o.Out, "  library %s at %s\n", p.Name, short(p.SHA))
+	}
+}

@@ -382,6 +382,7 @@ func workflowShowCommand() *command {
 			if v.Message != "" {
 				fmt.Fprintf(o.Out, "  %q\n", firstLine(v.Message))
 			}
+			printWorkflowLibraries(o, v.Libraries)
 			for _, p := range v.Pipelines {
 				fmt.Fprintf(o.Out, "\nPipeline %q (%s) %s: %s %s\n", p.Name, p.File, p.ID, p.State, resultWithReason(p.Result, p.Reason))
 				printPromotedFrom(o, p)
