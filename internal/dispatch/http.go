@@ -408,7 +408,7 @@ func (d *Dispatcher) handleDisconnect(w http.ResponseWriter, r *http.Request) {
 // that agent.
 func (d *Dispatcher) jobFor(r *http.Request, ac *agentCaller) (*ci.Job, error) {
 	id := r.PathValue("id")
-	j, err := d.db.GetJob(r.Context(), id)
+	j, err := d.db.GetJobLite(r.Context(), id)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, errorf(http.StatusNotFound, "unknown job %q", id)
 	}
@@ -631,8 +631,15 @@ func (d *Dispatcher) poll(w http.ResponseWriter, r *http.Request) (*agentapi.Pol
 	}
 }
 
-// touch records contact with an agent and its draining wish.
+// touch records contact with an agent and its draining wish. An agent
+// connected and seen less than LostAfter/6 ago is not written again: an
+// agent polls twice per job, and its held polls are touched by the
+// heartbeat every LostAfter/3, so it is never more than LostAfter/2
+// stale.
 func (d *Dispatcher) touch(ctx context.Context, a *ci.Agent, draining bool) error {
+	if !draining && a.State == ci.AgentConnected && d.now().Sub(a.LastSeen) < d.cfg.LostAfter/6 {
+		return nil
+	}
 	return d.db.Tx(ctx, func(tx *store.Tx) error {
 		if err := tx.TouchAgent(a.ID, d.now()); err != nil {
 			return err

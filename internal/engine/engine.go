@@ -396,7 +396,7 @@ func (e *Engine) JobStarted(ctx context.Context, jobID string) error {
 // lost agent) reports it, then advances the pipeline. A job already done
 // is left as it is, so the call is idempotent.
 func (e *Engine) JobFinished(ctx context.Context, jobID string, result ci.Result, reason ci.Reason) error {
-	j, err := e.db.GetJob(ctx, jobID)
+	j, err := e.db.GetJobLite(ctx, jobID)
 	if err != nil {
 		return fmt.Errorf("job finished: %w", err)
 	}

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/batonci/baton/internal/ci"
@@ -69,6 +70,17 @@ func (tx *Tx) GetJob(id string) (*ci.Job, error) {
 // GetJob returns a job.
 func (db *DB) GetJob(ctx context.Context, id string) (*ci.Job, error) {
 	return db.reader(ctx).GetJob(id)
+}
+
+// GetJobLite returns a job without its Spec (nil), the bulk of its row:
+// for the checks made on every log chunk and result.
+func (db *DB) GetJobLite(ctx context.Context, id string) (*ci.Job, error) {
+	cols := strings.Replace(jobCols, " spec,", " NULL,", 1)
+	j, err := scanJob(db.reader(ctx).queryRow(`SELECT `+cols+` FROM jobs WHERE id = $1`, id))
+	if err != nil {
+		return nil, wrap("get job "+id, err)
+	}
+	return j, nil
 }
 
 // JobStart is what the engine needs to know of a job just claimed: its

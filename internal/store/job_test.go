@@ -347,3 +347,87 @@ func testJobQueries(t *testing.T, e *testEnv) {
 		t.Errorf("AgentJobs(nobody) = %v, %v; want none", js, err)
 	}
 }
+
+// testJobReads: the narrow reads of the claim and finish paths return
+// what the full reads do, but the bulk they leave out (a job's spec, a
+// pipeline's graph); GetJobStart says whether the job's block and
+// pipeline run.
+func testJobReads(t *testing.T, e *testEnv) {
+	db := e.open(t)
+	ctx := t.Context()
+	s := newSeed(t, db, "p")
+	j := s.job("j", "linux", 0, at(9, 0, 0))
+	j.Spec = []byte(`{"name":"j","commands":["echo"]}`)
+	write(t, db, func(tx *Tx) error {
+		s.pipeline.Graph = []byte(`{"blocks":[]}`)
+		if err := tx.UpdatePipeline(s.pipeline); err != nil {
+			return err
+		}
+		return tx.CreateJob(j)
+	})
+	full, err := db.GetJob(ctx, j.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lite, err := db.GetJobLite(ctx, j.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if lite.Spec != nil {
+		t.Errorf("GetJobLite read the spec: %s", lite.Spec)
+	}
+	full.Spec = nil
+	diff(t, "GetJobLite", lite, full)
+	_, err = db.GetJobLite(ctx, "nope")
+	wantErr(t, "GetJobLite of no job", err, ErrNotFound)
+
+	p, err := db.GetPipeline(ctx, s.pipeline.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	np, err := db.GetPipelineNoGraph(ctx, s.pipeline.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if np.Graph != nil || len(p.Graph) == 0 {
+		t.Errorf("graphs: without %s, with %s", np.Graph, p.Graph)
+	}
+	p.Graph = nil
+	diff(t, "GetPipelineNoGraph", np, p)
+
+	start := func() *JobStart {
+		t.Helper()
+		js, err := db.GetJobStart(ctx, j.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return js
+	}
+	if js := start(); js.Running || js.PipelineID != s.pipeline.ID || js.State != ci.StateQueued || js.StopRequested {
+		t.Errorf("before any start: %+v", js)
+	}
+	write(t, db, func(tx *Tx) error {
+		s.pipeline.StartedAt = at(9, 1, 0)
+		if err := tx.UpdatePipeline(s.pipeline); err != nil {
+			return err
+		}
+		s.block.StartedAt = at(9, 1, 0)
+		if err := tx.UpdateBlock(s.block); err != nil {
+			return err
+		}
+		j.State, j.StopRequested = ci.StateRunning, true
+		return tx.UpdateJobIf(j, ci.StateQueued)
+	})
+	if js := start(); !js.Running || js.State != ci.StateRunning || !js.StopRequested {
+		t.Errorf("block and pipeline started: %+v", js)
+	}
+	write(t, db, func(tx *Tx) error {
+		s.pipeline.State = ci.StateStopping
+		return tx.UpdatePipeline(s.pipeline)
+	})
+	if js := start(); js.Running {
+		t.Errorf("pipeline stopping: %+v", js)
+	}
+	_, err = db.GetJobStart(ctx, "nope")
+	wantErr(t, "GetJobStart of no job", err, ErrNotFound)
+}

@@ -49,6 +49,7 @@ func storeTests() []storeTest {
 		{"ClaimJob", testClaimJob},
 		{"ClaimJobConcurrent", testClaimJobConcurrent},
 		{"ClaimJobDocker", testClaimJobDocker},
+		{"JobReads", testJobReads},
 		{"JobQueries", testJobQueries},
 		{"UpdateJobIf", testUpdateJobIf},
 		{"ActivePipelines", testActivePipelines},
