@@ -108,10 +108,31 @@ func position(data []byte, off int64) (int, int) {
 	return line, utf8.RuneCount(before[start:]) + 1
 }
 
+// tokens is what readTree reads a document with: an *xml.Decoder, or
+// the fast scanner.
+type tokens interface {
+	Token() (xml.Token, error)
+	Skip() error
+	InputOffset() int64
+}
+
+// readTree reads the document with the fast scanner, and again with
+// encoding/xml when the scanner cannot (see scanner), which also makes
+// the errors of malformed documents.
 func readTree(file string, data []byte) (*node, error) {
 	if len(bytes.TrimSpace(data)) == 0 {
 		return nil, &ParseError{File: file, Msg: "empty file, expected JUnit XML"}
 	}
+	if sc := newScanner(data); sc != nil {
+		if root, err := readTokens(file, data, sc); err == nil {
+			return root, nil
+		}
+	}
+	return readTreeXML(file, data)
+}
+
+// readTreeXML reads the document with encoding/xml.
+func readTreeXML(file string, data []byte) (*node, error) {
 	dec := xml.NewDecoder(bytes.NewReader(data))
 	dec.Strict = true
 	dec.CharsetReader = func(charset string, r io.Reader) (io.Reader, error) {
@@ -134,7 +155,17 @@ func readTree(file string, data []byte) (*node, error) {
 		}
 		return &ParseError{File: file, Line: line, Col: col, Msg: msg}
 	}
+	root, err := readTokens(file, data, dec)
+	var pe *ParseError
+	if err != nil && !errors.As(err, &pe) {
+		return nil, fail(err)
+	}
+	return root, err
+}
 
+// readTokens builds the tree of suites and tests from dec's tokens. An
+// error that is not a *ParseError is dec's.
+func readTokens(file string, data []byte, dec tokens) (*node, error) {
 	var root *node
 	var suites []*node // open suites, innermost last
 	var test *rawTest
@@ -151,7 +182,7 @@ func readTree(file string, data []byte) (*node, error) {
 			return root, nil
 		}
 		if err != nil {
-			return nil, fail(err)
+			return nil, err
 		}
 		switch t := tok.(type) {
 		case xml.StartElement:
@@ -204,7 +235,7 @@ func readTree(file string, data []byte) (*node, error) {
 					}
 				default:
 					if err := dec.Skip(); err != nil {
-						return nil, fail(err)
+						return nil, err
 					}
 					depth--
 				}
@@ -231,7 +262,7 @@ func readTree(file string, data []byte) (*node, error) {
 					s.props[a["name"]] = a["value"]
 				}
 				if err := dec.Skip(); err != nil {
-					return nil, fail(err)
+					return nil, err
 				}
 				depth--
 			case name == "properties" && len(suites) > 0:
@@ -246,7 +277,7 @@ func readTree(file string, data []byte) (*node, error) {
 				}
 			default:
 				if err := dec.Skip(); err != nil {
-					return nil, fail(err)
+					return nil, err
 				}
 				depth--
 			}
