@@ -28,6 +28,16 @@ func (a *API) testRoutes() []route {
 	}
 }
 
+// flushOutcomes waits until the outcomes of the reports published on
+// this server are written: they are written after the report, and a
+// reader of outcomes (flaky tests, histories, search) must see them.
+func (a *API) flushOutcomes(r *http.Request) error {
+	if a.cfg.Tests == nil {
+		return nil
+	}
+	return a.cfg.Tests.Flush(r.Context())
+}
+
 func (a *API) tests() (*testresults.Service, error) {
 	if a.cfg.Tests == nil {
 		return nil, errors.New("this server keeps no test reports")
@@ -95,6 +105,9 @@ func (a *API) listFlaky(w http.ResponseWriter, r *http.Request, c *caller) error
 	if err != nil {
 		return err
 	}
+	if err := a.flushOutcomes(r); err != nil {
+		return err
+	}
 	fl, err := a.cfg.Store.FlakyTests(r.Context(), p.ID)
 	if err != nil {
 		return err
@@ -118,6 +131,9 @@ func (a *API) resolveFlaky(w http.ResponseWriter, r *http.Request, c *caller) er
 		return err
 	}
 	id := r.PathValue("test")
+	if err := a.flushOutcomes(r); err != nil {
+		return err
+	}
 	fl, err := a.cfg.Store.FlakyTests(r.Context(), p.ID)
 	if err != nil {
 		return err
@@ -164,6 +180,9 @@ func (a *API) testHistory(w http.ResponseWriter, r *http.Request, c *caller) err
 			return fmt.Errorf("%w: limit must be 1 to %d", errBadRequest, MaxHistory)
 		}
 		limit = n
+	}
+	if err := a.flushOutcomes(r); err != nil {
+		return err
 	}
 	hs, err := a.cfg.Store.TestHistory(r.Context(), p.ID, r.PathValue("test"), branch, limit)
 	if err != nil {

@@ -73,6 +73,9 @@ func (a *API) workflowTests(w http.ResponseWriter, r *http.Request, c *caller) e
 	if err != nil {
 		return err
 	}
+	if err := a.flushOutcomes(r); err != nil {
+		return err
+	}
 	var failures []apiv1.TestRow
 	jobIDs := make([]string, 0, len(recs))
 	for _, rec := range recs {

@@ -104,6 +104,12 @@ func (db *DB) PutJobTestReport(ctx context.Context, r TestReport, outcomes []Tes
 	return old, err
 }
 
+// AddTestOutcomes records the outcomes of the tests of a report stored
+// before (PutJobTestReport), in one transaction.
+func (db *DB) AddTestOutcomes(ctx context.Context, outcomes []TestOutcome) error {
+	return db.Tx(ctx, func(tx *Tx) error { return tx.insertOutcomes(outcomes) })
+}
+
 // insertOutcomes inserts rows in batches of a few hundred.
 func (tx *Tx) insertOutcomes(outcomes []TestOutcome) error {
 	const cols = 14

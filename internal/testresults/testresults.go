@@ -43,6 +43,17 @@ type Service struct {
 	// pending are the pipelines that ended and whose report is to be made.
 	pending map[string]bool
 	wake    chan struct{}
+
+	// The outcomes of published tests are written after the report, by
+	// Run (writeOutcomes), so that a job does not wait for thousands of
+	// rows; readers of outcomes call Flush first.
+	omu      sync.Mutex
+	running  bool // writeOutcomes takes outcomes; else PutJob writes them
+	queue    [][]store.TestOutcome
+	queued   uint64        // batches queued since the start
+	written  uint64        // of which written (or given up)
+	progress chan struct{} // closed when written grows
+	owake    chan struct{}
 }
 
 // New returns a Service.
@@ -53,7 +64,7 @@ func New(cfg Config) *Service {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Service{cfg: cfg, pending: map[string]bool{}, wake: make(chan struct{}, 1)}
+	return &Service{cfg: cfg, pending: map[string]bool{}, wake: make(chan struct{}, 1), progress: make(chan struct{}), owake: make(chan struct{}, 1)}
 }
 
 // lockJob serialises the reports of one job on this server, so that two
@@ -122,10 +133,13 @@ func (s *Service) PutJob(ctx context.Context, job *ci.Job, report testreport.Res
 	}
 	old, err := s.cfg.Store.PutJobTestReport(ctx, store.TestReport{
 		JobID: job.ID, PipelineID: p.ID, ProjectID: job.ProjectID, BlobKey: key, Size: size, Counts: counts(sum), UpdatedAt: now, Digest: digest,
-	}, outcomes)
+	}, nil)
 	if err != nil {
 		s.cfg.Blobs.Delete(context.WithoutCancel(ctx), key)
 		return testreport.Summary{}, err
+	}
+	if err := s.addOutcomes(ctx, outcomes); err != nil {
+		s.cfg.Logger.Warn("record the outcomes of a job's tests", "job", job.ID, "err", err)
 	}
 	if old != "" {
 		if err := s.cfg.Blobs.Delete(context.WithoutCancel(ctx), old); err != nil {
@@ -302,8 +316,105 @@ func (s *Service) PipelineChanged(_ context.Context, p *ci.Pipeline, _ *ci.Workf
 	}
 }
 
-// Run merges the reports of the pipelines that end until ctx ends.
+// addOutcomes queues outcomes for writeOutcomes, or writes them now when
+// it does not run (before Run, or once it stopped).
+func (s *Service) addOutcomes(ctx context.Context, outcomes []store.TestOutcome) error {
+	if len(outcomes) == 0 {
+		return nil
+	}
+	s.omu.Lock()
+	if !s.running {
+		s.omu.Unlock()
+		return s.cfg.Store.AddTestOutcomes(ctx, outcomes)
+	}
+	s.queue = append(s.queue, outcomes)
+	s.queued++
+	s.omu.Unlock()
+	select {
+	case s.owake <- struct{}{}:
+	default:
+	}
+	return nil
+}
+
+// writeOutcomes writes the queued outcomes until ctx ends, then the last
+// ones queued, after which PutJob writes them itself: none is lost when
+// the server stops.
+func (s *Service) writeOutcomes(ctx context.Context) {
+	for {
+		s.omu.Lock()
+		batch := s.queue
+		s.queue = nil
+		stopping := ctx.Err() != nil
+		if stopping {
+			s.running = false
+		}
+		s.omu.Unlock()
+		for _, outcomes := range batch {
+			wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+			err := s.cfg.Store.AddTestOutcomes(wctx, outcomes)
+			for try := 1; err != nil && try < 3 && wctx.Err() == nil; try++ {
+				select {
+				case <-wctx.Done():
+				case <-time.After(time.Duration(try) * time.Second):
+				}
+				err = s.cfg.Store.AddTestOutcomes(wctx, outcomes)
+			}
+			cancel()
+			if err != nil {
+				s.cfg.Logger.Error("record the outcomes of a job's tests", "job", outcomes[0].JobID, "tests", len(outcomes), "err", err)
+			}
+			s.omu.Lock()
+			s.written++
+			close(s.progress)
+			s.progress = make(chan struct{})
+			s.omu.Unlock()
+		}
+		if stopping {
+			return
+		}
+		if len(batch) == 0 {
+			select {
+			case <-ctx.Done():
+			case <-s.owake:
+			}
+		}
+	}
+}
+
+// Flush waits until the outcomes queued before it are written (or ctx
+// ends), so that a reader of outcomes sees every report stored before.
+func (s *Service) Flush(ctx context.Context) error {
+	s.omu.Lock()
+	target := s.queued
+	s.omu.Unlock()
+	for {
+		s.omu.Lock()
+		written, progress := s.written, s.progress
+		s.omu.Unlock()
+		if written >= target {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-progress:
+		}
+	}
+}
+
+// Run merges the reports of the pipelines that end, and writes the
+// outcomes of published tests, until ctx ends.
 func (s *Service) Run(ctx context.Context) error {
+	s.omu.Lock()
+	s.running = true
+	s.omu.Unlock()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		s.writeOutcomes(ctx)
+	}()
+	defer func() { <-done }()
 	for {
 		select {
 		case <-ctx.Done():
