@@ -152,6 +152,9 @@ func outsideRoutes() []route {
 		{"POST /pipelines/{id}/rerun-failed", projectWrite, nil},               // web: rerun failed jobs
 		{"POST /pipelines/{id}/promote", projectWrite, nil},                    // web: promote form
 		{"GET /agents", signedIn, nil},                                         // web: agents and queue
+		{"GET /libraries", signedIn, nil},                                      // web: script libraries
+		{"GET /libraries/{name}", signedIn, nil},                               // web: a library's files and uses
+		{"GET /libraries/{name}/files/{path...}", signedIn, nil},               // web: a file's content and history
 		{"GET /settings/tokens", self, nil},                                    // web: own API tokens
 		{"POST /settings/tokens", self, nil},                                   // web: create a token
 		{"POST /settings/tokens/{id}/revoke", self, nil},                       // web: revoke a token
