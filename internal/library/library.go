@@ -297,6 +297,9 @@ func Public(l *store.Library) bool {
 	return err == nil && u.User == nil && (u.Scheme == "https" || u.Scheme == "http" || u.Scheme == "git")
 }
 
+// PinTimeout bounds how long Pin waits for one library's repository.
+const PinTimeout = 30 * time.Second
+
 // Pin resolves the head of every library's branch, for a new workflow. A
 // library that cannot be reached gets a pin with its Error: only the
 // pipelines that use it fail, saying why.
@@ -320,6 +323,10 @@ func (s *Service) Pin(ctx context.Context, fork bool) ([]store.LibraryPin, error
 				pins[i].Error = fmt.Sprintf("library %s is private, and a pull request from a fork gets only the libraries anyone can read", l.Name)
 				return
 			}
+			// A library that does not answer must not hold up every
+			// workflow: it is pinned with the error instead.
+			ctx, cancel := context.WithTimeoutCause(ctx, PinTimeout, fmt.Errorf("no answer in %v", PinTimeout))
+			defer cancel()
 			sha, err := s.Head(ctx, l)
 			if err != nil {
 				s.cfg.Logger.Warn("pin library", "library", l.Name, "err", repourl.Redact(err.Error()))

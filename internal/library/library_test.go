@@ -1,10 +1,10 @@
 package library_test
 
 import (
+	"path/filepath"
 	"strings"
 	"testing"
 
-	"github.com/batonci/baton/internal/engine/enginetest"
 	"github.com/batonci/baton/internal/library"
 	"github.com/batonci/baton/internal/repocache"
 	"github.com/batonci/baton/internal/secret"
@@ -13,9 +13,13 @@ import (
 	"github.com/batonci/baton/internal/vault"
 )
 
-func newService(t *testing.T) *library.Service {
+func newService(t testing.TB) *library.Service {
 	t.Helper()
-	db := enginetest.OpenNew(t, "sqlite")
+	db, err := store.Open(t.Context(), "sqlite:"+filepath.Join(t.TempDir(), "baton.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
 	key, _, err := secret.GenerateKey()
 	if err != nil {
 		t.Fatal(err)
