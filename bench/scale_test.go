@@ -160,7 +160,7 @@ func (sc *scaleRun) run(nServers int) {
 		b.Fatal(err)
 	}
 	registered := time.Since(start)
-	sc.sim.setFree(true)
+	sc.sim.free.Store(true)
 	sc.sim.startAll()
 	sc.waitPolled(start, 2*time.Minute)
 	connected := time.Since(start)
@@ -185,8 +185,7 @@ func (sc *scaleRun) run(nServers int) {
 
 	// 3. Throughput: queue every workflow while the agents take no jobs,
 	// then let them.
-	sc.sim.setFree(false)
-	sc.sim.interrupt() // held polls come back with free_slots 0
+	sc.sim.interrupt(false) // held polls come back with free_slots 0
 	sc.sim.waitPolls(sc.agents, time.Minute)
 	sc.workflows = sc.jobs / sc.perWorkflow
 	tStart := time.Now()
@@ -197,8 +196,7 @@ func (sc *scaleRun) run(nServers int) {
 	cpuA := sc.cpuTimes()
 	xactA := sc.xactCommit()
 	gate := time.Now()
-	sc.sim.setFree(true)
-	sc.sim.interrupt()
+	sc.sim.interrupt(true)
 	sc.waitDone(sc.jobs, 30*time.Minute)
 	elapsed := sc.lastDone().Sub(gate)
 	cpuB := sc.cpuTimes()
@@ -227,13 +225,11 @@ func (sc *scaleRun) run(nServers int) {
 	// every agent's connection drops at once and each polls again,
 	// now taking jobs.
 	stormJobs := max(sc.perWorkflow, sc.jobs/10/sc.perWorkflow*sc.perWorkflow)
-	sc.sim.setFree(false)
-	sc.sim.interrupt()
+	sc.sim.interrupt(false)
 	sc.sim.waitPolls(sc.agents, time.Minute)
 	sc.triggerWorkflows(stormJobs / sc.perWorkflow)
 	sc.waitQueued(stormJobs, 10*time.Minute)
 	storm := time.Now()
-	sc.sim.setFree(true)
 	sc.sim.drop()
 	sc.waitPolled(storm, 5*time.Minute)
 	back := time.Since(storm)
@@ -717,28 +713,32 @@ func (s *agentSim) register(ctx context.Context, a *simAgent) error {
 	}
 }
 
-func (s *agentSim) setFree(v bool) { s.free.Store(v) }
-
-func (s *agentSim) generation() context.Context {
+// generation returns the context of the polls to send now and whether
+// they may take jobs. A poll that may take a job is never interrupted:
+// its answer could carry a job the agent would then never run.
+func (s *agentSim) generation() (context.Context, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.gen
+	return s.gen, s.free.Load()
 }
 
-// interrupt ends every poll in flight; each agent polls again at once.
-func (s *agentSim) interrupt() {
+// interrupt ends every poll in flight, all taking no jobs; each agent
+// polls again at once, taking jobs if free.
+func (s *agentSim) interrupt(free bool) {
 	s.mu.Lock()
 	s.polls.Store(0)
 	old := s.cancel
 	s.gen, s.cancel = context.WithCancel(s.life)
+	s.free.Store(free)
 	s.mu.Unlock()
 	old()
 }
 
 // drop is a reconnect storm: every poll in flight ends and every
-// connection closes at once; each agent connects and polls again.
+// connection closes at once; each agent connects and polls again,
+// taking jobs.
 func (s *agentSim) drop() {
-	s.interrupt()
+	s.interrupt(true)
 	s.tr.CloseIdleConnections()
 }
 
@@ -772,7 +772,7 @@ func (s *agentSim) loop(a *simAgent) {
 	defer a.jobs.Wait()
 	backoff := 50 * time.Millisecond
 	for s.life.Err() == nil {
-		gen := s.generation()
+		gen, mayTake := s.generation()
 		pctx, cancel := context.WithCancel(gen)
 		a.mu.Lock()
 		a.cancel = cancel
@@ -782,7 +782,7 @@ func (s *agentSim) loop(a *simAgent) {
 		}
 		a.mu.Unlock()
 		free := 0
-		if s.free.Load() && len(running) == 0 {
+		if mayTake && len(running) == 0 {
 			free = 1
 		}
 		s.polls.Add(1)
