@@ -19,6 +19,7 @@ func FuzzParse(f *testing.F) {
 		}
 	}
 	f.Add([]byte("mode: count\na.go:1.2,3.4 5 6\n"))
+	f.Add([]byte("mode: atomic\n\xff:1.0,1.0 1 0")) // a path JSON cannot keep as it is
 	f.Fuzz(func(t *testing.T, data []byte) {
 		r, err := Parse("f", data, "")
 		if err != nil {
