@@ -73,6 +73,9 @@ func New(cfg Config) *Service {
 	return &Service{cfg: cfg}
 }
 
+// ReposDir is the directory of the libraries' mirrors.
+func (s *Service) ReposDir() string { return s.cfg.Repos.Dir() }
+
 // DefaultBranch is the branch of a library added without one.
 const DefaultBranch = "main"
 
@@ -104,6 +107,9 @@ type Hook func(tx *store.Tx, l *store.Library) error
 func (s *Service) Create(ctx context.Context, name string, ch Change, by string, hooks ...Hook) (*store.Library, error) {
 	if err := CheckName(name); err != nil {
 		return nil, err
+	}
+	if _, err := s.cfg.Store.GetLibrary(ctx, name); err == nil {
+		return nil, fmt.Errorf("add library %s: %w", name, store.ErrConflict)
 	}
 	now := s.cfg.Now()
 	l := &store.Library{Name: name, Branch: DefaultBranch, CreatedAt: now, CreatedBy: by, UpdatedAt: now, UpdatedBy: by}
@@ -207,6 +213,10 @@ func (s *Service) Delete(ctx context.Context, name string, hooks ...Hook) error 
 	})
 	if err != nil {
 		return fmt.Errorf("remove library: %w", err)
+	}
+	// Its mirror (whose config holds the token) goes with it.
+	if err := s.cfg.Repos.RemoveProject("library-" + l.ID); err != nil {
+		s.cfg.Logger.Warn("remove the library's mirror", "library", name, "err", err)
 	}
 	return nil
 }

@@ -1,6 +1,9 @@
 package library_test
 
 import (
+	"errors"
+	"io/fs"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -95,5 +98,42 @@ func TestPinFork(t *testing.T) {
 				t.Errorf("reading a withheld library: %v", err)
 			}
 		}
+	}
+}
+
+// TestDeleteRemovesMirror: removing a library removes its mirror, whose
+// configuration holds the URL with the token.
+func TestDeleteRemovesMirror(t *testing.T) {
+	s := newService(t)
+	ctx := t.Context()
+	repo := testenv.NewRepo(t, map[string]string{"a": "echo a\n"})
+	u := repo.HTTPURLWithToken("tok-in-the-mirror")
+	tok := secret.NewValue("tok-in-the-mirror")
+	if _, err := s.Create(ctx, "ops", library.Change{RepoURL: &u, Token: &tok}, "admin"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Create(ctx, "ops", library.Change{RepoURL: &u, Token: &tok}, "admin"); !errors.Is(err, store.ErrConflict) {
+		t.Errorf("adding the name again: %v, want a conflict", err)
+	}
+	holding := func() []string {
+		var files []string
+		filepath.WalkDir(s.ReposDir(), func(p string, d fs.DirEntry, err error) error {
+			if err == nil && !d.IsDir() {
+				if b, _ := os.ReadFile(p); strings.Contains(string(b), "tok-in-the-mirror") {
+					files = append(files, p)
+				}
+			}
+			return nil
+		})
+		return files
+	}
+	if len(holding()) == 0 {
+		t.Fatal("the mirror does not hold the token before the removal: the test checks nothing")
+	}
+	if err := s.Delete(ctx, "ops"); err != nil {
+		t.Fatal(err)
+	}
+	if files := holding(); len(files) > 0 {
+		t.Errorf("after the removal, %v still hold the token", files)
 	}
 }
