@@ -384,7 +384,10 @@ func failPrepare(emit func(ci.Event), ts ci.Timestamp, msg string, result ci.Res
 	}
 }
 
-var safeChars = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$`)
+// Compiled on first use: a counted repetition compiles to thousands of
+// allocations, which every baton process (a job supervisor, a toolbox
+// command) would otherwise pay when it starts.
+var safeChars = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$`) })
 
 // absPath is p made absolute, or p if that fails.
 func absPath(p string) string {
@@ -406,7 +409,7 @@ func safeName(s string) string {
 	if s == "" {
 		return "default"
 	}
-	if safeChars.MatchString(s) {
+	if safeChars().MatchString(s) {
 		return s
 	}
 	sum := sha256.Sum256([]byte(s))

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 )
 
 // ContextStorage keeps sem-context values: per workflow, a context per
@@ -28,11 +29,14 @@ type ContextStorage interface {
 // ContextValueLimit is the largest sem-context value, as on Semaphore.
 const ContextValueLimit = 20_000
 
-var contextKeyRE = regexp.MustCompile(`^[A-Za-z0-9_-]{3,256}$`)
+// Compiled on first use: a counted repetition compiles to thousands of
+// allocations, which every baton process (a job supervisor, a toolbox
+// command) would otherwise pay when it starts.
+var contextKeyRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9_-]{3,256}$`) })
 
 // ValidContextKey checks a sem-context key.
 func ValidContextKey(k string) error {
-	if !contextKeyRE.MatchString(k) {
+	if !contextKeyRE().MatchString(k) {
 		return errors.New("invalid key " + quote(k) + ": a key must be between 3 and 256 characters in length, and can contain letters, digits, and characters _ and - (no spaces)")
 	}
 	return nil

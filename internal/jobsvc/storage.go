@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 )
@@ -112,12 +113,15 @@ func CleanArtifactPath(p string) (string, error) {
 	return rel, nil
 }
 
-var plainName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$`)
+// Compiled on first use: a counted repetition compiles to thousands of
+// allocations, which every baton process (a job supervisor, a toolbox
+// command) would otherwise pay when it starts.
+var plainName = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$`) })
 
 // dirName turns an ID into a directory name: itself if it is a plain
 // name, else a hash of it.
 func dirName(s string) string {
-	if plainName.MatchString(s) {
+	if plainName().MatchString(s) {
 		return s
 	}
 	sum := sha256.Sum256([]byte(s))

@@ -79,12 +79,15 @@ func (s *Service) ReposDir() string { return s.cfg.Repos.Dir() }
 // DefaultBranch is the branch of a library added without one.
 const DefaultBranch = "main"
 
-var validName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$`)
+// Compiled on first use: a counted repetition compiles to thousands of
+// allocations, which every baton process (a job supervisor, a toolbox
+// command) would otherwise pay when it starts.
+var validName = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$`) })
 
 // CheckName reports whether name may name a library: letters, digits,
 // '.', '_' and '-', starting with a letter or digit, at most 63.
 func CheckName(name string) error {
-	if !validName.MatchString(name) {
+	if !validName().MatchString(name) {
 		return fmt.Errorf("%w: name %q: use letters, digits, '.', '_' and '-', starting with a letter or digit (at most 63)", ErrInvalid, name)
 	}
 	return nil

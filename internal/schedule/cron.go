@@ -12,6 +12,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/robfig/cron/v3"
@@ -84,9 +85,12 @@ func (s *Spec) Next(t time.Time) time.Time {
 }
 
 // nameRE is what a schedule's and a parameter's name may be.
+// Compiled on first use: a counted repetition compiles to thousands of
+// allocations, which every baton process (a job supervisor, a toolbox
+// command) would otherwise pay when it starts.
 var (
-	nameRE  = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$`)
-	paramRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,99}$`)
+	nameRE  = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$`) })
+	paramRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,99}$`) })
 )
 
 // Check validates a schedule as created or updated: its name, cron
@@ -94,7 +98,7 @@ var (
 // look at the repository (the branch's existence is the caller's).
 func Check(s *ci.Schedule) (*Spec, error) {
 	switch {
-	case !nameRE.MatchString(s.Name):
+	case !nameRE().MatchString(s.Name):
 		return nil, fmt.Errorf("%w: name %q: use letters, digits, '.', '_' and '-' (at most 100)", ErrInvalid, s.Name)
 	case strings.TrimSpace(s.Branch) == "":
 		return nil, fmt.Errorf("%w: branch is required", ErrInvalid)
@@ -107,7 +111,7 @@ func Check(s *ci.Schedule) (*Spec, error) {
 	}
 	seen := map[string]bool{}
 	for _, p := range s.Parameters {
-		if !paramRE.MatchString(p.Name) {
+		if !paramRE().MatchString(p.Name) {
 			return nil, fmt.Errorf("%w: parameter name %q: use letters, digits and '_', not starting with a digit", ErrInvalid, p.Name)
 		}
 		if seen[p.Name] {

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/batonci/baton/internal/jobsvc"
 )
@@ -24,7 +25,10 @@ const (
 	ctxInvalid     = 3 // bad key, value or arguments
 )
 
-var contextKeyRE = regexp.MustCompile(`^[A-Za-z0-9_-]{3,256}$`)
+// Compiled on first use: a counted repetition compiles to thousands of
+// allocations, which every baton process (a job supervisor, a toolbox
+// command) would otherwise pay when it starts.
+var contextKeyRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9_-]{3,256}$`) })
 
 const contextValueLimit = 20_000
 
@@ -140,7 +144,7 @@ func runSemContext(c *call, args []string) int {
 }
 
 func checkContextKey(k string) error {
-	if !contextKeyRE.MatchString(k) {
+	if !contextKeyRE().MatchString(k) {
 		return fmt.Errorf("invalid key %q: a key must be between 3 and 256 characters in length, and can contain letters, digits, and characters _ and - (no spaces)", k)
 	}
 	return nil
