@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/batonci/baton/internal/apiv1"
 	"github.com/batonci/baton/internal/ci"
 	"github.com/batonci/baton/internal/testenv"
 )
@@ -48,6 +49,7 @@ blocks:
             - mkdir -p out && echo report > out/r.txt && artifact push job out/r.txt
             - echo '<testsuite name="deploy"><testcase classname="deploy" name="TestDeploySecretX" time="0.1"/></testsuite>' > junit.xml
             - test-results publish junit.xml
+            - 'printf "mode: set\ndeploy.go:1.1,2.2 7 1\n" > c.out && coverage publish c.out'
 `
 
 // TestDeploymentDetailsOnEveryRoute: in a public project, a pipeline
@@ -206,6 +208,24 @@ func TestDeploymentDetailsOnEveryRoute(t *testing.T) {
 		e.DoAs(tokens[who], "GET", "/api/v1/workflows/"+wf.ID+"/tests?q=TestDeploySecret", nil, &tests)
 		if tests.Reports != want || tests.Summary.Total != want || len(tests.Matches) != want {
 			t.Errorf("the workflow's tests as %s: %+v, want %d report, test and match", who, tests, want)
+		}
+	}
+
+	// A deployment's coverage is not in the branch's trend, nor on the
+	// coverage badge, for them.
+	e.Eventually(30*time.Second, func() bool {
+		_, err := e.Server.Store.PipelineCoverage(t.Context(), deploy.ID)
+		return err == nil
+	}, "the deployment's coverage")
+	for who, want := range map[string]int{anonymous: 0, noRole: 0, reader: 1} {
+		var trend apiv1.CoverageTrendView
+		e.DoAs(tokens[who], "GET", "/api/v1/projects/app/coverage", nil, &trend)
+		if len(trend.Pipelines) != want || want == 1 && (trend.Pipelines[0].PipelineID != deploy.ID || trend.Pipelines[0].Percent != 100) {
+			t.Errorf("the branch's coverage trend as %s: %+v, want %d pipelines", who, trend, want)
+		}
+		badge := map[int]string{0: ">unknown<", 1: ">100%<"}[want]
+		if code, body := get(who, "/badges/app/coverage.svg"); code != http.StatusOK || !strings.Contains(body, badge) {
+			t.Errorf("the coverage badge as %s: status %d, want %s: %s", who, code, badge, body)
 		}
 	}
 
