@@ -10,6 +10,8 @@ import (
 
 	"github.com/batonci/baton/internal/apiv1"
 	"github.com/batonci/baton/internal/ci"
+	"github.com/batonci/baton/internal/engine/enginetest"
+	"github.com/batonci/baton/internal/store"
 	"github.com/batonci/baton/internal/testenv"
 )
 
@@ -98,9 +100,19 @@ func directives(t *testing.T, e *testenv.Env, jobID string) ([]string, []time.Du
 // the workflow fixes the library's commit, which a rebuild keeps after the
 // library moved; a missing file or library is a positioned error; the
 // token is never shown.
+// It runs on SQLite and PostgreSQL.
 func TestLibraryCommandsFile(t *testing.T) {
 	t.Parallel()
-	e := testenv.Start(t, testenv.Options{})
+	for _, dialect := range []string{store.SQLite, store.Postgres} {
+		t.Run(dialect, func(t *testing.T) {
+			t.Parallel()
+			testLibraryCommandsFile(t, dialect)
+		})
+	}
+}
+
+func testLibraryCommandsFile(t *testing.T, dialect string) {
+	e := testenv.Start(t, testenv.Options{DB: enginetest.NewDSN(t, dialect)})
 	e.StartAgent(t, "a1", "e1-standard-2", 2)
 	const token = "lib-token-5ecret"
 	lib := testenv.NewRepo(t, map[string]string{
