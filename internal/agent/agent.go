@@ -73,6 +73,7 @@ import (
 	"github.com/batonci/baton/internal/reaper"
 	"github.com/batonci/baton/internal/repocache"
 	"github.com/batonci/baton/internal/toolbox"
+	"github.com/batonci/baton/internal/toolsource"
 	"golang.org/x/crypto/ssh"
 )
 
@@ -162,6 +163,12 @@ type Config struct {
 	// Stop, when closed, stops the running jobs (after Run's context is
 	// cancelled, or instead of it). Nil means jobs are always drained.
 	Stop <-chan struct{}
+
+	// Tools, when not nil, is the agent's tool cache and its sources:
+	// jobs get its entries on PATH, read-only, and install into it
+	// through their job service (sem-version, tool install). Its
+	// directory must be readable by the jobs' users (under WorkDir).
+	Tools *toolsource.Provider
 
 	// CacheLocalBudget bounds the copies of restored cache archives the
 	// agent keeps (DataDir/cache-copies), so that restoring a key again

@@ -85,6 +85,10 @@ func (a *agent) execute(ctx context.Context, j *job, as agentapi.Assignment, emi
 		lease, leaseErr = a.cfg.JobUsers.Lease()
 	}
 	var svc *jobsvc.Service // the job's service, once started
+	var tools *jobTools     // what the job got from the tool cache
+	if a.cfg.Tools != nil {
+		tools = &jobTools{p: a.cfg.Tools}
+	}
 	var services JobServices
 	if a.cfg.Services != nil {
 		services = a.cfg.Services(as.JobID, len(as.Job.Containers) > 0)
@@ -98,6 +102,7 @@ func (a *agent) execute(ctx context.Context, j *job, as agentapi.Assignment, emi
 		if svc != nil {
 			svc.Close()
 		}
+		tools.close()
 		if err := removeAll(home); err != nil {
 			a.log.Warn("remove the job directory", logJob, as.JobID, logErr, err)
 		}
@@ -106,14 +111,14 @@ func (a *agent) execute(ctx context.Context, j *job, as agentapi.Assignment, emi
 		failPrepare(emit, ci.Timestamp(a.cfg.Now()), leaseErr.Error(), ci.ResultFailed, ci.ReasonInternal)
 		return ci.ResultFailed, ci.ReasonInternal, cleanup
 	}
-	result, reason := a.executeIn(ctx, bgCtx, j, as, home, lease, &background, &svc, services, emit)
+	result, reason := a.executeIn(ctx, bgCtx, j, as, home, lease, &background, &svc, services, tools, emit)
 	return result, reason, cleanup
 }
 
 // executeIn prepares and runs the job in home, as lease's user when
 // there is one; the job's service, once started, is left in *svc for the
 // caller to close.
-func (a *agent) executeIn(ctx, bgCtx context.Context, j *job, as agentapi.Assignment, home string, lease *jobuser.Lease, background *sync.WaitGroup, svc **jobsvc.Service, services JobServices, emit func(ci.Event)) (ci.Result, ci.Reason) {
+func (a *agent) executeIn(ctx, bgCtx context.Context, j *job, as agentapi.Assignment, home string, lease *jobuser.Lease, background *sync.WaitGroup, svc **jobsvc.Service, services JobServices, tools *jobTools, emit func(ci.Event)) (ci.Result, ci.Reason) {
 	job := as.Job
 	if services != nil {
 		// The services go with the job, before its result is reported.
@@ -125,7 +130,11 @@ func (a *agent) executeIn(ctx, bgCtx context.Context, j *job, as agentapi.Assign
 	}
 	env, err := a.prepare(ctx, bgCtx, as, home, lease, background)
 	if err == nil {
-		*svc, err = a.startJobService(as, lease, services)
+		*svc, err = a.startJobService(as, lease, services, tools)
+	}
+	var toolDirs []string
+	if err == nil {
+		toolDirs, err = a.globalTools(ctx, as, tools, &job)
 	}
 	if err != nil {
 		result, reason := ci.ResultFailed, ci.ReasonInternal
@@ -137,10 +146,13 @@ func (a *agent) executeIn(ctx, bgCtx context.Context, j *job, as agentapi.Assign
 		return result, reason
 	}
 	job.Dir = home
-	job.BaseEnv = append(env, (*svc).Env()...)
+	job.BaseEnv = append(prependPath(env, toolDirs), (*svc).Env()...)
 	job.Init = toolbox.ShellInit()
 	if len(job.Containers) > 0 {
 		a.containerJob(&job, as, (*svc).Dir())
+		if len(toolDirs) > 0 {
+			job.Init = "export PATH='" + strings.ReplaceAll(strings.Join(toolDirs, ":"), "'", `'\''`) + "':\"$PATH\"\n" + job.Init
+		}
 	}
 	a.mu.Lock()
 	j.debug.job = job
@@ -261,7 +273,7 @@ func (a *agent) prepare(ctx, bgCtx context.Context, as agentapi.Assignment, home
 // which jobs cannot enter; the job reaches them only through the
 // service's socket, whose directory is its user's (a shell job with a
 // lease) or not listable.
-func (a *agent) startJobService(as agentapi.Assignment, lease *jobuser.Lease, services JobServices) (*jobsvc.Service, error) {
+func (a *agent) startJobService(as agentapi.Assignment, lease *jobuser.Lease, services JobServices, tools *jobTools) (*jobsvc.Service, error) {
 	var owner *jobsvc.Owner
 	if lease != nil && len(as.Job.Containers) == 0 {
 		owner = &jobsvc.Owner{UID: lease.UID, GID: lease.GID}
@@ -277,6 +289,9 @@ func (a *agent) startJobService(as agentapi.Assignment, lease *jobuser.Lease, se
 		Dir:       a.svcDir,
 		Owner:     owner,
 		Listen:    a.cfg.JobServiceListen,
+	}
+	if tools != nil {
+		cfg.Tools = tools
 	}
 	if services != nil {
 		cfg.Services = services
@@ -325,6 +340,10 @@ func (a *agent) containerJob(job *jobspec.Job, as agentapi.Assignment, svcDir st
 	// The workspace has its own objects (MaterializeOwn): the agent's
 	// mirrors are not mounted.
 	mounts := []jobspec.Mount{ro(a.binDir), {Path: svcDir}}
+	if a.cfg.Tools != nil && a.cfg.Tools.Cache != nil {
+		// The tool cache is the jobs' to read, never to write.
+		mounts = append(mounts, ro(a.cfg.Tools.Cache.Dir()))
+	}
 	if self, err := filepath.Abs(a.cfg.BatonPath); err == nil {
 		mounts = append(mounts, ro(self))
 		if real, err := filepath.EvalSymlinks(self); err == nil && real != self {

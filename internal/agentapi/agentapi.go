@@ -165,6 +165,10 @@ type Assignment struct {
 	// Fork is set for a pull request from a fork: its job service
 	// refuses writes to the project's cache and project artifacts.
 	Fork bool `json:"fork,omitempty"`
+	// Tools are the organisation's global tools: the agent installs them
+	// in its tool cache (once per agent and version) and puts them on
+	// the job's PATH.
+	Tools []ci.GlobalTool `json:"tools,omitempty"`
 }
 
 // Checkout is the repository and commit a job builds.

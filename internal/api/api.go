@@ -203,7 +203,7 @@ func (a *API) table() []route {
 		{"DELETE /api/v1/projects/{project}/secrets/{name}", projectAdmin, a.deleteSecret},
 		{"GET /api/v1/projects/{project}/deliveries", projectAdmin, a.listDeliveries},
 		{"POST /api/v1/projects/{project}/deliveries/{id}/redeliver", projectAdmin, a.redeliver},
-	}, append(append(append(append(a.artifactRoutes(), a.notificationRoutes()...), a.testRoutes()...), a.libraryRoutes()...), a.coverageRoutes()...)...)
+	}, append(append(append(append(append(a.artifactRoutes(), a.notificationRoutes()...), a.testRoutes()...), a.libraryRoutes()...), a.coverageRoutes()...), a.toolRoutes()...)...)
 }
 
 // project loads the project named in the path and checks read access; an

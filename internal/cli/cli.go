@@ -108,7 +108,7 @@ func commands() []*command {
 		secretUpdateCommand(),
 		secretDeleteCommand(),
 		secretRotateKeyCommand(),
-	}, append(append(append(append(append(append(scheduleCommands(), peopleCommands()...), targetCommands()...), debugCommands()...), artifactCommands()...), notificationCommands()...), libraryCommands()...)...)
+	}, append(append(append(append(append(append(append(scheduleCommands(), peopleCommands()...), targetCommands()...), debugCommands()...), artifactCommands()...), notificationCommands()...), libraryCommands()...), toolCommands()...)...)
 }
 
 // Version is the version of this build.

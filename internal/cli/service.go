@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -319,6 +320,7 @@ A second signal stops the running jobs.
 		jobUser := fs.String("job-user", "", "run shell jobs as this unprivileged `user` (as root; default baton-job-1..N)")
 		workDir := fs.String("work-dir", "", "`DIR` of the jobs' directories (as root, default /var/lib/baton/work/<hash of the data dir>)")
 		cacheLocal := addCacheLocalBudgetFlag(fs)
+		toolOpts := addToolFlags(fs)
 		rest, code, stop := parse(fs, args)
 		if stop {
 			return code
@@ -345,6 +347,10 @@ A second signal stops the running jobs.
 		}
 		cfg := agent.Config{ServerURL: *srvURL, Token: *token, Name: *name, Type: *typ, Slots: *slots, DataDir: dir, WorkDir: work, JobUsers: users, BatonPath: self, Logger: logger(o), Stop: o.Stop,
 			CacheLocalBudget: localBudget}
+		if cfg.Tools, err = toolOpts.provider(ctx, o, cmp.Or(work, dir), dir); err != nil {
+			fmt.Fprintf(o.Err, "baton agent: %v\n", err)
+			return ExitUsage
+		}
 		ex, err := agentExecutor(ctx, *execMode, *budget, *mirror, agent.ExecutorOptions{Name: *name, DataDir: dir, BatonPath: self, Logger: cfg.Logger})
 		if err != nil {
 			fmt.Fprintf(o.Err, "baton agent: %v\n", err)

@@ -114,6 +114,9 @@ func (e *Engine) Assignment(ctx context.Context, job *ci.Job) (agentapi.Assignme
 	g := b.git()
 	a.Job = rj
 	a.Project, a.Workflow, a.Fork = proj.ID, wf.ID, wf.PRFork
+	if a.Tools, err = e.db.ListGlobalTools(ctx); err != nil {
+		return a, fmt.Errorf("assignment: %w", err)
+	}
 	a.Checkout = &agentapi.Checkout{Project: proj.ID, URL: proj.RepoURL, SHA: wf.SHA, Ref: g.Ref(), RepoName: g.RepoName}
 	if wf.RefType == "pull-request" && wf.PRSHA != "" && wf.PRSHA != wf.SHA {
 		// The merge commit exists only in the server's mirror: tell the

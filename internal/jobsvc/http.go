@@ -78,6 +78,7 @@ func (s *Service) handler() http.Handler {
 	mux.HandleFunc("GET /v1/services/{name}/logs", s.serviceLogs)
 	mux.HandleFunc("PUT /v1/test-results", s.reportPut)
 	mux.HandleFunc("GET /v1/libraries/{name}", s.libraryGet)
+	mux.HandleFunc("POST /v1/tools", s.toolProvide)
 	mux.HandleFunc("POST /v1/test-results/pipeline", s.reportMerge)
 	mux.HandleFunc("PUT /v1/coverage", s.coveragePut)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

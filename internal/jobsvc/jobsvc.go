@@ -81,6 +81,9 @@ type Config struct {
 	// Libraries gives the job the script libraries' files (lib
 	// checkout); nil means none (503).
 	Libraries LibraryStorage
+	// Tools provides language versions and tools from the agent's tool
+	// cache; nil means the job has none (503).
+	Tools ToolProvider
 	// Dir is where the socket's directory is made; "" means os.TempDir().
 	Dir string
 	// Listen makes the listener at the socket's path; nil means a unix

@@ -59,6 +59,7 @@ func storeTests() []storeTest {
 		{"UsersAndTokens", testUsersAndTokens},
 		{"People", testPeople},
 		{"Settings", testSettings},
+		{"GlobalTools", testGlobalTools},
 		{"Refs", testRefs},
 		{"Deliveries", testDeliveries},
 		{"DeliveriesBounded", testDeliveriesBounded},

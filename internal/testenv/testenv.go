@@ -32,6 +32,7 @@ import (
 	"github.com/batonci/baton/internal/server"
 	"github.com/batonci/baton/internal/testenv/probe"
 	"github.com/batonci/baton/internal/toolbox"
+	"github.com/batonci/baton/internal/toolsource"
 )
 
 // TB is the part of testing.TB that environments use, so test scripts can
@@ -161,6 +162,8 @@ type AgentOptions struct {
 	// Services and NoServices are agent.Config's: sem-service's runner.
 	Services   func(jobID string, inContainers bool) agent.JobServices
 	NoServices string
+	// Tools is agent.Config's: the agent's tool cache (agent.NewTools).
+	Tools *toolsource.Provider
 }
 
 // StartAgent runs an in-process agent of the given type with slots; it
@@ -184,7 +187,7 @@ func (e *Env) StartAgentWith(t TB, name, typ string, slots int, o AgentOptions) 
 		ServerURL: e.URL, Token: e.AgentToken, Name: name, Type: typ, Slots: slots,
 		DataDir: a.DataDir, BatonPath: self, Env: os.Environ(), Stop: a.stop,
 		Executor: o.Executor, Executors: o.Executors, Images: o.Images,
-		Services: o.Services, NoServices: o.NoServices,
+		Services: o.Services, NoServices: o.NoServices, Tools: o.Tools,
 	}
 	go func() {
 		defer close(a.done)

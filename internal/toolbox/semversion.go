@@ -35,10 +35,13 @@ func versionProbes() map[string]versionProbe {
 	}
 }
 
-// runSemVersion cannot switch language versions: that needs Semaphore's
-// preinstalled version managers. It reports whether the installed version
-// is the one asked for, says plainly when it is not, and exits 0 either
-// way, so the job goes on with the machine's version.
+// runSemVersion switches a language to a version: the machine's when it
+// matches, else, for the languages with a source (Go, Node.js), the
+// agent's tool cache's, installed there if needed (tools.go); an unknown
+// version fails the command. For the other languages, or without a tool
+// cache (a local run), it reports whether the installed version is the
+// one asked for, says plainly when it is not and which version the job
+// got, and exits 0 either way, so the job goes on with the machine's.
 func runSemVersion(c *call, args []string) int {
 	pos, fl, err := parseFlags(args, []flagSpec{{long: "ignore", short: "i"}})
 	if errors.Is(err, errHelp) {
@@ -67,6 +70,13 @@ func runSemVersion(c *call, args []string) int {
 		return 1
 	}
 	have, err := installedVersion(c, probe)
+	if err == nil && versionMatches(lang, want, have) {
+		c.infof("%s %s is installed on this machine (%s %s); nothing to switch", probe.tool, want, probe.tool, have)
+		return 0
+	}
+	if status, handled := semVersionFromCache(c, lang, want); handled {
+		return status
+	}
 	switch {
 	case err != nil:
 		c.errorf("cannot switch %s to %s: sem-version is not available in local runs, and %s is not installed on this machine (%v); the job continues without it",

@@ -66,6 +66,7 @@ func commands() []command {
 		{"install-package", runInstallPackage},
 		{"sem-semantic-release", runSemanticRelease},
 		{"lib", runLib},
+		{"tool", runTool},
 	}
 }
 
@@ -147,7 +148,7 @@ func ShellInit() string {
   builtin cd -- "$__baton_dir" || return
   export BATON_WORKSPACE="$__baton_dir"
 }
-`
+` + toolsShellInit()
 }
 
 // call is one run of a toolbox command.

@@ -1,0 +1,152 @@
+package server_test
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/batonci/baton/internal/agent"
+	"github.com/batonci/baton/internal/ci"
+	"github.com/batonci/baton/internal/executor"
+	"github.com/batonci/baton/internal/executor/docker"
+	"github.com/batonci/baton/internal/executor/shell"
+	"github.com/batonci/baton/internal/testenv"
+	"github.com/batonci/baton/internal/testenv/probe"
+	"github.com/batonci/baton/internal/toolsource"
+	"github.com/batonci/baton/internal/toolsource/toolsourcetest"
+)
+
+const toolsPipeline = `version: v1.0
+name: Tools
+agent:
+  machine:
+    type: e1-standard-2
+blocks:
+  - name: First
+    dependencies: []
+    task:
+      jobs:
+        - name: Go
+          commands:
+            - if sem-version go 1.22; then echo "a cut-off download was installed"; exit 1; fi
+            - sem-version go 1.22
+            - go version
+            - if sem-version go 1.99; then echo "switched to go 1.99"; exit 1; fi
+            - go version
+  - name: Second
+    dependencies: [First]
+    task:
+      jobs:
+        - name: Go again
+          commands:
+            - sem-version go 1.22
+            - go version
+`
+
+// toolsContainerBlock runs in a container, with the agent's tool cache
+// mounted read-only.
+const toolsContainerBlock = `  - name: Container
+    dependencies: [First]
+    task:
+      agent:
+        machine:
+          type: e1-standard-2
+        containers:
+          - name: main
+            image: baton-test/debian
+      jobs:
+        - name: Go in a container
+          commands:
+            - sem-version go 1.22
+            - go version
+            - bin="$(dirname "$(command -v go)")"
+            - if touch "$bin/poison" || rm -f "$bin/go" || mkdir "$bin/../../evil"; then echo "wrote into the tool cache"; exit 1; fi
+            - echo "the tool cache is read-only in the container"
+`
+
+// toolsAgent opens a tool cache whose Go source is mirror.
+func toolsAgent(t *testing.T, m *toolsourcetest.Mirror, budget int64) *toolsource.Provider {
+	t.Helper()
+	dir := t.TempDir()
+	p, err := agent.NewTools(agent.ToolsOptions{Dir: filepath.Join(dir, "tools"), WorkDir: filepath.Join(dir, "work"), Budget: budget, GoProxy: m.URL, GoSumDB: m.SumDB})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// TestSemVersionGoFromToolCache (and, with Docker, in a container: the
+// cache mounted read-only, refusing the job's writes): a job's sem-version go 1.22 gets Go
+// 1.22.5 from the agent's tool cache, downloaded once from the mirror
+// and checked against its checksum database; a cut-off download fails
+// the command that asked and leaves nothing; the next job gets it from
+// the cache without a download; an unknown version is refused with the
+// versions there are.
+func TestSemVersionGoFromToolCache(t *testing.T) {
+	t.Parallel()
+	m := toolsourcetest.Start(t, runtime.GOOS, runtime.GOARCH)
+	tools := toolsAgent(t, m, 0)
+	// Unpacking 250 MB keeps a loaded machine's disk busy: the agent is
+	// not lost for a few slow polls.
+	e := testenv.Start(t, testenv.Options{LostAfter: time.Minute})
+	pipeline := toolsPipeline
+	opts := testenv.AgentOptions{Tools: tools}
+	d := docker.New(docker.Options{AgentID: fmt.Sprintf("tools-test-%d", time.Now().UnixNano()), GracePeriod: time.Second})
+	_, noDocker := d.Available(t.Context())
+	withDocker := noDocker == nil || probe.InCI() // in CI, Docker is there
+	if withDocker {
+		opts.Executor, opts.Executors = executor.Switch{Host: shell.New(shell.Options{}), Containers: d}, []string{"shell", "docker"}
+		pipeline += toolsContainerBlock
+	}
+	e.StartAgentWith(t, "tools", "e1-standard-2", 1, opts)
+	m.CutNext(1)
+	repo := testenv.NewRepo(t, map[string]string{".semaphore/semaphore.yml": pipeline})
+	createProject(t, e, "app", repo, nil)
+	// Unpacking a Go release takes minutes under the race detector.
+	wf := e.WaitWorkflow(run(t, e, "app", "main"), 15*time.Minute)
+	first, second := e.Log(wf.Jobs()["First/Go"].ID), e.Log(wf.Jobs()["Second/Go again"].ID)
+	if wf.Result != ci.ResultPassed {
+		t.Fatalf("workflow result = %s, want passed; logs:\n%s\n---\n%s", wf.Result, first, second)
+	}
+	for _, want := range []string{
+		"sem-version: go 1.22: download " + m.URL + "/golang.org/toolchain/@v/" + m.Version + ".zip: ",
+		"sem-version: downloaded " + m.URL,
+		"sem-version: using go 1.22.5 (installed in the agent's tool cache; h1:",
+		"matches baton-test-sumdb's signed record)",
+		"go version go1.22.5 " + runtime.GOOS + "/" + runtime.GOARCH,
+		`sem-version: go 1.99: unknown go version "1.99"; available: 1.22.5, 1.21.0`,
+	} {
+		if !strings.Contains(first, want) {
+			t.Errorf("the first job's log lacks %q:\n%s", want, first)
+		}
+	}
+	for _, want := range []string{"sem-version: using go 1.22.5 (from the agent's tool cache)", "go version go1.22.5"} {
+		if !strings.Contains(second, want) {
+			t.Errorf("the second job's log lacks %q:\n%s", want, second)
+		}
+	}
+	if withDocker {
+		log := e.Log(wf.Jobs()["Container/Go in a container"].ID)
+		for _, want := range []string{"sem-version: using go 1.22.5 (from the agent's tool cache)", "go version go1.22.5", "Read-only file system", "the tool cache is read-only in the container"} {
+			if !strings.Contains(log, want) {
+				t.Errorf("the container job's log lacks %q:\n%s", want, log)
+			}
+		}
+	} else {
+		t.Log("no Docker: the container job was not run")
+	}
+	if n := m.Zips(); n != 2 {
+		t.Errorf("the mirror served %d zip downloads, want 2 (one cut off, one whole; the second job downloads nothing)", n)
+	}
+	entries := tools.Cache.List()
+	if len(entries) != 1 || entries[0].Name != "go" || entries[0].Version != "1.22.5" {
+		t.Errorf("cache entries = %+v, want go 1.22.5 alone", entries)
+	}
+	if des, _ := os.ReadDir(filepath.Join(tools.Cache.Dir(), ".tmp")); len(des) != 0 {
+		t.Errorf("the cache's temporary directory holds %d files after the jobs", len(des))
+	}
+}
