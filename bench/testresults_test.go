@@ -44,7 +44,7 @@ blocks:
                 printf "</testsuites>\n"
               }' > big.xml
             - echo "bytes=$(wc -c < big.xml) tests=$(grep -c '<testcase' big.xml)"
-            - command -v xmllint >/dev/null || { echo "no xmllint for the baseline (Debian: libxml2-utils)"; false; }
+            - command -v xmllint >/dev/null || { echo "no xmllint for the baseline, install libxml2-utils"; false; }
             - s=$(date +%s%N); xmllint --noout big.xml; t=$(date +%s%N); echo "xmllint-ns=$((t-s))"
             - s=$(date +%s%N); test-results publish big.xml; t=$(date +%s%N); echo "publish-ns=$((t-s))"
 `

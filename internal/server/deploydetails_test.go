@@ -193,6 +193,18 @@ func TestDeploymentDetailsOnEveryRoute(t *testing.T) {
 		}
 	}
 
+	// The deployment's one job's report is the pipeline's, copied when
+	// the pipeline ended.
+	e.Eventually(time.Minute, func() bool {
+		_, err := e.Server.Store.PipelineTestReport(t.Context(), deploy.ID)
+		return err == nil
+	}, "the deployment's pipeline report")
+	var merged any
+	e.DoAs(tokens[reader], "GET", "/api/v1/pipelines/"+deploy.ID+"/tests", nil, &merged)
+	if findTestID(merged, "TestDeploySecretX") != testID {
+		t.Errorf("the deployment's pipeline report: %v", merged)
+	}
+
 	// The workflow's Tests tab counts the deployment's tests for members
 	// only, and finds them for members only.
 	for who, want := range map[string]int{anonymous: 0, noRole: 0, reader: 1} {
