@@ -39,6 +39,29 @@ func BenchmarkParse20k(b *testing.B) {
 	}
 }
 
+// BenchmarkReadTree20kEncodingXML is the baseline of BenchmarkParse20k:
+// the same file read with encoding/xml only (as before the scanner).
+func BenchmarkReadTree20kEncodingXML(b *testing.B) {
+	data := big20k()
+	b.SetBytes(int64(len(data)))
+	for b.Loop() {
+		if _, err := readTreeXML("big.xml", data); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkReadTree20k reads the same file with the scanner.
+func BenchmarkReadTree20k(b *testing.B) {
+	data := big20k()
+	b.SetBytes(int64(len(data)))
+	for b.Loop() {
+		if _, err := readTree("big.xml", data); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
 func BenchmarkEncodeDecode20k(b *testing.B) {
 	r, err := Parse("big.xml", big20k(), Options{TrimOutput: 1000})
 	if err != nil {
