@@ -10,6 +10,7 @@ import (
 
 	"github.com/batonci/baton/internal/apiv1"
 	"github.com/batonci/baton/internal/ci"
+	"github.com/batonci/baton/internal/engine"
 	"github.com/batonci/baton/internal/engine/enginetest"
 	"github.com/batonci/baton/internal/store"
 	"github.com/batonci/baton/internal/testenv"
@@ -221,6 +222,27 @@ func testLibraryCommandsFile(t *testing.T, dialect string) {
 		t.Errorf("file view = %+v", file)
 	}
 	e.Do("GET", "/api/v1/libraries/ops/files/ci/nope", nil, nil, http.StatusNotFound)
+
+	// A pull request from a fork gets no private library: its author's
+	// pipeline could print the files into a public log.
+	proj, err := e.Server.Store.GetProject(t.Context(), "app")
+	if err != nil {
+		t.Fatal(err)
+	}
+	forkWF, err := e.Server.Engine.Trigger(t.Context(), engine.TriggerRequest{Project: proj, Trigger: ci.TriggerPR, RefType: "pull-request",
+		Branch: "main", PR: "7", PRBranch: "feature", SHA: repo.Git("rev-parse", "HEAD"), PRFromFork: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	forked := e.WaitWorkflow(forkWF.ID, 60*time.Second)
+	if d := forked.Pipelines[0].Diagnostics; forked.Result != ci.ResultFailed ||
+		!strings.Contains(d, `.semaphore/semaphore.yml:14:26: cannot read commands_file "@ops/ci/build" (ci/build in library ops): library ops is private, and a pull request from a fork gets only the libraries anyone can read`) {
+		t.Errorf("fork's workflow: %s\n%s", forked.Result, d)
+	}
+	// An API token does not open the agent protocol's library endpoint.
+	if code, _ := rawCall(t, e, e.Token, "GET", "/agent/v1/jobs/"+checkout.ID+"/libraries/ops", ""); code != http.StatusUnauthorized {
+		t.Errorf("the library endpoint with a user's token: %d, want 401", code)
+	}
 
 	// A missing file and an unknown library are positioned errors.
 	var bad apiv1.Workflow
