@@ -73,9 +73,6 @@ func (a *API) workflowTests(w http.ResponseWriter, r *http.Request, c *caller) e
 	if err != nil {
 		return err
 	}
-	if err := a.flushOutcomes(r); err != nil {
-		return err
-	}
 	var failures []apiv1.TestRow
 	jobIDs := make([]string, 0, len(recs))
 	for _, rec := range recs {
@@ -129,6 +126,12 @@ func (a *API) workflowTests(w http.ResponseWriter, r *http.Request, c *caller) e
 		view.Suites = view.Suites[:apiv1.MaxTestSuites]
 	}
 	if view.Query != "" {
+		// A search must find the tests just published: wait for their
+		// outcomes. The histories do not wait (the newest outcome may be
+		// a moment late), so that the tab opens at once after a publish.
+		if err := a.flushOutcomes(r); err != nil {
+			return err
+		}
 		found, err := a.cfg.Store.FindTestOutcomes(ctx, jobIDs, view.Query, apiv1.MaxTestMatches+1)
 		if err != nil {
 			return err

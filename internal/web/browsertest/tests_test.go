@@ -49,6 +49,9 @@ func TestTestsTabOfABigReport(t *testing.T) {
 		_, err := e.Server.Store.PipelineTestReport(t.Context(), job.PipelineID)
 		return err == nil
 	}, "the pipeline's merged test report")
+	if err := e.Server.Tests.Flush(t.Context()); err != nil { // and the tests' outcomes, written after the publish
+		t.Fatal(err)
+	}
 
 	if code := b.open(e.URL, "/workflows/"+wf+"/tests"); code != 200 {
 		t.Fatalf("tests tab: %d", code)
