@@ -1,7 +1,9 @@
 package server_test
 
 import (
+	"context"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -16,6 +18,7 @@ import (
 	"github.com/batonci/baton/internal/executor/shell"
 	"github.com/batonci/baton/internal/testenv"
 	"github.com/batonci/baton/internal/testenv/probe"
+	"github.com/batonci/baton/internal/toolcache"
 	"github.com/batonci/baton/internal/toolsource"
 	"github.com/batonci/baton/internal/toolsource/toolsourcetest"
 )
@@ -148,5 +151,68 @@ func TestSemVersionGoFromToolCache(t *testing.T) {
 	}
 	if des, _ := os.ReadDir(filepath.Join(tools.Cache.Dir(), ".tmp")); len(des) != 0 {
 		t.Errorf("the cache's temporary directory holds %d files after the jobs", len(des))
+	}
+}
+
+const globalToolsPipeline = `version: v1.0
+name: Global tools
+agent:
+  machine:
+    type: e1-standard-2
+blocks:
+  - name: Build
+    task:
+      jobs:
+        - name: Uses hello
+          commands:
+            - hello
+            - tool install hello@1
+`
+
+// TestGlobalToolsOnEveryJobsPath: the organisation's global tools (PUT
+// /api/v1/tools, as baton tools set) are on every job's PATH, from the
+// agent's tool cache (here an entry already there, so no registry is
+// needed); a global tool the agent cannot get fails the job before its
+// commands, naming the tool.
+func TestGlobalToolsOnEveryJobsPath(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	tools, err := agent.NewTools(agent.ToolsOptions{Dir: filepath.Join(dir, "tools"), WorkDir: filepath.Join(dir, "work")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _, release, err := tools.Cache.Ensure(t.Context(), toolcache.Key{Name: "npm:hello", Version: "1.0.0", OS: runtime.GOOS, Arch: runtime.GOARCH},
+		func(ctx context.Context, dir string) (toolcache.Manifest, error) {
+			if err := os.Mkdir(filepath.Join(dir, "bin"), 0o755); err != nil {
+				return toolcache.Manifest{}, err
+			}
+			return toolcache.Manifest{Bin: []string{"bin"}}, os.WriteFile(filepath.Join(dir, "bin", "hello"), []byte("#!/bin/sh\necho hello from a global tool\n"), 0o755)
+		})
+	if err != nil {
+		t.Fatal(err)
+	}
+	release()
+	e := testenv.Start(t, testenv.Options{})
+	e.StartAgentWith(t, "tools", "e1-standard-2", 1, testenv.AgentOptions{Tools: tools})
+	e.Do("PUT", "/api/v1/tools", map[string]any{"tools": []string{"hello@1"}}, nil, http.StatusOK)
+	repo := testenv.NewRepo(t, map[string]string{".semaphore/semaphore.yml": globalToolsPipeline})
+	createProject(t, e, "app", repo, nil)
+	wf := e.WaitWorkflow(run(t, e, "app", "main"), 2*time.Minute)
+	log := e.Log(wf.Jobs()["Build/Uses hello"].ID)
+	if wf.Result != ci.ResultPassed {
+		t.Fatalf("workflow result = %s, want passed:\n%s", wf.Result, log)
+	}
+	for _, want := range []string{"global tools on PATH: hello 1.0.0", "hello from a global tool", "tool: using hello 1.0.0 (from the agent's tool cache)"} {
+		if !strings.Contains(log, want) {
+			t.Errorf("the job's log lacks %q:\n%s", want, log)
+		}
+	}
+
+	// A tool the agent cannot get (this agent has no npm registry).
+	e.Do("PUT", "/api/v1/tools", map[string]any{"tools": []string{"hello@1", "left-pad@1"}}, nil, http.StatusOK)
+	wf = e.WaitWorkflow(run(t, e, "app", "main"), 2*time.Minute)
+	log = e.Log(wf.Jobs()["Build/Uses hello"].ID)
+	if wf.Result != ci.ResultFailed || !strings.Contains(log, "global tool left-pad@1: npm: no source configured") || strings.Contains(log, "hello from a global tool") {
+		t.Errorf("with a global tool it cannot get: result %s, log:\n%s", wf.Result, log)
 	}
 }
