@@ -162,7 +162,7 @@ func (a *API) getLibrary(w http.ResponseWriter, r *http.Request, c *caller) erro
 		return libraryError(err, name)
 	}
 	v := apiv1.LibraryDetail{Library: libraryView(l), Files: []apiv1.LibraryFile{}}
-	head, err := s.Head(r.Context(), l)
+	head, err := s.RecentHead(r.Context(), l)
 	if err != nil {
 		v.HeadError = repourl.Redact(err.Error())
 	} else {
@@ -197,7 +197,7 @@ func (a *API) libraryFile(w http.ResponseWriter, r *http.Request, c *caller) err
 	if err != nil {
 		return libraryError(err, name)
 	}
-	head, err := s.Head(r.Context(), l)
+	head, err := s.RecentHead(r.Context(), l)
 	if err != nil {
 		return &apiv1.Error{Status: http.StatusBadGateway, Message: repourl.Redact(err.Error())}
 	}

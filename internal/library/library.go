@@ -60,6 +60,9 @@ type Config struct {
 // use.
 type Service struct {
 	cfg Config
+
+	mu      sync.Mutex
+	fetched map[string]time.Time // library ID → last fetch of its branch
 }
 
 // New returns a Service.
@@ -70,7 +73,7 @@ func New(cfg Config) *Service {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Service{cfg: cfg}
+	return &Service{cfg: cfg, fetched: map[string]time.Time{}}
 }
 
 // ReposDir is the directory of the libraries' mirrors.
@@ -296,7 +299,36 @@ func (s *Service) Head(ctx context.Context, l *store.Library) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	return s.head(ctx, l, token.Reveal())
+	start := s.cfg.Now()
+	sha, err := s.head(ctx, l, token.Reveal())
+	if err == nil {
+		s.mu.Lock()
+		s.fetched[l.ID] = start
+		s.mu.Unlock()
+	}
+	return sha, err
+}
+
+// RecentHead is how old a fetch may be for RecentHead to answer from the
+// mirror without fetching again.
+const RecentHead = 15 * time.Second
+
+// RecentHead is Head for readers (the Library page): when this server
+// fetched the library less than RecentHead ago, its mirror answers
+// without a fetch; otherwise it fetches.
+func (s *Service) RecentHead(ctx context.Context, l *store.Library) (string, error) {
+	s.mu.Lock()
+	at, ok := s.fetched[l.ID]
+	s.mu.Unlock()
+	if ok && s.cfg.Now().Sub(at) < RecentHead {
+		c, u, err := s.open(l)
+		if err == nil {
+			if sha, err := c.ResolveCached(ctx, u, "refs/heads/"+l.Branch); err == nil {
+				return sha, nil
+			}
+		}
+	}
+	return s.Head(ctx, l)
 }
 
 // Public reports whether anyone could read a library without the server:

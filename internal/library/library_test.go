@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/batonci/baton/internal/library"
 	"github.com/batonci/baton/internal/repocache"
@@ -17,6 +18,12 @@ import (
 )
 
 func newService(t testing.TB) *library.Service {
+	t.Helper()
+	return newServiceAt(t, nil)
+}
+
+// newServiceAt is newService on the clock now (nil: time.Now).
+func newServiceAt(t testing.TB, now func() time.Time) *library.Service {
 	t.Helper()
 	db, err := store.Open(t.Context(), "sqlite:"+filepath.Join(t.TempDir(), "baton.db"))
 	if err != nil {
@@ -31,7 +38,7 @@ func newService(t testing.TB) *library.Service {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return library.New(library.Config{Store: db, Sealer: v, Repos: repocache.New(t.TempDir())})
+	return library.New(library.Config{Store: db, Sealer: v, Repos: repocache.New(t.TempDir()), Now: now})
 }
 
 func TestPublic(t *testing.T) {
@@ -135,5 +142,32 @@ func TestDeleteRemovesMirror(t *testing.T) {
 	}
 	if files := holding(); len(files) > 0 {
 		t.Errorf("after the removal, %v still hold the token", files)
+	}
+}
+
+// TestRecentHead: the Library page's head comes from the mirror while this
+// server fetched it less than RecentHead ago, and from a new fetch after.
+func TestRecentHead(t *testing.T) {
+	now := time.Date(2026, 12, 6, 12, 0, 0, 0, time.UTC)
+	s := newServiceAt(t, func() time.Time { return now })
+	ctx := t.Context()
+	repo := testenv.NewRepo(t, map[string]string{"a": "echo a\n"})
+	u := repo.URL()
+	l, err := s.Create(ctx, "ops", library.Change{RepoURL: &u}, "admin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, err := s.Head(ctx, l)
+	if err != nil {
+		t.Fatal(err)
+	}
+	moved := repo.Commit("move", map[string]string{"a": "echo moved\n"})
+	now = now.Add(library.RecentHead / 2)
+	if got, err := s.RecentHead(ctx, l); err != nil || got != first {
+		t.Errorf("RecentHead soon after a fetch = %s, %v; want the mirror's %s", got, err, first)
+	}
+	now = now.Add(library.RecentHead)
+	if got, err := s.RecentHead(ctx, l); err != nil || got != moved {
+		t.Errorf("RecentHead later = %s, %v; want a fetch's %s", got, err, moved)
 	}
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 
@@ -114,4 +116,26 @@ func (c *Cache) Archive(ctx context.Context, url, sha string, w io.Writer) error
 		return fmt.Errorf("archive %s of %s: %w: %s", sha, repourl.Redact(u), err, strings.TrimSpace(stderr.String()))
 	}
 	return nil
+}
+
+// ResolveCached is Resolve answered by the mirror as it is, without a
+// fetch: the ref's commit as of the mirror's last fetch. A mirror that
+// does not exist yet, or lacks the ref, is ErrUnknownRevision.
+func (c *Cache) ResolveCached(ctx context.Context, url, ref string) (string, error) {
+	u, err := normalizeURL(url)
+	if err != nil {
+		return "", err
+	}
+	if ref == "" || strings.HasPrefix(ref, "-") {
+		return "", fmt.Errorf("resolve %q in %s: %w", ref, repourl.Redact(u), ErrUnknownRevision)
+	}
+	m := filepath.Join(c.dir, key(u)+".git")
+	if _, err := os.Stat(m); err != nil {
+		return "", fmt.Errorf("resolve %q in %s: %w: no mirror yet", ref, repourl.Redact(u), ErrUnknownRevision)
+	}
+	out, err := c.git(ctx, m, "rev-parse", "-q", "--verify", "--end-of-options", ref+"^{commit}")
+	if err != nil {
+		return "", fmt.Errorf("resolve %q in %s: %w", ref, repourl.Redact(u), ErrUnknownRevision)
+	}
+	return strings.TrimSpace(string(out)), nil
 }

@@ -6,6 +6,8 @@ import (
 	"io"
 	"testing"
 
+	"github.com/batonci/baton/internal/gitrepo/gittest"
+
 	"github.com/google/go-cmp/cmp"
 )
 
@@ -66,5 +68,29 @@ func TestListFilesLogArchive(t *testing.T) {
 	}
 	if err := c.Archive(ctx, o.url, "0000000000000000000000000000000000000000", io.Discard); err == nil {
 		t.Error("Archive of a missing commit succeeded")
+	}
+}
+
+func TestResolveCached(t *testing.T) {
+	t.Parallel()
+	o := newOrigin(t)
+	c := New(t.TempDir())
+	ctx := t.Context()
+	if _, err := c.ResolveCached(ctx, o.url, "refs/heads/main"); err == nil {
+		t.Error("ResolveCached answered before any fetch")
+	}
+	if _, err := c.Resolve(ctx, o.url, "refs/heads/main"); err != nil {
+		t.Fatal(err)
+	}
+	moved := gittest.Commit(t, o.dir, "third", map[string]string{"c": "c\n"})
+	got, err := c.ResolveCached(ctx, o.url, "refs/heads/main")
+	if err != nil || got != o.second {
+		t.Errorf("ResolveCached = %s, %v; want the head as last fetched, %s", got, err, o.second)
+	}
+	if got, _ := c.Resolve(ctx, o.url, "refs/heads/main"); got != moved {
+		t.Errorf("Resolve = %s, want %s", got, moved)
+	}
+	if got, _ := c.ResolveCached(ctx, o.url, "refs/heads/main"); got != moved {
+		t.Errorf("ResolveCached after a fetch = %s, want %s", got, moved)
 	}
 }
