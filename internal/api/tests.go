@@ -5,7 +5,8 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
-	"time"
+
+	"github.com/batonci/baton/internal/apiv1"
 
 	"github.com/batonci/baton/internal/store"
 	"github.com/batonci/baton/internal/testresults"
@@ -86,20 +87,6 @@ func (a *API) pipelineTests(w http.ResponseWriter, r *http.Request, c *caller) e
 	return writeJSON(w, http.StatusOK, rep)
 }
 
-// FlakyView is a flaky test: it failed and passed on one commit.
-type FlakyView struct {
-	ID         string     `json:"id"`
-	Report     string     `json:"report"`
-	Suite      string     `json:"suite"`
-	Name       string     `json:"name"`
-	Failed     int        `json:"failed"`
-	Passed     int        `json:"passed"`
-	FirstSeen  time.Time  `json:"first_seen"`
-	LastSeen   time.Time  `json:"last_seen"`
-	Workflows  []string   `json:"workflows"`
-	ResolvedAt *time.Time `json:"resolved_at,omitempty"`
-}
-
 func (a *API) listFlaky(w http.ResponseWriter, r *http.Request, c *caller) error {
 	p, err := a.project(r, c, r.PathValue("project"))
 	if err != nil {
@@ -112,9 +99,9 @@ func (a *API) listFlaky(w http.ResponseWriter, r *http.Request, c *caller) error
 	if err != nil {
 		return err
 	}
-	out := make([]FlakyView, 0, len(fl))
+	out := make([]apiv1.FlakyView, 0, len(fl))
 	for _, f := range fl {
-		v := FlakyView{ID: f.TestID, Report: f.Report, Suite: f.Suite, Name: f.Name, Failed: f.Failed, Passed: f.Passed,
+		v := apiv1.FlakyView{ID: f.TestID, Report: f.Report, Suite: f.Suite, Name: f.Name, Failed: f.Failed, Passed: f.Passed,
 			FirstSeen: f.FirstSeen, LastSeen: f.LastSeen, Workflows: f.Workflows}
 		if !f.ResolvedAt.IsZero() {
 			at := f.ResolvedAt
@@ -151,16 +138,6 @@ func (a *API) resolveFlaky(w http.ResponseWriter, r *http.Request, c *caller) er
 	return writeJSON(w, http.StatusOK, map[string]string{"id": id, "resolved_by": c.login()})
 }
 
-// OutcomeView is one outcome of a test.
-type OutcomeView struct {
-	State      string    `json:"state"`
-	DurationNS int64     `json:"duration"`
-	Job        string    `json:"job"`
-	Workflow   string    `json:"workflow"`
-	SHA        string    `json:"sha"`
-	At         time.Time `json:"at"`
-}
-
 // MaxHistory is how many outcomes a test's history holds.
 const MaxHistory = 50
 
@@ -188,7 +165,7 @@ func (a *API) testHistory(w http.ResponseWriter, r *http.Request, c *caller) err
 	if err != nil {
 		return err
 	}
-	out := make([]OutcomeView, 0, len(hs))
+	out := make([]apiv1.OutcomeView, 0, len(hs))
 	seen := map[string]bool{} // pipeline ID → c sees it
 	for _, h := range hs {
 		sees, ok := seen[h.PipelineID]
@@ -200,7 +177,7 @@ func (a *API) testHistory(w http.ResponseWriter, r *http.Request, c *caller) err
 		if !sees {
 			continue // a deployment's test outcomes are its members'
 		}
-		out = append(out, OutcomeView{State: h.State, DurationNS: int64(h.Duration), Job: h.JobID, Workflow: h.WorkflowID, SHA: h.SHA, At: h.At})
+		out = append(out, apiv1.OutcomeView{State: h.State, DurationNS: int64(h.Duration), Job: h.JobID, Workflow: h.WorkflowID, SHA: h.SHA, At: h.At})
 	}
 	return writeJSON(w, http.StatusOK, out)
 }

@@ -125,7 +125,7 @@ func (c *Client) Stream(ctx context.Context, path string) (*http.Response, error
 }
 
 // Check is nil for a 2xx answer and otherwise an *apiv1.Error with the
-// API's message (or the body's text when it is not the API's error body);
+// API's message (or the body's text when it is not JSON);
 // it reads the body of an error answer.
 func Check(resp *http.Response) error {
 	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
@@ -138,7 +138,7 @@ func Check(resp *http.Response) error {
 // ErrorOf is the *apiv1.Error of an answer with status and body.
 func ErrorOf(status int, body []byte) *apiv1.Error {
 	var e apiv1.ErrorBody
-	if json.Unmarshal(body, &e) != nil || e.Message == "" {
+	if json.Unmarshal(body, &e) != nil {
 		e.Message = strings.TrimSpace(string(body))
 	}
 	return &apiv1.Error{Status: status, Message: e.Message}

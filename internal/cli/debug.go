@@ -12,6 +12,8 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/batonci/baton/internal/apiv1"
 )
 
 // Debug sessions: `baton key ...` registers SSH keys; `baton
@@ -73,12 +75,7 @@ func keyListCommand() *command {
 				fmt.Fprintln(o.Err, "baton key list: usage: baton key list [--json]")
 				return ExitUsage
 			}
-			var keys []struct {
-				ID          string    `json:"id"`
-				Name        string    `json:"name"`
-				Fingerprint string    `json:"fingerprint"`
-				CreatedAt   time.Time `json:"created_at"`
-			}
+			var keys []apiv1.SSHKeyView
 			if err := c.do(ctx, "GET", "/api/v1/keys", nil, &keys); err != nil {
 				return failAPI(o, "key list", err)
 			}
@@ -118,16 +115,6 @@ func keyRemoveCommand() *command {
 	}.build(nil)
 }
 
-// sshInfo is GET /api/v1/jobs/{id}/ssh.
-type sshInfo struct {
-	JobID   string `json:"job_id"`
-	State   string `json:"state"`
-	Host    string `json:"host"`
-	User    string `json:"user"`
-	AgentID string `json:"agent_id"`
-	HostKey string `json:"host_key"`
-}
-
 // sshOptions are what attach and debug pass to ssh.
 type sshOptions struct {
 	server   string
@@ -162,7 +149,7 @@ func forwardSpec(p string) (string, error) {
 // runSSH waits until the job runs on an agent, then runs ssh into it
 // through `baton ssh-proxy`, and returns ssh's exit code.
 func runSSH(ctx context.Context, o *IO, c *client, name, jobID string, so *sshOptions, command []string) int {
-	var info sshInfo
+	var info apiv1.SSHInfo
 	told := false
 	err := wait(ctx, 500*time.Millisecond, func() (bool, error) {
 		if err := c.do(ctx, "GET", "/api/v1/jobs/"+url.PathEscape(jobID)+"/ssh", nil, &info); err != nil {
@@ -284,11 +271,8 @@ func debugCommand() *command {
 					return ExitUsage
 				}
 			}
-			var dj struct {
-				JobID     string `json:"job_id"`
-				TimeLimit string `json:"time_limit"`
-			}
-			if err := c.do(ctx, "POST", "/api/v1/jobs/"+url.PathEscape(args[0])+"/debug", map[string]string{"duration": *duration}, &dj); err != nil {
+			var dj apiv1.DebugView
+			if err := c.do(ctx, "POST", "/api/v1/jobs/"+url.PathEscape(args[0])+"/debug", apiv1.DebugRequest{Duration: *duration}, &dj); err != nil {
 				return failAPI(o, "debug", err)
 			}
 			fmt.Fprintf(o.Err, "Debug job %s (for %s) is starting; its commands are in ~/commands.sh.\n", dj.JobID, dj.TimeLimit)
@@ -341,10 +325,8 @@ func workflowRebuildCommand() *command {
 				fmt.Fprintln(o.Err, "baton workflow rebuild: usage: baton workflow rebuild ID [--keep-on-failure 30m]")
 				return ExitUsage
 			}
-			var out struct {
-				ID string `json:"id"`
-			}
-			if err := c.do(ctx, "POST", "/api/v1/workflows/"+url.PathEscape(args[0])+"/rebuild", map[string]string{"keep_on_failure": *keep}, &out); err != nil {
+			var out apiv1.Workflow
+			if err := c.do(ctx, "POST", "/api/v1/workflows/"+url.PathEscape(args[0])+"/rebuild", apiv1.RebuildRequest{KeepOnFailure: *keep}, &out); err != nil {
 				return failAPI(o, "workflow rebuild", err)
 			}
 			fmt.Fprintf(o.Out, "New workflow: %s\n", out.ID)

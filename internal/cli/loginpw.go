@@ -3,7 +3,6 @@ package cli
 import (
 	"bufio"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -14,6 +13,9 @@ import (
 	"strings"
 
 	"golang.org/x/term"
+
+	"github.com/batonci/baton/internal/apiclient"
+	"github.com/batonci/baton/internal/apiv1"
 )
 
 // readPassword reads a password: the first line of standard input with
@@ -65,7 +67,7 @@ func tokenWithPassword(ctx context.Context, base, login, password, name string) 
 			req.Header.Set("Content-Type", ctype)
 		}
 		if csrf != "" {
-			req.Header.Set("X-CSRF-Token", csrf)
+			req.Header.Set(csrfHeader, csrf)
 		}
 		resp, err := hc.Do(req)
 		if err != nil {
@@ -89,36 +91,38 @@ func tokenWithPassword(ctx context.Context, base, login, password, name string) 
 	default:
 		return "", fmt.Errorf("signing in failed: status %d from %s/login (is it a Baton server?)", resp.StatusCode, base)
 	}
-	var me struct {
-		CSRF string `json:"csrf_token"`
-	}
-	resp, err = send("GET", "/api/v1/me", "", nil, "")
-	if err != nil {
-		return "", err
-	}
-	err = json.NewDecoder(resp.Body).Decode(&me)
-	resp.Body.Close()
-	if err != nil || resp.StatusCode != http.StatusOK || me.CSRF == "" {
-		return "", fmt.Errorf("signing in failed: no session (status %d)", resp.StatusCode)
+	// The session signs the API calls in, with its CSRF token.
+	api := apiclient.New(base, "", hc)
+	var me apiv1.MeView
+	if err := api.Do(ctx, http.MethodGet, "/api/v1/me", nil, &me); err != nil || me.CSRFToken == "" {
+		return "", fmt.Errorf("signing in failed: no session (%s)", statusOf(err))
 	}
 	defer func() {
-		if resp, err := send("POST", "/logout", "", nil, me.CSRF); err == nil {
+		if resp, err := send("POST", "/logout", "", nil, me.CSRFToken); err == nil {
 			resp.Body.Close()
 		}
 	}()
-	body, _ := json.Marshal(map[string]string{"name": name})
-	resp, err = send("POST", "/api/v1/tokens", "application/json", strings.NewReader(string(body)), me.CSRF)
-	if err != nil {
-		return "", err
-	}
-	defer resp.Body.Close()
-	var tok struct {
-		Token   string `json:"token"`
-		Message string `json:"message"`
-	}
-	json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&tok)
-	if resp.StatusCode >= 300 || tok.Token == "" {
-		return "", fmt.Errorf("create an API token: status %d: %s", resp.StatusCode, tok.Message)
+	api = api.WithRequest(func(r *http.Request) { r.Header.Set(csrfHeader, me.CSRFToken) })
+	var tok apiv1.TokenView
+	if err := api.Do(ctx, http.MethodPost, "/api/v1/tokens", apiv1.TokenRequest{Name: name}, &tok); err != nil || tok.Token == "" {
+		return "", fmt.Errorf("create an API token: %s", statusOf(err))
 	}
 	return tok.Token, nil
+}
+
+// csrfHeader carries a session's CSRF token on its state-changing API
+// requests.
+const csrfHeader = "X-CSRF-Token"
+
+// statusOf says how an API call failed: the API's status and message,
+// or why the server could not be reached.
+func statusOf(err error) string {
+	var ae *apiv1.Error
+	switch {
+	case err == nil:
+		return "status 200"
+	case errors.As(err, &ae):
+		return fmt.Sprintf("status %d: %s", ae.Status, ae.Message)
+	}
+	return err.Error()
 }

@@ -43,7 +43,7 @@ func userAddCommand() *command {
 				fmt.Fprintln(o.Err, "baton user add: usage: baton user add LOGIN [--admin] [--can-create-projects] [--password-stdin]")
 				return ExitUsage
 			}
-			body := map[string]any{"login": args[0], "admin": admin, "can_create_projects": canCreate}
+			body := apiv1.UserRequest{Login: args[0], Admin: admin, CanCreateProjects: canCreate}
 			if passwordStdin {
 				line, err := bufio.NewReader(o.In).ReadString('\n')
 				line = strings.TrimRight(line, "\r\n")
@@ -51,12 +51,9 @@ func userAddCommand() *command {
 					fmt.Fprintf(o.Err, "baton user add: no password on standard input (%v)\n", err)
 					return ExitUsage
 				}
-				body["password"] = line
+				body.Password = line
 			}
-			var out struct {
-				apiv1.User
-				Password string `json:"password"`
-			}
+			out := apiv1.UserCreated{User: &apiv1.User{}}
 			if err := c.do(ctx, "POST", "/api/v1/users", body, &out); err != nil {
 				return failAPI(o, "user add", err)
 			}
@@ -163,9 +160,7 @@ func simpleCommand(name, summary, usage, help string, nargs int, req func(args [
 				return ExitUsage
 			}
 			method, path, body := req(args)
-			var out struct {
-				Message string `json:"message"`
-			}
+			var out apiv1.MessageView
 			if err := c.do(ctx, method, path, body, &out); err != nil {
 				return failAPI(o, name, err)
 			}
@@ -195,11 +190,8 @@ func tokenCreateCommand() *command {
 				fmt.Fprintln(o.Err, "baton token create: usage: baton token create [--name NAME]")
 				return ExitUsage
 			}
-			var out struct {
-				ID    string `json:"id"`
-				Token string `json:"token"`
-			}
-			if err := c.do(ctx, "POST", "/api/v1/tokens", map[string]string{"name": name}, &out); err != nil {
+			var out apiv1.TokenView
+			if err := c.do(ctx, "POST", "/api/v1/tokens", apiv1.TokenRequest{Name: name}, &out); err != nil {
 				return failAPI(o, "token create", err)
 			}
 			fmt.Fprintln(o.Out, out.Token)
@@ -211,21 +203,12 @@ func tokenCreateCommand() *command {
 	})
 }
 
-// tokenView is a token as GET /api/v1/tokens lists it.
-type tokenView struct {
-	ID        string     `json:"id"`
-	Name      string     `json:"name"`
-	CreatedAt time.Time  `json:"created_at"`
-	LastUsed  *time.Time `json:"last_used,omitempty"`
-	Revoked   bool       `json:"revoked"`
-}
-
 func tokenListCommand() *command {
 	return apiCommand{
 		read:    true,
 		command: &command{name: "token list", summary: "list your API tokens", usage: "[--json]", help: "Lists your API tokens (never their secrets) with when each was last used."},
 		do: func(ctx context.Context, o *IO, c *client, args []string, asJSON bool) int {
-			var ts []tokenView
+			var ts []apiv1.TokenView
 			if err := c.do(ctx, "GET", "/api/v1/tokens", nil, &ts); err != nil {
 				return failAPI(o, "token list", err)
 			}
@@ -295,11 +278,7 @@ func memberListCommand() *command {
 				fmt.Fprintln(o.Err, "baton project member list: usage: baton project member list PROJECT [--json]")
 				return ExitUsage
 			}
-			var ms []struct {
-				Login     string    `json:"login"`
-				Role      string    `json:"role"`
-				CreatedAt time.Time `json:"created_at"`
-			}
+			var ms []apiv1.Member
 			if err := c.do(ctx, "GET", "/api/v1/projects/"+url.PathEscape(args[0])+"/members", nil, &ms); err != nil {
 				return failAPI(o, "project member list", err)
 			}
@@ -325,16 +304,7 @@ func auditListCommand() *command {
 		command: &command{name: "audit list", summary: "show the audit log (admins)", usage: "[--limit N] [--json]",
 			help: "Shows the last security-relevant actions, newest first: sign-ins, tokens, users, members, secrets..."},
 		do: func(ctx context.Context, o *IO, c *client, args []string, asJSON bool) int {
-			var evs []struct {
-				Seq       int64     `json:"seq"`
-				At        time.Time `json:"at"`
-				Action    string    `json:"action"`
-				Actor     string    `json:"actor"`
-				Target    string    `json:"target"`
-				ProjectID string    `json:"project_id,omitempty"`
-				IP        string    `json:"ip,omitempty"`
-				Detail    string    `json:"detail,omitempty"`
-			}
+			var evs []apiv1.AuditEvent
 			if err := c.do(ctx, "GET", fmt.Sprintf("/api/v1/audit?limit=%d", limit), nil, &evs); err != nil {
 				return failAPI(o, "audit list", err)
 			}

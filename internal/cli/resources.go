@@ -632,10 +632,7 @@ func agentTokenRevokeCommand() *command {
 				fmt.Fprintln(o.Err, "usage: baton agent token revoke ID")
 				return ExitUsage
 			}
-			var out struct {
-				Message string `json:"message"`
-				Agents  int    `json:"agents"`
-			}
+			var out apiv1.RevokedView
 			if err := c.do(ctx, "DELETE", "/api/v1/agent-tokens/"+url.PathEscape(args[0]), nil, &out); err != nil {
 				return failAPI(o, "agent token revoke", err)
 			}
@@ -651,10 +648,8 @@ func agentTokenCreateCommand() *command {
 		command: &command{name: "agent token create", summary: "create a token agents register with (admins)", usage: "[--type TYPE] [--name NAME]",
 			help: "Creates an agent token, printed once. With --type, only agents of that type may use it."},
 		do: func(ctx context.Context, o *IO, c *client, args []string, _ bool) int {
-			var out struct {
-				Token string `json:"token"`
-			}
-			if err := c.do(ctx, "POST", "/api/v1/agent-tokens", map[string]string{"type": typ, "name": name}, &out); err != nil {
+			var out apiv1.AgentTokenCreated
+			if err := c.do(ctx, "POST", "/api/v1/agent-tokens", apiv1.AgentTokenRequest{Name: name, Type: typ}, &out); err != nil {
 				return failAPI(o, "agent token create", err)
 			}
 			fmt.Fprintln(o.Out, out.Token)

@@ -11,7 +11,7 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/batonci/baton/internal/api"
+	"github.com/batonci/baton/internal/apiv1"
 	"github.com/batonci/baton/internal/testreport"
 )
 
@@ -160,13 +160,13 @@ func testHistoryCommand() *command {
 			if len(q) > 0 {
 				path += "?" + q.Encode()
 			}
-			var list []api.OutcomeView
+			var list []apiv1.OutcomeView
 			if err := c.do(ctx, "GET", path, nil, &list); err != nil {
 				return failAPI(o, "test history", err)
 			}
 			if asJSON {
 				if list == nil {
-					list = []api.OutcomeView{}
+					list = []apiv1.OutcomeView{}
 				}
 				printJSON(o.Out, list)
 				return ExitOK
@@ -200,13 +200,13 @@ func projectFlakyCommand() *command {
 				fmt.Fprintln(o.Err, "baton project flaky: usage: baton project flaky PROJECT [--json]")
 				return ExitUsage
 			}
-			var list []api.FlakyView
+			var list []apiv1.FlakyView
 			if err := c.do(ctx, "GET", "/api/v1/projects/"+url.PathEscape(args[0])+"/flaky", nil, &list); err != nil {
 				return failAPI(o, "project flaky", err)
 			}
 			if asJSON {
 				if list == nil {
-					list = []api.FlakyView{}
+					list = []apiv1.FlakyView{}
 				}
 				printJSON(o.Out, list)
 				return ExitOK
@@ -217,7 +217,7 @@ func projectFlakyCommand() *command {
 	}.build(nil)
 }
 
-func printFlaky(w io.Writer, list []api.FlakyView) {
+func printFlaky(w io.Writer, list []apiv1.FlakyView) {
 	if len(list) == 0 {
 		fmt.Fprintln(w, "No flaky tests.")
 		return

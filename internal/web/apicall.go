@@ -10,21 +10,9 @@ import (
 	"sync"
 
 	"github.com/batonci/baton/internal/api"
+	"github.com/batonci/baton/internal/apiclient"
 	"github.com/batonci/baton/internal/apiv1"
 )
-
-// APIError is an API answer other than 2xx: its status and message.
-type APIError struct {
-	Status  int
-	Message string
-}
-
-func (e *APIError) Error() string {
-	if e.Message == "" {
-		return fmt.Sprintf("api: status %d", e.Status)
-	}
-	return fmt.Sprintf("api: %s", e.Message)
-}
 
 // recorder is the response of an in-process API call.
 type recorder struct {
@@ -49,7 +37,7 @@ func (rec *recorder) WriteHeader(code int) {
 // apiGet reads path (e.g. "/api/v1/projects") from the API in-process as
 // the caller of r (its session cookie or Authorization header) and decodes
 // the JSON answer into out (nil to discard). It returns the status; any
-// status but 2xx is an *APIError with the API's message.
+// status but 2xx is an *apiv1.Error with the API's message.
 func (w *Web) apiGet(r *http.Request, path string, out any) (int, error) {
 	return w.call(r, http.MethodGet, path, nil, "", out)
 }
@@ -66,7 +54,7 @@ func (w *Web) apiDo(r *http.Request, method, path string, body, out any) (int, e
 			return 0, err
 		}
 		if me == nil {
-			return http.StatusUnauthorized, &APIError{Status: http.StatusUnauthorized, Message: "sign in first"}
+			return http.StatusUnauthorized, &apiv1.Error{Status: http.StatusUnauthorized, Message: "sign in first"}
 		}
 		csrf = me.CSRFToken
 	}
@@ -75,7 +63,7 @@ func (w *Web) apiDo(r *http.Request, method, path string, body, out any) (int, e
 
 func (w *Web) call(r *http.Request, method, path string, body any, csrf string, out any) (int, error) {
 	if w.cfg.API == nil {
-		return http.StatusServiceUnavailable, &APIError{Status: http.StatusServiceUnavailable, Message: "the API is not available"}
+		return http.StatusServiceUnavailable, &apiv1.Error{Status: http.StatusServiceUnavailable, Message: "the API is not available"}
 	}
 	var rd io.Reader = http.NoBody
 	if body != nil {
@@ -109,11 +97,7 @@ func (w *Web) call(r *http.Request, method, path string, body any, csrf string, 
 		rec.code = http.StatusOK
 	}
 	if rec.code < 200 || rec.code > 299 {
-		var msg struct {
-			Message string `json:"message"`
-		}
-		json.Unmarshal(rec.body.Bytes(), &msg)
-		return rec.code, &APIError{Status: rec.code, Message: msg.Message}
+		return rec.code, apiclient.ErrorOf(rec.code, rec.body.Bytes())
 	}
 	if out != nil && rec.body.Len() > 0 {
 		if err := json.Unmarshal(rec.body.Bytes(), out); err != nil {

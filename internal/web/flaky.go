@@ -4,7 +4,6 @@ import (
 	"net/http"
 	"net/url"
 
-	"github.com/batonci/baton/internal/api"
 	"github.com/batonci/baton/internal/apiv1"
 )
 
@@ -12,7 +11,7 @@ import (
 type flakyPage struct {
 	Project string
 	Access  apiv1.AccessView
-	Tests   []api.FlakyView
+	Tests   []apiv1.FlakyView
 }
 
 // PageTitle is the page's title.

@@ -101,7 +101,7 @@ func (w *Web) createProject(rw http.ResponseWriter, r *http.Request) {
 	case err == nil:
 		seeOther(rw, r, "/projects/"+url.PathEscape(p.Name), "created")
 	case status == http.StatusBadRequest || status == http.StatusConflict:
-		w.renderHome(rw, r, status, homePage{Form: f, Error: err.(*APIError).Message})
+		w.renderHome(rw, r, status, homePage{Form: f, Error: err.(*apiv1.Error).Message})
 	default:
 		w.fail(rw, r, err)
 	}
@@ -176,7 +176,7 @@ func (w *Web) runWorkflow(rw http.ResponseWriter, r *http.Request) {
 	var wf apiv1.Workflow
 	params, bad := formParams(r.PostForm.Get("parameters"))
 	if bad != "" {
-		w.fail(rw, r, &APIError{Status: http.StatusBadRequest, Message: bad})
+		w.fail(rw, r, &apiv1.Error{Status: http.StatusBadRequest, Message: bad})
 		return
 	}
 	req := apiv1.RunRequest{Branch: strings.TrimSpace(r.PostForm.Get("branch")),
@@ -202,10 +202,10 @@ func (w *Web) requireWrite(rw http.ResponseWriter, r *http.Request, project stri
 		return true
 	}
 	if me, _ := w.me(r); me == nil {
-		w.fail(rw, r, &APIError{Status: http.StatusUnauthorized})
+		w.fail(rw, r, &apiv1.Error{Status: http.StatusUnauthorized})
 		return false
 	}
-	w.fail(rw, r, &APIError{Status: http.StatusForbidden, Message: "You need the write role in this project."})
+	w.fail(rw, r, &apiv1.Error{Status: http.StatusForbidden, Message: "You need the write role in this project."})
 	return false
 }
 

@@ -79,7 +79,7 @@ type errorPage struct {
 // not see (or does not exist), 401 with the sign-in form, 403 with the
 // API's reason, and 500 otherwise.
 func (w *Web) fail(rw http.ResponseWriter, r *http.Request, err error) {
-	var ae *APIError
+	var ae *apiv1.Error
 	if !errors.As(err, &ae) {
 		w.cfg.Logger.Error("web", "path", r.URL.Path, "err", err)
 		w.render(rw, r, http.StatusInternalServerError, "error.html", errorPage{Status: 500, Heading: "Something went wrong", Message: "The page could not be shown; try again later."})
@@ -127,7 +127,7 @@ func (w *Web) checkForm(rw http.ResponseWriter, r *http.Request) bool {
 		return false
 	}
 	if me == nil {
-		w.fail(rw, r, &APIError{Status: http.StatusUnauthorized})
+		w.fail(rw, r, &apiv1.Error{Status: http.StatusUnauthorized})
 		return false
 	}
 	got := r.PostForm.Get("csrf")

@@ -97,10 +97,10 @@ func (w *Web) canChangeSecrets(rw http.ResponseWriter, r *http.Request) bool {
 		w.fail(rw, r, err)
 		return false
 	case me == nil:
-		w.fail(rw, r, &APIError{Status: http.StatusUnauthorized})
+		w.fail(rw, r, &apiv1.Error{Status: http.StatusUnauthorized})
 		return false
 	case me.User == nil || !me.User.Admin:
-		w.fail(rw, r, &APIError{Status: http.StatusForbidden, Message: "Only organisation admins may change the organisation's secrets."})
+		w.fail(rw, r, &apiv1.Error{Status: http.StatusForbidden, Message: "Only organisation admins may change the organisation's secrets."})
 		return false
 	}
 	return true

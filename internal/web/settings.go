@@ -4,7 +4,6 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"time"
 
 	"github.com/batonci/baton/internal/apiv1"
 )
@@ -26,7 +25,7 @@ func (w *Web) signedIn(rw http.ResponseWriter, r *http.Request) bool {
 		return false
 	}
 	if me == nil {
-		w.fail(rw, r, &APIError{Status: http.StatusUnauthorized})
+		w.fail(rw, r, &apiv1.Error{Status: http.StatusUnauthorized})
 		return false
 	}
 	return true
@@ -71,19 +70,11 @@ func (w *Web) revokeToken(rw http.ResponseWriter, r *http.Request) {
 	seeOther(rw, r, "/settings/tokens", "token-revoked")
 }
 
-// sshKey is a key as GET /api/v1/keys lists it.
-type sshKey struct {
-	ID          string    `json:"id"`
-	Name        string    `json:"name"`
-	Fingerprint string    `json:"fingerprint"`
-	CreatedAt   time.Time `json:"created_at"`
-}
-
 // keysPage is the data of keys.html.
 type keysPage struct {
 	// Unavailable is set when the server has no SSH keys API.
 	Unavailable bool
-	Keys        []sshKey
+	Keys        []apiv1.SSHKeyView
 	Name, Key   string
 	Error       string
 	Done        string
@@ -122,7 +113,7 @@ func (w *Web) addKey(rw http.ResponseWriter, r *http.Request) {
 	case err == nil:
 		seeOther(rw, r, "/settings/keys", "key-added")
 	case status == http.StatusBadRequest || status == http.StatusConflict:
-		page.Error = err.(*APIError).Message
+		page.Error = err.(*apiv1.Error).Message
 		w.renderKeys(rw, r, status, page)
 	case status == http.StatusNotFound:
 		w.renderKeys(rw, r, http.StatusNotFound, page)

@@ -83,17 +83,17 @@ func (w *Web) requireAdmin(rw http.ResponseWriter, r *http.Request, project stri
 		return true
 	}
 	if me, _ := w.me(r); me == nil {
-		w.fail(rw, r, &APIError{Status: http.StatusUnauthorized})
+		w.fail(rw, r, &apiv1.Error{Status: http.StatusUnauthorized})
 		return false
 	}
-	w.fail(rw, r, &APIError{Status: http.StatusForbidden, Message: "You need the admin role in this project."})
+	w.fail(rw, r, &apiv1.Error{Status: http.StatusForbidden, Message: "You need the admin role in this project."})
 	return false
 }
 
 // refused reports whether err is an API refusal of the request's content
 // (400, 409, 422), which the page shows next to its form.
 func refused(status int, err error) (string, bool) {
-	ae, ok := err.(*APIError)
+	ae, ok := err.(*apiv1.Error)
 	if !ok {
 		return "", false
 	}

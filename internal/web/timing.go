@@ -58,16 +58,6 @@ func (p timingPage) PageTitle() string {
 	return "Timing of " + p.Workflow.Project + " #" + strconv.Itoa(p.Workflow.Number)
 }
 
-// command is a command's timing as GET /api/v1/jobs/{id}/commands gives
-// it (times are Unix seconds).
-type command struct {
-	Index      int     `json:"index"`
-	Directive  string  `json:"directive"`
-	ExitCode   *int    `json:"exit_code"`
-	StartedAt  float64 `json:"started_at"`
-	FinishedAt float64 `json:"finished_at"`
-}
-
 // slowestShown is how many of the slowest commands the page lists.
 const slowestShown = 20
 
@@ -151,15 +141,15 @@ func (w *Web) timing(rw http.ResponseWriter, r *http.Request) {
 				if j.State != apiv1.StateDone {
 					continue
 				}
-				var cmds []command
+				var cmds []apiv1.Command
 				if _, err := w.apiGet(r, "/api/v1/jobs/"+url.PathEscape(j.ID)+"/commands", &cmds); err != nil {
 					continue // a job without a readable log has no commands to rank
 				}
 				for _, c := range cmds {
-					if c.FinishedAt == 0 || c.StartedAt == 0 || jobspec.Pseudo(c.Directive) {
+					if c.FinishedAt == nil || c.StartedAt == nil || jobspec.Pseudo(c.Directive) {
 						continue // unfinished, or the runner's own step
 					}
-					took := time.Duration((c.FinishedAt - c.StartedAt) * float64(time.Second))
+					took := c.FinishedAt.Time().Sub(c.StartedAt.Time())
 					page.Slowest = append(page.Slowest, slowCommand{JobID: j.ID, Job: j.Name, Index: c.Index, Directive: firstLine(c.Directive), Took: took, ExitCode: c.ExitCode})
 				}
 			}

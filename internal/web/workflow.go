@@ -5,40 +5,9 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/batonci/baton/internal/apiv1"
 )
-
-// promotion is one promotion of a pipeline as GET
-// /api/v1/pipelines/{id}/promotions gives it.
-type promotion struct {
-	Name             string               `json:"name"`
-	PipelineFile     string               `json:"pipeline_file"`
-	DeploymentTarget string               `json:"deployment_target"`
-	Auto             bool                 `json:"auto"`
-	Parameters       []promotionParameter `json:"parameters"`
-	Runs             []promotionRun       `json:"runs"`
-}
-
-type promotionParameter struct {
-	Name         string   `json:"name"`
-	Description  string   `json:"description"`
-	Required     bool     `json:"required"`
-	DefaultValue string   `json:"default_value"`
-	Options      []string `json:"options"`
-}
-
-type promotionRun struct {
-	PipelineID string       `json:"pipeline_id"`
-	PromotedBy string       `json:"promoted_by"`
-	Trigger    string       `json:"trigger"`
-	CreatedAt  time.Time    `json:"created_at"`
-	State      apiv1.State  `json:"state"`
-	Result     apiv1.Result `json:"result"`
-	// Refused says why an auto-promotion did not run.
-	Refused string `json:"refused"`
-}
 
 // pipelineView is a pipeline laid out as a graph: its blocks in columns by
 // dependency depth, the after_pipeline block apart.
@@ -50,7 +19,7 @@ type pipelineView struct {
 	// accepted from a valid file that Semaphore reads differently.
 	Errors, Warnings []apiv1.Diagnostic
 	// Promotions are nil when the promotions API is not available.
-	Promotions []promotion
+	Promotions []apiv1.PromotionView
 	// PromotedFrom is the name of the pipeline this one was promoted
 	// from; Depth how many promotions it is from the workflow's first.
 	PromotedFrom string
@@ -153,11 +122,11 @@ func (w *Web) loadWorkflow(r *http.Request, id string) (*workflowPage, error) {
 		// and no coverage.
 		if !pl.DetailsHidden {
 			v.Coverage = w.pipelineCoverage(r, pl.ID)
-			var proms []promotion
+			var proms []apiv1.PromotionView
 			status, err := w.apiGet(r, "/api/v1/pipelines/"+url.PathEscape(pl.ID)+"/promotions", &proms)
 			switch {
 			case err == nil && proms == nil:
-				v.Promotions = []promotion{}
+				v.Promotions = []apiv1.PromotionView{}
 			case err == nil:
 				v.Promotions = proms
 			case status != http.StatusNotFound:
@@ -241,10 +210,9 @@ func (w *Web) workflowAction(kind, action string) http.HandlerFunc {
 		if !w.requireWrite(rw, r, project) {
 			return
 		}
-		var created struct {
-			ID         string `json:"id"`
-			WorkflowID string `json:"workflow_id"`
-		}
+		// A rebuild answers a workflow, a rerun a pipeline: both have the
+		// fields read here.
+		var created apiv1.Pipeline
 		if _, err := w.apiDo(r, http.MethodPost, "/api/v1/"+kind+"/"+url.PathEscape(id)+"/"+action, nil, &created); err != nil {
 			w.fail(rw, r, err)
 			return
@@ -275,11 +243,7 @@ func (w *Web) promote(rw http.ResponseWriter, r *http.Request) {
 	if !w.requireWrite(rw, r, pl.ProjectID) {
 		return
 	}
-	req := struct {
-		Name       string            `json:"name"`
-		Parameters map[string]string `json:"parameters"`
-		Override   bool              `json:"override"`
-	}{Name: r.PostForm.Get("name"), Parameters: map[string]string{}, Override: r.PostForm.Get("override") == "1"}
+	req := apiv1.PromoteRequest{Name: r.PostForm.Get("name"), Parameters: map[string]string{}, Override: r.PostForm.Get("override") == "1"}
 	for k, v := range r.PostForm {
 		if name, ok := strings.CutPrefix(k, "param."); ok && len(v) > 0 && v[0] != "" {
 			req.Parameters[name] = v[0]
@@ -290,14 +254,14 @@ func (w *Web) promote(rw http.ResponseWriter, r *http.Request) {
 		seeOther(rw, r, "/workflows/"+url.PathEscape(pl.WorkflowID), "promoted")
 		return
 	}
-	ae, ok := err.(*APIError)
+	ae, ok := err.(*apiv1.Error)
 	if !ok || (status != http.StatusBadRequest && status != http.StatusForbidden && status != http.StatusNotFound && status != http.StatusConflict) {
 		w.fail(rw, r, err)
 		return
 	}
 	if status == http.StatusNotFound {
 		// The pipeline exists: what is missing is the promotion.
-		status, ae = http.StatusBadRequest, &APIError{Status: http.StatusBadRequest, Message: "There is no promotion " + strconv.Quote(req.Name) + " to run."}
+		status, ae = http.StatusBadRequest, &apiv1.Error{Status: http.StatusBadRequest, Message: "There is no promotion " + strconv.Quote(req.Name) + " to run."}
 	}
 	page, err := w.loadWorkflow(r, pl.WorkflowID)
 	if err != nil {
