@@ -141,6 +141,9 @@ func outsideRoutes() []route {
 		{"GET /settings/secrets", orgAdmin, nil},                               // web: organisation secrets (names only)
 		{"POST /settings/secrets", orgAdmin, nil},                              // web: add or replace one
 		{"POST /settings/secrets/{name}/remove", orgAdmin, nil},                // web: remove one
+		{"GET /settings/notifications", orgAdmin, nil},                         // web: notifications and their deliveries
+		{"POST /settings/notifications/{name}/test", orgAdmin, nil},            // web: send a test message
+		{"POST /settings/notifications/{name}/delete", orgAdmin, nil},          // web: delete one (name typed again)
 		{"GET /workflows/{id}", projectRead, nil},                              // web: workflow graph
 		{"GET /workflows/{id}/timing", projectRead, nil},                       // web: waterfall, slowest commands
 		{"GET /workflows/{id}/tests", projectRead, nil},                        // web: the workflow's test reports
