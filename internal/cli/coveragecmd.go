@@ -36,7 +36,11 @@ func pipelineCoverageCommand() *command {
 			if !v.Final {
 				so = ", so far"
 			}
-			fmt.Fprintf(o.Out, "Coverage: %.1f%% (%d of %d lines in %d files, %s%s)\n", v.Percent, v.Covered, v.Lines, v.Files, v.Format, so)
+			files := "files"
+			if v.Files == 1 {
+				files = "file"
+			}
+			fmt.Fprintf(o.Out, "Coverage: %.1f%% (%d of %d lines in %d %s, %s%s)\n", v.Percent, v.Covered, v.Lines, v.Files, files, v.Format, so)
 			if v.Base != nil && v.Change != nil {
 				fmt.Fprintf(o.Out, "Change: %+.1f points from %s (%.1f%% at %s)\n", *v.Change, v.Base.Branch, v.Base.Percent, short(v.Base.SHA))
 			}
