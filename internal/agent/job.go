@@ -330,8 +330,8 @@ func giveTree(root string, uid, gid int) error {
 
 // containerJob adapts a job that runs in containers: the host paths its
 // main container needs are mounted (the toolbox and the baton binary it
-// links to, the job service's socket directory svcDir), and nothing else
-// of the agent's (its data directory with the cache, artifacts and
+// links to, the job service's socket directory svcDir, the tool cache
+// read-only), and nothing else of the agent's (its data directory with the cache, artifacts and
 // sem-context stores, mirrors, other jobs' directories); the host's
 // environment is left out but for Baton's own variables, and the toolbox
 // goes in front of the image's PATH.
