@@ -256,6 +256,11 @@ func BenchmarkDrain5000Jobs(b *testing.B) {
 		for _, id := range ids {
 			wf := e.WaitWorkflow(id, 30*time.Minute)
 			if wf.Result != ci.ResultPassed {
+				for name, j := range wf.Jobs() {
+					if j.Result != ci.ResultPassed {
+						b.Logf("job %s: %s %s on agent %s; log tail: %q", name, j.Result, j.Reason, j.AgentID, tail(e.Log(j.ID), 300))
+					}
+				}
 				b.Fatalf("workflow %s = %s", id, wf.Result)
 			}
 			for name, j := range wf.Jobs() {
