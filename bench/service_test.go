@@ -227,7 +227,9 @@ func BenchmarkDrain5000Jobs(b *testing.B) {
 	for j := 0; j < 50; j++ {
 		fmt.Fprintf(&y, "        - name: J%d\n          commands:\n            - echo ran J%d of $SEMAPHORE_GIT_BRANCH\n", j, j)
 	}
-	e := testenv.Start(b, testenv.Options{})
+	// The server's default LostAfter (15 s), not the tests' 2 s: on a
+	// loaded machine a busy agent may go 2 s unheard.
+	e := testenv.Start(b, testenv.Options{LostAfter: 15 * time.Second})
 	repo := testenv.NewRepo(b, map[string]string{".semaphore/semaphore.yml": y.String()})
 	for i := 0; i < 100; i++ {
 		repo.Git("branch", fmt.Sprintf("b%03d", i), "main")
