@@ -137,17 +137,42 @@ func (r dbReader) GetWorkflow(id string) (*ci.Workflow, error) { return r.db.Get
 // deadline (job, block or pipeline execution_time_limit) or the next
 // safety-net re-check (Config.RecheckInterval), whichever is first, and
 // wakes early when a pipeline or job starts.
+//
+// A check reads every running pipeline, so the wake-ups of a busy server
+// (a job starts every few milliseconds) are folded: after a check, a
+// wake-up waits until minCheckGap has passed. A new deadline is a time
+// limit away (a minute at least), so it is never missed by more than
+// that gap.
 func (e *Engine) Run(ctx context.Context) error {
 	lastRecheck := time.Time{}
+	var lastCheck time.Time // real time: it paces work, it decides nothing
 	timer := time.NewTimer(0)
+	timerAt := time.Now()
 	defer timer.Stop()
+	reset := func(d time.Duration) {
+		if !timer.Stop() {
+			select {
+			case <-timer.C:
+			default:
+			}
+		}
+		timer.Reset(d)
+		timerAt = time.Now().Add(d)
+	}
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-timer.C:
 		case <-e.wake:
+			if gap := minCheckGap - time.Since(lastCheck); gap > 0 {
+				if time.Until(timerAt) > gap {
+					reset(gap)
+				}
+				continue
+			}
 		}
+		lastCheck = time.Now()
 		now := e.now()
 		if now.Sub(lastRecheck) >= e.cfg.RecheckInterval {
 			e.recheck(ctx)
@@ -161,15 +186,13 @@ func (e *Engine) Run(ctx context.Context) error {
 		if !next.IsZero() {
 			wait = min(wait, next.Sub(e.now()))
 		}
-		if !timer.Stop() {
-			select {
-			case <-timer.C:
-			default:
-			}
-		}
-		timer.Reset(max(wait, 10*time.Millisecond))
+		reset(max(wait, 10*time.Millisecond))
 	}
 }
+
+// minCheckGap is the least time between two checks of the time limits
+// that wake-ups ask for.
+const minCheckGap = time.Second
 
 // recheck advances every unfinished pipeline and runs the auto-promotions
 // still due: a safety net for a notification or a follow-up step lost to
@@ -228,7 +251,7 @@ func (e *Engine) CheckTimeLimits(ctx context.Context) (time.Time, error) {
 		if p.State != ci.StateRunning && p.State != ci.StateStopping {
 			continue
 		}
-		tree, err := e.db.GetPipelineTree(ctx, p.ID)
+		tree, err := e.db.GetPipelineTreeLite(ctx, p.ID)
 		if err != nil {
 			return next, err
 		}

@@ -136,6 +136,16 @@ func (tx *Tx) GetPipelineTree(id string) (*ci.Pipeline, error) {
 
 // GetPipelineTree returns a pipeline with its Blocks, ordered by Index,
 // each with its Jobs, ordered by Index, as of one moment.
+// GetPipelineTreeLite is GetPipelineTree without the jobs' specs (see
+// Tx.GetPipelineTreeLite), for readers of states and times.
+func (db *DB) GetPipelineTreeLite(ctx context.Context, id string) (p *ci.Pipeline, err error) {
+	err = db.view(ctx, func(tx *Tx) error {
+		p, err = tx.GetPipelineTreeLite(id)
+		return err
+	})
+	return p, err
+}
+
 func (db *DB) GetPipelineTree(ctx context.Context, id string) (p *ci.Pipeline, err error) {
 	err = db.view(ctx, func(tx *Tx) error {
 		p, err = tx.GetPipelineTree(id)
