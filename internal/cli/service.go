@@ -42,7 +42,7 @@ func upCommand() *command {
 	c := &command{
 		name:    "up",
 		summary: "start Baton on this machine: server, web UI and a built-in agent",
-		usage:   "[--data DIR] [--addr HOST:PORT] [--slots N] [--storage URL [--storage-credentials FILE]] [--job-user NAME] [--work-dir DIR] [--public-url URL] [--trusted-proxy CIDR]",
+		usage:   "[--data DIR] [--addr HOST:PORT] [--slots N] [--tool-budget SIZE] [--tool-source NAME=URL] [--storage URL [--storage-credentials FILE]] [--job-user NAME] [--work-dir DIR] [--public-url URL] [--trusted-proxy CIDR]",
 		help: `Starts the whole CI service in one process, with everything stored under the
 data directory (embedded SQLite, logs, repository cache). The first start
 creates the admin user and an API token, written to DIR/admin-token
@@ -75,6 +75,7 @@ exits; a third exits at once.`,
 		jobUser := fs.String("job-user", "", "run jobs as this unprivileged `user` (as root; default baton-job-1..N)")
 		workDir := fs.String("work-dir", "", "`DIR` of the jobs' directories (as root, default /var/lib/baton/work/<hash of the data dir>)")
 		cacheLocal := addCacheLocalBudgetFlag(fs)
+		toolOpts := addToolFlags(fs)
 		edge := addEdgeFlags(fs)
 		if _, code, stop := parse(fs, args); stop {
 			return code
@@ -100,6 +101,12 @@ exits; a third exits at once.`,
 			return ExitUsage
 		}
 		localBudget, err := cacheLocal.bytes()
+		if err != nil {
+			fmt.Fprintf(o.Err, "baton up: %v\n", err)
+			return ExitUsage
+		}
+		agentDir := filepath.Join(dir, "agent")
+		tools, err := toolOpts.provider(ctx, o, cmp.Or(work, agentDir), agentDir)
 		if err != nil {
 			fmt.Fprintf(o.Err, "baton up: %v\n", err)
 			return ExitUsage
@@ -134,8 +141,8 @@ exits; a third exits at once.`,
 		context.AfterFunc(ctx, func() { sayDraining(o, srv.URL(), filepath.Join(dir, "admin-token"), "built-in") })
 		return runServerAndAgent(ctx, o, srv, agent.Config{
 			ServerURL: srv.URL(), Token: creds.AgentToken, Name: "built-in", Type: *agentType,
-			Slots: *slots, DataDir: filepath.Join(dir, "agent"), WorkDir: work, JobUsers: users, Logger: log, Supervise: true,
-			CacheLocalBudget: localBudget,
+			Slots: *slots, DataDir: agentDir, WorkDir: work, JobUsers: users, Logger: log, Supervise: true,
+			CacheLocalBudget: localBudget, Tools: tools,
 		})
 	}
 	return c

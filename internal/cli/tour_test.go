@@ -130,3 +130,49 @@ blocks:
             - "printf 'mode: set\\ntour/greet.go:3.14,5.2 2 1\\ntour/greet.go:7.14,9.2 1 0\\n' > cover.out"
             - coverage publish cover.out
 `
+
+// TestUpHasAToolCache: the built-in agent of `baton up` has a tool cache,
+// as `baton agent` has: a job's sem-version asks it for a Go release
+// (here from a source that does not answer, so the job fails naming it),
+// instead of being told that the agent has none.
+func TestUpHasAToolCache(t *testing.T) {
+	script := `env BATON_BIN=` + testenv.BatonBinary(t) + `
+cd app
+exec git init -q -b main
+exec git add -A
+exec git commit -q -m first
+cd $WORK
+exec $BATON_BIN up --data $WORK/baton-data --addr 127.0.0.1:0 --slots 1 --tool-source go=http://127.0.0.1:9/proxy &up&
+waitfile baton-data/admin-token
+exec bash -c 'for i in $(seq 300); do baton project list >/dev/null 2>&1 && exit 0; sleep 0.1; done; exit 1'
+exec baton project create app --repo file://$WORK/app
+! exec baton workflow run app --wait
+capture WF 'Workflow ([0-9a-f-]{36}) '
+exec baton workflow show $WF --json
+capture JOB '"jobs": \[\s+\{\s+"id": "([0-9a-f-]{36})"'
+exec baton job logs $JOB
+stdout 'sem-version go 1.19.13'
+stdout '127.0.0.1:9'
+! stdout 'no tool cache'
+! stdout 'after the failure'
+kill -INT up
+wait up
+-- app/.semaphore/semaphore.yml --
+version: v1.0
+agent:
+  machine:
+    type: e1-standard-2
+blocks:
+  - task:
+      jobs:
+        - name: Go
+          commands:
+            - sem-version go 1.19.13
+            - echo after the failure
+`
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "up_tools.txtar"), []byte(script), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	testscript.Run(t, scriptParams(dir))
+}
