@@ -3,8 +3,10 @@ package api
 import (
 	"fmt"
 	"net/http"
+	"strings"
 
 	"github.com/batonci/baton/internal/apiv1"
+	"github.com/batonci/baton/internal/audit"
 	"github.com/batonci/baton/internal/ci"
 	"github.com/batonci/baton/internal/store"
 )
@@ -58,7 +60,20 @@ func (a *API) setTools(w http.ResponseWriter, r *http.Request, c *caller) error 
 		seen[t.Name] = true
 		ts = append(ts, t)
 	}
-	if err := a.cfg.Store.Tx(r.Context(), func(tx *store.Tx) error { return tx.SetGlobalTools(ts) }); err != nil {
+	names := make([]string, len(ts))
+	for i, t := range ts {
+		names[i] = t.Kind + ":" + t.Name + "@" + t.Version
+	}
+	err := a.cfg.Store.Tx(r.Context(), func(tx *store.Tx) error {
+		if err := tx.SetGlobalTools(ts); err != nil {
+			return err
+		}
+		// Every job of every project runs what is set here: who changed
+		// it, and to what, is on record.
+		return audit.Record(r.Context(), tx, audit.Event{Action: audit.ToolsChanged, Target: "global tools",
+			Detail: strings.Join(names, " "), At: a.cfg.Now()})
+	})
+	if err != nil {
 		return err
 	}
 	return writeJSON(w, http.StatusOK, toolsView(ts))

@@ -62,6 +62,8 @@ const (
 	// libraries (never their token).
 	LibraryChanged Action = "library.changed"
 	LibraryDeleted Action = "library.deleted"
+	// ToolsChanged records a change of the global tools every job gets.
+	ToolsChanged Action = "tools.changed"
 )
 
 // Event is an action to record.

@@ -186,7 +186,7 @@ func rerunBlocks(orig *ci.Pipeline, g *plan.Graph) map[string]bool {
 // the workflow's commit (the compiled graph does not keep them). When the
 // file cannot be read, every block reruns per job, the default.
 func (e *Engine) partialRerunModes(ctx context.Context, proj *ci.Project, wf *ci.Workflow, file string) map[string]string {
-	fsys := &commitFS{ctx: ctx, repos: e.cfg.Repos.Project(proj.ID), url: proj.RepoURL, sha: wf.SHA}
+	fsys := commitFS(ctx, e.cfg.Repos.Project(proj.ID), proj.RepoURL, wf.SHA)
 	pl, diags := pipeline.LoadWith(fsys, file, e.loadOptions(ctx, e.workflowPins(ctx, wf)))
 	if len(diags) > 0 || pl == nil {
 		return map[string]string{}

@@ -1,13 +1,11 @@
 package engine
 
 import (
-	"bytes"
 	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"strings"
 	"time"
@@ -334,7 +332,7 @@ func (e *Engine) compile(ctx context.Context, proj *ci.Project, wf *ci.Workflow,
 	for _, p := range pins {
 		c.pins[p.Name] = p
 	}
-	fsys := &commitFS{ctx: ctx, repos: e.cfg.Repos.Project(proj.ID), url: proj.RepoURL, sha: wf.SHA}
+	fsys := commitFS(ctx, e.cfg.Repos.Project(proj.ID), proj.RepoURL, wf.SHA)
 	pl, diags := pipeline.LoadWith(fsys, file, e.loadOptions(ctx, pins))
 	if pl != nil {
 		c.libraries = pl.LibraryFiles
@@ -408,57 +406,9 @@ func planEvent(proj *ci.Project, wf *ci.Workflow) plan.Event {
 // commitFS is the file tree of one commit, read through the repository
 // cache, for pipeline.LoadWith. It lives for one compile call, which is
 // why it holds a context.
-type commitFS struct {
-	ctx   context.Context
-	repos *repocache.Cache
-	url   string
-	sha   string
+func commitFS(ctx context.Context, repos *repocache.Cache, url, sha string) fs.FS {
+	return repocache.FileFS(func(name string) ([]byte, error) { return repos.ReadFile(ctx, url, sha, name) })
 }
-
-// ReadFile implements fs.ReadFileFS.
-func (f *commitFS) ReadFile(name string) ([]byte, error) {
-	if !fs.ValidPath(name) {
-		return nil, &fs.PathError{Op: "read", Path: name, Err: fs.ErrInvalid}
-	}
-	b, err := f.repos.ReadFile(f.ctx, f.url, f.sha, name)
-	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return nil, &fs.PathError{Op: "read", Path: name, Err: fs.ErrNotExist}
-		}
-		return nil, &fs.PathError{Op: "read", Path: name, Err: err}
-	}
-	return b, nil
-}
-
-// Open implements fs.FS for regular files.
-func (f *commitFS) Open(name string) (fs.File, error) {
-	b, err := f.ReadFile(name)
-	if err != nil {
-		return nil, err
-	}
-	return &memFile{name: name, r: bytes.NewReader(b), size: int64(len(b))}, nil
-}
-
-type memFile struct {
-	name string
-	r    *bytes.Reader
-	size int64
-}
-
-func (m *memFile) Read(p []byte) (int, error) { return m.r.Read(p) }
-func (m *memFile) Close() error               { return nil }
-func (m *memFile) Stat() (fs.FileInfo, error) { return memInfo{m}, nil }
-
-type memInfo struct{ f *memFile }
-
-func (i memInfo) Name() string       { return i.f.name[strings.LastIndexByte(i.f.name, '/')+1:] }
-func (i memInfo) Size() int64        { return i.f.size }
-func (i memInfo) Mode() fs.FileMode  { return 0o444 }
-func (i memInfo) ModTime() time.Time { return time.Time{} }
-func (i memInfo) IsDir() bool        { return false }
-func (i memInfo) Sys() any           { return nil }
-
-var _ io.Reader = (*memFile)(nil)
 
 // builder creates the rows of a pipeline from a compiled graph.
 type builder struct {

@@ -14,7 +14,6 @@
 package library
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -388,7 +387,7 @@ func (s *Service) Pin(ctx context.Context, fork bool) ([]store.LibraryPin, error
 // FS is the file tree of a library at a pinned commit, for
 // pipeline.LoadWith. It lives for one compile (it holds ctx).
 func (s *Service) FS(ctx context.Context, pin store.LibraryPin) fs.FS {
-	return &pinFS{ctx: ctx, s: s, pin: pin}
+	return repocache.FileFS(func(name string) ([]byte, error) { return s.ReadFile(ctx, pin, name) })
 }
 
 // ReadFile reads a file of a library at a pinned commit.
@@ -492,48 +491,3 @@ func (s *Service) Archive(ctx context.Context, l *store.Library, sha string, w i
 func (s *Service) Uses(ctx context.Context, l *store.Library, limit int) ([]store.LibraryUse, error) {
 	return s.cfg.Store.ListLibraryUses(ctx, l.ID, s.cfg.Now().Add(-30*24*time.Hour), limit)
 }
-
-// pinFS reads a library at a pinned commit.
-type pinFS struct {
-	ctx context.Context
-	s   *Service
-	pin store.LibraryPin
-}
-
-func (f *pinFS) ReadFile(name string) ([]byte, error) {
-	if !fs.ValidPath(name) {
-		return nil, &fs.PathError{Op: "read", Path: name, Err: fs.ErrInvalid}
-	}
-	b, err := f.s.ReadFile(f.ctx, f.pin, name)
-	if err != nil {
-		return nil, &fs.PathError{Op: "read", Path: name, Err: err}
-	}
-	return b, nil
-}
-
-func (f *pinFS) Open(name string) (fs.File, error) {
-	b, err := f.ReadFile(name)
-	if err != nil {
-		return nil, err
-	}
-	return &memFile{name: name, r: bytes.NewReader(b), size: int64(len(b))}, nil
-}
-
-type memFile struct {
-	name string
-	r    *bytes.Reader
-	size int64
-}
-
-func (m *memFile) Read(p []byte) (int, error) { return m.r.Read(p) }
-func (m *memFile) Close() error               { return nil }
-func (m *memFile) Stat() (fs.FileInfo, error) { return memInfo{m}, nil }
-
-type memInfo struct{ f *memFile }
-
-func (i memInfo) Name() string       { return i.f.name[strings.LastIndexByte(i.f.name, '/')+1:] }
-func (i memInfo) Size() int64        { return i.f.size }
-func (i memInfo) Mode() fs.FileMode  { return 0o444 }
-func (i memInfo) ModTime() time.Time { return time.Time{} }
-func (i memInfo) IsDir() bool        { return false }
-func (i memInfo) Sys() any           { return nil }
