@@ -9,21 +9,17 @@
 package coveragereports
 
 import (
-	"bytes"
-	"compress/gzip"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"log/slog"
-	"sync"
 	"time"
 
 	"github.com/batonci/baton/internal/blob"
 	"github.com/batonci/baton/internal/ci"
 	"github.com/batonci/baton/internal/coverage"
 	"github.com/batonci/baton/internal/ids"
+	"github.com/batonci/baton/internal/jobreport"
 	"github.com/batonci/baton/internal/store"
 )
 
@@ -38,12 +34,10 @@ type Config struct {
 // Service stores and merges coverage reports.
 type Service struct {
 	cfg  Config
-	jobs [64]sync.Mutex
-	mu   sync.Mutex // guards pending
+	jobs jobreport.Locks
 	// pending are the pipelines that ended and whose coverage is to be
 	// merged.
-	pending map[string]bool
-	wake    chan struct{}
+	pending *jobreport.Pending
 }
 
 // New returns a Service.
@@ -54,23 +48,13 @@ func New(cfg Config) *Service {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Service{cfg: cfg, pending: map[string]bool{}, wake: make(chan struct{}, 1)}
-}
-
-// lockJob serialises the publishes of one job on this server, so that
-// two at once both end up in its report. Jobs share a few locks.
-func (s *Service) lockJob(id string) func() {
-	h := fnv.New32a()
-	h.Write([]byte(id))
-	m := &s.jobs[h.Sum32()%uint32(len(s.jobs))]
-	m.Lock()
-	return m.Unlock
+	return &Service{cfg: cfg, pending: jobreport.NewPending()}
 }
 
 // PutJob merges report into job's coverage (the job must exist) and
 // stores it. It returns the job's whole coverage's totals.
 func (s *Service) PutJob(ctx context.Context, job *ci.Job, report coverage.Report) (coverage.Totals, error) {
-	unlock := s.lockJob(job.ID)
+	unlock := s.jobs.Lock(job.ID)
 	defer unlock()
 	merged := coverage.Merge(report)
 	old, err := s.cfg.Store.JobCoverage(ctx, job.ID)
@@ -107,35 +91,16 @@ func (s *Service) PutJob(ctx context.Context, job *ci.Job, report coverage.Repor
 
 // write stores r as gzipped JSON under key.
 func (s *Service) write(ctx context.Context, key string, r coverage.Report) error {
-	var buf bytes.Buffer
-	zw, _ := gzip.NewWriterLevel(&buf, gzip.BestSpeed)
-	if err := json.NewEncoder(zw).Encode(r); err != nil {
-		return err
-	}
-	if err := zw.Close(); err != nil {
-		return err
-	}
-	if _, err := s.cfg.Blobs.PutSized(ctx, key, bytes.NewReader(buf.Bytes()), int64(buf.Len())); err != nil {
+	if _, err := jobreport.Write(ctx, s.cfg.Blobs, key, r); err != nil {
 		return fmt.Errorf("store the coverage report: %w", err)
 	}
 	return nil
 }
 
 func (s *Service) read(ctx context.Context, key string) (coverage.Report, error) {
-	rc, err := s.cfg.Blobs.Get(ctx, key, blob.Range{})
-	if err != nil {
-		return coverage.Report{}, err
-	}
-	defer rc.Close()
-	zr, err := gzip.NewReader(rc)
-	if err != nil {
-		return coverage.Report{}, err
-	}
 	var r coverage.Report
-	if err := json.NewDecoder(zr).Decode(&r); err != nil {
-		return coverage.Report{}, err
-	}
-	return r, nil
+	err := jobreport.Read(ctx, s.cfg.Blobs, key, &r)
+	return r, err
 }
 
 // JobReport returns a job's whole report; store.ErrNotFound if it
@@ -251,41 +216,15 @@ func (s *Service) put(ctx context.Context, p *ci.Pipeline, merged coverage.Repor
 // PipelineChanged queues the merge of a pipeline that ended (an
 // engine.Observer).
 func (s *Service) PipelineChanged(_ context.Context, p *ci.Pipeline, _ *ci.Workflow, _ *ci.Project) {
-	if p.State != ci.StateDone {
-		return
-	}
-	s.mu.Lock()
-	s.pending[p.ID] = true
-	s.mu.Unlock()
-	select {
-	case s.wake <- struct{}{}:
-	default:
-	}
+	s.pending.Add(p)
 }
 
 // Run merges the coverage of the pipelines that end until ctx ends.
 func (s *Service) Run(ctx context.Context) error {
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-s.wake:
+	s.pending.Run(ctx, func(ctx context.Context, id string) {
+		if _, err := s.MergePipeline(ctx, id); err != nil && !errors.Is(err, store.ErrNotFound) && ctx.Err() == nil {
+			s.cfg.Logger.Warn("merge the pipeline's coverage", "pipeline", id, "err", err)
 		}
-		for {
-			s.mu.Lock()
-			var id string
-			for k := range s.pending {
-				id = k
-				break
-			}
-			delete(s.pending, id)
-			s.mu.Unlock()
-			if id == "" {
-				break
-			}
-			if _, err := s.MergePipeline(ctx, id); err != nil && !errors.Is(err, store.ErrNotFound) && ctx.Err() == nil {
-				s.cfg.Logger.Warn("merge the pipeline's coverage", "pipeline", id, "err", err)
-			}
-		}
-	}
+	})
+	return nil
 }

@@ -9,12 +9,10 @@ package testresults
 
 import (
 	"bytes"
-	"compress/gzip"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"io"
 	"log/slog"
 	"sync"
@@ -23,6 +21,7 @@ import (
 	"github.com/batonci/baton/internal/blob"
 	"github.com/batonci/baton/internal/ci"
 	"github.com/batonci/baton/internal/ids"
+	"github.com/batonci/baton/internal/jobreport"
 	"github.com/batonci/baton/internal/store"
 	"github.com/batonci/baton/internal/testreport"
 )
@@ -38,11 +37,9 @@ type Config struct {
 // Service stores and merges reports.
 type Service struct {
 	cfg  Config
-	jobs [64]sync.Mutex
-	mu   sync.Mutex // guards pending
+	jobs jobreport.Locks
 	// pending are the pipelines that ended and whose report is to be made.
-	pending map[string]bool
-	wake    chan struct{}
+	pending *jobreport.Pending
 
 	// The outcomes of published tests are written after the report, by
 	// Run (writeOutcomes), so that a job does not wait for thousands of
@@ -64,17 +61,7 @@ func New(cfg Config) *Service {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Service{cfg: cfg, pending: map[string]bool{}, wake: make(chan struct{}, 1), progress: make(chan struct{}), owake: make(chan struct{}, 1)}
-}
-
-// lockJob serialises the reports of one job on this server, so that two
-// publishes at once both end up in its report. Jobs share a few locks.
-func (s *Service) lockJob(id string) func() {
-	h := fnv.New32a()
-	h.Write([]byte(id))
-	m := &s.jobs[h.Sum32()%uint32(len(s.jobs))]
-	m.Lock()
-	return m.Unlock
+	return &Service{cfg: cfg, pending: jobreport.NewPending(), progress: make(chan struct{}), owake: make(chan struct{}, 1)}
 }
 
 // PutJob merges report into the report of job (which must exist), stores
@@ -89,7 +76,7 @@ func (s *Service) PutJob(ctx context.Context, job *ci.Job, report testreport.Res
 	if err != nil {
 		return testreport.Summary{}, err
 	}
-	unlock := s.lockJob(job.ID)
+	unlock := s.jobs.Lock(job.ID)
 	defer unlock()
 
 	merged := report
@@ -155,19 +142,11 @@ func counts(s testreport.Summary) store.TestCounts {
 
 // write stores r as gzipped JSON under key and returns the object's size.
 func (s *Service) write(ctx context.Context, key string, r testreport.Result) (int64, error) {
-	var buf bytes.Buffer
-	zw, _ := gzip.NewWriterLevel(&buf, gzip.BestSpeed)
-	if err := json.NewEncoder(zw).Encode(r); err != nil {
-		return 0, err
-	}
-	if err := zw.Close(); err != nil {
-		return 0, err
-	}
-	info, err := s.cfg.Blobs.PutSized(ctx, key, bytes.NewReader(buf.Bytes()), int64(buf.Len()))
+	size, err := jobreport.Write(ctx, s.cfg.Blobs, key, r)
 	if err != nil {
 		return 0, fmt.Errorf("store the test report: %w", err)
 	}
-	return info.Size, nil
+	return size, nil
 }
 
 // copyReport copies the stored report from to the key to and returns
@@ -195,20 +174,9 @@ func (s *Service) Open(ctx context.Context, key string) (io.ReadCloser, error) {
 }
 
 func (s *Service) read(ctx context.Context, key string) (testreport.Result, error) {
-	rc, err := s.Open(ctx, key)
-	if err != nil {
-		return testreport.Result{}, err
-	}
-	defer rc.Close()
-	zr, err := gzip.NewReader(rc)
-	if err != nil {
-		return testreport.Result{}, err
-	}
 	var r testreport.Result
-	if err := json.NewDecoder(zr).Decode(&r); err != nil {
-		return testreport.Result{}, err
-	}
-	return r, nil
+	err := jobreport.Read(ctx, s.cfg.Blobs, key, &r)
+	return r, err
 }
 
 // Digests returns the digests of the jobs' reports recs, by job ID. A
@@ -338,16 +306,7 @@ func (s *Service) MergePipeline(ctx context.Context, pipelineID string) (testrep
 // PipelineChanged queues the merge of a pipeline that ended (an
 // engine.Observer).
 func (s *Service) PipelineChanged(_ context.Context, p *ci.Pipeline, _ *ci.Workflow, _ *ci.Project) {
-	if p.State != ci.StateDone {
-		return
-	}
-	s.mu.Lock()
-	s.pending[p.ID] = true
-	s.mu.Unlock()
-	select {
-	case s.wake <- struct{}{}:
-	default:
-	}
+	s.pending.Add(p)
 }
 
 // addOutcomes queues outcomes for writeOutcomes, or writes them now when
@@ -449,27 +408,10 @@ func (s *Service) Run(ctx context.Context) error {
 		s.writeOutcomes(ctx)
 	}()
 	defer func() { <-done }()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-s.wake:
+	s.pending.Run(ctx, func(ctx context.Context, id string) {
+		if _, err := s.MergePipeline(ctx, id); err != nil && !errors.Is(err, store.ErrNotFound) && ctx.Err() == nil {
+			s.cfg.Logger.Warn("merge the pipeline's test reports", "pipeline", id, "err", err)
 		}
-		for {
-			s.mu.Lock()
-			var id string
-			for k := range s.pending {
-				id = k
-				break
-			}
-			delete(s.pending, id)
-			s.mu.Unlock()
-			if id == "" {
-				break
-			}
-			if _, err := s.MergePipeline(ctx, id); err != nil && !errors.Is(err, store.ErrNotFound) && ctx.Err() == nil {
-				s.cfg.Logger.Warn("merge the pipeline's test reports", "pipeline", id, "err", err)
-			}
-		}
-	}
+	})
+	return nil
 }
