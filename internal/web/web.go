@@ -78,10 +78,10 @@ func New(cfg Config) *Web {
 	}
 	for _, name := range names {
 		base := path.Base(name)
-		if base == "layout.html" {
+		if base == "layout.html" || base == "partials.html" {
 			continue
 		}
-		w.pages[base] = template.Must(template.New(base).Funcs(funcs).ParseFS(templates, "templates/layout.html", name))
+		w.pages[base] = template.Must(template.New(base).Funcs(funcs).ParseFS(templates, "templates/layout.html", "templates/partials.html", name))
 	}
 	w.routes()
 	return w
