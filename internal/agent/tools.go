@@ -63,8 +63,11 @@ type ToolsOptions struct {
 	Budget int64
 	// GoProxy is the Go module proxy's base URL, GoSumDB GOSUMDB's value.
 	GoProxy, GoSumDB string
-	// NPMRegistry is the npm registry's base URL (Node.js and npm tools).
-	NPMRegistry string
+	// NPMRegistry is the npm registry's base URL (Node.js and npm
+	// tools); "" means the one NPMRegistryLookup finds on the first
+	// Node.js or npm fetch (the machine's npm setting), or none.
+	NPMRegistry       string
+	NPMRegistryLookup *toolsource.Lookup
 	// WorkDir holds npm's cache and the Go builds' GOPATH: the agent's,
 	// not the jobs' (under DataDir).
 	WorkDir string
@@ -85,8 +88,8 @@ func NewTools(o ToolsOptions) (*toolsource.Provider, error) {
 	return &toolsource.Provider{
 		Cache:  c,
 		Go:     &toolsource.Go{Proxy: o.GoProxy, SumDB: o.GoSumDB, Client: o.Client},
-		Node:   &toolsource.Node{Registry: o.NPMRegistry, Client: o.Client},
-		NPM:    &toolsource.NPM{Registry: o.NPMRegistry, CacheDir: filepath.Join(o.WorkDir, "npm-cache"), Client: o.Client},
+		Node:   &toolsource.Node{Registry: o.NPMRegistry, RegistryLookup: o.NPMRegistryLookup, Client: o.Client},
+		NPM:    &toolsource.NPM{Registry: o.NPMRegistry, RegistryLookup: o.NPMRegistryLookup, CacheDir: filepath.Join(o.WorkDir, "npm-cache"), Client: o.Client},
 		GoTool: &toolsource.GoTool{Proxy: o.GoProxy, SumDB: o.GoSumDB, GoPath: filepath.Join(o.WorkDir, "gopath"), Client: o.Client},
 		OS:     runtime.GOOS, Arch: runtime.GOARCH,
 	}, nil

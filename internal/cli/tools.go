@@ -54,36 +54,45 @@ func (tf *toolFlags) provider(ctx context.Context, o *IO, workDir, dataDir strin
 	opts := agent.ToolsOptions{Dir: filepath.Join(workDir, "tools"), WorkDir: filepath.Join(dataDir, "tool-work"), Budget: budget, Logger: logger(o)}
 	opts.GoProxy = tf.sources["go"]
 	if opts.GoProxy == "" {
-		opts.GoProxy = firstProxy(machineSetting(ctx, o, "GOPROXY", "go", "env", "GOPROXY"))
+		v, _ := machineSetting(ctx, o, "GOPROXY", "go", "env", "GOPROXY")
+		opts.GoProxy = firstProxy(v)
 	}
 	opts.GoSumDB = *tf.sumdb
 	if opts.GoSumDB == "" {
-		opts.GoSumDB = machineSetting(ctx, o, "GOSUMDB", "go", "env", "GOSUMDB")
+		opts.GoSumDB, _ = machineSetting(ctx, o, "GOSUMDB", "go", "env", "GOSUMDB")
 	}
 	opts.NPMRegistry = tf.sources["node"]
 	if opts.NPMRegistry == "" {
-		opts.NPMRegistry = strings.TrimSuffix(machineSetting(ctx, o, "npm_config_registry", "npm", "config", "get", "registry"), "/")
+		// npm's setting costs a Node.js start: asked on the first
+		// Node.js or npm fetch, not when the agent starts.
+		opts.NPMRegistryLookup = toolsource.NewLookup(func(ctx context.Context) (string, bool) {
+			v, ok := machineSetting(ctx, o, "npm_config_registry", "npm", "config", "get", "registry")
+			return strings.TrimSuffix(v, "/"), ok
+		})
 	}
 	return agent.NewTools(opts)
 }
 
 // machineSetting is the environment variable env, or else what the
-// command prints (the machine's go or npm setting), or "".
-func machineSetting(ctx context.Context, o *IO, env string, argv ...string) string {
+// command prints (the machine's go or npm setting), or "". ok is false
+// when ctx ended before the command answered (it may be asked again).
+func machineSetting(ctx context.Context, o *IO, env string, argv ...string) (v string, ok bool) {
 	if v := o.Getenv(env); v != "" {
-		return v
+		return v, true
 	}
-	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	cmdCtx, cancel := context.WithTimeout(ctx, 20*time.Second)
 	defer cancel()
-	out, err := exec.CommandContext(ctx, argv[0], argv[1:]...).Output()
+	out, err := exec.CommandContext(cmdCtx, argv[0], argv[1:]...).Output()
 	if err != nil {
-		return ""
+		// No such command, or it failed or hung: the machine names
+		// none; unless the asker gave up first.
+		return "", ctx.Err() == nil
 	}
-	v := strings.TrimSpace(string(out))
+	v = strings.TrimSpace(string(out))
 	if v == "undefined" {
-		return ""
+		return "", true
 	}
-	return v
+	return v, true
 }
 
 // firstProxy is the first proxy URL of a GOPROXY list.

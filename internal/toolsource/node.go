@@ -26,9 +26,11 @@ import (
 // Node fetches Node.js from an npm registry's node-<os>-<arch> package
 // (its tarballs hold bin/node, include/ and share/).
 type Node struct {
-	// Registry is the npm registry's base URL.
-	Registry string
-	Client   *http.Client
+	// Registry is the npm registry's base URL; "" means the one
+	// RegistryLookup finds on first use, or none.
+	Registry       string
+	RegistryLookup *Lookup
+	Client         *http.Client
 }
 
 func (n *Node) httpClient() *http.Client {
@@ -111,7 +113,7 @@ func nodePackage(goos, arch string) string {
 
 // Resolve returns the highest Node.js release matching want.
 func (n *Node) Resolve(ctx context.Context, want, goos, arch string) (string, error) {
-	doc, err := packageDoc(ctx, n.httpClient(), n.Registry, nodePackage(goos, arch))
+	doc, err := packageDoc(ctx, n.httpClient(), registry(ctx, n.Registry, n.RegistryLookup), nodePackage(goos, arch))
 	var ue *UnknownError
 	if errors.As(err, &ue) {
 		return "", &Refused{Msg: fmt.Sprintf("node: the registry has no Node.js builds for %s/%s", goos, arch)}
@@ -130,7 +132,7 @@ func (n *Node) Resolve(ctx context.Context, want, goos, arch string) (string, er
 // unpacks it.
 func (n *Node) Installer(version, goos, arch string, progress io.Writer) toolcache.Installer {
 	return func(ctx context.Context, dir string) (toolcache.Manifest, error) {
-		doc, err := packageDoc(ctx, n.httpClient(), n.Registry, nodePackage(goos, arch))
+		doc, err := packageDoc(ctx, n.httpClient(), registry(ctx, n.Registry, n.RegistryLookup), nodePackage(goos, arch))
 		if err != nil {
 			return toolcache.Manifest{}, err
 		}

@@ -26,7 +26,10 @@ var npmName = regexp.MustCompile(`^(@[a-z0-9][a-z0-9._~-]*/)?[a-z0-9][a-z0-9._~-
 // entry, with install scripts off (a package's code never runs as the
 // agent's user), through the configured registry.
 type NPM struct {
-	Registry string
+	// Registry is the npm registry's base URL; "" means the one
+	// RegistryLookup finds on first use, or none.
+	Registry       string
+	RegistryLookup *Lookup
 	// NPM is the npm command; "" means npm on PATH.
 	NPM string
 	// CacheDir is npm's own cache, the agent's.
@@ -51,7 +54,7 @@ func (n *NPM) Resolve(ctx context.Context, name, want string) (string, error) {
 	if client == nil {
 		client = http.DefaultClient
 	}
-	doc, err := packageDoc(ctx, client, n.Registry, name)
+	doc, err := packageDoc(ctx, client, registry(ctx, n.Registry, n.RegistryLookup), name)
 	if err != nil {
 		return "", err
 	}
@@ -73,7 +76,7 @@ func (n *NPM) Installer(name, version, nodeBin string, progress io.Writer) toolc
 		}
 		cmd := exec.CommandContext(ctx, npm, "install", "--global", "--prefix", dir,
 			"--ignore-scripts", "--no-audit", "--no-fund", "--no-update-notifier", "--loglevel=error",
-			"--registry", n.Registry, "--cache", n.CacheDir, name+"@"+version)
+			"--registry", registry(ctx, n.Registry, n.RegistryLookup), "--cache", n.CacheDir, name+"@"+version)
 		env := os.Environ()
 		if nodeBin != "" {
 			env = append(env, "PATH="+nodeBin+string(os.PathListSeparator)+os.Getenv("PATH"))
