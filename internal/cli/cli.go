@@ -20,6 +20,7 @@ import (
 
 	"github.com/batonci/baton/internal/reaper"
 	"github.com/batonci/baton/internal/toolbox"
+	"golang.org/x/term"
 )
 
 // Exit codes.
@@ -42,14 +43,21 @@ type IO struct {
 	Stop <-chan struct{}
 }
 
-// isTerminal reports whether w is an interactive terminal.
+// isTerminal reports whether w is an interactive terminal. A character
+// device is not enough: /dev/null is one, and `baton run >/dev/null`
+// then coloured every line (and `baton debug` asked ssh for a tty).
 func isTerminal(w io.Writer) bool {
 	f, ok := w.(*os.File)
 	if !ok {
 		return false
 	}
-	fi, err := f.Stat()
-	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+	c, err := f.SyscallConn() // unlike Fd, leaves the descriptor's mode alone
+	if err != nil {
+		return false
+	}
+	tty := false
+	_ = c.Control(func(fd uintptr) { tty = term.IsTerminal(int(fd)) })
+	return tty
 }
 
 // color reports whether output to w should be coloured.
