@@ -68,7 +68,17 @@ func repo(b *testing.B, files map[string]string) string {
 // runCmd runs a command with its output drained into a pipe read by this
 // process, and returns the wall time and the peak RSS of the process tree
 // root in MiB.
-func runCmd(b *testing.B, dir string, name string, args ...string) (time.Duration, float64) {
+// cmdRun is what one run of a command cost: wall time, CPU time (user and
+// system, of the command and the processes it waited for: on a loaded
+// machine the steadier measure) and peak RSS in MiB.
+type cmdRun struct {
+	wall, cpu time.Duration
+	rssMiB    float64
+}
+
+// runCmd runs a command in dir with its standard output read from a pipe
+// by this process, and returns what it cost.
+func runCmd(b *testing.B, dir string, name string, args ...string) cmdRun {
 	b.Helper()
 	cmd := exec.Command(name, args...)
 	cmd.Dir = dir
@@ -87,9 +97,11 @@ func runCmd(b *testing.B, dir string, name string, args ...string) (time.Duratio
 	if err := cmd.Wait(); err != nil {
 		b.Fatalf("%s %v: %v\n%s", name, args, err, stderr.String())
 	}
-	d := time.Since(start)
-	rss := float64(cmd.ProcessState.SysUsage().(*syscall.Rusage).Maxrss) / 1024
-	return d, rss
+	return cmdRun{
+		wall:   time.Since(start),
+		cpu:    cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime(),
+		rssMiB: float64(cmd.ProcessState.SysUsage().(*syscall.Rusage).Maxrss) / 1024,
+	}
 }
 
 func pipelineYAML(blocks string) string {
@@ -112,12 +124,9 @@ func BenchmarkCommandOverhead(b *testing.B) {
 	script := strings.TrimSuffix(strings.Repeat("true; ", 500), " ")
 	var t500, t1, tBash time.Duration
 	for b.Loop() {
-		d, _ := runCmd(b, dir, bin, "run")
-		t500 += d
-		d, _ = runCmd(b, dir, bin, "run", "one.yml")
-		t1 += d
-		d, _ = runCmd(b, dir, "bash", "-c", script)
-		tBash += d
+		t500 += runCmd(b, dir, bin, "run").wall
+		t1 += runCmd(b, dir, bin, "run", "one.yml").wall
+		tBash += runCmd(b, dir, "bash", "-c", script).wall
 	}
 	n := float64(b.N)
 	perCmd := float64(t500-t1) / n / 499 / float64(time.Millisecond)
@@ -142,10 +151,8 @@ func BenchmarkPipeline20Jobs4Blocks(b *testing.B) {
 	dir := repo(b, map[string]string{".semaphore/semaphore.yml": pipelineYAML(y.String()), "run.sh": script.String()})
 	var tb, ts time.Duration
 	for b.Loop() {
-		d, _ := runCmd(b, dir, bin, "run")
-		tb += d
-		d, _ = runCmd(b, dir, "bash", "run.sh")
-		ts += d
+		tb += runCmd(b, dir, bin, "run").wall
+		ts += runCmd(b, dir, "bash", "run.sh").wall
 	}
 	n := float64(b.N)
 	b.ReportMetric(float64(tb.Microseconds())/n/1000, "baton-ms")
@@ -155,33 +162,58 @@ func BenchmarkPipeline20Jobs4Blocks(b *testing.B) {
 // BenchmarkMillionLines: a command printing 1,000,000 lines, through baton
 // run and through bare bash, both read by this process from a pipe; peak
 // RSS of baton for 1M lines vs 10k lines shows whether memory stays flat.
+// The output's own cost is the 1M-line run minus a 1-line run (start-up,
+// snapshot, workspace), in wall time and in CPU time, against bare bash.
+//
+// BATON_BENCH_BEFORE names another baton binary (say, built from the
+// commit before a change) that is run the same way in the same loop, so
+// that before and after are measured back to back on a shared machine.
 func BenchmarkMillionLines(b *testing.B) {
-	bin := baton(b)
+	bins := map[string]string{"": baton(b)}
+	if before := os.Getenv("BATON_BENCH_BEFORE"); before != "" {
+		bins["before-"] = before
+	}
 	job := func(n int) string {
 		return pipelineYAML(fmt.Sprintf("  - task:\n      jobs:\n        - name: Print\n          commands:\n            - seq %d\n", n))
 	}
 	dir := repo(b, map[string]string{".semaphore/semaphore.yml": job(1000000), "small.yml": job(10000), "empty.yml": job(1)})
-	var tb, tbash, tempty time.Duration
-	var rssBig, rssSmall float64
+	type sums struct {
+		big, empty       cmdRun
+		rssBig, rssSmall float64
+	}
+	got := map[string]*sums{}
+	for name := range bins {
+		got[name] = &sums{}
+	}
+	var bash cmdRun
+	add := func(to *cmdRun, r cmdRun) {
+		to.wall += r.wall
+		to.cpu += r.cpu
+	}
 	for b.Loop() {
-		d, rss := runCmd(b, dir, bin, "run")
-		tb += d
-		rssBig = max(rssBig, rss)
-		_, rss = runCmd(b, dir, bin, "run", "small.yml")
-		rssSmall = max(rssSmall, rss)
-		d, _ = runCmd(b, dir, bin, "run", "empty.yml")
-		tempty += d
-		d, _ = runCmd(b, dir, "bash", "-c", "seq 1000000")
-		tbash += d
+		for name, bin := range bins {
+			s := got[name]
+			r := runCmd(b, dir, bin, "run")
+			add(&s.big, r)
+			s.rssBig = max(s.rssBig, r.rssMiB)
+			s.rssSmall = max(s.rssSmall, runCmd(b, dir, bin, "run", "small.yml").rssMiB)
+			add(&s.empty, runCmd(b, dir, bin, "run", "empty.yml"))
+		}
+		add(&bash, runCmd(b, dir, "bash", "-c", "seq 1000000"))
 	}
 	n := float64(b.N)
-	b.ReportMetric(float64(tb.Milliseconds())/n, "baton-ms")
-	b.ReportMetric(float64(tempty.Milliseconds())/n, "baton-1line-ms")
-	b.ReportMetric(float64(tbash.Milliseconds())/n, "bash-ms")
-	b.ReportMetric(float64(tb)/float64(tbash), "ratio")
-	// The output's own cost: the 1M-line run minus a 1-line run (start-up,
-	// snapshot, workspace), against bare bash.
-	b.ReportMetric(float64(tb-tempty)/float64(tbash), "output-ratio")
-	b.ReportMetric(rssBig, "baton-1M-rss-MiB")
-	b.ReportMetric(rssSmall, "baton-10k-rss-MiB")
+	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / n / 1000 }
+	b.ReportMetric(ms(bash.wall), "bash-ms")
+	b.ReportMetric(ms(bash.cpu), "bash-cpu-ms")
+	for name, s := range got {
+		b.ReportMetric(ms(s.big.wall), name+"baton-ms")
+		b.ReportMetric(ms(s.empty.wall), name+"baton-1line-ms")
+		b.ReportMetric(float64(s.big.wall)/float64(bash.wall), name+"ratio")
+		b.ReportMetric(float64(s.big.wall-s.empty.wall)/float64(bash.wall), name+"output-ratio")
+		b.ReportMetric(ms(s.big.cpu), name+"baton-cpu-ms")
+		b.ReportMetric(ms(s.empty.cpu), name+"baton-1line-cpu-ms")
+		b.ReportMetric(float64(s.big.cpu-s.empty.cpu)/float64(bash.cpu), name+"output-cpu-ratio")
+		b.ReportMetric(s.rssBig, name+"baton-1M-rss-MiB")
+		b.ReportMetric(s.rssSmall, name+"baton-10k-rss-MiB")
+	}
 }
