@@ -290,55 +290,88 @@ const MaxOutput = 64 << 10
 // never what its sender claimed but what it holds. Outputs longer than
 // MaxOutput are trimmed.
 func (r *Result) Normalize() error {
+	_, err := r.normalize()
+	return err
+}
+
+// normalize is Normalize; it also reports whether it changed anything.
+func (r *Result) normalize() (changed bool, err error) {
+	// set sets *v to x, noting a change.
+	set := func(v *string, x string) {
+		if *v != x {
+			*v, changed = x, true
+		}
+	}
 	if r.TestResults == nil {
-		r.TestResults = []TestResults{}
+		r.TestResults, changed = []TestResults{}, true
 	}
 	for i := range r.TestResults {
 		tr := &r.TestResults[i]
 		if tr.Status == "" {
-			tr.Status = StatusSuccess
+			tr.Status, changed = StatusSuccess, true
 		}
 		if tr.Status != StatusSuccess && tr.Status != StatusError {
-			return fmt.Errorf("report %q: unknown status %q", tr.Name, tr.Status)
+			return changed, fmt.Errorf("report %q: unknown status %q", tr.Name, tr.Status)
 		}
 		if tr.Suites == nil {
-			tr.Suites = []Suite{}
+			tr.Suites, changed = []Suite{}, true
 		}
 		for j := range tr.Suites {
 			s := &tr.Suites[j]
-			s.SystemOut, s.SystemErr = trim(s.SystemOut, MaxOutput), trim(s.SystemErr, MaxOutput)
+			set(&s.SystemOut, trim(s.SystemOut, MaxOutput))
+			set(&s.SystemErr, trim(s.SystemErr, MaxOutput))
 			if s.Tests == nil {
-				s.Tests = []Test{}
+				s.Tests, changed = []Test{}, true
 			}
 			for k := range s.Tests {
 				t := &s.Tests[k]
 				switch t.State {
 				case StatePassed, StateFailed, StateError, StateSkipped, StateDisabled:
 				case "":
-					t.State = StatePassed
+					t.State, changed = StatePassed, true
 				default:
-					return fmt.Errorf("test %q of suite %q: unknown state %q", t.Name, s.Name, t.State)
+					return changed, fmt.Errorf("test %q of suite %q: unknown state %q", t.Name, s.Name, t.State)
 				}
 				if t.Duration < 0 {
-					t.Duration = 0
+					t.Duration, changed = 0, true
 				}
-				t.SystemOut, t.SystemErr = trim(t.SystemOut, MaxOutput), trim(t.SystemErr, MaxOutput)
+				set(&t.SystemOut, trim(t.SystemOut, MaxOutput))
+				set(&t.SystemErr, trim(t.SystemErr, MaxOutput))
 				for _, f := range []*Failure{t.Failure, t.Error} {
 					if f != nil {
-						f.Body = trim(f.Body, MaxOutput)
-						f.Message = trim(f.Message, MaxOutput)
+						set(&f.Body, trim(f.Body, MaxOutput))
+						set(&f.Message, trim(f.Message, MaxOutput))
 					}
 				}
 			}
 			if s.Summary.Duration < 0 {
-				s.Summary.Duration = 0
+				s.Summary.Duration, changed = 0, true
 			}
+			was := s.Summary
 			s.aggregate()
+			changed = changed || s.Summary != was
 		}
+		was := tr.Summary
 		tr.aggregate()
+		changed = changed || tr.Summary != was
+		ids := tr.ids()
 		tr.assignIDs()
+		changed = changed || !slices.Equal(ids, tr.ids())
 	}
-	return nil
+	return changed, nil
+}
+
+// ids lists the ids of tr, its suites and its tests.
+func (tr *TestResults) ids() []string {
+	out := []string{tr.ID}
+	for i := range tr.Suites {
+		s := &tr.Suites[i]
+		out = append(out, s.ID)
+		for j := range s.Tests {
+			out = append(out, s.Tests[j].ID)
+		}
+	}
+	return out
 }
 
 // Failed returns the tests that failed or errored, with their suite and
