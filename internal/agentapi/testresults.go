@@ -14,6 +14,8 @@ import (
 // agent and running).
 //
 //	PUT  /jobs/{id}/test-results           merge the body (testreport.Result
+//	                                       as the job sent it: gzipped JSON,
+//	                                       testreport.Compress, or plain
 //	                                       JSON) into the job's report;
 //	                                       answers the job's testreport.Summary
 //	POST /jobs/{id}/test-results/pipeline  merge the reports of the job's
@@ -25,7 +27,7 @@ func testResultsPath(jobID, sub string) string {
 	return "/jobs/" + url.PathEscape(jobID) + "/test-results" + sub
 }
 
-// PutTestReport sends a job's report.
+// PutTestReport sends a job's report, the bytes as the job gave them.
 func (c *Client) PutTestReport(ctx context.Context, jobID string, report io.Reader) (testreport.Summary, error) {
 	var out testreport.Summary
 	err := c.streamJSON(ctx, "test-results publish", http.MethodPut, testResultsPath(jobID, ""), nil, report, &out)

@@ -20,7 +20,7 @@ import (
 
 // TestReports keeps the jobs' test reports (internal/testresults).
 type TestReports interface {
-	PutJob(ctx context.Context, job *ci.Job, report testreport.Result) (testreport.Summary, error)
+	PutJob(ctx context.Context, job *ci.Job, report testreport.Received) (testreport.Summary, error)
 	MergePipeline(ctx context.Context, pipelineID string) (testreport.Summary, error)
 }
 
@@ -56,7 +56,7 @@ func (d *Dispatcher) handleTestReport(w http.ResponseWriter, r *http.Request) {
 		d.fail(w, r, err)
 		return
 	}
-	report, err := testreport.Decode(r.Body)
+	report, err := testreport.Receive(r.Body)
 	var de *testreport.DecodeError
 	if errors.As(err, &de) {
 		d.fail(w, r, errorf(http.StatusBadRequest, "%v", de))

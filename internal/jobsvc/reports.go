@@ -18,8 +18,9 @@ import (
 // The test report endpoints:
 //
 //	PUT  /v1/test-results            merge the body (a testreport.Result as
-//	                                 JSON) into this job's report; answers
-//	                                 the job's testreport.Summary
+//	                                 gzipped JSON, testreport.Compress; or
+//	                                 plain JSON) into this job's report;
+//	                                 answers the job's testreport.Summary
 //	POST /v1/test-results/pipeline   merge the reports of this job's
 //	                                 pipeline's jobs into the pipeline's
 //	                                 report; answers its summary (404 if no
@@ -28,7 +29,9 @@ import (
 // A report is always the job's own (Scope.Job): no request can name
 // another job's.
 
-// ReportStorage keeps the jobs' test reports.
+// ReportStorage keeps the jobs' test reports. PutJobReport is given the
+// request's body as it came (the service passes the job's bytes on
+// untouched).
 type ReportStorage interface {
 	PutJobReport(ctx context.Context, scope Scope, r io.Reader) (testreport.Summary, error)
 	MergePipelineReport(ctx context.Context, scope Scope) (testreport.Summary, error)
@@ -75,8 +78,8 @@ func (s *Service) reportMerge(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, sum)
 }
 
-// PublishTestReport sends a report (testreport.Result as JSON) to be
-// merged into the job's; it returns the job's whole report's summary.
+// PublishTestReport sends a report (testreport.Compress) to be merged
+// into the job's; it returns the job's whole report's summary.
 func (c *Client) PublishTestReport(ctx context.Context, report []byte) (testreport.Summary, error) {
 	return decode[testreport.Summary](c.do(ctx, http.MethodPut, "/v1/test-results", nil, func(w io.Writer) error { _, err := w.Write(report); return err }))
 }
@@ -101,7 +104,8 @@ func (l LocalReports) path(job string) string { return filepath.Join(l.Dir, job+
 
 // PutJobReport merges r into the job's file.
 func (l LocalReports) PutJobReport(ctx context.Context, scope Scope, r io.Reader) (testreport.Summary, error) {
-	in, err := testreport.Decode(r)
+	received, err := testreport.Receive(r)
+	in := received.Result
 	if err != nil {
 		return testreport.Summary{}, fmt.Errorf("%w: %w", ErrBadReport, err)
 	}

@@ -542,7 +542,7 @@ func (f *authzFixture) publishTests(t *testing.T, pf *projectFixture) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.e.Server.Tests.PutJob(t.Context(), j, rep); err != nil {
+	if _, err := f.e.Server.Tests.PutJob(t.Context(), j, testreport.Received{Result: rep}); err != nil {
 		t.Fatal(err)
 	}
 	return rep.TestResults[0].Suites[0].Tests[0].ID

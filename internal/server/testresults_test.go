@@ -1,6 +1,8 @@
 package server_test
 
 import (
+	"bytes"
+	"compress/gzip"
 	"errors"
 	"io"
 	"net/http"
@@ -278,6 +280,10 @@ func TestAgentTestReportEndpointsCheckTheJob(t *testing.T) {
 		{"not JSON", put(honest, as.JobID, "<testsuite/>"), http.StatusBadRequest},
 		{"an unknown state", put(honest, as.JobID, strings.Replace(good, "failed", "exploded", 1)), http.StatusBadRequest},
 		{"an unknown field", put(honest, as.JobID, `{"testResults":[],"owner":"x"}`), http.StatusBadRequest},
+		{"gzipped, not JSON", put(honest, as.JobID, gzipString(t, "<testsuite/>")), http.StatusBadRequest},
+		{"gzipped, cut short", put(honest, as.JobID, gzipString(t, good)[:20]), http.StatusBadRequest},
+		{"gzipped, with an unknown field", put(honest, as.JobID, gzipString(t, `{"testResults":[],"owner":"x"}`)), http.StatusBadRequest},
+		{"gzipped, a field twice", put(honest, as.JobID, gzipString(t, `{"testResults":[],"testResults":[]}`)), http.StatusBadRequest},
 		{"pipeline merge by another agent", func() error { _, err := rogue.MergePipelineTestReport(t.Context(), as.JobID); return err }(), http.StatusForbidden},
 		{"pipeline merge before any report", func() error { _, err := honest.MergePipelineTestReport(t.Context(), as.JobID); return err }(), http.StatusNotFound},
 	} {
@@ -285,12 +291,18 @@ func TestAgentTestReportEndpointsCheckTheJob(t *testing.T) {
 			t.Errorf("%s: status %d (%v), want %d", tc.name, got, tc.err, tc.want)
 		}
 	}
-	// The counts are the server's, not what the agent claims.
-	sum, err := honest.PutTestReport(t.Context(), as.JobID, strings.NewReader(strings.Replace(good, `"suites"`, `"summary":{"total":99,"passed":99},"suites"`, 1)))
+	// The counts are the server's, not what the agent claims, gzipped
+	// or not.
+	lying := strings.Replace(good, `"suites"`, `"summary":{"total":99,"passed":99},"suites"`, 1)
+	sum, err := honest.PutTestReport(t.Context(), as.JobID, strings.NewReader(lying))
 	if err != nil || sum.Total != 1 || sum.Failed != 1 {
 		t.Fatalf("put = %+v, %v", sum, err)
 	}
-	if sum, err := honest.MergePipelineTestReport(t.Context(), as.JobID); err != nil || sum.Total != 1 {
+	sum, err = honest.PutTestReport(t.Context(), as.JobID, strings.NewReader(gzipString(t, strings.Replace(lying, `"name":"t"`, `"name":"u"`, 1))))
+	if err != nil || sum.Total != 2 || sum.Failed != 2 {
+		t.Fatalf("gzipped put = %+v, %v", sum, err)
+	}
+	if sum, err := honest.MergePipelineTestReport(t.Context(), as.JobID); err != nil || sum.Total != 2 {
 		t.Fatalf("pipeline merge = %+v, %v", sum, err)
 	}
 	// Once the job is done, its report cannot change.
@@ -300,4 +312,17 @@ func TestAgentTestReportEndpointsCheckTheJob(t *testing.T) {
 	if got := status(put(honest, as.JobID, good)); got != http.StatusConflict {
 		t.Errorf("put after the job finished: %d, want 409", got)
 	}
+}
+
+func gzipString(t *testing.T, s string) string {
+	t.Helper()
+	var b bytes.Buffer
+	zw := gzip.NewWriter(&b)
+	if _, err := zw.Write([]byte(s)); err != nil {
+		t.Fatal(err)
+	}
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return b.String()
 }

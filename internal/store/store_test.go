@@ -78,6 +78,7 @@ func storeTests() []storeTest {
 		{"ArtifactRetention", testArtifactRetention},
 		{"TestReports", testTestReports},
 		{"TestDigests", testTestDigests},
+		{"TestOutcomesPending", testTestOutcomesPending},
 		{"Coverage", testCoverage},
 		{"Schedules", testSchedules},
 		{"ClaimDueSchedules", testClaimDueSchedules},

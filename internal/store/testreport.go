@@ -22,6 +22,11 @@ type TestReport struct {
 	// testreport.Digest): PutJobTestReport stores it with the report when
 	// set; JobTestDigests reads it.
 	Digest []byte
+	// OutcomesPending, given to PutJobTestReport, records with the report
+	// that the outcomes of the tests just published are still to be
+	// written (AddTestOutcomes), so that a server stopping in between
+	// does not lose them (PendingTestOutcomes, ReplaceTestOutcomes).
+	OutcomesPending bool
 }
 
 // TestCounts are a report's summary.
@@ -99,15 +104,76 @@ func (db *DB) PutJobTestReport(ctx context.Context, r TestReport, outcomes []Tes
 		} else if _, err := tx.exec(`DELETE FROM test_report_digests WHERE job_id = $1`, r.JobID); err != nil {
 			return wrap("put test report digest", err)
 		}
+		if r.OutcomesPending {
+			if _, err := tx.exec(`INSERT INTO test_outcomes_pending (job_id, blob_key, published_at) VALUES ($1, $2, $3)
+				ON CONFLICT (job_id, blob_key) DO NOTHING`, r.JobID, r.BlobKey, tx.ts(r.UpdatedAt)); err != nil {
+				return wrap("put test report", err)
+			}
+		}
 		return tx.insertOutcomes(outcomes)
 	})
 	return old, err
 }
 
-// AddTestOutcomes records the outcomes of the tests of a report stored
-// before (PutJobTestReport), in one transaction.
-func (db *DB) AddTestOutcomes(ctx context.Context, outcomes []TestOutcome) error {
-	return db.Tx(ctx, func(tx *Tx) error { return tx.insertOutcomes(outcomes) })
+// AddTestOutcomes records the outcomes of the tests that the job
+// published with its report blobKey, stored before with OutcomesPending,
+// in one transaction that also ends their pending record. When that
+// record is gone (ReplaceTestOutcomes wrote the job's outcomes from its
+// stored report meanwhile), it writes nothing: ok is false.
+func (db *DB) AddTestOutcomes(ctx context.Context, jobID, blobKey string, outcomes []TestOutcome) (ok bool, err error) {
+	err = db.Tx(ctx, func(tx *Tx) error {
+		res, err := tx.exec(`DELETE FROM test_outcomes_pending WHERE job_id = $1 AND blob_key = $2`, jobID, blobKey)
+		if err != nil {
+			return wrap("put test outcomes", err)
+		}
+		if n, err := res.RowsAffected(); err != nil || n == 0 {
+			return wrap("put test outcomes", err)
+		}
+		ok = true
+		return tx.insertOutcomes(outcomes)
+	})
+	return ok, err
+}
+
+// PendingTestOutcomes lists the jobs (at most limit) with outcomes
+// pending since before the time given: published, but not written.
+func (db *DB) PendingTestOutcomes(ctx context.Context, before time.Time, limit int) ([]string, error) {
+	r := db.reader(ctx)
+	ids, err := collect(r, func(s scanner) (string, error) {
+		var id string
+		return id, s.Scan(&id)
+	}, `SELECT job_id FROM test_outcomes_pending WHERE published_at < $1 GROUP BY job_id ORDER BY MIN(published_at) LIMIT $2`, r.ts(before), limit)
+	return ids, wrap("list pending test outcomes", err)
+}
+
+// ReplaceTestOutcomes makes outcomes, derived from the job's stored
+// report blobKey (all its tests), the job's outcomes, in place of those
+// it has, and ends the job's pending records, in one transaction. When
+// the job's report is no longer blobKey (it published again meanwhile)
+// it returns ErrConflict; when nothing is pending any more (written
+// meanwhile), it writes nothing.
+func (db *DB) ReplaceTestOutcomes(ctx context.Context, jobID, blobKey string, outcomes []TestOutcome) error {
+	return db.Tx(ctx, func(tx *Tx) error {
+		var key string
+		err := tx.queryRow(`SELECT blob_key FROM test_reports WHERE job_id = $1`+tx.forUpdate(), jobID).Scan(&key)
+		if err := wrap("replace test outcomes", err); err != nil {
+			return err
+		}
+		if key != blobKey {
+			return fmt.Errorf("replace test outcomes of job %s: its report changed: %w", jobID, ErrConflict)
+		}
+		res, err := tx.exec(`DELETE FROM test_outcomes_pending WHERE job_id = $1`, jobID)
+		if err != nil {
+			return wrap("replace test outcomes", err)
+		}
+		if n, err := res.RowsAffected(); err != nil || n == 0 {
+			return wrap("replace test outcomes", err)
+		}
+		if _, err := tx.exec(`DELETE FROM test_outcomes WHERE job_id = $1`, jobID); err != nil {
+			return wrap("replace test outcomes", err)
+		}
+		return tx.insertOutcomes(outcomes)
+	})
 }
 
 // insertOutcomes inserts rows in batches of a few hundred.

@@ -3,6 +3,7 @@ package store
 import (
 	"errors"
 	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -120,4 +121,121 @@ func testTestReports(t *testing.T, e *testEnv) {
 	if h, _ := db.TestHistory(ctx, s.project.ID, "t000", "dev", 50); len(h) != 0 {
 		t.Fatalf("history on another branch = %+v", h)
 	}
+}
+
+// testTestOutcomesPending: a report stored with its outcomes pending is
+// listed until they are written, by the publish's writer
+// (AddTestOutcomes) or by a sweep (ReplaceTestOutcomes), whichever comes
+// first: the other writes nothing, even when both run at once (two
+// servers on one database); a sweep of a report replaced meanwhile is
+// refused.
+func testTestOutcomesPending(t *testing.T, e *testEnv) {
+	db := e.open(t)
+	ctx := t.Context()
+	s := newSeed(t, db, "p")
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	j1, j2 := s.job("a", "m", 0, t0), s.job("b", "m", 0, t0)
+	write(t, db, func(tx *Tx) error { return errors.Join(tx.CreateJob(j1), tx.CreateJob(j2)) })
+	outcomes := func(job *ci.Job, tests ...string) []TestOutcome {
+		var out []TestOutcome
+		for _, id := range tests {
+			out = append(out, TestOutcome{ProjectID: s.project.ID, TestID: id, JobID: job.ID, PipelineID: s.pipeline.ID,
+				WorkflowID: "wf", SHA: "sha", Branch: "main", Report: "r", Suite: "s", Name: id, State: "passed", At: t0})
+		}
+		return out
+	}
+	rows := func(job *ci.Job) int {
+		t.Helper()
+		found, err := db.FindTestOutcomes(ctx, []string{job.ID}, "", 100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for _, o := range found {
+			h, err := db.TestHistory(ctx, s.project.ID, o.TestID, "main", 100)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, r := range h {
+				if r.JobID == job.ID {
+					n++
+				}
+			}
+		}
+		return n
+	}
+	put := func(job *ci.Job, key string, at time.Time) {
+		t.Helper()
+		if _, err := db.PutJobTestReport(ctx, TestReport{JobID: job.ID, PipelineID: s.pipeline.ID, ProjectID: s.project.ID,
+			BlobKey: key, UpdatedAt: at, OutcomesPending: true}, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pending := func(before time.Time) []string {
+		t.Helper()
+		ids, err := db.PendingTestOutcomes(ctx, before, 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ids
+	}
+
+	put(j1, "k1", t0)
+	put(j2, "k2", t0.Add(time.Minute))
+	diff(t, "pending", pending(t0.Add(time.Hour)), []string{j1.ID, j2.ID})
+	diff(t, "pending before j2's", pending(t0.Add(time.Second)), []string{j1.ID})
+
+	// The writer writes, and ends the record; again, it writes nothing.
+	if ok, err := db.AddTestOutcomes(ctx, j1.ID, "k1", outcomes(j1, "a", "b")); !ok || err != nil {
+		t.Fatalf("write = %v, %v", ok, err)
+	}
+	if ok, err := db.AddTestOutcomes(ctx, j1.ID, "k1", outcomes(j1, "a", "b")); ok || err != nil {
+		t.Fatalf("write again = %v, %v; want nothing written", ok, err)
+	}
+	diff(t, "pending after the write", pending(t0.Add(time.Hour)), []string{j2.ID})
+	if n := rows(j1); n != 2 {
+		t.Fatalf("j1's rows = %d, want 2", n)
+	}
+
+	// A second publish of j1, never written: the sweep replaces j1's rows
+	// with those of its (merged) report; a sweep of the replaced report
+	// is refused.
+	put(j1, "k1b", t0.Add(2*time.Minute))
+	if err := db.ReplaceTestOutcomes(ctx, j1.ID, "k1", outcomes(j1, "a")); !errors.Is(err, ErrConflict) {
+		t.Fatalf("sweep of a replaced report: %v, want ErrConflict", err)
+	}
+	if err := db.ReplaceTestOutcomes(ctx, j1.ID, "k1b", outcomes(j1, "a", "b", "c")); err != nil {
+		t.Fatal(err)
+	}
+	if n := rows(j1); n != 3 {
+		t.Fatalf("j1's rows after the sweep = %d, want 3", n)
+	}
+	if ok, err := db.AddTestOutcomes(ctx, j1.ID, "k1b", outcomes(j1, "c")); ok || err != nil {
+		t.Fatalf("a late write after the sweep = %v, %v; want nothing written", ok, err)
+	}
+
+	// The writer and a sweep at once: one of them writes.
+	for range 5 {
+		write(t, db, func(tx *Tx) error {
+			_, err := tx.exec(`DELETE FROM test_outcomes WHERE job_id = $1`, j2.ID)
+			return err
+		})
+		put(j2, "k2", t0)
+		var wg sync.WaitGroup
+		wg.Go(func() {
+			if _, err := db.AddTestOutcomes(ctx, j2.ID, "k2", outcomes(j2, "x", "y")); err != nil {
+				t.Error(err)
+			}
+		})
+		wg.Go(func() {
+			if err := db.ReplaceTestOutcomes(ctx, j2.ID, "k2", outcomes(j2, "x", "y")); err != nil {
+				t.Error(err)
+			}
+		})
+		wg.Wait()
+		if n := rows(j2); n != 2 {
+			t.Fatalf("j2's rows after the writer and the sweep at once = %d, want 2", n)
+		}
+	}
+	diff(t, "pending at the end", pending(t0.Add(time.Hour)), []string(nil))
 }

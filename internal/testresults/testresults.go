@@ -5,6 +5,12 @@
 // outcome in the database (for flaky tests and history). Objects are
 // under test-results/<project>/, so a deleted project's go with it. When a pipeline
 // ends, its jobs' reports are merged into the pipeline's report.
+//
+// A job's publish is answered once its report, counts and digest are
+// stored, with a record that its tests' outcomes are pending; the
+// outcomes are written right after, ending that record. A record left
+// behind (the server stopped in between, or the writes failed) is found
+// by the sweep, which derives the job's outcomes from its stored report.
 package testresults
 
 import (
@@ -32,6 +38,10 @@ type Config struct {
 	Blobs  blob.Store
 	Now    func() time.Time // nil: time.Now
 	Logger *slog.Logger     // nil: discard
+	// SweepAfter is how long outcomes stay pending before Run's periodic
+	// sweep writes them from the stored report (0: 5 minutes); it sweeps
+	// every SweepAfter/5, and once at its start whatever is pending.
+	SweepAfter time.Duration
 }
 
 // Service stores and merges reports.
@@ -46,7 +56,7 @@ type Service struct {
 	// rows; readers of outcomes call Flush first.
 	omu      sync.Mutex
 	running  bool // writeOutcomes takes outcomes; else PutJob writes them
-	queue    [][]store.TestOutcome
+	queue    []pendingOutcomes
 	queued   uint64        // batches queued since the start
 	written  uint64        // of which written (or given up)
 	progress chan struct{} // closed when written grows
@@ -61,13 +71,17 @@ func New(cfg Config) *Service {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
+	if cfg.SweepAfter <= 0 {
+		cfg.SweepAfter = 5 * time.Minute
+	}
 	return &Service{cfg: cfg, pending: jobreport.NewPending(), progress: make(chan struct{}), owake: make(chan struct{}, 1)}
 }
 
 // PutJob merges report into the report of job (which must exist), stores
 // it and records the outcomes of report's tests. It returns the job's
-// whole report's summary.
-func (s *Service) PutJob(ctx context.Context, job *ci.Job, report testreport.Result) (testreport.Summary, error) {
+// whole report's summary. A job's first report, received as it would be
+// stored (report.Gzip), is stored as it came.
+func (s *Service) PutJob(ctx context.Context, job *ci.Job, report testreport.Received) (testreport.Summary, error) {
 	p, err := s.cfg.Store.GetPipeline(ctx, job.PipelineID)
 	if err != nil {
 		return testreport.Summary{}, err
@@ -79,54 +93,44 @@ func (s *Service) PutJob(ctx context.Context, job *ci.Job, report testreport.Res
 	unlock := s.jobs.Lock(job.ID)
 	defer unlock()
 
-	merged := report
+	merged, asReceived := report.Result, report.Gzip
 	if old, err := s.cfg.Store.JobTestReport(ctx, job.ID); err == nil {
 		prev, err := s.read(ctx, old.BlobKey)
 		if err != nil {
 			return testreport.Summary{}, fmt.Errorf("read the job's earlier report: %w", err)
 		}
-		merged = testreport.Merge(prev, report)
+		merged, asReceived = testreport.Merge(prev, report.Result), nil
 	} else if !errors.Is(err, store.ErrNotFound) {
 		return testreport.Summary{}, err
-	} else {
-		merged = testreport.Merge(report)
+	} else if asReceived == nil {
+		merged = testreport.Merge(report.Result)
 	}
 	now := s.cfg.Now()
 	key := "test-results/" + job.ProjectID + "/jobs/" + job.ID + "/" + ids.New() + ".json.gz"
-	size, err := s.write(ctx, key, merged)
+	var size int64
+	if asReceived != nil {
+		size, err = s.put(ctx, key, asReceived)
+	} else {
+		size, err = s.write(ctx, key, merged)
+	}
 	if err != nil {
 		return testreport.Summary{}, err
 	}
 	sum := merged.Summary()
-	branch := ""
-	if wf.RefType == "branch" {
-		branch = wf.Branch
-	}
-	var outcomes []store.TestOutcome
-	for _, tr := range report.TestResults {
-		for _, su := range tr.Suites {
-			for _, t := range su.Tests {
-				outcomes = append(outcomes, store.TestOutcome{
-					ProjectID: job.ProjectID, TestID: t.ID, JobID: job.ID, PipelineID: p.ID, WorkflowID: wf.ID,
-					SHA: wf.SHA, Branch: branch, Report: tr.Name, Suite: su.Name, Classname: t.Classname, Name: t.Name,
-					State: string(t.State), Duration: t.Duration, At: now,
-				})
-			}
-		}
-	}
 	digest, err := json.Marshal(merged.Digest())
 	if err != nil {
 		return testreport.Summary{}, err
 	}
 	old, err := s.cfg.Store.PutJobTestReport(ctx, store.TestReport{
 		JobID: job.ID, PipelineID: p.ID, ProjectID: job.ProjectID, BlobKey: key, Size: size, Counts: counts(sum), UpdatedAt: now, Digest: digest,
+		OutcomesPending: true,
 	}, nil)
 	if err != nil {
 		s.cfg.Blobs.Delete(context.WithoutCancel(ctx), key)
 		return testreport.Summary{}, err
 	}
-	if err := s.addOutcomes(ctx, outcomes); err != nil {
-		s.cfg.Logger.Warn("record the outcomes of a job's tests", "job", job.ID, "err", err)
+	if err := s.addOutcomes(ctx, pendingOutcomes{job: job.ID, key: key, outcomes: outcomes(report.Result, job, p, wf, now)}); err != nil {
+		s.cfg.Logger.Warn("record the outcomes of a job's tests (the sweep will)", "job", job.ID, "err", err)
 	}
 	if old != "" {
 		if err := s.cfg.Blobs.Delete(context.WithoutCancel(ctx), old); err != nil {
@@ -134,6 +138,28 @@ func (s *Service) PutJob(ctx context.Context, job *ci.Job, report testreport.Res
 		}
 	}
 	return sum, nil
+}
+
+// outcomes lists the outcomes of r's tests, published by job at the
+// time at.
+func outcomes(r testreport.Result, job *ci.Job, p *ci.Pipeline, wf *ci.Workflow, at time.Time) []store.TestOutcome {
+	branch := ""
+	if wf.RefType == "branch" {
+		branch = wf.Branch
+	}
+	var out []store.TestOutcome
+	for _, tr := range r.TestResults {
+		for _, su := range tr.Suites {
+			for _, t := range su.Tests {
+				out = append(out, store.TestOutcome{
+					ProjectID: job.ProjectID, TestID: t.ID, JobID: job.ID, PipelineID: p.ID, WorkflowID: wf.ID,
+					SHA: wf.SHA, Branch: branch, Report: tr.Name, Suite: su.Name, Classname: t.Classname, Name: t.Name,
+					State: string(t.State), Duration: t.Duration, At: at,
+				})
+			}
+		}
+	}
+	return out
 }
 
 func counts(s testreport.Summary) store.TestCounts {
@@ -149,6 +175,16 @@ func (s *Service) write(ctx context.Context, key string, r testreport.Result) (i
 	return size, nil
 }
 
+// put stores a report's gzipped JSON under key and returns the object's
+// size.
+func (s *Service) put(ctx context.Context, key string, gzipped []byte) (int64, error) {
+	info, err := s.cfg.Blobs.PutSized(ctx, key, bytes.NewReader(gzipped), int64(len(gzipped)))
+	if err != nil {
+		return 0, fmt.Errorf("store the test report: %w", err)
+	}
+	return info.Size, nil
+}
+
 // copyReport copies the stored report from to the key to and returns
 // its size.
 func (s *Service) copyReport(ctx context.Context, from, to string) (int64, error) {
@@ -161,11 +197,7 @@ func (s *Service) copyReport(ctx context.Context, from, to string) (int64, error
 	if err != nil {
 		return 0, err
 	}
-	info, err := s.cfg.Blobs.PutSized(ctx, to, bytes.NewReader(data), int64(len(data)))
-	if err != nil {
-		return 0, fmt.Errorf("store the test report: %w", err)
-	}
-	return info.Size, nil
+	return s.put(ctx, to, data)
 }
 
 // Open opens a stored report's gzipped JSON.
@@ -309,18 +341,23 @@ func (s *Service) PipelineChanged(_ context.Context, p *ci.Pipeline, _ *ci.Workf
 	s.pending.Add(p)
 }
 
+// pendingOutcomes are the outcomes of the tests a job published with
+// its report key, to be written.
+type pendingOutcomes struct {
+	job, key string
+	outcomes []store.TestOutcome
+}
+
 // addOutcomes queues outcomes for writeOutcomes, or writes them now when
 // it does not run (before Run, or once it stopped).
-func (s *Service) addOutcomes(ctx context.Context, outcomes []store.TestOutcome) error {
-	if len(outcomes) == 0 {
-		return nil
-	}
+func (s *Service) addOutcomes(ctx context.Context, o pendingOutcomes) error {
 	s.omu.Lock()
 	if !s.running {
 		s.omu.Unlock()
-		return s.cfg.Store.AddTestOutcomes(ctx, outcomes)
+		_, err := s.cfg.Store.AddTestOutcomes(ctx, o.job, o.key, o.outcomes)
+		return err
 	}
-	s.queue = append(s.queue, outcomes)
+	s.queue = append(s.queue, o)
 	s.queued++
 	s.omu.Unlock()
 	select {
@@ -331,8 +368,8 @@ func (s *Service) addOutcomes(ctx context.Context, outcomes []store.TestOutcome)
 }
 
 // writeOutcomes writes the queued outcomes until ctx ends, then the last
-// ones queued, after which PutJob writes them itself: none is lost when
-// the server stops.
+// ones queued, after which PutJob writes them itself. Those it cannot
+// write stay pending, for the sweep.
 func (s *Service) writeOutcomes(ctx context.Context) {
 	for {
 		s.omu.Lock()
@@ -343,19 +380,19 @@ func (s *Service) writeOutcomes(ctx context.Context) {
 			s.running = false
 		}
 		s.omu.Unlock()
-		for _, outcomes := range batch {
+		for _, o := range batch {
 			wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
-			err := s.cfg.Store.AddTestOutcomes(wctx, outcomes)
+			_, err := s.cfg.Store.AddTestOutcomes(wctx, o.job, o.key, o.outcomes)
 			for try := 1; err != nil && try < 3 && wctx.Err() == nil; try++ {
 				select {
 				case <-wctx.Done():
 				case <-time.After(time.Duration(try) * time.Second):
 				}
-				err = s.cfg.Store.AddTestOutcomes(wctx, outcomes)
+				_, err = s.cfg.Store.AddTestOutcomes(wctx, o.job, o.key, o.outcomes)
 			}
 			cancel()
 			if err != nil {
-				s.cfg.Logger.Error("record the outcomes of a job's tests", "job", outcomes[0].JobID, "tests", len(outcomes), "err", err)
+				s.cfg.Logger.Error("record the outcomes of a job's tests (the sweep will)", "job", o.job, "tests", len(o.outcomes), "err", err)
 			}
 			s.omu.Lock()
 			s.written++
@@ -372,6 +409,85 @@ func (s *Service) writeOutcomes(ctx context.Context) {
 			case <-s.owake:
 			}
 		}
+	}
+}
+
+// SweepOutcomes writes the outcomes of the jobs whose outcomes have been
+// pending since before the time given, each derived from the job's
+// stored report (all its tests, as merged) in place of the outcomes the
+// job has. It is safe on several servers at once: of two writing one
+// job's outcomes, one writes and the other finds nothing pending. It
+// returns how many jobs' outcomes it wrote.
+func (s *Service) SweepOutcomes(ctx context.Context, before time.Time) (int, error) {
+	const page = 100
+	written := 0
+	var failed error
+	for {
+		jobs, err := s.cfg.Store.PendingTestOutcomes(ctx, before, page)
+		if err != nil {
+			return written, err
+		}
+		progress := false
+		for _, id := range jobs {
+			err := s.sweepJob(ctx, id)
+			if err != nil {
+				s.cfg.Logger.Warn("write the pending outcomes of a job's tests", "job", id, "err", err)
+				failed = errors.Join(failed, fmt.Errorf("job %s: %w", id, err))
+				continue
+			}
+			written++
+			progress = true
+		}
+		if len(jobs) < page || !progress {
+			return written, failed
+		}
+	}
+}
+
+// sweepJob writes a job's outcomes from its stored report.
+func (s *Service) sweepJob(ctx context.Context, jobID string) error {
+	rec, err := s.cfg.Store.JobTestReport(ctx, jobID)
+	if err != nil {
+		return err
+	}
+	job, err := s.cfg.Store.GetJob(ctx, jobID)
+	if err != nil {
+		return err
+	}
+	p, err := s.cfg.Store.GetPipeline(ctx, rec.PipelineID)
+	if err != nil {
+		return err
+	}
+	wf, err := s.cfg.Store.GetWorkflow(ctx, p.WorkflowID)
+	if err != nil {
+		return err
+	}
+	r, err := s.read(ctx, rec.BlobKey)
+	if err != nil {
+		return fmt.Errorf("read the job's report: %w", err)
+	}
+	return s.cfg.Store.ReplaceTestOutcomes(ctx, jobID, rec.BlobKey, outcomes(r, job, p, wf, rec.UpdatedAt))
+}
+
+// sweep runs SweepOutcomes at the start, for whatever is pending, then
+// every SweepAfter/5 for what has been pending for SweepAfter, until ctx
+// ends.
+func (s *Service) sweep(ctx context.Context) {
+	before := s.cfg.Now()
+	tick := time.NewTicker(s.cfg.SweepAfter / 5)
+	defer tick.Stop()
+	for {
+		if n, err := s.SweepOutcomes(ctx, before); err != nil && ctx.Err() == nil {
+			s.cfg.Logger.Warn("sweep the pending outcomes of tests", "err", err)
+		} else if n > 0 {
+			s.cfg.Logger.Info("wrote the pending outcomes of jobs' tests from their reports", "jobs", n)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		before = s.cfg.Now().Add(-s.cfg.SweepAfter)
 	}
 }
 
@@ -396,18 +512,16 @@ func (s *Service) Flush(ctx context.Context) error {
 	}
 }
 
-// Run merges the reports of the pipelines that end, and writes the
-// outcomes of published tests, until ctx ends.
+// Run merges the reports of the pipelines that end, writes the outcomes
+// of published tests and sweeps those left pending, until ctx ends.
 func (s *Service) Run(ctx context.Context) error {
 	s.omu.Lock()
 	s.running = true
 	s.omu.Unlock()
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		s.writeOutcomes(ctx)
-	}()
-	defer func() { <-done }()
+	var wg sync.WaitGroup
+	wg.Go(func() { s.writeOutcomes(ctx) })
+	wg.Go(func() { s.sweep(ctx) })
+	defer wg.Wait()
 	s.pending.Run(ctx, func(ctx context.Context, id string) {
 		if _, err := s.MergePipeline(ctx, id); err != nil && !errors.Is(err, store.ErrNotFound) && ctx.Err() == nil {
 			s.cfg.Logger.Warn("merge the pipeline's test reports", "pipeline", id, "err", err)

@@ -2,7 +2,6 @@ package toolbox
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -147,7 +146,7 @@ func publishTestResults(c *call, args []string) int {
 		problem("the report was not stored: %v", err)
 		return exitFor(failOnError)
 	}
-	data, err := json.Marshal(report)
+	data, err := testreport.Compress(report)
 	if err != nil {
 		problem("the report was not stored: %v", err)
 		return exitFor(failOnError)
