@@ -7,6 +7,7 @@ import (
 	"strconv"
 
 	"github.com/batonci/baton/internal/apiv1"
+	"github.com/batonci/baton/internal/ci"
 
 	"github.com/batonci/baton/internal/store"
 	"github.com/batonci/baton/internal/testresults"
@@ -67,11 +68,17 @@ func (a *API) jobTests(w http.ResponseWriter, r *http.Request, c *caller) error 
 
 func (a *API) pipelineTests(w http.ResponseWriter, r *http.Request, c *caller) error {
 	pl, err := a.cfg.Store.GetPipeline(r.Context(), r.PathValue("id"))
+	var p *ci.Project
 	if err == nil {
-		_, err = a.readableProject(r, c, pl.ProjectID)
+		p, err = a.readableProject(r, c, pl.ProjectID)
 	}
 	if err != nil {
 		return fmt.Errorf("%w: pipeline %q", errNotFound, r.PathValue("id"))
+	}
+	// The route's guard (deploymentRoute) checks this too; a report
+	// holds a deployment's details, so the handler does not rely on it.
+	if !c.seesDeployment(p, pl) {
+		return errDeploymentDetails(c, p)
 	}
 	t, err := a.tests()
 	if err != nil {
