@@ -2,6 +2,7 @@ package testreport
 
 import (
 	"bytes"
+	"compress/gzip"
 	"encoding/json"
 	"fmt"
 	"testing"
@@ -32,6 +33,7 @@ func big20k() []byte {
 func BenchmarkParse20k(b *testing.B) {
 	data := big20k()
 	b.SetBytes(int64(len(data)))
+	b.ReportAllocs()
 	for b.Loop() {
 		if _, err := Parse("big.xml", data, Options{TrimOutput: 1000}); err != nil {
 			b.Fatal(err)
@@ -83,4 +85,53 @@ func BenchmarkMerge20k(b *testing.B) {
 	for b.Loop() {
 		Merge(r)
 	}
+}
+
+// BenchmarkHandOverBefore20k is the baseline of BenchmarkHandOver20k: the
+// report's way from the job to the stored object before the hand-over was
+// gzipped JSON: JSON in the job, decoded, merged, encoded and gzipped on
+// the server.
+func BenchmarkHandOverBefore20k(b *testing.B) {
+	r := Merge(must(Parse("big.xml", big20k(), Options{TrimOutput: 1000})))
+	b.ReportAllocs()
+	for b.Loop() {
+		data, err := json.Marshal(r)
+		if err != nil {
+			b.Fatal(err)
+		}
+		got, err := Decode(bytes.NewReader(data))
+		if err != nil {
+			b.Fatal(err)
+		}
+		var stored bytes.Buffer
+		zw, _ := gzip.NewWriterLevel(&stored, gzip.BestSpeed)
+		if err := json.NewEncoder(zw).Encode(Merge(got)); err != nil {
+			b.Fatal(err)
+		}
+		zw.Close()
+	}
+}
+
+// BenchmarkHandOver20k is the same way now: gzipped JSON made in the job
+// (Compress), checked on the server (Receive) and stored as it came.
+func BenchmarkHandOver20k(b *testing.B) {
+	r := Merge(must(Parse("big.xml", big20k(), Options{TrimOutput: 1000})))
+	b.ReportAllocs()
+	for b.Loop() {
+		data, err := Compress(r)
+		if err != nil {
+			b.Fatal(err)
+		}
+		got, err := Receive(bytes.NewReader(data))
+		if err != nil || got.Gzip == nil {
+			b.Fatalf("received as sent: %v, %v", got.Gzip != nil, err)
+		}
+	}
+}
+
+func must[T any](v T, err error) T {
+	if err != nil {
+		panic(err)
+	}
+	return v
 }

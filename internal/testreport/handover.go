@@ -24,14 +24,9 @@ import (
 // Compress encodes r, which must be merged (Merge), as gzipped JSON: the
 // hand-over format that Receive reads and the server stores.
 func Compress(r Result) ([]byte, error) {
-	data, err := json.Marshal(r)
-	if err != nil {
-		return nil, err
-	}
 	var buf bytes.Buffer
-	buf.Grow(len(data) / 8)
 	zw, _ := gzip.NewWriterLevel(&buf, gzip.BestSpeed)
-	if _, err := zw.Write(data); err != nil {
+	if err := json.NewEncoder(zw).Encode(r); err != nil {
 		return nil, err
 	}
 	if err := zw.Close(); err != nil {
@@ -76,19 +71,18 @@ func receive(r io.Reader, limit int) (Received, error) {
 	if err != nil {
 		return Received{}, &DecodeError{err}
 	}
-	data, err := io.ReadAll(io.LimitReader(zr, int64(limit)+1))
-	if err != nil {
-		return Received{}, &DecodeError{fmt.Errorf("gzip: %w", err)}
-	}
-	if len(data) > limit {
-		return Received{}, &DecodeError{fmt.Errorf("larger than %d MiB uncompressed", limit>>20)}
-	}
 	var res Result
+	// The report is decoded as it is uncompressed, never whole in memory.
 	// The strict decoder refuses what encoding/json would read
 	// differently (invalid UTF-8, repeated members, names in another
 	// case), so that the bytes stored as received read back, with
 	// encoding/json, as the report checked here.
-	if err := jsonv2.Unmarshal(data, &res, jsonv2.RejectUnknownMembers(true), jsonv2.WithUnmarshalers(durationNanos)); err != nil {
+	unzipped := &sizeLimit{r: zr, left: int64(limit)}
+	err = jsonv2.UnmarshalRead(unzipped, &res, jsonv2.RejectUnknownMembers(true), jsonv2.WithUnmarshalers(durationNanos))
+	if unzipped.over {
+		return Received{}, &DecodeError{fmt.Errorf("larger than %d MiB uncompressed", limit>>20)}
+	}
+	if err != nil {
 		return Received{}, &DecodeError{errors.New(strings.TrimPrefix(err.Error(), "json: "))}
 	}
 	changed, err := res.normalize()
@@ -99,6 +93,30 @@ func receive(r io.Reader, limit int) (Received, error) {
 		return Received{Result: Merge(res)}, nil
 	}
 	return Received{Result: res, Gzip: zipped}, nil
+}
+
+// sizeLimit reads at most left bytes of r, and fails (over) when r has
+// more.
+type sizeLimit struct {
+	r    io.Reader
+	left int64
+	over bool
+}
+
+func (l *sizeLimit) Read(p []byte) (int, error) {
+	if l.left <= 0 {
+		var one [1]byte
+		n, err := l.r.Read(one[:])
+		if n == 0 {
+			return 0, err
+		}
+		l.over = true
+		return 0, errors.New("too large")
+	}
+	p = p[:min(int64(len(p)), l.left)]
+	n, err := l.r.Read(p)
+	l.left -= int64(n)
+	return n, err
 }
 
 // durationNanos reads a time.Duration as encoding/json writes it: a

@@ -112,15 +112,15 @@ func TestReceiveRefuses(t *testing.T) {
 	}{
 		"not gzip":         {append([]byte{0x1f, 0x8b}, "garbage"...), "unexpected EOF"},
 		"truncated":        {gzipped(t, ok)[:12], "EOF"},
-		"after the report": {append(gzipped(t, ok), "junk"...), "gzip: unexpected EOF"},
-		"two reports":      {gzipped(t, ok + ok), "invalid character"},
+		"after the report": {append(gzipped(t, ok), "junk"...), "unexpected EOF"},
+		"two reports":      {gzipped(t, ok+ok), "invalid character"},
 		"unknown member":   {gzipped(t, `{"testResults":[],"x":1}`), `unknown object member name "x"`},
 		"another case":     {gzipped(t, `{"TestResults":[]}`), `unknown object member name "TestResults"`},
 		"repeated member":  {gzipped(t, `{"testResults":[],"testResults":[]}`), "duplicate object member"},
 		"invalid UTF-8":    {gzipped(t, "{\"testResults\":[{\"name\":\"\xff\"}]}"), "invalid UTF-8"},
 		"unknown state":    {gzipped(t, `{"testResults":[{"suites":[{"tests":[{"name":"a","state":"weird"}]}]}]}`), `unknown state "weird"`},
 		"bad duration":     {gzipped(t, `{"testResults":[{"suites":[{"tests":[{"duration":"1s"}]}]}]}`), "nanoseconds"},
-		"too large":        {gzipped(t, `{"testResults":[{"name":"`+strings.Repeat("x", 2<<20)+`"}]}`), "larger than 1 MiB uncompressed"},
+		"too large":        {gzipped(t, `{"testResults":[{"name":"`+strings.Repeat("x", 1<<20)+`"}]}`), "larger than 1 MiB uncompressed"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			_, err := receive(bytes.NewReader(tc.body), 1<<20)
@@ -129,5 +129,11 @@ func TestReceiveRefuses(t *testing.T) {
 				t.Errorf("got %v, want a *DecodeError with %q", err, tc.want)
 			}
 		})
+	}
+	// A report of the limit's size exactly is read.
+	exact := `{"testResults":[{"name":"` + strings.Repeat("x", 1<<20) + `"}]}`
+	exact = strings.Replace(exact, strings.Repeat("x", len(exact)-1<<20), "", 1)
+	if _, err := receive(bytes.NewReader(gzipped(t, exact)), 1<<20); err != nil || len(exact) != 1<<20 {
+		t.Errorf("a report of %d bytes, the limit: %v", len(exact), err)
 	}
 }

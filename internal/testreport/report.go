@@ -168,19 +168,43 @@ func (tr *TestResults) aggregate() {
 // which is how Semaphore derives stable ids: the same report, suite and test
 // names give the same ids in every run.
 func uuid3(ns, name string) string {
-	var space [16]byte
-	if b, err := hex.DecodeString(strings.ReplaceAll(ns, "-", "")); err == nil && len(b) == 16 {
-		copy(space[:], b)
-	}
-	h := md5.New()
-	h.Write(space[:])
-	h.Write([]byte(name))
-	var u [16]byte
-	copy(u[:], h.Sum(nil))
+	// One buffer of the namespace and the name, on the stack for the
+	// usual names: this runs for every test of every report received.
+	var stack [256]byte
+	in := parseUUID(stack[:0], ns)
+	in = append(in, name...)
+	u := md5.Sum(in)
 	u[6] = u[6]&0x0f | 0x30
 	u[8] = u[8]&0x3f | 0x80
-	x := hex.EncodeToString(u[:])
-	return x[0:8] + "-" + x[8:12] + "-" + x[12:16] + "-" + x[16:20] + "-" + x[20:]
+	var out [36]byte
+	hex.Encode(out[0:8], u[0:4])
+	out[8] = '-'
+	hex.Encode(out[9:13], u[4:6])
+	out[13] = '-'
+	hex.Encode(out[14:18], u[6:8])
+	out[18] = '-'
+	hex.Encode(out[19:23], u[8:10])
+	out[23] = '-'
+	hex.Encode(out[24:], u[10:])
+	return string(out[:])
+}
+
+// parseUUID appends the 16 bytes of the UUID ns to b: zeros when ns is
+// not a UUID (the root namespace, "").
+func parseUUID(b []byte, ns string) []byte {
+	var space [16]byte
+	if len(ns) == 36 && ns[8] == '-' && ns[13] == '-' && ns[18] == '-' && ns[23] == '-' {
+		var digits [32]byte
+		n := copy(digits[:], ns[0:8])
+		n += copy(digits[n:], ns[9:13])
+		n += copy(digits[n:], ns[14:18])
+		n += copy(digits[n:], ns[19:23])
+		copy(digits[n:], ns[24:])
+		if _, err := hex.Decode(space[:], digits[:]); err != nil {
+			space = [16]byte{}
+		}
+	}
+	return append(b, space[:]...)
 }
 
 // assignIDs derives the ids of a report, its suites and its tests from
