@@ -242,6 +242,7 @@ func (c Config) withDefaults() Config {
 		opts := shell.Options{}
 		if c.Supervise {
 			opts.Supervisor = JobSupervisor(c.BatonPath, c.DataDir)
+			opts.Prestart = c.Slots
 		}
 		c.Executor = shell.New(opts)
 	}

@@ -35,6 +35,9 @@ type ExecutorOptions struct {
 	DataDir string
 	// BatonPath is the baton binary, the jobs' supervisor.
 	BatonPath string
+	// Slots is how many jobs the agent runs at once: as many supervisors
+	// of shell jobs are kept started ahead of their jobs.
+	Slots int
 	// Mirror is the registry host[:port] Docker Hub images are pulled
 	// through; "" pulls them directly.
 	Mirror string
@@ -72,7 +75,7 @@ func (e *NoDockerError) Unwrap() error { return e.Err }
 // daemon answers; DockerIfAvailable then reports only the shell, and
 // container jobs fail saying Docker is missing.
 func NewExecutor(ctx context.Context, o ExecutorOptions) (Executor, error) {
-	sw := executor.Switch{Host: shell.New(shell.Options{Supervisor: JobSupervisor(o.BatonPath, o.DataDir)})}
+	sw := executor.Switch{Host: shell.New(shell.Options{Supervisor: JobSupervisor(o.BatonPath, o.DataDir), Prestart: o.Slots})}
 	switch o.Mode {
 	case ShellOnly:
 		return Executor{Executor: sw, Executors: []string{"shell"}, NoServices: "sem-service needs Docker, and this agent runs with --executor shell (use --executor auto or docker on a machine with Docker)"}, nil

@@ -358,7 +358,7 @@ A second signal stops the running jobs.
 			fmt.Fprintf(o.Err, "baton agent: %v\n", err)
 			return ExitUsage
 		}
-		ex, err := agentExecutor(ctx, *execMode, *budget, *mirror, agent.ExecutorOptions{Name: *name, DataDir: dir, BatonPath: self, Logger: cfg.Logger})
+		ex, err := agentExecutor(ctx, *execMode, *budget, *mirror, agent.ExecutorOptions{Name: *name, DataDir: dir, BatonPath: self, Slots: *slots, Logger: cfg.Logger})
 		if err != nil {
 			fmt.Fprintf(o.Err, "baton agent: %v\n", err)
 			return ExitUsage

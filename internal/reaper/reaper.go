@@ -14,6 +14,12 @@
 // exits, the supervisor sends SIGTERM to what the job left running, waits
 // a grace period, kills what is left and exits with the shell's status.
 //
+// A supervisor may also be started ahead of its job (Supervisor.Prestart,
+// Pool), with no program and an empty environment, and be given the one
+// program it runs later (Ready.Start): the job's start then does not wait
+// for the baton binary to start. Waiting, it holds its lifeline and record
+// as any supervisor does, so it is cleaned up the same way.
+//
 // While it runs, a supervisor records itself (its process ID and start
 // time) in the agent's record directory. A restarted agent calls Sweep,
 // which kills what a supervisor that was itself killed left behind.
@@ -109,11 +115,7 @@ func (s Supervisor) Wrap(cmd *exec.Cmd, grace time.Duration, onLost ...string) (
 	if err != nil {
 		return nil, fmt.Errorf("supervise: %w", err)
 	}
-	fd := 3 + len(cmd.ExtraFiles)
-	args := []string{Name, "-lifeline-fd", strconv.Itoa(fd), "-grace", grace.String()}
-	if s.RecordDir != "" {
-		args = append(args, "-record", s.RecordDir)
-	}
+	args := s.args(3+len(cmd.ExtraFiles), grace)
 	for _, a := range onLost {
 		args = append(args, "-on-lost", a)
 	}
@@ -142,6 +144,16 @@ func (s Supervisor) Wrap(cmd *exec.Cmd, grace time.Duration, onLost ...string) (
 	cmd.Args = args
 	cmd.ExtraFiles = append(cmd.ExtraFiles, r)
 	return &Lifeline{child: r, keep: w}, nil
+}
+
+// args are the supervisor's arguments, its name first: the lifeline's
+// descriptor, the grace period, the record directory, then extra.
+func (s Supervisor) args(lifelineFD int, grace time.Duration, extra ...string) []string {
+	args := []string{Name, "-lifeline-fd", strconv.Itoa(lifelineFD), "-grace", grace.String()}
+	if s.RecordDir != "" {
+		args = append(args, "-record", s.RecordDir)
+	}
+	return append(args, extra...)
 }
 
 // Sweep kills what earlier supervisors recorded in dir left behind: a

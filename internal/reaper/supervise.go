@@ -38,11 +38,12 @@ func Main(args []string, stderr io.Writer) int {
 	uid := fs.Int("uid", -1, "user ID the program runs as")
 	gid := fs.Int("gid", -1, "group ID the program runs as")
 	groups := fs.String("groups", "", "supplementary group IDs of the program, comma-separated")
+	controlFD := fs.Int("control-fd", -1, "descriptor of the socket the program to run comes on (a supervisor started ahead, see Ready)")
 	if err := fs.Parse(args); err != nil {
 		return 125
 	}
 	rest := fs.Args()
-	if *lifelineFD < 3 || len(rest) < 2 {
+	if *lifelineFD < 3 || (len(rest) < 2 && *controlFD < 0) {
 		fmt.Fprintf(stderr, "%s: usage: %s -lifeline-fd N [-grace D] [-record DIR] -- PATH ARGV0 [ARG...]\n", Name, Name)
 		return 125
 	}
@@ -62,10 +63,6 @@ func Main(args []string, stderr io.Writer) int {
 	}
 	syscall.CloseOnExec(*lifelineFD)
 	lifeline := os.NewFile(uintptr(*lifelineFD), "lifeline")
-	files := []*os.File{os.Stdin, os.Stdout, os.Stderr}
-	for fd := 3; fd < *lifelineFD; fd++ {
-		files = append(files, os.NewFile(uintptr(fd), "extra"))
-	}
 	if *record != "" {
 		remove, err := writeRecord(*record)
 		if err != nil {
@@ -73,23 +70,6 @@ func Main(args []string, stderr io.Writer) int {
 			return 125
 		}
 		defer remove()
-	}
-	attr := &os.ProcAttr{Env: os.Environ(), Files: files}
-	if *uid >= 0 || *gid >= 0 {
-		cred, err := credential(*uid, *gid, *groups)
-		if err != nil {
-			fmt.Fprintf(stderr, "%s: %v\n", Name, err)
-			return 125
-		}
-		attr.Sys = &syscall.SysProcAttr{Credential: cred}
-	}
-	child, err := os.StartProcess(rest[0], rest[1:], attr)
-	if err != nil {
-		fmt.Fprintf(stderr, "%s: %v\n", Name, err)
-		return 125
-	}
-	for _, f := range files[3:] {
-		_ = f.Close()
 	}
 
 	lost := make(chan struct{})
@@ -113,6 +93,44 @@ func Main(args []string, stderr io.Writer) int {
 			}
 		}
 	}()
+	var prog program
+	// reply tells whoever started the program whether it started: the
+	// agent, on the control socket, for a supervisor started ahead.
+	reply := func(string) {}
+	if *controlFD >= 0 {
+		var given bool
+		prog, reply, given = awaitProgram(*controlFD, lost, sigs)
+		if !given {
+			return 0
+		}
+		if prog.err != nil {
+			reply(prog.err.Error())
+			return 125
+		}
+	} else {
+		prog = programFromArgs(rest, *lifelineFD, *uid, *gid, *groups)
+		if prog.err != nil {
+			fmt.Fprintf(stderr, "%s: %v\n", Name, prog.err)
+			return 125
+		}
+	}
+	attr := prog.attr
+	child, err := os.StartProcess(prog.path, prog.argv, attr)
+	if err != nil {
+		fmt.Fprintf(stderr, "%s: %v\n", Name, err)
+		reply(err.Error())
+		return 125
+	}
+	reply(startedReply)
+	for _, f := range attr.Files[3:] {
+		_ = f.Close()
+	}
+	if *controlFD >= 0 {
+		for _, f := range attr.Files[:3] {
+			_ = f.Close()
+		}
+	}
+
 	childDone := make(chan syscall.WaitStatus, 1)
 	noChildren := make(chan struct{})
 	go reap(child.Pid, childDone, noChildren)
@@ -155,6 +173,91 @@ wait:
 	}
 	killAll(self, noChildren)
 	return code
+}
+
+// program is what a supervisor runs, or why it cannot.
+type program struct {
+	path string
+	argv []string
+	attr *os.ProcAttr
+	err  error
+}
+
+// programFromArgs is the program of a supervisor started with it: its
+// path and arguments rest, this process's environment, directory and
+// standard streams, the descriptors from 3 to the lifeline's, and the
+// credential of -uid, -gid and -groups.
+func programFromArgs(rest []string, lifelineFD, uid, gid int, groups string) program {
+	files := []*os.File{os.Stdin, os.Stdout, os.Stderr}
+	for fd := 3; fd < lifelineFD; fd++ {
+		files = append(files, os.NewFile(uintptr(fd), "extra"))
+	}
+	p := program{path: rest[0], argv: rest[1:], attr: &os.ProcAttr{Env: os.Environ(), Files: files}}
+	if uid >= 0 || gid >= 0 {
+		cred, err := credential(uid, gid, groups)
+		if err != nil {
+			p.err = err
+			return p
+		}
+		p.attr.Sys = &syscall.SysProcAttr{Credential: cred}
+	}
+	return p
+}
+
+// awaitProgram waits for the program of a supervisor started ahead to come
+// on the socket controlFD (see Ready.Start), and enters its directory. It
+// returns given false, and nothing to run, when the supervisor is given up
+// first: the socket closed, the lifeline broken or a signal. reply answers
+// on the socket, once.
+func awaitProgram(controlFD int, lost <-chan struct{}, sigs <-chan os.Signal) (p program, reply func(string), given bool) {
+	syscall.CloseOnExec(controlFD)
+	control := os.NewFile(uintptr(controlFD), "control")
+	reply = func(s string) {
+		_, _ = io.WriteString(control, strings.ReplaceAll(s, "\n", " ")+"\n")
+		_ = control.Close()
+	}
+	type received struct {
+		req   startRequest
+		files []*os.File
+		err   error
+	}
+	got := make(chan received, 1)
+	go func() {
+		req, files, err := receiveStart(control)
+		got <- received{req, files, err}
+	}()
+	var r received
+	select {
+	case <-lost:
+		return p, reply, false
+	case <-sigs:
+		return p, reply, false
+	case r = <-got:
+	}
+	if r.err == io.EOF {
+		return p, reply, false
+	}
+	if r.err != nil {
+		p.err = fmt.Errorf("receive the program: %w", r.err)
+		return p, reply, true
+	}
+	// As a supervisor started with its program: the directory is entered
+	// as this user, and the program inherits it.
+	if err := os.Chdir(r.req.Dir); err != nil {
+		p.err = err
+		return p, reply, true
+	}
+	p.path, p.argv = r.req.Path, r.req.Args
+	p.attr = &os.ProcAttr{Env: r.req.Env, Files: r.files}
+	if r.req.UID >= 0 || r.req.GID >= 0 {
+		if r.req.UID < 0 || r.req.GID < 0 {
+			p.err = errors.New("a user ID without a group ID")
+			return p, reply, true
+		}
+		groups := append([]uint32{}, r.req.Groups...)
+		p.attr.Sys = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(r.req.UID), Gid: uint32(r.req.GID), Groups: groups}}
+	}
+	return p, reply, true
 }
 
 // onLostTimeout bounds the command run when the lifeline breaks.

@@ -72,6 +72,10 @@ type Options struct {
 	// supervisor, so that the session's processes die with this process
 	// (see the package documentation). Nil runs bash directly.
 	Supervisor *reaper.Supervisor
+	// Prestart, with a Supervisor and without PTY, keeps this many
+	// supervisors started ahead of their sessions (reaper.Pool), so that
+	// a session's start does not wait for the baton binary to start.
+	Prestart int
 }
 
 // Validate reports whether o is usable.
@@ -86,6 +90,9 @@ func (o Options) Validate() error {
 // use; sessions are independent.
 type Executor struct {
 	opts Options
+	// ready holds supervisors started ahead (Options.Prestart), nil
+	// without.
+	ready *reaper.Pool
 }
 
 var _ executor.Executor = (*Executor)(nil)
@@ -98,7 +105,20 @@ func New(opts Options) *Executor {
 	if opts.GracePeriod <= 0 {
 		opts.GracePeriod = DefaultGracePeriod
 	}
-	return &Executor{opts: opts}
+	e := &Executor{opts: opts}
+	if opts.Supervisor != nil && opts.Prestart > 0 && !opts.PTY {
+		e.ready = opts.Supervisor.NewPool(opts.Prestart, opts.GracePeriod*9/10)
+		e.ready.Fill()
+	}
+	return e
+}
+
+// Close gives up the supervisors started ahead (Options.Prestart); without
+// it they live as long as this process. Sessions are not affected.
+func (e *Executor) Close() {
+	if e.ready != nil {
+		e.ready.Close()
+	}
 }
 
 // Start starts a bash session in cfg.Dir with environment cfg.Env (the
@@ -200,16 +220,35 @@ func (e *Executor) start(cfg executor.SessionConfig) (_ *bashproc.Session, _ str
 	cmd.Stdout = childOut
 	cmd.Stderr = childOut
 	var lifeline *reaper.Lifeline
-	if e.opts.Supervisor != nil {
+	var ready *reaper.Ready
+	if e.ready != nil {
+		ready = e.ready.Take()
+	}
+	switch {
+	case ready != nil:
+		// A supervisor started ahead starts bash: it gets the session's
+		// environment, directory, user and descriptors only now.
+		sup, l, err := ready.Start(cmd)
+		if err == nil {
+			cmd, lifeline = sup, l
+			toClose = append(toClose, lifeline)
+			break
+		}
+		// It died while it waited: start one the usual way (cmd is
+		// untouched).
+		fallthrough
+	case e.opts.Supervisor != nil:
 		// The supervisor leads the group and dies last: it gets a
 		// little less time than Close waits, to kill what is left.
 		if lifeline, err = e.opts.Supervisor.Wrap(cmd, e.opts.GracePeriod*9/10); err != nil {
 			return nil, "", nil, err
 		}
 		toClose = append(toClose, lifeline)
-	}
-	if err := cmd.Start(); err != nil {
-		return nil, "", nil, err
+		fallthrough
+	default:
+		if err := cmd.Start(); err != nil {
+			return nil, "", nil, err
+		}
 	}
 	// The child has its copies; keeping ours would hide EOF.
 	_ = childOut.Close()

@@ -7,8 +7,10 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -42,6 +44,20 @@ func supervised(t *testing.T, pty bool, recordDir string) *shell.Executor {
 	return shell.New(shell.Options{PTY: pty, GracePeriod: 500 * time.Millisecond, Supervisor: &reaper.Supervisor{Binary: self, RecordDir: recordDir}})
 }
 
+// supervisedAhead returns an executor whose sessions run under job
+// supervisors started ahead of them (Options.Prestart), given up when the
+// test ends.
+func supervisedAhead(t *testing.T, recordDir string) *shell.Executor {
+	t.Helper()
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := shell.New(shell.Options{GracePeriod: 500 * time.Millisecond, Supervisor: &reaper.Supervisor{Binary: self, RecordDir: recordDir}, Prestart: 1})
+	t.Cleanup(e.Close)
+	return e
+}
+
 // modes are the two output modes every test runs in.
 var modes = []struct {
 	name string
@@ -61,6 +77,9 @@ func TestContract(t *testing.T) {
 			executortest.Run(t, func(t *testing.T) executor.Executor { return supervised(t, m.pty, t.TempDir()) })
 		})
 	}
+	t.Run("supervised-ahead-pipe", func(t *testing.T) {
+		executortest.Run(t, func(t *testing.T) executor.Executor { return supervisedAhead(t, t.TempDir()) })
+	})
 }
 
 func start(t *testing.T, e *shell.Executor) executor.Session {
@@ -440,4 +459,43 @@ func TestSupervisedShellCloseKillsEscapedProcesses(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// Sessions of an executor that starts supervisors ahead each get a
+// supervisor of their own, started before the session was asked for, that
+// had none of this process's environment and passes the session's only.
+func TestSupervisorsStartedAheadAreNotShared(t *testing.T) {
+	e := supervisedAhead(t, t.TempDir())
+	env := []string{"PATH=/usr/bin:/bin", "BATON_SESSION_CANARY=1"}
+	var sups []string
+	for i := range 3 {
+		// The session's supervisor is waiting before it is asked for
+		// (beside the i of the sessions still open).
+		probe.Eventually(t, 30*time.Second, func() error {
+			b, _ := exec.Command("pgrep", "-c", "-P", strconv.Itoa(os.Getpid()), "-f", "control-fd").Output()
+			if n, _ := strconv.Atoi(strings.TrimSpace(string(b))); n <= i {
+				return errors.New("no supervisor waiting")
+			}
+			return nil
+		})
+		s, err := e.Start(t.Context(), executor.SessionConfig{Dir: t.TempDir(), Env: env})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		out := run(t, s, `echo $PPID; grep -c . /proc/$PPID/environ || true; env | grep -v '^_=\|^PWD=\|^SHLVL=\|^OLDPWD=' | sort | tr '\n' ' '`)
+		f := strings.Fields(out)
+		if len(f) < 2 || f[1] != "0" {
+			t.Errorf("session %d: the supervisor's environment has %v lines, want none (output %q)", i, f[1:2], out)
+		}
+		if got, want := strings.Join(f[2:], " "), "BATON_SESSION_CANARY=1 PATH=/usr/bin:/bin"; got != want {
+			t.Errorf("session %d: environment %q, want %q", i, got, want)
+		}
+		if len(f) > 0 {
+			if slices.Contains(sups, f[0]) {
+				t.Errorf("session %d shares supervisor %s with an earlier one", i, f[0])
+			}
+			sups = append(sups, f[0])
+		}
+	}
 }
