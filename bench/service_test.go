@@ -111,6 +111,64 @@ func BenchmarkTriggerToFirstCommand(b *testing.B) {
 	}
 }
 
+// BenchmarkTriggerToFirstCommandAgentProcess: the same trigger → first
+// command, with the agent as deployed: a `baton agent --executor shell`
+// process, whose jobs' shells run under a job supervisor (the baton
+// binary). BATON_BENCH_BEFORE names another baton binary (say, built from
+// the commit before a change) whose agent is measured in the same loop,
+// each trigger alternating between the two servers, so that before and
+// after see the same load.
+func BenchmarkTriggerToFirstCommandAgentProcess(b *testing.B) {
+	const pipeline = "version: v1.0\nagent:\n  machine:\n    type: e1-standard-2\nblocks:\n  - task:\n      jobs:\n        - name: Run\n          commands:\n            - \"true\"\n"
+	type side struct {
+		name string
+		e    *testenv.Env
+		lat  []time.Duration
+	}
+	bins := [][2]string{{"", baton(b)}}
+	if before := os.Getenv("BATON_BENCH_BEFORE"); before != "" {
+		bins = append(bins, [2]string{"before-", before})
+	}
+	var sides []*side
+	for _, nb := range bins {
+		e := testenv.Start(b, testenv.Options{})
+		agent := exec.Command(nb[1], "agent", "--server", e.URL, "--token", e.AgentToken, "--name", "bench", "--type", "e1-standard-2", "--executor", "shell", "--data", b.TempDir())
+		agent.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+		if err := agent.Start(); err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() {
+			syscall.Kill(-agent.Process.Pid, syscall.SIGTERM)
+			agent.Wait()
+		})
+		repo := testenv.NewRepo(b, map[string]string{".semaphore/semaphore.yml": pipeline})
+		e.Do("POST", "/api/v1/projects", map[string]any{"name": "bench", "repo_url": repo.URL(), "default_branch": "main"}, nil, http.StatusCreated)
+		e.Eventually(30*time.Second, func() bool {
+			var as struct{ Agents []ci.Agent }
+			e.Do("GET", "/api/v1/agents", nil, &as)
+			return len(as.Agents) == 1
+		}, "the agent connected")
+		// A first job, so that both agents start measuring warm.
+		e.WaitWorkflow(trigger(e), time.Minute)
+		sides = append(sides, &side{name: nb[0], e: e})
+	}
+	const runs = 100
+	for b.Loop() {
+		for range runs {
+			for _, s := range sides {
+				start := time.Now()
+				id := trigger(s.e)
+				wf := s.e.WaitWorkflow(id, time.Minute)
+				s.lat = append(s.lat, firstCommandStart(b, s.e, wf.Jobs()["Nameless block 1/Run"].ID).Sub(start))
+			}
+		}
+	}
+	for _, s := range sides {
+		b.ReportMetric(float64(percentile(s.lat, 0.5).Microseconds())/1000, s.name+"p50-ms")
+		b.ReportMetric(float64(percentile(s.lat, 0.99).Microseconds())/1000, s.name+"p99-ms")
+	}
+}
+
 // BenchmarkTriggerToPassed3Jobs: from the API call to a 3-job pipeline of
 // trivial commands being done and passed, with one agent of 3 slots.
 func BenchmarkTriggerToPassed3Jobs(b *testing.B) {
