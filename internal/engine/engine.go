@@ -186,12 +186,9 @@ func (e *Engine) mutate(ctx context.Context, pipelineID string, fn op) error {
 // mutateTx is the body of mutate's transaction. It returns the pipeline if
 // it reached done, and (changed) if its state or result changed.
 func (e *Engine) mutateTx(tx *store.Tx, pipelineID string, fn op) (done, changed *ci.Pipeline, err error) {
-	if _, err := tx.LockPipeline(pipelineID); err != nil {
-		return nil, nil, err
-	}
 	// The jobs' specs are not read (they are large and rarely change);
 	// persist leaves a nil spec alone.
-	p, err := tx.GetPipelineTreeLite(pipelineID)
+	p, err := tx.LockPipelineTreeLite(pipelineID)
 	if err != nil {
 		return nil, nil, err
 	}

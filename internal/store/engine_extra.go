@@ -47,9 +47,20 @@ func (tx *Tx) UpdateJobIf(j *ci.Job, from ci.State) error {
 }
 
 // GetPipelineTreeLite is GetPipelineTree without the jobs' Spec (nil),
-// the bulk of a job row: what the engine reads on every state change.
+// the bulk of a job row.
 func (tx *Tx) GetPipelineTreeLite(id string) (*ci.Pipeline, error) {
-	p, err := tx.GetPipeline(id)
+	return tx.pipelineTreeLite(id, "")
+}
+
+// LockPipelineTreeLite is GetPipelineTreeLite with the pipeline's row
+// locked as LockPipeline locks it, in the statement that reads it: what
+// the engine reads on every state change.
+func (tx *Tx) LockPipelineTreeLite(id string) (*ci.Pipeline, error) {
+	return tx.pipelineTreeLite(id, tx.forUpdate())
+}
+
+func (tx *Tx) pipelineTreeLite(id, lock string) (*ci.Pipeline, error) {
+	p, err := tx.getPipeline(id, lock)
 	if err != nil {
 		return nil, err
 	}
