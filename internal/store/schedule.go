@@ -129,8 +129,9 @@ func (tx *Tx) DeleteSchedule(id string) error {
 // claimed by exactly one caller however many servers share the database,
 // and a schedule that missed several ticks (the servers were down) runs
 // once. On PostgreSQL the rows are locked with SKIP LOCKED, so that
-// servers claiming at once take different schedules; the update is also
-// conditional on the tick read, so a tick is never claimed twice.
+// servers claiming at once take different schedules, and all of them move
+// on in one statement; the update is also conditional on the tick read,
+// so a tick is never claimed twice.
 func (db *DB) ClaimDueSchedules(ctx context.Context, now time.Time, limit int, next func(*ci.Schedule) time.Time) ([]*ci.Schedule, error) {
 	if limit <= 0 {
 		limit = 100
@@ -147,11 +148,21 @@ func (db *DB) ClaimDueSchedules(ctx context.Context, now time.Time, limit int, n
 		if err != nil {
 			return wrap("due schedules", err)
 		}
-		for _, s := range due {
-			n := next(s)
-			normTime(&n)
+		if len(due) == 0 {
+			return nil
+		}
+		nexts := make([]time.Time, len(due))
+		for i, s := range due {
+			nexts[i] = next(s)
+			normTime(&nexts[i])
+		}
+		if db.dialect == Postgres {
+			claimed, err = tx.moveSchedules(due, nexts)
+			return err
+		}
+		for i, s := range due {
 			res, err := tx.exec(`UPDATE schedules SET next_run = $1, last_run = $2
-				WHERE id = $3 AND next_run = $2 AND NOT paused`, tx.ts(n), tx.ts(s.NextRun), s.ID)
+				WHERE id = $3 AND next_run = $2 AND NOT paused`, tx.ts(nexts[i]), tx.ts(s.NextRun), s.ID)
 			if err != nil {
 				return wrap("claim schedule "+s.Name, err)
 			}
@@ -166,13 +177,52 @@ func (db *DB) ClaimDueSchedules(ctx context.Context, now time.Time, limit int, n
 	return claimed, err
 }
 
+// moveSchedules sets the next run of each of due to the time of nexts at
+// its index (zero: NULL, never) and its last run to the tick read, in one
+// PostgreSQL statement, where the tick is still the one read; it returns
+// the schedules moved.
+func (tx *Tx) moveSchedules(due []*ci.Schedule, nexts []time.Time) ([]*ci.Schedule, error) {
+	keys, ticks, next := make([]string, len(due)), make([]string, len(due)), make([]string, len(due))
+	for i, s := range due {
+		keys[i], ticks[i] = s.ID, s.NextRun.Format(time.RFC3339Nano)
+		if !nexts[i].IsZero() {
+			next[i] = nexts[i].Format(time.RFC3339Nano)
+		}
+	}
+	rows, err := tx.query(`UPDATE schedules s SET next_run = NULLIF(v.next, '')::timestamptz, last_run = s.next_run
+		FROM unnest($1::text[], $2::text[], $3::text[]) AS v(id, tick, next)
+		WHERE s.id = v.id AND s.next_run = v.tick::timestamptz AND NOT s.paused
+		RETURNING s.id`, keys, ticks, next)
+	if err != nil {
+		return nil, wrap("claim schedules", err)
+	}
+	defer rows.Close()
+	moved := map[string]bool{}
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, wrap("claim schedules", err)
+		}
+		moved[id] = true
+	}
+	if err := rows.Err(); err != nil {
+		return nil, wrap("claim schedules", err)
+	}
+	var claimed []*ci.Schedule
+	for _, s := range due {
+		if moved[s.ID] {
+			claimed = append(claimed, s)
+		}
+	}
+	return claimed, nil
+}
+
 // RecordScheduleRun records what the run of a schedule's tick (or a run
-// now) gave: the workflow it created, or why it created none.
+// now) gave: the workflow it created, or why it created none. It is one
+// statement, committed on its own.
 func (db *DB) RecordScheduleRun(ctx context.Context, id, workflowID, runErr string) error {
-	return db.Tx(ctx, func(tx *Tx) error {
-		return tx.execOne("record schedule run "+id, `UPDATE schedules SET last_workflow = $2, last_error = $3
-			WHERE id = $1`, id, workflowID, runErr)
-	})
+	return db.autocommit(ctx).execOne("record schedule run "+id, `UPDATE schedules SET last_workflow = $2, last_error = $3
+		WHERE id = $1`, id, workflowID, runErr)
 }
 
 // NextScheduleRun returns the earliest next run of the schedules that are

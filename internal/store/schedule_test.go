@@ -107,8 +107,14 @@ func testClaimDueSchedules(t *testing.T, e *testEnv) {
 	mk("late", base.Add(-72*time.Hour), false) // the servers were down for days
 	mk("paused", base.Add(-time.Minute), true)
 	mk("later", base.Add(time.Minute), false)
+	mk("broken", base.Add(-time.Hour), false) // its cron no longer parses: it never runs again
 	now := base.Add(time.Second)
-	next := func(s *ci.Schedule) time.Time { return now.Truncate(time.Minute).Add(time.Minute) }
+	next := func(s *ci.Schedule) time.Time {
+		if s.Name == "broken" {
+			return time.Time{}
+		}
+		return now.Truncate(time.Minute).Add(time.Minute)
+	}
 	got, err := db.ClaimDueSchedules(ctx, now, 0, next)
 	if err != nil {
 		t.Fatal(err)
@@ -117,7 +123,7 @@ func testClaimDueSchedules(t *testing.T, e *testEnv) {
 	for _, s := range got {
 		names = append(names, s.Name)
 	}
-	diff(t, "claimed", names, []string{"late", "due"})
+	diff(t, "claimed", names, []string{"late", "broken", "due"})
 	if len(got) == 2 && !got[0].NextRun.Equal(base.Add(-72*time.Hour)) {
 		t.Errorf("claimed schedule's NextRun = %v, want the tick claimed", got[0].NextRun)
 	}
@@ -128,6 +134,9 @@ func testClaimDueSchedules(t *testing.T, e *testEnv) {
 	late, _ := db.GetSchedule(ctx, sd.project.ID, "late")
 	if !late.NextRun.Equal(base.Add(time.Minute)) || !late.LastRun.Equal(base.Add(-72*time.Hour)) {
 		t.Errorf("late schedule after its claim: next %v, last %v", late.NextRun, late.LastRun)
+	}
+	if broken, _ := db.GetSchedule(ctx, sd.project.ID, "broken"); !broken.NextRun.IsZero() || !broken.LastRun.Equal(base.Add(-time.Hour)) {
+		t.Errorf("broken schedule after its claim: next %v (want none), last %v", broken.NextRun, broken.LastRun)
 	}
 	if n, err := db.NextScheduleRun(ctx); err != nil || !n.Equal(base.Add(time.Minute)) {
 		t.Errorf("NextScheduleRun = %v, %v; want %v", n, err, base.Add(time.Minute))

@@ -345,6 +345,13 @@ func (db *DB) reader(ctx context.Context) *Tx {
 	return &Tx{ctx: ctx, q: db.read, db: db}
 }
 
+// autocommit returns a Tx that runs each statement on its own on the
+// write pool, each committed as it runs: a write of one statement then
+// costs one round trip instead of three (BEGIN, it, COMMIT).
+func (db *DB) autocommit(ctx context.Context) *Tx {
+	return &Tx{ctx: ctx, q: db.write, db: db}
+}
+
 // retryable reports whether err is a transient conflict worth a retry.
 func (db *DB) retryable(err error) bool {
 	var serr *sqlite.Error
