@@ -65,6 +65,9 @@ type TriggerRequest struct {
 	// KeepOnFailure keeps the jobs that fail alive this long, so that a
 	// user can attach (debug.go); 0 means not at all.
 	KeepOnFailure time.Duration
+	// Reuse, when set, shares the commit's reads and the pipeline's
+	// compile with the other requests given the same Reuse.
+	Reuse *Reuse
 }
 
 // RefMismatchError refuses a manual run that names a branch or tag and a
@@ -156,7 +159,9 @@ func (e *Engine) Trigger(ctx context.Context, req TriggerRequest) (*ci.Workflow,
 	if err != nil {
 		return nil, err
 	}
-	info, err := e.cfg.Repos.Project(proj.ID).Commit(ctx, proj.RepoURL, req.SHA)
+	info, err := req.Reuse.commit(proj.ID, req.SHA, func() (repocache.CommitInfo, error) {
+		return e.cfg.Repos.Project(proj.ID).Commit(ctx, proj.RepoURL, req.SHA)
+	})
 	if err != nil {
 		return nil, fmt.Errorf("trigger: fetch commit %s: %w", req.SHA, err)
 	}
@@ -210,7 +215,9 @@ func (e *Engine) Trigger(ctx context.Context, req TriggerRequest) (*ci.Workflow,
 	if err != nil {
 		return nil, fmt.Errorf("trigger: %w", err)
 	}
-	c := e.compile(ctx, proj, wf, file, req.Params, pins)
+	c := req.Reuse.compile(compileKey(proj, wf, file, req.Params, pins), func() *compiled {
+		return e.compile(ctx, proj, wf, file, req.Params, pins)
+	})
 	b := &builder{
 		project:   proj,
 		wf:        wf,

@@ -9,6 +9,7 @@ import (
 
 	"github.com/batonci/baton/internal/ci"
 	"github.com/batonci/baton/internal/engine"
+	"github.com/batonci/baton/internal/memo"
 	"github.com/batonci/baton/internal/store"
 )
 
@@ -103,7 +104,7 @@ func (s *Service) Tick(ctx context.Context, now time.Time) (int, error) {
 		}
 		return spec.Next(now)
 	}
-	heads := &headCache{resolve: s.Head, m: map[string]*head{}}
+	seen := &tickReads{}
 	sem := make(chan struct{}, workers)
 	var wg sync.WaitGroup
 	started := 0
@@ -125,7 +126,7 @@ func (s *Service) Tick(ctx context.Context, now time.Time) (int, error) {
 			started++
 			wg.Go(func() {
 				defer func() { <-sem }()
-				s.runTick(context.WithoutCancel(ctx), sc, heads)
+				s.runTick(context.WithoutCancel(ctx), sc, seen)
 			})
 		}
 	}
@@ -133,8 +134,8 @@ func (s *Service) Tick(ctx context.Context, now time.Time) (int, error) {
 
 // runTick starts the workflow of a claimed tick with the parameters'
 // default values and records the outcome on the schedule.
-func (s *Service) runTick(ctx context.Context, sc *ci.Schedule, heads *headCache) {
-	wf, err := s.start(ctx, sc, nil, "", heads)
+func (s *Service) runTick(ctx context.Context, sc *ci.Schedule, seen *tickReads) {
+	wf, err := s.start(ctx, sc, nil, "", seen)
 	id, msg := "", ""
 	if err != nil {
 		msg = err.Error()
@@ -170,53 +171,51 @@ func (s *Service) RunNow(ctx context.Context, sc *ci.Schedule, given map[string]
 }
 
 // start triggers the schedule's workflow. params nil means the defaults.
-// heads, when set, gives the branch's head as this tick resolved it.
-func (s *Service) start(ctx context.Context, sc *ci.Schedule, params map[string]string, login string, heads *headCache) (*ci.Workflow, error) {
+// seen, when set, holds the project and the branch's head as this tick
+// read them.
+func (s *Service) start(ctx context.Context, sc *ci.Schedule, params map[string]string, login string, seen *tickReads) (*ci.Workflow, error) {
 	if params == nil {
 		var err error
 		if params, err = Values(sc.Parameters, nil); err != nil {
 			return nil, err
 		}
 	}
-	proj, err := s.Store.GetProject(ctx, sc.ProjectID)
+	getProject := func() (*ci.Project, error) { return s.Store.GetProject(ctx, sc.ProjectID) }
+	var proj *ci.Project
+	var err error
+	if seen != nil {
+		proj, err = seen.projects.Get(sc.ProjectID, getProject)
+	} else {
+		proj, err = getProject()
+	}
 	if err != nil {
 		return nil, fmt.Errorf("schedule %s: %w", sc.Name, err)
 	}
 	sha := ""
-	if heads != nil && heads.resolve != nil {
-		if sha, err = heads.get(ctx, proj, sc.Branch); err != nil {
+	if seen != nil && s.Head != nil {
+		sha, err = seen.heads.Get([2]string{proj.ID, sc.Branch}, func() (string, error) { return s.Head(ctx, proj, sc.Branch) })
+		if err != nil {
 			return nil, fmt.Errorf("trigger: resolve refs/heads/%s: %w", sc.Branch, err)
 		}
 	}
-	return s.Trigger(ctx, engine.TriggerRequest{
+	req := engine.TriggerRequest{
 		Project: proj, Trigger: ci.TriggerSchedule, Schedule: sc.Name,
 		RefType: "branch", Branch: sc.Branch, SHA: sha, PipelineFile: sc.PipelineFile,
 		Params: params, TriggeredBy: login,
-	})
-}
-
-// headCache resolves each project's branch once per tick, so that many
-// schedules of one branch due at once fetch the repository once.
-type headCache struct {
-	resolve func(ctx context.Context, proj *ci.Project, branch string) (string, error)
-	mu      sync.Mutex
-	m       map[string]*head
-}
-
-type head struct {
-	once sync.Once
-	sha  string
-	err  error
-}
-
-func (c *headCache) get(ctx context.Context, proj *ci.Project, branch string) (string, error) {
-	c.mu.Lock()
-	h := c.m[proj.ID+"\x00"+branch]
-	if h == nil {
-		h = &head{}
-		c.m[proj.ID+"\x00"+branch] = h
 	}
-	c.mu.Unlock()
-	h.once.Do(func() { h.sha, h.err = c.resolve(ctx, proj, branch) })
-	return h.sha, h.err
+	if seen != nil {
+		req.Reuse = &seen.reuse
+	}
+	return s.Trigger(ctx, req)
+}
+
+// tickReads are what one tick reads once for all its due schedules: each
+// project's row, and each project's branch head (so that many schedules
+// of one branch due at once fetch the repository once).
+type tickReads struct {
+	projects memo.Map[string, *ci.Project]
+	heads    memo.Map[[2]string, string] // by project ID and branch
+	// reuse is what the engine reads and compiles once for all the
+	// tick's workflows of one commit.
+	reuse engine.Reuse
 }
