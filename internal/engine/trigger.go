@@ -488,6 +488,9 @@ func (b *builder) create(tx *store.Tx, c *compiled, promotedBy string, rp *rerun
 	if err := tx.CreatePipeline(p); err != nil {
 		return nil, err
 	}
+	// The rows are inserted together at the end, blocks before jobs.
+	var blocks []*ci.Block
+	var jobs []*ci.Job
 	origBlocks := map[string]*ci.Block{}
 	if rp != nil {
 		for _, ob := range rp.orig.Blocks {
@@ -514,9 +517,7 @@ func (b *builder) create(tx *store.Tx, c *compiled, promotedBy string, rp *rerun
 			blk.State, blk.Result, blk.Reason = ci.StateDone, ob.Result, ob.Reason
 			blk.StartedAt, blk.DoneAt = ob.StartedAt, ob.DoneAt
 		}
-		if err := tx.CreateBlock(blk); err != nil {
-			return nil, err
-		}
+		blocks = append(blocks, blk)
 		for k, pj := range pb.Jobs {
 			var oj *ci.Job
 			if ob != nil && k < len(ob.Jobs) && ob.Jobs[k].Name == pj.Name {
@@ -530,9 +531,7 @@ func (b *builder) create(tx *store.Tx, c *compiled, promotedBy string, rp *rerun
 			if err != nil {
 				return nil, err
 			}
-			if err := tx.CreateJob(j); err != nil {
-				return nil, err
-			}
+			jobs = append(jobs, j)
 		}
 	}
 	if ap := g.AfterPipeline; ap != nil {
@@ -545,18 +544,20 @@ func (b *builder) create(tx *store.Tx, c *compiled, promotedBy string, rp *rerun
 			State:         ci.StatePending,
 			AfterPipeline: true,
 		}
-		if err := tx.CreateBlock(blk); err != nil {
-			return nil, err
-		}
+		blocks = append(blocks, blk)
 		for k, pj := range ap.Jobs {
 			j, err := b.job(p, g, blk, ap, pj, k, nil, false)
 			if err != nil {
 				return nil, err
 			}
-			if err := tx.CreateJob(j); err != nil {
-				return nil, err
-			}
+			jobs = append(jobs, j)
 		}
+	}
+	if err := tx.CreateBlocks(blocks); err != nil {
+		return nil, err
+	}
+	if err := tx.CreateJobs(jobs); err != nil {
+		return nil, err
 	}
 	return p, nil
 }

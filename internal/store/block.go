@@ -27,16 +27,23 @@ func normBlock(b *ci.Block) {
 // CreateBlock stores a new block (not its Jobs), giving it an ID if it has
 // none. An empty Dependencies list reads back as nil.
 func (tx *Tx) CreateBlock(b *ci.Block) error {
-	if b.ID == "" {
-		b.ID = ids.New()
+	return tx.CreateBlocks([]*ci.Block{b})
+}
+
+// CreateBlocks is CreateBlock for many blocks, stored in as few
+// statements as the database's limit on a statement's parameters allows.
+func (tx *Tx) CreateBlocks(bs []*ci.Block) error {
+	rows := make([][]any, len(bs))
+	for i, b := range bs {
+		if b.ID == "" {
+			b.ID = ids.New()
+		}
+		normBlock(b)
+		rows[i] = []any{b.ID, b.PipelineID, b.Index, b.Name, listArg(b.Dependencies), b.State, b.Result,
+			b.Reason, b.Skipped, ms(b.TimeLimit), b.FailFast, tx.ts(b.StartedAt), tx.ts(b.DoneAt),
+			b.AfterPipeline}
 	}
-	normBlock(b)
-	_, err := tx.exec(`INSERT INTO blocks (`+blockCols+`)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`,
-		b.ID, b.PipelineID, b.Index, b.Name, listArg(b.Dependencies), b.State, b.Result,
-		b.Reason, b.Skipped, ms(b.TimeLimit), b.FailFast, tx.ts(b.StartedAt), tx.ts(b.DoneAt),
-		b.AfterPipeline)
-	return wrap("create block", err)
+	return wrap("create block", tx.insertRows("blocks", blockCols, rows))
 }
 
 // UpdateBlock stores every field of b but its IDs (own, pipeline) and

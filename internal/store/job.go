@@ -47,15 +47,27 @@ func (tx *Tx) CreateJob(j *ci.Job) error {
 	if j.CreatedAt.IsZero() {
 		j.CreatedAt = time.Now()
 	}
-	normJob(j)
-	_, err := tx.exec(`INSERT INTO jobs (`+jobCols+`)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17,
-			$18, $19, $20, $21, $22)`,
-		j.ID, j.PipelineID, j.BlockID, j.ProjectID, j.Index, j.Name, j.State, j.Result, j.Reason,
-		j.MachineType, j.Priority, jsonArg(j.Spec), j.AgentID, j.WaitReason, j.StopRequested,
-		j.StopReason, ms(j.TimeLimit), tx.ts(j.CreatedAt), tx.ts(j.QueuedAt),
-		tx.ts(j.StartedAt), tx.ts(j.DoneAt), j.NeedsDocker)
-	return wrap("create job", err)
+	return tx.CreateJobs([]*ci.Job{j})
+}
+
+// CreateJobs is CreateJob for many jobs, stored in as few statements as
+// the database's limit on a statement's parameters allows.
+func (tx *Tx) CreateJobs(js []*ci.Job) error {
+	rows := make([][]any, len(js))
+	for i, j := range js {
+		if j.ID == "" {
+			j.ID = ids.New()
+		}
+		if j.CreatedAt.IsZero() {
+			j.CreatedAt = time.Now()
+		}
+		normJob(j)
+		rows[i] = []any{j.ID, j.PipelineID, j.BlockID, j.ProjectID, j.Index, j.Name, j.State, j.Result, j.Reason,
+			j.MachineType, j.Priority, jsonArg(j.Spec), j.AgentID, j.WaitReason, j.StopRequested,
+			j.StopReason, ms(j.TimeLimit), tx.ts(j.CreatedAt), tx.ts(j.QueuedAt),
+			tx.ts(j.StartedAt), tx.ts(j.DoneAt), j.NeedsDocker}
+	}
+	return wrap("create job", tx.insertRows("jobs", jobCols, rows))
 }
 
 // GetJob returns a job.

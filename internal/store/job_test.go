@@ -431,3 +431,48 @@ func testJobReads(t *testing.T, e *testEnv) {
 	_, err = db.GetJobStart(ctx, "nope")
 	wantErr(t, "GetJobStart of no job", err, ErrNotFound)
 }
+
+// testCreateManyJobs stores more jobs at once than one statement takes,
+// and blocks at once: every row reads back as written; a job of a block
+// that does not exist is ErrNotFound.
+func testCreateManyJobs(t *testing.T, e *testEnv) {
+	db := e.open(t)
+	sd := newSeed(t, db, "app")
+	blocks := []*ci.Block{
+		{PipelineID: sd.pipeline.ID, Index: 1, Name: "two", Dependencies: []string{"b"}, State: ci.StatePending, TimeLimit: time.Minute},
+		{PipelineID: sd.pipeline.ID, Index: 2, Name: "after", State: ci.StatePending, AfterPipeline: true},
+	}
+	const n = 1400 // one statement takes maxParams/22 = 1,363 jobs
+	var jobs []*ci.Job
+	for i := range n {
+		j := sd.job(fmt.Sprintf("j%04d", i), "e1-standard-2", i%3, at(9, 0, i%60))
+		j.Index = i
+		j.Spec = json.RawMessage(fmt.Sprintf(`{"name": "j%04d"}`, i))
+		j.TimeLimit = time.Duration(i) * time.Second
+		j.CreatedAt = at(8, 0, 0)
+		jobs = append(jobs, j)
+	}
+	write(t, db, func(tx *Tx) error {
+		if err := tx.CreateBlocks(blocks); err != nil {
+			return err
+		}
+		return tx.CreateJobs(jobs)
+	})
+	gotBlocks, err := db.ListBlocks(t.Context(), sd.pipeline.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	diff(t, "blocks", gotBlocks[1:], blocks)
+	got, err := db.ListJobs(t.Context(), sd.pipeline.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	diff(t, "jobs", got, jobs)
+
+	err = db.Tx(t.Context(), func(tx *Tx) error {
+		return tx.CreateJobs([]*ci.Job{sd.job("x", "m", 0, time.Time{}), {PipelineID: sd.pipeline.ID, BlockID: "nope", ProjectID: sd.project.ID, Name: "y"}})
+	})
+	if !errors.Is(err, ErrNotFound) {
+		t.Errorf("CreateJobs with a job of no block: %v, want ErrNotFound", err)
+	}
+}

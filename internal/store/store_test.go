@@ -46,6 +46,7 @@ func storeTests() []storeTest {
 		{"Pipelines", testPipelines},
 		{"QueuePipelines", testQueuePipelines},
 		{"BlocksAndJobs", testBlocksAndJobs},
+		{"CreateManyJobs", testCreateManyJobs},
 		{"ClaimJob", testClaimJob},
 		{"ClaimJobConcurrent", testClaimJobConcurrent},
 		{"ClaimJobDocker", testClaimJobDocker},

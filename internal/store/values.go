@@ -3,6 +3,7 @@ package store
 import (
 	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -193,4 +194,43 @@ func collect[T any](tx *Tx, scan func(scanner) (T, error), query string, args ..
 		out = append(out, v)
 	}
 	return out, rows.Err()
+}
+
+// maxParams is how many parameters insertRows puts in one statement:
+// below SQLite's limit (32,766) and PostgreSQL's (65,535).
+const maxParams = 30000
+
+// insertRows inserts rows, each the values of cols in order, into table
+// with as few INSERT statements as maxParams allows.
+func (tx *Tx) insertRows(table, cols string, rows [][]any) error {
+	if len(rows) == 0 {
+		return nil
+	}
+	width := len(rows[0])
+	per := max(1, maxParams/width)
+	for len(rows) > 0 {
+		chunk := rows[:min(per, len(rows))]
+		rows = rows[len(chunk):]
+		var q strings.Builder
+		args := make([]any, 0, len(chunk)*width)
+		q.WriteString("INSERT INTO " + table + " (" + cols + ") VALUES ")
+		for i, row := range chunk {
+			if i > 0 {
+				q.WriteString(", ")
+			}
+			q.WriteByte('(')
+			for k, v := range row {
+				if k > 0 {
+					q.WriteString(", ")
+				}
+				args = append(args, v)
+				fmt.Fprintf(&q, "$%d", len(args))
+			}
+			q.WriteByte(')')
+		}
+		if _, err := tx.exec(q.String(), args...); err != nil {
+			return err
+		}
+	}
+	return nil
 }
