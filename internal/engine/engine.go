@@ -304,18 +304,16 @@ func (e *Engine) admission(tx *store.Tx, p *ci.Pipeline) (bool, string, error) {
 		}
 	}
 	if blocker != nil {
-		return false, queueText(tx, blocker, p.Queue), nil
+		return false, queueText(blocker, p.Queue), nil
 	}
 	return true, "", nil
 }
 
 // queueText says which pipeline a queued one waits for.
-func queueText(tx interface {
-	GetWorkflow(string) (*ci.Workflow, error)
-}, ahead *ci.Pipeline, queue string) string {
-	name := "pipeline " + ahead.ID
-	if wf, err := tx.GetWorkflow(ahead.WorkflowID); err == nil {
-		name = fmt.Sprintf("pipeline #%d", wf.Number)
+func queueText(ahead *store.Blocker, queue string) string {
+	name := "pipeline " + ahead.PipelineID
+	if ahead.WorkflowNumber > 0 {
+		name = fmt.Sprintf("pipeline #%d", ahead.WorkflowNumber)
 	}
 	return fmt.Sprintf("queued behind %s in queue %s", name, queue)
 }

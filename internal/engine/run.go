@@ -42,7 +42,7 @@ func (e *Engine) WhyPending(ctx context.Context, job *ci.Job, agents []*ci.Agent
 		if blocker == nil {
 			return "starting"
 		}
-		return queueText(dbReader{ctx, e.db}, blocker, p.Queue)
+		return queueText(blocker, p.Queue)
 	case ci.StateStopping:
 		return "stop requested"
 	}
@@ -123,14 +123,6 @@ func agentWait(machineType string, needsDocker bool, agents []*ci.Agent) string 
 	}
 	return fmt.Sprintf("all %d agents of type %s are busy", connected, machineType)
 }
-
-// dbReader adapts the DB's context-taking reads to queueText.
-type dbReader struct {
-	ctx context.Context
-	db  *store.DB
-}
-
-func (r dbReader) GetWorkflow(id string) (*ci.Workflow, error) { return r.db.GetWorkflow(r.ctx, id) }
 
 // Run enforces time limits and re-examines unfinished pipelines until ctx
 // ends. Everything else is event-driven; Run sleeps until the next

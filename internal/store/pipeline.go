@@ -2,7 +2,9 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -196,41 +198,49 @@ func (tx *Tx) QueuePipelines(projectID, queue, scope string) ([]*ci.Pipeline, er
 	return ps, wrap("queue pipelines", err)
 }
 
+// Blocker is the pipeline another one waits for in its queue.
+type Blocker struct {
+	PipelineID string
+	// WorkflowNumber is the number of the blocker's workflow.
+	WorkflowNumber int
+}
+
 // QueueBlocker returns the pipeline that p waits for in its queue: the
 // nearest older unfinished pipeline that is not parallel, else one of the
 // queue's serialized pipelines that runs (or stops); nil if none. It is
-// the decision [Tx.QueuePipelines] allows, reading at most two rows, so
-// that admitting a pipeline costs the same behind one pipeline or a
-// thousand.
-func (tx *Tx) QueueBlocker(p *ci.Pipeline) (*ci.Pipeline, error) {
+// the decision [Tx.QueuePipelines] allows, reading at most two rows (of
+// a few columns), so that admitting a pipeline costs the same behind one
+// pipeline or a thousand.
+func (tx *Tx) QueueBlocker(p *ci.Pipeline) (*Blocker, error) {
+	const cols = `SELECT id, COALESCE((SELECT w.number FROM workflows w WHERE w.id = pipelines.workflow_id), 0)`
 	const where = ` FROM pipelines
 		WHERE queue = $2 AND queue_scope = $3 AND state <> 'done'
 		AND ($3 = 'organization' OR project_id = $1)
 		AND NOT parallel AND id <> $4`
-	older, err := collect(tx, scanPipeline, `SELECT `+pipelineCols+where+`
+	for _, query := range []string{
+		cols + where + `
 		AND (created_at, id) < (SELECT created_at, id FROM pipelines WHERE id = $4)
-		ORDER BY created_at DESC, id DESC LIMIT 1`, p.ProjectID, p.Queue, p.QueueScope, p.ID)
-	if err != nil {
-		return nil, wrap("queue blocker", err)
-	}
-	if len(older) > 0 {
-		return older[0], nil
-	}
-	running, err := collect(tx, scanPipeline, `SELECT `+pipelineCols+where+`
+		ORDER BY created_at DESC, id DESC LIMIT 1`,
+		cols + where + `
 		AND state IN ('running', 'stopping')
-		ORDER BY created_at, id LIMIT 1`, p.ProjectID, p.Queue, p.QueueScope, p.ID)
-	if err != nil {
-		return nil, wrap("queue blocker", err)
-	}
-	if len(running) > 0 {
-		return running[0], nil
+		ORDER BY created_at, id LIMIT 1`,
+	} {
+		var b Blocker
+		err := tx.queryRow(query, p.ProjectID, p.Queue, p.QueueScope, p.ID).Scan(&b.PipelineID, &b.WorkflowNumber)
+		if errors.Is(err, sql.ErrNoRows) {
+			continue
+		}
+		if err != nil {
+			return nil, wrap("queue blocker", err)
+		}
+		return &b, nil
 	}
 	return nil, nil
 }
 
 // QueueBlocker returns the pipeline that p waits for; see
 // [Tx.QueueBlocker].
-func (db *DB) QueueBlocker(ctx context.Context, p *ci.Pipeline) (*ci.Pipeline, error) {
+func (db *DB) QueueBlocker(ctx context.Context, p *ci.Pipeline) (*Blocker, error) {
 	return db.reader(ctx).QueueBlocker(p)
 }
 
