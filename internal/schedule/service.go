@@ -87,8 +87,9 @@ func (s *Service) Run(ctx context.Context) {
 }
 
 // Tick claims the schedules due at now and starts a workflow for each,
-// up to Workers at once, then records each run on its schedule. It
-// returns how many it started.
+// up to Workers at once, then records each run on its schedule: the runs
+// ended are recorded together before each claim, and the others once
+// all ended. It returns how many it started.
 func (s *Service) Tick(ctx context.Context, now time.Time) (int, error) {
 	workers, batch := s.Workers, s.Batch
 	if workers <= 0 {
@@ -105,11 +106,21 @@ func (s *Service) Tick(ctx context.Context, now time.Time) (int, error) {
 		return spec.Next(now)
 	}
 	seen := &tickReads{}
+	ended := &endedRuns{}
+	record := func() {
+		if err := s.Store.RecordScheduleRuns(context.WithoutCancel(ctx), ended.take()); err != nil {
+			s.log().Error("record scheduled runs", "err", err)
+		}
+	}
 	sem := make(chan struct{}, workers)
 	var wg sync.WaitGroup
 	started := 0
-	defer wg.Wait()
+	defer func() {
+		wg.Wait()
+		record()
+	}()
 	for {
+		record()
 		claimed, err := s.Store.ClaimDueSchedules(ctx, now, batch, next)
 		if err != nil {
 			return started, err
@@ -126,27 +137,43 @@ func (s *Service) Tick(ctx context.Context, now time.Time) (int, error) {
 			started++
 			wg.Go(func() {
 				defer func() { <-sem }()
-				s.runTick(context.WithoutCancel(ctx), sc, seen)
+				ended.add(s.runTick(context.WithoutCancel(ctx), sc, seen))
 			})
 		}
 	}
 }
 
 // runTick starts the workflow of a claimed tick with the parameters'
-// default values and records the outcome on the schedule.
-func (s *Service) runTick(ctx context.Context, sc *ci.Schedule, seen *tickReads) {
+// default values and returns the outcome to record on the schedule.
+func (s *Service) runTick(ctx context.Context, sc *ci.Schedule, seen *tickReads) store.ScheduleRun {
 	wf, err := s.start(ctx, sc, nil, "", seen)
-	id, msg := "", ""
 	if err != nil {
-		msg = err.Error()
 		s.log().Warn("scheduled run failed", "schedule", sc.Name, "project", sc.ProjectID, "tick", sc.NextRun, "err", err)
-	} else {
-		id = wf.ID
-		s.log().Info("scheduled run", "schedule", sc.Name, "project", sc.ProjectID, "tick", sc.NextRun, "workflow", wf.ID)
+		return store.ScheduleRun{ScheduleID: sc.ID, Error: err.Error()}
 	}
-	if err := s.Store.RecordScheduleRun(ctx, sc.ID, id, msg); err != nil {
-		s.log().Error("record scheduled run", "schedule", sc.Name, "err", err)
-	}
+	s.log().Info("scheduled run", "schedule", sc.Name, "project", sc.ProjectID, "tick", sc.NextRun, "workflow", wf.ID)
+	return store.ScheduleRun{ScheduleID: sc.ID, WorkflowID: wf.ID}
+}
+
+// endedRuns are the runs of a tick that ended and are not recorded yet.
+type endedRuns struct {
+	mu   sync.Mutex
+	runs []store.ScheduleRun
+}
+
+func (e *endedRuns) add(r store.ScheduleRun) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.runs = append(e.runs, r)
+}
+
+// take returns the runs added since the last take.
+func (e *endedRuns) take() []store.ScheduleRun {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	runs := e.runs
+	e.runs = nil
+	return runs
 }
 
 // RunNow starts a workflow of the schedule at once with the values given

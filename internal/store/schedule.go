@@ -225,6 +225,39 @@ func (db *DB) RecordScheduleRun(ctx context.Context, id, workflowID, runErr stri
 		WHERE id = $1`, id, workflowID, runErr)
 }
 
+// ScheduleRun is what the run of a schedule gave: the workflow it
+// created, or why it created none (Error).
+type ScheduleRun struct {
+	ScheduleID, WorkflowID, Error string
+}
+
+// RecordScheduleRuns is RecordScheduleRun for many runs, in one statement
+// on PostgreSQL. A schedule deleted meanwhile is passed over.
+func (db *DB) RecordScheduleRuns(ctx context.Context, runs []ScheduleRun) error {
+	if len(runs) == 0 {
+		return nil
+	}
+	if db.dialect != Postgres {
+		return db.Tx(ctx, func(tx *Tx) error {
+			for _, r := range runs {
+				if _, err := tx.exec(`UPDATE schedules SET last_workflow = $2, last_error = $3
+					WHERE id = $1`, r.ScheduleID, r.WorkflowID, r.Error); err != nil {
+					return wrap("record schedule run "+r.ScheduleID, err)
+				}
+			}
+			return nil
+		})
+	}
+	keys, wfs, errs := make([]string, len(runs)), make([]string, len(runs)), make([]string, len(runs))
+	for i, r := range runs {
+		keys[i], wfs[i], errs[i] = r.ScheduleID, r.WorkflowID, r.Error
+	}
+	_, err := db.autocommit(ctx).exec(`UPDATE schedules s SET last_workflow = v.wf, last_error = v.err
+		FROM unnest($1::text[], $2::text[], $3::text[]) AS v(id, wf, err)
+		WHERE s.id = v.id`, keys, wfs, errs)
+	return wrap("record schedule runs", err)
+}
+
 // NextScheduleRun returns the earliest next run of the schedules that are
 // not paused (the zero time when there are none).
 func (db *DB) NextScheduleRun(ctx context.Context) (time.Time, error) {

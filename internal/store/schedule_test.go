@@ -42,9 +42,8 @@ func testSchedules(t *testing.T, e *testEnv) {
 		return tx.CreateSchedule(&ci.Schedule{ProjectID: "nope", Name: "n", Cron: "* * * * *", Timezone: "UTC", Branch: "main"})
 	}), ErrNotFound)
 	// The same name in another project is another schedule.
-	write(t, db, func(tx *Tx) error {
-		return tx.CreateSchedule(&ci.Schedule{ProjectID: other.project.ID, Name: "nightly", Cron: "* * * * *", Timezone: "UTC", Branch: "main"})
-	})
+	otherNightly := &ci.Schedule{ProjectID: other.project.ID, Name: "nightly", Cron: "* * * * *", Timezone: "UTC", Branch: "main"}
+	write(t, db, func(tx *Tx) error { return tx.CreateSchedule(otherNightly) })
 
 	// Update keeps the record of the last run.
 	upd := *got
@@ -62,6 +61,17 @@ func testSchedules(t *testing.T, e *testEnv) {
 	got, _ = db.GetSchedule(ctx, sd.project.ID, "nightly")
 	if got.LastWorkflow != "wf-2" || got.LastError != "" {
 		t.Errorf("after RecordScheduleRun: last workflow %q, error %q", got.LastWorkflow, got.LastError)
+	}
+	// Runs recorded together; one of a schedule deleted meanwhile is passed over.
+	err = db.RecordScheduleRuns(ctx, []ScheduleRun{{ScheduleID: s.ID, Error: "boom"},
+		{ScheduleID: "deleted"}, {ScheduleID: otherNightly.ID, WorkflowID: "wf-3"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ = db.GetSchedule(ctx, sd.project.ID, "nightly")
+	gotOther, _ := db.GetSchedule(ctx, other.project.ID, "nightly")
+	if got.LastWorkflow != "" || got.LastError != "boom" || gotOther.LastWorkflow != "wf-3" || gotOther.LastError != "" {
+		t.Errorf("after RecordScheduleRuns: last workflow %q, error %q; other's %q, %q", got.LastWorkflow, got.LastError, gotOther.LastWorkflow, gotOther.LastError)
 	}
 	list, err := db.ListSchedules(ctx, sd.project.ID)
 	if err != nil || len(list) != 1 || list[0].ID != s.ID {
