@@ -442,7 +442,7 @@ func testCreateManyJobs(t *testing.T, e *testEnv) {
 		{PipelineID: sd.pipeline.ID, Index: 1, Name: "two", Dependencies: []string{"b"}, State: ci.StatePending, TimeLimit: time.Minute},
 		{PipelineID: sd.pipeline.ID, Index: 2, Name: "after", State: ci.StatePending, AfterPipeline: true},
 	}
-	const n = 1400 // one statement takes maxParams/22 = 1,363 jobs
+	n := 2*(maxParams/22) + 7 // three statements
 	var jobs []*ci.Job
 	for i := range n {
 		j := sd.job(fmt.Sprintf("j%04d", i), "e1-standard-2", i%3, at(9, 0, i%60))

@@ -196,9 +196,11 @@ func collect[T any](tx *Tx, scan func(scanner) (T, error), query string, args ..
 	return out, rows.Err()
 }
 
-// maxParams is how many parameters insertRows puts in one statement:
-// below SQLite's limit (32,766) and PostgreSQL's (65,535).
-const maxParams = 30000
+// maxParams is how many parameters insertRows puts in one statement
+// (about 90 jobs): far below SQLite's limit (32,766) and PostgreSQL's
+// (65,535), since the SQLite driver looks each parameter's name up in a
+// list, which costs the square of their number.
+const maxParams = 2000
 
 // insertRows inserts rows, each the values of cols in order, into table
 // with as few INSERT statements as maxParams allows.
