@@ -94,7 +94,7 @@ func (c *Cache) fetchHead(ctx context.Context, u, m, headURL, headSHA string) er
 		if err != nil {
 			return fmt.Errorf("lock the mirror: %w", err)
 		}
-		_, err = c.git(ctx, m, "fetch", "--no-tags", "--no-write-fetch-head", "--quiet", "--", h, headSHA)
+		_, err = c.remoteGit(ctx, m, "fetch", "--no-tags", "--no-write-fetch-head", "--quiet", "--", h, headSHA)
 		unlock()
 		if err != nil {
 			return fmt.Errorf("fetch %s: %w", repourl.Redact(h), err)

@@ -9,7 +9,8 @@
 // LC_ALL=C, and GIT_TERMINAL_PROMPT=0 so that a repository asking for
 // credentials fails instead of hanging. Any URL git can clone works:
 // https, ssh, git://, file:// and plain paths (relative paths are made
-// absolute).
+// absolute). A cache given an SSH identity (SetSSH) reaches SSH URLs
+// with that key and those host keys alone (internal/gitssh).
 //
 // A mirror is created with `git clone --mirror` on first use and updated
 // with `git fetch --prune`. Fetches of one URL are serialised: inside a
@@ -44,6 +45,7 @@ import (
 	"sync/atomic"
 
 	"github.com/batonci/baton/internal/gitrepo"
+	"github.com/batonci/baton/internal/gitssh"
 	"github.com/batonci/baton/internal/repourl"
 )
 
@@ -76,7 +78,17 @@ type Cache struct {
 	afterFetch func(url string)
 
 	objects readers // one `git cat-file --batch` per mirror
+
+	// ssh is the identity the commands that reach the repository use
+	// (SetSSH); nil leaves ssh to the machine's settings.
+	ssh atomic.Pointer[gitssh.Identity]
 }
+
+// SetSSH makes this cache's commands that reach a repository (clone,
+// fetch, ls-remote) use id's key and known hosts for SSH URLs; nil goes
+// back to the machine's ssh settings. A script library's cache is its
+// own (Project), so its identity reaches no other repository.
+func (c *Cache) SetSSH(id *gitssh.Identity) { c.ssh.Store(id) }
 
 // repo serialises the fetches of one URL in this process.
 type repo struct {
@@ -243,7 +255,7 @@ func (c *Cache) update(ctx context.Context, u string) error {
 		if c.repo(u).fetches.Add(1)%maintenanceEvery == 0 {
 			auto = "true"
 		}
-		if _, err := c.git(ctx, mirror, "-c", "gc.autoDetach=false", "-c", "maintenance.autoDetach=false",
+		if _, err := c.remoteGit(ctx, mirror, "-c", "gc.autoDetach=false", "-c", "maintenance.autoDetach=false",
 			"-c", "maintenance.auto="+auto, "fetch", "--prune", "--quiet", "origin"); err != nil {
 			return fmt.Errorf("fetch %s: %w", repourl.Redact(u), err)
 		}
@@ -255,7 +267,7 @@ func (c *Cache) update(ctx context.Context, u string) error {
 	if err := os.RemoveAll(tmp); err != nil {
 		return fmt.Errorf("clone %s: %w", repourl.Redact(u), err)
 	}
-	if _, err := c.git(ctx, c.dir, "clone", "--mirror", "--quiet", "--", u, tmp); err != nil {
+	if _, err := c.remoteGit(ctx, c.dir, "clone", "--mirror", "--quiet", "--", u, tmp); err != nil {
 		os.RemoveAll(tmp)
 		return fmt.Errorf("clone %s: %w", repourl.Redact(u), err)
 	}
@@ -329,7 +341,7 @@ func (c *Cache) ListRefs(ctx context.Context, url string) (map[string]string, er
 	if err := os.MkdirAll(c.dir, 0o755); err != nil {
 		return nil, fmt.Errorf("list refs of %s: %w", repourl.Redact(u), err)
 	}
-	out, err := c.git(ctx, c.dir, "ls-remote", "--", u)
+	out, err := c.remoteGit(ctx, c.dir, "ls-remote", "--", u)
 	if err != nil {
 		return nil, fmt.Errorf("list refs of %s: %w", repourl.Redact(u), err)
 	}
@@ -364,7 +376,7 @@ func (c *Cache) HeadBranch(ctx context.Context, url string) (string, error) {
 	if err := os.MkdirAll(c.dir, 0o755); err != nil {
 		return "", fmt.Errorf("read HEAD of %s: %w", repourl.Redact(u), err)
 	}
-	out, err := c.git(ctx, c.dir, "ls-remote", "--symref", "--", u, "HEAD")
+	out, err := c.remoteGit(ctx, c.dir, "ls-remote", "--symref", "--", u, "HEAD")
 	if err != nil {
 		return "", fmt.Errorf("read HEAD of %s: %w", repourl.Redact(u), err)
 	}
@@ -785,9 +797,29 @@ func (e *gitError) Error() string {
 
 func (e *gitError) Unwrap() error { return e.err }
 
+// remoteGit is git for a command that reaches the repository: with the
+// cache's SSH identity, when it has one, for the command's duration.
+func (c *Cache) remoteGit(ctx context.Context, dir string, args ...string) ([]byte, error) {
+	id := c.ssh.Load()
+	if id == nil {
+		return c.git(ctx, dir, args...)
+	}
+	env, cleanup, err := id.Env()
+	if err != nil {
+		return nil, err
+	}
+	defer cleanup()
+	return c.gitEnv(ctx, dir, env, args...)
+}
+
 // git runs git in dir and returns its standard output.
 func (c *Cache) git(ctx context.Context, dir string, args ...string) ([]byte, error) {
-	cmd := gitrepo.Command(ctx, dir, []string{"GIT_ASKPASS=", "SSH_ASKPASS=", "GCM_INTERACTIVE=never"}, args...)
+	return c.gitEnv(ctx, dir, nil, args...)
+}
+
+// gitEnv is git with env added to its environment.
+func (c *Cache) gitEnv(ctx context.Context, dir string, env []string, args ...string) ([]byte, error) {
+	cmd := gitrepo.Command(ctx, dir, append([]string{"GIT_ASKPASS=", "SSH_ASKPASS=", "GCM_INTERACTIVE=never"}, env...), args...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout = &stdout
 	cmd.Stderr = &stderr

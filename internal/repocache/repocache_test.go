@@ -15,6 +15,9 @@ import (
 	"time"
 
 	"github.com/batonci/baton/internal/gitrepo/gittest"
+	"github.com/batonci/baton/internal/gitssh"
+	"github.com/batonci/baton/internal/gitssh/gitsshtest"
+	"github.com/batonci/baton/internal/secret"
 	"github.com/batonci/baton/internal/testenv/probe"
 	"github.com/google/go-cmp/cmp"
 )
@@ -710,5 +713,38 @@ func TestFullRef(t *testing.T) {
 		if got := fullRef(ref); got != want {
 			t.Errorf("fullRef(%q) = %v, want %v", ref, got, want)
 		}
+	}
+}
+
+// TestSSHIdentity: a cache with an SSH identity clones, fetches and
+// lists the refs of a repository served by the real OpenSSH server with
+// that key; without it the same URL is refused.
+func TestSSHIdentity(t *testing.T) {
+	t.Parallel()
+	srv := gitsshtest.Start(t)
+	o := newOrigin(t)
+	url := srv.URL(o.dir)
+	ctx := t.Context()
+	c := New(t.TempDir())
+	if _, err := c.Resolve(ctx, url, "refs/heads/main"); err == nil {
+		t.Fatal("Resolve without the identity succeeded")
+	}
+	c.SetSSH(&gitssh.Identity{Key: secret.NewValue(srv.ClientKey), KnownHosts: srv.HostKnown})
+	if sha, err := c.Resolve(ctx, url, "refs/heads/main"); err != nil || sha != o.second {
+		t.Fatalf("Resolve(main) = %q, %v; want %s", sha, err, o.second)
+	}
+	if b, err := c.ReadFile(ctx, url, o.first, "README.md"); err != nil || string(b) != "hello\n" {
+		t.Errorf("ReadFile = %q, %v", b, err)
+	}
+	third := gittest.Commit(t, o.dir, "third", map[string]string{"new.txt": "new\n"})
+	if sha, err := c.Resolve(ctx, url, "refs/heads/main"); err != nil || sha != third {
+		t.Errorf("Resolve(main) after a commit = %q, %v; want %s", sha, err, third)
+	}
+	if refs, err := c.ListRefs(ctx, url); err != nil || refs["refs/heads/feature"] != o.feature {
+		t.Errorf("ListRefs = %v, %v", refs, err)
+	}
+	c.SetSSH(&gitssh.Identity{Key: secret.NewValue(srv.OtherKey), KnownHosts: srv.HostKnown})
+	if err := c.Fetch(ctx, url); err == nil || !strings.Contains(err.Error(), "Permission denied (publickey)") {
+		t.Errorf("Fetch with another key: %v", err)
 	}
 }
