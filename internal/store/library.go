@@ -9,14 +9,20 @@ import (
 
 // Library is an organisation script library: a git repository whose files
 // pipelines use as command lists and jobs check out. Token is the sealed
-// credential for the repository ("" for none); sealing and opening are
-// the caller's (internal/vault).
+// credential for the repository ("" for none); SSHKey the sealed private
+// key for an SSH repository ("" for none), SSHPublicKey its public key
+// (an authorized_keys line) and KnownHosts the host keys its server must
+// show (known_hosts lines); sealing and opening are the caller's
+// (internal/vault).
 type Library struct {
-	ID        string
-	Name      string
-	RepoURL   string
-	Branch    string
-	Token     string
+	ID           string
+	Name         string
+	RepoURL      string
+	Branch       string
+	Token        string
+	SSHKey       string
+	SSHPublicKey string
+	KnownHosts   string
 	CreatedAt time.Time
 	CreatedBy string
 	UpdatedAt time.Time
@@ -50,11 +56,11 @@ type LibraryUse struct {
 	PipelineState  string
 }
 
-const libraryCols = `id, name, repo_url, branch, token, created_at, created_by, updated_at, updated_by`
+const libraryCols = `id, name, repo_url, branch, token, ssh_key, ssh_public_key, known_hosts, created_at, created_by, updated_at, updated_by`
 
 func scanLibrary(s scanner) (*Library, error) {
 	l := &Library{}
-	err := s.Scan(&l.ID, &l.Name, &l.RepoURL, &l.Branch, &l.Token,
+	err := s.Scan(&l.ID, &l.Name, &l.RepoURL, &l.Branch, &l.Token, &l.SSHKey, &l.SSHPublicKey, &l.KnownHosts,
 		timeCol{&l.CreatedAt}, &l.CreatedBy, timeCol{&l.UpdatedAt}, &l.UpdatedBy)
 	return l, err
 }
@@ -73,8 +79,8 @@ func (tx *Tx) CreateLibrary(l *Library) error {
 	}
 	normTime(&l.CreatedAt)
 	normTime(&l.UpdatedAt)
-	_, err := tx.exec(`INSERT INTO libraries (`+libraryCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
-		l.ID, l.Name, l.RepoURL, l.Branch, l.Token, tx.ts(l.CreatedAt), l.CreatedBy, tx.ts(l.UpdatedAt), l.UpdatedBy)
+	_, err := tx.exec(`INSERT INTO libraries (`+libraryCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
+		l.ID, l.Name, l.RepoURL, l.Branch, l.Token, l.SSHKey, l.SSHPublicKey, l.KnownHosts, tx.ts(l.CreatedAt), l.CreatedBy, tx.ts(l.UpdatedAt), l.UpdatedBy)
 	return wrap("create library", err)
 }
 
@@ -86,8 +92,8 @@ func (tx *Tx) UpdateLibrary(l *Library) error {
 	}
 	normTime(&l.UpdatedAt)
 	return tx.execOne("update library", `UPDATE libraries SET repo_url = $2, branch = $3, token = $4,
-		updated_at = $5, updated_by = $6 WHERE id = $1`,
-		l.ID, l.RepoURL, l.Branch, l.Token, tx.ts(l.UpdatedAt), l.UpdatedBy)
+		ssh_key = $5, ssh_public_key = $6, known_hosts = $7, updated_at = $8, updated_by = $9 WHERE id = $1`,
+		l.ID, l.RepoURL, l.Branch, l.Token, l.SSHKey, l.SSHPublicKey, l.KnownHosts, tx.ts(l.UpdatedAt), l.UpdatedBy)
 }
 
 // DeleteLibrary deletes a library by name. Workflows that pinned it keep

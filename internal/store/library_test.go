@@ -22,6 +22,7 @@ func testLibraries(t *testing.T, e *testEnv) {
 	err = db.Tx(ctx, func(tx *Tx) error { return tx.CreateLibrary(&Library{Name: "scripts"}) })
 	wantErr(t, "same name", err, ErrConflict)
 	l.Branch, l.Token, l.UpdatedBy, l.UpdatedAt = "release", "", "root", at(11, 0, 0)
+	l.RepoURL, l.SSHKey, l.SSHPublicKey, l.KnownHosts = "ssh://git@git.test/org/scripts.git", "sealed-key", "ssh-ed25519 AAAA c", "git.test ssh-ed25519 AAAA\n"
 	write(t, db, func(tx *Tx) error { return tx.UpdateLibrary(l) })
 	if got, _ := db.GetLibraryByID(ctx, l.ID); !cmp.Equal(l, got) {
 		t.Errorf("after update: %+v, want %+v", got, l)

@@ -30,6 +30,22 @@ func TestLibraryTokenRotate(t *testing.T) {
 	if err := db.Tx(ctx, func(tx *store.Tx) error { return tx.CreateLibrary(l) }); err != nil {
 		t.Fatal(err)
 	}
+	const key = "-----BEGIN OPENSSH PRIVATE KEY-----\nb3Blbn\n-----END OPENSSH PRIVATE KEY-----\n"
+	s := &store.Library{ID: "l3", Name: "ssh", RepoURL: "ssh://git@git.test/org/ssh.git", Branch: "main"}
+	if s.SSHKey, err = v.SealLibrarySSHKey(s, key); err != nil || strings.Contains(s.SSHKey, "b3Blbn") {
+		t.Fatalf("sealed SSH key %q, %v", s.SSHKey, err)
+	}
+	if err := db.Tx(ctx, func(tx *store.Tx) error { return tx.CreateLibrary(s) }); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := v.LibraryToken(s); err != nil {
+		t.Errorf("a library with an SSH key alone has no token: %v", err)
+	}
+	movedSSH := *s
+	movedSSH.RepoURL = "ssh://git@evil.test/org/ssh.git"
+	if _, err := v.LibrarySSHKey(&movedSSH); err == nil {
+		t.Error("the SSH key opened for another repository URL")
+	}
 	moved := *l
 	moved.RepoURL = "https://evil.test/org/ops.git"
 	if _, err := v.LibraryToken(&moved); err == nil {
@@ -56,5 +72,11 @@ func TestLibraryTokenRotate(t *testing.T) {
 	}
 	if tok, err := v2.LibraryToken(got); err != nil || tok.Reveal() != "tok-123" {
 		t.Errorf("token after rotation: %q, %v", tok.Reveal(), err)
+	}
+	if got, err = db.GetLibrary(ctx, "ssh"); err != nil {
+		t.Fatal(err)
+	}
+	if k, err := v2.LibrarySSHKey(got); err != nil || k.Reveal() != key {
+		t.Errorf("SSH key after rotation: %v", err)
 	}
 }

@@ -193,7 +193,7 @@ func CheckKey(ctx context.Context, db *store.DB, key *secret.Key) error {
 		if k, err := sealedLibraries(tx); err != nil {
 			return err
 		} else if k > 0 {
-			return fmt.Errorf("the secret key (id %s) is not the one the %d stored library token(s) are encrypted with (id %s): "+
+			return fmt.Errorf("the secret key (id %s) is not the one the %d stored library token(s) and SSH key(s) are encrypted with (id %s): "+
 				"start with the right key (the data directory's secret.key or BATON_SECRET_KEY)", key.ID(), k, id)
 		}
 		if len(all) == 0 && tokens == 0 {
