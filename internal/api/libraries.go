@@ -9,11 +9,13 @@ import (
 	"github.com/batonci/baton/internal/apiv1"
 	"github.com/batonci/baton/internal/audit"
 	"github.com/batonci/baton/internal/ci"
+	"github.com/batonci/baton/internal/gitssh"
 	"github.com/batonci/baton/internal/library"
 	"github.com/batonci/baton/internal/repocache"
 	"github.com/batonci/baton/internal/repourl"
 	"github.com/batonci/baton/internal/secret"
 	"github.com/batonci/baton/internal/store"
+	"golang.org/x/crypto/ssh"
 )
 
 // Organisation script libraries live under /api/v1/libraries. Organisation
@@ -43,8 +45,23 @@ func (a *API) libraries() (*library.Service, error) {
 }
 
 func libraryView(l *store.Library) apiv1.Library {
-	return apiv1.Library{Name: l.Name, RepoURL: repourl.Redact(l.RepoURL), Branch: l.Branch, Token: l.Token != "",
+	v := apiv1.Library{Name: l.Name, RepoURL: repourl.Redact(l.RepoURL), Branch: l.Branch, Token: l.Token != "",
 		CreatedAt: l.CreatedAt, CreatedBy: l.CreatedBy, UpdatedAt: l.UpdatedAt, UpdatedBy: l.UpdatedBy}
+	if l.SSHKey != "" {
+		v.SSHKey, v.SSHFingerprint = l.SSHPublicKey, sshFingerprint(l.SSHPublicKey)
+		v.KnownHosts, _ = gitssh.HostKeys(l.KnownHosts)
+	}
+	return v
+}
+
+// sshFingerprint is the SHA256 fingerprint of an authorized_keys line,
+// "" if it does not parse.
+func sshFingerprint(authorized string) string {
+	pub, _, _, _, err := ssh.ParseAuthorizedKey([]byte(authorized))
+	if err != nil {
+		return ""
+	}
+	return ssh.FingerprintSHA256(pub)
 }
 
 func libraryCommitView(c repocache.CommitInfo) apiv1.LibraryCommit {
@@ -72,16 +89,25 @@ func (req *apiLibraryRequest) change() library.Change {
 		v := secret.NewValue(*req.Token)
 		ch.Token = &v
 	}
+	if req.SSHKey != nil {
+		v := secret.NewValue(*req.SSHKey)
+		ch.SSHKey = &v
+	}
+	ch.KnownHosts = req.KnownHosts
 	return ch
 }
 
 type apiLibraryRequest apiv1.LibraryRequest
 
 // auditLibrary records a change in the audit log, in its transaction:
-// the URL (redacted), the branch and whether a token is set.
+// the URL (redacted), the branch, whether a token is set and the SSH
+// key's public fingerprint.
 func (a *API) auditLibrary(r *http.Request, action audit.Action, what string) library.Hook {
 	return func(tx *store.Tx, l *store.Library) error {
 		detail := fmt.Sprintf("%s; repo=%s; branch=%s; token=%t", what, repourl.Redact(l.RepoURL), l.Branch, l.Token != "")
+		if l.SSHKey != "" {
+			detail += "; ssh_key=" + sshFingerprint(l.SSHPublicKey)
+		}
 		return audit.Record(r.Context(), tx, audit.Event{Action: action, Target: l.Name, Detail: detail, At: a.cfg.Now()})
 	}
 }

@@ -6,26 +6,40 @@ import "time"
 // pipelines use as command lists (commands_file: "@NAME/path") and jobs
 // check out (lib checkout). The repository URL is shown with its
 // credentials redacted; Token says whether a token is stored (never the
-// token).
+// token). SSHKey is the public key of the stored SSH private key (an
+// authorized_keys line, to register as the repository's deploy key;
+// never the private key), SSHFingerprint its SHA256 fingerprint, and
+// KnownHosts the host keys the SSH server must show ("HOSTS TYPE
+// FINGERPRINT").
 type Library struct {
-	Name      string    `json:"name"`
-	RepoURL   string    `json:"repo_url"`
-	Branch    string    `json:"branch"`
-	Token     bool      `json:"token"`
-	CreatedAt time.Time `json:"created_at"`
-	CreatedBy string    `json:"created_by"`
-	UpdatedAt time.Time `json:"updated_at"`
-	UpdatedBy string    `json:"updated_by"`
+	Name           string    `json:"name"`
+	RepoURL        string    `json:"repo_url"`
+	Branch         string    `json:"branch"`
+	Token          bool      `json:"token"`
+	SSHKey         string    `json:"ssh_key,omitempty"`
+	SSHFingerprint string    `json:"ssh_key_fingerprint,omitempty"`
+	KnownHosts     []string  `json:"known_hosts,omitempty"`
+	CreatedAt      time.Time `json:"created_at"`
+	CreatedBy      string    `json:"created_by"`
+	UpdatedAt      time.Time `json:"updated_at"`
+	UpdatedBy      string    `json:"updated_by"`
 }
 
 // LibraryRequest adds (POST: Name and RepoURL required, Branch "main"
 // when absent) or changes (PATCH: what is set changes) a library. Token
-// replaces the stored token; "" removes it.
+// replaces the stored token; "" removes it. SSHKey replaces the SSH
+// private key (for ssh:// and user@host:path URLs); "" removes it.
+// KnownHosts (known_hosts lines) replaces the host keys the SSH server
+// must show; "" reads them from the server now. Without it, they are read
+// from the server when a key is first set or the URL names another
+// server (trust on first use), and kept otherwise.
 type LibraryRequest struct {
-	Name    string  `json:"name,omitempty"`
-	RepoURL *string `json:"repo_url,omitempty"`
-	Branch  *string `json:"branch,omitempty"`
-	Token   *string `json:"token,omitempty"`
+	Name       string  `json:"name,omitempty"`
+	RepoURL    *string `json:"repo_url,omitempty"`
+	Branch     *string `json:"branch,omitempty"`
+	Token      *string `json:"token,omitempty"`
+	SSHKey     *string `json:"ssh_key,omitempty"`
+	KnownHosts *string `json:"known_hosts,omitempty"`
 }
 
 // LibraryDetail is a library with its branch head now, its files there

@@ -293,3 +293,11 @@ func versionCommand() *command {
 	}
 	return c
 }
+
+// path is p relative to the command's directory, unless absolute.
+func (o *IO) path(p string) string {
+	if filepath.IsAbs(p) || o.Dir == "" {
+		return p
+	}
+	return filepath.Join(o.Dir, p)
+}

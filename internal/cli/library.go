@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"cmp"
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -21,8 +22,8 @@ import (
 // libraries: git repositories whose files pipelines use as command lists
 // (commands_file: "@NAME/path") and jobs check out (lib checkout).
 // Organisation admins add, change and remove them; every signed-in user
-// lists and shows them. A token goes in on standard input and is never
-// shown back.
+// lists and shows them. A token or an SSH private key goes in on
+// standard input (or the key from a file) and is never shown back.
 
 func libraryCommands() []*command {
 	return []*command{libraryAddCommand(), libraryListCommand(), libraryShowCommand(), libraryUpdateCommand(), libraryRemoveCommand()}
@@ -46,6 +47,67 @@ func readToken(in io.Reader) (string, error) {
 	return token, nil
 }
 
+// sshKeyFlags are the SSH key flags of library add and update.
+type sshKeyFlags struct {
+	keyFile, knownHosts string
+	keyStdin            bool
+}
+
+func (f *sshKeyFlags) register(fs *flagSet) {
+	fs.StringVar(&f.keyFile, "ssh-key-file", "", "read the SSH private key (without a passphrase) for an ssh:// or user@host:path repository from `FILE`")
+	fs.BoolVar(&f.keyStdin, "ssh-key-stdin", false, "read the SSH private key from standard input")
+	fs.StringVar(&f.knownHosts, "known-hosts", "", "the SSH server's host keys, as known_hosts lines in `FILE` (default: read from the server now and trusted from then on)")
+}
+
+// apply sets the request's SSH key and known hosts from the flags; stdinTaken
+// says the token already reads standard input.
+func (f *sshKeyFlags) apply(o *IO, req *apiv1.LibraryRequest, stdinTaken bool) error {
+	if f.keyStdin && (f.keyFile != "" || stdinTaken) {
+		return errors.New("--ssh-key-stdin reads standard input: not with --ssh-key-file or --token-stdin")
+	}
+	var key []byte
+	var err error
+	switch {
+	case f.keyStdin:
+		key, err = io.ReadAll(io.LimitReader(o.In, 64<<10))
+	case f.keyFile != "":
+		key, err = os.ReadFile(o.path(f.keyFile))
+	}
+	if err != nil {
+		return fmt.Errorf("the SSH key: %w", err)
+	}
+	if f.keyStdin || f.keyFile != "" {
+		k := strings.TrimSpace(string(key))
+		if k == "" {
+			return errors.New("the SSH key is empty")
+		}
+		req.SSHKey = &k
+	}
+	if f.knownHosts != "" {
+		b, err := os.ReadFile(o.path(f.knownHosts))
+		if err != nil {
+			return fmt.Errorf("--known-hosts: %w", err)
+		}
+		kh := string(b)
+		if strings.TrimSpace(kh) == "" {
+			return errors.New("--known-hosts: the file is empty")
+		}
+		req.KnownHosts = &kh
+	}
+	return nil
+}
+
+// credential says which credential a library has.
+func credential(v apiv1.Library) string {
+	switch {
+	case v.Token:
+		return "token"
+	case v.SSHKey != "":
+		return "ssh key"
+	}
+	return "none"
+}
+
 const libraryHelp = `A pipeline uses a file of a library as a command list, each line its own command
 (with its own duration in the log and on the timing page):
 
@@ -58,11 +120,16 @@ branch then); its reruns, rebuilds and promotions use the same commit.`
 func libraryAddCommand() *command {
 	var repo, branch string
 	var tokenStdin bool
+	var sshFlags sshKeyFlags
 	return apiCommand{
-		command: &command{name: "library add", summary: "add an organisation script library", usage: "NAME --repo URL [--branch main] [--token-stdin]",
+		command: &command{name: "library add", summary: "add an organisation script library", usage: "NAME --repo URL [--branch main] [--token-stdin | --ssh-key-file F | --ssh-key-stdin [--known-hosts F]]",
 			help: "Adds a script library: the git repository at --repo, read at the head of --branch (default main).\n" +
-				"A private repository over http(s) takes a token on standard input (--token-stdin), stored encrypted\n" +
-				"and never shown back nor given to jobs. The branch is read once before the library is stored.\n\n" +
+				"A private repository over http(s) takes a token on standard input (--token-stdin); one over SSH\n" +
+				"(ssh://... or user@host:path) a private key without a passphrase (--ssh-key-file or --ssh-key-stdin),\n" +
+				"such as a deploy key. Either is stored encrypted and never shown back nor given to jobs; of a key,\n" +
+				"'library show' shows the public key. The SSH server's host keys are checked on every fetch: the ones\n" +
+				"in --known-hosts, or else the ones the server shows now, trusted from then on (check the fingerprints\n" +
+				"that 'library show' prints). The branch is read once before the library is stored.\n\n" +
 				libraryHelp + "\n\nNeeds organisation admin rights."},
 		do: func(ctx context.Context, o *IO, c *client, args []string, _ bool) int {
 			if len(args) != 1 || repo == "" {
@@ -72,6 +139,10 @@ func libraryAddCommand() *command {
 			req := apiv1.LibraryRequest{Name: args[0], RepoURL: &repo}
 			if branch != "" {
 				req.Branch = &branch
+			}
+			if err := sshFlags.apply(o, &req, tokenStdin); err != nil {
+				fmt.Fprintf(o.Err, "baton library add: %v\n", err)
+				return ExitUsage
 			}
 			if tokenStdin {
 				token, err := readToken(o.In)
@@ -86,25 +157,30 @@ func libraryAddCommand() *command {
 				return failAPI(o, "library add", err)
 			}
 			fmt.Fprintf(o.Out, "Added library %s: %s (branch %s)\n", v.Name, v.RepoURL, v.Branch)
+			printSSH(o, v)
 			return ExitOK
 		},
 	}.build(func(fs *flagSet) {
 		fs.StringVar(&repo, "repo", "", "the library's git repository `URL`")
 		fs.StringVar(&branch, "branch", "", "the `BRANCH` pipelines read (default main)")
 		fs.BoolVar(&tokenStdin, "token-stdin", false, "read the repository's access token from standard input")
+		sshFlags.register(fs)
 	})
 }
 
 func libraryUpdateCommand() *command {
 	var repo, branch string
-	var tokenStdin, noToken bool
+	var tokenStdin, noToken, noSSHKey bool
+	var sshFlags sshKeyFlags
+	const usage = "NAME [--repo URL] [--branch B] [--token-stdin | --no-token] [--ssh-key-file F | --ssh-key-stdin | --no-ssh-key] [--known-hosts F]"
 	return apiCommand{
-		command: &command{name: "library update", summary: "change an organisation script library", usage: "NAME [--repo URL] [--branch B] [--token-stdin | --no-token]",
-			help: "Changes a library's repository, branch or token; what is not named stays. The new definition is\n" +
-				"read once before it is stored. Workflows created before keep the commit they fixed.\nNeeds organisation admin rights."},
+		command: &command{name: "library update", summary: "change an organisation script library", usage: usage,
+			help: "Changes a library's repository, branch, token or SSH key; what is not named stays. The new definition is\n" +
+				"read once before it is stored. The SSH server's host keys stay while the URL names the same server;\n" +
+				"--known-hosts replaces them. Workflows created before keep the commit they fixed.\nNeeds organisation admin rights."},
 		do: func(ctx context.Context, o *IO, c *client, args []string, _ bool) int {
-			if len(args) != 1 || (tokenStdin && noToken) {
-				fmt.Fprintln(o.Err, "baton library update: usage: baton library update NAME [--repo URL] [--branch B] [--token-stdin | --no-token]")
+			if len(args) != 1 || (tokenStdin && noToken) || (noSSHKey && (sshFlags.keyStdin || sshFlags.keyFile != "")) {
+				fmt.Fprintln(o.Err, "baton library update: usage: baton library update "+usage)
 				return ExitUsage
 			}
 			var req apiv1.LibraryRequest
@@ -126,11 +202,20 @@ func libraryUpdateCommand() *command {
 				empty := ""
 				req.Token = &empty
 			}
+			if err := sshFlags.apply(o, &req, tokenStdin); err != nil {
+				fmt.Fprintf(o.Err, "baton library update: %v\n", err)
+				return ExitUsage
+			}
+			if noSSHKey {
+				empty := ""
+				req.SSHKey = &empty
+			}
 			var v apiv1.Library
 			if err := c.do(ctx, "PATCH", libraryPath(args[0]), req, &v); err != nil {
 				return failAPI(o, "library update", err)
 			}
 			fmt.Fprintf(o.Out, "Updated library %s: %s (branch %s)\n", v.Name, v.RepoURL, v.Branch)
+			printSSH(o, v)
 			return ExitOK
 		},
 	}.build(func(fs *flagSet) {
@@ -138,14 +223,27 @@ func libraryUpdateCommand() *command {
 		fs.StringVar(&branch, "branch", "", "the `BRANCH` pipelines read")
 		fs.BoolVar(&tokenStdin, "token-stdin", false, "replace the access token with the one on standard input")
 		fs.BoolVar(&noToken, "no-token", false, "remove the access token")
+		sshFlags.register(fs)
+		fs.BoolVar(&noSSHKey, "no-ssh-key", false, "remove the SSH key")
 	})
+}
+
+// printSSH prints a library's SSH public key and the host keys it checks.
+func printSSH(o *IO, v apiv1.Library) {
+	if v.SSHKey == "" {
+		return
+	}
+	fmt.Fprintf(o.Out, "SSH key:    %s (%s)\n", v.SSHKey, v.SSHFingerprint)
+	for _, h := range v.KnownHosts {
+		fmt.Fprintf(o.Out, "Host key:   %s\n", h)
+	}
 }
 
 func libraryListCommand() *command {
 	return apiCommand{
 		read: true,
 		command: &command{name: "library list", summary: "list the organisation's script libraries", usage: "[--json]",
-			help: "Lists the script libraries: name, repository (credentials redacted), branch and whether a token is stored."},
+			help: "Lists the script libraries: name, repository (credentials redacted), branch and the credential stored\n(a token, an SSH key or none)."},
 		do: func(ctx context.Context, o *IO, c *client, args []string, asJSON bool) int {
 			if len(args) != 0 {
 				fmt.Fprintln(o.Err, "baton library list: usage: baton library list [--json]")
@@ -164,9 +262,9 @@ func libraryListCommand() *command {
 				return ExitOK
 			}
 			tw := tabwriter.NewWriter(o.Out, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "NAME\tREPOSITORY\tBRANCH\tTOKEN")
+			fmt.Fprintln(tw, "NAME\tREPOSITORY\tBRANCH\tCREDENTIAL")
 			for _, v := range vs {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", v.Name, v.RepoURL, v.Branch, map[bool]string{true: "yes", false: "no"}[v.Token])
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", v.Name, v.RepoURL, v.Branch, credential(v))
 			}
 			tw.Flush()
 			return ExitOK
@@ -197,6 +295,7 @@ func libraryShowCommand() *command {
 			fmt.Fprintf(o.Out, "Repository: %s\n", v.RepoURL)
 			fmt.Fprintf(o.Out, "Branch:     %s\n", v.Branch)
 			fmt.Fprintf(o.Out, "Token:      %s\n", map[bool]string{true: "stored", false: "none"}[v.Token])
+			printSSH(o, v.Library)
 			if v.HeadError != "" {
 				fmt.Fprintf(o.Out, "Head:       unreadable: %s\n", v.HeadError)
 			} else {

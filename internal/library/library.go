@@ -9,8 +9,13 @@
 // workflow is created (Pin), and answers the Library page: the files at
 // the branch head, a file's history and the pipelines that used it.
 //
-// A library's token never leaves the server: the server fetches with it
-// and hands jobs the files (Archive), never the credential.
+// A library's credential never leaves the server: the server fetches
+// with it and hands jobs the files (Archive), never the credential. It is
+// a token (http(s) URLs) or an SSH private key (ssh:// and user@host:path
+// URLs; internal/gitssh): the key is in a private file only for the
+// duration of each git command, and the server's host keys are checked
+// against the ones stored with the library, given by the admin or read
+// from the server when the key was set (trust on first use).
 package library
 
 import (
@@ -26,6 +31,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/batonci/baton/internal/gitssh"
 	"github.com/batonci/baton/internal/ids"
 	"github.com/batonci/baton/internal/repocache"
 	"github.com/batonci/baton/internal/repourl"
@@ -37,10 +43,12 @@ import (
 // be stored (a bad name, URL or branch, an unreachable repository).
 var ErrInvalid = errors.New("invalid library")
 
-// Sealer seals and opens library tokens (internal/vault).
+// Sealer seals and opens library tokens and SSH keys (internal/vault).
 type Sealer interface {
 	SealLibraryToken(l *store.Library, token string) (string, error)
 	LibraryToken(l *store.Library) (secret.Value, error)
+	SealLibrarySSHKey(l *store.Library, key string) (string, error)
+	LibrarySSHKey(l *store.Library) (secret.Value, error)
 }
 
 // Config configures a Service.
@@ -101,7 +109,17 @@ type Change struct {
 	Branch  *string
 	// Token replaces the repository token; an empty value removes it.
 	Token *secret.Value
+	// SSHKey replaces the SSH private key; an empty value removes it.
+	SSHKey *secret.Value
+	// KnownHosts replaces the host keys (known_hosts lines) the SSH
+	// server must show; "" reads them from the server now (trust on
+	// first use). Without it they are read when a key is first set or
+	// the URL names another server, and kept otherwise.
+	KnownHosts *string
 }
+
+// credentials are a library's opened token and SSH key.
+type credentials struct{ token, key string }
 
 // Hook runs in the transaction of a change, with the library as stored
 // (for the audit log).
@@ -119,7 +137,7 @@ func (s *Service) Create(ctx context.Context, name string, ch Change, by string,
 	now := s.cfg.Now()
 	l := &store.Library{Name: name, Branch: DefaultBranch, CreatedAt: now, CreatedBy: by, UpdatedAt: now, UpdatedBy: by}
 	l.ID = ids.New()
-	if err := s.apply(ctx, l, ch, ""); err != nil {
+	if err := s.apply(ctx, l, ch, credentials{}); err != nil {
 		return nil, err
 	}
 	err := s.cfg.Store.Tx(ctx, func(tx *store.Tx) error {
@@ -140,13 +158,14 @@ func (s *Service) Update(ctx context.Context, name string, ch Change, by string,
 	if err != nil {
 		return nil, err
 	}
-	// The token is bound to the URL: open it before the URL changes.
-	old, err := s.cfg.Sealer.LibraryToken(l)
+	// The credentials are bound to the URL: open them before the URL
+	// changes.
+	old, err := s.credentials(l)
 	if err != nil {
 		return nil, err
 	}
 	l.UpdatedAt, l.UpdatedBy = s.cfg.Now(), by
-	if err := s.apply(ctx, l, ch, old.Reveal()); err != nil {
+	if err := s.apply(ctx, l, ch, old); err != nil {
 		return nil, err
 	}
 	err = s.cfg.Store.Tx(ctx, func(tx *store.Tx) error {
@@ -161,10 +180,11 @@ func (s *Service) Update(ctx context.Context, name string, ch Change, by string,
 	return l, nil
 }
 
-// apply sets ch on l (whose current token is oldToken), checks the
-// result and seals the token.
-func (s *Service) apply(ctx context.Context, l *store.Library, ch Change, oldToken string) error {
-	token := oldToken
+// apply sets ch on l (whose current credentials are old), checks the
+// result and seals the credentials.
+func (s *Service) apply(ctx context.Context, l *store.Library, ch Change, old credentials) error {
+	cred := old
+	oldHost, oldPort, _ := gitssh.Endpoint(l.RepoURL)
 	if ch.RepoURL != nil {
 		u := strings.TrimSpace(*ch.RepoURL)
 		// Only organisation admins manage libraries: a path on the
@@ -178,7 +198,10 @@ func (s *Service) apply(ctx context.Context, l *store.Library, ch Change, oldTok
 		l.Branch = strings.TrimSpace(*ch.Branch)
 	}
 	if ch.Token != nil {
-		token = ch.Token.Reveal()
+		cred.token = ch.Token.Reveal()
+	}
+	if ch.SSHKey != nil {
+		cred.key = strings.TrimSpace(ch.SSHKey.Reveal())
 	}
 	if l.RepoURL == "" {
 		return fmt.Errorf("%w: a repository URL is required", ErrInvalid)
@@ -186,22 +209,88 @@ func (s *Service) apply(ctx context.Context, l *store.Library, ch Change, oldTok
 	if l.Branch == "" || strings.HasPrefix(l.Branch, "-") || strings.ContainsAny(l.Branch, " \t\n:~^?*[\\") {
 		return fmt.Errorf("%w: branch %q is not a branch name", ErrInvalid, l.Branch)
 	}
-	if token != "" {
-		if _, err := tokenURL(l.RepoURL, token); err != nil {
+	if cred.token != "" && cred.key != "" {
+		return fmt.Errorf("%w: a library has a token (http(s)) or an SSH key (ssh), not both; remove one", ErrInvalid)
+	}
+	if cred.token != "" {
+		if _, err := tokenURL(l.RepoURL, cred.token); err != nil {
 			return err
 		}
 	}
-	// Reach the branch with the new definition before storing it.
-	probe := *l
-	if _, err := s.head(ctx, &probe, token); err != nil {
-		return fmt.Errorf("%w: %v", ErrInvalid, err)
-	}
-	sealed, err := s.cfg.Sealer.SealLibraryToken(l, token)
-	if err != nil {
+	if err := s.applySSH(ctx, l, ch, cred.key, oldHost+":"+oldPort); err != nil {
 		return err
 	}
-	l.Token = sealed
+	// Reach the branch with the new definition before storing it: an
+	// SSH key is tried in a mirror of its own, so that a wrong one never
+	// reaches the library's mirror, which workflows are reading.
+	probe := *l
+	var c *repocache.Cache
+	u := l.RepoURL
+	var err error
+	if cred.key != "" {
+		id := "library-probe-" + ids.New()
+		c = s.cfg.Repos.Project(id)
+		c.SetSSH(identity(&probe, cred))
+		defer s.cfg.Repos.RemoveProject(id)
+	} else if c, u, err = s.repo(&probe, cred); err != nil {
+		return err
+	}
+	if _, err := s.resolveHead(ctx, &probe, c, u); err != nil {
+		return fmt.Errorf("%w: %v", ErrInvalid, err)
+	}
+	if l.Token, err = s.cfg.Sealer.SealLibraryToken(l, cred.token); err != nil {
+		return err
+	}
+	if l.SSHKey, err = s.cfg.Sealer.SealLibrarySSHKey(l, cred.key); err != nil {
+		return err
+	}
 	return nil
+}
+
+// applySSH checks l's SSH key (key, "" for none) and sets its public key
+// and known hosts: the ones ch gives, else the ones stored while the URL
+// names the same server as before (oldEndpoint), else the server's now.
+func (s *Service) applySSH(ctx context.Context, l *store.Library, ch Change, key, oldEndpoint string) error {
+	if key == "" {
+		if ch.KnownHosts != nil && *ch.KnownHosts != "" {
+			return fmt.Errorf("%w: known hosts are for a library with an SSH key", ErrInvalid)
+		}
+		l.SSHPublicKey, l.KnownHosts = "", ""
+		return nil
+	}
+	host, port, ok := gitssh.Endpoint(l.RepoURL)
+	if !ok {
+		return fmt.Errorf("%w: an SSH key is used over SSH only; %q is not an ssh:// or user@host:path URL", ErrInvalid, repourl.Redact(l.RepoURL))
+	}
+	pub, _, err := gitssh.PublicKey(secret.NewValue(key))
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrInvalid, err)
+	}
+	l.SSHPublicKey = pub
+	switch {
+	case ch.KnownHosts != nil && strings.TrimSpace(*ch.KnownHosts) != "":
+		if _, err := gitssh.HostKeys(*ch.KnownHosts); err != nil {
+			return fmt.Errorf("%w: %v", ErrInvalid, err)
+		}
+		l.KnownHosts = strings.TrimSpace(*ch.KnownHosts) + "\n"
+	case ch.KnownHosts == nil && l.KnownHosts != "" && host+":"+port == oldEndpoint:
+		// The same server: its host keys stay.
+	default:
+		known, err := gitssh.ScanHostKeys(ctx, l.RepoURL)
+		if err != nil {
+			return fmt.Errorf("%w: %v", ErrInvalid, err)
+		}
+		l.KnownHosts = known
+	}
+	return nil
+}
+
+// identity is the SSH identity of l with key cred.key; nil without one.
+func identity(l *store.Library, cred credentials) *gitssh.Identity {
+	if cred.key == "" {
+		return nil
+	}
+	return &gitssh.Identity{Key: secret.NewValue(cred.key), KnownHosts: l.KnownHosts}
 }
 
 // Delete removes a library.
@@ -259,32 +348,44 @@ func tokenURL(raw, token string) (string, error) {
 }
 
 // repo is where the library's repository is read: its own mirror, from
-// the URL with its token.
-func (s *Service) repo(l *store.Library, token string) (*repocache.Cache, string, error) {
+// the URL with its token or with its SSH key.
+func (s *Service) repo(l *store.Library, cred credentials) (*repocache.Cache, string, error) {
 	u := l.RepoURL
-	if token != "" {
+	if cred.token != "" {
 		var err error
-		if u, err = tokenURL(u, token); err != nil {
+		if u, err = tokenURL(u, cred.token); err != nil {
 			return nil, "", err
 		}
 	}
-	return s.cfg.Repos.Project("library-" + l.ID), u, nil
+	c := s.cfg.Repos.Project("library-" + l.ID)
+	c.SetSSH(identity(l, cred))
+	return c, u, nil
 }
 
-// open is repo with the library's stored token.
-func (s *Service) open(l *store.Library) (*repocache.Cache, string, error) {
+// credentials opens the library's stored token and SSH key.
+func (s *Service) credentials(l *store.Library) (credentials, error) {
 	token, err := s.cfg.Sealer.LibraryToken(l)
+	if err != nil {
+		return credentials{}, err
+	}
+	key, err := s.cfg.Sealer.LibrarySSHKey(l)
+	if err != nil {
+		return credentials{}, err
+	}
+	return credentials{token: token.Reveal(), key: key.Reveal()}, nil
+}
+
+// open is repo with the library's stored credentials.
+func (s *Service) open(l *store.Library) (*repocache.Cache, string, error) {
+	cred, err := s.credentials(l)
 	if err != nil {
 		return nil, "", err
 	}
-	return s.repo(l, token.Reveal())
+	return s.repo(l, cred)
 }
 
-func (s *Service) head(ctx context.Context, l *store.Library, token string) (string, error) {
-	c, u, err := s.repo(l, token)
-	if err != nil {
-		return "", err
-	}
+// resolveHead resolves l's branch in c, fetching from u.
+func (s *Service) resolveHead(ctx context.Context, l *store.Library, c *repocache.Cache, u string) (string, error) {
 	sha, err := c.Resolve(ctx, u, "refs/heads/"+l.Branch)
 	if err != nil {
 		return "", fmt.Errorf("library %s: branch %s of %s: %s", l.Name, l.Branch, repourl.Redact(l.RepoURL), repourl.Redact(err.Error()))
@@ -294,12 +395,12 @@ func (s *Service) head(ctx context.Context, l *store.Library, token string) (str
 
 // Head resolves the head of a library's branch now (fetching).
 func (s *Service) Head(ctx context.Context, l *store.Library) (string, error) {
-	token, err := s.cfg.Sealer.LibraryToken(l)
+	c, u, err := s.open(l)
 	if err != nil {
 		return "", err
 	}
 	start := s.cfg.Now()
-	sha, err := s.head(ctx, l, token.Reveal())
+	sha, err := s.resolveHead(ctx, l, c, u)
 	if err == nil {
 		s.mu.Lock()
 		s.fetched[l.ID] = start
@@ -334,7 +435,7 @@ func (s *Service) RecentHead(ctx context.Context, l *store.Library) (string, err
 // no token, and a URL of the network (http, https or git), not a path on
 // the server's disk nor an SSH URL (which the server's own key may open).
 func Public(l *store.Library) bool {
-	if l.Token != "" {
+	if l.Token != "" || l.SSHKey != "" {
 		return false
 	}
 	u, err := url.Parse(l.RepoURL)
