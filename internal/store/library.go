@@ -23,10 +23,10 @@ type Library struct {
 	SSHKey       string
 	SSHPublicKey string
 	KnownHosts   string
-	CreatedAt time.Time
-	CreatedBy string
-	UpdatedAt time.Time
-	UpdatedBy string
+	CreatedAt    time.Time
+	CreatedBy    string
+	UpdatedAt    time.Time
+	UpdatedBy    string
 }
 
 // LibraryPin is the commit of a library fixed for a workflow: the head of
