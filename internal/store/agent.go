@@ -97,6 +97,16 @@ func (db *DB) GetAgent(ctx context.Context, id string) (a *ci.Agent, err error) 
 	return a, err
 }
 
+// GetAgentRow returns an agent without Running (nil): one query, for
+// the agent's every poll, which reads its jobs itself.
+func (db *DB) GetAgentRow(ctx context.Context, id string) (*ci.Agent, error) {
+	a, err := scanAgent(db.reader(ctx).queryRow(`SELECT `+agentCols+` FROM agents WHERE id = $1`, id))
+	if err != nil {
+		return nil, wrap("get agent "+id, err)
+	}
+	return a, nil
+}
+
 // ListAgents returns every agent, by name, with Running filled.
 func (tx *Tx) ListAgents() ([]*ci.Agent, error) {
 	return tx.listAgents("list agents", `SELECT `+agentCols+` FROM agents ORDER BY name, id`)

@@ -50,6 +50,7 @@ func storeTests() []storeTest {
 		{"ClaimJob", testClaimJob},
 		{"ClaimJobConcurrent", testClaimJobConcurrent},
 		{"ClaimJobDocker", testClaimJobDocker},
+		{"ClaimJobs", testClaimJobs},
 		{"JobReads", testJobReads},
 		{"JobQueries", testJobQueries},
 		{"UpdateJobIf", testUpdateJobIf},
