@@ -263,3 +263,54 @@ func TestHeldPollEndsWhenItsCredentialIsReplaced(t *testing.T) {
 		}
 	})
 }
+
+// TestRevokedTokenRefusedFromRememberedCredentials: a server trusts the
+// credentials the database confirmed recently without asking again, but a
+// token revoked behind its back (on another server) is refused within
+// LostAfter/2 even to an agent that holds no poll: its log chunk gets 401
+// and its job fails as with a lost agent.
+func TestRevokedTokenRefusedFromRememberedCredentials(t *testing.T) {
+	enginetest.ForEachDialect(t, func(t *testing.T, dialect string) {
+		// Long enough that the agent, silent meanwhile, is not declared
+		// lost first.
+		const lostAfter = 4 * time.Second
+		e := newEnv(t, dialect, options{pollTimeout: 5 * time.Second, lostAfter: lostAfter})
+		e.push()
+		c := e.client(0)
+		id := register(t, c, "agent-1", 1)
+		resp, err := c.Poll(t.Context(), agentapi.PollRequest{AgentID: id, FreeSlots: 1})
+		if err != nil || len(resp.Assign) != 1 {
+			t.Fatalf("poll = %+v, %v", resp, err)
+		}
+		job := resp.Assign[0].JobID
+		if _, err := c.SendLog(t.Context(), job, chunk(0, "one\n")); err != nil {
+			t.Fatal(err)
+		}
+		tokens, err := e.db().AgentTokens(t.Context())
+		if err != nil || len(tokens) != 1 {
+			t.Fatalf("agent tokens = %v, %v", tokens, err)
+		}
+		if err := e.db().Tx(t.Context(), func(tx *store.Tx) error { return tx.RevokeToken(tokens[0].ID) }); err != nil {
+			t.Fatal(err)
+		}
+		revoked := time.Now()
+		seq := 1
+		probe.Eventually(t, 20*time.Second, func() error {
+			ack, err := c.SendLog(t.Context(), job, chunk(seq, "more\n"))
+			if err == nil {
+				seq = ack.Next
+				return fmt.Errorf("a log chunk %v after the revocation was accepted", time.Since(revoked))
+			}
+			wantStatus(t, "log chunk after the revocation", err, http.StatusUnauthorized)
+			return nil
+		})
+		// The bound, with room for a loaded machine: a credential is
+		// trusted for LostAfter/2 after the database last confirmed it.
+		if d := time.Since(revoked); d > 3*lostAfter {
+			t.Errorf("a revoked token's agent was refused only %v after the revocation", d)
+		}
+		if j := e.job(job); j.State != ci.StateDone || j.Reason != ci.ReasonAgentLost {
+			t.Errorf("job %s/%s/%s, want done/failed/agent_lost", j.State, j.Result, j.Reason)
+		}
+	})
+}

@@ -3,18 +3,24 @@
 // job assignments and cancellations, stores their log chunks and accepts
 // their results, and declares agents lost when they stop polling.
 //
-// Dispatch is event-driven. A poll first looks for work (a stop to
-// deliver, a queued job of the agent's type to claim); if there is none it
-// waits for a notification: the engine sends "jobs" with a machine type
-// when jobs are queued and "cancel" with an agent ID when a running job
-// must stop. Run listens for them (across servers on PostgreSQL) and wakes
-// exactly the polls concerned, which look again. There is no polling
-// interval: a job queued while a poll waits is handed out at once. A poll
-// registers its interest before it looks, so a notification that arrives
-// in between is not lost.
+// Dispatch is event-driven. A poll first looks for news (a stop to
+// deliver, a debug session); if there is none it waits for a
+// notification: the engine sends "jobs" with a machine type when jobs are
+// queued and "cancel" with an agent ID when a running job must stop. Run
+// listens for them (across servers on PostgreSQL) and wakes exactly the
+// polls concerned, which look again. A poll registers its interest before
+// it looks, so a notification that arrives in between is not lost.
 //
-// Jobs are claimed with store.Tx.ClaimJob, which never gives one job to two
-// agents even when several servers share the database.
+// A poll with free slots leaves a want with the server's claimer
+// (claimer.go), which claims jobs for the waiting polls in batches, as
+// they come and as jobs are queued, with store.Tx.ClaimJobs: it never
+// gives one job to two agents even when several servers share the
+// database. There is no polling interval: a job queued while a poll waits
+// is handed out at once, and wakes no other poll.
+//
+// Agents are authenticated from the credentials the database confirmed
+// recently (credentials.go); the heartbeat confirms them again and keeps
+// the agents whose requests the server holds from being declared lost.
 //
 // Debug sessions (streams.go): OpenStream records a pending session and
 // wakes the agent's poll the same way ("cancel" with the agent's ID); the
@@ -128,9 +134,14 @@ type Dispatcher struct {
 	// notifications.
 	listening chan struct{}
 
+	// creds are the credentials the database confirmed recently.
+	creds *credentials
+	// claims claims jobs for the polls with free slots.
+	claims *claimer
+
 	mu sync.Mutex
-	// byType and byAgent index the waiting polls.
-	byType  map[string]map[*waiter]struct{}
+	// byAgent indexes the polls this server serves, from the moment
+	// their agent is authenticated.
 	byAgent map[string]map[*waiter]struct{}
 	// misses counts, per job, the consecutive polls of its agent that did
 	// not list it.
@@ -146,7 +157,7 @@ type Dispatcher struct {
 
 // waiter is one poll waiting for news.
 type waiter struct {
-	agentID, machineType string
+	agentID string
 	// credHash is the hash of the credential the poll came with; the
 	// heartbeat wakes the poll when it no longer holds.
 	credHash string
@@ -195,7 +206,8 @@ func New(cfg Config) *Dispatcher {
 		log:        cfg.Logger,
 		stopping:   make(chan struct{}),
 		listening:  make(chan struct{}),
-		byType:     map[string]map[*waiter]struct{}{},
+		creds:      newCredentials(),
+		claims:     newClaimer(cfg.Store, cfg.Now),
 		byAgent:    map[string]map[*waiter]struct{}{},
 		misses:     map[string]int{},
 		cancelSent: map[string]time.Time{},
@@ -206,20 +218,29 @@ func New(cfg Config) *Dispatcher {
 
 func (d *Dispatcher) now() time.Time { return d.cfg.Now() }
 
-// subscribe registers a waiting poll.
-func (d *Dispatcher) subscribe(agentID, machineType, credHash string) *waiter {
-	w := &waiter{agentID: agentID, machineType: machineType, credHash: credHash, ch: make(chan struct{}, 1)}
+// credTTL is how long a credential the database confirmed is trusted
+// without asking again; the heartbeat confirms them every LostAfter/3.
+func (d *Dispatcher) credTTL() time.Duration { return d.cfg.LostAfter / 2 }
+
+// subscribe registers a poll as soon as its agent is authenticated: from
+// then on the heartbeat counts it as contact, however long the poll waits
+// for the database, and news for the agent wakes it.
+func (d *Dispatcher) subscribe(agentID, credHash string) *waiter {
+	w := &waiter{agentID: agentID, credHash: credHash, ch: make(chan struct{}, 1)}
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	add := func(m map[string]map[*waiter]struct{}, k string) {
-		if m[k] == nil {
-			m[k] = map[*waiter]struct{}{}
-		}
-		m[k][w] = struct{}{}
+	if d.byAgent[agentID] == nil {
+		d.byAgent[agentID] = map[*waiter]struct{}{}
 	}
-	add(d.byType, machineType)
-	add(d.byAgent, agentID)
+	d.byAgent[agentID][w] = struct{}{}
 	return w
+}
+
+// serving reports whether this server holds a poll of the agent.
+func (d *Dispatcher) serving(agentID string) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return len(d.byAgent[agentID]) > 0
 }
 
 // Listening is closed once Run listens for the engine's notifications: a
@@ -243,31 +264,18 @@ func (d *Dispatcher) Held(agentID string) int {
 func (d *Dispatcher) unsubscribe(w *waiter) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	del := func(m map[string]map[*waiter]struct{}, k string) {
-		delete(m[k], w)
-		if len(m[k]) == 0 {
-			delete(m, k)
-		}
+	delete(d.byAgent[w.agentID], w)
+	if len(d.byAgent[w.agentID]) == 0 {
+		delete(d.byAgent, w.agentID)
 	}
-	del(d.byType, w.machineType)
-	del(d.byAgent, w.agentID)
 }
 
-// wake wakes the polls of a machine type (from "jobs") or an agent (from
-// "cancel"); an empty key wakes every poll.
-func (d *Dispatcher) wake(m map[string]map[*waiter]struct{}, key string) {
+// wake wakes the polls of an agent (from "cancel").
+func (d *Dispatcher) wake(agentID string) {
 	d.mu.Lock()
 	var ws []*waiter
-	if key == "" {
-		for _, set := range d.byAgent {
-			for w := range set {
-				ws = append(ws, w)
-			}
-		}
-	} else {
-		for w := range m[key] {
-			ws = append(ws, w)
-		}
+	for w := range d.byAgent[agentID] {
+		ws = append(ws, w)
 	}
 	d.mu.Unlock()
 	for _, w := range ws {
@@ -304,6 +312,11 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 		defer wg.Done()
 		d.heartbeats(ctx)
 	}()
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		d.claims.run(ctx)
+	}()
 	if d.cfg.Blobs != nil {
 		wg.Add(1)
 		go func() {
@@ -319,12 +332,12 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 			if !ok {
 				return ctx.Err()
 			}
-			d.wake(d.byType, mt)
+			d.claims.jobsQueued(mt)
 		case id, ok := <-cancels:
 			if !ok {
 				return ctx.Err()
 			}
-			d.wake(d.byAgent, id)
+			d.wake(id)
 		}
 	}
 }
@@ -332,8 +345,10 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 // heartbeats keeps the agents whose polls this server holds from being
 // declared lost by any server: every LostAfter/3 it records them all as
 // seen in one statement, and wakes the polls whose credential no longer
-// holds (revoked token, new registration), which then end. A thousand
-// idle agents so cost two statements per period, not two per agent.
+// holds (revoked token, new registration), which then end. The same
+// query confirms the credentials remembered (credentials.go), or drops
+// them. A thousand idle agents so cost two statements per period, not two
+// per agent.
 func (d *Dispatcher) heartbeats(ctx context.Context) {
 	t := time.NewTicker(max(d.cfg.LostAfter/3, 10*time.Millisecond))
 	defer t.Stop()
@@ -351,26 +366,43 @@ func (d *Dispatcher) heartbeats(ctx context.Context) {
 
 // heartbeat is one round of heartbeats.
 func (d *Dispatcher) heartbeat(ctx context.Context) error {
+	now := d.now()
 	d.mu.Lock()
 	var ids []string
 	var ws []*waiter
+	checked := map[string]bool{}
 	for id, set := range d.byAgent {
 		ids = append(ids, id)
+		checked[id] = true
 		for w := range set {
 			ws = append(ws, w)
 		}
 	}
 	d.mu.Unlock()
-	if len(ids) == 0 {
+	all := ids
+	for _, id := range d.creds.agents(now.Add(-d.credTTL())) {
+		if !checked[id] {
+			checked[id] = true
+			all = append(all, id)
+		}
+	}
+	if len(all) == 0 {
 		return nil
 	}
-	creds, err := d.db.AgentCredentials(ctx, ids)
+	creds, err := d.db.AgentCredentials(ctx, all)
 	if err != nil {
 		return err
 	}
+	valid := map[string]string{}
+	for id, c := range creds {
+		if !c.TokenRevoked && c.Hash != "" {
+			valid[id] = c.Hash
+		}
+	}
+	d.creds.refresh(checked, valid, now)
 	var alive []string
 	for _, id := range ids {
-		if c, ok := creds[id]; ok && !c.TokenRevoked {
+		if _, ok := valid[id]; ok {
 			alive = append(alive, id)
 		}
 	}
@@ -417,7 +449,13 @@ func (d *Dispatcher) CheckLost(ctx context.Context) (time.Time, error) {
 	if err != nil {
 		return time.Time{}, err
 	}
+	var touch []string
 	for _, a := range stale {
+		if d.serving(a.ID) {
+			// Its request waits in this server: it is not silent.
+			touch = append(touch, a.ID)
+			continue
+		}
 		// One conditional update decides: a poll may have touched the
 		// agent since, and of several servers noticing the silence only
 		// one declares the loss (and writes the jobs' last lines).
@@ -437,6 +475,11 @@ func (d *Dispatcher) CheckLost(ctx context.Context) (time.Time, error) {
 			f(a.ID)
 		}
 		d.failAgentJobs(ctx, a.ID, "the agent stopped answering")
+	}
+	if len(touch) > 0 {
+		if err := d.db.Tx(ctx, func(tx *store.Tx) error { return tx.TouchAgents(touch, now) }); err != nil {
+			return time.Time{}, err
+		}
 	}
 	agents, err := d.db.ListAgents(ctx)
 	if err != nil {

@@ -188,8 +188,13 @@ func (d *Dispatcher) authenticateAgent(r *http.Request) (*agentCaller, error) {
 }
 
 // checkCredential finds the agent of a credential hash (see
-// authenticateAgent).
+// authenticateAgent): in the credentials the database confirmed less than
+// credTTL ago, or else in the database.
 func (d *Dispatcher) checkCredential(ctx context.Context, hash string) (*agentCaller, error) {
+	now := d.now()
+	if id, ok := d.creds.agent(hash, now.Add(-d.credTTL())); ok {
+		return &agentCaller{id: id, hash: hash}, nil
+	}
 	ac, err := d.db.AgentByCredential(ctx, hash)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, errorf(http.StatusUnauthorized, "invalid agent credential: register again")
@@ -201,6 +206,7 @@ func (d *Dispatcher) checkCredential(ctx context.Context, hash string) (*agentCa
 		d.revokedAgent(ctx, ac.AgentID)
 		return nil, errorf(http.StatusUnauthorized, "the agent token agent %s registered with was revoked", ac.AgentID)
 	}
+	d.creds.confirm(hash, ac.AgentID, now)
 	return &agentCaller{id: ac.AgentID, hash: hash}, nil
 }
 
@@ -221,6 +227,7 @@ func (d *Dispatcher) recheckCredential(ctx context.Context, ac *agentCaller) err
 // revokedAgent disconnects an agent whose token was revoked: its
 // credential is void and its jobs fail as if it was lost.
 func (d *Dispatcher) revokedAgent(ctx context.Context, id string) {
+	d.creds.forgetAgent(id)
 	ctx = context.WithoutCancel(ctx)
 	a, err := d.db.GetAgent(ctx, id)
 	if err != nil {
@@ -364,6 +371,7 @@ func (d *Dispatcher) register(w http.ResponseWriter, r *http.Request) (*agentapi
 	}); err != nil {
 		return nil, err
 	}
+	d.creds.forgetAgent(id) // its previous credential is void
 	d.log.Info("agent registered", "agent", id, "name", a.Name, "type", a.Type, "slots", a.Slots)
 	return &agentapi.RegisterResponse{
 		AgentID:     id,
@@ -552,13 +560,18 @@ func (d *Dispatcher) handlePoll(w http.ResponseWriter, r *http.Request) {
 }
 
 // poll answers a long poll: at once if there is something for the agent,
-// otherwise when a notification brings something or PollTimeout passes.
+// otherwise when a notification brings something, the claimer hands it
+// jobs, or PollTimeout passes.
 func (d *Dispatcher) poll(w http.ResponseWriter, r *http.Request) (*agentapi.PollResponse, error) {
 	ctx := r.Context()
 	ac, err := d.authenticateAgent(r)
 	if err != nil {
 		return nil, err
 	}
+	// Registered before anything waits for the database: the heartbeat
+	// counts the poll as contact, and news for the agent wakes it.
+	wt := d.subscribe(ac.id, ac.hash)
+	defer d.unsubscribe(wt)
 	var req agentapi.PollRequest
 	if err := decode(w, r, maxPollBody, &req); err != nil {
 		return nil, err
@@ -566,7 +579,7 @@ func (d *Dispatcher) poll(w http.ResponseWriter, r *http.Request) (*agentapi.Pol
 	if req.AgentID != "" && req.AgentID != ac.id {
 		return nil, errorf(http.StatusForbidden, "this credential is agent %s's, not agent %s's", ac.id, req.AgentID)
 	}
-	a, err := d.db.GetAgent(ctx, ac.id)
+	a, err := d.db.GetAgentRow(ctx, ac.id)
 	if err != nil {
 		return nil, err
 	}
@@ -585,35 +598,61 @@ func (d *Dispatcher) poll(w http.ResponseWriter, r *http.Request) (*agentapi.Pol
 		}
 		a.ImagePruning = req.ImagePruning
 	}
-	// Register interest before looking, so that a job queued in between
-	// wakes this poll.
-	// While it is held, the poll is kept from being declared lost by
-	// the dispatcher's heartbeats.
-	wt := d.subscribe(a.ID, a.Type, ac.hash)
-	defer d.unsubscribe(wt)
 
 	timeout := time.NewTimer(d.cfg.PollTimeout)
 	defer timeout.Stop()
 	first := true
 	recheck := time.NewTimer(time.Hour)
 	defer recheck.Stop()
+	// wish is the poll's want of jobs, left with the claimer while the
+	// poll waits; whatever ends the poll takes it back first.
+	var wish *want
+	defer func() {
+		if wish != nil {
+			d.dropWant(a, wish)
+		}
+	}()
 	for {
-		resp, deferred, err := d.collect(ctx, a, &req, first)
+		resp, look, err := d.collect(ctx, a, &req, first)
 		if err != nil {
 			return nil, err
 		}
 		first = false
-		if len(resp.Assign) > 0 || len(resp.Cancel) > 0 || len(resp.Streams) > 0 || resp.Reregister {
+		news := len(resp.Cancel) > 0 || len(resp.Streams) > 0 || resp.Reregister
+		if wish != nil && (news || look.free != wish.n || !slices.Equal(look.skip, wish.claim.Skip)) {
+			resp.Assign = d.takeBack(ctx, a, wish)
+			wish = nil
+		}
+		if news || len(resp.Assign) > 0 {
 			return resp, nil
+		}
+		if wish == nil && look.free > 0 {
+			wish = d.claims.add(ctx, a.ID, store.Claim{MachineType: a.Type, Docker: slices.Contains(a.Executors, "docker"), Skip: look.skip}, look.free)
 		}
 		// A job left to an agent holding its images is looked at again
 		// when the grace window ends.
 		recheck.Reset(time.Hour)
-		if !deferred.IsZero() {
-			recheck.Reset(max(deferred.Sub(d.now()), time.Millisecond))
+		if !look.until.IsZero() {
+			recheck.Reset(max(look.until.Sub(d.now()), time.Millisecond))
 		}
 		wt.held.Store(true)
+		var handed <-chan claimed
+		if wish != nil {
+			handed = wish.done
+		}
 		select {
+		case got := <-handed:
+			wish = nil
+			if got.err != nil {
+				return nil, got.err
+			}
+			if len(got.jobs) == 0 { // the server stops
+				return &agentapi.PollResponse{}, nil
+			}
+			if as := d.start(ctx, a, got.jobs); len(as) > 0 {
+				return &agentapi.PollResponse{Assign: as}, nil
+			}
+			// None could start: want others.
 		case <-recheck.C:
 		case <-wt.ch:
 			// Woken (also when the agent's token was revoked): the
@@ -622,6 +661,11 @@ func (d *Dispatcher) poll(w http.ResponseWriter, r *http.Request) (*agentapi.Pol
 				return nil, err
 			}
 		case <-timeout.C:
+			if wish != nil {
+				as := d.takeBack(ctx, a, wish)
+				wish = nil
+				return &agentapi.PollResponse{Assign: as}, nil
+			}
 			return &agentapi.PollResponse{}, nil
 		case <-d.stopping:
 			return &agentapi.PollResponse{}, nil
@@ -629,6 +673,48 @@ func (d *Dispatcher) poll(w http.ResponseWriter, r *http.Request) (*agentapi.Pol
 			return nil, nil
 		}
 	}
+}
+
+// takeBack withdraws a poll's want; if the claimer already took it, the
+// jobs it claims are started and returned, to go out with the poll.
+func (d *Dispatcher) takeBack(ctx context.Context, a *ci.Agent, wish *want) []agentapi.Assignment {
+	if d.claims.withdraw(wish) {
+		return nil
+	}
+	got := <-wish.done
+	if got.err != nil {
+		return nil
+	}
+	return d.start(ctx, a, got.jobs)
+}
+
+// dropWant withdraws the want of a poll that ends without answering (its
+// agent went away, or an error): jobs the claimer already claimed for it
+// go back to the queue, since the agent never gets them.
+func (d *Dispatcher) dropWant(a *ci.Agent, wish *want) {
+	if d.claims.withdraw(wish) {
+		return
+	}
+	got := <-wish.done
+	if len(got.jobs) == 0 {
+		return
+	}
+	ctx := context.WithoutCancel(wish.ctx)
+	err := d.db.Tx(ctx, func(tx *store.Tx) error {
+		for _, j := range got.jobs {
+			if _, err := tx.ReleaseJob(j.ID, a.ID); err != nil {
+				return err
+			}
+		}
+		return tx.Notify(engine.ChannelJobs, a.Type)
+	})
+	if err != nil {
+		// The jobs stay the agent's: its next polls do not list them,
+		// and they fail as agent_lost (reconcile).
+		d.log.Error("put back jobs claimed for a poll that went away", "agent", a.ID, "err", err)
+		return
+	}
+	d.log.Info("jobs claimed for a poll that went away are queued again", "agent", a.ID, "jobs", len(got.jobs))
 }
 
 // touch records contact with an agent and its draining wish. An agent
@@ -659,21 +745,30 @@ func (d *Dispatcher) touch(ctx context.Context, a *ci.Agent, draining bool) erro
 	})
 }
 
-// collect gathers what a poll should carry now: stops to deliver, jobs to
-// start. On the first look of a poll it also compares the agent's running
-// jobs with the server's (see reconcile).
-// It also returns when a job the agent left to another (image affinity)
-// may be taken by anyone, zero if none.
-func (d *Dispatcher) collect(ctx context.Context, a *ci.Agent, req *agentapi.PollRequest, first bool) (*agentapi.PollResponse, time.Time, error) {
+// look is what a poll's look found besides news: how many jobs the
+// agent may take, which queued jobs it leaves to others (image affinity)
+// and until when.
+type look struct {
+	free  int
+	skip  []string
+	until time.Time
+}
+
+// collect gathers the news a poll should carry now: stops to deliver,
+// debug sessions. On the first look of a poll it also compares the
+// agent's running jobs with the server's (see reconcile). It also says
+// how many jobs the agent may take, and which it leaves to others.
+func (d *Dispatcher) collect(ctx context.Context, a *ci.Agent, req *agentapi.PollRequest, first bool) (*agentapi.PollResponse, look, error) {
 	resp := &agentapi.PollResponse{}
+	var lk look
 	jobs, err := d.db.AgentJobs(ctx, a.ID)
 	if err != nil {
-		return nil, time.Time{}, err
+		return nil, lk, err
 	}
 	if first {
 		stale, err := d.reconcile(ctx, a, req, jobs)
 		if err != nil {
-			return nil, time.Time{}, err
+			return nil, lk, err
 		}
 		resp.Cancel = append(resp.Cancel, stale...)
 	}
@@ -683,36 +778,22 @@ func (d *Dispatcher) collect(ctx context.Context, a *ci.Agent, req *agentapi.Pol
 	// runs.
 	if len(jobs) > 0 {
 		if resp.Streams, err = d.pendingStreams(ctx, a.ID); err != nil {
-			return nil, time.Time{}, err
+			return nil, lk, err
 		}
 	}
-	free := req.FreeSlots
+	lk.free = req.FreeSlots
 	if a.Slots > 0 {
-		free = min(free, a.Slots)
+		lk.free = min(lk.free, a.Slots)
 	}
 	if req.Draining || a.State == ci.AgentDraining {
-		free = 0
+		lk.free = 0
 	}
-	var skip []string
-	var until time.Time
-	if free > 0 {
-		if skip, until, err = d.affinity(ctx, a); err != nil {
-			return nil, time.Time{}, err
+	if lk.free > 0 {
+		if lk.skip, lk.until, err = d.affinity(ctx, a); err != nil {
+			return nil, lk, err
 		}
 	}
-	for len(resp.Assign) < free {
-		as, ok, err := d.claim(ctx, a, skip)
-		if err != nil {
-			return nil, time.Time{}, err
-		}
-		if !ok {
-			break
-		}
-		if as != nil {
-			resp.Assign = append(resp.Assign, *as)
-		}
-	}
-	return resp, until, nil
+	return resp, lk, nil
 }
 
 // affinityScan bounds how many queued jobs the image affinity looks at.
@@ -838,47 +919,38 @@ func (d *Dispatcher) cancels(jobs []*ci.Job) []agentapi.Cancel {
 	return out
 }
 
-// claim takes the next queued job of the agent's type that it can run (a
-// job in containers needs an agent with the docker executor) and
-// prepares its assignment. ok is false when no job waits. A job that cannot start is
-// failed by the engine and gives a nil assignment with ok true.
-func (d *Dispatcher) claim(ctx context.Context, a *ci.Agent, skip []string) (*agentapi.Assignment, bool, error) {
-	var job *ci.Job
-	err := d.db.Tx(ctx, func(tx *store.Tx) error {
-		var err error
-		job, err = tx.ClaimJobFor(a.ID, store.Claim{MachineType: a.Type, Docker: slices.Contains(a.Executors, "docker"), Skip: skip}, d.now())
-		return err
-	})
-	if errors.Is(err, store.ErrNotFound) {
-		return nil, false, nil
-	}
-	if err != nil {
-		return nil, false, err
-	}
-	if f := d.cfg.Metrics.JobAssigned; f != nil && !job.QueuedAt.IsZero() {
-		f(job.MachineType, job.StartedAt.Sub(job.QueuedAt))
-	}
-	// The job is the agent's now; whatever fails below must end it, or it
-	// would wait for the agent forever.
+// start records the start of jobs the claimer claimed for an agent and
+// prepares their assignments. A job that cannot start is failed by the
+// engine and has no assignment.
+func (d *Dispatcher) start(ctx context.Context, a *ci.Agent, jobs []*ci.Job) []agentapi.Assignment {
+	// The jobs are the agent's now; whatever fails below must end them,
+	// or they would wait for the agent forever.
 	ctx = context.WithoutCancel(ctx)
-	if err := d.eng.JobStarted(ctx, job.ID); err != nil {
-		d.log.Error("job started", "job", job.ID, "err", err)
-	}
-	as, err := d.eng.Assignment(ctx, job)
-	var pe *engine.PrepareError
-	switch {
-	case errors.As(err, &pe):
-		d.log.Info("job cannot start", "job", job.ID, "err", pe.Err)
-		return nil, true, nil
-	case err != nil:
-		d.log.Error("prepare assignment", "job", job.ID, "err", err)
-		if err := d.eng.JobFinished(ctx, job.ID, ci.ResultFailed, ci.ReasonInternal); err != nil {
-			d.log.Error("fail job", "job", job.ID, "err", err)
+	var out []agentapi.Assignment
+	for _, job := range jobs {
+		if f := d.cfg.Metrics.JobAssigned; f != nil && !job.QueuedAt.IsZero() {
+			f(job.MachineType, job.StartedAt.Sub(job.QueuedAt))
 		}
-		return nil, true, nil
+		if err := d.eng.JobStarted(ctx, job.ID); err != nil {
+			d.log.Error("job started", "job", job.ID, "err", err)
+		}
+		as, err := d.eng.Assignment(ctx, job)
+		var pe *engine.PrepareError
+		switch {
+		case errors.As(err, &pe):
+			d.log.Info("job cannot start", "job", job.ID, "err", pe.Err)
+			continue
+		case err != nil:
+			d.log.Error("prepare assignment", "job", job.ID, "err", err)
+			if err := d.eng.JobFinished(ctx, job.ID, ci.ResultFailed, ci.ReasonInternal); err != nil {
+				d.log.Error("fail job", "job", job.ID, "err", err)
+			}
+			continue
+		}
+		d.log.Info("job assigned", "job", job.ID, "name", job.Name, "agent", a.ID)
+		out = append(out, as)
 	}
-	d.log.Info("job assigned", "job", job.ID, "name", job.Name, "agent", a.ID)
-	return &as, true, nil
+	return out
 }
 
 // samePruning reports whether two reports of image pruning say the same.

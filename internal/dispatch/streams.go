@@ -65,7 +65,7 @@ func (d *Dispatcher) OpenStream(ctx context.Context, sess *store.DebugSession) (
 		delete(d.streamSent, sess.ID)
 		d.mu.Unlock()
 	}()
-	d.wake(d.byAgent, sess.AgentID)
+	d.wake(sess.AgentID)
 	t := time.NewTimer(d.cfg.StreamTimeout)
 	defer t.Stop()
 	fail := func(err error) (io.ReadWriteCloser, error) {
