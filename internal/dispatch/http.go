@@ -564,6 +564,7 @@ func (d *Dispatcher) handlePoll(w http.ResponseWriter, r *http.Request) {
 // jobs, or PollTimeout passes.
 func (d *Dispatcher) poll(w http.ResponseWriter, r *http.Request) (*agentapi.PollResponse, error) {
 	ctx := r.Context()
+	arrived := d.now()
 	ac, err := d.authenticateAgent(r)
 	if err != nil {
 		return nil, err
@@ -613,7 +614,7 @@ func (d *Dispatcher) poll(w http.ResponseWriter, r *http.Request) (*agentapi.Pol
 		}
 	}()
 	for {
-		resp, look, err := d.collect(ctx, a, &req, first)
+		resp, look, err := d.collect(ctx, a, &req, first, arrived)
 		if err != nil {
 			return nil, err
 		}
@@ -758,7 +759,7 @@ type look struct {
 // debug sessions. On the first look of a poll it also compares the
 // agent's running jobs with the server's (see reconcile). It also says
 // how many jobs the agent may take, and which it leaves to others.
-func (d *Dispatcher) collect(ctx context.Context, a *ci.Agent, req *agentapi.PollRequest, first bool) (*agentapi.PollResponse, look, error) {
+func (d *Dispatcher) collect(ctx context.Context, a *ci.Agent, req *agentapi.PollRequest, first bool, arrived time.Time) (*agentapi.PollResponse, look, error) {
 	resp := &agentapi.PollResponse{}
 	var lk look
 	jobs, err := d.db.AgentJobs(ctx, a.ID)
@@ -766,7 +767,7 @@ func (d *Dispatcher) collect(ctx context.Context, a *ci.Agent, req *agentapi.Pol
 		return nil, lk, err
 	}
 	if first {
-		stale, err := d.reconcile(ctx, a, req, jobs)
+		stale, err := d.reconcile(ctx, a, req, jobs, arrived)
 		if err != nil {
 			return nil, lk, err
 		}
@@ -851,16 +852,18 @@ func (d *Dispatcher) affinity(ctx context.Context, a *ci.Agent) ([]string, time.
 // reconcile compares the jobs an agent says it runs with those the server
 // thinks it runs. A job the agent lists but should not run (finished,
 // failed as lost, unknown) is canceled. A job the server assigned more
-// than MissingGrace ago that the agent does not list in two consecutive
-// polls died with a restart of the agent: it fails as agent_lost.
-func (d *Dispatcher) reconcile(ctx context.Context, a *ci.Agent, req *agentapi.PollRequest, jobs []*ci.Job) ([]agentapi.Cancel, error) {
+// than MissingGrace before a poll arrived that the agent does not list in
+// two consecutive polls died with a restart of the agent: it fails as
+// agent_lost. The poll's arrival counts, not when the server reads it: a
+// poll sent before the job reached the agent (one it gave up on, which
+// the server still serves) cannot list it.
+func (d *Dispatcher) reconcile(ctx context.Context, a *ci.Agent, req *agentapi.PollRequest, jobs []*ci.Job, arrived time.Time) ([]agentapi.Cancel, error) {
 	listed := map[string]bool{}
 	for _, id := range req.Running {
 		listed[id] = true
 	}
 	mine := map[string]bool{}
 	var lost []string
-	now := d.now()
 	d.mu.Lock()
 	for _, j := range jobs {
 		mine[j.ID] = true
@@ -868,7 +871,7 @@ func (d *Dispatcher) reconcile(ctx context.Context, a *ci.Agent, req *agentapi.P
 			delete(d.misses, j.ID)
 			continue
 		}
-		if now.Sub(j.StartedAt) < d.cfg.MissingGrace {
+		if arrived.Sub(j.StartedAt) < d.cfg.MissingGrace {
 			continue
 		}
 		d.misses[j.ID]++
