@@ -146,6 +146,17 @@ func (db *DB) PendingTestOutcomes(ctx context.Context, before time.Time, limit i
 	return ids, wrap("list pending test outcomes", err)
 }
 
+// DropPendingTestOutcomes ends the job's pending records while its report
+// is blobKey, writing nothing: for a report whose object is lost, from
+// which no outcome can be derived.
+func (db *DB) DropPendingTestOutcomes(ctx context.Context, jobID, blobKey string) error {
+	return db.Tx(ctx, func(tx *Tx) error {
+		_, err := tx.exec(`DELETE FROM test_outcomes_pending WHERE job_id = $1
+			AND EXISTS (SELECT 1 FROM test_reports WHERE job_id = $1 AND blob_key = $2)`, jobID, blobKey)
+		return wrap("drop pending test outcomes", err)
+	})
+}
+
 // ReplaceTestOutcomes makes outcomes, derived from the job's stored
 // report blobKey (all its tests), the job's outcomes, in place of those
 // it has, and ends the job's pending records, in one transaction. When

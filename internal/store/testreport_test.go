@@ -237,5 +237,19 @@ func testTestOutcomesPending(t *testing.T, e *testEnv) {
 			t.Fatalf("j2's rows after the writer and the sweep at once = %d, want 2", n)
 		}
 	}
+	diff(t, "pending after the writers", pending(t0.Add(time.Hour)), []string(nil))
+
+	// A lost report's record is dropped, but not a newer report's.
+	put(j1, "k1c", t0)
+	if err := db.DropPendingTestOutcomes(ctx, j1.ID, "k1b"); err != nil {
+		t.Fatal(err)
+	}
+	diff(t, "pending after dropping a replaced report's", pending(t0.Add(time.Hour)), []string{j1.ID})
+	if err := db.DropPendingTestOutcomes(ctx, j1.ID, "k1c"); err != nil {
+		t.Fatal(err)
+	}
 	diff(t, "pending at the end", pending(t0.Add(time.Hour)), []string(nil))
+	if n := rows(j1); n != 3 {
+		t.Fatalf("j1's rows after the drop = %d, want 3 (untouched)", n)
+	}
 }

@@ -463,6 +463,12 @@ func (s *Service) sweepJob(ctx context.Context, jobID string) error {
 		return err
 	}
 	r, err := s.read(ctx, rec.BlobKey)
+	if errors.Is(err, blob.ErrNotFound) {
+		// Lost (or replaced a moment ago, which DropPending checks):
+		// there is nothing to derive outcomes from, now or later.
+		s.cfg.Logger.Warn("a job's test report is lost: its outcomes are not recorded", "job", jobID, "key", rec.BlobKey)
+		return s.cfg.Store.DropPendingTestOutcomes(ctx, jobID, rec.BlobKey)
+	}
 	if err != nil {
 		return fmt.Errorf("read the job's report: %w", err)
 	}

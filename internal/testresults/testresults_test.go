@@ -279,3 +279,27 @@ func TestStoredAsReceived(t *testing.T) {
 		t.Errorf("report after the second publish: %+v, %v", got.Summary(), err)
 	}
 }
+
+// TestSweepOfALostReport: outcomes pending for a report whose object is
+// lost cannot be derived; the sweep ends their record rather than try
+// again every minute.
+func TestSweepOfALostReport(t *testing.T) {
+	e := newEnv(t)
+	e.svc.omu.Lock()
+	e.svc.running = true // outcomes are queued, and nothing writes them
+	e.svc.omu.Unlock()
+	e.publish(t, `<testsuite name="s"><testcase name="A"/></testsuite>`)
+	rec, err := e.db.JobTestReport(t.Context(), e.job.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.blobs.Delete(t.Context(), rec.BlobKey); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := e.svc.SweepOutcomes(t.Context(), time.Now().Add(time.Hour)); err != nil || n != 1 {
+		t.Fatalf("sweep = %d, %v", n, err)
+	}
+	if pending, err := e.db.PendingTestOutcomes(t.Context(), time.Now().Add(time.Hour), 10); err != nil || len(pending) != 0 {
+		t.Errorf("still pending: %v, %v", pending, err)
+	}
+}
