@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -214,5 +215,81 @@ func TestGlobalToolsOnEveryJobsPath(t *testing.T) {
 	log = e.Log(wf.Jobs()["Build/Uses hello"].ID)
 	if wf.Result != ci.ResultFailed || !strings.Contains(log, "global tool left-pad@1: npm: no source configured") || strings.Contains(log, "hello from a global tool") {
 		t.Errorf("with a global tool it cannot get: result %s, log:\n%s", wf.Result, log)
+	}
+}
+
+const goToolPipeline = `version: v1.0
+name: Go tool
+agent:
+  machine:
+    type: e1-standard-2
+blocks:
+  - name: First
+    dependencies: []
+    task:
+      jobs:
+        - name: Install
+          commands:
+            - tool install example.com/hello@v1.0.0 --go
+            - hello
+            - command -v hello
+  - name: Second
+    dependencies: [First]
+    task:
+      jobs:
+        - name: Again
+          commands:
+            - tool install example.com/hello@v1.0.0 --go
+            - hello
+`
+
+// TestToolInstallGoFromModuleProxy: a job's tool install NAME@VERSION
+// --go builds the command with go install from a Go module proxy (a
+// local one serving a module made here, its hashes signed by a checksum
+// database of its own, which go checks: nothing is configured off), into
+// the agent's tool cache; the job's next command runs it from there; the
+// next job's install downloads nothing.
+func TestToolInstallGoFromModuleProxy(t *testing.T) {
+	t.Parallel()
+	if _, err := exec.LookPath("go"); err != nil {
+		t.Skip("no go command on this machine")
+	}
+	proxy := toolsourcetest.StartModule(t, "example.com/hello", "v1.0.0", map[string]string{
+		"go.mod":  "module example.com/hello\n\ngo 1.21\n",
+		"main.go": "package main\n\nimport \"fmt\"\n\nfunc main() { fmt.Println(\"hello from the module proxy\") }\n",
+	})
+	dir := t.TempDir()
+	tools, err := agent.NewTools(agent.ToolsOptions{Dir: filepath.Join(dir, "tools"), WorkDir: filepath.Join(dir, "work"), GoProxy: proxy.URL, GoSumDB: proxy.SumDB})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := testenv.Start(t, testenv.Options{LostAfter: time.Minute})
+	e.StartAgentWith(t, "tools", "e1-standard-2", 1, testenv.AgentOptions{Tools: tools})
+	repo := testenv.NewRepo(t, map[string]string{".semaphore/semaphore.yml": goToolPipeline})
+	createProject(t, e, "app", repo, nil)
+	wf := e.WaitWorkflow(run(t, e, "app", "main"), 10*time.Minute)
+	first, second := e.Log(wf.Jobs()["First/Install"].ID), e.Log(wf.Jobs()["Second/Again"].ID)
+	if wf.Result != ci.ResultPassed {
+		t.Fatalf("workflow result = %s, want passed; logs:\n%s\n---\n%s", wf.Result, first, second)
+	}
+	entries := tools.Cache.List()
+	if len(entries) != 1 || !strings.Contains(entries[0].Name, "example.com/hello") || entries[0].Version != "v1.0.0" {
+		t.Fatalf("cache entries = %+v, want example.com/hello v1.0.0 alone", entries)
+	}
+	for _, want := range []string{
+		"tool: built example.com/hello@v1.0.0",
+		"go checked the modules against go.sum and the checksum database",
+		"hello from the module proxy",
+		filepath.Join(dir, "tools") + "/", // command -v hello: the cache's bin
+	} {
+		if !strings.Contains(first, want) {
+			t.Errorf("the first job's log lacks %q:\n%s", want, first)
+		}
+	}
+	if !strings.Contains(second, "hello from the module proxy") || !strings.Contains(second, "from the agent's tool cache") {
+		t.Errorf("the second job's log lacks the command's output or that it came from the cache:\n%s", second)
+	}
+	if n := proxy.Zips(); n != 1 {
+		t.Errorf("the proxy served %d zips of the module, want 1 (the second install downloads nothing)", n)
 	}
 }

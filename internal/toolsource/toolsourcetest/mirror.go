@@ -3,7 +3,8 @@
 // module cache (downloaded there through the machine's proxy when it is
 // not there yet), with a checksum database of its own that signs the
 // zip's real hash. It counts the downloads and can cut one off or serve
-// a changed zip.
+// a changed zip. StartModule serves a small module the test makes, the
+// same way, for go install.
 package toolsourcetest
 
 import (
@@ -22,9 +23,11 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"golang.org/x/mod/module"
 	"golang.org/x/mod/sumdb"
 	"golang.org/x/mod/sumdb/dirhash"
 	"golang.org/x/mod/sumdb/note"
+	modzip "golang.org/x/mod/zip"
 )
 
 // GoRelease is the release the mirror serves.
@@ -89,19 +92,13 @@ func Start(t testing.TB, goos, arch string) *Mirror {
 	if err != nil {
 		t.Fatal(err)
 	}
-	skey, vkey, err := note.GenerateKey(rand.Reader, "baton-test-sumdb")
-	if err != nil {
-		t.Fatal(err)
-	}
-	m.SumDB = vkey
-	db := sumdb.NewServer(sumdb.NewTestServer(skey, func(path, vers string) ([]byte, error) {
+	mux := http.NewServeMux()
+	m.SumDB = serveSumDB(t, mux, func(path, vers string) ([]byte, error) {
 		if path != "golang.org/toolchain" || vers != m.Version {
 			return nil, fmt.Errorf("%s@%s: not found", path, vers)
 		}
 		return []byte(fmt.Sprintf("%s %s %s\n%s %s/go.mod %s\n", path, vers, h1, path, vers, modHash)), nil
-	}))
-	mux := http.NewServeMux()
-	mux.Handle("/sumdb/baton-test-sumdb/", http.StripPrefix("/sumdb/baton-test-sumdb", db))
+	})
 	mux.HandleFunc("GET /golang.org/toolchain/@v/list", func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintf(w, "v0.0.1-go1.21.0.%s-%s\n%s\n", goos, arch, m.Version)
 	})
@@ -181,4 +178,98 @@ func changed(data []byte) ([]byte, error) {
 		return nil, err
 	}
 	return out.Bytes(), nil
+}
+
+// ModuleProxy is a Go module proxy serving one small module, made by the
+// test, with a checksum database of its own that signs its hashes: what
+// `go install PATH@VERSION` needs, offline, with its checksums checked.
+type ModuleProxy struct {
+	// URL is GOPROXY; SumDB is GOSUMDB (the database's name and key).
+	URL, SumDB string
+	zips       atomic.Int64
+}
+
+// Zips is the number of module zip downloads that were asked for.
+func (p *ModuleProxy) Zips() int64 { return p.zips.Load() }
+
+// StartModule serves module path at version with files (go.mod among
+// them, by slash-separated name) until the test ends.
+func StartModule(t testing.TB, path, version string, files map[string]string) *ModuleProxy {
+	t.Helper()
+	dir := t.TempDir()
+	for name, content := range files {
+		p := filepath.Join(dir, filepath.FromSlash(name))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mv := module.Version{Path: path, Version: version}
+	var zb bytes.Buffer
+	if err := modzip.CreateFromDir(&zb, mv, dir); err != nil {
+		t.Fatal(err)
+	}
+	zipFile := filepath.Join(t.TempDir(), "mod.zip")
+	if err := os.WriteFile(zipFile, zb.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	h1, err := dirhash.HashZip(zipFile, dirhash.Hash1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mod := []byte(files["go.mod"])
+	modHash, err := dirhash.Hash1([]string{"go.mod"}, func(string) (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(mod)), nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	esc, err := module.EscapePath(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &ModuleProxy{}
+	mux := http.NewServeMux()
+	p.SumDB = serveSumDB(t, mux, func(path, vers string) ([]byte, error) {
+		if path != mv.Path || vers != mv.Version {
+			return nil, fmt.Errorf("%s@%s: not found", path, vers)
+		}
+		return []byte(fmt.Sprintf("%s %s %s\n%s %s/go.mod %s\n", path, vers, h1, path, vers, modHash)), nil
+	})
+	info := fmt.Sprintf(`{"Version":%q,"Time":"2026-01-01T00:00:00Z"}`, version)
+	mux.HandleFunc("GET /"+esc+"/@v/list", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, version) })
+	mux.HandleFunc("GET /"+esc+"/@latest", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, info) })
+	mux.HandleFunc("GET /"+esc+"/@v/{file}", func(w http.ResponseWriter, r *http.Request) {
+		switch r.PathValue("file") {
+		case version + ".info":
+			io.WriteString(w, info)
+		case version + ".mod":
+			w.Write(mod)
+		case version + ".zip":
+			p.zips.Add(1)
+			w.Write(zb.Bytes())
+		default:
+			http.NotFound(w, r)
+		}
+	})
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	p.URL = srv.URL
+	return p
+}
+
+// serveSumDB serves, under mux's /sumdb/baton-test-sumdb/, a checksum
+// database of a new key that signs what lookup answers, and returns its
+// GOSUMDB value (name and verifier key). The go command asks the proxy
+// whether it serves the database (…/supported) before it uses it.
+func serveSumDB(t testing.TB, mux *http.ServeMux, lookup func(path, vers string) ([]byte, error)) string {
+	t.Helper()
+	skey, vkey, err := note.GenerateKey(rand.Reader, "baton-test-sumdb")
+	if err != nil {
+		t.Fatal(err)
+	}
+	db := sumdb.NewServer(sumdb.NewTestServer(skey, lookup))
+	mux.HandleFunc("GET /sumdb/baton-test-sumdb/supported", func(w http.ResponseWriter, r *http.Request) {})
+	mux.Handle("/sumdb/baton-test-sumdb/", http.StripPrefix("/sumdb/baton-test-sumdb", db))
+	return vkey
 }
