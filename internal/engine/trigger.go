@@ -56,6 +56,13 @@ type TriggerRequest struct {
 	Params map[string]string
 	// Schedule names the schedule that asks (trigger "schedule").
 	Schedule string
+	// ScheduleID and ScheduleTick, when set, are the claimed tick of a
+	// schedule this workflow runs: its creation takes the tick's pending
+	// run in its transaction (store.Tx.TakeScheduleRun), so that a tick
+	// creates one workflow even when two servers try (an error wrapping
+	// store.ErrScheduleRunTaken, and no workflow, for the late one).
+	ScheduleID   string
+	ScheduleTick time.Time
 	// RerunOf is the workflow this one rebuilds.
 	RerunOf string
 	// PRFromFork says the pull request's head is in another repository (a
@@ -234,6 +241,11 @@ func (e *Engine) Trigger(ctx context.Context, req TriggerRequest) (*ci.Workflow,
 	}
 	var p *ci.Pipeline
 	err = e.db.Tx(ctx, func(tx *store.Tx) error {
+		if req.ScheduleID != "" {
+			if err := tx.TakeScheduleRun(req.ScheduleID, req.ScheduleTick); err != nil {
+				return err
+			}
+		}
 		w := *wf
 		if err := tx.CreateWorkflow(&w); err != nil {
 			return err

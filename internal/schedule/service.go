@@ -2,6 +2,7 @@ package schedule
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -38,7 +39,14 @@ type Service struct {
 	// (default 1 s): a schedule created or changed by another server is
 	// seen within it.
 	Poll time.Duration
+	// Lease is how long a claimed tick is this server's to run (default
+	// 2 min): a tick whose workflow is not created by then (the server
+	// died after its claim) is run by the next tick of any server.
+	Lease time.Duration
 }
+
+// DefaultLease is Service.Lease when unset.
+const DefaultLease = 2 * time.Minute
 
 func (s *Service) now() time.Time {
 	if s.Now != nil {
@@ -86,17 +94,22 @@ func (s *Service) Run(ctx context.Context) {
 	}
 }
 
-// Tick claims the schedules due at now and starts a workflow for each,
-// up to Workers at once, then records each run on its schedule: the runs
-// ended are recorded together before each claim, and the others once
-// all ended. It returns how many it started.
+// Tick takes over the claimed ticks whose lease ended before now (their
+// server died before it created their workflows), then claims the
+// schedules due at now, and starts a workflow for each, up to Workers at
+// once, then records each run on its schedule: the runs ended are
+// recorded together before each claim, and the others once all ended. It
+// returns how many it started.
 func (s *Service) Tick(ctx context.Context, now time.Time) (int, error) {
-	workers, batch := s.Workers, s.Batch
+	workers, batch, lease := s.Workers, s.Batch, s.Lease
 	if workers <= 0 {
 		workers = 16
 	}
 	if batch <= 0 {
 		batch = 50
+	}
+	if lease <= 0 {
+		lease = DefaultLease
 	}
 	next := func(sc *ci.Schedule) time.Time {
 		spec, err := Parse(sc.Cron, sc.Timezone)
@@ -119,40 +132,55 @@ func (s *Service) Tick(ctx context.Context, now time.Time) (int, error) {
 		wg.Wait()
 		record()
 	}()
-	for {
-		record()
-		claimed, err := s.Store.ClaimDueSchedules(ctx, now, batch, next)
-		if err != nil {
-			return started, err
-		}
-		if len(claimed) == 0 {
-			return started, nil
-		}
-		for _, sc := range claimed {
-			select {
-			case sem <- struct{}{}:
-			case <-ctx.Done():
-				return started, ctx.Err()
+	claims := []func() ([]*ci.Schedule, error){
+		func() ([]*ci.Schedule, error) { return s.Store.TakeOverScheduleRuns(ctx, now, now.Add(lease), batch) },
+		func() ([]*ci.Schedule, error) { return s.Store.ClaimDueSchedules(ctx, now, now.Add(lease), batch, next) },
+	}
+	for _, claim := range claims {
+		for {
+			record()
+			claimed, err := claim()
+			if err != nil {
+				return started, err
 			}
-			started++
-			wg.Go(func() {
-				defer func() { <-sem }()
-				ended.add(s.runTick(context.WithoutCancel(ctx), sc, seen))
-			})
+			if len(claimed) == 0 {
+				break
+			}
+			for _, sc := range claimed {
+				select {
+				case sem <- struct{}{}:
+				case <-ctx.Done():
+					return started, ctx.Err()
+				}
+				started++
+				wg.Go(func() {
+					defer func() { <-sem }()
+					if run, ok := s.runTick(context.WithoutCancel(ctx), sc, seen); ok {
+						ended.add(run)
+					}
+				})
+			}
 		}
 	}
+	return started, nil
 }
 
-// runTick starts the workflow of a claimed tick with the parameters'
-// default values and returns the outcome to record on the schedule.
-func (s *Service) runTick(ctx context.Context, sc *ci.Schedule, seen *tickReads) store.ScheduleRun {
+// runTick starts the workflow of a claimed tick (sc.NextRun) with the
+// parameters' default values and returns the outcome to record on the
+// schedule; false when there is none to record: another server ran the
+// tick (it took the run over from this one, thought dead).
+func (s *Service) runTick(ctx context.Context, sc *ci.Schedule, seen *tickReads) (store.ScheduleRun, bool) {
 	wf, err := s.start(ctx, sc, nil, "", seen)
+	if errors.Is(err, store.ErrScheduleRunTaken) {
+		s.log().Warn("scheduled run taken over by another server", "schedule", sc.Name, "project", sc.ProjectID, "tick", sc.NextRun)
+		return store.ScheduleRun{}, false
+	}
 	if err != nil {
 		s.log().Warn("scheduled run failed", "schedule", sc.Name, "project", sc.ProjectID, "tick", sc.NextRun, "err", err)
-		return store.ScheduleRun{ScheduleID: sc.ID, Error: err.Error()}
+		return store.ScheduleRun{ScheduleID: sc.ID, Error: err.Error(), Tick: sc.NextRun}, true
 	}
 	s.log().Info("scheduled run", "schedule", sc.Name, "project", sc.ProjectID, "tick", sc.NextRun, "workflow", wf.ID)
-	return store.ScheduleRun{ScheduleID: sc.ID, WorkflowID: wf.ID}
+	return store.ScheduleRun{ScheduleID: sc.ID, WorkflowID: wf.ID, Tick: sc.NextRun}, true
 }
 
 // endedRuns are the runs of a tick that ended and are not recorded yet.
@@ -199,7 +227,7 @@ func (s *Service) RunNow(ctx context.Context, sc *ci.Schedule, given map[string]
 
 // start triggers the schedule's workflow. params nil means the defaults.
 // seen, when set, holds the project and the branch's head as this tick
-// read them.
+// read them, and the workflow is the run of the claimed tick sc.NextRun.
 func (s *Service) start(ctx context.Context, sc *ci.Schedule, params map[string]string, login string, seen *tickReads) (*ci.Workflow, error) {
 	if params == nil {
 		var err error
@@ -232,6 +260,7 @@ func (s *Service) start(ctx context.Context, sc *ci.Schedule, params map[string]
 	}
 	if seen != nil {
 		req.Reuse = &seen.reuse
+		req.ScheduleID, req.ScheduleTick = sc.ID, sc.NextRun
 	}
 	return s.Trigger(ctx, req)
 }

@@ -307,3 +307,76 @@ func TestRunLoop(t *testing.T) {
 		}
 	}
 }
+
+// TestServerDiesAfterClaim: server a claims a due tick (its claim
+// commits) and dies before it creates the workflow. Until the claim's
+// lease ends no server runs the tick; then the next tick of server b runs
+// it once, with the trigger, schedule and parameters of the tick, and
+// again-and-again ticks of both do not run it twice. When a comes back
+// and creates the workflow it claimed, it is refused and creates nothing.
+func TestServerDiesAfterClaim(t *testing.T) {
+	enginetest.ForEachDialect(t, func(t *testing.T, dialect string) {
+		dsn := enginetest.NewDSN(t, dialect)
+		a, b := newServer(t, dsn), newServer(t, dsn)
+		repo := enginetest.NewRepo(t, map[string]string{".semaphore/semaphore.yml": nightly})
+		proj := enginetest.CreateProject(t, a.db, "app", repo.Dir)
+		tick := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+		create(t, a.db, &ci.Schedule{ProjectID: proj.ID, Name: "nightly", Cron: "0 12 * * *", Timezone: "UTC",
+			Branch: "main", NextRun: tick, Parameters: []ci.Parameter{{Name: "ENV", DefaultValue: "prod"}}})
+		const lease = time.Minute
+		a.svc.Lease, b.svc.Lease = lease, lease
+
+		// a's tick claims and dies: the claim is the store call Tick makes
+		// first, committed, and nothing after it.
+		now := tick.Add(time.Second)
+		next := func(*ci.Schedule) time.Time { return tick.Add(24 * time.Hour) }
+		claimed, err := a.db.ClaimDueSchedules(t.Context(), now, now.Add(lease), 50, next)
+		if err != nil || len(claimed) != 1 {
+			t.Fatalf("claim = %d, %v", len(claimed), err)
+		}
+		if n, err := b.svc.Tick(t.Context(), now.Add(lease/2)); err != nil || n != 0 {
+			t.Fatalf("b's tick within a's lease = %d, %v; want none", n, err)
+		}
+		if ws := workflows(t, a.db, proj); len(ws) != 0 {
+			t.Fatalf("%d workflows within the lease", len(ws))
+		}
+
+		after := now.Add(lease + time.Second)
+		var wg sync.WaitGroup
+		for _, s := range []*server{b, a, b} {
+			wg.Go(func() {
+				if _, err := s.svc.Tick(context.WithoutCancel(t.Context()), after); err != nil {
+					t.Error(err)
+				}
+			})
+		}
+		wg.Wait()
+		ws := workflows(t, a.db, proj)
+		if len(ws) != 1 {
+			t.Fatalf("%d workflows after the lease, want the lost run once", len(ws))
+		}
+		wf := ws[0]
+		if wf.Trigger != ci.TriggerSchedule || wf.Schedule != "nightly" || wf.Parameters["ENV"] != "prod" || wf.Branch != "main" {
+			t.Errorf("recovered run: trigger %q, schedule %q, parameters %v, branch %q", wf.Trigger, wf.Schedule, wf.Parameters, wf.Branch)
+		}
+		got, _ := a.db.GetSchedule(t.Context(), proj.ID, "nightly")
+		if got.LastWorkflow != wf.ID || got.LastError != "" || !got.NextRun.Equal(tick.Add(24*time.Hour)) {
+			t.Errorf("schedule after the recovered run: last workflow %q (want %q), error %q, next %v", got.LastWorkflow, wf.ID, got.LastError, got.NextRun)
+		}
+
+		// a comes back and creates the run it claimed: refused.
+		_, err = a.eng.Trigger(t.Context(), engine.TriggerRequest{Project: proj, Trigger: ci.TriggerSchedule, Schedule: "nightly",
+			Branch: "main", Params: map[string]string{"ENV": "prod"}, ScheduleID: claimed[0].ID, ScheduleTick: claimed[0].NextRun})
+		if !errors.Is(err, store.ErrScheduleRunTaken) {
+			t.Errorf("a creates the run it claimed after b ran it: %v, want ErrScheduleRunTaken", err)
+		}
+		for _, s := range []*server{a, b} {
+			if _, err := s.svc.Tick(t.Context(), after.Add(10*lease)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if ws := workflows(t, a.db, proj); len(ws) != 1 {
+			t.Errorf("%d workflows in the end, want 1", len(ws))
+		}
+	})
+}

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
@@ -22,13 +23,21 @@ func scanSchedule(s scanner) (*ci.Schedule, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := unmarshalParams(params, sc); err != nil {
+		return nil, err
+	}
+	return sc, nil
+}
+
+// unmarshalParams sets sc's declared parameters from their stored JSON.
+func unmarshalParams(params string, sc *ci.Schedule) error {
 	if err := json.Unmarshal([]byte(params), &sc.Parameters); err != nil {
-		return nil, fmt.Errorf("scan schedule parameters: %w", err)
+		return fmt.Errorf("scan schedule parameters: %w", err)
 	}
 	if len(sc.Parameters) == 0 {
 		sc.Parameters = nil
 	}
-	return sc, nil
+	return nil
 }
 
 func normSchedule(s *ci.Schedule) {
@@ -132,7 +141,12 @@ func (tx *Tx) DeleteSchedule(id string) error {
 // servers claiming at once take different schedules, and all of them move
 // on in one statement; the update is also conditional on the tick read,
 // so a tick is never claimed twice.
-func (db *DB) ClaimDueSchedules(ctx context.Context, now time.Time, limit int, next func(*ci.Schedule) time.Time) ([]*ci.Schedule, error) {
+//
+// In the same transaction each claimed tick is recorded pending (see
+// TakeScheduleRun) until leaseUntil: if its workflow is neither created
+// nor its failure recorded by then (the server died), TakeOverScheduleRuns
+// gives it to another tick.
+func (db *DB) ClaimDueSchedules(ctx context.Context, now, leaseUntil time.Time, limit int, next func(*ci.Schedule) time.Time) ([]*ci.Schedule, error) {
 	if limit <= 0 {
 		limit = 100
 	}
@@ -157,7 +171,7 @@ func (db *DB) ClaimDueSchedules(ctx context.Context, now time.Time, limit int, n
 			normTime(&nexts[i])
 		}
 		if db.dialect == Postgres {
-			claimed, err = tx.moveSchedules(due, nexts)
+			claimed, err = tx.moveSchedules(due, nexts, leaseUntil)
 			return err
 		}
 		for i, s := range due {
@@ -169,6 +183,9 @@ func (db *DB) ClaimDueSchedules(ctx context.Context, now time.Time, limit int, n
 			if k, err := res.RowsAffected(); err != nil {
 				return wrap("claim schedule "+s.Name, err)
 			} else if k == 1 {
+				if err := tx.addPendingRun(s, leaseUntil); err != nil {
+					return err
+				}
 				claimed = append(claimed, s)
 			}
 		}
@@ -179,9 +196,9 @@ func (db *DB) ClaimDueSchedules(ctx context.Context, now time.Time, limit int, n
 
 // moveSchedules sets the next run of each of due to the time of nexts at
 // its index (zero: NULL, never) and its last run to the tick read, in one
-// PostgreSQL statement, where the tick is still the one read; it returns
-// the schedules moved.
-func (tx *Tx) moveSchedules(due []*ci.Schedule, nexts []time.Time) ([]*ci.Schedule, error) {
+// PostgreSQL statement, where the tick is still the one read, and records
+// each tick moved pending until leaseUntil; it returns the schedules moved.
+func (tx *Tx) moveSchedules(due []*ci.Schedule, nexts []time.Time, leaseUntil time.Time) ([]*ci.Schedule, error) {
 	keys, ticks, next := make([]string, len(due)), make([]string, len(due)), make([]string, len(due))
 	for i, s := range due {
 		keys[i], ticks[i] = s.ID, s.NextRun.Format(time.RFC3339Nano)
@@ -189,10 +206,17 @@ func (tx *Tx) moveSchedules(due []*ci.Schedule, nexts []time.Time) ([]*ci.Schedu
 			next[i] = nexts[i].Format(time.RFC3339Nano)
 		}
 	}
-	rows, err := tx.query(`UPDATE schedules s SET next_run = NULLIF(v.next, '')::timestamptz, last_run = s.next_run
-		FROM unnest($1::text[], $2::text[], $3::text[]) AS v(id, tick, next)
-		WHERE s.id = v.id AND s.next_run = v.tick::timestamptz AND NOT s.paused
-		RETURNING s.id`, keys, ticks, next)
+	rows, err := tx.query(`WITH moved AS (
+			UPDATE schedules s SET next_run = NULLIF(v.next, '')::timestamptz, last_run = s.next_run
+			FROM unnest($1::text[], $2::text[], $3::text[]) AS v(id, tick, next)
+			WHERE s.id = v.id AND s.next_run = v.tick::timestamptz AND NOT s.paused
+			RETURNING s.id, s.last_run, s.project_id, s.name, s.branch, s.pipeline_file, s.parameters
+		), pending AS (
+			INSERT INTO schedule_runs_pending (schedule_id, tick, project_id, name, branch, pipeline_file, parameters, lease_until)
+			SELECT id, last_run, project_id, name, branch, pipeline_file, parameters, $4 FROM moved
+			ON CONFLICT DO NOTHING
+		)
+		SELECT id FROM moved`, keys, ticks, next, tx.ts(leaseUntil))
 	if err != nil {
 		return nil, wrap("claim schedules", err)
 	}
@@ -226,13 +250,18 @@ func (db *DB) RecordScheduleRun(ctx context.Context, id, workflowID, runErr stri
 }
 
 // ScheduleRun is what the run of a schedule gave: the workflow it
-// created, or why it created none (Error).
+// created, or why it created none (Error). Tick is the tick it ran for
+// (zero: a run now).
 type ScheduleRun struct {
 	ScheduleID, WorkflowID, Error string
+	Tick                          time.Time
 }
 
 // RecordScheduleRuns is RecordScheduleRun for many runs, in one statement
-// on PostgreSQL. A schedule deleted meanwhile is passed over.
+// on PostgreSQL. A schedule deleted meanwhile is passed over. A failed
+// run of a tick takes the tick's pending run (a failed run counts as
+// run); when it was no longer pending (another server took the run over)
+// it is not recorded.
 func (db *DB) RecordScheduleRuns(ctx context.Context, runs []ScheduleRun) error {
 	if len(runs) == 0 {
 		return nil
@@ -240,6 +269,13 @@ func (db *DB) RecordScheduleRuns(ctx context.Context, runs []ScheduleRun) error 
 	if db.dialect != Postgres {
 		return db.Tx(ctx, func(tx *Tx) error {
 			for _, r := range runs {
+				if r.Error != "" && !r.Tick.IsZero() {
+					if err := tx.TakeScheduleRun(r.ScheduleID, r.Tick); errors.Is(err, ErrScheduleRunTaken) {
+						continue
+					} else if err != nil {
+						return err
+					}
+				}
 				if _, err := tx.exec(`UPDATE schedules SET last_workflow = $2, last_error = $3
 					WHERE id = $1`, r.ScheduleID, r.WorkflowID, r.Error); err != nil {
 					return wrap("record schedule run "+r.ScheduleID, err)
@@ -248,13 +284,23 @@ func (db *DB) RecordScheduleRuns(ctx context.Context, runs []ScheduleRun) error 
 			return nil
 		})
 	}
-	keys, wfs, errs := make([]string, len(runs)), make([]string, len(runs)), make([]string, len(runs))
+	keys, wfs, errs, ticks := make([]string, len(runs)), make([]string, len(runs)), make([]string, len(runs)), make([]string, len(runs))
 	for i, r := range runs {
 		keys[i], wfs[i], errs[i] = r.ScheduleID, r.WorkflowID, r.Error
+		if !r.Tick.IsZero() {
+			ticks[i] = r.Tick.UTC().Format(time.RFC3339Nano)
+		}
 	}
-	_, err := db.autocommit(ctx).exec(`UPDATE schedules s SET last_workflow = v.wf, last_error = v.err
-		FROM unnest($1::text[], $2::text[], $3::text[]) AS v(id, wf, err)
-		WHERE s.id = v.id`, keys, wfs, errs)
+	_, err := db.autocommit(ctx).exec(`WITH v AS (
+			SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) AS v(id, wf, err, tick)
+		), failed AS (
+			DELETE FROM schedule_runs_pending p USING v
+			WHERE v.err <> '' AND v.tick <> '' AND p.schedule_id = v.id AND p.tick = v.tick::timestamptz
+			RETURNING p.schedule_id, p.tick
+		)
+		UPDATE schedules s SET last_workflow = v.wf, last_error = v.err FROM v
+		WHERE s.id = v.id AND (v.err = '' OR v.tick = ''
+			OR EXISTS (SELECT 1 FROM failed f WHERE f.schedule_id = v.id AND f.tick = v.tick::timestamptz))`, keys, wfs, errs, ticks)
 	return wrap("record schedule runs", err)
 }
 

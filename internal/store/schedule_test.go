@@ -125,7 +125,7 @@ func testClaimDueSchedules(t *testing.T, e *testEnv) {
 		}
 		return now.Truncate(time.Minute).Add(time.Minute)
 	}
-	got, err := db.ClaimDueSchedules(ctx, now, 0, next)
+	got, err := db.ClaimDueSchedules(ctx, now, now.Add(time.Minute), 0, next)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -137,7 +137,7 @@ func testClaimDueSchedules(t *testing.T, e *testEnv) {
 	if len(got) == 2 && !got[0].NextRun.Equal(base.Add(-72*time.Hour)) {
 		t.Errorf("claimed schedule's NextRun = %v, want the tick claimed", got[0].NextRun)
 	}
-	again, err := db.ClaimDueSchedules(ctx, now, 0, next)
+	again, err := db.ClaimDueSchedules(ctx, now, now.Add(time.Minute), 0, next)
 	if err != nil || len(again) != 0 {
 		t.Errorf("second claim at the same time = %v, %v; want none", again, err)
 	}
@@ -178,7 +178,7 @@ func testClaimDueSchedulesConcurrent(t *testing.T, e *testEnv) {
 	for _, db := range []*DB{a, b, a, b} {
 		wg.Go(func() {
 			for {
-				got, err := db.ClaimDueSchedules(ctx, tick.Add(time.Second), 7, next)
+				got, err := db.ClaimDueSchedules(ctx, tick.Add(time.Second), tick.Add(time.Minute), 7, next)
 				if err != nil {
 					t.Error(err)
 					return
@@ -202,5 +202,89 @@ func testClaimDueSchedulesConcurrent(t *testing.T, e *testEnv) {
 		if n != 1 {
 			t.Errorf("schedule %s claimed %d times", id, n)
 		}
+	}
+}
+
+// testScheduleRunsPending: a claimed tick is pending until its workflow's
+// creation takes it (once: a second take is ErrScheduleRunTaken); a tick
+// still pending when its lease ends is taken over by one of two servers
+// at once, as the schedule was when claimed; a failed run takes the
+// tick, and one that fails after another server took its tick over is not
+// recorded.
+func testScheduleRunsPending(t *testing.T, e *testEnv) {
+	dsn := e.newDSN(t)
+	a, b := openDSN(t, dsn), openDSN(t, dsn)
+	ctx := t.Context()
+	sd := newSeed(t, a, "app")
+	tick := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	params := []ci.Parameter{{Name: "ENV", DefaultValue: "prod"}}
+	for _, name := range []string{"created", "lost", "failed"} {
+		write(t, a, func(tx *Tx) error {
+			return tx.CreateSchedule(&ci.Schedule{ProjectID: sd.project.ID, Name: name, Cron: "* * * * *", Timezone: "UTC",
+				Branch: "main", PipelineFile: ".semaphore/" + name + ".yml", NextRun: tick, Parameters: params})
+		})
+	}
+	now, lease := tick.Add(time.Second), tick.Add(time.Minute)
+	claimed, err := a.ClaimDueSchedules(ctx, now, lease, 0, func(*ci.Schedule) time.Time { return tick.Add(time.Hour) })
+	if err != nil || len(claimed) != 3 {
+		t.Fatalf("claim = %d, %v", len(claimed), err)
+	}
+	byName := map[string]*ci.Schedule{}
+	for _, s := range claimed {
+		byName[s.Name] = s
+	}
+	take := func(s *ci.Schedule) error {
+		return a.Tx(ctx, func(tx *Tx) error { return tx.TakeScheduleRun(s.ID, s.NextRun) })
+	}
+	if err := take(byName["created"]); err != nil {
+		t.Fatalf("take a claimed tick: %v", err)
+	}
+	wantErr(t, "take it again", take(byName["created"]), ErrScheduleRunTaken)
+	if err := a.RecordScheduleRuns(ctx, []ScheduleRun{{ScheduleID: byName["failed"].ID, Tick: tick, Error: "no branch"}}); err != nil {
+		t.Fatal(err)
+	}
+	wantErr(t, "take a failed run", take(byName["failed"]), ErrScheduleRunTaken)
+
+	if got, err := b.TakeOverScheduleRuns(ctx, lease.Add(-time.Second), lease.Add(time.Hour), 0); err != nil || len(got) != 0 {
+		t.Errorf("take over before the lease ends = %v, %v; want none", got, err)
+	}
+	var mu sync.Mutex
+	var taken []*ci.Schedule
+	var wg sync.WaitGroup
+	for _, db := range []*DB{a, b, a, b} {
+		wg.Go(func() {
+			got, err := db.TakeOverScheduleRuns(ctx, lease.Add(time.Second), lease.Add(time.Hour), 0)
+			if err != nil {
+				t.Error(err)
+			}
+			mu.Lock()
+			taken = append(taken, got...)
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	if len(taken) != 1 {
+		t.Fatalf("%d runs taken over, want the lost one once", len(taken))
+	}
+	lost := byName["lost"]
+	if got := taken[0]; got.ID != lost.ID || got.Name != "lost" || got.ProjectID != sd.project.ID || got.Branch != "main" ||
+		got.PipelineFile != ".semaphore/lost.yml" || !got.NextRun.Equal(tick) || len(got.Parameters) != 1 || got.Parameters[0].DefaultValue != "prod" {
+		t.Errorf("taken over: %+v, want the schedule as claimed", got)
+	}
+	// The first server comes back and fails: its failure is not recorded.
+	if err := b.Tx(ctx, func(tx *Tx) error { return tx.TakeScheduleRun(lost.ID, tick) }); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.RecordScheduleRuns(ctx, []ScheduleRun{{ScheduleID: lost.ID, Tick: tick, Error: "late"}}); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := a.GetSchedule(ctx, sd.project.ID, "lost"); got.LastError != "" {
+		t.Errorf("a late failure was recorded: %q", got.LastError)
+	}
+	if got, _ := a.GetSchedule(ctx, sd.project.ID, "failed"); got.LastError != "no branch" {
+		t.Errorf("a failed run: last error %q", got.LastError)
+	}
+	if got, err := a.TakeOverScheduleRuns(ctx, tick.Add(24*time.Hour), tick.Add(25*time.Hour), 0); err != nil || len(got) != 0 {
+		t.Errorf("runs left pending: %v, %v", got, err)
 	}
 }

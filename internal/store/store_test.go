@@ -85,6 +85,7 @@ func storeTests() []storeTest {
 		{"Schedules", testSchedules},
 		{"ClaimDueSchedules", testClaimDueSchedules},
 		{"ClaimDueSchedulesConcurrent", testClaimDueSchedulesConcurrent},
+		{"ScheduleRunsPending", testScheduleRunsPending},
 		{"Notifications", testNotifications},
 		{"NotificationClaimsConcurrent", testNotificationClaimsConcurrent},
 		{"Libraries", testLibraries},
