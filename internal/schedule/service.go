@@ -134,7 +134,9 @@ func (s *Service) Tick(ctx context.Context, now time.Time) (int, error) {
 	}()
 	claims := []func() ([]*ci.Schedule, error){
 		func() ([]*ci.Schedule, error) { return s.Store.TakeOverScheduleRuns(ctx, now, now.Add(lease), batch) },
-		func() ([]*ci.Schedule, error) { return s.Store.ClaimDueSchedules(ctx, now, now.Add(lease), batch, next) },
+		func() ([]*ci.Schedule, error) {
+			return s.Store.ClaimDueSchedules(ctx, now, now.Add(lease), batch, next)
+		},
 	}
 	for _, claim := range claims {
 		for {
