@@ -234,14 +234,21 @@ func TestCatchUpOnce(t *testing.T) {
 	}
 }
 
+// twoServers are two servers on one new database of the dialect and a
+// project of both whose pipeline is nightly.
+func twoServers(t *testing.T, dialect string) (a, b *server, proj *ci.Project) {
+	t.Helper()
+	dsn := enginetest.NewDSN(t, dialect)
+	a, b = newServer(t, dsn), newServer(t, dsn)
+	repo := enginetest.NewRepo(t, map[string]string{".semaphore/semaphore.yml": nightly})
+	return a, b, enginetest.CreateProject(t, a.db, "app", repo.Dir)
+}
+
 // TestTwoServers: two servers on one PostgreSQL database tick at the same
 // moments; every schedule runs exactly once per tick.
 func TestTwoServers(t *testing.T) {
 	enginetest.ForEachDialect(t, func(t *testing.T, dialect string) {
-		dsn := enginetest.NewDSN(t, dialect)
-		a, b := newServer(t, dsn), newServer(t, dsn)
-		repo := enginetest.NewRepo(t, map[string]string{".semaphore/semaphore.yml": nightly})
-		proj := enginetest.CreateProject(t, a.db, "app", repo.Dir)
+		a, b, proj := twoServers(t, dialect)
 		tick := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 		const n = 20
 		for i := range n {
@@ -316,10 +323,7 @@ func TestRunLoop(t *testing.T) {
 // and creates the workflow it claimed, it is refused and creates nothing.
 func TestServerDiesAfterClaim(t *testing.T) {
 	enginetest.ForEachDialect(t, func(t *testing.T, dialect string) {
-		dsn := enginetest.NewDSN(t, dialect)
-		a, b := newServer(t, dsn), newServer(t, dsn)
-		repo := enginetest.NewRepo(t, map[string]string{".semaphore/semaphore.yml": nightly})
-		proj := enginetest.CreateProject(t, a.db, "app", repo.Dir)
+		a, b, proj := twoServers(t, dialect)
 		tick := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 		create(t, a.db, &ci.Schedule{ProjectID: proj.ID, Name: "nightly", Cron: "0 12 * * *", Timezone: "UTC",
 			Branch: "main", NextRun: tick, Parameters: []ci.Parameter{{Name: "ENV", DefaultValue: "prod"}}})
