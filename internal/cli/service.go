@@ -234,7 +234,7 @@ token; agents connect with 'baton agent --server URL --token TOKEN'.`,
 	c.run = func(ctx context.Context, o *IO, args []string) int {
 		fs := c.flags(o)
 		db := fs.String("db", "", "database: sqlite:PATH (default under --data) or a postgres:// URL")
-		maxConns := fs.Int("db-max-conns", store.DefaultMaxConns, "at most `N` connections to PostgreSQL (one more listens for notifications), however many agents poll")
+		maxConns := fs.Int("db-max-conns", store.DefaultMaxConns, "at most `N` connections to PostgreSQL (one more listens for notifications, one more records that agents are alive), however many agents poll")
 		data := fs.String("data", "./baton-data", "data `DIR` for logs and the repository cache")
 		addr := fs.String("addr", "127.0.0.1:8080", "listen `address`")
 		url := fs.String("url", "", "public `URL` of this server, if not http://ADDR")

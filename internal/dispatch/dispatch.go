@@ -389,32 +389,42 @@ func (d *Dispatcher) heartbeat(ctx context.Context) error {
 	if len(all) == 0 {
 		return nil
 	}
-	creds, err := d.db.AgentCredentials(ctx, all)
+	// On a connection of its own: when a thousand agents' requests queue
+	// for the pool, their heartbeat must not wait behind them, or another
+	// server would see them silent.
+	var creds map[string]store.CredentialState
+	valid := map[string]string{}
+	err := d.db.UrgentTx(ctx, func(tx *store.Tx) (err error) {
+		if creds, err = tx.AgentCredentials(all); err != nil {
+			return err
+		}
+		clear(valid)
+		for id, c := range creds {
+			if !c.TokenRevoked && c.Hash != "" {
+				valid[id] = c.Hash
+			}
+		}
+		var alive []string
+		for _, id := range ids {
+			if _, ok := valid[id]; ok {
+				alive = append(alive, id)
+			}
+		}
+		if len(alive) == 0 {
+			return nil
+		}
+		return tx.TouchAgents(alive, d.now())
+	})
 	if err != nil {
 		return err
 	}
-	valid := map[string]string{}
-	for id, c := range creds {
-		if !c.TokenRevoked && c.Hash != "" {
-			valid[id] = c.Hash
-		}
-	}
 	d.creds.refresh(checked, valid, now)
-	var alive []string
-	for _, id := range ids {
-		if _, ok := valid[id]; ok {
-			alive = append(alive, id)
-		}
-	}
 	for _, w := range ws {
 		if c, ok := creds[w.agentID]; !ok || c.TokenRevoked || c.Hash != w.credHash {
 			w.wake() // the poll checks its credential again, and ends
 		}
 	}
-	if len(alive) == 0 {
-		return nil
-	}
-	return d.db.Tx(ctx, func(tx *store.Tx) error { return tx.TouchAgents(alive, d.now()) })
+	return nil
 }
 
 // watchAgents declares agents lost once they have not been seen for
@@ -477,7 +487,7 @@ func (d *Dispatcher) CheckLost(ctx context.Context) (time.Time, error) {
 		d.failAgentJobs(ctx, a.ID, "the agent stopped answering")
 	}
 	if len(touch) > 0 {
-		if err := d.db.Tx(ctx, func(tx *store.Tx) error { return tx.TouchAgents(touch, now) }); err != nil {
+		if err := d.db.UrgentTx(ctx, func(tx *store.Tx) error { return tx.TouchAgents(touch, now) }); err != nil {
 			return time.Time{}, err
 		}
 	}

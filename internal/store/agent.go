@@ -281,12 +281,17 @@ type CredentialState struct {
 // AgentCredentials returns the credential state of the agents, by ID; an
 // agent that does not exist is absent.
 func (db *DB) AgentCredentials(ctx context.Context, ids []string) (map[string]CredentialState, error) {
+	return db.reader(ctx).AgentCredentials(ids)
+}
+
+// AgentCredentials is DB.AgentCredentials in a transaction.
+func (tx *Tx) AgentCredentials(ids []string) (map[string]CredentialState, error) {
 	out := make(map[string]CredentialState, len(ids))
 	for len(ids) > 0 {
 		n := min(len(ids), inBatch)
 		var args []any
 		in := inList(&args, ids[:n])
-		rows, err := db.reader(ctx).query(`SELECT a.id, a.credential_hash, COALESCE(t.revoked, TRUE) FROM agents a
+		rows, err := tx.query(`SELECT a.id, a.credential_hash, COALESCE(t.revoked, TRUE) FROM agents a
 			LEFT JOIN tokens t ON t.id = a.token_id
 			WHERE a.id IN (`+in+`)`, args...)
 		if err != nil {

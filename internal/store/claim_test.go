@@ -2,6 +2,7 @@ package store
 
 import (
 	"testing"
+	"time"
 
 	"github.com/batonci/baton/internal/ci"
 )
@@ -79,5 +80,47 @@ func testClaimJobs(t *testing.T, e *testEnv) {
 	names := map[string]bool{got[0].Name: true, got[1].Name: true}
 	if !names["box"] || !names["old"] {
 		t.Errorf("ClaimJobs with Docker after the release claimed %v, want box and old", names)
+	}
+}
+
+// testUrgentTx: on PostgreSQL, UrgentTx runs while every connection of
+// the pool is taken (elsewhere it is Tx).
+func testUrgentTx(t *testing.T, e *testEnv) {
+	if e.dialect != Postgres {
+		t.Skip("on SQLite UrgentTx is Tx")
+	}
+	db, err := OpenWith(t.Context(), e.newDSN(t), Options{MaxConns: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	held, release := make(chan struct{}), make(chan struct{})
+	busy := make(chan error, 1)
+	go func() {
+		busy <- db.Tx(t.Context(), func(tx *Tx) error {
+			close(held)
+			<-release
+			return nil
+		})
+	}()
+	<-held
+	done := make(chan error, 1)
+	go func() {
+		done <- db.UrgentTx(t.Context(), func(tx *Tx) error {
+			_, err := tx.exec("SELECT 1")
+			return err
+		})
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Error(err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Error("UrgentTx waited for the pool's one connection")
+	}
+	close(release)
+	if err := <-busy; err != nil {
+		t.Error(err)
 	}
 }

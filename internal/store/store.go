@@ -74,8 +74,9 @@ const (
 // Options tune Open.
 type Options struct {
 	// MaxConns caps the connections to PostgreSQL of this DB's pool
-	// (default DefaultMaxConns); notifications use one more. Requests
-	// beyond it wait for a connection. SQLite ignores it.
+	// (default DefaultMaxConns); notifications use one more, and
+	// UrgentTx one more. Requests beyond it wait for a connection. SQLite
+	// ignores it.
 	MaxConns int
 }
 
@@ -91,6 +92,9 @@ type DB struct {
 	// query_only connections (WAL lets them read while a write is in
 	// progress); elsewhere it is write.
 	read *sql.DB
+	// urgent runs UrgentTx: on PostgreSQL one connection of its own,
+	// elsewhere write.
+	urgent *sql.DB
 
 	// instance tells this DB's own notifications from other servers'.
 	instance string
@@ -199,7 +203,7 @@ func (db *DB) openSQLite(path string) error {
 	w.SetMaxIdleConns(1)
 	w.SetConnMaxLifetime(0)
 	w.SetConnMaxIdleTime(0)
-	db.write, db.read = w, w
+	db.write, db.read, db.urgent = w, w, w
 	if path == ":memory:" {
 		// Every connection to :memory: is a different database, so the
 		// only connection also serves the reads.
@@ -226,6 +230,15 @@ func (db *DB) openPostgres() error {
 	d.SetMaxIdleConns(max(1, db.opts.MaxConns/2))
 	d.SetConnMaxIdleTime(5 * time.Minute)
 	db.write, db.read = d, d
+	u, err := sql.Open("pgx", db.dsn)
+	if err != nil {
+		d.Close()
+		return err
+	}
+	u.SetMaxOpenConns(1)
+	u.SetMaxIdleConns(1)
+	u.SetConnMaxIdleTime(5 * time.Minute)
+	db.urgent = u
 	db.listener = &pgListener{db: db}
 	return nil
 }
@@ -253,6 +266,9 @@ func (db *DB) Close() error {
 
 func (db *DB) closePools() error {
 	var errs []error
+	if db.urgent != nil && db.urgent != db.write {
+		errs = append(errs, db.urgent.Close())
+	}
 	if db.read != nil && db.read != db.write {
 		errs = append(errs, db.read.Close())
 	}
@@ -278,9 +294,15 @@ func (db *DB) Dialect() string { return db.dialect }
 // Notifications sent with [Tx.Notify] are delivered once the transaction
 // commits.
 func (db *DB) Tx(ctx context.Context, fn func(tx *Tx) error) error {
+	return db.retry(ctx, func() error { return db.tryTx(ctx, fn) })
+}
+
+// retry runs try until it succeeds, fails for good or has run txAttempts
+// times (see Tx).
+func (db *DB) retry(ctx context.Context, try func() error) error {
 	backoff := 5 * time.Millisecond
 	for attempt := 1; ; attempt++ {
-		err := db.tryTx(ctx, fn)
+		err := try()
 		if err == nil || attempt == txAttempts || !db.retryable(err) {
 			return err
 		}
@@ -295,13 +317,25 @@ func (db *DB) Tx(ctx context.Context, fn func(tx *Tx) error) error {
 	}
 }
 
+// UrgentTx is Tx on a connection of its own (on PostgreSQL), for the
+// little work that must not wait behind the pool's queue however long it
+// is: recording that agents are alive. Keep it short: it is one
+// connection.
+func (db *DB) UrgentTx(ctx context.Context, fn func(tx *Tx) error) error {
+	return db.retry(ctx, func() error { return db.tryTxOn(ctx, db.urgent, fn) })
+}
+
 func (db *DB) tryTx(ctx context.Context, fn func(tx *Tx) error) error {
+	return db.tryTxOn(ctx, db.write, fn)
+}
+
+func (db *DB) tryTxOn(ctx context.Context, pool *sql.DB, fn func(tx *Tx) error) error {
 	var opts *sql.TxOptions
 	if db.dialect == Postgres {
 		// Whatever the server's default: rows are locked explicitly.
 		opts = &sql.TxOptions{Isolation: sql.LevelReadCommitted}
 	}
-	stx, err := db.write.BeginTx(ctx, opts)
+	stx, err := pool.BeginTx(ctx, opts)
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
 	}

@@ -51,6 +51,7 @@ func storeTests() []storeTest {
 		{"ClaimJobConcurrent", testClaimJobConcurrent},
 		{"ClaimJobDocker", testClaimJobDocker},
 		{"ClaimJobs", testClaimJobs},
+		{"UrgentTx", testUrgentTx},
 		{"JobReads", testJobReads},
 		{"JobQueries", testJobQueries},
 		{"UpdateJobIf", testUpdateJobIf},
