@@ -5,8 +5,10 @@ import (
 	"io"
 	"testing"
 
+	"github.com/batonci/baton/internal/gitssh/gitsshtest"
 	"github.com/batonci/baton/internal/library"
 	"github.com/batonci/baton/internal/repocache"
+	"github.com/batonci/baton/internal/secret"
 	"github.com/batonci/baton/internal/store"
 	"github.com/batonci/baton/internal/testenv"
 )
@@ -47,6 +49,24 @@ func BenchmarkPin(b *testing.B) {
 			}
 		})
 	}
+	// One library over SSH with its own key (the real OpenSSH server on
+	// loopback): each fetch also writes the key to a private file and
+	// removes it, and ssh does a key exchange.
+	b.Run("libraries=1-over-ssh", func(b *testing.B) {
+		srv := gitsshtest.Start(b)
+		s := newService(b)
+		u := srv.URL(testenv.NewRepo(b, map[string]string{"ci/build": "echo build\n"}).Dir)
+		key := secret.NewValue(srv.ClientKey)
+		if _, err := s.Create(b.Context(), "lib", library.Change{RepoURL: &u, SSHKey: &key}, "admin"); err != nil {
+			b.Fatal(err)
+		}
+		for b.Loop() {
+			pins, err := s.Pin(b.Context(), false)
+			if err != nil || len(pins) != 1 || pins[0].SHA == "" {
+				b.Fatal(pins, err)
+			}
+		}
+	})
 }
 
 // BenchmarkLibraryFile measures reading a library file at a pinned commit
