@@ -170,11 +170,12 @@ func (s *Service) Tick(ctx context.Context, now time.Time) (int, error) {
 // runTick starts the workflow of a claimed tick (sc.NextRun) with the
 // parameters' default values and returns the outcome to record on the
 // schedule; false when there is none to record: another server ran the
-// tick (it took the run over from this one, thought dead).
+// tick (it took the run over from this one, thought dead), or the
+// schedule was deleted.
 func (s *Service) runTick(ctx context.Context, sc *ci.Schedule, seen *tickReads) (store.ScheduleRun, bool) {
 	wf, err := s.start(ctx, sc, nil, "", seen)
 	if errors.Is(err, store.ErrScheduleRunTaken) {
-		s.log().Warn("scheduled run taken over by another server", "schedule", sc.Name, "project", sc.ProjectID, "tick", sc.NextRun)
+		s.log().Warn("scheduled run no longer pending: another server took it over, or its schedule was deleted", "schedule", sc.Name, "project", sc.ProjectID, "tick", sc.NextRun)
 		return store.ScheduleRun{}, false
 	}
 	if err != nil {
