@@ -267,13 +267,14 @@ func TestHeldPollEndsWhenItsCredentialIsReplaced(t *testing.T) {
 // TestRevokedTokenRefusedFromRememberedCredentials: a server trusts the
 // credentials the database confirmed recently without asking again, but a
 // token revoked behind its back (on another server) is refused within
-// LostAfter/2 even to an agent that holds no poll: its log chunk gets 401
+// LostAfter even to an agent that holds no poll: its log chunk gets 401
 // and its job fails as with a lost agent.
 func TestRevokedTokenRefusedFromRememberedCredentials(t *testing.T) {
 	enginetest.ForEachDialect(t, func(t *testing.T, dialect string) {
 		// Long enough that the agent, silent meanwhile, is not declared
-		// lost first.
-		const lostAfter = 4 * time.Second
+		// lost first (it is, LostAfter after its last poll, and its log
+		// then gets 410).
+		const lostAfter = 8 * time.Second
 		e := newEnv(t, dialect, options{pollTimeout: 5 * time.Second, lostAfter: lostAfter})
 		e.push()
 		c := e.client(0)
@@ -305,8 +306,8 @@ func TestRevokedTokenRefusedFromRememberedCredentials(t *testing.T) {
 			return nil
 		})
 		// The bound, with room for a loaded machine: a credential is
-		// trusted for LostAfter/2 after the database last confirmed it.
-		if d := time.Since(revoked); d > 3*lostAfter {
+		// trusted for LostAfter after the database last confirmed it.
+		if d := time.Since(revoked); d > 2*lostAfter {
 			t.Errorf("a revoked token's agent was refused only %v after the revocation", d)
 		}
 		if j := e.job(job); j.State != ci.StateDone || j.Reason != ci.ReasonAgentLost {

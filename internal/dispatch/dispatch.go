@@ -219,8 +219,11 @@ func New(cfg Config) *Dispatcher {
 func (d *Dispatcher) now() time.Time { return d.cfg.Now() }
 
 // credTTL is how long a credential the database confirmed is trusted
-// without asking again; the heartbeat confirms them every LostAfter/3.
-func (d *Dispatcher) credTTL() time.Duration { return d.cfg.LostAfter / 2 }
+// without asking again; the heartbeat confirms them every LostAfter/3, so
+// an agent's credential stays remembered through two late heartbeats (a
+// poll whose credential is not remembered queries the database before it
+// counts as contact).
+func (d *Dispatcher) credTTL() time.Duration { return d.cfg.LostAfter }
 
 // subscribe registers a poll as soon as its agent is authenticated: from
 // then on the heartbeat counts it as contact, however long the poll waits
