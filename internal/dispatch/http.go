@@ -540,7 +540,7 @@ func (d *Dispatcher) finish(w http.ResponseWriter, r *http.Request) error {
 	if err := d.cfg.Logs.Seal(j.ID); err != nil {
 		return err
 	}
-	if err := d.eng.JobFinished(r.Context(), j.ID, req.Result, req.Reason); err != nil {
+	if err := d.eng.FinishJob(r.Context(), j, req.Result, req.Reason); err != nil {
 		return err
 	}
 	d.forget(j.ID)

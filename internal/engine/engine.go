@@ -186,9 +186,16 @@ func (e *Engine) mutate(ctx context.Context, pipelineID string, fn op) error {
 // mutateTx is the body of mutate's transaction. It returns the pipeline if
 // it reached done, and (changed) if its state or result changed.
 func (e *Engine) mutateTx(tx *store.Tx, pipelineID string, fn op) (done, changed *ci.Pipeline, err error) {
-	// The jobs' specs are not read (they are large and rarely change);
-	// persist leaves a nil spec alone.
-	p, err := tx.LockPipelineTreeLite(pipelineID)
+	// The jobs' specs are not read (they are large and rarely change),
+	// nor the pipeline's graph once it is cached; persist leaves a nil
+	// spec and a nil graph alone.
+	var p *ci.Pipeline
+	g, cached := e.graphs.cached(pipelineID)
+	if cached {
+		p, err = tx.LockPipelineTreeNoGraph(pipelineID)
+	} else if p, err = tx.LockPipelineTreeLite(pipelineID); err == nil {
+		g, _ = e.graphs.get(p.ID, p.Graph) // nil if it has none
+	}
 	if err != nil {
 		return nil, nil, err
 	}
@@ -232,7 +239,7 @@ func (e *Engine) mutateTx(tx *store.Tx, pipelineID string, fn op) (done, changed
 		if err := e.finished(tx, p); err != nil {
 			return nil, nil, err
 		}
-		if g, err := e.graphs.get(p.ID, p.Graph); err == nil && len(g.Promotions) > 0 {
+		if g != nil && len(g.Promotions) > 0 {
 			// Committed with the end, so that a crash before autoPromote
 			// runs leaves them to recheck.
 			if err := tx.SetPromotionsDue(p.ID, true); err != nil {
@@ -395,7 +402,39 @@ func (e *Engine) JobFinished(ctx context.Context, jobID string, result ci.Result
 	if err != nil {
 		return fmt.Errorf("job finished: %w", err)
 	}
-	err = e.mutate(ctx, j.PipelineID, jobEvent(jobID, pipelinestate.Event{Kind: pipelinestate.JobFinished, Result: result, Reason: reason}))
+	return e.FinishJob(ctx, j, result, reason)
+}
+
+// FinishJob is JobFinished for a job the caller has just read (its IDs
+// are what it needs).
+//
+// A job that passed while its block goes on running changes nothing but
+// its own row: it is ended in one statement, without the pipeline's
+// lock, and the block is looked at (under the lock) only when, after
+// that commit, none of its jobs is left unfinished. Of several jobs
+// ending at once, the last to count sees every other's commit, so a
+// block's end is never missed (it may be looked at twice, which changes
+// nothing the second time).
+func (e *Engine) FinishJob(ctx context.Context, j *ci.Job, result ci.Result, reason ci.Reason) error {
+	if result == ci.ResultPassed {
+		finished, err := e.db.FinishRunningJob(ctx, j.ID, result, ci.ReasonNone, e.now())
+		if err != nil {
+			return fmt.Errorf("job finished: %w", err)
+		}
+		if finished {
+			n, err := e.db.BlockUnfinished(context.WithoutCancel(ctx), j.BlockID)
+			if err == nil && n > 0 {
+				return nil
+			}
+			// The block may be done (or the count failed): advance
+			// the pipeline, whatever the caller does now.
+			if err := e.mutate(context.WithoutCancel(ctx), j.PipelineID, nil); err != nil {
+				return fmt.Errorf("job finished: %w", err)
+			}
+			return nil
+		}
+	}
+	err := e.mutate(ctx, j.PipelineID, jobEvent(j.ID, pipelinestate.Event{Kind: pipelinestate.JobFinished, Result: result, Reason: reason}))
 	if err != nil {
 		return fmt.Errorf("job finished: %w", err)
 	}

@@ -1382,3 +1382,72 @@ blocks:
 		}
 	})
 }
+
+// TestFinishInARunningBlockTakesNoPipelineLock: a job that passes while
+// its block goes on running is recorded without waiting for its
+// pipeline's lock (which every other finish would queue on), and the
+// last job's end still ends the block.
+func TestFinishInARunningBlockTakesNoPipelineLock(t *testing.T) {
+	const yaml = `version: v1.0
+name: Wide
+agent:
+  machine:
+    type: s1-test
+blocks:
+  - name: A
+    task:
+      jobs:
+        - name: a
+          parallelism: 3
+          commands: [echo]
+`
+	enginetest.ForEachDialect(t, func(t *testing.T, dialect string) {
+		if dialect != store.Postgres {
+			t.Skip("SQLite has one writer: there is no row lock to hold")
+		}
+		e := newEnv(t, dialect, yaml)
+		p := e.pipeline(e.push("main"))
+		jobs := e.claimAll("agent-1", "s1-test")
+		if len(jobs) != 3 {
+			t.Fatalf("claimed %d jobs, want 3", len(jobs))
+		}
+		locked, release := make(chan struct{}), make(chan struct{})
+		holder := make(chan error, 1)
+		go func() {
+			holder <- e.db.Tx(context.Background(), func(tx *store.Tx) error {
+				if _, err := tx.LockPipeline(p.ID); err != nil {
+					return err
+				}
+				close(locked)
+				<-release
+				return nil
+			})
+		}()
+		<-locked
+		finished := make(chan error, 1)
+		go func() {
+			finished <- e.eng.JobFinished(context.Background(), jobs[0].ID, ci.ResultPassed, ci.ReasonNone)
+		}()
+		select {
+		case err := <-finished:
+			if err != nil {
+				t.Fatalf("JobFinished: %v", err)
+			}
+		case <-time.After(60 * time.Second):
+			close(release)
+			t.Fatal("the finish of a job whose block goes on running waited for the pipeline's lock")
+		}
+		close(release)
+		if err := <-holder; err != nil {
+			t.Fatal(err)
+		}
+		if j := e.job(e.tree(p.ID), jobs[0].Name); j.State != ci.StateDone || j.Result != ci.ResultPassed {
+			t.Fatalf("job %s/%s, want done/passed", j.State, j.Result)
+		}
+		e.finish(jobs[1], ci.ResultPassed)
+		e.finish(jobs[2], ci.ResultPassed)
+		if got := e.tree(p.ID); got.State != ci.StateDone || got.Result != ci.ResultPassed || got.Blocks[0].State != ci.StateDone {
+			t.Errorf("pipeline %s/%s, block %s after every job passed", got.State, got.Result, got.Blocks[0].State)
+		}
+	})
+}

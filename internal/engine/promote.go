@@ -224,10 +224,10 @@ func (e *Engine) promote(ctx context.Context, proj *ci.Project, wf *ci.Workflow,
 // the database failed). The mark is cleared once every promotion was
 // decided.
 func (e *Engine) autoPromote(ctx context.Context, p *ci.Pipeline) {
-	if len(p.Graph) == 0 {
-		return
-	}
-	g, err := decodeGraph(p.Graph)
+	// p may have been read without its graph, which is then cached; if
+	// it left the cache meanwhile, the mark left by the end has recheck
+	// come back with the whole pipeline.
+	g, err := e.graphs.get(p.ID, p.Graph)
 	if err != nil || len(g.Promotions) == 0 {
 		return
 	}

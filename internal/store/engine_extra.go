@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/batonci/baton/internal/ci"
 )
@@ -64,6 +65,24 @@ func (tx *Tx) pipelineTreeLite(id, lock string) (*ci.Pipeline, error) {
 	if err != nil {
 		return nil, err
 	}
+	return tx.withBlocksLite(p)
+}
+
+// LockPipelineTreeNoGraph is LockPipelineTreeLite without the
+// pipeline's Graph (nil), for a reader that holds the graph already;
+// UpdatePipeline leaves a nil Graph alone.
+func (tx *Tx) LockPipelineTreeNoGraph(id string) (*ci.Pipeline, error) {
+	p, err := scanPipeline(tx.queryRow(`SELECT `+pipelineColsNoGraph+` FROM pipelines WHERE id = $1`+tx.forUpdate(), id))
+	if err != nil {
+		return nil, wrap("get pipeline "+id, err)
+	}
+	return tx.withBlocksLite(p)
+}
+
+// withBlocksLite reads p's blocks and their jobs without their specs.
+func (tx *Tx) withBlocksLite(p *ci.Pipeline) (*ci.Pipeline, error) {
+	id := p.ID
+	var err error
 	if p.Blocks, err = tx.ListBlocks(id); err != nil {
 		return nil, err
 	}
@@ -127,4 +146,31 @@ func (tx *Tx) LockQueue(projectID, queue, scope string) error {
 	key := scope + "\n" + projectID + "\n" + queue
 	_, err := tx.exec(`SELECT pg_advisory_xact_lock(hashtextextended($1, 0))`, key)
 	return wrap("lock queue "+queue, err)
+}
+
+// FinishRunningJob ends job id with result and reason at now if it is
+// running and nothing asked it to stop, and reports whether it did. It
+// is the whole of a job's end when its block goes on running: the
+// engine's pipeline lock is not taken, since every change that could
+// matter (a stop of the job, its block or its pipeline) first moves the
+// job out of running or requests its stop, and this statement checks
+// both on the job's row.
+func (db *DB) FinishRunningJob(ctx context.Context, id string, result ci.Result, reason ci.Reason, now time.Time) (finished bool, err error) {
+	err = db.Tx(ctx, func(tx *Tx) error {
+		res, err := tx.exec(`UPDATE jobs SET state = 'done', result = $2, reason = $3, done_at = $4, wait_reason = ''
+			WHERE id = $1 AND state = 'running' AND NOT stop_requested`, id, result, reason, tx.ts(now))
+		if err != nil {
+			return wrap("finish job "+id, err)
+		}
+		n, err := res.RowsAffected()
+		finished = n == 1
+		return wrap("finish job "+id, err)
+	})
+	return finished, err
+}
+
+// BlockUnfinished counts the jobs of a block that are not done.
+func (db *DB) BlockUnfinished(ctx context.Context, blockID string) (n int, err error) {
+	err = db.reader(ctx).queryRow(`SELECT count(*) FROM jobs WHERE block_id = $1 AND state <> 'done'`, blockID).Scan(&n)
+	return n, wrap("count unfinished jobs of block "+blockID, err)
 }

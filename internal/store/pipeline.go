@@ -18,6 +18,9 @@ const pipelineCols = `id, workflow_id, project_id, name, file, state, result, re
 	promotion_of, promoted_by, partial_rerun, created_at, started_at, done_at, promotion,
 	deployment_target, problems`
 
+// pipelineColsNoGraph reads a pipeline's row with a NULL Graph.
+var pipelineColsNoGraph = strings.Replace(pipelineCols, " graph,", " NULL,", 1)
+
 func scanPipeline(s scanner) (*ci.Pipeline, error) {
 	p := &ci.Pipeline{}
 	var problems string
@@ -87,8 +90,7 @@ func (db *DB) GetPipeline(ctx context.Context, id string) (*ci.Pipeline, error) 
 // (nil), the bulk of its row, for readers that hold the graph already.
 // It must not be written back.
 func (db *DB) GetPipelineNoGraph(ctx context.Context, id string) (*ci.Pipeline, error) {
-	cols := strings.Replace(pipelineCols, " graph,", " NULL,", 1)
-	p, err := scanPipeline(db.reader(ctx).queryRow(`SELECT `+cols+` FROM pipelines WHERE id = $1`, id))
+	p, err := scanPipeline(db.reader(ctx).queryRow(`SELECT `+pipelineColsNoGraph+` FROM pipelines WHERE id = $1`, id))
 	if err != nil {
 		return nil, wrap("get pipeline "+id, err)
 	}
@@ -157,12 +159,13 @@ func (db *DB) GetPipelineTree(ctx context.Context, id string) (p *ci.Pipeline, e
 }
 
 // UpdatePipeline stores every field of p but its IDs (own, workflow,
-// project), CreatedAt and Blocks.
+// project), CreatedAt and Blocks. A nil Graph (a pipeline read without
+// it, see Tx.GetPipelineTreeNoGraph) leaves the stored graph alone.
 func (tx *Tx) UpdatePipeline(p *ci.Pipeline) error {
 	normPipeline(p)
 	return tx.execOne("update pipeline "+p.ID, `UPDATE pipelines SET name = $2, file = $3,
 		state = $4, result = $5, reason = $6, queue = $7, queue_scope = $8, parallel = $9,
-		auto_cancel = $10, fail_fast = $11, time_limit_ms = $12, graph = $13, diagnostics = $14,
+		auto_cancel = $10, fail_fast = $11, time_limit_ms = $12, graph = COALESCE($13, graph), diagnostics = $14,
 		promotion_of = $15, promoted_by = $16, partial_rerun = $17, started_at = $18, done_at = $19,
 		promotion = $20, deployment_target = $21, problems = $22
 		WHERE id = $1`,
