@@ -247,3 +247,47 @@ func TestRacingServersStoreEachSeqOnce(t *testing.T) {
 		}
 	}
 }
+
+// TestOneChunkLogIsNotCopied: a log of one chunk is sealed without an
+// archive (its chunk's object already is the whole log): one object,
+// read complete and sealed by a server that never saw it, gone after
+// delete.
+func TestOneChunkLogIsNotCopied(t *testing.T) {
+	ss, blobs := servers(t, 2)
+	a, b := ss[0], ss[1]
+	ctx := t.Context()
+	if err := a.Append(ctx, "job1", logstore.Chunk{Seq: 0, Events: out("only line\n")}); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Seal("job1"); err != nil {
+		t.Fatal(err)
+	}
+	keys := func() []string {
+		var keys []string
+		for info, err := range blobs.List(ctx, "logs/job1/") {
+			if err != nil {
+				t.Fatal(err)
+			}
+			keys = append(keys, info.Key)
+		}
+		return keys
+	}
+	if k := keys(); len(k) != 1 || !strings.HasPrefix(k[0], "logs/job1/chunks/") {
+		t.Fatalf("objects of a one-chunk log: %v, want its one chunk", k)
+	}
+	if got := text(t, b, "job1"); got != "only line\n" {
+		t.Fatalf("read through another server: %q", got)
+	}
+	if info, err := b.Info("job1"); err != nil || !info.Sealed || info.Chunks != 1 {
+		t.Fatalf("info through another server: %+v %v", info, err)
+	}
+	if err := b.Append(ctx, "job1", logstore.Chunk{Seq: 1, Events: out("late\n")}); !errors.Is(err, logstore.ErrSealed) {
+		t.Fatalf("append after the seal: %v, want ErrSealed", err)
+	}
+	if err := b.Delete("job1"); err != nil {
+		t.Fatal(err)
+	}
+	if k := keys(); len(k) != 0 {
+		t.Fatalf("objects left after delete: %v", k)
+	}
+}

@@ -215,13 +215,11 @@ func (s *Store) commitShared(ctx context.Context, j *job, seq int, block []byte)
 }
 
 // sealShared seals the shared log at the replica's chunk count, catching
-// up with chunks other servers committed first, then stores the sealed
-// log as one object; callers hold wmu and the writer.
+// up with chunks other servers committed when the count falls short,
+// then stores the sealed log as one object if it has more than one
+// chunk; callers hold wmu and the writer.
 func (s *Store) sealShared(ctx context.Context, j *job) error {
 	for attempt := 0; ; attempt++ {
-		if err := s.syncShared(ctx, j); err != nil {
-			return err
-		}
 		if j.st.seal != nil {
 			return nil // sealed by another server, now replicated
 		}
@@ -234,10 +232,20 @@ func (s *Store) sealShared(ctx context.Context, j *job) error {
 			if err := s.sealLocal(j); err != nil {
 				return err
 			}
+			if n <= 1 {
+				// The one chunk's object already holds the whole log: an
+				// archive would copy it to another object for nothing.
+				return nil
+			}
 			return s.archive(ctx, j)
 		}
 		if attempt == 10 {
 			return errors.New("the log kept growing while being sealed")
+		}
+		// The replica lacks chunks (or the seal) another server
+		// committed.
+		if err := s.syncShared(ctx, j); err != nil {
+			return err
 		}
 	}
 }

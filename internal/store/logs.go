@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 )
@@ -45,26 +46,46 @@ func (db *DB) GetLogHead(ctx context.Context, jobID string) (LogHead, error) {
 // AcceptLogChunk makes the object blobKey chunk seq of a job's log if the
 // log expects exactly seq next and is not sealed; it reports whether it
 // did, and the head after the attempt. Of several servers offering the
-// same seq, exactly one is accepted.
+// same seq, exactly one is accepted. An accepted chunk costs two
+// statements: the head's insert (chunk 0) or conditional increment, and
+// the chunk's row.
 func (db *DB) AcceptLogChunk(ctx context.Context, jobID string, seq int, blobKey string) (head LogHead, accepted bool, err error) {
 	err = db.Tx(ctx, func(tx *Tx) error {
 		accepted = false
-		if err := tx.ensureLogHead(jobID); err != nil {
-			return err
+		// Chunk 0 usually creates the head; a head that exists (a retry,
+		// another server's chunk 0, a head made by a seal) is updated.
+		n := int64(0)
+		if seq == 0 {
+			res, err := tx.exec(`INSERT INTO log_heads (job_id, next) VALUES ($1, 1) ON CONFLICT (job_id) DO NOTHING`, jobID)
+			if err == nil {
+				n, err = res.RowsAffected()
+			}
+			if err != nil {
+				return wrap("accept log chunk", err)
+			}
 		}
-		res, err := tx.exec(`UPDATE log_heads SET next = next + 1 WHERE job_id = $1 AND next = $2 AND NOT sealed`, jobID, seq)
-		if err != nil {
-			return wrap("accept log chunk", err)
+		if n == 0 {
+			res, err := tx.exec(`UPDATE log_heads SET next = next + 1 WHERE job_id = $1 AND next = $2 AND NOT sealed`, jobID, seq)
+			if err == nil {
+				n, err = res.RowsAffected()
+			}
+			if err != nil {
+				return wrap("accept log chunk", err)
+			}
 		}
-		if n, err := res.RowsAffected(); err != nil {
-			return wrap("accept log chunk", err)
-		} else if n == 1 {
+		if n == 1 {
 			if _, err := tx.exec(`INSERT INTO log_chunks (job_id, seq, blob_key) VALUES ($1, $2, $3)`, jobID, seq, blobKey); err != nil {
 				return wrap("accept log chunk", err)
 			}
 			accepted = true
+			head = LogHead{JobID: jobID, Next: seq + 1}
+			return nil
 		}
+		var err error
 		head, err = tx.GetLogHead(jobID)
+		if errors.Is(err, ErrNotFound) {
+			head, err = LogHead{JobID: jobID}, nil // nothing accepted yet: chunk 0 comes first
+		}
 		return err
 	})
 	return head, accepted, err
@@ -76,6 +97,17 @@ func (db *DB) AcceptLogChunk(ctx context.Context, jobID string, seq int, blobKey
 // chunks arrived meanwhile).
 func (db *DB) SealLog(ctx context.Context, jobID string, chunks int) (head LogHead, err error) {
 	err = db.Tx(ctx, func(tx *Tx) error {
+		// The usual case, one statement: the log has its chunks.
+		head = LogHead{JobID: jobID}
+		err := tx.queryRow(`UPDATE log_heads SET sealed = TRUE WHERE job_id = $1 AND next = $2
+			RETURNING next, sealed, archive_key`, jobID, chunks).Scan(&head.Next, &head.Sealed, &head.ArchiveKey)
+		if err == nil {
+			return nil
+		}
+		if !errors.Is(err, sql.ErrNoRows) {
+			return wrap("seal log", err)
+		}
+		// Another count, or no head yet (a log without chunks).
 		if err := tx.ensureLogHead(jobID); err != nil {
 			return err
 		}
