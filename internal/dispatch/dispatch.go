@@ -148,6 +148,12 @@ type Dispatcher struct {
 	misses map[string]int
 	// cancelSent records when a stop request was last delivered, per job.
 	cancelSent map[string]time.Time
+	// handedOut is the agent this server handed each job to (start),
+	// until the job's finish: a job's agent never changes once it is
+	// handed out (only jobs claimed for a poll that went away before
+	// start are released), so a log chunk of a job listed here needs no
+	// read of the job (see maxHandedOut).
+	handedOut map[string]string
 	// streams are the debug session streams this server holds the user's
 	// end of, by ID, until their agent dials them; streamSent records
 	// when each was last delivered in a poll.
@@ -211,6 +217,7 @@ func New(cfg Config) *Dispatcher {
 		byAgent:    map[string]map[*waiter]struct{}{},
 		misses:     map[string]int{},
 		cancelSent: map[string]time.Time{},
+		handedOut:  map[string]string{},
 		streams:    map[string]*pendingStream{},
 		streamSent: map[string]time.Time{},
 	}
@@ -549,7 +556,30 @@ func (d *Dispatcher) forget(jobID string) {
 	d.mu.Lock()
 	delete(d.misses, jobID)
 	delete(d.cancelSent, jobID)
+	delete(d.handedOut, jobID)
 	d.mu.Unlock()
+}
+
+// maxHandedOut bounds handedOut: the jobs of agents that went away are
+// never finished, so once it is full it starts again empty (it only
+// spares reads).
+const maxHandedOut = 1 << 16
+
+// handOut records that agentID was handed jobID.
+func (d *Dispatcher) handOut(jobID, agentID string) {
+	d.mu.Lock()
+	if len(d.handedOut) >= maxHandedOut {
+		clear(d.handedOut)
+	}
+	d.handedOut[jobID] = agentID
+	d.mu.Unlock()
+}
+
+// handedOutTo reports whether this server handed jobID to agentID.
+func (d *Dispatcher) handedOutTo(jobID, agentID string) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.handedOut[jobID] == agentID
 }
 
 // Handler serves the agent protocol under agentapi.Prefix.

@@ -446,9 +446,15 @@ func (d *Dispatcher) logs(w http.ResponseWriter, r *http.Request) (*agentapi.Log
 	if err != nil {
 		return nil, err
 	}
-	j, err := d.jobFor(r, ac)
-	if err != nil {
-		return nil, err
+	// A job this server handed to the agent is the agent's for good; any
+	// other is read and checked.
+	jobID := r.PathValue("id")
+	if !d.handedOutTo(jobID, ac.id) {
+		j, err := d.jobFor(r, ac)
+		if err != nil {
+			return nil, err
+		}
+		jobID = j.ID
 	}
 	var body io.Reader = http.MaxBytesReader(w, r.Body, maxLogBody)
 	if strings.EqualFold(r.Header.Get("Content-Encoding"), "gzip") {
@@ -477,14 +483,14 @@ func (d *Dispatcher) logs(w http.ResponseWriter, r *http.Request) (*agentapi.Log
 	if chunk.Seq < 0 {
 		return nil, errorf(http.StatusBadRequest, "negative log chunk seq %d", chunk.Seq)
 	}
-	err = d.cfg.Logs.Append(r.Context(), j.ID, logstore.Chunk{Seq: chunk.Seq, Events: chunk.Events})
+	err = d.cfg.Logs.Append(r.Context(), jobID, logstore.Chunk{Seq: chunk.Seq, Events: chunk.Events})
 	var gap *logstore.GapError
 	switch {
 	case errors.As(err, &gap):
 		next := gap.Want
 		return nil, &httpError{status: http.StatusConflict, msg: fmt.Sprintf("log chunk %d is out of order: send %d next", chunk.Seq, next), next: &next}
 	case errors.Is(err, logstore.ErrSealed):
-		return nil, errorf(http.StatusGone, "job %s is finished: its log is closed", j.ID)
+		return nil, errorf(http.StatusGone, "job %s is finished: its log is closed", jobID)
 	case errors.Is(err, logstore.ErrInvalidJobID):
 		return nil, errorf(http.StatusBadRequest, "invalid job id")
 	case err != nil:
@@ -493,7 +499,7 @@ func (d *Dispatcher) logs(w http.ResponseWriter, r *http.Request) (*agentapi.Log
 	if d.cfg.Metrics.LogBytes != nil {
 		d.cfg.Metrics.LogBytes(len(data))
 	}
-	next, err := d.cfg.Logs.Next(j.ID)
+	next, err := d.cfg.Logs.Next(jobID)
 	if err != nil {
 		return nil, err
 	}
@@ -951,6 +957,7 @@ func (d *Dispatcher) start(ctx context.Context, a *ci.Agent, jobs []*ci.Job) []a
 			continue
 		}
 		d.log.Info("job assigned", "job", job.ID, "name", job.Name, "agent", a.ID)
+		d.handOut(job.ID, a.ID)
 		out = append(out, as)
 	}
 	return out
