@@ -95,6 +95,9 @@ type DB struct {
 	// urgent runs UrgentTx: on PostgreSQL one connection of its own,
 	// elsewhere write.
 	urgent *sql.DB
+	// writeStmts and readStmts keep SQLite's statements prepared on
+	// write and read (nil on PostgreSQL).
+	writeStmts, readStmts *stmtCache
 
 	// instance tells this DB's own notifications from other servers'.
 	instance string
@@ -204,6 +207,8 @@ func (db *DB) openSQLite(path string) error {
 	w.SetConnMaxLifetime(0)
 	w.SetConnMaxIdleTime(0)
 	db.write, db.read, db.urgent = w, w, w
+	db.writeStmts = newStmtCache(w)
+	db.readStmts = db.writeStmts
 	if path == ":memory:" {
 		// Every connection to :memory: is a different database, so the
 		// only connection also serves the reads.
@@ -218,6 +223,7 @@ func (db *DB) openSQLite(path string) error {
 	r.SetMaxOpenConns(n)
 	r.SetMaxIdleConns(n)
 	db.read = r
+	db.readStmts = newStmtCache(r)
 	return nil
 }
 
@@ -266,6 +272,11 @@ func (db *DB) Close() error {
 
 func (db *DB) closePools() error {
 	var errs []error
+	for _, c := range []*stmtCache{db.readStmts, db.writeStmts} {
+		if c != nil {
+			c.close()
+		}
+	}
 	if db.urgent != nil && db.urgent != db.write {
 		errs = append(errs, db.urgent.Close())
 	}
@@ -335,11 +346,20 @@ func (db *DB) tryTxOn(ctx context.Context, pool *sql.DB, fn func(tx *Tx) error) 
 		// Whatever the server's default: rows are locked explicitly.
 		opts = &sql.TxOptions{Isolation: sql.LevelReadCommitted}
 	}
+	// SQLite's statements are kept prepared on write (which urgent is,
+	// on SQLite).
+	stmts := db.writeStmts
+	if pool != db.write {
+		stmts = nil
+	}
+	if stmts != nil {
+		stmts.prepareNoted(ctx)
+	}
 	stx, err := pool.BeginTx(ctx, opts)
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
 	}
-	tx := &Tx{ctx: ctx, q: stx, db: db}
+	tx := &Tx{ctx: ctx, q: stx, stx: stx, stmts: stmts, db: db}
 	done := false
 	defer func() {
 		if !done {
@@ -366,17 +386,20 @@ func (db *DB) view(ctx context.Context, fn func(tx *Tx) error) error {
 	if db.dialect == Postgres {
 		opts.Isolation = sql.LevelRepeatableRead
 	}
+	if db.readStmts != nil {
+		db.readStmts.prepareNoted(ctx)
+	}
 	stx, err := db.read.BeginTx(ctx, opts)
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
 	}
 	defer stx.Rollback()
-	return fn(&Tx{ctx: ctx, q: stx, db: db})
+	return fn(&Tx{ctx: ctx, q: stx, stx: stx, stmts: db.readStmts, db: db})
 }
 
 // reader returns a Tx that runs each query on its own on the read pool.
 func (db *DB) reader(ctx context.Context) *Tx {
-	return &Tx{ctx: ctx, q: db.read, db: db}
+	return &Tx{ctx: ctx, q: db.read, stmts: db.readStmts, db: db}
 }
 
 // autocommit returns a Tx that runs each statement on its own on the
@@ -413,22 +436,51 @@ type querier interface {
 // may be unusable (PostgreSQL aborts it): return the error from fn.
 type Tx struct {
 	// ctx is the context of DB.Tx: a Tx lives only for the call of fn.
-	ctx   context.Context
-	q     querier
+	ctx context.Context
+	q   querier
+	// stx is q when it is a transaction; stmts, when set, holds the
+	// statements prepared on its pool.
+	stx   *sql.Tx
+	stmts *stmtCache
 	db    *DB
 	notes []note
 }
 
 func (tx *Tx) exec(query string, args ...any) (sql.Result, error) {
+	if st := tx.prepared(query); st != nil {
+		return st.ExecContext(tx.ctx, args...)
+	}
 	return tx.q.ExecContext(tx.ctx, query, args...)
 }
 
 func (tx *Tx) query(query string, args ...any) (*sql.Rows, error) {
+	if st := tx.prepared(query); st != nil {
+		return st.QueryContext(tx.ctx, args...)
+	}
 	return tx.q.QueryContext(tx.ctx, query, args...)
 }
 
 func (tx *Tx) queryRow(query string, args ...any) *sql.Row {
+	if st := tx.prepared(query); st != nil {
+		return st.QueryRowContext(tx.ctx, args...)
+	}
 	return tx.q.QueryRowContext(tx.ctx, query, args...)
+}
+
+// prepared returns the prepared statement to run query with, or nil to
+// run it as text. In a transaction it is the cached statement bound to
+// the transaction's connection, where it is already prepared after the
+// first use (database/sql keeps it with the connection; the bound copy
+// is released when the transaction ends).
+func (tx *Tx) prepared(query string) *sql.Stmt {
+	if tx.stmts == nil {
+		return nil
+	}
+	st := tx.stmts.lookup(tx.ctx, query, tx.stx != nil)
+	if st == nil || tx.stx == nil {
+		return st
+	}
+	return tx.stx.StmtContext(tx.ctx, st)
 }
 
 // forUpdate is the row-locking clause of a SELECT: PostgreSQL needs it;
