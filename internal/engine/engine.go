@@ -414,7 +414,8 @@ func (e *Engine) JobFinished(ctx context.Context, jobID string, result ci.Result
 // that commit, none of its jobs is left unfinished. Of several jobs
 // ending at once, the last to count sees every other's commit, so a
 // block's end is never missed (it may be looked at twice, which changes
-// nothing the second time).
+// nothing the second time). A server that dies between the two leaves
+// the block to the engine's recheck.
 func (e *Engine) FinishJob(ctx context.Context, j *ci.Job, result ci.Result, reason ci.Reason) error {
 	if result == ci.ResultPassed {
 		finished, err := e.db.FinishRunningJob(ctx, j.ID, result, ci.ReasonNone, e.now())

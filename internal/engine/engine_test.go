@@ -1451,3 +1451,62 @@ blocks:
 		}
 	})
 }
+
+// TestBlockEndedByRecheckAfterACrash: the last job of a block was ended
+// (its row committed) by a server that died before it advanced the
+// pipeline; the engine's recheck, here a new server's, ends the block
+// and the pipeline.
+func TestBlockEndedByRecheckAfterACrash(t *testing.T) {
+	const yaml = `version: v1.0
+name: Wide
+agent:
+  machine:
+    type: s1-test
+blocks:
+  - name: A
+    task:
+      jobs:
+        - name: a
+          parallelism: 2
+          commands: [echo]
+`
+	enginetest.ForEachDialect(t, func(t *testing.T, dialect string) {
+		e := newEnv(t, dialect, yaml)
+		p := e.pipeline(e.push("main"))
+		jobs := e.claimAll("agent-1", "s1-test")
+		if len(jobs) != 2 {
+			t.Fatalf("claimed %d jobs, want 2", len(jobs))
+		}
+		// What FinishJob commits before it looks at the block.
+		for _, j := range jobs {
+			if ok, err := e.db.FinishRunningJob(t.Context(), j.ID, ci.ResultPassed, ci.ReasonNone, e.clock.Now()); err != nil || !ok {
+				t.Fatalf("FinishRunningJob: %v %v", ok, err)
+			}
+		}
+		if got := e.tree(p.ID); got.State != ci.StateRunning {
+			t.Fatalf("pipeline %s before the recheck", got.State)
+		}
+		eng := engine.New(engine.Config{
+			Store:           e.db,
+			Repos:           repocache.New(t.TempDir()),
+			Logs:            e.logs,
+			RecheckInterval: 100 * time.Millisecond,
+			Logger:          testLogger(t),
+		})
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- eng.Run(ctx) }()
+		defer func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("Run: %v", err)
+			}
+		}()
+		probe.Eventually(t, 30*time.Second, func() error {
+			if got := e.tree(p.ID); got.State != ci.StateDone || got.Result != ci.ResultPassed {
+				return fmt.Errorf("pipeline %s/%s", got.State, got.Result)
+			}
+			return nil
+		})
+	})
+}
