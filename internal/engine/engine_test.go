@@ -13,7 +13,6 @@ import (
 	"github.com/batonci/baton/internal/engine"
 	"github.com/batonci/baton/internal/engine/enginetest"
 	"github.com/batonci/baton/internal/jobspec"
-	"github.com/batonci/baton/internal/repocache"
 	"github.com/batonci/baton/internal/store"
 	"github.com/batonci/baton/internal/testenv/probe"
 )
@@ -1274,22 +1273,7 @@ func TestRun(t *testing.T) {
 			t.Fatal(err)
 		}
 
-		eng := engine.New(engine.Config{
-			Store:           e.db,
-			Repos:           repocache.New(t.TempDir()),
-			Logs:            e.logs,
-			RecheckInterval: 100 * time.Millisecond,
-			Logger:          testLogger(t),
-		})
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan error, 1)
-		go func() { done <- eng.Run(ctx) }()
-		defer func() {
-			cancel()
-			if err := <-done; err != nil {
-				t.Errorf("Run: %v", err)
-			}
-		}()
+		eng := e.runEngine(100 * time.Millisecond)
 		probe.Eventually(t, 10*time.Second, func() error {
 			if st := e.tree(second.ID).State; st != ci.StateRunning {
 				return fmt.Errorf("the safety net did not start the second pipeline: %s", st)
@@ -1486,22 +1470,7 @@ blocks:
 		if got := e.tree(p.ID); got.State != ci.StateRunning {
 			t.Fatalf("pipeline %s before the recheck", got.State)
 		}
-		eng := engine.New(engine.Config{
-			Store:           e.db,
-			Repos:           repocache.New(t.TempDir()),
-			Logs:            e.logs,
-			RecheckInterval: 100 * time.Millisecond,
-			Logger:          testLogger(t),
-		})
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan error, 1)
-		go func() { done <- eng.Run(ctx) }()
-		defer func() {
-			cancel()
-			if err := <-done; err != nil {
-				t.Errorf("Run: %v", err)
-			}
-		}()
+		e.runEngine(100 * time.Millisecond)
 		probe.Eventually(t, 30*time.Second, func() error {
 			if got := e.tree(p.ID); got.State != ci.StateDone || got.Result != ci.ResultPassed {
 				return fmt.Errorf("pipeline %s/%s", got.State, got.Result)

@@ -1,6 +1,7 @@
 package engine_test
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"log/slog"
@@ -9,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -321,4 +323,28 @@ type tlogWriter struct{ t *testing.T }
 func (w tlogWriter) Write(b []byte) (int, error) {
 	w.t.Log(strings.TrimRight(string(b), "\n"))
 	return len(b), nil
+}
+
+// runEngine starts another engine on e's store, as another server's,
+// with its background loop (recheck every recheck) running until the
+// test ends.
+func (e *env) runEngine(recheck time.Duration) *engine.Engine {
+	e.t.Helper()
+	eng := engine.New(engine.Config{
+		Store:           e.db,
+		Repos:           repocache.New(e.t.TempDir()),
+		Logs:            e.logs,
+		RecheckInterval: recheck,
+		Logger:          testLogger(e.t),
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- eng.Run(ctx) }()
+	e.t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			e.t.Errorf("Run: %v", err)
+		}
+	})
+	return eng
 }
