@@ -318,15 +318,24 @@ func BenchmarkDrain5000Jobs(b *testing.B) {
 		var done time.Time
 		jobs := 0
 		agents := map[string]int{}
+		// A job whose agent was declared lost (a loaded machine can keep
+		// an agent unheard for LostAfter) is counted, and the drain is
+		// measured to the end; any other failure ends the benchmark.
+		lost := map[string]bool{}
 		for _, id := range ids {
 			wf := e.WaitWorkflow(id, 30*time.Minute)
 			if wf.Result != ci.ResultPassed {
+				other := false
 				for name, j := range wf.Jobs() {
 					if j.Result != ci.ResultPassed {
 						b.Logf("job %s: %s %s on agent %s; log tail: %q", name, j.Result, j.Reason, j.AgentID, tail(e.Log(j.ID), 300))
+						lost[j.ID] = j.Reason == ci.ReasonAgentLost
+						other = other || !lost[j.ID]
 					}
 				}
-				b.Fatalf("workflow %s = %s", id, wf.Result)
+				if other {
+					b.Fatalf("workflow %s = %s", id, wf.Result)
+				}
 			}
 			for name, j := range wf.Jobs() {
 				jobs++
@@ -346,6 +355,9 @@ func BenchmarkDrain5000Jobs(b *testing.B) {
 			var w testenv.Workflow
 			e.Do("GET", "/api/v1/workflows/"+id, nil, &w)
 			for name, j := range w.Jobs() {
+				if lost[j.ID] {
+					continue
+				}
 				log := e.Log(j.ID)
 				want := "\nran " + strings.TrimPrefix(name, "B/") + " of " + w.Branch + "\n"
 				if n := strings.Count(log, want); n != 1 {
@@ -359,6 +371,11 @@ func BenchmarkDrain5000Jobs(b *testing.B) {
 		b.ReportMetric(5000/elapsed.Seconds(), "jobs/s")
 		b.ReportMetric(elapsed.Seconds(), "drain-s")
 		b.ReportMetric(float64(len(agents)), "agents-used")
+		b.ReportMetric(float64(len(lost)), "jobs-agent-lost")
+		b.Logf("5000 jobs drained in %v = %.1f jobs/s by %d agents; %d failed as agent_lost", elapsed.Round(time.Millisecond), 5000/elapsed.Seconds(), len(agents), len(lost))
+		if len(lost) > 0 {
+			b.Errorf("%d jobs failed as agent_lost", len(lost))
+		}
 	}
 }
 
