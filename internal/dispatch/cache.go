@@ -15,6 +15,7 @@ import (
 	"github.com/batonci/baton/internal/ci"
 	"github.com/batonci/baton/internal/ids"
 	"github.com/batonci/baton/internal/jobsvc"
+	"github.com/batonci/baton/internal/sizelimit"
 	"github.com/batonci/baton/internal/store"
 )
 
@@ -182,14 +183,14 @@ func (d *Dispatcher) cacheStore(w http.ResponseWriter, r *http.Request, c cacheJ
 		return errorf(http.StatusRequestEntityTooLarge, "the archive (%d bytes) is larger than the project's whole cache (%d bytes; baton project update --cache-size changes it)", r.ContentLength, budget)
 	}
 	objKey := "cache/" + c.project + "/" + key + "/" + ids.New()
-	body := &limitedBody{r: r.Body, left: budget}
+	body := sizelimit.New(r.Body, budget, errors.New("the archive is larger than the project's cache budget"))
 	var info blob.Info
 	if r.ContentLength >= 0 {
 		info, err = d.cfg.Blobs.PutSized(ctx, objKey, body, r.ContentLength)
 	} else {
 		info, err = d.cfg.Blobs.Put(ctx, objKey, body)
 	}
-	if body.over {
+	if body.Over() {
 		d.cfg.Blobs.Delete(context.WithoutCancel(ctx), objKey)
 		return errorf(http.StatusRequestEntityTooLarge, "the archive is larger than the project's whole cache (%d bytes; baton project update --cache-size changes it)", budget)
 	}
@@ -211,31 +212,6 @@ func (d *Dispatcher) cacheStore(w http.ResponseWriter, r *http.Request, c cacheJ
 	}
 	writeJSON(w, http.StatusCreated, agentapi.CacheStored{Stored: true, Size: info.Size})
 	return nil
-}
-
-// limitedBody reads at most left bytes and records whether there was
-// more.
-type limitedBody struct {
-	r    io.Reader
-	left int64
-	over bool
-}
-
-func (l *limitedBody) Read(p []byte) (int, error) {
-	if l.left <= 0 {
-		var one [1]byte
-		if n, _ := l.r.Read(one[:]); n > 0 {
-			l.over = true
-			return 0, errors.New("the archive is larger than the project's cache budget")
-		}
-		return 0, io.EOF
-	}
-	if int64(len(p)) > l.left {
-		p = p[:l.left]
-	}
-	n, err := l.r.Read(p)
-	l.left -= int64(n)
-	return n, err
 }
 
 // deleteCacheObjects deletes the objects of keys that left the

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/batonci/baton/internal/sizelimit"
 	jsonv2 "github.com/go-json-experiment/json"
 )
 
@@ -77,9 +78,9 @@ func receive(r io.Reader, limit int) (Received, error) {
 	// differently (invalid UTF-8, repeated members, names in another
 	// case), so that the bytes stored as received read back, with
 	// encoding/json, as the report checked here.
-	unzipped := &sizeLimit{r: zr, left: int64(limit)}
+	unzipped := sizelimit.New(zr, int64(limit), errors.New("too large"))
 	err = jsonv2.UnmarshalRead(unzipped, &res, jsonv2.RejectUnknownMembers(true), jsonv2.WithUnmarshalers(durationNanos))
-	if unzipped.over {
+	if unzipped.Over() {
 		return Received{}, &DecodeError{fmt.Errorf("larger than %d MiB uncompressed", limit>>20)}
 	}
 	if err != nil {
@@ -93,30 +94,6 @@ func receive(r io.Reader, limit int) (Received, error) {
 		return Received{Result: Merge(res)}, nil
 	}
 	return Received{Result: res, Gzip: zipped}, nil
-}
-
-// sizeLimit reads at most left bytes of r, and fails (over) when r has
-// more.
-type sizeLimit struct {
-	r    io.Reader
-	left int64
-	over bool
-}
-
-func (l *sizeLimit) Read(p []byte) (int, error) {
-	if l.left <= 0 {
-		var one [1]byte
-		n, err := l.r.Read(one[:])
-		if n == 0 {
-			return 0, err
-		}
-		l.over = true
-		return 0, errors.New("too large")
-	}
-	p = p[:min(int64(len(p)), l.left)]
-	n, err := l.r.Read(p)
-	l.left -= int64(n)
-	return n, err
 }
 
 // durationNanos reads a time.Duration as encoding/json writes it: a
