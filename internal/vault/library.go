@@ -1,75 +1,74 @@
 package vault
 
 import (
-	"errors"
 	"fmt"
 
 	"github.com/batonci/baton/internal/secret"
 	"github.com/batonci/baton/internal/store"
 )
 
-// A script library's repository token is sealed bound to the library's ID
-// and repository URL: copied to another library, or opened after the URL
-// changed, it does not open, so the token only ever goes to the
-// repository it was given for.
-func libraryTokenAD(l *store.Library) string {
-	return secret.AD("baton library token", l.ID, l.RepoURL)
+// A library's credentials (its repository token, its SSH private key)
+// are sealed bound to the library's ID and repository URL, each under its
+// own label: copied to another library, or opened after the URL changed,
+// one does not open, so it only ever goes to the repository it was given
+// for.
+type libraryCredential struct{ label, what string }
+
+var (
+	libraryToken  = libraryCredential{"baton library token", "token"}
+	librarySSHKey = libraryCredential{"baton library ssh key", "SSH key"}
+)
+
+func (c libraryCredential) ad(l *store.Library) string {
+	return secret.AD(c.label, l.ID, l.RepoURL)
 }
 
-// A library's SSH private key is sealed the same way, under its own label.
-func librarySSHKeyAD(l *store.Library) string {
-	return secret.AD("baton library ssh key", l.ID, l.RepoURL)
+// seal encrypts value for l (whose ID and URL are set); "" stays "".
+func (c libraryCredential) seal(v *Vault, l *store.Library, value string) (string, error) {
+	if value == "" {
+		return "", nil
+	}
+	if l.ID == "" {
+		return "", fmt.Errorf("%s of a library without ID", c.what)
+	}
+	return v.key.Seal([]byte(value), c.ad(l))
+}
+
+// open decrypts sealed, l's credential ("" when none is set).
+func (c libraryCredential) open(v *Vault, l *store.Library, sealed string) (secret.Value, error) {
+	if sealed == "" {
+		return secret.Value{}, nil
+	}
+	b, err := v.key.Open(sealed, c.ad(l))
+	if err != nil {
+		return secret.Value{}, fmt.Errorf("the %s of library %q does not open: %w", c.what, l.Name, err)
+	}
+	return secret.NewValue(string(b)), nil
 }
 
 // SealLibrarySSHKey encrypts a library's SSH private key for
 // store.Library.SSHKey, bound to l's ID and repository URL (set them
 // first); "" stays "".
 func (v *Vault) SealLibrarySSHKey(l *store.Library, key string) (string, error) {
-	if key == "" {
-		return "", nil
-	}
-	if l.ID == "" {
-		return "", errors.New("SSH key of a library without ID")
-	}
-	return v.key.Seal([]byte(key), librarySSHKeyAD(l))
+	return librarySSHKey.seal(v, l, key)
 }
 
 // LibrarySSHKey decrypts a library's SSH private key ("" when none is
 // set).
 func (v *Vault) LibrarySSHKey(l *store.Library) (secret.Value, error) {
-	if l.SSHKey == "" {
-		return secret.Value{}, nil
-	}
-	b, err := v.key.Open(l.SSHKey, librarySSHKeyAD(l))
-	if err != nil {
-		return secret.Value{}, fmt.Errorf("the SSH key of library %q does not open: %w", l.Name, err)
-	}
-	return secret.NewValue(string(b)), nil
+	return librarySSHKey.open(v, l, l.SSHKey)
 }
 
 // SealLibraryToken encrypts a library's repository token for
 // store.Library.Token, bound to l's ID and repository URL (set them
 // first); "" stays "".
 func (v *Vault) SealLibraryToken(l *store.Library, token string) (string, error) {
-	if token == "" {
-		return "", nil
-	}
-	if l.ID == "" {
-		return "", errors.New("token of a library without ID")
-	}
-	return v.key.Seal([]byte(token), libraryTokenAD(l))
+	return libraryToken.seal(v, l, token)
 }
 
 // LibraryToken decrypts a library's repository token ("" when none is set).
 func (v *Vault) LibraryToken(l *store.Library) (secret.Value, error) {
-	if l.Token == "" {
-		return secret.Value{}, nil
-	}
-	b, err := v.key.Open(l.Token, libraryTokenAD(l))
-	if err != nil {
-		return secret.Value{}, fmt.Errorf("the token of library %q does not open: %w", l.Name, err)
-	}
-	return secret.NewValue(string(b)), nil
+	return libraryToken.open(v, l, l.Token)
 }
 
 // rotateLibraries re-seals every library's token and SSH key.
@@ -83,12 +82,12 @@ func rotateLibraries(tx *store.Tx, reseal func(ct, ad string) (string, error)) e
 			continue
 		}
 		if l.Token != "" {
-			if l.Token, err = reseal(l.Token, libraryTokenAD(l)); err != nil {
+			if l.Token, err = reseal(l.Token, libraryToken.ad(l)); err != nil {
 				return fmt.Errorf("token of library %q: %w", l.Name, err)
 			}
 		}
 		if l.SSHKey != "" {
-			if l.SSHKey, err = reseal(l.SSHKey, librarySSHKeyAD(l)); err != nil {
+			if l.SSHKey, err = reseal(l.SSHKey, librarySSHKey.ad(l)); err != nil {
 				return fmt.Errorf("SSH key of library %q: %w", l.Name, err)
 			}
 		}
