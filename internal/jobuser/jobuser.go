@@ -10,10 +10,11 @@
 //
 // A job leases a user for as long as it runs. Leases are flock(2)ed files
 // under LockDir (/run/baton/job-users), so that several agents on one
-// machine never run two jobs as the same generated user at once. Whoever
-// takes a user's lock exclusively first kills every process still owned
-// by it: the leftovers of an earlier job (a daemon it started, a job of an
-// agent that died). A named user is shared by the slots: its lease is a
+// machine never run two jobs as the same generated user at once. A lease's
+// Release kills every process still owned by the user (a daemon its job
+// started) and marks the lock file clean; whoever takes a user's lock
+// exclusively next kills every process of the user first, unless the mark
+// says there is none (a job of an agent that died leaves no mark). A named user is shared by the slots: its lease is a
 // shared lock, and leftovers are killed only when no other job holds it.
 //
 // When Baton does not run as root there is no pool: jobs run as Baton's own
@@ -261,7 +262,9 @@ func (l *Lease) Release() {
 		return
 	}
 	if syscall.Flock(int(l.f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB) == nil {
-		_ = KillAll(l.UID) // else the next lease kills them
+		if KillAll(l.UID) == nil { // else the next lease kills them
+			markClean(l.f)
+		}
 	}
 	l.f.Close() // drops the flock
 	l.f = nil
@@ -300,9 +303,11 @@ func (p *Pool) lease(u User, shared bool) (*Lease, error) {
 	}
 	fd := int(f.Fd())
 	if err := syscall.Flock(fd, syscall.LOCK_EX|syscall.LOCK_NB); err == nil {
-		if err := KillAll(u.UID); err != nil {
-			f.Close()
-			return nil, fmt.Errorf("lease job user %s: %w", u.Name, err)
+		if !takeClean(f) {
+			if err := KillAll(u.UID); err != nil {
+				f.Close()
+				return nil, fmt.Errorf("lease job user %s: %w", u.Name, err)
+			}
 		}
 		if shared {
 			if err := syscall.Flock(fd, syscall.LOCK_SH); err != nil {
@@ -324,6 +329,46 @@ func (p *Pool) lease(u User, shared bool) (*Lease, error) {
 		return nil, fmt.Errorf("lease job user %s: %w", u.Name, err)
 	}
 	return &Lease{User: u, f: f}, nil
+}
+
+// cleanMark is what a lock file holds while its user has no process:
+// Release writes it, under the exclusive lock, once it has killed
+// everything the user ran; the next exclusive lease reads and erases it
+// before the user runs anything, and then need not scan every process
+// (KillAll: a few milliseconds on a quiet machine, tens under load, on
+// the path from a job's assignment to its first command).
+//
+// Why nothing can run as the user while the mark is there: after KillAll
+// no process has the user's uid, so none can fork one; only root can
+// start a process as another user, and the root processes that do so
+// here are the agents, which lease the user first (erasing the mark) or,
+// for a crashed agent, never wrote it (a lease erases it, Release alone
+// writes it: a job whose agent dies leaves no mark, and the next lease
+// scans). The lock files are root's (LockDir is 0700): jobs cannot write
+// the mark. What root starts as the user on its own, by cron or at from a
+// job's crontab say, can start as well during the next job, when no scan
+// would see it: that is not what the lease-time scan guards against.
+const cleanMark = "clean\n"
+
+// markClean records in f, a lock file held exclusively, that its user
+// has no process left. A mark half written (a crash) is not the mark.
+func markClean(f *os.File) {
+	if f.Truncate(0) == nil {
+		_, _ = f.WriteAt([]byte(cleanMark), 0)
+	}
+}
+
+// takeClean reports whether f, a lock file just locked exclusively, holds
+// the clean mark, and erases it: from now on the user may run a job's
+// processes. A mark that cannot be erased does not count.
+func takeClean(f *os.File) bool {
+	b := make([]byte, len(cleanMark)+1)
+	n, _ := f.ReadAt(b, 0)
+	clean := string(b[:n]) == cleanMark
+	if err := f.Truncate(0); err != nil {
+		return false
+	}
+	return clean
 }
 
 // KillAll sends SIGKILL to every process whose real or effective uid is

@@ -212,3 +212,54 @@ func TestReleaseKillsTheJobsLeftovers(t *testing.T) {
 	var none *jobuser.Lease
 	none.Release()
 }
+
+// TestLeaseAfterACrashKillsLeftovers: a job whose agent died (its lease
+// dropped, never released) leaves processes behind and no clean mark;
+// the next lease of the user kills them, even after clean releases
+// before.
+func TestLeaseAfterACrashKillsLeftovers(t *testing.T) {
+	p := testPool(t, jobuser.Options{Slots: 1})
+	first, err := p.Lease()
+	if err != nil {
+		t.Fatal(err)
+	}
+	first.Release() // clean
+	l, err := p.Lease()
+	if err != nil {
+		t.Fatal(err)
+	}
+	leftover := startAs(t, l.User)
+	jobuser.Crash(l)
+	next, err := p.Lease()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer next.Release()
+	waitDead(t, leftover.Process.Pid)
+}
+
+// TestLeaseAfterACleanReleaseSkipsTheScan: after a release, which killed
+// the user's processes, the next lease does not look for any (the scan
+// of every process is not on the way to the job's first command). Only
+// root can start a process as the user in between, as this test does to
+// see that no scan ran; the release after it kills that one too. (A
+// lease takes the mark: TestLeaseAfterACrashKillsLeftovers.)
+func TestLeaseAfterACleanReleaseSkipsTheScan(t *testing.T) {
+	p := testPool(t, jobuser.Options{Slots: 1})
+	l, err := p.Lease()
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.Release()
+	byRoot := startAs(t, l.User)
+	next, err := p.Lease()
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(50 * time.Millisecond)
+	if !alive(byRoot.Process.Pid) {
+		t.Fatal("the lease after a clean release scanned and killed")
+	}
+	next.Release()
+	waitDead(t, byRoot.Process.Pid)
+}
