@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -22,6 +23,7 @@ import (
 	"github.com/batonci/baton/internal/executor/shell"
 	"github.com/batonci/baton/internal/gitrepo/gittest"
 	"github.com/batonci/baton/internal/jobspec"
+	"github.com/batonci/baton/internal/jobuser"
 	"github.com/batonci/baton/internal/testenv/probe"
 	"github.com/batonci/baton/internal/toolbox"
 	"github.com/google/go-cmp/cmp"
@@ -648,5 +650,70 @@ func TestAllowedEnvKeepsOnlyTheAllowList(t *testing.T) {
 	want := "PATH=/usr/bin LANG=C.UTF-8 LC_ALL=C TZ=UTC TERM=xterm https_proxy=http://proxy:3128 SSL_CERT_FILE=/etc/ssl/ca.pem"
 	if got != want {
 		t.Errorf("AllowedEnv = %q, want %q", got, want)
+	}
+}
+
+// TestCheckoutAsJobUser: a job that runs as its own user (an agent run as
+// root) gets its working copy in the background, as other jobs do, made
+// out of its reach and then handed over whole: the copy and its objects
+// are the user's, checkout's ready file says it is there, and nothing of
+// the staging is left after the job.
+func TestCheckoutAsJobUser(t *testing.T) {
+	probe.Require(t, probe.Root)
+	t.Parallel()
+	repo := gittest.Init(t)
+	first := gittest.Commit(t, repo, "first", map[string]string{"file.txt": "one\n"})
+	prefix := "bt" + strconv.Itoa(os.Getpid()%100000) + "cu-"
+	t.Cleanup(func() {
+		if u, err := jobuser.Lookup(prefix + "1"); err == nil {
+			jobuser.KillAll(u.UID)
+		}
+		exec.Command("userdel", prefix+"1").Run()
+	})
+	pool, err := jobuser.Open(jobuser.Options{Prefix: prefix, Group: "baton-jobtest", LockDir: t.TempDir(), HomeDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	work, err := os.MkdirTemp("/tmp", "baton-work-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(work) })
+	if err := os.Chmod(work, 0o755); err != nil {
+		t.Fatal(err)
+	}
+
+	fs := newFakeServer(t)
+	cfg := baseConfig(t, serve(t, fs))
+	cfg.JobUsers, cfg.WorkDir = pool, work
+	start(t, cfg)
+
+	as := assignment("co-user",
+		`until [ -e "$BATON_WORKSPACE_READY" ]; do sleep 0.01; done; test ! -s "$BATON_WORKSPACE_READY" && cd "$BATON_WORKSPACE"`,
+		`stat -c %u . file.txt .git .git/HEAD | sort -u`, "id -u", "git rev-parse HEAD", "touch mine && echo written")
+	as.Checkout = &agentapi.Checkout{URL: "file://" + repo, SHA: first, Ref: "refs/heads/main", RepoName: "myrepo"}
+	j := fs.enqueue(as)
+	fin, events := fs.result(t, j, wait)
+	_, out := outputs(events)
+	if fin.Result != ci.ResultPassed {
+		t.Fatalf("result = %s; output %q", fin.Result, out)
+	}
+	if uid := out["id -u"]; uid == "0\n" || out["stat -c %u . file.txt .git .git/HEAD | sort -u"] != uid {
+		t.Errorf("the job runs as uid %q; its working copy is owned by %q", uid, out["stat -c %u . file.txt .git .git/HEAD | sort -u"])
+	}
+	if out["git rev-parse HEAD"] != first+"\n" || out["touch mine && echo written"] != "written\n" {
+		t.Errorf("output %q", out)
+	}
+	deadline := time.Now().Add(wait)
+	for {
+		left, _ := filepath.Glob(filepath.Join(work, "jobs", "*"))
+		hidden, _ := filepath.Glob(filepath.Join(work, "jobs", ".*"))
+		if len(left)+len(hidden) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("left in the jobs directory: %v %v", left, hidden)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }

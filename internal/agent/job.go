@@ -103,8 +103,10 @@ func (a *agent) execute(ctx context.Context, j *job, as agentapi.Assignment, emi
 			svc.Close()
 		}
 		tools.close()
-		if err := removeAll(home); err != nil {
-			a.log.Warn("remove the job directory", logJob, as.JobID, logErr, err)
+		for _, dir := range []string{home, workspaceStage(a.jobsDir, as.JobID)} {
+			if err := removeAll(dir); err != nil {
+				a.log.Warn("remove the job directory", logJob, as.JobID, logErr, err)
+			}
 		}
 	}
 	if leaseErr != nil {
@@ -178,17 +180,18 @@ func sessionUser(lease *jobuser.Lease, home string) *executor.User {
 // prepare makes the job's home directory and workspace, and returns its
 // base environment.
 //
-// With a lease, the job's home is its user's, mode 0700, and the
-// workspace is made before the job starts, with objects of its own (the
-// job cannot read the agent's mirrors), and then given to the user:
-// nothing the agent does as root happens in a directory the job's
-// processes could change meanwhile.
-//
 // A job that runs on this machine starts without waiting for its working
 // copy: the copy is made in the background (tracked by background) and
 // the toolbox's checkout waits for it, so a job's first command does not
 // pay for git. Jobs in containers need the copy before the containers
 // start, so for them it is made first.
+//
+// With a lease, the job's home is its user's, mode 0700, from the start,
+// and its workspace, with objects of its own (the job cannot read the
+// agent's mirrors), is made outside it, in a directory only root can
+// enter, given to the user there, and only then renamed into the home:
+// nothing the agent does as root happens in a directory the job's
+// processes could change meanwhile.
 func (a *agent) prepare(ctx, bgCtx context.Context, as agentapi.Assignment, home string, lease *jobuser.Lease, background *sync.WaitGroup) ([]string, error) {
 	if err := removeAll(home); err != nil {
 		return nil, fmt.Errorf("prepare the job directory: %w", err)
@@ -214,11 +217,19 @@ func (a *agent) prepare(ctx, bgCtx context.Context, as agentapi.Assignment, home
 		env = append(env, "USER="+lease.Name, "LOGNAME="+lease.Name)
 	}
 
+	if own {
+		// The job's home is its user's from now on: the agent, as root,
+		// writes nothing more in it but by rename(2), which follows no
+		// link of the job's (workspaceStage).
+		if err := os.Chown(home, lease.UID, lease.GID); err != nil {
+			return nil, fmt.Errorf("prepare the job directory: %w", err)
+		}
+	}
 	if co := as.Checkout; co != nil {
 		name := cmp.Or(co.RepoName, jobVar(as.Job, "SEMAPHORE_GIT_REPO_NAME"), path.Base(gitrepo.SlugFromURL(co.URL)))
 		name = safeName(name)
 		ws := filepath.Join(home, name)
-		if len(as.Job.Containers) > 0 || lease != nil {
+		if len(as.Job.Containers) > 0 {
 			if err := a.mergeCommit(ctx, co); err != nil {
 				return nil, fmt.Errorf("prepare the workspace: %w", err)
 			}
@@ -227,43 +238,86 @@ func (a *agent) prepare(ctx, bgCtx context.Context, as agentapi.Assignment, home
 			}
 		} else {
 			ready := filepath.Join(home, ".baton-workspace-ready")
+			stage := ""
+			if own {
+				stage = workspaceStage(a.jobsDir, as.JobID)
+			}
 			background.Add(1)
 			go func() {
 				defer background.Done()
 				msg := ""
-				if err := a.mergeCommit(bgCtx, co); err != nil {
-					msg = redact.New(as.Job.Secrets).String(err.Error())
-				} else if err := a.cache.Project(co.Project).Materialize(bgCtx, co.URL, co.SHA, branchOf(co.Ref), ws); err != nil {
+				if err := a.makeWorkspace(bgCtx, co, ws, stage, lease); err != nil {
 					msg = redact.New(as.Job.Secrets).String(err.Error())
 				}
-				// Written whole, then renamed: checkout never reads half.
-				if err := os.WriteFile(ready+".tmp", []byte(msg), 0o644); err == nil {
-					os.Rename(ready+".tmp", ready)
-				}
+				publishReady(ready, stage, msg)
 			}()
 			env = append(env, "BATON_WORKSPACE_READY="+ready)
 		}
 		env = append(env, "BATON_WORKSPACE="+ws)
 	}
-
 	// The cache, the artifacts and the sem-context values are the job
 	// service's (startJobService): the job gets no path to them.
-	if own && as.Checkout != nil {
-		// The workspace is made; now it is the job's.
-		for _, kv := range env {
-			if ws, ok := strings.CutPrefix(kv, "BATON_WORKSPACE="); ok {
-				if err := giveTree(ws, lease.UID, lease.GID); err != nil {
-					return nil, fmt.Errorf("prepare the workspace: %w", err)
-				}
-			}
-		}
-	}
-	if own {
-		if err := os.Chown(home, lease.UID, lease.GID); err != nil {
-			return nil, fmt.Errorf("prepare the job directory: %w", err)
-		}
-	}
 	return env, nil
+}
+
+// workspaceStage is where the workspace of a job with a lease is made
+// before it is the job's: beside the job's home in the jobs directory,
+// which only root can list (same file system, so renamed in one step).
+// No home has this name: safeName never starts with a dot. Removed with
+// the home (cleanup), and with every job directory at start (setUp).
+func workspaceStage(jobsDir, jobID string) string {
+	return filepath.Join(jobsDir, ".workspace-"+safeName(jobID))
+}
+
+// makeWorkspace makes co's working copy at ws. With a stage (a job with a
+// lease), the copy gets objects of its own and is made and given to the
+// lease's user inside stage, out of the job's reach, then renamed to ws:
+// rename(2) follows no link at ws; what the job may have put there
+// meanwhile makes it fail (a file, a link, a directory with something in
+// it) or is replaced (an empty directory of its own).
+func (a *agent) makeWorkspace(ctx context.Context, co *agentapi.Checkout, ws, stage string, lease *jobuser.Lease) error {
+	if err := a.mergeCommit(ctx, co); err != nil {
+		return err
+	}
+	repo := a.cache.Project(co.Project)
+	if stage == "" {
+		return repo.Materialize(ctx, co.URL, co.SHA, branchOf(co.Ref), ws)
+	}
+	if err := removeAll(stage); err != nil {
+		return fmt.Errorf("prepare the workspace: %w", err)
+	}
+	if err := os.Mkdir(stage, 0o700); err != nil {
+		return fmt.Errorf("prepare the workspace: %w", err)
+	}
+	staged := filepath.Join(stage, "workspace")
+	if err := repo.MaterializeOwn(ctx, co.URL, co.SHA, branchOf(co.Ref), staged); err != nil {
+		return err
+	}
+	if err := giveTree(staged, lease.UID, lease.GID); err != nil {
+		return fmt.Errorf("prepare the workspace: %w", err)
+	}
+	if err := os.Rename(staged, ws); err != nil {
+		return fmt.Errorf("prepare the workspace: %w", err)
+	}
+	return nil
+}
+
+// publishReady writes the workspace's ready file for the toolbox's
+// checkout: msg, empty when the workspace is there. It is written whole,
+// then renamed, so that checkout never reads half; with a stage (a job
+// with a lease), it is written in the stage, out of the job's reach, and
+// renamed into the job's home.
+func publishReady(ready, stage, msg string) {
+	tmp := ready + ".tmp"
+	if stage != "" {
+		if err := os.MkdirAll(stage, 0o700); err != nil {
+			return
+		}
+		tmp = filepath.Join(stage, "ready")
+	}
+	if err := os.WriteFile(tmp, []byte(msg), 0o644); err == nil {
+		os.Rename(tmp, ready)
+	}
 }
 
 // startJobService starts the job's service: its project's cache and
