@@ -555,55 +555,58 @@ func (d *Dispatcher) finish(w http.ResponseWriter, r *http.Request) error {
 
 func (d *Dispatcher) handlePoll(w http.ResponseWriter, r *http.Request) {
 	resp, err := d.poll(w, r)
-	if err != nil {
-		d.fail(w, r, err)
-		return
+	// Answered on a fresh stack too: the connection's goroutine carries
+	// the agent's next poll.
+	onFreshStack(func() {
+		if err != nil {
+			d.fail(w, r, err)
+			return
+		}
+		if resp == nil {
+			return // the agent went away
+		}
+		writeJSON(w, http.StatusOK, resp)
+	})
+}
+
+// onFreshStack runs f on a goroutine of its own and waits for it to end
+// (a panic in f goes on in the caller). A held poll parks its
+// connection's goroutine for up to PollTimeout, and a goroutine's stack
+// stays as large as its deepest call until a garbage collection shrinks
+// it: the database and JSON calls of a poll grew it to 16-32 KiB, a
+// thousand times over with a thousand agents. Run on a goroutine that
+// ends before the poll parks, they leave the parked stack small.
+func onFreshStack(f func()) {
+	done := make(chan any, 1)
+	go func() {
+		defer func() { done <- recover() }()
+		f()
+	}()
+	if p := <-done; p != nil {
+		panic(p)
 	}
-	if resp == nil {
-		return // the agent went away
-	}
-	writeJSON(w, http.StatusOK, resp)
 }
 
 // poll answers a long poll: at once if there is something for the agent,
 // otherwise when a notification brings something, the claimer hands it
-// jobs, or PollTimeout passes.
+// jobs, or PollTimeout passes. Its work runs on fresh stacks
+// (onFreshStack); only the wait runs on the connection's goroutine.
 func (d *Dispatcher) poll(w http.ResponseWriter, r *http.Request) (*agentapi.PollResponse, error) {
 	ctx := r.Context()
 	arrived := d.now()
-	ac, err := d.authenticateAgent(r)
+	var (
+		ac  *agentCaller
+		wt  *waiter
+		a   *ci.Agent
+		req agentapi.PollRequest
+		err error
+	)
+	onFreshStack(func() { ac, wt, a, err = d.openPoll(w, r, &req) })
+	if wt != nil {
+		defer d.unsubscribe(wt)
+	}
 	if err != nil {
 		return nil, err
-	}
-	// Registered before anything waits for the database: the heartbeat
-	// counts the poll as contact, and news for the agent wakes it.
-	wt := d.subscribe(ac.id, ac.hash)
-	defer d.unsubscribe(wt)
-	var req agentapi.PollRequest
-	if err := decode(w, r, maxPollBody, &req); err != nil {
-		return nil, err
-	}
-	if req.AgentID != "" && req.AgentID != ac.id {
-		return nil, errorf(http.StatusForbidden, "this credential is agent %s's, not agent %s's", ac.id, req.AgentID)
-	}
-	a, err := d.db.GetAgentRow(ctx, ac.id)
-	if err != nil {
-		return nil, err
-	}
-	if err := d.touch(ctx, a, req.Draining); err != nil {
-		return nil, err
-	}
-	if (len(req.Images) > 0 || req.ImagesKnown) && !slices.Equal(req.Images, a.Images) {
-		if err := d.db.Tx(ctx, func(tx *store.Tx) error { return tx.SetAgentImages(a.ID, req.Images) }); err != nil {
-			return nil, err
-		}
-		a.Images = req.Images
-	}
-	if req.ImagePruning != nil && !samePruning(req.ImagePruning, a.ImagePruning) {
-		if err := d.db.Tx(ctx, func(tx *store.Tx) error { return tx.SetAgentImagePruning(a.ID, req.ImagePruning) }); err != nil {
-			return nil, err
-		}
-		a.ImagePruning = req.ImagePruning
 	}
 
 	timeout := time.NewTimer(d.cfg.PollTimeout)
@@ -616,23 +619,34 @@ func (d *Dispatcher) poll(w http.ResponseWriter, r *http.Request) (*agentapi.Pol
 	var wish *want
 	defer func() {
 		if wish != nil {
-			d.dropWant(a, wish)
+			onFreshStack(func() { d.dropWant(a, wish) })
 		}
 	}()
 	for {
-		resp, look, err := d.collect(ctx, a, &req, first, arrived)
+		var (
+			resp *agentapi.PollResponse
+			look look
+			ends bool
+		)
+		onFreshStack(func() {
+			resp, look, err = d.collect(ctx, a, &req, first, arrived)
+			if err != nil {
+				return
+			}
+			news := len(resp.Cancel) > 0 || len(resp.Streams) > 0 || resp.Reregister
+			if wish != nil && (news || look.free != wish.n || !slices.Equal(look.skip, wish.claim.Skip)) {
+				resp.Assign = d.takeBack(ctx, a, wish)
+				wish = nil
+			}
+			ends = news || len(resp.Assign) > 0
+		})
 		if err != nil {
 			return nil, err
 		}
-		first = false
-		news := len(resp.Cancel) > 0 || len(resp.Streams) > 0 || resp.Reregister
-		if wish != nil && (news || look.free != wish.n || !slices.Equal(look.skip, wish.claim.Skip)) {
-			resp.Assign = d.takeBack(ctx, a, wish)
-			wish = nil
-		}
-		if news || len(resp.Assign) > 0 {
+		if ends {
 			return resp, nil
 		}
+		first = false
 		if wish == nil && look.free > 0 {
 			wish = d.claims.add(ctx, a.ID, store.Claim{MachineType: a.Type, Docker: slices.Contains(a.Executors, "docker"), Skip: look.skip}, look.free)
 		}
@@ -656,7 +670,9 @@ func (d *Dispatcher) poll(w http.ResponseWriter, r *http.Request) (*agentapi.Pol
 			if len(got.jobs) == 0 { // the server stops
 				return &agentapi.PollResponse{}, nil
 			}
-			if as := d.start(ctx, a, got.jobs); len(as) > 0 {
+			var as []agentapi.Assignment
+			onFreshStack(func() { as = d.start(ctx, a, got.jobs) })
+			if len(as) > 0 {
 				return &agentapi.PollResponse{Assign: as}, nil
 			}
 			// None could start: want others.
@@ -664,12 +680,13 @@ func (d *Dispatcher) poll(w http.ResponseWriter, r *http.Request) (*agentapi.Pol
 		case <-wt.ch:
 			// Woken (also when the agent's token was revoked): the
 			// credential must still hold.
-			if err := d.recheckCredential(ctx, ac); err != nil {
+			if onFreshStack(func() { err = d.recheckCredential(ctx, ac) }); err != nil {
 				return nil, err
 			}
 		case <-timeout.C:
 			if wish != nil {
-				as := d.takeBack(ctx, a, wish)
+				var as []agentapi.Assignment
+				onFreshStack(func() { as = d.takeBack(ctx, a, wish) })
 				wish = nil
 				return &agentapi.PollResponse{Assign: as}, nil
 			}
@@ -680,6 +697,45 @@ func (d *Dispatcher) poll(w http.ResponseWriter, r *http.Request) (*agentapi.Pol
 			return nil, nil
 		}
 	}
+}
+
+// openPoll authenticates a poll, subscribes it (wt is set from then on,
+// whatever the error) and reads its request and agent.
+func (d *Dispatcher) openPoll(w http.ResponseWriter, r *http.Request, req *agentapi.PollRequest) (ac *agentCaller, wt *waiter, a *ci.Agent, err error) {
+	ctx := r.Context()
+	ac, err = d.authenticateAgent(r)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	// Registered before anything waits for the database: the heartbeat
+	// counts the poll as contact, and news for the agent wakes it.
+	wt = d.subscribe(ac.id, ac.hash)
+	if err := decode(w, r, maxPollBody, req); err != nil {
+		return ac, wt, nil, err
+	}
+	if req.AgentID != "" && req.AgentID != ac.id {
+		return ac, wt, nil, errorf(http.StatusForbidden, "this credential is agent %s's, not agent %s's", ac.id, req.AgentID)
+	}
+	a, err = d.db.GetAgentRow(ctx, ac.id)
+	if err != nil {
+		return ac, wt, nil, err
+	}
+	if err := d.touch(ctx, a, req.Draining); err != nil {
+		return ac, wt, nil, err
+	}
+	if (len(req.Images) > 0 || req.ImagesKnown) && !slices.Equal(req.Images, a.Images) {
+		if err := d.db.Tx(ctx, func(tx *store.Tx) error { return tx.SetAgentImages(a.ID, req.Images) }); err != nil {
+			return ac, wt, nil, err
+		}
+		a.Images = req.Images
+	}
+	if req.ImagePruning != nil && !samePruning(req.ImagePruning, a.ImagePruning) {
+		if err := d.db.Tx(ctx, func(tx *store.Tx) error { return tx.SetAgentImagePruning(a.ID, req.ImagePruning) }); err != nil {
+			return ac, wt, nil, err
+		}
+		a.ImagePruning = req.ImagePruning
+	}
+	return ac, wt, a, nil
 }
 
 // takeBack withdraws a poll's want; if the claimer already took it, the
