@@ -174,14 +174,16 @@ func (sc *scaleRun) run(nServers int) {
 	time.Sleep(sc.idle)
 	cpu1 := sc.cpuTimes()
 	xact1 := sc.xactCommit()
-	var idleCPU, rss float64
+	var idleCPU, rss, pss float64
 	for i := range cpu0 {
 		idleCPU += (cpu1[i] - cpu0[i]) / sc.idle.Seconds()
 		rss += rssMiB(sc.servers[i].cmd.Process.Pid)
+		pss += pssMiB(sc.servers[i].cmd.Process.Pid)
 	}
-	b.Logf("idle %v: servers' CPU %.1f%% of one core, RSS %.1f MiB together; %.1f PostgreSQL transactions/s; %d connections", sc.idle, 100*idleCPU, rss, float64(xact1-xact0)/sc.idle.Seconds(), sc.connections())
+	b.Logf("idle %v: servers' CPU %.1f%% of one core, RSS %.1f MiB together (PSS %.1f MiB: the binary's shared pages counted once); %.1f PostgreSQL transactions/s; %d connections", sc.idle, 100*idleCPU, rss, pss, float64(xact1-xact0)/sc.idle.Seconds(), sc.connections())
 	b.ReportMetric(100*idleCPU, "idle-cpu-%")
 	b.ReportMetric(rss, "idle-rss-MiB")
+	b.ReportMetric(pss, "idle-pss-MiB")
 
 	// 3. Throughput: queue every workflow while the agents take no jobs,
 	// then let them.

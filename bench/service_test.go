@@ -413,13 +413,23 @@ func BenchmarkIdleMemory(b *testing.B) {
 	}
 }
 
-func rssMiB(pid int) float64 {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+func rssMiB(pid int) float64 { return procMiB(pid, "status", "VmRSS:") }
+
+// pssMiB is a process's proportional set size: its resident memory with
+// each page shared with other processes (the text of a binary two servers
+// run) counted in shares, so that the PSS of processes adds up to what
+// they cost together.
+func pssMiB(pid int) float64 { return procMiB(pid, "smaps_rollup", "Pss:") }
+
+// procMiB reads the kB value of field in /proc/PID/file, in MiB (-1 if
+// unknown).
+func procMiB(pid int, file, field string) float64 {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/%s", pid, file))
 	if err != nil {
 		return -1
 	}
 	for _, line := range strings.Split(string(data), "\n") {
-		if strings.HasPrefix(line, "VmRSS:") {
+		if strings.HasPrefix(line, field) {
 			kb, _ := strconv.Atoi(strings.Fields(line)[1])
 			return float64(kb) / 1024
 		}
