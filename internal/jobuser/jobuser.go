@@ -14,8 +14,9 @@
 // Release kills every process still owned by the user (a daemon its job
 // started) and marks the lock file clean; whoever takes a user's lock
 // exclusively next kills every process of the user first, unless the mark
-// says there is none (a job of an agent that died leaves no mark). A named user is shared by the slots: its lease is a
-// shared lock, and leftovers are killed only when no other job holds it.
+// says there is none (a job of an agent that died leaves no mark). A named
+// user is shared by the slots: its lease is a shared lock, and leftovers
+// are killed only when no other job holds it.
 //
 // When Baton does not run as root there is no pool: jobs run as Baton's own
 // user, with its rights (Warning says so in one line).
