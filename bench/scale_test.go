@@ -82,6 +82,10 @@ func scaleSize(b *testing.B) (agents, jobs, perWorkflow int, idle time.Duration,
 //	BATON_SCALE_AGENTS (1000), BATON_SCALE_JOBS (20000),
 //	BATON_SCALE_JOBS_PER_WORKFLOW (50), BATON_SCALE_IDLE_SECONDS (20),
 //	BATON_SCALE_SERVERS (1,2)
+//
+// For finding where the time goes: BATON_SCALE_PROFILE=DIR writes each
+// server's CPU profile into DIR, and BATON_SCALE_STATEMENTS=1 logs each
+// phase's most frequent PostgreSQL statements (see logStatements).
 func BenchmarkThousandAgents(b *testing.B) {
 	probe.Require(b, probe.Postgres, probe.S3)
 	agents, jobs, perWorkflow, idle, servers := scaleSize(b)
@@ -169,6 +173,7 @@ func (sc *scaleRun) run(nServers int) {
 
 	// 2. Idle: a poll held by every agent.
 	time.Sleep(3 * time.Second) // let the registrations' work settle
+	sc.resetStatements()
 	cpu0 := sc.cpuTimes()
 	xact0 := sc.xactCommit()
 	time.Sleep(sc.idle)
@@ -181,6 +186,7 @@ func (sc *scaleRun) run(nServers int) {
 		pss += pssMiB(sc.servers[i].cmd.Process.Pid)
 	}
 	b.Logf("idle %v: servers' CPU %.1f%% of one core, RSS %.1f MiB together (PSS %.1f MiB: the binary's shared pages counted once); %.1f PostgreSQL transactions/s; %d connections", sc.idle, 100*idleCPU, rss, pss, float64(xact1-xact0)/sc.idle.Seconds(), sc.connections())
+	sc.logStatements("idle", sc.idle.Seconds(), "s")
 	b.ReportMetric(100*idleCPU, "idle-cpu-%")
 	b.ReportMetric(rss, "idle-rss-MiB")
 	b.ReportMetric(pss, "idle-pss-MiB")
@@ -196,6 +202,7 @@ func (sc *scaleRun) run(nServers int) {
 	b.Logf("%d workflows (%d jobs) triggered and queued in %v", sc.workflows, sc.jobs, time.Since(tStart).Round(time.Millisecond))
 	sc.startConnSampler()
 	cpuA := sc.cpuTimes()
+	sc.resetStatements()
 	xactA := sc.xactCommit()
 	gate := time.Now()
 	sc.sim.interrupt(true)
@@ -215,6 +222,7 @@ func (sc *scaleRun) run(nServers int) {
 	jps := float64(sc.jobs) / elapsed.Seconds()
 	b.Logf("drain: %d jobs in %v = %.1f jobs/s; claim latency p50 %v p99 %v; servers' CPU %s of one core; RSS %.1f MiB together; PostgreSQL connections at most %d, %.1f transactions per job",
 		sc.jobs, elapsed.Round(time.Millisecond), jps, p50, p99, strings.Join(cpu, " + "), rssAfter, maxConns, float64(xactB-xactA)/float64(sc.jobs))
+	sc.logStatements("drain", float64(sc.jobs), "job")
 	b.ReportMetric(jps, "jobs/s")
 	b.ReportMetric(float64(p50.Microseconds())/1000, "claim-p50-ms")
 	b.ReportMetric(float64(p99.Microseconds())/1000, "claim-p99-ms")
@@ -282,6 +290,10 @@ func (sc *scaleRun) startServer() {
 	cmd := exec.Command(sc.bin, "server", "--db", sc.dsn, "--data", data, "--addr", "127.0.0.1:0",
 		"--storage", sc.storage, "--storage-credentials", sc.creds)
 	cmd.Env = append(os.Environ(), "HOME="+data)
+	if dir := os.Getenv("BATON_SCALE_PROFILE"); dir != "" {
+		// Each server's CPU profile, written when it stops.
+		cmd.Env = append(cmd.Env, fmt.Sprintf("BATON_CPU_PROFILE=%s/server-%d.pprof", dir, len(sc.servers)))
+	}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	r, w := io.Pipe()
 	cmd.Stdout, cmd.Stderr = w, w
@@ -548,6 +560,44 @@ func (sc *scaleRun) verify(jobs, workflows int) {
 			b.Fatalf("workflow %s: %s %s", id, wf.State, wf.Result)
 		}
 	}
+}
+
+// Statement counts, for finding where the transactions go: with
+// BATON_SCALE_STATEMENTS=1 and PostgreSQL's pg_stat_statements loaded
+// (shared_preload_libraries, CREATE EXTENSION in the maintenance
+// database), each phase logs its most frequent statements.
+func (sc *scaleRun) statementsWanted() bool { return os.Getenv("BATON_SCALE_STATEMENTS") == "1" }
+
+func (sc *scaleRun) resetStatements() {
+	if !sc.statementsWanted() {
+		return
+	}
+	if _, err := sc.db.ExecContext(sc.b.Context(), "SELECT pg_stat_statements_reset()"); err != nil {
+		sc.b.Fatalf("BATON_SCALE_STATEMENTS: %v", err)
+	}
+}
+
+func (sc *scaleRun) logStatements(phase string, per float64, unit string) {
+	if !sc.statementsWanted() {
+		return
+	}
+	rows, err := sc.db.QueryContext(sc.b.Context(), `SELECT s.calls, left(regexp_replace(s.query, '\s+', ' ', 'g'), 160)
+		FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid
+		WHERE d.datname = $1 ORDER BY s.calls DESC LIMIT 40`, sc.dbName)
+	if err != nil {
+		sc.b.Fatalf("BATON_SCALE_STATEMENTS: %v", err)
+	}
+	defer rows.Close()
+	var out strings.Builder
+	for rows.Next() {
+		var calls int64
+		var q string
+		if err := rows.Scan(&calls, &q); err != nil {
+			sc.b.Fatal(err)
+		}
+		fmt.Fprintf(&out, "\n%8.2f/%s  %s", float64(calls)/per, unit, q)
+	}
+	sc.b.Logf("%s: statements per %s:%s", phase, unit, out.String())
 }
 
 // cpuTimes returns each server's CPU seconds so far (user + system).
