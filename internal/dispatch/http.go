@@ -483,7 +483,7 @@ func (d *Dispatcher) logs(w http.ResponseWriter, r *http.Request) (*agentapi.Log
 	if chunk.Seq < 0 {
 		return nil, errorf(http.StatusBadRequest, "negative log chunk seq %d", chunk.Seq)
 	}
-	err = d.cfg.Logs.Append(r.Context(), jobID, logstore.Chunk{Seq: chunk.Seq, Events: chunk.Events})
+	next, err := d.cfg.Logs.AppendAck(r.Context(), jobID, logstore.Chunk{Seq: chunk.Seq, Events: chunk.Events})
 	var gap *logstore.GapError
 	switch {
 	case errors.As(err, &gap):
@@ -498,10 +498,6 @@ func (d *Dispatcher) logs(w http.ResponseWriter, r *http.Request) (*agentapi.Log
 	}
 	if d.cfg.Metrics.LogBytes != nil {
 		d.cfg.Metrics.LogBytes(len(data))
-	}
-	next, err := d.cfg.Logs.Next(jobID)
-	if err != nil {
-		return nil, err
 	}
 	return &agentapi.LogAck{Next: next}, nil
 }
@@ -536,14 +532,12 @@ func (d *Dispatcher) finish(w http.ResponseWriter, r *http.Request) error {
 		d.forget(j.ID)
 		return nil // already recorded (or failed as lost): nothing to do
 	}
-	next, err := d.cfg.Logs.Next(j.ID)
-	if err != nil {
-		return err
-	}
-	if next != req.Chunks {
+	// The log is sealed only if it holds every chunk the agent reports.
+	var count *logstore.CountError
+	if err := d.cfg.Logs.SealAt(j.ID, req.Chunks); errors.As(err, &count) {
+		next := count.Have
 		return &httpError{status: http.StatusConflict, msg: fmt.Sprintf("the server has %d log chunks of job %s, the agent reports %d: send chunk %d next", next, j.ID, req.Chunks, next), next: &next}
-	}
-	if err := d.cfg.Logs.Seal(j.ID); err != nil {
+	} else if err != nil {
 		return err
 	}
 	if err := d.eng.FinishJob(r.Context(), j, req.Result, req.Reason); err != nil {

@@ -291,3 +291,68 @@ func TestOneChunkLogIsNotCopied(t *testing.T) {
 		t.Fatalf("objects left after delete: %v", k)
 	}
 }
+
+// TestSealAtTheAgentsCount: a job's end seals its log only at the count
+// of chunks its agent sent, whichever server got them; the replica of the
+// server that seals catches up with chunks sent to another, and a seal
+// at the wrong count leaves the log open for the missing chunks.
+func TestSealAtTheAgentsCount(t *testing.T) {
+	ss, _ := servers(t, 2)
+	a, b := ss[0], ss[1]
+	ctx := t.Context()
+	for i := range 2 {
+		next, err := a.AppendAck(ctx, "job1", logstore.Chunk{Seq: i, Events: out(fmt.Sprintf("line %d\n", i))})
+		if err != nil || next != i+1 {
+			t.Fatalf("append %d through a: next %d, %v", i, next, err)
+		}
+	}
+	// The agent moves to b for its third chunk: b's replica knows
+	// nothing of the first two, yet acknowledges the third.
+	next, err := b.AppendAck(ctx, "job1", logstore.Chunk{Seq: 2, Events: out("line 2\n")})
+	if err != nil || next != 3 {
+		t.Fatalf("append 2 through b: next %d, %v", next, err)
+	}
+	// A retry of chunk 0 through a says no more than a knows.
+	if next, err := a.AppendAck(ctx, "job1", logstore.Chunk{Seq: 0, Events: out("line 0\n")}); err != nil || next < 1 || next > 3 {
+		t.Fatalf("retry through a: next %d, %v", next, err)
+	}
+	// The agent claims four chunks: refused with the count held.
+	var count *logstore.CountError
+	if err := a.SealAt("job1", 4); !errors.As(err, &count) || count.Have != 3 {
+		t.Fatalf("seal at 4 of 3 chunks: %v, want a CountError saying 3", err)
+	}
+	if err := a.SealAt("job1", 2); !errors.As(err, &count) || count.Have != 3 {
+		t.Fatalf("seal at 2 of 3 chunks: %v, want a CountError saying 3", err)
+	}
+	// Still open: the chunk is accepted.
+	if _, err := b.AppendAck(ctx, "job1", logstore.Chunk{Seq: 3, Events: out("line 3\n")}); err != nil {
+		t.Fatalf("append after refused seals: %v", err)
+	}
+	// a seals at the right count; its replica catches up with b's chunks.
+	if err := a.SealAt("job1", 4); err != nil {
+		t.Fatalf("seal at 4: %v", err)
+	}
+	if err := a.SealAt("job1", 4); err != nil {
+		t.Fatalf("second seal at 4: %v", err)
+	}
+	if got := text(t, a, "job1"); got != "line 0\nline 1\nline 2\nline 3\n" {
+		t.Fatalf("read through a: %q", got)
+	}
+	info, err := a.Info("job1")
+	if err != nil || !info.Sealed || info.Chunks != 4 {
+		t.Fatalf("info through a: %+v %v", info, err)
+	}
+	if _, err := b.AppendAck(ctx, "job1", logstore.Chunk{Seq: 4, Events: out("late\n")}); !errors.Is(err, logstore.ErrSealed) {
+		t.Fatalf("append after the seal: %v, want ErrSealed", err)
+	}
+	if err := b.SealAt("job1", 3); !errors.As(err, &count) || count.Have != 4 {
+		t.Fatalf("seal of a sealed log at another count: %v", err)
+	}
+	// A log without chunks seals at zero.
+	if err := b.SealAt("job2", 0); err != nil {
+		t.Fatalf("seal an empty log: %v", err)
+	}
+	if info, err := a.Info("job2"); err != nil || !info.Sealed || info.Chunks != 0 {
+		t.Fatalf("empty log through a: %+v %v", info, err)
+	}
+}

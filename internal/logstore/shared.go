@@ -250,6 +250,39 @@ func (s *Store) sealShared(ctx context.Context, j *job) error {
 	}
 }
 
+// sealSharedAt seals the shared log at chunks chunks (or finds it sealed
+// there), brings the replica up to it and seals that too, then stores
+// the sealed log as one object if it has more than one chunk; callers
+// hold wmu and the writer.
+func (s *Store) sealSharedAt(ctx context.Context, j *job, chunks int) error {
+	h, err := s.shared.Seal(ctx, j.id, chunks)
+	if err != nil {
+		return err
+	}
+	if !h.Sealed || h.Next != chunks {
+		return &CountError{Have: h.Next}
+	}
+	if j.st.seal == nil && len(j.st.recs) < chunks {
+		// Chunks other servers committed.
+		if err := s.syncShared(ctx, j); err != nil {
+			return err
+		}
+	}
+	if j.st.seal == nil {
+		if len(j.st.recs) != chunks {
+			return fmt.Errorf("%w: the shared log is sealed at %d chunks, the replica has %d", ErrCorrupt, chunks, len(j.st.recs))
+		}
+		if err := s.sealLocal(j); err != nil {
+			return err
+		}
+	}
+	if chunks <= 1 {
+		// The one chunk's object already holds the whole log.
+		return nil
+	}
+	return s.archive(ctx, j)
+}
+
 // archive uploads the replica's data file, now sealed, as the shared
 // log's one object.
 func (s *Store) archive(ctx context.Context, j *job) error {

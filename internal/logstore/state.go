@@ -250,6 +250,19 @@ func grow(b []byte, n int) []byte {
 type writer struct {
 	logFiles
 	broken bool // a write failed: recover before the next one
+	// replica: the files are a replica of a shared log, which is the
+	// durable copy (every chunk is committed to Shared before it is
+	// written here), so they are never fsynced. After a crash, recovery
+	// cuts a torn tail and the next sync fetches what was lost.
+	replica bool
+}
+
+// sync makes f durable, unless the files are a replica.
+func (w *writer) sync(f *os.File) error {
+	if w.replica {
+		return nil
+	}
+	return f.Sync()
 }
 
 func (w *writer) close() {
@@ -262,14 +275,14 @@ func (w *writer) close() {
 
 // openWriter opens (creating) a job's files for appending and locks the
 // data file against writers in other processes.
-func openWriter(storeDir, dir string) (_ *writer, err error) {
+func openWriter(storeDir, dir string, replica bool) (_ *writer, err error) {
 	created := false
 	if err := os.Mkdir(dir, 0o700); err == nil {
 		created = true
 	} else if !errors.Is(err, fs.ErrExist) {
 		return nil, err
 	}
-	w := &writer{}
+	w := &writer{replica: replica}
 	defer func() {
 		if err != nil {
 			w.close()
@@ -289,6 +302,9 @@ func openWriter(storeDir, dir string) (_ *writer, err error) {
 	}
 	if w.cmds, err = open(cmdsName); err != nil {
 		return nil, err
+	}
+	if replica {
+		return w, nil
 	}
 	if err = syncDir(dir); err != nil {
 		return nil, err
@@ -326,7 +342,7 @@ func (s *Store) recoverLog(w *writer) (logState, os.FileInfo, error) {
 		if err := w.data.Truncate(end); err != nil {
 			return st, nil, err
 		}
-		if err := w.data.Sync(); err != nil {
+		if err := w.sync(w.data); err != nil {
 			return st, nil, err
 		}
 		if fi, err = w.data.Stat(); err != nil {
@@ -357,10 +373,10 @@ func (s *Store) recoverLog(w *writer) (logState, os.FileInfo, error) {
 		_, err = w.index.WriteAt(buf, int64(st.idxN)*recordSize)
 	}
 	if err == nil {
-		err = w.cmds.Sync()
+		err = w.sync(w.cmds)
 	}
 	if err == nil {
-		err = w.index.Sync()
+		err = w.sync(w.index)
 	}
 	if err != nil {
 		return st, nil, fmt.Errorf("repair index: %w", err)

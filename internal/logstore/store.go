@@ -3,7 +3,9 @@
 //
 // An agent streams a job's log as ordered chunks of ci.Events. Each chunk
 // is stored as one compressed block appended to the job's data file and
-// fsynced before Append returns; a fixed-size index record per block
+// fsynced before Append returns (a store opened on Shared logs commits
+// the block there first and keeps its files as an unsynced replica; see
+// Shared); a fixed-size index record per block
 // carries the block's offset and the line count after it, so Lines and
 // Tail decompress only the blocks that hold the lines asked for, and a
 // side file of command records makes Commands a read of a few bytes per
@@ -407,7 +409,7 @@ func (s *Store) ensureWriter(j *job) error {
 		j.w.close()
 		j.w = nil
 	}
-	w, err := openWriter(s.dir, j.dir)
+	w, err := openWriter(s.dir, j.dir, s.shared != nil)
 	if err != nil {
 		return err
 	}
@@ -503,6 +505,15 @@ func (s *Store) putDecoder(d *blockDecoder) {
 // expected one is refused with *GapError, and a new chunk after Seal
 // fails with ErrSealed.
 func (s *Store) Append(ctx context.Context, jobID string, c Chunk) error {
+	_, err := s.append(ctx, jobID, c, false)
+	return err
+}
+
+// AppendAck is Append that also returns the seq the store expects next,
+// as an agent's acknowledgement: every chunk before it is stored. Of a
+// shared log it may say less than other servers stored (they are then
+// offered again and ignored), never more.
+func (s *Store) AppendAck(ctx context.Context, jobID string, c Chunk) (next int, err error) {
 	return s.append(ctx, jobID, c, false)
 }
 
@@ -519,33 +530,34 @@ func (s *Store) AppendNext(ctx context.Context, jobID string, events []ci.Event)
 		if err != nil {
 			return err
 		}
-		if err := s.append(ctx, jobID, Chunk{Seq: next, Events: events}, true); !errors.Is(err, errTaken) {
+		if _, err := s.append(ctx, jobID, Chunk{Seq: next, Events: events}, true); !errors.Is(err, errTaken) {
 			return err
 		}
 	}
 	return fmt.Errorf("append log chunk: %w (gave up after 20 tries)", errTaken)
 }
 
-// append stores c; with exclusive, a seq already stored is errTaken
-// instead of a retry that succeeds.
-func (s *Store) append(ctx context.Context, jobID string, c Chunk, exclusive bool) error {
+// append stores c and returns the seq expected next; with exclusive, a
+// seq already stored is errTaken instead of a retry that succeeds.
+func (s *Store) append(ctx context.Context, jobID string, c Chunk, exclusive bool) (int, error) {
 	if c.Seq < 0 {
-		return fmt.Errorf("append log chunk: negative seq %d", c.Seq)
+		return 0, fmt.Errorf("append log chunk: negative seq %d", c.Seq)
 	}
 	j, err := s.acquire(jobID)
 	if err != nil {
-		return fmt.Errorf("append log chunk: %w", err)
+		return 0, fmt.Errorf("append log chunk: %w", err)
 	}
 	defer s.release(j)
 	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("append log chunk: %w", err)
+		return 0, fmt.Errorf("append log chunk: %w", err)
 	}
 	// A retried chunk that is already stored costs no compression.
 	j.mu.RLock()
 	dup := j.writing && c.Seq < len(j.st.recs)
+	next := len(j.st.recs)
 	j.mu.RUnlock()
 	if dup {
-		return taken(exclusive)
+		return next, taken(exclusive)
 	}
 
 	// Encode and compress before taking the write lock, so that the next
@@ -554,47 +566,49 @@ func (s *Store) append(ctx context.Context, jobID string, c Chunk, exclusive boo
 	defer s.putEncoder(e)
 	block, err := e.encode(c)
 	if err != nil {
-		return fmt.Errorf("append log chunk: %w", err)
+		return 0, fmt.Errorf("append log chunk: %w", err)
 	}
 
 	j.wmu.Lock()
 	defer j.wmu.Unlock()
 	if err := s.ensureWriter(j); err != nil {
-		return fmt.Errorf("append log chunk: %w", err)
-	}
-	if s.shared != nil {
-		if err := s.syncShared(ctx, j); err != nil {
-			return fmt.Errorf("append log chunk: %w", err)
-		}
+		return 0, fmt.Errorf("append log chunk: %w", err)
 	}
 	// Only this writer changes j.st, so reading it without j.mu is safe.
 	st := &j.st
+	if s.shared != nil && c.Seq > len(st.recs) && st.seal == nil {
+		// The replica may lack chunks other servers committed. When it
+		// says c.Seq comes next, it is not asked: the commit checks.
+		if err := s.syncShared(ctx, j); err != nil {
+			return 0, fmt.Errorf("append log chunk: %w", err)
+		}
+	}
 	switch next := len(st.recs); {
 	case c.Seq < next:
-		return taken(exclusive)
+		return next, taken(exclusive)
 	case c.Seq > next:
-		return &GapError{Want: next}
+		return 0, &GapError{Want: next}
 	case st.seal != nil:
-		return ErrSealed
+		return 0, ErrSealed
 	}
 	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("append log chunk: %w", err)
+		return 0, fmt.Errorf("append log chunk: %w", err)
 	}
 	if s.shared != nil {
 		if done, err := s.commitShared(ctx, j, c.Seq, block); done {
 			if err == nil {
-				return taken(exclusive)
+				return len(st.recs), taken(exclusive)
 			}
-			if err != nil && !errors.As(err, new(*GapError)) && !errors.Is(err, ErrSealed) {
+			if !errors.As(err, new(*GapError)) && !errors.Is(err, ErrSealed) {
 				err = fmt.Errorf("append log chunk: %w", err)
 			}
-			return err
+			return 0, err
 		}
 	}
 	if err := s.storeBlock(j, c.Seq, block, e.raw); err != nil {
-		return fmt.Errorf("append log chunk: %w", err)
+		return 0, fmt.Errorf("append log chunk: %w", err)
 	}
-	return nil
+	return len(st.recs), nil
 }
 
 // taken is what storing a seq already stored returns: nothing for an
@@ -636,7 +650,7 @@ func (j *job) writeRecord(block []byte, rec record, cmds []byte, cmdsOff int64) 
 	w := j.w
 	_, err := w.data.WriteAt(block, rec.off)
 	if err == nil {
-		err = w.data.Sync()
+		err = w.sync(w.data)
 	}
 	if err != nil {
 		// After a failed fsync the block may still look whole in the page
@@ -700,6 +714,53 @@ func (s *Store) Seal(jobID string) error {
 		return nil
 	}
 	if err := s.sealLocal(j); err != nil {
+		return fmt.Errorf("seal log: %w", err)
+	}
+	return nil
+}
+
+// CountError means a seal expected another number of chunks than the
+// log holds.
+type CountError struct{ Have int }
+
+func (e *CountError) Error() string {
+	return fmt.Sprintf("the log holds %d chunks", e.Have)
+}
+
+// SealAt seals jobID's log if it holds exactly chunks chunks, as an
+// agent reports a job's end with the count it sent; a log that holds
+// another count (chunks still on their way, or sent to another server
+// and not yet replicated here) is left open, with *CountError. Sealing
+// again at the same count is a no-op. Of a shared log, the count is
+// checked by the seal itself, so it costs one exchange with Shared.
+func (s *Store) SealAt(jobID string, chunks int) error {
+	j, err := s.acquire(jobID)
+	if err != nil {
+		return fmt.Errorf("seal log: %w", err)
+	}
+	defer s.release(j)
+	j.wmu.Lock()
+	defer j.wmu.Unlock()
+	if err := s.ensureWriter(j); err != nil {
+		return fmt.Errorf("seal log: %w", err)
+	}
+	st := &j.st
+	if s.shared == nil || st.seal != nil {
+		if n := len(st.recs); n != chunks {
+			return &CountError{Have: n}
+		}
+		if err := s.sealLocal(j); err != nil {
+			return fmt.Errorf("seal log: %w", err)
+		}
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), sharedTimeout)
+	defer cancel()
+	if err := s.sealSharedAt(ctx, j, chunks); err != nil {
+		var ce *CountError
+		if errors.As(err, &ce) {
+			return err
+		}
 		return fmt.Errorf("seal log: %w", err)
 	}
 	return nil

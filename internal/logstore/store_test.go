@@ -146,6 +146,40 @@ func TestRoundTrip(t *testing.T) {
 	}
 }
 
+// TestSealAtCount: a log is sealed only at the count of chunks it holds;
+// AppendAck acknowledges every chunk stored.
+func TestSealAtCount(t *testing.T) {
+	s := openStore(t, t.TempDir())
+	ctx := t.Context()
+	for i := range 2 {
+		next, err := s.AppendAck(ctx, "j", logstore.Chunk{Seq: i, Events: []ci.Event{output(i, "x\n")}})
+		if err != nil || next != i+1 {
+			t.Fatalf("AppendAck seq %d = %d, %v", i, next, err)
+		}
+	}
+	if next, err := s.AppendAck(ctx, "j", logstore.Chunk{Seq: 0}); err != nil || next != 2 {
+		t.Fatalf("AppendAck of a stored seq = %d, %v; want 2", next, err)
+	}
+	var count *logstore.CountError
+	for _, n := range []int{1, 3} {
+		if err := s.SealAt("j", n); !errors.As(err, &count) || count.Have != 2 {
+			t.Fatalf("SealAt(%d) of 2 chunks = %v, want CountError{2}", n, err)
+		}
+	}
+	if info, _ := s.Info("j"); info.Sealed {
+		t.Fatal("sealed by a refused SealAt")
+	}
+	if err := s.SealAt("j", 2); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SealAt("j", 2); err != nil {
+		t.Fatalf("second SealAt: %v", err)
+	}
+	if info, _ := s.Info("j"); !info.Sealed || info.Chunks != 2 {
+		t.Fatalf("info after SealAt: %+v", info)
+	}
+}
+
 func TestAppendIdempotentAndGap(t *testing.T) {
 	s := openStore(t, t.TempDir())
 	ctx := t.Context()
