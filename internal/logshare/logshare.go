@@ -47,16 +47,28 @@ func chunkKey(jobID string, seq int) string {
 
 func archiveKey(jobID string) string { return "logs/" + jobID + "/log" }
 
-// Commit implements logstore.Shared: the block is stored first, then
-// offered to the database; a refused block's object is deleted.
+// InlineMax is the size up to which a chunk is kept in the database's
+// row instead of an object of its own. A trivial job's whole log is a few
+// hundred bytes; an object would cost three requests to the object
+// storage (write, then read or archive, then delete). The rows of a
+// running job's chunks are bounded by InlineMax each; a sealed log of
+// several chunks is archived as one object, which deletes them.
+const InlineMax = 8 << 10
+
+// Commit implements logstore.Shared: a block larger than InlineMax is
+// stored as an object first, then offered to the database (a refused
+// block's object is deleted); a smaller one goes with its offer.
 func (l *Logs) Commit(ctx context.Context, jobID string, seq int, block []byte) (bool, logstore.Head, error) {
-	key := chunkKey(jobID, seq)
-	if _, err := l.blobs.Put(ctx, key, bytes.NewReader(block)); err != nil {
-		return false, logstore.Head{}, fmt.Errorf("store chunk %d: %w", seq, err)
+	c := store.LogChunk{Seq: seq, Data: block}
+	if len(block) > InlineMax {
+		c = store.LogChunk{Seq: seq, BlobKey: chunkKey(jobID, seq)}
+		if _, err := l.blobs.Put(ctx, c.BlobKey, bytes.NewReader(block)); err != nil {
+			return false, logstore.Head{}, fmt.Errorf("store chunk %d: %w", seq, err)
+		}
 	}
-	h, ok, err := l.db.AcceptLogChunk(ctx, jobID, seq, key)
-	if err != nil || !ok {
-		l.blobs.Delete(context.WithoutCancel(ctx), key)
+	h, ok, err := l.db.AcceptLogChunk(ctx, jobID, c)
+	if (err != nil || !ok) && c.BlobKey != "" {
+		l.blobs.Delete(context.WithoutCancel(ctx), c.BlobKey)
 	}
 	if err != nil {
 		return false, logstore.Head{}, err
@@ -104,7 +116,8 @@ func (l *Logs) Fetch(ctx context.Context, jobID string, from int) (io.ReadCloser
 	return &chunkReader{ctx: ctx, blobs: l.blobs, chunks: chunks}, logstore.Head{Exists: true, Next: chunks[len(chunks)-1].Seq + 1, Sealed: sh.Sealed && chunks[len(chunks)-1].Seq+1 == sh.Next}, nil
 }
 
-// chunkReader reads chunk objects one after the other.
+// chunkReader reads chunks, from their rows or objects, one after the
+// other.
 type chunkReader struct {
 	ctx    context.Context
 	blobs  blob.Store
@@ -120,6 +133,10 @@ func (r *chunkReader) Read(p []byte) (int, error) {
 			}
 			c := r.chunks[0]
 			r.chunks = r.chunks[1:]
+			if c.BlobKey == "" {
+				r.cur = io.NopCloser(bytes.NewReader(c.Data))
+				continue
+			}
 			rc, err := r.blobs.Get(r.ctx, c.BlobKey, blob.Range{})
 			if err != nil {
 				return 0, fmt.Errorf("read chunk %d: %w", c.Seq, err)

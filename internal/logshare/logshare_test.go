@@ -2,6 +2,8 @@ package logshare_test
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"path/filepath"
@@ -248,47 +250,58 @@ func TestRacingServersStoreEachSeqOnce(t *testing.T) {
 	}
 }
 
-// TestOneChunkLogIsNotCopied: a log of one chunk is sealed without an
-// archive (its chunk's object already is the whole log): one object,
-// read complete and sealed by a server that never saw it, gone after
-// delete.
+// TestOneChunkLogIsNotCopied: a log of one small chunk takes no object
+// (its row holds it); a log of one large chunk keeps that chunk's object
+// as its whole log, without a copy. Both read through any server and
+// leave nothing once deleted.
 func TestOneChunkLogIsNotCopied(t *testing.T) {
 	ss, blobs := servers(t, 2)
 	a, b := ss[0], ss[1]
 	ctx := t.Context()
-	if err := a.Append(ctx, "job1", logstore.Chunk{Seq: 0, Events: out("only line\n")}); err != nil {
-		t.Fatal(err)
-	}
-	if err := a.Seal("job1"); err != nil {
-		t.Fatal(err)
-	}
-	keys := func() []string {
-		var keys []string
-		for info, err := range blobs.List(ctx, "logs/job1/") {
-			if err != nil {
-				t.Fatal(err)
-			}
-			keys = append(keys, info.Key)
+	noise := make([]byte, 3*logshare.InlineMax)
+	rand.Read(noise)
+	large := hex.EncodeToString(noise) // incompressible, past InlineMax once compressed
+	for _, tc := range []struct {
+		job, line string
+		objects   int
+	}{
+		{"small", "only line", 0},
+		{"large", large, 1},
+	} {
+		if err := a.Append(ctx, tc.job, logstore.Chunk{Seq: 0, Events: out(tc.line + "\n")}); err != nil {
+			t.Fatal(err)
 		}
-		return keys
-	}
-	if k := keys(); len(k) != 1 || !strings.HasPrefix(k[0], "logs/job1/chunks/") {
-		t.Fatalf("objects of a one-chunk log: %v, want its one chunk", k)
-	}
-	if got := text(t, b, "job1"); got != "only line\n" {
-		t.Fatalf("read through another server: %q", got)
-	}
-	if info, err := b.Info("job1"); err != nil || !info.Sealed || info.Chunks != 1 {
-		t.Fatalf("info through another server: %+v %v", info, err)
-	}
-	if err := b.Append(ctx, "job1", logstore.Chunk{Seq: 1, Events: out("late\n")}); !errors.Is(err, logstore.ErrSealed) {
-		t.Fatalf("append after the seal: %v, want ErrSealed", err)
-	}
-	if err := b.Delete("job1"); err != nil {
-		t.Fatal(err)
-	}
-	if k := keys(); len(k) != 0 {
-		t.Fatalf("objects left after delete: %v", k)
+		if err := a.Seal(tc.job); err != nil {
+			t.Fatal(err)
+		}
+		keys := func() []string {
+			var keys []string
+			for info, err := range blobs.List(ctx, "logs/"+tc.job+"/") {
+				if err != nil {
+					t.Fatal(err)
+				}
+				keys = append(keys, info.Key)
+			}
+			return keys
+		}
+		if k := keys(); len(k) != tc.objects || (tc.objects == 1 && !strings.HasPrefix(k[0], "logs/"+tc.job+"/chunks/")) {
+			t.Fatalf("%s: objects of a one-chunk log: %v, want %d chunk object(s)", tc.job, k, tc.objects)
+		}
+		if got := text(t, b, tc.job); got != tc.line+"\n" {
+			t.Fatalf("%s: read through another server: %.40q", tc.job, got)
+		}
+		if info, err := b.Info(tc.job); err != nil || !info.Sealed || info.Chunks != 1 {
+			t.Fatalf("%s: info through another server: %+v %v", tc.job, info, err)
+		}
+		if err := b.Append(ctx, tc.job, logstore.Chunk{Seq: 1, Events: out("late\n")}); !errors.Is(err, logstore.ErrSealed) {
+			t.Fatalf("%s: append after the seal: %v, want ErrSealed", tc.job, err)
+		}
+		if err := b.Delete(tc.job); err != nil {
+			t.Fatal(err)
+		}
+		if k := keys(); len(k) != 0 {
+			t.Fatalf("%s: objects left after delete: %v", tc.job, k)
+		}
 	}
 }
 

@@ -17,11 +17,12 @@ type LogHead struct {
 	ArchiveKey string
 }
 
-// LogChunk is an accepted chunk of a shared log and the object holding
-// it.
+// LogChunk is an accepted chunk of a shared log: the object holding it,
+// or, for a small chunk, the chunk itself.
 type LogChunk struct {
 	Seq     int
-	BlobKey string
+	BlobKey string // "" when Data holds the chunk
+	Data    []byte
 }
 
 // ensureLogHead creates the head row of a log if there is none.
@@ -43,19 +44,38 @@ func (db *DB) GetLogHead(ctx context.Context, jobID string) (LogHead, error) {
 	return db.reader(ctx).GetLogHead(jobID)
 }
 
-// AcceptLogChunk makes the object blobKey chunk seq of a job's log if the
-// log expects exactly seq next and is not sealed; it reports whether it
-// did, and the head after the attempt. Of several servers offering the
-// same seq, exactly one is accepted. An accepted chunk costs two
-// statements: the head's insert (chunk 0) or conditional increment, and
-// the chunk's row.
-func (db *DB) AcceptLogChunk(ctx context.Context, jobID string, seq int, blobKey string) (head LogHead, accepted bool, err error) {
+// AcceptLogChunk makes c chunk seq of a job's log if the log expects
+// exactly seq next and is not sealed; it reports whether it did, and the
+// head after the attempt. Of several servers offering the same seq,
+// exactly one is accepted. On PostgreSQL an accepted chunk costs one
+// statement (the head's insert or conditional increment and the chunk's
+// row together); on SQLite, two in a transaction.
+func (db *DB) AcceptLogChunk(ctx context.Context, jobID string, c LogChunk) (head LogHead, accepted bool, err error) {
+	if db.dialect == Postgres {
+		q := acceptNextChunk
+		if c.Seq == 0 {
+			q = acceptFirstChunk
+		}
+		res, err := db.autocommit(ctx).exec(q, jobID, c.Seq, c.BlobKey, c.Data)
+		n := int64(0)
+		if err == nil {
+			n, err = res.RowsAffected()
+		}
+		if err != nil {
+			return head, false, wrap("accept log chunk", err)
+		}
+		if n == 1 {
+			return LogHead{JobID: jobID, Next: c.Seq + 1}, true, nil
+		}
+		// Refused, or chunk 0 of a log whose head exists: the
+		// transaction below decides.
+	}
 	err = db.Tx(ctx, func(tx *Tx) error {
 		accepted = false
 		// Chunk 0 usually creates the head; a head that exists (a retry,
 		// another server's chunk 0, a head made by a seal) is updated.
 		n := int64(0)
-		if seq == 0 {
+		if c.Seq == 0 {
 			res, err := tx.exec(`INSERT INTO log_heads (job_id, next) VALUES ($1, 1) ON CONFLICT (job_id) DO NOTHING`, jobID)
 			if err == nil {
 				n, err = res.RowsAffected()
@@ -65,7 +85,7 @@ func (db *DB) AcceptLogChunk(ctx context.Context, jobID string, seq int, blobKey
 			}
 		}
 		if n == 0 {
-			res, err := tx.exec(`UPDATE log_heads SET next = next + 1 WHERE job_id = $1 AND next = $2 AND NOT sealed`, jobID, seq)
+			res, err := tx.exec(`UPDATE log_heads SET next = next + 1 WHERE job_id = $1 AND next = $2 AND NOT sealed`, jobID, c.Seq)
 			if err == nil {
 				n, err = res.RowsAffected()
 			}
@@ -74,11 +94,11 @@ func (db *DB) AcceptLogChunk(ctx context.Context, jobID string, seq int, blobKey
 			}
 		}
 		if n == 1 {
-			if _, err := tx.exec(`INSERT INTO log_chunks (job_id, seq, blob_key) VALUES ($1, $2, $3)`, jobID, seq, blobKey); err != nil {
+			if _, err := tx.exec(`INSERT INTO log_chunks (job_id, seq, blob_key, data) VALUES ($1, $2, $3, $4)`, jobID, c.Seq, c.BlobKey, c.Data); err != nil {
 				return wrap("accept log chunk", err)
 			}
 			accepted = true
-			head = LogHead{JobID: jobID, Next: seq + 1}
+			head = LogHead{JobID: jobID, Next: c.Seq + 1}
 			return nil
 		}
 		var err error
@@ -91,22 +111,32 @@ func (db *DB) AcceptLogChunk(ctx context.Context, jobID string, seq int, blobKey
 	return head, accepted, err
 }
 
+// AcceptLogChunk's statements on PostgreSQL: the head's change and the
+// chunk's row in one, so that a chunk is accepted with its row or not at
+// all.
+const (
+	acceptFirstChunk = `WITH h AS (INSERT INTO log_heads (job_id, next) VALUES ($1, 1) ON CONFLICT (job_id) DO NOTHING RETURNING job_id)
+		INSERT INTO log_chunks (job_id, seq, blob_key, data) SELECT job_id, CAST($2 AS INTEGER), CAST($3 AS TEXT), CAST($4 AS BYTEA) FROM h`
+	acceptNextChunk = `WITH h AS (UPDATE log_heads SET next = next + 1 WHERE job_id = $1 AND next = CAST($2 AS INTEGER) AND NOT sealed RETURNING job_id)
+		INSERT INTO log_chunks (job_id, seq, blob_key, data) SELECT job_id, CAST($2 AS INTEGER), CAST($3 AS TEXT), CAST($4 AS BYTEA) FROM h`
+)
+
 // SealLog seals a job's log after chunks chunks if it has exactly that
 // many; it returns the head after the attempt (Sealed tells whether the
 // log is sealed, by this call or before; a head with another Next means
 // chunks arrived meanwhile).
 func (db *DB) SealLog(ctx context.Context, jobID string, chunks int) (head LogHead, err error) {
+	// The usual case, one statement on its own: the log has its chunks.
+	head = LogHead{JobID: jobID}
+	err = db.autocommit(ctx).queryRow(`UPDATE log_heads SET sealed = TRUE WHERE job_id = $1 AND next = $2
+		RETURNING next, sealed, archive_key`, jobID, chunks).Scan(&head.Next, &head.Sealed, &head.ArchiveKey)
+	if err == nil {
+		return head, nil
+	}
+	if !errors.Is(err, sql.ErrNoRows) {
+		return head, wrap("seal log", err)
+	}
 	err = db.Tx(ctx, func(tx *Tx) error {
-		// The usual case, one statement: the log has its chunks.
-		head = LogHead{JobID: jobID}
-		err := tx.queryRow(`UPDATE log_heads SET sealed = TRUE WHERE job_id = $1 AND next = $2
-			RETURNING next, sealed, archive_key`, jobID, chunks).Scan(&head.Next, &head.Sealed, &head.ArchiveKey)
-		if err == nil {
-			return nil
-		}
-		if !errors.Is(err, sql.ErrNoRows) {
-			return wrap("seal log", err)
-		}
 		// Another count, or no head yet (a log without chunks).
 		if err := tx.ensureLogHead(jobID); err != nil {
 			return err
@@ -123,7 +153,7 @@ func (db *DB) SealLog(ctx context.Context, jobID string, chunks int) (head LogHe
 // LogChunks returns the accepted chunks of a log from seq from on, in
 // order.
 func (db *DB) LogChunks(ctx context.Context, jobID string, from int) ([]LogChunk, error) {
-	rows, err := db.reader(ctx).query(`SELECT seq, blob_key FROM log_chunks WHERE job_id = $1 AND seq >= $2 ORDER BY seq`, jobID, from)
+	rows, err := db.reader(ctx).query(`SELECT seq, blob_key, data FROM log_chunks WHERE job_id = $1 AND seq >= $2 ORDER BY seq`, jobID, from)
 	if err != nil {
 		return nil, wrap("list log chunks", err)
 	}
@@ -131,7 +161,7 @@ func (db *DB) LogChunks(ctx context.Context, jobID string, from int) ([]LogChunk
 	var out []LogChunk
 	for rows.Next() {
 		var c LogChunk
-		if err := rows.Scan(&c.Seq, &c.BlobKey); err != nil {
+		if err := rows.Scan(&c.Seq, &c.BlobKey, &c.Data); err != nil {
 			return nil, wrap("list log chunks", err)
 		}
 		out = append(out, c)
@@ -140,7 +170,8 @@ func (db *DB) LogChunks(ctx context.Context, jobID string, from int) ([]LogChunk
 }
 
 // ArchiveLog records the object holding a sealed log and forgets its
-// chunks; it returns the chunks' objects, for the caller to delete. Only
+// chunks; it returns the chunks held in objects, for the caller to delete
+// those. Only
 // the first archive of a log counts: later calls return no chunks and
 // keep the first key (the returned head has it).
 func (db *DB) ArchiveLog(ctx context.Context, jobID, archiveKey string) (head LogHead, chunks []LogChunk, err error) {
@@ -153,7 +184,7 @@ func (db *DB) ArchiveLog(ctx context.Context, jobID, archiveKey string) (head Lo
 		if n, err := res.RowsAffected(); err != nil {
 			return wrap("archive log", err)
 		} else if n == 1 {
-			rows, err := tx.query(`SELECT seq, blob_key FROM log_chunks WHERE job_id = $1 ORDER BY seq`, jobID)
+			rows, err := tx.query(`SELECT seq, blob_key FROM log_chunks WHERE job_id = $1 AND blob_key <> '' ORDER BY seq`, jobID)
 			if err != nil {
 				return wrap("archive log", err)
 			}
@@ -193,7 +224,7 @@ func (db *DB) DeleteLog(ctx context.Context, jobID string) (keys []string, err e
 		if h.ArchiveKey != "" {
 			keys = append(keys, h.ArchiveKey)
 		}
-		rows, err := tx.query(`SELECT blob_key FROM log_chunks WHERE job_id = $1`, jobID)
+		rows, err := tx.query(`SELECT blob_key FROM log_chunks WHERE job_id = $1 AND blob_key <> ''`, jobID)
 		if err != nil {
 			return wrap("delete log", err)
 		}

@@ -3,6 +3,7 @@ package store
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -16,14 +17,19 @@ func testSharedLogs(t *testing.T, e *testEnv) {
 	if _, err := db.GetLogHead(ctx, "job-1"); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("head of a new log: %v, want ErrNotFound", err)
 	}
-	// Servers race for each seq: exactly one object is accepted per seq.
+	// Servers race for each seq: exactly one chunk is accepted per seq.
+	// Chunk 1 is small: kept in its row, not an object.
 	for seq := range 3 {
 		var wg sync.WaitGroup
 		var mu sync.Mutex
 		won := 0
 		for server := range 4 {
 			wg.Go(func() {
-				_, ok, err := db.AcceptLogChunk(ctx, "job-1", seq, fmt.Sprintf("k%d-%d", seq, server))
+				c := LogChunk{Seq: seq, BlobKey: fmt.Sprintf("k%d-%d", seq, server)}
+				if seq == 1 {
+					c = LogChunk{Seq: seq, Data: fmt.Appendf(nil, "inline %d", server)}
+				}
+				_, ok, err := db.AcceptLogChunk(ctx, "job-1", c)
 				if err != nil {
 					t.Error(err)
 				}
@@ -39,13 +45,19 @@ func testSharedLogs(t *testing.T, e *testEnv) {
 			t.Fatalf("seq %d accepted %d times, want once", seq, won)
 		}
 	}
-	h, ok, err := db.AcceptLogChunk(ctx, "job-1", 5, "gap")
+	h, ok, err := db.AcceptLogChunk(ctx, "job-1", LogChunk{Seq: 5, BlobKey: "gap"})
 	if err != nil || ok || h.Next != 3 {
 		t.Fatalf("a chunk past the next: %+v %v %v; want refused with Next 3", h, ok, err)
 	}
 	chunks, err := db.LogChunks(ctx, "job-1", 1)
 	if err != nil || len(chunks) != 2 || chunks[0].Seq != 1 || chunks[1].Seq != 2 {
 		t.Fatalf("LogChunks from 1 = %+v, %v", chunks, err)
+	}
+	if c := chunks[0]; c.BlobKey != "" || !strings.HasPrefix(string(c.Data), "inline ") {
+		t.Fatalf("the small chunk = %+v, want its data and no object", c)
+	}
+	if c := chunks[1]; !strings.HasPrefix(c.BlobKey, "k2-") || c.Data != nil {
+		t.Fatalf("chunk 2 = %+v, want its object and no data", c)
 	}
 	// Sealing at a stale count fails; at the right one it holds, and
 	// nothing is accepted after it.
@@ -55,11 +67,11 @@ func testSharedLogs(t *testing.T, e *testEnv) {
 	if h, err := db.SealLog(ctx, "job-1", 3); err != nil || !h.Sealed {
 		t.Fatalf("seal: %+v %v", h, err)
 	}
-	if h, ok, err := db.AcceptLogChunk(ctx, "job-1", 3, "late"); err != nil || ok || !h.Sealed {
+	if h, ok, err := db.AcceptLogChunk(ctx, "job-1", LogChunk{Seq: 3, BlobKey: "late"}); err != nil || ok || !h.Sealed {
 		t.Fatalf("a chunk after the seal: %+v %v %v", h, ok, err)
 	}
 	h, old, err := db.ArchiveLog(ctx, "job-1", "archive-1")
-	if err != nil || h.ArchiveKey != "archive-1" || len(old) != 3 {
+	if err != nil || h.ArchiveKey != "archive-1" || len(old) != 2 || old[0].Seq != 0 || old[1].Seq != 2 {
 		t.Fatalf("archive: %+v %v %v", h, old, err)
 	}
 	if h, old, err := db.ArchiveLog(ctx, "job-1", "archive-2"); err != nil || h.ArchiveKey != "archive-1" || len(old) != 0 {
