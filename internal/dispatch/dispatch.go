@@ -148,12 +148,13 @@ type Dispatcher struct {
 	misses map[string]int
 	// cancelSent records when a stop request was last delivered, per job.
 	cancelSent map[string]time.Time
-	// handedOut is the agent this server handed each job to (start),
-	// until the job's finish: a job's agent never changes once it is
-	// handed out (only jobs claimed for a poll that went away before
-	// start are released), so a log chunk of a job listed here needs no
-	// read of the job (see maxHandedOut).
-	handedOut map[string]string
+	// handedOut is, per job this server handed to an agent (start), the
+	// agent and what finishing the job needs to know, until its finish:
+	// a job's agent never changes once it is handed out (only jobs
+	// claimed for a poll that went away before start are released), so
+	// a log chunk or the finish of a job listed here needs no read of
+	// the job (see maxHandedOut).
+	handedOut map[string]handout
 	// streams are the debug session streams this server holds the user's
 	// end of, by ID, until their agent dials them; streamSent records
 	// when each was last delivered in a poll.
@@ -217,7 +218,7 @@ func New(cfg Config) *Dispatcher {
 		byAgent:    map[string]map[*waiter]struct{}{},
 		misses:     map[string]int{},
 		cancelSent: map[string]time.Time{},
-		handedOut:  map[string]string{},
+		handedOut:  map[string]handout{},
 		streams:    map[string]*pendingStream{},
 		streamSent: map[string]time.Time{},
 	}
@@ -566,20 +567,35 @@ func (d *Dispatcher) forget(jobID string) {
 const maxHandedOut = 1 << 16
 
 // handOut records that agentID was handed jobID.
-func (d *Dispatcher) handOut(jobID, agentID string) {
+func (d *Dispatcher) handOut(job *ci.Job, agentID string) {
 	d.mu.Lock()
 	if len(d.handedOut) >= maxHandedOut {
 		clear(d.handedOut)
 	}
-	d.handedOut[jobID] = agentID
+	d.handedOut[job.ID] = handout{agent: agentID, pipeline: job.PipelineID, block: job.BlockID}
 	d.mu.Unlock()
 }
 
+// handout is a job this server handed out: its agent, pipeline and
+// block.
+type handout struct{ agent, pipeline, block string }
+
 // handedOutTo reports whether this server handed jobID to agentID.
 func (d *Dispatcher) handedOutTo(jobID, agentID string) bool {
+	_, ok := d.handedOutJob(jobID, agentID)
+	return ok
+}
+
+// handedOutJob returns the job this server handed to agentID as jobID,
+// with the IDs finishing it needs (engine.FinishJob), if it did.
+func (d *Dispatcher) handedOutJob(jobID, agentID string) (*ci.Job, bool) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	return d.handedOut[jobID] == agentID
+	h, ok := d.handedOut[jobID]
+	if !ok || h.agent != agentID {
+		return nil, false
+	}
+	return &ci.Job{ID: jobID, PipelineID: h.pipeline, BlockID: h.block, AgentID: agentID, State: ci.StateRunning}, true
 }
 
 // Handler serves the agent protocol under agentapi.Prefix.

@@ -581,6 +581,47 @@ func TestAgentLost(t *testing.T) {
 	})
 }
 
+// TestFinishOfAJobFailedAsLost: an agent that comes back and reports
+// the end of a job the servers failed as lost meanwhile (its log sealed
+// with the server's last line) is answered OK through either server,
+// whether or not that server handed the job out, and the job stays
+// failed.
+func TestFinishOfAJobFailedAsLost(t *testing.T) {
+	enginetest.ForEachDialect(t, func(t *testing.T, dialect string) {
+		e := newEnv(t, dialect, options{servers: 2, lostAfter: 300 * time.Millisecond, pollTimeout: 2 * time.Second})
+		e.push()
+		c := e.client(0)
+		reg, err := c.Register(t.Context(), agentapi.RegisterRequest{Name: "agent-1", Type: "s1-test", Slots: 1, Version: "test", Hostname: "agent-1"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		viaOther := e.client(1)
+		viaOther.SetCredential(reg.Credential)
+		resp, err := c.Poll(t.Context(), agentapi.PollRequest{AgentID: reg.AgentID, FreeSlots: 1})
+		if err != nil || len(resp.Assign) != 1 {
+			t.Fatalf("poll = %+v, %v", resp, err)
+		}
+		job := resp.Assign[0].JobID
+		if _, err := c.SendLog(t.Context(), job, chunk(0, "working\n")); err != nil {
+			t.Fatal(err)
+		}
+		probe.Eventually(t, 10*time.Second, func() error {
+			if st := e.job(job).State; st != ci.StateDone {
+				return fmt.Errorf("job %s, want it failed as lost", st)
+			}
+			return nil
+		})
+		for i, c := range []*agentapi.Client{c, viaOther} {
+			if err := c.Finish(t.Context(), job, agentapi.FinishRequest{Result: ci.ResultPassed, Chunks: 1}); err != nil {
+				t.Errorf("finish through server %d: %v", i, err)
+			}
+		}
+		if j := e.job(job); j.Result != ci.ResultFailed || j.Reason != ci.ReasonAgentLost {
+			t.Errorf("job %s/%s, want failed/agent_lost", j.Result, j.Reason)
+		}
+	})
+}
+
 func TestAgentRestartAndDisconnect(t *testing.T) {
 	enginetest.ForEachDialect(t, func(t *testing.T, dialect string) {
 		const yaml = `version: v1.0

@@ -524,9 +524,13 @@ func (d *Dispatcher) finish(w http.ResponseWriter, r *http.Request) error {
 	default:
 		return errorf(http.StatusBadRequest, "result must be passed, failed or stopped, not %q", req.Result)
 	}
-	j, err := d.jobFor(r, ac)
-	if err != nil {
-		return err
+	// A job this server handed to the agent is not read first: if the
+	// seal finds its log sealed already, the job is read then.
+	j, handed := d.handedOutJob(r.PathValue("id"), ac.id)
+	if !handed {
+		if j, err = d.jobFor(r, ac); err != nil {
+			return err
+		}
 	}
 	if j.State == ci.StateDone {
 		d.forget(j.ID)
@@ -534,7 +538,19 @@ func (d *Dispatcher) finish(w http.ResponseWriter, r *http.Request) error {
 	}
 	// The log is sealed only if it holds every chunk the agent reports.
 	var count *logstore.CountError
-	if err := d.cfg.Logs.SealAt(j.ID, req.Chunks); errors.As(err, &count) {
+	err = d.cfg.Logs.SealAt(j.ID, req.Chunks)
+	if handed && errors.As(err, &count) {
+		// Failed as lost meanwhile, its log sealed by the server?
+		cur, err := d.jobFor(r, ac)
+		if err != nil {
+			return err
+		}
+		if cur.State == ci.StateDone {
+			d.forget(cur.ID)
+			return nil
+		}
+	}
+	if errors.As(err, &count) {
 		next := count.Have
 		return &httpError{status: http.StatusConflict, msg: fmt.Sprintf("the server has %d log chunks of job %s, the agent reports %d: send chunk %d next", next, j.ID, req.Chunks, next), next: &next}
 	} else if err != nil {
@@ -1007,7 +1023,7 @@ func (d *Dispatcher) start(ctx context.Context, a *ci.Agent, jobs []*ci.Job) []a
 			continue
 		}
 		d.log.Info("job assigned", "job", job.ID, "name", job.Name, "agent", a.ID)
-		d.handOut(job.ID, a.ID)
+		d.handOut(job, a.ID)
 		out = append(out, as)
 	}
 	return out

@@ -156,17 +156,15 @@ func (tx *Tx) LockQueue(projectID, queue, scope string) error {
 // job out of running or requests its stop, and this statement checks
 // both on the job's row.
 func (db *DB) FinishRunningJob(ctx context.Context, id string, result ci.Result, reason ci.Reason, now time.Time) (finished bool, err error) {
-	err = db.Tx(ctx, func(tx *Tx) error {
-		res, err := tx.exec(`UPDATE jobs SET state = 'done', result = $2, reason = $3, done_at = $4, wait_reason = ''
-			WHERE id = $1 AND state = 'running' AND NOT stop_requested`, id, result, reason, tx.ts(now))
-		if err != nil {
-			return wrap("finish job "+id, err)
-		}
-		n, err := res.RowsAffected()
-		finished = n == 1
-		return wrap("finish job "+id, err)
-	})
-	return finished, err
+	// One statement on its own: no transaction around it.
+	tx := db.autocommit(ctx)
+	res, err := tx.exec(`UPDATE jobs SET state = 'done', result = $2, reason = $3, done_at = $4, wait_reason = ''
+		WHERE id = $1 AND state = 'running' AND NOT stop_requested`, id, result, reason, tx.ts(now))
+	if err != nil {
+		return false, wrap("finish job "+id, err)
+	}
+	n, err := res.RowsAffected()
+	return n == 1, wrap("finish job "+id, err)
 }
 
 // BlockUnfinished counts the jobs of a block that are not done.
