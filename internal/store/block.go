@@ -11,11 +11,16 @@ const blockCols = `id, pipeline_id, idx, name, dependencies, state, result, reas
 	time_limit_ms, fail_fast, started_at, done_at, after_pipeline`
 
 func scanBlock(s scanner) (*ci.Block, error) {
+	b, part := blockPart()
+	return b, scanParts(s, part)
+}
+
+// blockPart is a block's share of a row: the columns of blockCols.
+func blockPart() (*ci.Block, rowPart) {
 	b := &ci.Block{}
-	err := s.Scan(&b.ID, &b.PipelineID, &b.Index, &b.Name, listCol{&b.Dependencies}, &b.State,
+	return b, rowPart{dest: []any{&b.ID, &b.PipelineID, &b.Index, &b.Name, listCol{&b.Dependencies}, &b.State,
 		&b.Result, &b.Reason, &b.Skipped, durCol{&b.TimeLimit}, &b.FailFast,
-		timeCol{&b.StartedAt}, timeCol{&b.DoneAt}, &b.AfterPipeline)
-	return b, err
+		timeCol{&b.StartedAt}, timeCol{&b.DoneAt}, &b.AfterPipeline}}
 }
 
 func normBlock(b *ci.Block) {

@@ -107,13 +107,23 @@ type JobStart struct {
 	Running bool
 }
 
+// jobStartCols are a JobStart's columns, read from jobs j joined with its
+// blocks b and pipelines p.
+const jobStartCols = `j.pipeline_id, j.state, j.stop_requested,
+	b.state = 'running' AND b.started_at IS NOT NULL AND p.state = 'running' AND p.started_at IS NOT NULL`
+
+// jobStartPart is a JobStart's share of a row: the columns of
+// jobStartCols.
+func jobStartPart(js *JobStart) rowPart {
+	return rowPart{dest: []any{&js.PipelineID, &js.State, &js.StopRequested, &js.Running}}
+}
+
 // GetJobStart reads a job's JobStart in one query.
 func (db *DB) GetJobStart(ctx context.Context, id string) (*JobStart, error) {
 	js := &JobStart{}
-	err := db.reader(ctx).queryRow(`SELECT j.pipeline_id, j.state, j.stop_requested,
-		b.state = 'running' AND b.started_at IS NOT NULL AND p.state = 'running' AND p.started_at IS NOT NULL
+	err := scanParts(db.reader(ctx).queryRow(`SELECT `+jobStartCols+`
 		FROM jobs j JOIN blocks b ON b.id = j.block_id JOIN pipelines p ON p.id = j.pipeline_id
-		WHERE j.id = $1`, id).Scan(&js.PipelineID, &js.State, &js.StopRequested, &js.Running)
+		WHERE j.id = $1`, id), jobStartPart(js))
 	if err != nil {
 		return nil, wrap("job start "+id, err)
 	}

@@ -22,20 +22,31 @@ const pipelineCols = `id, workflow_id, project_id, name, file, state, result, re
 var pipelineColsNoGraph = strings.Replace(pipelineCols, " graph,", " NULL,", 1)
 
 func scanPipeline(s scanner) (*ci.Pipeline, error) {
+	p, part := pipelinePart()
+	return p, scanParts(s, part)
+}
+
+// pipelinePart is a pipeline's share of a row: the columns of
+// pipelineCols.
+func pipelinePart() (*ci.Pipeline, rowPart) {
 	p := &ci.Pipeline{}
 	var problems string
-	err := s.Scan(&p.ID, &p.WorkflowID, &p.ProjectID, &p.Name, &p.File, &p.State, &p.Result,
-		&p.Reason, &p.Queue, &p.QueueScope, &p.Parallel, &p.AutoCancel, &p.FailFast,
-		durCol{&p.TimeLimit}, jsonCol{&p.Graph}, &p.Diagnostics, &p.PromotionOf, &p.PromotedBy,
-		&p.PartialRerun, timeCol{&p.CreatedAt}, timeCol{&p.StartedAt}, timeCol{&p.DoneAt},
-		&p.Promotion, &p.DeploymentTarget, &problems)
-	if err != nil || problems == "" {
-		return p, err
+	return p, rowPart{
+		dest: []any{&p.ID, &p.WorkflowID, &p.ProjectID, &p.Name, &p.File, &p.State, &p.Result,
+			&p.Reason, &p.Queue, &p.QueueScope, &p.Parallel, &p.AutoCancel, &p.FailFast,
+			durCol{&p.TimeLimit}, jsonCol{&p.Graph}, &p.Diagnostics, &p.PromotionOf, &p.PromotedBy,
+			&p.PartialRerun, timeCol{&p.CreatedAt}, timeCol{&p.StartedAt}, timeCol{&p.DoneAt},
+			&p.Promotion, &p.DeploymentTarget, &problems},
+		done: func() error {
+			if problems == "" {
+				return nil
+			}
+			if err := json.Unmarshal([]byte(problems), &p.Problems); err != nil {
+				return fmt.Errorf("scan pipeline %s: problems: %w", p.ID, err)
+			}
+			return nil
+		},
 	}
-	if err := json.Unmarshal([]byte(problems), &p.Problems); err != nil {
-		return nil, fmt.Errorf("scan pipeline %s: problems: %w", p.ID, err)
-	}
-	return p, nil
 }
 
 // problemsArg is the stored form of a pipeline's problems: a JSON array,

@@ -13,11 +13,16 @@ const projectCols = `id, name, repo_url, default_branch, pipeline_file, public,
 	deployment_details_public`
 
 func scanProject(s scanner) (*ci.Project, error) {
+	p, part := projectPart()
+	return p, scanParts(s, part)
+}
+
+// projectPart is a project's share of a row: the columns of projectCols.
+func projectPart() (*ci.Project, rowPart) {
 	p := &ci.Project{}
-	err := s.Scan(&p.ID, &p.Name, &p.RepoURL, &p.DefaultBranch, &p.PipelineFile, &p.Public,
+	return p, rowPart{dest: []any{&p.ID, &p.Name, &p.RepoURL, &p.DefaultBranch, &p.PipelineFile, &p.Public,
 		durCol{&p.PollInterval}, &p.WebhookSecret, timeCol{&p.CreatedAt},
-		&p.Forge, &p.ForgeURL, &p.ForgeRepo, &p.ForgeToken, &p.DeploymentDetailsPublic)
-	return p, err
+		&p.Forge, &p.ForgeURL, &p.ForgeRepo, &p.ForgeToken, &p.DeploymentDetailsPublic}}
 }
 
 func normProject(p *ci.Project) {

@@ -53,6 +53,7 @@ func storeTests() []storeTest {
 		{"ClaimJobs", testClaimJobs},
 		{"UrgentTx", testUrgentTx},
 		{"JobReads", testJobReads},
+		{"Handout", testHandout},
 		{"JobQueries", testJobQueries},
 		{"UpdateJobIf", testUpdateJobIf},
 		{"ActivePipelines", testActivePipelines},

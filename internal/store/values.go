@@ -178,6 +178,34 @@ func (c listCol) Scan(v any) error {
 // scanner is what *sql.Row and *sql.Rows have in common.
 type scanner interface{ Scan(dest ...any) error }
 
+// rowPart is one table's share of a row that holds several (a join): the
+// destinations of its columns, in order, and what to make of them once
+// the row is scanned (done may be nil).
+type rowPart struct {
+	dest []any
+	done func() error
+}
+
+// scanParts scans one row whose columns are those of parts, in order.
+func scanParts(s scanner, parts ...rowPart) error {
+	var dest []any
+	for _, p := range parts {
+		dest = append(dest, p.dest...)
+	}
+	if err := s.Scan(dest...); err != nil {
+		return err
+	}
+	for _, p := range parts {
+		if p.done == nil {
+			continue
+		}
+		if err := p.done(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // collect runs a query and scans every row with scan.
 func collect[T any](tx *Tx, scan func(scanner) (T, error), query string, args ...any) ([]T, error) {
 	rows, err := tx.query(query, args...)

@@ -42,10 +42,7 @@ type WorkflowFilter struct {
 //
 // The SQL below computes the rank of the "worst" pipeline; workflowSummary
 // turns it into a state and result.
-const workflowCols = `w.id, w.project_id, w.number, w.trigger, w.ref_type, w.branch, w.tag,
-	w.pr, w.pr_branch, w.sha, w.commit_range, w.message, w.author, w.triggered_by,
-	w.rerun_of, w.created_at, w.pr_fork, w.pr_sha, w.pr_name, w.pr_slug, w.pr_head_url,
-	w.ref_verified, w.schedule, w.parameters,
+const workflowCols = workflowRowCols + `,
 	(SELECT MIN(CASE
 		WHEN p.state <> 'done' OR p.promotions_due THEN 0
 		WHEN p.result = 'failed' THEN 1
@@ -53,6 +50,13 @@ const workflowCols = `w.id, w.project_id, w.number, w.trigger, w.ref_type, w.bra
 		WHEN p.result = 'canceled' THEN 3
 		ELSE 4 END)
 	 FROM pipelines p WHERE p.workflow_id = w.id AND ` + notDebugPipeline + `)`
+
+// workflowRowCols are a workflow's stored columns, without the rank of
+// workflowCols.
+const workflowRowCols = `w.id, w.project_id, w.number, w.trigger, w.ref_type, w.branch, w.tag,
+	w.pr, w.pr_branch, w.sha, w.commit_range, w.message, w.author, w.triggered_by,
+	w.rerun_of, w.created_at, w.pr_fork, w.pr_sha, w.pr_name, w.pr_slug, w.pr_head_url,
+	w.ref_verified, w.schedule, w.parameters`
 
 // notDebugPipeline is an SQL condition on pipelines p: p is not the
 // pipeline of a debug job.
@@ -81,22 +85,34 @@ func workflowSummary(rank sql.NullInt64) (ci.State, ci.Result) {
 }
 
 func scanWorkflow(s scanner) (*ci.Workflow, error) {
-	w := &ci.Workflow{}
+	w, part := workflowPart()
 	var rank sql.NullInt64
-	var params string
-	err := s.Scan(&w.ID, &w.ProjectID, &w.Number, &w.Trigger, &w.RefType, &w.Branch, &w.Tag,
-		&w.PR, &w.PRBranch, &w.SHA, &w.CommitRange, &w.Message, &w.Author, &w.TriggeredBy,
-		&w.RerunOf, timeCol{&w.CreatedAt}, &w.PRFork, &w.PRSHA, &w.PRName, &w.PRSlug, &w.PRHeadURL, &w.RefVerified, &w.Schedule, &params, &rank)
-	if err != nil {
+	if err := scanParts(s, part, rowPart{dest: []any{&rank}}); err != nil {
 		return nil, err
 	}
 	w.State, w.Result = workflowSummary(rank)
-	if params != "" && params != "{}" {
-		if err := json.Unmarshal([]byte(params), &w.Parameters); err != nil {
-			return nil, fmt.Errorf("scan workflow parameters: %w", err)
-		}
-	}
 	return w, nil
+}
+
+// workflowPart is a workflow's share of a row: the columns of
+// workflowRowCols. Its State and Result are left zero.
+func workflowPart() (*ci.Workflow, rowPart) {
+	w := &ci.Workflow{}
+	var params string
+	return w, rowPart{
+		dest: []any{&w.ID, &w.ProjectID, &w.Number, &w.Trigger, &w.RefType, &w.Branch, &w.Tag,
+			&w.PR, &w.PRBranch, &w.SHA, &w.CommitRange, &w.Message, &w.Author, &w.TriggeredBy,
+			&w.RerunOf, timeCol{&w.CreatedAt}, &w.PRFork, &w.PRSHA, &w.PRName, &w.PRSlug, &w.PRHeadURL, &w.RefVerified, &w.Schedule, &params},
+		done: func() error {
+			if params == "" || params == "{}" {
+				return nil
+			}
+			if err := json.Unmarshal([]byte(params), &w.Parameters); err != nil {
+				return fmt.Errorf("scan workflow parameters: %w", err)
+			}
+			return nil
+		},
+	}
 }
 
 // ReserveWorkflowNumber takes the next workflow number of a project
