@@ -1006,10 +1006,7 @@ func (d *Dispatcher) start(ctx context.Context, a *ci.Agent, jobs []*ci.Job) []a
 		if f := d.cfg.Metrics.JobAssigned; f != nil && !job.QueuedAt.IsZero() {
 			f(job.MachineType, job.StartedAt.Sub(job.QueuedAt))
 		}
-		if err := d.eng.JobStarted(ctx, job.ID); err != nil {
-			d.log.Error("job started", "job", job.ID, "err", err)
-		}
-		as, err := d.eng.Assignment(ctx, job)
+		as, err := d.eng.HandOut(ctx, job)
 		var pe *engine.PrepareError
 		switch {
 		case errors.As(err, &pe):

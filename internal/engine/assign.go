@@ -14,6 +14,7 @@ import (
 	"github.com/batonci/baton/internal/jobspec"
 	"github.com/batonci/baton/internal/logstore"
 	"github.com/batonci/baton/internal/plan"
+	"github.com/batonci/baton/internal/store"
 )
 
 // PrepareError is returned by Assignment for a job that cannot start (a
@@ -39,43 +40,62 @@ func (e *PrepareError) Unwrap() error { return e.Err }
 // malformed, the cause in its log, as localrun does) and returns a
 // *PrepareError.
 func (e *Engine) Assignment(ctx context.Context, job *ci.Job) (agentapi.Assignment, error) {
-	a := agentapi.Assignment{JobID: job.ID}
-	// The pipeline's graph (the bulk of its row) is read once for all
-	// its jobs: while the cache holds it, the row is read without it.
-	var p *ci.Pipeline
-	var err error
+	h, err := e.handout(ctx, job)
+	if err != nil {
+		return agentapi.Assignment{JobID: job.ID}, fmt.Errorf("assignment: %w", err)
+	}
+	return e.assignment(ctx, job, h)
+}
+
+// HandOut hands a job just claimed by an agent to it: it is JobStarted
+// then Assignment, with what both need read once, in one statement
+// (store.DB.GetHandout). A failure to record the start is logged, and
+// the job handed out all the same (its agent reports on it, or it is
+// lost with its agent); Assignment's errors are returned.
+func (e *Engine) HandOut(ctx context.Context, job *ci.Job) (agentapi.Assignment, error) {
+	h, err := e.handout(ctx, job)
+	if err != nil {
+		return agentapi.Assignment{JobID: job.ID}, fmt.Errorf("hand out: %w", err)
+	}
+	if err := e.jobStarted(ctx, job.ID, &h.Start); err != nil {
+		e.log.Error("job started", "job", job.ID, "err", err)
+	}
+	return e.assignment(ctx, job, h)
+}
+
+// jobHandout is what Assignment reads of a job besides the job itself:
+// the store's Handout and the decoded graph of the job's pipeline (or
+// why it could not be decoded).
+type jobHandout struct {
+	*store.Handout
+	graph    *plan.Graph
+	graphErr error
+}
+
+// handout reads a job's jobHandout. The pipeline's graph (the bulk of
+// its row) is read once for all its jobs: while the cache holds it, the
+// row is read without it.
+func (e *Engine) handout(ctx context.Context, job *ci.Job) (*jobHandout, error) {
 	graph, cached := e.graphs.cached(job.PipelineID)
-	if cached {
-		p, err = e.db.GetPipelineNoGraph(ctx, job.PipelineID)
-	} else {
-		p, err = e.db.GetPipeline(ctx, job.PipelineID)
-	}
+	h, err := e.db.GetHandout(ctx, job.ID, !cached)
 	if err != nil {
-		return a, fmt.Errorf("assignment: %w", err)
+		return nil, err
 	}
-	var gerr error
+	jh := &jobHandout{Handout: h, graph: graph}
 	if !cached {
-		graph, gerr = e.graphs.get(p.ID, p.Graph)
+		jh.graph, jh.graphErr = e.graphs.get(h.Pipeline.ID, h.Pipeline.Graph)
 	}
-	wf, err := e.db.GetWorkflow(ctx, p.WorkflowID)
-	if err != nil {
-		return a, fmt.Errorf("assignment: %w", err)
-	}
-	proj, err := e.db.GetProject(ctx, p.ProjectID)
-	if err != nil {
-		return a, fmt.Errorf("assignment: %w", err)
-	}
-	blocks, err := e.db.ListBlocks(ctx, p.ID)
-	if err != nil {
-		return a, fmt.Errorf("assignment: %w", err)
-	}
+	return jh, nil
+}
+
+// assignment is Assignment for a job whose jobHandout the caller has just
+// read.
+func (e *Engine) assignment(ctx context.Context, job *ci.Job, h *jobHandout) (agentapi.Assignment, error) {
+	a := agentapi.Assignment{JobID: job.ID}
+	p, wf, proj := h.Pipeline, h.Workflow, h.Project
 	var pj *plan.Job
-	if gerr == nil {
-		for _, b := range blocks {
-			if b.ID == job.BlockID {
-				pj = planJob(graph, b.Index, job.Index, b.AfterPipeline)
-			}
-		}
+	if h.graphErr == nil {
+		pj = planJob(h.graph, h.Block.Index, job.Index, h.Block.AfterPipeline)
 	}
 	var rj jobspec.Job
 	if err := json.Unmarshal(job.Spec, &rj); err != nil {
@@ -114,9 +134,7 @@ func (e *Engine) Assignment(ctx context.Context, job *ci.Job) (agentapi.Assignme
 	g := b.git()
 	a.Job = rj
 	a.Project, a.Workflow, a.Fork = proj.ID, wf.ID, wf.PRFork
-	if a.Tools, err = e.db.ListGlobalTools(ctx); err != nil {
-		return a, fmt.Errorf("assignment: %w", err)
-	}
+	a.Tools = h.Tools
 	a.Checkout = &agentapi.Checkout{Project: proj.ID, URL: proj.RepoURL, SHA: wf.SHA, Ref: g.Ref(), RepoName: g.RepoName}
 	if wf.RefType == "pull-request" && wf.PRSHA != "" && wf.PRSHA != wf.SHA {
 		// The merge commit exists only in the server's mirror: tell the

@@ -382,11 +382,17 @@ func (e *Engine) JobStarted(ctx context.Context, jobID string) error {
 	if err != nil {
 		return fmt.Errorf("job started: %w", err)
 	}
+	return e.jobStarted(ctx, jobID, j)
+}
+
+// jobStarted is JobStarted for a job whose JobStart the caller has just
+// read.
+func (e *Engine) jobStarted(ctx context.Context, jobID string, j *store.JobStart) error {
 	if j.Running && j.State == ci.StateRunning && !j.StopRequested {
 		e.nudge() // its time limit runs from now
 		return nil
 	}
-	err = e.mutate(ctx, j.PipelineID, jobEvent(jobID, pipelinestate.Event{Kind: pipelinestate.JobStarted}))
+	err := e.mutate(ctx, j.PipelineID, jobEvent(jobID, pipelinestate.Event{Kind: pipelinestate.JobStarted}))
 	if err != nil {
 		return fmt.Errorf("job started: %w", err)
 	}

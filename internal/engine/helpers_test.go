@@ -144,6 +144,17 @@ func (e *env) claim(agent, machineType string) *ci.Job {
 // reports it started.
 func (e *env) start(p *ci.Pipeline, name, agent string) *ci.Job {
 	e.t.Helper()
+	j := e.take(p, name, agent)
+	if err := e.eng.JobStarted(e.t.Context(), j.ID); err != nil {
+		e.t.Fatalf("JobStarted: %v", err)
+	}
+	return j
+}
+
+// take makes agent run the queued job of pipeline p named name, as
+// ClaimJob would, without reporting its start.
+func (e *env) take(p *ci.Pipeline, name, agent string) *ci.Job {
+	e.t.Helper()
 	j := e.job(p, name)
 	if j.State != ci.StateQueued {
 		e.t.Fatalf("job %s is %s, not queued", name, j.State)
@@ -151,9 +162,6 @@ func (e *env) start(p *ci.Pipeline, name, agent string) *ci.Job {
 	j.State, j.AgentID, j.StartedAt, j.WaitReason = ci.StateRunning, agent, e.clock.Now(), ""
 	if err := e.db.Tx(e.t.Context(), func(tx *store.Tx) error { return tx.UpdateJobIf(j, ci.StateQueued) }); err != nil {
 		e.t.Fatalf("start %s: %v", name, err)
-	}
-	if err := e.eng.JobStarted(e.t.Context(), j.ID); err != nil {
-		e.t.Fatalf("JobStarted: %v", err)
 	}
 	return j
 }

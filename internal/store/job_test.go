@@ -349,8 +349,8 @@ func testJobQueries(t *testing.T, e *testEnv) {
 }
 
 // testJobReads: the narrow reads of the claim and finish paths return
-// what the full reads do, but the bulk they leave out (a job's spec, a
-// pipeline's graph); GetJobStart says whether the job's block and
+// what the full reads do, but the bulk they leave out (a job's spec);
+// GetJobStart says whether the job's block and
 // pipeline run.
 func testJobReads(t *testing.T, e *testEnv) {
 	db := e.open(t)
@@ -380,20 +380,6 @@ func testJobReads(t *testing.T, e *testEnv) {
 	diff(t, "GetJobLite", lite, full)
 	_, err = db.GetJobLite(ctx, "nope")
 	wantErr(t, "GetJobLite of no job", err, ErrNotFound)
-
-	p, err := db.GetPipeline(ctx, s.pipeline.ID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	np, err := db.GetPipelineNoGraph(ctx, s.pipeline.ID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if np.Graph != nil || len(p.Graph) == 0 {
-		t.Errorf("graphs: without %s, with %s", np.Graph, p.Graph)
-	}
-	p.Graph = nil
-	diff(t, "GetPipelineNoGraph", np, p)
 
 	start := func() *JobStart {
 		t.Helper()

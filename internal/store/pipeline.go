@@ -97,17 +97,6 @@ func (db *DB) GetPipeline(ctx context.Context, id string) (*ci.Pipeline, error) 
 	return db.reader(ctx).GetPipeline(id)
 }
 
-// GetPipelineNoGraph returns a pipeline without its blocks nor its Graph
-// (nil), the bulk of its row, for readers that hold the graph already.
-// It must not be written back.
-func (db *DB) GetPipelineNoGraph(ctx context.Context, id string) (*ci.Pipeline, error) {
-	p, err := scanPipeline(db.reader(ctx).queryRow(`SELECT `+pipelineColsNoGraph+` FROM pipelines WHERE id = $1`, id))
-	if err != nil {
-		return nil, wrap("get pipeline "+id, err)
-	}
-	return p, nil
-}
-
 // LockPipeline returns a pipeline, without its blocks, locking its row
 // until the transaction ends, so that one server at a time advances it.
 // (On SQLite the write transaction already excludes every other writer.)
