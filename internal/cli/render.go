@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"bufio"
 	"bytes"
 	"cmp"
 	"encoding/json"
@@ -30,13 +29,13 @@ var jobColors = []string{"\x1b[36m", "\x1b[35m", "\x1b[34m", "\x1b[33m", "\x1b[3
 
 // jsonRenderer writes every event as one JSON object per line.
 type jsonRenderer struct {
-	w   *bufio.Writer
+	w   *liveWriter
 	enc *json.Encoder
 }
 
 func newJSONRenderer(w io.Writer) *jsonRenderer {
-	bw := bufio.NewWriterSize(w, 64<<10)
-	return &jsonRenderer{w: bw, enc: json.NewEncoder(bw)}
+	lw := newLiveWriter(w, liveBlock, liveDelay)
+	return &jsonRenderer{w: lw, enc: json.NewEncoder(lw)}
 }
 
 func (r *jsonRenderer) event(ev ci.Event) {
@@ -50,8 +49,9 @@ func (r *jsonRenderer) flush() { r.w.Flush() }
 
 // textRenderer writes a readable, live view of a run: every output line
 // prefixed with its job, each command with its duration and exit code.
+// Output lines are written in blocks (liveWriter), the rest at once.
 type textRenderer struct {
-	w       *bufio.Writer
+	w       *liveWriter
 	color   bool
 	prefix  map[string]string // "block\x00job" -> rendered prefix
 	partial map[string][]byte // unfinished output line per job
@@ -67,13 +67,11 @@ type textRenderer struct {
 	// withheld are the notices of secrets withheld from each job, shown
 	// again next to its failure.
 	withheld map[string][]string
-	// scratch is reused to assemble prefixed output lines.
-	scratch []byte
 }
 
 func newTextRenderer(w io.Writer, color bool, jobNames map[string]int) *textRenderer {
 	return &textRenderer{
-		w: bufio.NewWriterSize(w, 64<<10), color: color,
+		w: newLiveWriter(w, liveBlock, liveDelay), color: color,
 		prefix: map[string]string{}, partial: map[string][]byte{}, hide: map[string]bool{},
 		unique: jobNames, started: map[string]time.Time{},
 	}
@@ -196,7 +194,9 @@ func (r *textRenderer) noteWithheld(key, output string) []string {
 }
 
 // output prints the complete lines of a chunk, keeping a trailing partial
-// line until the rest arrives.
+// line until the rest arrives. The prefixed lines are assembled in the
+// writer's own buffer, a block at a time: a million short lines are then
+// neither two million small writes nor copied twice.
 func (r *textRenderer) output(key string, ev ci.Event) {
 	data := ev.Output
 	prefix := r.prefixOf(ev)
@@ -206,30 +206,40 @@ func (r *textRenderer) output(key string, ev ci.Event) {
 			r.partial[key] = append(p, data...)
 			return
 		}
-		r.w.WriteString(prefix)
-		r.w.Write(p)
-		r.w.WriteString(data[:i+1])
+		buf := append(r.w.hold(), prefix...)
+		buf = append(buf, p...)
+		r.w.release(append(buf, data[:i+1]...))
 		r.partial[key] = p[:0]
 		data = data[i+1:]
 	}
-	// Build the prefixed lines in one buffer and write it once: a million
-	// short lines would otherwise be two million small writes.
-	buf := r.scratch[:0]
-	for len(data) > 0 {
+	for data != "" {
+		buf, rest, full := appendLines(r.w.hold(), prefix, data, r.w.block)
+		r.w.release(buf)
+		data = rest
+		if !full {
+			break
+		}
+	}
+	if data != "" {
+		r.partial[key] = append(r.partial[key][:0], data...)
+	}
+}
+
+// appendLines appends the complete lines of data to buf, each after
+// prefix, until buf holds limit bytes. It returns the rest of data (a
+// last partial line, or lines left for the next block) and whether it
+// stopped at the limit.
+func appendLines(buf []byte, prefix, data string, limit int) (_ []byte, rest string, full bool) {
+	for len(buf) < limit {
 		i := strings.IndexByte(data, '\n')
 		if i < 0 {
-			r.partial[key] = append(r.partial[key][:0], data...)
-			break
+			return buf, data, false
 		}
 		buf = append(buf, prefix...)
 		buf = append(buf, data[:i+1]...)
 		data = data[i+1:]
 	}
-	r.w.Write(buf)
-	r.scratch = buf
-	if r.w.Buffered() > 32<<10 {
-		r.w.Flush()
-	}
+	return buf, data, true
 }
 
 func (r *textRenderer) flushPartial(key string, ev ci.Event) {

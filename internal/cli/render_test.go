@@ -67,3 +67,97 @@ func TestJobLogShowsWithheldSecrets(t *testing.T) {
 		t.Errorf("without notices or block:\n%s", out.String())
 	}
 }
+
+// TestTextRendererFormat pins the live view's bytes, plain (a pipe) and
+// coloured (a terminal): each job's prefix (with its block when two blocks
+// use the job's name), commands, output lines, a partial last line, the
+// runner's folded steps and the results.
+func TestTextRendererFormat(t *testing.T) {
+	t.Parallel()
+	at := func(ms int) ci.Timestamp { return ci.Timestamp(time.Unix(1700000000, int64(ms)*1e6)) }
+	pat := func(ms int) *ci.Timestamp { ts := at(ms); return &ts }
+	code := func(n int) *int { return &n }
+	job := func(block, name string, evs ...ci.Event) []ci.Event {
+		for i := range evs {
+			evs[i].Block, evs[i].Job = block, name
+		}
+		return evs
+	}
+	var events []ci.Event
+	events = append(events, job("Build", "Compile",
+		ci.Event{Kind: ci.EventJobStarted, Timestamp: at(0)},
+		ci.Event{Kind: ci.EventCmdStarted, Timestamp: at(0), Directive: jobspec.DirectiveExportEnv},
+		ci.Event{Kind: ci.EventCmdOutput, Timestamp: at(0), Output: "Exporting CI\n"},
+		ci.Event{Kind: ci.EventCmdFinished, Timestamp: at(1), Directive: jobspec.DirectiveExportEnv, ExitCode: code(0), StartedAt: pat(0), FinishedAt: pat(1)},
+		ci.Event{Kind: ci.EventCmdStarted, Timestamp: at(1), Directive: "make\nmake install"},
+	)...)
+	events = append(events, job("Test", "Compile",
+		ci.Event{Kind: ci.EventJobStarted, Timestamp: at(2)},
+		ci.Event{Kind: ci.EventCmdStarted, Timestamp: at(2), Directive: "go vet"},
+	)...)
+	events = append(events, job("Build", "Compile",
+		ci.Event{Kind: ci.EventCmdOutput, Timestamp: at(3), Output: "cc -o app main.c\nlinking"},
+		ci.Event{Kind: ci.EventCmdOutput, Timestamp: at(4), Output: " app\n\nwarning: none\r\nno newline"},
+	)...)
+	events = append(events, job("Test", "Compile",
+		ci.Event{Kind: ci.EventCmdOutput, Timestamp: at(5), Output: "vet: ok\n"},
+		ci.Event{Kind: ci.EventCmdFinished, Timestamp: at(1500), Directive: "go vet", ExitCode: code(2), StartedAt: pat(2), FinishedAt: pat(1500)},
+		ci.Event{Kind: ci.EventJobFinished, Timestamp: at(1500), Result: ci.ResultFailed, Reason: ci.ReasonTest},
+	)...)
+	events = append(events, job("Build", "Compile",
+		ci.Event{Kind: ci.EventCmdFinished, Timestamp: at(2000), Directive: "make\nmake install", ExitCode: code(0), StartedAt: pat(1), FinishedAt: pat(2000)},
+		ci.Event{Kind: ci.EventJobFinished, Timestamp: at(2000), Result: ci.ResultPassed},
+	)...)
+	events = append(events, ci.Event{Kind: ci.EventBlockFinished, Timestamp: at(2000), Block: "Deploy", Result: ci.ResultCanceled, Reason: ci.ReasonDependency})
+
+	for _, tc := range []struct {
+		name  string
+		color bool
+		want  string
+	}{
+		{"pipe", false, "" +
+			"[Build › Compile] started in block Build\n" +
+			"[Build › Compile] $ make …\n" +
+			"[Test › Compile] started in block Test\n" +
+			"[Test › Compile] $ go vet\n" +
+			"[Build › Compile] cc -o app main.c\n" +
+			"[Build › Compile] linking app\n" +
+			"[Build › Compile] \n" +
+			"[Build › Compile] warning: none\r\n" +
+			"[Test › Compile] vet: ok\n" +
+			"[Test › Compile] ✘ go vet (exit 2) 1.50s\n" +
+			"[Test › Compile] job failed in 1.50s\n" +
+			"[Build › Compile] no newline\n" +
+			"[Build › Compile] ✔ make … 2.00s\n" +
+			"[Build › Compile] job passed in 2.00s\n" +
+			"block \"Deploy\" canceled (a dependency did not pass)\n"},
+		{"terminal", true, "" +
+			"\x1b[36m[Build › Compile] \x1b[0m\x1b[2mstarted in block Build\x1b[0m\n" +
+			"\x1b[36m[Build › Compile] \x1b[0m\x1b[1m$ make …\x1b[0m\n" +
+			"\x1b[35m[Test › Compile] \x1b[0m\x1b[2mstarted in block Test\x1b[0m\n" +
+			"\x1b[35m[Test › Compile] \x1b[0m\x1b[1m$ go vet\x1b[0m\n" +
+			"\x1b[36m[Build › Compile] \x1b[0mcc -o app main.c\n" +
+			"\x1b[36m[Build › Compile] \x1b[0mlinking app\n" +
+			"\x1b[36m[Build › Compile] \x1b[0m\n" +
+			"\x1b[36m[Build › Compile] \x1b[0mwarning: none\r\n" +
+			"\x1b[35m[Test › Compile] \x1b[0mvet: ok\n" +
+			"\x1b[35m[Test › Compile] \x1b[0m\x1b[31m✘\x1b[0m go vet (exit 2) \x1b[2m1.50s\x1b[0m\n" +
+			"\x1b[35m[Test › Compile] \x1b[0mjob \x1b[31mfailed\x1b[0m in 1.50s\n" +
+			"\x1b[36m[Build › Compile] \x1b[0mno newline\n" +
+			"\x1b[36m[Build › Compile] \x1b[0m\x1b[32m✔\x1b[0m make … \x1b[2m2.00s\x1b[0m\n" +
+			"\x1b[36m[Build › Compile] \x1b[0mjob \x1b[32mpassed\x1b[0m in 2.00s\n" +
+			"\x1b[33mblock \"Deploy\" canceled (a dependency did not pass)\x1b[0m\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var out bytes.Buffer
+			r := newTextRenderer(&out, tc.color, map[string]int{"Compile": 2})
+			for _, ev := range events {
+				r.event(ev)
+			}
+			r.flush()
+			if got := out.String(); got != tc.want {
+				t.Errorf("got:\n%q\nwant:\n%q", got, tc.want)
+			}
+		})
+	}
+}
