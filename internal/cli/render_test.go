@@ -161,3 +161,49 @@ func TestTextRendererFormat(t *testing.T) {
 		})
 	}
 }
+
+// TestAppendLines: the prefixed lines are those of a plain line-by-line
+// loop, for lines of every length around the 8-byte words the short
+// lines are copied in, bytes that differ from '\n' in one bit or only in
+// the high bit, a buffer that is full, and a partial last line.
+func TestAppendLines(t *testing.T) {
+	t.Parallel()
+	want := func(prefix, data string) (string, string) {
+		var b strings.Builder
+		for {
+			i := strings.IndexByte(data, '\n')
+			if i < 0 {
+				return b.String(), data
+			}
+			b.WriteString(prefix + data[:i+1])
+			data = data[i+1:]
+		}
+	}
+	bytes := []byte{'a', '\n', '\n' ^ 0x80, '\n' ^ 1, '\n' - 1, 0, 0xff}
+	seed := uint32(1)
+	random := func(n int) int {
+		seed = seed*1664525 + 1013904223
+		return int(seed>>8) % n
+	}
+	for _, prefix := range []string{"", "[P] ", "[Print] ", "\x1b[36m[Build › Compile] \x1b[0m"} {
+		for range 2000 {
+			var data []byte
+			for range random(40) {
+				data = append(data, bytes[random(len(bytes))])
+			}
+			for _, capacity := range []int{0, 8, 1 << 10} {
+				buf := append(make([]byte, 0, capacity), "held"...)
+				got, rest, full := appendLines(buf, prefix, string(data), 1<<20)
+				wantOut, wantRest := want(prefix, string(data))
+				if string(got) != "held"+wantOut || rest != wantRest || full {
+					t.Fatalf("appendLines(%q, %q) = %q, %q, %v; want %q, %q, false", prefix, data, got, rest, full, "held"+wantOut, wantRest)
+				}
+			}
+		}
+	}
+	// A full buffer stops after the line that filled it.
+	got, rest, full := appendLines(nil, "> ", "one\ntwo\nthree\n", 5)
+	if string(got) != "> one\n" || rest != "two\nthree\n" || !full {
+		t.Errorf("with a limit: %q, %q, %v", got, rest, full)
+	}
+}

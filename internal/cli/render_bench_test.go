@@ -1,0 +1,38 @@
+package cli
+
+import (
+	"io"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/batonci/baton/internal/ci"
+)
+
+// BenchmarkTextRendererMillionLines: the live view of a job printing
+// 1,000,000 short lines (seq's), given in 64 KiB chunks as the shell
+// executor reads them, written to io.Discard: the prefixing and
+// buffering alone.
+func BenchmarkTextRendererMillionLines(b *testing.B) {
+	var out strings.Builder
+	for i := 1; i <= 1_000_000; i++ {
+		out.WriteString(strconv.Itoa(i))
+		out.WriteByte('\n')
+	}
+	var chunks []string
+	for s := out.String(); s != ""; {
+		n := min(len(s), 64<<10)
+		chunks = append(chunks, s[:n])
+		s = s[n:]
+	}
+	b.SetBytes(int64(out.Len()))
+	b.ReportAllocs()
+	for b.Loop() {
+		r := newTextRenderer(io.Discard, false, nil)
+		r.event(ci.Event{Kind: ci.EventCmdStarted, Block: "Block", Job: "Print", Directive: "seq 1000000"})
+		for _, c := range chunks {
+			r.event(ci.Event{Kind: ci.EventCmdOutput, Block: "Block", Job: "Print", Output: c})
+		}
+		r.flush()
+	}
+}
