@@ -50,6 +50,7 @@ func Run(t *testing.T, newExec func(t *testing.T) executor.Executor) {
 		{"LargeOutput", testLargeOutput},
 		{"NoTrailingNewline", testNoTrailingNewline},
 		{"OutputIsLive", testLiveOutput},
+		{"OutputAfterFloodIsLive", testLiveOutputAfterFlood},
 		{"XtraceShowsOnlyUserCommands", testXtrace},
 		{"MarkerLookalikes", testMarkerLookalikes},
 		{"UnicodeAndBinary", testBinary},
@@ -309,6 +310,34 @@ func (w *liveWriter) Write(p []byte) (int, error) {
 	n, err := w.syncBuffer.Write(p)
 	w.once.Do(func() { close(w.first) })
 	return n, err
+}
+
+// testLiveOutputAfterFlood: the last line of a flood is delivered while
+// the command still runs (an executor that reads a flood in large chunks
+// must not wait for more output to fill one).
+func testLiveOutputAfterFlood(t *testing.T, e executor.Executor) {
+	s := start(t, e, executor.SessionConfig{})
+	var w syncBuffer
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_, _ = s.Run(ctx, "seq 200000; echo last; sleep 60", &w)
+	}()
+	deadline := time.After(30 * time.Second)
+	for !strings.HasSuffix(w.String(), "\n200000\nlast\n") {
+		select {
+		case <-done:
+			t.Fatalf("the command ended before its last line was delivered")
+		case <-deadline:
+			out := w.String()
+			t.Fatalf("the last line was not delivered while the command ran; %d bytes, ending with %q", len(out), out[max(0, len(out)-20):])
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	cancel()
+	<-done
 }
 
 func testLiveOutput(t *testing.T, e executor.Executor) {

@@ -53,3 +53,20 @@ func groupAlive(pgid int) bool {
 	}
 	return false
 }
+
+// growPipe makes the pipe fd holds at least size bytes large. It fails for
+// anything but a pipe, and for a user over the kernel's limits
+// (/proc/sys/fs/pipe-max-size, pipe-user-pages-soft).
+func growPipe(fd uintptr, size int) error {
+	cur, _, e := syscall.Syscall(syscall.SYS_FCNTL, fd, syscall.F_GETPIPE_SZ, 0)
+	if e != 0 {
+		return e
+	}
+	if int(cur) >= size {
+		return nil
+	}
+	if _, _, e := syscall.Syscall(syscall.SYS_FCNTL, fd, syscall.F_SETPIPE_SZ, uintptr(size)); e != 0 {
+		return e
+	}
+	return nil
+}

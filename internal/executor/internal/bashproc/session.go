@@ -94,6 +94,18 @@ const (
 	// long at most (a leftover `yes &` is never quiet).
 	drainQuiet = 100 * time.Millisecond
 	drainMax   = time.Second
+	// A producer faster than the reader (seq 1000000) writes 4 KiB at a
+	// time, and a reader that keeps up wakes for every write: for a
+	// million short lines, 1,700 reads, hand-overs to Run and output
+	// events. Once a read finds at least gatherMin bytes, the output is a
+	// flood, and the next read waits gatherDelay, to take in one go what
+	// the producer wrote meanwhile. The pipe then grows to gatherPipeSize
+	// (pages are used only while it holds data), so that the producer
+	// does not block while the reader waits. Output is held back at most
+	// gatherDelay, and only in a flood.
+	gatherMin      = 4 << 10
+	gatherDelay    = time.Millisecond
+	gatherPipeSize = 1 << 20
 	// maxKeptBuffer is the largest command buffer a session reuses.
 	maxKeptBuffer = 64 << 10
 	// killWait bounds the wait for the process group to vanish after
@@ -223,6 +235,9 @@ type Session struct {
 	rdN      int
 	rdErr    error
 	readSome func(fd uintptr) bool
+	// gather is whether the reader may wait in a flood: unknown until
+	// the first flood, then whether the output pipe could grow.
+	gather gatherState
 
 	// The reader goroutine hands filled buffers over data and gets them
 	// back over free.
@@ -446,10 +461,22 @@ func (s *Session) wait() {
 	close(s.exited)
 }
 
+// gatherState says whether a session's reader waits for more output in a
+// flood (see gatherMin).
+type gatherState int
+
+const (
+	gatherUnknown gatherState = iota // no flood yet
+	gatherOn                         // the output pipe grew: wait in floods
+	gatherOff                        // not a pipe, or it could not grow
+)
+
 // readLoop reads the shell's output into the free buffers and hands them to
-// Run, until EOF (every writer is gone) or Close.
+// Run, until EOF (every writer is gone) or Close. In a flood it waits a
+// little between reads (see gatherMin).
 func (s *Session) readLoop() {
 	defer close(s.readDone)
+	var wait *time.Timer
 	for {
 		var buf []byte
 		select {
@@ -470,7 +497,35 @@ func (s *Session) readLoop() {
 		if err != nil {
 			return
 		}
+		if n < gatherMin || n == len(buf) || !s.mayGather() {
+			continue
+		}
+		if wait == nil {
+			wait = time.NewTimer(gatherDelay)
+			defer wait.Stop()
+		} else {
+			wait.Reset(gatherDelay)
+		}
+		select {
+		case <-wait.C:
+		case <-s.closing:
+			return
+		}
 	}
+}
+
+// mayGather reports whether the reader may wait for more output in a
+// flood, growing the output pipe the first time it is asked.
+func (s *Session) mayGather() bool {
+	if s.gather == gatherUnknown {
+		s.gather = gatherOff
+		_ = s.outRC.Control(func(fd uintptr) {
+			if growPipe(fd, gatherPipeSize) == nil {
+				s.gather = gatherOn
+			}
+		})
+	}
+	return s.gather == gatherOn
 }
 
 // read waits for output and then reads all that is available, up to
