@@ -5,7 +5,6 @@ import (
 	"context"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -14,6 +13,7 @@ import (
 	"github.com/creack/pty"
 
 	"github.com/batonci/baton/internal/cli"
+	"github.com/batonci/baton/internal/testenv"
 )
 
 // TestRunOutputIsLive: a line a job prints is on baton run's standard
@@ -38,7 +38,7 @@ func TestRunOutputIsLive(t *testing.T) {
 			release := filepath.Join(t.TempDir(), "release")
 			// A flood before the line: the line must not wait in a buffer
 			// for more output.
-			dir := gitRepo(t, map[string]string{".semaphore/semaphore.yml": `version: v1.0
+			dir := testenv.NewRepo(t, map[string]string{".semaphore/semaphore.yml": `version: v1.0
 name: Live
 agent:
   machine:
@@ -50,7 +50,7 @@ blocks:
         - name: Wait
           commands:
             - seq 3000; echo first line; until [ -e ` + release + ` ]; do sleep 0.05; done; echo released
-`})
+`}).Dir
 			r, w := outputFile(t, tc.terminal)
 			ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
 			defer cancel()
@@ -135,28 +135,4 @@ func outputFile(t *testing.T, terminal bool) (r io.Reader, w *os.File) {
 	}
 	t.Cleanup(func() { master.Close() })
 	return master, tty
-}
-
-// gitRepo makes a git working tree with files, committed.
-func gitRepo(t *testing.T, files map[string]string) string {
-	t.Helper()
-	dir := t.TempDir()
-	for name, content := range files {
-		p := filepath.Join(dir, name)
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	for _, args := range [][]string{{"init", "-q", "-b", "main"}, {"add", "-A"}, {"commit", "-q", "-m", "live"}} {
-		cmd := exec.Command("git", args...)
-		cmd.Dir = dir
-		cmd.Env = append(os.Environ(), "GIT_AUTHOR_NAME=t", "GIT_AUTHOR_EMAIL=t@t", "GIT_COMMITTER_NAME=t", "GIT_COMMITTER_EMAIL=t@t")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("git %v: %v\n%s", args, err, out)
-		}
-	}
-	return dir
 }
