@@ -23,8 +23,10 @@
 // the agents whose requests the server holds from being declared lost.
 //
 // Debug sessions (streams.go): OpenStream records a pending session and
-// wakes the agent's poll the same way ("cancel" with the agent's ID); the
-// poll carries the stream request with the user's keys, the agent dials
+// wakes the agent's poll the same way ("cancel" with the agent's ID),
+// which then reads the agent's pending sessions (it reads them only when
+// such a notification says one may wait); the poll carries the stream
+// request with the user's keys, the agent dials
 // GET /agent/v1/streams/{id}, and its connection is handed to the waiting
 // OpenStream, which the API splices to the user's.
 package dispatch
@@ -160,6 +162,10 @@ type Dispatcher struct {
 	// when each was last delivered in a poll.
 	streams    map[string]*pendingStream
 	streamSent map[string]time.Time
+	// streamsRead holds the agents whose pending debug sessions this
+	// server read and found none waiting, since the last notification
+	// that could concern them (streams.go).
+	streamsRead map[string]bool
 }
 
 // waiter is one poll waiting for news.
@@ -207,20 +213,21 @@ func New(cfg Config) *Dispatcher {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	return &Dispatcher{
-		cfg:        cfg,
-		db:         cfg.Store,
-		eng:        cfg.Engine,
-		log:        cfg.Logger,
-		stopping:   make(chan struct{}),
-		listening:  make(chan struct{}),
-		creds:      newCredentials(),
-		claims:     newClaimer(cfg.Store, cfg.Now),
-		byAgent:    map[string]map[*waiter]struct{}{},
-		misses:     map[string]int{},
-		cancelSent: map[string]time.Time{},
-		handedOut:  map[string]handout{},
-		streams:    map[string]*pendingStream{},
-		streamSent: map[string]time.Time{},
+		cfg:         cfg,
+		db:          cfg.Store,
+		eng:         cfg.Engine,
+		log:         cfg.Logger,
+		stopping:    make(chan struct{}),
+		listening:   make(chan struct{}),
+		creds:       newCredentials(),
+		claims:      newClaimer(cfg.Store, cfg.Now),
+		byAgent:     map[string]map[*waiter]struct{}{},
+		misses:      map[string]int{},
+		cancelSent:  map[string]time.Time{},
+		handedOut:   map[string]handout{},
+		streams:     map[string]*pendingStream{},
+		streamSent:  map[string]time.Time{},
+		streamsRead: map[string]bool{},
 	}
 }
 
@@ -348,7 +355,11 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 			if !ok {
 				return ctx.Err()
 			}
-			d.wake(id)
+			if id == "" { // some may have been missed
+				d.newsForAll()
+				continue
+			}
+			d.news(id)
 		}
 	}
 }

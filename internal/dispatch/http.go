@@ -605,13 +605,14 @@ func (d *Dispatcher) poll(w http.ResponseWriter, r *http.Request) (*agentapi.Pol
 	ctx := r.Context()
 	arrived := d.now()
 	var (
-		ac  *agentCaller
-		wt  *waiter
-		a   *ci.Agent
-		req agentapi.PollRequest
-		err error
+		ac   *agentCaller
+		wt   *waiter
+		a    *ci.Agent
+		jobs []*ci.Job
+		req  agentapi.PollRequest
+		err  error
 	)
-	onFreshStack(func() { ac, wt, a, err = d.openPoll(w, r, &req) })
+	onFreshStack(func() { ac, wt, a, jobs, err = d.openPoll(w, r, &req) })
 	if wt != nil {
 		defer d.unsubscribe(wt)
 	}
@@ -639,7 +640,12 @@ func (d *Dispatcher) poll(w http.ResponseWriter, r *http.Request) (*agentapi.Pol
 			ends bool
 		)
 		onFreshStack(func() {
-			resp, look, err = d.collect(ctx, a, &req, first, arrived)
+			if !first { // the first look has the jobs openPoll read
+				if _, jobs, err = d.db.AgentPoll(ctx, a.ID); err != nil {
+					return
+				}
+			}
+			resp, look, err = d.collect(ctx, a, jobs, &req, first, arrived)
 			if err != nil {
 				return
 			}
@@ -710,42 +716,43 @@ func (d *Dispatcher) poll(w http.ResponseWriter, r *http.Request) (*agentapi.Pol
 }
 
 // openPoll authenticates a poll, subscribes it (wt is set from then on,
-// whatever the error) and reads its request and agent.
-func (d *Dispatcher) openPoll(w http.ResponseWriter, r *http.Request, req *agentapi.PollRequest) (ac *agentCaller, wt *waiter, a *ci.Agent, err error) {
+// whatever the error) and reads its request, its agent and the jobs the
+// agent runs (one query).
+func (d *Dispatcher) openPoll(w http.ResponseWriter, r *http.Request, req *agentapi.PollRequest) (ac *agentCaller, wt *waiter, a *ci.Agent, jobs []*ci.Job, err error) {
 	ctx := r.Context()
 	ac, err = d.authenticateAgent(r)
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, nil, nil, nil, err
 	}
 	// Registered before anything waits for the database: the heartbeat
 	// counts the poll as contact, and news for the agent wakes it.
 	wt = d.subscribe(ac.id, ac.hash)
 	if err := decode(w, r, maxPollBody, req); err != nil {
-		return ac, wt, nil, err
+		return ac, wt, nil, nil, err
 	}
 	if req.AgentID != "" && req.AgentID != ac.id {
-		return ac, wt, nil, errorf(http.StatusForbidden, "this credential is agent %s's, not agent %s's", ac.id, req.AgentID)
+		return ac, wt, nil, nil, errorf(http.StatusForbidden, "this credential is agent %s's, not agent %s's", ac.id, req.AgentID)
 	}
-	a, err = d.db.GetAgentRow(ctx, ac.id)
+	a, jobs, err = d.db.AgentPoll(ctx, ac.id)
 	if err != nil {
-		return ac, wt, nil, err
+		return ac, wt, nil, nil, err
 	}
 	if err := d.touch(ctx, a, req.Draining); err != nil {
-		return ac, wt, nil, err
+		return ac, wt, nil, nil, err
 	}
 	if (len(req.Images) > 0 || req.ImagesKnown) && !slices.Equal(req.Images, a.Images) {
 		if err := d.db.Tx(ctx, func(tx *store.Tx) error { return tx.SetAgentImages(a.ID, req.Images) }); err != nil {
-			return ac, wt, nil, err
+			return ac, wt, nil, nil, err
 		}
 		a.Images = req.Images
 	}
 	if req.ImagePruning != nil && !samePruning(req.ImagePruning, a.ImagePruning) {
 		if err := d.db.Tx(ctx, func(tx *store.Tx) error { return tx.SetAgentImagePruning(a.ID, req.ImagePruning) }); err != nil {
-			return ac, wt, nil, err
+			return ac, wt, nil, nil, err
 		}
 		a.ImagePruning = req.ImagePruning
 	}
-	return ac, wt, a, nil
+	return ac, wt, a, jobs, nil
 }
 
 // takeBack withdraws a poll's want; if the claimer already took it, the
@@ -827,17 +834,17 @@ type look struct {
 	until time.Time
 }
 
-// collect gathers the news a poll should carry now: stops to deliver,
-// debug sessions. On the first look of a poll it also compares the
-// agent's running jobs with the server's (see reconcile). It also says
-// how many jobs the agent may take, and which it leaves to others.
-func (d *Dispatcher) collect(ctx context.Context, a *ci.Agent, req *agentapi.PollRequest, first bool, arrived time.Time) (*agentapi.PollResponse, look, error) {
+// collect gathers the news a poll should carry now, given the jobs the
+// agent runs (store.DB.AgentPoll): stops to deliver, debug sessions. On
+// the first look of a poll it also compares the agent's running jobs with
+// the server's (see reconcile). It also says how many jobs the agent may
+// take, and which it leaves to others.
+func (d *Dispatcher) collect(ctx context.Context, a *ci.Agent, jobs []*ci.Job, req *agentapi.PollRequest, first bool, arrived time.Time) (*agentapi.PollResponse, look, error) {
 	resp := &agentapi.PollResponse{}
-	var lk look
-	jobs, err := d.db.AgentJobs(ctx, a.ID)
-	if err != nil {
-		return nil, lk, err
-	}
+	var (
+		lk  look
+		err error
+	)
 	if first {
 		stale, err := d.reconcile(ctx, a, req, jobs, arrived)
 		if err != nil {
@@ -848,9 +855,9 @@ func (d *Dispatcher) collect(ctx context.Context, a *ci.Agent, req *agentapi.Pol
 	resp.Cancel = append(resp.Cancel, d.cancels(jobs)...)
 	// Debug session streams asked of this agent, woken through its
 	// waiter like a cancellation; a session is always in a job the agent
-	// runs.
+	// runs, and is looked for only when one may wait (streams.go).
 	if len(jobs) > 0 {
-		if resp.Streams, err = d.pendingStreams(ctx, a.ID); err != nil {
+		if resp.Streams, err = d.streamsFor(ctx, a.ID); err != nil {
 			return nil, lk, err
 		}
 	}

@@ -20,6 +20,14 @@ import (
 // session and wakes the agent's poll, whose response carries the stream;
 // the agent dials it and handleStream hands its connection to the waiting
 // OpenStream. The waiting end lives in this server's memory.
+//
+// A poll reads its agent's pending sessions only when one may wait: the
+// server remembers the agents whose sessions it read and found none
+// waiting (streamsRead), and forgets an agent on every "cancel"
+// notification naming it, which OpenStream sends on whichever server it
+// runs, and forgets them all on a notification that others may have been
+// missed (""). So an agent running jobs costs no query per poll for its
+// sessions, yet a session reaches its poll on any server.
 
 // DefaultStreamTimeout is how long OpenStream waits for the agent to dial.
 const DefaultStreamTimeout = 30 * time.Second
@@ -65,7 +73,8 @@ func (d *Dispatcher) OpenStream(ctx context.Context, sess *store.DebugSession) (
 		delete(d.streamSent, sess.ID)
 		d.mu.Unlock()
 	}()
-	d.wake(sess.AgentID)
+	// At once, without waiting for the notification to come round.
+	d.news(sess.AgentID)
 	t := time.NewTimer(d.cfg.StreamTimeout)
 	defer t.Stop()
 	fail := func(err error) (io.ReadWriteCloser, error) {
@@ -84,20 +93,84 @@ func (d *Dispatcher) OpenStream(ctx context.Context, sess *store.DebugSession) (
 	}
 }
 
+// maxStreamsRead bounds streamsRead: agents that went away stay in it,
+// so once it is full it starts again empty (it only spares reads).
+const maxStreamsRead = 1 << 16
+
+// streamsFor returns the streams a poll of an agent should deliver: none
+// without a query when the server read the agent's sessions since the
+// last notification that could concern them and found none waiting.
+func (d *Dispatcher) streamsFor(ctx context.Context, agentID string) ([]agentapi.Stream, error) {
+	d.mu.Lock()
+	read := d.streamsRead[agentID]
+	if !read {
+		if len(d.streamsRead) >= maxStreamsRead {
+			clear(d.streamsRead)
+		}
+		// Before the query: a notification that comes during it
+		// forgets the mark again, and its poll reads once more.
+		d.streamsRead[agentID] = true
+	}
+	d.mu.Unlock()
+	if read {
+		return nil, nil
+	}
+	out, waiting, err := d.pendingStreams(ctx, agentID)
+	if err != nil || waiting {
+		// Read again next time: a stream delivered and not dialled
+		// is delivered again (streamResend).
+		d.forgetStreams(agentID)
+	}
+	return out, err
+}
+
+// forgetStreams makes the next poll of an agent read its sessions.
+func (d *Dispatcher) forgetStreams(agentID string) {
+	d.mu.Lock()
+	delete(d.streamsRead, agentID)
+	d.mu.Unlock()
+}
+
+// news makes the polls of an agent look again, for its sessions too: a
+// "cancel" notification names it (a stop request, a debug session, a
+// revoked token).
+func (d *Dispatcher) news(agentID string) {
+	d.forgetStreams(agentID)
+	d.wake(agentID)
+}
+
+// newsForAll is news for every agent, after notifications may have been
+// lost (the listening connection was lost, a backlog overflowed).
+func (d *Dispatcher) newsForAll() {
+	d.mu.Lock()
+	clear(d.streamsRead)
+	var ws []*waiter
+	for _, set := range d.byAgent {
+		for w := range set {
+			ws = append(ws, w)
+		}
+	}
+	d.mu.Unlock()
+	for _, w := range ws {
+		w.wake()
+	}
+}
+
 // pendingStreams returns the pending streams of an agent not delivered
 // recently, whichever server holds their user's end, with the keys of
-// their users.
-func (d *Dispatcher) pendingStreams(ctx context.Context, agentID string) ([]agentapi.Stream, error) {
+// their users; waiting reports whether any session still waits for the
+// agent, delivered or not.
+func (d *Dispatcher) pendingStreams(ctx context.Context, agentID string) (out []agentapi.Stream, waiting bool, err error) {
 	pending, err := d.db.PendingDebugSessions(ctx, agentID)
 	if err != nil || len(pending) == 0 {
-		return nil, err
+		return nil, false, err
 	}
 	now := d.now()
-	var out []agentapi.Stream
 	for _, s := range pending {
 		if now.Sub(s.CreatedAt) > d.cfg.StreamTimeout {
 			continue // abandoned
 		}
+		waiting = true
 		d.mu.Lock()
 		sent, ok := d.streamSent[s.ID]
 		d.mu.Unlock()
@@ -106,7 +179,7 @@ func (d *Dispatcher) pendingStreams(ctx context.Context, agentID string) ([]agen
 		}
 		keys, err := d.db.SSHKeys(ctx, s.UserID)
 		if err != nil {
-			return nil, err
+			return nil, false, err
 		}
 		st := agentapi.Stream{ID: s.ID, JobID: s.JobID, Kind: s.Kind, User: s.Login, URL: s.ServerURL}
 		for _, k := range keys {
@@ -120,7 +193,7 @@ func (d *Dispatcher) pendingStreams(ctx context.Context, agentID string) ([]agen
 		d.mu.Unlock()
 		out = append(out, st)
 	}
-	return out, nil
+	return out, waiting, nil
 }
 
 // handleStream takes an agent's dial of a stream: it checks the stream

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	"slices"
@@ -97,15 +98,61 @@ func (db *DB) GetAgent(ctx context.Context, id string) (a *ci.Agent, err error) 
 	return a, err
 }
 
-// GetAgentRow returns an agent without Running (nil): one query, for
-// the agent's every poll, which reads its jobs itself.
-func (db *DB) GetAgentRow(ctx context.Context, id string) (*ci.Agent, error) {
-	a, err := scanAgent(db.reader(ctx).queryRow(`SELECT `+agentCols+` FROM agents WHERE id = $1`, id))
-	if err != nil {
-		return nil, wrap("get agent "+id, err)
+// AgentPoll returns an agent without Running (nil) and the jobs it runs
+// (running and stopping, oldest start first) in one query: what each
+// look of the agent's polls reads. The jobs carry only what a poll
+// compares and delivers: ID, AgentID, State, StartedAt, StopRequested and
+// StopReason.
+func (db *DB) AgentPoll(ctx context.Context, id string) (*ci.Agent, []*ci.Job, error) {
+	type row struct {
+		agent *ci.Agent
+		job   *ci.Job // nil on the row of an agent without jobs
 	}
-	return a, nil
+	rows, err := collect(db.reader(ctx), func(s scanner) (row, error) {
+		var (
+			jobID, state, reason sql.NullString
+			stop                 sql.NullBool
+			started              time.Time
+		)
+		a, err := scanAgent(extraCols{s, []any{&jobID, &state, timeCol{&started}, &stop, &reason}})
+		r := row{agent: a}
+		if jobID.Valid {
+			r.job = &ci.Job{ID: jobID.String, AgentID: a.ID, State: ci.State(state.String), StartedAt: started,
+				StopRequested: stop.Bool, StopReason: ci.Reason(reason.String)}
+		}
+		return r, err
+	}, `SELECT `+agentCols+`, job_id, job_state, job_started_at, stop_requested, stop_reason
+		FROM agents LEFT JOIN (
+			SELECT id AS job_id, agent_id AS job_agent_id, state AS job_state, started_at AS job_started_at,
+				stop_requested, stop_reason
+			FROM jobs WHERE state IN ('running', 'stopping')
+		) running ON running.job_agent_id = agents.id
+		WHERE agents.id = $1
+		ORDER BY job_started_at, job_id`, id)
+	if err == nil && len(rows) == 0 {
+		err = sql.ErrNoRows
+	}
+	if err != nil {
+		return nil, nil, wrap("agent poll "+id, err)
+	}
+	var jobs []*ci.Job
+	for _, r := range rows {
+		if r.job != nil {
+			jobs = append(jobs, r.job)
+		}
+	}
+	return rows[0].agent, jobs, nil
 }
+
+// extraCols scans a row's leading columns into what Scan is given and its
+// trailing ones into extra: a scan function reads a row that a join
+// widened.
+type extraCols struct {
+	s     scanner
+	extra []any
+}
+
+func (e extraCols) Scan(dest ...any) error { return e.s.Scan(append(dest, e.extra...)...) }
 
 // ListAgents returns every agent, by name, with Running filled.
 func (tx *Tx) ListAgents() ([]*ci.Agent, error) {

@@ -76,6 +76,7 @@ func testAgents(t *testing.T, e *testEnv) {
 	r1.State, r1.AgentID, r1.StartedAt = ci.StateRunning, a.ID, at(9, 30, 0)
 	r2 := s.job("r2", "t", 0, at(9, 0, 0))
 	r2.State, r2.AgentID, r2.StartedAt = ci.StateStopping, a.ID, at(9, 10, 0)
+	r2.StopRequested, r2.StopReason = true, ci.ReasonUser
 	done := s.job("d", "t", 0, at(9, 0, 0))
 	done.State, done.AgentID = ci.StateDone, a.ID
 	rb := s.job("rb", "t", 0, at(9, 0, 0))
@@ -100,6 +101,33 @@ func testAgents(t *testing.T, e *testEnv) {
 		t.Fatal(err)
 	}
 	diff(t, "GetAgent with jobs", got, again)
+
+	// AgentPoll: the agent without Running, and what a poll needs of its
+	// running and stopping jobs, oldest start first.
+	pollJob := func(j *ci.Job) *ci.Job {
+		return &ci.Job{ID: j.ID, AgentID: j.AgentID, State: j.State, StartedAt: j.StartedAt,
+			StopRequested: j.StopRequested, StopReason: j.StopReason}
+	}
+	for _, tc := range []struct {
+		name  string
+		agent *ci.Agent
+		jobs  []*ci.Job
+	}{
+		{"two jobs", again, []*ci.Job{pollJob(r2), pollJob(r1)}},
+		{"one job", b, []*ci.Job{pollJob(rb)}},
+		{"no job", c, nil},
+	} {
+		gotAgent, gotJobs, err := db.AgentPoll(ctx, tc.agent.ID)
+		if err != nil {
+			t.Fatalf("AgentPoll (%s): %v", tc.name, err)
+		}
+		wantAgent := *tc.agent
+		wantAgent.Running = nil
+		diff(t, "AgentPoll agent ("+tc.name+")", gotAgent, &wantAgent)
+		diff(t, "AgentPoll jobs ("+tc.name+")", gotJobs, tc.jobs)
+	}
+	_, _, err = db.AgentPoll(ctx, "nope")
+	wantErr(t, "AgentPoll of no agent", err, ErrNotFound)
 
 	// StaleAgents: connected or draining, last seen before the cut-off.
 	write(t, db, func(tx *Tx) error { return tx.SetAgentState(again.ID, ci.AgentDraining) })
