@@ -36,6 +36,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -145,6 +146,9 @@ type Dispatcher struct {
 	// byAgent indexes the polls this server serves, from the moment
 	// their agent is authenticated.
 	byAgent map[string]map[*waiter]struct{}
+	// polled holds the agents whose polls ended since the heartbeat's
+	// last round, which records their contact.
+	polled map[string]struct{}
 	// misses counts, per job, the consecutive polls of its agent that did
 	// not list it.
 	misses map[string]int
@@ -222,6 +226,7 @@ func New(cfg Config) *Dispatcher {
 		creds:       newCredentials(),
 		claims:      newClaimer(cfg.Store, cfg.Now),
 		byAgent:     map[string]map[*waiter]struct{}{},
+		polled:      map[string]struct{}{},
 		misses:      map[string]int{},
 		cancelSent:  map[string]time.Time{},
 		handedOut:   map[string]handout{},
@@ -286,6 +291,7 @@ func (d *Dispatcher) unsubscribe(w *waiter) {
 	if len(d.byAgent[w.agentID]) == 0 {
 		delete(d.byAgent, w.agentID)
 	}
+	d.polled[w.agentID] = struct{}{}
 }
 
 // wake wakes the polls of an agent (from "cancel").
@@ -366,11 +372,13 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 
 // heartbeats keeps the agents whose polls this server holds from being
 // declared lost by any server: every LostAfter/3 it records them all as
-// seen in one statement, and wakes the polls whose credential no longer
-// holds (revoked token, new registration), which then end. The same
-// query confirms the credentials remembered (credentials.go), or drops
-// them. A thousand idle agents so cost two statements per period, not two
-// per agent.
+// seen in one statement, and in another the agents whose polls ended
+// since the last round (a poll itself writes nothing in the common case:
+// see touch), and wakes the polls whose credential no longer holds
+// (revoked token, new registration), which then end. The same query
+// confirms the credentials remembered (credentials.go), or drops them. A
+// thousand agents so cost three statements per period, not one or two
+// per agent or poll.
 func (d *Dispatcher) heartbeats(ctx context.Context) {
 	t := time.NewTicker(max(d.cfg.LostAfter/3, 10*time.Millisecond))
 	defer t.Stop()
@@ -390,18 +398,25 @@ func (d *Dispatcher) heartbeats(ctx context.Context) {
 func (d *Dispatcher) heartbeat(ctx context.Context) error {
 	now := d.now()
 	d.mu.Lock()
-	var ids []string
+	var held, polled []string
 	var ws []*waiter
 	checked := map[string]bool{}
 	for id, set := range d.byAgent {
-		ids = append(ids, id)
+		held = append(held, id)
 		checked[id] = true
 		for w := range set {
 			ws = append(ws, w)
 		}
 	}
+	for id := range d.polled {
+		if !checked[id] {
+			polled = append(polled, id)
+			checked[id] = true
+		}
+	}
+	clear(d.polled)
 	d.mu.Unlock()
-	all := ids
+	all := slices.Concat(held, polled)
 	for _, id := range d.creds.agents(now.Add(-d.credTTL())) {
 		if !checked[id] {
 			checked[id] = true
@@ -426,19 +441,22 @@ func (d *Dispatcher) heartbeat(ctx context.Context) error {
 				valid[id] = c.Hash
 			}
 		}
-		var alive []string
-		for _, id := range ids {
-			if _, ok := valid[id]; ok {
-				alive = append(alive, id)
-			}
+		if ids := alive(held, valid); len(ids) > 0 {
+			return tx.TouchAgents(ids, d.now())
 		}
-		if len(alive) == 0 {
-			return nil
-		}
-		return tx.TouchAgents(alive, d.now())
+		return nil
 	})
 	if err != nil {
 		return err
+	}
+	// An agent whose poll ended may have disconnected since, on any
+	// server: it is not brought back. In a transaction of its own, so
+	// that a transaction locks agents in one sorted run and two servers'
+	// heartbeats cannot deadlock.
+	if ids := alive(polled, valid); len(ids) > 0 {
+		if err := d.db.UrgentTx(ctx, func(tx *store.Tx) error { return tx.SeenAgents(ids, d.now()) }); err != nil {
+			return err
+		}
 	}
 	d.creds.refresh(checked, valid, now)
 	for _, w := range ws {
@@ -447,6 +465,17 @@ func (d *Dispatcher) heartbeat(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// alive returns the agents of ids whose credential holds.
+func alive(ids []string, valid map[string]string) []string {
+	var out []string
+	for _, id := range ids {
+		if _, ok := valid[id]; ok {
+			out = append(out, id)
+		}
+	}
+	return out
 }
 
 // watchAgents declares agents lost once they have not been seen for

@@ -690,6 +690,27 @@ blocks:
 	})
 }
 
+// TestDisconnectedAgentStaysDisconnected: the heartbeat records the
+// contact of the agents whose polls ended since its last round, but an
+// agent that disconnected since stays disconnected.
+func TestDisconnectedAgentStaysDisconnected(t *testing.T) {
+	enginetest.ForEachDialect(t, func(t *testing.T, dialect string) {
+		e := newEnv(t, dialect, options{lostAfter: 600 * time.Millisecond, pollTimeout: 50 * time.Millisecond})
+		c := e.client(0)
+		id := register(t, c, "agent-1", 1)
+		if _, err := c.Poll(t.Context(), agentapi.PollRequest{AgentID: id}); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Disconnect(t.Context(), id); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(time.Second) // heartbeats every LostAfter/3
+		if a, err := e.db().GetAgent(t.Context(), id); err != nil || a.State != ci.AgentGone {
+			t.Errorf("agent after heartbeats: %+v, %v; want it disconnected", a, err)
+		}
+	})
+}
+
 // TestManyJobsManyAgents runs 200 jobs (four sequential blocks of 50) on
 // 4 agents with 2 slots each. On PostgreSQL, two servers share the
 // database: agents poll one and report to the other. Every job must run

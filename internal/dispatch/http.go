@@ -797,13 +797,14 @@ func (d *Dispatcher) dropWant(a *ci.Agent, wish *want) {
 	d.log.Info("jobs claimed for a poll that went away are queued again", "agent", a.ID, "jobs", len(got.jobs))
 }
 
-// touch records contact with an agent and its draining wish. An agent
-// connected and seen less than LostAfter/6 ago is not written again: an
-// agent polls twice per job, and its held polls are touched by the
-// heartbeat every LostAfter/3, so it is never more than LostAfter/2
-// stale.
+// touch records contact with an agent and its draining wish. The
+// contact of a connected agent is recorded by the heartbeat's next round,
+// with the agents whose polls are held (see Dispatcher.heartbeat): a poll
+// writes it only when the agent was seen more than LostAfter/2 ago (it
+// was silent, or the heartbeat falls behind), so that it never looks
+// silent for LostAfter while it polls.
 func (d *Dispatcher) touch(ctx context.Context, a *ci.Agent, draining bool) error {
-	if !draining && a.State == ci.AgentConnected && d.now().Sub(a.LastSeen) < d.cfg.LostAfter/6 {
+	if !draining && a.State == ci.AgentConnected && d.now().Sub(a.LastSeen) < d.cfg.LostAfter/2 {
 		return nil
 	}
 	return d.db.Tx(ctx, func(tx *store.Tx) error {

@@ -242,6 +242,18 @@ func (tx *Tx) TouchAgent(id string, now time.Time) error {
 // TouchAgents is TouchAgent for many agents at once (the agents whose
 // polls a server holds open), in a few statements whatever their number.
 func (tx *Tx) TouchAgents(ids []string, now time.Time) error {
+	return tx.touchAgents("touch agents", ids, now, "")
+}
+
+// SeenAgents records that agents were seen at now, as TouchAgents does,
+// but only those connected or draining: a lost or disconnected agent is
+// left as it is (the agents whose polls ended since a server's last
+// heartbeat, which may have disconnected since).
+func (tx *Tx) SeenAgents(ids []string, now time.Time) error {
+	return tx.touchAgents("seen agents", ids, now, ` AND state IN ('connected', 'draining')`)
+}
+
+func (tx *Tx) touchAgents(op string, ids []string, now time.Time, and string) error {
 	ids = slices.Sorted(slices.Values(ids)) // one lock order across servers
 	for len(ids) > 0 {
 		n := min(len(ids), inBatch)
@@ -249,8 +261,8 @@ func (tx *Tx) TouchAgents(ids []string, now time.Time) error {
 		in := inList(&args, ids[:n])
 		if _, err := tx.exec(`UPDATE agents SET last_seen = $1,
 			state = CASE WHEN state = 'draining' THEN state ELSE 'connected' END
-			WHERE id IN (`+in+`)`, args...); err != nil {
-			return wrap("touch agents", err)
+			WHERE id IN (`+in+`)`+and, args...); err != nil {
+			return wrap(op, err)
 		}
 		ids = ids[n:]
 	}

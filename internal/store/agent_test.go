@@ -251,8 +251,9 @@ func testAgentCredentials(t *testing.T, e *testEnv) {
 }
 
 // testHeldPolls: the batched heartbeat of held polls touches many agents
-// at once (a draining one stays draining, more than one IN batch) and
-// reads their credentials (a revoked token, an agent without a
+// at once (a draining one stays draining, more than one IN batch), records
+// agents whose polls ended as seen (a lost or disconnected one stays so)
+// and reads their credentials (a revoked token, an agent without a
 // credential, an unknown ID).
 func testHeldPolls(t *testing.T, e *testEnv) {
 	db := e.open(t)
@@ -307,6 +308,29 @@ func testHeldPolls(t *testing.T, e *testEnv) {
 			t.Errorf("agent %s: seen %v, %s; want %v, %s", a.ID, a.LastSeen, a.State, want, wantState)
 		}
 	}
+
+	// SeenAgents: the same, for connected and draining agents only.
+	later := at(12, 0, 0)
+	write(t, db, func(tx *Tx) error { return tx.SetAgentState("a0004", ci.AgentGone) })
+	write(t, db, func(tx *Tx) error { return tx.SeenAgents([]string{"a0000", "a0001", "a0004", "a0005"}, later) })
+	for id, want := range map[string]struct {
+		seen  time.Time
+		state ci.AgentState
+	}{
+		"a0000": {old, ci.AgentLost},
+		"a0001": {later, ci.AgentDraining},
+		"a0004": {now, ci.AgentGone},
+		"a0005": {later, ci.AgentConnected},
+	} {
+		a, err := db.GetAgent(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if a.LastSeen.Sub(want.seen).Abs() > time.Millisecond || a.State != want.state {
+			t.Errorf("agent %s after SeenAgents: seen %v, %s; want %v, %s", id, a.LastSeen, a.State, want.seen, want.state)
+		}
+	}
+
 	creds, err := db.AgentCredentials(ctx, append(slices.Clone(ids), "nobody"))
 	if err != nil {
 		t.Fatal(err)
