@@ -17,17 +17,27 @@ const agentCols = `id, name, type, slots, version, hostname, state, executors, l
 	created_at, images, image_pruning`
 
 func scanAgent(s scanner) (*ci.Agent, error) {
+	a, part := agentPart()
+	return a, scanParts(s, part)
+}
+
+// agentPart is an agent's share of a row: the columns of agentCols.
+func agentPart() (*ci.Agent, rowPart) {
 	a := &ci.Agent{}
 	var pruning string
-	err := s.Scan(&a.ID, &a.Name, &a.Type, &a.Slots, &a.Version, &a.Hostname, &a.State,
-		listCol{&a.Executors}, timeCol{&a.LastSeen}, timeCol{&a.CreatedAt}, listCol{&a.Images}, &pruning)
-	if err == nil && pruning != "" {
-		a.ImagePruning = &ci.ImagePruning{}
-		if json.Unmarshal([]byte(pruning), a.ImagePruning) != nil {
-			a.ImagePruning = nil
-		}
+	return a, rowPart{
+		dest: []any{&a.ID, &a.Name, &a.Type, &a.Slots, &a.Version, &a.Hostname, &a.State,
+			listCol{&a.Executors}, timeCol{&a.LastSeen}, timeCol{&a.CreatedAt}, listCol{&a.Images}, &pruning},
+		done: func() error {
+			if pruning != "" {
+				a.ImagePruning = &ci.ImagePruning{}
+				if json.Unmarshal([]byte(pruning), a.ImagePruning) != nil {
+					a.ImagePruning = nil
+				}
+			}
+			return nil
+		},
 	}
-	return a, err
 }
 
 // SetAgentImagePruning records what an agent removed over its image disk
@@ -114,21 +124,15 @@ func (db *DB) AgentPoll(ctx context.Context, id string) (*ci.Agent, []*ci.Job, e
 			stop                 sql.NullBool
 			started              time.Time
 		)
-		a, err := scanAgent(extraCols{s, []any{&jobID, &state, timeCol{&started}, &stop, &reason}})
+		a, agent := agentPart()
 		r := row{agent: a}
+		err := scanParts(s, agent, rowPart{dest: []any{&jobID, &state, timeCol{&started}, &stop, &reason}})
 		if jobID.Valid {
 			r.job = &ci.Job{ID: jobID.String, AgentID: a.ID, State: ci.State(state.String), StartedAt: started,
 				StopRequested: stop.Bool, StopReason: ci.Reason(reason.String)}
 		}
 		return r, err
-	}, `SELECT `+agentCols+`, job_id, job_state, job_started_at, stop_requested, stop_reason
-		FROM agents LEFT JOIN (
-			SELECT id AS job_id, agent_id AS job_agent_id, state AS job_state, started_at AS job_started_at,
-				stop_requested, stop_reason
-			FROM jobs WHERE state IN ('running', 'stopping')
-		) running ON running.job_agent_id = agents.id
-		WHERE agents.id = $1
-		ORDER BY job_started_at, job_id`, id)
+	}, agentPollQuery, id)
 	if err == nil && len(rows) == 0 {
 		err = sql.ErrNoRows
 	}
@@ -144,15 +148,13 @@ func (db *DB) AgentPoll(ctx context.Context, id string) (*ci.Agent, []*ci.Job, e
 	return rows[0].agent, jobs, nil
 }
 
-// extraCols scans a row's leading columns into what Scan is given and its
-// trailing ones into extra: a scan function reads a row that a join
-// widened.
-type extraCols struct {
-	s     scanner
-	extra []any
-}
-
-func (e extraCols) Scan(dest ...any) error { return e.s.Scan(append(dest, e.extra...)...) }
+// agentPollQuery is AgentPoll's statement: a row per job of the agent, or
+// one without a job.
+var agentPollQuery = `SELECT ` + qualify("a", agentCols) + `,
+	j.id, j.state, j.started_at, j.stop_requested, j.stop_reason
+	FROM agents a LEFT JOIN jobs j ON j.agent_id = a.id AND j.state IN ('running', 'stopping')
+	WHERE a.id = $1
+	ORDER BY j.started_at, j.id`
 
 // ListAgents returns every agent, by name, with Running filled.
 func (tx *Tx) ListAgents() ([]*ci.Agent, error) {
