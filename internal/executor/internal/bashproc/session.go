@@ -85,8 +85,9 @@ func shellQuote(s string) string {
 }
 
 const (
-	// readBuffers × readBufferSize bounds the output a session holds in
-	// memory; a producer faster than the consumer blocks in write(2).
+	// readBuffers × readBufferSize (floodBufferSize once the output has
+	// flooded, see gatherMin) bounds the output a session holds in memory;
+	// a producer faster than the consumer blocks in write(2).
 	readBuffers    = 2
 	readBufferSize = 64 << 10
 	// drainQuiet is how long Run keeps reading after the shell exited
@@ -101,11 +102,14 @@ const (
 	// flood, and the next read waits gatherDelay, to take in one go what
 	// the producer wrote meanwhile. The pipe then grows to gatherPipeSize
 	// (pages are used only while it holds data), so that the producer
-	// does not block while the reader waits. Output is held back at most
-	// gatherDelay, and only in a flood.
-	gatherMin      = 4 << 10
-	gatherDelay    = time.Millisecond
-	gatherPipeSize = 1 << 20
+	// does not block while the reader waits, and the read buffers to
+	// floodBufferSize, so that each hand-over to Run (a goroutine
+	// waking on another thread) carries more. Output is held back at
+	// most gatherDelay, and only in a flood.
+	gatherMin       = 4 << 10
+	gatherDelay     = time.Millisecond
+	gatherPipeSize  = 1 << 20
+	floodBufferSize = 256 << 10
 	// maxKeptBuffer is the largest command buffer a session reuses.
 	maxKeptBuffer = 64 << 10
 	// killWait bounds the wait for the process group to vanish after
@@ -483,6 +487,9 @@ func (s *Session) readLoop() {
 		case buf = <-s.free:
 		case <-s.closing:
 			return
+		}
+		if s.gather == gatherOn && cap(buf) < floodBufferSize {
+			buf = make([]byte, floodBufferSize)
 		}
 		n, err := s.read(buf[:cap(buf)])
 		if n > 0 {
