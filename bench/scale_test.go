@@ -76,12 +76,15 @@ func scaleSize(b *testing.B) (agents, jobs, perWorkflow int, idle time.Duration,
 // agents take no jobs, then the agents take them (jobs/s from then to the
 // last job done, claim latency, PostgreSQL connections and transactions
 // per job); every agent's connection drops at once while jobs are queued
-// (time until every agent polls again, claim latency meanwhile). Every
-// job must be handed out exactly once and end passed.
+// (time until every agent polls again, claim latency meanwhile); then,
+// with every agent idle, workflows arrive at a steady rate (each job's
+// wait from queued to its agent). Every job must be handed out exactly
+// once and end passed.
 //
 //	BATON_SCALE_AGENTS (1000), BATON_SCALE_JOBS (20000),
 //	BATON_SCALE_JOBS_PER_WORKFLOW (50), BATON_SCALE_IDLE_SECONDS (20),
-//	BATON_SCALE_SERVERS (1,2)
+//	BATON_SCALE_SERVERS (1,2), BATON_SCALE_ARRIVAL_RATE (100 jobs/s),
+//	BATON_SCALE_ARRIVAL_SECONDS (10)
 //
 // For finding where the time goes: BATON_SCALE_PROFILE=DIR writes each
 // server's CPU profile into DIR, and BATON_SCALE_STATEMENTS=1 logs each
@@ -250,6 +253,81 @@ func (sc *scaleRun) run(nServers int) {
 	b.ReportMetric(back.Seconds(), "storm-reconnect-s")
 	b.ReportMetric(float64(sp99.Microseconds())/1000, "storm-claim-p99-ms")
 	sc.verify(sc.jobs+stormJobs, len(sc.triggered))
+
+	// 5. Steady arrivals: with every agent idle, workflows arrive at a
+	// rate the servers keep up with; each job's wait from queued to its
+	// agent is the claim latency a user sees. (In the drain above, a
+	// thousand agents wait on a backlog: their poll's wait is the
+	// agents divided by the rate, Little's law, whatever the claim
+	// costs.)
+	rate, secs := sc.arrivals()
+	arrivalJobs := int(rate*secs) / sc.perWorkflow * sc.perWorkflow
+	sc.sim.waitPolls(sc.agents, time.Minute)
+	arrive := time.Now()
+	every := time.Duration(float64(sc.perWorkflow) / rate * float64(time.Second))
+	for i := 0; i < arrivalJobs/sc.perWorkflow; i++ {
+		time.Sleep(time.Until(arrive.Add(time.Duration(i) * every)))
+		sc.triggerWorkflows(1)
+	}
+	sc.waitDone(sc.jobs+stormJobs+arrivalJobs, 10*time.Minute)
+	ap50, ap99, n := sc.queuedToAgent(arrive)
+	b.Logf("steady arrivals: %d jobs in workflows of %d at %.0f jobs/s; queued → at its agent p50 %v p99 %v (%d jobs)",
+		arrivalJobs, sc.perWorkflow, rate, ap50, ap99, n)
+	b.ReportMetric(float64(ap50.Microseconds())/1000, "arrival-claim-p50-ms")
+	b.ReportMetric(float64(ap99.Microseconds())/1000, "arrival-claim-p99-ms")
+	sc.verify(sc.jobs+stormJobs+arrivalJobs, len(sc.triggered))
+}
+
+// arrivals is the steady-arrival phase's rate (jobs/s) and length:
+// BATON_SCALE_ARRIVAL_RATE (100), BATON_SCALE_ARRIVAL_SECONDS (10).
+func (sc *scaleRun) arrivals() (rate, secs float64) {
+	rate, secs = 100, 10
+	for name, v := range map[string]*float64{"BATON_SCALE_ARRIVAL_RATE": &rate, "BATON_SCALE_ARRIVAL_SECONDS": &secs} {
+		if e := os.Getenv(name); e != "" {
+			f, err := strconv.ParseFloat(e, 64)
+			if err != nil || f <= 0 {
+				sc.b.Fatalf("%s=%q: want a positive number", name, e)
+			}
+			*v = f
+		}
+	}
+	return rate, secs
+}
+
+// queuedToAgent returns the p50 and p99 of how long the jobs queued
+// since t waited from queued to their answer reaching the agent.
+func (sc *scaleRun) queuedToAgent(t time.Time) (p50, p99 time.Duration, n int) {
+	rows, err := sc.measureDB().QueryContext(sc.b.Context(), "SELECT id, queued_at, started_at FROM jobs WHERE queued_at >= $1", t)
+	if err != nil {
+		sc.b.Fatal(err)
+	}
+	queued := map[string]time.Time{}
+	var claimed []time.Duration
+	for rows.Next() {
+		var id string
+		var at, started time.Time
+		if err := rows.Scan(&id, &at, &started); err != nil {
+			sc.b.Fatal(err)
+		}
+		queued[id] = at
+		claimed = append(claimed, started.Sub(at))
+	}
+	rows.Close()
+	if len(claimed) > 0 {
+		sc.b.Logf("steady arrivals: queued → claimed (the servers' clock) p50 %v p99 %v", percentile(claimed, 0.5), percentile(claimed, 0.99))
+	}
+	sc.sim.claimsMu.Lock()
+	var ds []time.Duration
+	for _, c := range sc.sim.claims {
+		if at, ok := queued[c.job]; ok {
+			ds = append(ds, c.recv.Sub(at))
+		}
+	}
+	sc.sim.claimsMu.Unlock()
+	if len(ds) == 0 {
+		sc.b.Fatalf("no job queued since %v reached an agent", t)
+	}
+	return percentile(ds, 0.50).Round(10 * time.Microsecond), percentile(ds, 0.99).Round(10 * time.Microsecond), len(ds)
 }
 
 // newDatabase creates a fresh PostgreSQL database, dropped afterwards.
