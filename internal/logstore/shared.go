@@ -15,11 +15,12 @@ import (
 // authority (a database and an object store, see package logshare) that
 // decides which block is chunk N of a job's log and whether the log is
 // sealed, and keeps the blocks. A Store opened with OpenShared keeps its
-// directory as a private replica of the shared logs: it commits every
-// chunk and seal to Shared before storing it locally, and before a read
-// brings the replica up to date with what other servers committed. Any
-// server may thus append to or seal any log, and every reader sees the
-// same chunks, in order, once each.
+// directory as a private replica of the shared logs, a cache for reads:
+// it commits every chunk and seal to Shared and writes nothing locally
+// then; a read brings the replica up to date with what any server
+// committed (at once after this process committed, otherwise at most
+// every sharedFresh). Any server may thus append to or seal any log, and
+// every reader sees the same chunks, in order, once each.
 type Shared interface {
 	// Commit offers block (a whole encoded chunk) as chunk seq of jobID's
 	// log. It is accepted only if the log expects seq next and is not
@@ -189,29 +190,37 @@ func (s *Store) refreshShared(ctx context.Context, j *job, force bool) error {
 	return s.syncShared(ctx, j)
 }
 
-// commitShared offers a chunk to the shared log; callers hold wmu and
-// the writer, and have checked that c.Seq is the next chunk. It returns
-// done when the chunk needs no local write (another server's chunk holds
-// the seq, now replicated) and the error to return then.
-func (s *Store) commitShared(ctx context.Context, j *job, seq int, block []byte) (done bool, err error) {
+// appendShared offers block as chunk seq of a shared log and returns the
+// seq the log expects next. The replica is not written: Shared decides
+// (an accepted seq, a retry of one accepted before, a gap, a sealed
+// log), and the replica, a cache for reads, fetches the chunk when it
+// is read. Followers in this process are woken to do so.
+func (s *Store) appendShared(ctx context.Context, j *job, seq int, block []byte, exclusive bool) (int, error) {
 	accepted, h, err := s.shared.Commit(ctx, j.id, seq, block)
 	if err != nil {
-		return true, err
+		return 0, fmt.Errorf("append log chunk: %w", err)
 	}
 	if accepted {
-		return false, nil
-	}
-	if err := s.syncShared(ctx, j); err != nil {
-		return true, err
+		s.replicaStale(j)
+		return seq + 1, nil
 	}
 	switch {
-	case seq < len(j.st.recs):
-		return true, nil // another copy of the seq won: a retry, or lost to a server's line
-	case h.Sealed || j.st.seal != nil:
-		return true, ErrSealed
+	case seq < h.Next:
+		return h.Next, taken(exclusive) // a retry, or lost to a server's line
+	case h.Sealed:
+		return 0, ErrSealed
 	default:
-		return true, &GapError{Want: len(j.st.recs)}
+		return 0, &GapError{Want: h.Next}
 	}
+}
+
+// replicaStale makes the next read of j ask Shared, and wakes its
+// followers to read.
+func (s *Store) replicaStale(j *job) {
+	j.mu.Lock()
+	j.lastSync = time.Time{}
+	j.broadcast()
+	j.mu.Unlock()
 }
 
 // sealShared seals the shared log at the replica's chunk count, catching
@@ -255,6 +264,12 @@ func (s *Store) sealShared(ctx context.Context, j *job) error {
 // the sealed log as one object if it has more than one chunk; callers
 // hold wmu and the writer.
 func (s *Store) sealSharedAt(ctx context.Context, j *job, chunks int) error {
+	if j.st.seal != nil {
+		if n := len(j.st.recs); n != chunks {
+			return &CountError{Have: n}
+		}
+		return nil
+	}
 	h, err := s.shared.Seal(ctx, j.id, chunks)
 	if err != nil {
 		return err
@@ -262,11 +277,15 @@ func (s *Store) sealSharedAt(ctx context.Context, j *job, chunks int) error {
 	if !h.Sealed || h.Next != chunks {
 		return &CountError{Have: h.Next}
 	}
-	if j.st.seal == nil && len(j.st.recs) < chunks {
-		// Chunks other servers committed.
-		if err := s.syncShared(ctx, j); err != nil {
-			return err
-		}
+	if chunks <= 1 {
+		// The one chunk (its row or object) already holds the whole
+		// log: nothing to archive, nothing to replicate until a read.
+		s.replicaStale(j)
+		return nil
+	}
+	// The archive is the replica's data file: bring it up to the seal.
+	if err := s.syncShared(ctx, j); err != nil {
+		return err
 	}
 	if j.st.seal == nil {
 		if len(j.st.recs) != chunks {
@@ -275,10 +294,6 @@ func (s *Store) sealSharedAt(ctx context.Context, j *job, chunks int) error {
 		if err := s.sealLocal(j); err != nil {
 			return err
 		}
-	}
-	if chunks <= 1 {
-		// The one chunk's object already holds the whole log.
-		return nil
 	}
 	return s.archive(ctx, j)
 }

@@ -4,8 +4,8 @@
 // An agent streams a job's log as ordered chunks of ci.Events. Each chunk
 // is stored as one compressed block appended to the job's data file and
 // fsynced before Append returns (a store opened on Shared logs commits
-// the block there first and keeps its files as an unsynced replica; see
-// Shared); a fixed-size index record per block
+// the block there instead, and keeps files only as an unsynced replica
+// for reads; see Shared); a fixed-size index record per block
 // carries the block's offset and the line count after it, so Lines and
 // Tail decompress only the blocks that hold the lines asked for, and a
 // side file of command records makes Commands a read of a few bytes per
@@ -568,6 +568,9 @@ func (s *Store) append(ctx context.Context, jobID string, c Chunk, exclusive boo
 	if err != nil {
 		return 0, fmt.Errorf("append log chunk: %w", err)
 	}
+	if s.shared != nil {
+		return s.appendShared(ctx, j, c.Seq, block, exclusive)
+	}
 
 	j.wmu.Lock()
 	defer j.wmu.Unlock()
@@ -576,13 +579,6 @@ func (s *Store) append(ctx context.Context, jobID string, c Chunk, exclusive boo
 	}
 	// Only this writer changes j.st, so reading it without j.mu is safe.
 	st := &j.st
-	if s.shared != nil && c.Seq > len(st.recs) && st.seal == nil {
-		// The replica may lack chunks other servers committed. When it
-		// says c.Seq comes next, it is not asked: the commit checks.
-		if err := s.syncShared(ctx, j); err != nil {
-			return 0, fmt.Errorf("append log chunk: %w", err)
-		}
-	}
 	switch next := len(st.recs); {
 	case c.Seq < next:
 		return next, taken(exclusive)
@@ -593,17 +589,6 @@ func (s *Store) append(ctx context.Context, jobID string, c Chunk, exclusive boo
 	}
 	if err := ctx.Err(); err != nil {
 		return 0, fmt.Errorf("append log chunk: %w", err)
-	}
-	if s.shared != nil {
-		if done, err := s.commitShared(ctx, j, c.Seq, block); done {
-			if err == nil {
-				return len(st.recs), taken(exclusive)
-			}
-			if !errors.As(err, new(*GapError)) && !errors.Is(err, ErrSealed) {
-				err = fmt.Errorf("append log chunk: %w", err)
-			}
-			return 0, err
-		}
 	}
 	if err := s.storeBlock(j, c.Seq, block, e.raw); err != nil {
 		return 0, fmt.Errorf("append log chunk: %w", err)
@@ -741,11 +726,11 @@ func (s *Store) SealAt(jobID string, chunks int) error {
 	defer s.release(j)
 	j.wmu.Lock()
 	defer j.wmu.Unlock()
-	if err := s.ensureWriter(j); err != nil {
-		return fmt.Errorf("seal log: %w", err)
-	}
-	st := &j.st
-	if s.shared == nil || st.seal != nil {
+	if s.shared == nil {
+		if err := s.ensureWriter(j); err != nil {
+			return fmt.Errorf("seal log: %w", err)
+		}
+		st := &j.st
 		if n := len(st.recs); n != chunks {
 			return &CountError{Have: n}
 		}
