@@ -7,6 +7,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -168,24 +170,37 @@ func BenchmarkPipeline20Jobs4Blocks(b *testing.B) {
 // BATON_BENCH_BEFORE names another baton binary (say, built from the
 // commit before a change) that is run the same way in the same loop, so
 // that before and after are measured back to back on a shared machine.
+//
+// On a loaded machine single runs swing by 2x, so the -median metrics
+// are the medians over the iterations of each iteration's own output cost
+// (its 1M-line run minus its 1-line run) against the median bash run.
+// BATON_BENCH_LINES sets another number of lines (10000000 makes the
+// output's cost dwarf the 80 ms of a run's start).
 func BenchmarkMillionLines(b *testing.B) {
 	bins := map[string]string{"": baton(b)}
 	if before := os.Getenv("BATON_BENCH_BEFORE"); before != "" {
 		bins["before-"] = before
 	}
+	lines := 1000000
+	if n, err := strconv.Atoi(os.Getenv("BATON_BENCH_LINES")); err == nil && n > 0 {
+		lines = n
+	}
 	job := func(n int) string {
 		return pipelineYAML(fmt.Sprintf("  - task:\n      jobs:\n        - name: Print\n          commands:\n            - seq %d\n", n))
 	}
-	dir := repo(b, map[string]string{".semaphore/semaphore.yml": job(1000000), "small.yml": job(10000), "empty.yml": job(1)})
+	dir := repo(b, map[string]string{".semaphore/semaphore.yml": job(lines), "small.yml": job(10000), "empty.yml": job(1)})
 	type sums struct {
 		big, empty       cmdRun
 		rssBig, rssSmall float64
+		// outWall and outCPU are each iteration's output cost.
+		outWall, outCPU []time.Duration
 	}
 	got := map[string]*sums{}
 	for name := range bins {
 		got[name] = &sums{}
 	}
 	var bash cmdRun
+	var bashWall, bashCPU []time.Duration
 	add := func(to *cmdRun, r cmdRun) {
 		to.wall += r.wall
 		to.cpu += r.cpu
@@ -197,9 +212,14 @@ func BenchmarkMillionLines(b *testing.B) {
 			add(&s.big, r)
 			s.rssBig = max(s.rssBig, r.rssMiB)
 			s.rssSmall = max(s.rssSmall, runCmd(b, dir, bin, "run", "small.yml").rssMiB)
-			add(&s.empty, runCmd(b, dir, bin, "run", "empty.yml"))
+			e := runCmd(b, dir, bin, "run", "empty.yml")
+			add(&s.empty, e)
+			s.outWall = append(s.outWall, r.wall-e.wall)
+			s.outCPU = append(s.outCPU, r.cpu-e.cpu)
 		}
-		add(&bash, runCmd(b, dir, "bash", "-c", "seq 1000000"))
+		r := runCmd(b, dir, "bash", "-c", fmt.Sprintf("seq %d", lines))
+		add(&bash, r)
+		bashWall, bashCPU = append(bashWall, r.wall), append(bashCPU, r.cpu)
 	}
 	n := float64(b.N)
 	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / n / 1000 }
@@ -213,7 +233,15 @@ func BenchmarkMillionLines(b *testing.B) {
 		b.ReportMetric(ms(s.big.cpu), name+"baton-cpu-ms")
 		b.ReportMetric(ms(s.empty.cpu), name+"baton-1line-cpu-ms")
 		b.ReportMetric(float64(s.big.cpu-s.empty.cpu)/float64(bash.cpu), name+"output-cpu-ratio")
+		b.ReportMetric(float64(median(s.outWall))/float64(median(bashWall)), name+"output-ratio-median")
+		b.ReportMetric(float64(median(s.outCPU))/float64(median(bashCPU)), name+"output-cpu-ratio-median")
 		b.ReportMetric(s.rssBig, name+"baton-1M-rss-MiB")
 		b.ReportMetric(s.rssSmall, name+"baton-10k-rss-MiB")
 	}
+}
+
+// median is the middle value of ds (sorted in place).
+func median(ds []time.Duration) time.Duration {
+	slices.Sort(ds)
+	return ds[len(ds)/2]
 }
