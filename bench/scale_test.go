@@ -206,6 +206,7 @@ func (sc *scaleRun) run(nServers int) {
 	sc.startConnSampler()
 	cpuA := sc.cpuTimes()
 	sc.resetStatements()
+	waitsA, waitA, closedA := sc.poolStats()
 	xactA := sc.xactCommit()
 	gate := time.Now()
 	sc.sim.interrupt(true)
@@ -225,6 +226,10 @@ func (sc *scaleRun) run(nServers int) {
 	jps := float64(sc.jobs) / elapsed.Seconds()
 	b.Logf("drain: %d jobs in %v = %.1f jobs/s; claim latency p50 %v p99 %v; servers' CPU %s of one core; RSS %.1f MiB together; PostgreSQL connections at most %d, %.1f transactions per job",
 		sc.jobs, elapsed.Round(time.Millisecond), jps, p50, p99, strings.Join(cpu, " + "), rssAfter, maxConns, float64(xactB-xactA)/float64(sc.jobs))
+	lp50, lp99, fp50, fp99 := sc.sim.requestTimes(gate)
+	waitsB, waitB, closedB := sc.poolStats()
+	b.Logf("drain: a log chunk answered in p50 %v p99 %v, a finish in p50 %v p99 %v; the servers waited for a database connection %.0f times, %.1f ms per job, and closed %.0f idle ones",
+		lp50, lp99, fp50, fp99, waitsB-waitsA, 1000*(waitB-waitA)/float64(sc.jobs), closedB-closedA)
 	sc.logStatements("drain", float64(sc.jobs), "job")
 	b.ReportMetric(jps, "jobs/s")
 	b.ReportMetric(float64(p50.Microseconds())/1000, "claim-p50-ms")
@@ -640,6 +645,38 @@ func (sc *scaleRun) verify(jobs, workflows int) {
 	}
 }
 
+// poolStats sums the servers' database pool metrics: waits for a
+// connection, seconds waited, idle connections closed.
+func (sc *scaleRun) poolStats() (waits, seconds, closed float64) {
+	for _, srv := range sc.servers {
+		resp, err := sc.triggerClient.Get(srv.url + "/metrics")
+		if err != nil {
+			sc.b.Fatal(err)
+		}
+		body, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil {
+			sc.b.Fatal(err)
+		}
+		for _, line := range strings.Split(string(body), "\n") {
+			name, value, ok := strings.Cut(line, " ")
+			if !ok {
+				continue
+			}
+			v, _ := strconv.ParseFloat(value, 64)
+			switch name {
+			case "baton_db_connection_waits_total":
+				waits += v
+			case "baton_db_connection_wait_seconds_total":
+				seconds += v
+			case "baton_db_connections_closed_idle_total":
+				closed += v
+			}
+		}
+	}
+	return waits, seconds, closed
+}
+
 // Statement counts, for finding where the transactions go: with
 // BATON_SCALE_STATEMENTS=1 and PostgreSQL's pg_stat_statements loaded
 // (shared_preload_libraries, CREATE EXTENSION in the maintenance
@@ -779,7 +816,10 @@ type agentSim struct {
 
 	claimsMu sync.Mutex
 	claims   []claim
-	assigned map[string]int
+	// logTimes and finishTimes are how long each log chunk and finish
+	// took, from sent to answered (retries included).
+	logTimes, finishTimes []timed
+	assigned              map[string]int
 	finished atomic.Int64
 	refusals []string
 }
@@ -971,6 +1011,7 @@ func (s *agentSim) loop(a *simAgent) {
 
 // run "runs" a job: its log in one chunk, then its result.
 func (s *agentSim) run(a *simAgent, as agentapi.Assignment) {
+	var finishSent time.Time
 	ts := ci.Timestamp(time.Now())
 	code := 0
 	var events []ci.Event
@@ -984,6 +1025,8 @@ func (s *agentSim) run(a *simAgent, as agentapi.Assignment) {
 	events = append(events, ci.Event{Kind: ci.EventJobFinished, Timestamp: ts, Result: ci.ResultPassed})
 	// A refusal (the server failed the job meanwhile: its agent was
 	// declared lost) is counted, and the job left.
+	logSent := time.Now()
+	defer func() { s.timed(&s.logTimes, logSent, finishSent) }()
 	for attempt := 0; ; attempt++ {
 		_, err := a.client.SendLog(s.life, as.JobID, agentapi.LogChunk{Seq: 0, Events: events})
 		if err == nil || !agentapi.IsRetryable(err) || s.life.Err() != nil || attempt == 50 {
@@ -995,6 +1038,8 @@ func (s *agentSim) run(a *simAgent, as agentapi.Assignment) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+	finishSent = time.Now()
+	defer func() { s.timed(&s.finishTimes, finishSent, time.Now()) }()
 	for attempt := 0; ; attempt++ {
 		err := a.client.Finish(s.life, as.JobID, agentapi.FinishRequest{Result: ci.ResultPassed, Chunks: 1})
 		if err == nil || !agentapi.IsRetryable(err) || s.life.Err() != nil || attempt == 50 {
@@ -1009,6 +1054,40 @@ func (s *agentSim) run(a *simAgent, as agentapi.Assignment) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+// timed is a request's span.
+type timed struct{ sent, recv time.Time }
+
+func (s *agentSim) timed(into *[]timed, sent, recv time.Time) {
+	if recv.IsZero() || recv.Before(sent) {
+		return // never answered
+	}
+	s.claimsMu.Lock()
+	*into = append(*into, timed{sent, recv})
+	s.claimsMu.Unlock()
+}
+
+// requestTimes returns the p50 and p99 of the log chunks' and finishes'
+// times sent since t.
+func (s *agentSim) requestTimes(t time.Time) (logP50, logP99, finP50, finP99 time.Duration) {
+	s.claimsMu.Lock()
+	defer s.claimsMu.Unlock()
+	pct := func(ts []timed) (time.Duration, time.Duration) {
+		var ds []time.Duration
+		for _, x := range ts {
+			if !x.sent.Before(t) {
+				ds = append(ds, x.recv.Sub(x.sent))
+			}
+		}
+		if len(ds) == 0 {
+			return 0, 0
+		}
+		return percentile(ds, 0.5).Round(10 * time.Microsecond), percentile(ds, 0.99).Round(10 * time.Microsecond)
+	}
+	logP50, logP99 = pct(s.logTimes)
+	finP50, finP99 = pct(s.finishTimes)
+	return
 }
 
 // claimLatency returns the p50 and p99 of how long the jobs handed out

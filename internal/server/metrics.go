@@ -48,6 +48,24 @@ func (s *Server) metricsRegistry() *prometheus.Registry {
 			}, func() float64 { return float64(c.logBytes.Load()) }),
 			serverCounters{s},
 		)
+		pool := s.Store.PoolStats
+		reg.MustRegister(
+			prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+				Name: "baton_db_connections_open", Help: "Connections this server holds open to its database (in use or idle).",
+			}, func() float64 { return float64(pool().OpenConnections) }),
+			prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+				Name: "baton_db_connections_in_use", Help: "Connections to the database in use now.",
+			}, func() float64 { return float64(pool().InUse) }),
+			prometheus.NewCounterFunc(prometheus.CounterOpts{
+				Name: "baton_db_connection_waits_total", Help: "Times work waited for a free connection to the database (the pool was full: see --db-max-conns).",
+			}, func() float64 { return float64(pool().WaitCount) }),
+			prometheus.NewCounterFunc(prometheus.CounterOpts{
+				Name: "baton_db_connection_wait_seconds_total", Help: "Time work spent waiting for a free connection to the database.",
+			}, func() float64 { return pool().WaitDuration.Seconds() }),
+			prometheus.NewCounterFunc(prometheus.CounterOpts{
+				Name: "baton_db_connections_closed_idle_total", Help: "Connections to the database closed for having been idle.",
+			}, func() float64 { st := pool(); return float64(st.MaxIdleClosed + st.MaxIdleTimeClosed) }),
+		)
 		m.registry = reg
 	})
 	return m.registry

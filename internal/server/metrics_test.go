@@ -27,18 +27,23 @@ func parseMetrics(t *testing.T, text string) map[string]*dto.MetricFamily {
 func checkMetricFamilies(t *testing.T, families map[string]*dto.MetricFamily) {
 	t.Helper()
 	for name, typ := range map[string]dto.MetricType{
-		"baton_jobs":                     dto.MetricType_GAUGE,
-		"baton_queue_length":             dto.MetricType_GAUGE,
-		"baton_jobs_finished_total":      dto.MetricType_COUNTER,
-		"baton_agents_connected":         dto.MetricType_GAUGE,
-		"baton_dispatch_latency_seconds": dto.MetricType_SUMMARY,
-		"baton_agents_lost_total":        dto.MetricType_COUNTER,
-		"baton_log_bytes_total":          dto.MetricType_COUNTER,
-		"baton_forge_statuses_total":     dto.MetricType_COUNTER,
-		"go_goroutines":                  dto.MetricType_GAUGE,
-		"go_memstats_alloc_bytes":        dto.MetricType_GAUGE,
-		"process_resident_memory_bytes":  dto.MetricType_GAUGE,
-		"process_cpu_seconds_total":      dto.MetricType_COUNTER,
+		"baton_jobs":                             dto.MetricType_GAUGE,
+		"baton_queue_length":                     dto.MetricType_GAUGE,
+		"baton_jobs_finished_total":              dto.MetricType_COUNTER,
+		"baton_agents_connected":                 dto.MetricType_GAUGE,
+		"baton_dispatch_latency_seconds":         dto.MetricType_SUMMARY,
+		"baton_agents_lost_total":                dto.MetricType_COUNTER,
+		"baton_log_bytes_total":                  dto.MetricType_COUNTER,
+		"baton_forge_statuses_total":             dto.MetricType_COUNTER,
+		"baton_db_connections_open":              dto.MetricType_GAUGE,
+		"baton_db_connections_in_use":            dto.MetricType_GAUGE,
+		"baton_db_connection_waits_total":        dto.MetricType_COUNTER,
+		"baton_db_connection_wait_seconds_total": dto.MetricType_COUNTER,
+		"baton_db_connections_closed_idle_total": dto.MetricType_COUNTER,
+		"go_goroutines":                          dto.MetricType_GAUGE,
+		"go_memstats_alloc_bytes":                dto.MetricType_GAUGE,
+		"process_resident_memory_bytes":          dto.MetricType_GAUGE,
+		"process_cpu_seconds_total":              dto.MetricType_COUNTER,
 	} {
 		f, ok := families[name]
 		if !ok {
@@ -48,6 +53,10 @@ func checkMetricFamilies(t *testing.T, families map[string]*dto.MetricFamily) {
 		if f.GetType() != typ {
 			t.Errorf("%s has type %v, want %v", name, f.GetType(), typ)
 		}
+	}
+	// The scrape itself read the database: a connection is open.
+	if f := families["baton_db_connections_open"]; f != nil && f.GetMetric()[0].GetGauge().GetValue() < 1 {
+		t.Errorf("baton_db_connections_open = %v after a read of the database", f.GetMetric()[0].GetGauge().GetValue())
 	}
 	jobs := families["baton_jobs"]
 	if jobs == nil {
