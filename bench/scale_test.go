@@ -820,8 +820,8 @@ type agentSim struct {
 	// took, from sent to answered (retries included).
 	logTimes, finishTimes []timed
 	assigned              map[string]int
-	finished atomic.Int64
-	refusals []string
+	finished              atomic.Int64
+	refusals              []string
 }
 
 // claim is one job handed to an agent: when the poll that brought it was
