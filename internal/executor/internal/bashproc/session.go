@@ -85,11 +85,12 @@ func shellQuote(s string) string {
 }
 
 const (
-	// readBuffers × readBufferSize (floodBufferSize once the output has
-	// flooded, see gatherMin) bounds the output a session holds in memory;
-	// a producer faster than the consumer blocks in write(2).
-	readBuffers    = 2
+	// readBufferSize (floodBufferSize once the output has flooded, see
+	// gatherMin) bounds the output a session holds in memory while a
+	// command runs, and pendingMax between commands; a producer faster
+	// than the consumer blocks in write(2).
 	readBufferSize = 64 << 10
+	pendingMax     = 64 << 10
 	// drainQuiet is how long Run keeps reading after the shell exited
 	// while other processes still hold its output open, and drainMax how
 	// long at most (a leftover `yes &` is never quiet).
@@ -97,15 +98,14 @@ const (
 	drainMax   = time.Second
 	// A producer faster than the reader (seq 1000000) writes 4 KiB at a
 	// time, and a reader that keeps up wakes for every write: for a
-	// million short lines, 1,700 reads, hand-overs to Run and output
-	// events. Once a read finds at least gatherMin bytes, the output is a
-	// flood, and the next read waits gatherDelay, to take in one go what
-	// the producer wrote meanwhile. The pipe then grows to gatherPipeSize
-	// (pages are used only while it holds data), so that the producer
-	// does not block while the reader waits, and the read buffers to
-	// floodBufferSize, so that each hand-over to Run (a goroutine
-	// waking on another thread) carries more. Output is held back at
-	// most gatherDelay, and only in a flood.
+	// million short lines, 1,700 reads and output events. Once a read
+	// finds at least gatherMin bytes, the output is a flood, and the next
+	// read waits gatherDelay, to take in one go what the producer wrote
+	// meanwhile. The pipe then grows to gatherPipeSize (pages are used
+	// only while it holds data), so that the producer does not block
+	// while the reader waits, and the read buffer to floodBufferSize, so
+	// that each read and output event carries more. Output is held back
+	// at most gatherDelay, and only in a flood.
 	gatherMin       = 4 << 10
 	gatherDelay     = time.Millisecond
 	gatherPipeSize  = 1 << 20
@@ -157,15 +157,12 @@ func New(p Parts) (*Session, error) {
 		dir:      p.Dir,
 		cmdFile:  p.CmdFile,
 		stop:     p.Stop,
-		data:     make(chan []byte),
-		free:     make(chan []byte, readBuffers),
+		fed:      make(chan struct{}, 1),
 		readDone: make(chan struct{}),
 		closing:  make(chan struct{}),
 		exited:   make(chan struct{}),
 	}
-	for range readBuffers {
-		s.free <- make([]byte, readBufferSize)
-	}
+	s.attached = sync.NewCond(&s.feedMu)
 	s.readSome = s.readAvailable
 	s.stopWatch = func() bool { return false }
 	go s.wait()
@@ -225,13 +222,25 @@ type Session struct {
 
 	stopWatch func() bool // stops the Start context's AfterFunc
 
-	runMu   sync.Mutex // held by Run, and by Close while it tears down
-	ended   bool       // Run saw the shell exit, or Close ran
-	pending []byte     // output read after the last end marker
-	xtrace  bool       // the last command left `set -x` on
-	src     []byte     // command file contents, reused
-	ctlMsg  []byte     // message to the driver, reused
-	scan    markerScanner
+	runMu  sync.Mutex // held by Run, and by Close while it tears down
+	ended  bool       // Run saw the shell exit, or Close ran
+	xtrace bool       // the last command left `set -x` on
+	src    []byte     // command file contents, reused
+	ctlMsg []byte     // message to the driver, reused
+	scan   markerScanner
+
+	// The reader goroutine feeds the running command's scanner itself, so
+	// that a flood of output is read, split and written by one goroutine
+	// (no hand-over from thread to thread for each chunk); Run waits for
+	// the end marker. Between commands, output waits in pending.
+	feedMu   sync.Mutex
+	feeding  *markerScanner // the running command's, nil between commands
+	cmdDone  chan struct{}  // closed by the reader when feeding saw its marker
+	pending  []byte         // output read when no command ran
+	stopped  bool           // Close ran: the reader stops
+	attached *sync.Cond     // on feedMu: a command started, or Close ran
+	// fed is signalled after each chunk fed to a command.
+	fed chan struct{}
 
 	// Owned by the reader goroutine: the state of readSome, which is a
 	// method value made once so that reads do not allocate.
@@ -243,10 +252,6 @@ type Session struct {
 	// the first flood, then whether the output pipe could grow.
 	gather gatherState
 
-	// The reader goroutine hands filled buffers over data and gets them
-	// back over free.
-	data     chan []byte
-	free     chan []byte
 	readDone chan struct{} // closed when the reader goroutine returns
 	closing  chan struct{} // closed by Close
 
@@ -271,14 +276,15 @@ func (s *Session) Run(ctx context.Context, command string, out io.Writer) (int, 
 	}
 	sc := &s.scan
 	sc.reset(out)
-	if len(s.pending) > 0 {
-		// Written by background processes after the previous command.
-		sc.write(s.pending)
-		s.pending = s.pending[:0]
-	}
+	msg := append(s.ctlMsg[:0], '\n')
+	msg = appendNonce(msg)
+	sc.prefix = append(append(append(sc.prefix[:0], 0x1f), msg[1:]...), ';')
+	msg = append(msg, '\n')
+	s.ctlMsg = msg[:0]
+	done := s.attach(sc)
 	if ctx.Err() != nil {
 		s.terminate()
-		code, _ := s.finish(sc)
+		code, _ := s.finish(sc, done)
 		return code, ctx.Err()
 	}
 
@@ -296,43 +302,91 @@ func (s *Session) Run(ctx context.Context, command string, out io.Writer) (int, 
 		s.src = nil // don't keep a huge command's buffer for the session's life
 	}
 	if err := s.writeCommand(src); err != nil {
+		s.detach()
 		return -1, fmt.Errorf("write command file: %w", err)
 	}
-	msg := append(s.ctlMsg[:0], '\n')
-	msg = appendNonce(msg)
-	sc.prefix = append(append(append(sc.prefix[:0], 0x1f), msg[1:]...), ';')
-	msg = append(msg, '\n')
-	s.ctlMsg = msg[:0]
 	if _, err := s.ctl.Write(msg); err != nil {
 		// The shell is gone (EPIPE); make sure, and report how it ended.
 		s.terminate()
-		return s.finish(sc)
+		return s.finish(sc, done)
 	}
-	for {
-		select {
-		case buf := <-s.data:
-			done := sc.feed(buf)
-			s.free <- buf
-			if done {
-				s.xtrace = sc.xtrace
-				s.pending = append(s.pending, sc.rest...)
-				code, err := sc.status, sc.err
-				sc.reset(nil)
-				return code, err
-			}
-		case <-s.exited:
-			code, err := s.finish(sc)
-			if ctx.Err() != nil && err != nil {
-				// Killed because ctx is done (also the Start context).
-				return code, ctx.Err()
-			}
-			return code, err
-		case <-ctx.Done():
-			s.terminate()
-			code, _ := s.finish(sc)
+	select {
+	case <-done:
+		s.xtrace = sc.xtrace
+		code, err := sc.status, sc.err
+		sc.reset(nil)
+		return code, err
+	case <-s.exited:
+		code, err := s.finish(sc, done)
+		if ctx.Err() != nil && err != nil {
+			// Killed because ctx is done (also the Start context).
 			return code, ctx.Err()
 		}
+		return code, err
+	case <-ctx.Done():
+		s.terminate()
+		code, _ := s.finish(sc, done)
+		return code, ctx.Err()
 	}
+}
+
+// attach makes sc the scanner the reader feeds, after the output read
+// since the last command (written by background processes), and returns
+// the channel closed when sc sees its marker.
+func (s *Session) attach(sc *markerScanner) chan struct{} {
+	s.feedMu.Lock()
+	defer s.feedMu.Unlock()
+	if len(s.pending) > 0 {
+		sc.write(s.pending)
+		s.pending = s.pending[:0]
+	}
+	select {
+	case <-s.fed:
+	default:
+	}
+	s.feeding, s.cmdDone = sc, make(chan struct{})
+	s.attached.Broadcast()
+	return s.cmdDone
+}
+
+// detach stops feeding the running command's scanner.
+func (s *Session) detach() {
+	s.feedMu.Lock()
+	defer s.feedMu.Unlock()
+	s.feeding = nil
+}
+
+// deliver feeds output the reader read to the running command's scanner,
+// or keeps it for the next command.
+func (s *Session) deliver(p []byte) {
+	s.feedMu.Lock()
+	defer s.feedMu.Unlock()
+	sc := s.feeding
+	if sc == nil {
+		s.pending = append(s.pending, p...)
+		return
+	}
+	if sc.feed(p) {
+		s.feeding = nil
+		s.pending = append(s.pending, sc.rest...)
+		close(s.cmdDone)
+	}
+	select {
+	case s.fed <- struct{}{}:
+	default:
+	}
+}
+
+// waitToRead waits while no command runs and enough output is pending, so
+// that a chatty background process blocks instead of filling memory. It
+// reports false once Close ran.
+func (s *Session) waitToRead() bool {
+	s.feedMu.Lock()
+	defer s.feedMu.Unlock()
+	for s.feeding == nil && len(s.pending) >= pendingMax && !s.stopped {
+		s.attached.Wait()
+	}
+	return !s.stopped
 }
 
 // writeCommand replaces the command file's contents with src. The file
@@ -346,10 +400,11 @@ func (s *Session) writeCommand(src []byte) error {
 }
 
 // finish is called once the shell has exited or is being killed: it waits
-// for the shell, delivers the output still in flight, and marks the session
-// ended. If the command's end marker turns up after all, the command
-// finished before the shell did and its status is returned without error.
-func (s *Session) finish(sc *markerScanner) (int, error) {
+// for the shell, lets the reader deliver the output still in flight, and
+// marks the session ended. If the command's end marker (done) turns up
+// after all, the command finished before the shell did and its status is
+// returned without error.
+func (s *Session) finish(sc *markerScanner, done chan struct{}) (int, error) {
 	<-s.exited
 	s.ended = true
 	quiet := time.NewTimer(drainQuiet)
@@ -357,11 +412,11 @@ func (s *Session) finish(sc *markerScanner) (int, error) {
 	limit := time.NewTimer(drainMax)
 	defer limit.Stop()
 drain:
-	for !sc.done {
+	for {
 		select {
-		case buf := <-s.data:
-			sc.feed(buf)
-			s.free <- buf
+		case <-done:
+			break drain
+		case <-s.fed:
 			quiet.Reset(drainQuiet)
 		case <-s.readDone:
 			break drain
@@ -371,6 +426,7 @@ drain:
 			break drain
 		}
 	}
+	s.detach()
 	if sc.done {
 		return sc.status, sc.err
 	}
@@ -391,6 +447,10 @@ func (s *Session) Close() error {
 		defer s.runMu.Unlock()
 		s.ended = true
 		close(s.closing)
+		s.feedMu.Lock()
+		s.stopped = true
+		s.attached.Broadcast()
+		s.feedMu.Unlock()
 		_ = s.out.Close() // unblocks the reader if a stray process holds the output
 		<-s.readDone
 		_ = s.ctl.Close()
@@ -475,31 +535,20 @@ const (
 	gatherOff                        // not a pipe, or it could not grow
 )
 
-// readLoop reads the shell's output into the free buffers and hands them to
-// Run, until EOF (every writer is gone) or Close. In a flood it waits a
-// little between reads (see gatherMin).
+// readLoop reads the shell's output and delivers it, until EOF (every
+// writer is gone) or Close. In a flood it waits a little between reads
+// (see gatherMin).
 func (s *Session) readLoop() {
 	defer close(s.readDone)
+	buf := make([]byte, readBufferSize)
 	var wait *time.Timer
-	for {
-		var buf []byte
-		select {
-		case buf = <-s.free:
-		case <-s.closing:
-			return
-		}
-		if s.gather == gatherOn && cap(buf) < floodBufferSize {
+	for s.waitToRead() {
+		if s.gather == gatherOn && len(buf) < floodBufferSize {
 			buf = make([]byte, floodBufferSize)
 		}
-		n, err := s.read(buf[:cap(buf)])
+		n, err := s.read(buf)
 		if n > 0 {
-			select {
-			case s.data <- buf[:n]:
-			case <-s.closing:
-				return
-			}
-		} else {
-			s.free <- buf
+			s.deliver(buf[:n])
 		}
 		if err != nil {
 			return
