@@ -86,15 +86,16 @@ func (l *liveWriter) Flush() error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.writeHeld()
-	if l.armed && l.timer.Stop() {
-		l.armed = false
-	}
 	return l.err
 }
 
-// writeHeld writes the held bytes; the caller holds mu. A buffer that one
-// huge line made large is not kept.
+// writeHeld writes the held bytes and stops the timer, which has nothing
+// left to write (in a flood it would fire for each delay); the caller holds
+// mu. A buffer that one huge line made large is not kept.
 func (l *liveWriter) writeHeld() {
+	if l.armed && l.timer.Stop() {
+		l.armed = false
+	}
 	if len(l.buf) == 0 {
 		return
 	}
