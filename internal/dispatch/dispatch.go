@@ -117,11 +117,22 @@ type Config struct {
 	// Libraries gives jobs the script libraries' files (libraries.go);
 	// nil means the server has none.
 	Libraries Libraries
+	// Reports is how many log chunks and results of jobs are stored at
+	// once (default DefaultReports); more wait in memory, in the order
+	// they came. A flood of them (a thousand agents ending jobs at once,
+	// an agent retrying a chunk) then leaves database connections to
+	// the polls and the hand-out of jobs. Keep it below the store's
+	// connections.
+	Reports int
 	// Now is the clock; nil means time.Now.
 	Now     func() time.Time
 	Logger  *slog.Logger
 	Metrics Metrics
 }
+
+// DefaultReports is Config.Reports's default: three fifths of the
+// store's default connections.
+const DefaultReports = store.DefaultMaxConns * 3 / 5
 
 // Dispatcher serves the agent protocol.
 type Dispatcher struct {
@@ -141,6 +152,9 @@ type Dispatcher struct {
 	creds *credentials
 	// claims claims jobs for the polls with free slots.
 	claims *claimer
+	// reports bounds the log chunks and results stored at once (see
+	// Config.Reports).
+	reports chan struct{}
 
 	mu sync.Mutex
 	// byAgent indexes the polls this server serves, from the moment
@@ -210,6 +224,9 @@ func New(cfg Config) *Dispatcher {
 	if cfg.StreamTimeout <= 0 {
 		cfg.StreamTimeout = DefaultStreamTimeout
 	}
+	if cfg.Reports <= 0 {
+		cfg.Reports = DefaultReports
+	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
@@ -225,6 +242,7 @@ func New(cfg Config) *Dispatcher {
 		listening:   make(chan struct{}),
 		creds:       newCredentials(),
 		claims:      newClaimer(cfg.Store, cfg.Now),
+		reports:     make(chan struct{}, cfg.Reports),
 		byAgent:     map[string]map[*waiter]struct{}{},
 		polled:      map[string]struct{}{},
 		misses:      map[string]int{},
@@ -590,6 +608,17 @@ func (d *Dispatcher) loseJob(ctx context.Context, jobID, why string) {
 		d.log.Error("fail lost job", "job", jobID, "err", err)
 	}
 	d.forget(jobID)
+}
+
+// report waits for a turn to store a log chunk or result (see
+// Config.Reports) and returns what ends it, or the context's error.
+func (d *Dispatcher) report(ctx context.Context) (done func(), err error) {
+	select {
+	case d.reports <- struct{}{}:
+		return func() { <-d.reports }, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
 }
 
 // forget drops the per-job bookkeeping of a job that ended.

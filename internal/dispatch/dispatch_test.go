@@ -88,6 +88,8 @@ type options struct {
 	imageAffinity time.Duration
 	// blobs holds the caches (nil: none).
 	blobs blob.Store
+	// reports is Config.Reports (0: its default).
+	reports int
 }
 
 func newEnv(t *testing.T, dialect string, o options) *env {
@@ -126,6 +128,7 @@ func newEnv(t *testing.T, dialect string, o options) *env {
 			PollTimeout: o.pollTimeout, LostAfter: o.lostAfter, MissingGrace: o.missingGrace,
 			ImageAffinity: cmp.Or(o.imageAffinity, -1),
 			Blobs:         o.blobs,
+			Reports:       o.reports,
 			Logger:        log,
 		})
 		srv := httptest.NewServer(d.Handler())
@@ -618,6 +621,66 @@ func TestFinishOfAJobFailedAsLost(t *testing.T) {
 		}
 		if j := e.job(job); j.Result != ci.ResultFailed || j.Reason != ci.ReasonAgentLost {
 			t.Errorf("job %s/%s, want failed/agent_lost", j.Result, j.Reason)
+		}
+	})
+}
+
+// TestReportsFloodLeavesPollsAlone: while log chunks and results wait
+// for their turn (a flood holds every one), a poll is still handed a
+// job at once; the chunk is stored when a turn frees.
+func TestReportsFloodLeavesPollsAlone(t *testing.T) {
+	enginetest.ForEachDialect(t, func(t *testing.T, dialect string) {
+		e := newEnv(t, dialect, options{reports: 2, yaml: `version: v1.0
+name: Demo
+agent:
+  machine:
+    type: s1-test
+blocks:
+  - name: A
+    task:
+      jobs:
+        - name: a
+          parallelism: 2
+          commands: [echo a]
+`})
+		e.push()
+		c1, c2 := e.client(0), e.client(0)
+		id1, id2 := register(t, c1, "agent-1", 1), register(t, c2, "agent-2", 1)
+		resp, err := c1.Poll(t.Context(), agentapi.PollRequest{AgentID: id1, FreeSlots: 1})
+		if err != nil || len(resp.Assign) != 1 {
+			t.Fatalf("first poll = %+v, %v", resp, err)
+		}
+		job := resp.Assign[0].JobID
+		release := e.servers[0].disp.HoldReports()
+		released := false
+		defer func() {
+			if !released {
+				release()
+			}
+		}()
+		sent := make(chan error, 1)
+		go func() {
+			_, err := c1.SendLog(context.Background(), job, chunk(0, "working\n"))
+			sent <- err
+		}()
+		resp, err = c2.Poll(t.Context(), agentapi.PollRequest{AgentID: id2, FreeSlots: 1})
+		if err != nil || len(resp.Assign) != 1 {
+			t.Fatalf("a poll while reports wait = %+v, %v; want the second job", resp, err)
+		}
+		select {
+		case err := <-sent:
+			t.Fatalf("a log chunk was stored without a turn: %v", err)
+		case <-time.After(300 * time.Millisecond):
+		}
+		release()
+		released = true
+		select {
+		case err := <-sent:
+			if err != nil {
+				t.Fatalf("log chunk after its turn came: %v", err)
+			}
+		case <-time.After(30 * time.Second):
+			t.Fatal("the log chunk was not stored once a turn freed")
 		}
 	})
 }

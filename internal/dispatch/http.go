@@ -483,6 +483,11 @@ func (d *Dispatcher) logs(w http.ResponseWriter, r *http.Request) (*agentapi.Log
 	if chunk.Seq < 0 {
 		return nil, errorf(http.StatusBadRequest, "negative log chunk seq %d", chunk.Seq)
 	}
+	done, err := d.report(r.Context())
+	if err != nil {
+		return nil, err
+	}
+	defer done()
 	next, err := d.cfg.Logs.AppendAck(r.Context(), jobID, logstore.Chunk{Seq: chunk.Seq, Events: chunk.Events})
 	var gap *logstore.GapError
 	switch {
@@ -524,6 +529,11 @@ func (d *Dispatcher) finish(w http.ResponseWriter, r *http.Request) error {
 	default:
 		return errorf(http.StatusBadRequest, "result must be passed, failed or stopped, not %q", req.Result)
 	}
+	done, err := d.report(r.Context())
+	if err != nil {
+		return err
+	}
+	defer done()
 	// A job this server handed to the agent is not read first: if the
 	// seal finds its log sealed already, the job is read then.
 	j, handed := d.handedOutJob(r.PathValue("id"), ac.id)
