@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/batonci/baton/internal/ci"
+	"github.com/batonci/baton/internal/engine"
 	"github.com/batonci/baton/internal/store"
 )
 
@@ -31,6 +32,9 @@ const (
 type claimer struct {
 	db  *store.DB
 	now func() time.Time
+	// read reads ahead, in one go, what handing a claim's jobs out
+	// needs (nil, or a nil map, if it cannot: each poll reads its own).
+	read func(context.Context, []*ci.Job) map[string]*engine.Handout
 
 	kick chan struct{} // buffered 1
 
@@ -72,16 +76,20 @@ type want struct {
 	tried emptyMark // when it last found no job
 }
 
-// claimed is what a want got: jobs (owned by its agent) or an error.
+// claimed is what a want got: jobs (owned by its agent) or an error,
+// and what handing the jobs out needs, when the claimer read it (shared
+// by the claim's wants: read only).
 type claimed struct {
-	jobs []*ci.Job
-	err  error
+	jobs     []*ci.Job
+	handouts map[string]*engine.Handout
+	err      error
 }
 
-func newClaimer(db *store.DB, now func() time.Time) *claimer {
+func newClaimer(db *store.DB, now func() time.Time, read func(context.Context, []*ci.Job) map[string]*engine.Handout) *claimer {
 	return &claimer{
 		db:       db,
 		now:      now,
+		read:     read,
 		kick:     make(chan struct{}, 1),
 		notified: map[string]uint64{},
 		empty:    map[emptyKey]emptyMark{},
@@ -248,6 +256,10 @@ func (c *claimer) serve(ctx context.Context, batch []*want, gen uint64) {
 		}
 		return
 	}
+	var handouts map[string]*engine.Handout
+	if c.read != nil && len(jobs) > 0 {
+		handouts = c.read(ctx, jobs)
+	}
 	mine := map[string][]*ci.Job{}
 	for _, j := range jobs {
 		mine[j.AgentID] = append(mine[j.AgentID], j)
@@ -261,7 +273,7 @@ func (c *claimer) serve(ctx context.Context, batch []*want, gen uint64) {
 			left = append(left, w)
 			continue
 		}
-		w.done <- claimed{jobs: js[:n]}
+		w.done <- claimed{jobs: js[:n], handouts: handouts}
 	}
 	if len(jobs) >= len(agents) {
 		if len(cl.Skip) == 0 {

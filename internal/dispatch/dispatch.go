@@ -241,7 +241,7 @@ func New(cfg Config) *Dispatcher {
 		stopping:    make(chan struct{}),
 		listening:   make(chan struct{}),
 		creds:       newCredentials(),
-		claims:      newClaimer(cfg.Store, cfg.Now),
+		claims:      newClaimer(cfg.Store, cfg.Now, readHandouts(cfg.Engine, cfg.Logger)),
 		reports:     make(chan struct{}, cfg.Reports),
 		byAgent:     map[string]map[*waiter]struct{}{},
 		polled:      map[string]struct{}{},
@@ -608,6 +608,25 @@ func (d *Dispatcher) loseJob(ctx context.Context, jobID, why string) {
 		d.log.Error("fail lost job", "job", jobID, "err", err)
 	}
 	d.forget(jobID)
+}
+
+// readHandouts is the claimer's read ahead of what handing a claim's
+// jobs out needs: one statement for the claim rather than one per job,
+// which for a block of fifty parallel jobs claimed at once by fifty
+// agents was fifty statements queued at the same instant. If it fails,
+// each poll reads its own.
+func readHandouts(eng *engine.Engine, log *slog.Logger) func(context.Context, []*ci.Job) map[string]*engine.Handout {
+	if eng == nil {
+		return nil
+	}
+	return func(ctx context.Context, jobs []*ci.Job) map[string]*engine.Handout {
+		hs, err := eng.ReadHandouts(ctx, jobs)
+		if err != nil {
+			log.Warn("read claimed jobs for their hand-out", "jobs", len(jobs), "err", err)
+			return nil
+		}
+		return hs
+	}
 }
 
 // report waits for a turn to store a log chunk or result (see

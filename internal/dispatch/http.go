@@ -697,7 +697,7 @@ func (d *Dispatcher) poll(w http.ResponseWriter, r *http.Request) (*agentapi.Pol
 				return &agentapi.PollResponse{}, nil
 			}
 			var as []agentapi.Assignment
-			onFreshStack(func() { as = d.start(ctx, a, got.jobs) })
+			onFreshStack(func() { as = d.start(ctx, a, got) })
 			if len(as) > 0 {
 				return &agentapi.PollResponse{Assign: as}, nil
 			}
@@ -775,7 +775,7 @@ func (d *Dispatcher) takeBack(ctx context.Context, a *ci.Agent, wish *want) []ag
 	if got.err != nil {
 		return nil
 	}
-	return d.start(ctx, a, got.jobs)
+	return d.start(ctx, a, got)
 }
 
 // dropWant withdraws the want of a poll that ends without answering (its
@@ -1013,18 +1013,19 @@ func (d *Dispatcher) cancels(jobs []*ci.Job) []agentapi.Cancel {
 }
 
 // start records the start of jobs the claimer claimed for an agent and
-// prepares their assignments. A job that cannot start is failed by the
+// prepares their assignments, with what the claimer read ahead for them
+// (got.handouts) if it did. A job that cannot start is failed by the
 // engine and has no assignment.
-func (d *Dispatcher) start(ctx context.Context, a *ci.Agent, jobs []*ci.Job) []agentapi.Assignment {
+func (d *Dispatcher) start(ctx context.Context, a *ci.Agent, got claimed) []agentapi.Assignment {
 	// The jobs are the agent's now; whatever fails below must end them,
 	// or they would wait for the agent forever.
 	ctx = context.WithoutCancel(ctx)
 	var out []agentapi.Assignment
-	for _, job := range jobs {
+	for _, job := range got.jobs {
 		if f := d.cfg.Metrics.JobAssigned; f != nil && !job.QueuedAt.IsZero() {
 			f(job.MachineType, job.StartedAt.Sub(job.QueuedAt))
 		}
-		as, err := d.eng.HandOut(ctx, job)
+		as, err := d.eng.HandOutRead(ctx, job, got.handouts[job.ID])
 		var pe *engine.PrepareError
 		switch {
 		case errors.As(err, &pe):

@@ -53,9 +53,17 @@ func (e *Engine) Assignment(ctx context.Context, job *ci.Job) (agentapi.Assignme
 // the job handed out all the same (its agent reports on it, or it is
 // lost with its agent); Assignment's errors are returned.
 func (e *Engine) HandOut(ctx context.Context, job *ci.Job) (agentapi.Assignment, error) {
-	h, err := e.handout(ctx, job)
-	if err != nil {
-		return agentapi.Assignment{JobID: job.ID}, fmt.Errorf("hand out: %w", err)
+	return e.HandOutRead(ctx, job, nil)
+}
+
+// HandOutRead is HandOut with what ReadHandouts read for the job (nil:
+// read it now).
+func (e *Engine) HandOutRead(ctx context.Context, job *ci.Job, h *Handout) (agentapi.Assignment, error) {
+	if h == nil {
+		var err error
+		if h, err = e.handout(ctx, job); err != nil {
+			return agentapi.Assignment{JobID: job.ID}, fmt.Errorf("hand out: %w", err)
+		}
 	}
 	if err := e.jobStarted(ctx, job.ID, &h.Start); err != nil {
 		e.log.Error("job started", "job", job.ID, "err", err)
@@ -63,34 +71,72 @@ func (e *Engine) HandOut(ctx context.Context, job *ci.Job) (agentapi.Assignment,
 	return e.assignment(ctx, job, h)
 }
 
-// jobHandout is what Assignment reads of a job besides the job itself:
+// Handout is what Assignment reads of a job besides the job itself:
 // the store's Handout and the decoded graph of the job's pipeline (or
 // why it could not be decoded).
-type jobHandout struct {
+type Handout struct {
 	*store.Handout
 	graph    *plan.Graph
 	graphErr error
 }
 
+// ReadHandouts reads what handing each of jobs out needs (HandOutRead),
+// as for the jobs one claim took for several agents: one statement for
+// all, and one more per pipeline whose graph is not cached. A job not
+// found is left out.
+func (e *Engine) ReadHandouts(ctx context.Context, jobs []*ci.Job) (map[string]*Handout, error) {
+	ids := make([]string, len(jobs))
+	for i, j := range jobs {
+		ids[i] = j.ID
+	}
+	hs, err := e.db.GetHandouts(ctx, ids)
+	if err != nil {
+		return nil, fmt.Errorf("hand out: %w", err)
+	}
+	type decoded struct {
+		graph *plan.Graph
+		err   error
+	}
+	graphs := map[string]decoded{}
+	out := make(map[string]*Handout, len(hs))
+	for id, h := range hs {
+		pid := h.Pipeline.ID
+		g, ok := graphs[pid]
+		if !ok {
+			var cached bool
+			if g.graph, cached = e.graphs.cached(pid); !cached {
+				p, err := e.db.GetPipeline(ctx, pid)
+				if err != nil {
+					return nil, fmt.Errorf("hand out: %w", err)
+				}
+				g.graph, g.err = e.graphs.get(pid, p.Graph)
+			}
+			graphs[pid] = g
+		}
+		out[id] = &Handout{Handout: h, graph: g.graph, graphErr: g.err}
+	}
+	return out, nil
+}
+
 // handout reads a job's jobHandout. The pipeline's graph (the bulk of
 // its row) is read once for all its jobs: while the cache holds it, the
 // row is read without it.
-func (e *Engine) handout(ctx context.Context, job *ci.Job) (*jobHandout, error) {
+func (e *Engine) handout(ctx context.Context, job *ci.Job) (*Handout, error) {
 	graph, cached := e.graphs.cached(job.PipelineID)
 	h, err := e.db.GetHandout(ctx, job.ID, !cached)
 	if err != nil {
 		return nil, err
 	}
-	jh := &jobHandout{Handout: h, graph: graph}
+	jh := &Handout{Handout: h, graph: graph}
 	if !cached {
 		jh.graph, jh.graphErr = e.graphs.get(h.Pipeline.ID, h.Pipeline.Graph)
 	}
 	return jh, nil
 }
 
-// assignment is Assignment for a job whose jobHandout the caller has just
+// assignment is Assignment for a job whose Handout the caller has just
 // read.
-func (e *Engine) assignment(ctx context.Context, job *ci.Job, h *jobHandout) (agentapi.Assignment, error) {
+func (e *Engine) assignment(ctx context.Context, job *ci.Job, h *Handout) (agentapi.Assignment, error) {
 	a := agentapi.Assignment{JobID: job.ID}
 	p, wf, proj := h.Pipeline, h.Workflow, h.Project
 	var pj *plan.Job

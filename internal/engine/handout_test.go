@@ -78,6 +78,7 @@ blocks:
 		}
 		p1, p2 := e.pipeline(wf1), e.pipeline(wf2)
 
+		var taken []*ci.Job
 		for _, tc := range []struct {
 			p        *ci.Pipeline
 			job      string
@@ -92,6 +93,7 @@ blocks:
 			{p2, "second-job - 2/2", proj2, wf2, "DEPLOY_KEY", "AWS_KEY", "deploy-value"},
 		} {
 			j := e.take(tc.p, tc.job, "agent-1")
+			taken = append(taken, j)
 			a, err := e.eng.HandOut(t.Context(), j)
 			if err != nil {
 				t.Fatalf("HandOut(%s): %v", tc.job, err)
@@ -130,6 +132,26 @@ blocks:
 			}
 			if d := cmp.Diff(again, a); d != "" {
 				t.Errorf("%s: HandOut and Assignment differ (-Assignment +HandOut):\n%s", tc.job, d)
+			}
+		}
+
+		// Read ahead for all of them at once (as the claimer does for
+		// one claim's jobs), each is handed out as alone.
+		hs, err := e.eng.ReadHandouts(t.Context(), append(taken, &ci.Job{ID: "nope"}))
+		if err != nil || len(hs) != len(taken) {
+			t.Fatalf("ReadHandouts = %d handouts, %v; want %d", len(hs), err, len(taken))
+		}
+		for _, j := range taken {
+			a, err := e.eng.HandOutRead(t.Context(), j, hs[j.ID])
+			if err != nil {
+				t.Fatal(err)
+			}
+			alone, err := e.eng.Assignment(t.Context(), j)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d := cmp.Diff(alone, a); d != "" {
+				t.Errorf("%s: read ahead and alone differ (-alone +ahead):\n%s", j.Name, d)
 			}
 		}
 

@@ -34,29 +34,85 @@ type Handout struct {
 // global tools, all in one statement, so that every part is as current
 // as the others. A job that does not exist is ErrNotFound.
 func (db *DB) GetHandout(ctx context.Context, jobID string, withGraph bool) (*Handout, error) {
-	h := &Handout{}
-	var tools []byte
-	p, pipeline := pipelinePart()
-	w, workflow := workflowPart()
-	proj, project := projectPart()
-	b, block := blockPart()
 	query := handoutQueries[db.dialect][0]
 	if withGraph {
 		query = handoutQueries[db.dialect][1]
 	}
-	err := scanParts(db.reader(ctx).queryRow(query, jobID),
-		jobStartPart(&h.Start), pipeline, workflow, project, block, rowPart{dest: []any{&tools}})
-	if err != nil {
+	h, parts := handoutParts()
+	if err := scanParts(db.reader(ctx).queryRow(query, jobID), parts...); err != nil {
 		return nil, wrap("handout of job "+jobID, err)
 	}
+	if err := h.finish(); err != nil {
+		return nil, fmt.Errorf("handout of job %s: %w", jobID, err)
+	}
+	return h.Handout, nil
+}
+
+// GetHandouts reads the Handouts of several jobs (without their
+// pipelines' graphs) in one statement, as handing out the jobs one claim
+// took for several agents needs: they are mostly of one pipeline. A job
+// that does not exist is left out of the map.
+func (db *DB) GetHandouts(ctx context.Context, jobIDs []string) (map[string]*Handout, error) {
+	out := map[string]*Handout{}
+	if len(jobIDs) == 0 {
+		return out, nil
+	}
+	marks := make([]string, len(jobIDs))
+	args := make([]any, len(jobIDs))
+	for i, id := range jobIDs {
+		marks[i] = fmt.Sprintf("$%d", i+1)
+		args[i] = id
+	}
+	tools := sqliteToolsJSON
+	if db.dialect == Postgres {
+		tools = postgresToolsJSON
+	}
+	query := handoutSelect(tools, false, "j.id, ") + ` WHERE j.id IN (` + strings.Join(marks, ", ") + `)`
+	rows, err := db.reader(ctx).query(query, args...)
+	if err != nil {
+		return nil, wrap("handouts", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id string
+		h, parts := handoutParts()
+		if err := scanParts(rows, append([]rowPart{rowPart{dest: []any{&id}}}, parts...)...); err != nil {
+			return nil, wrap("handouts", err)
+		}
+		if err := h.finish(); err != nil {
+			return nil, fmt.Errorf("handout of job %s: %w", id, err)
+		}
+		out[id] = h.Handout
+	}
+	return out, wrap("handouts", rows.Err())
+}
+
+// handoutScan is a Handout being scanned from a row.
+type handoutScan struct {
+	*Handout
+	tools []byte
+}
+
+// handoutParts returns a Handout and the parts of a row that fill it,
+// in handoutSelect's order; finish completes it once scanned.
+func handoutParts() (*handoutScan, []rowPart) {
+	h := &handoutScan{Handout: &Handout{}}
+	p, pipeline := pipelinePart()
+	w, workflow := workflowPart()
+	proj, project := projectPart()
+	b, block := blockPart()
 	h.Pipeline, h.Workflow, h.Project, h.Block = p, w, proj, b
+	return h, []rowPart{jobStartPart(&h.Start), pipeline, workflow, project, block, rowPart{dest: []any{&h.tools}}}
+}
+
+func (h *handoutScan) finish() error {
 	h.Tools = []ci.GlobalTool{}
-	if len(tools) > 0 {
-		if err := json.Unmarshal(tools, &h.Tools); err != nil {
-			return nil, fmt.Errorf("handout of job %s: global tools: %w", jobID, err)
+	if len(h.tools) > 0 {
+		if err := json.Unmarshal(h.tools, &h.Tools); err != nil {
+			return fmt.Errorf("global tools: %w", err)
 		}
 	}
-	return h, nil
+	return nil
 }
 
 // handoutQueries are GetHandout's statements by dialect, without and
@@ -83,16 +139,21 @@ const (
 // handoutQuery is GetHandout's statement, with tools the aggregate of
 // the global tools.
 func handoutQuery(tools string, withGraph bool) string {
+	return handoutSelect(tools, withGraph, "") + ` WHERE j.id = $1`
+}
+
+// handoutSelect is the handout statements' select from their join,
+// without its condition: first columns, then handoutParts' columns.
+func handoutSelect(tools string, withGraph bool, first string) string {
 	pipeline := qualify("p", pipelineCols)
 	if !withGraph {
 		pipeline = strings.Replace(pipeline, "p.graph", "NULL", 1)
 	}
-	return `SELECT ` + jobStartCols + `, ` + pipeline + `, ` + workflowRowCols + `, ` +
+	return `SELECT ` + first + jobStartCols + `, ` + pipeline + `, ` + workflowRowCols + `, ` +
 		qualify("pr", projectCols) + `, ` + qualify("b", blockCols) + `,
 		(SELECT ` + tools + ` FROM global_tools g)
 		FROM jobs j JOIN blocks b ON b.id = j.block_id JOIN pipelines p ON p.id = j.pipeline_id
-		JOIN workflows w ON w.id = p.workflow_id JOIN projects pr ON pr.id = p.project_id
-		WHERE j.id = $1`
+		JOIN workflows w ON w.id = p.workflow_id JOIN projects pr ON pr.id = p.project_id`
 }
 
 // qualify prefixes each column of a list of plain column names (such as

@@ -115,4 +115,27 @@ func testHandout(t *testing.T, e *testEnv) {
 
 	_, err := db.GetHandout(ctx, "nope", false)
 	wantErr(t, "GetHandout of no job", err, ErrNotFound)
+
+	// GetHandouts reads the jobs of both projects at once, each as
+	// GetHandout does (without the graph); a job that does not exist is
+	// left out.
+	t.Run("several at once", func(t *testing.T) {
+		hs, err := db.GetHandouts(ctx, []string{aJob.ID, "nope", bJob.ID})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(hs) != 2 {
+			t.Fatalf("GetHandouts = %d handouts, want 2 (the jobs that exist)", len(hs))
+		}
+		for _, job := range []*ci.Job{aJob, bJob} {
+			want, err := db.GetHandout(ctx, job.ID, false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			diff(t, "GetHandouts of "+job.Name, hs[job.ID], want)
+		}
+		if hs, err := db.GetHandouts(ctx, nil); err != nil || len(hs) != 0 {
+			t.Fatalf("GetHandouts of no job = %v, %v", hs, err)
+		}
+	})
 }
