@@ -84,7 +84,8 @@ func scaleSize(b *testing.B) (agents, jobs, perWorkflow int, idle time.Duration,
 //	BATON_SCALE_AGENTS (1000), BATON_SCALE_JOBS (20000),
 //	BATON_SCALE_JOBS_PER_WORKFLOW (50), BATON_SCALE_IDLE_SECONDS (20),
 //	BATON_SCALE_SERVERS (1,2), BATON_SCALE_ARRIVAL_RATE (100 jobs/s),
-//	BATON_SCALE_ARRIVAL_SECONDS (10)
+//	BATON_SCALE_ARRIVAL_SECONDS (10), BATON_SCALE_DB_CONNS (each server's
+//	--db-max-conns; its default if unset)
 //
 // For finding where the time goes: BATON_SCALE_PROFILE=DIR writes each
 // server's CPU profile into DIR, and BATON_SCALE_STATEMENTS=1 logs each
@@ -370,8 +371,12 @@ func (sc *scaleRun) newDatabase() {
 func (sc *scaleRun) startServer() {
 	b := sc.b
 	data := b.TempDir()
-	cmd := exec.Command(sc.bin, "server", "--db", sc.dsn, "--data", data, "--addr", "127.0.0.1:0",
-		"--storage", sc.storage, "--storage-credentials", sc.creds)
+	args := []string{"server", "--db", sc.dsn, "--data", data, "--addr", "127.0.0.1:0",
+		"--storage", sc.storage, "--storage-credentials", sc.creds}
+	if n := os.Getenv("BATON_SCALE_DB_CONNS"); n != "" {
+		args = append(args, "--db-max-conns", n)
+	}
+	cmd := exec.Command(sc.bin, args...)
 	cmd.Env = append(os.Environ(), "HOME="+data)
 	if dir := os.Getenv("BATON_SCALE_PROFILE"); dir != "" {
 		// Each server's CPU profile, written when it stops.
