@@ -118,21 +118,17 @@ type Config struct {
 	// nil means the server has none.
 	Libraries Libraries
 	// Reports is how many log chunks and results of jobs are stored at
-	// once (default DefaultReports); more wait in memory, in the order
-	// they came. A flood of them (a thousand agents ending jobs at once,
-	// an agent retrying a chunk) then leaves database connections to
-	// the polls and the hand-out of jobs. Keep it below the store's
-	// connections.
+	// once (default: three fifths of the store's MaxConns); more wait in
+	// memory, in the order they came. A flood of them (a thousand agents
+	// ending jobs at once, an agent retrying a chunk) then leaves
+	// database connections to the polls and the hand-out of jobs. Keep
+	// it below the store's connections.
 	Reports int
 	// Now is the clock; nil means time.Now.
 	Now     func() time.Time
 	Logger  *slog.Logger
 	Metrics Metrics
 }
-
-// DefaultReports is Config.Reports's default: three fifths of the
-// store's default connections.
-const DefaultReports = store.DefaultMaxConns * 3 / 5
 
 // Dispatcher serves the agent protocol.
 type Dispatcher struct {
@@ -225,7 +221,7 @@ func New(cfg Config) *Dispatcher {
 		cfg.StreamTimeout = DefaultStreamTimeout
 	}
 	if cfg.Reports <= 0 {
-		cfg.Reports = DefaultReports
+		cfg.Reports = max(1, cfg.Store.MaxConns()*3/5)
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now

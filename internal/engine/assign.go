@@ -118,7 +118,7 @@ func (e *Engine) ReadHandouts(ctx context.Context, jobs []*ci.Job) (map[string]*
 	return out, nil
 }
 
-// handout reads a job's jobHandout. The pipeline's graph (the bulk of
+// handout reads a job's Handout. The pipeline's graph (the bulk of
 // its row) is read once for all its jobs: while the cache holds it, the
 // row is read without it.
 func (e *Engine) handout(ctx context.Context, job *ci.Job) (*Handout, error) {

@@ -262,7 +262,7 @@ func (s *Store) sealShared(ctx context.Context, j *job) error {
 // sealSharedAt seals the shared log at chunks chunks (or finds it sealed
 // there), brings the replica up to it and seals that too, then stores
 // the sealed log as one object if it has more than one chunk; callers
-// hold wmu and the writer.
+// hold wmu.
 func (s *Store) sealSharedAt(ctx context.Context, j *job, chunks int) error {
 	if j.st.seal != nil {
 		if n := len(j.st.recs); n != chunks {

@@ -5,7 +5,6 @@
 package server
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -240,12 +239,8 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	s.Schedules = &schedule.Service{Store: db, Trigger: s.Engine.Trigger, Head: s.Engine.BranchHead, Logger: cfg.Logger}
 	artifacts := artifact.New(blobs)
 	s.Artifacts = artifacts
-	// Three fifths of the connections for storing logs and results:
-	// the rest for polls and handing jobs out.
-	reports := max(1, cmp.Or(cfg.DBMaxConns, store.DefaultMaxConns)*3/5)
 	s.Dispatch = dispatch.New(dispatch.Config{
-		Reports: reports,
-		Store:   db, Engine: s.Engine, Logs: logs, Blobs: blobs, URL: url, Artifacts: artifacts, Tests: s.Tests, Coverage: s.Coverage, Libraries: s.Libraries, PollTimeout: cfg.PollTimeout, LostAfter: cfg.LostAfter, Logger: cfg.Logger,
+		Store: db, Engine: s.Engine, Logs: logs, Blobs: blobs, URL: url, Artifacts: artifacts, Tests: s.Tests, Coverage: s.Coverage, Libraries: s.Libraries, PollTimeout: cfg.PollTimeout, LostAfter: cfg.LostAfter, Logger: cfg.Logger,
 		Metrics: dispatch.Metrics{
 			JobAssigned: func(_ string, queued time.Duration) {
 				s.counters.dispatched.Add(1)

@@ -57,17 +57,8 @@ func (db *DB) GetHandouts(ctx context.Context, jobIDs []string) (map[string]*Han
 	if len(jobIDs) == 0 {
 		return out, nil
 	}
-	marks := make([]string, len(jobIDs))
-	args := make([]any, len(jobIDs))
-	for i, id := range jobIDs {
-		marks[i] = fmt.Sprintf("$%d", i+1)
-		args[i] = id
-	}
-	tools := sqliteToolsJSON
-	if db.dialect == Postgres {
-		tools = postgresToolsJSON
-	}
-	query := handoutSelect(tools, false, "j.id, ") + ` WHERE j.id IN (` + strings.Join(marks, ", ") + `)`
+	var args []any
+	query := handoutSelect(toolsJSON[db.dialect], false, "j.id, ") + ` WHERE j.id IN (` + inList(&args, jobIDs) + `)`
 	rows, err := db.reader(ctx).query(query, args...)
 	if err != nil {
 		return nil, wrap("handouts", err)
@@ -76,7 +67,7 @@ func (db *DB) GetHandouts(ctx context.Context, jobIDs []string) (map[string]*Han
 	for rows.Next() {
 		var id string
 		h, parts := handoutParts()
-		if err := scanParts(rows, append([]rowPart{rowPart{dest: []any{&id}}}, parts...)...); err != nil {
+		if err := scanParts(rows, append([]rowPart{{dest: []any{&id}}}, parts...)...); err != nil {
 			return nil, wrap("handouts", err)
 		}
 		if err := h.finish(); err != nil {
@@ -118,23 +109,18 @@ func (h *handoutScan) finish() error {
 // handoutQueries are GetHandout's statements by dialect, without and
 // with the pipeline's graph.
 var handoutQueries = map[string][2]string{
-	SQLite: {
-		handoutQuery(sqliteToolsJSON, false),
-		handoutQuery(sqliteToolsJSON, true),
-	},
-	Postgres: {
-		handoutQuery(postgresToolsJSON, false),
-		handoutQuery(postgresToolsJSON, true),
-	},
+	SQLite:   {handoutQuery(toolsJSON[SQLite], false), handoutQuery(toolsJSON[SQLite], true)},
+	Postgres: {handoutQuery(toolsJSON[Postgres], false), handoutQuery(toolsJSON[Postgres], true)},
 }
 
-// The global tools of global_tools g as a JSON array of objects, in the
-// order ListGlobalTools returns them: the aggregates differ by dialect
-// (and PostgreSQL's is NULL when there are none).
-const (
-	sqliteToolsJSON   = `json_group_array(json_object('kind', g.kind, 'name', g.name, 'version', g.version) ORDER BY g.position)`
-	postgresToolsJSON = `json_agg(json_build_object('kind', g.kind, 'name', g.name, 'version', g.version) ORDER BY g.position)`
-)
+// toolsJSON is, by dialect, the global tools of global_tools g as a JSON
+// array of objects, in the order ListGlobalTools returns them: the
+// aggregates differ by dialect (and PostgreSQL's is NULL when there are
+// none).
+var toolsJSON = map[string]string{
+	SQLite:   `json_group_array(json_object('kind', g.kind, 'name', g.name, 'version', g.version) ORDER BY g.position)`,
+	Postgres: `json_agg(json_build_object('kind', g.kind, 'name', g.name, 'version', g.version) ORDER BY g.position)`,
+}
 
 // handoutQuery is GetHandout's statement, with tools the aggregate of
 // the global tools.

@@ -297,6 +297,10 @@ func (db *DB) closePools() error {
 // Dialect returns "sqlite" or "postgres".
 func (db *DB) Dialect() string { return db.dialect }
 
+// MaxConns is the most connections the pool most work runs on opens
+// (Options.MaxConns, defaulted).
+func (db *DB) MaxConns() int { return db.opts.MaxConns }
+
 // PoolStats returns the statistics of the pool of connections most work
 // runs on (on SQLite, its one writer), for the server's metrics.
 func (db *DB) PoolStats() sql.DBStats { return db.write.Stats() }
