@@ -174,7 +174,8 @@ func (r *textRenderer) event(ev ci.Event) {
 }
 
 // noteWithheld remembers the notices of withheld secrets in a job's
-// output, to repeat them next to its failure, and returns them.
+// output, to repeat them next to its failure, and returns them. The
+// output is lent (localrun.Session.Run): what is kept is copied.
 func (r *textRenderer) noteWithheld(key, output string) []string {
 	if !strings.Contains(output, "withheld") {
 		return nil
@@ -183,6 +184,7 @@ func (r *textRenderer) noteWithheld(key, output string) []string {
 	for line := range strings.Lines(output) {
 		line = strings.TrimRight(line, "\r\n")
 		if jobspec.IsWithheldNotice(line) {
+			line = strings.Clone(line)
 			found = append(found, line)
 			if !slices.Contains(r.withheld[key], line) {
 				if r.withheld == nil {

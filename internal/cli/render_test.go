@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/batonci/baton/internal/ci"
 	"github.com/batonci/baton/internal/jobspec"
@@ -12,7 +13,9 @@ import (
 
 // TestJobLogShowsWithheldSecrets: baton job logs names the job's block in
 // its first line, shows a withheld secret's notice although the runner's
-// step holding it is folded away, and repeats it next to the failure.
+// step holding it is folded away, and repeats it next to the failure. The
+// output is lent, as baton run's is (localrun.Session.Run): its buffer is
+// overwritten after each event, and the notice kept must be a copy.
 func TestJobLogShowsWithheldSecrets(t *testing.T) {
 	t.Parallel()
 	at := func(s int) ci.Timestamp { return ci.Timestamp(time.Unix(1700000000+int64(s), 0)) }
@@ -32,8 +35,16 @@ func TestJobLogShowsWithheldSecrets(t *testing.T) {
 	var out bytes.Buffer
 	r := newTextRenderer(&out, false, nil)
 	r.single, r.block = true, "Deploy"
+	var lent []byte
 	for _, ev := range events {
+		if ev.Kind == ci.EventCmdOutput {
+			lent = append(lent[:0], ev.Output...)
+			ev.Output = unsafe.String(&lent[0], len(lent))
+		}
 		r.event(ev)
+		for i := range lent {
+			lent[i] = '#'
+		}
 	}
 	r.flush()
 	got := out.String()

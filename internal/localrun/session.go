@@ -156,10 +156,12 @@ func (s *Session) Promoted(i int, st *Stage) *Session {
 
 // Run runs the session's pipeline with at most parallel jobs at once,
 // each in a bash session of its own (in its containers when it declares
-// agent.containers), and passes every event to emit.
+// agent.containers), and passes every event to emit. The Output of a
+// cmd_output event is lent (runner.Runner.LendOutput): valid until emit
+// returns, so emit copies what it keeps.
 func (s *Session) Run(ctx context.Context, parallel int, emit func(ci.Event)) *Report {
 	return Run(ctx, s.graph, Options{
-		Runner:   &runner.Runner{Executor: localExecutor(ctx, s.graph)},
+		Runner:   &runner.Runner{Executor: localExecutor(ctx, s.graph), LendOutput: true},
 		Parallel: parallel,
 		Prepare:  s.prepare,
 		Emit:     emit,

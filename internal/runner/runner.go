@@ -14,6 +14,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unsafe"
 
 	"github.com/batonci/baton/internal/ci"
 	"github.com/batonci/baton/internal/executor"
@@ -41,6 +42,13 @@ type Runner struct {
 	// caller ends the hold (the last debug session exited). Nil holds
 	// until the deadline.
 	Hold func(ctx context.Context, h Hold)
+	// LendOutput lets the Output of cmd_output events share the buffer
+	// the job's output was read into, instead of a copy of it: it is
+	// valid only until emit returns, and emit copies what it keeps. For
+	// a caller that writes the output out at once (baton run's live
+	// view), a flood of output is then neither copied once more nor
+	// collected as garbage.
+	LendOutput bool
 }
 
 // Run runs job, calling emit for each event in order (from one goroutine at
@@ -70,6 +78,7 @@ func (r *Runner) Run(ctx context.Context, job jobspec.Job, emit func(ci.Event)) 
 	}
 	j := &jobRun{
 		exec: r.Executor,
+		lend: r.LendOutput,
 		job:  job,
 		emit: emit,
 		now:  now,
@@ -105,6 +114,7 @@ const (
 // jobRun is the state of one Runner.Run.
 type jobRun struct {
 	exec executor.Executor
+	lend bool // Runner.LendOutput
 	job  jobspec.Job
 	emit func(ci.Event)
 	now  func() time.Time
@@ -119,11 +129,19 @@ func (j *jobRun) event(e ci.Event) {
 	j.emit(e)
 }
 
-// Write emits one cmd_output event per chunk.
+// Write emits one cmd_output event per chunk, its Output a copy of p
+// unless the output is lent (Runner.LendOutput).
 func (j *jobRun) Write(p []byte) (int, error) {
-	if len(p) > 0 {
-		j.event(ci.Event{Kind: ci.EventCmdOutput, Output: string(p)})
+	if len(p) == 0 {
+		return 0, nil
 	}
+	out := ""
+	if j.lend {
+		out = unsafe.String(&p[0], len(p)) // valid until emit returns, which Runner.LendOutput asks of it
+	} else {
+		out = string(p)
+	}
+	j.event(ci.Event{Kind: ci.EventCmdOutput, Output: out})
 	return len(p), nil
 }
 

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/batonci/baton/internal/ci"
 	"github.com/batonci/baton/internal/executor/shell"
@@ -583,6 +584,49 @@ func TestOutputChunks(t *testing.T) {
 	}
 	if n := count(job.Commands[1]); n > 200 {
 		t.Errorf("20000 lines in %d cmd_output events; want chunks, not lines", n)
+	}
+}
+
+// TestLendOutput: with Runner.LendOutput the output events carry the
+// same output, masked, but in the buffer it was read into: the chunks of
+// a flood share one address instead of a copy each. Emit copies what it
+// keeps.
+func TestLendOutput(t *testing.T) {
+	t.Parallel()
+	job := baseJob(t)
+	job.Secrets = []string{"12345"}
+	job.Commands = []string{"seq 1 1000000"}
+	var want strings.Builder
+	for i := 1; i <= 1000000; i++ {
+		want.WriteString(strings.ReplaceAll(strconv.Itoa(i), "12345", "[MASKED]") + "\n")
+	}
+	var got strings.Builder
+	var kept []string // without lending, no chunk's memory is reused for another
+	chunks, addrs := 0, map[*byte]bool{}
+	r := newRunner()
+	r.LendOutput = true
+	in := false
+	res, _ := r.Run(t.Context(), job, func(e ci.Event) {
+		switch e.Kind {
+		case ci.EventCmdStarted:
+			in = e.Directive == job.Commands[0]
+		case ci.EventCmdOutput:
+			if in {
+				got.WriteString(e.Output)
+				chunks++
+				addrs[unsafe.StringData(e.Output)] = true
+				kept = append(kept, e.Output)
+			}
+		}
+	})
+	if res != ci.ResultPassed {
+		t.Fatalf("result = %s", res)
+	}
+	if got.String() != want.String() {
+		t.Errorf("output differs from seq's, masked (%d against %d bytes)", got.Len(), want.Len())
+	}
+	if chunks < 4 || len(addrs) > chunks/2 {
+		t.Errorf("%d output events in %d buffers; want them lent, a few buffers for many events", chunks, len(addrs))
 	}
 }
 
