@@ -175,8 +175,9 @@ func TestTextRendererFormat(t *testing.T) {
 
 // TestAppendLines: the prefixed lines are those of a plain line-by-line
 // loop, for lines of every length around the 8-byte words the short
-// lines are copied in, bytes that differ from '\n' in one bit or only in
-// the high bit, a buffer that is full, and a partial last line.
+// lines are copied in, prefixes up to and past the 32 bytes stored as
+// words, bytes that differ from '\n' in one bit or only in the high
+// bit, a buffer that is full, and a partial last line.
 func TestAppendLines(t *testing.T) {
 	t.Parallel()
 	want := func(prefix, data string) (string, string) {
@@ -196,10 +197,10 @@ func TestAppendLines(t *testing.T) {
 		seed = seed*1664525 + 1013904223
 		return int(seed>>8) % n
 	}
-	for _, prefix := range []string{"", "[P] ", "[Print] ", "\x1b[36m[Build › Compile] \x1b[0m"} {
+	for _, prefix := range []string{"", "[P] ", "[Print] ", "\x1b[36m[Build › Compile] \x1b[0m", "[" + strings.Repeat("x", 29) + "] ", "[" + strings.Repeat("x", 30) + "] "} {
 		for range 2000 {
 			var data []byte
-			for range random(40) {
+			for range random(300) {
 				data = append(data, bytes[random(len(bytes))])
 			}
 			for _, capacity := range []int{0, 8, 1 << 10} {
