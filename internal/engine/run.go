@@ -130,7 +130,7 @@ func agentWait(machineType string, needsDocker bool, agents []*ci.Agent) string 
 // safety-net re-check (Config.RecheckInterval), whichever is first, and
 // wakes early when a pipeline or job starts.
 //
-// A check reads every running pipeline, so the wake-ups of a busy server
+// A check reads the deadlines of every running pipeline, so the wake-ups of a busy server
 // (a job starts every few milliseconds) are folded: after a check, a
 // wake-up waits until minCheckGap has passed. A new deadline is a time
 // limit away (a minute at least), so it is never missed by more than
@@ -228,37 +228,29 @@ func (e *Engine) Recheck(ctx context.Context) { e.recheck(ctx) }
 // §7.2): a pipeline's regular blocks, a block, or a job, each with reason
 // timeout. It returns the next deadline of what still runs, zero if none.
 // Run calls it; tests with a fake clock may call it directly.
+//
+// The deadlines are read in one statement for every running pipeline;
+// only a pipeline with a deadline passed is read whole, under its lock,
+// where the time limits are applied (pipelinestate's Tick).
 func (e *Engine) CheckTimeLimits(ctx context.Context) (time.Time, error) {
-	ps, err := e.db.ActivePipelines(ctx)
+	deadlines, err := e.db.TimeLimits(ctx)
 	if err != nil {
 		return time.Time{}, err
 	}
 	var next time.Time
-	soonest := func(t time.Time) {
-		if next.IsZero() || t.Before(next) {
-			next = t
+	var expired []string
+	now := e.now()
+	for _, d := range deadlines {
+		if now.Before(d.At) {
+			if next.IsZero() || d.At.Before(next) {
+				next = d.At
+			}
+		} else if !slices.Contains(expired, d.Pipeline) {
+			expired = append(expired, d.Pipeline)
 		}
 	}
-	for _, p := range ps {
-		if p.State != ci.StateRunning && p.State != ci.StateStopping {
-			continue
-		}
-		tree, err := e.db.GetPipelineTreeLite(ctx, p.ID)
-		if err != nil {
-			return next, err
-		}
-		expired := false
-		for _, d := range pipelinestate.Deadlines(tree) {
-			if e.now().Before(d) {
-				soonest(d)
-			} else {
-				expired = true
-			}
-		}
-		if !expired {
-			continue
-		}
-		err = e.mutate(ctx, p.ID, func(*store.Tx, *ci.Pipeline) (pipelinestate.Event, error) {
+	for _, id := range expired {
+		err = e.mutate(ctx, id, func(*store.Tx, *ci.Pipeline) (pipelinestate.Event, error) {
 			return pipelinestate.Event{Kind: pipelinestate.Tick}, nil
 		})
 		if err != nil {

@@ -126,6 +126,54 @@ func (db *DB) PromotionsDue(ctx context.Context) ([]*ci.Pipeline, error) {
 	return ps, wrap("pipelines with promotions due", err)
 }
 
+// A Deadline is when something of a pipeline that runs reaches its
+// execution time limit: the pipeline's regular blocks, a block or a job.
+type Deadline struct {
+	Pipeline string
+	At       time.Time
+}
+
+// TimeLimits returns the deadlines of what runs under a time limit in the
+// pipelines that run or stop, in one read: the pipeline's, while one of
+// its regular blocks is unfinished; a running block's; a running job's.
+// A pipeline may come several times (one row per kind of unit and time
+// limit). The engine reads the whole tree only of a pipeline with a
+// deadline passed; the rule is pipelinestate.Deadlines', which a test
+// holds this to.
+func (db *DB) TimeLimits(ctx context.Context) ([]Deadline, error) {
+	// started_at sorts like the time on both dialects (values.go), so the
+	// earliest start of each limit gives the earliest deadline.
+	const active = `p.state <> 'done' AND p.state IN ('running', 'stopping')`
+	rows, err := db.reader(ctx).query(`
+		SELECT p.id, p.started_at, p.time_limit_ms FROM pipelines p
+			WHERE p.state <> 'done' AND p.state = 'running' AND p.time_limit_ms > 0 AND p.started_at IS NOT NULL
+			AND EXISTS (SELECT 1 FROM blocks b WHERE b.pipeline_id = p.id AND NOT b.after_pipeline AND b.state <> 'done')
+		UNION ALL
+		SELECT b.pipeline_id, MIN(b.started_at), b.time_limit_ms FROM pipelines p JOIN blocks b ON b.pipeline_id = p.id
+			WHERE `+active+` AND b.state = 'running' AND b.time_limit_ms > 0 AND b.started_at IS NOT NULL
+			GROUP BY b.pipeline_id, b.time_limit_ms
+		UNION ALL
+		SELECT j.pipeline_id, MIN(j.started_at), j.time_limit_ms FROM pipelines p JOIN jobs j ON j.pipeline_id = p.id
+			WHERE `+active+` AND j.state = 'running' AND j.time_limit_ms > 0 AND j.started_at IS NOT NULL
+			GROUP BY j.pipeline_id, j.time_limit_ms`)
+	if err != nil {
+		return nil, wrap("time limits", err)
+	}
+	defer rows.Close()
+	var out []Deadline
+	for rows.Next() {
+		var d Deadline
+		var started time.Time
+		var limit time.Duration
+		if err := rows.Scan(&d.Pipeline, timeCol{&started}, durCol{&limit}); err != nil {
+			return nil, wrap("time limits", err)
+		}
+		d.At = started.Add(limit)
+		out = append(out, d)
+	}
+	return out, wrap("time limits", rows.Err())
+}
+
 // ActivePipelines returns the pipelines that are not done, without
 // blocks, oldest first.
 func (db *DB) ActivePipelines(ctx context.Context) ([]*ci.Pipeline, error) {

@@ -57,6 +57,7 @@ func storeTests() []storeTest {
 		{"JobQueries", testJobQueries},
 		{"UpdateJobIf", testUpdateJobIf},
 		{"ActivePipelines", testActivePipelines},
+		{"TimeLimits", testTimeLimits},
 		{"Agents", testAgents},
 		{"AgentCredentials", testAgentCredentials},
 		{"HeldPolls", testHeldPolls},
