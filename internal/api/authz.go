@@ -513,7 +513,7 @@ func (a *API) authenticate(r *http.Request) (*caller, error) {
 		if err != nil || t.Kind != store.TokenAPI {
 			return nil, fmt.Errorf("%w (invalid or revoked token)", errUnauthorized)
 		}
-		_ = a.cfg.Store.Tx(ctx, func(tx *store.Tx) error { return tx.TouchToken(t.ID, a.cfg.Now()) })
+		_ = a.cfg.Store.NoteTokenUse(ctx, t, a.cfg.Now())
 		if c.user, err = a.cfg.Store.GetUserByID(ctx, t.UserID); err != nil {
 			return nil, fmt.Errorf("%w (the token's user no longer exists)", errUnauthorized)
 		}

@@ -364,12 +364,12 @@ func (d *Dispatcher) register(w http.ResponseWriter, r *http.Request) (*agentapi
 		if err := tx.SetAgentHostKey(a.ID, req.SSHHostKey); err != nil {
 			return err
 		}
-		if err := tx.SetAgentCredential(a.ID, credHash, tok.ID); err != nil {
-			return err
-		}
-		return tx.TouchToken(tok.ID, d.now())
+		return tx.SetAgentCredential(a.ID, credHash, tok.ID)
 	}); err != nil {
 		return nil, err
+	}
+	if err := d.db.NoteTokenUse(r.Context(), tok, d.now()); err != nil {
+		d.log.Warn("note the use of an agent token", "token", tok.ID, "err", err)
 	}
 	d.creds.forgetAgent(id) // its previous credential is void
 	d.log.Info("agent registered", "agent", id, "name", a.Name, "type", a.Type, "slots", a.Slots)

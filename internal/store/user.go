@@ -141,9 +141,29 @@ func (db *DB) TokenByHash(ctx context.Context, hash string) (*Token, error) {
 	return db.reader(ctx).TokenByHash(hash)
 }
 
-// TouchToken records that a token was used at now.
-func (tx *Tx) TouchToken(id string, now time.Time) error {
-	return tx.execOne("touch token "+id, `UPDATE tokens SET last_used = $2 WHERE id = $1`, id, tx.ts(now))
+// TokenUseGrain is how precisely a token's LastUsed is kept: a use
+// within TokenUseGrain of the one recorded is not written.
+//
+// Every API request and every agent registration uses a token, and many
+// use the same one at once (a CI script's token, the agent token of a
+// thousand agents registering after a restart). Writing each use made
+// them queue on that token's row lock; a minute is what the token lists
+// show anyway.
+const TokenUseGrain = time.Minute
+
+// NoteTokenUse records that t was used at now, unless its LastUsed (as
+// read) is within TokenUseGrain of now. It writes on its own, outside any
+// transaction of the caller, and only over a LastUsed older than the
+// grain, so that concurrent uses write once and never wait on each other
+// for long.
+func (db *DB) NoteTokenUse(ctx context.Context, t *Token, now time.Time) error {
+	if !t.LastUsed.IsZero() && now.Sub(t.LastUsed) < TokenUseGrain {
+		return nil
+	}
+	tx := db.autocommit(ctx)
+	_, err := tx.exec(`UPDATE tokens SET last_used = $2 WHERE id = $1 AND (last_used IS NULL OR last_used < $3)`,
+		t.ID, tx.ts(now), tx.ts(now.Add(-TokenUseGrain)))
+	return wrap("note the use of token "+t.ID, err)
 }
 
 // ListTokens returns a user's tokens, revoked ones included, oldest first;

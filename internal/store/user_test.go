@@ -2,6 +2,7 @@ package store
 
 import (
 	"testing"
+	"time"
 
 	"github.com/batonci/baton/internal/ci"
 )
@@ -75,14 +76,38 @@ func testUsersAndTokens(t *testing.T, e *testEnv) {
 		diff(t, "TokenByHash", got, want)
 	}
 	now := at(13, 0, 0)
-	write(t, db, func(tx *Tx) error { return tx.TouchToken(second.ID, now) })
+	if err := db.NoteTokenUse(ctx, second, now); err != nil {
+		t.Fatal(err)
+	}
 	second.LastUsed = now
 	normTime(&second.LastUsed)
+	// Uses within the grain are not written, whether the caller read the
+	// last one (the stored time) or not (a token read before it).
+	stale := *second
+	stale.LastUsed = time.Time{}
+	for _, use := range []struct {
+		tok *Token
+		at  time.Time
+	}{{second, now.Add(TokenUseGrain / 2)}, {&stale, now.Add(TokenUseGrain - time.Second)}} {
+		if err := db.NoteTokenUse(ctx, use.tok, use.at); err != nil {
+			t.Fatal(err)
+		}
+	}
 	tokens, err := db.ListTokens(ctx, u.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
 	diff(t, "ListTokens", tokens, []*Token{tok, second})
+	// A use past the grain is.
+	later := now.Add(TokenUseGrain + time.Second)
+	if err := db.NoteTokenUse(ctx, &stale, later); err != nil {
+		t.Fatal(err)
+	}
+	second.LastUsed = later
+	normTime(&second.LastUsed)
+	if got, err := db.TokenByHash(ctx, second.Hash); err != nil || !got.LastUsed.Equal(second.LastUsed) {
+		t.Errorf("LastUsed after a use past the grain = %v, %v; want %v", got.LastUsed, err, second.LastUsed)
+	}
 	tokens, err = db.ListTokens(ctx, "")
 	if err != nil {
 		t.Fatal(err)
@@ -114,7 +139,6 @@ func testUsersAndTokens(t *testing.T, e *testEnv) {
 			return tx.CreateToken(&Token{UserID: "nope", Hash: "new", Kind: TokenAPI})
 		}, ErrNotFound},
 		"RevokeToken of no token": {func(tx *Tx) error { return tx.RevokeToken("nope") }, ErrNotFound},
-		"TouchToken of no token":  {func(tx *Tx) error { return tx.TouchToken("nope", now) }, ErrNotFound},
 	} {
 		wantErr(t, what, db.Tx(ctx, tc.fn), tc.want)
 	}
