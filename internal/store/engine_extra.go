@@ -150,11 +150,11 @@ func (db *DB) TimeLimits(ctx context.Context) ([]Deadline, error) {
 			AND EXISTS (SELECT 1 FROM blocks b WHERE b.pipeline_id = p.id AND NOT b.after_pipeline AND b.state <> 'done')
 		UNION ALL
 		SELECT b.pipeline_id, MIN(b.started_at), b.time_limit_ms FROM pipelines p JOIN blocks b ON b.pipeline_id = p.id
-			WHERE `+active+` AND b.state = 'running' AND b.time_limit_ms > 0 AND b.started_at IS NOT NULL
+			WHERE ` + active + ` AND b.state = 'running' AND b.time_limit_ms > 0 AND b.started_at IS NOT NULL
 			GROUP BY b.pipeline_id, b.time_limit_ms
 		UNION ALL
 		SELECT j.pipeline_id, MIN(j.started_at), j.time_limit_ms FROM pipelines p JOIN jobs j ON j.pipeline_id = p.id
-			WHERE `+active+` AND j.state = 'running' AND j.time_limit_ms > 0 AND j.started_at IS NOT NULL
+			WHERE ` + active + ` AND j.state = 'running' AND j.time_limit_ms > 0 AND j.started_at IS NOT NULL
 			GROUP BY j.pipeline_id, j.time_limit_ms`)
 	if err != nil {
 		return nil, wrap("time limits", err)
