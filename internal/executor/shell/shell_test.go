@@ -499,3 +499,54 @@ func TestSupervisorsStartedAheadAreNotShared(t *testing.T) {
 		}
 	}
 }
+
+// A session's output is read from a descriptor of its own, closed on exec:
+// a session started later (its bash) holds none of an earlier one's
+// output (the pipe, or the pty's master), which would hide that output's
+// end.
+func TestOutputNotInheritedBySessions(t *testing.T) {
+	for _, m := range modes {
+		t.Run(m.name, func(t *testing.T) {
+			first := start(t, newExec(m.pty))
+			output := "/dev/ptmx"
+			if !m.pty {
+				output = strings.TrimSpace(run(t, first, `readlink /proc/$$/fd/1`))
+			}
+			second := start(t, newExec(m.pty))
+			held := run(t, second, `for f in /proc/$$/fd/*; do readlink "$f"; done 2>/dev/null; true`)
+			if !strings.Contains(held, "/dev/null") {
+				t.Fatalf("no descriptors read: the test proves nothing:\n%s", held)
+			}
+			if slices.Contains(strings.Fields(held), output) {
+				t.Errorf("the second session's shell holds the first's output %s:\n%s", output, held)
+			}
+		})
+	}
+}
+
+// Close returns although a process that escaped the session's process
+// group (setsid) still holds its output open: the reader waiting for
+// more output is woken.
+func TestCloseWithEscapedWriter(t *testing.T) {
+	for _, m := range modes {
+		t.Run(m.name, func(t *testing.T) {
+			s := start(t, newExec(m.pty))
+			out := run(t, s, `setsid sleep 304 & echo $!`)
+			pid, _ := strconv.Atoi(strings.TrimSpace(out))
+			t.Cleanup(func() { _ = syscall.Kill(pid, syscall.SIGKILL) })
+			if !alive(pid) {
+				t.Fatalf("escaped process %q not running: the test proves nothing", out)
+			}
+			closed := make(chan struct{})
+			go func() {
+				_ = s.Close()
+				close(closed)
+			}()
+			select {
+			case <-closed:
+			case <-time.After(60 * time.Second):
+				t.Fatal("Close did not return while an escaped process held the output")
+			}
+		})
+	}
+}
