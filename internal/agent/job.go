@@ -78,8 +78,8 @@ func (a *agent) runJob(ctx context.Context, j *job, as agentapi.Assignment) {
 func (a *agent) execute(ctx context.Context, j *job, as agentapi.Assignment, emit func(ci.Event)) (ci.Result, ci.Reason, func()) {
 	home := filepath.Join(a.jobsDir, safeName(as.JobID))
 	bgCtx, cancelBg := context.WithCancel(ctx)
-	var background sync.WaitGroup // the workspace being prepared, if it is
-	var lease *jobuser.Lease      // the job's user, with JobUsers
+	var ws workspaceMaker    // the workspace, made when it is wanted
+	var lease *jobuser.Lease // the job's user, with JobUsers
 	var leaseErr error
 	if a.cfg.JobUsers != nil {
 		lease, leaseErr = a.cfg.JobUsers.Lease()
@@ -95,7 +95,7 @@ func (a *agent) execute(ctx context.Context, j *job, as agentapi.Assignment, emi
 	}
 	cleanup := func() {
 		cancelBg()
-		background.Wait()
+		ws.close()
 		// What the job left running as its user goes first, so that
 		// nothing writes in the directory while it is removed.
 		lease.Release()
@@ -113,14 +113,14 @@ func (a *agent) execute(ctx context.Context, j *job, as agentapi.Assignment, emi
 		failPrepare(emit, ci.Timestamp(a.cfg.Now()), leaseErr.Error(), ci.ResultFailed, ci.ReasonInternal)
 		return ci.ResultFailed, ci.ReasonInternal, cleanup
 	}
-	result, reason := a.executeIn(ctx, bgCtx, j, as, home, lease, &background, &svc, services, tools, emit)
+	result, reason := a.executeIn(ctx, bgCtx, j, as, home, lease, &ws, &svc, services, tools, emit)
 	return result, reason, cleanup
 }
 
 // executeIn prepares and runs the job in home, as lease's user when
 // there is one; the job's service, once started, is left in *svc for the
 // caller to close.
-func (a *agent) executeIn(ctx, bgCtx context.Context, j *job, as agentapi.Assignment, home string, lease *jobuser.Lease, background *sync.WaitGroup, svc **jobsvc.Service, services JobServices, tools *jobTools, emit func(ci.Event)) (ci.Result, ci.Reason) {
+func (a *agent) executeIn(ctx, bgCtx context.Context, j *job, as agentapi.Assignment, home string, lease *jobuser.Lease, ws *workspaceMaker, svc **jobsvc.Service, services JobServices, tools *jobTools, emit func(ci.Event)) (ci.Result, ci.Reason) {
 	job := as.Job
 	if services != nil {
 		// The services go with the job, before its result is reported.
@@ -130,9 +130,9 @@ func (a *agent) executeIn(ctx, bgCtx context.Context, j *job, as agentapi.Assign
 			}
 		}()
 	}
-	env, err := a.prepare(ctx, bgCtx, as, home, lease, background)
+	env, err := a.prepare(ctx, bgCtx, as, home, lease, ws)
 	if err == nil {
-		*svc, err = a.startJobService(as, lease, services, tools)
+		*svc, err = a.startJobService(as, lease, services, tools, ws)
 	}
 	var toolDirs []string
 	if err == nil {
@@ -181,10 +181,12 @@ func sessionUser(lease *jobuser.Lease, home string) *executor.User {
 // base environment.
 //
 // A job that runs on this machine starts without waiting for its working
-// copy: the copy is made in the background (tracked by background) and
-// the toolbox's checkout waits for it, so a job's first command does not
-// pay for git. Jobs in containers need the copy before the containers
-// start, so for them it is made first.
+// copy: the copy is made in the background (by ws) and the toolbox's
+// checkout waits for it, so a job's first command does not pay for git.
+// It is started with the job when the job's commands ask for it
+// (wantsWorkspace), else when checkout asks the job's service for it: a
+// job that never checks out runs no git at all. Jobs in containers need
+// the copy before the containers start, so for them it is made first.
 //
 // With a lease, the job's home is its user's, mode 0700, from the start,
 // and its workspace, with objects of its own (the job cannot read the
@@ -192,7 +194,7 @@ func sessionUser(lease *jobuser.Lease, home string) *executor.User {
 // enter, given to the user there, and only then renamed into the home:
 // nothing the agent does as root happens in a directory the job's
 // processes could change meanwhile.
-func (a *agent) prepare(ctx, bgCtx context.Context, as agentapi.Assignment, home string, lease *jobuser.Lease, background *sync.WaitGroup) ([]string, error) {
+func (a *agent) prepare(ctx, bgCtx context.Context, as agentapi.Assignment, home string, lease *jobuser.Lease, ws *workspaceMaker) ([]string, error) {
 	if err := removeAll(home); err != nil {
 		return nil, fmt.Errorf("prepare the job directory: %w", err)
 	}
@@ -228,12 +230,12 @@ func (a *agent) prepare(ctx, bgCtx context.Context, as agentapi.Assignment, home
 	if co := as.Checkout; co != nil {
 		name := cmp.Or(co.RepoName, jobVar(as.Job, "SEMAPHORE_GIT_REPO_NAME"), path.Base(gitrepo.SlugFromURL(co.URL)))
 		name = safeName(name)
-		ws := filepath.Join(home, name)
+		dir := filepath.Join(home, name)
 		if len(as.Job.Containers) > 0 {
 			if err := a.mergeCommit(ctx, co); err != nil {
 				return nil, fmt.Errorf("prepare the workspace: %w", err)
 			}
-			if err := a.cache.Project(co.Project).MaterializeOwn(ctx, co.URL, co.SHA, branchOf(co.Ref), ws); err != nil {
+			if err := a.cache.Project(co.Project).MaterializeOwn(ctx, co.URL, co.SHA, branchOf(co.Ref), dir); err != nil {
 				return nil, fmt.Errorf("prepare the workspace: %w", err)
 			}
 		} else {
@@ -242,18 +244,19 @@ func (a *agent) prepare(ctx, bgCtx context.Context, as agentapi.Assignment, home
 			if own {
 				stage = workspaceStage(a.jobsDir, as.JobID)
 			}
-			background.Add(1)
-			go func() {
-				defer background.Done()
+			ws.prepare(func() {
 				msg := ""
-				if err := a.makeWorkspace(bgCtx, co, ws, stage, lease); err != nil {
+				if err := a.makeWorkspace(bgCtx, co, dir, stage, lease); err != nil {
 					msg = redact.New(as.Job.Secrets).String(err.Error())
 				}
 				publishReady(ready, stage, msg)
-			}()
+			})
+			if wantsWorkspace(as.Job) {
+				ws.start()
+			}
 			env = append(env, "BATON_WORKSPACE_READY="+ready)
 		}
-		env = append(env, "BATON_WORKSPACE="+ws)
+		env = append(env, "BATON_WORKSPACE="+dir)
 	}
 	// The cache, the artifacts and the sem-context values are the job
 	// service's (startJobService): the job gets no path to them.
@@ -322,12 +325,13 @@ func publishReady(ready, stage, msg string) {
 
 // startJobService starts the job's service: its project's cache and
 // artifacts, with the rights the server gave the job (a pull request from
-// a fork only reads them), and its workflow's sem-context values. The
+// a fork only reads them), its workflow's sem-context values, and the
+// start of its workspace (ws) for the toolbox's checkout. The
 // artifacts are the server's (serverArtifacts); the other stores are in the agent's data directory,
 // which jobs cannot enter; the job reaches them only through the
 // service's socket, whose directory is its user's (a shell job with a
 // lease) or not listable.
-func (a *agent) startJobService(as agentapi.Assignment, lease *jobuser.Lease, services JobServices, tools *jobTools) (*jobsvc.Service, error) {
+func (a *agent) startJobService(as agentapi.Assignment, lease *jobuser.Lease, services JobServices, tools *jobTools, ws *workspaceMaker) (*jobsvc.Service, error) {
 	var owner *jobsvc.Owner
 	if lease != nil && len(as.Job.Containers) == 0 {
 		owner = &jobsvc.Owner{UID: lease.UID, GID: lease.GID}
@@ -339,6 +343,7 @@ func (a *agent) startJobService(as agentapi.Assignment, lease *jobuser.Lease, se
 		Reports:   serverReports{client: a.client, job: as.JobID},
 		Coverage:  serverCoverage{client: a.client, job: as.JobID},
 		Libraries: serverLibraries{client: a.client, job: as.JobID},
+		Workspace: ws.start,
 		Context:   jobsvc.LocalContext{Dir: filepath.Join(a.cfg.DataDir, "context")},
 		Dir:       a.svcDir,
 		Owner:     owner,

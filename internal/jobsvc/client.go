@@ -206,6 +206,18 @@ func (c *Client) CacheDelete(ctx context.Context, key string) (bool, error) {
 	return true, nil
 }
 
+// StartWorkspace asks for the job's working copy to be made, if it is not
+// being made already; its ready file (BATON_WORKSPACE_READY) says when it
+// is there.
+func (c *Client) StartWorkspace(ctx context.Context) error {
+	resp, err := c.do(ctx, http.MethodPost, "/v1/workspace", nil, nil)
+	if err != nil {
+		return err
+	}
+	resp.Body.Close()
+	return nil
+}
+
 // CacheClear deletes every key.
 func (c *Client) CacheClear(ctx context.Context) error {
 	resp, err := c.do(ctx, http.MethodDelete, "/v1/cache", nil, nil)

@@ -32,6 +32,7 @@ import (
 //	PUT    /v1/test-results                   merge a test report into the job's (reports.go)
 //	POST   /v1/test-results/pipeline          merge the pipeline's jobs' reports
 //	PUT    /v1/coverage                       merge code coverage into the job's (coverage.go)
+//	POST   /v1/workspace                      start making the job's working copy (204)
 //
 // Errors are JSON {"message": "..."}: 401 without the token, 403 for what
 // the job's scope does not allow, 404 ("not found") for what is not
@@ -81,6 +82,7 @@ func (s *Service) handler() http.Handler {
 	mux.HandleFunc("POST /v1/tools", s.toolProvide)
 	mux.HandleFunc("POST /v1/test-results/pipeline", s.reportMerge)
 	mux.HandleFunc("PUT /v1/coverage", s.coveragePut)
+	mux.HandleFunc("POST /v1/workspace", s.workspaceStart)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 		if !ok || subtle.ConstantTimeCompare([]byte(got), []byte(s.token)) != 1 || s.token == "" {
@@ -514,4 +516,15 @@ func HumanSize(n int64) string {
 		exp++
 	}
 	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
+
+// workspaceStart starts making the job's working copy (Config.Workspace):
+// the job's own, which the agent would have made at its start anyway.
+func (s *Service) workspaceStart(w http.ResponseWriter, r *http.Request) {
+	if s.cfg.Workspace == nil {
+		writeError(w, http.StatusServiceUnavailable, "this job has no working copy to prepare")
+		return
+	}
+	s.cfg.Workspace()
+	w.WriteHeader(http.StatusNoContent)
 }

@@ -84,6 +84,12 @@ type Config struct {
 	// Tools provides language versions and tools from the agent's tool
 	// cache; nil means the job has none (503).
 	Tools ToolProvider
+	// Workspace starts making the job's working copy, if that has not
+	// started yet, without waiting for it: the toolbox's checkout asks
+	// for it (POST /v1/workspace) and then waits for the copy's ready
+	// file, as for a copy started with the job. Nil means the job has
+	// no copy to make (503).
+	Workspace func()
 	// Dir is where the socket's directory is made; "" means os.TempDir().
 	Dir string
 	// Listen makes the listener at the socket's path; nil means a unix

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/batonci/baton/internal/gitrepo"
+	"github.com/batonci/baton/internal/jobsvc"
 )
 
 const checkoutUsage = "checkout [--use-cache]"
@@ -53,6 +54,10 @@ func runCheckout(c *call, args []string) int {
 	}
 	ws = filepath.Clean(ws)
 	if ready := c.getenv("BATON_WORKSPACE_READY"); ready != "" {
+		if err := askForWorkspace(c, ready); err != nil {
+			c.errorf("%v", err)
+			return 1
+		}
 		if err := waitReady(c.ctx, ready); err != nil {
 			c.errorf("%v", err)
 			return 1
@@ -221,6 +226,23 @@ func removeAll(p string) error {
 		return nil
 	})
 	return os.RemoveAll(p)
+}
+
+// askForWorkspace asks the job's service for the job's working copy
+// unless its ready file is there: an agent makes the copy of a job whose
+// commands do not name checkout only when checkout asks for it.
+func askForWorkspace(c *call, ready string) error {
+	if _, err := os.Stat(ready); !errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	svc, err := jobsvc.NewClient(c.getenv)
+	if err != nil {
+		return fmt.Errorf("ask for the job's working copy: %w", err)
+	}
+	if err := svc.StartWorkspace(c.ctx); err != nil {
+		return fmt.Errorf("ask for the job's working copy: %w", err)
+	}
+	return nil
 }
 
 // waitReady waits for the agent to finish preparing the job's working copy
