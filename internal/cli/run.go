@@ -192,6 +192,7 @@ func runPipeline(ctx context.Context, o *IO, file string, opts *runOptions) int 
 	for _, w := range lr.Warnings() {
 		fmt.Fprintf(o.Err, "baton run: warning: %s\n", w)
 	}
+	growOutputPipe(o.Out)
 	var js *jsonRenderer
 	if opts.json {
 		js = newJSONRenderer(o.Out)
