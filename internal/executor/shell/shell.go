@@ -64,8 +64,10 @@ type Options struct {
 	// steps, and stdio line-buffers output to a terminal.
 	PTY bool
 	// TempDir is where each session keeps its command file, in a private
-	// directory removed by Close. Empty means os.TempDir(). Sessions
-	// that run as another user (SessionConfig.User) use /dev/shm instead
+	// directory removed by Close. Empty means /dev/shm when there is one
+	// (in memory: making and removing a directory there costs a few µs,
+	// on a disk file system up to a few hundred), else os.TempDir().
+	// Sessions that run as another user (SessionConfig.User) use /dev/shm
 	// when there is one.
 	TempDir string
 	// Supervisor, when not nil, runs each session's bash under a job
@@ -269,15 +271,16 @@ func (e *Executor) start(cfg executor.SessionConfig) (_ *bashproc.Session, _ str
 	return s, statePath, lifeline, nil
 }
 
-// tempDir is where a session keeps its private files. A session that runs
-// as another user must reach them through every parent directory, which
-// Options.TempDir (or TMPDIR) may not allow; /dev/shm, which everyone may
-// enter, does when there is one.
+// tempDir is where a session keeps its private files: Options.TempDir,
+// else /dev/shm when there is one. A session that runs as another user
+// must reach them through every parent directory, which Options.TempDir
+// (or TMPDIR) may not allow; /dev/shm, which everyone may enter, does.
 func (e *Executor) tempDir(u *executor.User) string {
-	if u != nil {
-		if fi, err := os.Stat("/dev/shm"); err == nil && fi.IsDir() {
-			return "/dev/shm"
-		}
+	if e.opts.TempDir != "" && u == nil {
+		return e.opts.TempDir
+	}
+	if fi, err := os.Stat("/dev/shm"); err == nil && fi.IsDir() {
+		return "/dev/shm"
 	}
 	return e.opts.TempDir
 }

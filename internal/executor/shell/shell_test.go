@@ -255,6 +255,24 @@ func TestCommandFileRemovedOnClose(t *testing.T) {
 	}
 }
 
+// TestCommandFileInMemoryByDefault: without Options.TempDir, a session
+// keeps its command file in /dev/shm, where making and removing its
+// directory costs a few µs instead of up to a few hundred on a disk.
+func TestCommandFileInMemoryByDefault(t *testing.T) {
+	if fi, err := os.Stat("/dev/shm"); err != nil || !fi.IsDir() {
+		t.Skip("no /dev/shm")
+	}
+	e := shell.New(shell.Options{GracePeriod: time.Second})
+	s, err := e.Start(t.Context(), executor.SessionConfig{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if got := run(t, s, `echo "${BASH_SOURCE[0]}"`); !strings.HasPrefix(got, "/dev/shm/baton-shell-") {
+		t.Errorf("the command file is %q, want one in /dev/shm", got)
+	}
+}
+
 func TestOptionsValidate(t *testing.T) {
 	if err := (shell.Options{}).Validate(); err != nil {
 		t.Errorf("zero Options: %v", err)
