@@ -323,6 +323,8 @@ type agent struct {
 	log    *slog.Logger
 	client *agentapi.Client
 	cache  *repocache.Cache
+	// gzip compresses the log chunks the server has (upload.go).
+	gzip agentapi.Gzip
 
 	binDir, jobsDir string
 	// svcDir holds the sockets of the jobs' services (jobsvc), one

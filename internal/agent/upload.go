@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"log/slog"
 	"sync"
 	"time"
@@ -240,7 +241,7 @@ func (u *uploader) moveTo(next int) bool {
 		return false
 	}
 	for _, s := range acked {
-		s.compress()
+		s.compress(&u.a.gzip)
 	}
 	u.next = next
 	return true
@@ -263,19 +264,15 @@ func (s *sealed) get() (*agentapi.LogChunk, error) {
 }
 
 // compress replaces the chunk with its gzip-compressed JSON.
-func (s *sealed) compress() {
+func (s *sealed) compress(g *agentapi.Gzip) {
 	if s.chunk == nil {
 		return
 	}
-	var buf bytes.Buffer
-	zw, _ := gzip.NewWriterLevel(&buf, gzip.BestSpeed) // a valid level: no error
-	if err := json.NewEncoder(zw).Encode(s.chunk); err != nil {
+	gz, err := g.Compress(func(w io.Writer) error { return json.NewEncoder(w).Encode(s.chunk) })
+	if err != nil {
 		return // keep it as it is
 	}
-	if err := zw.Close(); err != nil {
-		return
-	}
-	s.gz, s.chunk = buf.Bytes(), nil
+	s.gz, s.chunk = gz, nil
 }
 
 // eventSize estimates the JSON size of an event.

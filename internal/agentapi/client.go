@@ -2,7 +2,6 @@ package agentapi
 
 import (
 	"bytes"
-	"compress/gzip"
 	"context"
 	"encoding/json"
 	"errors"
@@ -40,6 +39,8 @@ type Client struct {
 
 	mu   sync.Mutex
 	cred string // the agent's credential, once registered
+
+	gzip Gzip // compresses request bodies
 }
 
 // SetCredential sets the credential that authenticates the agent's
@@ -180,13 +181,15 @@ func (c *Client) do(ctx context.Context, op, path string, body any, gz bool, out
 		return &requestError{op: op, err: err}
 	}
 	if gz {
-		var buf bytes.Buffer
 		// BestSpeed: logs compress well even so, and compression must
 		// keep up with a job printing as fast as it can.
-		zw, _ := gzip.NewWriterLevel(&buf, gzip.BestSpeed) // a valid level: no error
-		zw.Write(payload)                                  // writes to a bytes.Buffer do not fail
-		zw.Close()
-		payload = buf.Bytes()
+		payload, err = c.gzip.Compress(func(w io.Writer) error {
+			_, err := w.Write(payload)
+			return err
+		})
+		if err != nil {
+			return &requestError{op: op, err: err}
+		}
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.base+Prefix+path, bytes.NewReader(payload))
 	if err != nil {
