@@ -251,6 +251,35 @@ func appendLines(buf []byte, prefix, data string, limit int) (_ []byte, rest str
 	}
 	room := 8*len(words) + 8 // the bytes a short line's stores touch
 	for len(buf) < limit {
+		if short && len(data) >= 16 && cap(buf)-len(buf) >= 2*room {
+			// Two short lines in 16 bytes: both newlines are found
+			// from the same two words, so the next line's search waits
+			// for one search, not two.
+			w := firstWord(data)
+			nl := newlineBits8(w) | newlineBits8(firstWord(data[8:]))<<8
+			i := bits.TrailingZeros64(nl)
+			j := bits.TrailingZeros64(nl & (nl - 1))
+			if i < 8 && j < 16 && j-i <= 8 {
+				n := len(buf)
+				out := buf[n:cap(buf)]
+				_ = out[2*room-1]
+				binary.LittleEndian.PutUint64(out[0:], words[0])
+				binary.LittleEndian.PutUint64(out[8:], words[1])
+				binary.LittleEndian.PutUint64(out[16:], words[2])
+				binary.LittleEndian.PutUint64(out[24:], words[3])
+				binary.LittleEndian.PutUint64(out[len(prefix):], w)
+				out = out[len(prefix)+i+1:]
+				_ = out[room-1]
+				binary.LittleEndian.PutUint64(out[0:], words[0])
+				binary.LittleEndian.PutUint64(out[8:], words[1])
+				binary.LittleEndian.PutUint64(out[16:], words[2])
+				binary.LittleEndian.PutUint64(out[24:], words[3])
+				binary.LittleEndian.PutUint64(out[len(prefix):], firstWord(data[i+1:]))
+				buf = buf[:n+2*len(prefix)+j+1]
+				data = data[j+1:]
+				continue
+			}
+		}
 		if short && len(data) >= 8 && cap(buf)-len(buf) >= room {
 			w := firstWord(data)
 			if i := newlineIn(w); i < 8 {
@@ -288,12 +317,26 @@ func firstWord(s string) uint64 {
 // newlineIn returns the index of the first '\n' among the 8 bytes of w
 // (firstWord), or 8 if there is none.
 func newlineIn(w uint64) int {
+	return bits.TrailingZeros64(newlineMarks(w)) / 8
+}
+
+// newlineMarks sets the high bit of each '\n' byte among the 8 bytes of
+// w (firstWord), and no other bit.
+func newlineMarks(w uint64) uint64 {
 	const low7, high = 0x7f7f7f7f7f7f7f7f, 0x8080808080808080
 	x := w ^ 0x0a0a0a0a0a0a0a0a // '\n' bytes become 0
 	// Exactly the zero bytes of x get their high bit set: adding 0x7f to
 	// each byte's low 7 bits carries into the high bit unless all are 0.
-	zero := ^(((x & low7) + low7) | x) & high
-	return bits.TrailingZeros64(zero) / 8
+	return ^(((x & low7) + low7) | x) & high
+}
+
+// newlineBits8 marks the '\n' bytes among the 8 bytes of w (firstWord)
+// as the low 8 bits of the result, the first byte in the lowest.
+func newlineBits8(w uint64) uint64 {
+	// The marks, one per byte at its high bit, shifted to its low bit and
+	// gathered into the top byte of the product: no two partial products
+	// meet.
+	return (newlineMarks(w) >> 7) * 0x0102040810204080 >> 56
 }
 
 func (r *textRenderer) flushPartial(key string, ev ci.Event) {
