@@ -251,46 +251,40 @@ func appendLines(buf []byte, prefix, data string, limit int) (_ []byte, rest str
 	}
 	room := 8*len(words) + 8 // the bytes a short line's stores touch
 	for len(buf) < limit {
-		if short && len(data) >= 16 && cap(buf)-len(buf) >= 2*room {
-			// Two short lines in 16 bytes: both newlines are found
-			// from the same two words, so the next line's search waits
-			// for one search, not two.
-			w := firstWord(data)
-			nl := newlineBits8(w) | newlineBits8(firstWord(data[8:]))<<8
-			i := bits.TrailingZeros64(nl)
-			j := bits.TrailingZeros64(nl & (nl - 1))
-			if i < 8 && j < 16 && j-i <= 8 {
-				n := len(buf)
-				out := buf[n:cap(buf)]
-				_ = out[2*room-1]
-				binary.LittleEndian.PutUint64(out[0:], words[0])
-				binary.LittleEndian.PutUint64(out[8:], words[1])
-				binary.LittleEndian.PutUint64(out[16:], words[2])
-				binary.LittleEndian.PutUint64(out[24:], words[3])
-				binary.LittleEndian.PutUint64(out[len(prefix):], w)
-				out = out[len(prefix)+i+1:]
-				_ = out[room-1]
-				binary.LittleEndian.PutUint64(out[0:], words[0])
-				binary.LittleEndian.PutUint64(out[8:], words[1])
-				binary.LittleEndian.PutUint64(out[16:], words[2])
-				binary.LittleEndian.PutUint64(out[24:], words[3])
-				binary.LittleEndian.PutUint64(out[len(prefix):], firstWord(data[i+1:]))
-				buf = buf[:n+2*len(prefix)+j+1]
-				data = data[j+1:]
-				continue
-			}
-		}
 		if short && len(data) >= 8 && cap(buf)-len(buf) >= room {
 			w := firstWord(data)
-			if i := newlineIn(w); i < 8 {
+			if m := newlineMarks(w); m != 0 {
+				// Four short lines in 32 bytes: their newlines are
+				// found from the same four words, so the next lines'
+				// search waits for one search, not four.
+				if len(data) >= 40 && cap(buf)-len(buf) >= 4*room {
+					nl := newlineBits8(w) | newlineBits8(firstWord(data[8:]))<<8 |
+						newlineBits8(firstWord(data[16:]))<<16 | newlineBits8(firstWord(data[24:]))<<24
+					e1 := bits.TrailingZeros64(nl)
+					nl &= nl - 1
+					e2 := bits.TrailingZeros64(nl)
+					nl &= nl - 1
+					e3 := bits.TrailingZeros64(nl)
+					nl &= nl - 1
+					e4 := bits.TrailingZeros64(nl)
+					if e2-e1 <= 8 && e3-e2 <= 8 && e4-e3 <= 8 && e4 < 32 {
+						n := len(buf)
+						out := buf[n:cap(buf)]
+						putShortLine(out, &words, len(prefix), w)
+						out = out[len(prefix)+e1+1:]
+						putShortLine(out, &words, len(prefix), firstWord(data[e1+1:]))
+						out = out[len(prefix)+e2-e1:]
+						putShortLine(out, &words, len(prefix), firstWord(data[e2+1:]))
+						out = out[len(prefix)+e3-e2:]
+						putShortLine(out, &words, len(prefix), firstWord(data[e3+1:]))
+						buf = buf[:n+4*len(prefix)+e4+1]
+						data = data[e4+1:]
+						continue
+					}
+				}
+				i := bits.TrailingZeros64(m) / 8
 				n := len(buf)
-				out := buf[n:cap(buf)]
-				_ = out[room-1]
-				binary.LittleEndian.PutUint64(out[0:], words[0])
-				binary.LittleEndian.PutUint64(out[8:], words[1])
-				binary.LittleEndian.PutUint64(out[16:], words[2])
-				binary.LittleEndian.PutUint64(out[24:], words[3])
-				binary.LittleEndian.PutUint64(out[len(prefix):], w)
+				putShortLine(buf[n:cap(buf)], &words, len(prefix), w)
 				buf = buf[:n+len(prefix)+i+1]
 				data = data[i+1:]
 				continue
@@ -314,12 +308,6 @@ func firstWord(s string) uint64 {
 		uint64(s[4])<<32 | uint64(s[5])<<40 | uint64(s[6])<<48 | uint64(s[7])<<56
 }
 
-// newlineIn returns the index of the first '\n' among the 8 bytes of w
-// (firstWord), or 8 if there is none.
-func newlineIn(w uint64) int {
-	return bits.TrailingZeros64(newlineMarks(w)) / 8
-}
-
 // newlineMarks sets the high bit of each '\n' byte among the 8 bytes of
 // w (firstWord), and no other bit.
 func newlineMarks(w uint64) uint64 {
@@ -328,6 +316,19 @@ func newlineMarks(w uint64) uint64 {
 	// Exactly the zero bytes of x get their high bit set: adding 0x7f to
 	// each byte's low 7 bits carries into the high bit unless all are 0.
 	return ^(((x & low7) + low7) | x) & high
+}
+
+// putShortLine stores a prefix of n bytes, given as words, and after it
+// the word w of a line of up to 8 bytes, at the start of out, which holds
+// at least 40 bytes: the words' bytes past the prefix and the line are
+// overwritten by what follows, or lie past the buffer's length.
+func putShortLine(out []byte, words *[4]uint64, n int, w uint64) {
+	_ = out[39]
+	binary.LittleEndian.PutUint64(out[0:], words[0])
+	binary.LittleEndian.PutUint64(out[8:], words[1])
+	binary.LittleEndian.PutUint64(out[16:], words[2])
+	binary.LittleEndian.PutUint64(out[24:], words[3])
+	binary.LittleEndian.PutUint64(out[n:], w)
 }
 
 // newlineBits8 marks the '\n' bytes among the 8 bytes of w (firstWord)
