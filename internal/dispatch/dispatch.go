@@ -68,6 +68,9 @@ type Metrics struct {
 	AgentLost func(agentID string)
 	// PollWoken is called when a notification wakes a waiting poll.
 	PollWoken func()
+	// LookKept is called when a poll's first look uses what the server
+	// knows of its agent instead of reading it (looks.go).
+	LookKept func()
 	// LogBytes is called for every log chunk stored, with its size as
 	// received (decompressed JSON).
 	LogBytes func(n int)
@@ -180,6 +183,11 @@ type Dispatcher struct {
 	// server read and found none waiting, since the last notification
 	// that could concern them (streams.go).
 	streamsRead map[string]bool
+	// looks is what the last look of each agent's polls found, and
+	// newsCount counts the "cancel" notifications, which make them void
+	// (looks.go).
+	looks     map[string]*agentLook
+	newsCount uint64
 }
 
 // waiter is one poll waiting for news.
@@ -247,6 +255,7 @@ func New(cfg Config) *Dispatcher {
 		streams:     map[string]*pendingStream{},
 		streamSent:  map[string]time.Time{},
 		streamsRead: map[string]bool{},
+		looks:       map[string]*agentLook{},
 	}
 }
 
@@ -575,6 +584,7 @@ func (d *Dispatcher) CheckLost(ctx context.Context) (time.Time, error) {
 
 // failAgentJobs fails every job an agent runs, as agent_lost.
 func (d *Dispatcher) failAgentJobs(ctx context.Context, agentID, why string) {
+	d.dropLook(agentID)
 	jobs, err := d.db.AgentJobs(ctx, agentID)
 	if err != nil {
 		d.log.Error("list agent jobs", "agent", agentID, "err", err)
@@ -639,6 +649,9 @@ func (d *Dispatcher) report(ctx context.Context) (done func(), err error) {
 // forget drops the per-job bookkeeping of a job that ended.
 func (d *Dispatcher) forget(jobID string) {
 	d.mu.Lock()
+	if h, ok := d.handedOut[jobID]; ok {
+		d.lookEnded(h.agent, jobID)
+	}
 	delete(d.misses, jobID)
 	delete(d.cancelSent, jobID)
 	delete(d.handedOut, jobID)

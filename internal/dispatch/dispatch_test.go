@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -64,6 +65,9 @@ type server struct {
 	eng  *engine.Engine
 	disp *dispatch.Dispatcher
 	srv  *httptest.Server
+	// kept counts the polls whose first look used the server's kept
+	// look of their agent instead of reading it (Metrics.LookKept).
+	kept *atomic.Int64
 }
 
 // env is a project, a log store and one or more servers sharing a
@@ -123,7 +127,9 @@ func newEnv(t *testing.T, dialect string, o options) *env {
 		}
 		log := testLogger(t, fmt.Sprintf("server%d", i))
 		eng := engine.New(engine.Config{Store: db, Repos: repos, Logs: logs, BaseURL: "http://ci", Logger: log})
+		kept := new(atomic.Int64)
 		d := dispatch.New(dispatch.Config{
+			Metrics:     dispatch.Metrics{LookKept: func() { kept.Add(1) }},
 			Store: db, Engine: eng, Logs: logs,
 			PollTimeout: o.pollTimeout, LostAfter: o.lostAfter, MissingGrace: o.missingGrace,
 			ImageAffinity: cmp.Or(o.imageAffinity, -1),
@@ -139,7 +145,7 @@ func newEnv(t *testing.T, dialect string, o options) *env {
 				t.Errorf("dispatcher Run: %v", err)
 			}
 		}()
-		e.servers = append(e.servers, &server{db: db, eng: eng, disp: d, srv: srv})
+		e.servers = append(e.servers, &server{db: db, eng: eng, disp: d, srv: srv, kept: kept})
 	}
 	// Registered after the stores were opened, so it runs before they are
 	// closed: stop the dispatchers first (their held polls return), then

@@ -12,3 +12,11 @@ func (d *Dispatcher) HoldReports() (release func()) {
 		}
 	}
 }
+
+// NewsCount is how many "cancel" notifications (and losses of them) the
+// dispatcher has taken: each makes the agents' kept looks void.
+func (d *Dispatcher) NewsCount() uint64 {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.newsCount
+}

@@ -228,6 +228,7 @@ func (d *Dispatcher) recheckCredential(ctx context.Context, ac *agentCaller) err
 // credential is void and its jobs fail as if it was lost.
 func (d *Dispatcher) revokedAgent(ctx context.Context, id string) {
 	d.creds.forgetAgent(id)
+	d.dropLook(id)
 	ctx = context.WithoutCancel(ctx)
 	a, err := d.db.GetAgent(ctx, id)
 	if err != nil {
@@ -372,6 +373,7 @@ func (d *Dispatcher) register(w http.ResponseWriter, r *http.Request) (*agentapi
 		d.log.Warn("note the use of an agent token", "token", tok.ID, "err", err)
 	}
 	d.creds.forgetAgent(id) // its previous credential is void
+	d.dropLook(id)
 	d.log.Info("agent registered", "agent", id, "name", a.Name, "type", a.Type, "slots", a.Slots)
 	return &agentapi.RegisterResponse{
 		AgentID:     id,
@@ -743,10 +745,15 @@ func (d *Dispatcher) openPoll(w http.ResponseWriter, r *http.Request, req *agent
 	if req.AgentID != "" && req.AgentID != ac.id {
 		return ac, wt, nil, nil, errorf(http.StatusForbidden, "this credential is agent %s's, not agent %s's", ac.id, req.AgentID)
 	}
-	a, jobs, err = d.db.AgentPoll(ctx, ac.id)
+	a, jobs, news, err := d.lookAgent(ctx, ac.id, req.Running)
 	if err != nil {
 		return ac, wt, nil, nil, err
 	}
+	defer func() {
+		if err == nil {
+			d.keepLook(a, news)
+		}
+	}()
 	if err := d.touch(ctx, a, req.Draining); err != nil {
 		return ac, wt, nil, nil, err
 	}
@@ -813,12 +820,18 @@ func (d *Dispatcher) dropWant(a *ci.Agent, wish *want) {
 // writes it only when the agent was seen more than LostAfter/2 ago (it
 // was silent, or the heartbeat falls behind), so that it never looks
 // silent for LostAfter while it polls.
-func (d *Dispatcher) touch(ctx context.Context, a *ci.Agent, draining bool) error {
+func (d *Dispatcher) touch(ctx context.Context, a *ci.Agent, draining bool) (err error) {
 	if !draining && a.State == ci.AgentConnected && d.now().Sub(a.LastSeen) < d.cfg.LostAfter/2 {
 		return nil
 	}
+	now := d.now()
+	defer func() {
+		if err == nil {
+			a.LastSeen = now
+		}
+	}()
 	return d.db.Tx(ctx, func(tx *store.Tx) error {
-		if err := tx.TouchAgent(a.ID, d.now()); err != nil {
+		if err := tx.TouchAgent(a.ID, now); err != nil {
 			return err
 		}
 		switch {
@@ -1040,6 +1053,7 @@ func (d *Dispatcher) start(ctx context.Context, a *ci.Agent, got claimed) []agen
 		}
 		d.log.Info("job assigned", "job", job.ID, "name", job.Name, "agent", a.ID)
 		d.handOut(job, a.ID)
+		d.lookHandedOut(a.ID, job)
 		out = append(out, as)
 	}
 	return out

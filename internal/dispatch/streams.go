@@ -135,6 +135,9 @@ func (d *Dispatcher) forgetStreams(agentID string) {
 // "cancel" notification names it (a stop request, a debug session, a
 // revoked token).
 func (d *Dispatcher) news(agentID string) {
+	d.mu.Lock()
+	d.newsCount++
+	d.mu.Unlock()
 	d.forgetStreams(agentID)
 	d.wake(agentID)
 }
@@ -143,6 +146,7 @@ func (d *Dispatcher) news(agentID string) {
 // lost (the listening connection was lost, a backlog overflowed).
 func (d *Dispatcher) newsForAll() {
 	d.mu.Lock()
+	d.newsCount++
 	clear(d.streamsRead)
 	var ws []*waiter
 	for _, set := range d.byAgent {
