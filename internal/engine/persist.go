@@ -33,7 +33,13 @@ func snapshot(p *ci.Pipeline) *snap {
 // persist writes the units of p that differ from the snapshot. A job is
 // written only if its stored state is still the one read; otherwise (an
 // agent claimed it meanwhile) it returns errRetry.
+//
+// The jobs that changed without their Spec (as read by the engine) are
+// written together: a block's fifty jobs queued at once are one
+// statement, not fifty.
 func persist(tx *store.Tx, s *snap, p *ci.Pipeline) error {
+	var batch []*ci.Job
+	var from []ci.State
 	for _, b := range p.Blocks {
 		for _, j := range b.Jobs {
 			old, ok := s.jobs[j.ID]
@@ -43,12 +49,24 @@ func persist(tx *store.Tx, s *snap, p *ci.Pipeline) error {
 			if reflect.DeepEqual(old, *j) {
 				continue
 			}
-			if err := tx.UpdateJobIf(j, old.State); err != nil {
-				if errors.Is(err, store.ErrConflict) {
-					return errRetry
-				}
-				return fmt.Errorf("update job %s: %w", j.ID, err)
+			if j.Spec == nil {
+				batch, from = append(batch, j), append(from, old.State)
+				continue
 			}
+			if err := tx.UpdateJobIf(j, old.State); err != nil {
+				return jobWriteError(err, "update job "+j.ID)
+			}
+		}
+	}
+	switch len(batch) {
+	case 0:
+	case 1:
+		if err := tx.UpdateJobIf(batch[0], from[0]); err != nil {
+			return jobWriteError(err, "update job "+batch[0].ID)
+		}
+	default:
+		if err := tx.UpdateJobsIf(batch, from); err != nil {
+			return jobWriteError(err, fmt.Sprintf("update %d jobs", len(batch)))
 		}
 	}
 	for _, b := range p.Blocks {
@@ -73,4 +91,13 @@ func persist(tx *store.Tx, s *snap, p *ci.Pipeline) error {
 		}
 	}
 	return nil
+}
+
+// jobWriteError is errRetry when a job changed under the engine (an
+// agent claimed it meanwhile), otherwise err with what was written.
+func jobWriteError(err error, what string) error {
+	if errors.Is(err, store.ErrConflict) {
+		return errRetry
+	}
+	return fmt.Errorf("%s: %w", what, err)
 }

@@ -47,6 +47,79 @@ func (tx *Tx) UpdateJobIf(j *ci.Job, from ci.State) error {
 	return nil
 }
 
+// UpdateJobsIf is UpdateJobIf for several jobs at once, each written
+// only while its stored state is still from[i], in as few statements as
+// maxParams allows (one for a block of fifty jobs queued together, where
+// UpdateJobIf took fifty). If any of them is no longer in its state it
+// returns ErrConflict, and the caller's transaction must not commit. The
+// jobs' Spec must be nil (left alone).
+func (tx *Tx) UpdateJobsIf(jobs []*ci.Job, from []ci.State) error {
+	if len(jobs) != len(from) {
+		return fmt.Errorf("update jobs: %d jobs, %d states", len(jobs), len(from))
+	}
+	// A VALUES list's parameters have no type on PostgreSQL: each is cast
+	// to its column's. SQLite needs none (and would make a time a number).
+	cols := []struct{ name, pgType string }{
+		{"id", "TEXT"}, {"from_state", "TEXT"}, {"idx", "INTEGER"}, {"name", "TEXT"}, {"state", "TEXT"},
+		{"result", "TEXT"}, {"reason", "TEXT"}, {"machine_type", "TEXT"}, {"priority", "INTEGER"},
+		{"agent_id", "TEXT"}, {"wait_reason", "TEXT"}, {"stop_requested", "BOOLEAN"}, {"stop_reason", "TEXT"},
+		{"time_limit_ms", "BIGINT"}, {"queued_at", "TIMESTAMPTZ"}, {"started_at", "TIMESTAMPTZ"}, {"done_at", "TIMESTAMPTZ"},
+	}
+	var names, sets []string
+	for _, c := range cols {
+		names = append(names, c.name)
+		if c.name != "id" && c.name != "from_state" {
+			sets = append(sets, c.name+" = v."+c.name)
+		}
+	}
+	per := max(1, maxParams/len(cols))
+	for len(jobs) > 0 {
+		n := min(per, len(jobs))
+		chunk, states := jobs[:n], from[:n]
+		jobs, from = jobs[n:], from[n:]
+		var q strings.Builder
+		args := make([]any, 0, n*len(cols))
+		q.WriteString("WITH v (" + strings.Join(names, ", ") + ") AS (VALUES ")
+		for i, j := range chunk {
+			if j.Spec != nil {
+				return fmt.Errorf("update job %s: UpdateJobsIf leaves the spec alone", j.ID)
+			}
+			normJob(j)
+			if i > 0 {
+				q.WriteString(", ")
+			}
+			q.WriteByte('(')
+			for k, v := range []any{j.ID, states[i], j.Index, j.Name, j.State, j.Result, j.Reason, j.MachineType, j.Priority,
+				j.AgentID, j.WaitReason, j.StopRequested, j.StopReason, ms(j.TimeLimit),
+				tx.ts(j.QueuedAt), tx.ts(j.StartedAt), tx.ts(j.DoneAt)} {
+				if k > 0 {
+					q.WriteString(", ")
+				}
+				args = append(args, v)
+				if tx.db.dialect == Postgres {
+					fmt.Fprintf(&q, "CAST($%d AS %s)", len(args), cols[k].pgType)
+				} else {
+					fmt.Fprintf(&q, "$%d", len(args))
+				}
+			}
+			q.WriteByte(')')
+		}
+		q.WriteString(") UPDATE jobs SET " + strings.Join(sets, ", ") + " FROM v WHERE jobs.id = v.id AND jobs.state = v.from_state")
+		res, err := tx.exec(q.String(), args...)
+		if err != nil {
+			return wrap(fmt.Sprintf("update %d jobs", n), err)
+		}
+		got, err := res.RowsAffected()
+		if err != nil {
+			return wrap(fmt.Sprintf("update %d jobs", n), err)
+		}
+		if got != int64(n) {
+			return fmt.Errorf("update %d jobs: %d are no longer in the state read: %w", n, int64(n)-got, ErrConflict)
+		}
+	}
+	return nil
+}
+
 // GetPipelineTreeLite is GetPipelineTree without the jobs' Spec (nil),
 // the bulk of a job row.
 func (tx *Tx) GetPipelineTreeLite(id string) (*ci.Pipeline, error) {

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"fmt"
 	"slices"
 	"testing"
 	"time"
@@ -179,5 +180,69 @@ func testTimeLimits(t *testing.T, e *testEnv) {
 		if got, ok := earliest[s.pipeline.ID]; ok {
 			t.Errorf("%s: deadline %v, want none", name, got)
 		}
+	}
+}
+
+// testUpdateJobsIf: several jobs written at once, each only while in the
+// state read; one job claimed meanwhile refuses the whole write (the
+// transaction rolls back, nothing is written); more jobs than one
+// statement holds are written in several.
+func testUpdateJobsIf(t *testing.T, e *testEnv) {
+	db := e.open(t)
+	ctx := t.Context()
+	s := newSeed(t, db, "p")
+	n := maxParams/17 + 13 // two statements
+	var jobs []*ci.Job
+	for i := range n {
+		j := s.job(fmt.Sprintf("j%03d", i), "linux", 0, time.Time{})
+		j.State, j.QueuedAt, j.WaitReason = ci.StatePending, time.Time{}, ""
+		jobs = append(jobs, j)
+	}
+	write(t, db, func(tx *Tx) error {
+		for _, j := range jobs {
+			if err := tx.CreateJob(j); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	queue := func() ([]*ci.Job, []ci.State) {
+		var out []*ci.Job
+		var from []ci.State
+		for i, j := range jobs {
+			c := *j
+			c.Spec = nil
+			c.State, c.QueuedAt, c.WaitReason, c.Priority = ci.StateQueued, at(10, 0, i%60), "waiting for an agent", i%3
+			out, from = append(out, &c), append(from, ci.StatePending)
+		}
+		return out, from
+	}
+
+	// One job moved on meanwhile: nothing is written.
+	write(t, db, func(tx *Tx) error {
+		c := *jobs[n-1]
+		c.State, c.Result = ci.StateDone, ci.ResultCanceled
+		return tx.UpdateJobIf(&c, ci.StatePending)
+	})
+	batch, from := queue()
+	err := db.Tx(ctx, func(tx *Tx) error { return tx.UpdateJobsIf(batch, from) })
+	wantErr(t, "UpdateJobsIf with a job no longer pending", err, ErrConflict)
+	for _, j := range jobs[:n-1] {
+		if got, err := db.GetJob(ctx, j.ID); err != nil || got.State != ci.StatePending {
+			t.Fatalf("job %s after a refused UpdateJobsIf: %v, %v; want it pending", j.Name, got.State, err)
+		}
+	}
+
+	// All in their state: all written, as UpdateJobIf writes them.
+	batch, from = queue()
+	batch, from = batch[:n-1], from[:n-1]
+	write(t, db, func(tx *Tx) error { return tx.UpdateJobsIf(batch, from) })
+	for _, want := range batch {
+		got, err := db.GetJob(ctx, want.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want.Spec = got.Spec // left alone
+		diff(t, "job after UpdateJobsIf", got, want)
 	}
 }

@@ -56,6 +56,7 @@ func storeTests() []storeTest {
 		{"Handout", testHandout},
 		{"JobQueries", testJobQueries},
 		{"UpdateJobIf", testUpdateJobIf},
+		{"UpdateJobsIf", testUpdateJobsIf},
 		{"ActivePipelines", testActivePipelines},
 		{"TimeLimits", testTimeLimits},
 		{"Agents", testAgents},
