@@ -30,6 +30,7 @@ import (
 	"github.com/batonci/baton/internal/forge/hosts"
 	"github.com/batonci/baton/internal/forge/status"
 	"github.com/batonci/baton/internal/httpedge"
+	"github.com/batonci/baton/internal/idlemem"
 	"github.com/batonci/baton/internal/library"
 	"github.com/batonci/baton/internal/logshare"
 	"github.com/batonci/baton/internal/logstore"
@@ -271,8 +272,11 @@ func (s *Server) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	errc := make(chan error, 10)
 	schedules := func(ctx context.Context) error { s.Schedules.Run(ctx); return nil }
+	// A quiet server (idle agents' polls held, no jobs) gives back the
+	// memory its last busy spell left.
+	trimIdle := func(ctx context.Context) error { idlemem.Run(ctx, idlemem.Config{}); return nil }
 	for _, run := range []func(context.Context) error{s.Engine.Run, s.Dispatch.Run, s.Trigger.Run, s.Statuses.Run, s.Tests.Run, s.Coverage.Run, s.sweepArtifacts, schedules,
-		s.Notifications.Run} {
+		s.Notifications.Run, trimIdle} {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
