@@ -227,10 +227,10 @@ func (sc *scaleRun) run(nServers int) {
 	jps := float64(sc.jobs) / elapsed.Seconds()
 	b.Logf("drain: %d jobs in %v = %.1f jobs/s; claim latency p50 %v p99 %v; servers' CPU %s of one core; RSS %.1f MiB together; PostgreSQL connections at most %d, %.1f transactions per job",
 		sc.jobs, elapsed.Round(time.Millisecond), jps, p50, p99, strings.Join(cpu, " + "), rssAfter, maxConns, float64(xactB-xactA)/float64(sc.jobs))
-	lp50, lp99, fp50, fp99 := sc.sim.requestTimes(gate)
+	fp50, fp99 := sc.sim.requestTimes(gate)
 	waitsB, waitB, closedB := sc.poolStats()
-	b.Logf("drain: a log chunk answered in p50 %v p99 %v, a finish in p50 %v p99 %v; the servers waited for a database connection %.0f times, %.1f ms per job, and closed %.0f idle ones",
-		lp50, lp99, fp50, fp99, waitsB-waitsA, 1000*(waitB-waitA)/float64(sc.jobs), closedB-closedA)
+	b.Logf("drain: a finish (with the log's one chunk) answered in p50 %v p99 %v; the servers waited for a database connection %.0f times, %.1f ms per job, and closed %.0f idle ones",
+		fp50, fp99, waitsB-waitsA, 1000*(waitB-waitA)/float64(sc.jobs), closedB-closedA)
 	sc.logStatements("drain", float64(sc.jobs), "job")
 	b.ReportMetric(jps, "jobs/s")
 	b.ReportMetric(float64(p50.Microseconds())/1000, "claim-p50-ms")
@@ -821,9 +821,9 @@ type agentSim struct {
 
 	claimsMu sync.Mutex
 	claims   []claim
-	// logTimes and finishTimes are how long each log chunk and finish
+	// finishTimes are how long each finish (with the log's one chunk)
 	// took, from sent to answered (retries included).
-	logTimes, finishTimes []timed
+	finishTimes []timed
 	assigned              map[string]int
 	finished              atomic.Int64
 	refusals              []string
@@ -1014,9 +1014,8 @@ func (s *agentSim) loop(a *simAgent) {
 	}
 }
 
-// run "runs" a job: its log in one chunk, then its result.
+// run "runs" a job: its log, one chunk, goes with its result.
 func (s *agentSim) run(a *simAgent, as agentapi.Assignment) {
-	var finishSent time.Time
 	ts := ci.Timestamp(time.Now())
 	code := 0
 	var events []ci.Event
@@ -1028,25 +1027,15 @@ func (s *agentSim) run(a *simAgent, as agentapi.Assignment) {
 			ci.Event{Kind: ci.EventCmdFinished, Timestamp: ts, Directive: c, ExitCode: &code, StartedAt: &ts, FinishedAt: &ts})
 	}
 	events = append(events, ci.Event{Kind: ci.EventJobFinished, Timestamp: ts, Result: ci.ResultPassed})
-	// A refusal (the server failed the job meanwhile: its agent was
-	// declared lost) is counted, and the job left.
-	logSent := time.Now()
-	defer func() { s.timed(&s.logTimes, logSent, finishSent) }()
-	for attempt := 0; ; attempt++ {
-		_, err := a.client.SendLog(s.life, as.JobID, agentapi.LogChunk{Seq: 0, Events: events})
-		if err == nil || !agentapi.IsRetryable(err) || s.life.Err() != nil || attempt == 50 {
-			if err != nil && s.life.Err() == nil {
-				s.refused(as.JobID, err)
-				return
-			}
-			break
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	finishSent = time.Now()
+	// The log's one chunk goes with the result, as a real agent sends a
+	// small job's last chunk. A refusal (the server failed the job
+	// meanwhile: its agent was declared lost) is counted, and the job
+	// left.
+	last := agentapi.LogChunk{Seq: 0, Events: events}
+	finishSent := time.Now()
 	defer func() { s.timed(&s.finishTimes, finishSent, time.Now()) }()
 	for attempt := 0; ; attempt++ {
-		err := a.client.Finish(s.life, as.JobID, agentapi.FinishRequest{Result: ci.ResultPassed, Chunks: 1})
+		err := a.client.Finish(s.life, as.JobID, agentapi.FinishRequest{Result: ci.ResultPassed, Chunks: 1, Last: &last})
 		if err == nil || !agentapi.IsRetryable(err) || s.life.Err() != nil || attempt == 50 {
 			if err != nil && s.life.Err() == nil {
 				s.refused(as.JobID, err)
@@ -1073,9 +1062,9 @@ func (s *agentSim) timed(into *[]timed, sent, recv time.Time) {
 	s.claimsMu.Unlock()
 }
 
-// requestTimes returns the p50 and p99 of the log chunks' and finishes'
-// times sent since t.
-func (s *agentSim) requestTimes(t time.Time) (logP50, logP99, finP50, finP99 time.Duration) {
+// requestTimes returns the p50 and p99 of the finishes' times sent since
+// t.
+func (s *agentSim) requestTimes(t time.Time) (p50, p99 time.Duration) {
 	s.claimsMu.Lock()
 	defer s.claimsMu.Unlock()
 	pct := func(ts []timed) (time.Duration, time.Duration) {
@@ -1090,9 +1079,7 @@ func (s *agentSim) requestTimes(t time.Time) (logP50, logP99, finP50, finP99 tim
 		}
 		return percentile(ds, 0.5).Round(10 * time.Microsecond), percentile(ds, 0.99).Round(10 * time.Microsecond)
 	}
-	logP50, logP99 = pct(s.logTimes)
-	finP50, finP99 = pct(s.finishTimes)
-	return
+	return pct(s.finishTimes)
 }
 
 // claimLatency returns the p50 and p99 of how long the jobs handed out

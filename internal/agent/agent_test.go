@@ -717,3 +717,36 @@ func TestCheckoutAsJobUser(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// TestLastChunkGoesWithTheResult: a job's last log chunk is sent with its
+// result, in one request; a server that does not take it so (as servers
+// before it) answers with a gap, and gets the chunk on its own.
+func TestLastChunkGoesWithTheResult(t *testing.T) {
+	for _, old := range []bool{false, true} {
+		t.Run(map[bool]string{false: "server takes it", true: "server before it"}[old], func(t *testing.T) {
+			t.Parallel()
+			fs := newFakeServer(t)
+			fs.ignoreLast = old
+			start(t, baseConfig(t, serve(t, fs)))
+			j := fs.enqueue(assignment("job-1", "echo hello"))
+			fin, events := fs.result(t, j, wait)
+			if fin.Result != ci.ResultPassed {
+				t.Fatalf("result = %s %s, want passed", fin.Result, fin.Reason)
+			}
+			if _, out := outputs(events); out["echo hello"] != "hello\n" {
+				t.Errorf("output = %q, want hello", out["echo hello"])
+			}
+			if events[len(events)-1].Kind != ci.EventJobFinished {
+				t.Errorf("the log ends with %s, want its job_finished", events[len(events)-1].Kind)
+			}
+			fs.mu.Lock()
+			defer fs.mu.Unlock()
+			if fin.Chunks != len(j.chunks) {
+				t.Errorf("finish says %d chunks, server has %d", fin.Chunks, len(j.chunks))
+			}
+			if want := map[bool]int{false: 1, true: 0}[old]; fs.lastTaken != want {
+				t.Errorf("last chunks taken with the result: %d, want %d", fs.lastTaken, want)
+			}
+		})
+	}
+}

@@ -48,6 +48,11 @@ type fakeServer struct {
 	onFinish func(j *fakeJob, f agentapi.FinishRequest)
 	// duplicates counts chunks received again (idempotent resends).
 	duplicates int
+	// ignoreLast makes the server one that does not take a last chunk
+	// sent with a finish (FinishRequest.Last), as servers before it did;
+	// lastTaken counts those it took.
+	ignoreLast bool
+	lastTaken  int
 	// credentials are those registration issued, by agent ID; auths
 	// counts the Authorization headers of requests after registration
 	// (poll, logs, finish, disconnect) by kind ("token", "credential").
@@ -271,6 +276,16 @@ func (s *fakeServer) logs(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusNotFound, agentapi.Error{Message: "no such job"})
 		return
 	}
+	if status, body := s.take(j, c); status != http.StatusOK {
+		writeJSON(w, status, body)
+		return
+	}
+	writeJSON(w, http.StatusOK, agentapi.LogAck{Next: len(j.chunks)})
+}
+
+// take stores a chunk of j's log, as the real server does; s.mu is held.
+// Anything but 200 comes with its answer.
+func (s *fakeServer) take(j *fakeJob, c agentapi.LogChunk) (int, any) {
 	if s.onLog != nil {
 		s.onLog(j, c)
 	}
@@ -281,18 +296,17 @@ func (s *fakeServer) logs(w http.ResponseWriter, r *http.Request) {
 		first, _ := json.Marshal(j.chunks[c.Seq])
 		again, _ := json.Marshal(c)
 		if diff := cmp.Diff(string(first), string(again)); diff != "" {
-			s.t.Errorf("job %s: chunk %d sent again with other content (-first +again):\n%s", r.PathValue("id"), c.Seq, diff)
+			s.t.Errorf("job %s: chunk %d sent again with other content (-first +again):\n%s", j.as.JobID, c.Seq, diff)
 		}
-		writeJSON(w, http.StatusOK, agentapi.LogAck{Next: n})
 	case c.Seq > n:
-		writeJSON(w, http.StatusConflict, agentapi.Error{Message: "log gap", Next: &n})
+		return http.StatusConflict, agentapi.Error{Message: "log gap", Next: &n}
 	case j.finish != nil:
-		writeJSON(w, http.StatusConflict, agentapi.Error{Message: "the job has finished"})
+		return http.StatusConflict, agentapi.Error{Message: "the job has finished"}
 	default:
 		j.chunks = append(j.chunks, c)
 		s.broadcast()
-		writeJSON(w, http.StatusOK, agentapi.LogAck{Next: n + 1})
 	}
+	return http.StatusOK, nil
 }
 
 func (s *fakeServer) finish(w http.ResponseWriter, r *http.Request) {
@@ -309,6 +323,17 @@ func (s *fakeServer) finish(w http.ResponseWriter, r *http.Request) {
 	}
 	if s.onFinish != nil {
 		s.onFinish(j, f)
+	}
+	if f.Last != nil && !s.ignoreLast && j.finish == nil {
+		if f.Last.Seq != f.Chunks-1 {
+			writeJSON(w, http.StatusBadRequest, agentapi.Error{Message: "the last chunk is not the last"})
+			return
+		}
+		if status, body := s.take(j, *f.Last); status != http.StatusOK {
+			writeJSON(w, status, body)
+			return
+		}
+		s.lastTaken++
 	}
 	if n := len(j.chunks); f.Chunks != n {
 		writeJSON(w, http.StatusConflict, agentapi.Error{Message: "missing log chunks", Next: &n})

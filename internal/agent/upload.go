@@ -20,6 +20,11 @@ import (
 // besides its output and directive.
 const eventOverhead = 160
 
+// maxLastChunk is the largest last chunk sent with the job's result
+// (FinishRequest.Last) rather than on its own: the result's request is
+// not compressed, and a small job's whole log fits.
+const maxLastChunk = 16 << 10
+
 // uploader batches one job's events into sequenced chunks and delivers
 // them, in order, and then the job's result. Events come from the runner
 // through emit; one goroutine (run) sends.
@@ -48,7 +53,12 @@ type uploader struct {
 type sealed struct {
 	chunk *agentapi.LogChunk // nil when compressed
 	gz    []byte
+	// est is the estimate of its JSON size (eventSize) it was sealed at.
+	est int
 }
+
+// size is the estimate of the chunk's JSON size.
+func (s *sealed) size() int { return s.est }
 
 func newUploader(a *agent, jobID string, log *slog.Logger) *uploader {
 	return &uploader{a: a, jobID: jobID, log: log, wake: make(chan struct{}, 1)}
@@ -92,7 +102,7 @@ func (u *uploader) seal() {
 	if len(u.pending) == 0 {
 		return
 	}
-	u.chunks = append(u.chunks, &sealed{chunk: &agentapi.LogChunk{Seq: len(u.chunks), Events: u.pending}})
+	u.chunks = append(u.chunks, &sealed{chunk: &agentapi.LogChunk{Seq: len(u.chunks), Events: u.pending}, est: u.pendingSize})
 	u.pending, u.pendingSize = nil, 0
 	u.signal()
 }
@@ -111,6 +121,9 @@ func (u *uploader) run(ctx context.Context) {
 	interval := u.a.cfg.ChunkInterval
 	b := u.a.backoff()
 	gaps := 0 // gap answers in a row
+	// together: the last chunk goes with the result, until a gap answer
+	// to a finish (a server that does not take it so: it is sent alone).
+	together := true
 	// gap rewinds to the server's next chunk; a gap answer that repeats
 	// waits first, so that a confused server is not hammered.
 	gap := func(next int) bool {
@@ -140,6 +153,30 @@ func (u *uploader) run(ctx context.Context) {
 		u.mu.Unlock()
 
 		switch {
+		case next != nil && done && together && u.next == total-1 && next.size() <= maxLastChunk:
+			chunk, err := next.get()
+			if err != nil { // cannot happen: we compressed it ourselves
+				u.log.Error("giving up on the job's log: a kept chunk is unreadable", logErr, err)
+				return
+			}
+			err = client.Finish(ctx, u.jobID, agentapi.FinishRequest{Result: result, Reason: reason, Chunks: total, Last: chunk})
+			var ge *agentapi.GapError
+			switch {
+			case err == nil:
+				u.log.Info("job result delivered", "result", result, "chunks", total)
+				return
+			case errors.As(err, &ge):
+				u.log.Warn("the server misses log chunks at finish; resending", "from", ge.Next, "chunks", total)
+				together = false
+				if !gap(ge.Next) {
+					return
+				}
+			default:
+				if !u.retry(ctx, b, err) {
+					return
+				}
+			}
+
 		case next != nil:
 			chunk, err := next.get()
 			if err != nil { // cannot happen: we compressed it ourselves

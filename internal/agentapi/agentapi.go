@@ -219,6 +219,11 @@ type FinishRequest struct {
 	Reason ci.Reason `json:"result_reason,omitempty"`
 	// Chunks is the number of log chunks the job produced.
 	Chunks int `json:"chunks"`
+	// Last, when set, is the log's last chunk (Seq Chunks-1), sent with
+	// the result instead of on its own: a small job's whole log and
+	// result are then one request. The server stores it first, as a
+	// chunk sent to /logs; a gap answer says what to send (on its own).
+	Last *LogChunk `json:"last_chunk,omitempty"`
 }
 
 // DisconnectRequest is the body of POST /agent/v1/disconnect: the agent

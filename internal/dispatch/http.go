@@ -490,23 +490,33 @@ func (d *Dispatcher) logs(w http.ResponseWriter, r *http.Request) (*agentapi.Log
 		return nil, err
 	}
 	defer done()
-	next, err := d.cfg.Logs.AppendAck(r.Context(), jobID, logstore.Chunk{Seq: chunk.Seq, Events: chunk.Events})
+	next, err := d.appendChunk(r.Context(), jobID, chunk, len(data))
+	if err != nil {
+		return nil, err
+	}
+	return &agentapi.LogAck{Next: next}, nil
+}
+
+// appendChunk stores a chunk of a job's log, of size bytes as received,
+// and returns the sequence number the server expects next.
+func (d *Dispatcher) appendChunk(ctx context.Context, jobID string, chunk agentapi.LogChunk, size int) (int, error) {
+	next, err := d.cfg.Logs.AppendAck(ctx, jobID, logstore.Chunk{Seq: chunk.Seq, Events: chunk.Events})
 	var gap *logstore.GapError
 	switch {
 	case errors.As(err, &gap):
 		next := gap.Want
-		return nil, &httpError{status: http.StatusConflict, msg: fmt.Sprintf("log chunk %d is out of order: send %d next", chunk.Seq, next), next: &next}
+		return 0, &httpError{status: http.StatusConflict, msg: fmt.Sprintf("log chunk %d is out of order: send %d next", chunk.Seq, next), next: &next}
 	case errors.Is(err, logstore.ErrSealed):
-		return nil, errorf(http.StatusGone, "job %s is finished: its log is closed", jobID)
+		return 0, errorf(http.StatusGone, "job %s is finished: its log is closed", jobID)
 	case errors.Is(err, logstore.ErrInvalidJobID):
-		return nil, errorf(http.StatusBadRequest, "invalid job id")
+		return 0, errorf(http.StatusBadRequest, "invalid job id")
 	case err != nil:
-		return nil, err
+		return 0, err
 	}
 	if d.cfg.Metrics.LogBytes != nil {
-		d.cfg.Metrics.LogBytes(len(data))
+		d.cfg.Metrics.LogBytes(size)
 	}
-	return &agentapi.LogAck{Next: next}, nil
+	return next, nil
 }
 
 func (d *Dispatcher) handleFinish(w http.ResponseWriter, r *http.Request) {
@@ -531,6 +541,9 @@ func (d *Dispatcher) finish(w http.ResponseWriter, r *http.Request) error {
 	default:
 		return errorf(http.StatusBadRequest, "result must be passed, failed or stopped, not %q", req.Result)
 	}
+	if req.Last != nil && req.Last.Seq != req.Chunks-1 {
+		return errorf(http.StatusBadRequest, "the last log chunk is chunk %d of %d, not %d", req.Chunks-1, req.Chunks, req.Last.Seq)
+	}
 	done, err := d.report(r.Context())
 	if err != nil {
 		return err
@@ -547,6 +560,17 @@ func (d *Dispatcher) finish(w http.ResponseWriter, r *http.Request) error {
 	if j.State == ci.StateDone {
 		d.forget(j.ID)
 		return nil // already recorded (or failed as lost): nothing to do
+	}
+	// The last chunk, sent with the result, is stored as if it came on
+	// its own. A log sealed meanwhile (the job failed as lost) is found
+	// by the seal below.
+	if req.Last != nil {
+		if _, err := d.appendChunk(r.Context(), j.ID, *req.Last, int(max(r.ContentLength, 0))); err != nil {
+			var he *httpError
+			if !errors.As(err, &he) || he.status != http.StatusGone {
+				return err
+			}
+		}
 	}
 	// The log is sealed only if it holds every chunk the agent reports.
 	var count *logstore.CountError

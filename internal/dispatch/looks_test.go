@@ -1,7 +1,9 @@
 package dispatch_test
 
 import (
+	"errors"
 	"fmt"
+	"net/http"
 	"testing"
 	"time"
 
@@ -110,5 +112,67 @@ func TestPollKeepsItsLook(t *testing.T) {
 		// A registration again starts from a read.
 		id = register(t, c, "agent-1", 2)
 		poll("poll after registering again", nil, 0, false)
+	})
+}
+
+// TestFinishWithTheLastChunk: the log's last chunk sent with the result
+// is stored as if sent alone (in order, or a gap answer naming what to
+// send), then the log sealed and the job ended; a finish sent again is
+// answered the same; a "last" chunk that is not the last is refused.
+func TestFinishWithTheLastChunk(t *testing.T) {
+	enginetest.ForEachDialect(t, func(t *testing.T, dialect string) {
+		e := newEnv(t, dialect, options{yaml: twoJobsYAML})
+		c := e.client(0)
+		e.push()
+		id := register(t, c, "agent-1", 2)
+		resp, err := c.Poll(t.Context(), agentapi.PollRequest{AgentID: id, FreeSlots: 2})
+		if err != nil || len(resp.Assign) != 2 {
+			t.Fatalf("poll = %+v, %v", resp, err)
+		}
+		a, b := resp.Assign[0].JobID, resp.Assign[1].JobID
+
+		var he *agentapi.HTTPError
+		last := chunk(0, "hello\n")
+		if err := c.Finish(t.Context(), a, agentapi.FinishRequest{Result: ci.ResultPassed, Chunks: 2, Last: &last}); !errors.As(err, &he) || he.Status != http.StatusBadRequest {
+			t.Errorf("finish with a last chunk that is not the last = %v, want 400", err)
+		}
+		// Chunk 1 of 3 is missing: the gap answer names it, nothing ends.
+		last = chunk(2, "!\n")
+		var gap *agentapi.GapError
+		if _, err := c.SendLog(t.Context(), a, chunk(0, "hello\n")); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Finish(t.Context(), a, agentapi.FinishRequest{Result: ci.ResultPassed, Chunks: 3, Last: &last}); !errors.As(err, &gap) || gap.Next != 1 {
+			t.Fatalf("finish with a chunk missing = %v, want a gap error with next 1", err)
+		}
+		if j := e.job(a); j.State != ci.StateRunning {
+			t.Fatalf("job after a refused finish: %s", j.State)
+		}
+		if _, err := c.SendLog(t.Context(), a, chunk(1, "world\n")); err != nil {
+			t.Fatal(err)
+		}
+		for range 2 { // the second as a retry after a lost answer
+			if err := c.Finish(t.Context(), a, agentapi.FinishRequest{Result: ci.ResultPassed, Chunks: 3, Last: &last}); err != nil {
+				t.Fatalf("finish with the last chunk: %v", err)
+			}
+		}
+		if j := e.job(a); j.State != ci.StateDone || j.Result != ci.ResultPassed {
+			t.Errorf("job after finish: %s/%s", j.State, j.Result)
+		}
+		if info, err := e.logs.Info(a); err != nil || !info.Sealed || info.Chunks != 3 {
+			t.Errorf("log info = %+v, %v; want 3 chunks, sealed", info, err)
+		}
+
+		// A whole log in one chunk, with the result: one request.
+		only := chunk(0, "just this\n")
+		if err := c.Finish(t.Context(), b, agentapi.FinishRequest{Result: ci.ResultFailed, Chunks: 1, Last: &only}); err != nil {
+			t.Fatal(err)
+		}
+		if info, err := e.logs.Info(b); err != nil || !info.Sealed || info.Chunks != 1 {
+			t.Errorf("log info of the one-request job = %+v, %v", info, err)
+		}
+		if j := e.job(b); j.State != ci.StateDone || j.Result != ci.ResultFailed {
+			t.Errorf("one-request job: %s/%s", j.State, j.Result)
+		}
 	})
 }
