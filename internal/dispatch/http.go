@@ -561,20 +561,23 @@ func (d *Dispatcher) finish(w http.ResponseWriter, r *http.Request) error {
 		d.forget(j.ID)
 		return nil // already recorded (or failed as lost): nothing to do
 	}
-	// The last chunk, sent with the result, is stored as if it came on
-	// its own. A log sealed meanwhile (the job failed as lost) is found
-	// by the seal below.
-	if req.Last != nil {
-		if _, err := d.appendChunk(r.Context(), j.ID, *req.Last, int(max(r.ContentLength, 0))); err != nil {
-			var he *httpError
-			if !errors.As(err, &he) || he.status != http.StatusGone {
-				return err
-			}
-		}
-	}
-	// The log is sealed only if it holds every chunk the agent reports.
+	// The log is sealed only if it holds every chunk the agent reports;
+	// the last chunk, sent with the result, is stored first, as if it
+	// came on its own (with the seal, in one exchange with a shared log).
 	var count *logstore.CountError
-	err = d.cfg.Logs.SealAt(j.ID, req.Chunks)
+	if req.Last != nil {
+		err = d.cfg.Logs.SealWith(r.Context(), j.ID, logstore.Chunk{Seq: req.Last.Seq, Events: req.Last.Events})
+		var gap *logstore.GapError
+		if errors.As(err, &gap) {
+			next := gap.Want
+			return &httpError{status: http.StatusConflict, msg: fmt.Sprintf("log chunk %d is out of order: send %d next", req.Last.Seq, next), next: &next}
+		}
+		if err == nil && d.cfg.Metrics.LogBytes != nil {
+			d.cfg.Metrics.LogBytes(int(max(r.ContentLength, 0)))
+		}
+	} else {
+		err = d.cfg.Logs.SealAt(j.ID, req.Chunks)
+	}
 	if handed && errors.As(err, &count) {
 		// Failed as lost meanwhile, its log sealed by the server?
 		cur, err := d.jobFor(r, ac)

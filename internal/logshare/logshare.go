@@ -59,6 +59,16 @@ const InlineMax = 8 << 10
 // stored as an object first, then offered to the database (a refused
 // block's object is deleted); a smaller one goes with its offer.
 func (l *Logs) Commit(ctx context.Context, jobID string, seq int, block []byte) (bool, logstore.Head, error) {
+	return l.commit(ctx, jobID, seq, block, l.db.AcceptLogChunk)
+}
+
+// CommitLast implements logstore.Shared: Commit, and the seal after the
+// block, in one statement.
+func (l *Logs) CommitLast(ctx context.Context, jobID string, seq int, block []byte) (bool, logstore.Head, error) {
+	return l.commit(ctx, jobID, seq, block, l.db.AcceptLastLogChunk)
+}
+
+func (l *Logs) commit(ctx context.Context, jobID string, seq int, block []byte, accept func(context.Context, string, store.LogChunk) (store.LogHead, bool, error)) (bool, logstore.Head, error) {
 	c := store.LogChunk{Seq: seq, Data: block}
 	if len(block) > InlineMax {
 		c = store.LogChunk{Seq: seq, BlobKey: chunkKey(jobID, seq)}
@@ -66,7 +76,7 @@ func (l *Logs) Commit(ctx context.Context, jobID string, seq int, block []byte) 
 			return false, logstore.Head{}, fmt.Errorf("store chunk %d: %w", seq, err)
 		}
 	}
-	h, ok, err := l.db.AcceptLogChunk(ctx, jobID, c)
+	h, ok, err := accept(ctx, jobID, c)
 	if (err != nil || !ok) && c.BlobKey != "" {
 		l.blobs.Delete(context.WithoutCancel(ctx), c.BlobKey)
 	}

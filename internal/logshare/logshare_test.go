@@ -369,3 +369,62 @@ func TestSealAtTheAgentsCount(t *testing.T) {
 		t.Fatalf("empty log through a: %+v %v", info, err)
 	}
 }
+
+// TestSealWithTheLastChunk: a job's last chunk, sent with its result, is
+// stored and the log sealed after it, whichever server took the chunks
+// before; a chunk missing before it is a gap; a retry is answered the
+// same; a log sealed at another count (the job failed as lost) says so.
+func TestSealWithTheLastChunk(t *testing.T) {
+	ss, _ := servers(t, 2)
+	a, b := ss[0], ss[1]
+	ctx := t.Context()
+
+	// A whole log with the result.
+	if err := a.SealWith(ctx, "one", logstore.Chunk{Seq: 0, Events: out("all of it\n")}); err != nil {
+		t.Fatal(err)
+	}
+	if got := text(t, b, "one"); got != "all of it\n" {
+		t.Fatalf("read through b: %q", got)
+	}
+	if info, err := b.Info("one"); err != nil || !info.Sealed || info.Chunks != 1 {
+		t.Fatalf("info through b: %+v %v", info, err)
+	}
+
+	// Chunks 0 and 1 went to b; chunk 1 is missing at first.
+	if err := b.Append(ctx, "three", logstore.Chunk{Seq: 0, Events: out("line 0\n")}); err != nil {
+		t.Fatal(err)
+	}
+	var gap *logstore.GapError
+	if err := a.SealWith(ctx, "three", logstore.Chunk{Seq: 2, Events: out("line 2\n")}); !errors.As(err, &gap) || gap.Want != 1 {
+		t.Fatalf("the last chunk with one missing: %v, want a gap at 1", err)
+	}
+	if err := b.Append(ctx, "three", logstore.Chunk{Seq: 1, Events: out("line 1\n")}); err != nil {
+		t.Fatalf("the missing chunk after the refused last one: %v", err)
+	}
+	for range 2 { // the second as a retry after a lost answer
+		if err := a.SealWith(ctx, "three", logstore.Chunk{Seq: 2, Events: out("line 2\n")}); err != nil {
+			t.Fatalf("the last chunk: %v", err)
+		}
+	}
+	for _, s := range ss {
+		if got := text(t, s, "three"); got != "line 0\nline 1\nline 2\n" {
+			t.Fatalf("read: %q", got)
+		}
+	}
+	if info, err := a.Info("three"); err != nil || !info.Sealed || info.Chunks != 3 {
+		t.Fatalf("info: %+v %v", info, err)
+	}
+
+	// Sealed by a server at one chunk (the job failed as lost): the
+	// agent's last chunk is refused with the count held.
+	if err := b.Append(ctx, "lost", logstore.Chunk{Seq: 0, Events: out("started\n")}); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.SealAt("lost", 1); err != nil {
+		t.Fatal(err)
+	}
+	var count *logstore.CountError
+	if err := a.SealWith(ctx, "lost", logstore.Chunk{Seq: 1, Events: out("ended\n")}); !errors.As(err, &count) || count.Have != 1 {
+		t.Fatalf("the last chunk of a log sealed elsewhere: %v, want a CountError saying 1", err)
+	}
+}

@@ -26,6 +26,9 @@ type Shared interface {
 	// log. It is accepted only if the log expects seq next and is not
 	// sealed; Next and Sealed describe the log after the attempt.
 	Commit(ctx context.Context, jobID string, seq int, block []byte) (accepted bool, h Head, err error)
+	// CommitLast is Commit that also seals the log after block when it
+	// accepts it (a job's last chunk, sent with its result).
+	CommitLast(ctx context.Context, jobID string, seq int, block []byte) (accepted bool, h Head, err error)
 	// Seal seals the log after chunks chunks if it has exactly that
 	// many; the Head after the attempt tells whether the log is sealed
 	// and how many chunks it has.
@@ -277,6 +280,13 @@ func (s *Store) sealSharedAt(ctx context.Context, j *job, chunks int) error {
 	if !h.Sealed || h.Next != chunks {
 		return &CountError{Have: h.Next}
 	}
+	return s.sealedSharedAt(ctx, j, chunks)
+}
+
+// sealedSharedAt brings the replica up to a shared log just sealed at
+// chunks chunks, and stores the sealed log as one object if it has more
+// than one chunk; callers hold wmu.
+func (s *Store) sealedSharedAt(ctx context.Context, j *job, chunks int) error {
 	if chunks <= 1 {
 		// The one chunk (its row or object) already holds the whole
 		// log: nothing to archive, nothing to replicate until a read.

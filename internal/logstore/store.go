@@ -751,6 +751,56 @@ func (s *Store) SealAt(jobID string, chunks int) error {
 	return nil
 }
 
+// SealWith stores c as the last chunk of jobID's log and seals the log
+// after it, as Append then SealAt(c.Seq+1) do, with the same answers: a
+// chunk missing before c is *GapError; a log sealed at another count is
+// *CountError; a retry (c stored, the log sealed after it) is nil. Of a
+// shared log that expects c next, both are one exchange with Shared.
+func (s *Store) SealWith(ctx context.Context, jobID string, c Chunk) error {
+	if s.shared == nil {
+		if _, err := s.AppendAck(ctx, jobID, c); err != nil && !errors.Is(err, ErrSealed) {
+			return err
+		}
+		return s.SealAt(jobID, c.Seq+1)
+	}
+	if c.Seq < 0 {
+		return fmt.Errorf("append log chunk: negative seq %d", c.Seq)
+	}
+	j, err := s.acquire(jobID)
+	if err != nil {
+		return fmt.Errorf("seal log: %w", err)
+	}
+	defer s.release(j)
+	e := s.getEncoder()
+	defer s.putEncoder(e)
+	block, err := e.encode(c)
+	if err != nil {
+		return fmt.Errorf("append log chunk: %w", err)
+	}
+	j.wmu.Lock()
+	defer j.wmu.Unlock()
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), sharedTimeout)
+	defer cancel()
+	accepted, h, err := s.shared.CommitLast(ctx, j.id, c.Seq, block)
+	switch {
+	case err != nil:
+		return fmt.Errorf("append log chunk: %w", err)
+	case accepted:
+		err = s.sealedSharedAt(ctx, j, c.Seq+1)
+	case c.Seq < h.Next || h.Sealed:
+		// Stored before (a retry), or sealed meanwhile: the seal's own
+		// answer.
+		err = s.sealSharedAt(ctx, j, c.Seq+1)
+	default:
+		return &GapError{Want: h.Next}
+	}
+	var ce *CountError
+	if err != nil && !errors.As(err, &ce) {
+		return fmt.Errorf("seal log: %w", err)
+	}
+	return err
+}
+
 // sealLocal writes the seal block; callers hold wmu and the writer.
 func (s *Store) sealLocal(j *job) error {
 	st := &j.st

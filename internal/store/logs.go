@@ -51,10 +51,30 @@ func (db *DB) GetLogHead(ctx context.Context, jobID string) (LogHead, error) {
 // statement (the head's insert or conditional increment and the chunk's
 // row together); on SQLite, two in a transaction.
 func (db *DB) AcceptLogChunk(ctx context.Context, jobID string, c LogChunk) (head LogHead, accepted bool, err error) {
+	return db.acceptLogChunk(ctx, jobID, c, false)
+}
+
+// AcceptLastLogChunk is AcceptLogChunk that also seals the log after c
+// when it accepts it, in the same statement on PostgreSQL (a job's last
+// chunk sent with its result); a refused chunk leaves the log as it is.
+func (db *DB) AcceptLastLogChunk(ctx context.Context, jobID string, c LogChunk) (head LogHead, accepted bool, err error) {
+	head, accepted, err = db.acceptLogChunk(ctx, jobID, c, true)
+	if accepted {
+		head.Sealed = true
+	}
+	return head, accepted, err
+}
+
+func (db *DB) acceptLogChunk(ctx context.Context, jobID string, c LogChunk, seal bool) (head LogHead, accepted bool, err error) {
 	if db.dialect == Postgres {
 		q := acceptNextChunk
-		if c.Seq == 0 {
+		switch {
+		case c.Seq == 0 && seal:
+			q = acceptFirstLastChunk
+		case c.Seq == 0:
 			q = acceptFirstChunk
+		case seal:
+			q = acceptNextLastChunk
 		}
 		res, err := db.autocommit(ctx).exec(q, jobID, c.Seq, c.BlobKey, c.Data)
 		n := int64(0)
@@ -76,7 +96,7 @@ func (db *DB) AcceptLogChunk(ctx context.Context, jobID string, c LogChunk) (hea
 		// another server's chunk 0, a head made by a seal) is updated.
 		n := int64(0)
 		if c.Seq == 0 {
-			res, err := tx.exec(`INSERT INTO log_heads (job_id, next) VALUES ($1, 1) ON CONFLICT (job_id) DO NOTHING`, jobID)
+			res, err := tx.exec(`INSERT INTO log_heads (job_id, next, sealed) VALUES ($1, 1, $2) ON CONFLICT (job_id) DO NOTHING`, jobID, seal)
 			if err == nil {
 				n, err = res.RowsAffected()
 			}
@@ -85,7 +105,7 @@ func (db *DB) AcceptLogChunk(ctx context.Context, jobID string, c LogChunk) (hea
 			}
 		}
 		if n == 0 {
-			res, err := tx.exec(`UPDATE log_heads SET next = next + 1 WHERE job_id = $1 AND next = $2 AND NOT sealed`, jobID, c.Seq)
+			res, err := tx.exec(`UPDATE log_heads SET next = next + 1, sealed = $3 WHERE job_id = $1 AND next = $2 AND NOT sealed`, jobID, c.Seq, seal)
 			if err == nil {
 				n, err = res.RowsAffected()
 			}
@@ -118,6 +138,11 @@ const (
 	acceptFirstChunk = `WITH h AS (INSERT INTO log_heads (job_id, next) VALUES ($1, 1) ON CONFLICT (job_id) DO NOTHING RETURNING job_id)
 		INSERT INTO log_chunks (job_id, seq, blob_key, data) SELECT job_id, CAST($2 AS INTEGER), CAST($3 AS TEXT), CAST($4 AS BYTEA) FROM h`
 	acceptNextChunk = `WITH h AS (UPDATE log_heads SET next = next + 1 WHERE job_id = $1 AND next = CAST($2 AS INTEGER) AND NOT sealed RETURNING job_id)
+		INSERT INTO log_chunks (job_id, seq, blob_key, data) SELECT job_id, CAST($2 AS INTEGER), CAST($3 AS TEXT), CAST($4 AS BYTEA) FROM h`
+	// The same, sealing the log after the chunk (AcceptLastLogChunk).
+	acceptFirstLastChunk = `WITH h AS (INSERT INTO log_heads (job_id, next, sealed) VALUES ($1, 1, TRUE) ON CONFLICT (job_id) DO NOTHING RETURNING job_id)
+		INSERT INTO log_chunks (job_id, seq, blob_key, data) SELECT job_id, CAST($2 AS INTEGER), CAST($3 AS TEXT), CAST($4 AS BYTEA) FROM h`
+	acceptNextLastChunk = `WITH h AS (UPDATE log_heads SET next = next + 1, sealed = TRUE WHERE job_id = $1 AND next = CAST($2 AS INTEGER) AND NOT sealed RETURNING job_id)
 		INSERT INTO log_chunks (job_id, seq, blob_key, data) SELECT job_id, CAST($2 AS INTEGER), CAST($3 AS TEXT), CAST($4 AS BYTEA) FROM h`
 )
 

@@ -119,3 +119,36 @@ func testMarkAgentLost(t *testing.T, e *testEnv) {
 		t.Fatalf("agent declared lost %d times, want once", lost)
 	}
 }
+
+// testLastLogChunk: a last chunk is accepted and the log sealed after it
+// in one step, whether it is the first chunk or a later one; one out of
+// order, or after the seal, is refused and changes nothing.
+func testLastLogChunk(t *testing.T, e *testEnv) {
+	db := e.open(t)
+	ctx := t.Context()
+	// A whole log in one chunk.
+	if h, ok, err := db.AcceptLastLogChunk(ctx, "one", LogChunk{Seq: 0, Data: []byte("all")}); err != nil || !ok || !h.Sealed || h.Next != 1 {
+		t.Fatalf("the only chunk, last: %+v %v %v", h, ok, err)
+	}
+	if h, err := db.GetLogHead(ctx, "one"); err != nil || !h.Sealed || h.Next != 1 {
+		t.Fatalf("head after the only chunk: %+v %v", h, err)
+	}
+	// A later chunk: refused out of order (the log stays open), accepted
+	// and sealed in order, refused after.
+	if _, ok, err := db.AcceptLogChunk(ctx, "two", LogChunk{Seq: 0, Data: []byte("first")}); err != nil || !ok {
+		t.Fatalf("chunk 0: %v %v", ok, err)
+	}
+	if h, ok, err := db.AcceptLastLogChunk(ctx, "two", LogChunk{Seq: 2, Data: []byte("gap")}); err != nil || ok || h.Sealed || h.Next != 1 {
+		t.Fatalf("a last chunk past the next: %+v %v %v; want refused, open, Next 1", h, ok, err)
+	}
+	if h, ok, err := db.AcceptLastLogChunk(ctx, "two", LogChunk{Seq: 1, Data: []byte("last")}); err != nil || !ok || !h.Sealed || h.Next != 2 {
+		t.Fatalf("the last chunk: %+v %v %v", h, ok, err)
+	}
+	if h, ok, err := db.AcceptLastLogChunk(ctx, "two", LogChunk{Seq: 1, Data: []byte("last")}); err != nil || ok || !h.Sealed || h.Next != 2 {
+		t.Fatalf("the last chunk again: %+v %v %v; want refused, sealed at 2", h, ok, err)
+	}
+	chunks, err := db.LogChunks(ctx, "two", 0)
+	if err != nil || len(chunks) != 2 || string(chunks[1].Data) != "last" {
+		t.Fatalf("chunks = %+v, %v", chunks, err)
+	}
+}

@@ -79,6 +79,7 @@ func storeTests() []storeTest {
 		{"Overview", testOverview},
 		{"Debug", testDebug},
 		{"SharedLogs", testSharedLogs},
+		{"LastLogChunk", testLastLogChunk},
 		{"MarkAgentLost", testMarkAgentLost},
 		{"CacheKeys", testCacheKeys},
 		{"ArtifactRetention", testArtifactRetention},
