@@ -824,9 +824,9 @@ type agentSim struct {
 	// finishTimes are how long each finish (with the log's one chunk)
 	// took, from sent to answered (retries included).
 	finishTimes []timed
-	assigned              map[string]int
-	finished              atomic.Int64
-	refusals              []string
+	assigned    map[string]int
+	finished    atomic.Int64
+	refusals    []string
 }
 
 // claim is one job handed to an agent: when the poll that brought it was

@@ -129,8 +129,8 @@ func newEnv(t *testing.T, dialect string, o options) *env {
 		eng := engine.New(engine.Config{Store: db, Repos: repos, Logs: logs, BaseURL: "http://ci", Logger: log})
 		kept := new(atomic.Int64)
 		d := dispatch.New(dispatch.Config{
-			Metrics:     dispatch.Metrics{LookKept: func() { kept.Add(1) }},
 			Store: db, Engine: eng, Logs: logs,
+			Metrics:     dispatch.Metrics{LookKept: func() { kept.Add(1) }},
 			PollTimeout: o.pollTimeout, LostAfter: o.lostAfter, MissingGrace: o.missingGrace,
 			ImageAffinity: cmp.Or(o.imageAffinity, -1),
 			Blobs:         o.blobs,
