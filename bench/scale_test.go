@@ -85,7 +85,8 @@ func scaleSize(b *testing.B) (agents, jobs, perWorkflow int, idle time.Duration,
 //	BATON_SCALE_JOBS_PER_WORKFLOW (50), BATON_SCALE_IDLE_SECONDS (20),
 //	BATON_SCALE_SERVERS (1,2), BATON_SCALE_ARRIVAL_RATE (100 jobs/s),
 //	BATON_SCALE_ARRIVAL_SECONDS (10), BATON_SCALE_DB_CONNS (each server's
-//	--db-max-conns; its default if unset)
+//	--db-max-conns; its default if unset), BATON_SCALE_QUIET_SECONDS (0:
+//	the servers' memory read again after that long quiet after the drain)
 //
 // For finding where the time goes: BATON_SCALE_PROFILE=DIR writes each
 // server's CPU profile into DIR, and BATON_SCALE_STATEMENTS=1 logs each
@@ -238,6 +239,17 @@ func (sc *scaleRun) run(nServers int) {
 	b.ReportMetric(float64(maxConns), "pg-conns-max")
 	b.ReportMetric(float64(xactB-xactA)/float64(sc.jobs), "pg-xact/job")
 	b.ReportMetric(rssAfter, "rss-after-MiB")
+	if quiet := sc.quietAfter(); quiet > 0 {
+		// What the servers hold once they have been quiet a while
+		// (idlemem gives back what the burst left).
+		time.Sleep(quiet)
+		var rss float64
+		for i := range sc.servers {
+			rss += rssMiB(sc.servers[i].cmd.Process.Pid)
+		}
+		b.Logf("%v after the drain: RSS %.1f MiB together (%.1f right after it)", quiet, rss, rssAfter)
+		b.ReportMetric(rss, "rss-quiet-MiB")
+	}
 	sc.verify(sc.jobs, sc.workflows)
 
 	// 4. Reconnect storm: jobs are queued while no agent takes any, then
@@ -683,6 +695,13 @@ func (sc *scaleRun) poolStats() (waits, seconds, closed float64) {
 }
 
 // Statement counts, for finding where the transactions go: with
+// quietAfter is BATON_SCALE_QUIET_SECONDS: how long the servers are left
+// quiet after the drain before their memory is read again (0: not).
+func (sc *scaleRun) quietAfter() time.Duration {
+	n, _ := strconv.Atoi(os.Getenv("BATON_SCALE_QUIET_SECONDS"))
+	return time.Duration(max(n, 0)) * time.Second
+}
+
 // BATON_SCALE_STATEMENTS=1 and PostgreSQL's pg_stat_statements loaded
 // (shared_preload_libraries, CREATE EXTENSION in the maintenance
 // database), each phase logs its most frequent statements.
