@@ -161,3 +161,10 @@ func TestAxisTicks(t *testing.T) {
 		}
 	}
 }
+
+// TestEveryPageParses: the pages' templates are parsed when first
+// rendered, so a broken one is found here rather than by the visitor who
+// opens it.
+func TestEveryPageParses(t *testing.T) {
+	New(Config{}).ParseAll()
+}

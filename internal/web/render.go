@@ -33,7 +33,7 @@ type Page struct {
 // The page is rendered into a buffer first, so a template error is a clean
 // 500, never half a page.
 func (w *Web) render(rw http.ResponseWriter, r *http.Request, code int, page string, data any) {
-	t := w.pages[page]
+	t := w.page(page)
 	if t == nil {
 		w.cfg.Logger.Error("web: no such page template", "page", page)
 		http.Error(rw, "internal error", http.StatusInternalServerError)
@@ -156,7 +156,7 @@ func seeOther(rw http.ResponseWriter, r *http.Request, path, done string) {
 // renderFragment executes one named template of a page (no layout), for
 // scripts that refresh part of a page.
 func (w *Web) renderFragment(rw http.ResponseWriter, r *http.Request, page, name string, data any) {
-	t := w.pages[page]
+	t := w.page(page)
 	me, _ := w.me(r)
 	p := Page{Me: me, Path: r.URL.RequestURI(), Data: data}
 	if me != nil {

@@ -30,6 +30,7 @@ import (
 	"net/http"
 	"path"
 	"slices"
+	"sync"
 	"strings"
 
 	"github.com/batonci/baton/internal/api"
@@ -55,8 +56,9 @@ type Config struct {
 type Web struct {
 	cfg Config
 	// pages maps a page's file name ("project.html") to its template set
-	// (the layout and the page).
-	pages map[string]*template.Template
+	// (the layout and the page), parsed when the page is first wanted: a
+	// server that only agents talk to never holds them.
+	pages map[string]func() *template.Template
 	// version is a hash of the static files, the ?v= of their URLs.
 	version string
 	mux     *http.ServeMux
@@ -64,12 +66,13 @@ type Web struct {
 	patterns []string
 }
 
-// New parses the templates and returns the handler.
+// New returns the handler; each page's templates are parsed when it is
+// first rendered (ParseAll parses them all, as tests do).
 func New(cfg Config) *Web {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	w := &Web{cfg: cfg, pages: map[string]*template.Template{}, mux: http.NewServeMux()}
+	w := &Web{cfg: cfg, pages: map[string]func() *template.Template{}, mux: http.NewServeMux()}
 	w.version = staticVersion()
 	funcs := w.funcs()
 	names, err := fs.Glob(templates, "templates/*.html")
@@ -81,10 +84,27 @@ func New(cfg Config) *Web {
 		if base == "layout.html" || base == "partials.html" {
 			continue
 		}
-		w.pages[base] = template.Must(template.New(base).Funcs(funcs).ParseFS(templates, "templates/layout.html", "templates/partials.html", name))
+		w.pages[base] = sync.OnceValue(func() *template.Template {
+			return template.Must(template.New(base).Funcs(funcs).ParseFS(templates, "templates/layout.html", "templates/partials.html", name))
+		})
 	}
 	w.routes()
 	return w
+}
+
+// page returns a page's template set, nil for no such page.
+func (w *Web) page(name string) *template.Template {
+	if parse := w.pages[name]; parse != nil {
+		return parse()
+	}
+	return nil
+}
+
+// ParseAll parses every page's templates now (a broken one panics).
+func (w *Web) ParseAll() {
+	for _, parse := range w.pages {
+		parse()
+	}
 }
 
 func (w *Web) handle(pattern string, h http.HandlerFunc) {
