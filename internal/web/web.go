@@ -30,8 +30,8 @@ import (
 	"net/http"
 	"path"
 	"slices"
-	"sync"
 	"strings"
+	"sync"
 
 	"github.com/batonci/baton/internal/api"
 )
