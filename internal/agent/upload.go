@@ -153,13 +153,19 @@ func (u *uploader) run(ctx context.Context) {
 		u.mu.Unlock()
 
 		switch {
-		case next != nil && done && together && u.next == total-1 && next.size() <= maxLastChunk:
-			chunk, err := next.get()
-			if err != nil { // cannot happen: we compressed it ourselves
-				u.log.Error("giving up on the job's log: a kept chunk is unreadable", logErr, err)
-				return
+		// The result, with the last chunk when it is small (unless a
+		// server took it badly: it then goes alone).
+		case done && (next == nil || together && u.next == total-1 && next.size() <= maxLastChunk):
+			req := agentapi.FinishRequest{Result: result, Reason: reason, Chunks: total}
+			if next != nil {
+				chunk, err := next.get()
+				if err != nil { // cannot happen: we compressed it ourselves
+					u.log.Error("giving up on the job's log: a kept chunk is unreadable", logErr, err)
+					return
+				}
+				req.Last = chunk
 			}
-			err = client.Finish(ctx, u.jobID, agentapi.FinishRequest{Result: result, Reason: reason, Chunks: total, Last: chunk})
+			err := client.Finish(ctx, u.jobID, req)
 			var ge *agentapi.GapError
 			switch {
 			case err == nil:
@@ -194,24 +200,6 @@ func (u *uploader) run(ctx context.Context) {
 				}
 			case errors.As(err, &ge):
 				u.log.Warn("the server misses log chunks; resending", "from", ge.Next, "sent", chunk.Seq)
-				if !gap(ge.Next) {
-					return
-				}
-			default:
-				if !u.retry(ctx, b, err) {
-					return
-				}
-			}
-
-		case done:
-			err := client.Finish(ctx, u.jobID, agentapi.FinishRequest{Result: result, Reason: reason, Chunks: total})
-			var ge *agentapi.GapError
-			switch {
-			case err == nil:
-				u.log.Info("job result delivered", "result", result, "chunks", total)
-				return
-			case errors.As(err, &ge):
-				u.log.Warn("the server misses log chunks at finish; resending", "from", ge.Next, "chunks", total)
 				if !gap(ge.Next) {
 					return
 				}
