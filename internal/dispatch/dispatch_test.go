@@ -58,6 +58,22 @@ blocks:
           commands: [echo b]
 `
 
+// twoJobsYAML has one block of two jobs, both queued at once.
+const twoJobsYAML = `version: v1.0
+name: Two
+agent:
+  machine:
+    type: s1-test
+blocks:
+  - name: A
+    task:
+      jobs:
+        - name: a
+          commands: [echo a]
+        - name: b
+          commands: [echo b]
+`
+
 // server is one Baton server: an engine and a dispatcher on a store,
 // serving the agent protocol over HTTP.
 type server struct {
@@ -636,19 +652,7 @@ func TestFinishOfAJobFailedAsLost(t *testing.T) {
 // job at once; the chunk is stored when a turn frees.
 func TestReportsFloodLeavesPollsAlone(t *testing.T) {
 	enginetest.ForEachDialect(t, func(t *testing.T, dialect string) {
-		e := newEnv(t, dialect, options{reports: 2, yaml: `version: v1.0
-name: Demo
-agent:
-  machine:
-    type: s1-test
-blocks:
-  - name: A
-    task:
-      jobs:
-        - name: a
-          parallelism: 2
-          commands: [echo a]
-`})
+		e := newEnv(t, dialect, options{reports: 2, yaml: twoJobsYAML})
 		e.push()
 		c1, c2 := e.client(0), e.client(0)
 		id1, id2 := register(t, c1, "agent-1", 1), register(t, c2, "agent-2", 1)

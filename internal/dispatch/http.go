@@ -490,33 +490,29 @@ func (d *Dispatcher) logs(w http.ResponseWriter, r *http.Request) (*agentapi.Log
 		return nil, err
 	}
 	defer done()
-	next, err := d.appendChunk(r.Context(), jobID, chunk, len(data))
-	if err != nil {
+	next, err := d.cfg.Logs.AppendAck(r.Context(), jobID, logstore.Chunk{Seq: chunk.Seq, Events: chunk.Events})
+	var gap *logstore.GapError
+	switch {
+	case errors.As(err, &gap):
+		return nil, outOfOrder(chunk.Seq, gap)
+	case errors.Is(err, logstore.ErrSealed):
+		return nil, errorf(http.StatusGone, "job %s is finished: its log is closed", jobID)
+	case errors.Is(err, logstore.ErrInvalidJobID):
+		return nil, errorf(http.StatusBadRequest, "invalid job id")
+	case err != nil:
 		return nil, err
+	}
+	if d.cfg.Metrics.LogBytes != nil {
+		d.cfg.Metrics.LogBytes(len(data))
 	}
 	return &agentapi.LogAck{Next: next}, nil
 }
 
-// appendChunk stores a chunk of a job's log, of size bytes as received,
-// and returns the sequence number the server expects next.
-func (d *Dispatcher) appendChunk(ctx context.Context, jobID string, chunk agentapi.LogChunk, size int) (int, error) {
-	next, err := d.cfg.Logs.AppendAck(ctx, jobID, logstore.Chunk{Seq: chunk.Seq, Events: chunk.Events})
-	var gap *logstore.GapError
-	switch {
-	case errors.As(err, &gap):
-		next := gap.Want
-		return 0, &httpError{status: http.StatusConflict, msg: fmt.Sprintf("log chunk %d is out of order: send %d next", chunk.Seq, next), next: &next}
-	case errors.Is(err, logstore.ErrSealed):
-		return 0, errorf(http.StatusGone, "job %s is finished: its log is closed", jobID)
-	case errors.Is(err, logstore.ErrInvalidJobID):
-		return 0, errorf(http.StatusBadRequest, "invalid job id")
-	case err != nil:
-		return 0, err
-	}
-	if d.cfg.Metrics.LogBytes != nil {
-		d.cfg.Metrics.LogBytes(size)
-	}
-	return next, nil
+// outOfOrder is the answer to log chunk seq when the log expects another
+// next: a conflict naming the chunk to send.
+func outOfOrder(seq int, gap *logstore.GapError) *httpError {
+	next := gap.Want
+	return &httpError{status: http.StatusConflict, msg: fmt.Sprintf("log chunk %d is out of order: send %d next", seq, next), next: &next}
 }
 
 func (d *Dispatcher) handleFinish(w http.ResponseWriter, r *http.Request) {
@@ -569,8 +565,7 @@ func (d *Dispatcher) finish(w http.ResponseWriter, r *http.Request) error {
 		err = d.cfg.Logs.SealWith(r.Context(), j.ID, logstore.Chunk{Seq: req.Last.Seq, Events: req.Last.Events})
 		var gap *logstore.GapError
 		if errors.As(err, &gap) {
-			next := gap.Want
-			return &httpError{status: http.StatusConflict, msg: fmt.Sprintf("log chunk %d is out of order: send %d next", req.Last.Seq, next), next: &next}
+			return outOfOrder(req.Last.Seq, gap)
 		}
 		if err == nil && d.cfg.Metrics.LogBytes != nil {
 			d.cfg.Metrics.LogBytes(int(max(r.ContentLength, 0)))

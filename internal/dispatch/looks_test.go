@@ -13,21 +13,6 @@ import (
 	"github.com/batonci/baton/internal/testenv/probe"
 )
 
-const twoJobsYAML = `version: v1.0
-name: Two
-agent:
-  machine:
-    type: s1-test
-blocks:
-  - name: A
-    task:
-      jobs:
-        - name: a
-          commands: [echo a]
-        - name: b
-          commands: [echo b]
-`
-
 // TestPollKeepsItsLook: a poll's first look uses what the server knows
 // of its agent (the job it handed out, the finish it took) instead of
 // reading it, and reads whenever that may be wrong: after a "cancel"

@@ -58,13 +58,7 @@ func persist(tx *store.Tx, s *snap, p *ci.Pipeline) error {
 			}
 		}
 	}
-	switch len(batch) {
-	case 0:
-	case 1:
-		if err := tx.UpdateJobIf(batch[0], from[0]); err != nil {
-			return jobWriteError(err, "update job "+batch[0].ID)
-		}
-	default:
+	if len(batch) > 0 {
 		if err := tx.UpdateJobsIf(batch, from); err != nil {
 			return jobWriteError(err, fmt.Sprintf("update %d jobs", len(batch)))
 		}

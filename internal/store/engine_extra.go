@@ -21,19 +21,13 @@ import (
 // Spec leaves the stored spec alone (see GetPipelineTreeLite).
 func (tx *Tx) UpdateJobIf(j *ci.Job, from ci.State) error {
 	normJob(j)
+	args := append(append([]any{j.ID}, tx.jobWriteArgs(j)...), from)
 	spec := ""
-	args := []any{j.ID, j.Index, j.Name, j.State, j.Result, j.Reason, j.MachineType, j.Priority,
-		j.AgentID, j.WaitReason, j.StopRequested, j.StopReason, ms(j.TimeLimit),
-		tx.ts(j.QueuedAt), tx.ts(j.StartedAt), tx.ts(j.DoneAt), from}
 	if j.Spec != nil {
-		spec = ", spec = $18"
 		args = append(args, jsonArg(j.Spec))
+		spec = fmt.Sprintf(", spec = $%d", len(args))
 	}
-	res, err := tx.exec(`UPDATE jobs SET idx = $2, name = $3, state = $4,
-		result = $5, reason = $6, machine_type = $7, priority = $8, agent_id = $9,
-		wait_reason = $10, stop_requested = $11, stop_reason = $12, time_limit_ms = $13,
-		queued_at = $14, started_at = $15, done_at = $16`+spec+`
-		WHERE id = $1 AND state = $17`, args...)
+	res, err := tx.exec(`UPDATE jobs SET `+jobWriteSet+spec+jobWriteWhere, args...)
 	if err != nil {
 		return wrap("update job "+j.ID, err)
 	}
@@ -45,6 +39,36 @@ func (tx *Tx) UpdateJobIf(j *ci.Job, from ci.State) error {
 		return fmt.Errorf("update job %s: state is no longer %s: %w", j.ID, from, ErrConflict)
 	}
 	return nil
+}
+
+// jobWriteCol is a column UpdateJobIf and UpdateJobsIf write, with its
+// PostgreSQL type.
+type jobWriteCol struct{ name, pgType string }
+
+// jobWriteCols are the columns of a job the engine writes (all but its
+// IDs, its creation and its Spec), in jobWriteArgs' order.
+var jobWriteCols = []jobWriteCol{
+	{"idx", "INTEGER"}, {"name", "TEXT"}, {"state", "TEXT"}, {"result", "TEXT"}, {"reason", "TEXT"},
+	{"machine_type", "TEXT"}, {"priority", "INTEGER"}, {"agent_id", "TEXT"}, {"wait_reason", "TEXT"},
+	{"stop_requested", "BOOLEAN"}, {"stop_reason", "TEXT"}, {"time_limit_ms", "BIGINT"},
+	{"queued_at", "TIMESTAMPTZ"}, {"started_at", "TIMESTAMPTZ"}, {"done_at", "TIMESTAMPTZ"},
+}
+
+// jobWriteSet and jobWriteWhere are UpdateJobIf's SET and WHERE clauses:
+// $1 is the job's ID, jobWriteCols follow, then the state it must be in.
+var jobWriteSet, jobWriteWhere = func() (string, string) {
+	var sets []string
+	for i, c := range jobWriteCols {
+		sets = append(sets, fmt.Sprintf("%s = $%d", c.name, i+2))
+	}
+	return strings.Join(sets, ", "), fmt.Sprintf(" WHERE id = $1 AND state = $%d", len(jobWriteCols)+2)
+}()
+
+// jobWriteArgs are j's values of jobWriteCols.
+func (tx *Tx) jobWriteArgs(j *ci.Job) []any {
+	return []any{j.Index, j.Name, j.State, j.Result, j.Reason, j.MachineType, j.Priority,
+		j.AgentID, j.WaitReason, j.StopRequested, j.StopReason, ms(j.TimeLimit),
+		tx.ts(j.QueuedAt), tx.ts(j.StartedAt), tx.ts(j.DoneAt)}
 }
 
 // UpdateJobsIf is UpdateJobIf for several jobs at once, each written
@@ -59,18 +83,13 @@ func (tx *Tx) UpdateJobsIf(jobs []*ci.Job, from []ci.State) error {
 	}
 	// A VALUES list's parameters have no type on PostgreSQL: each is cast
 	// to its column's. SQLite needs none (and would make a time a number).
-	cols := []struct{ name, pgType string }{
-		{"id", "TEXT"}, {"from_state", "TEXT"}, {"idx", "INTEGER"}, {"name", "TEXT"}, {"state", "TEXT"},
-		{"result", "TEXT"}, {"reason", "TEXT"}, {"machine_type", "TEXT"}, {"priority", "INTEGER"},
-		{"agent_id", "TEXT"}, {"wait_reason", "TEXT"}, {"stop_requested", "BOOLEAN"}, {"stop_reason", "TEXT"},
-		{"time_limit_ms", "BIGINT"}, {"queued_at", "TIMESTAMPTZ"}, {"started_at", "TIMESTAMPTZ"}, {"done_at", "TIMESTAMPTZ"},
-	}
+	cols := append([]jobWriteCol{{"id", "TEXT"}, {"from_state", "TEXT"}}, jobWriteCols...)
 	var names, sets []string
 	for _, c := range cols {
 		names = append(names, c.name)
-		if c.name != "id" && c.name != "from_state" {
-			sets = append(sets, c.name+" = v."+c.name)
-		}
+	}
+	for _, c := range jobWriteCols {
+		sets = append(sets, c.name+" = v."+c.name)
 	}
 	per := max(1, maxParams/len(cols))
 	for len(jobs) > 0 {
@@ -89,9 +108,7 @@ func (tx *Tx) UpdateJobsIf(jobs []*ci.Job, from []ci.State) error {
 				q.WriteString(", ")
 			}
 			q.WriteByte('(')
-			for k, v := range []any{j.ID, states[i], j.Index, j.Name, j.State, j.Result, j.Reason, j.MachineType, j.Priority,
-				j.AgentID, j.WaitReason, j.StopRequested, j.StopReason, ms(j.TimeLimit),
-				tx.ts(j.QueuedAt), tx.ts(j.StartedAt), tx.ts(j.DoneAt)} {
+			for k, v := range append([]any{j.ID, states[i]}, tx.jobWriteArgs(j)...) {
 				if k > 0 {
 					q.WriteString(", ")
 				}
@@ -215,7 +232,9 @@ type Deadline struct {
 // holds this to.
 func (db *DB) TimeLimits(ctx context.Context) ([]Deadline, error) {
 	// started_at sorts like the time on both dialects (values.go), so the
-	// earliest start of each limit gives the earliest deadline.
+	// earliest start of each limit gives the earliest deadline. Each part
+	// says p.state <> 'done', the condition of the pipelines' partial
+	// index of unfinished ones, so that a long history is not scanned.
 	const active = `p.state <> 'done' AND p.state IN ('running', 'stopping')`
 	rows, err := db.reader(ctx).query(`
 		SELECT p.id, p.started_at, p.time_limit_ms FROM pipelines p
